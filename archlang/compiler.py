@@ -1,0 +1,74 @@
+"""The front end as one call: source -> program -> graph with shapes.
+
+Each stage is a function from one representation to the next; this module only chains
+them and resolves what the user passed (a path, a bundled spec name, or spec text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import networkx as nx
+
+from .diagnostics import SourceMap, SpecError
+from .graph import verify
+from .loader import Program, load_file, load_text
+from .lower import DEFAULT_MAX_NODES, lower
+from .shapes import infer_shapes
+
+
+@dataclass
+class Compiled:
+    program: Program
+    graph: nx.DiGraph
+
+    @property
+    def sources(self) -> SourceMap:
+        return self.program.sources
+
+
+def bundled_specs() -> dict[str, Path]:
+    """Specs shipped with archlang, by name (``googlenet`` -> .../specs/googlenet.arch)."""
+    root = resources.files("archlang.specs")
+    return {p.name[:-5]: Path(str(p)) for p in root.iterdir() if p.name.endswith(".arch")}
+
+
+def resolve_source(source: str | Path) -> Path | None:
+    """A path for ``source`` if it names a file or a bundled spec; ``None`` if it is spec text."""
+    if isinstance(source, Path):
+        return source
+    if "\n" in source or "{" in source:
+        return None
+    path = Path(source)
+    if path.exists() or source.endswith(".arch") or "/" in source:
+        return path
+    specs = bundled_specs()
+    if source in specs:
+        return specs[source]
+    return path
+
+
+def load(source: str | Path) -> Program:
+    path = resolve_source(source)
+    return load_file(path) if path is not None else load_text(str(source))
+
+
+def compile_spec(source: str | Path | Program, params: dict | None = None,
+                 input_shape: tuple[int, ...] | None = None,
+                 max_nodes: int = DEFAULT_MAX_NODES) -> Compiled:
+    """Parse, lower, verify and shape-check a spec. Raises :class:`SpecError` (with
+    ``.sources`` set for rendering) on any error."""
+    program = source if isinstance(source, Program) else load(source)
+    try:
+        graph = lower(program, params, max_nodes, input_shape)
+        problems = verify(graph) + infer_shapes(graph)
+    except SpecError as err:
+        err.sources = program.sources
+        raise
+    if problems:
+        err = SpecError(problems)
+        err.sources = program.sources
+        raise err
+    return Compiled(program, graph)

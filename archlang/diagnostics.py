@@ -1,0 +1,157 @@
+"""Diagnostics are data: a code, a severity, a message, spans and help.
+
+Every stage reports problems by raising :class:`SpecError` (or returning a list of
+:class:`Diagnostic`); they are rendered in exactly one place, :func:`render`, in the
+style of rustc: ``error[E401]: message``, a ``--> file:line:col`` pointer, the source line
+and a caret under the span, then notes and help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Span(BaseModel):
+    """A region of a source file. Lines and columns are 1-based; ``end_col`` is exclusive."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Note:
+    message: str
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None = None
+    severity: Severity = Severity.ERROR
+    help: str | None = None
+    notes: tuple[Note, ...] = ()
+    label: str | None = None  # short text printed after the caret
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "span": self.span.model_dump() if self.span else None,
+            "help": self.help,
+            "notes": [
+                {"message": n.message, "span": n.span.model_dump() if n.span else None}
+                for n in self.notes
+            ],
+        }
+
+
+class SpecError(Exception):
+    """One or more diagnostics that stop compilation of a spec."""
+
+    def __init__(self, diagnostics: Diagnostic | list[Diagnostic]):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__("; ".join(f"[{d.code}] {d.message}" for d in self.diagnostics))
+
+
+@dataclass
+class SourceMap:
+    """The text of every file a compilation read, so diagnostics can quote lines."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, text: str) -> None:
+        self.texts[name] = text
+
+    def line(self, name: str, line: int) -> str | None:
+        text = self.texts.get(name)
+        if text is None:
+            return None
+        lines = text.split("\n")
+        if 1 <= line <= len(lines):
+            return lines[line - 1].rstrip("\r")
+        return None
+
+
+def _display_width_prefix(line: str, col: int) -> tuple[str, int]:
+    """Expand tabs so the caret lines up; return the shown line and caret offset."""
+    shown = line.expandtabs(4)
+    offset = len(line[: col - 1].expandtabs(4))
+    return shown, offset
+
+
+def render(diag: Diagnostic, sources: SourceMap | None = None, color: bool = False) -> str:
+    """Render one diagnostic as text, rustc style."""
+    sev = diag.severity.value
+
+    def paint(text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+    sev_color = {"error": "1;31", "warning": "1;33", "info": "1;36"}[sev]
+    out = [paint(f"{sev}[{diag.code}]", sev_color) + paint(f": {diag.message}", "1")]
+    out.extend(_render_span(diag.span, diag.label, sources, paint, main=True))
+    for note in diag.notes:
+        if note.span is not None:
+            out.append(paint("note", "1;36") + f": {note.message}")
+            out.extend(_render_span(note.span, None, sources, paint, main=False))
+        else:
+            out.append(f"   = note: {note.message}")
+    if diag.help:
+        out.append(f"   = {paint('help', '1;32')}: {diag.help}")
+    return "\n".join(out)
+
+
+def _render_span(span, label, sources, paint, main: bool) -> list[str]:
+    if span is None:
+        return []
+    lines = [f"  --> {span}"]
+    text = sources.line(span.file, span.line) if sources else None
+    if text is None:
+        return lines
+    shown, offset = _display_width_prefix(text, span.col)
+    if span.end_line == span.line and span.end_col > span.col:
+        width = len(text[span.col - 1 : span.end_col - 1].expandtabs(4)) or 1
+    else:
+        width = max(1, len(shown) - offset)
+    gutter = " " * len(str(span.line))
+    marker = "^" if main else "-"
+    caret = " " * offset + marker * width + (f" {label}" if label else "")
+    lines += [
+        f"{gutter} |",
+        f"{span.line} | {shown}",
+        f"{gutter} | " + paint(caret, "1;31" if main else "1;36"),
+    ]
+    return lines
+
+
+def render_all(diags: list[Diagnostic], sources: SourceMap | None = None, color: bool = False) -> str:
+    body = "\n\n".join(render(d, sources, color) for d in diags)
+    errors = sum(d.severity is Severity.ERROR for d in diags)
+    warnings = sum(d.severity is Severity.WARNING for d in diags)
+    summary = []
+    if errors:
+        summary.append(f"{errors} error{'s' if errors != 1 else ''}")
+    if warnings:
+        summary.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return body + ("\n\n" + ", ".join(summary) + " emitted" if summary else "")

@@ -1,0 +1,173 @@
+"""Reading spec files and resolving ``import`` into one :class:`Program`.
+
+Files are decoded strictly as UTF-8 (a BOM is dropped, CRLF kept as line ends); every
+problem with a file — missing, a directory, unreadable, not UTF-8, an import cycle — is a
+located diagnostic.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ir
+from .diagnostics import Diagnostic, Note, SourceMap, SpecError, Span
+from .syntax import parse
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_IMPORTS = 1000
+PRELUDE = Path(__file__).with_name("prelude.arch")
+
+
+@dataclass
+class Program:
+    """Every module of a compilation: the main one first, then its imports."""
+
+    main: ir.Module
+    modules: list[ir.Module]
+    sources: SourceMap = field(default_factory=SourceMap)
+
+    def blocks(self) -> dict[str, ir.BlockDef]:
+        return {i.name: i for m in self.modules for i in m.items if isinstance(i, ir.BlockDef)}
+
+
+def decode(data: bytes, name: str) -> str:
+    """Strict UTF-8 with a located diagnostic for the first bad byte."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
+        raise SpecError(Diagnostic(
+            code="E103", message=f"file is not valid UTF-8 (byte 0x{data[err.start]:02x})",
+            span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
+            help="save the spec as UTF-8",
+        )) from None
+    if "\x00" in text:
+        pos = text.index("\x00")
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        raise SpecError(Diagnostic(
+            code="E103", message="file contains a NUL byte",
+            span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
+            help="is this a binary file?",
+        ))
+    return text
+
+
+def read_source(path: Path, shown: str, at: Span | None = None) -> str:
+    """Read a spec file, turning every OS-level problem into a diagnostic."""
+    def fail(message, help=None, code="E104"):
+        return SpecError(Diagnostic(code=code, message=message, span=at, help=help))
+
+    try:
+        if path.is_dir():
+            raise fail(f"`{shown}` is a directory, not a spec file", "give the path of an .arch file")
+        if not path.exists():
+            raise fail(f"file `{shown}` not found", None, "E105" if at else "E104")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise fail(f"`{shown}` is {size} bytes, beyond the limit of {MAX_FILE_BYTES}", code="E603")
+        data = path.read_bytes()
+    except SpecError:
+        raise
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        if isinstance(err, PermissionError):
+            reason = "permission denied"
+        raise fail(f"cannot read `{shown}`: {reason.lower()}") from None
+    return decode(data, shown)
+
+
+def _shown(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("..") else str(path)
+    except ValueError:
+        return str(path)
+
+
+def load_text(text: str, name: str = "<string>", base_dir: Path | None = None,
+              key: str | None = None) -> Program:
+    """Parse ``text`` (already decoded) and everything it imports."""
+    sources = SourceMap()
+    sources.add(name, text)
+    try:
+        main = parse(text, name)
+    except SpecError as err:
+        err.sources = sources
+        raise
+    program = Program(main=main, modules=[main], sources=sources)
+    base = base_dir if base_dir is not None else Path.cwd()
+    _load_imports(program, main, base, [key or name], {key or name})
+    _add_prelude(program)
+    return program
+
+
+def load_file(path: str | Path) -> Program:
+    path = Path(path)
+    shown = str(path)
+    sources = SourceMap()
+    try:
+        text = read_source(path, shown)
+    except SpecError as err:
+        err.sources = sources
+        raise
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    resolved = path.resolve()
+    return load_text(text, shown, resolved.parent, key=str(resolved))
+
+
+def _add_prelude(program: Program) -> None:
+    text = PRELUDE.read_text(encoding="utf-8")
+    program.sources.add("<prelude>", text)
+    program.modules.append(parse(text, "<prelude>"))
+
+
+def _load_imports(program, module, base: Path, chain: list[str], seen: set[str]) -> None:
+    for item in module.items:
+        if not isinstance(item, ir.Import):
+            continue
+        target = (base / item.path)
+        shown = _shown(target)
+        if not item.path.endswith(".arch"):
+            raise _located(program, Diagnostic(
+                code="E106", message=f"cannot import `{item.path}`: not an .arch file", span=item.span,
+                help="imports name block libraries, e.g. import \"lib/inception.arch\""))
+        try:
+            resolved = str(target.resolve(strict=False))
+        except (OSError, RuntimeError):
+            raise _located(program, Diagnostic(
+                code="E104", message=f"cannot resolve `{item.path}` (symlink loop?)", span=item.span)) from None
+        if resolved in chain:
+            cycle = " -> ".join(_shown(Path(c)) for c in chain[chain.index(resolved):] + [resolved])
+            raise _located(program, Diagnostic(
+                code="E107", message="import cycle", span=item.span, notes=(Note(f"cycle: {cycle}"),),
+                help="move the shared blocks into a library that neither file imports back"))
+        if resolved in seen:
+            continue  # the same file reached again (maybe by another path): load once
+        seen.add(resolved)
+        if len(seen) > MAX_IMPORTS:
+            raise _located(program, Diagnostic(code="E603", message=f"more than {MAX_IMPORTS} imported files",
+                                               span=item.span))
+        try:
+            text = read_source(target, shown, at=item.span)
+            sub = parse(text, shown)
+        except SpecError as err:
+            raise _located(program, *err.diagnostics, extra=(shown, locals().get("text"))) from None
+        program.sources.add(shown, text)
+        program.modules.append(sub)
+        _load_imports(program, sub, target.parent, chain + [resolved], seen)
+
+
+def _located(program, *diags, extra=None) -> SpecError:
+    if extra and extra[1] is not None:
+        program.sources.add(extra[0], extra[1])
+    err = SpecError(list(diags))
+    err.sources = program.sources
+    return err

@@ -1,0 +1,470 @@
+"""The closed set of primitive ops: their signatures and their shape rules.
+
+Per-op behaviour lives in tables keyed by :class:`Op` (here: ``SIGNATURES`` and
+``SHAPE_RULES``; analyses and backends keep their own tables keyed the same way, and a test
+checks every op has a row in every table).
+
+Shapes are per sample, without the batch dimension: ``(C, H, W)`` for feature maps and
+``(F,)`` for flat vectors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable
+
+
+class Op(str, Enum):
+    INPUT = "input"
+    TRANSFORM_INPUT = "transform_input"
+    CONV2D = "conv2d"
+    BATCHNORM = "batchnorm"
+    RELU = "relu"
+    MAXPOOL = "maxpool"
+    AVGPOOL = "avgpool"
+    ADAPTIVE_AVGPOOL = "adaptive_avgpool"
+    LRN = "lrn"
+    DROPOUT = "dropout"
+    FLATTEN = "flatten"
+    LINEAR = "linear"
+    SOFTMAX = "softmax"
+    IDENTITY = "identity"
+    CONCAT = "concat"
+    ADD = "add"
+
+
+class ShapeError(Exception):
+    """A shape rule failed; lowered to a located diagnostic by the shape pass."""
+
+    def __init__(self, code: str, message: str, help: str | None = None, notes: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.code, self.message, self.help, self.notes = code, message, help, notes
+
+
+# ---- argument types ---------------------------------------------------------------------
+
+class ArgError(Exception):
+    def __init__(self, message: str, help: str | None = None):
+        super().__init__(message)
+        self.message, self.help = message, help
+
+
+MAX_DIM = 1 << 20  # channels, features, kernel sizes: beyond this a spec is surely wrong
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def positive_int(v, what: str = "value", zero_ok: bool = False) -> int:
+    if not _is_int(v):
+        raise ArgError(f"expected an integer, got {_describe(v)}")
+    low = 0 if zero_ok else 1
+    if v < low:
+        raise ArgError(f"{what} must be {'≥ 0' if zero_ok else 'positive'}, got {v}")
+    if v > MAX_DIM:
+        raise ArgError(f"{what} {v} is beyond the limit of {MAX_DIM}",
+                       help="archlang refuses sizes this large; is there a typo?")
+    return v
+
+
+def _describe(v) -> str:
+    if isinstance(v, bool):
+        return f"bool {str(v).lower()}"
+    if isinstance(v, str):
+        return f"string {v!r}"
+    if isinstance(v, tuple):
+        return f"tuple {v}"
+    if v is None:
+        return "none"
+    return f"{type(v).__name__} {v!r}"
+
+
+def pair(v, what: str, zero_ok: bool = False) -> tuple[int, int]:
+    if _is_int(v):
+        return (positive_int(v, what, zero_ok),) * 2
+    if isinstance(v, (tuple, list)) and len(v) == 2:
+        return (positive_int(v[0], what, zero_ok), positive_int(v[1], what, zero_ok))
+    raise ArgError(f"{what} must be an integer or a pair (h, w), got {_describe(v)}",
+                   help="write e.g. 3, (1, 7) or 1x7")
+
+
+def _t_int(v, name):
+    return positive_int(v, name)
+
+
+def _t_nonneg(v, name):
+    return positive_int(v, name, zero_ok=True)
+
+
+def _t_pair(v, name):
+    return pair(v, name)
+
+
+def _t_pair0(v, name):
+    return pair(v, name, zero_ok=True)
+
+
+def _t_padding(v, name):
+    if v in ("same", "valid"):
+        return v
+    if isinstance(v, str):
+        raise ArgError(f"padding must be an integer, a pair, \"same\" or \"valid\", got {v!r}")
+    return pair(v, name, zero_ok=True)
+
+
+def _t_bool(v, name):
+    if not isinstance(v, bool):
+        raise ArgError(f"{name} must be true or false, got {_describe(v)}")
+    return v
+
+
+def _t_float(v, name):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ArgError(f"{name} must be a number, got {_describe(v)}")
+    if not math.isfinite(v):
+        raise ArgError(f"{name} must be finite, got {v}")
+    return float(v)
+
+
+def _t_prob(v, name):
+    v = _t_float(v, name)
+    if not 0.0 <= v < 1.0:
+        raise ArgError(f"{name} must be in [0, 1), got {v}")
+    return v
+
+
+def _t_positive_float(v, name):
+    v = _t_float(v, name)
+    if v <= 0:
+        raise ArgError(f"{name} must be positive, got {v}")
+    return v
+
+
+def _t_opt_float(v, name):
+    return None if v is None else _t_positive_float(v, name)
+
+
+def _t_opt_pair(v, name):
+    return None if v is None else pair(v, name)
+
+
+def _t_float_triple(v, name):
+    if isinstance(v, (tuple, list)) and len(v) == 3:
+        return tuple(_t_float(x, name) for x in v)
+    raise ArgError(f"{name} must be a triple of numbers, got {_describe(v)}")
+
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    name: str
+    check: Callable[[Any, str], Any]
+    default: Any = _REQUIRED
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+
+@dataclass(frozen=True)
+class Signature:
+    args: tuple[ArgSpec, ...]
+    doc: str
+
+
+def _sig(doc, *args):
+    return Signature(tuple(args), doc)
+
+
+A = ArgSpec
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+SIGNATURES: dict[Op, Signature] = {
+    Op.INPUT: _sig("the network input"),
+    Op.TRANSFORM_INPUT: _sig(
+        "torchvision's transform_input: re-normalise ImageNet-normalised input to [-1, 1]",
+        A("mean", _t_float_triple, IMAGENET_MEAN), A("std", _t_float_triple, IMAGENET_STD)),
+    Op.CONV2D: _sig(
+        "2-D convolution",
+        A("out_channels", _t_int), A("kernel_size", _t_pair), A("stride", _t_pair, 1),
+        A("padding", _t_padding, 0), A("dilation", _t_pair, 1), A("groups", _t_int, 1),
+        A("bias", _t_bool, True), A("init_std", _t_opt_float, None)),
+    Op.BATCHNORM: _sig("batch normalisation over channels",
+                       A("eps", _t_positive_float, 1e-5), A("momentum", _t_float, 0.1),
+                       A("affine", _t_bool, True)),
+    Op.RELU: _sig("rectified linear unit"),
+    Op.MAXPOOL: _sig("max pooling", A("kernel_size", _t_pair), A("stride", _t_opt_pair, None),
+                     A("padding", _t_pair0, 0), A("dilation", _t_pair, 1), A("ceil_mode", _t_bool, False)),
+    Op.AVGPOOL: _sig("average pooling", A("kernel_size", _t_pair), A("stride", _t_opt_pair, None),
+                     A("padding", _t_pair0, 0), A("ceil_mode", _t_bool, False),
+                     A("count_include_pad", _t_bool, True)),
+    Op.ADAPTIVE_AVGPOOL: _sig("adaptive average pooling to a fixed output size",
+                              A("output_size", _t_pair, 1)),
+    Op.LRN: _sig("local response normalisation across channels", A("size", _t_int),
+                 A("alpha", _t_float, 1e-4), A("beta", _t_float, 0.75), A("k", _t_float, 1.0)),
+    Op.DROPOUT: _sig("dropout (training only)", A("p", _t_prob, 0.5)),
+    Op.FLATTEN: _sig("flatten C×H×W to a vector"),
+    Op.LINEAR: _sig("fully connected layer", A("out_features", _t_int), A("bias", _t_bool, True),
+                    A("init_std", _t_opt_float, None)),
+    Op.SOFTMAX: _sig("softmax over features"),
+    Op.IDENTITY: _sig("identity"),
+    Op.CONCAT: _sig("channel concatenation of parallel branches"),
+    Op.ADD: _sig("elementwise sum of parallel branches"),
+}
+
+# Names a spec may call directly (structural ops are written with `concat {}` / `add {}`).
+CALLABLE_OPS: dict[str, Op] = {
+    op.value: op for op in Op if op not in (Op.INPUT, Op.CONCAT, Op.ADD)
+}
+ALIASES = {
+    "global_avgpool": (Op.ADAPTIVE_AVGPOOL, {"output_size": 1}),
+    "max_pool": (Op.MAXPOOL, {}),
+    "avg_pool": (Op.AVGPOOL, {}),
+    "batch_norm": (Op.BATCHNORM, {}),
+    "fc": (Op.LINEAR, {}),
+}
+
+
+def bind_args(op: Op, positional: list, keyword: dict) -> dict:
+    """Check and normalise a call's arguments against the op's signature.
+
+    Raises ``ArgError`` (with ``.arg`` naming the offending argument, if any).
+    """
+    sig = SIGNATURES[op]
+    if len(positional) > len(sig.args):
+        err = ArgError(f"{op.value} takes at most {len(sig.args)} positional argument"
+                       f"{'s' if len(sig.args) != 1 else ''}, got {len(positional)}",
+                       help=_usage(op))
+        err.code, err.arg = "E203", len(sig.args)
+        raise err
+    values = {}
+    for spec, value in zip(sig.args, positional):
+        values[spec.name] = value
+    known = {a.name for a in sig.args}
+    for name, value in keyword.items():
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=1)
+            err = ArgError(f"{op.value} has no argument `{name}`",
+                           help=(f"did you mean `{close[0]}`? " if close else "") + _usage(op))
+            err.code, err.arg = "E202", name
+            raise err
+        if name in values:
+            err = ArgError(f"argument `{name}` given twice", help=_usage(op))
+            err.code, err.arg = "E206", name
+            raise err
+        values[name] = value
+    out = {}
+    for spec in sig.args:
+        if spec.name not in values:
+            if spec.required:
+                err = ArgError(f"{op.value} is missing its argument `{spec.name}`", help=_usage(op))
+                err.code, err.arg = "E204", None
+                raise err
+            out[spec.name] = spec.check(spec.default, spec.name)
+            continue
+        try:
+            out[spec.name] = spec.check(values[spec.name], spec.name)
+        except ArgError as err:
+            err.code = getattr(err, "code", "E205")
+            err.arg = spec.name
+            raise
+    return out
+
+
+def _usage(op: Op) -> str:
+    parts = []
+    for a in SIGNATURES[op].args:
+        parts.append(a.name if a.required else f"{a.name}={_show_default(a.default)}")
+    return f"usage: {op.value}({', '.join(parts)})"
+
+
+def _show_default(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if v is None:
+        return "none"
+    return repr(v)
+
+
+# ---- shape rules ------------------------------------------------------------------------
+
+Shape = tuple[int, ...]
+
+
+def _need_map(op: Op, shape: Shape) -> Shape:
+    if len(shape) != 3:
+        raise ShapeError("E404", f"{op.value} needs a C×H×W feature map, got a flat vector of {shape[0]}",
+                         help="move this layer before `flatten`")
+    return shape
+
+
+def _window_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's output-size formula, including ceil_mode's last-window rule."""
+    eff = d * (k - 1) + 1
+    span = size + 2 * p - eff
+    if span < 0:
+        return 0
+    if ceil_mode:
+        out = -(-span // s) + 1
+        # The last window must start inside the input or the left padding.
+        if (out - 1) * s >= size + p:
+            out -= 1
+        return out
+    return span // s + 1
+
+
+def resolve_padding(attrs: dict) -> tuple[int, int]:
+    pad = attrs["padding"]
+    if pad == "valid":
+        return (0, 0)
+    if pad == "same":
+        out = []
+        for k, d in zip(attrs["kernel_size"], attrs["dilation"]):
+            total = d * (k - 1)
+            if total % 2:
+                raise ShapeError("E304", "padding=\"same\" needs an odd kernel (with its dilation)",
+                                 help="give explicit padding for even kernels")
+            out.append(total // 2)
+        return tuple(out)
+    return pad
+
+
+def _spatial(op: Op, shape: Shape, k, s, p, d, ceil_mode: bool) -> tuple[int, int]:
+    _, h, w = shape
+    if any(pi * 2 > ki for pi, ki in zip(p, k)) and op in (Op.MAXPOOL, Op.AVGPOOL):
+        raise ShapeError("E303", f"{op.value} padding {p} must be at most half the kernel {k}",
+                         help="PyTorch rejects pool padding larger than kernel_size / 2")
+    oh = _window_out(h, k[0], s[0], p[0], d[0], ceil_mode)
+    ow = _window_out(w, k[1], s[1], p[1], d[1], ceil_mode)
+    if oh < 1 or ow < 1:
+        raise ShapeError(
+            "E403", f"{op.value} output would be {oh}×{ow}: the {h}×{w} input is too small",
+            help=f"kernel {k[0]}×{k[1]} (stride {s[0]}×{s[1]}, padding {p[0]}×{p[1]}) needs a larger "
+                 "input; use --input to change the input size, or add padding")
+    return oh, ow
+
+
+def _conv_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = _need_map(Op.CONV2D, shape)
+    g = attrs["groups"]
+    if c % g or attrs["out_channels"] % g:
+        raise ShapeError("E405", f"groups={g} must divide both in_channels ({c}) and out_channels "
+                                 f"({attrs['out_channels']})")
+    p = resolve_padding(attrs)
+    oh, ow = _spatial(Op.CONV2D, shape, attrs["kernel_size"], attrs["stride"], p,
+                      attrs["dilation"], False)
+    return (attrs["out_channels"], oh, ow)
+
+
+def _pool_shape(op):
+    def rule(attrs, shapes):
+        (shape,) = shapes
+        c, _, _ = _need_map(op, shape)
+        k = attrs["kernel_size"]
+        s = attrs["stride"] or k
+        d = attrs.get("dilation", (1, 1))
+        oh, ow = _spatial(op, shape, k, s, attrs["padding"], d, attrs["ceil_mode"])
+        return (c, oh, ow)
+    return rule
+
+
+def _same(op):
+    def rule(attrs, shapes):
+        (shape,) = shapes
+        return shape
+    return rule
+
+
+def _map_same(op):
+    def rule(attrs, shapes):
+        (shape,) = shapes
+        return _need_map(op, shape)
+    return rule
+
+
+def _transform_input_shape(attrs, shapes):
+    (shape,) = shapes
+    if len(shape) != 3 or shape[0] != 3:
+        raise ShapeError("E406", f"transform_input needs a 3-channel image, got {'×'.join(map(str, shape))}")
+    return shape
+
+
+def _adaptive_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = _need_map(Op.ADAPTIVE_AVGPOOL, shape)
+    return (c, *attrs["output_size"])
+
+
+def _flatten_shape(attrs, shapes):
+    (shape,) = shapes
+    return (math.prod(shape),)
+
+
+def _linear_shape(attrs, shapes):
+    (shape,) = shapes
+    if len(shape) != 1:
+        raise ShapeError("E404", f"linear needs a flat input, got a {'×'.join(map(str, shape))} feature map",
+                         help="add `flatten` before this layer")
+    return (attrs["out_features"],)
+
+
+def _softmax_shape(attrs, shapes):
+    (shape,) = shapes
+    return shape
+
+
+def _fmt(shape: Shape) -> str:
+    return "×".join(map(str, shape))
+
+
+def _concat_shape(attrs, shapes):
+    if any(len(s) != len(shapes[0]) for s in shapes):
+        raise ShapeError("E401", "concat inputs mix feature maps and flat vectors",
+                         notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)))
+    if len(shapes[0]) == 3:
+        hw = {s[1:] for s in shapes}
+        if len(hw) > 1:
+            raise ShapeError("E401", "concat inputs disagree in height×width",
+                             help="every branch of a concat must keep the same spatial size; "
+                                  "check strides and padding",
+                             notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)))
+        return (sum(s[0] for s in shapes), *shapes[0][1:])
+    return (sum(s[0] for s in shapes),)
+
+
+def _add_shape(attrs, shapes):
+    if len(set(shapes)) > 1:
+        raise ShapeError("E402", "add inputs disagree in shape",
+                         help="every branch of an add must produce the same C×H×W",
+                         notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)))
+    return shapes[0]
+
+
+SHAPE_RULES: dict[Op, Callable[[dict, list[Shape]], Shape]] = {
+    Op.INPUT: lambda attrs, shapes: tuple(attrs["shape"]),
+    Op.TRANSFORM_INPUT: _transform_input_shape,
+    Op.CONV2D: _conv_shape,
+    Op.BATCHNORM: _map_same(Op.BATCHNORM),
+    Op.RELU: _same(Op.RELU),
+    Op.MAXPOOL: _pool_shape(Op.MAXPOOL),
+    Op.AVGPOOL: _pool_shape(Op.AVGPOOL),
+    Op.ADAPTIVE_AVGPOOL: _adaptive_shape,
+    Op.LRN: _map_same(Op.LRN),
+    Op.DROPOUT: _same(Op.DROPOUT),
+    Op.FLATTEN: _flatten_shape,
+    Op.LINEAR: _linear_shape,
+    Op.SOFTMAX: _softmax_shape,
+    Op.IDENTITY: _same(Op.IDENTITY),
+    Op.CONCAT: _concat_shape,
+    Op.ADD: _add_shape,
+}

@@ -1,10 +1,35 @@
-"""archlang: a language and compiler for convolutional network architectures."""
+"""archlang: a language and compiler for convolutional network architectures.
+
+    >>> import archlang
+    >>> compiled = archlang.compile_spec("googlenet")          # shapes, no torch
+    >>> result = archlang.analyze("specs/inception_v3.arch")   # params, FLOPs, RF per node
+    >>> model = archlang.build("inception_v3", num_classes=10)  # a torch.nn.Module
+"""
 
 from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
 from .compiler import Compiled, compile_spec  # noqa: E402
 from .diagnostics import Diagnostic, SpecError  # noqa: E402
 
-__all__ = ["Compiled", "Diagnostic", "SpecError", "compile_spec", "__version__"]
+# Entry points implemented in modules that are imported on first use (torch only for build).
+_LAZY = {
+    "analyze": "archlang.analysis:analyze",
+    "build": "archlang.backends.torch_build:build",
+}
+
+
+def __getattr__(name: str):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'archlang' has no attribute {name!r}")
+    module, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["Compiled", "Diagnostic", "SpecError", "analyze", "build", "compile_spec", "__version__"]

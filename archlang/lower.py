@@ -366,6 +366,9 @@ class Lowerer:
         inner = scope
         if name is not None:
             inner = self._open_scope(scope, name, "group", layer.span, ctx)
+            # The merge node is named after the mode; reserve it so a nested unnamed group
+            # is auto-named `concat_2` instead of colliding with it.
+            inner.labels[layer.mode] = (None, layer.span)
         outputs = self._branches(layer.branches, cur, inner, env, replace(ctx, unit=dict(ctx.unit)))
         if not outputs:
             raise _err("E209", f"`{layer.mode}` with no branches", layer.span,

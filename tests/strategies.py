@@ -1,0 +1,275 @@
+"""Hypothesis strategies for random, *valid* archlang specs (shared by several test files).
+
+``valid_specs()`` draws the text of a small network that must parse, lower and pass shape
+inference. ``spec_cases()`` draws a :class:`SpecCase`: the same text plus facts computed
+here, independently of archlang, with PyTorch's documented output-size formulas
+(``reference_out``), so a test can compare archlang's shapes with them.
+
+Examples stay small (input at most 3×32×32 by default, roughly 15 primitive ops) so torch
+differential tests built on them run fast. What the generator covers: conv units and
+``conv2d`` with square and asymmetric kernels (``3``, ``1x3``, ``(1, 5)``), stride 1–2,
+padding as an int, a pair, ``"same"`` (odd kernels, stride 1) or ``"valid"``, bias on/off,
+dilation; max/avg pools with ``ceil_mode``; relu and batchnorm; ``concat`` groups of 2–4
+branches (all "same"-padded stride-1 branches, or all downsampling identically), nested
+concat, ``add`` residuals; ``repeat`` with ``{i}`` name templates; blocks with parameters
+and defaults; unit styles; and a head (adaptive_avgpool(1), flatten, dropout, linear).
+
+    from strategies import spec_cases, valid_specs
+
+    @given(valid_specs())
+    def test_it(text): ...
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hypothesis import strategies as st
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SpecCase:
+    """A generated spec and what it must compute, derived without archlang."""
+
+    text: str
+    input_shape: Shape  # (C, H, W)
+    output_shape: Shape  # (C, H, W), or (num_classes,) with a head
+    named_shapes: dict = field(default_factory=dict)  # top-level label -> expected output shape
+    has_head: bool = False
+    unit_style: str = "conv2d"
+
+
+# ---- reference output-size formulas (PyTorch docs, Conv2d / MaxPool2d) -------------------
+
+def reference_out(size: int, k: int, s: int = 1, p: int = 0, d: int = 1, ceil_mode: bool = False) -> int:
+    """H_out = floor((H + 2p - d(k-1) - 1) / s + 1); with ceil_mode, ceil instead of floor,
+    except that the last window must start inside the input or the left padding."""
+    num = size + 2 * p - d * (k - 1) - 1
+    if num < 0:
+        return 0
+    if not ceil_mode:
+        return num // s + 1
+    out = math.ceil(num / s) + 1
+    if (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+# ---- pieces ----------------------------------------------------------------------------
+
+_KERNELS = [  # (kh, kw, spelling)
+    (1, 1, "1"), (3, 3, "3"), (3, 3, "3x3"), (5, 5, "5"), (1, 3, "1x3"), (3, 1, "3x1"),
+    (1, 5, "(1, 5)"), (5, 1, "(5, 1)"), (3, 3, "(3, 3)"),
+]
+
+
+class _Names:
+    """Fresh top-level labels, so names never collide."""
+
+    def __init__(self):
+        self.n = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+
+def _conv(draw, shape: Shape, callee: str, *, stride_ok: bool = True, max_out: int = 16) -> tuple[str, Shape]:
+    """A conv call valid on ``shape`` and its output shape."""
+    _, h, w = shape
+    kh, kw, spelling = draw(st.sampled_from(_KERNELS))
+    out = draw(st.integers(1, max_out))
+    stride = draw(st.sampled_from([1, 1, 2])) if stride_ok else 1
+    dilation = 1
+    if stride == 1 and (kh, kw) == (3, 3) and draw(st.booleans()) and draw(st.booleans()):
+        dilation = 2
+    pad_kind = draw(st.sampled_from(["none", "int", "pair", "same", "valid"]))
+    if pad_kind == "same" and stride != 1:
+        pad_kind = "pair"  # torch refuses padding="same" with stride > 1
+    if pad_kind == "int":
+        p = draw(st.integers(0, max(kh, kw) // 2))
+        ph = pw = p
+        pad_text = f", padding={p}"
+    elif pad_kind == "pair":
+        ph, pw = dilation * (kh // 2), dilation * (kw // 2)
+        pad_text = f", padding=({ph}, {pw})"
+    elif pad_kind == "same":
+        ph, pw = dilation * (kh - 1) // 2, dilation * (kw - 1) // 2
+        pad_text = ', padding="same"'
+    else:
+        ph = pw = 0
+        pad_text = ', padding="valid"' if pad_kind == "valid" else ""
+    oh = reference_out(h, kh, stride, ph, dilation)
+    ow = reference_out(w, kw, stride, pw, dilation)
+    if oh < 1 or ow < 1:  # too small for this window: a size-keeping fallback
+        stride, dilation, ph, pw = 1, 1, kh // 2, kw // 2
+        pad_text, oh, ow = f", padding=({ph}, {pw})", h, w
+    text = f"{callee}({out}, {spelling}"
+    if stride != 1:
+        text += f", stride={stride}"
+    text += pad_text
+    if dilation != 1:
+        text += f", dilation={dilation}"
+    bias = draw(st.sampled_from(["", ", bias=true", ", bias=false"]))
+    return text + bias + ")", (out, oh, ow)
+
+
+def _pool(draw, shape: Shape) -> tuple[str, Shape]:
+    c, h, w = shape
+    kind = draw(st.sampled_from(["maxpool", "avgpool"]))
+    k = draw(st.integers(2, 3))
+    s = draw(st.integers(1, 2))
+    p = draw(st.integers(0, k // 2))
+    ceil_mode = draw(st.booleans())
+    oh, ow = (reference_out(x, k, s, p, 1, ceil_mode) for x in (h, w))
+    if oh < 1 or ow < 1:
+        return "relu", shape
+    text = f"{kind}({k}, stride={s}"
+    if p:
+        text += f", padding={p}"
+    if ceil_mode:
+        text += ", ceil_mode=true"
+    return text + ")", (c, oh, ow)
+
+
+def _same_branch(draw, shape: Shape, depth: int) -> tuple[str, int]:
+    """One concat branch that keeps H×W (stride 1, "same"-like padding); returns channels."""
+    c = shape[0]
+    kind = draw(st.sampled_from(["conv", "seq", "pool", "nested"] if depth == 0 else ["conv", "seq", "pool"]))
+    if kind == "pool":
+        return draw(st.sampled_from(["maxpool(3, stride=1, padding=1)",
+                                     "avgpool(3, stride=1, padding=1, ceil_mode=true)"])), c
+    if kind == "nested":
+        inner = [_same_branch(draw, shape, depth + 1) for _ in range(draw(st.integers(2, 3)))]
+        return "concat { " + "; ".join(t for t, _ in inner) + " }", sum(ch for _, ch in inner)
+    kh, kw, spelling = draw(st.sampled_from([(1, 1, "1"), (3, 3, "3"), (1, 3, "1x3"), (3, 1, "3x1"),
+                                             (5, 5, "5")]))
+    out = draw(st.integers(1, 8))
+    pad = draw(st.sampled_from(["same", "pair"]))
+    pad_text = 'padding="same"' if pad == "same" else f"padding=({kh // 2}, {kw // 2})"
+    conv = f"conv({out}, {spelling}, {pad_text})"
+    if kind == "seq":
+        mid = draw(st.integers(1, 8))
+        return f"{{ conv({mid}, 1); relu; {conv} }}", out
+    return conv, out
+
+
+def _down_branch(draw, shape: Shape) -> tuple[str, int]:
+    """A concat branch that halves H×W like every other such branch: floor((H-1)/2)+1."""
+    c = shape[0]
+    kind = draw(st.sampled_from(["conv3", "conv1", "max", "avg", "seq"]))
+    out = draw(st.integers(1, 8))
+    if kind == "conv3":
+        return f"conv({out}, 3, stride=2, padding=1)", out
+    if kind == "conv1":
+        return f"conv({out}, 1, stride=2)", out
+    if kind == "max":
+        return "maxpool(3, stride=2, padding=1)", c
+    if kind == "avg":
+        return "avgpool(3, stride=2, padding=1)", c
+    return f"{{ conv({out}, 1); conv({out}, 3, stride=2, padding=1) }}", out
+
+
+def _concat(draw, shape: Shape, names: _Names) -> tuple[list[str], Shape]:
+    _, h, w = shape
+    n = draw(st.integers(2, 4))
+    down = draw(st.booleans())
+    lines = []
+    channels = 0
+    for _ in range(n):
+        text, ch = _down_branch(draw, shape) if down else _same_branch(draw, shape, 0)
+        label = f"{names.fresh('b')}: " if draw(st.booleans()) else ""
+        lines.append(f"    {label}{text}")
+        channels += ch
+    oh, ow = (reference_out(h, 3, 2, 1), reference_out(w, 3, 2, 1)) if down else (h, w)
+    return ["concat {", *lines, "  }"], (channels, oh, ow)
+
+
+# ---- the whole spec --------------------------------------------------------------------
+
+_BLOCK = """\
+block Stage(c: int, k: int = 3, pool: bool = false) {
+  conv(c, k, padding=k // 2)
+  relu
+  if pool { maxpool(2, stride=2, ceil_mode=true) }
+}
+"""
+
+
+@st.composite
+def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 32,
+               max_items: int = 6) -> SpecCase:
+    """A random valid spec and its expected shapes."""
+    c = draw(st.integers(1, max_channels))
+    h = draw(st.integers(min_size, max_size))
+    w = draw(st.integers(min_size, max_size)) if draw(st.booleans()) else h
+    shape: Shape = (c, h, w)
+    names = _Names()
+    unit = draw(st.sampled_from(["conv2d", "conv2d", "conv_relu", "conv_bn", "conv_bn_relu"]))
+    use_block = draw(st.booleans())
+    body: list[str] = [f"  input {c}x{h}x{w}"]
+    if unit != "conv2d":
+        body.append(f"  unit conv = {unit}" + ("(eps=0.001)" if "bn" in unit and draw(st.booleans()) else ""))
+    named: dict[str, Shape] = {}
+    items = draw(st.lists(st.sampled_from(["conv", "conv", "pool", "act", "concat", "add", "repeat", "block"]),
+                          min_size=1, max_size=max_items))
+    for item in items:
+        label = names.fresh("l") if draw(st.booleans()) else None
+        if item == "conv":
+            text, shape = _conv(draw, shape, draw(st.sampled_from(["conv", "conv2d"])))
+            lines = [text]
+        elif item == "pool":
+            text, shape = _pool(draw, shape)
+            lines = [text]
+        elif item == "act":
+            lines = [draw(st.sampled_from(["relu", "batchnorm", "batchnorm(eps=0.001)"]))]
+        elif item == "concat":
+            lines, shape = _concat(draw, shape, names)
+        elif item == "add":
+            k = draw(st.sampled_from([1, 3]))
+            lines = ["add {", f"    conv({shape[0]}, {k}, padding={k // 2})", "    identity", "  }"]
+        elif item == "repeat":
+            n = draw(st.integers(0, 3))
+            out = draw(st.integers(1, 8))
+            prefix = names.fresh("r")
+            lines = [f"repeat {n} as i {{", f'    "{prefix}_{{i}}": conv({out}, 3, padding=1)', "    relu", "  }"]
+            if n:
+                shape = (out, shape[1], shape[2])
+            label = None  # a repeat is a statement, not a layer
+        else:
+            use_block = True
+            out = draw(st.integers(1, 8))
+            k = draw(st.sampled_from([1, 3, 5]))
+            pool = draw(st.booleans()) and shape[1] >= 2 and shape[2] >= 2
+            args = [str(out)]
+            if k != 3 or draw(st.booleans()):
+                args.append(f"k={k}")
+            if pool:
+                args.append("pool=true")
+            lines = [f"Stage({', '.join(args)})"]
+            shape = (out, *(reference_out(x, 2, 2, 0, 1, True) for x in shape[1:])) if pool else (out, *shape[1:])
+        if label is not None:
+            lines[0] = f"{label}: {lines[0]}"
+            named[label] = shape
+        body += ["  " + line if not line.startswith("  ") else line for line in lines]
+    classes = draw(st.integers(1, 12))
+    head = draw(st.booleans())
+    if head:
+        body += ["  pool: adaptive_avgpool(1)", "  flatten"]
+        if draw(st.booleans()):
+            body.append("  dropout(0.2)")
+        body.append("  fc: linear(num_classes)")
+    else:
+        body.append("  relu")  # a network needs a layer (and `repeat 0` may have made none)
+    header = f"network Random(num_classes: int = {classes}) {{"
+    text = (_BLOCK + "\n" if use_block else "") + "\n".join([header, *body, "}"]) + "\n"
+    return SpecCase(text=text, input_shape=(c, h, w), output_shape=(classes,) if head else shape,
+                    named_shapes=named, has_head=head, unit_style=unit)
+
+
+def valid_specs(**kwargs) -> st.SearchStrategy[str]:
+    """Random valid spec texts (see :func:`spec_cases` for the keyword arguments)."""
+    return spec_cases(**kwargs).map(lambda case: case.text)

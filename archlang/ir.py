@@ -255,8 +255,3 @@ class Module(BaseModel):
     ir_version: int = IR_VERSION
     file: str
     items: tuple[TopItem, ...] = ()
-
-
-for _model in list(globals().values()):
-    if isinstance(_model, type) and issubclass(_model, BaseModel) and _model is not BaseModel:
-        _model.model_rebuild()

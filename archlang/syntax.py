@@ -10,7 +10,12 @@ import ast
 import functools
 from pathlib import Path
 
-from lark import Lark, Token, Transformer_NonRecursive, Tree, v_args
+from ._fastimport import without_module
+
+# Lark imports the optional `regex` package (~0.1 s) only to support `regex=True`, which
+# archlang does not use; hide it while lark loads so `archc check` starts faster.
+with without_module("regex"):
+    from lark import Lark, Token, Transformer_NonRecursive, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ir
@@ -56,8 +61,27 @@ def _cache_path() -> str | bool:
         return False
 
 
+def _make(cls, **fields):
+    """Build an IR node without validation (the parser's output is well-formed by
+    construction); equivalent to ``cls.model_construct`` at a fraction of the cost."""
+    obj = object.__new__(cls)
+    values = _defaults(cls).copy()
+    values.update(fields)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+@functools.cache
+def _defaults(cls) -> dict:
+    return {name: f.default for name, f in cls.model_fields.items() if not f.is_required()}
+
+
 def _span(file: str, meta) -> Span:
-    return Span.model_construct(
+    return _make(
+        Span,
         file=file,
         line=meta.line,
         col=meta.column,
@@ -67,7 +91,7 @@ def _span(file: str, meta) -> Span:
 
 
 def _tok_span(file: str, tok: Token) -> Span:
-    return Span.model_construct(file=file, line=tok.line, col=tok.column, end_line=tok.end_line, end_col=tok.end_column)
+    return _make(Span, file=file, line=tok.line, col=tok.column, end_line=tok.end_line, end_col=tok.end_column)
 
 
 def _unquote(tok: Token) -> str:
@@ -80,13 +104,20 @@ def _unquote(tok: Token) -> str:
     return value if isinstance(value, str) else str(tok)[1:-1]
 
 
-@v_args(meta=True)
 class _ToIR(Transformer_NonRecursive):
-    """One short method per grammar rule."""
+    """One short method per grammar rule; each gets the rule's ``meta`` and children."""
 
     def __init__(self, file: str):
         super().__init__()
         self.file = file
+
+    def _call_userfunc(self, tree, new_children=None):
+        # Lark's v_args(meta=True) wraps every call; calling directly is several times faster.
+        children = new_children if new_children is not None else tree.children
+        method = getattr(self, tree.data, None)
+        if method is None:
+            return Tree(tree.data, children, tree.meta)
+        return method(tree.meta, children)
 
     def sp(self, meta) -> Span:
         return _span(self.file, meta)
@@ -96,17 +127,17 @@ class _ToIR(Transformer_NonRecursive):
         return [i for i in items if i is not None]
 
     def import_stmt(self, meta, c):
-        return ir.Import.model_construct(span=self.sp(meta), path=_unquote(c[0]))
+        return _make(ir.Import, span=self.sp(meta), path=_unquote(c[0]))
 
     def const_stmt(self, meta, c):
-        return ir.ConstStmt.model_construct(span=self.sp(meta), name=str(c[0]), value=c[1])
+        return _make(ir.ConstStmt, span=self.sp(meta), name=str(c[0]), value=c[1])
 
     def param_list(self, meta, c):
         return tuple(p for p in c if p is not None)
 
     def param(self, meta, c):
         name, typ, default = c
-        return ir.Param.model_construct(
+        return _make(ir.Param, 
             span=self.sp(meta), name=str(name), type=str(typ) if typ else None,
             type_span=_tok_span(self.file, typ) if typ else None, default=default,
         )
@@ -118,40 +149,40 @@ class _ToIR(Transformer_NonRecursive):
 
     def block_def(self, meta, c):
         name, params, body = c
-        return ir.BlockDef.model_construct(span=self.sp(meta), name=str(name), name_span=_tok_span(self.file, name),
+        return _make(ir.BlockDef, span=self.sp(meta), name=str(name), name_span=_tok_span(self.file, name),
                            params=params or (), body=body)
 
     def network_def(self, meta, c):
         name, params, body = c
-        return ir.NetworkDef.model_construct(span=self.sp(meta), name=str(name), name_span=_tok_span(self.file, name),
+        return _make(ir.NetworkDef, span=self.sp(meta), name=str(name), name_span=_tok_span(self.file, name),
                              params=params or (), body=body)
 
     # statements
     def input_stmt(self, meta, c):
-        return ir.InputStmt.model_construct(span=self.sp(meta), shape=c[0])
+        return _make(ir.InputStmt, span=self.sp(meta), shape=c[0])
 
     def unit_stmt(self, meta, c):
-        return ir.UnitStmt.model_construct(span=self.sp(meta), name=str(c[0]), style=c[1])
+        return _make(ir.UnitStmt, span=self.sp(meta), name=str(c[0]), style=c[1])
 
     def init_stmt(self, meta, c):
-        return ir.InitStmt.model_construct(span=self.sp(meta), scheme=c[0])
+        return _make(ir.InitStmt, span=self.sp(meta), scheme=c[0])
 
     def output_field(self, meta, c):
         name, source = c
-        return ir.OutputField.model_construct(span=self.sp(meta), name=str(name), source=str(source) if source else None)
+        return _make(ir.OutputField, span=self.sp(meta), name=str(name), source=str(source) if source else None)
 
     def outputs_stmt(self, meta, c):
-        return ir.OutputsStmt.model_construct(span=self.sp(meta), type_name=str(c[0]),
+        return _make(ir.OutputsStmt, span=self.sp(meta), type_name=str(c[0]),
                               fields=tuple(f for f in c[1:] if f is not None))
 
     def aux_stmt(self, meta, c):
         label, at, layer = c
-        return ir.AuxStmt.model_construct(span=self.sp(meta), label=label, at=str(at),
+        return _make(ir.AuxStmt, span=self.sp(meta), label=label, at=str(at),
                           at_span=_tok_span(self.file, at), layer=layer)
 
     def layer_stmt(self, meta, c):
         labels, layer = c
-        return ir.LayerStmt.model_construct(span=self.sp(meta), labels=labels or (), layer=layer)
+        return _make(ir.LayerStmt, span=self.sp(meta), labels=labels or (), layer=layer)
 
     def labels(self, meta, c):
         return tuple(c)
@@ -160,13 +191,13 @@ class _ToIR(Transformer_NonRecursive):
         tok = c[0]
         if tok.type == "STRING":
             text = _unquote(tok)
-            return ir.Label.model_construct(span=self.sp(meta), text=text, template="{" in text)
-        return ir.Label.model_construct(span=self.sp(meta), text=str(tok))
+            return _make(ir.Label, span=self.sp(meta), text=text, template="{" in text)
+        return _make(ir.Label, span=self.sp(meta), text=str(tok))
 
     def call(self, meta, c):
         name, arguments = c
         args, kwargs = arguments if arguments else ((), ())
-        return ir.Call.model_construct(span=self.sp(meta), name=str(name), args=args, kwargs=kwargs)
+        return _make(ir.Call, span=self.sp(meta), name=str(name), args=args, kwargs=kwargs)
 
     def args(self, meta, c):
         items = [a for a in c if a is not None]
@@ -174,48 +205,48 @@ class _ToIR(Transformer_NonRecursive):
                 tuple(a for a in items if isinstance(a, ir.KwArg)))
 
     def kwarg(self, meta, c):
-        return ir.KwArg.model_construct(span=self.sp(meta), name=str(c[0]), value=c[1])
+        return _make(ir.KwArg, span=self.sp(meta), name=str(c[0]), value=c[1])
 
     def seq(self, meta, c):
-        return ir.Seq.model_construct(span=self.sp(meta), body=tuple(s for s in c if s is not None))
+        return _make(ir.Seq, span=self.sp(meta), body=tuple(s for s in c if s is not None))
 
     def group(self, meta, c):
-        return ir.Group.model_construct(span=self.sp(meta), mode=str(c[0]), branches=tuple(s for s in c[1:] if s is not None))
+        return _make(ir.Group, span=self.sp(meta), mode=str(c[0]), branches=tuple(s for s in c[1:] if s is not None))
 
     def if_stmt(self, meta, c):
         test, body, *rest = c
         orelse = None
-        branches = [ir.Branch.model_construct(span=self.sp(meta), test=test, body=body)]
+        branches = [_make(ir.Branch, span=self.sp(meta), test=test, body=body)]
         for item in rest:
             if isinstance(item, ir.Branch):
                 branches.append(item)
             elif item is not None:
                 orelse = item
-        return ir.IfStmt.model_construct(span=self.sp(meta), branches=tuple(branches), orelse=orelse)
+        return _make(ir.IfStmt, span=self.sp(meta), branches=tuple(branches), orelse=orelse)
 
     def elif_clause(self, meta, c):
-        return ir.Branch.model_construct(span=self.sp(meta), test=c[0], body=c[1])
+        return _make(ir.Branch, span=self.sp(meta), test=c[0], body=c[1])
 
     def else_clause(self, meta, c):
         return c[0]
 
     def for_stmt(self, meta, c):
         targets, iterable, body = c
-        return ir.ForStmt.model_construct(span=self.sp(meta), targets=targets, iterable=iterable, body=body)
+        return _make(ir.ForStmt, span=self.sp(meta), targets=targets, iterable=iterable, body=body)
 
     def for_targets(self, meta, c):
         return tuple(str(t) for t in c)
 
     def repeat_stmt(self, meta, c):
         count, var, body = c
-        return ir.RepeatStmt.model_construct(span=self.sp(meta), count=count, var=str(var) if var else None, body=body)
+        return _make(ir.RepeatStmt, span=self.sp(meta), count=count, var=str(var) if var else None, body=body)
 
     # expressions
     def if_expr(self, meta, c):
-        return ir.IfExpr.model_construct(span=self.sp(meta), test=c[0], then=c[1], orelse=c[2])
+        return _make(ir.IfExpr, span=self.sp(meta), test=c[0], then=c[1], orelse=c[2])
 
     def _bin(self, meta, op, left, right):
-        return ir.BinOp.model_construct(span=self.sp(meta), op=op, left=left, right=right)
+        return _make(ir.BinOp, span=self.sp(meta), op=op, left=left, right=right)
 
     def or_op(self, meta, c):
         return self._bin(meta, "or", c[0], c[1])
@@ -224,7 +255,7 @@ class _ToIR(Transformer_NonRecursive):
         return self._bin(meta, "and", c[0], c[1])
 
     def not_op(self, meta, c):
-        return ir.UnaryOp.model_construct(span=self.sp(meta), op="not", operand=c[0])
+        return _make(ir.UnaryOp, span=self.sp(meta), op="not", operand=c[0])
 
     def compare(self, meta, c):
         return self._bin(meta, str(c[1]), c[0], c[2])
@@ -236,43 +267,43 @@ class _ToIR(Transformer_NonRecursive):
         return self._bin(meta, "**", c[0], c[2])
 
     def neg(self, meta, c):
-        return ir.UnaryOp.model_construct(span=self.sp(meta), op="-", operand=c[0])
+        return _make(ir.UnaryOp, span=self.sp(meta), op="-", operand=c[0])
 
     def index(self, meta, c):
-        return ir.Index.model_construct(span=self.sp(meta), value=c[0], index=c[1])
+        return _make(ir.Index, span=self.sp(meta), value=c[0], index=c[1])
 
     def func_call(self, meta, c):
-        return ir.FuncCall.model_construct(span=self.sp(meta), func=str(c[0]), args=tuple(a for a in c[1:] if a is not None))
+        return _make(ir.FuncCall, span=self.sp(meta), func=str(c[0]), args=tuple(a for a in c[1:] if a is not None))
 
     def int_lit(self, meta, c):
-        return ir.Const.model_construct(span=self.sp(meta), value=int(c[0]))
+        return _make(ir.Const, span=self.sp(meta), value=int(c[0]))
 
     def float_lit(self, meta, c):
-        return ir.Const.model_construct(span=self.sp(meta), value=float(c[0]))
+        return _make(ir.Const, span=self.sp(meta), value=float(c[0]))
 
     def dims_lit(self, meta, c):
-        return ir.Dims.model_construct(span=self.sp(meta), values=tuple(int(v) for v in str(c[0]).split("x")))
+        return _make(ir.Dims, span=self.sp(meta), values=tuple(int(v) for v in str(c[0]).split("x")))
 
     def str_lit(self, meta, c):
-        return ir.Const.model_construct(span=self.sp(meta), value=_unquote(c[0]))
+        return _make(ir.Const, span=self.sp(meta), value=_unquote(c[0]))
 
     def true_lit(self, meta, c):
-        return ir.Const.model_construct(span=self.sp(meta), value=True)
+        return _make(ir.Const, span=self.sp(meta), value=True)
 
     def false_lit(self, meta, c):
-        return ir.Const.model_construct(span=self.sp(meta), value=False)
+        return _make(ir.Const, span=self.sp(meta), value=False)
 
     def none_lit(self, meta, c):
-        return ir.Const.model_construct(span=self.sp(meta), value=None)
+        return _make(ir.Const, span=self.sp(meta), value=None)
 
     def name(self, meta, c):
-        return ir.Name.model_construct(span=self.sp(meta), id=str(c[0]))
+        return _make(ir.Name, span=self.sp(meta), id=str(c[0]))
 
     def tuple_lit(self, meta, c):
-        return ir.TupleExpr.model_construct(span=self.sp(meta), items=tuple(x for x in c if x is not None))
+        return _make(ir.TupleExpr, span=self.sp(meta), items=tuple(x for x in c if x is not None))
 
     def list_lit(self, meta, c):
-        return ir.ListExpr.model_construct(span=self.sp(meta), items=tuple(x for x in c if x is not None))
+        return _make(ir.ListExpr, span=self.sp(meta), items=tuple(x for x in c if x is not None))
 
 
 def _expected(tokens) -> str:
@@ -338,16 +369,26 @@ def _check_depth(tree: Tree, file: str) -> None:
 
 
 def parse(text: str, file: str = "<string>") -> ir.Module:
-    """Parse ``.arch`` source into an IR module, or raise :class:`SpecError`."""
+    """Parse ``.arch`` source into an IR module, or raise :class:`SpecError`.
+
+    Results are memoised on (text, file): IR modules are immutable, so a library imported
+    by many specs in one process (a notebook, a test session) is parsed once.
+    """
+    return _parse_cached(text, file)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(text: str, file: str) -> ir.Module:
     try:
         tree = parser().parse(text)
     except UnexpectedInput as err:
         raise SpecError(_syntax_diagnostic(err, file, text)) from None
     _check_depth(tree, file)
     items = _ToIR(file).transform(tree)
-    return ir.Module.model_construct(file=file, items=tuple(items))
+    return _make(ir.Module, file=file, items=tuple(items))
 
 
+@functools.lru_cache(maxsize=256)
 def parse_expr_source(text: str):
     """Parse a stand-alone expression (used for ``{...}`` holes in label templates)."""
     module = parse(f"const __hole__ = {text}", "<template>")

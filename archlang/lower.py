@@ -22,6 +22,7 @@ from .ops import ALIASES, CALLABLE_OPS, ArgError, Op, ShapeError, bind_args, pos
 
 DEFAULT_MAX_NODES = 1_000_000
 MAX_BLOCK_DEPTH = 64
+MAX_REPORTED_ERRORS = 20
 PARAM_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
 # What a conv unit expands to: the layers after the conv2d, and the conv's bias default.
@@ -80,6 +81,8 @@ class Lowerer:
         self.scopes: dict[str, ScopeInfo] = {}
         self.aux_outputs: dict[str, str] = {}
         self.outputs_type: OutputsType | None = None
+        self.errors: list[Diagnostic] = []
+        self._seen_errors: set = set()
         self.blocks = self._collect_blocks()
         self.globals = _GlobalEnv(self._collect_consts())
 
@@ -130,6 +133,8 @@ class Lowerer:
         scope = Scope(())
         ctx = Ctx()
         out = self._body(net.body, None, scope, env, ctx, top=True)
+        if self.errors:
+            raise SpecError(self.errors)
         if self.g.graph.get("input") is None:
             raise _err("E503", "the network declares no input", net.name_span,
                        help="start the network with e.g. `input 3x224x224`")
@@ -189,8 +194,24 @@ class Lowerer:
     # ---- statements --------------------------------------------------------------------
     def _body(self, stmts, cur, scope, env, ctx, top=False, inline=None):
         for stmt in stmts:
-            cur = self._stmt(stmt, cur, scope, env, ctx, top, inline)
+            try:
+                cur = self._stmt(stmt, cur, scope, env, ctx, top, inline)
+            except SpecError as err:
+                # Keep going after a local mistake so independent errors are reported
+                # together; limits (E6xx) and a missing input stop at once.
+                if cur is None or any(d.code.startswith("E6") for d in err.diagnostics):
+                    raise
+                self._record(err)
         return cur
+
+    def _record(self, err: SpecError) -> None:
+        for d in err.diagnostics:
+            key = (d.code, d.message, d.span)
+            if key not in self._seen_errors:
+                self._seen_errors.add(key)
+                self.errors.append(d)
+        if len(self.errors) >= MAX_REPORTED_ERRORS:
+            raise SpecError(self.errors)
 
     def _stmt(self, stmt, cur, scope, env, ctx, top, inline):
         kind = stmt.kind

@@ -1,0 +1,166 @@
+"""``--block NAME``: one block template drawn alone, the way the Inception papers draw modules.
+
+The previous layer sits at the bottom, the parallel branches side by side in their concat
+order, "Filter concatenation" on top; a conv unit (conv + BN + ReLU) is one box labelled
+``1x1 conv, 64``. Drawn from the template's first instance in the graph, so channel counts
+are that instance's. A concat whose only reader is another concat is drawn merged into
+it (concatenation is associative): Figure 7 of the v3 paper feeds the 1x3 and 3x1 outputs
+straight into the module's filter concatenation.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from archlang.diagnostics import Diagnostic, SpecError
+from archlang.ops import Op
+
+from .diagram_style import (
+    CATEGORY,
+    OTHER,
+    add_legend,
+    cost_text,
+    fmt_shape,
+    html_label,
+    node_style,
+    op_label,
+)
+from .diagram_views import _main_node, dot_id
+
+DEFAULT_BASE_LABEL = "Previous layer"
+DEFAULT_CONCAT_LABEL = "Filter concatenation"
+BOX_WIDTH = 1.45  # inches per branch for the full-width bottom and top boxes
+
+
+def first_instance(graph, template: str):
+    """The first block scope (in creation order) instantiating ``template``."""
+    scopes = graph.graph["scopes"]
+    for data in graph.nodes.values():
+        path = data["path"]
+        for depth in range(1, len(path)):
+            scope = scopes.get("/".join(path[:depth]))
+            if scope is not None and scope.kind == "block" and scope.template == template:
+                return scope
+    drawn = sorted({s.template for s in scopes.values() if s.kind == "block"})
+    close = difflib.get_close_matches(template, drawn, n=1)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    if template in (graph.graph.get("templates") or {}):
+        message = f"block `{template}` has no instance of its own in this network (nothing to draw)"
+    else:
+        message = f"no block template named `{template}` in this network"
+    raise SpecError(Diagnostic(code="E113", message=message,
+                               help=f"{hint}blocks instantiated here: {', '.join(drawn) or 'none'}"))
+
+
+@dataclass
+class Box:
+    key: str
+    nodes: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)  # box keys in the order the block reads them
+
+
+def _boxes(graph, scope) -> tuple[dict[str, Box], list[str]]:
+    """Boxes of the block (units collapsed) and the outside nodes it reads, in order."""
+    scopes = graph.graph["scopes"]
+    depth = len(scope.path)
+    boxes: dict[str, Box] = {}
+    box_of: dict[str, str] = {}
+    external: list[str] = []
+    for nid, data in graph.nodes(data=True):
+        path = data["path"]
+        if path[:depth] != scope.path:
+            continue
+        key = nid
+        for d in range(depth + 1, len(path)):
+            sid = "/".join(path[:d])
+            if sid in scopes and scopes[sid].kind == "unit":
+                key = sid
+                break
+        box = boxes.setdefault(key, Box(key))
+        box.nodes.append(nid)
+        box_of[nid] = key
+        for src in data["inputs"]:
+            if src not in box_of:
+                if src not in external:
+                    external.append(src)
+                source = "base:" + src
+            else:
+                source = box_of[src]
+            if source != key and source not in box.inputs:
+                box.inputs.append(source)
+    return boxes, external
+
+
+def _inline_concats(graph, boxes: dict[str, Box]) -> dict[str, Box]:
+    """Drop a concat read only by another concat; its inputs take its place, in order."""
+    readers: dict[str, list[str]] = {}
+    for box in boxes.values():
+        for src in box.inputs:
+            readers.setdefault(src, []).append(box.key)
+
+    def is_concat(key):
+        return key in boxes and len(boxes[key].nodes) == 1 and graph.nodes[key]["op"] is Op.CONCAT
+
+    def inlined(key) -> bool:
+        r = readers.get(key, [])
+        return is_concat(key) and len(r) == 1 and is_concat(r[0])
+
+    def expand(key) -> list[str]:
+        return [s for src in boxes[key].inputs for s in expand(src)] if inlined(key) else [key]
+
+    out = {}
+    for key, box in boxes.items():
+        if inlined(key):
+            continue
+        inputs = [s for src in box.inputs for s in expand(src)] if is_concat(key) else box.inputs
+        out[key] = Box(key, box.nodes, inputs)
+    return out
+
+
+def module_view(graph, dot, opts: dict) -> None:
+    scope = first_instance(graph, opts["block_name"])
+    boxes, external = _boxes(graph, scope)
+    boxes = _inline_concats(graph, boxes)
+    output = list(boxes)[-1]
+    top = boxes[output]
+    branches = max(len(top.inputs), 1)
+    wide = f"{BOX_WIDTH * branches:.2f}"
+    used = set()
+
+    base_label = opts.get("base_label") or DEFAULT_BASE_LABEL
+    for src in external:
+        lines = [("b", base_label)]
+        if opts.get("edge_shapes"):
+            lines.append(("small", fmt_shape(graph.nodes[src]["shape"])))
+        dot.node(dot_id("base:" + src), label=html_label(lines), width=wide, **node_style(OTHER))
+    used.add(OTHER)
+    for key, box in boxes.items():
+        main = graph.nodes[_main_node(graph, box.nodes)]
+        category = CATEGORY[main["op"]]
+        used.add(category)
+        attrs = node_style(category)
+        if key == output and main["op"] is Op.CONCAT:
+            lines = [("b", opts.get("concat_label") or DEFAULT_CONCAT_LABEL)]
+            attrs.update(width=wide, ordering="in")
+        else:
+            lines = [("", op_label(main))]
+        if opts.get("costs") and category is not OTHER:
+            lines.append(("small", cost_text(graph, box.nodes)))
+        dot.node(dot_id(key), label=html_label(lines), tooltip=key, **attrs)
+    # The last layer of every branch on one rank, just under the concatenation, as the
+    # papers draw it.
+    if len(top.inputs) > 1:
+        with dot.subgraph() as same:
+            same.attr(rank="same")
+            for src in top.inputs:
+                if not src.startswith("base:"):
+                    same.node(dot_id(src))
+    for key, box in boxes.items():
+        for src in box.inputs:
+            attrs = {}
+            if opts.get("edge_shapes") and not src.startswith("base:"):
+                attrs["label"] = fmt_shape(graph.nodes[boxes[src].nodes[-1]]["shape"])
+            dot.edge(dot_id(src), dot_id(key), **attrs)
+    if opts.get("legend", False):
+        add_legend(dot, used)

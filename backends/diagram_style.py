@@ -1,0 +1,232 @@
+"""How diagrams look: per-op categories, colours, paper-style labels and cost figures.
+
+Everything per op is a table keyed by :class:`archlang.ops.Op` (a test checks each table
+has a row for every op). Colours follow Figure 3 of the GoogLeNet paper (convolution
+blue, pooling red, softmax yellow, other green), plus purple for normalisation, softened
+to pastel fills so black text stays readable in print.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from archlang.ops import Op
+
+FONT = "Helvetica"
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str  # legend text
+    fill: str
+    border: str
+
+
+CONV = Category("convolution", "#dae8f8", "#2f6db5")
+POOL = Category("pooling", "#f9d9d5", "#c0392b")
+NORM = Category("normalization", "#e8def4", "#7452a5")
+CLASSIFIER = Category("classifier", "#fdf1c7", "#b58a00")
+OTHER = Category("other", "#dcefd8", "#4a8c3f")
+# Not an op: a whole block instance in the blocks view.
+BLOCK = Category("block (module)", "#f3f3f3", "#4d4d4d")
+LEGEND_ORDER = (CONV, POOL, NORM, CLASSIFIER, OTHER, BLOCK)
+
+CATEGORY: dict[Op, Category] = {
+    Op.INPUT: OTHER,
+    Op.TRANSFORM_INPUT: OTHER,
+    Op.CONV2D: CONV,
+    Op.BATCHNORM: NORM,
+    Op.RELU: OTHER,
+    Op.MAXPOOL: POOL,
+    Op.AVGPOOL: POOL,
+    Op.ADAPTIVE_AVGPOOL: POOL,
+    Op.LRN: NORM,
+    Op.DROPOUT: CLASSIFIER,
+    Op.FLATTEN: CLASSIFIER,
+    Op.LINEAR: CLASSIFIER,
+    Op.SOFTMAX: CLASSIFIER,
+    Op.IDENTITY: OTHER,
+    Op.CONCAT: OTHER,
+    Op.ADD: OTHER,
+}
+
+
+# ---- paper-style labels ("1x1 conv, 64", "3x3 max pool") --------------------------------
+
+def _kxk(pair) -> str:
+    return f"{pair[0]}x{pair[1]}"
+
+
+def _stride_suffix(stride) -> str:
+    # ResNet-paper style: ", /2" marks a strided layer.
+    if stride is None or max(stride) == 1:
+        return ""
+    return f", /{stride[0]}" if stride[0] == stride[1] else f", /{_kxk(stride)}"
+
+
+def _conv_label(a: dict) -> str:
+    groups = f", g{a['groups']}" if a["groups"] > 1 else ""
+    return f"{_kxk(a['kernel_size'])} conv, {a['out_channels']}{groups}{_stride_suffix(a['stride'])}"
+
+
+def _pool_label(kind: str) -> Callable[[dict], str]:
+    def label(a: dict) -> str:
+        stride = a["stride"] or a["kernel_size"]
+        return f"{_kxk(a['kernel_size'])} {kind} pool{_stride_suffix(stride)}"
+    return label
+
+
+def _adaptive_label(a: dict) -> str:
+    size = a["output_size"]
+    return "global avg pool" if tuple(size) == (1, 1) else f"avg pool to {_kxk(size)}"
+
+
+def _percent(p: float) -> str:
+    return f"{p * 100:g}%"
+
+
+PAPER_LABEL: dict[Op, Callable[[dict], str]] = {
+    Op.INPUT: lambda a: "input",
+    Op.TRANSFORM_INPUT: lambda a: "transform input",
+    Op.CONV2D: _conv_label,
+    Op.BATCHNORM: lambda a: "batch norm",
+    Op.RELU: lambda a: "ReLU",
+    Op.MAXPOOL: _pool_label("max"),
+    Op.AVGPOOL: _pool_label("avg"),
+    Op.ADAPTIVE_AVGPOOL: _adaptive_label,
+    Op.LRN: lambda a: f"local response norm, {a['size']}",
+    Op.DROPOUT: lambda a: f"dropout ({_percent(a['p'])})",
+    Op.FLATTEN: lambda a: "flatten",
+    Op.LINEAR: lambda a: f"fc, {a['out_features']}",
+    Op.SOFTMAX: lambda a: "softmax",
+    Op.IDENTITY: lambda a: "identity",
+    Op.CONCAT: lambda a: "concat",
+    Op.ADD: lambda a: "sum",
+}
+
+
+def op_label(data: dict) -> str:
+    return PAPER_LABEL[data["op"]](data["attrs"])
+
+
+def fmt_shape(shape) -> str:
+    return "×".join(map(str, shape)) if shape else "?"
+
+
+def fmt_count(n: int) -> str:
+    """1234567 -> '1.23M', as papers print parameter and operation counts."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if n >= limit:
+            return f"{n / limit:.3g}{suffix}"
+    return str(n)
+
+
+# ---- costs (params, MACs); MACs count conv and linear multiply-adds only ------------------
+
+def _no_cost(a, in_shapes, out_shape) -> tuple[int, int]:
+    return 0, 0
+
+
+def _conv_cost(a, in_shapes, out_shape) -> tuple[int, int]:
+    kh, kw = a["kernel_size"]
+    weights = a["out_channels"] * (in_shapes[0][0] // a["groups"]) * kh * kw
+    bias = a["out_channels"] if a["bias"] else 0
+    return weights + bias, weights * out_shape[1] * out_shape[2]
+
+
+def _linear_cost(a, in_shapes, out_shape) -> tuple[int, int]:
+    weights = a["out_features"] * in_shapes[0][0]
+    return weights + (a["out_features"] if a["bias"] else 0), weights
+
+
+def _bn_cost(a, in_shapes, out_shape) -> tuple[int, int]:
+    return (2 * out_shape[0] if a["affine"] else 0), 0
+
+
+COST: dict[Op, Callable[[dict, list, tuple], tuple[int, int]]] = {
+    Op.INPUT: _no_cost,
+    Op.TRANSFORM_INPUT: _no_cost,
+    Op.CONV2D: _conv_cost,
+    Op.BATCHNORM: _bn_cost,
+    Op.RELU: _no_cost,
+    Op.MAXPOOL: _no_cost,
+    Op.AVGPOOL: _no_cost,
+    Op.ADAPTIVE_AVGPOOL: _no_cost,
+    Op.LRN: _no_cost,
+    Op.DROPOUT: _no_cost,
+    Op.FLATTEN: _no_cost,
+    Op.LINEAR: _linear_cost,
+    Op.SOFTMAX: _no_cost,
+    Op.IDENTITY: _no_cost,
+    Op.CONCAT: _no_cost,
+    Op.ADD: _no_cost,
+}
+
+
+def node_cost(graph, nid: str) -> tuple[int, int]:
+    """(params, MACs) of one node; (0, 0) where shapes are unknown."""
+    data = graph.nodes[nid]
+    in_shapes = [graph.nodes[i]["shape"] for i in data["inputs"]]
+    if data["shape"] is None or any(s is None for s in in_shapes):
+        return 0, 0
+    return COST[data["op"]](data["attrs"], in_shapes, data["shape"])
+
+
+def cost_text(graph, nids) -> str:
+    params = macs = 0
+    for nid in nids:
+        p, m = node_cost(graph, nid)
+        params, macs = params + p, macs + m
+    return f"{fmt_count(params)} params, {fmt_count(macs)} MACs"
+
+
+# ---- Graphviz attributes ---------------------------------------------------------------
+
+def esc(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def html_label(lines: list[tuple[str, str]]) -> str:
+    """An HTML-like label from (style, text) lines; style is 'b' (bold), 'small' or ''."""
+    # One table row per line: renderers then space lines by their own metrics, where
+    # <br/> lines can overlap when the substituted font is taller than Helvetica.
+    rows = []
+    for style, text in lines:
+        if style == "b":
+            cell = f"<b>{esc(text)}</b>"
+        elif style == "small":
+            cell = f'<font point-size="9" color="#444444">{esc(text)}</font>'
+        else:
+            cell = esc(text)
+        rows.append(f"<tr><td>{cell}</td></tr>")
+    return '<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">' + "".join(rows) + "</table>>"
+
+
+def node_style(category: Category, aux: bool = False) -> dict[str, str]:
+    style = "rounded,filled,dashed" if aux else "rounded,filled"
+    return {"shape": "box", "style": style, "fillcolor": category.fill, "color": category.border}
+
+
+GRAPH_ATTRS = {"fontname": FONT, "fontsize": "11", "nodesep": "0.25", "ranksep": "0.35",
+               "newrank": "true", "bgcolor": "white"}
+NODE_ATTRS = {"fontname": FONT, "fontsize": "11", "penwidth": "1.2", "margin": "0.12,0.05", "height": "0.35"}
+EDGE_ATTRS = {"fontname": FONT, "fontsize": "9", "color": "#555555", "arrowsize": "0.6", "penwidth": "1.0"}
+AUX_EDGE = {"style": "dashed", "label": "aux (train only)", "fontcolor": "#555555"}
+
+
+def legend_label(categories) -> str:
+    """A small HTML table: one coloured swatch per category drawn."""
+    rows = ['<tr><td colspan="2"><b>Legend</b></td></tr>']
+    for cat in LEGEND_ORDER:
+        if cat in categories:
+            rows.append(f'<tr><td bgcolor="{cat.fill}" color="{cat.border}" border="1" width="18"> </td>'
+                        f'<td align="left">{esc(cat.name)}</td></tr>')
+    return '<<table border="0" cellborder="0" cellspacing="3" cellpadding="2">' + "".join(rows) + "</table>>"
+
+
+def add_legend(dot, categories) -> None:
+    with dot.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="", style="rounded", color="#bbbbbb")
+        legend.node("legend", label=legend_label(categories), shape="plaintext", fontsize="9")

@@ -1,0 +1,57 @@
+"""Collapse per-node results into rows at a hierarchy depth (``archc --report --depth N``).
+
+Depth ``N`` groups every node under the first ``N`` names of its path: depth 1 gives one
+row per top-level layer, conv unit or block instance (as the papers' tables do); a node
+whose path is shorter than ``N`` is its own row. ``None`` keeps one row per node. Groups
+appear in the order of their first node, and the nodes of one group need not be adjacent
+(a group is the set of nodes under a path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .results import Analysis, NodeCost, Totals
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str  # the common path ("" for depth 0: the whole network)
+    label: str  # what it is: the op, the block template, the conv unit's style, "branch"
+    nodes: tuple[NodeCost, ...]
+    aux: str | None
+
+    @property
+    def output(self) -> NodeCost:
+        """The group's last node in topological order (its output for a block)."""
+        return self.nodes[-1]
+
+    @property
+    def totals(self) -> Totals:
+        return Totals.of(self.nodes)
+
+
+def _label(analysis: Analysis, gid: str, members: list[NodeCost]) -> str:
+    if len(members) == 1 and members[0].id == gid:
+        return members[0].op.value
+    scope = analysis.graph.graph.get("scopes", {}).get(gid)
+    if scope is None:
+        return analysis.network if gid == "" else "group"
+    if scope.kind == "block":
+        return scope.template or "block"
+    if scope.kind == "unit":
+        return scope.args.get("style") or "unit"
+    return scope.kind
+
+
+def group_nodes(analysis: Analysis, depth: int | None, aux: str | None = None) -> list[Group]:
+    """Rows for the inference path (``aux=None``) or for one aux head."""
+    members: dict[str, list[NodeCost]] = {}
+    graph = analysis.graph
+    for cost in analysis.nodes.values():
+        if cost.aux != aux:
+            continue
+        path = graph.nodes[cost.id]["path"]
+        gid = cost.id if depth is None or len(path) <= depth else "/".join(path[:depth])
+        members.setdefault(gid, []).append(cost)
+    return [Group(gid, _label(analysis, gid, nodes), tuple(nodes), aux) for gid, nodes in members.items()]

@@ -1,0 +1,219 @@
+"""One table model, five renderings: text (rich), Markdown, CSV, JSON and LaTeX (booktabs).
+
+A :class:`ReportTable` holds raw cell values (ints, shapes, receptive fields); each column's
+``kind`` decides how a value is shown: humanised for people (text, md, latex), exact for
+machines (csv, json: every count an exact integer).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from archlang.analysis.results import AxisRF, ReceptiveField
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    kind: str = "text"  # a key of KINDS
+
+    @property
+    def numeric(self) -> bool:
+        return KINDS[self.kind].numeric
+
+
+@dataclass
+class Section:
+    title: str | None
+    rows: list[dict] = field(default_factory=list)
+    total: dict | None = None
+
+
+@dataclass
+class ReportTable:
+    title: str
+    columns: list[Column]
+    sections: list[Section]
+    notes: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)  # extra JSON fields (exact figures)
+
+
+# ---- cell kinds -----------------------------------------------------------------------
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def _axis_json(a: AxisRF):
+    return None if a.whole else {"size": a.size, "stride": a.stride, "padding": a.padding}
+
+
+def rf_json(rf: ReceptiveField) -> dict:
+    return {"h": _axis_json(rf.h), "w": _axis_json(rf.w), "misaligned": list(rf.misaligned)}
+
+
+@dataclass(frozen=True)
+class Kind:
+    display: Callable  # for people (text, md, latex)
+    csv: Callable
+    json: Callable
+    numeric: bool = False
+
+
+def _text(v):
+    return "" if v is None else str(v)
+
+
+def _int_display(v):
+    return "" if v is None else f"{v:,}"
+
+
+def _shape(v, sep="×"):
+    return "" if v is None else sep.join(map(str, v))
+
+
+KINDS: dict[str, Kind] = {
+    "text": Kind(_text, _text, lambda v: v),
+    "int": Kind(_int_display, _text, lambda v: v, numeric=True),
+    "bytes": Kind(lambda v: "" if v is None else _bytes(v), _text, lambda v: v, numeric=True),
+    "shape": Kind(_shape, lambda v: _shape(v, "x"), lambda v: None if v is None else list(v)),
+    "rf": Kind(lambda v: "" if v is None else v.text(),
+               lambda v: "" if v is None else v.text().replace("×", "x"),
+               lambda v: None if v is None else rf_json(v)),
+}
+
+
+def _cells(table: ReportTable, row: dict, how: str) -> list[str]:
+    return [getattr(KINDS[c.kind], how)(row.get(c.key)) for c in table.columns]
+
+
+def _all_rows(table: ReportTable):
+    for section in table.sections:
+        for row in section.rows:
+            yield section, row, False
+        if section.total is not None:
+            yield section, section.total, True
+
+
+# ---- renderers --------------------------------------------------------------------------
+
+def render_text(table: ReportTable) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=table.title, box=box.SIMPLE_HEAD, title_justify="left")
+    for c in table.columns:
+        t.add_column(c.title, justify="right" if c.numeric else "left", no_wrap=True)
+    for i, section in enumerate(table.sections):
+        if section.title:
+            if i:
+                t.add_section()
+            t.add_row(f"[{section.title}]", *[""] * (len(table.columns) - 1))
+        for row in section.rows:
+            t.add_row(*_cells(table, row, "display"))
+        if section.total is not None:
+            t.add_section()
+            t.add_row(*_cells(table, section.total, "display"))
+    buf = io.StringIO()
+    console = Console(file=buf, width=400, color_system=None, force_terminal=False, highlight=False,
+                      emoji=False, markup=False)
+    console.print(t)
+    for note in table.notes:
+        console.print(note, soft_wrap=True)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+def _md_escape(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def render_md(table: ReportTable) -> str:
+    lines = [f"### {table.title}", ""]
+    lines.append("| " + " | ".join(c.title for c in table.columns) + " |")
+    lines.append("|" + "|".join("---:" if c.numeric else "---" for c in table.columns) + "|")
+    for section in table.sections:
+        if section.title:
+            lines.append("| **" + _md_escape(section.title) + "** |" + " |" * (len(table.columns) - 1))
+        for row in section.rows:
+            lines.append("| " + " | ".join(_md_escape(x) for x in _cells(table, row, "display")) + " |")
+        if section.total is not None:
+            cells = [f"**{_md_escape(x)}**" if x else x for x in _cells(table, section.total, "display")]
+            lines.append("| " + " | ".join(cells) + " |")
+    if table.notes:
+        lines.append("")
+        lines.extend(f"- {_md_escape(n)}" for n in table.notes)
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(table: ReportTable) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["section", *(c.key for c in table.columns)])
+    for section, row, is_total in _all_rows(table):
+        name = section.title or "main"
+        writer.writerow([f"{name} total" if is_total else name, *_cells(table, row, "csv")])
+    return buf.getvalue()
+
+
+def render_json(table: ReportTable) -> str:
+    def row_json(row):
+        return {c.key: KINDS[c.kind].json(row.get(c.key)) for c in table.columns}
+
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "title": table.title,
+        **table.meta,
+        "columns": [{"key": c.key, "title": c.title, "kind": c.kind} for c in table.columns],
+        "sections": [{"title": s.title, "rows": [row_json(r) for r in s.rows],
+                      "total": None if s.total is None else row_json(s.total)} for s in table.sections],
+        "notes": table.notes,
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "×": r"\ensuremath{\times}", "≠": r"\ensuremath{\neq}", "≈": r"\ensuremath{\approx}",
+    "–": "--", "—": "---", "✓": r"\checkmark{}",
+}
+
+
+def latex_escape(s: str) -> str:
+    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in s)
+
+
+def render_latex(table: ReportTable) -> str:
+    spec = "".join("r" if c.numeric else "l" for c in table.columns)
+    lines = [f"% {latex_escape(table.title)}", "% needs \\usepackage{booktabs} (and amssymb for \\checkmark)",
+             f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
+             " & ".join(latex_escape(c.title) for c in table.columns) + r" \\", r"\midrule"]
+    for i, section in enumerate(table.sections):
+        if section.title:
+            if i:
+                lines.append(r"\midrule")
+            lines.append(f"\\multicolumn{{{len(table.columns)}}}{{l}}{{\\emph{{{latex_escape(section.title)}}}}} \\\\")
+        for row in section.rows:
+            lines.append(" & ".join(latex_escape(x) for x in _cells(table, row, "display")) + r" \\")
+        if section.total is not None:
+            lines.append(r"\midrule")
+            lines.append(" & ".join(latex_escape(x) for x in _cells(table, section.total, "display")) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [f"% {' '.join(n.split())}" for n in table.notes]  # comments: no escaping needed
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[[ReportTable], str]] = {
+    "text": render_text, "md": render_md, "csv": render_csv, "json": render_json, "latex": render_latex,
+}

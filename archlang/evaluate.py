@@ -27,18 +27,20 @@ class Env:
 
     def lookup(self, name: str):
         env = self
-        while env is not None:
+        while type(env) is Env:
             if name in env.vars:
                 return env.vars[name]
             env = env.parent
-        raise KeyError(name)
+        if env is None:
+            raise KeyError(name)
+        return env.lookup(name)  # a subclass (lazy top-level constants) resolves its own names
 
     def names(self) -> set[str]:
         out, env = set(), self
-        while env is not None:
+        while type(env) is Env:
             out |= env.vars.keys()
             env = env.parent
-        return out
+        return out if env is None else out | env.names()
 
     def child(self, values: dict | None = None) -> Env:
         return Env(self, values)

@@ -115,6 +115,8 @@ def load_file(path: str | Path) -> Program:
     try:
         text = read_source(path, shown)
     except SpecError as err:
+        if err.diagnostics[0].code == "E103":  # quote the bad line, undecodable bytes as U+FFFD
+            sources.add(shown, path.read_bytes().decode("utf-8", "replace"))
         err.sources = sources
         raise
     if text.startswith("\ufeff"):

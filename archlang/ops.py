@@ -275,7 +275,8 @@ def bind_args(op: Op, positional: list, keyword: dict) -> dict:
             out[spec.name] = spec.check(values[spec.name], spec.name)
         except ArgError as err:
             err.code = getattr(err, "code", "E205")
-            err.arg = spec.name
+            # a positional argument is located by its index, a keyword one by its name
+            err.arg = spec.name if spec.name in keyword else sig.args.index(spec)
             raise
     return out
 

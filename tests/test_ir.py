@@ -1,0 +1,162 @@
+"""The IR: ``archc FILE --emit ir`` round-trips through pydantic, and broken JSON fails
+with one precise validation error.
+
+``--emit ir`` prints ``{"main": <Module>, "imports": [<Module>, ...]}``: the main file's
+module and each imported file's module (the prelude is left out), each one a document that
+``archlang.ir.Module.model_validate_json`` reads back.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from pydantic import ValidationError
+
+from archlang import ir
+from archlang.evaluate import Env, evaluate
+from archlang.syntax import parse
+
+SPECS = ["specs/googlenet.arch", "specs/inception_v3.arch"]
+LIB = "specs/lib/inception.arch"
+
+
+def _emit_ir(spec: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "archlang.cli", spec, "--emit", "ir"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module", params=SPECS)
+def emitted(request):
+    return request.param, _emit_ir(request.param)
+
+
+def test_emit_ir_document_shape(emitted):
+    spec, doc = emitted
+    assert set(doc) == {"main", "imports"}
+    assert doc["main"]["file"] == spec
+    assert [m["file"] for m in doc["imports"]] == [LIB]
+    assert doc["main"]["ir_version"] == ir.IR_VERSION
+
+
+def test_main_round_trips_to_the_parsed_module(emitted):
+    spec, doc = emitted
+    loaded = ir.Module.model_validate_json(json.dumps(doc["main"]))
+    assert loaded == parse((ROOT / spec).read_text(), spec)
+
+
+def test_imported_lib_round_trips(emitted):
+    _, doc = emitted
+    (lib,) = doc["imports"]
+    assert ir.Module.model_validate_json(json.dumps(lib)) == parse((ROOT / LIB).read_text(), LIB)
+
+
+def test_round_trip_changes_something_when_the_text_does():
+    # the equality above is not vacuous: one changed number breaks it
+    text = (ROOT / SPECS[1]).read_text()
+    assert parse(text, SPECS[1]) != parse(text.replace("conv(32, 3, stride=2)", "conv(33, 3, stride=2)"), SPECS[1])
+
+
+def test_spans_point_at_the_source():
+    text = (ROOT / SPECS[1]).read_text()
+    module = parse(text, SPECS[1])
+    net = next(i for i in module.items if i.kind == "network")
+    layer = next(s for s in net.body if s.kind == "layer" and s.labels and s.labels[0].text == "Conv2d_1a_3x3")
+    lines = text.split("\n")
+    line_no = next(i for i, line in enumerate(lines, 1) if "Conv2d_1a_3x3:" in line)
+    col = lines[line_no - 1].index("Conv2d_1a_3x3") + 1
+    assert (layer.span.line, layer.span.col) == (line_no, col)
+    call = layer.layer
+    assert call.kind == "call" and call.name == "conv"
+    assert [a.value for a in call.args] == [32, 3]
+    assert [(k.name, k.value.value) for k in call.kwargs] == [("stride", 2)]
+    assert call.span.col == lines[line_no - 1].index("conv(") + 1
+
+
+# ---- hand-broken documents --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def v3_doc():
+    return json.loads(parse((ROOT / SPECS[1]).read_text(), SPECS[1]).model_dump_json())
+
+
+def _first_layer_index(doc) -> int:
+    body = doc["items"][1]["body"]
+    return next(i for i, s in enumerate(body) if s["kind"] == "layer")
+
+
+def _errors(doc) -> list[dict]:
+    with pytest.raises(ValidationError) as info:
+        ir.Module.model_validate_json(json.dumps(doc))
+    return info.value.errors()
+
+
+def test_wrong_kind_is_one_precise_error(v3_doc):
+    doc = copy.deepcopy(v3_doc)
+    i = _first_layer_index(doc)
+    doc["items"][1]["body"][i]["kind"] = "layr"
+    (error,) = _errors(doc)
+    assert error["type"] == "union_tag_invalid"
+    assert error["loc"] == ("items", 1, "network", "body", i)
+    assert "'layr'" in error["msg"]
+
+
+def test_missing_field_is_one_precise_error(v3_doc):
+    doc = copy.deepcopy(v3_doc)
+    i = _first_layer_index(doc)
+    del doc["items"][1]["body"][i]["layer"]["name"]
+    (error,) = _errors(doc)
+    assert error["type"] == "missing"
+    assert error["loc"] == ("items", 1, "network", "body", i, "layer", "layer", "call", "name")
+
+
+def test_unknown_field_and_bad_expression_kind(v3_doc):
+    doc = copy.deepcopy(v3_doc)
+    i = _first_layer_index(doc)
+    doc["items"][1]["body"][i]["colour"] = "red"
+    (error,) = _errors(doc)
+    assert error["type"] == "extra_forbidden"
+    doc = copy.deepcopy(v3_doc)
+    doc["items"][1]["body"][i]["layer"]["args"][0]["kind"] = "number"
+    (error,) = _errors(doc)
+    assert error["type"] == "union_tag_invalid"
+    assert error["loc"][-2:] == ("args", 0)
+
+
+def test_ir_is_frozen(v3_doc):
+    module = ir.Module.model_validate(v3_doc)
+    with pytest.raises(ValidationError):
+        module.file = "other.arch"
+
+
+# ---- what the parser builds -------------------------------------------------------------
+
+def _expr(text: str):
+    module = parse(f"const x = {text}")
+    return module.items[0].value
+
+
+@pytest.mark.parametrize("text, value", [
+    ("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("2 ** 3 ** 2", 512), ("-2 ** 2", -4), ("7 // 2", 3),
+    ("7 % 4", 3), ("7 / 2", 3.5), ("1 < 2 and not 3 < 2", True), ("false or 1 == 1", True),
+    ("if 1 > 2 then 10 else 20", 20), ("[1, 2, 3][1]", 2), ("(1, 2)", (1, 2)), ("(1,)", (1,)),
+    ("3x224x224", (3, 224, 224)), ("1x7", (1, 7)), ('"a" + "b"', "ab"), ("max(3, 9, 4)", 9),
+    ("len([1, 2])", 2), ("range(3)", (0, 1, 2)), ("1e3", 1000.0), ("none", None),
+])
+def test_expression_precedence_and_values(text, value):
+    # Python's precedence rules, written out by hand in the expected values
+    assert evaluate(_expr(text), Env()) == value
+
+
+def test_expression_tree_shape():
+    e = _expr("1 + 2 * 3")
+    assert (e.kind, e.op, e.left.value) == ("binop", "+", 1)
+    assert (e.right.kind, e.right.op) == ("binop", "*")
+    dims = _expr("1x7")
+    assert dims.kind == "dims" and dims.values == (1, 7)

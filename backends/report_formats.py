@@ -78,6 +78,15 @@ def _int_display(v):
     return "" if v is None else f"{v:,}"
 
 
+def _scaled(v, scale: int, suffix: str) -> str:
+    # The paper's style: "2.7K", "112K", "34M"; one decimal below 10K, and below 1M.
+    if v is None:
+        return ""
+    x = v / scale
+    precise = x < 1 or (suffix == "K" and x < 10)
+    return f"{x:.1f}{suffix}" if precise else f"{round(x)}{suffix}"
+
+
 def _shape(v, sep="×"):
     return "" if v is None else sep.join(map(str, v))
 
@@ -86,6 +95,8 @@ KINDS: dict[str, Kind] = {
     "text": Kind(_text, _text, lambda v: v),
     "int": Kind(_int_display, _text, lambda v: v, numeric=True),
     "bytes": Kind(lambda v: "" if v is None else _bytes(v), _text, lambda v: v, numeric=True),
+    "kilo": Kind(lambda v: _scaled(v, 1000, "K"), _text, lambda v: v, numeric=True),
+    "mega": Kind(lambda v: _scaled(v, 1_000_000, "M"), _text, lambda v: v, numeric=True),
     "shape": Kind(_shape, lambda v: _shape(v, "x"), lambda v: None if v is None else list(v)),
     "rf": Kind(lambda v: "" if v is None else v.text(),
                lambda v: "" if v is None else v.text().replace("×", "x"),

@@ -1,0 +1,85 @@
+"""Python identifiers from spec names, and safe text for comments and docstrings.
+
+A spec may name a layer ``class``, ``3x3``, ``len`` or ``mixed-5b``; the generated Python
+must still be valid, readable and unambiguous. :class:`Namespace` works like torch.fx's
+``_Namespace``: every name becomes a valid identifier that is not a keyword, does not shadow
+a builtin or a name the generated module itself uses (``torch``, ``nn``, ``F``, ``self``),
+and is unique within its namespace; readable names stay as they are (``class`` ->
+``class_``, ``3x3`` -> ``_3x3``, ``mixed-5b`` -> ``mixed_5b``). The same name always maps
+to the same identifier, so the output is deterministic.
+
+Submodule *attribute* names are different: they decide state_dict keys, so they are kept
+verbatim (``setattr`` accepts any string; the code uses ``getattr`` for the odd ones) —
+see :func:`is_plain_attribute`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+# Names the generated file binds at module level or uses inside methods.
+RESERVED = frozenset({"torch", "nn", "F", "namedtuple", "self", "x", "Tensor"})
+_BUILTINS = frozenset(dir(builtins))
+_INVALID = re.compile(r"[^0-9A-Za-z_]+")
+
+
+def sanitize(name: str) -> str:
+    """A valid identifier close to ``name`` (not yet checked for keywords or clashes)."""
+    text = _INVALID.sub("_", name)
+    if not text:
+        return "_"
+    if text[0].isdigit():
+        text = "_" + text
+    return text
+
+
+def is_plain_attribute(name: str) -> bool:
+    """Whether ``self.<name>`` is valid Python (else generated code uses getattr)."""
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+class Namespace:
+    """Hands out unique, valid, non-shadowing identifiers; the same name gets the same one."""
+
+    def __init__(self, reserved: frozenset[str] | set[str] = frozenset()):
+        self._taken: set[str] = set(RESERVED) | set(reserved)
+        self._given: dict[object, str] = {}
+
+    def reserve(self, name: str) -> None:
+        self._taken.add(name)
+
+    def name(self, wanted: str, key: object | None = None) -> str:
+        """An identifier for ``wanted``; asking again with the same ``key`` returns the same one."""
+        key = wanted if key is None else key
+        if key in self._given:
+            return self._given[key]
+        base = sanitize(wanted)
+        if keyword.iskeyword(base) or keyword.issoftkeyword(base) or base in _BUILTINS:
+            base += "_"
+        candidate, k = base, 1
+        while candidate in self._taken:
+            k += 1
+            candidate = f"{base}_{k}"
+        self._taken.add(candidate)
+        self._given[key] = candidate
+        return candidate
+
+
+def comment_text(text: str) -> str:
+    """Text safe inside a ``#`` comment: one line, no control characters."""
+    return "".join(ch if ch.isprintable() else " " for ch in text.replace("\n", " "))
+
+
+def docstring_text(text: str) -> str:
+    """Text safe inside a triple-quoted docstring: no backslashes or quote runs that end it."""
+    return comment_text(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def class_name(name: str, namespace: Namespace) -> str:
+    """A class identifier; CamelCase spec names are kept, others get their first letter capitalized."""
+    base = sanitize(name)
+    if base[0].islower():
+        base = base[0].upper() + base[1:]
+    return namespace.name(base, key=("class", name))

@@ -1,0 +1,183 @@
+"""What each primitive op is in PyTorch: its module, its functional call, its init.
+
+One row per :class:`archlang.ops.Op` (a test checks the table is complete). Rows are plain
+data — names such as ``"nn.Conv2d"`` and argument builders — so the code generator can print
+them and the in-memory builder can resolve them with :func:`resolve`; this file does not
+import torch.
+
+Arguments are ``Arg(name, value, positional)`` lists in the order PyTorch's signature takes
+them; arguments equal to PyTorch's defaults are left out, so the generated code reads like
+hand-written code (``nn.MaxPool2d(3, stride=2, ceil_mode=True)``). Arguments named in
+``SYMBOLIC`` are widths and rates that a block class can take as constructor parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from archlang.ops import Op
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    value: object
+    positional: bool = False
+
+
+class Training:
+    """Placeholder for ``self.training`` in a functional call (dropout)."""
+
+    def __repr__(self) -> str:  # pragma: no cover - rendered by the generator
+        return "self.training"
+
+
+TRAINING = Training()
+
+# Ops whose output is a freshly allocated tensor: a ReLU that is their only reader may run
+# in place (as torchvision's BasicConv2d does). Dropout is not here: in eval it returns its
+# input, and flatten returns a view.
+FRESH_OUTPUT = frozenset({Op.CONV2D, Op.BATCHNORM, Op.LINEAR, Op.CONCAT, Op.ADD})
+
+
+def _size(v):
+    """PyTorch accepts ``3`` for ``(3, 3)``; print the short form when it is square."""
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == v[1]:
+        return v[0]
+    return v
+
+
+def _opt(name, value, default, transform=_size):
+    value = transform(value) if value is not None else None
+    default = transform(default) if default is not None else None
+    return [] if value == default else [Arg(name, value)]
+
+
+def _conv_args(attrs, in_shape):
+    return [Arg("in_channels", in_shape[0], True), Arg("out_channels", attrs["out_channels"], True),
+            Arg("kernel_size", _size(attrs["kernel_size"])),
+            *_opt("stride", attrs["stride"], (1, 1)), *_opt("padding", attrs["padding"], (0, 0)),
+            *_opt("dilation", attrs["dilation"], (1, 1)), *_opt("groups", attrs["groups"], 1, int),
+            *_opt("bias", attrs["bias"], True, bool)]
+
+
+def _bn_args(attrs, in_shape):
+    return [Arg("num_features", in_shape[0], True), *_opt("eps", attrs["eps"], 1e-5, float),
+            *_opt("momentum", attrs["momentum"], 0.1, float), *_opt("affine", attrs["affine"], True, bool)]
+
+
+def _maxpool_args(attrs, in_shape=None):
+    stride = attrs["stride"] or attrs["kernel_size"]
+    return [Arg("kernel_size", _size(attrs["kernel_size"]), True), Arg("stride", _size(stride)),
+            *_opt("padding", attrs["padding"], (0, 0)), *_opt("dilation", attrs["dilation"], (1, 1)),
+            *_opt("ceil_mode", attrs["ceil_mode"], False, bool)]
+
+
+def _avgpool_args(attrs, in_shape=None):
+    stride = attrs["stride"] or attrs["kernel_size"]
+    return [Arg("kernel_size", _size(attrs["kernel_size"]), True), Arg("stride", _size(stride)),
+            *_opt("padding", attrs["padding"], (0, 0)), *_opt("ceil_mode", attrs["ceil_mode"], False, bool),
+            *_opt("count_include_pad", attrs["count_include_pad"], True, bool)]
+
+
+def _adaptive_args(attrs, in_shape=None):
+    return [Arg("output_size", tuple(attrs["output_size"]), True)]
+
+
+def _lrn_args(attrs, in_shape=None):
+    return [Arg("size", attrs["size"], True), *_opt("alpha", attrs["alpha"], 1e-4, float),
+            *_opt("beta", attrs["beta"], 0.75, float), *_opt("k", attrs["k"], 1.0, float)]
+
+
+def _dropout_args(attrs, in_shape=None):
+    return [Arg("p", attrs["p"])]
+
+
+def _linear_args(attrs, in_shape):
+    return [Arg("in_features", in_shape[0], True), Arg("out_features", attrs["out_features"], True),
+            *_opt("bias", attrs["bias"], True, bool)]
+
+
+def _transform_args(attrs, in_shape=None):
+    return [Arg("mean", tuple(attrs["mean"])), Arg("std", tuple(attrs["std"]))]
+
+
+def _none(attrs, in_shape=None):
+    return []
+
+
+@dataclass(frozen=True)
+class TorchOp:
+    """How one op is written in PyTorch.
+
+    ``module``: the ``nn`` class (``None``: no module form, e.g. concat); ``module_args``
+    builds its constructor arguments from (attrs, input shape). ``functional``: the call used
+    in a ``forward`` when the op is not a submodule (``None``: it has parameters, so it is
+    always a submodule), with ``functional_args`` after the input. ``inputs`` says how the
+    inputs are passed: ``"one"`` tensor, a ``"list"`` (concat), a ``"sum"`` (add) or an
+    ``"alias"`` (identity: no code at all). ``init``: whether the spec's weight init applies.
+    """
+
+    module: str | None
+    module_args: Callable = _none
+    functional: str | None = None
+    functional_args: Callable = _none
+    inputs: str = "one"
+    init: bool = False
+    extra: tuple[Arg, ...] = field(default_factory=tuple)
+
+    @property
+    def has_params(self) -> bool:
+        return self.functional is None and self.inputs == "one"
+
+
+TORCH_OPS: dict[Op, TorchOp] = {
+    Op.INPUT: TorchOp(None, inputs="alias"),
+    Op.TRANSFORM_INPUT: TorchOp("TransformInput", _transform_args, "transform_input", _transform_args),
+    Op.CONV2D: TorchOp("nn.Conv2d", _conv_args, init=True),
+    Op.BATCHNORM: TorchOp("nn.BatchNorm2d", _bn_args),
+    Op.RELU: TorchOp("nn.ReLU", _none, "F.relu"),
+    Op.MAXPOOL: TorchOp("nn.MaxPool2d", _maxpool_args, "F.max_pool2d", _maxpool_args),
+    Op.AVGPOOL: TorchOp("nn.AvgPool2d", _avgpool_args, "F.avg_pool2d", _avgpool_args),
+    Op.ADAPTIVE_AVGPOOL: TorchOp("nn.AdaptiveAvgPool2d", _adaptive_args, "F.adaptive_avg_pool2d", _adaptive_args),
+    Op.LRN: TorchOp("nn.LocalResponseNorm", _lrn_args, "F.local_response_norm", _lrn_args),
+    Op.DROPOUT: TorchOp("nn.Dropout", _dropout_args, "F.dropout", _dropout_args,
+                        extra=(Arg("training", TRAINING),)),
+    Op.FLATTEN: TorchOp("nn.Flatten", _none, "torch.flatten", extra=(Arg("start_dim", 1, True),)),
+    Op.LINEAR: TorchOp("nn.Linear", _linear_args, init=True),
+    Op.SOFTMAX: TorchOp("nn.Softmax", lambda a, s=None: [Arg("dim", 1)], "F.softmax", extra=(Arg("dim", 1),)),
+    Op.IDENTITY: TorchOp("nn.Identity", _none, inputs="alias"),
+    Op.CONCAT: TorchOp(None, _none, "torch.cat", inputs="list", extra=(Arg("dim", 1, True),)),
+    Op.ADD: TorchOp(None, _none, "add", inputs="sum"),
+}
+
+# Constructor / functional arguments a block class may take from its own parameters.
+SYMBOLIC = {
+    "in_channels": "channels", "out_channels": "channels", "num_features": "channels",
+    "in_features": "channels", "out_features": "channels", "p": "rate",
+}
+
+# The weight initialisers a spec's `init` statement can name, as torch.nn.init calls.
+INIT_SCHEMES = {
+    "trunc_normal": "nn.init.trunc_normal_",
+    "normal": "nn.init.normal_",
+}
+
+
+def resolve(name: str):
+    """The torch object a dotted name from this table denotes (imports torch)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from . import torch_build
+
+    roots = {"torch": torch, "nn": nn, "F": F}
+    head, _, rest = name.partition(".")
+    if head not in roots:
+        return getattr(torch_build, name)
+    obj = roots[head]
+    for part in rest.split("."):
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,303 @@
+"""The PyTorch module tree a graph becomes, shared by the builder and the code generator.
+
+Both back ends walk the same plan, so an in-memory model and a generated file always have the
+same submodules, state_dict keys and forward order. Planning does not import torch.
+
+How scopes become modules:
+
+* the network -> the root module; block instances -> one module each (a class per template
+  in generated code); conv units -> a ``BasicConv2d``-style module with ``.conv`` / ``.bn``;
+* a named ``{ }`` branch whose layers form a chain -> ``nn.Sequential`` (keys ``branch2.0.conv``);
+  a named branch or group that is not a chain -> a ``nn.ModuleDict`` container whose layers
+  run inline in the owning module's ``forward`` (keys stay the spec's paths);
+* layers with parameters are always submodules; parameter-free layers (pools, dropout, LRN)
+  are submodules at network level and inside ``nn.Sequential`` (like torchvision's
+  ``maxpool1``) and functional calls inside blocks (like torchvision's Inception3 blocks);
+  ReLU, flatten, concat and add are functional except inside ``nn.Sequential``.
+
+Aux heads run right after the layer they hang from (torchvision's order, which matters for
+dropout's random stream), only in training mode. A pass that rewrites the plan (BN folding,
+1×1 fusion) can run between :func:`plan` and a back end: everything a back end reads is here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from archlang.diagnostics import Diagnostic, SpecError
+from archlang.ops import Op
+
+from .torch_ops import FRESH_OUTPUT, TORCH_OPS, Arg
+
+MODULE_AT_ROOT = frozenset({Op.MAXPOOL, Op.AVGPOOL, Op.ADAPTIVE_AVGPOOL, Op.LRN, Op.DROPOUT})
+# Class names of conv units, by unit style (torchvision's name for conv + BN + ReLU).
+UNIT_CLASSES = {"conv_bn_relu": "BasicConv2d", "conv_bn": "ConvBN", "conv_relu": "ConvReLU"}
+
+
+@dataclass
+class Leaf:
+    """One primitive op: a submodule (``module=True``) or a functional call in a forward."""
+
+    name: str
+    node: str
+    op: Op
+    attrs: dict
+    in_shape: tuple
+    shape: tuple
+    module: bool
+    init: dict | None = None
+    inplace: bool = False
+
+    @property
+    def args(self) -> list[Arg]:
+        row = TORCH_OPS[self.op]
+        build = row.module_args if self.module else row.functional_args
+        args = list(build(self.attrs, self.in_shape))
+        if self.op is Op.RELU and self.inplace:
+            args.append(Arg("inplace", True))
+        return args
+
+
+@dataclass
+class Step:
+    """One line of a forward: ``target = module(inputs)`` or a functional call."""
+
+    target: str  # node id whose value the step produces
+    inputs: tuple[str, ...]  # node ids it reads
+    module: tuple[str, ...] | None = None  # submodule path relative to the owner
+    leaf: Leaf | None = None  # the op, for functional steps (and module leaves)
+    aux: str | None = None
+    shape: tuple = ()
+
+
+@dataclass
+class ModulePlan:
+    name: str
+    path: tuple[str, ...]
+    kind: str  # "root" | "block" | "unit" | "sequential" | "container"
+    input: str
+    output: str
+    template: str | None = None
+    args: dict = field(default_factory=dict)
+    children: list = field(default_factory=list)  # ModulePlan | Leaf with module=True
+    steps: list[Step] = field(default_factory=list)  # root, block, unit (containers: none)
+    aux: str | None = None
+    outputs: tuple[tuple[str, str], ...] = ()  # root only: (field, node id), main output first
+    outputs_type: str | None = None
+
+    @property
+    def qualname(self) -> str:
+        return ".".join(self.path)
+
+
+def _fail(message: str, span=None, help=None):
+    raise SpecError(Diagnostic(code="E701", message=message, span=span, help=help))
+
+
+def _inplace_ok(graph: nx.DiGraph, nid: str) -> bool:
+    """A ReLU may overwrite its input if nothing else reads it and it is a fresh tensor."""
+    (src,) = graph.nodes[nid]["inputs"]
+    data = graph.nodes[src]
+    outputs = {graph.graph["output"], *graph.graph.get("aux_outputs", {}).values()}
+    return data["op"] in FRESH_OUTPUT and graph.out_degree(src) == 1 and src not in outputs
+
+
+class _Planner:
+    def __init__(self, graph: nx.DiGraph):
+        self.g = graph
+        self.scopes = graph.graph.get("scopes", {})
+        self.order = {nid: i for i, nid in enumerate(graph.nodes)}
+        # Direct children (scope ids and node ids) of every scope, in creation order.
+        self.members: dict[tuple, list] = {(): []}
+        self.scope_nodes: dict[tuple, list[str]] = {(): []}
+        for info in self.scopes.values():
+            self.members.setdefault(info.path, [])
+            self.scope_nodes.setdefault(info.path, [])
+        for nid, data in graph.nodes(data=True):
+            owner = self._owner(data["path"])
+            self.members[owner].append(("node", nid))
+            for k in range(len(owner) + 1):
+                self.scope_nodes.setdefault(owner[:k], []).append(nid)
+        for path in sorted(self.members, key=len, reverse=True):
+            if path and self.scope_nodes.get(path):
+                parent = self._owner(path)
+                self.members[parent].append(("scope", path))
+        for items in self.members.values():
+            items.sort(key=lambda item: self._first(item))
+
+    def _owner(self, path: tuple) -> tuple:
+        for k in range(len(path) - 1, 0, -1):
+            if "/".join(path[:k]) in self.scopes:
+                return path[:k]
+        return ()
+
+    def _first(self, item) -> int:
+        kind, ref = item
+        return self.order[ref] if kind == "node" else self.order[self.scope_nodes[ref][0]]
+
+    # ---- scope boundaries ----------------------------------------------------------------
+    def _boundary(self, path: tuple) -> tuple[str, str]:
+        inside = set(self.scope_nodes[path])
+        reads = {src for nid in inside for src in self.g.nodes[nid]["inputs"] if src not in inside}
+        exits = {self.g.graph["output"], *self.g.graph.get("aux_outputs", {}).values()}
+        outs = [nid for nid in self.scope_nodes[path]
+                if nid in exits or any(s not in inside for s in self.g.successors(nid))]
+        info = self.scopes["/".join(path)]
+        if len(reads) != 1 or len(outs) != 1:
+            _fail(f"`{info.id}` does not have exactly one input and one output, which the PyTorch "
+                  "back end needs to make it a module", info.span)
+        return reads.pop(), outs[0]
+
+    # ---- building the tree ---------------------------------------------------------------
+    def leaf(self, nid: str, where: str) -> Leaf:
+        data = self.g.nodes[nid]
+        op = data["op"]
+        row = TORCH_OPS[op]
+        if row.functional is None:
+            module = row.module is not None
+        elif where == "sequential":
+            module = True
+        else:
+            module = where == "root" and op in MODULE_AT_ROOT
+        in_shape = self.g.nodes[data["inputs"][0]]["shape"] if data["inputs"] else data["shape"]
+        return Leaf(name=data["path"][-1], node=nid, op=op, attrs=data["attrs"], in_shape=tuple(in_shape),
+                    shape=tuple(data["shape"]), module=module, init=data["init"] if row.init else None,
+                    inplace=op is Op.RELU and _inplace_ok(self.g, nid))
+
+    def scope(self, path: tuple, where: str) -> ModulePlan:
+        info = self.scopes["/".join(path)]
+        first, out = self._boundary(path)
+        kind = {"block": "block", "unit": "unit"}.get(info.kind)
+        if kind is None:
+            kind = "sequential" if self._is_chain(path, first, out) else "container"
+        plan = ModulePlan(name=path[-1], path=path, kind=kind, input=first, output=out,
+                          template=info.template, args=dict(info.args), aux=info.aux)
+        inner = {"block": "block", "unit": "block", "sequential": "sequential", "container": where}[kind]
+        self._fill(plan, path, inner)
+        return plan
+
+    def _is_chain(self, path: tuple, first: str, out: str) -> bool:
+        current = first
+        for kind, ref in self.members[path]:
+            if kind == "node":
+                data = self.g.nodes[ref]
+                row = TORCH_OPS[data["op"]]
+                if row.module is None or row.inputs not in ("one", "alias") or data["inputs"] != (current,):
+                    return False
+                current = ref
+            else:
+                sub_first, sub_out = self._boundary(ref)
+                if sub_first != current or self.scopes["/".join(ref)].kind not in ("block", "unit", "branch"):
+                    return False
+                if self.scopes["/".join(ref)].kind == "branch" and not self._is_chain(ref, sub_first, sub_out):
+                    return False
+                current = sub_out
+        return current == out
+
+    def _fill(self, plan: ModulePlan, path: tuple, where: str) -> None:
+        for kind, ref in self.members[path]:
+            if kind == "node":
+                if self.g.nodes[ref]["op"] is Op.INPUT:
+                    continue
+                leaf = self.leaf(ref, where)
+                if leaf.module:
+                    plan.children.append(leaf)
+                plan.steps.append(Step(target=ref, inputs=self.g.nodes[ref]["inputs"],
+                                       module=(leaf.name,) if leaf.module else None, leaf=leaf,
+                                       aux=self.g.nodes[ref]["aux"], shape=leaf.shape))
+            else:
+                child = self.scope(ref, where)
+                plan.children.append(child)
+                if child.kind == "container":
+                    for step in child.steps:
+                        module = (child.name, *step.module) if step.module else None
+                        plan.steps.append(Step(step.target, step.inputs, module, step.leaf, step.aux, step.shape))
+                    child.steps = []
+                else:
+                    plan.steps.append(Step(target=child.output, inputs=(child.input,), module=(child.name,),
+                                           aux=child.aux, shape=tuple(self.g.nodes[child.output]["shape"])))
+
+    def root(self) -> ModulePlan:
+        g = self.g
+        plan = ModulePlan(name="", path=(), kind="root", input=g.graph["input"], output=g.graph["output"],
+                          template=g.graph["network"], args=dict(g.graph.get("params", {})))
+        self._fill(plan, (), "root")
+        self._check_aux(plan)
+        plan.steps = _schedule_aux(plan.steps, plan.input)
+        aux = g.graph.get("aux_outputs") or {}
+        otype = g.graph.get("outputs_type")
+        if aux:
+            if otype is None:
+                plan.outputs_type = f"{g.graph['network']}Outputs"
+                plan.outputs = (("logits", plan.output), *((name, nid) for name, nid in aux.items()))
+            else:
+                plan.outputs_type = otype.name
+                plan.outputs = tuple((fname, aux[src] if src else plan.output) for fname, src in otype.fields)
+        return plan
+
+    def _check_aux(self, plan: ModulePlan) -> None:
+        for _, data in self.g.nodes(data=True):
+            if data["aux"] is not None and data["path"][0] != data["aux"]:
+                _fail(f"aux head `{data['aux']}` is declared inside a block; the PyTorch back end "
+                      "supports aux heads at the network's top level", data["span"],
+                      help="declare `aux NAME at LAYER: ...` in the network body")
+
+
+def _schedule_aux(steps: list[Step], start: str) -> list[Step]:
+    """Main-path steps in creation order; each aux step right after its inputs exist."""
+    main = [s for s in steps if s.aux is None]
+    pending = [s for s in steps if s.aux is not None]
+    done = {start}
+    out: list[Step] = []
+
+    def flush():
+        progress = True
+        while progress:
+            progress = False
+            for s in list(pending):
+                if all(i in done for i in s.inputs):
+                    out.append(s)
+                    done.add(s.target)
+                    pending.remove(s)
+                    progress = True
+
+    flush()
+    for s in main:
+        out.append(s)
+        done.add(s.target)
+        flush()
+    out.extend(pending)
+    return out
+
+
+def plan(graph: nx.DiGraph) -> ModulePlan:
+    """The module tree for a compiled graph (raises :class:`SpecError` E701 if it has none)."""
+    return _Planner(graph).root()
+
+
+def iter_plans(plan: ModulePlan):
+    """Every module plan, parents before children, in registration order."""
+    yield plan
+    for child in plan.children:
+        if isinstance(child, ModulePlan):
+            yield from iter_plans(child)
+
+
+def module_outputs(root: ModulePlan) -> dict[str, str]:
+    """Dotted submodule name -> the node whose value it returns (for forward hooks in tests)."""
+    out = {}
+
+    def walk(p: ModulePlan, prefix: tuple):
+        for child in p.children:
+            path = prefix + (child.name,)
+            if isinstance(child, Leaf):
+                out[".".join(path)] = child.node
+            else:
+                if child.kind != "container":
+                    out[".".join(path)] = child.output
+                walk(child, path)
+
+    walk(root, ())
+    return out

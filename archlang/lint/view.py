@@ -137,8 +137,9 @@ class LintView:
         if block is not None:
             return block.id
         path = self.node(nid)["path"]
-        if len(path) > 1 and path[-1] == "conv" and self.scopes.get("/".join(path[:-1])) is not None:
-            return "/".join(path[:-1])
+        parent = self.scopes.get("/".join(path[:-1])) if len(path) > 1 else None
+        if parent is not None and (parent.kind == "unit" or path[-1] in ("concat", "add")):
+            return parent.id
         return nid
 
     def enclosing_scopes(self, nid: str) -> list:

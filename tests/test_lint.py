@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from strategies import valid_specs
 
 from archlang.cli import main
 from archlang.compiler import compile_spec
@@ -241,3 +243,13 @@ def test_googlenet_paper_variant_factorizes_its_5x5_branches():
     # torchvision's "5x5" is a 3x3: nothing to factorize there.
     tv = summary("googlenet")
     assert not {c for c, *_ in tv} & {"IN104", "IN105"}
+
+
+# ---- robustness -----------------------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_specs())
+def test_lint_never_crashes_on_valid_specs(text):
+    diags = run_lint(compile_spec(text))
+    for d in diags:
+        assert d.code in RULES and d.span is not None and d.message

@@ -181,8 +181,8 @@ class LintView:
         """The main path up to (not including) the classifier stage, which is meant to compress."""
         out = []
         for nid in chain:
-            if not is_spatial(self.shape(nid)):
-                break
+            if not is_spatial(self.shape(nid)) or self.role(nid) is Role.GLOBAL:
+                break  # adaptive pooling to any size starts the classifier stage too
             out.append(nid)
         return out
 

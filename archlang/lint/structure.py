@@ -104,7 +104,7 @@ def check_rf_covers_input(view: LintView):
             message=(f"receptive field of `{view.display(nid)}` is {rf.h.size}×{rf.w.size}, already larger "
                      f"than the {h}×{w} input"),
             notes=(Note(f"{len(later)} spatial layers after it ({share:.0%} of the network's MACs) aggregate "
-                        "context that, for units near the border, is mostly zero padding"),),
+                        "context that lies partly outside the image (zero padding), the more so near the border"),),
             help="nothing to fix; a larger input resolution would let these layers see real context "
                  "(Section 9), or the later stages can use cheaper 1×1-heavy blocks")
         return

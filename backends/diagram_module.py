@@ -25,8 +25,9 @@ from .diagram_style import (
     html_label,
     node_style,
     op_label,
+    port,
 )
-from .diagram_views import _main_node, dot_id
+from .diagram_views import MERGE_OPS, _main_node, dot_id
 
 DEFAULT_BASE_LABEL = "Previous layer"
 DEFAULT_CONCAT_LABEL = "Filter concatenation"
@@ -124,30 +125,35 @@ def module_view(graph, dot, opts: dict) -> None:
     boxes = _inline_concats(graph, boxes)
     output = list(boxes)[-1]
     top = boxes[output]
-    branches = max(len(top.inputs), 1)
-    wide = f"{BOX_WIDTH * branches:.2f}"
-    used = set()
+    width_pt = BOX_WIDTH * 72 * max(len(top.inputs), 1)  # the full-width boxes, in points
+    rankdir = opts.get("rankdir") or "BT"
+    used = {OTHER}
 
+    # The previous layer: one output port per reader, so the branches fan out across it.
+    readers = {f"base:{src}": [k for k, b in boxes.items() if f"base:{src}" in b.inputs] for src in external}
     base_label = opts.get("base_label") or DEFAULT_BASE_LABEL
-    for src in external:
+    for base, keys in readers.items():
         lines = [("b", base_label)]
         if opts.get("edge_shapes"):
-            lines.append(("small", fmt_shape(graph.nodes[src]["shape"])))
-        dot.node(dot_id("base:" + src), label=html_label(lines), width=wide, **node_style(OTHER))
-    used.add(OTHER)
+            lines.append(("small", fmt_shape(graph.nodes[base[5:]]["shape"])))
+        label = html_label(lines, len(keys), rankdir, prefix="o", port_width=int(width_pt / max(len(keys), 1)))
+        dot.node(dot_id(base), label=label, **node_style(OTHER))
     for key, box in boxes.items():
         main = graph.nodes[_main_node(graph, box.nodes)]
         category = CATEGORY[main["op"]]
         used.add(category)
-        attrs = node_style(category)
+        merge = main["op"] in MERGE_OPS and len(box.nodes) == 1
         if key == output and main["op"] is Op.CONCAT:
             lines = [("b", opts.get("concat_label") or DEFAULT_CONCAT_LABEL)]
-            attrs.update(width=wide, ordering="in")
+            port_width = int(width_pt / len(box.inputs))
         else:
-            lines = [("", op_label(main))]
+            lines, port_width = [("", op_label(main))], 0
         if opts.get("costs") and category is not OTHER:
             lines.append(("small", cost_text(graph, box.nodes)))
-        dot.node(dot_id(key), label=html_label(lines), tooltip=key, **attrs)
+        # A merge gets one input port per input, in order (see diagram_views.merge_port).
+        label = html_label(lines, len(box.inputs) if merge else 0, rankdir, port_width=port_width)
+        dot.node(dot_id(key), label=label, tooltip=key, **node_style(category),
+                 **({"ordering": "in"} if merge else {}))
     # The last layer of every branch on one rank, just under the concatenation, as the
     # papers draw it.
     if len(top.inputs) > 1:
@@ -157,10 +163,13 @@ def module_view(graph, dot, opts: dict) -> None:
                 if not src.startswith("base:"):
                     same.node(dot_id(src))
     for key, box in boxes.items():
-        for src in box.inputs:
+        merge = graph.nodes[box.nodes[0]]["op"] in MERGE_OPS and len(box.nodes) == 1
+        for slot, src in enumerate(box.inputs):
             attrs = {}
             if opts.get("edge_shapes") and not src.startswith("base:"):
                 attrs["label"] = fmt_shape(graph.nodes[boxes[src].nodes[-1]]["shape"])
-            dot.edge(dot_id(src), dot_id(key), **attrs)
+            tail = port(dot_id(src), readers[src].index(key), rankdir, "o") if src in readers else dot_id(src)
+            head = port(dot_id(key), slot, rankdir) if merge else dot_id(key)
+            dot.edge(tail, head, **attrs)
     if opts.get("legend", False):
         add_legend(dot, used)

@@ -188,8 +188,21 @@ def esc(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
-def html_label(lines: list[tuple[str, str]]) -> str:
-    """An HTML-like label from (style, text) lines; style is 'b' (bold), 'small' or ''."""
+# Where the inputs of a merge node enter, per rankdir: (side of the label, compass point);
+# outputs leave from the opposite side.
+PORT_SIDE = {"TB": ("top", "n"), "BT": ("bottom", "s"), "LR": ("left", "w"), "RL": ("right", "e")}
+OPPOSITE = {"TB": "BT", "BT": "TB", "LR": "RL", "RL": "LR"}
+_TABLE = '<table border="0" cellborder="0" cellspacing="0" cellpadding="1">'
+
+
+def html_label(lines: list[tuple[str, str]], ports: int = 0, rankdir: str = "TB",
+               prefix: str = "i", port_width: int = 0) -> str:
+    """An HTML-like label from (style, text) lines; style is 'b' (bold), 'small' or ''.
+
+    ``ports`` > 0 adds that many empty cells ``i0``, ``i1``, ... along the side the inputs
+    come from (``prefix="o"``: the side outputs leave from), so edges can aim at one slot
+    each (see ``diagram_views.merge_port``); ``port_width`` (points) spreads them out.
+    """
     # One table row per line: renderers then space lines by their own metrics, where
     # <br/> lines can overlap when the substituted font is taller than Helvetica.
     rows = []
@@ -201,7 +214,25 @@ def html_label(lines: list[tuple[str, str]]) -> str:
         else:
             cell = esc(text)
         rows.append(f"<tr><td>{cell}</td></tr>")
-    return '<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">' + "".join(rows) + "</table>>"
+    body = _TABLE + "".join(rows) + "</table>"
+    if not ports:
+        return f"<{body}>"
+    side = PORT_SIDE[rankdir if prefix == "i" else OPPOSITE[rankdir]][0]
+    if side in ("top", "bottom"):
+        width = f' width="{port_width}"' if port_width else ""
+        slots = "<tr>" + "".join(f'<td port="{prefix}{i}" height="2"{width}></td>' for i in range(ports)) + "</tr>"
+        text = f'<tr><td colspan="{ports}">{body}</td></tr>'
+        inner = slots + text if side == "top" else text + slots
+    else:
+        slots = "".join(f'<tr><td port="{prefix}{i}" width="2"></td></tr>' for i in range(ports))
+        slot_col = f"<td>{_TABLE}{slots}</table></td>"
+        inner = "<tr>" + (slot_col + f"<td>{body}</td>" if side == "left" else f"<td>{body}</td>" + slot_col) + "</tr>"
+    return f"<{_TABLE}{inner}</table>>"
+
+
+def port(node_id: str, slot: int, rankdir: str = "TB", prefix: str = "i") -> str:
+    compass = PORT_SIDE[rankdir if prefix == "i" else OPPOSITE[rankdir]][1]
+    return f"{node_id}:{prefix}{slot}:{compass}"
 
 
 def node_style(category: Category, aux: bool = False) -> dict[str, str]:
@@ -210,7 +241,7 @@ def node_style(category: Category, aux: bool = False) -> dict[str, str]:
 
 
 GRAPH_ATTRS = {"fontname": FONT, "fontsize": "11", "nodesep": "0.25", "ranksep": "0.35",
-               "newrank": "true", "bgcolor": "white"}
+               "bgcolor": "white"}
 NODE_ATTRS = {"fontname": FONT, "fontsize": "11", "penwidth": "1.2", "margin": "0.12,0.05", "height": "0.35"}
 EDGE_ATTRS = {"fontname": FONT, "fontsize": "9", "color": "#555555", "arrowsize": "0.6", "penwidth": "1.0"}
 AUX_EDGE = {"style": "dashed", "label": "aux (train only)", "fontcolor": "#555555"}

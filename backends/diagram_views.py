@@ -24,8 +24,10 @@ from .diagram_style import (
     html_label,
     node_style,
     op_label,
+    port,
 )
 
+MERGE_OPS = (Op.CONCAT, Op.ADD)
 _SAFE = re.compile(r"[A-Za-z0-9_]")
 
 
@@ -224,10 +226,28 @@ def _cluster_attrs(scope) -> dict:
     return {"label": label, "style": style, "color": color, "fontsize": "10", "labeljust": "l"}
 
 
+def merge_port(graph, dst: str, slot: int, rankdir: str) -> str:
+    """``dst`` as an edge head; into a concat/add, the port of input number ``slot``.
+
+    The merge node's label has one empty cell per input, left to right (see
+    ``html_label(ports=...)``); aiming each edge at its own cell makes dot's crossing
+    minimisation keep the branches in concat order. ``ordering=in`` alone does not, once
+    branches sit in separate clusters (dot orders whole clusters then).
+    """
+    data = graph.nodes[dst]
+    if data["op"] not in MERGE_OPS:
+        return dot_id(dst)
+    return port(dot_id(dst), slot, rankdir)
+
+
 def layers_view(graph, dot, opts: dict) -> None:
     scopes = graph.graph["scopes"]
     children = _scope_tree(graph)
     used = set()
+    rankdir = opts.get("rankdir") or "TB"
+    # newrank: rank the whole graph at once rather than cluster by cluster, which keeps
+    # parallel branches in their ports' order.
+    dot.attr("graph", newrank="true")
 
     def emit(target, parent: str):
         for kind, ident in children[parent]:
@@ -245,15 +265,16 @@ def layers_view(graph, dot, opts: dict) -> None:
                 lines.insert(0, ("b", name))
             if opts.get("costs") and category in (CATEGORY[Op.CONV2D], CATEGORY[Op.LINEAR], NORM):
                 lines += _cost_lines(graph, [ident], opts)
-            extra = {"ordering": "in"} if data["op"] in (Op.CONCAT, Op.ADD) else {}
-            target.node(dot_id(ident), label=html_label(lines), tooltip=ident,
-                        **node_style(category, data["aux"] is not None), **extra)
+            merge = data["op"] in MERGE_OPS
+            target.node(dot_id(ident), label=html_label(lines, len(data["inputs"]) if merge else 0, rankdir),
+                        tooltip=ident, **node_style(category, data["aux"] is not None),
+                        **({"ordering": "in"} if merge else {}))
 
     emit(dot, "")
-    # Edges after every node (so clusters only hold their own nodes), grouped by target in
-    # input order: with ordering=in that fixes concat inputs left to right.
+    # Edges after every node (a node named inside a cluster's body would join it), grouped
+    # by target in input order.
     for nid, data in graph.nodes(data=True):
-        for src in data["inputs"]:
-            dot.edge(dot_id(src), dot_id(nid), **edge_attrs(graph, src, nid, opts))
+        for slot, src in enumerate(data["inputs"]):
+            dot.edge(dot_id(src), merge_port(graph, nid, slot, rankdir), **edge_attrs(graph, src, nid, opts))
     if opts.get("legend", True):
         add_legend(dot, used | {OTHER})

@@ -40,8 +40,9 @@ def build(compiled, options: dict | None = None) -> graphviz.Digraph:
     dot.attr("node", **NODE_ATTRS)
     dot.attr("edge", **EDGE_ATTRS)
     if block:
-        # Out-edges in definition order: the branches stand left to right in concat order.
-        dot.attr("graph", ordering="out")
+        # Out-edges in definition order: the branches stand left to right in concat order;
+        # straight edges as in the papers' figures.
+        dot.attr("graph", ordering="out", splines="line")
         module_view(graph, dot, opts)
     else:
         VIEWS[opts.get("view") or "blocks"](graph, dot, opts)

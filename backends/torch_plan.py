@@ -32,6 +32,28 @@ from archlang.ops import Op
 from .torch_ops import FRESH_OUTPUT, TORCH_OPS, Arg
 
 MODULE_AT_ROOT = frozenset({Op.MAXPOOL, Op.AVGPOOL, Op.ADAPTIVE_AVGPOOL, Op.LRN, Op.DROPOUT})
+# Attribute names torch.nn.Module already has (torch 2.x): a submodule cannot take them.
+MODULE_ATTRIBUTES = frozenset({
+    "T_destination", "_apply", "_backward_hooks", "_backward_pre_hooks", "_buffers", "_call_impl",
+    "_compiled_call_impl", "_forward_hooks", "_forward_hooks_always_called", "_forward_hooks_with_kwargs",
+    "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_get_backward_hooks", "_get_backward_pre_hooks",
+    "_get_name", "_is_full_backward_hook", "_load_from_state_dict", "_load_state_dict_post_hooks",
+    "_load_state_dict_pre_hooks", "_maybe_warn_non_full_backward_hook", "_modules", "_named_members",
+    "_non_persistent_buffers_set", "_parameters", "_register_load_state_dict_pre_hook",
+    "_register_state_dict_hook", "_replicate_for_data_parallel", "_save_to_state_dict", "_slow_forward",
+    "_state_dict_hooks", "_state_dict_pre_hooks", "_version", "_wrapped_call_impl", "add_module", "apply",
+    "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double", "dump_patches",
+    "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter",
+    "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
+    "named_modules", "named_parameters", "parameters", "register_backward_hook", "register_buffer",
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
+    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
+    "zero_grad",
+    "_initialize_weights",
+})
 # Class names of conv units, by unit style (torchvision's name for conv + BN + ReLU).
 UNIT_CLASSES = {"conv_bn_relu": "BasicConv2d", "conv_bn": "ConvBN", "conv_relu": "ConvReLU"}
 
@@ -151,6 +173,12 @@ class _Planner:
         return reads.pop(), outs[0]
 
     # ---- building the tree ---------------------------------------------------------------
+    def _check_name(self, name: str, span) -> None:
+        if "." in name or name in MODULE_ATTRIBUTES:
+            why = "contains a dot" if "." in name else "is an attribute every torch.nn.Module has"
+            _fail(f"the name `{name}` cannot be a PyTorch submodule name: it {why}", span,
+                  help="rename this layer (the name becomes a state_dict key)")
+
     def leaf(self, nid: str, where: str) -> Leaf:
         data = self.g.nodes[nid]
         op = data["op"]
@@ -203,12 +231,14 @@ class _Planner:
                     continue
                 leaf = self.leaf(ref, where)
                 if leaf.module:
+                    self._check_name(leaf.name, self.g.nodes[ref]["span"])
                     plan.children.append(leaf)
                 plan.steps.append(Step(target=ref, inputs=self.g.nodes[ref]["inputs"],
                                        module=(leaf.name,) if leaf.module else None, leaf=leaf,
                                        aux=self.g.nodes[ref]["aux"], shape=leaf.shape))
             else:
                 child = self.scope(ref, where)
+                self._check_name(child.name, self.scopes["/".join(ref)].span)
                 plan.children.append(child)
                 if child.kind == "container":
                     for step in child.steps:

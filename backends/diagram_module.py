@@ -149,7 +149,7 @@ def module_view(graph, dot, opts: dict) -> None:
         else:
             lines, port_width = [("", op_label(main))], 0
         if opts.get("costs") and category is not OTHER:
-            lines.append(("small", cost_text(graph, box.nodes)))
+            lines.append(("small", cost_text(opts["_analysis"], box.nodes)))
         # A merge gets one input port per input, in order (see diagram_views.merge_port).
         label = html_label(lines, len(box.inputs) if merge else 0, rankdir, port_width=port_width)
         dot.node(dot_id(key), label=label, tooltip=key, **node_style(category),

@@ -123,62 +123,12 @@ def fmt_count(n: int) -> str:
     return str(n)
 
 
-# ---- costs (params, MACs); MACs count conv and linear multiply-adds only ------------------
+# ---- costs: from archlang.analysis (params as torch counts them; MACs of conv and linear) --
 
-def _no_cost(a, in_shapes, out_shape) -> tuple[int, int]:
-    return 0, 0
-
-
-def _conv_cost(a, in_shapes, out_shape) -> tuple[int, int]:
-    kh, kw = a["kernel_size"]
-    weights = a["out_channels"] * (in_shapes[0][0] // a["groups"]) * kh * kw
-    bias = a["out_channels"] if a["bias"] else 0
-    return weights + bias, weights * out_shape[1] * out_shape[2]
-
-
-def _linear_cost(a, in_shapes, out_shape) -> tuple[int, int]:
-    weights = a["out_features"] * in_shapes[0][0]
-    return weights + (a["out_features"] if a["bias"] else 0), weights
-
-
-def _bn_cost(a, in_shapes, out_shape) -> tuple[int, int]:
-    return (2 * out_shape[0] if a["affine"] else 0), 0
-
-
-COST: dict[Op, Callable[[dict, list, tuple], tuple[int, int]]] = {
-    Op.INPUT: _no_cost,
-    Op.TRANSFORM_INPUT: _no_cost,
-    Op.CONV2D: _conv_cost,
-    Op.BATCHNORM: _bn_cost,
-    Op.RELU: _no_cost,
-    Op.MAXPOOL: _no_cost,
-    Op.AVGPOOL: _no_cost,
-    Op.ADAPTIVE_AVGPOOL: _no_cost,
-    Op.LRN: _no_cost,
-    Op.DROPOUT: _no_cost,
-    Op.FLATTEN: _no_cost,
-    Op.LINEAR: _linear_cost,
-    Op.SOFTMAX: _no_cost,
-    Op.IDENTITY: _no_cost,
-    Op.CONCAT: _no_cost,
-    Op.ADD: _no_cost,
-}
-
-
-def node_cost(graph, nid: str) -> tuple[int, int]:
-    """(params, MACs) of one node; (0, 0) where shapes are unknown."""
-    data = graph.nodes[nid]
-    in_shapes = [graph.nodes[i]["shape"] for i in data["inputs"]]
-    if data["shape"] is None or any(s is None for s in in_shapes):
-        return 0, 0
-    return COST[data["op"]](data["attrs"], in_shapes, data["shape"])
-
-
-def cost_text(graph, nids) -> str:
-    params = macs = 0
-    for nid in nids:
-        p, m = node_cost(graph, nid)
-        params, macs = params + p, macs + m
+def cost_text(analysis, nids) -> str:
+    """'159K params, 128M MACs' for a group of nodes, from an ``archlang.analysis`` result."""
+    params = sum(analysis.nodes[n].params for n in nids)
+    macs = sum(analysis.nodes[n].macs for n in nids)
     return f"{fmt_count(params)} params, {fmt_count(macs)} MACs"
 
 

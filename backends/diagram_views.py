@@ -64,7 +64,7 @@ def edge_attrs(graph, src: str, dst: str, opts: dict) -> dict:
 
 
 def _cost_lines(graph, nids, opts) -> list[tuple[str, str]]:
-    return [("small", cost_text(graph, nids))] if opts.get("costs") else []
+    return [("small", cost_text(opts["_analysis"], nids))] if opts.get("costs") else []
 
 
 def _main_node(graph, nids):

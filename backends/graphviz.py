@@ -33,6 +33,10 @@ def build(compiled, options: dict | None = None) -> graphviz.Digraph:
     opts = dict(options or {})
     graph = compiled.graph if hasattr(compiled, "graph") else compiled
     block = opts.get("block_name")
+    if opts.get("costs"):
+        from archlang.analysis import run_passes
+
+        opts["_analysis"] = run_passes(graph)
     default_rankdir = "BT" if block else "TB"
     name = f"{graph.graph['network']}.{block}" if block else graph.graph["network"]
     dot = graphviz.Digraph(name=dot_id(name))

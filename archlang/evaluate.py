@@ -8,12 +8,65 @@ from __future__ import annotations
 
 import difflib
 import operator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from . import ir
 from .diagnostics import Diagnostic, SpecError
 
 INT_LIMIT = 1 << 62
 MAX_RANGE = 1 << 20
+MAX_STRING = 100_000
+
+
+class Budget:
+    """Evaluation steps left to one lowering. Loops multiply work without adding graph
+    nodes (``for i in range(10**6) { for j in range(10**6) { const k = i } }``), so
+    statements, loop iterations and every item of a sequence or string that an expression
+    builds are charged here; running out is E605."""
+
+    __slots__ = ("limit", "left", "help")
+
+    def __init__(self, limit: int, help: str | None = None):
+        self.limit, self.left, self.help = limit, limit, help
+
+    def charge(self, node, steps: int = 1) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise _err(node, "E605", f"the spec needs more than {self.limit:,} evaluation steps", help=self.help)
+
+
+# The budget of the lowering running in this thread (a ContextVar, so threads compiling at
+# once each see their own).
+_BUDGET: ContextVar[Budget | None] = ContextVar("archlang_budget", default=None)
+
+
+@contextmanager
+def budget(limit: int, help: str | None = None):
+    token = _BUDGET.set(Budget(limit, help))
+    try:
+        yield _BUDGET.get()
+    finally:
+        _BUDGET.reset(token)
+
+
+def charge(node, steps: int = 1) -> None:
+    b = _BUDGET.get()
+    if b is not None:
+        b.charge(node, steps)
+
+
+def _size(v, cap: int = MAX_STRING) -> int:
+    """Items in ``v`` counting nested sequences (and string lengths), stopping past ``cap``."""
+    total, stack = 0, [v]
+    while stack and total <= cap:
+        x = stack.pop()
+        if isinstance(x, (tuple, list)):
+            total += len(x)
+            stack.extend(i for i in x if isinstance(i, (tuple, list, str)))
+        elif isinstance(x, str):
+            total += len(x)
+    return total
 
 
 class Env:
@@ -90,26 +143,35 @@ def _binop(node: ir.BinOp, env: Env):
             type_name(left) in ("int", "float") and type_name(right) in ("int", "float")
         ):
             raise _err(node, "E305", f"cannot compare {type_name(left)} with {type_name(right)}")
+        if isinstance(left, (tuple, list, str)):
+            charge(node, min(_size(left), _size(right)))
         return _COMPARE[op](left, right)
     if op == "+" and isinstance(left, str) and isinstance(right, str):
-        if len(left) + len(right) > 100_000:
-            raise _err(node, "E604", "string too long")
+        if len(left) + len(right) > MAX_STRING:
+            raise _err(node, "E604", f"string too long (the limit is {MAX_STRING:,} characters)")
+        charge(node, len(left) + len(right))
         return left + right
     if op == "+" and isinstance(left, (tuple, list)) and type(left) is type(right):
         if len(left) + len(right) > MAX_RANGE:
-            raise _err(node, "E604", "sequence too long")
+            raise _err(node, "E604", f"sequence too long (the limit is {MAX_RANGE:,} items)")
+        charge(node, len(left) + len(right))
         return left + right
     _num(node.left, left, "left")
     _num(node.right, right, "right")
     if op == "**":
         if isinstance(left, int) and isinstance(right, int) and right >= 0:
-            if abs(left) > 1 and right * max(abs(left), 2).bit_length() > 64:
+            # |left| >= 2**(bits-1), so the result has at least right*(bits-1) bits: refuse
+            # before computing anything that large (2 ** 10 ** 10), allow up to 2**62.
+            if abs(left) > 1 and right * (abs(left).bit_length() - 1) > 63:
                 raise _err(node, "E604", "integer power too large",
                            help=f"values are limited to ±2**62 ({INT_LIMIT})")
         try:
-            return _check_int(node, left ** right)
+            result = left ** right
         except (OverflowError, ZeroDivisionError):
             raise _err(node, "E604", "power out of range") from None
+        if isinstance(result, complex) or result != result:  # (-8) ** 0.5 is complex in Python
+            raise _err(node, "E305", "result is not a real number")
+        return _check_int(node, result)
     if op in ("/", "//", "%") and right == 0:
         raise _err(node, "E305", "division by zero")
     try:
@@ -131,13 +193,19 @@ def _truth(node, v) -> bool:
 def _fn_range(node, args):
     if not 1 <= len(args) <= 3 or not all(isinstance(a, int) and not isinstance(a, bool) for a in args):
         raise _err(node, "E305", "range takes 1 to 3 integers")
-    r = range(*args)
-    if len(r) > MAX_RANGE:
-        raise _err(node, "E603", f"range of {len(r)} items is beyond the limit of {MAX_RANGE}")
+    try:
+        r = range(*args)
+        n = len(r)
+    except (ValueError, OverflowError):  # a zero step; a length beyond sys.maxsize
+        raise _err(node, "E305" if 0 in args[2:] else "E603", "range step must not be zero" if 0 in args[2:]
+                   else "range is too long") from None
+    if n > MAX_RANGE:
+        raise _err(node, "E603", f"range of {n} items is beyond the limit of {MAX_RANGE}")
+    charge(node, n)
     return tuple(r)
 
 
-def _fn_len(node, args):
+def _fn_len(node, args):  # O(1): nothing to charge
     if len(args) != 1 or not isinstance(args[0], (tuple, list, str)):
         raise _err(node, "E305", "len takes one tuple, list or string")
     return len(args[0])
@@ -148,6 +216,7 @@ def _fn_minmax(fn):
         items = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
         if not items or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in items):
             raise _err(node, "E305", f"{fn.__name__} takes numbers")
+        charge(node, len(items))
         return fn(items)
     return call
 
@@ -171,7 +240,15 @@ def _fn_str(node, args):
     if len(args) != 1:
         raise _err(node, "E305", "str takes one value")
     v = args[0]
-    return str(v).lower() if isinstance(v, bool) else str(v)
+    if isinstance(v, (tuple, list)):
+        size = _size(v)
+        if size > MAX_STRING:
+            raise _err(node, "E604", f"string too long (the limit is {MAX_STRING:,} characters)")
+        charge(node, size)
+    text = str(v).lower() if isinstance(v, bool) else str(v)
+    if len(text) > MAX_STRING:
+        raise _err(node, "E604", f"string too long (the limit is {MAX_STRING:,} characters)")
+    return text
 
 
 def _fn_abs(node, args):

@@ -9,19 +9,30 @@ not need lowering again.
 from __future__ import annotations
 
 import difflib
+import reprlib
+import sys
 from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
 from . import ir
 from .diagnostics import Diagnostic, Note, SpecError, Span
-from .evaluate import Env, evaluate, type_name
+from .evaluate import Env, budget, charge, evaluate, type_name
 from .graph import OutputsType, ScopeInfo
 from .loader import Program
 from .ops import ALIASES, CALLABLE_OPS, ArgError, Op, ShapeError, bind_args, positive_int, resolve_padding
 
 DEFAULT_MAX_NODES = 1_000_000
 MAX_BLOCK_DEPTH = 64
+# Statement lists (bodies, branches) open inside each other, counted across block
+# instances: lowering recurses along them, so this bounds its Python stack.
+MAX_LOWER_DEPTH = 100
+# Evaluation steps (statements, loop iterations, items of built sequences) allowed per
+# graph node of --max-nodes, plus a floor for small limits (see evaluate.Budget).
+STEPS_PER_NODE = 4
+MIN_STEPS = 100_000
+# Frames that the depth limits above (and syntax.MAX_NESTING for expressions) can need.
+RECURSION_LIMIT = 5000
 MAX_REPORTED_ERRORS = 20
 PARAM_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
@@ -83,6 +94,7 @@ class Lowerer:
         self.outputs_type: OutputsType | None = None
         self.errors: list[Diagnostic] = []
         self._seen_errors: set = set()
+        self.depth = 0
         self.blocks = self._collect_blocks()
         self.globals = _GlobalEnv(self._collect_consts())
 
@@ -192,8 +204,25 @@ class Lowerer:
             raise _err("E205", f"parameter `{p.name}` is {p.type}, got {type_name(value)} {value!r}", span)
 
     # ---- statements --------------------------------------------------------------------
+    def _nest(self, stmts, ctx):
+        """Enter a statement list: count the depth (E601) before recursing further."""
+        self.depth += 1
+        if self.depth > MAX_LOWER_DEPTH and stmts:
+            chain = " -> ".join(ctx.blocks)
+            raise _err("E601", f"layers nest more than {MAX_LOWER_DEPTH} levels deep (counting inside blocks)",
+                       stmts[0].span, notes=[Note(f"inside blocks: {chain}")] if chain else (),
+                       help="flatten the spec: use `repeat` or a sequence instead of nesting")
+
     def _body(self, stmts, cur, scope, env, ctx, top=False, inline=None):
+        try:
+            self._nest(stmts, ctx)
+            return self._body_items(stmts, cur, scope, env, ctx, top, inline)
+        finally:
+            self.depth -= 1
+
+    def _body_items(self, stmts, cur, scope, env, ctx, top, inline):
         for stmt in stmts:
+            charge(stmt)
             try:
                 cur = self._stmt(stmt, cur, scope, env, ctx, top, inline)
             except SpecError as err:
@@ -261,6 +290,8 @@ class Lowerer:
         raise AssertionError(kind)
 
     def _iterations(self, stmt, env):
+        """The loop variables of each iteration, made one at a time (a list of a million
+        dicts would cost hundreds of MiB before the budget could stop a runaway loop)."""
         if stmt.kind == "repeat":
             count = evaluate(stmt.count, env)
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -268,19 +299,24 @@ class Lowerer:
             if count > self.max_nodes:
                 raise _err("E603", f"repeat {count} is beyond the graph size limit of {self.max_nodes} ops",
                            stmt.count.span, help="raise the limit with --max-nodes if this is intended")
-            return [{stmt.var: i} if stmt.var else {} for i in range(count)]
+            charge(stmt, count)
+            return ({stmt.var: i} if stmt.var else {} for i in range(count))
         items = evaluate(stmt.iterable, env)
         if not isinstance(items, tuple):
             raise _err("E305", f"`for` needs a list or tuple, got {type_name(items)}", stmt.iterable.span)
-        out = []
+        charge(stmt, len(items))
+        return self._unpacked(stmt, items)
+
+    @staticmethod
+    def _unpacked(stmt, items):
+        targets = stmt.targets
         for item in items:
-            if len(stmt.targets) == 1:
-                out.append({stmt.targets[0]: item})
-            elif isinstance(item, tuple) and len(item) == len(stmt.targets):
-                out.append(dict(zip(stmt.targets, item)))
+            if len(targets) == 1:
+                yield {targets[0]: item}
+            elif isinstance(item, tuple) and len(item) == len(targets):
+                yield dict(zip(targets, item))
             else:
-                raise _err("E305", f"cannot unpack {item!r} into {len(stmt.targets)} names", stmt.iterable.span)
-        return out
+                raise _err("E305", f"cannot unpack {reprlib.repr(item)} into {len(targets)} names", stmt.iterable.span)
 
     def _input(self, stmt, cur, scope, env, ctx, top):
         if not top:
@@ -399,8 +435,16 @@ class Lowerer:
         return self._add_node(inner, merge_name, op, {}, tuple(outputs), layer.span, ctx)
 
     def _branches(self, stmts, cur, scope, env, ctx) -> list[str]:
+        try:
+            self._nest(stmts, ctx)
+            return self._branch_items(stmts, cur, scope, env, ctx)
+        finally:
+            self.depth -= 1
+
+    def _branch_items(self, stmts, cur, scope, env, ctx) -> list[str]:
         outputs = []
         for stmt in stmts:
+            charge(stmt)
             kind = stmt.kind
             if kind == "layer":
                 outputs.append(self._stmt(stmt, cur, scope, env, ctx, False, None))
@@ -690,4 +734,9 @@ class _GlobalEnv(Env):
 def lower(program: Program, params: dict | None = None, max_nodes: int = DEFAULT_MAX_NODES,
           input_shape: tuple[int, ...] | None = None) -> nx.DiGraph:
     """Lower a loaded program to a graph; raise :class:`SpecError` on the first error."""
-    return Lowerer(program, params, max_nodes, input_shape).lower()
+    if sys.getrecursionlimit() < RECURSION_LIMIT:  # only ever raised, never lowered (other threads)
+        sys.setrecursionlimit(RECURSION_LIMIT)
+    steps = max(MIN_STEPS, STEPS_PER_NODE * max_nodes)
+    with budget(steps, help=f"loops build too much; the budget is {STEPS_PER_NODE} steps per node of "
+                            f"--max-nodes ({max_nodes:,}): raise --max-nodes if this is intended"):
+        return Lowerer(program, params, max_nodes, input_shape).lower()

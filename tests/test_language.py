@@ -343,3 +343,21 @@ def test_if_expression():
     assert attrs(g, "conv")["out_channels"] == 4
     g = graph("  conv(if big then 16 else 4, 1)", header="network N(big: bool = false)", params={"big": True})
     assert attrs(g, "conv")["out_channels"] == 16
+
+
+# ---- the README's example ---------------------------------------------------------------
+
+def test_readme_inception_module_example():
+    from conftest import ROOT
+
+    from archlang.summary import count_params
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The language", 1)[1]
+    text = section.split("```text\n", 1)[1].split("```", 1)[0]
+    g = compile_spec(text).graph
+    # 64 + 64 + 96 + pool_features 32 channels (FACTS.md: Mixed_5b is 256×35×35)
+    assert g.nodes["Mixed_5b/concat"]["shape"] == (256, 35, 35)
+    # FACTS.md: Mixed_5b has 255,904 parameters; fc adds 256·1000 weights + 1000 biases
+    assert count_params(g) == 255_904 + 256 * 1000 + 1000
+    assert g.graph["scopes"]["Mixed_5b"].template == "InceptionA"

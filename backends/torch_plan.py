@@ -32,6 +32,9 @@ from archlang.ops import Op
 from .torch_ops import FRESH_OUTPUT, TORCH_OPS, Arg
 
 MODULE_AT_ROOT = frozenset({Op.MAXPOOL, Op.AVGPOOL, Op.ADAPTIVE_AVGPOOL, Op.LRN, Op.DROPOUT})
+# Always submodules: dropout's behaviour follows train() / eval(), which a module makes plain
+# (and a block class can then take its rate as a constructor argument).
+MODULE_ALWAYS = frozenset({Op.DROPOUT})
 # Attribute names torch.nn.Module already has (torch 2.x): a submodule cannot take them.
 MODULE_ATTRIBUTES = frozenset({
     "T_destination", "_apply", "_backward_hooks", "_backward_pre_hooks", "_buffers", "_call_impl",
@@ -188,7 +191,7 @@ class _Planner:
         elif where == "sequential":
             module = True
         else:
-            module = where == "root" and op in MODULE_AT_ROOT
+            module = (where == "root" and op in MODULE_AT_ROOT) or op in MODULE_ALWAYS
         in_shape = self.g.nodes[data["inputs"][0]]["shape"] if data["inputs"] else data["shape"]
         return Leaf(name=data["path"][-1], node=nid, op=op, attrs=data["attrs"], in_shape=tuple(in_shape),
                     shape=tuple(data["shape"]), module=module, init=data["init"] if row.init else None,
@@ -235,7 +238,8 @@ class _Planner:
                     plan.children.append(leaf)
                 plan.steps.append(Step(target=ref, inputs=self.g.nodes[ref]["inputs"],
                                        module=(leaf.name,) if leaf.module else None, leaf=leaf,
-                                       aux=self.g.nodes[ref]["aux"], shape=leaf.shape))
+                                       aux=self.g.nodes[ref]["aux"] if not plan.path else None,
+                                       shape=leaf.shape))
             else:
                 child = self.scope(ref, where)
                 self._check_name(child.name, self.scopes["/".join(ref)].span)
@@ -243,11 +247,13 @@ class _Planner:
                 if child.kind == "container":
                     for step in child.steps:
                         module = (child.name, *step.module) if step.module else None
-                        plan.steps.append(Step(step.target, step.inputs, module, step.leaf, step.aux, step.shape))
+                        plan.steps.append(Step(step.target, step.inputs, module, step.leaf,
+                                               child.aux if not plan.path else None, step.shape))
                     child.steps = []
                 else:
                     plan.steps.append(Step(target=child.output, inputs=(child.input,), module=(child.name,),
-                                           aux=child.aux, shape=tuple(self.g.nodes[child.output]["shape"])))
+                                           aux=child.aux if not plan.path else None,
+                                           shape=tuple(self.g.nodes[child.output]["shape"])))
 
     def root(self) -> ModulePlan:
         g = self.g

@@ -116,7 +116,7 @@ def report_cli(compiled, options: dict) -> str:
         table = paper_table(analysis)
     else:
         table = layers_table(analysis, options.get("depth"), machine=fmt in ("csv", "json"))
-    if fmt in ("text", "md"):
+    if fmt in ("text", "md") and options.get("lint", True):
         summary = lint_summary(compiled)
         if summary:
             table.notes.append(summary)

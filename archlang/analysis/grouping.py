@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..ops import Op
 from .results import Analysis, NodeCost, Totals
 
 
 @dataclass(frozen=True)
 class Group:
-    id: str  # the common path ("" for depth 0: the whole network)
+    id: str  # the common path ("" for depth 0: the whole inference path)
     label: str  # what it is: the op, the block template, the conv unit's style, "branch"
     nodes: tuple[NodeCost, ...]
     aux: str | None
@@ -31,9 +32,12 @@ class Group:
         return Totals.of(self.nodes)
 
 
+_OP_NAMES = {op: op.value for op in Op}  # Enum.value is a slow descriptor; reports call this per row
+
+
 def _label(analysis: Analysis, gid: str, members: list[NodeCost]) -> str:
     if len(members) == 1 and members[0].id == gid:
-        return members[0].op.value
+        return _OP_NAMES[members[0].op]
     scope = analysis.graph.graph.get("scopes", {}).get(gid)
     if scope is None:
         return analysis.network if gid == "" else "group"
@@ -52,6 +56,9 @@ def group_nodes(analysis: Analysis, depth: int | None, aux: str | None = None) -
         if cost.aux != aux:
             continue
         path = graph.nodes[cost.id]["path"]
-        gid = cost.id if depth is None or len(path) <= depth else "/".join(path[:depth])
+        if depth == 0:
+            gid = aux or ""  # the whole inference path, or the whole aux head
+        else:
+            gid = cost.id if depth is None or len(path) <= depth else "/".join(path[:depth])
         members.setdefault(gid, []).append(cost)
     return [Group(gid, _label(analysis, gid, nodes), tuple(nodes), aux) for gid, nodes in members.items()]

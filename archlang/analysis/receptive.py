@@ -49,7 +49,8 @@ def _input(attrs, rfs, ids, shapes) -> ReceptiveField:
 
 
 def _keep(attrs, rfs, ids, shapes) -> ReceptiveField:
-    return ReceptiveField(rfs[0].h, rfs[0].w)  # drops a merge's misalignment note
+    rf = rfs[0]
+    return ReceptiveField(rf.h, rf.w) if rf.misaligned else rf  # the note stays on the merge node
 
 
 def _whole(attrs, rfs, ids, shapes) -> ReceptiveField:

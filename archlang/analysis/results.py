@@ -99,13 +99,11 @@ class Totals:
 
     @classmethod
     def of(cls, costs) -> Totals:
-        sums = dict.fromkeys(SUMMABLE, 0)
-        count = 0
-        for c in costs:
-            count += 1
-            for name in SUMMABLE:
-                sums[name] += getattr(c, name)
-        return cls(nodes=count, **sums)
+        costs = list(costs)
+        if len(costs) == 1:  # the common case in per-layer reports
+            c = costs[0]
+            return cls(1, c.params, c.buffers, c.macs, c.flops, c.all_ops, c.out_elements, c.out_bytes)
+        return cls(len(costs), *(sum(getattr(c, name) for c in costs) for name in SUMMABLE))
 
     def __add__(self, other: Totals) -> Totals:
         return Totals(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
+import re
 from pathlib import Path
 
 from ._fastimport import without_module
@@ -24,6 +26,11 @@ from .diagnostics import Diagnostic, SpecError, Span
 # Deeper syntax trees than this are refused with a diagnostic rather than risking
 # Python's recursion limit in later (recursive) stages.
 MAX_NESTING = 200
+# Lark's LALR parser with positions costs tens of microseconds and a few KiB per token, so
+# a cap on tokens (~8 s and ~600 MiB at worst) bounds the front end; real specs have a few
+# thousand. Counted with one regex before parsing, stopping at the cap.
+MAX_TOKENS = 200_000
+_ROUGH_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[A-Za-z0-9_.]+|\*\*|//|[=!<>]=|\S')
 
 _TOKEN_NAMES = {
     "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "LSQB": "'['",
@@ -54,10 +61,15 @@ def _cache_path() -> str | bool:
     from . import __version__
 
     try:
-        base = Path(tempfile.gettempdir()) / "archlang-cache"
-        base.mkdir(exist_ok=True)
+        base = Path(tempfile.gettempdir()) / f"archlang-cache-{os.getuid()}"
+        base.mkdir(mode=0o700, exist_ok=True)
+        st = base.lstat()
+        # The cache is a pickle: load it only from a folder that no one else can write
+        # (another user could plant one in a shared /tmp).
+        if st.st_uid != os.getuid() or st.st_mode & 0o022 or not base.is_dir() or base.is_symlink():
+            return False
         return str(base / f"grammar-{__version__}.lark-cache")
-    except OSError:
+    except (OSError, AttributeError):  # AttributeError: no os.getuid (Windows)
         return False
 
 
@@ -352,6 +364,19 @@ def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic
     )
 
 
+def _check_size(text: str, file: str) -> None:
+    for count, match in enumerate(_ROUGH_TOKEN.finditer(text), 1):
+        if count > MAX_TOKENS:
+            line = text.count("\n", 0, match.start()) + 1
+            col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+            raise SpecError(Diagnostic(
+                code="E603", message=f"the file has more than {MAX_TOKENS:,} tokens",
+                span=Span(file=file, line=line, col=col, end_line=line, end_col=col + 1),
+                help="split it into block libraries, or use `repeat`/`for`; from Python, raise "
+                     "archlang.syntax.MAX_TOKENS",
+            ))
+
+
 def _check_depth(tree: Tree, file: str) -> None:
     stack = [(tree, 1)]
     while stack:
@@ -379,6 +404,7 @@ def parse(text: str, file: str = "<string>") -> ir.Module:
 
 @functools.lru_cache(maxsize=64)
 def _parse_cached(text: str, file: str) -> ir.Module:
+    _check_size(text, file)
     try:
         tree = parser().parse(text)
     except UnexpectedInput as err:

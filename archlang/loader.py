@@ -8,11 +8,12 @@ located diagnostic.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ir
-from .diagnostics import Diagnostic, Note, SourceMap, SpecError, Span
+from .diagnostics import Diagnostic, Note, SourceMap, Span, SpecError
 from .syntax import parse
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -56,6 +57,10 @@ def decode(data: bytes, name: str) -> str:
             span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
             help="is this a binary file?",
         ))
+    if "\r" in text:
+        # Old Mac line ends (a lone CR): make them LF, as the lexer counts lines by LF only.
+        # Same length, so every offset stays put; CRLF is kept.
+        text = re.sub(r"\r(?!\n)", "\n", text)
     return text
 
 
@@ -69,12 +74,17 @@ def read_source(path: Path, shown: str, at: Span | None = None) -> str:
             raise fail(f"`{shown}` is a directory, not a spec file", "give the path of an .arch file")
         if not path.exists():
             raise fail(f"file `{shown}` not found", None, "E105" if at else "E104")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise fail(f"`{shown}` is {size} bytes, beyond the limit of {MAX_FILE_BYTES}", code="E603")
-        data = path.read_bytes()
+        if not path.is_file():  # a FIFO would block, /dev/zero never ends
+            raise fail(f"`{shown}` is not a regular file", "give the path of an .arch file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # the size in stat may lie (/proc) or change
+        if len(data) > MAX_FILE_BYTES:
+            raise fail(f"`{shown}` is larger than the limit of {MAX_FILE_BYTES:,} bytes", code="E603",
+                       help="from Python, raise archlang.loader.MAX_FILE_BYTES")
     except SpecError:
         raise
+    except ValueError:  # an embedded NUL in the path
+        raise fail(f"cannot read `{shown!r}`: the path contains a NUL character") from None
     except OSError as err:
         reason = err.strerror or type(err).__name__
         if isinstance(err, PermissionError):
@@ -137,13 +147,17 @@ def _load_imports(program, module, base: Path, chain: list[str], seen: set[str])
             continue
         target = (base / item.path)
         shown = _shown(target)
+        if any(ord(ch) < 32 for ch in item.path):  # NUL would crash os calls; others are typos
+            raise _located(program, Diagnostic(
+                code="E106", message=f"cannot import {item.path!r}: the path contains a control character",
+                span=item.span))
         if not item.path.endswith(".arch"):
             raise _located(program, Diagnostic(
                 code="E106", message=f"cannot import `{item.path}`: not an .arch file", span=item.span,
                 help="imports name block libraries, e.g. import \"lib/inception.arch\""))
         try:
             resolved = str(target.resolve(strict=False))
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError, ValueError):
             raise _located(program, Diagnostic(
                 code="E104", message=f"cannot resolve `{item.path}` (symlink loop?)", span=item.span)) from None
         if resolved in chain:

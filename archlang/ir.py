@@ -7,7 +7,7 @@ that is wrong in one node fails validation with one precise error. Every node ca
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,7 +88,7 @@ class ListExpr(Node):
 
 
 Expr = Annotated[
-    Union[Const, Dims, Name, BinOp, UnaryOp, IfExpr, FuncCall, Index, TupleExpr, ListExpr],
+    Const | Dims | Name | BinOp | UnaryOp | IfExpr | FuncCall | Index | TupleExpr | ListExpr,
     Field(discriminator="kind"),
 ]
 
@@ -131,7 +131,7 @@ class Group(Node):
     branches: tuple[Stmt, ...] = ()
 
 
-Layer = Annotated[Union[Call, Seq, Group], Field(discriminator="kind")]
+Layer = Annotated[Call | Seq | Group, Field(discriminator="kind")]
 
 
 class LayerStmt(Node):
@@ -209,8 +209,7 @@ class RepeatStmt(Node):
 
 
 Stmt = Annotated[
-    Union[LayerStmt, InputStmt, ConstStmt, UnitStmt, InitStmt, OutputsStmt, AuxStmt, IfStmt,
-          ForStmt, RepeatStmt],
+    LayerStmt | InputStmt | ConstStmt | UnitStmt | InitStmt | OutputsStmt | AuxStmt | IfStmt | ForStmt | RepeatStmt,
     Field(discriminator="kind"),
 ]
 
@@ -245,7 +244,7 @@ class NetworkDef(Node):
     body: tuple[Stmt, ...] = ()
 
 
-TopItem = Annotated[Union[Import, ConstStmt, BlockDef, NetworkDef], Field(discriminator="kind")]
+TopItem = Annotated[Import | ConstStmt | BlockDef | NetworkDef, Field(discriminator="kind")]
 
 
 class Module(BaseModel):

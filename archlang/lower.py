@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import networkx as nx
 
 from . import ir
-from .diagnostics import Diagnostic, Note, SpecError, Span
+from .diagnostics import Diagnostic, Note, Span, SpecError
 from .evaluate import Env, budget, charge, evaluate, type_name
 from .graph import OutputsType, ScopeInfo
 from .loader import Program
@@ -161,7 +161,7 @@ class Lowerer:
 
     def _bind_network_params(self, net: ir.NetworkDef) -> dict:
         declared = {p.name: p for p in net.params}
-        for name, value in self.overrides.items():
+        for name in self.overrides:
             if name not in declared:
                 close = difflib.get_close_matches(name, declared, n=1)
                 raise _err("E505", f"network `{net.name}` has no parameter `{name}`", net.name_span,

@@ -11,9 +11,10 @@ Shapes are per sample, without the batch dimension: ``(C, H, W)`` for feature ma
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 
 class Op(str, Enum):

@@ -21,7 +21,7 @@ with without_module("regex"):
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ir
-from .diagnostics import Diagnostic, SpecError, Span
+from .diagnostics import Diagnostic, Span, SpecError
 
 # Deeper syntax trees than this are refused with a diagnostic rather than risking
 # Python's recursion limit in later (recursive) stages.
@@ -149,7 +149,7 @@ class _ToIR(Transformer_NonRecursive):
 
     def param(self, meta, c):
         name, typ, default = c
-        return _make(ir.Param, 
+        return _make(ir.Param,
             span=self.sp(meta), name=str(name), type=str(typ) if typ else None,
             type_span=_tok_span(self.file, typ) if typ else None, default=default,
         )
@@ -346,6 +346,11 @@ def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic
             hint = "strings use double quotes: \"...\""
         elif char == '"':
             hint = "this string is not closed on its line"
+        elif ord(char) > 127:  # a look-alike (Cyrillic о in `cоnv`), a BOM or a smart quote
+            import unicodedata
+
+            hint = (f"{unicodedata.name(char, 'this character')} (U+{ord(char):04X}) is not ASCII; "
+                    "names use only A-Z, a-z, 0-9 and _")
         elif err.allowed:
             hint = f"expected {_expected(err.allowed)}"
         return Diagnostic(

@@ -20,6 +20,7 @@ This module does not import torch.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,11 +198,11 @@ class _Gen:
             return Call("nn.Sequential", [Call("OrderedDict", [Seq("[", "]", pairs, explode=True)])])
         cls = self.class_of[child.path]
         call = Call(cls, [in_lin])
-        for p in self.params_of[cls]:
+        for p, ident in self.params_of[cls]:
             value = child.args[p]
             slot = self._slot(d, value)
             if self._has_default(child.template, p):
-                call.kwargs.append((p, slot))
+                call.kwargs.append((ident, slot))
             else:
                 call.args.append(slot)
         lins[child.output] = Lin(((self._slot(d, self.graph.nodes[child.output]["shape"][0]).index, 1),))
@@ -349,10 +350,14 @@ class _Gen:
             else:
                 name = class_name(f"{template}_{members[0].plan.name}", self.classes)
             used = [p for p in params if p in binding.values()]
-            self.params_of[name] = used
+            idents = Namespace({"in_channels"})
+            rename = {p: idents.name(p) for p in used}
+            binding = {k: rename.get(v, v) if isinstance(v, str) and k != "in" else v for k, v in binding.items()}
+            self.params_of[name] = [(p, rename[p]) for p in used]
             for d in members:
                 self.class_of[d.plan.path] = name
-            self.texts.append(self._class_text(name, members, binding, used, template, len(final) > 1))
+            self.texts.append(self._class_text(name, members, binding, self.params_of[name], template,
+                                               len(final) > 1))
 
     def _bind_group(self, members: list[_Described], params: list[str]):
         """Bind each slot to a parameter (same value in every instance), else a literal;
@@ -391,9 +396,9 @@ class _Gen:
         if len(members) > 1:
             body.append(f"Shape comments are for {first.plan.qualname}.")
         params = ["self", "in_channels: int"]
-        for p in used:
+        for p, ident in used:
             value = first.plan.args[p]
-            params.append(f"{p}: {'float' if isinstance(value, float) else 'int'}")
+            params.append(f"{ident}: {'float' if isinstance(value, float) else 'int'}")
         return self._module_class(name, "nn.Module", body, params, first, binding)
 
     def _docstring(self, paragraphs: list[str]) -> list[str]:
@@ -508,7 +513,8 @@ class _Gen:
         wanted = [n for n, used in (("OrderedDict", uses_ordered), ("namedtuple", self.outputs_name)) if used]
         if wanted:
             text += f"from collections import {', '.join(wanted)}\n\n"
-        text += "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+        uses_f = any(re.search(r"\bF\.", t) for t in [*self.texts, root_text])
+        text += "import torch\n" + ("import torch.nn.functional as F\n" if uses_f else "") + "from torch import nn\n"
         if self.outputs_name:
             fields = Seq("[", "]", [py_str(f) for f, _ in self.root.outputs])
             value = Call("namedtuple", [py_str(self.root.outputs_type), fields])

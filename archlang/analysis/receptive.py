@@ -30,7 +30,7 @@ WHOLE = ReceptiveField(WHOLE_AXIS, WHOLE_AXIS)
 
 
 def _window(a: AxisRF, k: int, s: int, pad: int, d: int) -> AxisRF:
-    if a.whole:
+    if a.size is None or (k == 1 and s == 1 and pad == 0):  # whole input, or a 1×1/1 window
         return a
     return AxisRF(a.size + d * (k - 1) * a.stride, a.stride * s, a.padding + pad * a.stride)
 
@@ -41,7 +41,8 @@ def _windowed(attrs, rfs, ids, shapes) -> ReceptiveField:
     s = attrs["stride"] or k  # pools: stride None means the kernel size
     pad = attrs["padding"]  # conv: resolved to a pair by lowering
     d = attrs.get("dilation", (1, 1))  # avgpool has no dilation
-    return ReceptiveField(_window(rf.h, k[0], s[0], pad[0], d[0]), _window(rf.w, k[1], s[1], pad[1], d[1]))
+    h, w = _window(rf.h, k[0], s[0], pad[0], d[0]), _window(rf.w, k[1], s[1], pad[1], d[1])
+    return rf if h is rf.h and w is rf.w and not rf.misaligned else ReceptiveField(h, w)
 
 
 def _input(attrs, rfs, ids, shapes) -> ReceptiveField:

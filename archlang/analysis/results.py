@@ -9,15 +9,16 @@ Costs (MACs, FLOPs, all-ops) are per sample; memory figures are for ``batch`` sa
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import networkx as nx
 
 from ..ops import Op
 
 
-@dataclass(frozen=True, slots=True)
-class AxisRF:
-    """Receptive field along one axis, in input pixels.
+class AxisRF(NamedTuple):
+    """Receptive field along one axis, in input pixels (a NamedTuple: immutable, and built
+    several times per node, where a frozen dataclass costs twice as much).
 
     ``size``: how many input pixels one output unit sees; ``stride``: the distance in input
     pixels between neighbouring output units (the "jump"); ``padding``: the effective
@@ -43,8 +44,7 @@ class AxisRF:
 WHOLE_AXIS = AxisRF(None, None, None)
 
 
-@dataclass(frozen=True, slots=True)
-class ReceptiveField:
+class ReceptiveField(NamedTuple):
     h: AxisRF
     w: AxisRF
     # Why the inputs of a concat / add disagree (different effective stride or centre);

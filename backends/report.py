@@ -12,6 +12,7 @@ from collections import Counter
 
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
+from archlang.analysis.passes import gc_paused
 
 from .report_formats import RENDERERS, Column, ReportTable, Section
 
@@ -108,6 +109,11 @@ def lint_summary(compiled) -> str | None:
 
 
 def report_cli(compiled, options: dict) -> str:
+    with gc_paused():  # many small objects, no cycles: see archlang.analysis.passes.gc_paused
+        return _report(compiled, options)
+
+
+def _report(compiled, options: dict) -> str:
     fmt = options.get("fmt") or "text"
     analysis = run_passes(compiled.graph, dtype=options.get("dtype") or "float32", batch=options.get("batch") or 1)
     if options.get("table") == "paper":

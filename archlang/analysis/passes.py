@@ -7,7 +7,10 @@ list aligned with the topological order; :func:`run_passes` assembles them into
 
 from __future__ import annotations
 
+import gc
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import networkx as nx
 
@@ -52,7 +55,26 @@ def rf_pass(view: _View) -> list:
     return out
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector. The passes allocate many small objects and no
+    cycles; on a big graph each full collection rescans the whole compiled graph (a
+    quarter of the analysis time at 30,000 nodes) and frees nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def run_passes(graph: nx.DiGraph, dtype: str = "float32", batch: int = 1) -> Analysis:
+    with gc_paused():
+        return _run_passes(graph, dtype, batch)
+
+
+def _run_passes(graph: nx.DiGraph, dtype: str, batch: int) -> Analysis:
     if batch < 1:
         raise ValueError(f"batch must be positive, got {batch}")
     width = dtype_bytes(dtype)
@@ -65,10 +87,11 @@ def run_passes(graph: nx.DiGraph, dtype: str = "float32", batch: int = 1) -> Ana
     elements = [math.prod(s) for s in view.shapes]
     rfs = rf_pass(view)
 
+    scale = batch * width
     nodes = {}
-    for i, nid in enumerate(view.ids):
-        nodes[nid] = NodeCost(nid, view.ops[i], view.shapes[i], view.aux[i], params[i], buffers[i], macs[i],
-                              flops[i], all_ops[i], elements[i], elements[i] * batch * width, rfs[i])
+    for nid, op, shape, aux, p, b, m, f, o, n, rf in zip(view.ids, view.ops, view.shapes, view.aux, params, buffers,
+                                                         macs, flops, all_ops, elements, rfs):
+        nodes[nid] = NodeCost(nid, op, shape, aux, p, b, m, f, o, n, n * scale, rf)
 
     main = [c for c in nodes.values() if c.aux is None]
     aux_names = list(graph.graph.get("aux_outputs") or {})
@@ -76,7 +99,7 @@ def run_passes(graph: nx.DiGraph, dtype: str = "float32", batch: int = 1) -> Ana
 
     order = [c.id for c in main]
     ops = {c.id: c.op for c in main}
-    inputs = {nid: graph.nodes[nid]["inputs"] for nid in order}
+    inputs = {nid: srcs for nid, srcs, aux in zip(view.ids, view.inputs, view.aux) if aux is None}
     nbytes = {c.id: c.out_bytes for c in main}
     peak, at = peak_live(order, ops, inputs, nbytes, {graph.graph["output"]})
     return Analysis(graph=graph, nodes=nodes, totals=Totals.of(main), aux_totals=aux_totals,

@@ -634,5 +634,9 @@ def emit(compiled) -> str:
 
 
 def emit_cli(compiled, fmt: str, options: dict) -> str:
-    """``archc FILE --emit torch``: ``--optimize`` is handled by a plan pass when present."""
+    """``archc FILE --emit torch``; ``--optimize`` emits the inference model of :mod:`.torch_optimize`."""
+    if options.get("optimize"):
+        from .torch_optimize import emit_cli as emit_optimized
+
+        return emit_optimized(compiled, fmt, options)
     return emit(compiled)

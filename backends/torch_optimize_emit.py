@@ -1,0 +1,618 @@
+"""Source of the optimized model (see :mod:`.torch_optimize` for what is rewritten and why).
+
+The file has the layout of ``archc --emit torch``: a class per conv-unit kind, one per fused
+1×1 kind, one per block template (widths that equal a template parameter in every instance
+are written as that parameter), the network, and the weight converter. Every submodule
+keeps its path from the unoptimized model (``Mixed_5b.branch5x5_2.conv``), so the converter
+only folds, concatenates and copies by name; a sequential branch that lost a member to a
+fusion becomes an ``nn.ModuleDict`` with the same keys (``inception3a.branch2["1"]``).
+Fused convs are new submodules named ``fused_1x1`` whose ``widths`` list the units they
+replace, in split order. This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archlang import __version__
+from archlang.ops import Op
+
+from .naming import Namespace, class_name, docstring_text, is_plain_attribute
+from .torch_codegen import TRANSFORM_INPUT_SOURCE
+from .torch_ops import SYMBOLIC, TORCH_OPS, Arg
+from .torch_optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, unit_parts
+from .torch_plan import Leaf, ModulePlan, iter_plans, plan
+from .torch_pyfmt import INDENT, LIMIT, Call, Seq, flat, lines, py_str, py_value, signature, statement
+
+I1, I2, I3 = INDENT, INDENT * 2, INDENT * 3
+
+
+# ---- widths that a class may take from its constructor parameters ---------------------------
+
+@dataclass(frozen=True)
+class Slot:
+    """A width in a constructor call; the class binds it to a parameter or a literal."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class Chan:
+    """A channel count: the sum of coefficient × symbol (``"in"`` or a slot index) plus a constant."""
+
+    terms: tuple = ()
+    const: int = 0
+
+    def __add__(self, other: Chan) -> Chan:
+        terms = dict(self.terms)
+        for sym, k in other.terms:
+            terms[sym] = terms.get(sym, 0) + k
+        return Chan(tuple(terms.items()), self.const + other.const)
+
+    def scale(self, k: int) -> Chan:
+        return Chan(tuple((s, c * k) for s, c in self.terms), self.const * k)
+
+
+IN = Chan((("in", 1),))
+
+
+def _bind(value, binding):
+    """A value tree with slots and channel counts replaced by source text."""
+    if isinstance(value, Slot):
+        v = binding[value.index]
+        return v if isinstance(v, str) else py_value(v)
+    if isinstance(value, Chan):
+        const, parts = value.const, []
+        for sym, k in value.terms:
+            v = binding[sym]
+            if isinstance(v, str):
+                parts.append(v if k == 1 else f"{k} * {v}")
+            else:
+                const += k * v
+        if const or not parts:
+            parts.append(str(const))
+        return " + ".join(parts)
+    if isinstance(value, Call):
+        return Call(value.func, [_bind(a, binding) for a in value.args],
+                    [(k, _bind(v, binding)) for k, v in value.kwargs], value.explode)
+    if isinstance(value, Seq):
+        return Seq(value.open, value.close, [_bind(i, binding) for i in value.items], value.explode)
+    if isinstance(value, tuple):
+        return tuple(_bind(v, binding) for v in value)
+    return value
+
+
+class _Placeholders(dict):
+    def __missing__(self, key):
+        return f"<{key}>"
+
+
+@dataclass
+class _Entry:
+    """One line of a forward: targets (node ids) from a module call or a functional op."""
+
+    targets: tuple[str, ...]
+    inputs: tuple[str, ...]
+    kind: str  # "module" | "fused" | "fn"
+    payload: object  # accessor path / Fusion / Leaf
+    shape: str
+
+
+@dataclass
+class _Described:
+    plan: ModulePlan
+    slots: list = field(default_factory=list)
+    init: list = field(default_factory=list)  # (attribute, value tree)
+    forward: list = field(default_factory=list)  # (target text, value tree, comment)
+    ret: str = "x"
+    key: str = ""
+    fused: set = field(default_factory=set)  # attributes holding fused convs
+
+
+# ---- the generator ----------------------------------------------------------------------------
+
+class _Gen:
+    def __init__(self, compiled, channels_last: bool):
+        self.graph = compiled.graph
+        self.root = plan(self.graph)
+        self.channels_last = channels_last
+        self.templates = self.graph.graph["templates"]
+        self.classes = Namespace({"transform_input", "convert_unoptimized", "fold_batchnorm", "BN_EPS"})
+        self.class_of: dict[tuple, str] = {}
+        self.params_of: dict[str, list[str]] = {}
+        self.unit_classes: dict[tuple[bool, bool], str] = {}  # (fused, relu) -> class name
+        self.unit_texts: list[str] = []
+        self.texts: list[str] = []
+        self.uses_transform = False
+        self.eps: dict[str, float] = {}  # unit path -> its BatchNorm's eps
+
+    # -- conv units ----------------------------------------------------------------------------
+    def unit_class(self, fused: bool, relu: bool) -> str:
+        key = (fused, relu)
+        if key in self.unit_classes:
+            return self.unit_classes[key]
+        base = ("FusedConv1x1" if fused else "Conv") + ("ReLU" if relu else "")
+        name = self.classes.name(base, key=("unit", key))
+        self.unit_classes[key] = name
+        self.unit_texts.append((FUSED_SOURCE if fused else UNIT_SOURCE).format(
+            name=name,
+            act="then ReLU" if relu else "no activation",
+            out="F.relu(self.conv(x), inplace=True)" if relu else "self.conv(x)"))
+        return name
+
+    def _conv_kwargs(self, conv: Leaf, skip=("in_channels", "out_channels", "bias")) -> list:
+        return [(a.name, py_value(a.value)) for a in conv.args if a.name not in skip]
+
+    # -- one module instance -------------------------------------------------------------------
+    def _slot(self, d: _Described, value) -> Slot:
+        d.slots.append(value)
+        return Slot(len(d.slots) - 1)
+
+    def _ctor(self, d: _Described, item, path, in_chan: Chan):
+        """Constructor tree of a submodule, and the channels of what it outputs."""
+        if isinstance(item, Leaf):  # a conv / linear / batchnorm outside a conv unit
+            call = Call(TORCH_OPS[item.op].module)
+            out = in_chan
+            for a in item.args:
+                if a.name in ("in_channels", "in_features", "num_features"):
+                    value = in_chan
+                elif SYMBOLIC.get(a.name) and isinstance(a.value, int) and not isinstance(a.value, bool):
+                    value = self._slot(d, a.value)
+                    if a.name in ("out_channels", "out_features"):
+                        out = Chan(((value.index, 1),))
+                else:
+                    value = py_value(a.value)
+                (call.args.append(value) if a.positional else call.kwargs.append((a.name, value)))
+            return call, out
+        if item.kind == "unit":
+            conv, bn, relu = unit_parts(item)
+            self._note_eps(item, bn)
+            out = self._slot(d, conv.attrs["out_channels"])
+            call = Call(self.unit_class(False, relu), [in_chan, out], self._conv_kwargs(conv))
+            return call, Chan(((out.index, 1),))
+        cls = self.class_of[item.path]  # a nested block
+        call = Call(cls, [in_chan])
+        for p in self.params_of[cls]:
+            slot = self._slot(d, item.args[p])
+            if any(q.name == p and q.default is not None for q in self.templates[item.template].params):
+                call.kwargs.append((p, slot))
+            else:
+                call.args.append(slot)
+        return call, Chan(((self._slot(d, self.graph.nodes[item.output]["shape"][0]).index, 1),))
+
+    def _note_eps(self, unit: ModulePlan, bn: Leaf | None) -> None:
+        if bn is not None:
+            self.eps[".".join(unit.path)] = float(bn.attrs["eps"])
+
+    def _fused_ctor(self, d: _Described, g: Fusion, in_chan: Chan, chans: dict):
+        widths = []
+        conv = None
+        for m in g.members:
+            if isinstance(m.item, ModulePlan):
+                conv, bn, _ = unit_parts(m.item)
+                self._note_eps(m.item, bn)
+            else:
+                conv = m.item
+            slot = self._slot(d, conv.attrs["out_channels"])
+            chans[m.target] = Chan(((slot.index, 1),))
+            widths.append((py_str(".".join(m.path)), slot))
+        kwargs = self._conv_kwargs(conv, skip=("in_channels", "out_channels", "bias", "kernel_size"))
+        return Call(self.unit_class(True, g.relu), [in_chan, Seq("{", "}", widths)], kwargs)
+
+    def describe(self, p: ModulePlan) -> _Described:
+        d = _Described(p)
+        steps = flat_steps(p)
+        groups = fusions(steps)
+        group_of = {m.target: g for g in groups for m in g.members}
+        attrs = Namespace({c.name for c in p.children})
+        canon: dict[str, str] = {}
+        chans: dict[str, Chan] = {p.input: IN}
+        entries: list[_Entry] = []
+        trees: dict[tuple, object] = {}
+        fused_attrs: list[tuple[str, str, object]] = []  # (first member's top name, attribute, tree)
+
+        def c(nid):
+            return canon.get(nid, nid)
+
+        for s in steps:
+            inputs = tuple(c(i) for i in s.inputs)
+            g = group_of.get(s.target)
+            if g is not None:
+                if s is g.members[0]:
+                    attr = attrs.name("fused_1x1")
+                    d.fused.add(attr)
+                    fused_attrs.append((s.path[0], attr, self._fused_ctor(d, g, chans[inputs[0]], chans)))
+                    parts = [str(m.shape[0]) for m in g.members]
+                    shape = _shape((" + ".join(parts), *s.shape[1:]))
+                    entries.append(_Entry(tuple(m.target for m in g.members), inputs, "fused", attr, shape))
+                continue
+            item = s.item
+            functional = isinstance(item, Leaf) and item.op not in PARAM_OPS
+            if functional and item.op in EVAL_IDENTITY:
+                canon[s.target] = inputs[0] if inputs else s.target
+                chans[s.target] = chans[inputs[0]] if inputs else IN
+                continue
+            if functional:
+                chans[s.target] = _fn_chan(item, [chans[i] for i in inputs])
+                if item.op is Op.TRANSFORM_INPUT:
+                    self.uses_transform = True
+                entries.append(_Entry((s.target,), inputs, "fn", item, _shape(s.shape)))
+            else:
+                trees[s.path], chans[s.target] = self._ctor(d, item, s.path, chans[inputs[0]])
+                entries.append(_Entry((s.target,), inputs, "module", s.path, _shape(s.shape)))
+        d.init = self._assemble(p.children, (), trees, fused_attrs)
+        self._forward(d, entries, c(p.output))
+        keys = _Placeholders()
+        parts = [f"{n}={flat(_bind(t, keys))}" for n, t in d.init]
+        parts += [f"{t}={flat(v)}" for t, v, _ in d.forward]
+        d.key = "\n".join(parts) + f"\nreturn {d.ret}"
+        return d
+
+    def _assemble(self, children, prefix: tuple, trees: dict, fused_attrs=()) -> list:
+        out = []
+        for child in children:
+            for top, attr, tree in fused_attrs:
+                if top == child.name and (attr, tree) not in out:
+                    out.append((attr, tree))
+            path = (*prefix, child.name)
+            if path in trees:
+                out.append((child.name, trees[path]))
+            elif isinstance(child, ModulePlan) and child.kind in ("sequential", "container"):
+                inner = self._assemble(child.children, path, trees)
+                if inner:
+                    items = [(py_str(n), t) for n, t in inner]
+                    out.append((child.name, Call("nn.ModuleDict", [Seq("{", "}", items)])))
+        return out
+
+    def _forward(self, d: _Described, entries: list[_Entry], output: str) -> None:
+        last_read = {d.plan.input: -1, output: len(entries)}
+        for i, e in enumerate(entries):
+            for src in e.inputs:
+                last_read[src] = max(last_read.get(src, -1), i)
+        names = Namespace(self.classes_taken())
+        var = {d.plan.input: "x"}
+        produced = [d.plan.input]
+        for i, e in enumerate(entries):
+            produced += e.targets
+            live = [n for n in produced if n not in e.targets and last_read.get(n, -1) > i]
+            args = [var[n] for n in e.inputs]
+            if len(e.targets) == 1 and not live:
+                var[e.targets[0]] = "x"
+            else:
+                for t in e.targets:
+                    var[t] = names.name(self._label(d.plan, t, e), key=t)
+            target = ", ".join(var[t] for t in e.targets)
+            if e.kind == "fused":
+                value = Call(f"self.{e.payload}", args)
+            elif e.kind == "module":
+                value = Call(_accessor(e.payload), args)
+            else:
+                value = _functional(e.payload, args)
+            d.forward.append((target, value, e.shape))
+        d.ret = var[output]
+
+    def _label(self, p: ModulePlan, target: str, e: _Entry) -> str:
+        path = self.graph.nodes[target]["path"][len(p.path):]
+        if e.kind == "module":
+            path = e.payload
+        elif e.kind == "fused":
+            scope = [n for n in path]
+            while scope and scope[-1] in ("conv", "bn", "relu"):
+                scope.pop()
+            path = tuple(scope) or path
+        return "_".join(path)
+
+    def classes_taken(self) -> set[str]:
+        return {*self.class_of.values(), *self.unit_classes.values(), "transform_input",
+                "convert_unoptimized", "fold_batchnorm", "BN_EPS"}
+
+    # -- classes ---------------------------------------------------------------------------------
+    def template_classes(self, template: str, instances: list[ModulePlan]) -> None:
+        groups: dict[str, list[_Described]] = {}
+        for p in instances:
+            dd = self.describe(p)
+            groups.setdefault(dd.key, []).append(dd)
+        params = [q.name for q in self.templates[template].params]
+        final = []
+        for members in groups.values():
+            final += _bind_group(members, params)
+        for members, binding in final:
+            label = template if len(final) == 1 else f"{template}_{members[0].plan.name}"
+            name = class_name(label, self.classes)
+            used = [q for q in params if q in binding.values()]
+            self.params_of[name] = used
+            for dd in members:
+                self.class_of[dd.plan.path] = name
+            first = members[0]
+            block = self.templates[template]
+            where = f" ({Path(block.span.file).name}:{block.name_span.line})"
+            doc = [f"Block `{template}`{where}, optimized for inference"
+                   + (", specialised: its instances differ in structure." if len(final) > 1 else "."),
+                   "", f"Instances: {', '.join(dd.plan.qualname for dd in members)}."]
+            if len(members) > 1:
+                doc.append(f"Shape comments are for {first.plan.qualname}.")
+            sig = ["self", "in_channels: int"]
+            sig += [f"{q}: {'float' if isinstance(first.plan.args[q], float) else 'int'}" for q in used]
+            self.texts.append(self._class_text(name, doc, sig, first, binding))
+
+    def _class_text(self, name, doc, sig, d: _Described, binding, root_extra=()) -> str:
+        out = [f"class {name}(nn.Module):", *_docstring(doc), ""]
+        out += signature("__init__", sig, "None", I1)
+        out.append(f"{I2}super().__init__()")
+        for attr, tree in d.init:
+            value = _bind(tree, binding)
+            if is_plain_attribute(attr):
+                if attr in d.fused:
+                    out.append(f"{I2}# sibling 1x1 conv units that read the same input, as one conv")
+                out += statement(f"self.{attr}", value, I2)
+            else:
+                out += lines(Call("self.add_module", [py_str(attr), value]), I2)
+        out += root_extra
+        out += ["", f"{I1}def forward(self, x: torch.Tensor) -> torch.Tensor:"]
+        for target, value, comment in d.forward:
+            out += statement(target, value, I2, comment)
+        out.append(f"{I2}return {d.ret}")
+        return "\n".join(out)
+
+    # -- the file ----------------------------------------------------------------------------------
+    def generate(self) -> tuple[str, str]:
+        by_template: dict[str, list[ModulePlan]] = {}
+        aux_heads = set(self.graph.graph.get("aux_outputs") or {})
+        for p in iter_plans(self.root):
+            if p.kind == "block" and p.path[0] not in aux_heads:  # aux heads: training only
+                by_template.setdefault(p.template, []).append(p)
+        pending = dict(by_template)
+        while pending:
+            for template, instances in list(pending.items()):
+                if all(_children_ready(p, self.class_of) for p in instances):
+                    self.template_classes(template, instances)
+                    del pending[template]
+                    break
+            else:  # pragma: no cover - templates cannot nest cyclically
+                raise AssertionError("cyclic templates")
+        root = self.root
+        net = class_name(root.template, self.classes)
+        d = self.describe(root)
+        binding = {"in": self.graph.graph["input_shape"][0], **dict(enumerate(d.slots))}
+        if self.channels_last:
+            d.forward.insert(0, ("x", "x.contiguous(memory_format=torch.channels_last)", ""))
+        params = self.graph.graph.get("params") or {}
+        doc = [f"Network `{root.template}`, compiled with "
+               + (", ".join(f"{k}={_show(v)}" for k, v in params.items()) or "no parameters")
+               + ", optimized for inference: eval semantics only, forward returns the logits."]
+        extra = []
+        if self.channels_last:
+            extra += [f"{I2}# NHWC (channels_last) weights and activations: oneDNN's fast path on CPU.",
+                      f"{I2}self.to(memory_format=torch.channels_last)"]
+        extra += ["", f"{I1}@classmethod",
+                  f'{I1}def from_unoptimized(cls, state_dict: dict) -> "{net}":',
+                  f'{I2}"""This network with weights of the unoptimized one (torchvision\'s layout)."""',
+                  f"{I2}model = cls()",
+                  f"{I2}model.load_state_dict(convert_unoptimized(model, state_dict))",
+                  f"{I2}return model.eval()"]
+        root_text = self._class_text(net, doc, ["self"], d, binding, extra)
+        return self._file(root_text), net
+
+    def _file(self, root_text: str) -> str:
+        g = self.graph
+        source = Path(str(g.graph.get("file", "spec"))).name
+        header = (f"Inference-optimized PyTorch model for `{g.graph['network']}`, generated by archc "
+                  f"{__version__} --optimize from {source}.")
+        about = ("BatchNorm is folded into each convolution's weight and bias, and sibling 1x1 "
+                 "convolutions that read the same input run as one wider convolution whose output "
+                 "is split along channels. Eval semantics only: BatchNorm uses the running "
+                 "statistics it was folded from; dropout (the identity in eval) and auxiliary heads "
+                 "(training only) are left out. "
+                 + ("Weights and inputs are converted to channels_last. " if self.channels_last else "")
+                 + f"Load weights of the unoptimized model (`archc SPEC --emit torch`, torchvision's "
+                 f"layout) with `{self.root.template}.from_unoptimized(state_dict)`.")
+        doc = [*textwrap.wrap(docstring_text(header), LIMIT - 3), "",
+               *textwrap.wrap(docstring_text(about), LIMIT), "",
+               "Do not edit: regenerate with `archc SPEC --emit torch --optimize`."]
+        text = '"""' + "\n".join(doc) + '\n"""\n\n'
+        text += "import torch\n"
+        body = [*self.unit_texts, *self.texts, root_text]
+        if any("F." in t for t in body) or self.uses_transform:
+            text += "import torch.nn.functional as F\n"
+        text += "from torch import nn\n"
+        eps_values = set(self.eps.values())
+        if len(eps_values) <= 1:
+            eps = py_value(eps_values.pop() if eps_values else 1e-5)
+            text += f"\n# eps of every BatchNorm in the unoptimized model (folded into the convs).\nBN_EPS = {eps}\n"
+            eps_expr = "BN_EPS"
+        else:
+            table = Seq("{", "}", [(py_str(k), py_value(v)) for k, v in sorted(self.eps.items())], explode=True)
+            text += "\n# eps of the BatchNorm in each conv unit of the unoptimized model.\n"
+            text += "\n".join(statement("BN_EPS", table, "")) + "\n"
+            eps_expr = "BN_EPS[unit]"
+        defs = [TRANSFORM_INPUT_SOURCE] if self.uses_transform else []
+        units = sorted(n for (fused, _), n in self.unit_classes.items() if not fused)
+        fused = sorted(n for (f, _), n in self.unit_classes.items() if f)
+        converter = CONVERTER_SOURCE.format(
+            eps=eps_expr, units=_tuple_src(units), fused=_tuple_src(fused))
+        for part in [*defs, *body, FOLD_SOURCE.format(eps=eps_expr), converter]:
+            text += "\n\n" + part + "\n"
+        return text
+
+
+def _children_ready(p: ModulePlan, class_of: dict) -> bool:
+    for c in p.children:
+        if isinstance(c, ModulePlan):
+            if c.kind == "block" and c.path not in class_of:
+                return False
+            if not _children_ready(c, class_of):
+                return False
+    return True
+
+
+def _bind_group(members: list[_Described], params: list[str]):
+    """Bind each slot to a parameter (equal to it in every instance), else a literal (equal
+    in every instance); split the group by the values of slots that fit neither."""
+    binding: dict = {"in": "in_channels"}
+    loose = []
+    for i in range(len(members[0].slots)):
+        values = [dd.slots[i] for dd in members]
+        match = next((q for q in params if all(_same(dd.plan.args.get(q), v) for dd, v in zip(members, values))),
+                     None)
+        if match is not None:
+            binding[i] = match
+        elif all(_same(v, values[0]) for v in values):
+            binding[i] = values[0]
+        else:
+            loose.append(i)
+    if not loose:
+        return [(members, binding)]
+    split: dict[tuple, list[_Described]] = {}
+    for dd in members:
+        split.setdefault(tuple(repr(dd.slots[i]) for i in loose), []).append(dd)
+    out = []
+    for sub in split.values():
+        if len(sub) < len(members):
+            out += _bind_group(sub, params)
+        else:  # pragma: no cover - one value per loose slot means they were all equal
+            out.append((sub, {**binding, **{i: sub[0].slots[i] for i in loose}}))
+    return out
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return False
+    return type(a) is type(b) and a == b
+
+
+def _fn_chan(leaf: Leaf, ins: list[Chan]) -> Chan:
+    if leaf.op is Op.CONCAT:
+        total = Chan()
+        for ch in ins:
+            total = total + ch
+        return total
+    if leaf.op is Op.FLATTEN:
+        k = 1
+        for v in leaf.in_shape[1:]:
+            k *= v
+        return ins[0].scale(k)
+    return ins[0] if ins else IN
+
+
+def _functional(leaf: Leaf, args: list[str]):
+    row = TORCH_OPS[leaf.op]
+    if row.inputs == "sum":
+        return " + ".join(args)
+    lead = [Seq("[", "]", args)] if row.inputs == "list" else args
+    extra = [Arg("inplace", True)] if leaf.op is Op.RELU and leaf.inplace else []
+    call = Call(row.functional, list(lead))
+    for a in [*row.functional_args(leaf.attrs, leaf.in_shape), *extra, *row.extra]:
+        if a.positional:
+            call.args.append(py_value(a.value))
+        else:
+            call.kwargs.append((a.name, py_value(a.value)))
+    return call
+
+
+def _accessor(path: tuple[str, ...]) -> str:
+    head, rest = path[0], path[1:]
+    text = f"self.{head}" if is_plain_attribute(head) else f"getattr(self, {py_str(head)})"
+    return text + "".join(f"[{py_str(n)}]" for n in rest)
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(["N", *map(str, shape)]) + ")" if shape else ""
+
+
+def _show(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def _tuple_src(names: list[str]) -> str:
+    if not names:
+        return "()"
+    return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+
+
+def _docstring(paragraphs: list[str]) -> list[str]:
+    text = []
+    for para in paragraphs:
+        if not para:
+            text.append("")
+            continue
+        text += textwrap.wrap(docstring_text(para), LIMIT - len(I1) - 3, break_on_hyphens=False)
+    if len(text) == 1:
+        return [f'{I1}"""{text[0]}"""']
+    return [f'{I1}"""{text[0]}', *[(I1 + t) if t else "" for t in text[1:]], f'{I1}"""']
+
+
+UNIT_SOURCE = '''class {name}(nn.Module):
+    """Conv unit for inference: Conv2d (BatchNorm folded into it), {act}."""
+
+    def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return {out}'''
+
+FUSED_SOURCE = '''class {name}(nn.Module):
+    """Sibling 1x1 conv units over one input as one wider Conv2d, {act}.
+
+    BatchNorm is folded into the conv. `widths` maps each fused unit (its path in the
+    unoptimized block) to its output channels, in split order; forward returns one
+    tensor per unit (channel slices of the wide output).
+    """
+
+    def __init__(self, in_channels: int, widths: dict[str, int], **kwargs) -> None:
+        super().__init__()
+        self.widths = widths
+        out_channels = sum(widths.values())
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y = {out}
+        return torch.split(y, list(self.widths.values()), 1)'''
+
+FOLD_SOURCE = '''def fold_batchnorm(state_dict: dict, unit: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conv weight and bias of conv unit `unit` (a state_dict prefix) with its BatchNorm
+    folded in: w' = w * s, b' = beta + (b - mean) * s, s = gamma / sqrt(var + eps)."""
+    conv = f"{{unit}}.conv" if f"{{unit}}.conv.weight" in state_dict else unit
+    weight = state_dict[f"{{conv}}.weight"]
+    bias = state_dict.get(f"{{conv}}.bias")
+    if bias is None:
+        bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
+    if f"{{unit}}.bn.running_var" not in state_dict:
+        return weight, bias
+    mean = state_dict[f"{{unit}}.bn.running_mean"]
+    var = state_dict[f"{{unit}}.bn.running_var"]
+    gamma = state_dict.get(f"{{unit}}.bn.weight", torch.ones_like(var))
+    beta = state_dict.get(f"{{unit}}.bn.bias", torch.zeros_like(var))
+    scale = gamma / torch.sqrt(var + {eps})
+    return weight * scale.reshape(-1, 1, 1, 1), beta + (bias - mean) * scale'''
+
+CONVERTER_SOURCE = '''def convert_unoptimized(model: nn.Module, state_dict: dict) -> dict:
+    """`model`'s state_dict from the unoptimized model's: BatchNorm folded into each
+    conv unit, fused units' weights and biases concatenated in split order, the rest
+    copied by name."""
+    out = {{}}
+    for name, module in model.named_modules():
+        if isinstance(module, {units}):
+            weight, bias = fold_batchnorm(state_dict, name)
+        elif isinstance(module, {fused}):
+            block = name.rpartition(".")[0]
+            units = [f"{{block}}.{{unit}}" if block else unit for unit in module.widths]
+            parts = [fold_batchnorm(state_dict, unit) for unit in units]
+            weight = torch.cat([w for w, _ in parts])
+            bias = torch.cat([b for _, b in parts])
+        else:
+            continue
+        out[f"{{name}}.conv.weight"], out[f"{{name}}.conv.bias"] = weight, bias
+    for key in model.state_dict():
+        if key not in out:
+            out[key] = state_dict[key]
+    return out'''
+
+
+def generate(compiled, channels_last: bool = True) -> tuple[str, str]:
+    """(source, network class name) of the optimized model."""
+    return _Gen(compiled, channels_last).generate()

@@ -236,3 +236,18 @@ network N { input 3x8x8
     assert "self.c = B_a(5, 6)" in source  # a and c share a class
     module = load_module(source, tmp_path, "spec")
     _equivalent(module.N, archlang.build(text), torch.randn(1, 3, 8, 8))
+
+
+def test_paper_googlenet_generated_equals_built(tmp_path):
+    """The paper variant exercises other rows: biased convs with ReLU units (`ConvReLU`), LRN,
+    true 5x5 convs, a 7x7 average pool and transform_input."""
+    params = {"variant": "paper", "aux_logits": False, "transform_input": True}
+    compiled = archlang.compile_spec("googlenet", params)
+    source = emit(compiled)
+    assert "class ConvReLU(nn.Module):" in source and "nn.LocalResponseNorm(5)" in source
+    module = load_module(source, tmp_path, "paper")
+    torch.manual_seed(0)
+    built = archlang.build(compiled)
+    # FACTS.md: the paper's GoogLeNet (Caffe bvlc_googlenet) main path has 6,998,552 params
+    assert sum(p.numel() for p in built.parameters()) == 6_998_552
+    _equivalent(module.GoogLeNet, built, torch.randn(1, 3, 224, 224))

@@ -68,6 +68,15 @@ def main() -> None:
     print(f"archc --report imports {len(modules)} modules; torch/torchvision/fvcore/numpy imported: "
           f"{', '.join(heavy) or 'none'}")
 
+    # Where the time goes: interpreter start, importing the CLI, compiling (archc check), reporting.
+    baselines = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "import archlang.cli": [sys.executable, "-c", "import archlang.cli"],
+        "archc check": [sys.executable, "-m", "archlang.cli", "check", "specs/inception_v3.arch"],
+    }
+    print()
+    for name, cmd in baselines.items():
+        summarise(name, [run_measured(cmd)[:2] for _ in range(args.n)])
     ours = [run_measured(OURS)[:2] for _ in range(args.n)]
     print()
     print("--- archc specs/inception_v3.arch --report (head) ---")

@@ -117,6 +117,12 @@ def _check_int(node, v):
     return v
 
 
+def _short(v) -> str:
+    import reprlib
+
+    return f"{type_name(v)} {reprlib.repr(v)}"
+
+
 def _num(node, v, side: str):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _err(node, "E305", f"expected a number on the {side} of this operator, got {type_name(v)}")
@@ -145,7 +151,10 @@ def _binop(node: ir.BinOp, env: Env):
             raise _err(node, "E305", f"cannot compare {type_name(left)} with {type_name(right)}")
         if isinstance(left, (tuple, list, str)):
             charge(node, min(_size(left), _size(right)))
-        return _COMPARE[op](left, right)
+        try:
+            return _COMPARE[op](left, right)
+        except TypeError:  # tuples compare item by item: ("a", 1) < (true, 2)
+            raise _err(node, "E305", f"cannot compare {_short(left)} with {_short(right)}") from None
     if op == "+" and isinstance(left, str) and isinstance(right, str):
         if len(left) + len(right) > MAX_STRING:
             raise _err(node, "E604", f"string too long (the limit is {MAX_STRING:,} characters)")

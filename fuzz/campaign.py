@@ -1,0 +1,115 @@
+"""A seeded fuzzing campaign against the archlang front end.
+
+    python fuzz/campaign.py [--cases 10000] [--seed 0] [--save DIR]
+
+Each case is drawn from its own seed (``seed * 1_000_003 + index``), so any case can be
+replayed alone (``--only INDEX``). Seven kinds, in turn: a grammar-aware random spec, a
+valid spec with token mutations, a bundled spec with token mutations, a bundled spec with
+byte mutations (compiled from a file, so decoding is exercised), and a valid spec with
+byte mutations; and value swaps (numbers, names, strings) in valid and bundled specs. Prints counts per outcome; the goals are 0 tracebacks and 0 rejections
+without a located diagnostic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import mutate  # noqa: E402
+
+KINDS = ("grammar", "valid+tokens", "valid+values", "spec+tokens", "spec+values", "spec+bytes", "valid+bytes")
+
+
+def make_case(index: int, seed: int, seeds: list[bytes]) -> tuple[str, str | bytes]:
+    rng = random.Random(seed * 1_000_003 + index)
+    kind = KINDS[index % len(KINDS)]
+    if kind == "grammar":
+        return kind, mutate.gen_spec(rng)
+    if kind == "valid+tokens":
+        return kind, mutate.mutate_tokens(rng, mutate.gen_valid(rng))
+    if kind == "valid+values":
+        return kind, mutate.mutate_values(rng, mutate.gen_valid(rng))
+    if kind == "spec+values":
+        return kind, mutate.mutate_values(rng, rng.choice(seeds).decode())
+    if kind == "spec+tokens":
+        return kind, mutate.mutate_tokens(rng, rng.choice(seeds).decode(), rounds=5)
+    if kind == "spec+bytes":
+        return kind, mutate.mutate_bytes(rng, rng.choice(seeds))
+    return kind, mutate.mutate_bytes(rng, mutate.gen_valid(rng).encode())
+
+
+def run_case(case, workdir: Path) -> mutate.Outcome:
+    kind, data = case
+    if isinstance(data, bytes):
+        path = workdir / "case.arch"
+        path.write_bytes(data)
+        return mutate.check(str(path))
+    return mutate.check(data)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", type=int, default=None, help="replay one case by index and print it")
+    ap.add_argument("--save", type=Path, default=None, help="write failing inputs here")
+    args = ap.parse_args(argv)
+
+    seeds = [p.read_bytes() for p in mutate.SEED_FILES]
+    counts: collections.Counter = collections.Counter()
+    by_kind: collections.Counter = collections.Counter()
+    failures = []
+    slowest: list[tuple[float, int, str]] = []
+    indices = [args.only] if args.only is not None else range(args.cases)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        # imports in byte-mutated bundled specs resolve next to the case file
+        (workdir / "lib").symlink_to(mutate.ROOT / "specs" / "lib")
+        for i in indices:
+            case = make_case(i, args.seed, seeds)
+            t0 = time.perf_counter()
+            outcome = run_case(case, workdir)
+            dt = time.perf_counter() - t0
+            slowest = sorted(slowest + [(dt, i, case[0])], reverse=True)[:5]
+            counts[outcome.kind] += 1
+            by_kind[(case[0], outcome.kind)] += 1
+            if args.only is not None:
+                print(case[1] if isinstance(case[1], str) else case[1].decode("utf-8", "replace"))
+                print("---", outcome.kind, outcome.detail)
+            if outcome.kind in ("crash", "unlocated"):
+                failures.append((i, case, outcome))
+                if args.save:
+                    args.save.mkdir(parents=True, exist_ok=True)
+                    data = case[1] if isinstance(case[1], bytes) else case[1].encode()
+                    (args.save / f"case_{args.seed}_{i}.arch").write_bytes(data)
+    elapsed = time.perf_counter() - start
+
+    total = sum(counts.values())
+    print(f"cases: {total} (seed {args.seed}) in {elapsed:.1f} s ({1000 * elapsed / max(total, 1):.1f} ms/case)")
+    print(f"tracebacks: {counts['crash']}")
+    print(f"rejected without a located diagnostic: {counts['unlocated']}")
+    print(f"rejected with diagnostics: {counts['rejected']}; compiled: {counts['ok']}")
+    for kind in KINDS:
+        row = {k: by_kind[(kind, k)] for k in ("ok", "rejected", "unlocated", "crash")}
+        print(f"  {kind:13s} " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    print("slowest cases: " + ", ".join(f"#{i} {kind} {dt:.2f}s" for dt, i, kind in slowest))
+    seen = set()
+    for i, case, outcome in failures:
+        key = outcome.detail.strip().splitlines()[-1] if outcome.detail.strip() else outcome.kind
+        if key in seen:
+            continue
+        seen.add(key)
+        print(f"\n== case {i} ({case[0]}): {outcome.kind}\n{outcome.detail[-1500:]}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

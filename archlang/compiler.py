@@ -12,6 +12,7 @@ from pathlib import Path
 
 import networkx as nx
 
+from ._gc import gc_paused
 from .diagnostics import SourceMap, SpecError
 from .graph import verify
 from .loader import Program, load_file, load_text
@@ -60,6 +61,11 @@ def compile_spec(source: str | Path | Program, params: dict | None = None,
                  max_nodes: int = DEFAULT_MAX_NODES) -> Compiled:
     """Parse, lower, verify and shape-check a spec. Raises :class:`SpecError` (with
     ``.sources`` set for rendering) on any error."""
+    with gc_paused():
+        return _compile(source, params, input_shape, max_nodes)
+
+
+def _compile(source, params, input_shape, max_nodes) -> Compiled:
     program = source if isinstance(source, Program) else load(source)
     try:
         graph = lower(program, params, max_nodes, input_shape)

@@ -12,7 +12,7 @@ from collections import Counter
 
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
-from archlang.analysis.passes import gc_paused
+from archlang._gc import gc_paused
 
 from .report_formats import RENDERERS, Column, ReportTable, Section
 
@@ -109,7 +109,7 @@ def lint_summary(compiled) -> str | None:
 
 
 def report_cli(compiled, options: dict) -> str:
-    with gc_paused():  # many small objects, no cycles: see archlang.analysis.passes.gc_paused
+    with gc_paused():  # many small objects, no cycles: see archlang._gc
         return _report(compiled, options)
 
 

@@ -7,14 +7,11 @@ list aligned with the topological order; :func:`run_passes` assembles them into
 
 from __future__ import annotations
 
-import gc
 import math
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import networkx as nx
 
+from .._gc import gc_paused
 from ..graph import topological
 from .compute import ALL_OPS, FLOPS, MACS
 from .memory import dtype_bytes, peak_live
@@ -54,32 +51,6 @@ def rf_pass(view: _View) -> list:
         index[nid] = i
         out.append(rf)
     return out
-
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0  # how many gc_paused() blocks are open, over all threads
-_gc_was_enabled = False
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector. The passes allocate many small objects and no
-    cycles; on a big graph each full collection rescans the whole compiled graph (a
-    quarter of the analysis time at 30,000 nodes) and frees nothing. Re-entrant and
-    thread-safe: the collector comes back, if it was on, when the last block closes."""
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 def run_passes(graph: nx.DiGraph, dtype: str = "float32", batch: int = 1) -> Analysis:

@@ -236,8 +236,38 @@ ALIASES = {
 def bind_args(op: Op, positional: list, keyword: dict) -> dict:
     """Check and normalise a call's arguments against the op's signature.
 
-    Raises ``ArgError`` (with ``.arg`` naming the offending argument, if any).
+    Raises ``ArgError`` (with ``.arg`` naming the offending argument, if any). Returns a
+    fresh dict (callers may complete it); the checking itself is memoised, since a network
+    repeats the same calls many times over (every instance of a block).
     """
+    # Types are part of the key: 1, 1.0 and True are equal and hash alike in Python.
+    key = (op, _typed(tuple(positional)), _typed(tuple(keyword.items())))
+    try:
+        return dict(_bind_args_cached(key, tuple(positional), tuple(keyword.items())))
+    except TypeError:  # an unhashable value: check without the memo
+        return _bind_args(op, positional, keyword)
+
+
+def _typed(value):
+    if isinstance(value, tuple):
+        return tuple(_typed(v) for v in value)
+    return (type(value), value)
+
+
+_BIND_MEMO: dict = {}
+
+
+def _bind_args_cached(key, positional: tuple, keyword: tuple) -> dict:
+    hit = _BIND_MEMO.get(key)
+    if hit is None:
+        hit = _bind_args(key[0], list(positional), dict(keyword))
+        if len(_BIND_MEMO) > 4096:
+            _BIND_MEMO.clear()
+        _BIND_MEMO[key] = hit
+    return hit
+
+
+def _bind_args(op: Op, positional: list, keyword: dict) -> dict:
     sig = SIGNATURES[op]
     if len(positional) > len(sig.args):
         err = ArgError(f"{op.value} takes at most {len(sig.args)} positional argument"

@@ -152,12 +152,29 @@ class Lowerer:
                        help="start the network with e.g. `input 3x224x224`")
         if out is None or out == self.g.graph["input"]:
             raise _err("E504", "the network has no layers", net.name_span)
+        self._check_outputs()
         self.g.graph.update(
             network=net.name, params=values, output=out, aux_outputs=self.aux_outputs,
             outputs_type=self.outputs_type, scopes=self.scopes, templates=self.blocks,
             file=self.program.main.file,
         )
         return self.g
+
+    def _check_outputs(self) -> None:
+        """Every `outputs` field names a distinct field and an aux head that exists (back ends
+        look the heads up by these names)."""
+        if self.outputs_type is None:
+            return
+        seen = set()
+        for (name, source), span in zip(self.outputs_type.fields, self._outputs_field_spans):
+            if name in seen:
+                raise _err("E302", f"the outputs field `{name}` is named twice", span)
+            seen.add(name)
+            if source is not None and source not in self.aux_outputs:
+                close = difflib.get_close_matches(source, self.aux_outputs, n=1)
+                raise _err("E208", f"no aux head named `{source}` for the outputs field `{name}`", span,
+                           help=f"did you mean `{close[0]}`?" if close else
+                           f"aux heads: {', '.join(self.aux_outputs) or 'none'}")
 
     def _bind_network_params(self, net: ir.NetworkDef) -> dict:
         declared = {p.name: p for p in net.params}
@@ -286,6 +303,7 @@ class Lowerer:
                 raise _err("E508", "`outputs` belongs at the top level of the network", stmt.span)
             self.outputs_type = OutputsType(stmt.type_name, tuple((f.name, f.source) for f in stmt.fields))
             self._outputs_spans = {f.source: f.span for f in stmt.fields if f.source}
+            self._outputs_field_spans = [f.span for f in stmt.fields]
             return cur
         raise AssertionError(kind)
 

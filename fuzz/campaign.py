@@ -45,13 +45,39 @@ def make_case(index: int, seed: int, seeds: list[bytes]) -> tuple[str, str | byt
     return kind, mutate.mutate_bytes(rng, mutate.gen_valid(rng).encode())
 
 
-def run_case(case, workdir: Path) -> mutate.Outcome:
+BACKENDS = (["--emit", "ir"], ["--emit", "torch"], ["--emit", "dot"], ["--report"], ["--report", "--format", "json"])
+
+
+def run_case(case, workdir: Path, backends: bool = False) -> mutate.Outcome:
     kind, data = case
+    path = workdir / "case.arch"
     if isinstance(data, bytes):
-        path = workdir / "case.arch"
         path.write_bytes(data)
-        return mutate.check(str(path))
-    return mutate.check(data)
+        outcome = mutate.check(str(path))
+    else:
+        outcome = mutate.check(data)
+    if backends and outcome.kind == "ok":
+        outcome = run_backends(data if isinstance(data, bytes) else data.encode(), path)
+    return outcome
+
+
+def run_backends(data: bytes, path: Path) -> mutate.Outcome:
+    """archc's emitters and report on a spec that compiled: exit 0 or 1, no traceback."""
+    import traceback
+
+    from click.testing import CliRunner
+
+    from archlang.cli import main as archc
+
+    path.write_bytes(data)
+    for extra in BACKENDS:
+        result = CliRunner().invoke(archc, [str(path), "--max-nodes", "20000", *extra], env={"NO_COLOR": "1"})
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            tb = "".join(traceback.format_exception(result.exception))
+            return mutate.Outcome("crash", f"archc {' '.join(extra)}:\n{tb}")
+        if result.exit_code not in (0, 1):
+            return mutate.Outcome("crash", f"archc {' '.join(extra)} exited {result.exit_code}: {result.output}")
+    return mutate.Outcome("ok")
 
 
 def main(argv=None) -> int:
@@ -60,6 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", type=int, default=None, help="replay one case by index and print it")
     ap.add_argument("--save", type=Path, default=None, help="write failing inputs here")
+    ap.add_argument("--backends", action="store_true",
+                    help="also run archc --emit ir/torch/dot and --report on every spec that compiles")
     args = ap.parse_args(argv)
 
     seeds = [p.read_bytes() for p in mutate.SEED_FILES]
@@ -76,7 +104,7 @@ def main(argv=None) -> int:
         for i in indices:
             case = make_case(i, args.seed, seeds)
             t0 = time.perf_counter()
-            outcome = run_case(case, workdir)
+            outcome = run_case(case, workdir, args.backends)
             dt = time.perf_counter() - t0
             slowest = sorted(slowest + [(dt, i, case[0])], reverse=True)[:5]
             counts[outcome.kind] += 1

@@ -188,6 +188,8 @@ def compile_cmd(file, sets, input_dims, max_nodes, emit, output, report, **optio
         else:
             data = _load(EMITTERS[emit])(compiled, emit, options)
     except SpecError as err:
+        if getattr(err, "sources", None) is None:  # back ends raise without them: quote the spec
+            err.sources = compiled.sources
         report_errors(err)
         sys.exit(1)
     write_output(data, output)

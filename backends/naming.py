@@ -18,6 +18,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+import unicodedata
 
 # Names the generated file binds at module level or uses inside methods.
 RESERVED = frozenset({"torch", "nn", "F", "namedtuple", "self", "x", "Tensor"})
@@ -36,8 +37,10 @@ def sanitize(name: str) -> str:
 
 
 def is_plain_attribute(name: str) -> bool:
-    """Whether ``self.<name>`` is valid Python (else generated code uses getattr)."""
-    return name.isidentifier() and not keyword.iskeyword(name)
+    """Whether ``self.<name>`` is valid Python (else generated code uses getattr) and names
+    the same attribute: Python NFKC-normalizes identifiers, so ``self.ﬁlter`` (U+FB01)
+    would read ``filter`` and change the state_dict key."""
+    return name.isidentifier() and not keyword.iskeyword(name) and unicodedata.normalize("NFKC", name) == name
 
 
 class Namespace:

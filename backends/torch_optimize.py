@@ -77,9 +77,10 @@ def lookup(owner: ModulePlan, path: tuple[str, ...]):
     return node
 
 
-def flat_steps(p: ModulePlan) -> list[Flat]:
-    """The main-path steps of a root / block plan, sequential children opened up (their
-    members become steps addressed by path); aux steps (training only) are left out."""
+def flat_steps(p: ModulePlan, opened=None) -> list[Flat]:
+    """The main-path steps of a root / block plan with sequential children opened up (their
+    members become steps addressed by path): all of them, or those whose path
+    ``opened(path)`` accepts. Aux steps (training only) are left out."""
     out: list[Flat] = []
 
     def expand(owner: ModulePlan, step, prefix: tuple):
@@ -88,7 +89,7 @@ def flat_steps(p: ModulePlan) -> list[Flat]:
             return
         obj = lookup(owner, step.module)
         path = prefix + step.module
-        if isinstance(obj, ModulePlan) and obj.kind == "sequential":
+        if isinstance(obj, ModulePlan) and obj.kind == "sequential" and (opened is None or opened(path)):
             for sub in obj.steps:
                 expand(obj, sub, path)
             return
@@ -149,11 +150,12 @@ def _compiled(source, input_shape=None, **params) -> Compiled:
     return compile_spec(source, params or None, input_shape)
 
 
-def emit(compiled: Compiled, channels_last: bool = True) -> str:
-    """The optimized Python source for a compiled spec."""
+def emit(compiled: Compiled, channels_last: bool = True, fuse: bool = True) -> str:
+    """The optimized Python source for a compiled spec (``channels_last``: convert weights
+    and input to NHWC; ``fuse``: fuse sibling 1×1 convs, else only fold BatchNorm)."""
     from .torch_optimize_emit import generate
 
-    return generate(compiled, channels_last=channels_last)[0]
+    return generate(compiled, channels_last=channels_last, fuse=fuse)[0]
 
 
 def emit_cli(compiled: Compiled, fmt: str, options: dict) -> str:
@@ -169,16 +171,16 @@ def load_source(source: str, name: str = "archlang_optimized") -> types.ModuleTy
     return module
 
 
-def _instantiate(compiled: Compiled, channels_last: bool):
+def _instantiate(compiled: Compiled, channels_last: bool, fuse: bool):
     from .torch_optimize_emit import generate
 
-    source, network = generate(compiled, channels_last=channels_last)
+    source, network = generate(compiled, channels_last=channels_last, fuse=fuse)
     module = load_source(source, f"archlang_optimized_{network}")
     return module, getattr(module, network)().eval()
 
 
 def build(source: str | Path | Compiled, input_shape: tuple[int, ...] | None = None,
-          channels_last: bool = True, **params):
+          channels_last: bool = True, fuse: bool = True, **params):
     """The optimized ``nn.Module`` for a spec, in eval mode, with PyTorch's default weights
     (load real ones with :func:`optimize` or the class's ``from_unoptimized``).
 
@@ -186,14 +188,17 @@ def build(source: str | Path | Compiled, input_shape: tuple[int, ...] | None = N
     file ``archc --emit torch --optimize`` writes are the same code. They live in a module
     that is not importable: ``torch.save`` the state_dict, not the model.
     """
-    return _instantiate(_compiled(source, input_shape, **params), channels_last)[1]
+    return _instantiate(_compiled(source, input_shape, **params), channels_last, fuse)[1]
 
 
 def optimize(source: str | Path | Compiled, state_dict: dict, input_shape: tuple[int, ...] | None = None,
-             channels_last: bool = True, **params):
+             channels_last: bool = True, fuse: bool = True, dtype=None, **params):
     """The optimized model for a spec, with the weights of the *unoptimized* model's
     ``state_dict`` (``archlang.build(spec).state_dict()`` or torchvision's checkpoint):
-    BatchNorm folded, fused convs concatenated. Eval mode."""
-    module, model = _instantiate(_compiled(source, input_shape, **params), channels_last)
+    BatchNorm folded, fused convs concatenated. Eval mode. Folding runs in the state_dict's
+    precision; ``dtype`` (e.g. ``torch.float64``) sets the model's before loading."""
+    module, model = _instantiate(_compiled(source, input_shape, **params), channels_last, fuse)
+    if dtype is not None:
+        model.to(dtype)
     model.load_state_dict(module.convert_unoptimized(model, state_dict))
     return model

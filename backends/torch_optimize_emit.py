@@ -22,7 +22,7 @@ from archlang.ops import Op
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
 from .torch_codegen import TRANSFORM_INPUT_SOURCE
 from .torch_ops import SYMBOLIC, TORCH_OPS, Arg
-from .torch_optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, unit_parts
+from .torch_optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, lookup, unit_parts
 from .torch_plan import Leaf, ModulePlan, iter_plans, plan
 from .torch_pyfmt import INDENT, LIMIT, Call, Seq, flat, lines, py_str, py_value, signature, statement
 
@@ -114,18 +114,21 @@ class _Described:
 # ---- the generator ----------------------------------------------------------------------------
 
 class _Gen:
-    def __init__(self, compiled, channels_last: bool):
+    def __init__(self, compiled, channels_last: bool, fuse: bool):
         self.graph = compiled.graph
         self.root = plan(self.graph)
         self.channels_last = channels_last
+        self.fuse = fuse
         self.templates = self.graph.graph["templates"]
-        self.classes = Namespace({"transform_input", "convert_unoptimized", "fold_batchnorm", "BN_EPS"})
+        self.classes = Namespace({"transform_input", "convert_unoptimized", "fold_batchnorm", "BN_EPS",
+                                  "OrderedDict"})
         self.class_of: dict[tuple, str] = {}
         self.params_of: dict[str, list[str]] = {}
         self.unit_classes: dict[tuple[bool, bool], str] = {}  # (fused, relu) -> class name
         self.unit_texts: list[str] = []
         self.texts: list[str] = []
         self.uses_transform = False
+        self.uses_ordered_dict = False
         self.eps: dict[str, float] = {}  # unit path -> its BatchNorm's eps
 
     # -- conv units ----------------------------------------------------------------------------
@@ -166,6 +169,8 @@ class _Gen:
                     value = py_value(a.value)
                 (call.args.append(value) if a.positional else call.kwargs.append((a.name, value)))
             return call, out
+        if item.kind == "sequential":
+            return self._sequential(d, item, path, in_chan)
         if item.kind == "unit":
             conv, bn, relu = unit_parts(item)
             self._note_eps(item, bn)
@@ -181,6 +186,26 @@ class _Gen:
             else:
                 call.args.append(slot)
         return call, Chan(((self._slot(d, self.graph.nodes[item.output]["shape"][0]).index, 1),))
+
+    def _sequential(self, d: _Described, seq: ModulePlan, path: tuple, in_chan: Chan):
+        """An untouched sequential branch: ``nn.Sequential`` with the same keys."""
+        items, chan = [], in_chan
+        for step in seq.steps:
+            child = lookup(seq, step.module)
+            if isinstance(child, Leaf) and child.op not in PARAM_OPS:
+                tree = Call(TORCH_OPS[child.op].module)
+                for a in child.args:
+                    (tree.args.append(py_value(a.value)) if a.positional
+                     else tree.kwargs.append((a.name, py_value(a.value))))
+                chan = _fn_chan(child, [chan])
+            else:
+                tree, chan = self._ctor(d, child, (*path, *step.module), chan)
+            items.append((child.name, tree))
+        if [n for n, _ in items] == [str(i) for i in range(len(items))]:
+            return Call("nn.Sequential", [t for _, t in items], explode=True), chan
+        self.uses_ordered_dict = True
+        pairs = [Seq("(", ")", [py_str(n), t]) for n, t in items]
+        return Call("nn.Sequential", [Call("OrderedDict", [Seq("[", "]", pairs, explode=True)])]), chan
 
     def _note_eps(self, unit: ModulePlan, bn: Leaf | None) -> None:
         if bn is not None:
@@ -203,8 +228,10 @@ class _Gen:
 
     def describe(self, p: ModulePlan) -> _Described:
         d = _Described(p)
-        steps = flat_steps(p)
-        groups = fusions(steps)
+        groups = fusions(flat_steps(p)) if self.fuse else []
+        fused_paths = [m.path for g in groups for m in g.members]
+        # Open a sequential branch only where a member is fused; the others stay nn.Sequential.
+        steps = flat_steps(p, lambda path: any(f[:len(path)] == path for f in fused_paths))
         group_of = {m.target: g for g in groups for m in g.members}
         attrs = Namespace({c.name for c in p.children})
         canon: dict[str, str] = {}
@@ -220,8 +247,8 @@ class _Gen:
             inputs = tuple(c(i) for i in s.inputs)
             g = group_of.get(s.target)
             if g is not None:
-                if s is g.members[0]:
-                    attr = attrs.name("fused_1x1")
+                if s.target == g.members[0].target:
+                    attr = attrs.name("fused_1x1", key=("fused", s.target))
                     d.fused.add(attr)
                     fused_attrs.append((s.path[0], attr, self._fused_ctor(d, g, chans[inputs[0]], chans)))
                     parts = [str(m.shape[0]) for m in g.members]
@@ -412,6 +439,8 @@ class _Gen:
                *textwrap.wrap(docstring_text(about), LIMIT), "",
                "Do not edit: regenerate with `archc SPEC --emit torch --optimize`."]
         text = '"""' + "\n".join(doc) + '\n"""\n\n'
+        if self.uses_ordered_dict:
+            text += "from collections import OrderedDict\n\n"
         text += "import torch\n"
         body = [*self.unit_texts, *self.texts, root_text]
         if any("F." in t for t in body) or self.uses_transform:
@@ -613,6 +642,7 @@ CONVERTER_SOURCE = '''def convert_unoptimized(model: nn.Module, state_dict: dict
     return out'''
 
 
-def generate(compiled, channels_last: bool = True) -> tuple[str, str]:
-    """(source, network class name) of the optimized model."""
-    return _Gen(compiled, channels_last).generate()
+def generate(compiled, channels_last: bool = True, fuse: bool = True) -> tuple[str, str]:
+    """(source, network class name) of the optimized model; ``fuse=False`` only folds
+    BatchNorm (to measure each rewrite on its own)."""
+    return _Gen(compiled, channels_last, fuse).generate()

@@ -369,8 +369,26 @@ def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic
     )
 
 
+_OPENERS = {"{": 2, "[": 1}  # tree levels each bracket adds at least (a `{` body sits in a statement)
+_CLOSERS = {"}": 2, "]": 1}
+
+
 def _check_size(text: str, file: str) -> None:
+    """Refuse too many tokens, and brackets nested far past MAX_NESTING, before Lark spends
+    time on them (10,000 nested `concat {` would take Lark half a second to parse first)."""
+    depth = 0
     for count, match in enumerate(_ROUGH_TOKEN.finditer(text), 1):
+        tok = match.group()
+        if tok in _OPENERS:
+            depth += _OPENERS[tok]
+            # Twice the limit: near it, the exact check on the tree (after parsing) says where
+            # the limit is crossed; this only spares Lark absurd inputs.
+            if depth > 2 * MAX_NESTING:
+                line = text.count("\n", 0, match.start()) + 1
+                col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+                raise SpecError(_too_deep(Span(file=file, line=line, col=col, end_line=line, end_col=col + 1)))
+        elif tok in _CLOSERS:
+            depth = max(0, depth - _CLOSERS[tok])
         if count > MAX_TOKENS:
             line = text.count("\n", 0, match.start()) + 1
             col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
@@ -382,6 +400,11 @@ def _check_size(text: str, file: str) -> None:
             ))
 
 
+def _too_deep(span: Span | None) -> Diagnostic:
+    return Diagnostic(code="E601", message=f"nesting deeper than {MAX_NESTING} levels", span=span,
+                      help="flatten the spec: use a block or `repeat` instead of deep nesting")
+
+
 def _check_depth(tree: Tree, file: str) -> None:
     stack = [(tree, 1)]
     while stack:
@@ -391,10 +414,7 @@ def _check_depth(tree: Tree, file: str) -> None:
             span = _span(file, meta) if not meta.empty else None
             if span is not None:
                 span = Span(file=file, line=span.line, col=span.col, end_line=span.line, end_col=span.col + 1)
-            raise SpecError(Diagnostic(
-                code="E601", message=f"nesting deeper than {MAX_NESTING} levels",
-                span=span, help="flatten the spec: use a block or `repeat` instead of deep nesting",
-            ))
+            raise SpecError(_too_deep(span))
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 

@@ -20,7 +20,6 @@ from archlang import __version__
 from archlang.ops import Op
 
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
-from .torch_codegen import TRANSFORM_INPUT_SOURCE
 from .torch_ops import SYMBOLIC, TORCH_OPS, Arg
 from .torch_optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, lookup, unit_parts
 from .torch_plan import Leaf, ModulePlan, iter_plans, plan
@@ -573,6 +572,14 @@ def _docstring(paragraphs: list[str]) -> list[str]:
         return [f'{I1}"""{text[0]}"""']
     return [f'{I1}"""{text[0]}', *[(I1 + t) if t else "" for t in text[1:]], f'{I1}"""']
 
+
+TRANSFORM_INPUT_SOURCE = '''def transform_input(x: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
+    """torchvision's `_transform_input`: ImageNet-normalised input to [-1, 1]."""
+    channels = [
+        torch.unsqueeze(x[:, i], 1) * (s / 0.5) + (m - 0.5) / 0.5
+        for i, (m, s) in enumerate(zip(mean, std, strict=True))
+    ]
+    return torch.cat(channels, 1)'''
 
 UNIT_SOURCE = '''class {name}(nn.Module):
     """Conv unit for inference: Conv2d (BatchNorm folded into it), {act}."""

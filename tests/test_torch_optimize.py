@@ -294,3 +294,21 @@ def test_channels_last_is_optional(case):
     with torch.inference_mode():
         out = nchw(x)
     _assert_accurate(out, reference, x)
+
+
+def test_transform_input_is_kept_and_clean(tmp_path):
+    params = {"transform_input": True, "aux_logits": False}
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = models.googlenet(weights=None, init_weights=True, **params).eval()
+    optimized = torch_optimize.optimize("googlenet", reference.state_dict(), input_shape=(3, 64, 64), **params)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        torch.testing.assert_close(optimized(x), reference(x), atol=1e-4, rtol=1e-4)
+    if shutil.which("ruff"):
+        path = tmp_path / "t.py"
+        path.write_text(torch_optimize.emit(archlang.compile_spec("googlenet", params)))
+        for cmd in (["check", "--select", "E,F,W,I,B,UP"], ["format", "--check"]):
+            result = subprocess.run(["ruff", *cmd, "--isolated", str(path)], capture_output=True, text=True)
+            assert result.returncode == 0, result.stdout

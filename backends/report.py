@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib
 from collections import Counter
 
+from archlang._gc import gc_paused
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
-from archlang._gc import gc_paused
 
 from .report_formats import RENDERERS, Column, ReportTable, Section
 

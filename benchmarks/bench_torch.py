@@ -16,7 +16,7 @@ median over rounds, and each ratio the median of the per-round ratios against to
     channels_last) vs torchvision's; goal: torchvision / optimized >= 1.2.
 With ``--variants``, (c) also measures each rewrite alone: BN folding only, folding +
 fusion in NCHW, and torchvision itself converted to channels_last (how much of the gain is
-the memory format alone).
+the memory format alone), and both models with ``torch.backends.mkldnn.enabled = False``.
 
 All models hold the same weights (torchvision's random init, BN affine parameters random,
 running statistics measured on random images, so folding is not trivial). Threads: all
@@ -111,7 +111,7 @@ def main(argv=None) -> None:
     ap.add_argument("--budget", type=float, default=None, help="seconds per section after warm-up")
     args = ap.parse_args(argv)
     batch = args.batch or (2 if args.quick else 8)
-    budget = args.budget if args.budget is not None else (0.0 if args.quick else 70.0)
+    budget = args.budget if args.budget is not None else (0.0 if args.quick else 60.0)
     rounds = args.rounds or (2 if args.quick else 1000)
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
@@ -157,6 +157,17 @@ def main(argv=None) -> None:
                                                                        fuse=False))
         candidates["fold+fuse, NCHW"] = infer(torch_optimize.optimize("inception_v3", sd, channels_last=False))
         candidates["fold only, channels_last"] = infer(torch_optimize.optimize("inception_v3", sd, fuse=False))
+
+        def without_mkldnn(call):
+            def run():
+                torch.backends.mkldnn.enabled = False
+                try:
+                    call()
+                finally:
+                    torch.backends.mkldnn.enabled = True
+            return run
+        candidates["torchvision, mkldnn off"] = without_mkldnn(infer(tv))
+        candidates["--optimize, mkldnn off"] = without_mkldnn(infer(optimized))
     print(f"\n(a)/(c) eval forward (load average {os.getloadavg()[0]:.2f})")
     times = run_rounds(candidates, rounds, budget, "eval")
     report("(a)/(c) eval forward, torch.inference_mode", times, "torchvision",

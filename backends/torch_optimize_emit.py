@@ -22,70 +22,27 @@ from archlang.ops import Op
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
 from .torch_ops import SYMBOLIC, TORCH_OPS, Arg
 from .torch_optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, lookup, unit_parts
+from .torch_optimize_text import (
+    CONVERTER_SOURCE,
+    FOLD_SOURCE,
+    FUSED_SOURCE,
+    IN,
+    TRANSFORM_INPUT_SOURCE,
+    UNIT_SOURCE,
+    Chan,
+    Placeholders,
+    Slot,
+    bind,
+    bind_group,
+    docstring,
+    shape_comment,
+    show,
+    tuple_source,
+)
 from .torch_plan import Leaf, ModulePlan, iter_plans, plan
 from .torch_pyfmt import INDENT, LIMIT, Call, Seq, flat, lines, py_str, py_value, signature, statement
 
 I1, I2, I3 = INDENT, INDENT * 2, INDENT * 3
-
-
-# ---- widths that a class may take from its constructor parameters ---------------------------
-
-@dataclass(frozen=True)
-class Slot:
-    """A width in a constructor call; the class binds it to a parameter or a literal."""
-
-    index: int
-
-
-@dataclass(frozen=True)
-class Chan:
-    """A channel count: the sum of coefficient × symbol (``"in"`` or a slot index) plus a constant."""
-
-    terms: tuple = ()
-    const: int = 0
-
-    def __add__(self, other: Chan) -> Chan:
-        terms = dict(self.terms)
-        for sym, k in other.terms:
-            terms[sym] = terms.get(sym, 0) + k
-        return Chan(tuple(terms.items()), self.const + other.const)
-
-    def scale(self, k: int) -> Chan:
-        return Chan(tuple((s, c * k) for s, c in self.terms), self.const * k)
-
-
-IN = Chan((("in", 1),))
-
-
-def _bind(value, binding):
-    """A value tree with slots and channel counts replaced by source text."""
-    if isinstance(value, Slot):
-        v = binding[value.index]
-        return v if isinstance(v, str) else py_value(v)
-    if isinstance(value, Chan):
-        const, parts = value.const, []
-        for sym, k in value.terms:
-            v = binding[sym]
-            if isinstance(v, str):
-                parts.append(v if k == 1 else f"{k} * {v}")
-            else:
-                const += k * v
-        if const or not parts:
-            parts.append(str(const))
-        return " + ".join(parts)
-    if isinstance(value, Call):
-        return Call(value.func, [_bind(a, binding) for a in value.args],
-                    [(k, _bind(v, binding)) for k, v in value.kwargs], value.explode)
-    if isinstance(value, Seq):
-        return Seq(value.open, value.close, [_bind(i, binding) for i in value.items], value.explode)
-    if isinstance(value, tuple):
-        return tuple(_bind(v, binding) for v in value)
-    return value
-
-
-class _Placeholders(dict):
-    def __missing__(self, key):
-        return f"<{key}>"
 
 
 @dataclass
@@ -251,7 +208,7 @@ class _Gen:
                     d.fused.add(attr)
                     fused_attrs.append((s.path[0], attr, self._fused_ctor(d, g, chans[inputs[0]], chans)))
                     parts = [str(m.shape[0]) for m in g.members]
-                    shape = _shape((" + ".join(parts), *s.shape[1:]))
+                    shape = shape_comment((" + ".join(parts), *s.shape[1:]))
                     entries.append(_Entry(tuple(m.target for m in g.members), inputs, "fused", attr, shape))
                 continue
             item = s.item
@@ -264,14 +221,14 @@ class _Gen:
                 chans[s.target] = _fn_chan(item, [chans[i] for i in inputs])
                 if item.op is Op.TRANSFORM_INPUT:
                     self.uses_transform = True
-                entries.append(_Entry((s.target,), inputs, "fn", item, _shape(s.shape)))
+                entries.append(_Entry((s.target,), inputs, "fn", item, shape_comment(s.shape)))
             else:
                 trees[s.path], chans[s.target] = self._ctor(d, item, s.path, chans[inputs[0]])
-                entries.append(_Entry((s.target,), inputs, "module", s.path, _shape(s.shape)))
+                entries.append(_Entry((s.target,), inputs, "module", s.path, shape_comment(s.shape)))
         d.init = self._assemble(p.children, (), trees, fused_attrs)
         self._forward(d, entries, c(p.output))
-        keys = _Placeholders()
-        parts = [f"{n}={flat(_bind(t, keys))}" for n, t in d.init]
+        keys = Placeholders()
+        parts = [f"{n}={flat(bind(t, keys))}" for n, t in d.init]
         parts += [f"{t}={flat(v)}" for t, v, _ in d.forward]
         d.key = "\n".join(parts) + f"\nreturn {d.ret}"
         return d
@@ -343,7 +300,7 @@ class _Gen:
         params = [q.name for q in self.templates[template].params]
         final = []
         for members in groups.values():
-            final += _bind_group(members, params)
+            final += bind_group(members, params)
         for members, binding in final:
             label = template if len(final) == 1 else f"{template}_{members[0].plan.name}"
             name = class_name(label, self.classes)
@@ -364,11 +321,11 @@ class _Gen:
             self.texts.append(self._class_text(name, doc, sig, first, binding))
 
     def _class_text(self, name, doc, sig, d: _Described, binding, root_extra=()) -> str:
-        out = [f"class {name}(nn.Module):", *_docstring(doc), ""]
+        out = [f"class {name}(nn.Module):", *docstring(doc), ""]
         out += signature("__init__", sig, "None", I1)
         out.append(f"{I2}super().__init__()")
         for attr, tree in d.init:
-            value = _bind(tree, binding)
+            value = bind(tree, binding)
             if is_plain_attribute(attr):
                 if attr in d.fused:
                     out.append(f"{I2}# sibling 1x1 conv units that read the same input, as one conv")
@@ -406,7 +363,7 @@ class _Gen:
             d.forward.insert(0, ("x", "x.contiguous(memory_format=torch.channels_last)", ""))
         params = self.graph.graph.get("params") or {}
         doc = [f"Network `{root.template}`, compiled with "
-               + (", ".join(f"{k}={_show(v)}" for k, v in params.items()) or "no parameters")
+               + (", ".join(f"{k}={show(v)}" for k, v in params.items()) or "no parameters")
                + ", optimized for inference: eval semantics only, forward returns the logits."]
         extra = []
         if self.channels_last:
@@ -459,7 +416,7 @@ class _Gen:
         units = sorted(n for (fused, _), n in self.unit_classes.items() if not fused)
         fused = sorted(n for (f, _), n in self.unit_classes.items() if f)
         converter = CONVERTER_SOURCE.format(
-            eps=eps_expr, units=_tuple_src(units), fused=_tuple_src(fused))
+            eps=eps_expr, units=tuple_source(units), fused=tuple_source(fused))
         for part in [*defs, *body, FOLD_SOURCE.format(eps=eps_expr), converter]:
             text += "\n\n" + part + "\n"
         return text
@@ -473,41 +430,6 @@ def _children_ready(p: ModulePlan, class_of: dict) -> bool:
             if not _children_ready(c, class_of):
                 return False
     return True
-
-
-def _bind_group(members: list[_Described], params: list[str]):
-    """Bind each slot to a parameter (equal to it in every instance), else a literal (equal
-    in every instance); split the group by the values of slots that fit neither."""
-    binding: dict = {"in": "in_channels"}
-    loose = []
-    for i in range(len(members[0].slots)):
-        values = [dd.slots[i] for dd in members]
-        match = next((q for q in params if all(_same(dd.plan.args.get(q), v) for dd, v in zip(members, values))),
-                     None)
-        if match is not None:
-            binding[i] = match
-        elif all(_same(v, values[0]) for v in values):
-            binding[i] = values[0]
-        else:
-            loose.append(i)
-    if not loose:
-        return [(members, binding)]
-    split: dict[tuple, list[_Described]] = {}
-    for dd in members:
-        split.setdefault(tuple(repr(dd.slots[i]) for i in loose), []).append(dd)
-    out = []
-    for sub in split.values():
-        if len(sub) < len(members):
-            out += _bind_group(sub, params)
-        else:  # pragma: no cover - one value per loose slot means they were all equal
-            out.append((sub, {**binding, **{i: sub[0].slots[i] for i in loose}}))
-    return out
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
-        return False
-    return type(a) is type(b) and a == b
 
 
 def _fn_chan(leaf: Leaf, ins: list[Chan]) -> Chan:
@@ -543,110 +465,6 @@ def _accessor(path: tuple[str, ...]) -> str:
     head, rest = path[0], path[1:]
     text = f"self.{head}" if is_plain_attribute(head) else f"getattr(self, {py_str(head)})"
     return text + "".join(f"[{py_str(n)}]" for n in rest)
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(["N", *map(str, shape)]) + ")" if shape else ""
-
-
-def _show(v) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    return repr(v) if isinstance(v, str) else str(v)
-
-
-def _tuple_src(names: list[str]) -> str:
-    if not names:
-        return "()"
-    return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
-
-
-def _docstring(paragraphs: list[str]) -> list[str]:
-    text = []
-    for para in paragraphs:
-        if not para:
-            text.append("")
-            continue
-        text += textwrap.wrap(docstring_text(para), LIMIT - len(I1) - 3, break_on_hyphens=False)
-    if len(text) == 1:
-        return [f'{I1}"""{text[0]}"""']
-    return [f'{I1}"""{text[0]}', *[(I1 + t) if t else "" for t in text[1:]], f'{I1}"""']
-
-
-TRANSFORM_INPUT_SOURCE = '''def transform_input(x: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
-    """torchvision's `_transform_input`: ImageNet-normalised input to [-1, 1]."""
-    channels = [
-        torch.unsqueeze(x[:, i], 1) * (s / 0.5) + (m - 0.5) / 0.5
-        for i, (m, s) in enumerate(zip(mean, std, strict=True))
-    ]
-    return torch.cat(channels, 1)'''
-
-UNIT_SOURCE = '''class {name}(nn.Module):
-    """Conv unit for inference: Conv2d (BatchNorm folded into it), {act}."""
-
-    def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, **kwargs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return {out}'''
-
-FUSED_SOURCE = '''class {name}(nn.Module):
-    """Sibling 1x1 conv units over one input as one wider Conv2d, {act}.
-
-    BatchNorm is folded into the conv. `widths` maps each fused unit (its path in the
-    unoptimized block) to its output channels, in split order; forward returns one
-    tensor per unit (channel slices of the wide output).
-    """
-
-    def __init__(self, in_channels: int, widths: dict[str, int], **kwargs) -> None:
-        super().__init__()
-        self.widths = widths
-        out_channels = sum(widths.values())
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, **kwargs)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        y = {out}
-        return torch.split(y, list(self.widths.values()), 1)'''
-
-FOLD_SOURCE = '''def fold_batchnorm(state_dict: dict, unit: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Conv weight and bias of conv unit `unit` (a state_dict prefix) with its BatchNorm
-    folded in: w' = w * s, b' = beta + (b - mean) * s, s = gamma / sqrt(var + eps)."""
-    conv = f"{{unit}}.conv" if f"{{unit}}.conv.weight" in state_dict else unit
-    weight = state_dict[f"{{conv}}.weight"]
-    bias = state_dict.get(f"{{conv}}.bias")
-    if bias is None:
-        bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
-    if f"{{unit}}.bn.running_var" not in state_dict:
-        return weight, bias
-    mean = state_dict[f"{{unit}}.bn.running_mean"]
-    var = state_dict[f"{{unit}}.bn.running_var"]
-    gamma = state_dict.get(f"{{unit}}.bn.weight", torch.ones_like(var))
-    beta = state_dict.get(f"{{unit}}.bn.bias", torch.zeros_like(var))
-    scale = gamma / torch.sqrt(var + {eps})
-    return weight * scale.reshape(-1, 1, 1, 1), beta + (bias - mean) * scale'''
-
-CONVERTER_SOURCE = '''def convert_unoptimized(model: nn.Module, state_dict: dict) -> dict:
-    """`model`'s state_dict from the unoptimized model's: BatchNorm folded into each
-    conv unit, fused units' weights and biases concatenated in split order, the rest
-    copied by name."""
-    out = {{}}
-    for name, module in model.named_modules():
-        if isinstance(module, {units}):
-            weight, bias = fold_batchnorm(state_dict, name)
-        elif isinstance(module, {fused}):
-            block = name.rpartition(".")[0]
-            units = [f"{{block}}.{{unit}}" if block else unit for unit in module.widths]
-            parts = [fold_batchnorm(state_dict, unit) for unit in units]
-            weight = torch.cat([w for w, _ in parts])
-            bias = torch.cat([b for _, b in parts])
-        else:
-            continue
-        out[f"{{name}}.conv.weight"], out[f"{{name}}.conv.bias"] = weight, bias
-    for key in model.state_dict():
-        if key not in out:
-            out[key] = state_dict[key]
-    return out'''
 
 
 def generate(compiled, channels_last: bool = True, fuse: bool = True) -> tuple[str, str]:

@@ -312,3 +312,10 @@ def test_transform_input_is_kept_and_clean(tmp_path):
         for cmd in (["check", "--select", "E,F,W,I,B,UP"], ["format", "--check"]):
             result = subprocess.run(["ruff", *cmd, "--isolated", str(path)], capture_output=True, text=True)
             assert result.returncode == 0, result.stdout
+
+
+def test_emitting_does_not_import_torch():
+    code = ("import sys, archlang; from archlang.backends import torch_optimize; "
+            "torch_optimize.emit(archlang.compile_spec('googlenet')); "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -1,0 +1,210 @@
+"""Pieces of the optimized model's source that are not about the plan: symbolic widths
+(a constructor argument bound to a template parameter or a literal), the fixed classes and
+functions every optimized file contains, and small text helpers. No torch import.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+from .naming import docstring_text
+from .torch_pyfmt import INDENT, LIMIT, Call, Seq, py_value
+
+# ---- widths that a class may take from its constructor parameters ---------------------------
+
+@dataclass(frozen=True)
+class Slot:
+    """A width in a constructor call; the class binds it to a parameter or a literal."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class Chan:
+    """A channel count: the sum of coefficient × symbol (``"in"`` or a slot index) plus a constant."""
+
+    terms: tuple = ()
+    const: int = 0
+
+    def __add__(self, other: Chan) -> Chan:
+        terms = dict(self.terms)
+        for sym, k in other.terms:
+            terms[sym] = terms.get(sym, 0) + k
+        return Chan(tuple(terms.items()), self.const + other.const)
+
+    def scale(self, k: int) -> Chan:
+        return Chan(tuple((s, c * k) for s, c in self.terms), self.const * k)
+
+
+IN = Chan((("in", 1),))
+
+
+def bind(value, binding):
+    """A value tree with slots and channel counts replaced by source text."""
+    if isinstance(value, Slot):
+        v = binding[value.index]
+        return v if isinstance(v, str) else py_value(v)
+    if isinstance(value, Chan):
+        const, parts = value.const, []
+        for sym, k in value.terms:
+            v = binding[sym]
+            if isinstance(v, str):
+                parts.append(v if k == 1 else f"{k} * {v}")
+            else:
+                const += k * v
+        if const or not parts:
+            parts.append(str(const))
+        return " + ".join(parts)
+    if isinstance(value, Call):
+        return Call(value.func, [bind(a, binding) for a in value.args],
+                    [(k, bind(v, binding)) for k, v in value.kwargs], value.explode)
+    if isinstance(value, Seq):
+        return Seq(value.open, value.close, [bind(i, binding) for i in value.items], value.explode)
+    if isinstance(value, tuple):
+        return tuple(bind(v, binding) for v in value)
+    return value
+
+
+class Placeholders(dict):
+    def __missing__(self, key):
+        return f"<{key}>"
+
+
+def bind_group(members: list, params: list[str]):
+    """Bind each slot to a parameter (equal to it in every instance), else a literal (equal
+    in every instance); split the group by the values of slots that fit neither."""
+    binding: dict = {"in": "in_channels"}
+    loose = []
+    for i in range(len(members[0].slots)):
+        values = [dd.slots[i] for dd in members]
+        match = next((q for q in params if all(_same(dd.plan.args.get(q), v) for dd, v in zip(members, values))),
+                     None)
+        if match is not None:
+            binding[i] = match
+        elif all(_same(v, values[0]) for v in values):
+            binding[i] = values[0]
+        else:
+            loose.append(i)
+    if not loose:
+        return [(members, binding)]
+    split: dict[tuple, list] = {}
+    for dd in members:
+        split.setdefault(tuple(repr(dd.slots[i]) for i in loose), []).append(dd)
+    out = []
+    for sub in split.values():
+        if len(sub) < len(members):
+            out += bind_group(sub, params)
+        else:  # pragma: no cover - one value per loose slot means they were all equal
+            out.append((sub, {**binding, **{i: sub[0].slots[i] for i in loose}}))
+    return out
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return False
+    return type(a) is type(b) and a == b
+
+
+def shape_comment(shape) -> str:
+    return "(" + ", ".join(["N", *map(str, shape)]) + ")" if shape else ""
+
+
+def show(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def tuple_source(names: list[str]) -> str:
+    if not names:
+        return "()"
+    return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+
+
+def docstring(paragraphs: list[str]) -> list[str]:
+    text = []
+    for para in paragraphs:
+        if not para:
+            text.append("")
+            continue
+        text += textwrap.wrap(docstring_text(para), LIMIT - len(INDENT) - 3, break_on_hyphens=False)
+    if len(text) == 1:
+        return [f'{INDENT}"""{text[0]}"""']
+    return [f'{INDENT}"""{text[0]}', *[(INDENT + t) if t else "" for t in text[1:]], f'{INDENT}"""']
+
+
+TRANSFORM_INPUT_SOURCE = '''def transform_input(x: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
+    """torchvision's `_transform_input`: ImageNet-normalised input to [-1, 1]."""
+    channels = [
+        torch.unsqueeze(x[:, i], 1) * (s / 0.5) + (m - 0.5) / 0.5
+        for i, (m, s) in enumerate(zip(mean, std, strict=True))
+    ]
+    return torch.cat(channels, 1)'''
+
+UNIT_SOURCE = '''class {name}(nn.Module):
+    """Conv unit for inference: Conv2d (BatchNorm folded into it), {act}."""
+
+    def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return {out}'''
+
+FUSED_SOURCE = '''class {name}(nn.Module):
+    """Sibling 1x1 conv units over one input as one wider Conv2d, {act}.
+
+    BatchNorm is folded into the conv. `widths` maps each fused unit (its path in the
+    unoptimized block) to its output channels, in split order; forward returns one
+    tensor per unit (channel slices of the wide output).
+    """
+
+    def __init__(self, in_channels: int, widths: dict[str, int], **kwargs) -> None:
+        super().__init__()
+        self.widths = widths
+        out_channels = sum(widths.values())
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        y = {out}
+        return torch.split(y, list(self.widths.values()), 1)'''
+
+FOLD_SOURCE = '''def fold_batchnorm(state_dict: dict, unit: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conv weight and bias of conv unit `unit` (a state_dict prefix) with its BatchNorm
+    folded in: w' = w * s, b' = beta + (b - mean) * s, s = gamma / sqrt(var + eps)."""
+    conv = f"{{unit}}.conv" if f"{{unit}}.conv.weight" in state_dict else unit
+    weight = state_dict[f"{{conv}}.weight"]
+    bias = state_dict.get(f"{{conv}}.bias")
+    if bias is None:
+        bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
+    if f"{{unit}}.bn.running_var" not in state_dict:
+        return weight, bias
+    mean = state_dict[f"{{unit}}.bn.running_mean"]
+    var = state_dict[f"{{unit}}.bn.running_var"]
+    gamma = state_dict.get(f"{{unit}}.bn.weight", torch.ones_like(var))
+    beta = state_dict.get(f"{{unit}}.bn.bias", torch.zeros_like(var))
+    scale = gamma / torch.sqrt(var + {eps})
+    return weight * scale.reshape(-1, 1, 1, 1), beta + (bias - mean) * scale'''
+
+CONVERTER_SOURCE = '''def convert_unoptimized(model: nn.Module, state_dict: dict) -> dict:
+    """`model`'s state_dict from the unoptimized model's: BatchNorm folded into each
+    conv unit, fused units' weights and biases concatenated in split order, the rest
+    copied by name."""
+    out = {{}}
+    for name, module in model.named_modules():
+        if isinstance(module, {units}):
+            weight, bias = fold_batchnorm(state_dict, name)
+        elif isinstance(module, {fused}):
+            block = name.rpartition(".")[0]
+            units = [f"{{block}}.{{unit}}" if block else unit for unit in module.widths]
+            parts = [fold_batchnorm(state_dict, unit) for unit in units]
+            weight = torch.cat([w for w, _ in parts])
+            bias = torch.cat([b for _, b in parts])
+        else:
+            continue
+        out[f"{{name}}.conv.weight"], out[f"{{name}}.conv.bias"] = weight, bias
+    for key in model.state_dict():
+        if key not in out:
+            out[key] = state_dict[key]
+    return out'''

@@ -17,11 +17,13 @@ import sys
 import warnings
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 torch = pytest.importorskip("torch")
 models = pytest.importorskip("torchvision.models")
 
 from archlang.backends import torch_optimize  # noqa: E402
+from strategies import spec_cases  # noqa: E402
 
 import archlang  # noqa: E402
 
@@ -319,3 +321,26 @@ def test_emitting_does_not_import_torch():
             "torch_optimize.emit(archlang.compile_spec('googlenet')); "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=spec_cases())
+def test_random_specs_optimize_to_the_same_function(case):
+    """Random valid specs (``strategies.spec_cases``: every unit style, bare batchnorm,
+    pools, concat, add, repeats, blocks): the optimized model computes the plain model's
+    eval function, checked in float64 with random BN statistics."""
+    compiled = archlang.compile_spec(case.text)
+    torch.manual_seed(0)
+    plain = archlang.build(compiled).double()
+    g = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        for m in plain.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g, dtype=torch.float64))
+                m.running_var.copy_(torch.rand(m.num_features, generator=g, dtype=torch.float64) + 0.5)
+    plain.eval()
+    optimized = torch_optimize.optimize(compiled, plain.state_dict(), dtype=torch.float64)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in optimized.modules()) or "batchnorm" in case.text
+    x = torch.randn(2, *case.input_shape, generator=g, dtype=torch.float64)
+    with torch.inference_mode():
+        torch.testing.assert_close(optimized(x), plain(x), atol=1e-9, rtol=1e-9)

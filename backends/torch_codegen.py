@@ -526,10 +526,10 @@ class _Gen:
 
 
 TRANSFORM_INPUT_SOURCE = '''def transform_input(x: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
-    """torchvision's `_transform_input`: ImageNet-normalised input re-normalised to [-1, 1]."""
+    """torchvision's `_transform_input`: ImageNet-normalised input to [-1, 1]."""
     channels = [
         torch.unsqueeze(x[:, i], 1) * (s / 0.5) + (m - 0.5) / 0.5
-        for i, (m, s) in enumerate(zip(mean, std))
+        for i, (m, s) in enumerate(zip(mean, std, strict=True))
     ]
     return torch.cat(channels, 1)'''
 

@@ -20,6 +20,7 @@ from archlang import __version__
 from archlang.ops import Op
 
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
+from .torch_codegen import TRANSFORM_INPUT_SOURCE
 from .torch_ops import SYMBOLIC, TORCH_OPS, Arg
 from .torch_optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, lookup, unit_parts
 from .torch_optimize_text import (
@@ -27,7 +28,6 @@ from .torch_optimize_text import (
     FOLD_SOURCE,
     FUSED_SOURCE,
     IN,
-    TRANSFORM_INPUT_SOURCE,
     UNIT_SOURCE,
     Chan,
     Placeholders,

@@ -133,15 +133,6 @@ def docstring(paragraphs: list[str]) -> list[str]:
         return [f'{INDENT}"""{text[0]}"""']
     return [f'{INDENT}"""{text[0]}', *[(INDENT + t) if t else "" for t in text[1:]], f'{INDENT}"""']
 
-
-TRANSFORM_INPUT_SOURCE = '''def transform_input(x: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
-    """torchvision's `_transform_input`: ImageNet-normalised input to [-1, 1]."""
-    channels = [
-        torch.unsqueeze(x[:, i], 1) * (s / 0.5) + (m - 0.5) / 0.5
-        for i, (m, s) in enumerate(zip(mean, std, strict=True))
-    ]
-    return torch.cat(channels, 1)'''
-
 UNIT_SOURCE = '''class {name}(nn.Module):
     """Conv unit for inference: Conv2d (BatchNorm folded into it), {act}."""
 

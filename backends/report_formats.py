@@ -127,13 +127,14 @@ RICH_MAX_ROWS = 150
 def _text_rows(table: ReportTable):
     """(cells, separator_before) per table row, in the order rich is given them."""
     blank = [""] * (len(table.columns) - 1)
+    show = [(c.key, KINDS[c.kind].display) for c in table.columns]
     for i, section in enumerate(table.sections):
         if section.title:
             yield [f"[{section.title}]", *blank], i > 0
         for row in section.rows:
-            yield _cells(table, row, "display"), False
+            yield [fn(row.get(key)) for key, fn in show], False
         if section.total is not None:
-            yield _cells(table, section.total, "display"), True
+            yield [fn(section.total.get(key)) for key, fn in show], True
 
 
 def _rich_table(table: ReportTable, rows) -> str:
@@ -160,21 +161,22 @@ def _plain_table(table: ReportTable, rows) -> str:
     def cell_len(x: str) -> int:
         return len(x) if x.isascii() else rich_cell_len(x)
 
-    rows = list(rows)
     header = [c.title for c in table.columns]
-    widths = [max(cell_len(x) for x in col) for col in zip(header, *(cells for cells, _ in rows))]
+    rows = [(cells, [cell_len(x) for x in cells], separated) for cells, separated in rows]
+    header_lens = [cell_len(x) for x in header]
+    widths = [max(col) for col in zip(header_lens, *(lens for _, lens, _ in rows))]
     right = [c.numeric for c in table.columns]
 
-    def line(cells):
-        padded = [(" " * (w - cell_len(x)) + x) if r else (x + " " * (w - cell_len(x)))
-                  for x, w, r in zip(cells, widths, right)]
+    def line(cells, lens):
+        padded = [(" " * (w - n) + x) if r else (x + " " * (w - n))
+                  for x, n, w, r in zip(cells, lens, widths, right)]
         return "  " + "   ".join(padded) + "  "
 
-    out = [table.title, "", line(header), " " + "─" * (sum(widths) + 3 * len(widths) - 1) + " "]
-    for cells, separated in rows:
+    out = [table.title, "", line(header, header_lens), " " + "─" * (sum(widths) + 3 * len(widths) - 1) + " "]
+    for cells, lens, separated in rows:
         if separated:
             out.append("")
-        out.append(line(cells))
+        out.append(line(cells, lens))
     out.append("")
     return "\n".join(out) + "\n"
 

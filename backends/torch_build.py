@@ -178,12 +178,19 @@ def build_compiled(compiled: Compiled) -> nn.Module:
     return model
 
 
-def build(source: str | Path | Compiled, input_shape: tuple[int, ...] | None = None, **params) -> nn.Module:
+def build(source: str | Path | Compiled, input_shape: tuple[int, ...] | None = None, *,
+          optimize: bool = False, **params) -> nn.Module:
     """A ``torch.nn.Module`` for a spec (a path, a bundled spec name, spec text or a
     :class:`Compiled`); ``params`` set network parameters (``num_classes=10``).
 
     Raises :class:`archlang.SpecError` for an invalid spec. The model is in training mode,
-    on the CPU, in float32, like any freshly constructed module.
+    on the CPU, in float32, like any freshly constructed module. ``optimize=True`` gives
+    the inference module of ``--emit torch --optimize`` instead (eval mode; see
+    :mod:`archlang.backends.torch_optimize` to load the unoptimized model's weights).
     """
+    if optimize:
+        from .torch_optimize import build as build_optimized
+
+        return build_optimized(source, input_shape, **params)
     compiled = source if isinstance(source, Compiled) else compile_spec(source, params or None, input_shape)
     return build_compiled(compiled)

@@ -344,3 +344,12 @@ def test_random_specs_optimize_to_the_same_function(case):
     x = torch.randn(2, *case.input_shape, generator=g, dtype=torch.float64)
     with torch.inference_mode():
         torch.testing.assert_close(optimized(x), plain(x), atol=1e-9, rtol=1e-9)
+
+
+def test_build_with_optimize_flag_gives_the_optimized_module():
+    import archlang
+
+    model = archlang.build("googlenet", optimize=True, aux_logits=False)
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert "BatchNorm2d" not in kinds  # folded: the optimized module has no BN at all
+    assert not model.training

@@ -343,7 +343,7 @@ class _Gen:
         params = [p.name for p in self.graph.graph["templates"][template].params]
         final: list[tuple[list[_Described], dict]] = []
         for members in groups.values():
-            final += self._bind_group(members, params)
+            final += bind_group(members, params)
         for members, binding in final:
             if len(final) == 1:
                 name = class_name(template, self.classes)
@@ -358,32 +358,6 @@ class _Gen:
                 self.class_of[d.plan.path] = name
             self.texts.append(self._class_text(name, members, binding, self.params_of[name], template,
                                                len(final) > 1))
-
-    def _bind_group(self, members: list[_Described], params: list[str]):
-        """Bind each slot to a parameter (same value in every instance), else a literal;
-        split the group where a slot fits neither."""
-        binding: dict = {"in": "in_channels"}
-        loose = []
-        for i in range(len(members[0].slots)):
-            values = [d.slots[i] for d in members]
-            match = next((p for p in params if all(_same(d.plan.args.get(p), v) for d, v in zip(members, values))),
-                         None)
-            if match is not None:
-                binding[i] = match
-            elif all(_same(v, values[0]) for v in values):
-                binding[i] = values[0]
-            else:
-                loose.append(i)
-        if not loose:
-            return [(members, binding)]
-        split: dict[tuple, list[_Described]] = {}
-        for d in members:
-            split.setdefault(tuple(repr(d.slots[i]) for i in loose), []).append(d)
-        out = []
-        for sub in split.values():
-            out += self._bind_group(sub, params) if len(sub) < len(members) else [(sub, {
-                **binding, **{i: sub[0].slots[i] for i in loose}})]
-        return out
 
     def _class_text(self, name, members, binding, used, template, specialised) -> str:
         first = members[0]
@@ -564,6 +538,35 @@ def _prod(values) -> int:
     out = 1
     for v in values:
         out *= v
+    return out
+
+
+def bind_group(members: list, params: list[str]):
+    """Bind each slot to a parameter (equal to it in every instance), else a literal (equal
+    in every instance); split the group by the values of slots that fit neither."""
+    binding: dict = {"in": "in_channels"}
+    loose = []
+    for i in range(len(members[0].slots)):
+        values = [dd.slots[i] for dd in members]
+        match = next((q for q in params if all(_same(dd.plan.args.get(q), v) for dd, v in zip(members, values))),
+                     None)
+        if match is not None:
+            binding[i] = match
+        elif all(_same(v, values[0]) for v in values):
+            binding[i] = values[0]
+        else:
+            loose.append(i)
+    if not loose:
+        return [(members, binding)]
+    split: dict[tuple, list] = {}
+    for dd in members:
+        split.setdefault(tuple(repr(dd.slots[i]) for i in loose), []).append(dd)
+    out = []
+    for sub in split.values():
+        if len(sub) < len(members):
+            out += bind_group(sub, params)
+        else:  # pragma: no cover - one value per loose slot means they were all equal
+            out.append((sub, {**binding, **{i: sub[0].slots[i] for i in loose}}))
     return out
 
 

@@ -20,7 +20,7 @@ from archlang import __version__
 from archlang.ops import Op
 
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
-from .torch_codegen import TRANSFORM_INPUT_SOURCE
+from .torch_codegen import TRANSFORM_INPUT_SOURCE, bind_group
 from .torch_ops import SYMBOLIC, TORCH_OPS, Arg
 from .torch_optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, lookup, unit_parts
 from .torch_optimize_text import (
@@ -33,7 +33,6 @@ from .torch_optimize_text import (
     Placeholders,
     Slot,
     bind,
-    bind_group,
     docstring,
     shape_comment,
     show,

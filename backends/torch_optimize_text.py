@@ -71,41 +71,6 @@ class Placeholders(dict):
         return f"<{key}>"
 
 
-def bind_group(members: list, params: list[str]):
-    """Bind each slot to a parameter (equal to it in every instance), else a literal (equal
-    in every instance); split the group by the values of slots that fit neither."""
-    binding: dict = {"in": "in_channels"}
-    loose = []
-    for i in range(len(members[0].slots)):
-        values = [dd.slots[i] for dd in members]
-        match = next((q for q in params if all(_same(dd.plan.args.get(q), v) for dd, v in zip(members, values))),
-                     None)
-        if match is not None:
-            binding[i] = match
-        elif all(_same(v, values[0]) for v in values):
-            binding[i] = values[0]
-        else:
-            loose.append(i)
-    if not loose:
-        return [(members, binding)]
-    split: dict[tuple, list] = {}
-    for dd in members:
-        split.setdefault(tuple(repr(dd.slots[i]) for i in loose), []).append(dd)
-    out = []
-    for sub in split.values():
-        if len(sub) < len(members):
-            out += bind_group(sub, params)
-        else:  # pragma: no cover - one value per loose slot means they were all equal
-            out.append((sub, {**binding, **{i: sub[0].slots[i] for i in loose}}))
-    return out
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
-        return False
-    return type(a) is type(b) and a == b
-
-
 def shape_comment(shape) -> str:
     return "(" + ", ".join(["N", *map(str, shape)]) + ")" if shape else ""
 

@@ -78,7 +78,7 @@ def _render_lin(lin: Lin, binding: dict) -> str:
     return " + ".join(parts)
 
 
-def _bind(value, binding: dict):
+def bind_slots(value, binding: dict):
     """Replace slots and channel expressions in a value tree by source text."""
     if isinstance(value, Slot):
         v = binding[value.index]
@@ -86,18 +86,18 @@ def _bind(value, binding: dict):
     if isinstance(value, Lin):
         return _render_lin(value, binding)
     if isinstance(value, Call):
-        return Call(value.func, [_bind(a, binding) for a in value.args],
-                    [(k, _bind(v, binding)) for k, v in value.kwargs], value.explode)
+        return Call(value.func, [bind_slots(a, binding) for a in value.args],
+                    [(k, bind_slots(v, binding)) for k, v in value.kwargs], value.explode)
     if isinstance(value, Kw):
-        return Kw(value.name, _bind(value.value, binding))
+        return Kw(value.name, bind_slots(value.value, binding))
     if isinstance(value, Seq):
-        return Seq(value.open, value.close, [_bind(i, binding) for i in value.items], value.explode)
+        return Seq(value.open, value.close, [bind_slots(i, binding) for i in value.items], value.explode)
     if isinstance(value, tuple):
-        return tuple(_bind(v, binding) for v in value)
+        return tuple(bind_slots(v, binding) for v in value)
     return value
 
 
-class _Placeholders(dict):
+class Placeholders(dict):
     """Binding used for structure keys: every symbol renders as a marker."""
 
     def __missing__(self, key):
@@ -226,9 +226,9 @@ class _Gen:
         for child in p.children:
             d.init.append((child.name, self._assemble(child, (child.name,), trees)))
         self._forward(d, lins)
-        key_binding = _Placeholders()
-        parts = [f"{n}={flat(_bind(t, key_binding))}" for n, t in d.init]
-        parts += [f"{t}={flat(_bind(v, key_binding))}|{aux}" for t, v, aux, _, _ in d.forward]
+        key_binding = Placeholders()
+        parts = [f"{n}={flat(bind_slots(t, key_binding))}" for n, t in d.init]
+        parts += [f"{t}={flat(bind_slots(v, key_binding))}|{aux}" for t, v, aux, _, _ in d.forward]
         d.key = "\n".join(parts) + f"\nreturn {d.ret}"
         return d
 
@@ -391,7 +391,7 @@ class _Gen:
         out += signature("__init__", params, "None", I1)
         out.append(f"{I2}super().__init__()")
         for attr, tree in d.init:
-            value = _bind(tree, binding)
+            value = bind_slots(tree, binding)
             if is_plain_attribute(attr):
                 out += statement(f"self.{attr}", value, I2)
             else:
@@ -406,9 +406,9 @@ class _Gen:
             comment = _shape_comment(shape)
             if aux is not None:
                 out.append(f"{I2}if self.training:")
-                out += statement(target, _bind(value, binding), I3, comment)
+                out += statement(target, bind_slots(value, binding), I3, comment)
             else:
-                out += statement(target, _bind(value, binding), I2, comment)
+                out += statement(target, bind_slots(value, binding), I2, comment)
         if root and d.plan.outputs:
             fields = ", ".join(v for _, v in d.outputs)
             out += [f"{I2}if self.training:", f"{I3}return {self.outputs_name}({fields})"]

@@ -20,19 +20,14 @@ from archlang import __version__
 from archlang.ops import Op
 
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
-from .torch_codegen import TRANSFORM_INPUT_SOURCE, bind_group
+from .torch_codegen import IN, TRANSFORM_INPUT_SOURCE, Lin, Placeholders, Slot, bind_group, bind_slots
 from .torch_ops import SYMBOLIC, TORCH_OPS, Arg
 from .torch_optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, lookup, unit_parts
 from .torch_optimize_text import (
     CONVERTER_SOURCE,
     FOLD_SOURCE,
     FUSED_SOURCE,
-    IN,
     UNIT_SOURCE,
-    Chan,
-    Placeholders,
-    Slot,
-    bind,
     docstring,
     shape_comment,
     show,
@@ -108,7 +103,7 @@ class _Gen:
         d.slots.append(value)
         return Slot(len(d.slots) - 1)
 
-    def _ctor(self, d: _Described, item, path, in_chan: Chan):
+    def _ctor(self, d: _Described, item, path, in_chan: Lin):
         """Constructor tree of a submodule, and the channels of what it outputs."""
         if isinstance(item, Leaf):  # a conv / linear / batchnorm outside a conv unit
             call = Call(TORCH_OPS[item.op].module)
@@ -119,7 +114,7 @@ class _Gen:
                 elif SYMBOLIC.get(a.name) and isinstance(a.value, int) and not isinstance(a.value, bool):
                     value = self._slot(d, a.value)
                     if a.name in ("out_channels", "out_features"):
-                        out = Chan(((value.index, 1),))
+                        out = Lin(((value.index, 1),))
                 else:
                     value = py_value(a.value)
                 (call.args.append(value) if a.positional else call.kwargs.append((a.name, value)))
@@ -131,7 +126,7 @@ class _Gen:
             self._note_eps(item, bn)
             out = self._slot(d, conv.attrs["out_channels"])
             call = Call(self.unit_class(False, relu), [in_chan, out], self._conv_kwargs(conv))
-            return call, Chan(((out.index, 1),))
+            return call, Lin(((out.index, 1),))
         cls = self.class_of[item.path]  # a nested block
         call = Call(cls, [in_chan])
         for p in self.params_of[cls]:
@@ -140,9 +135,9 @@ class _Gen:
                 call.kwargs.append((p, slot))
             else:
                 call.args.append(slot)
-        return call, Chan(((self._slot(d, self.graph.nodes[item.output]["shape"][0]).index, 1),))
+        return call, Lin(((self._slot(d, self.graph.nodes[item.output]["shape"][0]).index, 1),))
 
-    def _sequential(self, d: _Described, seq: ModulePlan, path: tuple, in_chan: Chan):
+    def _sequential(self, d: _Described, seq: ModulePlan, path: tuple, in_chan: Lin):
         """An untouched sequential branch: ``nn.Sequential`` with the same keys."""
         items, chan = [], in_chan
         for step in seq.steps:
@@ -166,7 +161,7 @@ class _Gen:
         if bn is not None:
             self.eps[".".join(unit.path)] = float(bn.attrs["eps"])
 
-    def _fused_ctor(self, d: _Described, g: Fusion, in_chan: Chan, chans: dict):
+    def _fused_ctor(self, d: _Described, g: Fusion, in_chan: Lin, chans: dict):
         widths = []
         conv = None
         for m in g.members:
@@ -176,7 +171,7 @@ class _Gen:
             else:
                 conv = m.item
             slot = self._slot(d, conv.attrs["out_channels"])
-            chans[m.target] = Chan(((slot.index, 1),))
+            chans[m.target] = Lin(((slot.index, 1),))
             widths.append((py_str(".".join(m.path)), slot))
         kwargs = self._conv_kwargs(conv, skip=("in_channels", "out_channels", "bias", "kernel_size"))
         return Call(self.unit_class(True, g.relu), [in_chan, Seq("{", "}", widths)], kwargs)
@@ -190,7 +185,7 @@ class _Gen:
         group_of = {m.target: g for g in groups for m in g.members}
         attrs = Namespace({c.name for c in p.children})
         canon: dict[str, str] = {}
-        chans: dict[str, Chan] = {p.input: IN}
+        chans: dict[str, Lin] = {p.input: IN}
         entries: list[_Entry] = []
         trees: dict[tuple, object] = {}
         fused_attrs: list[tuple[str, str, object]] = []  # (first member's top name, attribute, tree)
@@ -227,7 +222,7 @@ class _Gen:
         d.init = self._assemble(p.children, (), trees, fused_attrs)
         self._forward(d, entries, c(p.output))
         keys = Placeholders()
-        parts = [f"{n}={flat(bind(t, keys))}" for n, t in d.init]
+        parts = [f"{n}={flat(bind_slots(t, keys))}" for n, t in d.init]
         parts += [f"{t}={flat(v)}" for t, v, _ in d.forward]
         d.key = "\n".join(parts) + f"\nreturn {d.ret}"
         return d
@@ -324,7 +319,7 @@ class _Gen:
         out += signature("__init__", sig, "None", I1)
         out.append(f"{I2}super().__init__()")
         for attr, tree in d.init:
-            value = bind(tree, binding)
+            value = bind_slots(tree, binding)
             if is_plain_attribute(attr):
                 if attr in d.fused:
                     out.append(f"{I2}# sibling 1x1 conv units that read the same input, as one conv")
@@ -431,9 +426,9 @@ def _children_ready(p: ModulePlan, class_of: dict) -> bool:
     return True
 
 
-def _fn_chan(leaf: Leaf, ins: list[Chan]) -> Chan:
+def _fn_chan(leaf: Leaf, ins: list[Lin]) -> Lin:
     if leaf.op is Op.CONCAT:
-        total = Chan()
+        total = Lin()
         for ch in ins:
             total = total + ch
         return total

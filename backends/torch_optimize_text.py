@@ -1,74 +1,14 @@
-"""Pieces of the optimized model's source that are not about the plan: symbolic widths
-(a constructor argument bound to a template parameter or a literal), the fixed classes and
-functions every optimized file contains, and small text helpers. No torch import.
+"""Pieces of the optimized model's source that are not about the plan: the fixed classes
+and functions every optimized file contains, and small text helpers. (Symbolic widths are
+the plain code generator's: ``torch_codegen.Slot`` / ``Lin`` / ``bind_slots``.) No torch import.
 """
 
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
 
 from .naming import docstring_text
-from .torch_pyfmt import INDENT, LIMIT, Call, Seq, py_value
-
-# ---- widths that a class may take from its constructor parameters ---------------------------
-
-@dataclass(frozen=True)
-class Slot:
-    """A width in a constructor call; the class binds it to a parameter or a literal."""
-
-    index: int
-
-
-@dataclass(frozen=True)
-class Chan:
-    """A channel count: the sum of coefficient × symbol (``"in"`` or a slot index) plus a constant."""
-
-    terms: tuple = ()
-    const: int = 0
-
-    def __add__(self, other: Chan) -> Chan:
-        terms = dict(self.terms)
-        for sym, k in other.terms:
-            terms[sym] = terms.get(sym, 0) + k
-        return Chan(tuple(terms.items()), self.const + other.const)
-
-    def scale(self, k: int) -> Chan:
-        return Chan(tuple((s, c * k) for s, c in self.terms), self.const * k)
-
-
-IN = Chan((("in", 1),))
-
-
-def bind(value, binding):
-    """A value tree with slots and channel counts replaced by source text."""
-    if isinstance(value, Slot):
-        v = binding[value.index]
-        return v if isinstance(v, str) else py_value(v)
-    if isinstance(value, Chan):
-        const, parts = value.const, []
-        for sym, k in value.terms:
-            v = binding[sym]
-            if isinstance(v, str):
-                parts.append(v if k == 1 else f"{k} * {v}")
-            else:
-                const += k * v
-        if const or not parts:
-            parts.append(str(const))
-        return " + ".join(parts)
-    if isinstance(value, Call):
-        return Call(value.func, [bind(a, binding) for a in value.args],
-                    [(k, bind(v, binding)) for k, v in value.kwargs], value.explode)
-    if isinstance(value, Seq):
-        return Seq(value.open, value.close, [bind(i, binding) for i in value.items], value.explode)
-    if isinstance(value, tuple):
-        return tuple(bind(v, binding) for v in value)
-    return value
-
-
-class Placeholders(dict):
-    def __missing__(self, key):
-        return f"<{key}>"
+from .torch_pyfmt import INDENT, LIMIT
 
 
 def shape_comment(shape) -> str:

@@ -514,8 +514,12 @@ class Lowerer:
             if op is Op.CONV2D:
                 attrs["padding"] = resolve_padding(attrs)
         except ArgError as e:
-            raise _err(getattr(e, "code", "E205"), e.message, self._arg_span(call, getattr(e, "arg", None)),
-                       e.help) from None
+            message, help = e.message, e.help
+            if call.name != op.value:  # speak of what the user wrote: `conv`, `fc`, ...
+                message = message.replace(f"{op.value} ", f"{call.name} ", 1)
+                help = help and help.replace(f"usage: {op.value}(", f"usage: {call.name}(", 1)
+            raise _err(getattr(e, "code", "E205"), message, self._arg_span(call, getattr(e, "arg", None)),
+                       help) from None
         except ShapeError as e:
             raise _err(e.code, e.message, call.span, e.help) from None
         return attrs

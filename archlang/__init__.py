@@ -12,11 +12,13 @@ import importlib
 
 __version__ = "0.1.0"
 
-from .compiler import Compiled, compile_spec  # noqa: E402
-from .diagnostics import Diagnostic, SpecError  # noqa: E402
-
-# Entry points implemented in modules that are imported on first use (torch only for build).
+# Everything is imported on first use: `archc --help` / `--version` need none of it, and
+# torch is only ever imported by `build`.
 _LAZY = {
+    "Compiled": "archlang.compiler:Compiled",
+    "compile_spec": "archlang.compiler:compile_spec",
+    "Diagnostic": "archlang.diagnostics:Diagnostic",
+    "SpecError": "archlang.diagnostics:SpecError",
     "analyze": "archlang.analysis:analyze",
     "build": "archlang.backends.torch_build:build",
 }

@@ -19,7 +19,6 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .diagnostics import SpecError, render_all
 
 # format -> "module:function"; the function takes (compiled, fmt, options) and returns
 # str or bytes.
@@ -73,13 +72,16 @@ def _use_color(stream) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def report_errors(err: SpecError) -> None:
+def report_errors(err) -> None:
+    from .diagnostics import render_all
+
     sources = getattr(err, "sources", None)
     click.echo(render_all(err.diagnostics, sources, color=_use_color(sys.stderr)), err=True)
 
 
 def compile_or_exit(file: str, sets: tuple[str, ...], input_dims: str | None, max_nodes: int):
     from .compiler import compile_spec
+    from .diagnostics import SpecError
 
     try:
         return compile_spec(file, parse_sets(sets), parse_dims(input_dims) if input_dims else None, max_nodes)
@@ -182,6 +184,8 @@ def compile_cmd(file, sets, input_dims, max_nodes, emit, output, report, **optio
         raise UsageProblem("give either --emit or --report, not both")
     compiled = compile_or_exit(file, sets, input_dims, max_nodes)
     options.update(output=output, sets=parse_sets(sets))
+    from .diagnostics import SpecError
+
     try:
         if report:
             data = _load(REPORT)(compiled, options)

@@ -375,19 +375,8 @@ class _Gen:
             params.append(f"{ident}: {'float' if isinstance(value, float) else 'int'}")
         return self._module_class(name, "nn.Module", body, params, first, binding)
 
-    def _docstring(self, paragraphs: list[str]) -> list[str]:
-        text = []
-        for para in paragraphs:
-            if not para:
-                text.append("")
-                continue
-            text += textwrap.wrap(docstring_text(para), LIMIT - len(I1) - 3, break_on_hyphens=False)
-        if len(text) == 1:
-            return [f'{I1}"""{text[0]}"""']
-        return [f'{I1}"""{text[0]}', *[(I1 + t) if t else "" for t in text[1:]], f'{I1}"""']
-
     def _module_class(self, name, base, doc, params, d: _Described, binding, root=False) -> str:
-        out = [f"class {name}({base}):", *self._docstring(doc), ""]
+        out = [f"class {name}({base}):", *docstring(doc), ""]
         out += signature("__init__", params, "None", I1)
         out.append(f"{I2}super().__init__()")
         for attr, tree in d.init:
@@ -539,6 +528,19 @@ def _prod(values) -> int:
     for v in values:
         out *= v
     return out
+
+
+def docstring(paragraphs: list[str]) -> list[str]:
+    """A class docstring, wrapped to the line limit, indented one level."""
+    text = []
+    for para in paragraphs:
+        if not para:
+            text.append("")
+            continue
+        text += textwrap.wrap(docstring_text(para), LIMIT - len(I1) - 3, break_on_hyphens=False)
+    if len(text) == 1:
+        return [f'{I1}"""{text[0]}"""']
+    return [f'{I1}"""{text[0]}', *[(I1 + t) if t else "" for t in text[1:]], f'{I1}"""']
 
 
 def bind_group(members: list, params: list[str]):

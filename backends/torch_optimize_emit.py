@@ -20,7 +20,7 @@ from archlang import __version__
 from archlang.ops import Op
 
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
-from .torch_codegen import IN, TRANSFORM_INPUT_SOURCE, Lin, Placeholders, Slot, bind_group, bind_slots
+from .torch_codegen import IN, TRANSFORM_INPUT_SOURCE, Lin, Placeholders, Slot, bind_group, bind_slots, docstring
 from .torch_ops import SYMBOLIC, TORCH_OPS, Arg
 from .torch_optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, lookup, unit_parts
 from .torch_optimize_text import (
@@ -28,7 +28,6 @@ from .torch_optimize_text import (
     FOLD_SOURCE,
     FUSED_SOURCE,
     UNIT_SOURCE,
-    docstring,
     shape_comment,
     show,
     tuple_source,

@@ -5,11 +5,6 @@ the plain code generator's: ``torch_codegen.Slot`` / ``Lin`` / ``bind_slots``.) 
 
 from __future__ import annotations
 
-import textwrap
-
-from .naming import docstring_text
-from .torch_pyfmt import INDENT, LIMIT
-
 
 def shape_comment(shape) -> str:
     return "(" + ", ".join(["N", *map(str, shape)]) + ")" if shape else ""
@@ -26,17 +21,6 @@ def tuple_source(names: list[str]) -> str:
         return "()"
     return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
 
-
-def docstring(paragraphs: list[str]) -> list[str]:
-    text = []
-    for para in paragraphs:
-        if not para:
-            text.append("")
-            continue
-        text += textwrap.wrap(docstring_text(para), LIMIT - len(INDENT) - 3, break_on_hyphens=False)
-    if len(text) == 1:
-        return [f'{INDENT}"""{text[0]}"""']
-    return [f'{INDENT}"""{text[0]}', *[(INDENT + t) if t else "" for t in text[1:]], f'{INDENT}"""']
 
 UNIT_SOURCE = '''class {name}(nn.Module):
     """Conv unit for inference: Conv2d (BatchNorm folded into it), {act}."""

@@ -18,21 +18,14 @@ Every rule takes ``(attrs, input shapes, output shape)`` and returns an integer.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from ..ops import Op
-
-Rule = Callable[[dict, list, tuple], int]
-
-
-def _zero(attrs, ins, out) -> int:
-    return 0
+from .params import Rule, conv_weight_numel
+from .params import zero as _zero
 
 
 def _conv_macs(attrs, ins, out) -> int:
-    cin = ins[0][0]
-    weight = attrs["out_channels"] * (cin // attrs["groups"]) * math.prod(attrs["kernel_size"])
-    return weight * out[1] * out[2]
+    return conv_weight_numel(attrs, ins) * out[1] * out[2]
 
 
 def _linear_macs(attrs, ins, out) -> int:

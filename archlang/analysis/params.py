@@ -16,14 +16,17 @@ from ..ops import Op
 Rule = Callable[[dict, list, tuple], int]
 
 
-def _zero(attrs, ins, out) -> int:
+def zero(attrs, ins, out) -> int:
     return 0
 
 
+def conv_weight_numel(attrs, ins) -> int:
+    """Elements of a conv's weight: out × in/groups × kh × kw."""
+    return attrs["out_channels"] * (ins[0][0] // attrs["groups"]) * math.prod(attrs["kernel_size"])
+
+
 def _conv_params(attrs, ins, out) -> int:
-    cin = ins[0][0]
-    weight = attrs["out_channels"] * (cin // attrs["groups"]) * math.prod(attrs["kernel_size"])
-    return weight + (attrs["out_channels"] if attrs["bias"] else 0)
+    return conv_weight_numel(attrs, ins) + (attrs["out_channels"] if attrs["bias"] else 0)
 
 
 def _linear_params(attrs, ins, out) -> int:
@@ -40,22 +43,22 @@ def _bn_buffers(attrs, ins, out) -> int:
 
 
 PARAMS: dict[Op, Rule] = {
-    Op.INPUT: _zero,
-    Op.TRANSFORM_INPUT: _zero,  # constants folded into the expression, not registered
+    Op.INPUT: zero,
+    Op.TRANSFORM_INPUT: zero,  # constants folded into the expression, not registered
     Op.CONV2D: _conv_params,
     Op.BATCHNORM: _bn_params,
-    Op.RELU: _zero,
-    Op.MAXPOOL: _zero,
-    Op.AVGPOOL: _zero,
-    Op.ADAPTIVE_AVGPOOL: _zero,
-    Op.LRN: _zero,
-    Op.DROPOUT: _zero,
-    Op.FLATTEN: _zero,
+    Op.RELU: zero,
+    Op.MAXPOOL: zero,
+    Op.AVGPOOL: zero,
+    Op.ADAPTIVE_AVGPOOL: zero,
+    Op.LRN: zero,
+    Op.DROPOUT: zero,
+    Op.FLATTEN: zero,
     Op.LINEAR: _linear_params,
-    Op.SOFTMAX: _zero,
-    Op.IDENTITY: _zero,
-    Op.CONCAT: _zero,
-    Op.ADD: _zero,
+    Op.SOFTMAX: zero,
+    Op.IDENTITY: zero,
+    Op.CONCAT: zero,
+    Op.ADD: zero,
 }
 
-BUFFERS: dict[Op, Rule] = {op: _zero for op in Op} | {Op.BATCHNORM: _bn_buffers}
+BUFFERS: dict[Op, Rule] = {op: zero for op in Op} | {Op.BATCHNORM: _bn_buffers}

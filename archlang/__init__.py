@@ -1,9 +1,9 @@
 """archlang: a language and compiler for convolutional network architectures.
 
-    >>> import archlang
-    >>> compiled = archlang.compile_spec("googlenet")          # shapes, no torch
-    >>> result = archlang.analyze("specs/inception_v3.arch")   # params, FLOPs, RF per node
-    >>> model = archlang.build("inception_v3", num_classes=10)  # a torch.nn.Module
+>>> import archlang
+>>> compiled = archlang.compile_spec("googlenet")          # shapes, no torch
+>>> result = archlang.analyze("specs/inception_v3.arch")   # params, FLOPs, RF per node
+>>> model = archlang.build("inception_v3", num_classes=10)  # a torch.nn.Module
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ _LAZY = {
     "Diagnostic": "archlang.diagnostics:Diagnostic",
     "SpecError": "archlang.diagnostics:SpecError",
     "analyze": "archlang.analysis:analyze",
-    "build": "archlang.backends.torch_build:build",
+    "build": "archlang.backends.torch.build:build",
 }
 
 

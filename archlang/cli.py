@@ -24,13 +24,13 @@ from . import __version__
 # str or bytes.
 EMITTERS: dict[str, str] = {
     "ir": "archlang.emit_ir:emit_ir",
-    "torch": "archlang.backends.torch_codegen:emit_cli",
-    "dot": "archlang.backends.graphviz:emit_cli",
-    "svg": "archlang.backends.graphviz:emit_cli",
-    "pdf": "archlang.backends.graphviz:emit_cli",
-    "png": "archlang.backends.graphviz:emit_cli",
+    "torch": "archlang.backends.torch.codegen:emit_cli",
+    "dot": "archlang.backends.diagrams.render:emit_cli",
+    "svg": "archlang.backends.diagrams.render:emit_cli",
+    "pdf": "archlang.backends.diagrams.render:emit_cli",
+    "png": "archlang.backends.diagrams.render:emit_cli",
 }
-REPORT = "archlang.backends.report:report_cli"
+REPORT = "archlang.backends.report.tables:report_cli"
 LINT = "archlang.lint:lint_cli"
 EXPLAIN = "archlang.lint:explain"
 
@@ -111,11 +111,21 @@ def write_output(data: str | bytes, output: str | None) -> None:
 
 
 def _common(f):
-    f = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
-                     help="Set a network parameter (repeatable), e.g. --set num_classes=10.")(f)
+    f = click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Set a network parameter (repeatable), e.g. --set num_classes=10.",
+    )(f)
     f = click.option("--input", "input_dims", metavar="CxHxW", help="Override the input size, e.g. 3x299x299.")(f)
-    f = click.option("--max-nodes", type=click.IntRange(1), default=1_000_000, show_default=True,
-                     help="Refuse specs that expand to more primitive ops than this.")(f)
+    f = click.option(
+        "--max-nodes",
+        type=click.IntRange(1),
+        default=1_000_000,
+        show_default=True,
+        help="Refuse specs that expand to more primitive ops than this.",
+    )(f)
     return f
 
 
@@ -123,8 +133,7 @@ class DefaultGroup(click.Group):
     """``archc FILE ...`` runs the ``compile`` command; ``archc check FILE`` a subcommand."""
 
     def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version",
-                                                                     "--list-specs"):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "--list-specs"):
             args = ["compile", *args]
         return super().parse_args(ctx, args)
 
@@ -141,8 +150,14 @@ def _list_specs(ctx, param, value):
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="archc")
-@click.option("--list-specs", is_flag=True, expose_value=False, is_eager=True, callback=_list_specs,
-              help="List the specs bundled with archlang (usable by name, e.g. `archc check googlenet`).")
+@click.option(
+    "--list-specs",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_list_specs,
+    help="List the specs bundled with archlang (usable by name, e.g. `archc check googlenet`).",
+)
 def main():
     """archc: compile .arch network specs to shapes, reports, PyTorch code and diagrams.
 
@@ -160,16 +175,33 @@ def main():
 @click.option("--emit", "emit", type=click.Choice(sorted(EMITTERS)), help="Output to produce.")
 @click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
 @click.option("--report", is_flag=True, help="Print the cost / receptive-field report.")
-@click.option("--format", "fmt", type=click.Choice(["text", "md", "csv", "json", "latex"]), default="text",
-              show_default=True, help="Report format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "md", "csv", "json", "latex"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
 @click.option("--depth", type=click.IntRange(0), default=None, help="Collapse the report to blocks at this depth.")
-@click.option("--table", type=click.Choice(["layers", "paper"]), default="layers", show_default=True,
-              help="Report layout: per layer, or the GoogLeNet paper's Table 1.")
+@click.option(
+    "--table",
+    type=click.Choice(["layers", "paper"]),
+    default="layers",
+    show_default=True,
+    help="Report layout: per layer, or the GoogLeNet paper's Table 1.",
+)
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Batch size for memory figures.")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16", "float64", "int8"]),
-              default="float32", show_default=True, help="Element type for memory figures.")
-@click.option("--view", type=click.Choice(["blocks", "layers"]), default="blocks", show_default=True,
-              help="Diagram view.")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16", "float64", "int8"]),
+    default="float32",
+    show_default=True,
+    help="Element type for memory figures.",
+)
+@click.option(
+    "--view", type=click.Choice(["blocks", "layers"]), default="blocks", show_default=True, help="Diagram view."
+)
 @click.option("--block", "block_name", metavar="NAME", help="Draw one block template alone.")
 @click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"]), default=None, help="Diagram direction.")
 @click.option("--edge-shapes/--no-edge-shapes", default=False, help="Label diagram edges with tensor shapes.")

@@ -56,9 +56,12 @@ def load(source: str | Path) -> Program:
     return load_file(path) if path is not None else load_text(str(source))
 
 
-def compile_spec(source: str | Path | Program, params: dict | None = None,
-                 input_shape: tuple[int, ...] | None = None,
-                 max_nodes: int = DEFAULT_MAX_NODES) -> Compiled:
+def compile_spec(
+    source: str | Path | Program,
+    params: dict | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    max_nodes: int = DEFAULT_MAX_NODES,
+) -> Compiled:
     """Parse, lower, verify and shape-check a spec. Raises :class:`SpecError` (with
     ``.sources`` set for rendering) on any error."""
     with gc_paused():

@@ -58,10 +58,7 @@ class Diagnostic:
             "message": self.message,
             "span": self.span.model_dump() if self.span else None,
             "help": self.help,
-            "notes": [
-                {"message": n.message, "span": n.span.model_dump() if n.span else None}
-                for n in self.notes
-            ],
+            "notes": [{"message": n.message, "span": n.span.model_dump() if n.span else None} for n in self.notes],
         }
 
 

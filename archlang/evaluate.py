@@ -129,10 +129,22 @@ def _num(node, v, side: str):
     return v
 
 
-_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "%": operator.mod,
-          "//": operator.floordiv, "/": operator.truediv}
-_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-            ">": operator.gt, ">=": operator.ge}
+_ARITH = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "%": operator.mod,
+    "//": operator.floordiv,
+    "/": operator.truediv,
+}
+_COMPARE = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 def _binop(node: ir.BinOp, env: Env):
@@ -145,8 +157,10 @@ def _binop(node: ir.BinOp, env: Env):
         return left if _truth(node.left, left) else evaluate(node.right, env)
     left, right = evaluate(node.left, env), evaluate(node.right, env)
     if op in _COMPARE:
-        if op not in ("==", "!=") and type_name(left) != type_name(right) and not (
-            type_name(left) in ("int", "float") and type_name(right) in ("int", "float")
+        if (
+            op not in ("==", "!=")
+            and type_name(left) != type_name(right)
+            and not (type_name(left) in ("int", "float") and type_name(right) in ("int", "float"))
         ):
             raise _err(node, "E305", f"cannot compare {type_name(left)} with {type_name(right)}")
         if isinstance(left, (tuple, list, str)):
@@ -172,10 +186,9 @@ def _binop(node: ir.BinOp, env: Env):
             # |left| >= 2**(bits-1), so the result has at least right*(bits-1) bits: refuse
             # before computing anything that large (2 ** 10 ** 10), allow up to 2**62.
             if abs(left) > 1 and right * (abs(left).bit_length() - 1) > 63:
-                raise _err(node, "E604", "integer power too large",
-                           help=f"values are limited to ±2**62 ({INT_LIMIT})")
+                raise _err(node, "E604", "integer power too large", help=f"values are limited to ±2**62 ({INT_LIMIT})")
         try:
-            result = left ** right
+            result = left**right
         except (OverflowError, ZeroDivisionError):
             raise _err(node, "E604", "power out of range") from None
         if isinstance(result, complex) or result != result:  # (-8) ** 0.5 is complex in Python
@@ -194,8 +207,12 @@ def _binop(node: ir.BinOp, env: Env):
 
 def _truth(node, v) -> bool:
     if not isinstance(v, bool):
-        raise _err(node, "E305", f"expected true or false, got {type_name(v)}",
-                   help="conditions must be booleans; compare explicitly, e.g. `n > 0`")
+        raise _err(
+            node,
+            "E305",
+            f"expected true or false, got {type_name(v)}",
+            help="conditions must be booleans; compare explicitly, e.g. `n > 0`",
+        )
     return v
 
 
@@ -206,8 +223,11 @@ def _fn_range(node, args):
         r = range(*args)
         n = len(r)
     except (ValueError, OverflowError):  # a zero step; a length beyond sys.maxsize
-        raise _err(node, "E305" if 0 in args[2:] else "E603", "range step must not be zero" if 0 in args[2:]
-                   else "range is too long") from None
+        raise _err(
+            node,
+            "E305" if 0 in args[2:] else "E603",
+            "range step must not be zero" if 0 in args[2:] else "range is too long",
+        ) from None
     if n > MAX_RANGE:
         raise _err(node, "E603", f"range of {n} items is beyond the limit of {MAX_RANGE}")
     charge(node, n)
@@ -227,6 +247,7 @@ def _fn_minmax(fn):
             raise _err(node, "E305", f"{fn.__name__} takes numbers")
         charge(node, len(items))
         return fn(items)
+
     return call
 
 
@@ -267,8 +288,14 @@ def _fn_abs(node, args):
 
 
 FUNCTIONS = {
-    "range": _fn_range, "len": _fn_len, "min": _fn_minmax(min), "max": _fn_minmax(max),
-    "int": _fn_int, "float": _fn_float, "str": _fn_str, "abs": _fn_abs,
+    "range": _fn_range,
+    "len": _fn_len,
+    "min": _fn_minmax(min),
+    "max": _fn_minmax(max),
+    "int": _fn_int,
+    "float": _fn_float,
+    "str": _fn_str,
+    "abs": _fn_abs,
 }
 
 
@@ -277,9 +304,14 @@ def _name(node: ir.Name, env: Env):
         return env.lookup(node.id)
     except KeyError:
         close = difflib.get_close_matches(node.id, env.names(), n=1)
-        raise _err(node, "E301", f"undefined name `{node.id}`",
-                   help=f"did you mean `{close[0]}`?" if close else
-                   "names must be parameters, constants or loop variables defined before use") from None
+        raise _err(
+            node,
+            "E301",
+            f"undefined name `{node.id}`",
+            help=f"did you mean `{close[0]}`?"
+            if close
+            else "names must be parameters, constants or loop variables defined before use",
+        ) from None
 
 
 def _index(node: ir.Index, env: Env):
@@ -305,8 +337,12 @@ def _func(node: ir.FuncCall, env: Env):
     fn = FUNCTIONS.get(node.func)
     if fn is None:
         close = difflib.get_close_matches(node.func, FUNCTIONS, n=1)
-        raise _err(node, "E301", f"unknown function `{node.func}`",
-                   help=f"did you mean `{close[0]}`?" if close else f"functions: {', '.join(sorted(FUNCTIONS))}")
+        raise _err(
+            node,
+            "E301",
+            f"unknown function `{node.func}`",
+            help=f"did you mean `{close[0]}`?" if close else f"functions: {', '.join(sorted(FUNCTIONS))}",
+        )
     return fn(node, [evaluate(a, env) for a in node.args])
 
 
@@ -316,7 +352,9 @@ _EVALUATORS = {
     "name": _name,
     "binop": _binop,
     "unary": _unary,
-    "if_expr": lambda node, env: evaluate(node.then if _truth(node.test, evaluate(node.test, env)) else node.orelse, env),
+    "if_expr": lambda node, env: evaluate(
+        node.then if _truth(node.test, evaluate(node.test, env)) else node.orelse, env
+    ),
     "func_call": _func,
     "index": _index,
     "tuple": lambda node, env: tuple(evaluate(i, env) for i in node.items),

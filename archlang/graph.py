@@ -65,8 +65,14 @@ def verify(graph: nx.DiGraph) -> list[Diagnostic]:
     problems = []
 
     def bug(message: str, span=None):
-        problems.append(Diagnostic(code="E900", message=f"internal: {message}", span=span,
-                                   help="this is a bug in archlang; please report it with the spec"))
+        problems.append(
+            Diagnostic(
+                code="E900",
+                message=f"internal: {message}",
+                span=span,
+                help="this is a bug in archlang; please report it with the spec",
+            )
+        )
 
     seen = set()
     for nid, data in graph.nodes(data=True):

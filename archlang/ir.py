@@ -28,6 +28,7 @@ class Node(BaseModel):
 
 # ---- expressions ----------------------------------------------------------------------
 
+
 class Const(Node):
     kind: Literal["const"] = "const"
     value: int | float | bool | str | None
@@ -94,6 +95,7 @@ Expr = Annotated[
 
 
 # ---- layers and statements ------------------------------------------------------------
+
 
 class Label(Node):
     """A name given to a layer. ``template`` labels are strings with ``{expr}`` holes."""
@@ -215,6 +217,7 @@ Stmt = Annotated[
 
 
 # ---- top level ------------------------------------------------------------------------
+
 
 class Param(Node):
     name: str

@@ -42,21 +42,27 @@ def decode(data: bytes, name: str) -> str:
     except UnicodeDecodeError as err:
         before = data[: err.start]
         line = before.count(b"\n") + 1
-        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
-        raise SpecError(Diagnostic(
-            code="E103", message=f"file is not valid UTF-8 (byte 0x{data[err.start]:02x})",
-            span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
-            help="save the spec as UTF-8",
-        )) from None
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        raise SpecError(
+            Diagnostic(
+                code="E103",
+                message=f"file is not valid UTF-8 (byte 0x{data[err.start]:02x})",
+                span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
+                help="save the spec as UTF-8",
+            )
+        ) from None
     if "\x00" in text:
         pos = text.index("\x00")
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        raise SpecError(Diagnostic(
-            code="E103", message="file contains a NUL byte",
-            span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
-            help="is this a binary file?",
-        ))
+        raise SpecError(
+            Diagnostic(
+                code="E103",
+                message="file contains a NUL byte",
+                span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
+                help="is this a binary file?",
+            )
+        )
     if "\r" in text:
         # Old Mac line ends (a lone CR): make them LF, as the lexer counts lines by LF only.
         # Same length, so every offset stays put; CRLF is kept.
@@ -66,6 +72,7 @@ def decode(data: bytes, name: str) -> str:
 
 def read_source(path: Path, shown: str, at: Span | None = None) -> str:
     """Read a spec file, turning every OS-level problem into a diagnostic."""
+
     def fail(message, help=None, code="E104"):
         return SpecError(Diagnostic(code=code, message=message, span=at, help=help))
 
@@ -79,8 +86,11 @@ def read_source(path: Path, shown: str, at: Span | None = None) -> str:
         with open(path, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)  # the size in stat may lie (/proc) or change
         if len(data) > MAX_FILE_BYTES:
-            raise fail(f"`{shown}` is larger than the limit of {MAX_FILE_BYTES:,} bytes", code="E603",
-                       help="from Python, raise archlang.loader.MAX_FILE_BYTES")
+            raise fail(
+                f"`{shown}` is larger than the limit of {MAX_FILE_BYTES:,} bytes",
+                code="E603",
+                help="from Python, raise archlang.loader.MAX_FILE_BYTES",
+            )
     except SpecError:
         raise
     except ValueError:  # an embedded NUL in the path
@@ -101,8 +111,7 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def load_text(text: str, name: str = "<string>", base_dir: Path | None = None,
-              key: str | None = None) -> Program:
+def load_text(text: str, name: str = "<string>", base_dir: Path | None = None, key: str | None = None) -> Program:
     """Parse ``text`` (already decoded) and everything it imports."""
     sources = SourceMap()
     sources.add(name, text)
@@ -145,32 +154,53 @@ def _load_imports(program, module, base: Path, chain: list[str], seen: set[str])
     for item in module.items:
         if not isinstance(item, ir.Import):
             continue
-        target = (base / item.path)
+        target = base / item.path
         shown = _shown(target)
         if any(ord(ch) < 32 for ch in item.path):  # NUL would crash os calls; others are typos
-            raise _located(program, Diagnostic(
-                code="E106", message=f"cannot import {item.path!r}: the path contains a control character",
-                span=item.span))
+            raise _located(
+                program,
+                Diagnostic(
+                    code="E106",
+                    message=f"cannot import {item.path!r}: the path contains a control character",
+                    span=item.span,
+                ),
+            )
         if not item.path.endswith(".arch"):
-            raise _located(program, Diagnostic(
-                code="E106", message=f"cannot import `{item.path}`: not an .arch file", span=item.span,
-                help="imports name block libraries, e.g. import \"lib/inception.arch\""))
+            raise _located(
+                program,
+                Diagnostic(
+                    code="E106",
+                    message=f"cannot import `{item.path}`: not an .arch file",
+                    span=item.span,
+                    help='imports name block libraries, e.g. import "lib/inception.arch"',
+                ),
+            )
         try:
             resolved = str(target.resolve(strict=False))
         except (OSError, RuntimeError, ValueError):
-            raise _located(program, Diagnostic(
-                code="E104", message=f"cannot resolve `{item.path}` (symlink loop?)", span=item.span)) from None
+            raise _located(
+                program,
+                Diagnostic(code="E104", message=f"cannot resolve `{item.path}` (symlink loop?)", span=item.span),
+            ) from None
         if resolved in chain:
-            cycle = " -> ".join(_shown(Path(c)) for c in chain[chain.index(resolved):] + [resolved])
-            raise _located(program, Diagnostic(
-                code="E107", message="import cycle", span=item.span, notes=(Note(f"cycle: {cycle}"),),
-                help="move the shared blocks into a library that neither file imports back"))
+            cycle = " -> ".join(_shown(Path(c)) for c in chain[chain.index(resolved) :] + [resolved])
+            raise _located(
+                program,
+                Diagnostic(
+                    code="E107",
+                    message="import cycle",
+                    span=item.span,
+                    notes=(Note(f"cycle: {cycle}"),),
+                    help="move the shared blocks into a library that neither file imports back",
+                ),
+            )
         if resolved in seen:
             continue  # the same file reached again (maybe by another path): load once
         seen.add(resolved)
         if len(seen) > MAX_IMPORTS:
-            raise _located(program, Diagnostic(code="E603", message=f"more than {MAX_IMPORTS} imported files",
-                                               span=item.span))
+            raise _located(
+                program, Diagnostic(code="E603", message=f"more than {MAX_IMPORTS} imported files", span=item.span)
+            )
         try:
             text = read_source(target, shown, at=item.span)
             sub = parse(text, shown)

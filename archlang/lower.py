@@ -82,8 +82,13 @@ def _err(code, message, span, help=None, notes=()):
 
 
 class Lowerer:
-    def __init__(self, program: Program, params: dict | None = None, max_nodes: int = DEFAULT_MAX_NODES,
-                 input_shape: tuple[int, ...] | None = None):
+    def __init__(
+        self,
+        program: Program,
+        params: dict | None = None,
+        max_nodes: int = DEFAULT_MAX_NODES,
+        input_shape: tuple[int, ...] | None = None,
+    ):
         self.program = program
         self.overrides = dict(params or {})
         self.max_nodes = max_nodes
@@ -107,11 +112,19 @@ class Lowerer:
                     continue
                 if item.name in blocks and module.file != "<prelude>":
                     prev = blocks[item.name]
-                    raise _err("E302", f"block `{item.name}` is defined twice", item.name_span,
-                               notes=[Note("first defined here", prev.name_span)])
+                    raise _err(
+                        "E302",
+                        f"block `{item.name}` is defined twice",
+                        item.name_span,
+                        notes=[Note("first defined here", prev.name_span)],
+                    )
                 if item.name in CALLABLE_OPS or item.name in ALIASES:
-                    raise _err("E302", f"block `{item.name}` has the name of a built-in op", item.name_span,
-                               help="choose another name")
+                    raise _err(
+                        "E302",
+                        f"block `{item.name}` has the name of a built-in op",
+                        item.name_span,
+                        help="choose another name",
+                    )
                 blocks.setdefault(item.name, item)
         return blocks
 
@@ -121,8 +134,12 @@ class Lowerer:
             for item in module.items:
                 if isinstance(item, ir.ConstStmt):
                     if item.name in consts:
-                        raise _err("E302", f"constant `{item.name}` is defined twice", item.span,
-                                   notes=[Note("first defined here", consts[item.name].span)])
+                        raise _err(
+                            "E302",
+                            f"constant `{item.name}` is defined twice",
+                            item.span,
+                            notes=[Note("first defined here", consts[item.name].span)],
+                        )
                     consts[item.name] = item
         return consts
 
@@ -130,11 +147,19 @@ class Lowerer:
         nets = [i for i in self.program.main.items if isinstance(i, ir.NetworkDef)]
         if not nets:
             span = Span(file=self.program.main.file, line=1, col=1, end_line=1, end_col=2)
-            raise _err("E501", "no `network` in this file", span,
-                       help="a spec needs `network Name { input 3x224x224 ... }`; block libraries are imported")
+            raise _err(
+                "E501",
+                "no `network` in this file",
+                span,
+                help="a spec needs `network Name { input 3x224x224 ... }`; block libraries are imported",
+            )
         if len(nets) > 1:
-            raise _err("E502", "more than one `network` in this file", nets[1].name_span,
-                       notes=[Note("the first is here", nets[0].name_span)])
+            raise _err(
+                "E502",
+                "more than one `network` in this file",
+                nets[1].name_span,
+                notes=[Note("the first is here", nets[0].name_span)],
+            )
         return nets[0]
 
     # ---- entry point -------------------------------------------------------------------
@@ -148,14 +173,23 @@ class Lowerer:
         if self.errors:
             raise SpecError(self.errors)
         if self.g.graph.get("input") is None:
-            raise _err("E503", "the network declares no input", net.name_span,
-                       help="start the network with e.g. `input 3x224x224`")
+            raise _err(
+                "E503",
+                "the network declares no input",
+                net.name_span,
+                help="start the network with e.g. `input 3x224x224`",
+            )
         if out is None or out == self.g.graph["input"]:
             raise _err("E504", "the network has no layers", net.name_span)
         self._check_outputs()
         self.g.graph.update(
-            network=net.name, params=values, output=out, aux_outputs=self.aux_outputs,
-            outputs_type=self.outputs_type, scopes=self.scopes, templates=self.blocks,
+            network=net.name,
+            params=values,
+            output=out,
+            aux_outputs=self.aux_outputs,
+            outputs_type=self.outputs_type,
+            scopes=self.scopes,
+            templates=self.blocks,
             file=self.program.main.file,
         )
         return self.g
@@ -172,18 +206,27 @@ class Lowerer:
             seen.add(name)
             if source is not None and source not in self.aux_outputs:
                 close = difflib.get_close_matches(source, self.aux_outputs, n=1)
-                raise _err("E208", f"no aux head named `{source}` for the outputs field `{name}`", span,
-                           help=f"did you mean `{close[0]}`?" if close else
-                           f"aux heads: {', '.join(self.aux_outputs) or 'none'}")
+                raise _err(
+                    "E208",
+                    f"no aux head named `{source}` for the outputs field `{name}`",
+                    span,
+                    help=f"did you mean `{close[0]}`?"
+                    if close
+                    else f"aux heads: {', '.join(self.aux_outputs) or 'none'}",
+                )
 
     def _bind_network_params(self, net: ir.NetworkDef) -> dict:
         declared = {p.name: p for p in net.params}
         for name in self.overrides:
             if name not in declared:
                 close = difflib.get_close_matches(name, declared, n=1)
-                raise _err("E505", f"network `{net.name}` has no parameter `{name}`", net.name_span,
-                           help=(f"did you mean `{close[0]}`? " if close else "")
-                           + f"parameters: {', '.join(declared) or 'none'}")
+                raise _err(
+                    "E505",
+                    f"network `{net.name}` has no parameter `{name}`",
+                    net.name_span,
+                    help=(f"did you mean `{close[0]}`? " if close else "")
+                    + f"parameters: {', '.join(declared) or 'none'}",
+                )
         env = self.globals.child()
         values = env.vars
         for p in net.params:
@@ -192,8 +235,12 @@ class Lowerer:
             elif p.default is not None:
                 value = evaluate(p.default, env)
             else:
-                raise _err("E204", f"network parameter `{p.name}` has no default and was not set", p.span,
-                           help=f"give a default, or pass --set {p.name}=VALUE")
+                raise _err(
+                    "E204",
+                    f"network parameter `{p.name}` has no default and was not set",
+                    p.span,
+                    help=f"give a default, or pass --set {p.name}=VALUE",
+                )
             self._check_param_type(p, value, p.span)
             values[p.name] = value
         return values
@@ -205,8 +252,12 @@ class Lowerer:
             try:
                 value = evaluate(parse_expr_source(value), Env())
             except SpecError:
-                raise _err("E506", f"cannot read `{value}` as a value for `{p.name}`", p.span,
-                           help=f"`{p.name}` is {p.type or 'untyped'}; e.g. --set {p.name}=10") from None
+                raise _err(
+                    "E506",
+                    f"cannot read `{value}` as a value for `{p.name}`",
+                    p.span,
+                    help=f"`{p.name}` is {p.type or 'untyped'}; e.g. --set {p.name}=10",
+                ) from None
         return value
 
     def _check_param_type(self, p: ir.Param, value, span):
@@ -214,8 +265,9 @@ class Lowerer:
             return
         allowed = PARAM_TYPES.get(p.type)
         if allowed is None:
-            raise _err("E205", f"unknown type `{p.type}`", p.type_span or p.span,
-                       help="types are int, float, bool and str")
+            raise _err(
+                "E205", f"unknown type `{p.type}`", p.type_span or p.span, help="types are int, float, bool and str"
+            )
         ok = isinstance(value, allowed) and not (p.type in ("int", "float") and isinstance(value, bool))
         if not ok:
             raise _err("E205", f"parameter `{p.name}` is {p.type}, got {type_name(value)} {value!r}", span)
@@ -226,9 +278,13 @@ class Lowerer:
         self.depth += 1
         if self.depth > MAX_LOWER_DEPTH and stmts:
             chain = " -> ".join(ctx.blocks)
-            raise _err("E601", f"layers nest more than {MAX_LOWER_DEPTH} levels deep (counting inside blocks)",
-                       stmts[0].span, notes=[Note(f"inside blocks: {chain}")] if chain else (),
-                       help="flatten the spec: use `repeat` or a sequence instead of nesting")
+            raise _err(
+                "E601",
+                f"layers nest more than {MAX_LOWER_DEPTH} levels deep (counting inside blocks)",
+                stmts[0].span,
+                notes=[Note(f"inside blocks: {chain}")] if chain else (),
+                help="flatten the spec: use `repeat` or a sequence instead of nesting",
+            )
 
     def _body(self, stmts, cur, scope, env, ctx, top=False, inline=None):
         try:
@@ -263,13 +319,16 @@ class Lowerer:
         kind = stmt.kind
         if kind == "layer":
             if cur is None:
-                raise _err("E503", "a layer before the network's `input`", stmt.span,
-                           help="declare the input first: `input 3x224x224`")
+                raise _err(
+                    "E503",
+                    "a layer before the network's `input`",
+                    stmt.span,
+                    help="declare the input first: `input 3x224x224`",
+                )
             labels = stmt.labels
             if not labels and inline is not None:
                 if not inline:
-                    raise _err("E207", "more layers than names", stmt.span,
-                               help="give one name per layer of the block")
+                    raise _err("E207", "more layers than names", stmt.span, help="give one name per layer of the block")
                 labels = (inline.pop(0),)
             return self._layer(stmt.layer, labels, cur, scope, env, ctx)
         if kind == "input":
@@ -315,8 +374,12 @@ class Lowerer:
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise _err("E303", f"repeat count must be a non-negative integer, got {count!r}", stmt.count.span)
             if count > self.max_nodes:
-                raise _err("E603", f"repeat {count} is beyond the graph size limit of {self.max_nodes} ops",
-                           stmt.count.span, help="raise the limit with --max-nodes if this is intended")
+                raise _err(
+                    "E603",
+                    f"repeat {count} is beyond the graph size limit of {self.max_nodes} ops",
+                    stmt.count.span,
+                    help="raise the limit with --max-nodes if this is intended",
+                )
             charge(stmt, count)
             return ({stmt.var: i} if stmt.var else {} for i in range(count))
         items = evaluate(stmt.iterable, env)
@@ -345,8 +408,9 @@ class Lowerer:
         if isinstance(shape, int) and not isinstance(shape, bool):
             shape = (shape,)
         if not isinstance(shape, tuple) or len(shape) not in (1, 3):
-            raise _err("E303", f"input must be C×H×W (like 3x224x224) or a feature count, got {shape!r}",
-                       stmt.shape.span)
+            raise _err(
+                "E303", f"input must be C×H×W (like 3x224x224) or a feature count, got {shape!r}", stmt.shape.span
+            )
         try:
             shape = tuple(positive_int(v, "input size") for v in shape)
         except ArgError as e:
@@ -364,9 +428,14 @@ class Lowerer:
         entry = scope.labels.get(stmt.at)
         if entry is None:
             close = difflib.get_close_matches(stmt.at, scope.labels, n=1)
-            raise _err("E208", f"no layer named `{stmt.at}` before this aux head", stmt.at_span,
-                       help=f"did you mean `{close[0]}`?" if close else
-                       "aux heads attach to a named layer or block defined earlier in the same scope")
+            raise _err(
+                "E208",
+                f"no layer named `{stmt.at}` before this aux head",
+                stmt.at_span,
+                help=f"did you mean `{close[0]}`?"
+                if close
+                else "aux heads attach to a named layer or block defined earlier in the same scope",
+            )
         name = self._label_text(stmt.label, env)
         sub = replace(ctx, aux=name, unit=dict(ctx.unit))
         out = self._layer(stmt.layer, (ir.Label(span=stmt.label.span, text=name),), entry[0], scope, env, sub)
@@ -409,11 +478,18 @@ class Lowerer:
         elif layer.kind == "seq":
             out = self._body(layer.body, cur, scope, env.child(), replace(ctx, unit=dict(ctx.unit)), inline=queue)
         else:
-            raise _err("E207", "several names for a single layer", labels[1].span,
-                       help="several names fit a block or a { ... } sequence, one name per layer")
+            raise _err(
+                "E207",
+                "several names for a single layer",
+                labels[1].span,
+                help="several names fit a block or a { ... } sequence, one name per layer",
+            )
         if queue:
-            raise _err("E207", f"{len(queue)} name{'s' if len(queue) > 1 else ''} left over: the body has "
-                       f"fewer layers than names", queue[0].span)
+            raise _err(
+                "E207",
+                f"{len(queue)} name{'s' if len(queue) > 1 else ''} left over: the body has fewer layers than names",
+                queue[0].span,
+            )
         return out
 
     def _label_text(self, label: ir.Label, env) -> str:
@@ -423,12 +499,20 @@ class Lowerer:
 
     def _check_label(self, text, span, scope):
         if not text or "/" in text or any(ord(ch) < 32 for ch in text):
-            raise _err("E207", f"invalid name {text!r}", span,
-                       help="names must be non-empty and contain no '/' or control characters")
+            raise _err(
+                "E207",
+                f"invalid name {text!r}",
+                span,
+                help="names must be non-empty and contain no '/' or control characters",
+            )
         if text in scope.labels:
-            raise _err("E302", f"the name `{text}` is used twice in this scope", span,
-                       notes=[Note("first used here", scope.labels[text][1])],
-                       help="give each layer, block and branch in a scope its own name")
+            raise _err(
+                "E302",
+                f"the name `{text}` is used twice in this scope",
+                span,
+                notes=[Note("first used here", scope.labels[text][1])],
+                help="give each layer, block and branch in a scope its own name",
+            )
 
     def _open_scope(self, scope, name, kind, span, ctx, sequential=False, template=None, args=None):
         path = scope.path + (name,)
@@ -446,8 +530,7 @@ class Lowerer:
             inner.labels[layer.mode] = (None, layer.span)
         outputs = self._branches(layer.branches, cur, inner, env, replace(ctx, unit=dict(ctx.unit)))
         if not outputs:
-            raise _err("E209", f"`{layer.mode}` with no branches", layer.span,
-                       help="a group needs at least one branch")
+            raise _err("E209", f"`{layer.mode}` with no branches", layer.span, help="a group needs at least one branch")
         op = Op.CONCAT if layer.mode == "concat" else Op.ADD
         merge_name = layer.mode if name is not None or inner.sequential else inner.auto_name(layer.mode)
         return self._add_node(inner, merge_name, op, {}, tuple(outputs), layer.span, ctx)
@@ -480,8 +563,12 @@ class Lowerer:
             elif kind == "const_stmt":
                 self._stmt(stmt, cur, scope, env, ctx, False, None)
             else:
-                raise _err("E508", f"`{kind}` cannot stand inside a concat/add group", stmt.span,
-                           help="each statement in a group is a parallel branch")
+                raise _err(
+                    "E508",
+                    f"`{kind}` cannot stand inside a concat/add group",
+                    stmt.span,
+                    help="each statement in a group is a parallel branch",
+                )
         return outputs
 
     def _call(self, call: ir.Call, name, cur, scope, env, ctx):
@@ -494,9 +581,14 @@ class Lowerer:
         if op is None:
             known = list(CALLABLE_OPS) + list(ALIASES) + list(self.blocks) + list(ctx.unit)
             close = difflib.get_close_matches(callee, known, n=1)
-            raise _err("E201", f"unknown layer or block `{callee}`", call.span,
-                       help=f"did you mean `{close[0]}`?" if close else
-                       "define it with `block` or import the library that does")
+            raise _err(
+                "E201",
+                f"unknown layer or block `{callee}`",
+                call.span,
+                help=f"did you mean `{close[0]}`?"
+                if close
+                else "define it with `block` or import the library that does",
+            )
         attrs = self._bind(op, call, env, fixed)
         if name is None:
             name = scope.auto_name(callee)
@@ -518,8 +610,9 @@ class Lowerer:
             if call.name != op.value:  # speak of what the user wrote: `conv`, `fc`, ...
                 message = message.replace(f"{op.value} ", f"{call.name} ", 1)
                 help = help and help.replace(f"usage: {op.value}(", f"usage: {call.name}(", 1)
-            raise _err(getattr(e, "code", "E205"), message, self._arg_span(call, getattr(e, "arg", None)),
-                       help) from None
+            raise _err(
+                getattr(e, "code", "E205"), message, self._arg_span(call, getattr(e, "arg", None)), help
+            ) from None
         except ShapeError as e:
             raise _err(e.code, e.message, call.span, e.help) from None
         return attrs
@@ -544,8 +637,7 @@ class Lowerer:
             name = scope.auto_name(call.name)
         if not after:
             return self._add_node(scope, name, Op.CONV2D, attrs, (cur,), call.span, ctx)
-        sub = self._open_scope(scope, name, "unit", call.span, ctx, template=call.name,
-                               args={"style": style["style"]})
+        sub = self._open_scope(scope, name, "unit", call.span, ctx, template=call.name, args={"style": style["style"]})
         out = self._add_node(sub, "conv", Op.CONV2D, attrs, (cur,), call.span, ctx)
         for step in after:
             if step == "bn":
@@ -559,12 +651,19 @@ class Lowerer:
         call = stmt.style
         if call.name not in UNIT_STYLES:
             close = difflib.get_close_matches(call.name, UNIT_STYLES, n=1)
-            raise _err("E201", f"unknown unit style `{call.name}`", call.span,
-                       help=(f"did you mean `{close[0]}`? " if close else "")
-                       + f"styles: {', '.join(UNIT_STYLES)}")
+            raise _err(
+                "E201",
+                f"unknown unit style `{call.name}`",
+                call.span,
+                help=(f"did you mean `{close[0]}`? " if close else "") + f"styles: {', '.join(UNIT_STYLES)}",
+            )
         if call.args:
-            raise _err("E203", "unit styles take keyword arguments only", call.args[0].span,
-                       help="e.g. unit conv = conv_bn_relu(eps=0.001)")
+            raise _err(
+                "E203",
+                "unit styles take keyword arguments only",
+                call.args[0].span,
+                help="e.g. unit conv = conv_bn_relu(eps=0.001)",
+            )
         bn, bias = {}, UNIT_STYLES[call.name][1]
         for kw in call.kwargs:
             value = evaluate(kw.value, env)
@@ -573,8 +672,12 @@ class Lowerer:
             elif kw.name == "bias" and isinstance(value, bool):
                 bias = value
             else:
-                raise _err("E202", f"unit style `{call.name}` has no argument `{kw.name}` of that type",
-                           kw.span, help="conv_bn and conv_bn_relu take eps and momentum; all take bias")
+                raise _err(
+                    "E202",
+                    f"unit style `{call.name}` has no argument `{kw.name}` of that type",
+                    kw.span,
+                    help="conv_bn and conv_bn_relu take eps and momentum; all take bias",
+                )
         try:
             bind_args(Op.BATCHNORM, [], dict(bn))
         except ArgError as e:
@@ -585,8 +688,12 @@ class Lowerer:
 
     def _init_scheme(self, call: ir.Call, env) -> dict | None:
         if call.name not in INIT_SCHEMES:
-            raise _err("E201", f"unknown init scheme `{call.name}`", call.span,
-                       help=f"schemes: {', '.join(sorted(INIT_SCHEMES))}")
+            raise _err(
+                "E201",
+                f"unknown init scheme `{call.name}`",
+                call.span,
+                help=f"schemes: {', '.join(sorted(INIT_SCHEMES))}",
+            )
         if call.name == "default":
             return None
         out = {"scheme": call.name, "std": 0.01, "a": -2.0, "b": 2.0}
@@ -608,10 +715,14 @@ class Lowerer:
     # ---- blocks ------------------------------------------------------------------------
     def _enter_block(self, block: ir.BlockDef, call: ir.Call, env, ctx):
         if block.name in ctx.blocks:
-            chain = " -> ".join(ctx.blocks[ctx.blocks.index(block.name):] + (block.name,))
-            raise _err("E602", f"block `{block.name}` instantiates itself", call.span,
-                       notes=[Note(f"instantiation chain: {chain}")],
-                       help="blocks cannot be recursive; use `repeat` for repetition")
+            chain = " -> ".join(ctx.blocks[ctx.blocks.index(block.name) :] + (block.name,))
+            raise _err(
+                "E602",
+                f"block `{block.name}` instantiates itself",
+                call.span,
+                notes=[Note(f"instantiation chain: {chain}")],
+                help="blocks cannot be recursive; use `repeat` for repetition",
+            )
         if len(ctx.blocks) >= MAX_BLOCK_DEPTH:
             raise _err("E602", f"blocks nested more than {MAX_BLOCK_DEPTH} deep", call.span)
         values = self._bind_block_args(block, call, env)
@@ -623,16 +734,19 @@ class Lowerer:
         benv, sub_ctx = self._enter_block(block, call, env, ctx)
         if name is None:
             name = scope.auto_name(call.name)
-        sub = self._open_scope(scope, name, "block", call.span, ctx, template=block.name,
-                               args=dict(benv.vars))
+        sub = self._open_scope(scope, name, "block", call.span, ctx, template=block.name, args=dict(benv.vars))
         return self._body(block.body, cur, sub, benv, sub_ctx)
 
     def _bind_block_args(self, block: ir.BlockDef, call: ir.Call, env) -> dict:
         params = block.params
         if len(call.args) > len(params):
-            raise _err("E203", f"block `{block.name}` takes {len(params)} argument"
-                       f"{'s' if len(params) != 1 else ''}, got {len(call.args)}",
-                       call.args[len(params)].span, help=_block_usage(block))
+            raise _err(
+                "E203",
+                f"block `{block.name}` takes {len(params)} argument"
+                f"{'s' if len(params) != 1 else ''}, got {len(call.args)}",
+                call.args[len(params)].span,
+                help=_block_usage(block),
+            )
         given = {}
         for p, arg in zip(params, call.args):
             given[p.name] = (evaluate(arg, env), arg.span)
@@ -640,8 +754,12 @@ class Lowerer:
         for kw in call.kwargs:
             if kw.name not in names:
                 close = difflib.get_close_matches(kw.name, names, n=1)
-                raise _err("E202", f"block `{block.name}` has no parameter `{kw.name}`", kw.span,
-                           help=(f"did you mean `{close[0]}`? " if close else "") + _block_usage(block))
+                raise _err(
+                    "E202",
+                    f"block `{block.name}` has no parameter `{kw.name}`",
+                    kw.span,
+                    help=(f"did you mean `{close[0]}`? " if close else "") + _block_usage(block),
+                )
             if kw.name in given:
                 raise _err("E206", f"argument `{kw.name}` given twice", kw.span)
             given[kw.name] = (evaluate(kw.value, env), kw.span)
@@ -653,8 +771,9 @@ class Lowerer:
             elif p.default is not None:
                 value, span = evaluate(p.default, penv), p.span
             else:
-                raise _err("E204", f"block `{block.name}` needs its argument `{p.name}`", call.span,
-                           help=_block_usage(block))
+                raise _err(
+                    "E204", f"block `{block.name}` needs its argument `{p.name}`", call.span, help=_block_usage(block)
+                )
             self._check_param_type(p, value, span)
             values[p.name] = value
         return values
@@ -665,11 +784,16 @@ class Lowerer:
         nid = "/".join(path)
         if nid in self.g:
             prev = self.g.nodes[nid]["span"]
-            raise _err("E302", f"the name `{name}` is used twice in this scope", span,
-                       notes=[Note("first used here", prev)])
+            raise _err(
+                "E302", f"the name `{name}` is used twice in this scope", span, notes=[Note("first used here", prev)]
+            )
         if len(self.g) >= self.max_nodes:
-            raise _err("E603", f"the network expands to more than {self.max_nodes} ops", span,
-                       help="raise the limit with --max-nodes if this is intended")
+            raise _err(
+                "E603",
+                f"the network expands to more than {self.max_nodes} ops",
+                span,
+                help="raise the limit with --max-nodes if this is intended",
+            )
         init = None
         if op in (Op.CONV2D, Op.LINEAR) and ctx.init is not None:
             init = dict(ctx.init)
@@ -677,8 +801,9 @@ class Lowerer:
                 init["std"] = attrs["init_std"]
         elif op in (Op.CONV2D, Op.LINEAR) and attrs.get("init_std") is not None:
             init = {"scheme": "trunc_normal", "std": attrs["init_std"], "a": -2.0, "b": 2.0}
-        self.g.add_node(nid, op=op, attrs=attrs, inputs=tuple(inputs), path=path, span=span,
-                        aux=ctx.aux, init=init, shape=None)
+        self.g.add_node(
+            nid, op=op, attrs=attrs, inputs=tuple(inputs), path=path, span=span, aux=ctx.aux, init=init, shape=None
+        )
         for i, src in enumerate(inputs):
             self.g.add_edge(src, nid, index=i)
         scope.labels.setdefault(name, (nid, span))
@@ -688,8 +813,9 @@ class Lowerer:
 
 
 def _block_usage(block: ir.BlockDef) -> str:
-    parts = [p.name + (": " + p.type if p.type else "") + (" = ..." if p.default is not None else "")
-             for p in block.params]
+    parts = [
+        p.name + (": " + p.type if p.type else "") + (" = ..." if p.default is not None else "") for p in block.params
+    ]
     return f"usage: {block.name}({', '.join(parts)})"
 
 
@@ -710,9 +836,9 @@ def _render_template(label: ir.Label, env) -> str:
             if end < 0:
                 raise _err("E102", "unclosed `{` in a name template", label.span)
             try:
-                expr = parse_expr_source(text[i + 1:end])
+                expr = parse_expr_source(text[i + 1 : end])
             except SpecError:
-                raise _err("E101", f"bad expression `{text[i + 1:end]}` in a name template", label.span) from None
+                raise _err("E101", f"bad expression `{text[i + 1 : end]}` in a name template", label.span) from None
             try:
                 value = evaluate(expr, env)
             except SpecError as e:
@@ -753,12 +879,19 @@ class _GlobalEnv(Env):
         return set(self.vars) | set(self.defs)
 
 
-def lower(program: Program, params: dict | None = None, max_nodes: int = DEFAULT_MAX_NODES,
-          input_shape: tuple[int, ...] | None = None) -> nx.DiGraph:
+def lower(
+    program: Program,
+    params: dict | None = None,
+    max_nodes: int = DEFAULT_MAX_NODES,
+    input_shape: tuple[int, ...] | None = None,
+) -> nx.DiGraph:
     """Lower a loaded program to a graph; raise :class:`SpecError` on the first error."""
     if sys.getrecursionlimit() < RECURSION_LIMIT:  # only ever raised, never lowered (other threads)
         sys.setrecursionlimit(RECURSION_LIMIT)
     steps = max(MIN_STEPS, STEPS_PER_NODE * max_nodes)
-    with budget(steps, help=f"loops build too much; the budget is {STEPS_PER_NODE} steps per node of "
-                            f"--max-nodes ({max_nodes:,}): raise --max-nodes if this is intended"):
+    with budget(
+        steps,
+        help=f"loops build too much; the budget is {STEPS_PER_NODE} steps per node of "
+        f"--max-nodes ({max_nodes:,}): raise --max-nodes if this is intended",
+    ):
         return Lowerer(program, params, max_nodes, input_shape).lower()

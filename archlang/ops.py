@@ -46,6 +46,7 @@ class ShapeError(Exception):
 
 # ---- argument types ---------------------------------------------------------------------
 
+
 class ArgError(Exception):
     def __init__(self, message: str, help: str | None = None):
         super().__init__(message)
@@ -66,8 +67,9 @@ def positive_int(v, what: str = "value", zero_ok: bool = False) -> int:
     if v < low:
         raise ArgError(f"{what} must be {'≥ 0' if zero_ok else 'positive'}, got {v}")
     if v > MAX_DIM:
-        raise ArgError(f"{what} {v} is beyond the limit of {MAX_DIM}",
-                       help="archlang refuses sizes this large; is there a typo?")
+        raise ArgError(
+            f"{what} {v} is beyond the limit of {MAX_DIM}", help="archlang refuses sizes this large; is there a typo?"
+        )
     return v
 
 
@@ -88,8 +90,9 @@ def pair(v, what: str, zero_ok: bool = False) -> tuple[int, int]:
         return (positive_int(v, what, zero_ok),) * 2
     if isinstance(v, (tuple, list)) and len(v) == 2:
         return (positive_int(v[0], what, zero_ok), positive_int(v[1], what, zero_ok))
-    raise ArgError(f"{what} must be an integer or a pair (h, w), got {_describe(v)}",
-                   help="write e.g. 3, (1, 7) or 1x7")
+    raise ArgError(
+        f"{what} must be an integer or a pair (h, w), got {_describe(v)}", help="write e.g. 3, (1, 7) or 1x7"
+    )
 
 
 def _t_int(v, name):
@@ -112,7 +115,7 @@ def _t_padding(v, name):
     if v in ("same", "valid"):
         return v
     if isinstance(v, str):
-        raise ArgError(f"padding must be an integer, a pair, \"same\" or \"valid\", got {v!r}")
+        raise ArgError(f'padding must be an integer, a pair, "same" or "valid", got {v!r}')
     return pair(v, name, zero_ok=True)
 
 
@@ -191,29 +194,56 @@ SIGNATURES: dict[Op, Signature] = {
     Op.INPUT: _sig("the network input"),
     Op.TRANSFORM_INPUT: _sig(
         "torchvision's transform_input: re-normalise ImageNet-normalised input to [-1, 1]",
-        A("mean", _t_float_triple, IMAGENET_MEAN), A("std", _t_float_triple, IMAGENET_STD)),
+        A("mean", _t_float_triple, IMAGENET_MEAN),
+        A("std", _t_float_triple, IMAGENET_STD),
+    ),
     Op.CONV2D: _sig(
         "2-D convolution",
-        A("out_channels", _t_int), A("kernel_size", _t_pair), A("stride", _t_pair, 1),
-        A("padding", _t_padding, 0), A("dilation", _t_pair, 1), A("groups", _t_int, 1),
-        A("bias", _t_bool, True), A("init_std", _t_opt_float, None)),
-    Op.BATCHNORM: _sig("batch normalisation over channels",
-                       A("eps", _t_positive_float, 1e-5), A("momentum", _t_float, 0.1),
-                       A("affine", _t_bool, True)),
+        A("out_channels", _t_int),
+        A("kernel_size", _t_pair),
+        A("stride", _t_pair, 1),
+        A("padding", _t_padding, 0),
+        A("dilation", _t_pair, 1),
+        A("groups", _t_int, 1),
+        A("bias", _t_bool, True),
+        A("init_std", _t_opt_float, None),
+    ),
+    Op.BATCHNORM: _sig(
+        "batch normalisation over channels",
+        A("eps", _t_positive_float, 1e-5),
+        A("momentum", _t_float, 0.1),
+        A("affine", _t_bool, True),
+    ),
     Op.RELU: _sig("rectified linear unit"),
-    Op.MAXPOOL: _sig("max pooling", A("kernel_size", _t_pair), A("stride", _t_opt_pair, None),
-                     A("padding", _t_pair0, 0), A("dilation", _t_pair, 1), A("ceil_mode", _t_bool, False)),
-    Op.AVGPOOL: _sig("average pooling", A("kernel_size", _t_pair), A("stride", _t_opt_pair, None),
-                     A("padding", _t_pair0, 0), A("ceil_mode", _t_bool, False),
-                     A("count_include_pad", _t_bool, True)),
-    Op.ADAPTIVE_AVGPOOL: _sig("adaptive average pooling to a fixed output size",
-                              A("output_size", _t_pair, 1)),
-    Op.LRN: _sig("local response normalisation across channels", A("size", _t_int),
-                 A("alpha", _t_float, 1e-4), A("beta", _t_float, 0.75), A("k", _t_float, 1.0)),
+    Op.MAXPOOL: _sig(
+        "max pooling",
+        A("kernel_size", _t_pair),
+        A("stride", _t_opt_pair, None),
+        A("padding", _t_pair0, 0),
+        A("dilation", _t_pair, 1),
+        A("ceil_mode", _t_bool, False),
+    ),
+    Op.AVGPOOL: _sig(
+        "average pooling",
+        A("kernel_size", _t_pair),
+        A("stride", _t_opt_pair, None),
+        A("padding", _t_pair0, 0),
+        A("ceil_mode", _t_bool, False),
+        A("count_include_pad", _t_bool, True),
+    ),
+    Op.ADAPTIVE_AVGPOOL: _sig("adaptive average pooling to a fixed output size", A("output_size", _t_pair, 1)),
+    Op.LRN: _sig(
+        "local response normalisation across channels",
+        A("size", _t_int),
+        A("alpha", _t_float, 1e-4),
+        A("beta", _t_float, 0.75),
+        A("k", _t_float, 1.0),
+    ),
     Op.DROPOUT: _sig("dropout (training only)", A("p", _t_prob, 0.5)),
     Op.FLATTEN: _sig("flatten C×H×W to a vector"),
-    Op.LINEAR: _sig("fully connected layer", A("out_features", _t_int), A("bias", _t_bool, True),
-                    A("init_std", _t_opt_float, None)),
+    Op.LINEAR: _sig(
+        "fully connected layer", A("out_features", _t_int), A("bias", _t_bool, True), A("init_std", _t_opt_float, None)
+    ),
     Op.SOFTMAX: _sig("softmax over features"),
     Op.IDENTITY: _sig("identity"),
     Op.CONCAT: _sig("channel concatenation of parallel branches"),
@@ -221,9 +251,7 @@ SIGNATURES: dict[Op, Signature] = {
 }
 
 # Names a spec may call directly (structural ops are written with `concat {}` / `add {}`).
-CALLABLE_OPS: dict[str, Op] = {
-    op.value: op for op in Op if op not in (Op.INPUT, Op.CONCAT, Op.ADD)
-}
+CALLABLE_OPS: dict[str, Op] = {op.value: op for op in Op if op not in (Op.INPUT, Op.CONCAT, Op.ADD)}
 ALIASES = {
     "global_avgpool": (Op.ADAPTIVE_AVGPOOL, {"output_size": 1}),
     "max_pool": (Op.MAXPOOL, {}),
@@ -270,9 +298,11 @@ def _bind_args_cached(key, positional: tuple, keyword: tuple) -> dict:
 def _bind_args(op: Op, positional: list, keyword: dict) -> dict:
     sig = SIGNATURES[op]
     if len(positional) > len(sig.args):
-        err = ArgError(f"{op.value} takes at most {len(sig.args)} positional argument"
-                       f"{'s' if len(sig.args) != 1 else ''}, got {len(positional)}",
-                       help=_usage(op))
+        err = ArgError(
+            f"{op.value} takes at most {len(sig.args)} positional argument"
+            f"{'s' if len(sig.args) != 1 else ''}, got {len(positional)}",
+            help=_usage(op),
+        )
         err.code, err.arg = "E203", len(sig.args)
         raise err
     values = {}
@@ -284,8 +314,10 @@ def _bind_args(op: Op, positional: list, keyword: dict) -> dict:
             import difflib
 
             close = difflib.get_close_matches(name, known, n=1)
-            err = ArgError(f"{op.value} has no argument `{name}`",
-                           help=(f"did you mean `{close[0]}`? " if close else "") + _usage(op))
+            err = ArgError(
+                f"{op.value} has no argument `{name}`",
+                help=(f"did you mean `{close[0]}`? " if close else "") + _usage(op),
+            )
             err.code, err.arg = "E202", name
             raise err
         if name in values:
@@ -334,8 +366,11 @@ Shape = tuple[int, ...]
 
 def _need_map(op: Op, shape: Shape) -> Shape:
     if len(shape) != 3:
-        raise ShapeError("E404", f"{op.value} needs a C×H×W feature map, got a flat vector of {shape[0]}",
-                         help="move this layer before `flatten`")
+        raise ShapeError(
+            "E404",
+            f"{op.value} needs a C×H×W feature map, got a flat vector of {shape[0]}",
+            help="move this layer before `flatten`",
+        )
     return shape
 
 
@@ -363,8 +398,11 @@ def resolve_padding(attrs: dict) -> tuple[int, int]:
         for k, d in zip(attrs["kernel_size"], attrs["dilation"]):
             total = d * (k - 1)
             if total % 2:
-                raise ShapeError("E304", "padding=\"same\" needs an odd kernel (with its dilation)",
-                                 help="give explicit padding for even kernels")
+                raise ShapeError(
+                    "E304",
+                    'padding="same" needs an odd kernel (with its dilation)',
+                    help="give explicit padding for even kernels",
+                )
             out.append(total // 2)
         return tuple(out)
     return pad
@@ -373,15 +411,20 @@ def resolve_padding(attrs: dict) -> tuple[int, int]:
 def _spatial(op: Op, shape: Shape, k, s, p, d, ceil_mode: bool) -> tuple[int, int]:
     _, h, w = shape
     if any(pi * 2 > ki for pi, ki in zip(p, k)) and op in (Op.MAXPOOL, Op.AVGPOOL):
-        raise ShapeError("E303", f"{op.value} padding {p} must be at most half the kernel {k}",
-                         help="PyTorch rejects pool padding larger than kernel_size / 2")
+        raise ShapeError(
+            "E303",
+            f"{op.value} padding {p} must be at most half the kernel {k}",
+            help="PyTorch rejects pool padding larger than kernel_size / 2",
+        )
     oh = _window_out(h, k[0], s[0], p[0], d[0], ceil_mode)
     ow = _window_out(w, k[1], s[1], p[1], d[1], ceil_mode)
     if oh < 1 or ow < 1:
         raise ShapeError(
-            "E403", f"{op.value} output would be {oh}×{ow}: the {h}×{w} input is too small",
+            "E403",
+            f"{op.value} output would be {oh}×{ow}: the {h}×{w} input is too small",
             help=f"kernel {k[0]}×{k[1]} (stride {s[0]}×{s[1]}, padding {p[0]}×{p[1]}) needs a larger "
-                 "input; use --input to change the input size, or add padding")
+            "input; use --input to change the input size, or add padding",
+        )
     return oh, ow
 
 
@@ -390,11 +433,11 @@ def _conv_shape(attrs, shapes):
     c, _, _ = _need_map(Op.CONV2D, shape)
     g = attrs["groups"]
     if c % g or attrs["out_channels"] % g:
-        raise ShapeError("E405", f"groups={g} must divide both in_channels ({c}) and out_channels "
-                                 f"({attrs['out_channels']})")
+        raise ShapeError(
+            "E405", f"groups={g} must divide both in_channels ({c}) and out_channels ({attrs['out_channels']})"
+        )
     p = resolve_padding(attrs)
-    oh, ow = _spatial(Op.CONV2D, shape, attrs["kernel_size"], attrs["stride"], p,
-                      attrs["dilation"], False)
+    oh, ow = _spatial(Op.CONV2D, shape, attrs["kernel_size"], attrs["stride"], p, attrs["dilation"], False)
     return (attrs["out_channels"], oh, ow)
 
 
@@ -407,6 +450,7 @@ def _pool_shape(op):
         d = attrs.get("dilation", (1, 1))
         oh, ow = _spatial(op, shape, k, s, attrs["padding"], d, attrs["ceil_mode"])
         return (c, oh, ow)
+
     return rule
 
 
@@ -414,6 +458,7 @@ def _same(op):
     def rule(attrs, shapes):
         (shape,) = shapes
         return shape
+
     return rule
 
 
@@ -421,6 +466,7 @@ def _map_same(op):
     def rule(attrs, shapes):
         (shape,) = shapes
         return _need_map(op, shape)
+
     return rule
 
 
@@ -445,8 +491,11 @@ def _flatten_shape(attrs, shapes):
 def _linear_shape(attrs, shapes):
     (shape,) = shapes
     if len(shape) != 1:
-        raise ShapeError("E404", f"linear needs a flat input, got a {'×'.join(map(str, shape))} feature map",
-                         help="add `flatten` before this layer")
+        raise ShapeError(
+            "E404",
+            f"linear needs a flat input, got a {'×'.join(map(str, shape))} feature map",
+            help="add `flatten` before this layer",
+        )
     return (attrs["out_features"],)
 
 
@@ -461,24 +510,32 @@ def _fmt(shape: Shape) -> str:
 
 def _concat_shape(attrs, shapes):
     if any(len(s) != len(shapes[0]) for s in shapes):
-        raise ShapeError("E401", "concat inputs mix feature maps and flat vectors",
-                         notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)))
+        raise ShapeError(
+            "E401",
+            "concat inputs mix feature maps and flat vectors",
+            notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)),
+        )
     if len(shapes[0]) == 3:
         hw = {s[1:] for s in shapes}
         if len(hw) > 1:
-            raise ShapeError("E401", "concat inputs disagree in height×width",
-                             help="every branch of a concat must keep the same spatial size; "
-                                  "check strides and padding",
-                             notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)))
+            raise ShapeError(
+                "E401",
+                "concat inputs disagree in height×width",
+                help="every branch of a concat must keep the same spatial size; check strides and padding",
+                notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)),
+            )
         return (sum(s[0] for s in shapes), *shapes[0][1:])
     return (sum(s[0] for s in shapes),)
 
 
 def _add_shape(attrs, shapes):
     if len(set(shapes)) > 1:
-        raise ShapeError("E402", "add inputs disagree in shape",
-                         help="every branch of an add must produce the same C×H×W",
-                         notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)))
+        raise ShapeError(
+            "E402",
+            "add inputs disagree in shape",
+            help="every branch of an add must produce the same C×H×W",
+            notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)),
+        )
     return shapes[0]
 
 

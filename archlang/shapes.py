@@ -44,6 +44,9 @@ def infer_shapes(graph: nx.DiGraph, input_shape: tuple[int, ...] | None = None) 
                 )
             else:
                 notes += (Note(f"its input is {_fmt(in_shapes[0])} (from `{data['inputs'][0]}`)"),)
-            problems.append(Diagnostic(code=err.code, message=f"{err.message} at `{nid}`", span=data["span"],
-                                       help=err.help, notes=notes))
+            problems.append(
+                Diagnostic(
+                    code=err.code, message=f"{err.message} at `{nid}`", span=data["span"], help=err.help, notes=notes
+                )
+            )
     return problems

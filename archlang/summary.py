@@ -33,8 +33,10 @@ def summary_line(compiled: Compiled) -> str:
     layers = sum(1 for n in main if g.nodes[n]["op"] not in (Op.INPUT, Op.CONCAT, Op.ADD))
     out = g.nodes[g.graph["output"]]["shape"]
     aux = g.graph.get("aux_outputs") or {}
-    text = (f"ok: {g.graph['network']} ({g.graph['file']}): {layers} layers, "
-            f"{count_params(g):,} parameters, input {_fmt(g.graph['input_shape'])} -> output {_fmt(out)}")
+    text = (
+        f"ok: {g.graph['network']} ({g.graph['file']}): {layers} layers, "
+        f"{count_params(g):,} parameters, input {_fmt(g.graph['input_shape'])} -> output {_fmt(out)}"
+    )
     if aux:
         text += f"; aux heads: {', '.join(aux)}"
     return text

@@ -33,11 +33,26 @@ MAX_TOKENS = 200_000
 _ROUGH_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[A-Za-z0-9_.]+|\*\*|//|[=!<>]=|\S')
 
 _TOKEN_NAMES = {
-    "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "LSQB": "'['",
-    "RSQB": "']'", "COMMA": "','", "COLON": "':'", "SEMICOLON": "';'", "EQUAL": "'='",
-    "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
-    "DIMS": "dimensions like 3x224x224", "MINUS": "'-'", "ADD_OP": "'+' or '-'",
-    "MUL_OP": "'*', '/', '//' or '%'", "COMP_OP": "a comparison", "POW": "'**'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "SEMICOLON": "';'",
+    "EQUAL": "'='",
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "DIMS": "dimensions like 3x224x224",
+    "MINUS": "'-'",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'*', '/', '//' or '%'",
+    "COMP_OP": "a comparison",
+    "POW": "'**'",
     "$END": "end of file",
 }
 
@@ -149,9 +164,13 @@ class _ToIR(Transformer_NonRecursive):
 
     def param(self, meta, c):
         name, typ, default = c
-        return _make(ir.Param,
-            span=self.sp(meta), name=str(name), type=str(typ) if typ else None,
-            type_span=_tok_span(self.file, typ) if typ else None, default=default,
+        return _make(
+            ir.Param,
+            span=self.sp(meta),
+            name=str(name),
+            type=str(typ) if typ else None,
+            type_span=_tok_span(self.file, typ) if typ else None,
+            default=default,
         )
 
     def body(self, meta, stmts):
@@ -161,13 +180,25 @@ class _ToIR(Transformer_NonRecursive):
 
     def block_def(self, meta, c):
         name, params, body = c
-        return _make(ir.BlockDef, span=self.sp(meta), name=str(name), name_span=_tok_span(self.file, name),
-                           params=params or (), body=body)
+        return _make(
+            ir.BlockDef,
+            span=self.sp(meta),
+            name=str(name),
+            name_span=_tok_span(self.file, name),
+            params=params or (),
+            body=body,
+        )
 
     def network_def(self, meta, c):
         name, params, body = c
-        return _make(ir.NetworkDef, span=self.sp(meta), name=str(name), name_span=_tok_span(self.file, name),
-                             params=params or (), body=body)
+        return _make(
+            ir.NetworkDef,
+            span=self.sp(meta),
+            name=str(name),
+            name_span=_tok_span(self.file, name),
+            params=params or (),
+            body=body,
+        )
 
     # statements
     def input_stmt(self, meta, c):
@@ -184,13 +215,15 @@ class _ToIR(Transformer_NonRecursive):
         return _make(ir.OutputField, span=self.sp(meta), name=str(name), source=str(source) if source else None)
 
     def outputs_stmt(self, meta, c):
-        return _make(ir.OutputsStmt, span=self.sp(meta), type_name=str(c[0]),
-                              fields=tuple(f for f in c[1:] if f is not None))
+        return _make(
+            ir.OutputsStmt, span=self.sp(meta), type_name=str(c[0]), fields=tuple(f for f in c[1:] if f is not None)
+        )
 
     def aux_stmt(self, meta, c):
         label, at, layer = c
-        return _make(ir.AuxStmt, span=self.sp(meta), label=label, at=str(at),
-                          at_span=_tok_span(self.file, at), layer=layer)
+        return _make(
+            ir.AuxStmt, span=self.sp(meta), label=label, at=str(at), at_span=_tok_span(self.file, at), layer=layer
+        )
 
     def layer_stmt(self, meta, c):
         labels, layer = c
@@ -213,8 +246,10 @@ class _ToIR(Transformer_NonRecursive):
 
     def args(self, meta, c):
         items = [a for a in c if a is not None]
-        return (tuple(a for a in items if not isinstance(a, ir.KwArg)),
-                tuple(a for a in items if isinstance(a, ir.KwArg)))
+        return (
+            tuple(a for a in items if not isinstance(a, ir.KwArg)),
+            tuple(a for a in items if isinstance(a, ir.KwArg)),
+        )
 
     def kwarg(self, meta, c):
         return _make(ir.KwArg, span=self.sp(meta), name=str(c[0]), value=c[1])
@@ -335,7 +370,8 @@ def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic
         col = len(lines[-1]) + 1
         expected = _expected(getattr(err, "expected", ()) or getattr(err, "accepts", ()))
         return Diagnostic(
-            code="E101", message="unexpected end of file",
+            code="E101",
+            message="unexpected end of file",
             span=Span(file=file, line=line, col=col, end_line=line, end_col=col + 1),
             help=f"expected {expected}" if expected else "is a '}' or ')' missing?",
         )
@@ -343,19 +379,23 @@ def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else "?"
         hint = None
         if char == "'":
-            hint = "strings use double quotes: \"...\""
+            hint = 'strings use double quotes: "..."'
         elif char == '"':
             hint = "this string is not closed on its line"
         elif ord(char) > 127:  # a look-alike (Cyrillic о in `cоnv`), a BOM or a smart quote
             import unicodedata
 
-            hint = (f"{unicodedata.name(char, 'this character')} (U+{ord(char):04X}) is not ASCII; "
-                    "names use only A-Z, a-z, 0-9 and _")
+            hint = (
+                f"{unicodedata.name(char, 'this character')} (U+{ord(char):04X}) is not ASCII; "
+                "names use only A-Z, a-z, 0-9 and _"
+            )
         elif err.allowed:
             hint = f"expected {_expected(err.allowed)}"
         return Diagnostic(
-            code="E102", message=f"unexpected character {char!r}",
-            span=Span(file=file, line=line, col=col, end_line=line, end_col=col + 1), help=hint,
+            code="E102",
+            message=f"unexpected character {char!r}",
+            span=Span(file=file, line=line, col=col, end_line=line, end_col=col + 1),
+            help=hint,
         )
     assert isinstance(err, UnexpectedToken)
     tok = err.token
@@ -363,7 +403,8 @@ def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic
     shown = str(tok) if len(str(tok)) <= 30 else str(tok)[:27] + "..."
     expected = _expected(err.accepts or err.expected)
     return Diagnostic(
-        code="E101", message=f"unexpected {shown!r}",
+        code="E101",
+        message=f"unexpected {shown!r}",
         span=Span(file=file, line=line, col=col, end_line=line, end_col=col + width),
         help=f"expected {expected}" if expected else None,
     )
@@ -392,17 +433,24 @@ def _check_size(text: str, file: str) -> None:
         if count > MAX_TOKENS:
             line = text.count("\n", 0, match.start()) + 1
             col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
-            raise SpecError(Diagnostic(
-                code="E603", message=f"the file has more than {MAX_TOKENS:,} tokens",
-                span=Span(file=file, line=line, col=col, end_line=line, end_col=col + 1),
-                help="split it into block libraries, or use `repeat`/`for`; from Python, raise "
-                     "archlang.syntax.MAX_TOKENS",
-            ))
+            raise SpecError(
+                Diagnostic(
+                    code="E603",
+                    message=f"the file has more than {MAX_TOKENS:,} tokens",
+                    span=Span(file=file, line=line, col=col, end_line=line, end_col=col + 1),
+                    help="split it into block libraries, or use `repeat`/`for`; from Python, raise "
+                    "archlang.syntax.MAX_TOKENS",
+                )
+            )
 
 
 def _too_deep(span: Span | None) -> Diagnostic:
-    return Diagnostic(code="E601", message=f"nesting deeper than {MAX_NESTING} levels", span=span,
-                      help="flatten the spec: use a block or `repeat` instead of deep nesting")
+    return Diagnostic(
+        code="E601",
+        message=f"nesting deeper than {MAX_NESTING} levels",
+        span=span,
+        help="flatten the spec: use a block or `repeat` instead of deep nesting",
+    )
 
 
 def _check_depth(tree: Tree, file: str) -> None:

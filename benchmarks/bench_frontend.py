@@ -48,8 +48,9 @@ def _median_ms(samples: list[dict], key: str) -> float:
 
 def _process(args: list[str]) -> tuple[float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "NO_COLOR": "1"})
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}
+    )
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(args)}\n{proc.stderr}")
@@ -66,8 +67,7 @@ def main() -> None:
     parser()
     build = time.perf_counter() - t0
     _front_end(cold_parse=True)  # warm imports and pydantic
-    print(f"inception_v3.arch front end, in process ({opts.runs} runs; Lark parser built once: "
-          f"{build * 1000:.1f} ms)")
+    print(f"inception_v3.arch front end, in process ({opts.runs} runs; Lark parser built once: {build * 1000:.1f} ms)")
     for cold in (True, False):
         samples = [_front_end(cold) for _ in range(opts.runs)]
         parts = "  ".join(f"{k} {_median_ms(samples, k):6.1f}" for k in ("parse", "lower", "shapes"))
@@ -76,16 +76,17 @@ def main() -> None:
 
     check = ["-m", "archlang.cli", "check", str(SPEC.relative_to(ROOT))]
     times = [_process(check)[0] for _ in range(opts.process_runs)]
-    print(f"\n`archc check specs/inception_v3.arch` whole process ({opts.process_runs} runs): "
-          f"median {statistics.median(times):.3f} s, min {min(times):.3f} s   floor 0.4 s")
+    print(
+        f"\n`archc check specs/inception_v3.arch` whole process ({opts.process_runs} runs): "
+        f"median {statistics.median(times):.3f} s, min {min(times):.3f} s   floor 0.4 s"
+    )
     bare = [_process(["-c", "pass"])[0] for _ in range(opts.process_runs)]
     print(f"  python -c pass (interpreter start-up alone): median {statistics.median(bare):.3f} s")
 
     _, importtime = _process(["-X", "importtime", *check])
     modules = [line.rsplit("|", 1)[-1].strip() for line in importtime.splitlines() if line.startswith("import time:")]
     torch_seen = any(m == "torch" or m.startswith("torch.") for m in modules)
-    print(f"  torch imported by `archc check`: {'YES' if torch_seen else 'no'} "
-          f"({len(modules)} modules imported)")
+    print(f"  torch imported by `archc check`: {'YES' if torch_seen else 'no'} ({len(modules)} modules imported)")
 
 
 if __name__ == "__main__":

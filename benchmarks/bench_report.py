@@ -20,7 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OURS = [sys.executable, "-m", "archlang.cli", "specs/inception_v3.arch", "--report"]
-FVCORE = [sys.executable, "-c", """
+FVCORE = [
+    sys.executable,
+    "-c",
+    """
 import torch, torchvision
 from fvcore.nn import FlopCountAnalysis, flop_count_table
 model = torchvision.models.inception_v3(aux_logits=True, init_weights=False).eval()
@@ -28,7 +31,8 @@ flops = FlopCountAnalysis(model, torch.zeros(1, 3, 299, 299))
 flops.unsupported_ops_warnings(False)
 print(flop_count_table(flops))
 print("total", flops.total())
-"""]
+""",
+]
 
 
 def run_measured(cmd: list[str]) -> tuple[float, int, str, str]:
@@ -50,8 +54,10 @@ def run_measured(cmd: list[str]) -> tuple[float, int, str, str]:
 def summarise(name: str, runs: list[tuple[float, int]]) -> tuple[float, int]:
     walls = [w for w, _ in runs]
     rss = max(r for _, r in runs)
-    print(f"{name:28s} median {statistics.median(walls):7.3f} s  (min {min(walls):.3f}, max {max(walls):.3f}, "
-          f"n={len(walls)})  peak RSS {rss / 2**20:7.1f} MiB")
+    print(
+        f"{name:28s} median {statistics.median(walls):7.3f} s  (min {min(walls):.3f}, max {max(walls):.3f}, "
+        f"n={len(walls)})  peak RSS {rss / 2**20:7.1f} MiB"
+    )
     return statistics.median(walls), rss
 
 
@@ -65,8 +71,10 @@ def main() -> None:
     _, _, report, imports = run_measured([sys.executable, "-X", "importtime", *OURS[1:]])
     modules = [line.split("|")[-1].strip() for line in imports.splitlines() if line.startswith("import time:")]
     heavy = sorted({m.split(".")[0] for m in modules} & {"torch", "torchvision", "fvcore", "numpy"})
-    print(f"archc --report imports {len(modules)} modules; torch/torchvision/fvcore/numpy imported: "
-          f"{', '.join(heavy) or 'none'}")
+    print(
+        f"archc --report imports {len(modules)} modules; torch/torchvision/fvcore/numpy imported: "
+        f"{', '.join(heavy) or 'none'}"
+    )
 
     # Where the time goes: interpreter start, importing the CLI, compiling (archc check), reporting.
     baselines = {
@@ -83,8 +91,10 @@ def main() -> None:
     print("\n".join(report.splitlines()[:12]))
     print()
     t_ours, rss_ours = summarise("archc --report", ours)
-    print(f"{'':28s} floors: 0.4 s -> {'ok' if t_ours <= 0.4 else 'OVER'}, "
-          f"80 MiB -> {'ok' if rss_ours <= 80 * 2**20 else 'OVER'}")
+    print(
+        f"{'':28s} floors: 0.4 s -> {'ok' if t_ours <= 0.4 else 'OVER'}, "
+        f"80 MiB -> {'ok' if rss_ours <= 80 * 2**20 else 'OVER'}"
+    )
     if args.no_fvcore:
         return
     theirs = []

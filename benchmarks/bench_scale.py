@@ -13,7 +13,7 @@ import argparse
 import statistics
 import time
 
-from archlang.backends.report import lint_summary, report_cli
+from archlang.backends.report.tables import lint_summary, report_cli
 
 from archlang.analysis import run_passes
 from archlang.compiler import compile_spec
@@ -57,10 +57,19 @@ def measure(layers: int, repeat: int) -> dict:
     t_depth1, _ = timed(lambda: report_cli(compiled, {**OPTIONS, "depth": 1}), repeat)
     t_lint, _ = timed(lambda: lint_summary(compiled), 1)
     conv = sum(1 for c in analysis.nodes.values() if c.op.value == "conv2d")
-    return {"layers": conv, "nodes": len(analysis.nodes), "compile": t_compile, "analyze": t_analyze,
-            "report_text": t_text, "report_json": t_json, "report_depth1": t_depth1, "lint_summary": t_lint,
-            # what `archc FILE --report` does in process: report_cli runs the analysis itself
-            "total": t_compile + t_text, "report_lines": report.count("\n")}
+    return {
+        "layers": conv,
+        "nodes": len(analysis.nodes),
+        "compile": t_compile,
+        "analyze": t_analyze,
+        "report_text": t_text,
+        "report_json": t_json,
+        "report_depth1": t_depth1,
+        "lint_summary": t_lint,
+        # what `archc FILE --report` does in process: report_cli runs the analysis itself
+        "total": t_compile + t_text,
+        "report_lines": report.count("\n"),
+    }
 
 
 def main() -> None:
@@ -74,8 +83,10 @@ def main() -> None:
         per = [r[stage] / r["layers"] for r in results]
         print(f"{stage:15s}" + "".join(f"{r[stage]:>13.3f} s " for r in results) + f"   {per[1] / per[0]:6.2f}")
     for r in results:
-        print(f"{r['layers']:,} conv layers, {r['nodes']:,} nodes: compile + text report (analysis included) {r['total']:.2f} s "
-              f"({r['total'] / r['layers'] * 1e6:.0f} µs/layer), report {r['report_lines']:,} lines")
+        print(
+            f"{r['layers']:,} conv layers, {r['nodes']:,} nodes: compile + text report (analysis included) {r['total']:.2f} s "
+            f"({r['total'] / r['layers'] * 1e6:.0f} µs/layer), report {r['report_lines']:,} lines"
+        )
     print("goal: 10k total <= 3 s, per-layer ratio <= 1.5")
 
 

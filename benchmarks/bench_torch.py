@@ -35,7 +35,7 @@ import warnings
 
 import torch
 import torchvision
-from archlang.backends import torch_optimize
+from archlang.backends.torch import optimize as torch_optimize
 
 import archlang
 
@@ -78,7 +78,7 @@ def run_rounds(candidates: dict, rounds: int, budget: float, label: str) -> dict
         fn()
     start = time.perf_counter()
     for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for n in order:
             t = time.perf_counter()
             candidates[n]()
@@ -92,13 +92,17 @@ def run_rounds(candidates: dict, rounds: int, budget: float, label: str) -> dict
 
 def report(title: str, times: dict[str, list[float]], reference: str, goals: dict[str, str]) -> None:
     rounds = len(times[reference])
-    print(f"\n{title}: {rounds} rounds, seconds per call (median and min over rounds); ratio = "
-          f"median over rounds of time / {reference}'s time in the same round (min ratio = ratio of the mins)")
+    print(
+        f"\n{title}: {rounds} rounds, seconds per call (median and min over rounds); ratio = "
+        f"median over rounds of time / {reference}'s time in the same round (min ratio = ratio of the mins)"
+    )
     for name, ts in times.items():
         ratio = statistics.median(t / r for t, r in zip(ts, times[reference]))
         best = min(ts) / min(times[reference])
-        print(f"  {name:<26} median {statistics.median(ts):7.3f}  min {min(ts):7.3f}   ratio {ratio:5.3f} "
-              f"(min ratio {best:5.3f}) = {1 / ratio:4.2f}x as fast  {goals.get(name, '')}")
+        print(
+            f"  {name:<26} median {statistics.median(ts):7.3f}  min {min(ts):7.3f}   ratio {ratio:5.3f} "
+            f"(min ratio {best:5.3f}) = {1 / ratio:4.2f}x as fast  {goals.get(name, '')}"
+        )
 
 
 def main(argv=None) -> None:
@@ -115,9 +119,11 @@ def main(argv=None) -> None:
     rounds = args.rounds or (2 if args.quick else 1000)
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
-    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {threads} threads "
-          f"(cores: {os.cpu_count()}), batch {batch}, 3x299x299, mkldnn enabled={torch.backends.mkldnn.enabled}; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, {threads} threads "
+        f"(cores: {os.cpu_count()}), batch {batch}, 3x299x299, mkldnn enabled={torch.backends.mkldnn.enabled}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
     tv = torchvision_model()
     sd = tv.state_dict()
@@ -134,27 +140,33 @@ def main(argv=None) -> None:
         ref = tv(x)
         err_plain = (plain(x) - ref).abs().max().item()
         err_opt = (optimized(x) - ref).abs().max().item()
-    print(f"max |difference| of logits vs torchvision: plain {err_plain:.2e}, optimized {err_opt:.2e} "
-          f"(logits up to {ref.abs().max().item():.2e})")
+    print(
+        f"max |difference| of logits vs torchvision: plain {err_plain:.2e}, optimized {err_opt:.2e} "
+        f"(logits up to {ref.abs().max().item():.2e})"
+    )
 
     def infer(model):
         def call():
             with torch.inference_mode():
                 model(x)
+
         return call
 
     candidates = {"torchvision": infer(tv), "archlang": infer(plain), "archlang --optimize": infer(optimized)}
     if args.variants:
         import copy
+
         tv_cl = copy.deepcopy(tv).to(memory_format=torch.channels_last)
         x_cl = x.contiguous(memory_format=torch.channels_last)
 
         def infer_cl():
             with torch.inference_mode():
                 tv_cl(x_cl)
+
         candidates["torchvision channels_last"] = infer_cl
-        candidates["fold only, NCHW"] = infer(torch_optimize.optimize("inception_v3", sd, channels_last=False,
-                                                                       fuse=False))
+        candidates["fold only, NCHW"] = infer(
+            torch_optimize.optimize("inception_v3", sd, channels_last=False, fuse=False)
+        )
         candidates["fold+fuse, NCHW"] = infer(torch_optimize.optimize("inception_v3", sd, channels_last=False))
         candidates["fold only, channels_last"] = infer(torch_optimize.optimize("inception_v3", sd, fuse=False))
 
@@ -165,13 +177,19 @@ def main(argv=None) -> None:
                     call()
                 finally:
                     torch.backends.mkldnn.enabled = True
+
             return run
+
         candidates["torchvision, mkldnn off"] = without_mkldnn(infer(tv))
         candidates["--optimize, mkldnn off"] = without_mkldnn(infer(optimized))
     print(f"\n(a)/(c) eval forward (load average {os.getloadavg()[0]:.2f})")
     times = run_rounds(candidates, rounds, budget, "eval")
-    report("(a)/(c) eval forward, torch.inference_mode", times, "torchvision",
-           {"archlang": "goal (a): ratio <= 1.05", "archlang --optimize": "goal (c): speed-up >= 1.2"})
+    report(
+        "(a)/(c) eval forward, torch.inference_mode",
+        times,
+        "torchvision",
+        {"archlang": "goal (a): ratio <= 1.05", "archlang --optimize": "goal (c): speed-up >= 1.2"},
+    )
 
     # ---- (b): train step ------------------------------------------------------------------
     def trainer(model):
@@ -185,14 +203,21 @@ def main(argv=None) -> None:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
         return step
 
     print(f"\n(b) train step (load average {os.getloadavg()[0]:.2f})")
     times = run_rounds({"torchvision": trainer(tv), "archlang": trainer(plain)}, rounds, budget, "train")
-    report("(b) train step: forward (aux on), CE + 0.3 CE(aux), backward, SGD", times, "torchvision",
-           {"archlang": "goal (b): ratio <= 1.05"})
-    print(f"\nload average at the end {os.getloadavg()[0]:.2f} (other processes share these cores: "
-          "compare the ratios, not the absolute times)")
+    report(
+        "(b) train step: forward (aux on), CE + 0.3 CE(aux), backward, SGD",
+        times,
+        "torchvision",
+        {"archlang": "goal (b): ratio <= 1.05"},
+    )
+    print(
+        f"\nload average at the end {os.getloadavg()[0]:.2f} (other processes share these cores: "
+        "compare the ratios, not the absolute times)"
+    )
 
 
 if __name__ == "__main__":

@@ -86,8 +86,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", type=int, default=None, help="replay one case by index and print it")
     ap.add_argument("--save", type=Path, default=None, help="write failing inputs here")
-    ap.add_argument("--backends", action="store_true",
-                    help="also run archc --emit ir/torch/dot and --report on every spec that compiles")
+    ap.add_argument(
+        "--backends",
+        action="store_true",
+        help="also run archc --emit ir/torch/dot and --report on every spec that compiles",
+    )
     args = ap.parse_args(argv)
 
     seeds = [p.read_bytes() for p in mutate.SEED_FILES]

@@ -24,8 +24,14 @@ HEAD = "network N {\n  input 3x32x32\n"
 
 
 def _block_chain(count=60, depth=90):
-    return "".join(f"block B{i}() {{ " + "{ " * depth + (f"B{i + 1}()" if i < count else "relu")
-                   + " }" * depth + " }\n" for i in range(count + 1)) + HEAD + "  B0()\n}\n"
+    return (
+        "".join(
+            f"block B{i}() {{ " + "{ " * depth + (f"B{i + 1}()" if i < count else "relu") + " }" * depth + " }\n"
+            for i in range(count + 1)
+        )
+        + HEAD
+        + "  B0()\n}\n"
+    )
 
 
 CASES = {
@@ -37,7 +43,8 @@ CASES = {
     "10,000 sibling branches": HEAD + "  concat { " + "relu " * 10_000 + "}\n}\n",
     "conv(1000000000000, 3)": HEAD + "  conv(1000000000000, 3)\n}\n",
     "2 ** 10 ** 10": "const x = 2 ** 10 ** 10\n" + HEAD + "  const y = x\n  relu\n}\n",
-    "nested for 10^6 x 10^6": HEAD + "  for i in range(1000000) { for j in range(1000000) { const k = j } }\n  relu\n}\n",
+    "nested for 10^6 x 10^6": HEAD
+    + "  for i in range(1000000) { for j in range(1000000) { const k = j } }\n  relu\n}\n",
     "10,000 nested { }": HEAD + "  " + "{ " * 10_000 + "relu" + " }" * 10_000 + "\n}\n",
     "10,000 unary minus": "const x = " + "- " * 10_000 + "1\n" + HEAD + "  relu\n}\n",
     "61 blocks x 90 nested { }": _block_chain(),
@@ -51,8 +58,12 @@ def run(text: str, workdir: Path) -> tuple[int, str, float, float]:
     path.write_text(text)
     with open(workdir / "stderr", "wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "archlang.cli", "check", str(path)],
-                                stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "NO_COLOR": "1"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "archlang.cli", "check", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
         _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)

@@ -26,29 +26,145 @@ CODE = re.compile(r"E\d{3}")
 
 # ---- grammar-aware generation ----------------------------------------------------------
 
-OPS = ["conv", "conv2d", "relu", "maxpool", "avgpool", "adaptive_avgpool", "batchnorm", "bn", "dropout",
-       "flatten", "linear", "lrn", "transform_input", "softmax", "identity"]
-KEYWORDS = ["network", "block", "input", "const", "unit", "init", "if", "elif", "else", "for", "in",
-            "repeat", "as", "aux", "at", "outputs", "concat", "add", "import", "then", "and", "or",
-            "not", "true", "false", "none"]
-PUNCT = ["{", "}", "(", ")", "[", "]", ",", ":", ";", "=", "+", "-", "*", "/", "//", "%", "**", "==",
-         "<", ">=", "x", "\"", "#", "\\", "."]
-NAMES = ["a", "b", "n", "i", "x", "B", "conv", "stem", "branch1", "Mixed_5b", "_", "self", "torch",
-         "lambda", "class", "forward", "__init__", "nn", "F"]
+OPS = [
+    "conv",
+    "conv2d",
+    "relu",
+    "maxpool",
+    "avgpool",
+    "adaptive_avgpool",
+    "batchnorm",
+    "bn",
+    "dropout",
+    "flatten",
+    "linear",
+    "lrn",
+    "transform_input",
+    "softmax",
+    "identity",
+]
+KEYWORDS = [
+    "network",
+    "block",
+    "input",
+    "const",
+    "unit",
+    "init",
+    "if",
+    "elif",
+    "else",
+    "for",
+    "in",
+    "repeat",
+    "as",
+    "aux",
+    "at",
+    "outputs",
+    "concat",
+    "add",
+    "import",
+    "then",
+    "and",
+    "or",
+    "not",
+    "true",
+    "false",
+    "none",
+]
+PUNCT = [
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ":",
+    ";",
+    "=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "//",
+    "%",
+    "**",
+    "==",
+    "<",
+    ">=",
+    "x",
+    '"',
+    "#",
+    "\\",
+    ".",
+]
+NAMES = [
+    "a",
+    "b",
+    "n",
+    "i",
+    "x",
+    "B",
+    "conv",
+    "stem",
+    "branch1",
+    "Mixed_5b",
+    "_",
+    "self",
+    "torch",
+    "lambda",
+    "class",
+    "forward",
+    "__init__",
+    "nn",
+    "F",
+]
 
 
 def number(rng: random.Random) -> str:
-    return rng.choice([
-        "0", "1", "2", "3", "7", "-1", "-3", str(rng.randint(0, 64)), str(rng.randint(65, 4096)),
-        "1000000000000", str(2 ** 62), str(2 ** 63), "99999999999999999999999999", "0.5", "1e-3",
-        "1e400", ".5", "3x8x8", "1x3", "0x0", "3x0x5", f"{rng.randint(1, 4)}x{rng.randint(1, 40)}x{rng.randint(1, 40)}",
-    ])
+    return rng.choice(
+        [
+            "0",
+            "1",
+            "2",
+            "3",
+            "7",
+            "-1",
+            "-3",
+            str(rng.randint(0, 64)),
+            str(rng.randint(65, 4096)),
+            "1000000000000",
+            str(2**62),
+            str(2**63),
+            "99999999999999999999999999",
+            "0.5",
+            "1e-3",
+            "1e400",
+            ".5",
+            "3x8x8",
+            "1x3",
+            "0x0",
+            "3x0x5",
+            f"{rng.randint(1, 4)}x{rng.randint(1, 40)}x{rng.randint(1, 40)}",
+        ]
+    )
 
 
 def expr(rng: random.Random, depth: int = 0) -> str:
     if depth > 3 or rng.random() < 0.4:
-        return rng.choice([number(rng), rng.choice(NAMES), "true", "false", "none", '"same"', '"valid"',
-                           '"a{i}"', '"__import__(\'os\')"'])
+        return rng.choice(
+            [
+                number(rng),
+                rng.choice(NAMES),
+                "true",
+                "false",
+                "none",
+                '"same"',
+                '"valid"',
+                '"a{i}"',
+                "\"__import__('os')\"",
+            ]
+        )
     kind = rng.randrange(9)
     sub = lambda: expr(rng, depth + 1)  # noqa: E731
     if kind == 0:
@@ -73,16 +189,32 @@ def expr(rng: random.Random, depth: int = 0) -> str:
 def call(rng: random.Random, names=()) -> str:
     callee = rng.choice(OPS + list(names) + ["Inception", "InceptionA", "stacked3x3", "factorized", "Nope"])
     args = [expr(rng, 2) for _ in range(rng.randrange(4))]
-    kwargs = [f"{rng.choice(['stride', 'padding', 'groups', 'bias', 'ceil_mode', 'dilation', 'eps', 'p', 'zz'])}"
-              f"={expr(rng, 2)}" for _ in range(rng.randrange(3))]
+    kwargs = [
+        f"{rng.choice(['stride', 'padding', 'groups', 'bias', 'ceil_mode', 'dilation', 'eps', 'p', 'zz'])}"
+        f"={expr(rng, 2)}"
+        for _ in range(rng.randrange(3))
+    ]
     if rng.random() < 0.15:
         return callee
     return f"{callee}({', '.join(args + kwargs)})"
 
 
 def label(rng: random.Random) -> str:
-    return rng.choice([rng.choice(NAMES), f"n{rng.randrange(100)}", '"b{i}"', '"a-b"', '"a b"', '"x/y"',
-                       '""', '"a\\nb"', '"c\u043env"', '"{1+}"', '"{"'])
+    return rng.choice(
+        [
+            rng.choice(NAMES),
+            f"n{rng.randrange(100)}",
+            '"b{i}"',
+            '"a-b"',
+            '"a b"',
+            '"x/y"',
+            '""',
+            '"a\\nb"',
+            '"c\u043env"',
+            '"{1+}"',
+            '"{"',
+        ]
+    )
 
 
 def stmt(rng: random.Random, depth: int, names=()) -> str:
@@ -104,9 +236,16 @@ def stmt(rng: random.Random, depth: int, names=()) -> str:
     if kind == 9:
         return f"const {rng.choice(NAMES)} = {expr(rng)}"
     if kind == 10:
-        return rng.choice(["unit conv = conv_bn_relu(eps=0.001)", "unit conv = conv_relu", "init trunc_normal(std=0.01)",
-                           "aux aux1 at stem: { flatten; linear(10) }", "outputs Out(logits, aux=aux1)",
-                           "input 3x32x32"])
+        return rng.choice(
+            [
+                "unit conv = conv_bn_relu(eps=0.001)",
+                "unit conv = conv_relu",
+                "init trunc_normal(std=0.01)",
+                "aux aux1 at stem: { flatten; linear(10) }",
+                "outputs Out(logits, aux=aux1)",
+                "input 3x32x32",
+            ]
+        )
     return f"{label(rng)}, {label(rng)}: {call(rng, names)}"
 
 
@@ -121,13 +260,16 @@ def gen_spec(rng: random.Random) -> str:
         parts.append('import "lib/inception.arch"' if rng.random() < 0.5 else f'import "{rng.choice(NAMES)}.arch"')
     blocks = [f"B{i}" for i in range(rng.randrange(3))]
     for name in blocks:
-        params = ", ".join(rng.choice(["c: int", "k: int = 3", "s = 1", "flag: bool = false", "t: str"])
-                           for _ in range(rng.randrange(3)))
+        params = ", ".join(
+            rng.choice(["c: int", "k: int = 3", "s = 1", "flag: bool = false", "t: str"])
+            for _ in range(rng.randrange(3))
+        )
         parts.append(f"block {name}({params}) {{\n{block_body(rng, 1, blocks)}\n}}")
     if rng.random() < 0.3:
         parts.append(f"const {rng.choice(NAMES)} = {expr(rng)}")
-    params = ", ".join(rng.choice(["num_classes: int = 10", "aux: bool = true", "w: float = 0.5"])
-                       for _ in range(rng.randrange(3)))
+    params = ", ".join(
+        rng.choice(["num_classes: int = 10", "aux: bool = true", "w: float = 0.5"]) for _ in range(rng.randrange(3))
+    )
     shape = rng.choice(["3x32x32", "3x8x8", "1x1x1", "16", "3x299x299", number(rng)])
     parts.append(f"network Net({params}) {{\n  input {shape}\n{block_body(rng, 1, blocks)}\n}}")
     return "\n".join(parts) + "\n"
@@ -148,10 +290,11 @@ def gen_valid(rng: random.Random) -> str:
     if rng.random() < 0.5:
         blocks.append("block Unit(c: int, k: int = 3) {\n  conv(c, 1)\n  conv(c, k, padding=k // 2)\n}")
     if rng.random() < 0.3:
-        blocks.append("import \"lib/inception.arch\"")
+        blocks.append('import "lib/inception.arch"')
     if rng.random() < 0.5:
-        body.append(rng.choice(["unit conv = conv_bn_relu(eps=0.001)", "unit conv = conv_relu",
-                                "init trunc_normal(std=0.01)"]))
+        body.append(
+            rng.choice(["unit conv = conv_bn_relu(eps=0.001)", "unit conv = conv_relu", "init trunc_normal(std=0.01)"])
+        )
     body.append("stem: conv(8, 3, padding=1)")
     for _ in range(rng.randint(1, 6)):
         kind = rng.randrange(9)
@@ -162,14 +305,16 @@ def gen_valid(rng: random.Random) -> str:
         elif kind == 1:
             body.append(f"{name('p')}: {rng.choice(['maxpool', 'avgpool'])}(3, stride=1, padding=1)")
         elif kind == 2:
-            body.append(f"{name('cat')}: concat {{\n    a: conv(4, 1)\n    b: {{ conv(4, 1); conv(4, 3, padding=1) }}\n"
-                        f"    maxpool(3, stride=1, padding=1)\n  }}")
+            body.append(
+                f"{name('cat')}: concat {{\n    a: conv(4, 1)\n    b: {{ conv(4, 1); conv(4, 3, padding=1) }}\n"
+                f"    maxpool(3, stride=1, padding=1)\n  }}"
+            )
             channels = 8 + channels
         elif kind == 3:
             body.append(f"{name('res')}: add {{\n    identity\n    {{ conv({channels}, 3, padding=1); relu }}\n  }}")
         elif kind == 4:
             channels = 8
-            body.append(f"repeat {rng.randint(0, 3)} as i {{ \"{name('r')}_{{i}}\": conv(8, 3, padding=1) }}")
+            body.append(f'repeat {rng.randint(0, 3)} as i {{ "{name("r")}_{{i}}": conv(8, 3, padding=1) }}')
             body.append("conv(8, 1)")
         elif kind == 5:
             widths = [rng.choice([4, 8]) for _ in range(rng.randint(1, 3))]
@@ -253,10 +398,26 @@ def mutate_bytes(rng: random.Random, data: bytes, rounds: int = 4) -> bytes:
         elif op == 1:
             buf[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
         elif op == 2:
-            del buf[pos: pos + rng.randint(1, 64)]
+            del buf[pos : pos + rng.randint(1, 64)]
         elif op == 3:
-            buf[pos:pos] = rng.choice([b"\x00", b"\xef\xbb\xbf", b"\r", b"\r\n", b"\t", b"\xff", b"\xc3", b"\xe2\x80\x9c",
-                                       "\u043e".encode(), b"{", b"}", b"(", b'"', b"#"])
+            buf[pos:pos] = rng.choice(
+                [
+                    b"\x00",
+                    b"\xef\xbb\xbf",
+                    b"\r",
+                    b"\r\n",
+                    b"\t",
+                    b"\xff",
+                    b"\xc3",
+                    b"\xe2\x80\x9c",
+                    "\u043e".encode(),
+                    b"{",
+                    b"}",
+                    b"(",
+                    b'"',
+                    b"#",
+                ]
+            )
         elif op == 4:
             buf = buf[:pos]
         elif op == 5 and buf:  # duplicate a slice
@@ -265,11 +426,12 @@ def mutate_bytes(rng: random.Random, data: bytes, rounds: int = 4) -> bytes:
         else:
             other = rng.choice(SEED_FILES).read_bytes()
             start = rng.randrange(len(other))
-            buf[pos:pos] = other[start: start + rng.randint(1, 300)]
+            buf[pos:pos] = other[start : start + rng.randint(1, 300)]
     return bytes(buf)
 
 
 # ---- the oracle ------------------------------------------------------------------------
+
 
 @dataclass
 class Outcome:

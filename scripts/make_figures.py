@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from archlang.backends.graphviz import emit_cli
+from archlang.backends.diagrams.render import emit_cli
 
 from archlang.atomic import write_atomic
 from archlang.compiler import compile_spec
@@ -27,12 +27,24 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = [
     ("inception_v3_blocks.svg", "inception_v3", {}, {"view": "blocks"}),
     ("inception_module.svg", "googlenet", {"variant": "paper"}, {"block_name": "Inception"}),
-    ("inception_v3_fig5.svg", "inception_v3", {}, {"block_name": "InceptionA", "base_label": "Base",
-                                                   "concat_label": "Filter Concat"}),
-    ("inception_v3_fig6.svg", "inception_v3", {}, {"block_name": "InceptionC", "base_label": "Base",
-                                                   "concat_label": "Filter Concat"}),
-    ("inception_v3_fig7.svg", "inception_v3", {}, {"block_name": "InceptionE", "base_label": "Base",
-                                                   "concat_label": "Filter Concat"}),
+    (
+        "inception_v3_fig5.svg",
+        "inception_v3",
+        {},
+        {"block_name": "InceptionA", "base_label": "Base", "concat_label": "Filter Concat"},
+    ),
+    (
+        "inception_v3_fig6.svg",
+        "inception_v3",
+        {},
+        {"block_name": "InceptionC", "base_label": "Base", "concat_label": "Filter Concat"},
+    ),
+    (
+        "inception_v3_fig7.svg",
+        "inception_v3",
+        {},
+        {"block_name": "InceptionE", "base_label": "Base", "concat_label": "Filter Concat"},
+    ),
 ]
 
 

@@ -44,6 +44,7 @@ class SpecCase:
 
 # ---- reference output-size formulas (PyTorch docs, Conv2d / MaxPool2d) -------------------
 
+
 def reference_out(size: int, k: int, s: int = 1, p: int = 0, d: int = 1, ceil_mode: bool = False) -> int:
     """H_out = floor((H + 2p - d(k-1) - 1) / s + 1); with ceil_mode, ceil instead of floor,
     except that the last window must start inside the input or the left padding."""
@@ -61,8 +62,15 @@ def reference_out(size: int, k: int, s: int = 1, p: int = 0, d: int = 1, ceil_mo
 # ---- pieces ----------------------------------------------------------------------------
 
 _KERNELS = [  # (kh, kw, spelling)
-    (1, 1, "1"), (3, 3, "3"), (3, 3, "3x3"), (5, 5, "5"), (1, 3, "1x3"), (3, 1, "3x1"),
-    (1, 5, "(1, 5)"), (5, 1, "(5, 1)"), (3, 3, "(3, 3)"),
+    (1, 1, "1"),
+    (3, 3, "3"),
+    (3, 3, "3x3"),
+    (5, 5, "5"),
+    (1, 3, "1x3"),
+    (3, 1, "3x1"),
+    (1, 5, "(1, 5)"),
+    (5, 1, "(5, 1)"),
+    (3, 3, "(3, 3)"),
 ]
 
 
@@ -140,13 +148,13 @@ def _same_branch(draw, shape: Shape, depth: int) -> tuple[str, int]:
     c = shape[0]
     kind = draw(st.sampled_from(["conv", "seq", "pool", "nested"] if depth == 0 else ["conv", "seq", "pool"]))
     if kind == "pool":
-        return draw(st.sampled_from(["maxpool(3, stride=1, padding=1)",
-                                     "avgpool(3, stride=1, padding=1, ceil_mode=true)"])), c
+        return draw(
+            st.sampled_from(["maxpool(3, stride=1, padding=1)", "avgpool(3, stride=1, padding=1, ceil_mode=true)"])
+        ), c
     if kind == "nested":
         inner = [_same_branch(draw, shape, depth + 1) for _ in range(draw(st.integers(2, 3)))]
         return "concat { " + "; ".join(t for t, _ in inner) + " }", sum(ch for _, ch in inner)
-    kh, kw, spelling = draw(st.sampled_from([(1, 1, "1"), (3, 3, "3"), (1, 3, "1x3"), (3, 1, "3x1"),
-                                             (5, 5, "5")]))
+    kh, kw, spelling = draw(st.sampled_from([(1, 1, "1"), (3, 3, "3"), (1, 3, "1x3"), (3, 1, "3x1"), (5, 5, "5")]))
     out = draw(st.integers(1, 8))
     pad = draw(st.sampled_from(["same", "pair"]))
     pad_text = 'padding="same"' if pad == "same" else f"padding=({kh // 2}, {kw // 2})"
@@ -200,8 +208,7 @@ block Stage(c: int, k: int = 3, pool: bool = false) {
 
 
 @st.composite
-def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 32,
-               max_items: int = 6) -> SpecCase:
+def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 32, max_items: int = 6) -> SpecCase:
     """A random valid spec and its expected shapes."""
     c = draw(st.integers(1, max_channels))
     h = draw(st.integers(min_size, max_size))
@@ -214,8 +221,13 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
     if unit != "conv2d":
         body.append(f"  unit conv = {unit}" + ("(eps=0.001)" if "bn" in unit and draw(st.booleans()) else ""))
     named: dict[str, Shape] = {}
-    items = draw(st.lists(st.sampled_from(["conv", "conv", "pool", "act", "concat", "add", "repeat", "block"]),
-                          min_size=1, max_size=max_items))
+    items = draw(
+        st.lists(
+            st.sampled_from(["conv", "conv", "pool", "act", "concat", "add", "repeat", "block"]),
+            min_size=1,
+            max_size=max_items,
+        )
+    )
     for item in items:
         label = names.fresh("l") if draw(st.booleans()) else None
         if item == "conv":
@@ -266,8 +278,14 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
         body.append("  relu")  # a network needs a layer (and `repeat 0` may have made none)
     header = f"network Random(num_classes: int = {classes}) {{"
     text = (_BLOCK + "\n" if use_block else "") + "\n".join([header, *body, "}"]) + "\n"
-    return SpecCase(text=text, input_shape=(c, h, w), output_shape=(classes,) if head else shape,
-                    named_shapes=named, has_head=head, unit_style=unit)
+    return SpecCase(
+        text=text,
+        input_shape=(c, h, w),
+        output_shape=(classes,) if head else shape,
+        named_shapes=named,
+        has_head=head,
+        unit_style=unit,
+    )
 
 
 def valid_specs(**kwargs) -> st.SearchStrategy[str]:

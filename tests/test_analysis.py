@@ -32,8 +32,13 @@ def inception_v3():
 
 
 TABLES = {
-    "params": params.PARAMS, "buffers": params.BUFFERS, "macs": compute.MACS, "flops": compute.FLOPS,
-    "all_ops": compute.ALL_OPS, "rf": receptive.RF_RULES, "aliases": memory.ALIASES,
+    "params": params.PARAMS,
+    "buffers": params.BUFFERS,
+    "macs": compute.MACS,
+    "flops": compute.FLOPS,
+    "all_ops": compute.ALL_OPS,
+    "rf": receptive.RF_RULES,
+    "aliases": memory.ALIASES,
 }
 
 
@@ -43,6 +48,7 @@ def test_every_op_has_a_row(name):
 
 
 # ---- totals (FACTS.md, "Totals" table) --------------------------------------------------
+
 
 def test_googlenet_totals(googlenet):
     t = googlenet.totals
@@ -77,6 +83,7 @@ def test_googlenet_aux_heads_counted_apart(googlenet_aux):
 
 # ---- per block (torchvision children, fvcore by module) ----------------------------------
 
+
 @pytest.mark.parametrize("key,fixture", [("googlenet_noaux", "googlenet"), ("inception_v3_aux", "inception_v3")])
 def test_per_block_params_flops_shapes(key, fixture, request):
     a = request.getfixturevalue(fixture)
@@ -96,11 +103,23 @@ def test_per_block_params_flops_shapes(key, fixture, request):
 
 # FACTS.md, torchvision Inception3 table (params, MACs per module).
 V3_BLOCK_MACS = {
-    "Conv2d_1a_3x3": 19_181_664, "Conv2d_2a_3x3": 199_148_544, "Conv2d_2b_3x3": 398_297_088,
-    "Conv2d_3b_1x1": 27_284_480, "Conv2d_4a_3x3": 696_867_840, "Mixed_5b": 312_345_600,
-    "Mixed_5c": 338_688_000, "Mixed_5d": 348_096_000, "Mixed_6a": 401_937_408, "Mixed_6b": 374_063_104,
-    "Mixed_6c": 487_702_528, "Mixed_6d": 487_702_528, "Mixed_6e": 617_914_368, "Mixed_7a": 291_004_416,
-    "Mixed_7b": 322_437_120, "Mixed_7c": 388_497_408, "fc": 2_048_000,
+    "Conv2d_1a_3x3": 19_181_664,
+    "Conv2d_2a_3x3": 199_148_544,
+    "Conv2d_2b_3x3": 398_297_088,
+    "Conv2d_3b_1x1": 27_284_480,
+    "Conv2d_4a_3x3": 696_867_840,
+    "Mixed_5b": 312_345_600,
+    "Mixed_5c": 338_688_000,
+    "Mixed_5d": 348_096_000,
+    "Mixed_6a": 401_937_408,
+    "Mixed_6b": 374_063_104,
+    "Mixed_6c": 487_702_528,
+    "Mixed_6d": 487_702_528,
+    "Mixed_6e": 617_914_368,
+    "Mixed_7a": 291_004_416,
+    "Mixed_7b": 322_437_120,
+    "Mixed_7c": 388_497_408,
+    "fc": 2_048_000,
 }
 
 
@@ -113,6 +132,7 @@ def test_fvcore_by_operator(googlenet, inception_v3):
     # FACTS.md "fvcore by operator".
     def by_op(a, op):
         return sum(c.flops for c in a.nodes.values() if c.op is op and c.aux is None)
+
     assert by_op(googlenet, Op.CONV2D) == 1_497_352_192
     assert by_op(googlenet, Op.BATCHNORM) == 6_452_320
     assert by_op(googlenet, Op.LINEAR) == 1_024_000
@@ -130,6 +150,7 @@ def test_paper_googlenet_params_and_macs():
 
 
 # ---- receptive fields -------------------------------------------------------------------
+
 
 def test_inception_v3_rf_at_mixed_7c(inception_v3):
     # google-research/receptive_field README: 1311 / 32 / 618.
@@ -258,10 +279,13 @@ def test_block_unknown_path(googlenet):
 
 
 def test_analysis_does_not_import_torch():
-    code = ("import sys, archlang; archlang.analyze('specs/inception_v3.arch'); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'fvcore')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parent.parent)
+    code = (
+        "import sys, archlang; archlang.analyze('specs/inception_v3.arch'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'fvcore')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
+    )
     assert out.stdout.strip() == "[]"
 
 

@@ -45,6 +45,9 @@ def test_analysis_invariants(text):
                 assert mine.size == max(t.size for t in theirs)
 
     # the peak holds at least the largest single step, at most everything at once
-    biggest_step = max(c.out_bytes + sum(a.nodes[s].out_bytes for s in set(g.nodes[c.id]["inputs"]))
-                       for c in main if c.op not in (Op.FLATTEN, Op.DROPOUT, Op.IDENTITY))
+    biggest_step = max(
+        c.out_bytes + sum(a.nodes[s].out_bytes for s in set(g.nodes[c.id]["inputs"]))
+        for c in main
+        if c.op not in (Op.FLATTEN, Op.DROPOUT, Op.IDENTITY)
+    )
     assert biggest_step <= a.peak_activation_bytes <= sum(c.out_bytes for c in main)

@@ -12,8 +12,12 @@ fvcore_nn = pytest.importorskip("fvcore.nn")
 
 CASES = {
     # name: (torchvision constructor kwargs, our spec, our params, input)
-    "googlenet": ({"aux_logits": False, "init_weights": False}, "specs/googlenet.arch",
-                  {"aux_logits": False}, (3, 224, 224)),
+    "googlenet": (
+        {"aux_logits": False, "init_weights": False},
+        "specs/googlenet.arch",
+        {"aux_logits": False},
+        (3, 224, 224),
+    ),
     "inception_v3": ({"aux_logits": True, "init_weights": False}, "specs/inception_v3.arch", {}, (3, 299, 299)),
 }
 
@@ -67,8 +71,12 @@ def test_rf_matches_gradient_support():
     }"""
     rf = archlang.analyze(spec).nodes["c3"].rf
     nn = torch.nn
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.AvgPool2d(3, stride=2),
-                          nn.Conv2d(2, 2, 3, dilation=2, padding=2), nn.Conv2d(2, 1, (1, 7), padding=(0, 3)))
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, stride=2, padding=1),
+        nn.AvgPool2d(3, stride=2),
+        nn.Conv2d(2, 2, 3, dilation=2, padding=2),
+        nn.Conv2d(2, 1, (1, 7), padding=(0, 3)),
+    )
     for m in model:
         if isinstance(m, nn.Conv2d):
             nn.init.constant_(m.weight, 1.0)

@@ -40,14 +40,14 @@ def _header(path: Path) -> tuple[list[Expected], dict]:
     head = lines[0].decode()
     assert head.startswith("# expect: "), path
     expected = []
-    for part in head[len("# expect: "):].split(";"):
+    for part in head[len("# expect: ") :].split(";"):
         code, loc, *where = part.split()
         line, col = map(int, loc.split(":"))
         file = (path.parent / where[0]).resolve() if where else path.resolve()
         expected.append(Expected(code, line, col, file))
     params = {}
     if len(lines) > 1 and lines[1].startswith(b"# params:"):
-        name, _, value = lines[1][len(b"# params:"):].decode().strip().partition("=")
+        name, _, value = lines[1][len(b"# params:") :].decode().strip().partition("=")
         params[name] = value
     return expected, params
 
@@ -73,8 +73,10 @@ def test_corpus_is_large_enough():
 def test_bad_spec(path):
     expected, params = _header(path)
     err = _compile_error(path, params)
-    got = [Expected(d.code, d.span.line, d.span.col, Path(d.span.file).resolve()) if d.span else d.code
-           for d in err.diagnostics]
+    got = [
+        Expected(d.code, d.span.line, d.span.col, Path(d.span.file).resolve()) if d.span else d.code
+        for d in err.diagnostics
+    ]
     assert got == expected
     rendered = render_all(err.diagnostics, getattr(err, "sources", None))
     for diag in err.diagnostics:
@@ -86,12 +88,43 @@ def test_bad_spec(path):
 
 # Every error class the language defines has at least one case (see docs/language.md).
 REQUIRED_CODES = {
-    "E101", "E102", "E103", "E105", "E106", "E107",
-    "E201", "E202", "E203", "E204", "E205", "E206", "E207", "E208", "E209",
-    "E301", "E302", "E303", "E304", "E305", "E309",
-    "E401", "E402", "E403", "E404", "E405", "E406",
-    "E501", "E502", "E503", "E505", "E506", "E508",
-    "E601", "E602", "E603", "E604",
+    "E101",
+    "E102",
+    "E103",
+    "E105",
+    "E106",
+    "E107",
+    "E201",
+    "E202",
+    "E203",
+    "E204",
+    "E205",
+    "E206",
+    "E207",
+    "E208",
+    "E209",
+    "E301",
+    "E302",
+    "E303",
+    "E304",
+    "E305",
+    "E309",
+    "E401",
+    "E402",
+    "E403",
+    "E404",
+    "E405",
+    "E406",
+    "E501",
+    "E502",
+    "E503",
+    "E505",
+    "E506",
+    "E508",
+    "E601",
+    "E602",
+    "E603",
+    "E604",
 }
 
 
@@ -102,25 +135,38 @@ def test_corpus_covers_every_error_class():
 
 # ---- what the messages say --------------------------------------------------------------
 
+
 def _diag(name: str, index: int = 0):
     path = BAD / f"{name}.arch"
     return _compile_error(path, _header(path)[1]).diagnostics[index]
 
 
-@pytest.mark.parametrize("name, suggestion", [
-    ("unknown_layer", "conv"), ("unknown_block", "Stem"), ("wrong_arg_name", "stride"),
-    ("block_wrong_arg_name", "width"), ("undefined_name", "width"), ("unknown_function", "max"),
-    ("aux_unknown_point", "stem"), ("unknown_set_param", "num_classes"), ("unknown_unit_style", "conv_bn_relu"),
-])
+@pytest.mark.parametrize(
+    "name, suggestion",
+    [
+        ("unknown_layer", "conv"),
+        ("unknown_block", "Stem"),
+        ("wrong_arg_name", "stride"),
+        ("block_wrong_arg_name", "width"),
+        ("undefined_name", "width"),
+        ("unknown_function", "max"),
+        ("aux_unknown_point", "stem"),
+        ("unknown_set_param", "num_classes"),
+        ("unknown_unit_style", "conv_bn_relu"),
+    ],
+)
 def test_did_you_mean(name, suggestion):
     assert f"did you mean `{suggestion}`?" in _diag(name).help
 
 
-@pytest.mark.parametrize("name, expected_tokens", [
-    ("syntax_missing_paren", ["')'", "','"]),
-    ("syntax_keyword_as_name", ["'('", "a name"]),
-    ("unexpected_eof_in_args", ["')'"]),
-])
+@pytest.mark.parametrize(
+    "name, expected_tokens",
+    [
+        ("syntax_missing_paren", ["')'", "','"]),
+        ("syntax_keyword_as_name", ["'('", "a name"]),
+        ("unexpected_eof_in_args", ["')'"]),
+    ],
+)
 def test_syntax_errors_list_expected_tokens(name, expected_tokens):
     help_text = _diag(name).help
     assert help_text.startswith("expected ")
@@ -144,8 +190,10 @@ def test_concat_mismatch_names_each_branch_and_shape():
 
 def test_add_mismatch_names_each_branch_and_shape():
     diag = _diag("add_mismatch")
-    assert [n.message for n in diag.notes] == ["branch 1 ends at `conv` with 3×32×32",
-                                               "branch 2 ends at `conv_2` with 4×32×32"]
+    assert [n.message for n in diag.notes] == [
+        "branch 1 ends at `conv` with 3×32×32",
+        "branch 2 ends at `conv_2` with 4×32×32",
+    ]
 
 
 def test_independent_shape_errors_are_reported_together():
@@ -174,8 +222,16 @@ def test_import_cycle_shows_both_files():
 
 # ---- the same through `archc check` -----------------------------------------------------
 
-CLI_CASES = ["syntax_missing_paren", "unknown_layer", "concat_mismatch", "spatial_zero", "int_overflow",
-             "imports/cycle_a", "not_utf8", "unknown_set_param"]
+CLI_CASES = [
+    "syntax_missing_paren",
+    "unknown_layer",
+    "concat_mismatch",
+    "spatial_zero",
+    "int_overflow",
+    "imports/cycle_a",
+    "not_utf8",
+    "unknown_set_param",
+]
 
 
 @pytest.mark.parametrize("name", CLI_CASES)
@@ -186,8 +242,9 @@ def test_archc_check_exit_1_with_location(name):
     cmd = [sys.executable, "-m", "archlang.cli", "check", rel]
     for key, value in params.items():
         cmd += ["--set", f"{key}={value}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
-                          timeout=60)
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=60
+    )
     assert proc.returncode == 1, proc.stderr
     out = proc.stderr
     assert "Traceback" not in out + proc.stdout

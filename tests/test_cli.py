@@ -25,6 +25,7 @@ def run():
 
     def invoke(*args):
         return runner.invoke(main, list(args), env={"NO_COLOR": "1"})
+
     return invoke
 
 
@@ -78,15 +79,18 @@ def test_list_specs(run):
     assert {"googlenet", "inception_v3"} <= set(names)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["check", V3, "--input", "3xfoo"], "--input wants dimensions"),
-    (["check", V3, "--input", "3x0x299"], "positive sizes"),
-    (["check", V3, "--set", "novalue"], "--set wants NAME=VALUE"),
-    (["check"], "Missing argument"),
-    ([V3], "nothing to do"),
-    ([V3, "--emit", "nosuch"], "Invalid value"),
-    ([V3, "--emit", "ir", "--report"], "either --emit or --report"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check", V3, "--input", "3xfoo"], "--input wants dimensions"),
+        (["check", V3, "--input", "3x0x299"], "positive sizes"),
+        (["check", V3, "--set", "novalue"], "--set wants NAME=VALUE"),
+        (["check"], "Missing argument"),
+        ([V3], "nothing to do"),
+        ([V3, "--emit", "nosuch"], "Invalid value"),
+        ([V3, "--emit", "ir", "--report"], "either --emit or --report"),
+    ],
+)
 def test_usage_errors_exit_2(run, args, message):
     result = run(*args)
     assert result.exit_code == 2, result.output
@@ -150,16 +154,23 @@ def test_output_into_missing_folder_is_an_error(run, tmp_path):
 
 # ---- whole processes --------------------------------------------------------------------
 
+
 def _archc(*args, **kwargs):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "NO_COLOR": "1"}, **kwargs)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+        **kwargs,
+    )
 
 
 def test_archc_check_does_not_import_torch():
     proc = _archc("-X", "importtime", "-m", "archlang.cli", "check", "specs/inception_v3.arch")
     assert proc.returncode == 0, proc.stderr
-    modules = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
-               if line.startswith("import time:")]
+    modules = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
     assert "archlang.compiler" in modules  # the measurement did see our imports
     assert not [m for m in modules if m == "torch" or m.startswith("torch.")]
 

@@ -28,8 +28,11 @@ from archlang.cli import main  # noqa: E402
 
 
 def fuzz(examples: int):
-    return settings(max_examples=examples, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
+
+
 SEEDS = [p.read_bytes() for p in mutate.SEED_FILES]
 _TMP = tempfile.TemporaryDirectory(prefix="archlang-fuzz-")
 WORKDIR = Path(_TMP.name)

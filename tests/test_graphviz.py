@@ -17,8 +17,8 @@ from collections import Counter
 
 import graphviz
 import pytest
-from archlang.backends.diagram_style import CATEGORY, PAPER_LABEL
-from archlang.backends.graphviz import build, dot_id, emit_cli, to_dot
+from archlang.backends.diagrams.render import build, dot_id, emit_cli, to_dot
+from archlang.backends.diagrams.style import CATEGORY, PAPER_LABEL
 from click.testing import CliRunner
 
 from archlang.cli import main
@@ -27,7 +27,9 @@ from archlang.diagnostics import SpecError
 from archlang.ops import Op
 
 HAS_DOT = shutil.which("dot") is not None
-needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's `dot` is not installed (CI installs it: apt-get install graphviz)")
+needs_dot = pytest.mark.skipif(
+    not HAS_DOT, reason="Graphviz's `dot` is not installed (CI installs it: apt-get install graphviz)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,7 @@ def positions(dot: str) -> dict[str, tuple[float, float]]:
 
 # ---- tables ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("table", [CATEGORY, PAPER_LABEL], ids=["CATEGORY", "PAPER_LABEL"])
 def test_every_op_has_a_row(table):
     assert set(table) == set(Op)
@@ -93,17 +96,56 @@ def test_dot_ids_are_one_to_one():
 # torchvision's top-level children (torchvision 0.29.1, `named_children()` of
 # inception_v3(aux_logits=True) and googlenet(aux_logits=True)); the specs add `input` and
 # the functional `flatten` as nodes of their own.
-TV_V3_CHILDREN = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
-                  "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b",
-                  "Mixed_6c", "Mixed_6d", "Mixed_6e", "AuxLogits", "Mixed_7a", "Mixed_7b", "Mixed_7c",
-                  "avgpool", "dropout", "fc"]
-TV_GOOGLENET_CHILDREN = ["conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b",
-                         "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d", "inception4e",
-                         "maxpool4", "inception5a", "inception5b", "aux1", "aux2", "avgpool", "dropout", "fc"]
+TV_V3_CHILDREN = [
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "maxpool1",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "maxpool2",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "AuxLogits",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+    "avgpool",
+    "dropout",
+    "fc",
+]
+TV_GOOGLENET_CHILDREN = [
+    "conv1",
+    "maxpool1",
+    "conv2",
+    "conv3",
+    "maxpool2",
+    "inception3a",
+    "inception3b",
+    "maxpool3",
+    "inception4a",
+    "inception4b",
+    "inception4c",
+    "inception4d",
+    "inception4e",
+    "maxpool4",
+    "inception5a",
+    "inception5b",
+    "aux1",
+    "aux2",
+    "avgpool",
+    "dropout",
+    "fc",
+]
 
 
-@pytest.mark.parametrize("spec, children", [("inception_v3", TV_V3_CHILDREN),
-                                            ("googlenet", TV_GOOGLENET_CHILDREN)])
+@pytest.mark.parametrize("spec, children", [("inception_v3", TV_V3_CHILDREN), ("googlenet", TV_GOOGLENET_CHILDREN)])
 def test_blocks_view_has_one_node_per_top_level_module(spec, children):
     dot = to_dot(compile_spec(spec), {"view": "blocks", "collapse": False})
     drawn = nodes_of(dot)
@@ -156,6 +198,7 @@ def test_edge_shapes(v3):
 
 
 # ---- layers view ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("spec", ["googlenet", "inception_v3"])
 def test_layers_view_matches_the_graph(spec):
@@ -214,22 +257,29 @@ def test_concat_inputs_are_drawn_left_to_right(spec):
 
 # ---- module figures (--block) -------------------------------------------------------------------
 
+
 def _tv_conv_labels(module) -> Counter:
     import torch.nn as nn
 
-    return Counter(f"{m.kernel_size[0]}x{m.kernel_size[1]} conv, {m.out_channels}"
-                   for m in module.modules() if isinstance(m, nn.Conv2d))
+    return Counter(
+        f"{m.kernel_size[0]}x{m.kernel_size[1]} conv, {m.out_channels}"
+        for m in module.modules()
+        if isinstance(m, nn.Conv2d)
+    )
 
 
 def _box_labels(dot: str) -> Counter:
     return Counter(re.findall(r"<td>(\d+x\d+ conv, \d+)(?:, /\d+)?</td>", dot))
 
 
-@pytest.mark.parametrize("template, tv_block", [
-    ("InceptionA", lambda m: m.InceptionA(192, pool_features=32)),  # Mixed_5b
-    ("InceptionC", lambda m: m.InceptionC(768, channels_7x7=128)),  # Mixed_6b
-    ("InceptionE", lambda m: m.InceptionE(1280)),  # Mixed_7b
-])
+@pytest.mark.parametrize(
+    "template, tv_block",
+    [
+        ("InceptionA", lambda m: m.InceptionA(192, pool_features=32)),  # Mixed_5b
+        ("InceptionC", lambda m: m.InceptionC(768, channels_7x7=128)),  # Mixed_6b
+        ("InceptionE", lambda m: m.InceptionE(1280)),  # Mixed_7b
+    ],
+)
 def test_v3_module_boxes_match_torchvision(v3, template, tv_block):
     from torchvision.models import inception
 
@@ -243,8 +293,9 @@ def test_googlenet_module_is_figure_2b():
     # Table 1, inception (3a): #1x1 64, #3x3 reduce 96, #3x3 128, #5x5 reduce 16, #5x5 32,
     # pool proj 32; the paper variant has true 5x5 convolutions.
     dot = to_dot(compile_spec("googlenet", {"variant": "paper"}), {"block_name": "Inception"})
-    assert _box_labels(dot) == Counter(["1x1 conv, 64", "1x1 conv, 96", "3x3 conv, 128", "1x1 conv, 16",
-                                        "5x5 conv, 32", "1x1 conv, 32"])
+    assert _box_labels(dot) == Counter(
+        ["1x1 conv, 64", "1x1 conv, 96", "3x3 conv, 128", "1x1 conv, 16", "5x5 conv, 32", "1x1 conv, 32"]
+    )
     assert "3x3 max pool</td>" in dot
     assert len(nodes_of(dot)) == 6 + 1 + 2  # convs, pool, previous layer, concatenation
 
@@ -255,15 +306,27 @@ def test_inner_concats_fold_into_the_filter_concatenation(v3):
     dot = to_dot(v3, {"block_name": "InceptionE"})
     edges = edges_of(dot)
     into = [(t, hp) for t, _, h, hp, _ in edges if h == "Mixed_7b.concat_3"]
-    assert into == [("Mixed_7b.branch1x1", "i0"), ("Mixed_7b.branch3x3_2a", "i1"), ("Mixed_7b.branch3x3_2b", "i2"),
-                    ("Mixed_7b.branch3x3dbl_3a", "i3"), ("Mixed_7b.branch3x3dbl_3b", "i4"),
-                    ("Mixed_7b.branch_pool", "i5")]
+    assert into == [
+        ("Mixed_7b.branch1x1", "i0"),
+        ("Mixed_7b.branch3x3_2a", "i1"),
+        ("Mixed_7b.branch3x3_2b", "i2"),
+        ("Mixed_7b.branch3x3dbl_3a", "i3"),
+        ("Mixed_7b.branch3x3dbl_3b", "i4"),
+        ("Mixed_7b.branch_pool", "i5"),
+    ]
     assert "Mixed_7b.concat" not in nodes_of(dot) and "Mixed_7b.concat_2" not in nodes_of(dot)
 
 
 @needs_dot
-@pytest.mark.parametrize("spec, template", [("googlenet", "Inception"), ("inception_v3", "InceptionA"),
-                                            ("inception_v3", "InceptionC"), ("inception_v3", "InceptionE")])
+@pytest.mark.parametrize(
+    "spec, template",
+    [
+        ("googlenet", "Inception"),
+        ("inception_v3", "InceptionA"),
+        ("inception_v3", "InceptionC"),
+        ("inception_v3", "InceptionE"),
+    ],
+)
 def test_module_figure_layout(spec, template):
     """Previous layer at the bottom, concatenation on top, branches left to right."""
     compiled = compile_spec(spec)
@@ -289,13 +352,20 @@ def test_unknown_block_lists_the_templates(v3):
 
 # ---- determinism, rendering, missing dot ------------------------------------------------------
 
+
 def test_same_input_gives_identical_dot_across_processes():
-    code = ("from archlang.compiler import compile_spec; from archlang.backends.graphviz import to_dot; "
-            "import sys; c = compile_spec('inception_v3'); "
-            "sys.stdout.write(to_dot(c, {'view': 'layers', 'costs': True, 'edge_shapes': True}) "
-            "+ to_dot(c, {'view': 'blocks'}) + to_dot(c, {'block_name': 'InceptionE'}))")
-    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")]
+    code = (
+        "from archlang.compiler import compile_spec; from archlang.backends.diagrams.render import to_dot; "
+        "import sys; c = compile_spec('inception_v3'); "
+        "sys.stdout.write(to_dot(c, {'view': 'layers', 'costs': True, 'edge_shapes': True}) "
+        "+ to_dot(c, {'view': 'blocks'}) + to_dot(c, {'block_name': 'InceptionE'}))"
+    )
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}
+        ).stdout
+        for seed in ("1", "2")
+    ]
     assert outs[0] == outs[1] and len(outs[0]) > 10_000
     assert b" at 0x" not in outs[0]
 
@@ -334,8 +404,9 @@ def test_missing_dot_through_the_cli(monkeypatch, tmp_path):
 
 def test_cli_writes_dot_and_block_errors(tmp_path):
     out = tmp_path / "v3.dot"
-    result = CliRunner().invoke(main, ["inception_v3", "--emit", "dot", "--view", "layers", "--rankdir", "LR",
-                                       "-o", str(out)])
+    result = CliRunner().invoke(
+        main, ["inception_v3", "--emit", "dot", "--view", "layers", "--rankdir", "LR", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "rankdir=LR" in text and ":i0:w" in text  # merge inputs enter from the left in LR

@@ -51,10 +51,12 @@ def archc():
 
     def invoke(*args):
         return runner.invoke(main, [str(a) for a in args], env={"NO_COLOR": "1"})
+
     return invoke
 
 
 # ---- resource limits ------------------------------------------------------------------
+
 
 def test_repeat_a_billion_is_refused_at_the_count():
     d = one_error(HEAD + "  repeat 1000000000 { conv(8, 3) }\n}")
@@ -101,8 +103,10 @@ def test_deep_bodies_inside_a_chain_of_blocks_are_stopped_before_recursion_runs_
     # Each block alone is legal (90 nested braces), but 60 of them inside each other would
     # need ~30,000 Python frames: refused by the dynamic depth count, with the block chain.
     depth, count = 90, 60
-    blocks = "".join(f"block B{i}() {{ " + "{ " * depth + (f"B{i + 1}()" if i < count else "relu")
-                     + " }" * depth + " }\n" for i in range(count + 1))
+    blocks = "".join(
+        f"block B{i}() {{ " + "{ " * depth + (f"B{i + 1}()" if i < count else "relu") + " }" * depth + " }\n"
+        for i in range(count + 1)
+    )
     d = one_error(blocks + HEAD + "  B0()\n}")
     assert d.code == "E601" and f"more than {lower.MAX_LOWER_DEPTH} levels" in d.message
     assert d.span is not None and any("B0 -> B1" in n.message for n in d.notes)
@@ -120,12 +124,15 @@ def test_ten_thousand_sibling_branches_compile():
     assert g.nodes[g.graph["output"]]["shape"] == (30_000, 8, 8)
 
 
-@pytest.mark.parametrize("call, arg", [
-    ("conv(1000000000000, 3)", "out_channels"),
-    ("conv(8, 1000000000000)", "kernel"),
-    ("conv2d(8, 3, stride=1000000000000)", "stride"),
-    ("maxpool(1000000000000)", "kernel"),
-])
+@pytest.mark.parametrize(
+    "call, arg",
+    [
+        ("conv(1000000000000, 3)", "out_channels"),
+        ("conv(8, 1000000000000)", "kernel"),
+        ("conv2d(8, 3, stride=1000000000000)", "stride"),
+        ("maxpool(1000000000000)", "kernel"),
+    ],
+)
 def test_absurd_sizes_are_refused_with_the_limit(call, arg):
     d = one_error(HEAD + f"  {call}\n}}")
     assert d.code == "E205" and d.span.line == 3
@@ -138,18 +145,21 @@ def test_absurd_linear_and_input():
     assert d.code == "E303" and at(d) == (1, 19)
 
 
-@pytest.mark.parametrize("expr, code", [
-    ("2 ** 10 ** 10", "E604"),
-    ("7 ** 10 ** 6", "E604"),
-    ("2 ** 63", "E604"),
-    ("10 ** 18 * 10", "E604"),
-    ("(-8) ** 0.5", "E305"),          # Python gives a complex number
-    ("10.0 ** 400", "E604"),
-    ("range(0, 10, 0)", "E305"),      # was a ValueError traceback
-    ("range(10 ** 7)", "E603"),
-    ("str(range(100000))", "E604"),   # 588,890 characters
-    ("int(1e300)", "E604"),
-])
+@pytest.mark.parametrize(
+    "expr, code",
+    [
+        ("2 ** 10 ** 10", "E604"),
+        ("7 ** 10 ** 6", "E604"),
+        ("2 ** 63", "E604"),
+        ("10 ** 18 * 10", "E604"),
+        ("(-8) ** 0.5", "E305"),  # Python gives a complex number
+        ("10.0 ** 400", "E604"),
+        ("range(0, 10, 0)", "E305"),  # was a ValueError traceback
+        ("range(10 ** 7)", "E603"),
+        ("str(range(100000))", "E604"),  # 588,890 characters
+        ("int(1e300)", "E604"),
+    ],
+)
 def test_explosive_expressions(expr, code):
     d = one_error(f"const x = {expr}\n" + HEAD + "  const y = x\n  relu\n}")
     assert d.code == code and d.span.line == 1
@@ -165,7 +175,7 @@ def test_doubling_sequences_and_strings_stop_at_their_limits():
     seq = "const a0 = (1, 2)\n" + "".join(f"const a{i + 1} = a{i} + a{i}\n" for i in range(30))
     d = one_error(seq + HEAD + "  const z = a30\n  relu\n}")
     assert d.code == "E604" and "sequence too long" in d.message
-    text = "const s0 = \"ab\"\n" + "".join(f"const s{i + 1} = s{i} + s{i}\n" for i in range(30))
+    text = 'const s0 = "ab"\n' + "".join(f"const s{i + 1} = s{i} + s{i}\n" for i in range(30))
     d = one_error(text + HEAD + "  const z = s30\n  relu\n}")
     assert d.code == "E604" and "string too long" in d.message
 
@@ -266,9 +276,14 @@ def test_deepest_legal_recursion_fits_from_the_default_recursion_limit():
     # 63 nested block instances, 36 of them around a concat (99 levels of MAX_LOWER_DEPTH),
     # and at the bottom a call nested 190 deep (within MAX_NESTING): ~1,300 frames, more
     # than Python's default limit of 1000, which lowering raises for itself.
-    blocks = "".join(f"block B{i}() {{ " + ("concat { " if i < 36 else "")
-                     + (f"B{i + 1}()" if i < 62 else "relu\n const z = " + "abs(" * 190 + "1" + ")" * 190 + "\n")
-                     + (" }" if i < 36 else "") + " }\n" for i in range(63))
+    blocks = "".join(
+        f"block B{i}() {{ "
+        + ("concat { " if i < 36 else "")
+        + (f"B{i + 1}()" if i < 62 else "relu\n const z = " + "abs(" * 190 + "1" + ")" * 190 + "\n")
+        + (" }" if i < 36 else "")
+        + " }\n"
+        for i in range(63)
+    )
     saved = sys.getrecursionlimit()
     sys.setrecursionlimit(1000)
     try:
@@ -300,13 +315,16 @@ def _caret_under(rendered: str, word: str) -> bool:
     return False
 
 
-@pytest.mark.parametrize("name, data", [
-    ("tabs", BAD_ARG.encode()),
-    ("crlf", BAD_ARG.replace("\n", "\r\n").encode()),
-    ("bom", b"\xef\xbb\xbf" + BAD_ARG.encode()),
-    ("bom_crlf", b"\xef\xbb\xbf" + BAD_ARG.replace("\n", "\r\n").encode()),
-    ("lone_cr", BAD_ARG.replace("\n", "\r").encode()),
-])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("tabs", BAD_ARG.encode()),
+        ("crlf", BAD_ARG.replace("\n", "\r\n").encode()),
+        ("bom", b"\xef\xbb\xbf" + BAD_ARG.encode()),
+        ("bom_crlf", b"\xef\xbb\xbf" + BAD_ARG.replace("\n", "\r\n").encode()),
+        ("lone_cr", BAD_ARG.replace("\n", "\r").encode()),
+    ],
+)
 def test_columns_count_characters_and_the_caret_lines_up(tmp_path, name, data):
     spec = tmp_path / f"{name}.arch"
     spec.write_bytes(data)
@@ -383,6 +401,7 @@ def test_unreadable_file_simulated(tmp_path, monkeypatch):
 
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
+
     monkeypatch.setattr(loader, "open", denied, raising=False)
     d = one_error(str(spec))
     assert d.code == "E104" and "permission denied" in d.message
@@ -418,13 +437,16 @@ def _main(root, text):
     return str(path)
 
 
-@pytest.mark.parametrize("target, code, words", [
-    ("lib/nope.arch", "E105", "not found"),
-    ("lib", "E106", "not an .arch file"),
-    ("lib/x.txt", "E106", "not an .arch file"),
-    ("lib/folder.arch", "E104", "is a directory"),
-    ("a\\x00b.arch", "E106", "control character"),   # was a ValueError traceback
-])
+@pytest.mark.parametrize(
+    "target, code, words",
+    [
+        ("lib/nope.arch", "E105", "not found"),
+        ("lib", "E106", "not an .arch file"),
+        ("lib/x.txt", "E106", "not an .arch file"),
+        ("lib/folder.arch", "E104", "is a directory"),
+        ("a\\x00b.arch", "E106", "control character"),  # was a ValueError traceback
+    ],
+)
 def test_bad_imports_are_located(lib, target, code, words):
     (lib / "lib" / "folder.arch").mkdir()
     d = one_error(_main(lib, f'import "{target}"' + NET))

@@ -1,7 +1,7 @@
 """Generated PyTorch code from hostile names: it imports cleanly, runs nothing but
 definitions, and keeps the state_dict naming rule.
 
-The rule (backends/naming.py): a layer's spec name IS its submodule attribute name and so
+The rule (backends/torch/naming.py): a layer's spec name IS its submodule attribute name and so
 its state_dict key, verbatim — ``"a-b"`` stays ``a-b`` (the code uses ``add_module`` and
 ``getattr`` where ``self.<name>`` is not valid Python or would be NFKC-normalized by Python),
 and ``a-b`` and ``a_b`` stay two different modules. Names PyTorch cannot hold (a dot, an
@@ -24,9 +24,9 @@ from archlang.cli import main
 from archlang.diagnostics import SpecError
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("archlang.backends.torch_codegen")
+pytest.importorskip("archlang.backends.torch.codegen")
 
-HOSTILE = '''block lambda(self: int = 4) {
+HOSTILE = """block lambda(self: int = 4) {
   fwd: conv(self, 1)
   "class": relu
 }
@@ -47,11 +47,14 @@ network class(torch: int = 10, nn: bool = true, F: str = "\\"\\"\\" ; __import__
   flatten
   fc: linear(torch)
 }
-'''
+"""
 
 # Every parametrized layer by its spec name (hand-listed from HOSTILE): these are the keys.
-EXPECTED_KEYS = {f"{name}.{p}" for name in ["__import__('os')'; system('id') #'", "self.fwd", "c\u043env",
-                                             "\ufb01lter", "a-b", "a_b", "fc"] for p in ("weight", "bias")}
+EXPECTED_KEYS = {
+    f"{name}.{p}"
+    for name in ["__import__('os')'; system('id') #'", "self.fwd", "c\u043env", "\ufb01lter", "a-b", "a_b", "fc"]
+    for p in ("weight", "bias")
+}
 
 
 @pytest.fixture
@@ -78,6 +81,7 @@ def _import(path, monkeypatch):
         if from_generated and name.split(".")[0] not in ("torch", "collections", "typing", "__future__", "math"):
             calls.append(("import", name))
         return real_import(name, globals, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "__import__", recording_import)
     spec = importlib.util.spec_from_file_location("hostile_model", path)
     module = importlib.util.module_from_spec(spec)
@@ -87,8 +91,11 @@ def _import(path, monkeypatch):
 
 
 def _network_class(module):
-    classes = [v for v in vars(module).values()
-               if isinstance(v, type) and issubclass(v, torch.nn.Module) and (v.__doc__ or "").startswith("Network")]
+    classes = [
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, torch.nn.Module) and (v.__doc__ or "").startswith("Network")
+    ]
     assert len(classes) == 1
     return classes[0]
 

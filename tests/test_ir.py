@@ -26,8 +26,13 @@ LIB = "specs/lib/inception.arch"
 
 
 def _emit_ir(spec: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "archlang.cli", spec, "--emit", "ir"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "archlang.cli", spec, "--emit", "ir"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -80,6 +85,7 @@ def test_spans_point_at_the_source():
 
 
 # ---- hand-broken documents --------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def v3_doc():
@@ -137,18 +143,38 @@ def test_ir_is_frozen(v3_doc):
 
 # ---- what the parser builds -------------------------------------------------------------
 
+
 def _expr(text: str):
     module = parse(f"const x = {text}")
     return module.items[0].value
 
 
-@pytest.mark.parametrize("text, value", [
-    ("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("2 ** 3 ** 2", 512), ("-2 ** 2", -4), ("7 // 2", 3),
-    ("7 % 4", 3), ("7 / 2", 3.5), ("1 < 2 and not 3 < 2", True), ("false or 1 == 1", True),
-    ("if 1 > 2 then 10 else 20", 20), ("[1, 2, 3][1]", 2), ("(1, 2)", (1, 2)), ("(1,)", (1,)),
-    ("3x224x224", (3, 224, 224)), ("1x7", (1, 7)), ('"a" + "b"', "ab"), ("max(3, 9, 4)", 9),
-    ("len([1, 2])", 2), ("range(3)", (0, 1, 2)), ("1e3", 1000.0), ("none", None),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("1 + 2 * 3", 7),
+        ("(1 + 2) * 3", 9),
+        ("2 ** 3 ** 2", 512),
+        ("-2 ** 2", -4),
+        ("7 // 2", 3),
+        ("7 % 4", 3),
+        ("7 / 2", 3.5),
+        ("1 < 2 and not 3 < 2", True),
+        ("false or 1 == 1", True),
+        ("if 1 > 2 then 10 else 20", 20),
+        ("[1, 2, 3][1]", 2),
+        ("(1, 2)", (1, 2)),
+        ("(1,)", (1,)),
+        ("3x224x224", (3, 224, 224)),
+        ("1x7", (1, 7)),
+        ('"a" + "b"', "ab"),
+        ("max(3, 9, 4)", 9),
+        ("len([1, 2])", 2),
+        ("range(3)", (0, 1, 2)),
+        ("1e3", 1000.0),
+        ("none", None),
+    ],
+)
 def test_expression_precedence_and_values(text, value):
     # Python's precedence rules, written out by hand in the expected values
     assert evaluate(_expr(text), Env()) == value

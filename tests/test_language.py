@@ -28,10 +28,13 @@ def ids(g):
 
 # ---- network parameters -----------------------------------------------------------------
 
+
 def test_typed_parameters_and_defaults():
-    g = graph("  conv(width * 2, 3, bias=use_bias)\n  flatten\n  dropout(p)\n  fc: linear(num_classes)",
-              header='network N(width: int = 4, p: float = 0.25, use_bias: bool = false, name: str = "n", '
-                     "num_classes: int = width + 6)")
+    g = graph(
+        "  conv(width * 2, 3, bias=use_bias)\n  flatten\n  dropout(p)\n  fc: linear(num_classes)",
+        header='network N(width: int = 4, p: float = 0.25, use_bias: bool = false, name: str = "n", '
+        "num_classes: int = width + 6)",
+    )
     assert attrs(g, "conv")["out_channels"] == 8 and attrs(g, "conv")["bias"] is False
     assert attrs(g, "dropout")["p"] == 0.25
     assert shape(g, "fc") == (10,)  # the default 4 + 6 may use an earlier parameter
@@ -60,6 +63,7 @@ def test_input_image_and_vector():
 
 # ---- convolutions -----------------------------------------------------------------------
 
+
 def test_asymmetric_kernels():
     g = graph("  a: conv(8, 1x7, padding=(0, 3))\n  b: conv(8, (7, 1), padding=(3, 0))\n  c: conv(8, 1x3)")
     assert attrs(g, "a")["kernel_size"] == (1, 7) and attrs(g, "a")["padding"] == (0, 3)
@@ -67,20 +71,25 @@ def test_asymmetric_kernels():
     assert shape(g, "c") == (8, 32, 30)  # 1x3 valid: W = 32 - 2
 
 
-@pytest.mark.parametrize("padding, resolved, out", [
-    ("1", (1, 1), (4, 32, 32)),
-    ("(0, 1)", (0, 1), (4, 30, 32)),
-    ('"same"', (1, 1), (4, 32, 32)),
-    ('"valid"', (0, 0), (4, 30, 30)),
-])
+@pytest.mark.parametrize(
+    "padding, resolved, out",
+    [
+        ("1", (1, 1), (4, 32, 32)),
+        ("(0, 1)", (0, 1), (4, 30, 32)),
+        ('"same"', (1, 1), (4, 32, 32)),
+        ('"valid"', (0, 0), (4, 30, 30)),
+    ],
+)
 def test_conv_padding_forms(padding, resolved, out):
     g = graph(f"  c: conv(4, 3, padding={padding})")
     assert attrs(g, "c")["padding"] == resolved and shape(g, "c") == out
 
 
 def test_conv_stride_dilation_groups_bias():
-    g = graph('  a: conv(6, 3, stride=2, padding=1)\n  b: conv(6, 3, dilation=2, padding="same")\n'
-              "  c: conv(12, 3, groups=3, bias=false)\n  d: conv(4, 5, dilation=2)")
+    g = graph(
+        '  a: conv(6, 3, stride=2, padding=1)\n  b: conv(6, 3, dilation=2, padding="same")\n'
+        "  c: conv(12, 3, groups=3, bias=false)\n  d: conv(4, 5, dilation=2)"
+    )
     assert shape(g, "a") == (6, 16, 16)  # floor((32 + 2 - 3) / 2) + 1
     assert attrs(g, "b")["padding"] == (2, 2) and shape(g, "b") == (6, 16, 16)
     assert attrs(g, "c")["groups"] == 3 and attrs(g, "c")["bias"] is False and shape(g, "c") == (12, 14, 14)
@@ -89,12 +98,16 @@ def test_conv_stride_dilation_groups_bias():
 
 # ---- conv units -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("style, nodes, bias", [
-    ("conv2d", ["a"], True),
-    ("conv_relu", ["a/conv", "a/relu"], True),
-    ("conv_bn", ["a/conv", "a/bn"], False),
-    ("conv_bn_relu", ["a/conv", "a/bn", "a/relu"], False),
-])
+
+@pytest.mark.parametrize(
+    "style, nodes, bias",
+    [
+        ("conv2d", ["a"], True),
+        ("conv_relu", ["a/conv", "a/relu"], True),
+        ("conv_bn", ["a/conv", "a/bn"], False),
+        ("conv_bn_relu", ["a/conv", "a/bn", "a/relu"], False),
+    ],
+)
 def test_unit_styles(style, nodes, bias):
     g = graph(f"  unit conv = {style}\n  a: conv(8, 3)")
     assert ids(g)[1:] == nodes
@@ -125,7 +138,7 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "conv2d(5, 3)": (5, 30, 30),
     "batchnorm": (3, 32, 32),
     "relu": (3, 32, 32),
-    "maxpool(2)": (3, 16, 16),                       # stride defaults to the kernel
+    "maxpool(2)": (3, 16, 16),  # stride defaults to the kernel
     "avgpool(3, stride=2, ceil_mode=true)": (3, 16, 16),  # ceil(29 / 2) + 1 = 16, last window starts at 30 < 32
     "adaptive_avgpool(4)": (3, 4, 4),
     "lrn(5)": (3, 32, 32),
@@ -158,8 +171,13 @@ def test_op_cases_cover_every_callable_op_and_alias():
 
 def test_op_defaults():
     g = graph("  m: maxpool(3)\n  b: batchnorm\n  l: lrn(5)\n  d: dropout")
-    assert attrs(g, "m") == {"kernel_size": (3, 3), "stride": None, "padding": (0, 0), "dilation": (1, 1),
-                             "ceil_mode": False}
+    assert attrs(g, "m") == {
+        "kernel_size": (3, 3),
+        "stride": None,
+        "padding": (0, 0),
+        "dilation": (1, 1),
+        "ceil_mode": False,
+    }
     assert attrs(g, "b") == {"eps": 1e-5, "momentum": 0.1, "affine": True}
     assert attrs(g, "l") == {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0}
     assert attrs(g, "d") == {"p": 0.5}
@@ -167,8 +185,11 @@ def test_op_defaults():
 
 # ---- groups -----------------------------------------------------------------------------
 
+
 def test_concat_order_and_channels():
-    g = graph("  m: concat {\n    a: conv(4, 1)\n    b: conv(6, 3, padding=1)\n    maxpool(3, stride=1, padding=1)\n  }")
+    g = graph(
+        "  m: concat {\n    a: conv(4, 1)\n    b: conv(6, 3, padding=1)\n    maxpool(3, stride=1, padding=1)\n  }"
+    )
     assert g.nodes["m/concat"]["inputs"] == ("m/a", "m/b", "m/maxpool")
     assert shape(g, "m/concat") == (4 + 6 + 3, 32, 32)
     assert g.graph["scopes"]["m"].kind == "group"
@@ -183,8 +204,10 @@ def test_add_group_residual():
 
 
 def test_nested_groups():
-    g = graph("  m: concat {\n    conv(2, 1)\n    { conv(4, 1); concat { conv(1, 1x3, padding=(0, 1)); "
-              "conv(2, 3x1, padding=(1, 0)) } }\n  }")
+    g = graph(
+        "  m: concat {\n    conv(2, 1)\n    { conv(4, 1); concat { conv(1, 1x3, padding=(0, 1)); "
+        "conv(2, 3x1, padding=(1, 0)) } }\n  }"
+    )
     # the inner concat (1 + 2 channels) is auto-named; the outer merge is m/concat
     assert shape(g, "m/concat_2") == (3, 32, 32)
     assert shape(g, "m/concat") == (2 + 3, 32, 32)
@@ -223,6 +246,7 @@ def test_auto_names_count_up():
 
 # ---- loops ------------------------------------------------------------------------------
 
+
 def test_repeat_with_name_template():
     g = graph('  repeat 3 as i {\n    "layer{i}": conv(4 * (i + 1), 1)\n  }')
     assert ids(g)[1:] == ["layer0", "layer1", "layer2"]
@@ -231,8 +255,10 @@ def test_repeat_with_name_template():
 
 
 def test_for_over_tuples_and_range():
-    g = graph('  for (name, c) in [("a", 2), ("b", 5)] {\n    "{name}": conv(c, 1)\n  }\n'
-              '  for k in range(2) {\n    "x{k}_{k + 1}": relu\n  }')
+    g = graph(
+        '  for (name, c) in [("a", 2), ("b", 5)] {\n    "{name}": conv(c, 1)\n  }\n'
+        '  for k in range(2) {\n    "x{k}_{k + 1}": relu\n  }'
+    )
     assert ids(g)[1:] == ["a", "b", "x0_1", "x1_2"]
     assert shape(g, "b") == (5, 32, 32)
 
@@ -244,6 +270,7 @@ def test_for_builds_concat_branches():
 
 
 # ---- several names, prelude -------------------------------------------------------------
+
 
 def test_multi_label_inline_block():
     g = graph("  a, b: factorized(8, 7)")
@@ -275,9 +302,12 @@ def test_prelude_stacked3x3():
 
 # ---- aux heads, outputs, names ----------------------------------------------------------
 
+
 def test_aux_heads_and_outputs():
-    g = graph("  stem: conv(4, 3, padding=1)\n  aux side at stem: { flatten; fc: linear(10) }\n"
-              "  outputs Out(logits, side_logits = side)\n  flatten\n  fc: linear(5)")
+    g = graph(
+        "  stem: conv(4, 3, padding=1)\n  aux side at stem: { flatten; fc: linear(10) }\n"
+        "  outputs Out(logits, side_logits = side)\n  flatten\n  fc: linear(5)"
+    )
     assert g.graph["aux_outputs"] == {"side": "side/fc"}
     assert shape(g, "side/fc") == (10,) and shape(g, "fc") == (5,)
     assert g.nodes["side/0"]["inputs"] == ("stem",)
@@ -290,8 +320,15 @@ def test_aux_heads_and_outputs():
 def test_sequential_numbering_in_named_branches():
     g = graph("  unit conv = conv_bn_relu\n  b: { conv(4, 1); pool: maxpool(2); conv(4, 3, padding=1) }")
     # like nn.Sequential: unnamed children are numbered by position, named ones keep their name
-    assert [n for n in ids(g) if n.startswith("b/")] == ["b/0/conv", "b/0/bn", "b/0/relu", "b/pool",
-                                                         "b/2/conv", "b/2/bn", "b/2/relu"]
+    assert [n for n in ids(g) if n.startswith("b/")] == [
+        "b/0/conv",
+        "b/0/bn",
+        "b/0/relu",
+        "b/pool",
+        "b/2/conv",
+        "b/2/bn",
+        "b/2/relu",
+    ]
     assert g.graph["scopes"]["b"].kind == "branch"
 
 
@@ -310,14 +347,17 @@ def test_init_scheme_and_override():
 
 # ---- comments, constants, imports, conditionals -----------------------------------------
 
+
 def test_comments_and_semicolons():
     g = graph("  # a comment line\n  a: conv(4, 1)  # trailing comment\n  relu; b: relu;  # two on a line")
     assert ids(g)[1:] == ["a", "relu", "b"]
 
 
 def test_constants_top_level_and_local():
-    g = graph("  const local = base * 2\n  a: conv(local, 1)\n  b: conv(widths[1], 1)",
-              pre="const base = 3\nconst widths = [5, 7]")
+    g = graph(
+        "  const local = base * 2\n  a: conv(local, 1)\n  b: conv(widths[1], 1)",
+        pre="const base = 3\nconst widths = [5, 7]",
+    )
     assert attrs(g, "a")["out_channels"] == 6 and attrs(g, "b")["out_channels"] == 7
 
 
@@ -346,6 +386,7 @@ def test_if_expression():
 
 
 # ---- the README's example ---------------------------------------------------------------
+
 
 def test_readme_inception_module_example():
     from conftest import ROOT

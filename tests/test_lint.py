@@ -37,6 +37,7 @@ def where(diags) -> list[tuple[int, int]]:
 
 # ---- one fixture per rule -----------------------------------------------------------------
 
+
 def test_in101_bottleneck_fires_early_at_milder_shrink_and_spares_pools_and_classifier():
     diags = findings("in101_bottleneck.arch", "IN101")
     # squeeze: 64x64x64 -> 8x64x64 is 8x (> 4.5 on a 64 grid); late_bad: 96 -> 8 is 12x (> 8 on 16).
@@ -122,6 +123,7 @@ def test_every_rule_has_a_fixture_and_docs_row():
 
 # ---- arithmetic -------------------------------------------------------------------------
 
+
 def test_factorization_arithmetic():
     assert geometric_widths(64, 64, 2) == [64]
     assert geometric_widths(16, 32, 2) == [round(math.sqrt(16 * 32))]  # 23
@@ -191,6 +193,7 @@ def test_explain():
 
 # ---- CLI ----------------------------------------------------------------------------------
 
+
 def test_cli_text_json_exit_codes():
     runner = CliRunner()
     res = runner.invoke(main, ["lint", str(LINT / "in104_stacked.arch"), "--select", "IN104"])
@@ -210,12 +213,15 @@ def test_cli_text_json_exit_codes():
 
 
 def test_lint_does_not_import_torch():
-    code = ("import sys; from archlang.compiler import compile_spec; from archlang.lint import run_lint; "
-            "run_lint(compile_spec('inception_v3')); assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from archlang.compiler import compile_spec; from archlang.lint import run_lint; "
+        "run_lint(compile_spec('inception_v3')); assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 # ---- the real specs -------------------------------------------------------------------------
+
 
 def summary(source, params=None):
     return {(d.code, Path(d.span.file).name, d.span.line) for d in run_lint(compile_spec(source, params))}
@@ -246,6 +252,7 @@ def test_googlenet_paper_variant_factorizes_its_5x5_branches():
 
 
 # ---- robustness -----------------------------------------------------------------------------
+
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_specs())

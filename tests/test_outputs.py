@@ -57,6 +57,7 @@ def test_emitter_error_leaves_the_old_file(setup, monkeypatch):
 
     def failing_emitter(compiled, fmt, options):
         raise SpecError(Diagnostic(code="E111", message="the emitter cannot do this"))
+
     monkeypatch.setitem(cli.EMITTERS, "ir", f"{__name__}:_failing")
     monkeypatch.setitem(globals(), "_failing", failing_emitter)
     result = archc(root / "good.arch", "--emit", "ir", "-o", out)
@@ -69,6 +70,7 @@ def test_an_emitter_bug_leaves_the_old_file(setup, monkeypatch):
 
     def buggy_emitter(compiled, fmt, options):
         raise RuntimeError("bug")
+
     monkeypatch.setitem(cli.EMITTERS, "ir", f"{__name__}:_buggy")
     monkeypatch.setitem(globals(), "_buggy", buggy_emitter)
     result = archc(root / "good.arch", "--emit", "ir", "-o", out)
@@ -82,6 +84,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(setup, monkeypatch,
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(atomic.os, fail_at, disk_full)
     result = archc(root / "good.arch", "--emit", "ir", "-o", out)
     assert result.exit_code == 1 and "error[E110]" in result.output
@@ -95,6 +98,7 @@ def test_an_interrupted_write_removes_its_temporary(tmp_path, monkeypatch):
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(atomic.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         atomic.write_atomic(target, "new")

@@ -70,12 +70,56 @@ def test_random_specs_round_trip_through_ir_json(case):
 
 # ---- mutations of the real specs --------------------------------------------------------
 
-REAL = {p.name: p.read_text() for p in [SPECS / "googlenet.arch", SPECS / "inception_v3.arch",
-                                        SPECS / "lib" / "inception.arch"]}
-TOKENS = ["{", "}", "(", ")", "[", "]", ",", ":", ";", "=", '"', "'", "#", "@", "\n", "0", "-1", "3x3",
-          "1e400", "2 ** 99", "concat", "add", "input", "network", "block", "repeat", "for", "if", "else",
-          "aux", "at", "outputs", "unit", "conv", "relu", "flatten", "linear(10)", "x", "true", "none",
-          "\x00", "\ufeff", "é", "\t"]
+REAL = {
+    p.name: p.read_text()
+    for p in [SPECS / "googlenet.arch", SPECS / "inception_v3.arch", SPECS / "lib" / "inception.arch"]
+}
+TOKENS = [
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ":",
+    ";",
+    "=",
+    '"',
+    "'",
+    "#",
+    "@",
+    "\n",
+    "0",
+    "-1",
+    "3x3",
+    "1e400",
+    "2 ** 99",
+    "concat",
+    "add",
+    "input",
+    "network",
+    "block",
+    "repeat",
+    "for",
+    "if",
+    "else",
+    "aux",
+    "at",
+    "outputs",
+    "unit",
+    "conv",
+    "relu",
+    "flatten",
+    "linear(10)",
+    "x",
+    "true",
+    "none",
+    "\x00",
+    "\ufeff",
+    "é",
+    "\t",
+]
 TOKEN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+|\S")
 
 
@@ -87,13 +131,13 @@ def mutants(draw):
         kind = draw(st.sampled_from(["delete", "insert", "replace_token", "swap_lines"]))
         pos = draw(st.integers(0, len(text)))
         if kind == "delete":
-            text = text[:pos] + text[pos + draw(st.integers(1, 8)):]
+            text = text[:pos] + text[pos + draw(st.integers(1, 8)) :]
         elif kind == "insert":
             text = text[:pos] + draw(st.sampled_from(TOKENS)) + text[pos:]
         elif kind == "replace_token":
             tokens = list(TOKEN_RE.finditer(text))
             tok = tokens[draw(st.integers(0, len(tokens) - 1))]
-            text = text[:tok.start()] + draw(st.sampled_from(TOKENS)) + text[tok.end():]
+            text = text[: tok.start()] + draw(st.sampled_from(TOKENS)) + text[tok.end() :]
         else:
             lines = text.split("\n")
             i, j = draw(st.integers(0, len(lines) - 1)), draw(st.integers(0, len(lines) - 1))

@@ -33,6 +33,7 @@ def archc_json(*args) -> dict:
 
 # ---- per-layer table ----------------------------------------------------------------
 
+
 def test_text_report_totals():
     out = archc("specs/googlenet.arch", *NOAUX, "--report")
     total = next(line for line in out.splitlines() if line.strip().startswith("total (inference)"))
@@ -119,8 +120,13 @@ def test_output_file(tmp_path):
 
 
 def test_report_does_not_import_torch():
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "archlang.cli", "specs/inception_v3.arch",
-                           "--report"], capture_output=True, text=True, cwd=ROOT, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "archlang.cli", "specs/inception_v3.arch", "--report"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     imported = [line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
     assert imported and not [m for m in imported if m.split(".")[0] in ("torch", "torchvision", "fvcore")]
     assert "23,834,568" in proc.stdout
@@ -128,10 +134,14 @@ def test_report_does_not_import_torch():
 
 # ---- lint summary (optional dependency) ---------------------------------------------
 
+
 def test_lint_summary_when_lint_present(monkeypatch):
     fake = types.ModuleType("archlang.lint")
-    fake.run_lint = lambda compiled: [types.SimpleNamespace(code="W1"), types.SimpleNamespace(code="W1"),
-                                      types.SimpleNamespace(code="W2")]
+    fake.run_lint = lambda compiled: [
+        types.SimpleNamespace(code="W1"),
+        types.SimpleNamespace(code="W1"),
+        types.SimpleNamespace(code="W2"),
+    ]
     monkeypatch.setitem(sys.modules, "archlang.lint", fake)
     assert "lint: 3 findings (2 W1, 1 W2)" in archc("specs/googlenet.arch", "--report", "--depth", "1")
     assert "lint:" not in archc("specs/googlenet.arch", "--report", "--depth", "1", "--format", "csv")
@@ -146,18 +156,25 @@ def test_lint_summary_absent(monkeypatch):
 
 # FACTS.md, Table 1 as published: type, output, (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
 PUBLISHED_STRUCTURE = [
-    ("convolution", "112×112×64", None), ("max pool", "56×56×64", None),
-    ("convolution", "56×56×192", (None, 64, 192, None, None, None)), ("max pool", "28×28×192", None),
+    ("convolution", "112×112×64", None),
+    ("max pool", "56×56×64", None),
+    ("convolution", "56×56×192", (None, 64, 192, None, None, None)),
+    ("max pool", "28×28×192", None),
     ("inception (3a)", "28×28×256", (64, 96, 128, 16, 32, 32)),
-    ("inception (3b)", "28×28×480", (128, 128, 192, 32, 96, 64)), ("max pool", "14×14×480", None),
+    ("inception (3b)", "28×28×480", (128, 128, 192, 32, 96, 64)),
+    ("max pool", "14×14×480", None),
     ("inception (4a)", "14×14×512", (192, 96, 208, 16, 48, 64)),
     ("inception (4b)", "14×14×512", (160, 112, 224, 24, 64, 64)),
     ("inception (4c)", "14×14×512", (128, 128, 256, 24, 64, 64)),
     ("inception (4d)", "14×14×528", (112, 144, 288, 32, 64, 64)),
-    ("inception (4e)", "14×14×832", (256, 160, 320, 32, 128, 128)), ("max pool", "7×7×832", None),
+    ("inception (4e)", "14×14×832", (256, 160, 320, 32, 128, 128)),
+    ("max pool", "7×7×832", None),
     ("inception (5a)", "7×7×832", (256, 160, 320, 32, 128, 128)),
-    ("inception (5b)", "7×7×1024", (384, 192, 384, 48, 128, 128)), ("avg pool", "1×1×1024", None),
-    ("dropout (40%)", "1×1×1024", None), ("linear", "1×1×1000", None), ("softmax", "1×1×1000", None),
+    ("inception (5b)", "7×7×1024", (384, 192, 384, 48, 128, 128)),
+    ("avg pool", "1×1×1024", None),
+    ("dropout (40%)", "1×1×1024", None),
+    ("linear", "1×1×1000", None),
+    ("softmax", "1×1×1000", None),
 ]
 WIDTHS = ("n1x1", "n3x3red", "n3x3", "n5x5red", "n5x5", "pool_proj")
 
@@ -182,8 +199,9 @@ def test_paper_table_ops_and_flags(paper_doc):
     rows = {r["type"]: r for r in ordered}
     # Hand computation, inception (3a) on 28×28×192 with the paper's true 5×5:
     # 28*28*(192*64 + 192*96 + 96*128*9 + 192*16 + 16*32*25 + 192*32)
-    assert rows["inception (3a)"]["ops"] == 28 * 28 * (192 * 64 + 192 * 96 + 96 * 128 * 9 + 192 * 16
-                                                       + 16 * 32 * 25 + 192 * 32)
+    assert rows["inception (3a)"]["ops"] == 28 * 28 * (
+        192 * 64 + 192 * 96 + 96 * 128 * 9 + 192 * 16 + 16 * 32 * 25 + 192 * 32
+    )
     assert ordered[0]["ops"] == 7 * 7 * 3 * 64 * 112 * 112  # conv1: 118M, published 34M
     # conv2 + conv3: 1×1 64 on 56×56×64, then 3×3 192 (published 360M)
     assert ordered[2]["ops"] == 56 * 56 * (64 * 64 + 64 * 192 * 9)
@@ -214,6 +232,6 @@ def test_paper_table_other_networks_not_compared():
 
 
 def test_paper_row_type_table_complete():
-    from archlang.backends.report_paper import PAPER_ROW_TYPE
+    from archlang.backends.report.paper import PAPER_ROW_TYPE
 
     assert set(PAPER_ROW_TYPE) == set(Op)

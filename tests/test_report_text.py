@@ -2,17 +2,20 @@
 for big ones must agree character for character, so output does not change with size."""
 
 import pytest
-from archlang.backends.report import layers_table
-from archlang.backends.report_formats import RICH_MAX_ROWS, render_text
-from archlang.backends.report_paper import paper_table
+from archlang.backends.report.formats import RICH_MAX_ROWS, render_text
+from archlang.backends.report.paper import paper_table
+from archlang.backends.report.tables import layers_table
 
 import archlang
 
 
 @pytest.fixture(scope="module")
 def analyses():
-    return [archlang.analyze("specs/googlenet.arch"), archlang.analyze("specs/inception_v3.arch"),
-            archlang.analyze("specs/googlenet.arch", variant="paper", aux_logits=False)]
+    return [
+        archlang.analyze("specs/googlenet.arch"),
+        archlang.analyze("specs/inception_v3.arch"),
+        archlang.analyze("specs/googlenet.arch", variant="paper", aux_logits=False),
+    ]
 
 
 @pytest.mark.parametrize("depth", [None, 0, 1, 2])
@@ -30,7 +33,7 @@ def test_paper_layout_equals_rich(analyses):
 
 def test_small_tables_go_through_rich(analyses, monkeypatch):
     calls = []
-    from archlang.backends import report_formats
+    from archlang.backends.report import formats as report_formats
 
     real = report_formats._rich_table
     monkeypatch.setattr(report_formats, "_rich_table", lambda *args: calls.append(1) or real(*args))

@@ -17,45 +17,77 @@ from archlang.shapes import infer_shapes
 # torchvision 0.29.1 GoogLeNet(aux_logits=True), forward hooks on each child in eval mode
 # (../shared/reference/torchvision_blocks.json, "googlenet_aux" -> blocks -> out).
 TORCHVISION_GOOGLENET = {
-    "conv1": (64, 112, 112), "maxpool1": (64, 56, 56), "conv2": (64, 56, 56), "conv3": (192, 56, 56),
-    "maxpool2": (192, 28, 28), "inception3a": (256, 28, 28), "inception3b": (480, 28, 28),
-    "maxpool3": (480, 14, 14), "inception4a": (512, 14, 14), "inception4b": (512, 14, 14),
-    "inception4c": (512, 14, 14), "inception4d": (528, 14, 14), "inception4e": (832, 14, 14),
-    "maxpool4": (832, 7, 7), "inception5a": (832, 7, 7), "inception5b": (1024, 7, 7),
-    "avgpool": (1024, 1, 1), "dropout": (1024,), "fc": (1000,),
+    "conv1": (64, 112, 112),
+    "maxpool1": (64, 56, 56),
+    "conv2": (64, 56, 56),
+    "conv3": (192, 56, 56),
+    "maxpool2": (192, 28, 28),
+    "inception3a": (256, 28, 28),
+    "inception3b": (480, 28, 28),
+    "maxpool3": (480, 14, 14),
+    "inception4a": (512, 14, 14),
+    "inception4b": (512, 14, 14),
+    "inception4c": (512, 14, 14),
+    "inception4d": (528, 14, 14),
+    "inception4e": (832, 14, 14),
+    "maxpool4": (832, 7, 7),
+    "inception5a": (832, 7, 7),
+    "inception5b": (1024, 7, 7),
+    "avgpool": (1024, 1, 1),
+    "dropout": (1024,),
+    "fc": (1000,),
 }
 
 # Szegedy et al., "Going deeper with convolutions" (arXiv 1409.4842), Table 1, "output size"
 # column, written H x W x C there and (C, H, W) here. The row "convolution 3x3/1 56x56x192"
 # is the 1x1 reduction (conv2) followed by the 3x3 (conv3); LRN keeps the shape.
 PAPER_GOOGLENET = {
-    "conv1": (64, 112, 112),        # convolution 7x7/2
-    "maxpool1": (64, 56, 56),       # max pool 3x3/2
+    "conv1": (64, 112, 112),  # convolution 7x7/2
+    "maxpool1": (64, 56, 56),  # max pool 3x3/2
     "norm1": (64, 56, 56),
-    "conv3": (192, 56, 56),         # convolution 3x3/1
+    "conv3": (192, 56, 56),  # convolution 3x3/1
     "norm2": (192, 56, 56),
-    "maxpool2": (192, 28, 28),      # max pool 3x3/2
-    "inception3a": (256, 28, 28), "inception3b": (480, 28, 28),
+    "maxpool2": (192, 28, 28),  # max pool 3x3/2
+    "inception3a": (256, 28, 28),
+    "inception3b": (480, 28, 28),
     "maxpool3": (480, 14, 14),
-    "inception4a": (512, 14, 14), "inception4b": (512, 14, 14), "inception4c": (512, 14, 14),
-    "inception4d": (528, 14, 14), "inception4e": (832, 14, 14),
+    "inception4a": (512, 14, 14),
+    "inception4b": (512, 14, 14),
+    "inception4c": (512, 14, 14),
+    "inception4d": (528, 14, 14),
+    "inception4e": (832, 14, 14),
     "maxpool4": (832, 7, 7),
-    "inception5a": (832, 7, 7), "inception5b": (1024, 7, 7),
-    "avgpool": (1024, 1, 1),        # avg pool 7x7/1
-    "fc": (1000,),                  # linear 1x1x1000
+    "inception5a": (832, 7, 7),
+    "inception5b": (1024, 7, 7),
+    "avgpool": (1024, 1, 1),  # avg pool 7x7/1
+    "fc": (1000,),  # linear 1x1x1000
 }
 PAPER_CONV2_REDUCE = (64, 56, 56)  # Table 1: "#3x3 reduce" 64 of the 3x3/1 convolution row
 
 # torchvision 0.29.1 Inception3(aux_logits=True), children's outputs in eval mode
 # (torchvision_blocks.json "inception_v3_aux"; FACTS.md's Inception3 table).
 TORCHVISION_INCEPTION_V3 = {
-    "Conv2d_1a_3x3": (32, 149, 149), "Conv2d_2a_3x3": (32, 147, 147), "Conv2d_2b_3x3": (64, 147, 147),
-    "maxpool1": (64, 73, 73), "Conv2d_3b_1x1": (80, 73, 73), "Conv2d_4a_3x3": (192, 71, 71),
-    "maxpool2": (192, 35, 35), "Mixed_5b": (256, 35, 35), "Mixed_5c": (288, 35, 35),
-    "Mixed_5d": (288, 35, 35), "Mixed_6a": (768, 17, 17), "Mixed_6b": (768, 17, 17),
-    "Mixed_6c": (768, 17, 17), "Mixed_6d": (768, 17, 17), "Mixed_6e": (768, 17, 17),
-    "Mixed_7a": (1280, 8, 8), "Mixed_7b": (2048, 8, 8), "Mixed_7c": (2048, 8, 8),
-    "avgpool": (2048, 1, 1), "dropout": (2048, 1, 1), "fc": (1000,),
+    "Conv2d_1a_3x3": (32, 149, 149),
+    "Conv2d_2a_3x3": (32, 147, 147),
+    "Conv2d_2b_3x3": (64, 147, 147),
+    "maxpool1": (64, 73, 73),
+    "Conv2d_3b_1x1": (80, 73, 73),
+    "Conv2d_4a_3x3": (192, 71, 71),
+    "maxpool2": (192, 35, 35),
+    "Mixed_5b": (256, 35, 35),
+    "Mixed_5c": (288, 35, 35),
+    "Mixed_5d": (288, 35, 35),
+    "Mixed_6a": (768, 17, 17),
+    "Mixed_6b": (768, 17, 17),
+    "Mixed_6c": (768, 17, 17),
+    "Mixed_6d": (768, 17, 17),
+    "Mixed_6e": (768, 17, 17),
+    "Mixed_7a": (1280, 8, 8),
+    "Mixed_7b": (2048, 8, 8),
+    "Mixed_7c": (2048, 8, 8),
+    "avgpool": (2048, 1, 1),
+    "dropout": (2048, 1, 1),
+    "fc": (1000,),
 }
 
 
@@ -92,8 +124,13 @@ def test_googlenet_torchvision_blocks(googlenet, name):
 def test_googlenet_torchvision_has_exactly_these_blocks(googlenet):
     # torchvision's children minus the aux heads; plus our explicit `input` and `flatten`
     # (torchvision flattens with torch.flatten inside forward()).
-    assert list(block_outputs(googlenet)) == ["input", *[n for n in TORCHVISION_GOOGLENET if n != "fc"
-                                                         and n != "dropout"], "flatten", "dropout", "fc"]
+    assert list(block_outputs(googlenet)) == [
+        "input",
+        *[n for n in TORCHVISION_GOOGLENET if n != "fc" and n != "dropout"],
+        "flatten",
+        "dropout",
+        "fc",
+    ]
 
 
 @pytest.mark.parametrize("name", list(PAPER_GOOGLENET))
@@ -161,6 +198,7 @@ def test_set_num_classes_changes_every_head():
 
 
 # ---- --input overrides: re-run the shape pass on the existing graph ----------------------
+
 
 @pytest.fixture(scope="module")
 def v3_no_aux():

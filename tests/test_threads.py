@@ -28,14 +28,18 @@ def in_threads(fn, args):
     def task(arg):
         barrier.wait()
         return fn(arg)
+
     with ThreadPoolExecutor(max_workers=len(args)) as pool:
         return list(pool.map(task, args))
 
 
 def spec_text(i: int) -> str:
     # distinct texts (the parse memo would otherwise hand every thread the same IR)
-    return (f"# variant {i}\nnetwork N{i}(width: int = {4 + i}) {{\n  input 3x{16 + i}x{16 + i}\n"
-            + "  conv(width, 3, padding=1)\n  relu\n" * (20 + i) + "  concat { conv(2, 1); maxpool(3, stride=1, padding=1) }\n}\n")
+    return (
+        f"# variant {i}\nnetwork N{i}(width: int = {4 + i}) {{\n  input 3x{16 + i}x{16 + i}\n"
+        + "  conv(width, 3, padding=1)\n  relu\n" * (20 + i)
+        + "  concat { conv(2, 1); maxpool(3, stride=1, padding=1) }\n}\n"
+    )
 
 
 def test_the_parser_is_reentrant():
@@ -86,6 +90,7 @@ def test_one_threads_runaway_loop_does_not_spend_anothers_budget():
         except SpecError as err:
             return err.diagnostics[0].code
         return "ok"
+
     assert in_threads(run, list(range(THREADS))) == ["ok", "E605"] * (THREADS // 2)
 
 
@@ -97,6 +102,7 @@ def test_errors_in_threads_are_independent():
         except SpecError as err:
             return sorted({(d.code, d.span.line) for d in err.diagnostics})
         return []
+
     results = in_threads(run, list(range(THREADS)))
     for i, res in enumerate(results):
         # relu(...) is on lines 5, 7, ...: an error per line for odd variants, up to the cap of 20
@@ -116,12 +122,13 @@ def test_analyze_in_threads():
 
 def test_build_in_threads():
     pytest.importorskip("torch")
-    pytest.importorskip("archlang.backends.torch_build")
+    pytest.importorskip("archlang.backends.torch.build")
     args = list(range(4))
 
     def build(i):
         model = archlang.build(spec_text(i), width=10 + i)
         return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
     sequential = [build(i) for i in args]
     concurrent = in_threads(build, args)
     assert concurrent == sequential

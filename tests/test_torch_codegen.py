@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from archlang.backends.torch_codegen import emit  # noqa: E402
+from archlang.backends.torch.codegen import emit  # noqa: E402
 
 import archlang  # noqa: E402
 
@@ -45,10 +45,20 @@ def test_emission_equals_golden_file_byte_for_byte(emitted, name):
 
 
 def test_emission_is_deterministic_across_processes():
-    code = ("import sys, archlang; from archlang.backends.torch_codegen import emit; "
-            "sys.stdout.write(emit(archlang.compile_spec('inception_v3')))")
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout for seed in ("1", "2")}
+    code = (
+        "import sys, archlang; from archlang.backends.torch.codegen import emit; "
+        "sys.stdout.write(emit(archlang.compile_spec('inception_v3')))"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed, "PATH": ""},
+        ).stdout
+        for seed in ("1", "2")
+    }
     assert len(runs) == 1
 
 
@@ -69,23 +79,32 @@ def test_generated_code_is_ruff_clean(tmp_path, emitted, odd_names_source, confi
     for name, source in {**emitted, "odd": odd_names_source}.items():
         path = tmp_path / f"{name}.py"
         path.write_text(source)
-        lint = subprocess.run(["ruff", "check", "--isolated", "--select", "E,F,W,I,B,UP", *config, str(path)],
-                              capture_output=True, text=True)
+        lint = subprocess.run(
+            ["ruff", "check", "--isolated", "--select", "E,F,W,I,B,UP", *config, str(path)],
+            capture_output=True,
+            text=True,
+        )
         assert lint.returncode == 0, lint.stdout
-        fmt = subprocess.run(["ruff", "format", "--isolated", "--check", "--diff", *config, str(path)],
-                             capture_output=True, text=True)
+        fmt = subprocess.run(
+            ["ruff", "format", "--isolated", "--check", "--diff", *config, str(path)], capture_output=True, text=True
+        )
         assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
 def test_generated_file_imports_only_torch_and_collections(emitted):
     for source in emitted.values():
         imports = [line for line in source.splitlines() if re.match(r"(from|import) ", line)]
-        assert imports == ["from collections import namedtuple", "import torch",
-                           "import torch.nn.functional as F", "from torch import nn"]
+        assert imports == [
+            "from collections import namedtuple",
+            "import torch",
+            "import torch.nn.functional as F",
+            "from torch import nn",
+        ]
         top = [line for line in source.splitlines() if line and not line[0].isspace()]
         # nothing at module level but docstring, imports, the outputs namedtuple and definitions
-        assert all(re.match(r'(from |import |class |def |"""|[A-Za-z]+Outputs = |\)|[A-Z].*\.$|Do not)', t)
-                   for t in top), top
+        assert all(
+            re.match(r'(from |import |class |def |"""|[A-Za-z]+Outputs = |\)|[A-Z].*\.$|Do not)', t) for t in top
+        ), top
 
 
 def _equivalent(module_cls, built, x, seed=0):
@@ -146,7 +165,7 @@ def test_golden_matches_torchvision_source():
                 ref_calls.setdefault(m.group(1), []).append(NUMBER.findall(m.group(3)))
         checked = 0
         source = (GOLDEN / golden).read_text()
-        root = source[source.index("class GoogLeNet" if golden == "googlenet.py" else "class Inception3("):]
+        root = source[source.index("class GoogLeNet" if golden == "googlenet.py" else "class Inception3(") :]
         for line in root.splitlines():
             m = assign.search(line.strip())
             if not m or m.group(2).startswith("nn."):
@@ -154,14 +173,18 @@ def test_golden_matches_torchvision_source():
             numbers = NUMBER.findall(m.group(3))
             assert m.group(1) in ref_calls, m.group(1)
             # torchvision passes num_classes by name; compare the numbers it spells out
-            assert any(numbers[: len(r)] == r or [n for n in numbers if n != "1000"] == r
-                       for r in ref_calls[m.group(1)]), (line, ref_calls[m.group(1)])
+            assert any(
+                numbers[: len(r)] == r or [n for n in numbers if n != "1000"] == r for r in ref_calls[m.group(1)]
+            ), (line, ref_calls[m.group(1)])
             checked += 1
         assert checked >= 10
     # the conv unit is torchvision's BasicConv2d, line for line
     unit = inspect.getsource(gl.BasicConv2d)
-    for line in ["self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **kwargs)",
-                 "self.bn = nn.BatchNorm2d(out_channels, eps=0.001)", "return F.relu(x, inplace=True)"]:
+    for line in [
+        "self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **kwargs)",
+        "self.bn = nn.BatchNorm2d(out_channels, eps=0.001)",
+        "return F.relu(x, inplace=True)",
+    ]:
         assert line in unit and line in (GOLDEN / "googlenet.py").read_text()
 
 

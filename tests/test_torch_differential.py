@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 
 torch = pytest.importorskip("torch")
 
-from archlang.backends.torch_build import build_compiled  # noqa: E402
-from archlang.backends.torch_codegen import emit  # noqa: E402
-from archlang.backends.torch_plan import module_outputs, plan  # noqa: E402
+from archlang.backends.torch.build import build_compiled  # noqa: E402
+from archlang.backends.torch.codegen import emit  # noqa: E402
+from archlang.backends.torch.plan import module_outputs, plan  # noqa: E402
 from strategies import spec_cases  # noqa: E402
 
 import archlang  # noqa: E402
@@ -32,8 +32,10 @@ def observed_shapes(model, compiled, x) -> dict[str, tuple]:
     handles = []
     for name, module in model.named_modules():
         if name in names:
+
             def hook(mod, args, out, name=name):
                 seen[name] = tuple(out.shape[1:])
+
             handles.append(module.register_forward_hook(hook))
     with torch.inference_mode():
         model(x)
@@ -104,8 +106,9 @@ def _import(source: str, path):
     return module
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(case=spec_cases())
 def test_random_specs_agree_with_static_analysis(case, tmp_path):
     compiled = archlang.compile_spec(case.text)

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 torch = pytest.importorskip("torch")
 models = pytest.importorskip("torchvision.models")
 
-from archlang.backends import torch_optimize  # noqa: E402
+from archlang.backends.torch import optimize as torch_optimize  # noqa: E402
 from strategies import spec_cases  # noqa: E402
 
 import archlang  # noqa: E402
@@ -41,8 +41,10 @@ V3_FUSED = {
     "Mixed_7a": ["branch3x3_1", "branch7x7x3_1"],
     **{b: ["branch1x1", "branch3x3_1", "branch3x3dbl_1"] for b in ("Mixed_7b", "Mixed_7c")},
 }
-GOOGLENET_FUSED = {f"inception{b}": ["branch1", "branch2.0", "branch3.0"]
-                   for b in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")}
+GOOGLENET_FUSED = {
+    f"inception{b}": ["branch1", "branch2.0", "branch3.0"]
+    for b in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
+}
 
 # Small inputs keep the suite fast: GoogLeNet at 64×64 (its aux heads pool adaptively),
 # Inception v3 at 75×75, its smallest valid size, with the aux head off (it needs 299).
@@ -120,8 +122,9 @@ def test_folding_and_fusion_are_exact_in_float64(case):
     _, size, params, _ = CASES[name]
     reference.double()
     try:
-        optimized = torch_optimize.optimize(name, reference.state_dict(), input_shape=(3, size, size),
-                                            dtype=torch.float64, **params)
+        optimized = torch_optimize.optimize(
+            name, reference.state_dict(), input_shape=(3, size, size), dtype=torch.float64, **params
+        )
         with torch.inference_mode():
             ref, out = reference(x.double()), optimized(x.double())
     finally:
@@ -196,17 +199,23 @@ def test_emitted_source_is_ruff_clean(tmp_path, sources, config):
     for name, source in sources.items():
         path = tmp_path / f"{name}.py"
         path.write_text(source)
-        lint = subprocess.run(["ruff", "check", "--isolated", "--select", "E,F,W,I,B,UP", *config, str(path)],
-                              capture_output=True, text=True)
+        lint = subprocess.run(
+            ["ruff", "check", "--isolated", "--select", "E,F,W,I,B,UP", *config, str(path)],
+            capture_output=True,
+            text=True,
+        )
         assert lint.returncode == 0, lint.stdout
-        fmt = subprocess.run(["ruff", "format", "--isolated", "--check", "--diff", *config, str(path)],
-                             capture_output=True, text=True)
+        fmt = subprocess.run(
+            ["ruff", "format", "--isolated", "--check", "--diff", *config, str(path)], capture_output=True, text=True
+        )
         assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
 def test_emitted_source_is_deterministic(sources):
-    code = ("import archlang, sys; from archlang.backends import torch_optimize; "
-            "sys.stdout.write(torch_optimize.emit(archlang.compile_spec('googlenet')))")
+    code = (
+        "import archlang, sys; from archlang.backends.torch import optimize as torch_optimize; "
+        "sys.stdout.write(torch_optimize.emit(archlang.compile_spec('googlenet')))"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert other.stdout == sources["googlenet"]
@@ -264,8 +273,10 @@ def test_fusion_rules_on_a_small_spec():
     plain.eval()
     optimized = torch_optimize.optimize(RULES, plain.state_dict())
     fused = {n: (dict(m.widths), type(m).__name__) for n, m in optimized.named_modules() if hasattr(m, "widths")}
-    assert fused == {"fused_1x1": ({"a": 4, "b.0": 6}, "FusedConv1x1ReLU"),
-                     "fused_1x1_2": ({"r": 4, "n": 5}, "FusedConv1x1")}
+    assert fused == {
+        "fused_1x1": ({"a": 4, "b.0": 6}, "FusedConv1x1ReLU"),
+        "fused_1x1_2": ({"r": 4, "n": 5}, "FusedConv1x1"),
+    }
     x = torch.randn(2, 8, 8, 8, generator=g)
     with torch.inference_mode():
         torch.testing.assert_close(optimized(x), plain(x), atol=1e-5, rtol=1e-5)
@@ -288,8 +299,9 @@ def test_channels_last_is_optional(case):
     _, size, params, _ = CASES[name]
     source = torch_optimize.emit(archlang.compile_spec(name, params or None, (3, size, size)), channels_last=False)
     assert "channels_last" not in source
-    nchw = torch_optimize.optimize(name, reference.state_dict(), input_shape=(3, size, size), channels_last=False,
-                                   **params)
+    nchw = torch_optimize.optimize(
+        name, reference.state_dict(), input_shape=(3, size, size), channels_last=False, **params
+    )
     assert nchw.fc.weight.is_contiguous()
     conv = next(m for m in optimized.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
@@ -317,9 +329,11 @@ def test_transform_input_is_kept_and_clean(tmp_path):
 
 
 def test_emitting_does_not_import_torch():
-    code = ("import sys, archlang; from archlang.backends import torch_optimize; "
-            "torch_optimize.emit(archlang.compile_spec('googlenet')); "
-            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    code = (
+        "import sys, archlang; from archlang.backends.torch import optimize as torch_optimize; "
+        "torch_optimize.emit(archlang.compile_spec('googlenet')); "
+        "sys.exit(1 if 'torch' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

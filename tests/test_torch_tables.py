@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from archlang.backends.naming import Namespace, docstring_text, sanitize
-from archlang.backends.torch_ops import TORCH_OPS
+from archlang.backends.torch.naming import Namespace, docstring_text, sanitize
+from archlang.backends.torch.ops import TORCH_OPS
 
 import archlang
 from archlang.diagnostics import SpecError
@@ -22,7 +22,7 @@ def test_every_op_has_a_torch_row():
 
 def test_module_names_resolve_in_torch():
     torch = pytest.importorskip("torch")
-    from archlang.backends.torch_ops import resolve
+    from archlang.backends.torch.ops import resolve
 
     for op, row in TORCH_OPS.items():
         for name in (row.module, row.functional):
@@ -31,10 +31,21 @@ def test_module_names_resolve_in_torch():
     assert resolve("nn.Conv2d") is torch.nn.Conv2d
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("class", "class_"), ("3x3", "_3x3"), ("mixed-5b", "mixed_5b"), ("len", "len_"), ("self", "self_2"),
-    ("F", "F_2"), ("torch", "torch_2"), ("branch1", "branch1"), ("match", "match_"), ("x", "x_2"),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("class", "class_"),
+        ("3x3", "_3x3"),
+        ("mixed-5b", "mixed_5b"),
+        ("len", "len_"),
+        ("self", "self_2"),
+        ("F", "F_2"),
+        ("torch", "torch_2"),
+        ("branch1", "branch1"),
+        ("match", "match_"),
+        ("x", "x_2"),
+    ],
+)
 def test_namespace_gives_readable_valid_identifiers(name, expected):
     got = Namespace().name(name)
     assert got == expected
@@ -54,17 +65,19 @@ def test_docstring_text_cannot_close_the_docstring():
 
 
 def test_check_and_emit_torch_do_not_import_torch():
-    code = ("import sys; import archlang; from archlang.cli import main; "
-            "from archlang.summary import summary_line; from archlang.backends.torch_codegen import emit; "
-            "c = archlang.compile_spec('googlenet'); summary_line(c); emit(c); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; import archlang; from archlang.cli import main; "
+        "from archlang.summary import summary_line; from archlang.backends.torch.codegen import emit; "
+        "c = archlang.compile_spec('googlenet'); summary_line(c); emit(c); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.mark.parametrize("name", ["forward", "training", "a.b"])
 def test_names_torch_cannot_take_are_diagnosed(name):
     text = f'network N {{ input 3x8x8\n "{name}": conv2d(4, 3)\n}}'
-    from archlang.backends.torch_codegen import emit
+    from archlang.backends.torch.codegen import emit
 
     with pytest.raises(SpecError) as err:
         emit(archlang.compile_spec(text))

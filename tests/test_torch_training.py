@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from archlang.backends.torch_codegen import emit  # noqa: E402
+from archlang.backends.torch.codegen import emit  # noqa: E402
 
 import archlang  # noqa: E402
 

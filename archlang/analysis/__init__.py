@@ -21,8 +21,16 @@ from .passes import run_passes
 from .results import Analysis, AxisRF, NodeCost, ReceptiveField, Totals
 
 
-def analyze(source: str | Path | Compiled, /, *, input_shape: tuple[int, ...] | None = None,
-            dtype: str = "float32", batch: int = 1, params: dict | None = None, **network_params) -> Analysis:
+def analyze(
+    source: str | Path | Compiled,
+    /,
+    *,
+    input_shape: tuple[int, ...] | None = None,
+    dtype: str = "float32",
+    batch: int = 1,
+    params: dict | None = None,
+    **network_params,
+) -> Analysis:
     """Compile ``source`` (a path, a bundled spec name, spec text, or an already
     :class:`Compiled` spec) and analyse it.
 
@@ -37,8 +45,9 @@ def analyze(source: str | Path | Compiled, /, *, input_shape: tuple[int, ...] | 
             raise ValueError("a Compiled spec is already compiled: pass parameters to compile_spec instead")
         compiled = source
     else:
-        compiled = compile_spec(source, {**(params or {}), **network_params},
-                                tuple(input_shape) if input_shape is not None else None)
+        compiled = compile_spec(
+            source, {**(params or {}), **network_params}, tuple(input_shape) if input_shape is not None else None
+        )
     return run_passes(compiled.graph, dtype=dtype, batch=batch)
 
 

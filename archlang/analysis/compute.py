@@ -91,12 +91,14 @@ def _dot_ops(macs_rule: Rule) -> Rule:
     def rule(attrs, ins, out) -> int:
         ops = 2 * macs_rule(attrs, ins, out)
         return ops if attrs["bias"] else ops - math.prod(out)
+
     return rule
 
 
 def _per_element(n: int) -> Rule:
     def rule(attrs, ins, out) -> int:
         return n * math.prod(out)
+
     return rule
 
 
@@ -105,6 +107,7 @@ def _window_ops(extra: int) -> Rule:
     # extra=1). Windows that overlap the padding are counted as full windows.
     def rule(attrs, ins, out) -> int:
         return math.prod(out) * (math.prod(attrs["kernel_size"]) - 1 + extra)
+
     return rule
 
 

@@ -73,8 +73,9 @@ def _run_passes(graph: nx.DiGraph, dtype: str, batch: int) -> Analysis:
 
     scale = batch * width
     nodes = {}
-    for nid, op, shape, aux, p, b, m, f, o, n, rf in zip(view.ids, view.ops, view.shapes, view.aux, params, buffers,
-                                                         macs, flops, all_ops, elements, rfs):
+    for nid, op, shape, aux, p, b, m, f, o, n, rf in zip(
+        view.ids, view.ops, view.shapes, view.aux, params, buffers, macs, flops, all_ops, elements, rfs
+    ):
         nodes[nid] = NodeCost(nid, op, shape, aux, p, b, m, f, o, n, n * scale, rf)
 
     main = [c for c in nodes.values() if c.aux is None]
@@ -86,6 +87,14 @@ def _run_passes(graph: nx.DiGraph, dtype: str, batch: int) -> Analysis:
     inputs = {nid: srcs for nid, srcs, aux in zip(view.ids, view.inputs, view.aux) if aux is None}
     nbytes = {c.id: c.out_bytes for c in main}
     peak, at = peak_live(order, ops, inputs, nbytes, {graph.graph["output"]})
-    return Analysis(graph=graph, nodes=nodes, totals=Totals.of(main), aux_totals=aux_totals,
-                    peak_activation_bytes=peak, peak_at=at, dtype=dtype, batch=batch,
-                    input_shape=tuple(graph.graph.get("input_shape") or ()))
+    return Analysis(
+        graph=graph,
+        nodes=nodes,
+        totals=Totals.of(main),
+        aux_totals=aux_totals,
+        peak_activation_bytes=peak,
+        peak_at=at,
+        dtype=dtype,
+        batch=batch,
+        input_shape=tuple(graph.graph.get("input_shape") or ()),
+    )

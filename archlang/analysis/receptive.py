@@ -84,8 +84,10 @@ def _merge_axis(axis: str, fields: list[AxisRF], ids: tuple) -> tuple[AxisRF, li
     notes = []
     for a, nid in zip(fields[1:], ids[1:]):
         if a.stride != ref.stride or a.centre2 != ref.centre2:
-            notes.append(f"{axis}: `{ids[0]}` (stride {ref.stride}, centre {_centre(ref)}) vs `{nid}` "
-                         f"(stride {a.stride}, centre {_centre(a)})")
+            notes.append(
+                f"{axis}: `{ids[0]}` (stride {ref.stride}, centre {_centre(ref)}) vs `{nid}` "
+                f"(stride {a.stride}, centre {_centre(a)})"
+            )
     return largest, notes
 
 

@@ -163,6 +163,14 @@ class Analysis:
         """The per-node table as a pandas DataFrame (needs pandas, which archlang does not require)."""
         import pandas as pd  # optional: archlang does not depend on pandas
 
-        return pd.DataFrame([{**{n: getattr(c, n) for n in ("id", "aux", *SUMMABLE)},
-                              "op": c.op.value, "shape": c.shape, "rf": c.rf.text()}
-                             for c in self.nodes.values()])
+        return pd.DataFrame(
+            [
+                {
+                    **{n: getattr(c, n) for n in ("id", "aux", *SUMMABLE)},
+                    "op": c.op.value,
+                    "shape": c.shape,
+                    "rf": c.rf.text(),
+                }
+                for c in self.nodes.values()
+            ]
+        )

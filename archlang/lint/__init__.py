@@ -63,13 +63,25 @@ def _merge(view: LintView, findings: list[Finding]) -> list[Diagnostic]:
             notes.insert(0, Note(f"in `{inst.id}` ({inst.template}), instantiated here", inst.span))
         if len(group) > 1:
             names = [(view.instance(f.node).id if view.instance(f.node) else view.display(f.node)) for f in group[1:]]
-            notes.append(Note(f"the same statement also fires in {len(names)} more instance"
-                              f"{'s' if len(names) != 1 else ''}: {', '.join(names)}"))
+            notes.append(
+                Note(
+                    f"the same statement also fires in {len(names)} more instance"
+                    f"{'s' if len(names) != 1 else ''}: {', '.join(names)}"
+                )
+            )
             if all(f.macs_saved is not None for f in group):
                 total = sum(f.macs_saved for f in group)
                 notes.append(Note(f"saving over all {len(group)} instances: {total:,} MACs"))
-        out.append(Diagnostic(code=code, message=first.message, span=span, severity=RULES[code].severity,
-                              help=first.help, notes=tuple(notes)))
+        out.append(
+            Diagnostic(
+                code=code,
+                message=first.message,
+                span=span,
+                severity=RULES[code].severity,
+                help=first.help,
+                notes=tuple(notes),
+            )
+        )
     return out
 
 

@@ -45,7 +45,7 @@ def pool_expansion(view: LintView, nid: str) -> tuple[int, str] | None:
     channels = view.shape(nid)[0]
     for stage in view.stages:
         if nid in stage.nodes:
-            after = stage.nodes[stage.nodes.index(nid) + 1:]
+            after = stage.nodes[stage.nodes.index(nid) + 1 :]
             if not after:
                 return None
             widest = max(after, key=lambda n: view.shape(n)[0])
@@ -68,11 +68,13 @@ def _grid_reduction_help(view: LintView, pool: str, target: int) -> str:
     macs = conv_macs(c, extra, k, (ho, wo))
     weights = k[0] * k[1] * c * extra
     ceil = "; match the pool's ceil_mode with the conv's padding" if attrs.get("ceil_mode") else ""
-    return (f"reduce the grid with a strided conv beside the pool and concatenate them (Figure 10; "
-            f"InceptionB/InceptionD in specs/lib/inception.arch): "
-            f"`concat {{ conv({extra}, {kernel}, stride={stride}{padding}); {view.op(pool).value}({kernel}, "
-            f"stride={stride}{padding}) }}` gives {c + extra} channels at {ho}×{wo} for +{macs:,} MACs and "
-            f"+{weights:,} weights{ceil}")
+    return (
+        f"reduce the grid with a strided conv beside the pool and concatenate them (Figure 10; "
+        f"InceptionB/InceptionD in specs/lib/inception.arch): "
+        f"`concat {{ conv({extra}, {kernel}, stride={stride}{padding}); {view.op(pool).value}({kernel}, "
+        f"stride={stride}{padding}) }}` gives {c + extra} channels at {ho}×{wo} for +{macs:,} MACs and "
+        f"+{weights:,} weights{ceil}"
+    )
 
 
 def check_bottleneck(view: LintView):
@@ -92,19 +94,26 @@ def check_bottleneck(view: LintView):
             a = view.node(after)["attrs"]
             cin = view.in_shape(after)[0] // a["groups"]
             k = a["kernel_size"]
-            fix = (f"give `{view.display(after)}` at least {need} output channels: "
-                   f"+{conv_macs(cin, need - c, k, (ho, wo)):,} MACs, +{k[0] * k[1] * cin * (need - c):,} weights "
-                   f"in this layer (the next layer's input widens too)")
+            fix = (
+                f"give `{view.display(after)}` at least {need} output channels: "
+                f"+{conv_macs(cin, need - c, k, (ho, wo)):,} MACs, +{k[0] * k[1] * cin * (need - c):,} weights "
+                f"in this layer (the next layer's input widens too)"
+            )
         elif view.role(after) is Role.POOL:
             fix = _grid_reduction_help(view, after, 2 * c)
         else:
             fix = f"keep at least {need} channels at {ho}×{wo} here"
         yield Finding(
-            code="IN101", node=after, span=view.site(after),
-            message=(f"representational bottleneck: `{view.display(after)}` shrinks the representation "
-                     f"{n_in / n_out:.1f}× ({fmt_shape(view.shape(before))} → {fmt_shape(view.shape(after))})"),
+            code="IN101",
+            node=after,
+            span=view.site(after),
+            message=(
+                f"representational bottleneck: `{view.display(after)}` shrinks the representation "
+                f"{n_in / n_out:.1f}× ({fmt_shape(view.shape(before))} → {fmt_shape(view.shape(after))})"
+            ),
             help=fix + f" (at most {limit:g}× per step on {'grids ≥ ' if limit == EARLY_SHRINK else 'grids < '}"
-                       f"{EARLY_GRID})")
+            f"{EARLY_GRID})",
+        )
 
 
 def check_pool_before_expansion(view: LintView):
@@ -114,10 +123,14 @@ def check_pool_before_expansion(view: LintView):
             continue
         widest, where = hit
         yield Finding(
-            code="IN102", node=nid, span=view.site(nid),
-            message=(f"`{view.display(nid)}` pools {fmt_shape(view.in_shape(nid))} down to "
-                     f"{fmt_shape(view.shape(nid))}, then the layers after it expand to {widest} channels "
-                     f"(`{view.display(where)}`): pooling before expanding is a representational bottleneck"),
+            code="IN102",
+            node=nid,
+            span=view.site(nid),
+            message=(
+                f"`{view.display(nid)}` pools {fmt_shape(view.in_shape(nid))} down to "
+                f"{fmt_shape(view.shape(nid))}, then the layers after it expand to {widest} channels "
+                f"(`{view.display(where)}`): pooling before expanding is a representational bottleneck"
+            ),
             help=_grid_reduction_help(view, nid, widest),
         )
 
@@ -130,8 +143,11 @@ def check_aggressive_reduction(view: LintView):
         cin, cout = view.in_shape(nid)[0], view.shape(nid)[0]
         if cin <= MAX_REDUCTION * cout:
             continue
-        spatial = [n for n in view.consumers(nid)
-                   if view.role(n) is Role.CONV and view.node(n)["attrs"]["kernel_size"] != (1, 1)]
+        spatial = [
+            n
+            for n in view.consumers(nid)
+            if view.role(n) is Role.CONV and view.node(n)["attrs"]["kernel_size"] != (1, 1)
+        ]
         if not spatial:
             continue
         need = math.ceil(cin / MAX_REDUCTION)
@@ -146,41 +162,62 @@ def check_aggressive_reduction(view: LintView):
             weights += k[0] * k[1] * extra * c2 // view.node(n)["attrs"]["groups"]
         k = view.node(spatial[0])["attrs"]["kernel_size"]
         yield Finding(
-            code="IN103", node=nid, span=view.node(nid)["span"],
-            message=(f"1×1 conv `{view.display(nid)}` reduces {cin} → {cout} channels ({cin / cout:.1f}×) "
-                     f"right before a {k[0]}×{k[1]} conv"),
-            help=(f"keep at least {need} channels (at most {MAX_REDUCTION:g}× reduction): +{macs:,} MACs, "
-                  f"+{weights:,} weights in this conv and the spatial conv after it"),
+            code="IN103",
+            node=nid,
+            span=view.node(nid)["span"],
+            message=(
+                f"1×1 conv `{view.display(nid)}` reduces {cin} → {cout} channels ({cin / cout:.1f}×) "
+                f"right before a {k[0]}×{k[1]} conv"
+            ),
+            help=(
+                f"keep at least {need} channels (at most {MAX_REDUCTION:g}× reduction): +{macs:,} MACs, "
+                f"+{weights:,} weights in this conv and the spatial conv after it"
+            ),
         )
 
 
 RULES = [
-    Rule("IN101", "representational-bottleneck", Severity.WARNING,
-         "a step along the main path (a layer, or a block's output) whose H×W×C representation is much "
-         "smaller than its input; the classifier stage (global pooling onwards) and aux heads are exempt",
-         "Principle 1: avoid representational bottlenecks, especially early in the network; the "
-         "representation size should decrease gently from input to output. Information squeezed out "
-         "cannot be recovered by later layers.",
-         "widen the layer (or the block's branches) so the step shrinks less; for a pool, reduce the "
-         "grid with a parallel strided conv and pool (Figure 10)",
-         "Section 2, principle 1", f"shrink > {EARLY_SHRINK:g}× when the input grid is ≥ {EARLY_GRID}×{EARLY_GRID}, "
-         f"> {LATE_SHRINK:g}× on smaller grids (a plain stride-2 pool is 4×)", check_bottleneck),
-    Rule("IN102", "pool-before-expansion", Severity.WARNING,
-         "a strided pool on the main path whose grid level then widens the filter bank",
-         "Figure 9 (left): pooling first and expanding afterwards makes the pooled map a representational "
-         "bottleneck; expanding first (Figure 9, right) costs 3× more compute. The paper's answer is a "
-         "strided conv in parallel with the pool, concatenated (Figure 10).",
-         "replace the pool with `concat { conv(K, 3, stride=2); maxpool(3, stride=2) }` (as InceptionB / "
-         "InceptionD do); the help line gives K and the added MACs",
-         "Section 5, Figures 9 and 10",
-         f"the widest representation at the pool's grid level has ≥ {POOL_EXPANSION:g}× the pool's channels",
-         check_pool_before_expansion),
-    Rule("IN103", "aggressive-1x1-reduction", Severity.WARNING,
-         "a 1×1 conv that cuts the channels by more than a factor before a spatial (k×k, k > 1) conv",
-         "Principle 3: spatial aggregation can be done over a lower-dimensional embedding without much "
-         "loss, because adjacent units are strongly correlated; the reduction must not be so aggressive "
-         "that it becomes a bottleneck itself (principle 1).",
-         "widen the 1×1 reduction; the help line gives the width and the MAC/weight cost",
-         "Section 2, principle 3",
-         f"input channels > {MAX_REDUCTION:g} × output channels", check_aggressive_reduction),
+    Rule(
+        "IN101",
+        "representational-bottleneck",
+        Severity.WARNING,
+        "a step along the main path (a layer, or a block's output) whose H×W×C representation is much "
+        "smaller than its input; the classifier stage (global pooling onwards) and aux heads are exempt",
+        "Principle 1: avoid representational bottlenecks, especially early in the network; the "
+        "representation size should decrease gently from input to output. Information squeezed out "
+        "cannot be recovered by later layers.",
+        "widen the layer (or the block's branches) so the step shrinks less; for a pool, reduce the "
+        "grid with a parallel strided conv and pool (Figure 10)",
+        "Section 2, principle 1",
+        f"shrink > {EARLY_SHRINK:g}× when the input grid is ≥ {EARLY_GRID}×{EARLY_GRID}, "
+        f"> {LATE_SHRINK:g}× on smaller grids (a plain stride-2 pool is 4×)",
+        check_bottleneck,
+    ),
+    Rule(
+        "IN102",
+        "pool-before-expansion",
+        Severity.WARNING,
+        "a strided pool on the main path whose grid level then widens the filter bank",
+        "Figure 9 (left): pooling first and expanding afterwards makes the pooled map a representational "
+        "bottleneck; expanding first (Figure 9, right) costs 3× more compute. The paper's answer is a "
+        "strided conv in parallel with the pool, concatenated (Figure 10).",
+        "replace the pool with `concat { conv(K, 3, stride=2); maxpool(3, stride=2) }` (as InceptionB / "
+        "InceptionD do); the help line gives K and the added MACs",
+        "Section 5, Figures 9 and 10",
+        f"the widest representation at the pool's grid level has ≥ {POOL_EXPANSION:g}× the pool's channels",
+        check_pool_before_expansion,
+    ),
+    Rule(
+        "IN103",
+        "aggressive-1x1-reduction",
+        Severity.WARNING,
+        "a 1×1 conv that cuts the channels by more than a factor before a spatial (k×k, k > 1) conv",
+        "Principle 3: spatial aggregation can be done over a lower-dimensional embedding without much "
+        "loss, because adjacent units are strongly correlated; the reduction must not be so aggressive "
+        "that it becomes a bottleneck itself (principle 1).",
+        "widen the 1×1 reduction; the help line gives the width and the MAC/weight cost",
+        "Section 2, principle 3",
+        f"input channels > {MAX_REDUCTION:g} × output channels",
+        check_aggressive_reduction,
+    ),
 ]

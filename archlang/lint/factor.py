@@ -50,8 +50,9 @@ def _cost(cin: int, hw: tuple[int, int], layers: list) -> tuple[int, tuple]:
     return total, tuple(out)
 
 
-def stacked_3x3(cin: int, cout: int, k: int, in_hw: tuple[int, int], stride: tuple[int, int],
-                padding: tuple[int, int]) -> Factorization:
+def stacked_3x3(
+    cin: int, cout: int, k: int, in_hw: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]
+) -> Factorization:
     """A k×k conv (odd k ≥ 5) as (k - 1) / 2 stacked 3×3 convs, same receptive field and
     output size: padding 1 on the first layers while the original padding lasts (the rest
     on the last one), the stride on the last layer (keeps the field exactly k×k)."""
@@ -68,8 +69,9 @@ def stacked_3x3(cin: int, cout: int, k: int, in_hw: tuple[int, int], stride: tup
     return Factorization(shaped, original, macs)
 
 
-def asymmetric(cin: int, cout: int, n: int, in_hw: tuple[int, int], stride: tuple[int, int],
-               padding: tuple[int, int]) -> Factorization:
+def asymmetric(
+    cin: int, cout: int, n: int, in_hw: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]
+) -> Factorization:
     """An n×n conv as a 1×n conv followed by an n×1 conv (Section 3.2, Figure 3), middle
     width sqrt(cin * cout); each factor takes its own axis' stride and padding."""
     (mid,) = geometric_widths(cin, cout, 2)

@@ -47,8 +47,7 @@ def _layers_text(f: Factorization) -> str:
 
 
 def _saving_text(f: Factorization) -> str:
-    return (f"saves {f.saved:,} of {f.original_macs:,} MACs ({100 * f.saved / f.original_macs:.1f}%) "
-            f"in this layer")
+    return f"saves {f.saved:,} of {f.original_macs:,} MACs ({100 * f.saved / f.original_macs:.1f}%) in this layer"
 
 
 def check_stacked(view: LintView):
@@ -66,12 +65,20 @@ def check_stacked(view: LintView):
         elif k == 5 and a["stride"][0] == a["stride"][1] > 1 and a["padding"] == (1, 1):
             code = f"stacked3x3({cout}, mid={mid}, stride={a['stride'][0]})"
         yield Finding(
-            code="IN104", node=nid, span=view.node(nid)["span"], macs_saved=f.saved,
+            code="IN104",
+            node=nid,
+            span=view.node(nid)["span"],
+            macs_saved=f.saved,
             message=f"{k}×{k} conv `{view.display(nid)}` ({cin} → {cout} channels) factorizes into "
-                    f"{(k - 1) // 2} stacked 3×3 convs",
+            f"{(k - 1) // 2} stacked 3×3 convs",
             help=f"use `{code}` (same {k}×{k} receptive field and output size): {_saving_text(f)}",
-            notes=(Note(f"middle width{'s' if len(f.widths) > 1 else ''} {', '.join(map(str, f.widths))}: "
-                        f"geometric growth from {cin} to {cout} channels (Section 3.1)"),))
+            notes=(
+                Note(
+                    f"middle width{'s' if len(f.widths) > 1 else ''} {', '.join(map(str, f.widths))}: "
+                    f"geometric growth from {cin} to {cout} channels (Section 3.1)"
+                ),
+            ),
+        )
 
 
 def check_asymmetric(view: LintView):
@@ -89,34 +96,51 @@ def check_asymmetric(view: LintView):
         if a["stride"] == (1, 1) and a["padding"] == (n // 2, n // 2):
             code = f"factorized({cout}, {n}, mid={mid})"
         yield Finding(
-            code="IN105", node=nid, span=view.node(nid)["span"], macs_saved=f.saved,
+            code="IN105",
+            node=nid,
+            span=view.node(nid)["span"],
+            macs_saved=f.saved,
             message=f"{n}×{n} conv `{view.display(nid)}` on a {h}×{w} grid factorizes into 1×{n} then {n}×1",
             help=f"use `{code}` (same receptive field and output size): {_saving_text(f)}",
-            notes=(Note(f"middle width {mid} = √({cin}·{cout}) (Section 3.1); the paper finds this "
-                        f"factorization works well on {lo}–{hi} grids but not early in the network"),))
+            notes=(
+                Note(
+                    f"middle width {mid} = √({cin}·{cout}) (Section 3.1); the paper finds this "
+                    f"factorization works well on {lo}–{hi} grids but not early in the network"
+                ),
+            ),
+        )
 
 
 RULES = [
-    Rule("IN104", "factorize-into-3x3", Severity.WARNING,
-         "a k×k convolution with odd k ≥ 5 (groups 1, no dilation) that is cheaper as (k - 1) / 2 "
-         "stacked 3×3 convolutions with the same receptive field and output size",
-         "Section 3.1: a 5×5 conv is a small fully connected network sliding over 5×5 tiles; two 3×3 "
-         "layers compute it with shared weights at (9 + 9) / 25 of the cost when widths are equal (28% "
-         "saved), with a ReLU in between working better than a linear first layer. Middle widths grow "
-         "geometrically (√α per step for an expansion α).",
-         "replace the conv with `stacked3x3(out, mid=M)` (prelude) or explicit 3×3 convs; the help line "
-         "gives the exact widths and the MAC saving for this layer",
-         "Section 3.1, Figure 1 and Figure 5",
-         f"fires when the exact saving is at least {MIN_SAVING:.0%} of the layer's MACs", check_stacked),
-    Rule("IN105", "factorize-asymmetric", Severity.WARNING,
-         f"an n×n convolution (n ≥ {MIN_ASYMMETRIC}) on a {MEDIUM_GRID[0]}–{MEDIUM_GRID[1]} grid that is "
-         "cheaper as a 1×n followed by an n×1 convolution",
-         "Section 3.2: any n×n conv can be replaced by 1×n then n×1, saving more as n grows; the paper "
-         "finds it does not work well early in the network but gives very good results on medium grids "
-         "(m×m, 12 ≤ m ≤ 20), e.g. 1×7 then 7×1 at 17×17 (Figure 6).",
-         "replace the conv with `factorized(out, n, mid=M)` (prelude); the help line gives M and the "
-         "exact MAC saving",
-         "Section 3.2, Figures 3 and 6",
-         f"input grid between {MEDIUM_GRID[0]} and {MEDIUM_GRID[1]} on both axes; saving at least "
-         f"{MIN_SAVING:.0%} of the layer's MACs", check_asymmetric),
+    Rule(
+        "IN104",
+        "factorize-into-3x3",
+        Severity.WARNING,
+        "a k×k convolution with odd k ≥ 5 (groups 1, no dilation) that is cheaper as (k - 1) / 2 "
+        "stacked 3×3 convolutions with the same receptive field and output size",
+        "Section 3.1: a 5×5 conv is a small fully connected network sliding over 5×5 tiles; two 3×3 "
+        "layers compute it with shared weights at (9 + 9) / 25 of the cost when widths are equal (28% "
+        "saved), with a ReLU in between working better than a linear first layer. Middle widths grow "
+        "geometrically (√α per step for an expansion α).",
+        "replace the conv with `stacked3x3(out, mid=M)` (prelude) or explicit 3×3 convs; the help line "
+        "gives the exact widths and the MAC saving for this layer",
+        "Section 3.1, Figure 1 and Figure 5",
+        f"fires when the exact saving is at least {MIN_SAVING:.0%} of the layer's MACs",
+        check_stacked,
+    ),
+    Rule(
+        "IN105",
+        "factorize-asymmetric",
+        Severity.WARNING,
+        f"an n×n convolution (n ≥ {MIN_ASYMMETRIC}) on a {MEDIUM_GRID[0]}–{MEDIUM_GRID[1]} grid that is "
+        "cheaper as a 1×n followed by an n×1 convolution",
+        "Section 3.2: any n×n conv can be replaced by 1×n then n×1, saving more as n grows; the paper "
+        "finds it does not work well early in the network but gives very good results on medium grids "
+        "(m×m, 12 ≤ m ≤ 20), e.g. 1×7 then 7×1 at 17×17 (Figure 6).",
+        "replace the conv with `factorized(out, n, mid=M)` (prelude); the help line gives M and the exact MAC saving",
+        "Section 3.2, Figures 3 and 6",
+        f"input grid between {MEDIUM_GRID[0]} and {MEDIUM_GRID[1]} on both axes; saving at least "
+        f"{MIN_SAVING:.0%} of the layer's MACs",
+        check_asymmetric,
+    ),
 ]

@@ -34,19 +34,21 @@ class Rule:
     check: Callable[..., Iterable[Finding]]
 
     def explain(self) -> str:
-        return "\n".join([
-            f"{self.code} ({self.name}) — {self.severity.value}",
-            "",
-            f"What it checks: {self.summary}",
-            "",
-            f"Why: {self.rationale}",
-            "",
-            f"Thresholds: {self.thresholds}",
-            "",
-            f"Fix: {self.fix}",
-            "",
-            f"Source: Szegedy et al., \"Rethinking the Inception Architecture for Computer Vision\" "
-            f"(arXiv 1512.00567), {self.cite}.",
-            "",
-            f"Silence one statement with a comment on its line: `# archlang: ignore[{self.code}]`.",
-        ])
+        return "\n".join(
+            [
+                f"{self.code} ({self.name}) — {self.severity.value}",
+                "",
+                f"What it checks: {self.summary}",
+                "",
+                f"Why: {self.rationale}",
+                "",
+                f"Thresholds: {self.thresholds}",
+                "",
+                f"Fix: {self.fix}",
+                "",
+                f'Source: Szegedy et al., "Rethinking the Inception Architecture for Computer Vision" '
+                f"(arXiv 1512.00567), {self.cite}.",
+                "",
+                f"Silence one statement with a comment on its line: `# archlang: ignore[{self.code}]`.",
+            ]
+        )

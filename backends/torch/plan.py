@@ -29,34 +29,104 @@ import networkx as nx
 from archlang.diagnostics import Diagnostic, SpecError
 from archlang.ops import Op
 
-from .torch_ops import FRESH_OUTPUT, TORCH_OPS, Arg
+from .ops import FRESH_OUTPUT, TORCH_OPS, Arg
 
 MODULE_AT_ROOT = frozenset({Op.MAXPOOL, Op.AVGPOOL, Op.ADAPTIVE_AVGPOOL, Op.LRN, Op.DROPOUT})
 # Always submodules: dropout's behaviour follows train() / eval(), which a module makes plain
 # (and a block class can then take its rate as a constructor argument).
 MODULE_ALWAYS = frozenset({Op.DROPOUT})
 # Attribute names torch.nn.Module already has (torch 2.x): a submodule cannot take them.
-MODULE_ATTRIBUTES = frozenset({
-    "T_destination", "_apply", "_backward_hooks", "_backward_pre_hooks", "_buffers", "_call_impl",
-    "_compiled_call_impl", "_forward_hooks", "_forward_hooks_always_called", "_forward_hooks_with_kwargs",
-    "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_get_backward_hooks", "_get_backward_pre_hooks",
-    "_get_name", "_is_full_backward_hook", "_load_from_state_dict", "_load_state_dict_post_hooks",
-    "_load_state_dict_pre_hooks", "_maybe_warn_non_full_backward_hook", "_modules", "_named_members",
-    "_non_persistent_buffers_set", "_parameters", "_register_load_state_dict_pre_hook",
-    "_register_state_dict_hook", "_replicate_for_data_parallel", "_save_to_state_dict", "_slow_forward",
-    "_state_dict_hooks", "_state_dict_pre_hooks", "_version", "_wrapped_call_impl", "add_module", "apply",
-    "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double", "dump_patches",
-    "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter",
-    "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
-    "named_modules", "named_parameters", "parameters", "register_backward_hook", "register_buffer",
-    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
-    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
-    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
-    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
-    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
-    "zero_grad",
-    "_initialize_weights",
-})
+MODULE_ATTRIBUTES = frozenset(
+    {
+        "T_destination",
+        "_apply",
+        "_backward_hooks",
+        "_backward_pre_hooks",
+        "_buffers",
+        "_call_impl",
+        "_compiled_call_impl",
+        "_forward_hooks",
+        "_forward_hooks_always_called",
+        "_forward_hooks_with_kwargs",
+        "_forward_pre_hooks",
+        "_forward_pre_hooks_with_kwargs",
+        "_get_backward_hooks",
+        "_get_backward_pre_hooks",
+        "_get_name",
+        "_is_full_backward_hook",
+        "_load_from_state_dict",
+        "_load_state_dict_post_hooks",
+        "_load_state_dict_pre_hooks",
+        "_maybe_warn_non_full_backward_hook",
+        "_modules",
+        "_named_members",
+        "_non_persistent_buffers_set",
+        "_parameters",
+        "_register_load_state_dict_pre_hook",
+        "_register_state_dict_hook",
+        "_replicate_for_data_parallel",
+        "_save_to_state_dict",
+        "_slow_forward",
+        "_state_dict_hooks",
+        "_state_dict_pre_hooks",
+        "_version",
+        "_wrapped_call_impl",
+        "add_module",
+        "apply",
+        "bfloat16",
+        "buffers",
+        "call_super_init",
+        "children",
+        "compile",
+        "cpu",
+        "cuda",
+        "double",
+        "dump_patches",
+        "eval",
+        "extra_repr",
+        "float",
+        "forward",
+        "get_buffer",
+        "get_extra_state",
+        "get_parameter",
+        "get_submodule",
+        "half",
+        "ipu",
+        "load_state_dict",
+        "modules",
+        "mtia",
+        "named_buffers",
+        "named_children",
+        "named_modules",
+        "named_parameters",
+        "parameters",
+        "register_backward_hook",
+        "register_buffer",
+        "register_forward_hook",
+        "register_forward_pre_hook",
+        "register_full_backward_hook",
+        "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook",
+        "register_load_state_dict_pre_hook",
+        "register_module",
+        "register_parameter",
+        "register_state_dict_post_hook",
+        "register_state_dict_pre_hook",
+        "requires_grad_",
+        "set_extra_state",
+        "set_submodule",
+        "share_memory",
+        "state_dict",
+        "to",
+        "to_empty",
+        "train",
+        "training",
+        "type",
+        "xpu",
+        "zero_grad",
+        "_initialize_weights",
+    }
+)
 # Class names of conv units, by unit style (torchvision's name for conv + BN + ReLU).
 UNIT_CLASSES = {"conv_bn_relu": "BasicConv2d", "conv_bn": "ConvBN", "conv_relu": "ConvReLU"}
 
@@ -167,20 +237,29 @@ class _Planner:
         inside = set(self.scope_nodes[path])
         reads = {src for nid in inside for src in self.g.nodes[nid]["inputs"] if src not in inside}
         exits = {self.g.graph["output"], *self.g.graph.get("aux_outputs", {}).values()}
-        outs = [nid for nid in self.scope_nodes[path]
-                if nid in exits or any(s not in inside for s in self.g.successors(nid))]
+        outs = [
+            nid
+            for nid in self.scope_nodes[path]
+            if nid in exits or any(s not in inside for s in self.g.successors(nid))
+        ]
         info = self.scopes["/".join(path)]
         if len(reads) != 1 or len(outs) != 1:
-            _fail(f"`{info.id}` does not have exactly one input and one output, which the PyTorch "
-                  "back end needs to make it a module", info.span)
+            _fail(
+                f"`{info.id}` does not have exactly one input and one output, which the PyTorch "
+                "back end needs to make it a module",
+                info.span,
+            )
         return reads.pop(), outs[0]
 
     # ---- building the tree ---------------------------------------------------------------
     def _check_name(self, name: str, span) -> None:
         if "." in name or name in MODULE_ATTRIBUTES:
             why = "contains a dot" if "." in name else "is an attribute every torch.nn.Module has"
-            _fail(f"the name `{name}` cannot be a PyTorch submodule name: it {why}", span,
-                  help="rename this layer (the name becomes a state_dict key)")
+            _fail(
+                f"the name `{name}` cannot be a PyTorch submodule name: it {why}",
+                span,
+                help="rename this layer (the name becomes a state_dict key)",
+            )
 
     def leaf(self, nid: str, where: str) -> Leaf:
         data = self.g.nodes[nid]
@@ -193,9 +272,17 @@ class _Planner:
         else:
             module = (where == "root" and op in MODULE_AT_ROOT) or op in MODULE_ALWAYS
         in_shape = self.g.nodes[data["inputs"][0]]["shape"] if data["inputs"] else data["shape"]
-        return Leaf(name=data["path"][-1], node=nid, op=op, attrs=data["attrs"], in_shape=tuple(in_shape),
-                    shape=tuple(data["shape"]), module=module, init=data["init"] if row.init else None,
-                    inplace=op is Op.RELU and _inplace_ok(self.g, nid))
+        return Leaf(
+            name=data["path"][-1],
+            node=nid,
+            op=op,
+            attrs=data["attrs"],
+            in_shape=tuple(in_shape),
+            shape=tuple(data["shape"]),
+            module=module,
+            init=data["init"] if row.init else None,
+            inplace=op is Op.RELU and _inplace_ok(self.g, nid),
+        )
 
     def scope(self, path: tuple, where: str) -> ModulePlan:
         info = self.scopes["/".join(path)]
@@ -203,8 +290,16 @@ class _Planner:
         kind = {"block": "block", "unit": "unit"}.get(info.kind)
         if kind is None:
             kind = "sequential" if self._is_chain(path, first, out) else "container"
-        plan = ModulePlan(name=path[-1], path=path, kind=kind, input=first, output=out,
-                          template=info.template, args=dict(info.args), aux=info.aux)
+        plan = ModulePlan(
+            name=path[-1],
+            path=path,
+            kind=kind,
+            input=first,
+            output=out,
+            template=info.template,
+            args=dict(info.args),
+            aux=info.aux,
+        )
         inner = {"block": "block", "unit": "block", "sequential": "sequential", "container": where}[kind]
         self._fill(plan, path, inner)
         return plan
@@ -236,10 +331,16 @@ class _Planner:
                 if leaf.module:
                     self._check_name(leaf.name, self.g.nodes[ref]["span"])
                     plan.children.append(leaf)
-                plan.steps.append(Step(target=ref, inputs=self.g.nodes[ref]["inputs"],
-                                       module=(leaf.name,) if leaf.module else None, leaf=leaf,
-                                       aux=self.g.nodes[ref]["aux"] if not plan.path else None,
-                                       shape=leaf.shape))
+                plan.steps.append(
+                    Step(
+                        target=ref,
+                        inputs=self.g.nodes[ref]["inputs"],
+                        module=(leaf.name,) if leaf.module else None,
+                        leaf=leaf,
+                        aux=self.g.nodes[ref]["aux"] if not plan.path else None,
+                        shape=leaf.shape,
+                    )
+                )
             else:
                 child = self.scope(ref, where)
                 self._check_name(child.name, self.scopes["/".join(ref)].span)
@@ -247,18 +348,39 @@ class _Planner:
                 if child.kind == "container":
                     for step in child.steps:
                         module = (child.name, *step.module) if step.module else None
-                        plan.steps.append(Step(step.target, step.inputs, module, step.leaf,
-                                               child.aux if not plan.path else None, step.shape))
+                        plan.steps.append(
+                            Step(
+                                step.target,
+                                step.inputs,
+                                module,
+                                step.leaf,
+                                child.aux if not plan.path else None,
+                                step.shape,
+                            )
+                        )
                     child.steps = []
                 else:
-                    plan.steps.append(Step(target=child.output, inputs=(child.input,), module=(child.name,),
-                                           aux=child.aux if not plan.path else None,
-                                           shape=tuple(self.g.nodes[child.output]["shape"])))
+                    plan.steps.append(
+                        Step(
+                            target=child.output,
+                            inputs=(child.input,),
+                            module=(child.name,),
+                            aux=child.aux if not plan.path else None,
+                            shape=tuple(self.g.nodes[child.output]["shape"]),
+                        )
+                    )
 
     def root(self) -> ModulePlan:
         g = self.g
-        plan = ModulePlan(name="", path=(), kind="root", input=g.graph["input"], output=g.graph["output"],
-                          template=g.graph["network"], args=dict(g.graph.get("params", {})))
+        plan = ModulePlan(
+            name="",
+            path=(),
+            kind="root",
+            input=g.graph["input"],
+            output=g.graph["output"],
+            template=g.graph["network"],
+            args=dict(g.graph.get("params", {})),
+        )
         self._fill(plan, (), "root")
         self._check_aux(plan)
         plan.steps = _schedule_aux(plan.steps, plan.input)
@@ -276,9 +398,12 @@ class _Planner:
     def _check_aux(self, plan: ModulePlan) -> None:
         for _, data in self.g.nodes(data=True):
             if data["aux"] is not None and data["path"][0] != data["aux"]:
-                _fail(f"aux head `{data['aux']}` is declared inside a block; the PyTorch back end "
-                      "supports aux heads at the network's top level", data["span"],
-                      help="declare `aux NAME at LAYER: ...` in the network body")
+                _fail(
+                    f"aux head `{data['aux']}` is declared inside a block; the PyTorch back end "
+                    "supports aux heads at the network's top level",
+                    data["span"],
+                    help="declare `aux NAME at LAYER: ...` in the network body",
+                )
 
 
 def _schedule_aux(steps: list[Step], start: str) -> list[Step]:

@@ -55,6 +55,7 @@ CATEGORY: dict[Op, Category] = {
 
 # ---- paper-style labels ("1x1 conv, 64", "3x3 max pool") --------------------------------
 
+
 def _kxk(pair) -> str:
     return f"{pair[0]}x{pair[1]}"
 
@@ -75,6 +76,7 @@ def _pool_label(kind: str) -> Callable[[dict], str]:
     def label(a: dict) -> str:
         stride = a["stride"] or a["kernel_size"]
         return f"{_kxk(a['kernel_size'])} {kind} pool{_stride_suffix(stride)}"
+
     return label
 
 
@@ -125,6 +127,7 @@ def fmt_count(n: int) -> str:
 
 # ---- costs: from archlang.analysis (params as torch counts them; MACs of conv and linear) --
 
+
 def cost_text(analysis, nids) -> str:
     """'159K params, 128M MACs' for a group of nodes, from an ``archlang.analysis`` result."""
     params = sum(analysis.nodes[n].params for n in nids)
@@ -133,6 +136,7 @@ def cost_text(analysis, nids) -> str:
 
 
 # ---- Graphviz attributes ---------------------------------------------------------------
+
 
 def esc(text: str) -> str:
     return html.escape(str(text), quote=True)
@@ -145,8 +149,9 @@ OPPOSITE = {"TB": "BT", "BT": "TB", "LR": "RL", "RL": "LR"}
 _TABLE = '<table border="0" cellborder="0" cellspacing="0" cellpadding="1">'
 
 
-def html_label(lines: list[tuple[str, str]], ports: int = 0, rankdir: str = "TB",
-               prefix: str = "i", port_width: int = 0) -> str:
+def html_label(
+    lines: list[tuple[str, str]], ports: int = 0, rankdir: str = "TB", prefix: str = "i", port_width: int = 0
+) -> str:
     """An HTML-like label from (style, text) lines; style is 'b' (bold), 'small' or ''.
 
     ``ports`` > 0 adds that many empty cells ``i0``, ``i1``, ... along the side the inputs
@@ -190,8 +195,7 @@ def node_style(category: Category, aux: bool = False) -> dict[str, str]:
     return {"shape": "box", "style": style, "fillcolor": category.fill, "color": category.border}
 
 
-GRAPH_ATTRS = {"fontname": FONT, "fontsize": "11", "nodesep": "0.25", "ranksep": "0.35",
-               "bgcolor": "white"}
+GRAPH_ATTRS = {"fontname": FONT, "fontsize": "11", "nodesep": "0.25", "ranksep": "0.35", "bgcolor": "white"}
 NODE_ATTRS = {"fontname": FONT, "fontsize": "11", "penwidth": "1.2", "margin": "0.12,0.05", "height": "0.35"}
 EDGE_ATTRS = {"fontname": FONT, "fontsize": "9", "color": "#555555", "arrowsize": "0.6", "penwidth": "1.0"}
 AUX_EDGE = {"style": "dashed", "label": "aux (train only)", "fontcolor": "#555555"}
@@ -202,8 +206,10 @@ def legend_label(categories) -> str:
     rows = ['<tr><td colspan="2"><b>Legend</b></td></tr>']
     for cat in LEGEND_ORDER:
         if cat in categories:
-            rows.append(f'<tr><td bgcolor="{cat.fill}" color="{cat.border}" border="1" width="18"> </td>'
-                        f'<td align="left">{esc(cat.name)}</td></tr>')
+            rows.append(
+                f'<tr><td bgcolor="{cat.fill}" color="{cat.border}" border="1" width="18"> </td>'
+                f'<td align="left">{esc(cat.name)}</td></tr>'
+            )
     return '<<table border="0" cellborder="0" cellspacing="3" cellpadding="2">' + "".join(rows) + "</table>>"
 
 

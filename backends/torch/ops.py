@@ -55,30 +55,47 @@ def _opt(name, value, default, transform=_size):
 
 
 def _conv_args(attrs, in_shape):
-    return [Arg("in_channels", in_shape[0], True), Arg("out_channels", attrs["out_channels"], True),
-            Arg("kernel_size", _size(attrs["kernel_size"])),
-            *_opt("stride", attrs["stride"], (1, 1)), *_opt("padding", attrs["padding"], (0, 0)),
-            *_opt("dilation", attrs["dilation"], (1, 1)), *_opt("groups", attrs["groups"], 1, int),
-            *_opt("bias", attrs["bias"], True, bool)]
+    return [
+        Arg("in_channels", in_shape[0], True),
+        Arg("out_channels", attrs["out_channels"], True),
+        Arg("kernel_size", _size(attrs["kernel_size"])),
+        *_opt("stride", attrs["stride"], (1, 1)),
+        *_opt("padding", attrs["padding"], (0, 0)),
+        *_opt("dilation", attrs["dilation"], (1, 1)),
+        *_opt("groups", attrs["groups"], 1, int),
+        *_opt("bias", attrs["bias"], True, bool),
+    ]
 
 
 def _bn_args(attrs, in_shape):
-    return [Arg("num_features", in_shape[0], True), *_opt("eps", attrs["eps"], 1e-5, float),
-            *_opt("momentum", attrs["momentum"], 0.1, float), *_opt("affine", attrs["affine"], True, bool)]
+    return [
+        Arg("num_features", in_shape[0], True),
+        *_opt("eps", attrs["eps"], 1e-5, float),
+        *_opt("momentum", attrs["momentum"], 0.1, float),
+        *_opt("affine", attrs["affine"], True, bool),
+    ]
 
 
 def _maxpool_args(attrs, in_shape=None):
     stride = attrs["stride"] or attrs["kernel_size"]
-    return [Arg("kernel_size", _size(attrs["kernel_size"]), True), Arg("stride", _size(stride)),
-            *_opt("padding", attrs["padding"], (0, 0)), *_opt("dilation", attrs["dilation"], (1, 1)),
-            *_opt("ceil_mode", attrs["ceil_mode"], False, bool)]
+    return [
+        Arg("kernel_size", _size(attrs["kernel_size"]), True),
+        Arg("stride", _size(stride)),
+        *_opt("padding", attrs["padding"], (0, 0)),
+        *_opt("dilation", attrs["dilation"], (1, 1)),
+        *_opt("ceil_mode", attrs["ceil_mode"], False, bool),
+    ]
 
 
 def _avgpool_args(attrs, in_shape=None):
     stride = attrs["stride"] or attrs["kernel_size"]
-    return [Arg("kernel_size", _size(attrs["kernel_size"]), True), Arg("stride", _size(stride)),
-            *_opt("padding", attrs["padding"], (0, 0)), *_opt("ceil_mode", attrs["ceil_mode"], False, bool),
-            *_opt("count_include_pad", attrs["count_include_pad"], True, bool)]
+    return [
+        Arg("kernel_size", _size(attrs["kernel_size"]), True),
+        Arg("stride", _size(stride)),
+        *_opt("padding", attrs["padding"], (0, 0)),
+        *_opt("ceil_mode", attrs["ceil_mode"], False, bool),
+        *_opt("count_include_pad", attrs["count_include_pad"], True, bool),
+    ]
 
 
 def _adaptive_args(attrs, in_shape=None):
@@ -86,8 +103,12 @@ def _adaptive_args(attrs, in_shape=None):
 
 
 def _lrn_args(attrs, in_shape=None):
-    return [Arg("size", attrs["size"], True), *_opt("alpha", attrs["alpha"], 1e-4, float),
-            *_opt("beta", attrs["beta"], 0.75, float), *_opt("k", attrs["k"], 1.0, float)]
+    return [
+        Arg("size", attrs["size"], True),
+        *_opt("alpha", attrs["alpha"], 1e-4, float),
+        *_opt("beta", attrs["beta"], 0.75, float),
+        *_opt("k", attrs["k"], 1.0, float),
+    ]
 
 
 def _dropout_args(attrs, in_shape=None):
@@ -95,8 +116,11 @@ def _dropout_args(attrs, in_shape=None):
 
 
 def _linear_args(attrs, in_shape):
-    return [Arg("in_features", in_shape[0], True), Arg("out_features", attrs["out_features"], True),
-            *_opt("bias", attrs["bias"], True, bool)]
+    return [
+        Arg("in_features", in_shape[0], True),
+        Arg("out_features", attrs["out_features"], True),
+        *_opt("bias", attrs["bias"], True, bool),
+    ]
 
 
 def _transform_args(attrs, in_shape=None):
@@ -142,8 +166,7 @@ TORCH_OPS: dict[Op, TorchOp] = {
     Op.AVGPOOL: TorchOp("nn.AvgPool2d", _avgpool_args, "F.avg_pool2d", _avgpool_args),
     Op.ADAPTIVE_AVGPOOL: TorchOp("nn.AdaptiveAvgPool2d", _adaptive_args, "F.adaptive_avg_pool2d", _adaptive_args),
     Op.LRN: TorchOp("nn.LocalResponseNorm", _lrn_args, "F.local_response_norm", _lrn_args),
-    Op.DROPOUT: TorchOp("nn.Dropout", _dropout_args, "F.dropout", _dropout_args,
-                        extra=(Arg("training", TRAINING),)),
+    Op.DROPOUT: TorchOp("nn.Dropout", _dropout_args, "F.dropout", _dropout_args, extra=(Arg("training", TRAINING),)),
     Op.FLATTEN: TorchOp("nn.Flatten", _none, "torch.flatten", extra=(Arg("start_dim", 1, True),)),
     Op.LINEAR: TorchOp("nn.Linear", _linear_args, init=True),
     Op.SOFTMAX: TorchOp("nn.Softmax", lambda a, s=None: [Arg("dim", 1)], "F.softmax", extra=(Arg("dim", 1),)),
@@ -154,8 +177,12 @@ TORCH_OPS: dict[Op, TorchOp] = {
 
 # Constructor / functional arguments a block class may take from its own parameters.
 SYMBOLIC = {
-    "in_channels": "channels", "out_channels": "channels", "num_features": "channels",
-    "in_features": "channels", "out_features": "channels", "p": "rate",
+    "in_channels": "channels",
+    "out_channels": "channels",
+    "num_features": "channels",
+    "in_features": "channels",
+    "out_features": "channels",
+    "p": "rate",
 }
 
 # The weight initialisers a spec's `init` statement can name, as torch.nn.init calls.
@@ -171,7 +198,7 @@ def resolve(name: str):
     import torch.nn.functional as F
     from torch import nn
 
-    from . import torch_build
+    from . import build as torch_build
 
     roots = {"torch": torch, "nn": nn, "F": F}
     head, _, rest = name.partition(".")

@@ -47,6 +47,7 @@ class ReportTable:
 
 # ---- cell kinds -----------------------------------------------------------------------
 
+
 def _bytes(n: int) -> str:
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
@@ -98,9 +99,11 @@ KINDS: dict[str, Kind] = {
     "kilo": Kind(lambda v: _scaled(v, 1000, "K"), _text, lambda v: v, numeric=True),
     "mega": Kind(lambda v: _scaled(v, 1_000_000, "M"), _text, lambda v: v, numeric=True),
     "shape": Kind(_shape, lambda v: _shape(v, "x"), lambda v: None if v is None else list(v)),
-    "rf": Kind(lambda v: "" if v is None else v.text(),
-               lambda v: "" if v is None else v.text().replace("×", "x"),
-               lambda v: None if v is None else rf_json(v)),
+    "rf": Kind(
+        lambda v: "" if v is None else v.text(),
+        lambda v: "" if v is None else v.text().replace("×", "x"),
+        lambda v: None if v is None else rf_json(v),
+    ),
 }
 
 
@@ -150,8 +153,9 @@ def _rich_table(table: ReportTable, rows) -> str:
             t.add_section()
         t.add_row(*cells)
     buf = io.StringIO()
-    Console(file=buf, width=400, color_system=None, force_terminal=False, highlight=False, emoji=False,
-            markup=False).print(t)
+    Console(
+        file=buf, width=400, color_system=None, force_terminal=False, highlight=False, emoji=False, markup=False
+    ).print(t)
     return buf.getvalue()
 
 
@@ -168,8 +172,7 @@ def _plain_table(table: ReportTable, rows) -> str:
     right = [c.numeric for c in table.columns]
 
     def line(cells, lens):
-        padded = [(" " * (w - n) + x) if r else (x + " " * (w - n))
-                  for x, n, w, r in zip(cells, lens, widths, right)]
+        padded = [(" " * (w - n) + x) if r else (x + " " * (w - n)) for x, n, w, r in zip(cells, lens, widths, right)]
         return "  " + "   ".join(padded) + "  "
 
     out = [table.title, "", line(header, header_lens), " " + "─" * (sum(widths) + 3 * len(widths) - 1) + " "]
@@ -225,29 +228,48 @@ def render_csv(table: ReportTable) -> str:
 def render_json(table: ReportTable) -> str:
     """Indented JSON with one row per line (json's C encoder per row: indent=2 on the whole
     document goes through the pure-Python encoder, ~0.2 ms per row)."""
+
     def dump(value) -> str:
         return json.dumps(value, ensure_ascii=False)
 
     def row_json(row) -> str:
         return dump({c.key: KINDS[c.kind].json(row.get(c.key)) for c in table.columns})
 
-    head = {"schema_version": SCHEMA_VERSION, "title": table.title, **table.meta,
-            "columns": [{"key": c.key, "title": c.title, "kind": c.kind} for c in table.columns]}
+    head = {
+        "schema_version": SCHEMA_VERSION,
+        "title": table.title,
+        **table.meta,
+        "columns": [{"key": c.key, "title": c.title, "kind": c.kind} for c in table.columns],
+    }
     lines = ["{"] + [f"  {dump(k)}: {dump(v)}," for k, v in head.items()] + ['  "sections": [']
     for i, section in enumerate(table.sections):
         rows = ",\n".join(f"      {row_json(r)}" for r in section.rows)
         total = "null" if section.total is None else row_json(section.total)
-        lines.append(f'    {{"title": {dump(section.title)}, "rows": [\n{rows}\n    ], "total": {total}}}'
-                     + ("," if i < len(table.sections) - 1 else ""))
+        lines.append(
+            f'    {{"title": {dump(section.title)}, "rows": [\n{rows}\n    ], "total": {total}}}'
+            + ("," if i < len(table.sections) - 1 else "")
+        )
     lines += ["  ],", f'  "notes": {dump(table.notes)}', "}"]
     return "\n".join(lines) + "\n"
 
 
 _LATEX_SPECIALS = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "×": r"\ensuremath{\times}", "≠": r"\ensuremath{\neq}", "≈": r"\ensuremath{\approx}",
-    "–": "--", "—": "---", "✓": r"\checkmark{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "×": r"\ensuremath{\times}",
+    "≠": r"\ensuremath{\neq}",
+    "≈": r"\ensuremath{\approx}",
+    "–": "--",
+    "—": "---",
+    "✓": r"\checkmark{}",
 }
 
 
@@ -257,9 +279,14 @@ def latex_escape(s: str) -> str:
 
 def render_latex(table: ReportTable) -> str:
     spec = "".join("r" if c.numeric else "l" for c in table.columns)
-    lines = [f"% {latex_escape(table.title)}", "% needs \\usepackage{booktabs} (and amssymb for \\checkmark)",
-             f"\\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(latex_escape(c.title) for c in table.columns) + r" \\", r"\midrule"]
+    lines = [
+        f"% {latex_escape(table.title)}",
+        "% needs \\usepackage{booktabs} (and amssymb for \\checkmark)",
+        f"\\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(latex_escape(c.title) for c in table.columns) + r" \\",
+        r"\midrule",
+    ]
     for i, section in enumerate(table.sections):
         if section.title:
             if i:
@@ -276,5 +303,9 @@ def render_latex(table: ReportTable) -> str:
 
 
 RENDERERS: dict[str, Callable[[ReportTable], str]] = {
-    "text": render_text, "md": render_md, "csv": render_csv, "json": render_json, "latex": render_latex,
+    "text": render_text,
+    "md": render_md,
+    "csv": render_csv,
+    "json": render_json,
+    "latex": render_latex,
 }

@@ -2,7 +2,7 @@
 
 The file defines one class per conv unit style (``BasicConv2d``), one per block template
 (``Inception``), and the network; it imports only torch and ``collections`` and runs
-nothing at import but definitions. It walks the same :mod:`.torch_plan` as the in-memory
+nothing at import but definitions. It walks the same :mod:`.plan` as the in-memory
 builder, so both give the same state_dict keys and the same function.
 
 Block classes take the template's parameters (plus ``in_channels``) as constructor
@@ -29,14 +29,15 @@ from archlang import __version__
 from archlang.ops import Op
 
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
-from .torch_ops import INIT_SCHEMES, SYMBOLIC, TORCH_OPS, TRAINING, Arg
-from .torch_plan import UNIT_CLASSES, Leaf, ModulePlan, iter_plans, plan
-from .torch_pyfmt import INDENT, LIMIT, Call, Kw, Seq, flat, lines, py_str, py_value, signature, statement
+from .ops import INIT_SCHEMES, SYMBOLIC, TORCH_OPS, TRAINING, Arg
+from .plan import UNIT_CLASSES, Leaf, ModulePlan, iter_plans, plan
+from .pyfmt import INDENT, LIMIT, Call, Kw, Seq, flat, lines, py_str, py_value, signature, statement
 
 I1, I2, I3, I4 = INDENT, INDENT * 2, INDENT * 3, INDENT * 4
 
 
 # ---- symbolic values ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -86,8 +87,12 @@ def bind_slots(value, binding: dict):
     if isinstance(value, Lin):
         return _render_lin(value, binding)
     if isinstance(value, Call):
-        return Call(value.func, [bind_slots(a, binding) for a in value.args],
-                    [(k, bind_slots(v, binding)) for k, v in value.kwargs], value.explode)
+        return Call(
+            value.func,
+            [bind_slots(a, binding) for a in value.args],
+            [(k, bind_slots(v, binding)) for k, v in value.kwargs],
+            value.explode,
+        )
     if isinstance(value, Kw):
         return Kw(value.name, bind_slots(value.value, binding))
     if isinstance(value, Seq):
@@ -105,6 +110,7 @@ class Placeholders(dict):
 
 
 # ---- one module instance, described --------------------------------------------------------
+
 
 @dataclass
 class _Described:
@@ -145,8 +151,9 @@ class _Gen:
             return "self.training"
         return py_value(arg.value)
 
-    def _call(self, func: str, d: _Described, args: list[Arg], in_lin: Lin, lead: list | None = None,
-              symbolic: bool = True) -> Call:
+    def _call(
+        self, func: str, d: _Described, args: list[Arg], in_lin: Lin, lead: list | None = None, symbolic: bool = True
+    ) -> Call:
         """A call whose widths and rates become slots (only constructors: a forward cannot
         see constructor parameters)."""
         call = Call(func, list(lead or []))
@@ -306,8 +313,14 @@ class _Gen:
         relu = next((s.leaf for s in unit.steps if s.leaf is not None and s.leaf.op is Op.RELU), None)
         style = unit.args.get("style", "conv")
         bn_kwargs = [(a.name, py_value(a.value)) for a in bn.args if a.name != "num_features"] if bn else None
-        key = (style, conv.attrs["bias"], tuple(bn_kwargs or ()), bn is not None,
-               relu is not None and relu.inplace, relu is not None)
+        key = (
+            style,
+            conv.attrs["bias"],
+            tuple(bn_kwargs or ()),
+            bn is not None,
+            relu is not None and relu.inplace,
+            relu is not None,
+        )
         if key in self.unit_classes:
             return self.unit_classes[key]
         name = self.classes.name(UNIT_CLASSES.get(style, "ConvUnit"), key=("unit", key))
@@ -318,11 +331,14 @@ class _Gen:
         if relu is not None:
             parts.append("ReLU")
         bias = "" if conv.attrs["bias"] else ", bias=False"
-        out = [f"class {name}(nn.Module):",
-               f'{I1}"""Conv unit `{docstring_text(style)}`: {", ".join(parts)}."""', "",
-               f"{I1}def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:",
-               f"{I2}super().__init__()",
-               f"{I2}self.conv = nn.Conv2d(in_channels, out_channels{bias}, **kwargs)"]
+        out = [
+            f"class {name}(nn.Module):",
+            f'{I1}"""Conv unit `{docstring_text(style)}`: {", ".join(parts)}."""',
+            "",
+            f"{I1}def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:",
+            f"{I2}super().__init__()",
+            f"{I2}self.conv = nn.Conv2d(in_channels, out_channels{bias}, **kwargs)",
+        ]
         fwd = [f"{I2}x = self.conv(x)"]
         if bn is not None:
             out += statement("self.bn", Call("nn.BatchNorm2d", ["out_channels"], bn_kwargs), I2)
@@ -356,8 +372,7 @@ class _Gen:
             self.params_of[name] = [(p, rename[p]) for p in used]
             for d in members:
                 self.class_of[d.plan.path] = name
-            self.texts.append(self._class_text(name, members, binding, self.params_of[name], template,
-                                               len(final) > 1))
+            self.texts.append(self._class_text(name, members, binding, self.params_of[name], template, len(final) > 1))
 
     def _class_text(self, name, members, binding, used, template, specialised) -> str:
         first = members[0]
@@ -419,8 +434,11 @@ class _Gen:
         return self._init_cache
 
     def _bn_affine_varies(self) -> bool:
-        return any(isinstance(c, Leaf) and c.op is Op.BATCHNORM and not c.attrs["affine"]
-                   for p in iter_plans(self.root) for c in p.children)
+        return any(
+            isinstance(c, Leaf) and c.op is Op.BATCHNORM and not c.attrs["affine"]
+            for p in iter_plans(self.root)
+            for c in p.children
+        )
 
     # -- the whole file --------------------------------------------------------------------
     def generate(self) -> str:
@@ -449,11 +467,16 @@ class _Gen:
         d = self.describe(root)
         binding = {"in": self.graph.graph["input_shape"][0], **dict(enumerate(d.slots))}
         params = self.graph.graph.get("params") or {}
-        doc = [f"Network `{root.template}`, compiled with " + (", ".join(
-            f"{k}={_show(v)}" for k, v in params.items()) or "no parameters") + "."]
+        doc = [
+            f"Network `{root.template}`, compiled with "
+            + (", ".join(f"{k}={_show(v)}" for k, v in params.items()) or "no parameters")
+            + "."
+        ]
         if root.outputs:
-            doc.append(f"In training mode forward returns {otype}"
-                       f"({', '.join(f for f, _ in root.outputs)}); in eval mode the logits tensor.")
+            doc.append(
+                f"In training mode forward returns {otype}"
+                f"({', '.join(f for f, _ in root.outputs)}); in eval mode the logits tensor."
+            )
         root_text = self._module_class(net, "nn.Module", doc, ["self"], d, binding, root=True)
         return self._file(root_text)
 
@@ -470,9 +493,11 @@ class _Gen:
         g = self.graph
         source = Path(str(g.graph.get("file", "spec"))).name
         uses_ordered = any("OrderedDict(" in t for t in [*self.texts, root_text])
-        text = (f'"""PyTorch model for `{docstring_text(g.graph["network"])}`, generated by archc '
-                f'{__version__} from {docstring_text(source)}.\n\n'
-                'Do not edit: regenerate with `archc SPEC --emit torch`.\n"""\n\n')
+        text = (
+            f'"""PyTorch model for `{docstring_text(g.graph["network"])}`, generated by archc '
+            f"{__version__} from {docstring_text(source)}.\n\n"
+            'Do not edit: regenerate with `archc SPEC --emit torch`.\n"""\n\n'
+        )
         wanted = [n for n, used in (("OrderedDict", uses_ordered), ("namedtuple", self.outputs_name)) if used]
         if wanted:
             text += f"from collections import {', '.join(wanted)}\n\n"
@@ -550,8 +575,7 @@ def bind_group(members: list, params: list[str]):
     loose = []
     for i in range(len(members[0].slots)):
         values = [dd.slots[i] for dd in members]
-        match = next((q for q in params if all(_same(dd.plan.args.get(q), v) for dd, v in zip(members, values))),
-                     None)
+        match = next((q for q in params if all(_same(dd.plan.args.get(q), v) for dd, v in zip(members, values))), None)
         if match is not None:
             binding[i] = match
         elif all(_same(v, values[0]) for v in values):
@@ -591,13 +615,15 @@ def _init_method(inits: list[tuple[str, dict | None]], bn_affine_varies: bool) -
     given = [(n, i) for n, i in inits if i is not None]
     if not given:
         return []
-    out = [f"{I2}# The spec's init on conv / linear weights (biases keep PyTorch's default),",
-           f"{I2}# BatchNorm weight 1 and bias 0: one pass in module order, as torchvision does."]
+    out = [
+        f"{I2}# The spec's init on conv / linear weights (biases keep PyTorch's default),",
+        f"{I2}# BatchNorm weight 1 and bias 0: one pass in module order, as torchvision does.",
+    ]
     schemes = {(i["scheme"], i["a"], i["b"]) for _, i in given}
     skip = [n for n, i in inits if i is None]
     bn_test = "isinstance(m, nn.BatchNorm2d)" + (" and m.affine" if bn_affine_varies else "")
     if len(schemes) == 1:
-        (scheme, a, b), = schemes
+        ((scheme, a, b),) = schemes
         stds = [i["std"] for _, i in given]
         common = max(sorted(set(stds)), key=stds.count)
         special = [(n, i["std"]) for n, i in given if i["std"] != common]
@@ -616,16 +642,27 @@ def _init_method(inits: list[tuple[str, dict | None]], bn_affine_varies: bool) -
             kwargs += [("a", py_value(a)), ("b", py_value(b))]
         out += lines(Call(INIT_SCHEMES[scheme], ["m.weight"], kwargs), I4)
     else:
-        table = Seq("{", "}", [(py_str(n), Seq("(", ")", [py_str(i["scheme"]), py_value(i["std"]),
-                                                           py_value(i["a"]), py_value(i["b"])]))
-                               for n, i in given], explode=True)
+        table = Seq(
+            "{",
+            "}",
+            [
+                (
+                    py_str(n),
+                    Seq("(", ")", [py_str(i["scheme"]), py_value(i["std"]), py_value(i["a"]), py_value(i["b"])]),
+                )
+                for n, i in given
+            ],
+            explode=True,
+        )
         out += statement("inits", table, I2)
         out.append(f"{I2}for name, m in self.named_modules():")
         out.append(f"{I3}if name in inits:")
         out.append(f"{I4}scheme, std, a, b = inits[name]")
-        out.append(f"{I4}if scheme == \"trunc_normal\":")
-        out += lines(Call("nn.init.trunc_normal_", ["m.weight"], [("mean", "0.0"), ("std", "std"), ("a", "a"),
-                                                                   ("b", "b")]), I4 + I1)
+        out.append(f'{I4}if scheme == "trunc_normal":')
+        out += lines(
+            Call("nn.init.trunc_normal_", ["m.weight"], [("mean", "0.0"), ("std", "std"), ("a", "a"), ("b", "b")]),
+            I4 + I1,
+        )
         out.append(f"{I4}else:")
         out += lines(Call("nn.init.normal_", ["m.weight"], [("mean", "0.0"), ("std", "std")]), I4 + I1)
     out.append(f"{I3}elif {bn_test}:")
@@ -641,7 +678,7 @@ def emit(compiled) -> str:
 def emit_cli(compiled, fmt: str, options: dict) -> str:
     """``archc FILE --emit torch``; ``--optimize`` emits the inference model of :mod:`.torch_optimize`."""
     if options.get("optimize"):
-        from .torch_optimize import emit_cli as emit_optimized
+        from .optimize import emit_cli as emit_optimized
 
         return emit_optimized(compiled, fmt, options)
     return emit(compiled)

@@ -110,8 +110,10 @@ def signature(name: str, params: list[str], returns: str, indent: str) -> list[s
 def py_str(text: str) -> str:
     """A double-quoted string literal (ruff's preferred quotes)."""
     out = text.replace("\\", "\\\\").replace('"', '\\"')
-    out = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else ch.encode(
-        "unicode_escape").decode() for ch in out)
+    out = "".join(
+        ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else ch.encode("unicode_escape").decode()
+        for ch in out
+    )
     return f'"{out}"'
 
 

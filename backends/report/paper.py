@@ -26,11 +26,17 @@ from archlang.analysis import Analysis
 from archlang.analysis.grouping import Group, group_nodes
 from archlang.ops import Op
 
-from .report_formats import Column, ReportTable, Section
+from .formats import Column, ReportTable, Section
 
 # Inception block argument -> Table 1 column.
-INCEPTION_COLUMNS = {"ch1x1": "n1x1", "ch3x3red": "n3x3red", "ch3x3": "n3x3", "ch5x5red": "n5x5red",
-                     "ch5x5": "n5x5", "pool_proj": "pool_proj"}
+INCEPTION_COLUMNS = {
+    "ch1x1": "n1x1",
+    "ch3x3red": "n3x3red",
+    "ch3x3": "n3x3",
+    "ch5x5red": "n5x5red",
+    "ch5x5": "n5x5",
+    "pool_proj": "pool_proj",
+}
 
 # What a top-level layer is called in Table 1 (None: the paper has no row for it).
 PAPER_ROW_TYPE: dict[Op, str | None] = {
@@ -80,11 +86,21 @@ PARAMS_TOLERANCE = 0.05  # relative; the published params column is approximate
 OPS_TOLERANCE = 1_000_000  # the published ops are rounded to 1M
 
 COLUMNS = [
-    Column("type", "type"), Column("patch", "patch size/stride"), Column("output", "output size"),
-    Column("depth", "depth", "int"), Column("n1x1", "#1×1", "int"), Column("n3x3red", "#3×3 reduce", "int"),
-    Column("n3x3", "#3×3", "int"), Column("n5x5red", "#5×5 reduce", "int"), Column("n5x5", "#5×5", "int"),
-    Column("pool_proj", "pool proj", "int"), Column("params", "params", "kilo"), Column("ops", "ops", "mega"),
-    Column("paper_params", "paper params"), Column("paper_ops", "paper ops"), Column("check", "vs paper"),
+    Column("type", "type"),
+    Column("patch", "patch size/stride"),
+    Column("output", "output size"),
+    Column("depth", "depth", "int"),
+    Column("n1x1", "#1×1", "int"),
+    Column("n3x3red", "#3×3 reduce", "int"),
+    Column("n3x3", "#3×3", "int"),
+    Column("n5x5red", "#5×5 reduce", "int"),
+    Column("n5x5", "#5×5", "int"),
+    Column("pool_proj", "pool proj", "int"),
+    Column("params", "params", "kilo"),
+    Column("ops", "ops", "mega"),
+    Column("paper_params", "paper params"),
+    Column("paper_ops", "paper ops"),
+    Column("check", "vs paper"),
     Column("layers", "layers"),
 ]
 
@@ -105,8 +121,16 @@ class PaperRow:
 
     def cells(self) -> dict:
         h, w, c = (1, 1, self.output[0]) if len(self.output) == 1 else (self.output[1], self.output[2], self.output[0])
-        return {"type": self.type, "patch": self.patch, "output": f"{h}×{w}×{c}", "depth": self.depth,
-                **self.widths, "params": self.params, "ops": self.ops, "layers": " + ".join(self.layers)}
+        return {
+            "type": self.type,
+            "patch": self.patch,
+            "output": f"{h}×{w}×{c}",
+            "depth": self.depth,
+            **self.widths,
+            "params": self.params,
+            "ops": self.ops,
+            "layers": " + ".join(self.layers),
+        }
 
 
 def _weighted_depth(analysis: Analysis, nodes) -> int:
@@ -131,7 +155,7 @@ def _patch(attrs: dict, op: Op, in_shape) -> str | None:
 
 def _short(instance: str, template: str) -> str:
     low = instance.lower()
-    return instance[len(template):] if low.startswith(template.lower()) and len(low) > len(template) else instance
+    return instance[len(template) :] if low.startswith(template.lower()) and len(low) > len(template) else instance
 
 
 def _row_for(analysis: Analysis, group: Group) -> PaperRow | None:
@@ -143,8 +167,16 @@ def _row_for(analysis: Analysis, group: Group) -> PaperRow | None:
         template = scope.template or "block"
         widths = {col: scope.args[arg] for arg, col in INCEPTION_COLUMNS.items() if arg in scope.args}
         kind = template.lower() if len(widths) == len(INCEPTION_COLUMNS) else template
-        return PaperRow(f"{kind} ({_short(group.id, template)})", kind, [group.id], out, t.params, t.macs,
-                        depth=_weighted_depth(analysis, group.nodes), widths=widths if kind != template else {})
+        return PaperRow(
+            f"{kind} ({_short(group.id, template)})",
+            kind,
+            [group.id],
+            out,
+            t.params,
+            t.macs,
+            depth=_weighted_depth(analysis, group.nodes),
+            widths=widths if kind != template else {},
+        )
     lead = next((c for c in group.nodes if c.op is Op.CONV2D or c.op is Op.LINEAR), group.nodes[0])
     kind = PAPER_ROW_TYPE[lead.op]
     if kind is None:
@@ -156,9 +188,17 @@ def _row_for(analysis: Analysis, group: Group) -> PaperRow | None:
         label = f"dropout ({data['attrs']['p'] * 100:g}%)"
     weighted = lead.op in (Op.CONV2D, Op.LINEAR)
     single_conv = lead.op is Op.CONV2D and sum(c.op is Op.CONV2D for c in group.nodes) == 1
-    return PaperRow(label, kind, [group.id], out, t.params if weighted else None, t.macs if weighted else None,
-                    _patch(data["attrs"], lead.op, in_shape), _weighted_depth(analysis, group.nodes),
-                    conv=data["attrs"] if single_conv else None)
+    return PaperRow(
+        label,
+        kind,
+        [group.id],
+        out,
+        t.params if weighted else None,
+        t.macs if weighted else None,
+        _patch(data["attrs"], lead.op, in_shape),
+        _weighted_depth(analysis, group.nodes),
+        conv=data["attrs"] if single_conv else None,
+    )
 
 
 def _merge_reduce(analysis: Analysis, rows: list[PaperRow]) -> list[PaperRow]:
@@ -168,9 +208,17 @@ def _merge_reduce(analysis: Analysis, rows: list[PaperRow]) -> list[PaperRow]:
         prev = merged[-1] if merged else None
         a, b = (prev.conv if prev and not prev.widths else None), row.conv
         if a and b and a["kernel_size"] == (1, 1) and a["stride"] == (1, 1) and b["kernel_size"] == (3, 3):
-            merged[-1] = PaperRow(row.type, row.kind, prev.layers + row.layers, row.output, prev.params + row.params,
-                                  prev.ops + row.ops, row.patch, prev.depth + row.depth,
-                                  {"n3x3red": a["out_channels"], "n3x3": b["out_channels"]})
+            merged[-1] = PaperRow(
+                row.type,
+                row.kind,
+                prev.layers + row.layers,
+                row.output,
+                prev.params + row.params,
+                prev.ops + row.ops,
+                row.patch,
+                prev.depth + row.depth,
+                {"n3x3red": a["out_channels"], "n3x3": b["out_channels"]},
+            )
             continue
         merged.append(row)
     return merged
@@ -198,8 +246,10 @@ def _compare(rows: list[PaperRow], notes: list[str]) -> dict[int, dict]:
     ours = [r.kind for r in rows]
     theirs = [p[0].split(" (")[0] for p in PUBLISHED]
     if ours != theirs:
-        notes.append("published figures not compared: the row structure differs from Table 1 "
-                     f"({len(rows)} rows vs {len(PUBLISHED)} published)")
+        notes.append(
+            "published figures not compared: the row structure differs from Table 1 "
+            f"({len(rows)} rows vs {len(PUBLISHED)} published)"
+        )
         return {}
     cells: dict[int, dict] = {}
     params_off, ops_off = [], []
@@ -223,11 +273,15 @@ def _compare(rows: list[PaperRow], notes: list[str]) -> dict[int, dict]:
                 flags.append(f"{col} ≠")
         cells[i] = {"paper_params": p_params, "paper_ops": p_ops, "check": ", ".join(flags) or "✓"}
     if ops_off:
-        notes.append("published ops that this architecture does not reproduce (beyond the table's 1M "
-                     "rounding): " + "; ".join(ops_off))
-    notes.append("the published params column is approximate (no row states what K means, and some rows "
-                 "match weights/1024 rather than weights+biases/1000); rows off by more than "
-                 f"{PARAMS_TOLERANCE:.0%}: " + ("; ".join(params_off) or "none"))
+        notes.append(
+            "published ops that this architecture does not reproduce (beyond the table's 1M "
+            "rounding): " + "; ".join(ops_off)
+        )
+    notes.append(
+        "the published params column is approximate (no row states what K means, and some rows "
+        "match weights/1024 rather than weights+biases/1000); rows off by more than "
+        f"{PARAMS_TOLERANCE:.0%}: " + ("; ".join(params_off) or "none")
+    )
     return cells
 
 
@@ -252,20 +306,36 @@ def paper_table(analysis: Analysis) -> ReportTable:
     compared = _compare(rows, notes)
     body = [{**row.cells(), **compared.get(i, {})} for i, row in enumerate(rows)]
     t = analysis.totals
-    total = {"type": "total (inference)", "params": t.params, "ops": t.macs,
-             "check": "", "layers": ""}
+    total = {"type": "total (inference)", "params": t.params, "ops": t.macs, "check": "", "layers": ""}
     notes.insert(0, f"total (inference): params {t.params:,}; ops (MACs) {t.macs:,}")
     if skipped:
         notes.insert(0, "no row in Table 1's layout: " + ", ".join(skipped))
     if any(r.inferred for r in rows):
         notes.insert(0, "softmax: not a layer of the graph (the loss applies it); shown as in Table 1")
-    notes.insert(0, "ops = MACs (multiply-accumulates of conv and linear layers, as the paper counts); "
-                    "params as torch counts them (weights + biases + BN affine); depth = conv/linear layers "
-                    "on the longest path")
-    title = (f"{analysis.network}: Table 1 of \"Going deeper with convolutions\" (Szegedy et al., 2014), "
-             "computed from the architecture")
-    meta = {"network": analysis.network, "input": list(analysis.input_shape), "totals": t.as_dict(),
-            "published": [{"type": p[0], "patch": p[1], "output": p[2],
-                           "widths": dict(zip(INCEPTION_COLUMNS.values(), p[3])), "params": p[4], "ops": p[5]}
-                          for p in PUBLISHED]}
+    notes.insert(
+        0,
+        "ops = MACs (multiply-accumulates of conv and linear layers, as the paper counts); "
+        "params as torch counts them (weights + biases + BN affine); depth = conv/linear layers "
+        "on the longest path",
+    )
+    title = (
+        f'{analysis.network}: Table 1 of "Going deeper with convolutions" (Szegedy et al., 2014), '
+        "computed from the architecture"
+    )
+    meta = {
+        "network": analysis.network,
+        "input": list(analysis.input_shape),
+        "totals": t.as_dict(),
+        "published": [
+            {
+                "type": p[0],
+                "patch": p[1],
+                "output": p[2],
+                "widths": dict(zip(INCEPTION_COLUMNS.values(), p[3])),
+                "params": p[4],
+                "ops": p[5],
+            }
+            for p in PUBLISHED
+        ],
+    }
     return ReportTable(title, COLUMNS, [Section(None, body, total)], notes, meta)

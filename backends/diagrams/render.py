@@ -18,9 +18,9 @@ import graphviz
 
 from archlang.diagnostics import Diagnostic, SpecError
 
-from .diagram_module import module_view
-from .diagram_style import EDGE_ATTRS, GRAPH_ATTRS, NODE_ATTRS
-from .diagram_views import blocks_view, dot_id, layers_view
+from .module_view import module_view
+from .style import EDGE_ATTRS, GRAPH_ATTRS, NODE_ATTRS
+from .views import blocks_view, dot_id, layers_view
 
 RENDERED = ("svg", "pdf", "png")
 VIEWS = {"blocks": blocks_view, "layers": layers_view}
@@ -62,17 +62,23 @@ def render(dot_source: str, fmt: str) -> bytes:
     try:
         return graphviz.Source(dot_source).pipe(format=fmt)
     except graphviz.ExecutableNotFound:
-        raise SpecError(Diagnostic(
-            code="E111",
-            message=f"cannot render {fmt.upper()}: Graphviz's `dot` program is not installed (or not on PATH)",
-            help="install Graphviz (`apt-get install graphviz` on Debian/Ubuntu, `brew install graphviz` on "
-                 "macOS), or use `--emit dot` to get the DOT text without rendering")) from None
+        raise SpecError(
+            Diagnostic(
+                code="E111",
+                message=f"cannot render {fmt.upper()}: Graphviz's `dot` program is not installed (or not on PATH)",
+                help="install Graphviz (`apt-get install graphviz` on Debian/Ubuntu, `brew install graphviz` on "
+                "macOS), or use `--emit dot` to get the DOT text without rendering",
+            )
+        ) from None
     except graphviz.CalledProcessError as err:
         detail = (err.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        raise SpecError(Diagnostic(
-            code="E112", message=f"Graphviz's `dot` failed to render {fmt.upper()}"
-                                 + (f": {detail[-1]}" if detail else ""),
-            help="try `--emit dot` and render it yourself to see the whole message")) from None
+        raise SpecError(
+            Diagnostic(
+                code="E112",
+                message=f"Graphviz's `dot` failed to render {fmt.upper()}" + (f": {detail[-1]}" if detail else ""),
+                help="try `--emit dot` and render it yourself to see the whole message",
+            )
+        ) from None
 
 
 def emit_cli(compiled, fmt: str, options: dict) -> str | bytes:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from archlang.ops import Op
 
-from .diagram_style import (
+from .style import (
     AUX_EDGE,
     BLOCK,
     CATEGORY,
@@ -77,6 +77,7 @@ def _main_node(graph, nids):
 
 # ---- blocks view ---------------------------------------------------------------------
 
+
 @dataclass
 class Item:
     """One node of the blocks view: a depth-1 scope or a top-level node (or a run of blocks)."""
@@ -134,8 +135,13 @@ def _collapse(graph, items: dict[str, Item]) -> dict[str, Item]:
     last = None
     for key, item in items.items():
         sig = signature(key)
-        if (last is not None and sig is not None and sig == signature(last.names[-1])
-                and item.inputs == [last.names[-1]] and consumers[last.names[-1]] == [key]):
+        if (
+            last is not None
+            and sig is not None
+            and sig == signature(last.names[-1])
+            and item.inputs == [last.names[-1]]
+            and consumers[last.names[-1]] == [key]
+        ):
             last.nodes.extend(item.nodes)
             last.names.append(key)
             rename[key] = last.key
@@ -175,8 +181,12 @@ def blocks_view(graph, dot, opts: dict) -> None:
         lines, category = _item_label(graph, item, opts)
         aux = graph.nodes[item.nodes[0]]["aux"] is not None
         used.add(category)
-        dot.node(dot_id(item.key), label=html_label(lines + _cost_lines(graph, item.nodes, opts)),
-                 tooltip=", ".join(item.names), **node_style(category, aux))
+        dot.node(
+            dot_id(item.key),
+            label=html_label(lines + _cost_lines(graph, item.nodes, opts)),
+            tooltip=", ".join(item.names),
+            **node_style(category, aux),
+        )
     for item in items.values():
         for src in item.inputs:
             src_out = _output_node(graph, items[src].nodes)
@@ -188,6 +198,7 @@ def blocks_view(graph, dot, opts: dict) -> None:
 
 
 # ---- layers view ---------------------------------------------------------------------
+
 
 def _auto_name(name: str, op: Op) -> bool:
     """Names the compiler made up (`avgpool`, `concat_2`, `0`) add nothing to a label."""
@@ -266,9 +277,13 @@ def layers_view(graph, dot, opts: dict) -> None:
             if opts.get("costs") and category in (CATEGORY[Op.CONV2D], CATEGORY[Op.LINEAR], NORM):
                 lines += _cost_lines(graph, [ident], opts)
             merge = data["op"] in MERGE_OPS
-            target.node(dot_id(ident), label=html_label(lines, len(data["inputs"]) if merge else 0, rankdir),
-                        tooltip=ident, **node_style(category, data["aux"] is not None),
-                        **({"ordering": "in"} if merge else {}))
+            target.node(
+                dot_id(ident),
+                label=html_label(lines, len(data["inputs"]) if merge else 0, rankdir),
+                tooltip=ident,
+                **node_style(category, data["aux"] is not None),
+                **({"ordering": "in"} if merge else {}),
+            )
 
     emit(dot, "")
     # Edges after every node (a node named inside a cluster's body would join it), grouped

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from archlang.diagnostics import Diagnostic, SpecError
 from archlang.ops import Op
 
-from .diagram_style import (
+from .style import (
     CATEGORY,
     OTHER,
     add_legend,
@@ -27,7 +27,7 @@ from .diagram_style import (
     op_label,
     port,
 )
-from .diagram_views import MERGE_OPS, _main_node, dot_id
+from .views import MERGE_OPS, _main_node, dot_id
 
 DEFAULT_BASE_LABEL = "Previous layer"
 DEFAULT_CONCAT_LABEL = "Filter concatenation"
@@ -50,8 +50,9 @@ def first_instance(graph, template: str):
         message = f"block `{template}` has no instance of its own in this network (nothing to draw)"
     else:
         message = f"no block template named `{template}` in this network"
-    raise SpecError(Diagnostic(code="E113", message=message,
-                               help=f"{hint}blocks instantiated here: {', '.join(drawn) or 'none'}"))
+    raise SpecError(
+        Diagnostic(code="E113", message=message, help=f"{hint}blocks instantiated here: {', '.join(drawn) or 'none'}")
+    )
 
 
 @dataclass
@@ -152,8 +153,7 @@ def module_view(graph, dot, opts: dict) -> None:
             lines.append(("small", cost_text(opts["_analysis"], box.nodes)))
         # A merge gets one input port per input, in order (see diagram_views.merge_port).
         label = html_label(lines, len(box.inputs) if merge else 0, rankdir, port_width=port_width)
-        dot.node(dot_id(key), label=label, tooltip=key, **node_style(category),
-                 **({"ordering": "in"} if merge else {}))
+        dot.node(dot_id(key), label=label, tooltip=key, **node_style(category), **({"ordering": "in"} if merge else {}))
     # The last layer of every branch on one rank, just under the concatenation, as the
     # papers draw it.
     if len(top.inputs) > 1:

@@ -17,7 +17,7 @@ The optimized model drops what only training uses: aux heads and dropout (identi
 Weights come from the unoptimized model's state_dict (torchvision's layout) through the
 generated ``from_unoptimized`` class method, which this module also uses in memory:
 
-    >>> from archlang.backends import torch_optimize
+    >>> from archlang.backends.torch import optimize
     >>> model = torch_optimize.optimize("inception_v3", torchvision_model.state_dict())
 
 This module plans the rewrite (it does not import torch); :mod:`.torch_optimize_emit` writes
@@ -33,8 +33,8 @@ from pathlib import Path
 from archlang.compiler import Compiled, compile_spec
 from archlang.ops import Op
 
-from .torch_ops import TORCH_OPS
-from .torch_plan import Leaf, ModulePlan
+from .ops import TORCH_OPS
+from .plan import Leaf, ModulePlan
 
 # Ops that carry weights and therefore stay submodules in the optimized model.
 PARAM_OPS = frozenset(op for op, row in TORCH_OPS.items() if row.has_params)
@@ -144,6 +144,7 @@ def fusions(steps: list[Flat]) -> list[Fusion]:
 
 # ---- API -------------------------------------------------------------------------------------
 
+
 def _compiled(source, input_shape=None, **params) -> Compiled:
     if isinstance(source, Compiled):
         return source
@@ -153,7 +154,7 @@ def _compiled(source, input_shape=None, **params) -> Compiled:
 def emit(compiled: Compiled, channels_last: bool = True, fuse: bool = True) -> str:
     """The optimized Python source for a compiled spec (``channels_last``: convert weights
     and input to NHWC; ``fuse``: fuse sibling 1×1 convs, else only fold BatchNorm)."""
-    from .torch_optimize_emit import generate
+    from .optimize_emit import generate
 
     return generate(compiled, channels_last=channels_last, fuse=fuse)[0]
 
@@ -172,15 +173,20 @@ def load_source(source: str, name: str = "archlang_optimized") -> types.ModuleTy
 
 
 def _instantiate(compiled: Compiled, channels_last: bool, fuse: bool):
-    from .torch_optimize_emit import generate
+    from .optimize_emit import generate
 
     source, network = generate(compiled, channels_last=channels_last, fuse=fuse)
     module = load_source(source, f"archlang_optimized_{network}")
     return module, getattr(module, network)().eval()
 
 
-def build(source: str | Path | Compiled, input_shape: tuple[int, ...] | None = None,
-          channels_last: bool = True, fuse: bool = True, **params):
+def build(
+    source: str | Path | Compiled,
+    input_shape: tuple[int, ...] | None = None,
+    channels_last: bool = True,
+    fuse: bool = True,
+    **params,
+):
     """The optimized ``nn.Module`` for a spec, in eval mode, with PyTorch's default weights
     (load real ones with :func:`optimize` or the class's ``from_unoptimized``).
 
@@ -191,8 +197,15 @@ def build(source: str | Path | Compiled, input_shape: tuple[int, ...] | None = N
     return _instantiate(_compiled(source, input_shape, **params), channels_last, fuse)[1]
 
 
-def optimize(source: str | Path | Compiled, state_dict: dict, input_shape: tuple[int, ...] | None = None,
-             channels_last: bool = True, fuse: bool = True, dtype=None, **params):
+def optimize(
+    source: str | Path | Compiled,
+    state_dict: dict,
+    input_shape: tuple[int, ...] | None = None,
+    channels_last: bool = True,
+    fuse: bool = True,
+    dtype=None,
+    **params,
+):
     """The optimized model for a spec, with the weights of the *unoptimized* model's
     ``state_dict`` (``archlang.build(spec).state_dict()`` or torchvision's checkpoint):
     BatchNorm folded, fused convs concatenated. Eval mode. Folding runs in the state_dict's

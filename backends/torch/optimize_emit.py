@@ -19,11 +19,11 @@ from pathlib import Path
 from archlang import __version__
 from archlang.ops import Op
 
+from .codegen import IN, TRANSFORM_INPUT_SOURCE, Lin, Placeholders, Slot, bind_group, bind_slots, docstring
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
-from .torch_codegen import IN, TRANSFORM_INPUT_SOURCE, Lin, Placeholders, Slot, bind_group, bind_slots, docstring
-from .torch_ops import SYMBOLIC, TORCH_OPS, Arg
-from .torch_optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, lookup, unit_parts
-from .torch_optimize_text import (
+from .ops import SYMBOLIC, TORCH_OPS, Arg
+from .optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, lookup, unit_parts
+from .optimize_text import (
     CONVERTER_SOURCE,
     FOLD_SOURCE,
     FUSED_SOURCE,
@@ -32,8 +32,8 @@ from .torch_optimize_text import (
     show,
     tuple_source,
 )
-from .torch_plan import Leaf, ModulePlan, iter_plans, plan
-from .torch_pyfmt import INDENT, LIMIT, Call, Seq, flat, lines, py_str, py_value, signature, statement
+from .plan import Leaf, ModulePlan, iter_plans, plan
+from .pyfmt import INDENT, LIMIT, Call, Seq, flat, lines, py_str, py_value, signature, statement
 
 I1, I2, I3 = INDENT, INDENT * 2, INDENT * 3
 
@@ -62,6 +62,7 @@ class _Described:
 
 # ---- the generator ----------------------------------------------------------------------------
 
+
 class _Gen:
     def __init__(self, compiled, channels_last: bool, fuse: bool):
         self.graph = compiled.graph
@@ -69,8 +70,7 @@ class _Gen:
         self.channels_last = channels_last
         self.fuse = fuse
         self.templates = self.graph.graph["templates"]
-        self.classes = Namespace({"transform_input", "convert_unoptimized", "fold_batchnorm", "BN_EPS",
-                                  "OrderedDict"})
+        self.classes = Namespace({"transform_input", "convert_unoptimized", "fold_batchnorm", "BN_EPS", "OrderedDict"})
         self.class_of: dict[tuple, str] = {}
         self.params_of: dict[str, list[str]] = {}
         self.unit_classes: dict[tuple[bool, bool], str] = {}  # (fused, relu) -> class name
@@ -88,10 +88,13 @@ class _Gen:
         base = ("FusedConv1x1" if fused else "Conv") + ("ReLU" if relu else "")
         name = self.classes.name(base, key=("unit", key))
         self.unit_classes[key] = name
-        self.unit_texts.append((FUSED_SOURCE if fused else UNIT_SOURCE).format(
-            name=name,
-            act="then ReLU" if relu else "no activation",
-            out="F.relu(self.conv(x), inplace=True)" if relu else "self.conv(x)"))
+        self.unit_texts.append(
+            (FUSED_SOURCE if fused else UNIT_SOURCE).format(
+                name=name,
+                act="then ReLU" if relu else "no activation",
+                out="F.relu(self.conv(x), inplace=True)" if relu else "self.conv(x)",
+            )
+        )
         return name
 
     def _conv_kwargs(self, conv: Leaf, skip=("in_channels", "out_channels", "bias")) -> list:
@@ -144,8 +147,11 @@ class _Gen:
             if isinstance(child, Leaf) and child.op not in PARAM_OPS:
                 tree = Call(TORCH_OPS[child.op].module)
                 for a in child.args:
-                    (tree.args.append(py_value(a.value)) if a.positional
-                     else tree.kwargs.append((a.name, py_value(a.value))))
+                    (
+                        tree.args.append(py_value(a.value))
+                        if a.positional
+                        else tree.kwargs.append((a.name, py_value(a.value)))
+                    )
                 chan = _fn_chan(child, [chan])
             else:
                 tree, chan = self._ctor(d, child, (*path, *step.module), chan)
@@ -180,7 +186,7 @@ class _Gen:
         groups = fusions(flat_steps(p)) if self.fuse else []
         fused_paths = [m.path for g in groups for m in g.members]
         # Open a sequential branch only where a member is fused; the others stay nn.Sequential.
-        steps = flat_steps(p, lambda path: any(f[:len(path)] == path for f in fused_paths))
+        steps = flat_steps(p, lambda path: any(f[: len(path)] == path for f in fused_paths))
         group_of = {m.target: g for g in groups for m in g.members}
         attrs = Namespace({c.name for c in p.children})
         canon: dict[str, str] = {}
@@ -270,7 +276,7 @@ class _Gen:
         d.ret = var[output]
 
     def _label(self, p: ModulePlan, target: str, e: _Entry) -> str:
-        path = self.graph.nodes[target]["path"][len(p.path):]
+        path = self.graph.nodes[target]["path"][len(p.path) :]
         if e.kind == "module":
             path = e.payload
         elif e.kind == "fused":
@@ -281,8 +287,14 @@ class _Gen:
         return "_".join(path)
 
     def classes_taken(self) -> set[str]:
-        return {*self.class_of.values(), *self.unit_classes.values(), "transform_input",
-                "convert_unoptimized", "fold_batchnorm", "BN_EPS"}
+        return {
+            *self.class_of.values(),
+            *self.unit_classes.values(),
+            "transform_input",
+            "convert_unoptimized",
+            "fold_batchnorm",
+            "BN_EPS",
+        }
 
     # -- classes ---------------------------------------------------------------------------------
     def template_classes(self, template: str, instances: list[ModulePlan]) -> None:
@@ -304,9 +316,12 @@ class _Gen:
             first = members[0]
             block = self.templates[template]
             where = f" ({Path(block.span.file).name}:{block.name_span.line})"
-            doc = [f"Block `{template}`{where}, optimized for inference"
-                   + (", specialised: its instances differ in structure." if len(final) > 1 else "."),
-                   "", f"Instances: {', '.join(dd.plan.qualname for dd in members)}."]
+            doc = [
+                f"Block `{template}`{where}, optimized for inference"
+                + (", specialised: its instances differ in structure." if len(final) > 1 else "."),
+                "",
+                f"Instances: {', '.join(dd.plan.qualname for dd in members)}.",
+            ]
             if len(members) > 1:
                 doc.append(f"Shape comments are for {first.plan.qualname}.")
             sig = ["self", "in_channels: int"]
@@ -355,38 +370,53 @@ class _Gen:
         if self.channels_last:
             d.forward.insert(0, ("x", "x.contiguous(memory_format=torch.channels_last)", ""))
         params = self.graph.graph.get("params") or {}
-        doc = [f"Network `{root.template}`, compiled with "
-               + (", ".join(f"{k}={show(v)}" for k, v in params.items()) or "no parameters")
-               + ", optimized for inference: eval semantics only, forward returns the logits."]
+        doc = [
+            f"Network `{root.template}`, compiled with "
+            + (", ".join(f"{k}={show(v)}" for k, v in params.items()) or "no parameters")
+            + ", optimized for inference: eval semantics only, forward returns the logits."
+        ]
         extra = []
         if self.channels_last:
-            extra += [f"{I2}# NHWC (channels_last) weights and activations: oneDNN's fast path on CPU.",
-                      f"{I2}self.to(memory_format=torch.channels_last)"]
-        extra += ["", f"{I1}@classmethod",
-                  f'{I1}def from_unoptimized(cls, state_dict: dict) -> "{net}":',
-                  f'{I2}"""This network with weights of the unoptimized one (torchvision\'s layout)."""',
-                  f"{I2}model = cls()",
-                  f"{I2}model.load_state_dict(convert_unoptimized(model, state_dict))",
-                  f"{I2}return model.eval()"]
+            extra += [
+                f"{I2}# NHWC (channels_last) weights and activations: oneDNN's fast path on CPU.",
+                f"{I2}self.to(memory_format=torch.channels_last)",
+            ]
+        extra += [
+            "",
+            f"{I1}@classmethod",
+            f'{I1}def from_unoptimized(cls, state_dict: dict) -> "{net}":',
+            f'{I2}"""This network with weights of the unoptimized one (torchvision\'s layout)."""',
+            f"{I2}model = cls()",
+            f"{I2}model.load_state_dict(convert_unoptimized(model, state_dict))",
+            f"{I2}return model.eval()",
+        ]
         root_text = self._class_text(net, doc, ["self"], d, binding, extra)
         return self._file(root_text), net
 
     def _file(self, root_text: str) -> str:
         g = self.graph
         source = Path(str(g.graph.get("file", "spec"))).name
-        header = (f"Inference-optimized PyTorch model for `{g.graph['network']}`, generated by archc "
-                  f"{__version__} --optimize from {source}.")
-        about = ("BatchNorm is folded into each convolution's weight and bias, and sibling 1x1 "
-                 "convolutions that read the same input run as one wider convolution whose output "
-                 "is split along channels. Eval semantics only: BatchNorm uses the running "
-                 "statistics it was folded from; dropout (the identity in eval) and auxiliary heads "
-                 "(training only) are left out. "
-                 + ("Weights and inputs are converted to channels_last. " if self.channels_last else "")
-                 + f"Load weights of the unoptimized model (`archc SPEC --emit torch`, torchvision's "
-                 f"layout) with `{self.root.template}.from_unoptimized(state_dict)`.")
-        doc = [*textwrap.wrap(docstring_text(header), LIMIT - 3), "",
-               *textwrap.wrap(docstring_text(about), LIMIT), "",
-               "Do not edit: regenerate with `archc SPEC --emit torch --optimize`."]
+        header = (
+            f"Inference-optimized PyTorch model for `{g.graph['network']}`, generated by archc "
+            f"{__version__} --optimize from {source}."
+        )
+        about = (
+            "BatchNorm is folded into each convolution's weight and bias, and sibling 1x1 "
+            "convolutions that read the same input run as one wider convolution whose output "
+            "is split along channels. Eval semantics only: BatchNorm uses the running "
+            "statistics it was folded from; dropout (the identity in eval) and auxiliary heads "
+            "(training only) are left out. "
+            + ("Weights and inputs are converted to channels_last. " if self.channels_last else "")
+            + f"Load weights of the unoptimized model (`archc SPEC --emit torch`, torchvision's "
+            f"layout) with `{self.root.template}.from_unoptimized(state_dict)`."
+        )
+        doc = [
+            *textwrap.wrap(docstring_text(header), LIMIT - 3),
+            "",
+            *textwrap.wrap(docstring_text(about), LIMIT),
+            "",
+            "Do not edit: regenerate with `archc SPEC --emit torch --optimize`.",
+        ]
         text = '"""' + "\n".join(doc) + '\n"""\n\n'
         if self.uses_ordered_dict:
             text += "from collections import OrderedDict\n\n"
@@ -408,8 +438,7 @@ class _Gen:
         defs = [TRANSFORM_INPUT_SOURCE] if self.uses_transform else []
         units = sorted(n for (fused, _), n in self.unit_classes.items() if not fused)
         fused = sorted(n for (f, _), n in self.unit_classes.items() if f)
-        converter = CONVERTER_SOURCE.format(
-            eps=eps_expr, units=tuple_source(units), fused=tuple_source(fused))
+        converter = CONVERTER_SOURCE.format(eps=eps_expr, units=tuple_source(units), fused=tuple_source(fused))
         for part in [*defs, *body, FOLD_SOURCE.format(eps=eps_expr), converter]:
             text += "\n\n" + part + "\n"
         return text

@@ -2,7 +2,7 @@
 
     >>> model = archlang.build("googlenet", num_classes=10)
 
-The module tree comes from :mod:`.torch_plan` (the same tree the code generator prints), so a
+The module tree comes from :mod:`.plan` (the same tree the code generator prints), so a
 built model and a generated file have the same state_dict keys and compute the same function.
 Block, unit and network modules are :class:`GraphModule` subclasses named after their
 template (``Inception``, ``BasicConv2d``, ``GoogLeNet``) that run their plan's steps in order.
@@ -18,8 +18,8 @@ from torch import nn
 
 from archlang.compiler import Compiled, compile_spec
 
-from .torch_ops import INIT_SCHEMES, TORCH_OPS, TRAINING, resolve
-from .torch_plan import UNIT_CLASSES, Leaf, ModulePlan, Step, iter_plans, plan
+from .ops import INIT_SCHEMES, TORCH_OPS, TRAINING, resolve
+from .plan import UNIT_CLASSES, Leaf, ModulePlan, Step, iter_plans, plan
 
 
 def transform_input(x: torch.Tensor, mean, std) -> torch.Tensor:
@@ -54,19 +54,23 @@ def _functional(leaf: Leaf):
     if row.inputs == "alias":
         return lambda module, xs: xs[0]
     if row.inputs == "sum":
+
         def add(module, xs):
             out = xs[0]
             for x in xs[1:]:
                 out = out + x
             return out
+
         return add
     fn = resolve(row.functional)
     pos, kw = _split([*leaf.args, *row.extra])
     if row.inputs == "list":
         return lambda module, xs: fn(list(xs), *pos, **kw)
     if any(v is TRAINING for v in kw.values()):
+
         def call(module, xs):
             return fn(xs[0], *pos, **{k: (module.training if v is TRAINING else v) for k, v in kw.items()})
+
         return call
     return lambda module, xs: fn(xs[0], *pos, **kw)
 
@@ -83,8 +87,10 @@ class GraphModule(nn.Module):
         self._output = p.output
         self._outputs = None
         if p.outputs:
-            self._outputs = (_outputs_class(p.outputs_type, tuple(f for f, _ in p.outputs)),
-                             tuple(nid for _, nid in p.outputs))
+            self._outputs = (
+                _outputs_class(p.outputs_type, tuple(f for f, _ in p.outputs)),
+                tuple(nid for _, nid in p.outputs),
+            )
 
     def _compile(self, step: Step):
         if step.module is None:
@@ -178,18 +184,19 @@ def build_compiled(compiled: Compiled) -> nn.Module:
     return model
 
 
-def build(source: str | Path | Compiled, input_shape: tuple[int, ...] | None = None, *,
-          optimize: bool = False, **params) -> nn.Module:
+def build(
+    source: str | Path | Compiled, input_shape: tuple[int, ...] | None = None, *, optimize: bool = False, **params
+) -> nn.Module:
     """A ``torch.nn.Module`` for a spec (a path, a bundled spec name, spec text or a
     :class:`Compiled`); ``params`` set network parameters (``num_classes=10``).
 
     Raises :class:`archlang.SpecError` for an invalid spec. The model is in training mode,
     on the CPU, in float32, like any freshly constructed module. ``optimize=True`` gives
     the inference module of ``--emit torch --optimize`` instead (eval mode; see
-    :mod:`archlang.backends.torch_optimize` to load the unoptimized model's weights).
+    :mod:`archlang.backends.torch.optimize` to load the unoptimized model's weights).
     """
     if optimize:
-        from .torch_optimize import build as build_optimized
+        from .optimize import build as build_optimized
 
         return build_optimized(source, input_shape, **params)
     compiled = source if isinstance(source, Compiled) else compile_spec(source, params or None, input_shape)

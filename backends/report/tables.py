@@ -14,21 +14,25 @@ from archlang._gc import gc_paused
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
 
-from .report_formats import RENDERERS, Column, ReportTable, Section
+from .formats import RENDERERS, Column, ReportTable, Section
 
 CONVENTIONS = {
     "macs": "multiply-accumulates of conv and linear layers (bias adds not counted)",
     "flops": "fvcore's FlopCountAnalysis convention (eval): MACs + 2 per batch-norm element + adaptive "
-             "avg-pool input elements; max/avg pooling, ReLU, add, concat count 0 (fvcore#148)",
-    "all_ops": "every multiply, add, comparison, divide, exp at inference (a multiply-add is 2); "
-               "see docs/analysis.md",
+    "avg-pool input elements; max/avg pooling, ReLU, add, concat count 0 (fvcore#148)",
+    "all_ops": "every multiply, add, comparison, divide, exp at inference (a multiply-add is 2); see docs/analysis.md",
     "memory": "bytes of the activations each row produces, at the report's dtype and batch",
 }
 
 LAYER_COLUMNS = [
-    Column("name", "name"), Column("op", "op"), Column("shape", "output", "shape"),
-    Column("params", "params", "int"), Column("macs", "MACs", "int"), Column("flops", "FLOPs", "int"),
-    Column("rf", "RF (h×w)", "rf"), Column("memory", "memory", "bytes"),
+    Column("name", "name"),
+    Column("op", "op"),
+    Column("shape", "output", "shape"),
+    Column("params", "params", "int"),
+    Column("macs", "MACs", "int"),
+    Column("flops", "FLOPs", "int"),
+    Column("rf", "RF (h×w)", "rf"),
+    Column("memory", "memory", "bytes"),
 ]
 # Extra exact figures in machine formats only (no room on a terminal).
 MACHINE_COLUMNS = [Column("all_ops", "all ops", "int"), Column("buffers", "buffers", "int")]
@@ -36,14 +40,33 @@ MACHINE_COLUMNS = [Column("all_ops", "all ops", "int"), Column("buffers", "buffe
 
 def _row(name: str, label: str, group) -> dict:
     t, out = group.totals, group.output
-    return {"name": name, "op": label, "shape": out.shape, "params": t.params, "macs": t.macs, "flops": t.flops,
-            "rf": out.rf, "memory": t.out_bytes, "all_ops": t.all_ops, "buffers": t.buffers}
+    return {
+        "name": name,
+        "op": label,
+        "shape": out.shape,
+        "params": t.params,
+        "macs": t.macs,
+        "flops": t.flops,
+        "rf": out.rf,
+        "memory": t.out_bytes,
+        "all_ops": t.all_ops,
+        "buffers": t.buffers,
+    }
 
 
 def _total_row(name: str, totals, rf) -> dict:
-    return {"name": name, "op": "", "shape": None, "params": totals.params, "macs": totals.macs,
-            "flops": totals.flops, "rf": rf, "memory": totals.out_bytes, "all_ops": totals.all_ops,
-            "buffers": totals.buffers}
+    return {
+        "name": name,
+        "op": "",
+        "shape": None,
+        "params": totals.params,
+        "macs": totals.macs,
+        "flops": totals.flops,
+        "rf": rf,
+        "memory": totals.out_bytes,
+        "all_ops": totals.all_ops,
+        "buffers": totals.buffers,
+    }
 
 
 def _fmt_shape(shape) -> str:
@@ -59,7 +82,9 @@ def layers_table(analysis: Analysis, depth: int | None, machine: bool = False) -
     for name, totals in analysis.aux_totals.items():
         rows = [_row(grp.id, grp.label, grp) for grp in group_nodes(analysis, depth, aux=name)]
         out_rf = analysis.nodes[g["aux_outputs"][name]].rf
-        sections.append(Section(f"aux head {name} (training only)", rows, _total_row(f"total ({name})", totals, out_rf)))
+        sections.append(
+            Section(f"aux head {name} (training only)", rows, _total_row(f"total ({name})", totals, out_rf))
+        )
 
     t = analysis.totals
     notes = [
@@ -117,7 +142,7 @@ def _report(compiled, options: dict) -> str:
     fmt = options.get("fmt") or "text"
     analysis = run_passes(compiled.graph, dtype=options.get("dtype") or "float32", batch=options.get("batch") or 1)
     if options.get("table") == "paper":
-        from .report_paper import paper_table
+        from .paper import paper_table
 
         table = paper_table(analysis)
     else:

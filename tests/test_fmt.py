@@ -215,3 +215,18 @@ def test_fmt_bad_input_is_a_diagnostic(run, tmp_path):
     assert "error[E104]" in result.stderr and "missing.arch" in result.stderr
     assert "Traceback" not in result.output
     assert bad.read_text() == "network N {\n  input 3\n  conv( }\n"
+
+
+def test_pre_commit_hook_runs_the_check(run, tmp_path):
+    import shlex
+
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "archc-fmt" and re.search(hook["files"], "specs/lib/inception.arch")
+    program, *args = shlex.split(hook["entry"])
+    assert program == "archc" and args[:2] == ["fmt", "--check"]
+    messy = tmp_path / "messy.arch"
+    messy.write_text(MESSY)
+    assert run(*args, str(messy)).exit_code == 1  # pre-commit passes the staged files last
+    assert run(*args, *map(str, BUNDLED)).exit_code == 0

@@ -180,3 +180,22 @@ def test_console_errors_are_seen(browser, tmp_path):
     browser.get(page.as_uri())
     levels = {entry["level"] for entry in browser.get_log("browser")}
     assert "SEVERE" in levels
+
+
+@pytest.mark.parametrize("spec", BUNDLED)
+def test_every_bundled_spec_in_chromium(browser, spec, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    analysis = analyze(spec)
+    expected = [g.id for g in group_nodes(analysis, 1)] + list(analysis.aux_totals)
+    page = tmp_path / f"{spec}.html"
+    page.write_text(html_page(compile_spec(spec)))
+    browser.get(page.as_uri())
+    rows = [r.get_attribute("data-node") for r in browser.find_elements(By.CSS_SELECTOR, "#costs tr.group")]
+    titles = {t.get_attribute("textContent") for t in browser.find_elements(By.CSS_SELECTOR, "#diagram g.node > title")}
+    assert rows == expected and set(rows) <= titles
+    browser.find_element(By.ID, "expand-all").click()
+    layers = browser.find_elements(By.CSS_SELECTOR, "#costs tr.layer")
+    assert len(layers) == sum(1 for _ in analysis.nodes if _ not in rows) and all(r.is_displayed() for r in layers)
+    assert browser.get_log("browser") == []
+    browser.save_screenshot(str(tmp_path / f"{spec}.png"))

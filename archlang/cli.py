@@ -291,7 +291,12 @@ def fmt_cmd(files, check, show_diff):
             if check:
                 click.echo(f"would reformat {path}", err=True)
             elif not show_diff:
-                write_atomic(Path(path), result.formatted)
+                try:
+                    write_atomic(Path(path), result.formatted)
+                except OSError as err:
+                    click.echo(f"error[E110]: cannot write `{path}`: {(err.strerror or str(err)).lower()}", err=True)
+                    failed = True
+                    continue
                 click.echo(f"reformatted {path}", err=True)
     sys.exit(1 if failed or ((check or show_diff) and would_change) else 0)
 

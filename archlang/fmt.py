@@ -65,8 +65,8 @@ def _lark():
 
 def _items(text: str) -> list[Item]:
     """Tokens and comments in source order (the text must parse). Lark's basic lexer, not
-    the parser: a third of the time, and the spacing rules need only the token types, with
-    a unary minus told from a binary one by what precedes it (:func:`_unary_minus`)."""
+    the parser: a third of the time, and the spacing rules need only the token types. It
+    lexes every ``-`` as MINUS; one after an operand is binary (typed ADD_OP here)."""
     out = []
     prev = None
     for tok in _lark().lex(text, dont_ignore=True):

@@ -13,6 +13,7 @@ from archlang.backends.plot.costs import block_rows
 from click.testing import CliRunner
 from conftest import SPECS
 
+from archlang.analysis import analyze
 from archlang.cli import main
 from archlang.compiler import compile_spec
 from archlang.diagnostics import SpecError
@@ -36,7 +37,7 @@ def _emit(tmp_path, spec: str, suffix: str) -> bytes:
 def test_every_bundled_spec_plots_in_every_format(tmp_path, spec):
     svg = _emit(tmp_path, spec, "svg")
     ids = {el.get("id") for el in ET.fromstring(svg).iter() if el.get("id")}
-    names = [r["name"] for r in block_rows(compile_spec(spec))]
+    names = [r["name"] for r in block_rows(analyze(spec))]
     assert names and all(f"macs-{n}" in ids and f"params-{n}" in ids for n in names)
     assert _emit(tmp_path, spec, "pdf").startswith(b"%PDF-")
     png = _emit(tmp_path, spec, "png")
@@ -52,7 +53,7 @@ def test_googlenet_bars_are_its_top_level_blocks(tmp_path):
 
 
 def test_block_figures_by_hand():
-    rows = {r["name"]: r for r in block_rows(compile_spec("googlenet"))}
+    rows = {r["name"]: r for r in block_rows(analyze("googlenet"))}
     assert rows["conv1"]["macs"] == 112 * 112 * 64 * 7 * 7 * 3
     assert rows["conv1"]["rf"] == 7 and rows["conv1"]["height"] == 112
     assert rows["maxpool1"]["rf"] == 7 + (3 - 1) * 2 and rows["maxpool1"]["height"] == 56

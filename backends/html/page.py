@@ -82,7 +82,7 @@ def _data_attrs(values: dict) -> str:
     )
 
 
-def _group_tbody(analysis: Analysis, group: Group) -> str:
+def _group_tbody(group: Group) -> str:
     values = _values(group.id, group.label, group.totals, group.output)
     node = dot_id(group.id)
     children = [] if len(group.nodes) == 1 and group.nodes[0].id == group.id else list(group.nodes)
@@ -112,7 +112,7 @@ def cost_table(analysis: Analysis) -> str:
     groups = list(group_nodes(analysis, 1))
     for name in analysis.aux_totals:
         groups += group_nodes(analysis, 1, aux=name)
-    bodies = "".join(_group_tbody(analysis, g) for g in groups)
+    bodies = "".join(_group_tbody(g) for g in groups)
     t = analysis.totals
     total = {"params": t.params, "macs": t.macs, "flops": t.flops, "rf": analysis.output_rf, "memory": t.out_bytes}
     foot = f"<tr class='total'>{_cells(total, 'total (inference)')}</tr>"

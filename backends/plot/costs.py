@@ -18,7 +18,7 @@ import math
 import matplotlib
 from matplotlib.figure import Figure
 
-from archlang.analysis import run_passes
+from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
 
 MACS_COLOR = "#2f6db5"  # the diagrams' convolution blue
@@ -27,10 +27,9 @@ LINE_COLOR = "#c0392b"
 METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}, "png": {}}
 
 
-def block_rows(compiled) -> list[dict]:
+def block_rows(analysis: Analysis) -> list[dict]:
     """name, MACs, params, receptive field (px, the larger axis; None when global) and
     output height (None for vectors) per top-level block of the inference path."""
-    analysis = run_passes(compiled.graph)
     rows = []
     for group in group_nodes(analysis, 1):
         out = group.output
@@ -51,15 +50,14 @@ def _line(values) -> list[float]:
     return [math.nan if v is None else v for v in values]
 
 
-def build_figure(compiled) -> Figure:
-    rows = block_rows(compiled)
-    graph = compiled.graph.graph
-    input_shape = compiled.graph.nodes[next(iter(compiled.graph.nodes))]["shape"]
+def build_figure(analysis: Analysis) -> Figure:
+    rows = block_rows(analysis)
+    input_shape = analysis.input_shape
     names = [r["name"] for r in rows]
     xs = list(range(len(rows)))
     fig = Figure(figsize=(max(6.4, 0.32 * len(rows) + 2.5), 6.0), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
-    fig.suptitle(f"{graph['network']}: cost and receptive field per block")
+    fig.suptitle(f"{analysis.network}: cost and receptive field per block")
 
     bars = top.bar(xs, [r["macs"] / 1e6 for r in rows], color=MACS_COLOR, label="MACs")
     for bar, name in zip(bars, names):
@@ -99,7 +97,7 @@ def build_figure(compiled) -> Figure:
 
 def plot_bytes(compiled, fmt: str) -> bytes:
     """The plot as SVG, PDF or PNG bytes; the same spec gives the same bytes."""
-    fig = build_figure(compiled)
+    fig = build_figure(run_passes(compiled.graph))
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": "archlang", "svg.fonttype": "path"}):
         fig.savefig(buf, format=fmt, metadata=METADATA[fmt], dpi=150)

@@ -319,7 +319,11 @@ def fmt_cmd(files, check, show_diff):
 )
 @click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
 def diff_cmd(spec_a, spec_b, sets, sets_a, sets_b, input_dims, max_nodes, fmt, output):
-    """Compare two specs (or one under two --set's) block by block: shapes, params, MACs, FLOPs, RF."""
+    """Compare two specs block by block: shapes, params, MACs, FLOPs, RF.
+
+    A and B are files or bundled names; one spec under two settings: `archc diff googlenet
+    googlenet --set-b variant=paper`.
+    """
     a = compile_or_exit(spec_a, sets + sets_a, input_dims, max_nodes)
     b = compile_or_exit(spec_b, sets + sets_b, input_dims, max_nodes)
     labels = (_side_label(spec_a, sets + sets_a), _side_label(spec_b, sets + sets_b))

@@ -29,9 +29,12 @@ EMITTERS: dict[str, str] = {
     "svg": "archlang.backends.diagrams.render:emit_cli",
     "pdf": "archlang.backends.diagrams.render:emit_cli",
     "png": "archlang.backends.diagrams.render:emit_cli",
+    "plot": "archlang.backends.plot:emit_cli",
+    "html": "archlang.backends.html:emit_cli",
 }
 REPORT = "archlang.backends.report.tables:report_cli"
 LINT = "archlang.lint:lint_cli"
+DIFF = "archlang.backends.report.diff:diff_cli"
 EXPLAIN = "archlang.lint:explain"
 
 
@@ -262,6 +265,73 @@ def lint(file, sets, input_dims, max_nodes, select, ignore, explain, fmt):
     compiled = compile_or_exit(file, sets, input_dims, max_nodes)
     code = _load(LINT)(compiled, select=select, ignore=ignore, fmt=fmt, color=_use_color(sys.stdout))
     sys.exit(code)
+
+
+@main.command("fmt")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file would change.")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print a unified diff of the changes.")
+def fmt_cmd(files, check, show_diff):
+    """Format .arch FILES in place (`-` reads stdin and writes stdout)."""
+    from .atomic import write_atomic
+    from .fmt import format_file, unified_diff
+
+    failed = would_change = False
+    for path in files:
+        result = format_file(path, sys.stdin.buffer.read() if path == "-" else None)
+        if result.error is not None:
+            report_errors(result.error)
+            failed = True
+        elif path == "-" and not (check or show_diff):
+            click.echo(result.formatted, nl=False)
+        elif result.changed:
+            would_change = True
+            if show_diff:
+                click.echo(unified_diff(result), nl=False)
+            if check:
+                click.echo(f"would reformat {path}", err=True)
+            elif not show_diff:
+                try:
+                    write_atomic(Path(path), result.formatted)
+                except OSError as err:
+                    click.echo(f"error[E110]: cannot write `{path}`: {(err.strerror or str(err)).lower()}", err=True)
+                    failed = True
+                    continue
+                click.echo(f"reformatted {path}", err=True)
+    sys.exit(1 if failed or ((check or show_diff) and would_change) else 0)
+
+
+@main.command("diff")
+@click.argument("spec_a", metavar="A")
+@click.argument("spec_b", metavar="B")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a parameter on both sides.")
+@click.option("--set-a", "sets_a", multiple=True, metavar="NAME=VALUE", help="Set a parameter of A only.")
+@click.option("--set-b", "sets_b", multiple=True, metavar="NAME=VALUE", help="Set a parameter of B only.")
+@click.option("--input", "input_dims", metavar="CxHxW", help="Override the input size of both.")
+@click.option("--max-nodes", type=click.IntRange(1), default=1_000_000, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "md", "csv", "json", "latex"]),
+    default="text",
+    show_default=True,
+    help="Table format.",
+)
+@click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
+def diff_cmd(spec_a, spec_b, sets, sets_a, sets_b, input_dims, max_nodes, fmt, output):
+    """Compare two specs block by block: shapes, params, MACs, FLOPs, RF.
+
+    A and B are files or bundled names; one spec under two settings: `archc diff googlenet
+    googlenet --set-b variant=paper`.
+    """
+    a = compile_or_exit(spec_a, sets + sets_a, input_dims, max_nodes)
+    b = compile_or_exit(spec_b, sets + sets_b, input_dims, max_nodes)
+    labels = (_side_label(spec_a, sets + sets_a), _side_label(spec_b, sets + sets_b))
+    write_output(_load(DIFF)(a, b, labels, fmt), output)
+
+
+def _side_label(spec: str, sets: tuple[str, ...]) -> str:
+    return spec + "".join(f" --set {s}" for s in sets)
 
 
 if __name__ == "__main__":  # pragma: no cover

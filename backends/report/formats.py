@@ -99,6 +99,11 @@ KINDS: dict[str, Kind] = {
     "kilo": Kind(lambda v: _scaled(v, 1000, "K"), _text, lambda v: v, numeric=True),
     "mega": Kind(lambda v: _scaled(v, 1_000_000, "M"), _text, lambda v: v, numeric=True),
     "shape": Kind(_shape, lambda v: _shape(v, "x"), lambda v: None if v is None else list(v)),
+    # `archc diff`: signed differences, and differences in percent of the first side.
+    "delta": Kind(lambda v: "" if v is None else f"{v:+,}", _text, lambda v: v, numeric=True),
+    "percent": Kind(
+        lambda v: "" if v is None else f"{v:+.1f}%", _text, lambda v: None if v is None else round(v, 4), numeric=True
+    ),
     "rf": Kind(
         lambda v: "" if v is None else v.text(),
         lambda v: "" if v is None else v.text().replace("×", "x"),

@@ -1,0 +1,232 @@
+"""``archc fmt``: the canonical layout (a messy spec against its layout written out by
+hand), idempotence and meaning preservation on random specs with random spacing, line
+breaks and comments, the bundled specs being fmt-clean, and the command's exit codes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import valid_specs
+
+from archlang.cli import main
+from archlang.fmt import format_source, ir_without_spans
+from archlang.syntax import parse
+
+BUNDLED = sorted((ROOT / "specs").glob("*.arch")) + sorted((ROOT / "specs" / "lib").glob("*.arch"))
+
+MESSY = """
+
+# header comment
+
+
+const  k=-1+ -2**3   # trailing
+block B(a:int=1,
+  b :int = a*2) {
+    conv(a,3,stride=1 ,padding= - k) ;
+  ;  relu;;maxpool( 2 )
+
+
+    { conv(1, 1x3) ;relu ;}          # aligned by the author: kept at column 38
+}
+network N(
+    num_classes: int = 10,
+) {
+input 3x32x32
+   c1 :conv(8,[1,2][0]) # c
+\t"l{k}": B( 4 , b = 2 )
+  x, y: { conv(2, 1); relu }
+  for ( n , c ) in [ ( "a" , 1 ) , ( "b" , 2 ) ] {
+    "{n}": conv(c, 1)
+
+  }
+  add{conv(2,1)
+      identity}
+  fc : linear(num_classes)
+  outputs O(logits)
+}
+
+"""
+
+# The same spec laid out by the rules of docs/tools.md, by hand.
+EXPECTED = """\
+# header comment
+
+const k = -1 + -2 ** 3  # trailing
+block B(a: int = 1,
+        b: int = a * 2) {
+  conv(a, 3, stride=1, padding=-k)
+  relu; maxpool(2)
+
+  { conv(1, 1x3); relu }             # aligned by the author: kept at column 38
+}
+network N(
+  num_classes: int = 10,
+) {
+  input 3x32x32
+  c1: conv(8, [1, 2][0])  # c
+  "l{k}": B(4, b=2)
+  x, y: { conv(2, 1); relu }
+  for (n, c) in [("a", 1), ("b", 2)] {
+    "{n}": conv(c, 1)
+  }
+  add { conv(2, 1)
+        identity }
+  fc: linear(num_classes)
+  outputs O(logits)
+}
+"""
+
+
+def test_messy_spec_gets_the_canonical_layout():
+    assert format_source(MESSY) == EXPECTED
+    assert format_source(EXPECTED) == EXPECTED
+    assert ir_without_spans(parse(MESSY)) == ir_without_spans(parse(EXPECTED))
+
+
+def test_ir_comparison_sees_a_real_change():
+    # the check format_source relies on is not vacuous
+    assert ir_without_spans(parse(EXPECTED)) != ir_without_spans(parse(EXPECTED.replace("conv(2, 1)", "conv(3, 1)")))
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("network N{input 3;relu}", "network N { input 3; relu }\n"),
+        ("network N {}", "network N {}\n"),
+        ("const x = - - 1", "const x = --1\n"),
+        ("const x=a[0]+[1][0]", "const x = a[0] + [1][0]\n"),
+        ("const x = f( a , b , )", "const x = f(a, b,)\n"),
+        ("const t = (3 ,)", "const t = (3,)\n"),
+        ("const x = if a then-1 else not b", "const x = if a then -1 else not b\n"),
+        ("const x = 2**-1", "const x = 2 ** -1\n"),
+        ('const s="a  #  b"  #  c  ', 'const s = "a  #  b"  #  c\n'),
+        ("network N(a: int = 1) {\n  aux h at x: { relu }\n}", "network N(a: int = 1) {\n  aux h at x: { relu }\n}\n"),
+        ("# only a comment", "# only a comment\n"),
+        ("", ""),
+    ],
+)
+def test_small_cases(source, expected):
+    assert format_source(source) == expected
+
+
+def test_bundled_specs_are_fmt_clean():
+    result = CliRunner().invoke(main, ["fmt", "--check", *map(str, BUNDLED), str(ROOT / "archlang" / "prelude.arch")])
+    assert result.exit_code == 0, result.output
+
+
+# ---- random specs, random layouts ----------------------------------------------------------
+
+_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+|[A-Za-z0-9_.]+|\*\*|//|[=!<>]=|\S')
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+@st.composite
+def respaced(draw, text: str) -> str:
+    """The same tokens, each line's gaps refilled with random spaces and tabs."""
+    out = []
+    for line in text.split("\n"):
+        tokens = _tokens(line)
+        gaps = [draw(st.text(" \t", min_size=1, max_size=3)) for _ in tokens]
+        indent = draw(st.text(" \t", max_size=6))
+        out.append(indent + "".join(t + g for t, g in zip(tokens, gaps)))
+    return "\n".join(out)
+
+
+@st.composite
+def relaid(draw, text: str) -> tuple[str, list[str]]:
+    """The same tokens with random line breaks, blank lines and comments between them."""
+    comments = []
+    out = []
+    for token in _tokens(text):
+        out.append(token)
+        gap = draw(st.sampled_from([" ", " ", " ", "\n", "\n\n\n", "  ", "comment", "\n\t"]))
+        if gap == "comment":
+            comments.append(f"# note {len(comments)}")
+            gap = draw(st.sampled_from(["  ", " ", "      "])) + comments[-1] + "\n" * draw(st.integers(1, 3))
+        out.append(gap)
+    return "".join(out), comments
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), valid_specs())
+def test_spacing_never_matters(data, text):
+    canonical = format_source(text)
+    assert format_source(canonical) == canonical
+    assert format_source(data.draw(respaced(text))) == canonical
+    assert ir_without_spans(parse(canonical)) == ir_without_spans(parse(text))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), valid_specs())
+def test_any_layout_formats_idempotently_to_the_same_ir(data, text):
+    layout, comments = data.draw(relaid(text))
+    formatted = format_source(layout)
+    assert format_source(formatted) == formatted
+    assert ir_without_spans(parse(formatted)) == ir_without_spans(parse(text))
+    assert re.findall(r"# note \d+", formatted) == comments  # every comment, in order
+    assert "\n\n\n" not in formatted and not formatted.startswith("\n")
+    assert all(line == line.rstrip() for line in formatted.split("\n"))
+
+
+# ---- the command ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+    return lambda *args, **kw: runner.invoke(main, list(args), env={"NO_COLOR": "1"}, **kw)
+
+
+def test_fmt_rewrites_in_place_and_check_and_diff_report(run, tmp_path):
+    messy = tmp_path / "messy.arch"
+    messy.write_text(MESSY)
+    before = messy.read_text()
+    checked = run("fmt", "--check", str(messy))
+    assert checked.exit_code == 1 and f"would reformat {messy}" in checked.stderr
+    diffed = run("fmt", "--diff", str(messy))
+    assert diffed.exit_code == 1 and "+  fc: linear(num_classes)" in diffed.stdout
+    assert messy.read_text() == before  # --check and --diff write nothing
+    rewritten = run("fmt", str(messy))
+    assert rewritten.exit_code == 0 and messy.read_text() == EXPECTED
+    assert run("fmt", "--check", str(messy)).exit_code == 0
+
+
+def test_fmt_stdin_to_stdout(run):
+    result = run("fmt", "-", input="network N{input 3;relu}")
+    assert result.exit_code == 0 and result.stdout == "network N { input 3; relu }\n"
+
+
+def test_fmt_bad_input_is_a_diagnostic(run, tmp_path):
+    bad = tmp_path / "bad.arch"
+    bad.write_text("network N {\n  input 3\n  conv( }\n")
+    good = tmp_path / "good.arch"
+    good.write_text("network N {}\n")
+    result = run("fmt", "--check", str(bad), str(good), str(tmp_path / "missing.arch"))
+    assert result.exit_code == 1
+    assert "error[E101]" in result.stderr and "bad.arch:3:9" in result.stderr and "^" in result.stderr
+    assert "error[E104]" in result.stderr and "missing.arch" in result.stderr
+    assert "Traceback" not in result.output
+    assert bad.read_text() == "network N {\n  input 3\n  conv( }\n"
+
+
+def test_pre_commit_hook_runs_the_check(run, tmp_path):
+    import shlex
+
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "archc-fmt" and re.search(hook["files"], "specs/lib/inception.arch")
+    program, *args = shlex.split(hook["entry"])
+    assert program == "archc" and args[:2] == ["fmt", "--check"]
+    messy = tmp_path / "messy.arch"
+    messy.write_text(MESSY)
+    assert run(*args, str(messy)).exit_code == 1  # pre-commit passes the staged files last
+    assert run(*args, *map(str, BUNDLED)).exit_code == 0

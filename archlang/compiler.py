@@ -12,7 +12,6 @@ from pathlib import Path
 
 import networkx as nx
 
-from ._gc import gc_paused
 from .diagnostics import SourceMap, SpecError
 from .graph import verify
 from .loader import Program, load_file, load_text
@@ -64,20 +63,12 @@ def compile_spec(
 ) -> Compiled:
     """Parse, lower, verify and shape-check a spec. Raises :class:`SpecError` (with
     ``.sources`` set for rendering) on any error."""
-    with gc_paused():
-        return _compile(source, params, input_shape, max_nodes)
-
-
-def _compile(source, params, input_shape, max_nodes) -> Compiled:
     program = source if isinstance(source, Program) else load(source)
     try:
         graph = lower(program, params, max_nodes, input_shape)
         problems = verify(graph) + infer_shapes(graph)
     except SpecError as err:
-        err.sources = program.sources
-        raise
+        raise SpecError(err.diagnostics, err.sources or program.sources) from None
     if problems:
-        err = SpecError(problems)
-        err.sources = program.sources
-        raise err
+        raise SpecError(problems, program.sources)
     return Compiled(program, graph)

@@ -79,13 +79,20 @@ class Diagnostic:
 
 
 class SpecError(Exception):
-    """One or more diagnostics that stop compilation of a spec."""
+    """One or more diagnostics that stop compilation of a spec.
 
-    def __init__(self, diagnostics: Diagnostic | list[Diagnostic]):
+    ``sources`` holds the text of the files compiled, when known, so that ``str(err)`` is
+    what ``archc`` prints: every diagnostic with its source line, caret, notes and help."""
+
+    def __init__(self, diagnostics: Diagnostic | list[Diagnostic], sources: SourceMap | None = None):
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
         self.diagnostics: list[Diagnostic] = list(diagnostics)
-        super().__init__("; ".join(f"[{d.code}] {d.message}" for d in self.diagnostics))
+        self.sources: SourceMap | None = sources
+        super().__init__(self.diagnostics)
+
+    def __str__(self) -> str:
+        return render_all(self.diagnostics, self.sources)
 
 
 @dataclass

@@ -37,26 +37,21 @@ def decode(data: bytes, name: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        before = data[: err.start]
-        line = before.count(b"\n") + 1
-        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        before = data[: err.start].decode("utf-8")  # valid up to the first bad byte
         raise SpecError(
             Diagnostic(
                 code="E103",
                 message=f"file is not valid UTF-8 (byte 0x{data[err.start]:02x})",
-                span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
+                span=Span.at_offset(name, before, len(before)),
                 help="save the spec as UTF-8",
             )
         ) from None
     if "\x00" in text:
-        pos = text.index("\x00")
-        line = text.count("\n", 0, pos) + 1
-        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
         raise SpecError(
             Diagnostic(
                 code="E103",
                 message="file contains a NUL byte",
-                span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
+                span=Span.at_offset(name, text, text.index("\x00")),
                 help="is this a binary file?",
             )
         )

@@ -1,7 +1,9 @@
 """Text -> parse tree (Lark, LALR) -> IR (a separate Transformer step).
 
-User errors never come from inside the Transformer: it only builds IR nodes. Syntax errors
-from Lark are turned into diagnostics here; everything semantic is checked later.
+The Transformer only builds IR nodes; the one thing it checks is the syntax of name-template
+holes (``"conv{i}"``), which it parses here, once, and reports after the walk. Lark's syntax
+errors become diagnostics in :mod:`archlang.syntax_errors`; everything semantic is checked
+later.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import ast
 import functools
 import os
-import re
 from pathlib import Path
 
 from ._fastimport import without_module
@@ -22,7 +23,7 @@ from lark.exceptions import UnexpectedInput
 
 from . import ir
 from .diagnostics import Diagnostic, Span, SpecError
-from .syntax_errors import syntax_diagnostic
+from .syntax_errors import check_depth, check_size, syntax_diagnostic
 
 # Deeper syntax trees than this are refused with a diagnostic rather than risking
 # Python's recursion limit in later (recursive) stages.
@@ -31,7 +32,6 @@ MAX_NESTING = 200
 # a cap on tokens (~8 s and ~600 MiB at worst) bounds the front end; real specs have a few
 # thousand. Counted with one regex before parsing, stopping at the cap.
 MAX_TOKENS = 200_000
-_ROUGH_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[A-Za-z0-9_.]+|\*\*|//|[=!<>]=|\S')
 
 
 @functools.lru_cache(maxsize=1)
@@ -327,36 +327,6 @@ class _ToIR(Transformer_NonRecursive):
         return ir.ListExpr.model_construct(span=self.sp(meta), items=tuple(x for x in c if x is not None))
 
 
-_OPENERS = {"{": 2, "[": 1}  # tree levels each bracket adds at least (a `{` body sits in a statement)
-_CLOSERS = {"}": 2, "]": 1}
-
-
-def _check_size(text: str, file: str) -> None:
-    """Refuse too many tokens, and brackets nested far past MAX_NESTING, before Lark spends
-    time on them (10,000 nested `concat {` would take Lark half a second to parse first)."""
-    depth = 0
-    for count, match in enumerate(_ROUGH_TOKEN.finditer(text), 1):
-        tok = match.group()
-        if tok in _OPENERS:
-            depth += _OPENERS[tok]
-            # Twice the limit: near it, the exact check on the tree (after parsing) says where
-            # the limit is crossed; this only spares Lark absurd inputs.
-            if depth > 2 * MAX_NESTING:
-                raise SpecError(_too_deep(Span.at_offset(file, text, match.start())))
-        elif tok in _CLOSERS:
-            depth = max(0, depth - _CLOSERS[tok])
-        if count > MAX_TOKENS:
-            raise SpecError(
-                Diagnostic(
-                    code="E603",
-                    message=f"the file has more than {MAX_TOKENS:,} tokens",
-                    span=Span.at_offset(file, text, match.start()),
-                    help="split it into block libraries, or use `repeat`/`for`; from Python, raise "
-                    "archlang.syntax.MAX_TOKENS",
-                )
-            )
-
-
 def _template(text: str, span: Span) -> tuple[tuple[str, ...], tuple]:
     """Split a name template into its literal pieces and parsed ``{expr}`` holes:
     ``"b{i}_{j}"`` -> (("b", "_", ""), (i, j)). Parsed here, once, not at each instance."""
@@ -377,25 +347,6 @@ def _template(text: str, span: Span) -> tuple[tuple[str, ...], tuple]:
     return tuple(pieces), tuple(holes)
 
 
-def _too_deep(span: Span | None) -> Diagnostic:
-    return Diagnostic(
-        code="E601",
-        message=f"nesting deeper than {MAX_NESTING} levels",
-        span=span,
-        help="flatten the spec: use a block or `repeat` instead of deep nesting",
-    )
-
-
-def _check_depth(tree: Tree, file: str) -> None:
-    stack = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_NESTING:
-            meta = node.meta
-            raise SpecError(_too_deep(None if meta.empty else Span.point(file, meta.line, meta.column)))
-        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
-
-
 def parse(text: str, file: str = "<string>") -> ir.Module:
     """Parse ``.arch`` source into an IR module, or raise :class:`SpecError`.
 
@@ -406,12 +357,12 @@ def parse(text: str, file: str = "<string>") -> ir.Module:
 
 
 def _tree(text: str, file: str, start: str) -> Tree:
-    _check_size(text, file)
+    check_size(text, file, MAX_TOKENS, MAX_NESTING)
     try:
         tree = parser().parse(text, start=start)
     except UnexpectedInput as err:
         raise SpecError(syntax_diagnostic(err, file, text)) from None
-    _check_depth(tree, file)
+    check_depth(tree, file, MAX_NESTING)
     return tree
 
 

@@ -1,10 +1,14 @@
-"""Lark's syntax errors as diagnostics: where, what was found, and what was expected."""
+"""Lark's syntax errors as diagnostics (where, what was found, what was expected), and the
+size limits checked around parsing (the limits themselves live in :mod:`archlang.syntax`)."""
 
 from __future__ import annotations
 
+import re
+
+from lark import Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .diagnostics import Diagnostic, Span, line_col
+from .diagnostics import Diagnostic, Span, SpecError, line_col
 
 # How expected terminals are named in "expected ..." help lines.
 TOKEN_NAMES = {
@@ -85,3 +89,53 @@ def syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
         span=Span.point(file, line, col, width),
         help=f"expected {expected}" if expected else None,
     )
+
+
+_ROUGH_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[A-Za-z0-9_.]+|\*\*|//|[=!<>]=|\S')
+_OPENERS = {"{": 2, "[": 1}  # tree levels each bracket adds at least (a `{` body sits in a statement)
+_CLOSERS = {"}": 2, "]": 1}
+
+
+def check_size(text: str, file: str, max_tokens: int, max_nesting: int) -> None:
+    """Refuse too many tokens, and brackets nested far past max_nesting, before Lark spends
+    time on them (10,000 nested `concat {` would take Lark half a second to parse first)."""
+    depth = 0
+    for count, match in enumerate(_ROUGH_TOKEN.finditer(text), 1):
+        tok = match.group()
+        if tok in _OPENERS:
+            depth += _OPENERS[tok]
+            # Twice the limit: near it, the exact check on the tree (after parsing) says where
+            # the limit is crossed; this only spares Lark absurd inputs.
+            if depth > 2 * max_nesting:
+                raise SpecError(_too_deep(max_nesting, Span.at_offset(file, text, match.start())))
+        elif tok in _CLOSERS:
+            depth = max(0, depth - _CLOSERS[tok])
+        if count > max_tokens:
+            raise SpecError(
+                Diagnostic(
+                    code="E603",
+                    message=f"the file has more than {max_tokens:,} tokens",
+                    span=Span.at_offset(file, text, match.start()),
+                    help="split it into block libraries, or use `repeat`/`for`; from Python, raise "
+                    "archlang.syntax.MAX_TOKENS",
+                )
+            )
+
+
+def _too_deep(max_nesting: int, span: Span | None) -> Diagnostic:
+    return Diagnostic(
+        code="E601",
+        message=f"nesting deeper than {max_nesting} levels",
+        span=span,
+        help="flatten the spec: use a block or `repeat` instead of deep nesting",
+    )
+
+
+def check_depth(tree: Tree, file: str, max_nesting: int) -> None:
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_nesting:
+            meta = node.meta
+            raise SpecError(_too_deep(max_nesting, None if meta.empty else Span.point(file, meta.line, meta.column)))
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))

@@ -5,6 +5,7 @@ every statement kind has a handler. Each test fails on the code before the fix i
 from __future__ import annotations
 
 import gc
+import re
 import sys
 import threading
 
@@ -163,3 +164,18 @@ def test_conv_weight_count_by_hand():
     assert conv_weight_count(32, 32, (3, 3), groups=32) == 288
     # a 1x7 conv, 192 -> 160 (Inception C): 160 * 192 * 7
     assert conv_weight_count(192, 160, (1, 7)) == 215_040
+
+
+def test_every_archlang_package_is_shipped():
+    # A package missing from pyproject's explicit list imports from the source tree and
+    # fails only after `pip install .` (archlang.lower was one).
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    listed = set(re.findall(r'"(archlang(?:\.\w+)*)"', text.split("packages =", 1)[1].split("]", 1)[0]))
+    found = {
+        ".".join(("archlang", *p.parent.relative_to(root / "archlang").parts))
+        for p in (root / "archlang").rglob("__init__.py")
+    }
+    assert found <= listed, found - listed

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from archlang import compile_spec, ir, syntax
+from archlang.analysis import run_passes
 from archlang.diagnostics import Span, SpecError, line_col
 from archlang.loader import load_text
 from archlang.lower import lower
@@ -73,7 +74,8 @@ DEEPEST = "".join(
 ) + (HEAD + "  B0()\n}")
 
 
-def test_compiling_leaves_the_recursion_limit_and_the_collector_alone():
+def test_compiling_and_analysing_leave_the_recursion_limit_and_the_collector_alone():
+    # Other threads keep a working collector throughout; nothing is left changed after.
     limit, thresholds = sys.getrecursionlimit(), gc.get_threshold()
     seen, done = set(), threading.Event()
 
@@ -82,13 +84,21 @@ def test_compiling_leaves_the_recursion_limit_and_the_collector_alone():
             seen.add((sys.getrecursionlimit(), gc.isenabled()))
 
     watcher = threading.Thread(target=watch)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # let the watcher look often: one analysis takes ~2 ms
     watcher.start()
     try:
         for _ in range(3):
-            compile_spec(DEEPEST)
+            run_passes(compile_spec(DEEPEST).graph)
+        in_threads = [threading.Thread(target=lambda: run_passes(compile_spec("googlenet").graph)) for _ in range(4)]
+        for t in in_threads:
+            t.start()
+        for t in in_threads:
+            t.join()
     finally:
         done.set()
         watcher.join()
+        sys.setswitchinterval(switch)
     assert seen == {(limit, True)}
     assert (sys.getrecursionlimit(), gc.get_threshold()) == (limit, thresholds)
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .diagnostics import Span
 
-IR_VERSION = 1
+IR_VERSION = 2  # 2: name templates carry their parsed holes (Label.pieces, Label.holes)
 
 
 # Schemas are built on first validation (loading JSON), not at import: the compile path

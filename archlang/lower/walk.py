@@ -29,8 +29,8 @@ class Mode:
 
 
 def walk(lw: Lowering, stmts, acc, frame: Frame, mode: Mode):
-    lw.enter(stmts, frame.ctx)
     try:
+        lw.enter(stmts, frame.ctx)
         for stmt in stmts:
             charge(stmt)
             kind = stmt.kind

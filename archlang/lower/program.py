@@ -10,6 +10,7 @@ from ..diagnostics import Note, Span, SpecError
 from ..evaluate import Env, evaluate, type_name
 from ..loader import Program
 from ..ops import ALIASES, CALLABLE_OPS
+from ..syntax import parse_expression
 from .state import lowering_error
 
 PARAM_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
@@ -133,10 +134,9 @@ def bind_network_params(net: ir.NetworkDef, overrides: dict, globals_: GlobalEnv
 
 
 def _coerce_override(p: ir.Param, value):
-    """A ``--set`` value given as text is read as an expression, unless the parameter is a str."""
+    """A ``--set`` value given as text is read as an expression, unless the parameter is a str
+    (parse_expression is memoised: each distinct text goes through the grammar once)."""
     if isinstance(value, str) and p.type != "str":
-        from ..syntax import parse_expression  # memoised: each distinct text is parsed once
-
         try:
             value = evaluate(parse_expression(value, "<--set>"), Env())
         except SpecError:

@@ -28,6 +28,22 @@ class Span(BaseModel):
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
+    @classmethod
+    def point(cls, file: str, line: int, col: int, width: int = 1) -> Span:
+        """A span of ``width`` characters on one line."""
+        return cls(file=file, line=line, col=col, end_line=line, end_col=col + width)
+
+    @classmethod
+    def at_offset(cls, file: str, text: str, offset: int, width: int = 1) -> Span:
+        """The span of ``width`` characters at character ``offset`` of ``text``."""
+        return cls.point(file, *line_col(text, offset), width)
+
+
+def line_col(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of character ``offset`` in ``text`` (lines end at LF)."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -63,13 +79,20 @@ class Diagnostic:
 
 
 class SpecError(Exception):
-    """One or more diagnostics that stop compilation of a spec."""
+    """One or more diagnostics that stop compilation of a spec.
 
-    def __init__(self, diagnostics: Diagnostic | list[Diagnostic]):
+    ``sources`` holds the text of the files compiled, when known, so that ``str(err)`` is
+    what ``archc`` prints: every diagnostic with its source line, caret, notes and help."""
+
+    def __init__(self, diagnostics: Diagnostic | list[Diagnostic], sources: SourceMap | None = None):
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
         self.diagnostics: list[Diagnostic] = list(diagnostics)
-        super().__init__("; ".join(f"[{d.code}] {d.message}" for d in self.diagnostics))
+        self.sources: SourceMap | None = sources
+        super().__init__(self.diagnostics)
+
+    def __str__(self) -> str:
+        return render_all(self.diagnostics, self.sources)
 
 
 @dataclass

@@ -150,12 +150,12 @@ _COMPARE = {
 def _binop(node: ir.BinOp, env: Env):
     op = node.op
     if op == "and":
-        left = evaluate(node.left, env)
-        return evaluate(node.right, env) if _truth(node.left, left) else left
+        left = _EVAL[node.left.kind](node.left, env)
+        return _EVAL[node.right.kind](node.right, env) if _truth(node.left, left) else left
     if op == "or":
-        left = evaluate(node.left, env)
-        return left if _truth(node.left, left) else evaluate(node.right, env)
-    left, right = evaluate(node.left, env), evaluate(node.right, env)
+        left = _EVAL[node.left.kind](node.left, env)
+        return left if _truth(node.left, left) else _EVAL[node.right.kind](node.right, env)
+    left, right = _EVAL[node.left.kind](node.left, env), _EVAL[node.right.kind](node.right, env)
     if op in _COMPARE:
         if (
             op not in ("==", "!=")
@@ -315,8 +315,8 @@ def _name(node: ir.Name, env: Env):
 
 
 def _index(node: ir.Index, env: Env):
-    seq = evaluate(node.value, env)
-    idx = evaluate(node.index, env)
+    seq = _EVAL[node.value.kind](node.value, env)
+    idx = _EVAL[node.index.kind](node.index, env)
     if not isinstance(seq, (tuple, list, str)):
         raise _err(node.value, "E305", f"cannot index a {type_name(seq)}")
     if not isinstance(idx, int) or isinstance(idx, bool):
@@ -327,7 +327,7 @@ def _index(node: ir.Index, env: Env):
 
 
 def _unary(node: ir.UnaryOp, env: Env):
-    v = evaluate(node.operand, env)
+    v = _EVAL[node.operand.kind](node.operand, env)
     if node.op == "not":
         return not _truth(node.operand, v)
     return -_num(node.operand, v, "right")
@@ -343,25 +343,40 @@ def _func(node: ir.FuncCall, env: Env):
             f"unknown function `{node.func}`",
             help=f"did you mean `{close[0]}`?" if close else f"functions: {', '.join(sorted(FUNCTIONS))}",
         )
-    return fn(node, [evaluate(a, env) for a in node.args])
+    args = []
+    for a in node.args:  # a loop, not a comprehension: one frame less per nesting level
+        args.append(_EVAL[a.kind](a, env))
+    return fn(node, args)
 
 
-_EVALUATORS = {
+def _if_expr(node: ir.IfExpr, env: Env):
+    branch = node.then if _truth(node.test, _EVAL[node.test.kind](node.test, env)) else node.orelse
+    return _EVAL[branch.kind](branch, env)
+
+
+def _items(node, env: Env) -> tuple:
+    out = []
+    for item in node.items:
+        out.append(_EVAL[item.kind](item, env))
+    return tuple(out)
+
+
+# Evaluators call each other through this table directly, not through `evaluate`: one
+# Python frame per level of expression nesting (see syntax.MAX_NESTING, lower.MAX_LOWER_DEPTH).
+_EVAL = {
     "const": lambda node, env: node.value,
     "dims": lambda node, env: node.values,
     "name": _name,
     "binop": _binop,
     "unary": _unary,
-    "if_expr": lambda node, env: evaluate(
-        node.then if _truth(node.test, evaluate(node.test, env)) else node.orelse, env
-    ),
+    "if_expr": _if_expr,
     "func_call": _func,
     "index": _index,
-    "tuple": lambda node, env: tuple(evaluate(i, env) for i in node.items),
-    "list": lambda node, env: tuple(evaluate(i, env) for i in node.items),
+    "tuple": _items,
+    "list": _items,
 }
 
 
 def evaluate(node, env: Env):
     """Evaluate an IR expression; raise :class:`SpecError` with the node's span on error."""
-    return _EVALUATORS[node.kind](node, env)
+    return _EVAL[node.kind](node, env)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .diagnostics import Span
 
-IR_VERSION = 1
+IR_VERSION = 2  # 2: name templates carry their parsed holes (Label.pieces, Label.holes)
 
 
 # Schemas are built on first validation (loading JSON), not at import: the compile path
@@ -98,10 +98,16 @@ Expr = Annotated[
 
 
 class Label(Node):
-    """A name given to a layer. ``template`` labels are strings with ``{expr}`` holes."""
+    """A name given to a layer. A name template (a string with ``{expr}`` holes) keeps its
+    literal ``pieces`` around the parsed ``holes``: ``"b{i}_{j}"`` -> ("b", "_", ""), (i, j)."""
 
     text: str
-    template: bool = False
+    pieces: tuple[str, ...] = ()
+    holes: tuple[Expr, ...] = ()
+
+    @property
+    def template(self) -> bool:
+        return bool(self.holes)
 
 
 class KwArg(Node):

@@ -29,9 +29,6 @@ class Program:
     modules: list[ir.Module]
     sources: SourceMap = field(default_factory=SourceMap)
 
-    def blocks(self) -> dict[str, ir.BlockDef]:
-        return {i.name: i for m in self.modules for i in m.items if isinstance(i, ir.BlockDef)}
-
 
 def decode(data: bytes, name: str) -> str:
     """Strict UTF-8 with a located diagnostic for the first bad byte."""
@@ -40,26 +37,21 @@ def decode(data: bytes, name: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        before = data[: err.start]
-        line = before.count(b"\n") + 1
-        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        before = data[: err.start].decode("utf-8")  # valid up to the first bad byte
         raise SpecError(
             Diagnostic(
                 code="E103",
                 message=f"file is not valid UTF-8 (byte 0x{data[err.start]:02x})",
-                span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
+                span=Span.at_offset(name, before, len(before)),
                 help="save the spec as UTF-8",
             )
         ) from None
     if "\x00" in text:
-        pos = text.index("\x00")
-        line = text.count("\n", 0, pos) + 1
-        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
         raise SpecError(
             Diagnostic(
                 code="E103",
                 message="file contains a NUL byte",
-                span=Span(file=name, line=line, col=col, end_line=line, end_col=col + 1),
+                span=Span.at_offset(name, text, text.index("\x00")),
                 help="is this a binary file?",
             )
         )
@@ -118,8 +110,7 @@ def load_text(text: str, name: str = "<string>", base_dir: Path | None = None, k
     try:
         main = parse(text, name)
     except SpecError as err:
-        err.sources = sources
-        raise
+        raise SpecError(err.diagnostics, sources) from None
     program = Program(main=main, modules=[main], sources=sources)
     base = base_dir if base_dir is not None else Path.cwd()
     _load_imports(program, main, base, [key or name], {key or name})
@@ -136,8 +127,7 @@ def load_file(path: str | Path) -> Program:
     except SpecError as err:
         if err.diagnostics[0].code == "E103":  # quote the bad line, undecodable bytes as U+FFFD
             sources.add(shown, path.read_bytes().decode("utf-8", "replace"))
-        err.sources = sources
-        raise
+        raise SpecError(err.diagnostics, sources) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     resolved = path.resolve()
@@ -214,6 +204,4 @@ def _load_imports(program, module, base: Path, chain: list[str], seen: set[str])
 def _located(program, *diags, extra=None) -> SpecError:
     if extra and extra[1] is not None:
         program.sources.add(extra[0], extra[1])
-    err = SpecError(list(diags))
-    err.sources = program.sources
-    return err
+    return SpecError(list(diags), program.sources)

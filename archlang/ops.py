@@ -48,9 +48,12 @@ class ShapeError(Exception):
 
 
 class ArgError(Exception):
-    def __init__(self, message: str, help: str | None = None):
+    """A bad argument to an op: ``code`` is the diagnostic code, ``arg`` the argument at
+    fault (its name, its position, or None for the call as a whole)."""
+
+    def __init__(self, message: str, help: str | None = None, code: str = "E205", arg: str | int | None = None):
         super().__init__(message)
-        self.message, self.help = message, help
+        self.message, self.help, self.code, self.arg = message, help, code, arg
 
 
 MAX_DIM = 1 << 20  # channels, features, kernel sizes: beyond this a spec is surely wrong
@@ -298,13 +301,13 @@ def _bind_args_cached(key, positional: tuple, keyword: tuple) -> dict:
 def _bind_args(op: Op, positional: list, keyword: dict) -> dict:
     sig = SIGNATURES[op]
     if len(positional) > len(sig.args):
-        err = ArgError(
+        raise ArgError(
             f"{op.value} takes at most {len(sig.args)} positional argument"
             f"{'s' if len(sig.args) != 1 else ''}, got {len(positional)}",
             help=_usage(op),
+            code="E203",
+            arg=len(sig.args),
         )
-        err.code, err.arg = "E203", len(sig.args)
-        raise err
     values = {}
     for spec, value in zip(sig.args, positional):
         values[spec.name] = value
@@ -314,33 +317,28 @@ def _bind_args(op: Op, positional: list, keyword: dict) -> dict:
             import difflib
 
             close = difflib.get_close_matches(name, known, n=1)
-            err = ArgError(
+            raise ArgError(
                 f"{op.value} has no argument `{name}`",
                 help=(f"did you mean `{close[0]}`? " if close else "") + _usage(op),
+                code="E202",
+                arg=name,
             )
-            err.code, err.arg = "E202", name
-            raise err
         if name in values:
-            err = ArgError(f"argument `{name}` given twice", help=_usage(op))
-            err.code, err.arg = "E206", name
-            raise err
+            raise ArgError(f"argument `{name}` given twice", help=_usage(op), code="E206", arg=name)
         values[name] = value
     out = {}
     for spec in sig.args:
         if spec.name not in values:
             if spec.required:
-                err = ArgError(f"{op.value} is missing its argument `{spec.name}`", help=_usage(op))
-                err.code, err.arg = "E204", None
-                raise err
+                raise ArgError(f"{op.value} is missing its argument `{spec.name}`", help=_usage(op), code="E204")
             out[spec.name] = spec.check(spec.default, spec.name)
             continue
         try:
             out[spec.name] = spec.check(values[spec.name], spec.name)
         except ArgError as err:
-            err.code = getattr(err, "code", "E205")
             # a positional argument is located by its index, a keyword one by its name
-            err.arg = spec.name if spec.name in keyword else sig.args.index(spec)
-            raise
+            arg = spec.name if spec.name in keyword else sig.args.index(spec)
+            raise ArgError(err.message, err.help, code=err.code, arg=arg) from None
     return out
 
 

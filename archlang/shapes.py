@@ -12,10 +12,7 @@ import networkx as nx
 from .diagnostics import Diagnostic, Note
 from .graph import topological
 from .ops import SHAPE_RULES, Op, ShapeError
-
-
-def _fmt(shape) -> str:
-    return "×".join(map(str, shape))
+from .shape_format import format_shape
 
 
 def infer_shapes(graph: nx.DiGraph, input_shape: tuple[int, ...] | None = None) -> list[Diagnostic]:
@@ -39,11 +36,11 @@ def infer_shapes(graph: nx.DiGraph, input_shape: tuple[int, ...] | None = None) 
             notes = tuple(Note(n) for n in err.notes)
             if data["op"] in (Op.CONCAT, Op.ADD):
                 notes = tuple(
-                    Note(f"branch {i + 1} ends at `{src}` with {_fmt(nodes[src]['shape'])}", nodes[src]["span"])
+                    Note(f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src]['shape'])}", nodes[src]["span"])
                     for i, src in enumerate(data["inputs"])
                 )
             else:
-                notes += (Note(f"its input is {_fmt(in_shapes[0])} (from `{data['inputs'][0]}`)"),)
+                notes += (Note(f"its input is {format_shape(in_shapes[0])} (from `{data['inputs'][0]}`)"),)
             problems.append(
                 Diagnostic(
                     code=err.code, message=f"{err.message} at `{nid}`", span=data["span"], help=err.help, notes=notes

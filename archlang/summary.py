@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from .compiler import Compiled
 from .ops import Op
-
-
-def _fmt(shape) -> str:
-    return "×".join(map(str, shape))
+from .param_counts import conv_weight_count
+from .shape_format import format_shape
 
 
 def count_params(graph) -> int:
@@ -17,8 +15,8 @@ def count_params(graph) -> int:
         op, a, shape = d["op"], d["attrs"], d["shape"]
         if op is Op.CONV2D:
             cin = graph.nodes[d["inputs"][0]]["shape"][0]
-            kh, kw = a["kernel_size"]
-            total += a["out_channels"] * (cin // a["groups"]) * kh * kw + (a["out_channels"] if a["bias"] else 0)
+            total += conv_weight_count(cin, a["out_channels"], a["kernel_size"], a["groups"])
+            total += a["out_channels"] if a["bias"] else 0
         elif op is Op.LINEAR:
             fin = graph.nodes[d["inputs"][0]]["shape"][0]
             total += a["out_features"] * fin + (a["out_features"] if a["bias"] else 0)
@@ -35,7 +33,7 @@ def summary_line(compiled: Compiled) -> str:
     aux = g.graph.get("aux_outputs") or {}
     text = (
         f"ok: {g.graph['network']} ({g.graph['file']}): {layers} layers, "
-        f"{count_params(g):,} parameters, input {_fmt(g.graph['input_shape'])} -> output {_fmt(out)}"
+        f"{count_params(g):,} parameters, input {format_shape(g.graph['input_shape'])} -> output {format_shape(out)}"
     )
     if aux:
         text += f"; aux heads: {', '.join(aux)}"

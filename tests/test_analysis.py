@@ -289,21 +289,21 @@ def test_analysis_does_not_import_torch():
     assert out.stdout.strip() == "[]"
 
 
-def test_gc_paused_restores_the_collector():
+def test_full_collections_deferred_restores_the_thresholds():
     import gc
 
-    from archlang.analysis.passes import gc_paused
+    from archlang._gc import full_collections_deferred
 
-    assert gc.isenabled()
-    with gc_paused():
-        with gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # still inside the outer block
-    assert gc.isenabled()
-    gc.disable()
+    before = gc.get_threshold()
+    with full_collections_deferred():
+        with full_collections_deferred():
+            assert gc.get_threshold()[:2] == before[:2] and gc.get_threshold()[2] > before[2]
+            assert gc.isenabled()  # young collections go on
+        assert gc.get_threshold()[2] > before[2]  # still inside the outer block
+    assert gc.get_threshold() == before
     try:
-        with gc_paused():
-            pass
-        assert not gc.isenabled()  # left as the caller had it
+        with full_collections_deferred():
+            gc.set_threshold(500, 5, 5)  # someone else's change while deferred is kept
+        assert gc.get_threshold() == (500, 5, 5)
     finally:
-        gc.enable()
+        gc.set_threshold(*before)

@@ -32,10 +32,6 @@ def _linear_macs(attrs, ins, out) -> int:
     return ins[0][0] * attrs["out_features"]
 
 
-def _out_numel(attrs, ins, out) -> int:
-    return math.prod(out)
-
-
 def _in_numel(attrs, ins, out) -> int:
     return math.prod(ins[0])
 

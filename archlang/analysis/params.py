@@ -8,10 +8,10 @@ num_batches_tracked (one element) are buffers. Every rule takes
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from ..ops import Op
+from ..param_counts import conv_weight_count
 
 Rule = Callable[[dict, list, tuple], int]
 
@@ -22,7 +22,7 @@ def zero(attrs, ins, out) -> int:
 
 def conv_weight_numel(attrs, ins) -> int:
     """Elements of a conv's weight: out × in/groups × kh × kw."""
-    return attrs["out_channels"] * (ins[0][0] // attrs["groups"]) * math.prod(attrs["kernel_size"])
+    return conv_weight_count(ins[0][0], attrs["out_channels"], attrs["kernel_size"], attrs["groups"])
 
 
 def _conv_params(attrs, ins, out) -> int:

@@ -11,7 +11,7 @@ import math
 
 import networkx as nx
 
-from .._gc import gc_paused
+from .._gc import full_collections_deferred
 from ..graph import topological
 from .compute import ALL_OPS, FLOPS, MACS
 from .memory import dtype_bytes, peak_live
@@ -54,7 +54,7 @@ def rf_pass(view: _View) -> list:
 
 
 def run_passes(graph: nx.DiGraph, dtype: str = "float32", batch: int = 1) -> Analysis:
-    with gc_paused():
+    with full_collections_deferred():
         return _run_passes(graph, dtype, batch)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 
 from ..diagnostics import Severity
+from ..param_counts import conv_weight_count
+from ..shape_format import format_shape
 from .model import Finding, Rule
 from .view import LintView, Role, conv_macs
 
@@ -26,10 +28,6 @@ POOL_EXPANSION = 2.0
 # IN103: a 1×1 conv may reduce channels by at most this factor before a spatial conv
 # (Inception v3's strongest reduction is 6×: 288 -> 48 in Mixed_5d).
 MAX_REDUCTION = 8.0
-
-
-def fmt_shape(shape) -> str:
-    return "×".join(str(d) for d in shape)
 
 
 def _strided(attrs) -> bool:
@@ -66,7 +64,7 @@ def _grid_reduction_help(view: LintView, pool: str, target: int) -> str:
     stride = s[0] if s[0] == s[1] else f"({s[0]}, {s[1]})"
     padding = "" if pad == (0, 0) else f", padding={pad[0] if pad[0] == pad[1] else pad}"
     macs = conv_macs(c, extra, k, (ho, wo))
-    weights = k[0] * k[1] * c * extra
+    weights = conv_weight_count(c, extra, k)
     ceil = "; match the pool's ceil_mode with the conv's padding" if attrs.get("ceil_mode") else ""
     return (
         f"reduce the grid with a strided conv beside the pool and concatenate them (Figure 10; "
@@ -96,7 +94,7 @@ def check_bottleneck(view: LintView):
             k = a["kernel_size"]
             fix = (
                 f"give `{view.display(after)}` at least {need} output channels: "
-                f"+{conv_macs(cin, need - c, k, (ho, wo)):,} MACs, +{k[0] * k[1] * cin * (need - c):,} weights "
+                f"+{conv_macs(cin, need - c, k, (ho, wo)):,} MACs, +{conv_weight_count(cin, need - c, k):,} weights "
                 f"in this layer (the next layer's input widens too)"
             )
         elif view.role(after) is Role.POOL:
@@ -109,7 +107,7 @@ def check_bottleneck(view: LintView):
             span=view.site(after),
             message=(
                 f"representational bottleneck: `{view.display(after)}` shrinks the representation "
-                f"{n_in / n_out:.1f}× ({fmt_shape(view.shape(before))} → {fmt_shape(view.shape(after))})"
+                f"{n_in / n_out:.1f}× ({format_shape(view.shape(before))} → {format_shape(view.shape(after))})"
             ),
             help=fix + f" (at most {limit:g}× per step on {'grids ≥ ' if limit == EARLY_SHRINK else 'grids < '}"
             f"{EARLY_GRID})",
@@ -127,8 +125,8 @@ def check_pool_before_expansion(view: LintView):
             node=nid,
             span=view.site(nid),
             message=(
-                f"`{view.display(nid)}` pools {fmt_shape(view.in_shape(nid))} down to "
-                f"{fmt_shape(view.shape(nid))}, then the layers after it expand to {widest} channels "
+                f"`{view.display(nid)}` pools {format_shape(view.in_shape(nid))} down to "
+                f"{format_shape(view.shape(nid))}, then the layers after it expand to {widest} channels "
                 f"(`{view.display(where)}`): pooling before expanding is a representational bottleneck"
             ),
             help=_grid_reduction_help(view, nid, widest),
@@ -154,12 +152,12 @@ def check_aggressive_reduction(view: LintView):
         extra = need - cout
         _, h, w = view.shape(nid)
         macs = conv_macs(cin, extra, (1, 1), (h, w))
-        weights = cin * extra
+        weights = conv_weight_count(cin, extra, (1, 1))
         for n in spatial:
             k = view.node(n)["attrs"]["kernel_size"]
             c2, h2, w2 = view.shape(n)
             macs += conv_macs(extra, c2, k, (h2, w2), view.node(n)["attrs"]["groups"])
-            weights += k[0] * k[1] * extra * c2 // view.node(n)["attrs"]["groups"]
+            weights += conv_weight_count(extra, c2, k, view.node(n)["attrs"]["groups"])
         k = view.node(spatial[0])["attrs"]["kernel_size"]
         yield Finding(
             code="IN103",

@@ -8,6 +8,7 @@ IN108  the main path's receptive field already covers the whole input (informati
 from __future__ import annotations
 
 from ..diagnostics import Note, Severity
+from ..shape_format import format_shape
 from .model import Finding, Rule
 from .view import LintView, Role
 
@@ -27,7 +28,7 @@ def check_balance(view: LintView):
         c_prev, c_now = view.shape(prev.nodes[-1])[0], view.shape(stage.nodes[-1])[0]
         depth = view.conv_depth[stage.nodes[-1]] - view.conv_depth[prev.nodes[-1]]
         growth = c_now / c_prev
-        grid = "×".join(map(str, view.shape(stage.nodes[0])[1:]))
+        grid = format_shape(view.shape(stage.nodes[0])[1:])
         if growth > 2 ** (depth + 1):
             chain = [prev.nodes[-1], *stage.nodes]
             jump = max(zip(chain, chain[1:]), key=lambda p: view.shape(p[1])[0] / view.shape(p[0])[0])[1]

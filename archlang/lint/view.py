@@ -21,6 +21,7 @@ from ..analysis import run_passes
 from ..diagnostics import Span
 from ..graph import topological
 from ..ops import Op
+from ..param_counts import conv_weight_count
 
 
 class Role(str, Enum):
@@ -55,7 +56,7 @@ OP_ROLE: dict[Op, Role] = {
 
 def conv_macs(cin: int, cout: int, kernel: tuple[int, int], out_hw: tuple[int, int], groups: int = 1) -> int:
     """Multiply-accumulates of one conv (the project's MAC convention, bias not counted)."""
-    return kernel[0] * kernel[1] * (cin // groups) * cout * out_hw[0] * out_hw[1]
+    return conv_weight_count(cin, cout, kernel, groups) * out_hw[0] * out_hw[1]
 
 
 def is_spatial(shape) -> bool:

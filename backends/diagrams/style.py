@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from archlang.ops import Op
+from archlang.shape_format import format_shape
 
 FONT = "Helvetica"
 
@@ -114,7 +115,7 @@ def op_label(data: dict) -> str:
 
 
 def fmt_shape(shape) -> str:
-    return "×".join(map(str, shape)) if shape else "?"
+    return format_shape(shape) if shape else "?"
 
 
 def fmt_count(n: int) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from archlang.analysis.results import AxisRF, ReceptiveField
+from archlang.shape_format import format_shape
 
 SCHEMA_VERSION = 1
 
@@ -89,7 +90,7 @@ def _scaled(v, scale: int, suffix: str) -> str:
 
 
 def _shape(v, sep="×"):
-    return "" if v is None else sep.join(map(str, v))
+    return "" if v is None else format_shape(v, sep)
 
 
 KINDS: dict[str, Kind] = {

@@ -224,10 +224,6 @@ def _merge_reduce(analysis: Analysis, rows: list[PaperRow]) -> list[PaperRow]:
     return merged
 
 
-def _kilo(n: int) -> str:
-    return f"{n / 1000:.1f}K" if n < 10_000 else f"{round(n / 1000)}K"
-
-
 def _mega(n: int) -> str:
     return f"{max(1, round(n / 1e6))}M"
 

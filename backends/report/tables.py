@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib
 from collections import Counter
 
-from archlang._gc import gc_paused
+from archlang._gc import full_collections_deferred
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
+from archlang.shape_format import format_shape
 
 from .formats import RENDERERS, Column, ReportTable, Section
 
@@ -69,10 +70,6 @@ def _total_row(name: str, totals, rf) -> dict:
     }
 
 
-def _fmt_shape(shape) -> str:
-    return "×".join(map(str, shape))
-
-
 def layers_table(analysis: Analysis, depth: int | None, machine: bool = False) -> ReportTable:
     g = analysis.graph.graph
     network = analysis.network
@@ -88,7 +85,7 @@ def layers_table(analysis: Analysis, depth: int | None, machine: bool = False) -
 
     t = analysis.totals
     notes = [
-        f"input {_fmt_shape(analysis.input_shape)}, batch {analysis.batch}, {analysis.dtype}; "
+        f"input {format_shape(analysis.input_shape)}, batch {analysis.batch}, {analysis.dtype}; "
         f"costs per sample, memory for the batch",
         f"params {t.params:,} (+ {t.buffers:,} buffer elements); MACs {t.macs:,}; FLOPs {t.flops:,}; "
         f"all ops {t.all_ops:,}",
@@ -134,7 +131,7 @@ def lint_summary(compiled) -> str | None:
 
 
 def report_cli(compiled, options: dict) -> str:
-    with gc_paused():  # many small objects, no cycles: see archlang._gc
+    with full_collections_deferred():  # many small objects, no cycles: see archlang._gc
         return _report(compiled, options)
 
 

@@ -1,0 +1,96 @@
+"""Lowering: IR program -> networkx graph of primitive ops.
+
+Blocks are instantiated, ``if``/``for``/``repeat`` expanded, conv units expanded into
+conv2d (+ batchnorm) (+ relu), and every node gets its hierarchy path and source span.
+Shapes are not computed here (see :mod:`archlang.shapes`), so a different input size does
+not need lowering again.
+
+Modules: :mod:`.state` (the graph under construction, scopes, limits), :mod:`.program`
+(blocks, constants, parameters), :mod:`.walk` (the one walker; control statements),
+:mod:`.layers` (the statement table; layers, blocks, groups), :mod:`.settings` (input,
+unit, init, outputs), :mod:`.names` (name templates).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import networkx as nx
+
+from ..diagnostics import SpecError
+from ..evaluate import budget
+from ..loader import Program
+from .layers import BODY
+from .program import GlobalEnv, bind_network_params, collect_blocks, collect_consts, the_network
+from .settings import check_outputs
+from .state import (
+    DEFAULT_MAX_NODES,
+    MAX_BLOCK_DEPTH,
+    MAX_LOWER_DEPTH,
+    MIN_STEPS,
+    STEPS_PER_NODE,
+    Ctx,
+    Frame,
+    Lowering,
+    Scope,
+    lowering_error,
+)
+from .walk import walk
+
+__all__ = ["DEFAULT_MAX_NODES", "MAX_BLOCK_DEPTH", "MAX_LOWER_DEPTH", "MIN_STEPS", "STEPS_PER_NODE", "lower"]
+
+
+def lower(
+    program: Program,
+    params: dict | None = None,
+    max_nodes: int = DEFAULT_MAX_NODES,
+    input_shape: tuple[int, ...] | None = None,
+) -> nx.DiGraph:
+    """Lower a loaded program to a graph; raise :class:`SpecError` with every independent
+    error found (or the first one that stops lowering)."""
+    steps = max(MIN_STEPS, STEPS_PER_NODE * max_nodes)
+    with budget(
+        steps,
+        help=f"loops build too much; the budget is {STEPS_PER_NODE} steps per node of "
+        f"--max-nodes ({max_nodes:,}): raise --max-nodes if this is intended",
+    ):
+        try:
+            return _lower(program, dict(params or {}), max_nodes, input_shape)
+        except RecursionError:
+            # The limits above keep lowering within ~700 frames: this is reached only when
+            # called with little of Python's recursion limit left. Not raised here: that
+            # would change the limit for every thread of the process.
+            raise lowering_error(
+                "E601",
+                f"the spec nests too deeply for Python's recursion limit ({sys.getrecursionlimit()}) here",
+                None,
+                help="call from a shallower stack, or raise the limit with sys.setrecursionlimit",
+            ) from None
+
+
+def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> nx.DiGraph:
+    lw = Lowering(collect_blocks(program), GlobalEnv(collect_consts(program)), max_nodes, input_shape)
+    net = the_network(program)
+    values = bind_network_params(net, overrides, lw.globals)
+    top = Frame(Scope(()), lw.globals.child(values), Ctx(), top=True)
+    out = walk(lw, net.body, None, top, BODY)
+    if lw.errors:
+        raise SpecError(lw.errors)
+    if lw.g.graph.get("input") is None:
+        raise lowering_error(
+            "E503", "the network declares no input", net.name_span, help="start the network with e.g. `input 3x224x224`"
+        )
+    if out is None or out == lw.g.graph["input"]:
+        raise lowering_error("E504", "the network has no layers", net.name_span)
+    check_outputs(lw)
+    lw.g.graph.update(
+        network=net.name,
+        params=values,
+        output=out,
+        aux_outputs=lw.aux_outputs,
+        outputs_type=lw.outputs_type,
+        scopes=lw.scopes,
+        templates=lw.blocks,
+        file=program.main.file,
+    )
+    return lw.g

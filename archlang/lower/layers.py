@@ -1,0 +1,247 @@
+"""Layer statements: primitive ops, conv units, block instances, sequences and concat/add
+groups; aux heads. Holds the statement table and the two walking modes."""
+
+from __future__ import annotations
+
+import difflib
+
+from .. import ir
+from ..diagnostics import Note
+from ..evaluate import evaluate
+from ..ops import ALIASES, CALLABLE_OPS, ArgError, Op, ShapeError, bind_args, resolve_padding
+from . import settings
+from .names import check_label, label_text
+from .program import bind_block_args
+from .state import MAX_BLOCK_DEPTH, Frame, Lowering, Scope, lowering_error
+from .walk import Mode, walk
+
+
+def layer_stmt(lw: Lowering, stmt: ir.LayerStmt, cur, frame: Frame):
+    if cur is None:
+        raise lowering_error(
+            "E503", "a layer before the network's `input`", stmt.span, help="declare the input first: `input 3x224x224`"
+        )
+    labels = stmt.labels
+    if not labels and frame.inline is not None:
+        if not frame.inline:
+            raise lowering_error(
+                "E207", "more layers than names", stmt.span, help="give one name per layer of the block"
+            )
+        labels = (frame.inline.pop(0),)
+    return lower_layer(lw, stmt.layer, labels, cur, frame)
+
+
+def branch_stmt(lw: Lowering, stmt: ir.LayerStmt, outputs: list, frame: Frame) -> list:
+    """A layer statement inside a group: one more branch from the group's input."""
+    outputs.append(layer_stmt(lw, stmt, frame.source, frame))
+    return outputs
+
+
+def not_a_branch(lw: Lowering, stmt, outputs, frame: Frame):
+    raise lowering_error(
+        "E508",
+        f"`{stmt.kind}` cannot stand inside a concat/add group",
+        stmt.span,
+        help="each statement in a group is a parallel branch",
+    )
+
+
+def not_a_statement(lw: Lowering, stmt, cur, frame: Frame):
+    raise AssertionError(f"no handler for `{stmt.kind}` statements")  # a new IR kind, not a user error
+
+
+def aux_stmt(lw: Lowering, stmt: ir.AuxStmt, cur, frame: Frame):
+    if frame.ctx.aux:
+        raise lowering_error("E508", "an aux head inside an aux head", stmt.span)
+    entry = frame.scope.labels.get(stmt.at)
+    if entry is None:
+        close = difflib.get_close_matches(stmt.at, frame.scope.labels, n=1)
+        raise lowering_error(
+            "E208",
+            f"no layer named `{stmt.at}` before this aux head",
+            stmt.at_span,
+            help=f"did you mean `{close[0]}`?"
+            if close
+            else "aux heads attach to a named layer or block defined earlier in the same scope",
+        )
+    name = label_text(stmt.label, frame.env)
+    head = Frame(frame.scope, frame.env, frame.ctx.inner(aux=name))
+    out = lower_layer(lw, stmt.layer, (ir.Label.model_construct(span=stmt.label.span, text=name),), entry[0], head)
+    if name in lw.aux_outputs:
+        raise lowering_error("E302", f"aux head `{name}` is declared twice", stmt.label.span)
+    lw.aux_outputs[name] = out
+    return cur
+
+
+STATEMENTS = {
+    "layer": layer_stmt,
+    "aux": aux_stmt,
+    "input": settings.input_stmt,
+    "unit": settings.unit_stmt,
+    "init": settings.init_stmt,
+    "outputs": settings.outputs_stmt,
+}
+BODY = Mode(STATEMENTS, other=not_a_statement, recovers=True)
+BRANCHES = Mode({"layer": branch_stmt}, other=not_a_branch, recovers=False)
+
+
+def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame):
+    scope, env, ctx = frame.scope, frame.env, frame.ctx
+    names = [label_text(lbl, env) for lbl in labels]
+    for lbl, text in zip(labels, names):
+        check_label(text, lbl.span, scope)
+    if len(names) > 1:
+        return _inline(lw, layer, names, labels, cur, frame)
+    name = names[0] if names else None
+    span = labels[0].span if labels else layer.span
+    scope.position += 1
+    if layer.kind == "call":
+        out = _call(lw, layer, name, cur, frame)
+    elif layer.kind == "seq":
+        if name is not None:
+            scope = lw.open_scope(scope, name, "branch", layer.span, ctx, sequential=True)
+        out = walk(lw, layer.body, cur, Frame(scope, env.child(), ctx.inner()), BODY)
+    else:
+        out = _group(lw, layer, name, cur, frame)
+    if name is not None:
+        frame.scope.labels[name] = (out, span)
+    return out
+
+
+def _inline(lw: Lowering, layer, names, labels, cur, frame: Frame):
+    """``a, b: Block(...)`` / ``a, b: { x; y }``: the body's layers take the names."""
+    queue = [ir.Label.model_construct(span=lbl.span, text=n) for lbl, n in zip(labels, names)]
+    if layer.kind == "call" and layer.name in lw.blocks:
+        block = lw.blocks[layer.name]
+        benv, sub_ctx = _enter_block(lw, block, layer, frame)
+        out = walk(lw, block.body, cur, Frame(frame.scope, benv, sub_ctx, inline=queue), BODY)
+    elif layer.kind == "seq":
+        out = walk(lw, layer.body, cur, Frame(frame.scope, frame.env.child(), frame.ctx.inner(), inline=queue), BODY)
+    else:
+        raise lowering_error(
+            "E207",
+            "several names for a single layer",
+            labels[1].span,
+            help="several names fit a block or a { ... } sequence, one name per layer",
+        )
+    if queue:
+        raise lowering_error(
+            "E207",
+            f"{len(queue)} name{'s' if len(queue) > 1 else ''} left over: the body has fewer layers than names",
+            queue[0].span,
+        )
+    return out
+
+
+def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame):
+    callee, ctx = call.name, frame.ctx
+    if callee in ctx.unit:
+        return _unit(lw, call, name, cur, frame)
+    if callee in lw.blocks:
+        block = lw.blocks[callee]
+        benv, sub_ctx = _enter_block(lw, block, call, frame)
+        if name is None:
+            name = frame.scope.auto_name(callee)
+        sub = lw.open_scope(frame.scope, name, "block", call.span, ctx, template=block.name, args=dict(benv.vars))
+        return walk(lw, block.body, cur, Frame(sub, benv, sub_ctx), BODY)
+    op, fixed = (CALLABLE_OPS[callee], {}) if callee in CALLABLE_OPS else ALIASES.get(callee, (None, {}))
+    if op is None:
+        known = list(CALLABLE_OPS) + list(ALIASES) + list(lw.blocks) + list(ctx.unit)
+        close = difflib.get_close_matches(callee, known, n=1)
+        raise lowering_error(
+            "E201",
+            f"unknown layer or block `{callee}`",
+            call.span,
+            help=f"did you mean `{close[0]}`?" if close else "define it with `block` or import the library that does",
+        )
+    attrs = _bind(op, call, frame.env, fixed)
+    if name is None:
+        name = frame.scope.auto_name(callee)
+    return lw.add_node(frame.scope, name, op, attrs, (cur,), call.span, ctx)
+
+
+def _bind(op, call: ir.Call, env, fixed: dict):
+    positional = [evaluate(a, env) for a in call.args]
+    keyword = dict(fixed)
+    for kw in call.kwargs:
+        if kw.name in keyword and kw.name not in fixed:
+            raise lowering_error("E206", f"argument `{kw.name}` given twice", kw.span)
+        keyword[kw.name] = evaluate(kw.value, env)
+    try:
+        attrs = bind_args(op, positional, keyword)
+        if op is Op.CONV2D:
+            attrs["padding"] = resolve_padding(attrs)
+    except ArgError as e:
+        message, help = e.message, e.help
+        if call.name != op.value:  # speak of what the user wrote: `conv`, `fc`, ...
+            message = message.replace(f"{op.value} ", f"{call.name} ", 1)
+            help = help and help.replace(f"usage: {op.value}(", f"usage: {call.name}(", 1)
+        raise lowering_error(e.code, message, _arg_span(call, e.arg), help) from None
+    except ShapeError as e:
+        raise lowering_error(e.code, e.message, call.span, e.help) from None
+    return attrs
+
+
+def _arg_span(call: ir.Call, arg):
+    for kw in call.kwargs:
+        if kw.name == arg:
+            return kw.span
+    if isinstance(arg, int) and arg < len(call.args):
+        return call.args[arg].span
+    return call.span
+
+
+def _unit(lw: Lowering, call: ir.Call, name, cur, frame: Frame):
+    ctx = frame.ctx
+    style = ctx.unit[call.name]
+    after, _ = settings.UNIT_STYLES[style["style"]]
+    fixed = {} if any(kw.name == "bias" for kw in call.kwargs) else {"bias": style["bias"]}
+    attrs = _bind(Op.CONV2D, call, frame.env, fixed)
+    if name is None:
+        name = frame.scope.auto_name(call.name)
+    if not after:
+        return lw.add_node(frame.scope, name, Op.CONV2D, attrs, (cur,), call.span, ctx)
+    sub = lw.open_scope(frame.scope, name, "unit", call.span, ctx, template=call.name, args={"style": style["style"]})
+    out = lw.add_node(sub, "conv", Op.CONV2D, attrs, (cur,), call.span, ctx)
+    for step in after:
+        if step == "bn":
+            bn = bind_args(Op.BATCHNORM, [], dict(style["bn"]))
+            out = lw.add_node(sub, "bn", Op.BATCHNORM, bn, (out,), call.span, ctx)
+        else:
+            out = lw.add_node(sub, "relu", Op.RELU, {}, (out,), call.span, ctx)
+    return out
+
+
+def _enter_block(lw: Lowering, block: ir.BlockDef, call: ir.Call, frame: Frame):
+    ctx = frame.ctx
+    if block.name in ctx.blocks:
+        chain = " -> ".join(ctx.blocks[ctx.blocks.index(block.name) :] + (block.name,))
+        raise lowering_error(
+            "E602",
+            f"block `{block.name}` instantiates itself",
+            call.span,
+            notes=[Note(f"instantiation chain: {chain}")],
+            help="blocks cannot be recursive; use `repeat` for repetition",
+        )
+    if len(ctx.blocks) >= MAX_BLOCK_DEPTH:
+        raise lowering_error("E602", f"blocks nested more than {MAX_BLOCK_DEPTH} deep", call.span)
+    values = bind_block_args(block, call, frame.env, lw.globals)
+    return lw.globals.child(values), ctx.inner(blocks=ctx.blocks + (block.name,))
+
+
+def _group(lw: Lowering, layer: ir.Group, name, cur, frame: Frame):
+    inner: Scope = frame.scope
+    if name is not None:
+        inner = lw.open_scope(inner, name, "group", layer.span, frame.ctx)
+        # The merge node is named after the mode; reserve it so a nested unnamed group
+        # is auto-named `concat_2` instead of colliding with it.
+        inner.labels[layer.mode] = (None, layer.span)
+    branches = Frame(inner, frame.env, frame.ctx.inner(), source=cur)
+    outputs = walk(lw, layer.branches, [], branches, BRANCHES)
+    if not outputs:
+        raise lowering_error(
+            "E209", f"`{layer.mode}` with no branches", layer.span, help="a group needs at least one branch"
+        )
+    op = Op.CONCAT if layer.mode == "concat" else Op.ADD
+    merge_name = layer.mode if name is not None or inner.sequential else inner.auto_name(layer.mode)
+    return lw.add_node(inner, merge_name, op, {}, tuple(outputs), layer.span, frame.ctx)

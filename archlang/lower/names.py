@@ -1,0 +1,41 @@
+"""Layer names: filling name templates (``"conv{i}"``, holes parsed once by the parser)
+and checking that a name is well-formed and new in its scope."""
+
+from __future__ import annotations
+
+from .. import ir
+from ..diagnostics import Note, SpecError
+from ..evaluate import Env, evaluate
+from .state import Scope, lowering_error
+
+
+def label_text(label: ir.Label, env: Env) -> str:
+    if not label.holes:
+        return label.text
+    out = [label.pieces[0]]
+    for hole, piece in zip(label.holes, label.pieces[1:]):
+        try:
+            value = evaluate(hole, env)
+        except SpecError as e:
+            d = e.diagnostics[0]
+            raise lowering_error(d.code, d.message + " (in a name template)", label.span, d.help) from None
+        out += (str(value).lower() if isinstance(value, bool) else str(value), piece)
+    return "".join(out)
+
+
+def check_label(text: str, span, scope: Scope) -> None:
+    if not text or "/" in text or any(ord(ch) < 32 for ch in text):
+        raise lowering_error(
+            "E207",
+            f"invalid name {text!r}",
+            span,
+            help="names must be non-empty and contain no '/' or control characters",
+        )
+    if text in scope.labels:
+        raise lowering_error(
+            "E302",
+            f"the name `{text}` is used twice in this scope",
+            span,
+            notes=[Note("first used here", scope.labels[text][1])],
+            help="give each layer, block and branch in a scope its own name",
+        )

@@ -1,0 +1,150 @@
+"""The statements that declare rather than add layers: ``input``, ``unit``, ``init`` and
+``outputs`` (handlers of the statement table), and the checks of ``outputs`` at the end."""
+
+from __future__ import annotations
+
+import difflib
+
+from .. import ir
+from ..evaluate import evaluate
+from ..graph import OutputsType
+from ..ops import CALLABLE_OPS, ArgError, Op, bind_args, positive_int
+from .state import Frame, Lowering, lowering_error
+
+# What a conv unit expands to: the layers after the conv2d, and the conv's bias default.
+UNIT_STYLES = {
+    "conv2d": ((), True),
+    "conv_relu": (("relu",), True),
+    "conv_bn": (("bn",), False),
+    "conv_bn_relu": (("bn", "relu"), False),
+}
+INIT_SCHEMES = {"default", "trunc_normal", "normal"}
+
+
+def input_stmt(lw: Lowering, stmt: ir.InputStmt, cur, frame: Frame):
+    if not frame.top:
+        raise lowering_error("E507", "`input` belongs at the top level of the network", stmt.span)
+    if cur is not None:
+        raise lowering_error("E302", "the network's input is declared twice", stmt.span)
+    shape = evaluate(stmt.shape, frame.env)
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, tuple) or len(shape) not in (1, 3):
+        raise lowering_error(
+            "E303", f"input must be C×H×W (like 3x224x224) or a feature count, got {shape!r}", stmt.shape.span
+        )
+    try:
+        shape = tuple(positive_int(v, "input size") for v in shape)
+    except ArgError as e:
+        raise lowering_error("E303", e.message, stmt.shape.span, e.help) from None
+    if lw.input_override is not None:
+        shape = lw.input_override
+    nid = lw.add_node(frame.scope, "input", Op.INPUT, {"shape": shape}, (), stmt.span, frame.ctx)
+    lw.g.graph["input"] = nid
+    lw.g.graph["input_shape"] = shape
+    return nid
+
+
+def unit_stmt(lw: Lowering, stmt: ir.UnitStmt, cur, frame: Frame):
+    ctx = frame.ctx
+    ctx.unit = {**ctx.unit, stmt.name: _unit_style(lw, stmt, frame)}
+    return cur
+
+
+def _unit_style(lw: Lowering, stmt: ir.UnitStmt, frame: Frame) -> dict:
+    call = stmt.style
+    if call.name not in UNIT_STYLES:
+        close = difflib.get_close_matches(call.name, UNIT_STYLES, n=1)
+        raise lowering_error(
+            "E201",
+            f"unknown unit style `{call.name}`",
+            call.span,
+            help=(f"did you mean `{close[0]}`? " if close else "") + f"styles: {', '.join(UNIT_STYLES)}",
+        )
+    if call.args:
+        raise lowering_error(
+            "E203",
+            "unit styles take keyword arguments only",
+            call.args[0].span,
+            help="e.g. unit conv = conv_bn_relu(eps=0.001)",
+        )
+    bn, bias = {}, UNIT_STYLES[call.name][1]
+    for kw in call.kwargs:
+        value = evaluate(kw.value, frame.env)
+        if kw.name in ("eps", "momentum") and "bn" in UNIT_STYLES[call.name][0]:
+            bn[kw.name] = value
+        elif kw.name == "bias" and isinstance(value, bool):
+            bias = value
+        else:
+            raise lowering_error(
+                "E202",
+                f"unit style `{call.name}` has no argument `{kw.name}` of that type",
+                kw.span,
+                help="conv_bn and conv_bn_relu take eps and momentum; all take bias",
+            )
+    try:
+        bind_args(Op.BATCHNORM, [], dict(bn))
+    except ArgError as e:
+        raise lowering_error("E205", e.message, call.span, e.help) from None
+    if stmt.name in CALLABLE_OPS or stmt.name in lw.blocks:
+        raise lowering_error("E302", f"unit `{stmt.name}` would hide the op or block of that name", stmt.span)
+    return {"style": call.name, "bn": bn, "bias": bias}
+
+
+def init_stmt(lw: Lowering, stmt: ir.InitStmt, cur, frame: Frame):
+    frame.ctx.init = _init_scheme(stmt.scheme, frame.env)
+    return cur
+
+
+def _init_scheme(call: ir.Call, env) -> dict | None:
+    if call.name not in INIT_SCHEMES:
+        raise lowering_error(
+            "E201", f"unknown init scheme `{call.name}`", call.span, help=f"schemes: {', '.join(sorted(INIT_SCHEMES))}"
+        )
+    if call.name == "default":
+        return None
+    out = {"scheme": call.name, "std": 0.01, "a": -2.0, "b": 2.0}
+    for i, arg in enumerate(call.args):
+        if i > 0:
+            raise lowering_error("E203", "init takes one positional argument (std)", arg.span)
+        out["std"] = evaluate(arg, env)
+    for kw in call.kwargs:
+        if kw.name not in ("std", "a", "b"):
+            raise lowering_error(
+                "E202", f"init has no argument `{kw.name}`", kw.span, help="init trunc_normal(std=0.01)"
+            )
+        out[kw.name] = evaluate(kw.value, env)
+    for key in ("std", "a", "b"):
+        v = out[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise lowering_error("E205", f"init {key} must be a number", call.span)
+        out[key] = float(v)
+    return out
+
+
+def outputs_stmt(lw: Lowering, stmt: ir.OutputsStmt, cur, frame: Frame):
+    if not frame.top:
+        raise lowering_error("E508", "`outputs` belongs at the top level of the network", stmt.span)
+    lw.outputs_type = OutputsType(stmt.type_name, tuple((f.name, f.source) for f in stmt.fields))
+    lw.outputs_field_spans = [f.span for f in stmt.fields]
+    return cur
+
+
+def check_outputs(lw: Lowering) -> None:
+    """Every `outputs` field names a distinct field and an aux head that exists (back ends
+    look the heads up by these names)."""
+    if lw.outputs_type is None:
+        return
+    seen = set()
+    for (name, source), span in zip(lw.outputs_type.fields, lw.outputs_field_spans):
+        if name in seen:
+            raise lowering_error("E302", f"the outputs field `{name}` is named twice", span)
+        seen.add(name)
+        if source is not None and source not in lw.aux_outputs:
+            close = difflib.get_close_matches(source, lw.aux_outputs, n=1)
+            raise lowering_error(
+                "E208",
+                f"no aux head named `{source}` for the outputs field `{name}`",
+                span,
+                help=f"did you mean `{close[0]}`?" if close else f"aux heads: {', '.join(lw.aux_outputs) or 'none'}",
+            )

@@ -1,0 +1,171 @@
+"""What one lowering builds and carries: the graph, scopes, settings, limits and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import networkx as nx
+
+from ..diagnostics import Diagnostic, Note, SpecError
+from ..evaluate import Env
+from ..graph import OutputsType, ScopeInfo
+from ..ops import Op
+
+DEFAULT_MAX_NODES = 1_000_000
+MAX_BLOCK_DEPTH = 64
+# Statement lists (bodies, branches) open inside each other, counted across block
+# instances: lowering recurses along them, so this bounds its Python stack.
+MAX_LOWER_DEPTH = 100
+# Evaluation steps (statements, loop iterations, items of built sequences) allowed per
+# graph node of --max-nodes, plus a floor for small limits (see evaluate.Budget).
+STEPS_PER_NODE = 4
+MIN_STEPS = 100_000
+MAX_REPORTED_ERRORS = 20
+
+
+def lowering_error(code, message, span, help=None, notes=()) -> SpecError:
+    return SpecError(Diagnostic(code=code, message=message, span=span, help=help, notes=tuple(notes)))
+
+
+@dataclass
+class Scope:
+    """The names given so far in one block instance, named branch or group."""
+
+    path: tuple[str, ...]
+    sequential: bool = False  # unnamed items are numbered like nn.Sequential's children
+    labels: dict = field(default_factory=dict)  # name -> (output node id, span)
+    counts: dict = field(default_factory=dict)
+    position: int = 0
+
+    def auto_name(self, callee: str) -> str:
+        if self.sequential:
+            return str(self.position - 1)
+        k = self.counts.get(callee, 0)
+        while True:
+            k += 1
+            name = callee if k == 1 else f"{callee}_{k}"
+            if name not in self.labels:
+                self.counts[callee] = k
+                return name
+
+
+@dataclass
+class Ctx:
+    """Settings inherited down the instantiation tree (dynamically scoped)."""
+
+    unit: dict = field(default_factory=lambda: {"conv": {"style": "conv2d", "bn": {}, "bias": True}})
+    init: dict | None = None
+    aux: str | None = None
+    blocks: tuple[str, ...] = ()
+
+    def inner(self, **changes) -> Ctx:
+        """The settings for a nested body: `unit` statements there do not leak out."""
+        return replace(self, unit=dict(self.unit), **changes)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Where the statements of one statement list are lowered."""
+
+    scope: Scope
+    env: Env
+    ctx: Ctx
+    top: bool = False  # the network's own body: `input` and `outputs` belong here
+    inline: list | None = None  # names still to give out, for `a, b: Block()` (see layers)
+    source: str | None = None  # the node that every branch of a group starts from
+
+    def child(self, values: dict | None = None) -> Frame:
+        return replace(self, env=self.env.child(values))
+
+
+class Lowering:
+    """The graph under construction and the bookkeeping around it."""
+
+    def __init__(self, blocks: dict, globals_: Env, max_nodes: int, input_shape: tuple[int, ...] | None):
+        self.blocks = blocks
+        self.globals = globals_  # top-level constants: the parent of every block's scope
+        self.max_nodes = max_nodes
+        self.input_override = input_shape
+        self.g = nx.DiGraph()
+        self.scopes: dict[str, ScopeInfo] = {}
+        self.aux_outputs: dict[str, str] = {}
+        self.outputs_type: OutputsType | None = None
+        self.outputs_field_spans: list = []
+        self.errors: list[Diagnostic] = []
+        self._seen_errors: set = set()
+        self.depth = 0
+
+    def enter(self, stmts, ctx: Ctx) -> None:
+        """Open a statement list: count the depth (E601) before recursing further."""
+        self.depth += 1
+        if self.depth > MAX_LOWER_DEPTH and stmts:
+            chain = " -> ".join(ctx.blocks)
+            raise lowering_error(
+                "E601",
+                f"layers nest more than {MAX_LOWER_DEPTH} levels deep (counting inside blocks)",
+                stmts[0].span,
+                notes=[Note(f"inside blocks: {chain}")] if chain else (),
+                help="flatten the spec: use `repeat` or a sequence instead of nesting",
+            )
+
+    def record(self, err: SpecError) -> None:
+        """Keep a local mistake and go on, so independent errors are reported together."""
+        for d in err.diagnostics:
+            key = (d.code, d.message, d.span)
+            if key not in self._seen_errors:
+                self._seen_errors.add(key)
+                self.errors.append(d)
+        if len(self.errors) >= MAX_REPORTED_ERRORS:
+            raise SpecError(self.errors)
+
+    def open_scope(self, scope: Scope, name, kind, span, ctx: Ctx, sequential=False, template=None, args=None):
+        path = scope.path + (name,)
+        info = ScopeInfo(path=path, kind=kind, span=span, template=template, args=args or {}, aux=ctx.aux)
+        self.scopes[info.id] = info
+        scope.labels.setdefault(name, (None, span))
+        return Scope(path, sequential=sequential)
+
+    def add_node(self, scope: Scope, name, op, attrs, inputs, span, ctx: Ctx) -> str:
+        path = scope.path + (name,)
+        nid = "/".join(path)
+        if nid in self.g:
+            prev = self.g.nodes[nid]["span"]
+            raise lowering_error(
+                "E302", f"the name `{name}` is used twice in this scope", span, notes=[Note("first used here", prev)]
+            )
+        if len(self.g) >= self.max_nodes:
+            raise lowering_error(
+                "E603",
+                f"the network expands to more than {self.max_nodes} ops",
+                span,
+                help="raise the limit with --max-nodes if this is intended",
+            )
+        self.g.add_node(
+            nid,
+            op=op,
+            attrs=attrs,
+            inputs=tuple(inputs),
+            path=path,
+            span=span,
+            aux=ctx.aux,
+            init=_init(op, attrs, ctx),
+            shape=None,
+        )
+        for i, src in enumerate(inputs):
+            self.g.add_edge(src, nid, index=i)
+        if scope.labels.get(name, (None,))[0] is None:
+            scope.labels[name] = (nid, span)
+        return nid
+
+
+def _init(op, attrs, ctx: Ctx) -> dict | None:
+    """The weight initialisation of a conv or linear layer: the `init` in force, with the
+    layer's own ``init_std`` taking precedence."""
+    if op not in (Op.CONV2D, Op.LINEAR):
+        return None
+    std = attrs.get("init_std")
+    if ctx.init is not None:
+        return {**ctx.init, "std": std} if std is not None else dict(ctx.init)
+    if std is not None:
+        return {"scheme": "trunc_normal", "std": std, "a": -2.0, "b": 2.0}
+    return None

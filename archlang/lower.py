@@ -20,7 +20,8 @@ from .diagnostics import Diagnostic, Note, Span, SpecError
 from .evaluate import Env, budget, charge, evaluate, type_name
 from .graph import OutputsType, ScopeInfo
 from .loader import Program
-from .ops import ALIASES, CALLABLE_OPS, ArgError, Op, ShapeError, bind_args, positive_int, resolve_padding
+from .op_shapes import resolve_padding
+from .ops import ALIASES, CALLABLE_OPS, ArgError, Op, ShapeError, bind_args, positive_int
 
 DEFAULT_MAX_NODES = 1_000_000
 MAX_BLOCK_DEPTH = 64

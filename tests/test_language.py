@@ -138,6 +138,9 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "conv2d(5, 3)": (5, 30, 30),
     "batchnorm": (3, 32, 32),
     "relu": (3, 32, 32),
+    "tanh": (3, 32, 32),
+    "sigmoid": (3, 32, 32),
+    "pad((0, 1, 2, 3))": (3, 33, 37),  # (top, bottom, left, right): 32 + 0 + 1, 32 + 2 + 3
     "maxpool(2)": (3, 16, 16),  # stride defaults to the kernel
     "avgpool(3, stride=2, ceil_mode=true)": (3, 16, 16),  # ceil(29 / 2) + 1 = 16, last window starts at 30 < 32
     "adaptive_avgpool(4)": (3, 4, 4),
@@ -178,7 +181,7 @@ def test_op_defaults():
         "dilation": (1, 1),
         "ceil_mode": False,
     }
-    assert attrs(g, "b") == {"eps": 1e-5, "momentum": 0.1, "affine": True}
+    assert attrs(g, "b") == {"eps": 1e-5, "momentum": 0.1, "affine": True, "zero_init": False}
     assert attrs(g, "l") == {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0}
     assert attrs(g, "d") == {"p": 0.5}
 

@@ -19,6 +19,7 @@ from . import ir
 from .diagnostics import Diagnostic, Note, Span, SpecError
 from .evaluate import Env, budget, charge, evaluate, type_name
 from .graph import OutputsType, ScopeInfo
+from .inits import INIT_SCHEMES, InitArgError, resolve_init
 from .loader import Program
 from .op_shapes import resolve_padding
 from .ops import ALIASES, CALLABLE_OPS, ArgError, Op, ShapeError, bind_args, positive_int
@@ -44,7 +45,6 @@ UNIT_STYLES = {
     "conv_bn": (("bn",), False),
     "conv_bn_relu": (("bn", "relu"), False),
 }
-INIT_SCHEMES = {"default", "trunc_normal", "normal"}
 
 
 @dataclass
@@ -689,29 +689,19 @@ class Lowerer:
 
     def _init_scheme(self, call: ir.Call, env) -> dict | None:
         if call.name not in INIT_SCHEMES:
+            close = difflib.get_close_matches(call.name, INIT_SCHEMES, n=1)
             raise _err(
                 "E201",
                 f"unknown init scheme `{call.name}`",
                 call.span,
-                help=f"schemes: {', '.join(sorted(INIT_SCHEMES))}",
+                help=(f"did you mean `{close[0]}`? " if close else "") + f"schemes: {', '.join(sorted(INIT_SCHEMES))}",
             )
-        if call.name == "default":
-            return None
-        out = {"scheme": call.name, "std": 0.01, "a": -2.0, "b": 2.0}
-        for i, arg in enumerate(call.args):
-            if i > 0:
-                raise _err("E203", "init takes one positional argument (std)", arg.span)
-            out["std"] = evaluate(arg, env)
-        for kw in call.kwargs:
-            if kw.name not in ("std", "a", "b"):
-                raise _err("E202", f"init has no argument `{kw.name}`", kw.span, help="init trunc_normal(std=0.01)")
-            out[kw.name] = evaluate(kw.value, env)
-        for key in ("std", "a", "b"):
-            v = out[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise _err("E205", f"init {key} must be a number", call.span)
-            out[key] = float(v)
-        return out
+        positional = [evaluate(a, env) for a in call.args]
+        keyword = {kw.name: evaluate(kw.value, env) for kw in call.kwargs}
+        try:
+            return resolve_init(call.name, positional, keyword)
+        except InitArgError as e:
+            raise _err(e.code, e.message, self._arg_span(call, e.arg), e.help) from None
 
     # ---- blocks ------------------------------------------------------------------------
     def _enter_block(self, block: ir.BlockDef, call: ir.Call, env, ctx):
@@ -799,9 +789,9 @@ class Lowerer:
         if op in (Op.CONV2D, Op.LINEAR) and ctx.init is not None:
             init = dict(ctx.init)
             if attrs.get("init_std") is not None:
-                init["std"] = attrs["init_std"]
+                init = init | {"std": attrs["init_std"]} if "std" in init else _trunc_normal(attrs["init_std"])
         elif op in (Op.CONV2D, Op.LINEAR) and attrs.get("init_std") is not None:
-            init = {"scheme": "trunc_normal", "std": attrs["init_std"], "a": -2.0, "b": 2.0}
+            init = _trunc_normal(attrs["init_std"])
         self.g.add_node(
             nid, op=op, attrs=attrs, inputs=tuple(inputs), path=path, span=span, aux=ctx.aux, init=init, shape=None
         )
@@ -811,6 +801,11 @@ class Lowerer:
         if name in scope.labels and scope.labels[name][0] is None:
             scope.labels[name] = (nid, span)
         return nid
+
+
+def _trunc_normal(std: float) -> dict:
+    """A per-layer ``init_std``: truncated normal, as torchvision's GoogLeNet / Inception."""
+    return {"scheme": "trunc_normal", "std": std, "a": -2.0, "b": 2.0, "bias": None}
 
 
 def _block_usage(block: ir.BlockDef) -> str:

@@ -272,7 +272,9 @@ SIGNATURES: dict[Op, Signature] = {
     ),
     Op.SOFTMAX: _sig("softmax over features"),
     Op.IDENTITY: _sig("identity"),
-    Op.PAD: _sig("zero padding of the borders: an integer, (h, w) or (top, bottom, left, right)", A("padding", _t_pad4)),
+    Op.PAD: _sig(
+        "zero padding of the borders: an integer, (h, w) or (top, bottom, left, right)", A("padding", _t_pad4)
+    ),
     Op.CONCAT: _sig("channel concatenation of parallel branches"),
     Op.ADD: _sig("elementwise sum of parallel branches"),
 }

@@ -203,7 +203,22 @@ SYMBOLIC = {
 INIT_SCHEMES = {
     "trunc_normal": "nn.init.trunc_normal_",
     "normal": "nn.init.normal_",
+    "kaiming_normal": "nn.init.kaiming_normal_",
+    "kaiming_uniform": "nn.init.kaiming_uniform_",
+    "xavier_normal": "nn.init.xavier_normal_",
+    "xavier_uniform": "nn.init.xavier_uniform_",
 }
+# The keyword arguments of each initialiser, taken from the spec's init (archlang/inits.py);
+# the normals draw around mean 0.
+INIT_KWARGS = {
+    "trunc_normal": ("std", "a", "b"),
+    "normal": ("std",),
+    "kaiming_normal": ("a", "mode", "nonlinearity"),
+    "kaiming_uniform": ("a", "mode", "nonlinearity"),
+    "xavier_normal": ("gain",),
+    "xavier_uniform": ("gain",),
+}
+INIT_MEAN = {"trunc_normal": 0.0, "normal": 0.0}
 
 
 def resolve(name: str):

@@ -92,7 +92,7 @@ def _empirical_rows_cols(model: nn.Module, conv_name: str, shape: tuple[int, int
     gradient of that unit with respect to the input, with positive constant weights (so
     every ReLU passes), batch norms as the identity and max pools replaced by averages
     (a max routes its gradient to one input only)."""
-    for name, m in list(model.named_modules()):
+    for m in list(model.modules()):
         for child_name, child in list(m.named_children()):
             if isinstance(child, nn.MaxPool2d):
                 pool = nn.AvgPool2d(child.kernel_size, child.stride, child.padding, ceil_mode=child.ceil_mode)
@@ -145,8 +145,8 @@ def test_receptive_field_equals_the_gradient_footprint(spec, shape, conv):
     a = archlang.analyze(spec, input_shape=shape)
     last = [nid for nid, c in a.nodes.items() if c.op is Op.CONV2D and c.aux is None][-1]
     model = archlang.build(spec, input_shape=shape)
-    for conv in (conv or "last").split():
-        conv = last if conv == "last" else conv
+    for which in (conv or "last").split():
+        conv = last if which == "last" else which
         node = a.nodes[conv]
         _, oh, ow = node.shape
         for unit in ((0, 0), (oh - 1, ow - 1), (oh // 2, ow // 2)):

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from archlang.compiler import Compiled, compile_spec
-from archlang.ops import Op
 
+from .codegen_init import zero_init_norms
 from .ops import INIT_KWARGS, INIT_MEAN, INIT_SCHEMES, TORCH_OPS, TRAINING, resolve
 from .plan import UNIT_CLASSES, Leaf, ModulePlan, Step, iter_plans, plan
 
@@ -154,16 +154,6 @@ def weight_inits(root: ModulePlan) -> dict[str, dict | None]:
             if isinstance(child, Leaf) and TORCH_OPS[child.op].init:
                 out[".".join((*p.path, child.name))] = child.init
     return out
-
-
-def zero_init_norms(root: ModulePlan) -> list[str]:
-    """Dotted names of the batch norms whose scale starts at 0 (``batchnorm(zero_init=true)``)."""
-    return [
-        ".".join((*p.path, c.name))
-        for p in iter_plans(root)
-        for c in p.children
-        if isinstance(c, Leaf) and c.op is Op.BATCHNORM and c.attrs.get("zero_init") and c.attrs["affine"]
-    ]
 
 
 def initialize(model: nn.Module, root: ModulePlan) -> None:

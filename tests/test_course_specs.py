@@ -1,7 +1,7 @@
 """The course's networks against live torchvision and fvcore (issue 10).
 
 Expected numbers come from torchvision's modules and fvcore's FlopCountAnalysis — run here,
-or, for the 224×224 totals of all 21 models (too slow to trace on every run), read from
+or, for the 224×224 totals of all 19 models (too slow to trace on every run), read from
 ``tests/data/torchvision_models.json``, which ``scripts/torchvision_reference.py`` writes
 from torchvision and fvcore alone. Never from archlang's own output.
 """

@@ -153,3 +153,19 @@ def test_receptive_field_equals_the_gradient_footprint(spec, shape, conv):
             rows, cols = _empirical_rows_cols(model, conv.replace("/", "."), shape, unit)
             assert rows == _predicted(node.rf.h, unit[0], shape[1]), (conv, unit)
             assert cols == _predicted(node.rf.w, unit[1], shape[2]), (conv, unit)
+
+
+@pytest.mark.parametrize(
+    "spec, node, expected",
+    [
+        # google-research/receptive_field (Araujo et al., Distill 2019), FACTS.md: vgg_16 at
+        # pool5 212 / 32 / 90; alexnet_v2 (11×11/4 valid, SAME 5×5 and 3×3 convs, valid 3×3/2
+        # pools: the paper variant's geometry) at pool5 195 / 32 / 64.
+        ("vgg16", "features/30", (212, 32, 90)),
+        ("alexnet_paper", "features/14", (195, 32, 64)),
+    ],
+)
+def test_receptive_field_equals_the_distill_library(spec, node, expected):
+    rf = archlang.analyze(spec).nodes[node].rf
+    assert (rf.h.size, rf.h.stride, rf.h.padding) == expected
+    assert (rf.w.size, rf.w.stride, rf.w.padding) == expected

@@ -196,3 +196,28 @@ def test_vgg16_full_size_outputs_equal_torchvision():
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg16_bn", "resnet101", "wide_resnet50_2"])
+def test_cli_json_report_has_torchvision_params_and_fvcore_flops(name):
+    from click.testing import CliRunner
+
+    from archlang.cli import main
+
+    result = CliRunner().invoke(main, [name, "--report", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    totals = json.loads(result.output)["totals"]
+    assert totals["params"] == REFERENCE[name]["params"]
+    assert totals["flops"] == REFERENCE[name]["fvcore_flops"]
+
+
+def test_check_and_list_specs_by_torchvision_name():
+    from click.testing import CliRunner
+
+    from archlang.cli import main
+
+    check = CliRunner().invoke(main, ["check", "resnet101"])
+    assert check.exit_code == 0 and "44,549,160 parameters" in check.output
+    listing = CliRunner().invoke(main, ["--list-specs"]).output
+    for name in TORCHVISION_NAMES:
+        assert any(line.split()[0] == name for line in listing.splitlines()), name

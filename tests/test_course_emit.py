@@ -80,3 +80,48 @@ def test_optimized_module_is_exact_in_eval(name):
     x = _input(name)
     with torch.no_grad():
         torch.testing.assert_close(optimized(x), built.eval()(x), rtol=1e-9, atol=1e-9)
+
+
+INIT_SPECS = {
+    # two conv inits: written as a table by module name
+    "per_name": """network Mixed() {
+  input 3x16x16
+  init kaiming_uniform(a=0.1, bias=0.5)
+  a: conv2d(4, 3)
+  init xavier_normal(2.0)
+  b: conv2d(4, 3)
+  flatten
+  init normal(std=0.02, bias=0)
+  fc: linear(5)
+}""",
+    # one init per module type, and a zero-initialised batch norm
+    "per_type": """network Typed() {
+  input 3x16x16
+  init kaiming_normal(mode="fan_out", nonlinearity="relu")
+  a: conv2d(4, 3, bias=false)
+  bn: batchnorm(zero_init=true)
+  b: conv2d(4, 3)
+  flatten
+  init xavier_uniform
+  fc: linear(5)
+}""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(INIT_SPECS))
+def test_emitted_init_equals_built_init_under_the_same_seed(tmp_path, case):
+    spec = tmp_path / f"{case}.arch"
+    spec.write_text(INIT_SPECS[case])
+    out = tmp_path / f"{case}.py"
+    result = CliRunner().invoke(main, [str(spec), "--emit", "torch", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    module_spec = importlib.util.spec_from_file_location(f"course_emit_init_{case}", out)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    torch.manual_seed(3)
+    emitted = getattr(module, archlang.compile_spec(str(spec)).graph.graph["network"])()
+    torch.manual_seed(3)
+    built = archlang.build(str(spec))
+    assert list(emitted.state_dict()) == list(built.state_dict())
+    for key, value in built.state_dict().items():
+        assert torch.equal(emitted.state_dict()[key], value), key

@@ -108,8 +108,11 @@ def _input_size(name: str) -> int:
 
 
 # The 101-layer ResNeXt / wide variants only repeat blocks that resnext50 / wide_resnet50 and
-# resnet101 check numerically; their structure and counts are checked above.
-NUMERIC = [n for n in TORCHVISION_NAMES if n not in ("resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2")]
+# resnet101 check numerically, and the VGGs differ only in depth and BN (vgg11 and vgg19_bn
+# here, vgg16 at full size below): their structure and counts are checked above for all.
+REPEATS = {"resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2"}
+REPEATS |= {"vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19"}
+NUMERIC = [n for n in TORCHVISION_NAMES if n not in REPEATS]
 
 
 @pytest.mark.parametrize("name", NUMERIC)

@@ -158,8 +158,9 @@ def weight_inits(root: ModulePlan) -> dict[str, dict | None]:
 
 def initialize(model: nn.Module, root: ModulePlan) -> None:
     """The spec's ``init``, applied like torchvision: one pass over ``modules()`` in order
-    (so a fixed seed gives torchvision's weights), conv / linear weights drawn, biases left
-    at PyTorch's default, BatchNorm weight 1 and bias 0."""
+    (so a fixed seed gives torchvision's weights), conv / linear weights drawn, biases set to
+    the init's ``bias`` constant or left at PyTorch's default, BatchNorm weight 1 and bias 0;
+    then the scale of ``batchnorm(zero_init=true)`` layers is zeroed."""
     inits = weight_inits(root)
     if any(inits.values()):
         for name, m in model.named_modules():

@@ -144,10 +144,13 @@ class DefaultGroup(click.Group):
 def _list_specs(ctx, param, value):
     if not value or ctx.resilient_parsing:
         return
-    from .compiler import bundled_specs
+    from .compiler import bundled_specs, bundled_variants
 
     for name, path in sorted(bundled_specs().items()):
         click.echo(f"{name:20s} {path}")
+    for name, (path, params) in sorted(bundled_variants().items()):
+        sets = " ".join(f"--set {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in params.items())
+        click.echo(f"{name:20s} {path} {sets}")
     ctx.exit(0)
 
 

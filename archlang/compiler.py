@@ -36,6 +36,23 @@ def bundled_specs() -> dict[str, Path]:
     return {p.name[:-5]: Path(str(p)) for p in root.iterdir() if p.name.endswith(".arch")}
 
 
+def bundled_variants() -> dict[str, tuple[Path, dict]]:
+    """Bundled names that are a spec file with parameters set (``vgg16_bn`` -> vgg.arch,
+    ``{"depth": 16, "batch_norm": True}``), from ``archlang/specs/catalog.py``."""
+    from archlang.specs.catalog import VARIANTS
+
+    files = bundled_specs()
+    return {name: (files[file[:-5]], dict(params)) for name, (file, params) in VARIANTS.items()}
+
+
+def _variant(source) -> tuple[Path, dict] | None:
+    if not isinstance(source, str) or "\n" in source or "/" in source or source.endswith(".arch"):
+        return None
+    if Path(source).exists():
+        return None
+    return bundled_variants().get(source)
+
+
 def resolve_source(source: str | Path) -> Path | None:
     """A path for ``source`` if it names a file or a bundled spec; ``None`` if it is spec text."""
     if isinstance(source, Path):
@@ -69,6 +86,10 @@ def compile_spec(
 
 
 def _compile(source, params, input_shape, max_nodes) -> Compiled:
+    variant = _variant(source)
+    if variant is not None:
+        source, preset = variant
+        params = {**preset, **(params or {})}
     program = source if isinstance(source, Program) else load(source)
     try:
         graph = lower(program, params, max_nodes, input_shape)

@@ -23,6 +23,8 @@ class Op(str, Enum):
     CONV2D = "conv2d"
     BATCHNORM = "batchnorm"
     RELU = "relu"
+    TANH = "tanh"
+    SIGMOID = "sigmoid"
     MAXPOOL = "maxpool"
     AVGPOOL = "avgpool"
     ADAPTIVE_AVGPOOL = "adaptive_avgpool"
@@ -32,6 +34,7 @@ class Op(str, Enum):
     LINEAR = "linear"
     SOFTMAX = "softmax"
     IDENTITY = "identity"
+    PAD = "pad"
     CONCAT = "concat"
     ADD = "add"
 
@@ -119,7 +122,27 @@ def _t_padding(v, name):
         return v
     if isinstance(v, str):
         raise ArgError(f'padding must be an integer, a pair, "same" or "valid", got {v!r}')
+    if isinstance(v, (tuple, list)) and len(v) == 4:
+        raise ArgError(
+            f"conv padding is symmetric: an integer or a pair (h, w), got {_describe(v)}",
+            help="for asymmetric padding put `pad((top, bottom, left, right))` before the conv, "
+            "as nn.ZeroPad2d does in PyTorch",
+        )
     return pair(v, name, zero_ok=True)
+
+
+def _t_pad4(v, name):
+    """``p``, ``(h, w)`` or ``(top, bottom, left, right)`` -> (top, bottom, left, right)."""
+    if isinstance(v, (tuple, list)) and len(v) == 4:
+        return tuple(positive_int(x, name, zero_ok=True) for x in v)
+    try:
+        h, w = pair(v, name, zero_ok=True)
+    except ArgError:
+        raise ArgError(
+            f"{name} must be an integer, a pair (h, w) or (top, bottom, left, right), got {_describe(v)}",
+            help="e.g. pad((0, 1, 0, 1)) pads one row below and one column to the right",
+        ) from None
+    return (h, h, w, w)
 
 
 def _t_bool(v, name):
@@ -216,8 +239,11 @@ SIGNATURES: dict[Op, Signature] = {
         A("eps", _t_positive_float, 1e-5),
         A("momentum", _t_float, 0.1),
         A("affine", _t_bool, True),
+        A("zero_init", _t_bool, False, "start the scale γ at 0 (ResNet's zero_init_residual)"),
     ),
     Op.RELU: _sig("rectified linear unit"),
+    Op.TANH: _sig("hyperbolic tangent"),
+    Op.SIGMOID: _sig("logistic sigmoid 1 / (1 + exp(-x))"),
     Op.MAXPOOL: _sig(
         "max pooling",
         A("kernel_size", _t_pair),
@@ -249,6 +275,9 @@ SIGNATURES: dict[Op, Signature] = {
     ),
     Op.SOFTMAX: _sig("softmax over features"),
     Op.IDENTITY: _sig("identity"),
+    Op.PAD: _sig(
+        "zero padding of the borders: an integer, (h, w) or (top, bottom, left, right)", A("padding", _t_pad4)
+    ),
     Op.CONCAT: _sig("channel concatenation of parallel branches"),
     Op.ADD: _sig("elementwise sum of parallel branches"),
 }
@@ -355,203 +384,3 @@ def _show_default(v) -> str:
     if v is None:
         return "none"
     return repr(v)
-
-
-# ---- shape rules ------------------------------------------------------------------------
-
-Shape = tuple[int, ...]
-
-
-def _need_map(op: Op, shape: Shape) -> Shape:
-    if len(shape) != 3:
-        raise ShapeError(
-            "E404",
-            f"{op.value} needs a C×H×W feature map, got a flat vector of {shape[0]}",
-            help="move this layer before `flatten`",
-        )
-    return shape
-
-
-def _window_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    """PyTorch's output-size formula, including ceil_mode's last-window rule."""
-    eff = d * (k - 1) + 1
-    span = size + 2 * p - eff
-    if span < 0:
-        return 0
-    if ceil_mode:
-        out = -(-span // s) + 1
-        # The last window must start inside the input or the left padding.
-        if (out - 1) * s >= size + p:
-            out -= 1
-        return out
-    return span // s + 1
-
-
-def resolve_padding(attrs: dict) -> tuple[int, int]:
-    pad = attrs["padding"]
-    if pad == "valid":
-        return (0, 0)
-    if pad == "same":
-        out = []
-        for k, d in zip(attrs["kernel_size"], attrs["dilation"]):
-            total = d * (k - 1)
-            if total % 2:
-                raise ShapeError(
-                    "E304",
-                    'padding="same" needs an odd kernel (with its dilation)',
-                    help="give explicit padding for even kernels",
-                )
-            out.append(total // 2)
-        return tuple(out)
-    return pad
-
-
-def _spatial(op: Op, shape: Shape, k, s, p, d, ceil_mode: bool) -> tuple[int, int]:
-    _, h, w = shape
-    if any(pi * 2 > ki for pi, ki in zip(p, k)) and op in (Op.MAXPOOL, Op.AVGPOOL):
-        raise ShapeError(
-            "E303",
-            f"{op.value} padding {p} must be at most half the kernel {k}",
-            help="PyTorch rejects pool padding larger than kernel_size / 2",
-        )
-    oh = _window_out(h, k[0], s[0], p[0], d[0], ceil_mode)
-    ow = _window_out(w, k[1], s[1], p[1], d[1], ceil_mode)
-    if oh < 1 or ow < 1:
-        raise ShapeError(
-            "E403",
-            f"{op.value} output would be {oh}×{ow}: the {h}×{w} input is too small",
-            help=f"kernel {k[0]}×{k[1]} (stride {s[0]}×{s[1]}, padding {p[0]}×{p[1]}) needs a larger "
-            "input; use --input to change the input size, or add padding",
-        )
-    return oh, ow
-
-
-def _conv_shape(attrs, shapes):
-    (shape,) = shapes
-    c, _, _ = _need_map(Op.CONV2D, shape)
-    g = attrs["groups"]
-    if c % g or attrs["out_channels"] % g:
-        raise ShapeError(
-            "E405", f"groups={g} must divide both in_channels ({c}) and out_channels ({attrs['out_channels']})"
-        )
-    p = resolve_padding(attrs)
-    oh, ow = _spatial(Op.CONV2D, shape, attrs["kernel_size"], attrs["stride"], p, attrs["dilation"], False)
-    return (attrs["out_channels"], oh, ow)
-
-
-def _pool_shape(op):
-    def rule(attrs, shapes):
-        (shape,) = shapes
-        c, _, _ = _need_map(op, shape)
-        k = attrs["kernel_size"]
-        s = attrs["stride"] or k
-        d = attrs.get("dilation", (1, 1))
-        oh, ow = _spatial(op, shape, k, s, attrs["padding"], d, attrs["ceil_mode"])
-        return (c, oh, ow)
-
-    return rule
-
-
-def _same(op):
-    def rule(attrs, shapes):
-        (shape,) = shapes
-        return shape
-
-    return rule
-
-
-def _map_same(op):
-    def rule(attrs, shapes):
-        (shape,) = shapes
-        return _need_map(op, shape)
-
-    return rule
-
-
-def _transform_input_shape(attrs, shapes):
-    (shape,) = shapes
-    if len(shape) != 3 or shape[0] != 3:
-        raise ShapeError("E406", f"transform_input needs a 3-channel image, got {'×'.join(map(str, shape))}")
-    return shape
-
-
-def _adaptive_shape(attrs, shapes):
-    (shape,) = shapes
-    c, _, _ = _need_map(Op.ADAPTIVE_AVGPOOL, shape)
-    return (c, *attrs["output_size"])
-
-
-def _flatten_shape(attrs, shapes):
-    (shape,) = shapes
-    return (math.prod(shape),)
-
-
-def _linear_shape(attrs, shapes):
-    (shape,) = shapes
-    if len(shape) != 1:
-        raise ShapeError(
-            "E404",
-            f"linear needs a flat input, got a {'×'.join(map(str, shape))} feature map",
-            help="add `flatten` before this layer",
-        )
-    return (attrs["out_features"],)
-
-
-def _softmax_shape(attrs, shapes):
-    (shape,) = shapes
-    return shape
-
-
-def _fmt(shape: Shape) -> str:
-    return "×".join(map(str, shape))
-
-
-def _concat_shape(attrs, shapes):
-    if any(len(s) != len(shapes[0]) for s in shapes):
-        raise ShapeError(
-            "E401",
-            "concat inputs mix feature maps and flat vectors",
-            notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)),
-        )
-    if len(shapes[0]) == 3:
-        hw = {s[1:] for s in shapes}
-        if len(hw) > 1:
-            raise ShapeError(
-                "E401",
-                "concat inputs disagree in height×width",
-                help="every branch of a concat must keep the same spatial size; check strides and padding",
-                notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)),
-            )
-        return (sum(s[0] for s in shapes), *shapes[0][1:])
-    return (sum(s[0] for s in shapes),)
-
-
-def _add_shape(attrs, shapes):
-    if len(set(shapes)) > 1:
-        raise ShapeError(
-            "E402",
-            "add inputs disagree in shape",
-            help="every branch of an add must produce the same C×H×W",
-            notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)),
-        )
-    return shapes[0]
-
-
-SHAPE_RULES: dict[Op, Callable[[dict, list[Shape]], Shape]] = {
-    Op.INPUT: lambda attrs, shapes: tuple(attrs["shape"]),
-    Op.TRANSFORM_INPUT: _transform_input_shape,
-    Op.CONV2D: _conv_shape,
-    Op.BATCHNORM: _map_same(Op.BATCHNORM),
-    Op.RELU: _same(Op.RELU),
-    Op.MAXPOOL: _pool_shape(Op.MAXPOOL),
-    Op.AVGPOOL: _pool_shape(Op.AVGPOOL),
-    Op.ADAPTIVE_AVGPOOL: _adaptive_shape,
-    Op.LRN: _map_same(Op.LRN),
-    Op.DROPOUT: _same(Op.DROPOUT),
-    Op.FLATTEN: _flatten_shape,
-    Op.LINEAR: _linear_shape,
-    Op.SOFTMAX: _softmax_shape,
-    Op.IDENTITY: _same(Op.IDENTITY),
-    Op.CONCAT: _concat_shape,
-    Op.ADD: _add_shape,
-}

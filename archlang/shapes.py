@@ -11,7 +11,8 @@ import networkx as nx
 
 from .diagnostics import Diagnostic, Note
 from .graph import topological
-from .ops import SHAPE_RULES, Op, ShapeError
+from .op_shapes import SHAPE_RULES
+from .ops import Op, ShapeError
 from .shape_format import format_shape
 
 

@@ -9,7 +9,7 @@ Examples stay small (input at most 3×32×32 by default, roughly 15 primitive op
 differential tests built on them run fast. What the generator covers: conv units and
 ``conv2d`` with square and asymmetric kernels (``3``, ``1x3``, ``(1, 5)``), stride 1–2,
 padding as an int, a pair, ``"same"`` (odd kernels, stride 1) or ``"valid"``, bias on/off,
-dilation; max/avg pools with ``ceil_mode``; relu and batchnorm; ``concat`` groups of 2–4
+dilation; max/avg pools with ``ceil_mode``; relu, tanh, sigmoid, zero padding and batchnorm; ``concat`` groups of 2–4
 branches (all "same"-padded stride-1 branches, or all downsampling identically), nested
 concat, ``add`` residuals; ``repeat`` with ``{i}`` name templates; blocks with parameters
 and defaults; unit styles; and a head (adaptive_avgpool(1), flatten, dropout, linear).
@@ -223,7 +223,7 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
     named: dict[str, Shape] = {}
     items = draw(
         st.lists(
-            st.sampled_from(["conv", "conv", "pool", "act", "concat", "add", "repeat", "block"]),
+            st.sampled_from(["conv", "conv", "pool", "act", "pad", "concat", "add", "repeat", "block"]),
             min_size=1,
             max_size=max_items,
         )
@@ -237,7 +237,11 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
             text, shape = _pool(draw, shape)
             lines = [text]
         elif item == "act":
-            lines = [draw(st.sampled_from(["relu", "batchnorm", "batchnorm(eps=0.001)"]))]
+            lines = [draw(st.sampled_from(["relu", "batchnorm", "batchnorm(eps=0.001)", "tanh", "sigmoid"]))]
+        elif item == "pad":  # (top, bottom, left, right), as nn.ZeroPad2d((left, right, top, bottom))
+            t, b, left, right = (draw(st.integers(0, 2)) for _ in range(4))
+            lines = [f"pad(({t}, {b}, {left}, {right}))"]
+            shape = (shape[0], shape[1] + t + b, shape[2] + left + right)
         elif item == "concat":
             lines, shape = _concat(draw, shape, names)
         elif item == "add":

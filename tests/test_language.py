@@ -138,6 +138,9 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "conv2d(5, 3)": (5, 30, 30),
     "batchnorm": (3, 32, 32),
     "relu": (3, 32, 32),
+    "tanh": (3, 32, 32),
+    "sigmoid": (3, 32, 32),
+    "pad((0, 1, 2, 3))": (3, 33, 37),  # (top, bottom, left, right): 32 + 0 + 1, 32 + 2 + 3
     "maxpool(2)": (3, 16, 16),  # stride defaults to the kernel
     "avgpool(3, stride=2, ceil_mode=true)": (3, 16, 16),  # ceil(29 / 2) + 1 = 16, last window starts at 30 < 32
     "adaptive_avgpool(4)": (3, 4, 4),
@@ -178,7 +181,7 @@ def test_op_defaults():
         "dilation": (1, 1),
         "ceil_mode": False,
     }
-    assert attrs(g, "b") == {"eps": 1e-5, "momentum": 0.1, "affine": True}
+    assert attrs(g, "b") == {"eps": 1e-5, "momentum": 0.1, "affine": True, "zero_init": False}
     assert attrs(g, "l") == {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0}
     assert attrs(g, "d") == {"p": 0.5}
 
@@ -339,10 +342,40 @@ def test_transform_input():
 
 def test_init_scheme_and_override():
     g = graph("  init trunc_normal(std=0.1)\n  a: conv(4, 1)\n  flatten\n  b: linear(3, init_std=0.001)\n  r: relu")
-    assert g.nodes["a"]["init"] == {"scheme": "trunc_normal", "std": 0.1, "a": -2.0, "b": 2.0}
+    assert g.nodes["a"]["init"] == {"scheme": "trunc_normal", "std": 0.1, "a": -2.0, "b": 2.0, "bias": None}
     assert g.nodes["b"]["init"]["std"] == 0.001
     assert g.nodes["r"]["init"] is None
     assert graph("  a: conv(4, 1)").nodes["a"]["init"] is None  # torch's default init
+
+
+def test_kaiming_init_with_torch_defaults_and_bias_constant():
+    g = graph('  init kaiming_normal(mode="fan_out", nonlinearity="relu", bias=0)\n  a: conv(4, 1)')
+    assert g.nodes["a"]["init"] == {
+        "scheme": "kaiming_normal",
+        "mode": "fan_out",
+        "nonlinearity": "relu",
+        "a": 0.0,  # torch.nn.init.kaiming_normal_'s default negative slope
+        "bias": 0.0,
+    }
+    assert graph("  init xavier_uniform\n  a: conv(4, 1)").nodes["a"]["init"]["gain"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "init, code",
+    [
+        ('kaiming_normal(mode="fan_middle")', "E205"),
+        ('kaiming_normal(nonlinearity="swish")', "E205"),
+        ("kaiming_normal(0.1)", "E203"),
+        ("kaiming_normal(std=0.1)", "E202"),
+        ("normal(std=-1)", "E205"),
+        ('normal(bias="zero")', "E205"),
+        ("kaiming", "E201"),
+    ],
+)
+def test_bad_init_arguments_are_located(init, code):
+    with pytest.raises(SpecError) as err:
+        graph(f"  init {init}\n  a: conv(4, 1)")
+    assert err.value.diagnostics[0].code == code
 
 
 # ---- comments, constants, imports, conditionals -----------------------------------------

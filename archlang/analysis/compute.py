@@ -42,6 +42,8 @@ MACS: dict[Op, Rule] = {
     Op.CONV2D: _conv_macs,
     Op.BATCHNORM: _zero,
     Op.RELU: _zero,
+    Op.TANH: _zero,
+    Op.SIGMOID: _zero,
     Op.MAXPOOL: _zero,
     Op.AVGPOOL: _zero,
     Op.ADAPTIVE_AVGPOOL: _zero,
@@ -51,6 +53,7 @@ MACS: dict[Op, Rule] = {
     Op.LINEAR: _linear_macs,
     Op.SOFTMAX: _zero,
     Op.IDENTITY: _zero,
+    Op.PAD: _zero,
     Op.CONCAT: _zero,
     Op.ADD: _zero,
 }
@@ -67,6 +70,8 @@ FLOPS: dict[Op, Rule] = {
     Op.CONV2D: _conv_macs,
     Op.BATCHNORM: _fvcore_bn,
     Op.RELU: _zero,
+    Op.TANH: _zero,  # aten::tanh: unsupported in fvcore
+    Op.SIGMOID: _zero,  # aten::sigmoid: unsupported in fvcore
     Op.MAXPOOL: _zero,  # unsupported in fvcore (fvcore#148)
     Op.AVGPOOL: _zero,  # unsupported in fvcore (fvcore#148)
     Op.ADAPTIVE_AVGPOOL: _in_numel,  # fvcore: elementwise_flop_counter(1, 0) on the input
@@ -76,6 +81,7 @@ FLOPS: dict[Op, Rule] = {
     Op.LINEAR: _linear_macs,
     Op.SOFTMAX: _zero,
     Op.IDENTITY: _zero,
+    Op.PAD: _zero,  # aten::pad / constant_pad_nd: unsupported in fvcore
     Op.CONCAT: _zero,
     Op.ADD: _zero,  # aten::add is unsupported in fvcore
 }
@@ -135,6 +141,8 @@ ALL_OPS: dict[Op, Rule] = {
     Op.CONV2D: _dot_ops(_conv_macs),
     Op.BATCHNORM: _per_element(2),  # eval: folded to x * scale_c + shift_c
     Op.RELU: _per_element(1),  # one comparison
+    Op.TANH: _per_element(5),  # 1 - 2 / (exp(2x) + 1): multiply, exp, add, divide, subtract
+    Op.SIGMOID: _per_element(3),  # 1 / (1 + exp(-x)): exp, add, divide
     Op.MAXPOOL: _window_ops(0),
     Op.AVGPOOL: _window_ops(1),
     Op.ADAPTIVE_AVGPOOL: _adaptive_ops,
@@ -144,6 +152,7 @@ ALL_OPS: dict[Op, Rule] = {
     Op.LINEAR: _dot_ops(_linear_macs),
     Op.SOFTMAX: _per_element(3),  # exp, add to the sum, divide (max-subtraction not counted)
     Op.IDENTITY: _zero,
+    Op.PAD: _zero,  # a copy into a larger zeroed tensor
     Op.CONCAT: _zero,  # a copy, no arithmetic
     Op.ADD: _add_ops,
 }

@@ -22,6 +22,8 @@ ALIASES: dict[Op, bool] = {
     Op.CONV2D: False,
     Op.BATCHNORM: False,
     Op.RELU: False,  # torch modules often run it in place; counted as a new tensor (upper bound)
+    Op.TANH: False,
+    Op.SIGMOID: False,
     Op.MAXPOOL: False,
     Op.AVGPOOL: False,
     Op.ADAPTIVE_AVGPOOL: False,
@@ -31,6 +33,7 @@ ALIASES: dict[Op, bool] = {
     Op.LINEAR: False,
     Op.SOFTMAX: False,
     Op.IDENTITY: True,
+    Op.PAD: False,
     Op.CONCAT: False,
     Op.ADD: False,
 }

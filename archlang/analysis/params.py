@@ -48,6 +48,8 @@ PARAMS: dict[Op, Rule] = {
     Op.CONV2D: _conv_params,
     Op.BATCHNORM: _bn_params,
     Op.RELU: zero,
+    Op.TANH: zero,
+    Op.SIGMOID: zero,
     Op.MAXPOOL: zero,
     Op.AVGPOOL: zero,
     Op.ADAPTIVE_AVGPOOL: zero,
@@ -57,6 +59,7 @@ PARAMS: dict[Op, Rule] = {
     Op.LINEAR: _linear_params,
     Op.SOFTMAX: zero,
     Op.IDENTITY: zero,
+    Op.PAD: zero,
     Op.CONCAT: zero,
     Op.ADD: zero,
 }

@@ -45,6 +45,16 @@ def _windowed(attrs, rfs, ids, shapes) -> ReceptiveField:
     return rf if h is rf.h and w is rf.w and not rf.misaligned else ReceptiveField(h, w)
 
 
+def _pad(attrs, rfs, ids, shapes) -> ReceptiveField:
+    # Zero padding moves the grid: unit 0 now starts `top` (`left`) input positions earlier;
+    # the field's size and jump do not change.
+    (rf,) = rfs
+    top, _, left, _ = attrs["padding"]
+    h = rf.h if rf.h.size is None else AxisRF(rf.h.size, rf.h.stride, rf.h.padding + top * rf.h.stride)
+    w = rf.w if rf.w.size is None else AxisRF(rf.w.size, rf.w.stride, rf.w.padding + left * rf.w.stride)
+    return ReceptiveField(h, w)
+
+
 def _input(attrs, rfs, ids, shapes) -> ReceptiveField:
     return ReceptiveField(PIXEL, PIXEL) if len(attrs["shape"]) == 3 else WHOLE
 
@@ -103,6 +113,8 @@ RF_RULES: dict[Op, Rule] = {
     Op.CONV2D: _windowed,
     Op.BATCHNORM: _keep,
     Op.RELU: _keep,
+    Op.TANH: _keep,
+    Op.SIGMOID: _keep,
     Op.MAXPOOL: _windowed,
     Op.AVGPOOL: _windowed,
     Op.ADAPTIVE_AVGPOOL: _adaptive,
@@ -112,6 +124,7 @@ RF_RULES: dict[Op, Rule] = {
     Op.LINEAR: _whole,
     Op.SOFTMAX: _keep,
     Op.IDENTITY: _keep,
+    Op.PAD: _pad,
     Op.CONCAT: _merge,
     Op.ADD: _merge,
 }

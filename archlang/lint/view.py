@@ -40,6 +40,8 @@ OP_ROLE: dict[Op, Role] = {
     Op.CONV2D: Role.CONV,
     Op.BATCHNORM: Role.POINTWISE,
     Op.RELU: Role.POINTWISE,
+    Op.TANH: Role.POINTWISE,
+    Op.SIGMOID: Role.POINTWISE,
     Op.MAXPOOL: Role.POOL,
     Op.AVGPOOL: Role.POOL,
     Op.ADAPTIVE_AVGPOOL: Role.GLOBAL,
@@ -49,6 +51,7 @@ OP_ROLE: dict[Op, Role] = {
     Op.LINEAR: Role.GLOBAL,
     Op.SOFTMAX: Role.POINTWISE,
     Op.IDENTITY: Role.POINTWISE,
+    Op.PAD: Role.POINTWISE,  # no window: only moves the grid (receptive field keeps its size)
     Op.CONCAT: Role.MERGE,
     Op.ADD: Role.MERGE,
 }

@@ -8,11 +8,12 @@ import difflib
 from .. import ir
 from ..diagnostics import Note
 from ..evaluate import evaluate
-from ..ops import ALIASES, CALLABLE_OPS, ArgError, Op, ShapeError, bind_args, resolve_padding
+from ..op_shapes import resolve_padding
+from ..ops import ALIASES, CALLABLE_OPS, ArgError, Op, ShapeError, bind_args
 from . import settings
 from .names import check_label, label_text
 from .program import bind_block_args
-from .state import MAX_BLOCK_DEPTH, Frame, Lowering, Scope, lowering_error
+from .state import MAX_BLOCK_DEPTH, Frame, Lowering, Scope, arg_span, lowering_error
 from .walk import Mode, walk
 
 
@@ -176,19 +177,10 @@ def _bind(op, call: ir.Call, env, fixed: dict):
         if call.name != op.value:  # speak of what the user wrote: `conv`, `fc`, ...
             message = message.replace(f"{op.value} ", f"{call.name} ", 1)
             help = help and help.replace(f"usage: {op.value}(", f"usage: {call.name}(", 1)
-        raise lowering_error(e.code, message, _arg_span(call, e.arg), help) from None
+        raise lowering_error(e.code, message, arg_span(call, e.arg), help) from None
     except ShapeError as e:
         raise lowering_error(e.code, e.message, call.span, e.help) from None
     return attrs
-
-
-def _arg_span(call: ir.Call, arg):
-    for kw in call.kwargs:
-        if kw.name == arg:
-            return kw.span
-    if isinstance(arg, int) and arg < len(call.args):
-        return call.args[arg].span
-    return call.span
 
 
 def _unit(lw: Lowering, call: ir.Call, name, cur, frame: Frame):

@@ -8,8 +8,9 @@ import difflib
 from .. import ir
 from ..evaluate import evaluate
 from ..graph import OutputsType
+from ..inits import INIT_SCHEMES, InitArgError, resolve_init
 from ..ops import CALLABLE_OPS, ArgError, Op, bind_args, positive_int
-from .state import Frame, Lowering, lowering_error
+from .state import Frame, Lowering, arg_span, lowering_error
 
 # What a conv unit expands to: the layers after the conv2d, and the conv's bias default.
 UNIT_STYLES = {
@@ -18,7 +19,6 @@ UNIT_STYLES = {
     "conv_bn": (("bn",), False),
     "conv_bn_relu": (("bn", "relu"), False),
 }
-INIT_SCHEMES = {"default", "trunc_normal", "normal"}
 
 
 def input_stmt(lw: Lowering, stmt: ir.InputStmt, cur, frame: Frame):
@@ -98,28 +98,19 @@ def init_stmt(lw: Lowering, stmt: ir.InitStmt, cur, frame: Frame):
 
 def _init_scheme(call: ir.Call, env) -> dict | None:
     if call.name not in INIT_SCHEMES:
+        close = difflib.get_close_matches(call.name, INIT_SCHEMES, n=1)
         raise lowering_error(
-            "E201", f"unknown init scheme `{call.name}`", call.span, help=f"schemes: {', '.join(sorted(INIT_SCHEMES))}"
+            "E201",
+            f"unknown init scheme `{call.name}`",
+            call.span,
+            help=(f"did you mean `{close[0]}`? " if close else "") + f"schemes: {', '.join(sorted(INIT_SCHEMES))}",
         )
-    if call.name == "default":
-        return None
-    out = {"scheme": call.name, "std": 0.01, "a": -2.0, "b": 2.0}
-    for i, arg in enumerate(call.args):
-        if i > 0:
-            raise lowering_error("E203", "init takes one positional argument (std)", arg.span)
-        out["std"] = evaluate(arg, env)
-    for kw in call.kwargs:
-        if kw.name not in ("std", "a", "b"):
-            raise lowering_error(
-                "E202", f"init has no argument `{kw.name}`", kw.span, help="init trunc_normal(std=0.01)"
-            )
-        out[kw.name] = evaluate(kw.value, env)
-    for key in ("std", "a", "b"):
-        v = out[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise lowering_error("E205", f"init {key} must be a number", call.span)
-        out[key] = float(v)
-    return out
+    positional = [evaluate(a, env) for a in call.args]
+    keyword = {kw.name: evaluate(kw.value, env) for kw in call.kwargs}
+    try:
+        return resolve_init(call.name, positional, keyword)
+    except InitArgError as e:
+        raise lowering_error(e.code, e.message, arg_span(call, e.arg), e.help) from None
 
 
 def outputs_stmt(lw: Lowering, stmt: ir.OutputsStmt, cur, frame: Frame):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
+from .. import ir
 from ..diagnostics import Diagnostic, Note, SpecError
 from ..evaluate import Env
 from ..graph import OutputsType, ScopeInfo
@@ -165,7 +166,25 @@ def _init(op, attrs, ctx: Ctx) -> dict | None:
         return None
     std = attrs.get("init_std")
     if ctx.init is not None:
-        return {**ctx.init, "std": std} if std is not None else dict(ctx.init)
+        init = dict(ctx.init)
+        if std is not None:
+            init = init | {"std": std} if "std" in init else _trunc_normal(std)
+        return init
     if std is not None:
-        return {"scheme": "trunc_normal", "std": std, "a": -2.0, "b": 2.0}
+        return _trunc_normal(std)
     return None
+
+
+def _trunc_normal(std: float) -> dict:
+    """A per-layer ``init_std``: truncated normal, as torchvision's GoogLeNet / Inception."""
+    return {"scheme": "trunc_normal", "std": std, "a": -2.0, "b": 2.0, "bias": None}
+
+
+def arg_span(call: ir.Call, arg):
+    """The span of a call's argument named (or numbered) ``arg``; the call's if there is none."""
+    for kw in call.kwargs:
+        if kw.name == arg:
+            return kw.span
+    if isinstance(arg, int) and arg < len(call.args):
+        return call.args[arg].span
+    return call.span

@@ -40,6 +40,8 @@ CATEGORY: dict[Op, Category] = {
     Op.CONV2D: CONV,
     Op.BATCHNORM: NORM,
     Op.RELU: OTHER,
+    Op.TANH: OTHER,
+    Op.SIGMOID: OTHER,
     Op.MAXPOOL: POOL,
     Op.AVGPOOL: POOL,
     Op.ADAPTIVE_AVGPOOL: POOL,
@@ -49,6 +51,7 @@ CATEGORY: dict[Op, Category] = {
     Op.LINEAR: CLASSIFIER,
     Op.SOFTMAX: CLASSIFIER,
     Op.IDENTITY: OTHER,
+    Op.PAD: OTHER,
     Op.CONCAT: OTHER,
     Op.ADD: OTHER,
 }
@@ -96,6 +99,8 @@ PAPER_LABEL: dict[Op, Callable[[dict], str]] = {
     Op.CONV2D: _conv_label,
     Op.BATCHNORM: lambda a: "batch norm",
     Op.RELU: lambda a: "ReLU",
+    Op.TANH: lambda a: "tanh",
+    Op.SIGMOID: lambda a: "sigmoid",
     Op.MAXPOOL: _pool_label("max"),
     Op.AVGPOOL: _pool_label("avg"),
     Op.ADAPTIVE_AVGPOOL: _adaptive_label,
@@ -105,6 +110,7 @@ PAPER_LABEL: dict[Op, Callable[[dict], str]] = {
     Op.LINEAR: lambda a: f"fc, {a['out_features']}",
     Op.SOFTMAX: lambda a: "softmax",
     Op.IDENTITY: lambda a: "identity",
+    Op.PAD: lambda a: "zero pad " + ", ".join(map(str, a["padding"])),
     Op.CONCAT: lambda a: "concat",
     Op.ADD: lambda a: "sum",
 }

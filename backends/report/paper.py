@@ -45,6 +45,8 @@ PAPER_ROW_TYPE: dict[Op, str | None] = {
     Op.CONV2D: "convolution",
     Op.BATCHNORM: None,
     Op.RELU: None,
+    Op.TANH: None,
+    Op.SIGMOID: None,
     Op.MAXPOOL: "max pool",
     Op.AVGPOOL: "avg pool",
     Op.ADAPTIVE_AVGPOOL: "avg pool",
@@ -54,6 +56,7 @@ PAPER_ROW_TYPE: dict[Op, str | None] = {
     Op.LINEAR: "linear",
     Op.SOFTMAX: "softmax",
     Op.IDENTITY: None,
+    Op.PAD: None,
     Op.CONCAT: None,
     Op.ADD: None,
 }

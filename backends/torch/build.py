@@ -18,7 +18,8 @@ from torch import nn
 
 from archlang.compiler import Compiled, compile_spec
 
-from .ops import INIT_SCHEMES, TORCH_OPS, TRAINING, resolve
+from .codegen_init import zero_init_norms
+from .ops import INIT_KWARGS, INIT_MEAN, INIT_SCHEMES, TORCH_OPS, TRAINING, resolve
 from .plan import UNIT_CLASSES, Leaf, ModulePlan, Step, iter_plans, plan
 
 
@@ -157,24 +158,28 @@ def weight_inits(root: ModulePlan) -> dict[str, dict | None]:
 
 def initialize(model: nn.Module, root: ModulePlan) -> None:
     """The spec's ``init``, applied like torchvision: one pass over ``modules()`` in order
-    (so a fixed seed gives torchvision's weights), conv / linear weights drawn, biases left
-    at PyTorch's default, BatchNorm weight 1 and bias 0."""
+    (so a fixed seed gives torchvision's weights), conv / linear weights drawn, biases set to
+    the init's ``bias`` constant or left at PyTorch's default, BatchNorm weight 1 and bias 0;
+    then the scale of ``batchnorm(zero_init=true)`` layers is zeroed."""
     inits = weight_inits(root)
-    if not any(inits.values()):
-        return
-    for name, m in model.named_modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            init = inits.get(name)
-            if init is None:
-                continue
-            fn = resolve(INIT_SCHEMES[init["scheme"]])
-            if init["scheme"] == "trunc_normal":
-                fn(m.weight, mean=0.0, std=init["std"], a=init["a"], b=init["b"])
-            else:
-                fn(m.weight, mean=0.0, std=init["std"])
-        elif isinstance(m, nn.BatchNorm2d) and m.affine:
-            nn.init.constant_(m.weight, 1)
-            nn.init.constant_(m.bias, 0)
+    if any(inits.values()):
+        for name, m in model.named_modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                init = inits.get(name)
+                if init is None:
+                    continue
+                scheme = init["scheme"]
+                mean = {"mean": INIT_MEAN[scheme]} if scheme in INIT_MEAN else {}
+                resolve(INIT_SCHEMES[scheme])(m.weight, **mean, **{k: init[k] for k in INIT_KWARGS[scheme]})
+                if init.get("bias") is not None and m.bias is not None:
+                    nn.init.constant_(m.bias, init["bias"])
+            elif isinstance(m, nn.BatchNorm2d) and m.affine:
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+    # batchnorm(zero_init=true): torchvision's zero_init_residual, a second pass after the first
+    modules = dict(model.named_modules())
+    for name in zero_init_norms(root):
+        nn.init.zeros_(modules[name].weight)
 
 
 def build_compiled(compiled: Compiled) -> nn.Module:

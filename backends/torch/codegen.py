@@ -28,6 +28,7 @@ from pathlib import Path
 from archlang import __version__
 from archlang.ops import Op
 
+from .codegen_init import init_method, is_legacy, zero_init_norms
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
 from .ops import INIT_SCHEMES, SYMBOLIC, TORCH_OPS, TRAINING, Arg
 from .plan import UNIT_CLASSES, Leaf, ModulePlan, iter_plans, plan
@@ -429,8 +430,13 @@ class _Gen:
         for p in iter_plans(self.root):
             for c in p.children:
                 if isinstance(c, Leaf) and TORCH_OPS[c.op].init:
-                    inits.append((".".join((*p.path, c.name)), c.init))
-        self._init_cache = _init_method(inits, self._bn_affine_varies())
+                    inits.append((".".join((*p.path, c.name)), c.init, c.op.value, c.attrs["bias"]))
+        zero_norms = zero_init_norms(self.root)
+        if is_legacy(inits) and not zero_norms:
+            self._init_cache = _init_method([(n, i) for n, i, _, _ in inits], self._bn_affine_varies())
+        else:  # kaiming / xavier / bias constants / zero_init: see codegen_init.py
+            bn_test = "isinstance(m, nn.BatchNorm2d)" + (" and m.affine" if self._bn_affine_varies() else "")
+            self._init_cache = init_method(inits, bn_test, zero_norms)
         return self._init_cache
 
     def _bn_affine_varies(self) -> bool:

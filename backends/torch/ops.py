@@ -127,6 +127,17 @@ def _transform_args(attrs, in_shape=None):
     return [Arg("mean", tuple(attrs["mean"])), Arg("std", tuple(attrs["std"]))]
 
 
+def _zero_pad_args(attrs, in_shape=None):
+    top, bottom, left, right = attrs["padding"]
+    sides = (left, right, top, bottom)  # PyTorch's order: last dimension first
+    return [Arg("padding", sides[0] if len(set(sides)) == 1 else sides, True)]
+
+
+def _f_pad_args(attrs, in_shape=None):
+    top, bottom, left, right = attrs["padding"]
+    return [Arg("pad", (left, right, top, bottom), True)]
+
+
 def _none(attrs, in_shape=None):
     return []
 
@@ -162,6 +173,8 @@ TORCH_OPS: dict[Op, TorchOp] = {
     Op.CONV2D: TorchOp("nn.Conv2d", _conv_args, init=True),
     Op.BATCHNORM: TorchOp("nn.BatchNorm2d", _bn_args),
     Op.RELU: TorchOp("nn.ReLU", _none, "F.relu"),
+    Op.TANH: TorchOp("nn.Tanh", _none, "torch.tanh"),
+    Op.SIGMOID: TorchOp("nn.Sigmoid", _none, "torch.sigmoid"),
     Op.MAXPOOL: TorchOp("nn.MaxPool2d", _maxpool_args, "F.max_pool2d", _maxpool_args),
     Op.AVGPOOL: TorchOp("nn.AvgPool2d", _avgpool_args, "F.avg_pool2d", _avgpool_args),
     Op.ADAPTIVE_AVGPOOL: TorchOp("nn.AdaptiveAvgPool2d", _adaptive_args, "F.adaptive_avg_pool2d", _adaptive_args),
@@ -171,6 +184,7 @@ TORCH_OPS: dict[Op, TorchOp] = {
     Op.LINEAR: TorchOp("nn.Linear", _linear_args, init=True),
     Op.SOFTMAX: TorchOp("nn.Softmax", lambda a, s=None: [Arg("dim", 1)], "F.softmax", extra=(Arg("dim", 1),)),
     Op.IDENTITY: TorchOp("nn.Identity", _none, inputs="alias"),
+    Op.PAD: TorchOp("nn.ZeroPad2d", _zero_pad_args, "F.pad", _f_pad_args),
     Op.CONCAT: TorchOp(None, _none, "torch.cat", inputs="list", extra=(Arg("dim", 1, True),)),
     Op.ADD: TorchOp(None, _none, "add", inputs="sum"),
 }
@@ -189,7 +203,22 @@ SYMBOLIC = {
 INIT_SCHEMES = {
     "trunc_normal": "nn.init.trunc_normal_",
     "normal": "nn.init.normal_",
+    "kaiming_normal": "nn.init.kaiming_normal_",
+    "kaiming_uniform": "nn.init.kaiming_uniform_",
+    "xavier_normal": "nn.init.xavier_normal_",
+    "xavier_uniform": "nn.init.xavier_uniform_",
 }
+# The keyword arguments of each initialiser, taken from the spec's init (archlang/inits.py);
+# the normals draw around mean 0.
+INIT_KWARGS = {
+    "trunc_normal": ("std", "a", "b"),
+    "normal": ("std",),
+    "kaiming_normal": ("a", "mode", "nonlinearity"),
+    "kaiming_uniform": ("a", "mode", "nonlinearity"),
+    "xavier_normal": ("gain",),
+    "xavier_uniform": ("gain",),
+}
+INIT_MEAN = {"trunc_normal": 0.0, "normal": 0.0}
 
 
 def resolve(name: str):

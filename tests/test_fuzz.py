@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from conftest import examples
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import valid_specs
 
@@ -27,10 +28,8 @@ import mutate  # noqa: E402
 from archlang.cli import main  # noqa: E402
 
 
-def fuzz(examples: int):
-    return settings(
-        max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-    )
+def fuzz(ci_budget: int):
+    return settings(max_examples=examples(ci_budget))
 
 
 SEEDS = [p.read_bytes() for p in mutate.SEED_FILES]

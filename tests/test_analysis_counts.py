@@ -1,10 +1,11 @@
-"""Per-op compute rows against independent numbers: every ``ALL_OPS`` row that is not a
-conv/linear/pool window (ADD, LRN, SOFTMAX, BATCHNORM, TRANSFORM_INPUT) against a count
-worked out by hand below, and the ``FLOPS`` rows against fvcore run on the equivalent
-hand-written torch layer. Conventions: docs/analysis.md, "Three ways to count compute".
+"""Per-op compute rows against independent numbers: the ``ALL_OPS`` rows of ADD, LRN,
+SOFTMAX, BATCHNORM and TRANSFORM_INPUT, and conv/linear/adaptive pooling on maps that are
+not square, against counts worked out by hand below; the ``FLOPS`` rows against fvcore run
+on the equivalent hand-written torch layer. Conventions: docs/analysis.md, "Three ways to
+count compute".
 
-Each case uses shapes with distinct factors (3×4×5 = 60 elements) and group sizes that
-tell the plausible slips apart (two vs three add branches, affine vs not, LRN size 3 vs 5).
+Shapes have distinct factors (3×4×5 = 60 elements) and the cases tell the plausible slips
+apart (two vs three add branches, affine vs not, LRN size 3 vs 5, H vs W, groups, bias).
 """
 
 from __future__ import annotations
@@ -126,6 +127,42 @@ def test_googlenet_transform_input_adds_its_ops_to_the_total():
     with_transform = archlang.analyze("googlenet", aux_logits=False, transform_input=True).totals
     assert with_transform.all_ops - plain.all_ops == 2 * 3 * 224 * 224
     assert with_transform.flops == plain.flops and with_transform.macs == plain.macs
+
+
+# ---- conv, linear and adaptive pooling on a map that is not square ---------------------------
+
+
+def test_conv_counts_on_a_non_square_map():
+    nodes = costs("  c: conv2d(2, 3, padding=1)\n  g: conv2d(4, 1, groups=2, bias=false)")
+    c, g = nodes["c"], nodes["g"]
+    # c: weight 2 x 3 x 3 x 3 = 54 elements, applied at 4 x 5 = 20 output positions
+    assert c.shape == (2, 4, 5)
+    assert c.macs == c.flops == 54 * 20 == 1080
+    assert c.flops == fvcore_flops(nn.Conv2d(3, 2, 3, padding=1), (3, 4, 5))
+    assert c.params == 54 + 2 and c.all_ops == 2 * 1080
+    # g: 2 groups of 1 input channel -> weight 4 x 1 x 1 x 1 = 4 elements, 20 positions;
+    # no bias: 80 outputs of a 1-term dot product -> 80 multiplies, no add
+    grouped = nn.Conv2d(2, 4, 1, groups=2, bias=False)
+    assert g.params == 4 == sum(p.numel() for p in grouped.parameters())
+    assert g.macs == g.flops == 80 == fvcore_flops(grouped, (2, 4, 5))
+    assert g.all_ops == 80
+
+
+def test_linear_without_bias():
+    fc = costs("  flatten\n  fc: linear(7, bias=false)")["fc"]
+    # 60 x 7 weights and nothing else; each of the 7 outputs: 60 multiplies and 59 adds
+    assert fc.params == 420 == sum(p.numel() for p in nn.Linear(60, 7, bias=False).parameters())
+    assert fc.macs == fc.flops == 420
+    assert fc.all_ops == 7 * (60 + 59)
+
+
+def test_adaptive_pooling_to_a_non_square_size():
+    g = costs("  g: adaptive_avgpool((2, 3))")["g"]
+    # PyTorch's bins [floor(i*n/o), ceil((i+1)*n/o)): H 4 -> 2: [0,2) [2,4), 4 rows in all;
+    # W 5 -> 3: [0,2) [1,4) [3,5), 2 + 3 + 2 = 7 columns; one op per binned element
+    assert g.shape == (3, 2, 3)
+    assert g.all_ops == 3 * 4 * 7
+    assert g.flops == 60 == fvcore_flops(nn.AdaptiveAvgPool2d((2, 3)), (3, 4, 5))  # input numel
 
 
 # ---- zero rows ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The layout keeps its promises: no import cycle among the project's modules, no module
-over the size limit.
+(of the package, the tests or the tools) over the size limit, and no test that turns a
+broken import of an installed dependency into a skip.
 
 Which imports count: every one. Module-level imports, imports inside functions (lazy
 imports), imports under ``if TYPE_CHECKING:``, and the dynamic imports the package uses
@@ -144,10 +145,76 @@ def test_no_import_cycle_among_the_project_modules():
     assert not tangles, "import cycles:\n" + "\n".join(_explain(graph, c) for c in tangles)
 
 
+def _over_the_limit(paths) -> list[str]:
+    sizes = {path: len(path.read_text(encoding="utf-8").splitlines()) for path in paths}
+    return sorted(f"{path.relative_to(ROOT)}: {n} lines" for path, n in sizes.items() if n > MAX_LINES)
+
+
 def test_no_module_over_the_size_limit():
-    over = []
-    for module, path in project_modules().items():
-        lines = len(path.read_text(encoding="utf-8").splitlines())
-        if lines > MAX_LINES:
-            over.append(f"{path.relative_to(ROOT)}: {lines} lines ({module})")
-    assert not over, f"modules over {MAX_LINES} lines:\n" + "\n".join(sorted(over))
+    over = _over_the_limit(project_modules().values())
+    assert not over, f"modules over {MAX_LINES} lines:\n" + "\n".join(over)
+
+
+def test_no_test_or_tool_module_over_the_size_limit():
+    paths = [p for folder in ("tests", "fuzz", "benchmarks", "scripts") for p in (ROOT / folder).rglob("*.py")]
+    over = _over_the_limit(p for p in paths if "__pycache__" not in p.parts)
+    assert not over, f"modules over {MAX_LINES} lines (split them by topic):\n" + "\n".join(over)
+
+
+def _installed_for_tests() -> set[str]:
+    """Import names of what `pip install -e .[test]` installs: the project, its
+    dependencies and the test extra (their import names match their distribution names)."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    names = {"archlang"}
+    for block in re.findall(r"^(?:dependencies|test) = \[(.*?)^\]", text, flags=re.S | re.M):
+        names |= {re.split(r"[<>=!~\[; ]", item)[0].replace("-", "_") for item in re.findall(r'"([^"]+)"', block)}
+    return names
+
+
+def _skips_on_import(tree: ast.AST) -> list[tuple[str, int]]:
+    """(module, line) for each `pytest.importorskip("module")` and each `try: import module`
+    whose `except ImportError` handler skips."""
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "importorskip"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            found.append((node.args[0].value, node.lineno))
+        elif isinstance(node, ast.Try):
+            skips = any(
+                isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "skip"
+                for handler in node.handlers
+                for call in ast.walk(handler)
+            )
+            if skips:
+                for stmt in node.body:
+                    if isinstance(stmt, ast.Import):
+                        found += [(alias.name, stmt.lineno) for alias in stmt.names]
+                    elif isinstance(stmt, ast.ImportFrom) and stmt.module:
+                        found.append((stmt.module, stmt.lineno))
+    return found
+
+
+def test_the_skip_finder_sees_both_forms():
+    tree = ast.parse(
+        "import pytest\ntorch = pytest.importorskip('torch')\n"
+        "try:\n    import onnx\nexcept ImportError:\n    pytest.skip('no onnx')\n"
+    )
+    assert sorted(_skips_on_import(tree)) == [("onnx", 4), ("torch", 2)]
+    assert {"torch", "torchvision", "fvcore", "onnx", "onnxruntime", "hypothesis", "lark"} <= _installed_for_tests()
+
+
+def test_no_test_skips_when_an_installed_dependency_fails_to_import():
+    """A broken import of the project or of anything the [test] extra installs must fail CI,
+    not turn into a skip."""
+    installed = _installed_for_tests()
+    hiding = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for module, line in _skips_on_import(ast.parse(path.read_text(encoding="utf-8"))):
+            if module.split(".")[0] in installed:
+                hiding.append(f"{path.relative_to(ROOT)}:{line}: skips if `{module}` does not import")
+    assert not hiding, "skips that would hide a broken install:\n" + "\n".join(hiding)

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # folder -> the dotted package it is installed as (pyproject.toml's package-dir)
 PACKAGES = {"archlang": "archlang", "backends": "archlang.backends", "specs": "archlang.specs"}
 MAX_LINES = 420  # "no module over ~400 lines"
-MODULE_STRING = re.compile(r"archlang(\.\w+)*(:\w+)?")
+# "archlang.lint" or "archlang.compiler:compile_spec" (a bare "archlang" is more likely a name than an import)
+MODULE_STRING = re.compile(r"archlang((\.\w+)+(:\w+)?|:\w+)")
 
 
 def project_modules() -> dict[str, Path]:

@@ -45,15 +45,35 @@ def _expected_members() -> set[str]:
     return members
 
 
+def _clean_copy(dest: Path) -> None:
+    """Copy the repository as a fresh clone has it (plus files not yet committed): setuptools
+    builds in-tree, and a stale build/ or *.egg-info in the checkout would put modules into
+    the wheel that pyproject.toml no longer lists."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True
+        )
+    except OSError:  # no git
+        listed = None
+    if (
+        listed is None or listed.returncode != 0
+    ):  # not a git checkout (an unpacked sdist): the packages and their metadata
+        skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
+        for folder in ("archlang", "backends", "specs"):
+            shutil.copytree(ROOT / folder, dest / folder, ignore=skip)
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy2(ROOT / name, dest / name)
+        return
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (ROOT / name).is_file():  # a deleted but not yet committed file is still listed
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    # Build from a clean copy: setuptools builds in-tree, and a stale build/ or *.egg-info
-    # left in the checkout would put modules into the wheel that pyproject.toml no longer lists.
     source = tmp_path_factory.mktemp("source")
-    for name in ("archlang", "backends", "specs"):
-        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, source / name)
+    _clean_copy(source)
     out = tmp_path_factory.mktemp("wheel")
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", out, source])
     (built,) = out.glob("archlang-*.whl")

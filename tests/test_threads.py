@@ -111,6 +111,7 @@ def test_errors_in_threads_are_independent():
 
 
 def test_analyze_in_threads():
+    pytest.importorskip("archlang.analysis")
     args = [10 + i for i in range(THREADS)]
     sequential = [archlang.analyze("googlenet", num_classes=n, aux_logits=False).totals for n in args]
     concurrent = in_threads(lambda n: archlang.analyze("googlenet", num_classes=n, aux_logits=False).totals, args)

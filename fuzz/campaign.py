@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import generate  # noqa: E402
 import mutate  # noqa: E402
 
 KINDS = ("grammar", "valid+tokens", "valid+values", "spec+tokens", "spec+values", "spec+bytes", "valid+bytes")
@@ -31,18 +32,18 @@ def make_case(index: int, seed: int, seeds: list[bytes]) -> tuple[str, str | byt
     rng = random.Random(seed * 1_000_003 + index)
     kind = KINDS[index % len(KINDS)]
     if kind == "grammar":
-        return kind, mutate.gen_spec(rng)
+        return kind, generate.gen_spec(rng)
     if kind == "valid+tokens":
-        return kind, mutate.mutate_tokens(rng, mutate.gen_valid(rng))
+        return kind, mutate.mutate_tokens(rng, generate.gen_valid(rng))
     if kind == "valid+values":
-        return kind, mutate.mutate_values(rng, mutate.gen_valid(rng))
+        return kind, mutate.mutate_values(rng, generate.gen_valid(rng))
     if kind == "spec+values":
         return kind, mutate.mutate_values(rng, rng.choice(seeds).decode())
     if kind == "spec+tokens":
         return kind, mutate.mutate_tokens(rng, rng.choice(seeds).decode(), rounds=5)
     if kind == "spec+bytes":
         return kind, mutate.mutate_bytes(rng, rng.choice(seeds))
-    return kind, mutate.mutate_bytes(rng, mutate.gen_valid(rng).encode())
+    return kind, mutate.mutate_bytes(rng, generate.gen_valid(rng).encode())
 
 
 BACKENDS = (["--emit", "ir"], ["--emit", "torch"], ["--emit", "dot"], ["--report"], ["--report", "--format", "json"])

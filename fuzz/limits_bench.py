@@ -5,7 +5,7 @@
 Prints, per case: exit status, the first diagnostic code, wall time and peak RSS of the
 child (os.wait4's rusage of that one process), the same for a trivial spec (start-up:
 interpreter + imports), and compile_spec's time in this process (no start-up). The
-goal for the refused cases: under 1 s and 200 MiB including start-up. tests/test_hostile.py
+goal for the refused cases: under 1 s and 200 MiB including start-up. tests/test_hostile_*.py
 checks the diagnostics; this script only measures.
 """
 

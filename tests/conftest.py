@@ -1,6 +1,37 @@
+import os
 import sys
 from pathlib import Path
+
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Hypothesis profiles. `ci` (the default) is reproducible: the examples are derived from each
+# test's source, not from a random seed, so a red run is red again on rerun and a green run
+# did not just get lucky; no example database. `fuzz` draws fresh random examples, many more
+# of them: `HYPOTHESIS_PROFILE=fuzz pytest tests/test_fuzz.py` (see fuzz/README.md), or
+# pytest's `--hypothesis-profile=fuzz`. `dev` is `ci` with random seeds.
+CI_EXAMPLES = 50
+_QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=CI_EXAMPLES,
+    suppress_health_check=_QUIET,
+    print_blob=True,
+)
+settings.register_profile("dev", deadline=None, max_examples=CI_EXAMPLES, suppress_health_check=_QUIET)
+settings.register_profile(
+    "fuzz", deadline=None, max_examples=40 * CI_EXAMPLES, suppress_health_check=_QUIET, print_blob=True
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def examples(ci_budget: int) -> int:
+    """A test's example count: ``ci_budget`` under the ci profile, scaled like the profile's
+    ``max_examples`` under the others (40 times as many under fuzz)."""
+    return max(1, ci_budget * settings.default.max_examples // CI_EXAMPLES)

@@ -1,7 +1,8 @@
 """Properties of the analyses on random valid specs (tests/strategies.py): invariants that
 must hold whatever the network, checked without torch."""
 
-from hypothesis import HealthCheck, given, settings
+from conftest import examples
+from hypothesis import given, settings
 from strategies import valid_specs
 
 import archlang
@@ -11,7 +12,7 @@ from archlang.summary import count_params
 COUNTS = ("params", "buffers", "macs", "flops", "all_ops", "out_elements", "out_bytes")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40))
 @given(valid_specs())
 def test_analysis_invariants(text):
     compiled = archlang.compile_spec(text)

@@ -2,13 +2,12 @@
 and fvcore's FlopCountAnalysis (eval FLOPs), computed here, not copied. torch is imported
 only inside this module."""
 
+import fvcore.nn as fvcore_nn
 import pytest
+import torch
+import torchvision
 
 import archlang
-
-torch = pytest.importorskip("torch")
-torchvision = pytest.importorskip("torchvision")
-fvcore_nn = pytest.importorskip("fvcore.nn")
 
 CASES = {
     # name: (torchvision constructor kwargs, our spec, our params, input)

@@ -17,20 +17,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from conftest import examples
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import valid_specs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+import generate  # noqa: E402
 import mutate  # noqa: E402
 
 from archlang.cli import main  # noqa: E402
 
 
-def fuzz(examples: int):
-    return settings(
-        max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-    )
+def fuzz(ci_budget: int):
+    return settings(max_examples=examples(ci_budget))
 
 
 SEEDS = [p.read_bytes() for p in mutate.SEED_FILES]
@@ -54,7 +54,7 @@ def test_the_oracle_can_fail():
 @fuzz(200)
 @given(st.randoms(use_true_random=False), st.booleans())
 def test_grammar_aware_specs(rng, mutated):
-    text = mutate.gen_spec(rng)
+    text = generate.gen_spec(rng)
     assert_sound(mutate.mutate_tokens(rng, text) if mutated else text)
 
 
@@ -81,7 +81,7 @@ def test_value_mutations_of_the_real_specs(index, rng):
 @fuzz(50)
 @given(st.randoms(use_true_random=False), st.sampled_from(["tokens", "bytes"]))
 def test_archc_check_exits_0_or_1(rng, how):
-    base = mutate.gen_valid(rng).encode()
+    base = generate.gen_valid(rng).encode()
     data = mutate.mutate_bytes(rng, base) if how == "bytes" else mutate.mutate_tokens(rng, base.decode()).encode()
     path = WORKDIR / "cli_case.arch"
     path.write_bytes(data)
@@ -99,4 +99,4 @@ def test_generated_valid_specs_compile(seed):
     import random
 
     for i in range(20):
-        assert mutate.check(mutate.gen_valid(random.Random(seed * 100 + i))).kind == "ok"
+        assert mutate.check(generate.gen_valid(random.Random(seed * 100 + i))).kind == "ok"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from conftest import examples
+from hypothesis import given, settings
 from strategies import valid_specs
 
 from archlang.cli import main
@@ -254,7 +255,7 @@ def test_googlenet_paper_variant_factorizes_its_5x5_branches():
 # ---- robustness -----------------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60))
 @given(valid_specs())
 def test_lint_never_crashes_on_valid_specs(text):
     diags = run_lint(compile_spec(text))

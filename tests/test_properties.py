@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import SPECS
-from hypothesis import HealthCheck, given, settings
+from conftest import SPECS, examples
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import reference_out, spec_cases
 
@@ -19,8 +19,6 @@ from archlang.diagnostics import SpecError
 from archlang.loader import load_text
 from archlang.ops import Op
 from archlang.syntax import parse
-
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def _last_node_under(graph, label: str) -> str:
@@ -42,7 +40,7 @@ def _check_window(graph, nid):
     assert data["shape"][1:] == expected, nid
 
 
-@settings(max_examples=70, **SETTINGS)
+@settings(max_examples=examples(70))
 @given(spec_cases())
 def test_random_valid_specs_infer_shapes(case):
     graph = compile_spec(case.text).graph  # raises on any diagnostic
@@ -60,7 +58,7 @@ def test_random_valid_specs_infer_shapes(case):
             assert {s[1:] for s in shapes} == {data["shape"][1:]}
 
 
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=examples(30))
 @given(spec_cases())
 def test_random_specs_round_trip_through_ir_json(case):
     module = parse(case.text, "random.arch")
@@ -146,7 +144,7 @@ def mutants(draw):
     return name, text
 
 
-@settings(max_examples=100, **SETTINGS)
+@settings(max_examples=examples(100))
 @given(mutants())
 def test_mutated_specs_fail_with_located_diagnostics(mutant):
     name, text = mutant

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # Everything is imported on first use: `archc --help` / `--version` need none of it, and
 # torch is only ever imported by `build`.

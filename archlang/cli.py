@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from .version import __version__
 
 # format -> "module:function"; the function takes (compiled, fmt, options) and returns
 # str or bytes.

@@ -51,7 +51,7 @@ def parser() -> Lark:
 def _cache_path() -> str | bool:
     import tempfile
 
-    from . import __version__
+    from .version import __version__
 
     try:
         base = Path(tempfile.gettempdir()) / f"archlang-cache-{os.getuid()}"

@@ -25,8 +25,8 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archlang import __version__
 from archlang.ops import Op
+from archlang.version import __version__
 
 from .codegen_init import init_method, is_legacy, zero_init_norms
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute

@@ -16,8 +16,8 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archlang import __version__
 from archlang.ops import Op
+from archlang.version import __version__
 
 from .codegen import IN, TRANSFORM_INPUT_SOURCE, Lin, Placeholders, Slot, bind_group, bind_slots, docstring
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute

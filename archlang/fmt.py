@@ -11,6 +11,11 @@ everything within and around them canonical:
 * indentation from the brackets still open: two spaces per hanging ``{`` / ``(`` / ``[``;
   when a bracket is followed by code on its line, the lines inside line up with that code
   (``network N(a: int,`` / ``          b: int)``);
+* a continuation line of a statement outside brackets (which line starts a statement comes
+  from the parse: newlines are not significant) lines up with the code after the
+  statement's ``=`` (``const blocks = if ...`` / ``else ...`` under the ``if``), else hangs
+  ``CONTINUATION`` (4) deeper than the statement's line; ``elif``, ``else {`` and a body's
+  ``{`` on their own line line up with their statement;
 * runs of blank lines become one; none at the start or end of the file, right after an
   opening bracket or right before a closing one;
 * ``;`` only between two statements on one line;
@@ -26,12 +31,14 @@ from __future__ import annotations
 
 import functools
 import itertools
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 from .diagnostics import Diagnostic, SpecError
 
 INDENT = 2
+CONTINUATION = 2 * INDENT  # a hanging continuation line, deeper than a body's lines
 _OPEN = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 _CLOSE = set(_OPEN.values())
 _NO_SPACE_BEFORE = {"RPAR", "RSQB", "COMMA", "SEMICOLON", "COLON"}
@@ -106,10 +113,27 @@ def _drop_semicolons(items: list[Item]) -> list[Item]:
 
 @dataclass
 class _Open:
+    """An open bracket, or the file itself (``type`` "FILE"): where the lines inside go."""
+
     type: str
-    kind: str  # "call" (arguments: `=` unspaced), "params", "outputs", "tuple", "brace"
+    kind: str  # "call" (arguments: `=` unspaced), "params", "outputs", "tuple", "brace", "file"
     line_indent: int
     align: int | None = None  # column of the code after the bracket on its line
+    # In a `{` and in the file, which hold statements: the statement being laid out.
+    stmt_indent: int = 0  # the indentation of the line it starts on
+    cont_align: int | None = None  # column of the code after its `=`, on the `=`'s line
+
+    @property
+    def holds_statements(self) -> bool:
+        return self.type in ("LBRACE", "FILE")
+
+    @property
+    def inner_indent(self) -> int:
+        return self.align if self.align is not None else self.line_indent + INDENT
+
+    @property
+    def continuation_indent(self) -> int:
+        return self.cont_align if self.cont_align is not None else self.stmt_indent + CONTINUATION
 
 
 def _paren_kind(prev: Item | None, before: Item | None) -> str:
@@ -139,11 +163,72 @@ def _space(prev: Item, cur: Item, top: _Open | None) -> str:
     return " "
 
 
-def _layout(items: list[Item], blanks_before: list[int]) -> list[str]:
-    """Output lines; ``blanks_before[n]``: how many blank input lines precede line ``n``."""
+def _statement_starts(module) -> set[tuple[int, int]]:
+    """Where each statement of the module begins: (line, 0-based column) of its first token."""
+    from pydantic import BaseModel
+
+    from . import ir
+
+    statements = (*typing.get_args(typing.get_args(ir.Stmt)[0]), ir.Import, ir.BlockDef, ir.NetworkDef)
+    starts = set()
+    todo: list = list(module.items)
+    while todo:  # a loop, not recursion: expressions may nest deeply
+        value = todo.pop()
+        if isinstance(value, BaseModel):
+            if isinstance(value, statements):
+                starts.add((value.span.line, value.span.col - 1))
+            todo.extend(getattr(value, name) for name in type(value).model_fields)
+        elif isinstance(value, tuple):
+            todo.extend(value)
+    return starts
+
+
+def _role(first: Item, ctx: _Open, starts, prev_code: Item | None, next_code: Item | None) -> str:
+    """What a line starting with ``first`` is, ``ctx`` being the innermost open bracket (or
+    the file): "close", "inside" a `(` `[`, a "statement", a "clause" of one (`elif`, `else {`,
+    a body's or a group's `{`), or a "continuation" of one's expression."""
+    if first.type in _CLOSE:
+        return "close"
+    if not ctx.holds_statements:
+        return "inside"
+    if (first.line, first.col) in starts:
+        return "statement"
+    if (
+        first.type == "ELIF"
+        or (first.type == "ELSE" and next_code is not None and next_code.type == "LBRACE")
+        or (first.type == "LBRACE" and (prev_code is None or prev_code.type != "COLON"))
+    ):
+        return "clause"
+    return "continuation"
+
+
+def _indent(role: str, ctx: _Open) -> int:
+    if role == "close":
+        return ctx.line_indent
+    if role == "clause":
+        return ctx.stmt_indent
+    if role == "continuation":
+        return ctx.continuation_indent
+    return ctx.inner_indent
+
+
+def _layout(items: list[Item], blanks_before: list[int], starts: set[tuple[int, int]]) -> list[str]:
+    """Output lines; ``blanks_before[n]``: how many blank input lines precede line ``n``;
+    ``starts``: where statements begin (line, column), from the parse."""
+    code = [i for i in items if i.type != "COMMENT"]
+    code_index = {id(tok): n for n, tok in enumerate(code)}
     by_line: dict[int, list[Item]] = {}
     for item in items:
         by_line.setdefault(item.line, []).append(item)
+    # A comment-only line is indented like the code line after it would be (or as a
+    # statement, before a closing bracket or at the end).
+    first_code: dict[int, Item | None] = {}
+    upcoming: Item | None = None
+    for line_no in reversed(by_line):
+        firsts = [i for i in by_line[line_no] if i.type != "COMMENT"]
+        upcoming = firsts[0] if firsts else upcoming
+        first_code[line_no] = upcoming
+    file = _Open("FILE", "file", 0, align=0)
     stack: list[_Open] = []
     out: list[str] = []
     prev_line: int | None = None
@@ -155,19 +240,24 @@ def _layout(items: list[Item], blanks_before: list[int]) -> list[str]:
             opened = last_tok is not None and last_tok.type in _OPEN and last_tok.line == prev_line
             if not opened and first.type not in _CLOSE:
                 out.append("")
-        if first.type in _CLOSE and stack:
-            indent = stack[-1].line_indent
-        elif stack:
-            top = stack[-1]
-            indent = top.align if top.align is not None else top.line_indent + INDENT
+        line_ctx = stack[-1] if stack else file
+        lead = first_code[line_no]
+        if lead is None:
+            role = "statement"
         else:
-            indent = 0
+            n = code_index[id(lead)]
+            role = _role(lead, line_ctx, starts, last_tok, code[n + 1] if n + 1 < len(code) else None)
+            if first.type == "COMMENT" and role == "close":
+                role = "statement"
+        indent = _indent(role, line_ctx)
         text = " " * indent
         # The indentation new brackets count from: this line's, or, once a bracket opened
-        # on an earlier line closes here, that line's (`network N(a,` / `b) {`).
+        # on an earlier line closes here, that line's (`network N(a,` / `b) {`); a body's
+        # `{` on a continuation line, the statement's (its `}` lines up with the statement).
         base = indent
         prev: Item | None = None
         pending: list[_Open] = []  # brackets opened on this line, waiting for their next token
+        after_equal: _Open | None = None  # a statement whose `=` was the last token
         for item in line_items:
             if item.type == "COMMENT":
                 if prev is None:
@@ -182,6 +272,17 @@ def _layout(items: list[Item], blanks_before: list[int]) -> list[str]:
             for bracket in pending:
                 bracket.align = len(text)
             pending = []
+            if after_equal is not None:
+                after_equal.cont_align = len(text)
+                after_equal = None
+            ctx = stack[-1] if stack else file
+            if (item.line, item.col) in starts:
+                # mid-line, a statement sits where it would on a line of its own, or
+                # deeper; brackets it opens count from there
+                ctx.stmt_indent, ctx.cont_align = max(indent, ctx.inner_indent), None
+                base = ctx.stmt_indent
+            elif item.type == "EQUAL" and ctx.holds_statements:
+                after_equal = ctx
             if item.type in _CLOSE and stack:
                 base = stack.pop().line_indent
             text += item.text
@@ -189,7 +290,8 @@ def _layout(items: list[Item], blanks_before: list[int]) -> list[str]:
                 kind = "brace" if item.type == "LBRACE" else "tuple"
                 if item.type == "LPAR":
                     kind = _paren_kind(last_tok, before_last)
-                bracket = _Open(item.type, kind, base)
+                body_brace = item.type == "LBRACE" and role == "continuation" and ctx is line_ctx
+                bracket = _Open(item.type, kind, ctx.stmt_indent if body_brace else base)
                 stack.append(bracket)
                 pending.append(bracket)
             prev = item
@@ -199,10 +301,10 @@ def _layout(items: list[Item], blanks_before: list[int]) -> list[str]:
     return out
 
 
-def _layout_text(text: str) -> str:
+def _layout_text(text: str, module) -> str:
     items = _drop_semicolons(_items(text))
     blanks_before = [0, *itertools.accumulate(not line.strip() for line in text.split("\n"))]
-    out = _layout(items, blanks_before)
+    out = _layout(items, blanks_before, _statement_starts(module))
     return "\n".join(out) + "\n" if out else ""
 
 
@@ -227,7 +329,7 @@ def format_source(text: str, file: str = "<string>") -> str:
     if text.startswith("\ufeff"):
         text = text[1:]
     before = parse(text, file)
-    formatted = _layout_text(text)
+    formatted = _layout_text(text, before)
     if formatted != text and ir_without_spans(parse(formatted, file)) != ir_without_spans(before):
         raise SpecError(
             Diagnostic(

@@ -114,6 +114,104 @@ def test_small_cases(source, expected):
     assert format_source(source) == expected
 
 
+# A statement's continuation lines (an expression going on outside brackets) never sit at
+# the statement's own indentation: they line up with the code after a `=` on its line, else
+# hang 4 deeper; `elif`, `else {` and a body's `{` start lines at the statement's indentation.
+CONTINUED = """\
+network R(depth: int = 18) {
+  const blocks = if depth == 18 then [2, 2, 2, 2]
+  else if depth == 34 then [3, 4, 6,
+  3]
+      else [3, 8, 36, 3]
+  input 3x224x224
+}
+const k =
+if a then 1
+# the default
+else 2
+network N {
+  input if a
+  then 3x32x32 else 3x64x64
+  x, y:
+  conv(1)
+  if a and
+  b {
+  relu
+  }
+  else {
+  tanh
+  }
+}
+"""
+
+CONTINUED_EXPECTED = """\
+network R(depth: int = 18) {
+  const blocks = if depth == 18 then [2, 2, 2, 2]
+                 else if depth == 34 then [3, 4, 6,
+                                           3]
+                 else [3, 8, 36, 3]
+  input 3x224x224
+}
+const k =
+    if a then 1
+    # the default
+    else 2
+network N {
+  input if a
+      then 3x32x32 else 3x64x64
+  x, y:
+      conv(1)
+  if a and
+      b {
+    relu
+  }
+  else {
+    tanh
+  }
+}
+"""
+
+
+def test_continuation_lines_align_after_the_equals_or_hang():
+    assert format_source(CONTINUED) == CONTINUED_EXPECTED
+    assert format_source(CONTINUED_EXPECTED) == CONTINUED_EXPECTED
+    assert ir_without_spans(parse(CONTINUED)) == ir_without_spans(parse(CONTINUED_EXPECTED))
+    assert _misplaced_continuations(CONTINUED_EXPECTED) == []
+    assert _misplaced_continuations(CONTINUED) == [3, 4, 9, 11, 14, 16, 18]  # the check can fail
+
+
+_STATEMENT_KINDS = {"layer", "input", "const_stmt", "unit", "init", "outputs", "aux", "if", "for", "repeat"}
+_STATEMENT_KINDS |= {"import", "block", "network"}
+_OWN_LINE = re.compile(r"#|[})\]{]|elif\b|else\s*([{#]|$)")  # a comment, a bracket, a clause
+
+
+def _misplaced_continuations(text: str) -> list[int]:
+    """Lines (1-based) that continue a statement but are not indented deeper than the line
+    the statement starts on. Statements and their extents come from the parse."""
+    spans = []
+    todo = [parse(text).model_dump()]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            if value.get("kind") in _STATEMENT_KINDS:
+                span = value["span"]
+                spans.append(((span["line"], span["col"]), (span["end_line"], span["end_col"])))
+            todo.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            todo.extend(value)
+    lines = text.split("\n")
+    indent = [len(line) - len(line.lstrip()) for line in lines]
+    bad = []
+    for n, line in enumerate(lines, start=1):
+        col = indent[n - 1] + 1
+        if not line.strip() or _OWN_LINE.match(line.lstrip()) or any(start == (n, col) for start, _ in spans):
+            continue
+        owners = [start for start, end in spans if start < (n, col) < end]
+        if owners and indent[n - 1] <= indent[max(owners)[0] - 1]:
+            bad.append(n)
+    return bad
+
+
 def test_bundled_specs_are_fmt_clean():
     result = CliRunner().invoke(main, ["fmt", "--check", *map(str, BUNDLED), str(ROOT / "archlang" / "prelude.arch")])
     assert result.exit_code == 0, result.output
@@ -172,6 +270,7 @@ def test_any_layout_formats_idempotently_to_the_same_ir(data, text):
     assert format_source(formatted) == formatted
     assert ir_without_spans(parse(formatted)) == ir_without_spans(parse(text))
     assert re.findall(r"# note \d+", formatted) == comments  # every comment, in order
+    assert _misplaced_continuations(formatted) == []
     assert "\n\n\n" not in formatted and not formatted.startswith("\n")
     assert all(line == line.rstrip() for line in formatted.split("\n"))
 

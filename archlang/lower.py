@@ -438,7 +438,8 @@ class Lowerer:
             )
         name = self._label_text(stmt.label, env)
         sub = replace(ctx, aux=name, unit=dict(ctx.unit))
-        out = self._layer(stmt.layer, (ir.Label(span=stmt.label.span, text=name),), entry[0], scope, env, sub)
+        label = ir.Label.model_construct(span=stmt.label.span, text=name)  # no validation: see ir._CONFIG
+        out = self._layer(stmt.layer, (label,), entry[0], scope, env, sub)
         if name in self.aux_outputs:
             raise _err("E302", f"aux head `{name}` is declared twice", stmt.label.span)
         self.aux_outputs[name] = out
@@ -470,7 +471,7 @@ class Lowerer:
 
     def _inline(self, layer, names, labels, cur, scope, env, ctx):
         """``a, b: Block(...)`` / ``a, b: { x; y }``: the body's layers take the names."""
-        queue = list(ir.Label(span=lbl.span, text=n) for lbl, n in zip(labels, names))
+        queue = [ir.Label.model_construct(span=lbl.span, text=n) for lbl, n in zip(labels, names)]
         if layer.kind == "call" and layer.name in self.blocks:
             block = self.blocks[layer.name]
             benv, sub_ctx = self._enter_block(block, layer, env, ctx)

@@ -4,6 +4,8 @@
     archc check FILE
     archc lint FILE
 
+``archc FILE ...`` is the default command (registered as the hidden ``compile``; help and
+errors show it as ``archc [OPTIONS] FILE``); other commands are plain ``@main.command()``s.
 Only this module writes files (atomically) or exits. Back ends are looked up in tables
 (``EMITTERS``) and imported on first use, so ``archc check`` and ``--report`` never import
 torch. Exit codes: 0 ok, 1 spec errors, 2 usage errors.
@@ -11,6 +13,7 @@ torch. Exit codes: 0 ok, 1 spec errors, 2 usage errors.
 
 from __future__ import annotations
 
+import difflib
 import gc
 import importlib
 import os
@@ -22,7 +25,8 @@ import click
 from . import __version__
 
 # format -> "module:function"; the function takes (compiled, fmt, options) and returns
-# str or bytes.
+# str or bytes. ``options["notes"]`` is a list a back end may append notes to: the CLI
+# prints them on stderr ("note: ..."), so back ends never write to the terminal.
 EMITTERS: dict[str, str] = {
     "ir": "archlang.emit_ir:emit_ir",
     "torch": "archlang.backends.torch.codegen:emit_cli",
@@ -31,6 +35,7 @@ EMITTERS: dict[str, str] = {
     "pdf": "archlang.backends.diagrams.render:emit_cli",
     "png": "archlang.backends.diagrams.render:emit_cli",
 }
+BINARY = {"png", "pdf"}  # refused on a terminal without -o
 REPORT = "archlang.backends.report.tables:report_cli"
 LINT = "archlang.lint:lint_cli"
 EXPLAIN = "archlang.lint:explain"
@@ -130,8 +135,65 @@ def _common(f):
     return f
 
 
+DEFAULT = "compile"  # the command `archc FILE ...` runs
+
+
+class DefaultContext(click.Context):
+    """The default command's context: its usage line and hints read ``archc``, not
+    ``archc compile`` (a command name the user never typed and help does not list)."""
+
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else super().command_path
+
+
+class SubCommand(click.Command):
+    """A named command (``archc check``, ``archc lint``, ...). An option that belongs to
+    ``archc FILE`` instead (``archc check FILE --report``) gets a hint with the right form."""
+
+    def parse_args(self, ctx, args):
+        given = list(args)  # click's parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as err:
+            default = ctx.parent.command.commands[DEFAULT] if ctx.parent is not None else None
+            owner = next((p for p in default.params if err.option_name in p.opts), None) if default else None
+            if owner is None:
+                raise
+            file = _first_positional(given, [*self.params, *default.params])
+            choices = getattr(owner.type, "choices", None)
+            value = "" if getattr(owner, "is_flag", False) else f" {'|'.join(choices) if choices else 'VALUE'}"
+            raise UsageProblem(
+                f"`{err.option_name}` is an option of `archc FILE`, not of `archc {ctx.info_name}`: "
+                f"run `archc {file} {err.option_name}{value}`",
+                ctx=ctx,
+            ) from None
+
+
+def _first_positional(args: list[str], params) -> str:
+    """The first argument that is no option and no option's value (``FILE`` if none)."""
+    takes_value = {o for p in params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in takes_value
+        else:
+            return arg
+    return "FILE"
+
+
+class DefaultCommand(click.Command):
+    context_class = DefaultContext
+
+
 class DefaultGroup(click.Group):
-    """``archc FILE ...`` runs the ``compile`` command; ``archc check FILE`` a subcommand."""
+    """``archc FILE ...`` runs the default command; ``archc check FILE`` a named one.
+
+    ``archc --help`` shows both forms and the default command's options."""
+
+    command_class = SubCommand
 
     def main(self, *args, **kwargs):
         # archc is a short-lived process: the cyclic collector would rescan every object
@@ -147,8 +209,32 @@ class DefaultGroup(click.Group):
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "--list-specs"):
-            args = ["compile", *args]
+            self._refuse_command_typo(ctx, args[0])
+            args = [DEFAULT, *args]
         return super().parse_args(ctx, args)
+
+    def _refuse_command_typo(self, ctx, word: str) -> None:
+        """``archc chek FILE``: a near-miss of a command name that is no file or spec."""
+        visible = [name for name, cmd in self.commands.items() if not cmd.hidden]
+        close = difflib.get_close_matches(word, visible, n=1, cutoff=0.75)
+        if not close or word.startswith("-") or Path(word).exists():
+            return
+        from .compiler import bundled_specs
+
+        if word not in bundled_specs():
+            raise UsageProblem(f"no command `{word}`: did you mean `archc {close[0]}`?", ctx=ctx)
+
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage(ctx.command_path, "[OPTIONS] FILE")
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="       ")
+
+    def format_options(self, ctx, formatter):
+        default = self.commands[DEFAULT]
+        sub = default.make_context(DEFAULT, ["-"], parent=ctx, resilient_parsing=True)
+        records = [p.get_help_record(sub) for p in default.get_params(sub) if p.name != "help"]
+        with formatter.section("Options of archc FILE"):
+            formatter.write_dl([r for r in records if r])
+        super().format_options(ctx, formatter)
 
 
 def _list_specs(ctx, param, value):
@@ -182,7 +268,7 @@ def main():
     """
 
 
-@main.command("compile")
+@main.command(DEFAULT, cls=DefaultCommand, hidden=True)
 @click.argument("file")
 @_common
 @click.option("--emit", "emit", type=click.Choice(sorted(EMITTERS)), help="Output to produce.")
@@ -215,7 +301,12 @@ def main():
 @click.option(
     "--view", type=click.Choice(["blocks", "layers"]), default="blocks", show_default=True, help="Diagram view."
 )
-@click.option("--block", "block_name", metavar="NAME", help="Draw one block template alone.")
+@click.option(
+    "--block",
+    "block_name",
+    metavar="NAME[@PATH]",
+    help="Draw one block template alone (its first instance, or the one at PATH, e.g. BasicBlock@layer2/0).",
+)
 @click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"]), default=None, help="Diagram direction.")
 @click.option("--edge-shapes/--no-edge-shapes", default=False, help="Label diagram edges with tensor shapes.")
 @click.option("--costs/--no-costs", default=False, help="Show params/MACs on diagram nodes.")
@@ -227,8 +318,14 @@ def compile_cmd(file, sets, input_dims, max_nodes, emit, output, report, **optio
         raise UsageProblem("nothing to do: give --emit FORMAT or --report (or use `archc check FILE`)")
     if emit and report:
         raise UsageProblem("give either --emit or --report, not both")
+    if emit in BINARY and output in (None, "-") and sys.stdout.isatty():
+        raise UsageProblem(
+            f"--emit {emit} writes binary data, which would garble the terminal: "
+            f"give -o FILE (e.g. -o {Path(file).stem}.{emit}), or redirect: > {Path(file).stem}.{emit}"
+        )
     compiled = compile_or_exit(file, sets, input_dims, max_nodes)
-    options.update(output=output, sets=parse_sets(sets))
+    notes: list[str] = []
+    options.update(output=output, sets=parse_sets(sets), notes=notes)
     from .diagnostics import SpecError
 
     try:
@@ -241,6 +338,8 @@ def compile_cmd(file, sets, input_dims, max_nodes, emit, output, report, **optio
             err.sources = compiled.sources
         report_errors(err)
         sys.exit(1)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     write_output(data, output)
 
 

@@ -23,6 +23,7 @@ from .syntax import parse as parse_text
 
 PACKAGE = Path(__file__).resolve().parent
 MAX_ENTRIES = 256  # beyond this, the least recently written entries are removed
+MAX_TEXT = 1 << 20  # bigger files (real specs have a few KiB) are parsed each time, not stored
 
 
 def cache_dir() -> Path | None:
@@ -73,8 +74,9 @@ def _entry(text: str, file: str) -> tuple[Path | None, bytes]:
 def parse(text: str, file: str = "<string>"):
     """:func:`archlang.syntax.parse`, with the result kept on disk for the next process.
 
-    Only files are kept (spec text given directly, ``<string>``, is parsed each time)."""
-    if file.startswith("<") and file != "<prelude>":
+    Only files are kept (spec text given directly, ``<string>``, and files over ``MAX_TEXT``
+    characters are parsed each time)."""
+    if (file.startswith("<") and file != "<prelude>") or len(text) > MAX_TEXT:
         return parse_text(text, file)
     path, key = _entry(text, file)
     if path is not None:

@@ -88,6 +88,12 @@ def test_spec_text_and_errors_are_not_stored(cache, tmp_path):
     assert len(list(cache.glob("ir-*.pickle"))) == 1
 
 
+def test_huge_files_are_not_stored(cache, monkeypatch):
+    monkeypatch.setattr(ircache, "MAX_TEXT", len(TEXT) - 1)
+    ircache.parse(TEXT, "n.arch")
+    assert not cache.exists() or not list(cache.glob("ir-*.pickle"))
+
+
 def test_old_entries_are_pruned(cache, monkeypatch):
     monkeypatch.setattr(ircache, "MAX_ENTRIES", 3)
     for i in range(5):

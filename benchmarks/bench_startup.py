@@ -6,8 +6,8 @@ Goal: the report process takes at most 1.5x the bare import. The two commands ru
 medians of wall time and of CPU time (user + system of the child, steadier on a busy machine).
 
 Before timing, one run writes the bytecode (as `pip install` does; PYTHONDONTWRITEBYTECODE is
-dropped for it) and fills the user's cache (Lark's grammar and the parsed-IR cache,
-archlang/ircache.py). A second series times the report with an empty cache (a fresh TMPDIR per
+dropped for it) and fills a cache folder of the benchmark's own (TMPDIR: Lark's grammar and
+the parsed-IR cache, archlang/ircache.py). A second series times the report with an empty cache (a fresh TMPDIR per
 run): the very first run on a machine.
 
     python benchmarks/bench_startup.py [--runs 15] [--spec specs/inception_v3.arch] [--instructions]
@@ -77,7 +77,10 @@ def main() -> None:
     ap.add_argument("--instructions", action="store_true", help="also count instructions with valgrind")
     opts = ap.parse_args()
 
-    env = {**os.environ, "NO_COLOR": "1"}
+    # A cache folder of this benchmark's own: other checkouts of archlang on the machine share
+    # the user's (same version, maybe another grammar) and would make Lark rebuild its parser.
+    own_tmp = tempfile.TemporaryDirectory()
+    env = {**os.environ, "NO_COLOR": "1", "TMPDIR": own_tmp.name}
     # What the `archc` script runs, with the archlang of this checkout (`-c` puts the current
     # folder first on sys.path), so that a copy of the repository at another commit is
     # measured the same way. (`-m archlang.cli` would compile cli.py afresh each run.)
@@ -118,6 +121,7 @@ def main() -> None:
         print(
             f"instructions (callgrind): bare {counts[0]:,}, archc --report {counts[1]:,}: {counts[1] / counts[0]:.2f}x"
         )
+    own_tmp.cleanup()
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ class SubCommand(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as err:
-            default = ctx.parent.command.commands[DEFAULT] if ctx.parent is not None else None
+            default = ctx.parent.command.commands.get(DEFAULT) if ctx.parent is not None else None
             owner = next((p for p in default.params if err.option_name in p.opts), None) if default else None
             if owner is None:
                 raise

@@ -48,14 +48,19 @@ _code_stamp: str | None = None
 
 
 def code_stamp() -> str:
-    """Changes whenever any file of the archlang package (grammar, IR, transformer) does."""
+    """Changes whenever any file of the archlang package (grammar, IR, transformer, in any
+    subpackage) does."""
     global _code_stamp
     if _code_stamp is None:
-        entries = sorted(
-            f"{e.name}:{e.stat().st_size}:{e.stat().st_mtime_ns}"
-            for e in os.scandir(PACKAGE)
-            if e.is_file() and e.name.endswith((".py", ".lark"))
-        )
+        entries = []
+        for folder, dirs, files in os.walk(PACKAGE):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(files):
+                if name.endswith((".py", ".lark")):
+                    st = os.stat(os.path.join(folder, name))
+                    entries.append(
+                        f"{os.path.relpath(os.path.join(folder, name), PACKAGE)}:{st.st_size}:{st.st_mtime_ns}"
+                    )
         _code_stamp = __version__ + "|" + "|".join(entries)
     return _code_stamp
 

@@ -99,3 +99,15 @@ def test_old_entries_are_pruned(cache, monkeypatch):
     for i in range(5):
         ircache.parse(TEXT, f"n{i}.arch")
     assert len(list(cache.glob("ir-*.pickle"))) == 3
+
+
+def test_code_stamp_covers_subpackages(tmp_path, monkeypatch):
+    (tmp_path / "front").mkdir()
+    source = tmp_path / "front" / "syntax.py"
+    source.write_text("x = 1\n")
+    monkeypatch.setattr(ircache, "PACKAGE", tmp_path)
+    monkeypatch.setattr(ircache, "_code_stamp", None)
+    before = ircache.code_stamp()
+    source.write_text("x = 22\n")
+    monkeypatch.setattr(ircache, "_code_stamp", None)
+    assert ircache.code_stamp() != before and "syntax.py" in before

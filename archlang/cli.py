@@ -1,9 +1,13 @@
 """``archc``: the command line.
 
-    archc FILE [--emit ir|torch|dot|svg|pdf|png] [-o OUT] [--report] [...]
+    archc FILE [--emit ir|torch|dot|svg|pdf|png|plot|html] [-o OUT] [--report] [...]
     archc check FILE
     archc lint FILE
+    archc fmt FILES... [--check] [--diff]
+    archc diff A B [--set-a K=V] [--set-b K=V]
 
+``archc FILE ...`` is the default command (registered as the hidden ``compile``; help and
+errors show it as ``archc [OPTIONS] FILE``); other commands are plain ``@main.command()``s.
 Only this module writes files (atomically) or exits. Back ends are looked up in tables
 (``EMITTERS``) and imported on first use, so ``archc check`` and ``--report`` never import
 torch. Exit codes: 0 ok, 1 spec errors, 2 usage errors.
@@ -18,10 +22,12 @@ from pathlib import Path
 
 import click
 
+from .cli_group import DEFAULT, DefaultCommand, DefaultGroup, UsageProblem
 from .version import __version__
 
 # format -> "module:function"; the function takes (compiled, fmt, options) and returns
-# str or bytes.
+# str or bytes. ``options["notes"]`` is a list a back end may append notes to: the CLI
+# prints them on stderr ("note: ..."), so back ends never write to the terminal.
 EMITTERS: dict[str, str] = {
     "ir": "archlang.emit_ir:emit_ir",
     "torch": "archlang.backends.torch.codegen:emit_cli",
@@ -32,6 +38,7 @@ EMITTERS: dict[str, str] = {
     "plot": "archlang.backends.plot:emit_cli",
     "html": "archlang.backends.html:emit_cli",
 }
+BINARY = {"png", "pdf"}  # refused on a terminal without -o
 REPORT = "archlang.backends.report.tables:report_cli"
 LINT = "archlang.lint:lint_cli"
 DIFF = "archlang.backends.report.diff:diff_cli"
@@ -41,10 +48,6 @@ EXPLAIN = "archlang.lint:explain"
 def _load(target: str):
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
-
-
-class UsageProblem(click.UsageError):
-    """A usage error (exit 2) with archlang's wording."""
 
 
 def parse_dims(text: str) -> tuple[int, ...]:
@@ -132,15 +135,6 @@ def _common(f):
     return f
 
 
-class DefaultGroup(click.Group):
-    """``archc FILE ...`` runs the ``compile`` command; ``archc check FILE`` a subcommand."""
-
-    def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "--list-specs"):
-            args = ["compile", *args]
-        return super().parse_args(ctx, args)
-
-
 def _list_specs(ctx, param, value):
     if not value or ctx.resilient_parsing:
         return
@@ -168,14 +162,16 @@ def main():
     """archc: compile .arch network specs to shapes, reports, PyTorch code and diagrams.
 
     \b
-    archc FILE --emit ir|torch|dot|svg|pdf|png [-o OUT]
+    archc FILE --emit ir|torch|dot|svg|pdf|png|plot|html [-o OUT]
     archc FILE --report [--format text|md|csv|json|latex] [--depth N]
     archc check FILE
     archc lint FILE
+    archc fmt FILES... [--check] [--diff]
+    archc diff A B [--set-a NAME=VALUE] [--set-b NAME=VALUE]
     """
 
 
-@main.command("compile")
+@main.command(DEFAULT, cls=DefaultCommand, hidden=True)
 @click.argument("file")
 @_common
 @click.option("--emit", "emit", type=click.Choice(sorted(EMITTERS)), help="Output to produce.")
@@ -208,7 +204,12 @@ def main():
 @click.option(
     "--view", type=click.Choice(["blocks", "layers"]), default="blocks", show_default=True, help="Diagram view."
 )
-@click.option("--block", "block_name", metavar="NAME", help="Draw one block template alone.")
+@click.option(
+    "--block",
+    "block_name",
+    metavar="NAME[@PATH]",
+    help="Draw one block template alone (its first instance, or the one at PATH, e.g. BasicBlock@layer2/0).",
+)
 @click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"]), default=None, help="Diagram direction.")
 @click.option("--edge-shapes/--no-edge-shapes", default=False, help="Label diagram edges with tensor shapes.")
 @click.option("--costs/--no-costs", default=False, help="Show params/MACs on diagram nodes.")
@@ -220,8 +221,14 @@ def compile_cmd(file, sets, input_dims, max_nodes, emit, output, report, **optio
         raise UsageProblem("nothing to do: give --emit FORMAT or --report (or use `archc check FILE`)")
     if emit and report:
         raise UsageProblem("give either --emit or --report, not both")
+    if emit in BINARY and output in (None, "-") and sys.stdout.isatty():
+        raise UsageProblem(
+            f"--emit {emit} writes binary data, which would garble the terminal: "
+            f"give -o FILE (e.g. -o {Path(file).stem}.{emit}), or redirect: > {Path(file).stem}.{emit}"
+        )
     compiled = compile_or_exit(file, sets, input_dims, max_nodes)
-    options.update(output=output, sets=parse_sets(sets))
+    notes: list[str] = []
+    options.update(output=output, sets=parse_sets(sets), notes=notes)
     from .diagnostics import SpecError
 
     try:
@@ -234,6 +241,8 @@ def compile_cmd(file, sets, input_dims, max_nodes, emit, output, report, **optio
             err.sources = compiled.sources
         report_errors(err)
         sys.exit(1)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     write_output(data, output)
 
 

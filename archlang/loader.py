@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import ir
 from .diagnostics import Diagnostic, Note, SourceMap, Span, SpecError
-from .syntax import parse
+from .ircache import parse  # syntax.parse, cached on disk between processes
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_IMPORTS = 1000

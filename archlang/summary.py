@@ -2,39 +2,40 @@
 
 from __future__ import annotations
 
+from .analysis.params import PARAMS
 from .compiler import Compiled
 from .ops import Op
-from .param_counts import conv_weight_count
 from .shape_format import format_shape
 
 
 def count_params(graph) -> int:
-    """Parameters as torch counts them (weights, biases, BN affine), no analysis module needed."""
-    total = 0
+    """All parameters (aux heads included), as ``model.parameters()`` counts them."""
+    return sum(params_by_head(graph).values())
+
+
+def params_by_head(graph) -> dict[str | None, int]:
+    """Parameters as torch counts them, per aux head (``None``: the main path), from the
+    analysis' per-op table without running the other passes."""
+    totals: dict[str | None, int] = {}
     for _, d in graph.nodes(data=True):
-        op, a, shape = d["op"], d["attrs"], d["shape"]
-        if op is Op.CONV2D:
-            cin = graph.nodes[d["inputs"][0]]["shape"][0]
-            total += conv_weight_count(cin, a["out_channels"], a["kernel_size"], a["groups"])
-            total += a["out_channels"] if a["bias"] else 0
-        elif op is Op.LINEAR:
-            fin = graph.nodes[d["inputs"][0]]["shape"][0]
-            total += a["out_features"] * fin + (a["out_features"] if a["bias"] else 0)
-        elif op is Op.BATCHNORM and a["affine"]:
-            total += 2 * shape[0]
-    return total
+        ins = [graph.nodes[i]["shape"] for i in d["inputs"]]
+        n = PARAMS[d["op"]](d["attrs"], ins, d["shape"])
+        totals[d["aux"]] = totals.get(d["aux"], 0) + n
+    return totals
 
 
 def summary_line(compiled: Compiled) -> str:
+    """``ok: GoogLeNet (googlenet.arch): 57 layers, 6,624,904 parameters (13,004,888 with aux
+    heads aux1, aux2), input 3×224×224 -> output 1000``: the inference network's parameters
+    first (what torchvision's docs and the papers quote), the training total beside them."""
     g = compiled.graph
     main = [n for n, d in g.nodes(data=True) if d["aux"] is None]
     layers = sum(1 for n in main if g.nodes[n]["op"] not in (Op.INPUT, Op.CONCAT, Op.ADD))
     out = g.nodes[g.graph["output"]]["shape"]
-    aux = g.graph.get("aux_outputs") or {}
-    text = (
-        f"ok: {g.graph['network']} ({g.graph['file']}): {layers} layers, "
-        f"{count_params(g):,} parameters, input {format_shape(g.graph['input_shape'])} -> output {format_shape(out)}"
-    )
+    aux = list(g.graph.get("aux_outputs") or {})
+    params = params_by_head(g)
+    text = f"ok: {g.graph['network']} ({g.graph['file']}): {layers} layers, {params.get(None, 0):,} parameters"
     if aux:
-        text += f"; aux heads: {', '.join(aux)}"
-    return text
+        heads = f"aux head{'s' if len(aux) > 1 else ''} {', '.join(aux)}"
+        text += f" ({sum(params.values()):,} with {heads})"
+    return text + f", input {format_shape(g.graph['input_shape'])} -> output {format_shape(out)}"

@@ -24,7 +24,7 @@ def run():
     runner = CliRunner()
 
     def invoke(*args):
-        return runner.invoke(main, list(args), env={"NO_COLOR": "1"})
+        return runner.invoke(main, list(args), env={"NO_COLOR": "1"}, prog_name="archc")
 
     return invoke
 
@@ -32,27 +32,28 @@ def run():
 def test_check_summary_inception_v3(run):
     result = run("check", V3)
     assert result.exit_code == 0, result.output
-    # FACTS.md: torchvision inception_v3 with AuxLogits has 27,161,264 parameters
+    # FACTS.md: torchvision inception_v3 has 23,834,568 parameters without its aux head,
+    # 27,161,264 with AuxLogits (the docs' figure)
     assert result.stdout.startswith("ok: Inception3 (")
-    assert "27,161,264 parameters" in result.stdout
+    assert "23,834,568 parameters (27,161,264 with aux head AuxLogits)" in result.stdout
     assert "input 3×299×299 -> output 1000" in result.stdout
-    assert "aux heads: AuxLogits" in result.stdout
 
 
 def test_check_bundled_spec_by_name(run):
     result = run("check", "googlenet")
     assert result.exit_code == 0, result.output
-    # FACTS.md: GoogLeNet() with both aux heads, 13,004,888 parameters
-    assert "GoogLeNet" in result.stdout and "13,004,888 parameters" in result.stdout
-    assert "aux heads: aux1, aux2" in result.stdout
+    # FACTS.md: torchvision googlenet without aux heads 6,624,904 parameters (the docs' and
+    # README's figure); GoogLeNet() with both aux heads 13,004,888
+    assert "GoogLeNet" in result.stdout
+    assert "6,624,904 parameters (13,004,888 with aux heads aux1, aux2)" in result.stdout
 
 
 def test_check_with_set_paper_variant(run):
     result = run("check", GOOGLENET, "--set", "variant=paper", "--set", "aux_logits=false")
     assert result.exit_code == 0, result.output
     # FACTS.md: GoogLeNet as in the paper (Caffe bvlc_googlenet), main path: 6,998,552
-    assert "6,998,552 parameters" in result.stdout
-    assert "aux heads" not in result.stdout
+    assert "6,998,552 parameters," in result.stdout
+    assert "aux" not in result.stdout
 
 
 def test_check_with_input_override(run):
@@ -96,6 +97,7 @@ def test_usage_errors_exit_2(run, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+    assert "compile" not in result.output  # the hidden default command is never named
 
 
 def test_spec_error_exit_1(run, tmp_path):
@@ -181,3 +183,81 @@ def test_archc_process_exit_codes():
     assert usage.returncode == 2
     spec = _archc("-m", "archlang.cli", "check", "tests/bad/unknown_layer.arch")
     assert spec.returncode == 1 and "tests/bad/unknown_layer.arch:4:3" in spec.stderr
+
+
+# ---- help and errors name only what a user can type --------------------------------------
+
+
+def test_report_without_file_names_the_visible_form(run):
+    result = run("--report")
+    assert result.exit_code == 2
+    assert "Usage: archc [OPTIONS] FILE" in result.output and "Missing argument 'FILE'" in result.output
+    assert "Try 'archc --help' for help." in result.output
+    assert "compile" not in result.output
+
+
+def test_help_lists_visible_commands_and_the_file_form_options(run):
+    result = run("--help")
+    assert result.exit_code == 0
+    commands = result.output.split("Commands:")[1].split()
+    assert "check" in commands and "lint" in commands and "compile" not in commands
+    assert "Options of archc FILE:" in result.output and "--report" in result.output and "--block" in result.output
+    result = run(V3, "--help")
+    assert result.exit_code == 0 and result.output.startswith("Usage: archc [OPTIONS] FILE")
+
+
+@pytest.mark.parametrize(
+    "args, hint",
+    [
+        (["check", "googlenet", "--report"], "run `archc googlenet --report`"),
+        (["check", "googlenet", "--emit", "svg"], "run `archc googlenet --emit dot|ir|pdf|png|svg|torch`"),
+        (["lint", "--depth", "1", "googlenet"], "run `archc googlenet --depth VALUE`"),
+    ],
+)
+def test_file_form_option_on_a_command_points_to_the_right_form(run, args, hint):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert f"is an option of `archc FILE`, not of `archc {args[0]}`" in result.output and hint in result.output
+
+
+def test_command_typo_is_not_taken_for_a_file(run):
+    result = run("chek", "googlenet")
+    assert result.exit_code == 2 and "no command `chek`: did you mean `archc check`?" in result.output
+    result = run("googlenet", "--report", "--depth", "0")  # a spec name is never a typo
+    assert result.exit_code == 0
+
+
+# ---- binary output and the terminal ------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["png", "pdf"])
+def test_binary_emit_to_a_terminal_is_refused(fmt, tmp_path):
+    import pty
+
+    main_fd, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "archlang.cli", "googlenet", "--emit", fmt],
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+    finally:
+        os.close(terminal)
+        os.close(main_fd)
+    assert proc.returncode == 2
+    assert f"--emit {fmt} writes binary data" in proc.stderr and f"-o googlenet.{fmt}" in proc.stderr
+
+
+def test_binary_emit_to_a_pipe_is_not_refused():
+    import shutil
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "archlang.cli", "googlenet", "--emit", "png"], capture_output=True, cwd=ROOT, timeout=120
+    )
+    if shutil.which("dot"):
+        assert proc.returncode == 0 and proc.stdout.startswith(b"\x89PNG\r\n"), proc.stderr
+    else:  # without Graphviz the diagnostic, not the refusal
+        assert proc.returncode == 1 and b"E111" in proc.stderr

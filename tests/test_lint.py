@@ -113,6 +113,12 @@ def test_in108_rf_exceeds_input_once():
     # RF by hand: 3, 5 (stride 2), 9, 13, 17 (stride 4), 25, 33 >= 32 at c7.
     assert where(diags) == [(13, 7)] and "33×33" in diags[0].message
     assert findings("in108_rf.arch", "IN108", input_shape=(3, 64, 64)) == []  # last RF 41 < 64
+    assert "1 spatial layers after it" in diags[0].notes[0].message  # c8
+
+
+def test_in108_silent_when_no_spatial_layer_follows():
+    # RF by hand: 3, 5, 7 (stride 2), 11 >= 8 at c4, the last spatial layer.
+    assert findings("in108_last_layer.arch", "IN108") == []
 
 
 def test_every_rule_has_a_fixture_and_docs_row():

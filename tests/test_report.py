@@ -137,7 +137,7 @@ def test_report_does_not_import_torch():
 
 def test_lint_summary_when_lint_present(monkeypatch):
     fake = types.ModuleType("archlang.lint")
-    fake.run_lint = lambda compiled: [
+    fake.run_lint = lambda compiled, **options: [
         types.SimpleNamespace(code="W1"),
         types.SimpleNamespace(code="W1"),
         types.SimpleNamespace(code="W2"),

@@ -30,15 +30,16 @@ def explain(code: str) -> str:
     return RULES[code.strip().upper()].explain()
 
 
-def run_lint(compiled, select=(), ignore=()) -> list[Diagnostic]:
+def run_lint(compiled, select=(), ignore=(), analysis=None) -> list[Diagnostic]:
     """Every finding of the chosen rules, suppression comments applied, ordered along the network.
 
-    Raises ``ValueError`` for a ``select`` / ``ignore`` entry that names no rule.
+    Raises ``ValueError`` for a ``select`` / ``ignore`` entry that names no rule. ``analysis``:
+    the network's analysis, if the caller has already run it.
     """
     bad = unknown_patterns(normalise(select) + normalise(ignore), RULES)
     if bad:
         raise ValueError(f"no lint rule or prefix {', '.join(map(repr, bad))} (known: {', '.join(RULES)})")
-    view = LintView(compiled)
+    view = LintView(compiled, analysis)
     sources = compiled.sources
     findings: list[Finding] = []
     for code in selected(RULES, select, ignore):

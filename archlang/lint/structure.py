@@ -119,6 +119,8 @@ def check_rf_covers_input(view: LintView):
             and view.role(n) in (Role.CONV, Role.POOL)
             and view.node(n)["attrs"]["kernel_size"] != (1, 1)
         ]
+        if not later:
+            return  # the last spatial layer: nothing after it aggregates padding, nothing to say
         total = view.analysis.totals.macs or 1
         share = sum(view.macs(n) for n in later) / total
         yield Finding(
@@ -180,7 +182,7 @@ RULES = [
         "resolution or cheaper late layers would pay off.",
         "nothing required; consider the input resolution or the cost of the late spatial layers",
         "Section 9",
-        "receptive field ≥ input size on both axes; reported once",
+        "receptive field ≥ input size on both axes, with spatial layers after it; reported once",
         check_rf_covers_input,
     ),
 ]

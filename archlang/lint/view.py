@@ -76,10 +76,12 @@ class Stage:
 
 
 class LintView:
-    def __init__(self, compiled):
+    def __init__(self, compiled, analysis=None):
+        """``analysis``: the network's :func:`run_passes` result if the caller has it (the
+        rules use only receptive fields and MACs, which no dtype or batch changes)."""
         self.compiled = compiled
         self.graph: nx.DiGraph = compiled.graph
-        self.analysis = run_passes(self.graph)
+        self.analysis = analysis if analysis is not None else run_passes(self.graph)
         self.order = topological(self.graph)
         self.index = {nid: i for i, nid in enumerate(self.order)}
         self.scopes = self.graph.graph.get("scopes", {})

@@ -2,8 +2,8 @@
 
 The previous layer sits at the bottom, the parallel branches side by side in their concat
 order, "Filter concatenation" on top; a conv unit (conv + BN + ReLU) is one box labelled
-``1x1 conv, 64``. Drawn from the template's first instance in the graph, so channel counts
-are that instance's. A concat whose only reader is another concat is drawn merged into
+``1x1 conv, 64``. Drawn from the template's first instance in the graph (so channel counts
+are that instance's), or the one chosen with ``NAME@PATH``. A concat whose only reader is another concat is drawn merged into
 it (concatenation is associative): Figure 7 of the v3 paper feeds the 1x3 and 3x1 outputs
 straight into the module's filter concatenation.
 """
@@ -34,24 +34,82 @@ DEFAULT_CONCAT_LABEL = "Filter concatenation"
 BOX_WIDTH = 1.45  # inches per branch for the full-width bottom and top boxes
 
 
-def first_instance(graph, template: str):
-    """The first block scope (in creation order) instantiating ``template``."""
+def block_instances(graph, template: str) -> list:
+    """Every block scope instantiating ``template``, in the order the network creates them."""
     scopes = graph.graph["scopes"]
+    found: dict[str, object] = {}
     for data in graph.nodes.values():
         path = data["path"]
         for depth in range(1, len(path)):
-            scope = scopes.get("/".join(path[:depth]))
+            sid = "/".join(path[:depth])
+            scope = scopes.get(sid)
             if scope is not None and scope.kind == "block" and scope.template == template:
-                return scope
-    drawn = sorted({s.template for s in scopes.values() if s.kind == "block"})
-    close = difflib.get_close_matches(template, drawn, n=1)
-    hint = f"did you mean `{close[0]}`? " if close else ""
-    if template in (graph.graph.get("templates") or {}):
-        message = f"block `{template}` has no instance of its own in this network (nothing to draw)"
-    else:
-        message = f"no block template named `{template}` in this network"
+                found.setdefault(sid, scope)
+    return list(found.values())
+
+
+def choose_instance(graph, block: str):
+    """``NAME`` (its first instance) or ``NAME@PATH`` (the instance at that scope path, e.g.
+    ``BasicBlock@layer2/0``): the block scope to draw, and every instance of the template."""
+    template, _, path = block.partition("@")
+    instances = block_instances(graph, template)
+    if not instances:
+        scopes = graph.graph["scopes"]
+        drawn = sorted({s.template for s in scopes.values() if s.kind == "block"})
+        close = difflib.get_close_matches(template, drawn, n=1)
+        hint = f"did you mean `{close[0]}`? " if close else ""
+        if template in (graph.graph.get("templates") or {}):
+            message = f"block `{template}` has no instance of its own in this network (nothing to draw)"
+        else:
+            message = f"no block template named `{template}` in this network"
+        raise SpecError(
+            Diagnostic(
+                code="E113", message=message, help=f"{hint}blocks instantiated here: {', '.join(drawn) or 'none'}"
+            )
+        )
+    if not path:
+        return instances[0], instances
+    for scope in instances:
+        if scope.id == path:
+            return scope, instances
+    ids = [s.id for s in instances]
+    close = difflib.get_close_matches(path, ids, n=1)
     raise SpecError(
-        Diagnostic(code="E113", message=message, help=f"{hint}blocks instantiated here: {', '.join(drawn) or 'none'}")
+        Diagnostic(
+            code="E113",
+            message=f"block `{template}` has no instance `{path}`",
+            help=(f"did you mean `{close[0]}`? " if close else "") + f"instances: {', '.join(ids)}",
+        )
+    )
+
+
+def _drawing(graph, scope) -> tuple:
+    """What the module figure of ``scope`` shows, with the instance's own path taken out:
+    two instances with equal drawings draw the same figure."""
+    boxes, external = _boxes(graph, scope)
+    boxes = _inline_concats(graph, boxes)
+    prefix = scope.id + "/"
+
+    def rel(key: str) -> str:
+        if key.startswith("base:"):
+            return f"base{external.index(key[5:])}"
+        return key[len(prefix) :] if key.startswith(prefix) else key
+
+    return tuple(
+        (rel(k), op_label(graph.nodes[_main_node(graph, b.nodes)]), tuple(map(rel, b.inputs))) for k, b in boxes.items()
+    )
+
+
+def instance_note(graph, scope, instances, template: str) -> str | None:
+    """Says which instance is drawn when the others would be drawn differently."""
+    drawing = _drawing(graph, scope)
+    if all(_drawing(graph, s) == drawing for s in instances if s is not scope):
+        return None
+    ids = [s.id for s in instances]
+    shown = ", ".join(ids[:8]) + (f", ... ({len(ids)} in all)" if len(ids) > 8 else "")
+    return (
+        f"the {len(ids)} instances of `{template}` differ; drawing the first, `{scope.id}` "
+        f"(choose one with --block {template}@PATH; instances: {shown})"
     )
 
 
@@ -121,7 +179,15 @@ def _inline_concats(graph, boxes: dict[str, Box]) -> dict[str, Box]:
 
 
 def module_view(graph, dot, opts: dict) -> None:
-    scope = first_instance(graph, opts["block_name"])
+    """Draw ``opts["block_name"]`` (``NAME`` or ``NAME@PATH``) into ``dot``. When ``NAME``
+    alone picks the first of instances that differ, a note saying so is appended to
+    ``opts["notes"]`` (a list, if the caller gives one: the CLI prints them on stderr)."""
+    scope, instances = choose_instance(graph, opts["block_name"])
+    notes = opts.get("notes")
+    if isinstance(notes, list) and "@" not in opts["block_name"]:
+        note = instance_note(graph, scope, instances, opts["block_name"])
+        if note:
+            notes.append(note)
     boxes, external = _boxes(graph, scope)
     boxes = _inline_concats(graph, boxes)
     output = list(boxes)[-1]

@@ -116,13 +116,13 @@ def layers_table(analysis: Analysis, depth: int | None, machine: bool = False) -
     return ReportTable(title, columns, sections, notes, meta)
 
 
-def lint_summary(compiled) -> str | None:
+def lint_summary(compiled, analysis: Analysis | None = None) -> str | None:
     """``lint: 3 findings (2 W101, 1 W204)`` if the lint package is there, else ``None``."""
     try:
         run_lint = importlib.import_module("archlang.lint").run_lint
     except (ImportError, AttributeError):
         return None
-    diagnostics = run_lint(compiled)
+    diagnostics = run_lint(compiled, analysis=analysis)
     if not diagnostics:
         return "lint: no findings"
     counts = Counter(d.code for d in diagnostics)
@@ -145,7 +145,7 @@ def _report(compiled, options: dict) -> str:
     else:
         table = layers_table(analysis, options.get("depth"), machine=fmt in ("csv", "json"))
     if fmt in ("text", "md") and options.get("lint", True):
-        summary = lint_summary(compiled)
+        summary = lint_summary(compiled, analysis)
         if summary:
             table.notes.append(summary)
     return RENDERERS[fmt](table)

@@ -1,0 +1,123 @@
+"""Parsed spec files cached on disk between processes.
+
+Lark's LALR parser with positions costs tens of milliseconds per spec file; every `archc` run
+parses the prelude and the block library again although they never change. The parsed IR
+module of each file is kept in the user's cache folder (the one Lark's grammar cache uses),
+keyed by the text, the file name and the archlang code that made it, and loaded back with
+pickle in a fraction of the time. In-process results stay memoised by :func:`syntax.parse`.
+
+``ARCHLANG_NO_CACHE=1`` turns the disk cache off.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from .version import __version__
+from .syntax import parse as parse_text
+
+PACKAGE = Path(__file__).resolve().parent
+MAX_ENTRIES = 256  # beyond this, the least recently written entries are removed
+MAX_TEXT = 1 << 20  # bigger files (real specs have a few KiB) are parsed each time, not stored
+
+
+def cache_dir() -> Path | None:
+    """A folder only this user can write, or ``None`` (no cache) where there is none.
+
+    The cache holds pickles: load them only from a folder that no one else can write
+    (another user could plant one in a shared /tmp)."""
+    if os.environ.get("ARCHLANG_NO_CACHE"):
+        return None
+    try:
+        base = Path(tempfile.gettempdir()) / f"archlang-cache-{os.getuid()}"
+        base.mkdir(mode=0o700, exist_ok=True)
+        st = base.lstat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022 or not base.is_dir() or base.is_symlink():
+            return None
+        return base
+    except (OSError, AttributeError):  # AttributeError: no os.getuid (Windows)
+        return None
+
+
+_code_stamp: str | None = None
+
+
+def code_stamp() -> str:
+    """Changes whenever any file of the archlang package (grammar, IR, transformer, in any
+    subpackage) does."""
+    global _code_stamp
+    if _code_stamp is None:
+        entries = []
+        for folder, dirs, files in os.walk(PACKAGE):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(files):
+                if name.endswith((".py", ".lark")):
+                    st = os.stat(os.path.join(folder, name))
+                    entries.append(
+                        f"{os.path.relpath(os.path.join(folder, name), PACKAGE)}:{st.st_size}:{st.st_mtime_ns}"
+                    )
+        _code_stamp = __version__ + "|" + "|".join(entries)
+    return _code_stamp
+
+
+def _entry(text: str, file: str) -> tuple[Path | None, bytes]:
+    folder = cache_dir()
+    key = hashlib.sha256(f"{code_stamp()}\0{file}\0{text}".encode("utf-8", "surrogatepass")).digest()
+    if folder is None:
+        return None, key
+    # One entry per file name: editing a spec replaces its entry instead of adding one.
+    name = hashlib.sha256(file.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return folder / f"ir-{name}.pickle", key
+
+
+@functools.lru_cache(maxsize=64)
+def parse(text: str, file: str = "<string>"):
+    """:func:`archlang.syntax.parse`, with the result kept on disk for the next process.
+
+    Only files are kept (spec text given directly, ``<string>``, and files over ``MAX_TEXT``
+    characters are parsed each time)."""
+    if (file.startswith("<") and file != "<prelude>") or len(text) > MAX_TEXT:
+        return parse_text(text, file)
+    path, key = _entry(text, file)
+    if path is not None:
+        try:
+            stored_key, module = pickle.loads(path.read_bytes())
+            if stored_key == key:
+                return module
+        except Exception:  # missing, truncated or from another version: parse again
+            pass
+    module = parse_text(text, file)  # a SpecError propagates: errors are not cached
+    if path is not None:
+        _store(path, key, module)
+    return module
+
+
+def _store(path: Path, key: bytes, module) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump((key, module), f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)  # readers see the old entry or the whole new one
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        _prune(path.parent)
+    except (OSError, pickle.PicklingError, RecursionError):
+        pass  # a cache that cannot be written is only slower
+
+
+def _prune(folder: Path) -> None:
+    entries = [e for e in os.scandir(folder) if e.name.startswith("ir-") and e.name.endswith(".pickle")]
+    if len(entries) > MAX_ENTRIES:
+        entries.sort(key=lambda e: e.stat().st_mtime_ns)
+        for e in entries[: len(entries) - MAX_ENTRIES]:
+            try:
+                os.unlink(e.path)
+            except OSError:
+                pass

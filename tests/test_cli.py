@@ -210,7 +210,7 @@ def test_help_lists_visible_commands_and_the_file_form_options(run):
     "args, hint",
     [
         (["check", "googlenet", "--report"], "run `archc googlenet --report`"),
-        (["check", "googlenet", "--emit", "svg"], "run `archc googlenet --emit dot|ir|pdf|png|svg|torch`"),
+        (["check", "googlenet", "--emit", "svg"], "run `archc googlenet --emit dot|html|ir|pdf|plot|png|svg|torch`"),
         (["lint", "--depth", "1", "googlenet"], "run `archc googlenet --depth VALUE`"),
     ],
 )

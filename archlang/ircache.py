@@ -18,30 +18,13 @@ import pickle
 import tempfile
 from pathlib import Path
 
-from .version import __version__
 from .syntax import parse as parse_text
+from .user_cache import cache_dir
+from .version import __version__
 
 PACKAGE = Path(__file__).resolve().parent
 MAX_ENTRIES = 256  # beyond this, the least recently written entries are removed
 MAX_TEXT = 1 << 20  # bigger files (real specs have a few KiB) are parsed each time, not stored
-
-
-def cache_dir() -> Path | None:
-    """A folder only this user can write, or ``None`` (no cache) where there is none.
-
-    The cache holds pickles: load them only from a folder that no one else can write
-    (another user could plant one in a shared /tmp)."""
-    if os.environ.get("ARCHLANG_NO_CACHE"):
-        return None
-    try:
-        base = Path(tempfile.gettempdir()) / f"archlang-cache-{os.getuid()}"
-        base.mkdir(mode=0o700, exist_ok=True)
-        st = base.lstat()
-        if st.st_uid != os.getuid() or st.st_mode & 0o022 or not base.is_dir() or base.is_symlink():
-            return None
-        return base
-    except (OSError, AttributeError):  # AttributeError: no os.getuid (Windows)
-        return None
 
 
 _code_stamp: str | None = None

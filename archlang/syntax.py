@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import os
-from pathlib import Path
 
 from ._fastimport import without_module
 
@@ -49,21 +47,11 @@ def parser() -> Lark:
 
 
 def _cache_path() -> str | bool:
-    import tempfile
-
+    from .user_cache import cache_dir
     from .version import __version__
 
-    try:
-        base = Path(tempfile.gettempdir()) / f"archlang-cache-{os.getuid()}"
-        base.mkdir(mode=0o700, exist_ok=True)
-        st = base.lstat()
-        # The cache is a pickle: load it only from a folder that no one else can write
-        # (another user could plant one in a shared /tmp).
-        if st.st_uid != os.getuid() or st.st_mode & 0o022 or not base.is_dir() or base.is_symlink():
-            return False
-        return str(base / f"grammar-{__version__}.lark-cache")
-    except (OSError, AttributeError):  # AttributeError: no os.getuid (Windows)
-        return False
+    base = cache_dir()
+    return False if base is None else str(base / f"grammar-{__version__}.lark-cache")
 
 
 def _node(cls, **fields):

@@ -1,0 +1,28 @@
+"""The per-user folder where archlang keeps its caches (Lark's grammar, parsed spec files)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def cache_dir() -> Path | None:
+    """A folder only this user can write, or ``None`` (no cache) where there is none.
+
+    The cache holds pickles: load them only from a folder that no one else can write
+    (another user could plant one in a shared /tmp)."""
+    if os.environ.get("ARCHLANG_NO_CACHE"):
+        return None
+    try:
+        base = Path(tempfile.gettempdir()) / f"archlang-cache-{os.getuid()}"
+        base.mkdir(mode=0o700, exist_ok=True)
+        st = base.lstat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022 or not base.is_dir() or base.is_symlink():
+            return None
+        return base
+    except (OSError, AttributeError):  # AttributeError: no os.getuid (Windows)
+        return None
+
+
+_code_stamp: str | None = None

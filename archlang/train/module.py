@@ -10,10 +10,12 @@ means). Frozen BatchNorm layers are put back in eval mode whenever Lightning cal
 
 from __future__ import annotations
 
+import random
+
 import lightning as L
+import numpy as np
 import torch
 import torchmetrics
-from lightning.pytorch.utilities.seed import _collect_rng_states, _set_rng_states
 from torch import nn
 
 from .optim import lightning_optimizers
@@ -100,8 +102,31 @@ class SpecModule(L.LightningModule):
     # The RNG state travels with the checkpoint, so random augmentation and dropout after
     # `--resume` draw what an uninterrupted run would have drawn.
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["rng_states"] = _collect_rng_states()
+        checkpoint["rng_states"] = rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "rng_states" in checkpoint:
-            _set_rng_states(checkpoint["rng_states"])
+            set_rng_states(checkpoint["rng_states"])
+
+
+def rng_states() -> dict:
+    """torch, CUDA, numpy and Python RNG states as tensors, tuples and numbers only, so a
+    checkpoint stays loadable with ``torch.load(weights_only=True)``."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

@@ -192,7 +192,7 @@ def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
         raise SpecError(Diagnostic(code="E809", message=f"--resume: no checkpoint `{last}` to continue from"))
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     prepared = prepare(spec, recipe, options)
-    hparams = {"spec_params": prepared.params, "classes": prepared.classes, "recipe": recipe.model_dump(mode="json")}
+    hparams = {"spec_params": prepared.params, "classes": prepared.classes, "recipe": recipe.model_dump(mode="json", exclude_unset=True)}
     module = SpecModule(
         prepared.model,
         recipe,

@@ -128,6 +128,7 @@ class Augment(_Strict):
     resize: Annotated[int, Field(ge=1)] | None = None  # shorter side, then a random crop
     scale_jitter: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
     random_resized_crop: ResizedCrop | None = None
+    translate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # random shift, fraction of the side
     horizontal_flip: bool = False
     color_jitter: ColorJitter | None = None
     pca_lighting: NonNegative = 0.0  # AlexNet's PCA colour noise, std of the eigen-coefficients

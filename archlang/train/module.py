@@ -4,8 +4,7 @@ Training mode of a spec with aux heads returns torchvision's namedtuple
 (``GoogLeNetOutputs``/``InceptionOutputs``): the loss is the main head's plus
 ``recipe.aux_loss_weight`` times each aux head's. Metrics are torchmetrics objects (synced
 across processes, and persistent so a mid-epoch checkpoint carries the epoch's running
-means). Frozen BatchNorm layers are put back in eval mode whenever Lightning calls
-``train()``.
+means). Frozen BatchNorm layers stay in eval mode.
 """
 
 from __future__ import annotations
@@ -94,10 +93,21 @@ class SpecModule(L.LightningModule):
     def train(self, mode: bool = True):
         super().train(mode)
         if mode:
-            modules = dict(self.model.named_modules())
-            for name in self.frozen_norms:
-                modules[name].eval()  # frozen BN: running statistics stay as loaded
+            self._keep_frozen_norms_in_eval()
         return self
+
+    def _keep_frozen_norms_in_eval(self) -> None:
+        modules = dict(self.model.named_modules())
+        for name in self.frozen_norms:
+            modules[name].eval()  # frozen BN: running statistics stay as loaded
+
+    # Lightning keeps the modes it finds (and restores them after validation) rather than
+    # calling train(): set them when training starts and at every epoch.
+    def on_train_start(self) -> None:
+        self._keep_frozen_norms_in_eval()
+
+    def on_train_epoch_start(self) -> None:
+        self._keep_frozen_norms_in_eval()
 
     # The RNG state travels with the checkpoint, so random augmentation and dropout after
     # `--resume` draw what an uninterrupted run would have drawn.

@@ -50,7 +50,9 @@ def digits_accuracy(model: torch.nn.Module, size: int, channels: int = 1) -> flo
 def demo_run(tmp_path_factory):
     """The README's third command: the demo recipe for 10 epochs on 2 CPU cores at most."""
     out = tmp_path_factory.mktemp("demo")
-    archc("train", LENET, "--data", "digits", "--recipe", "demo", "--max-epochs", "10", "--out", str(out), "--no-progress")
+    archc(
+        "train", LENET, "--data", "digits", "--recipe", "demo", "--max-epochs", "10", "--out", str(out), "--no-progress"
+    )
     return out
 
 

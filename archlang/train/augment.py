@@ -71,7 +71,9 @@ TRAIN_STEPS: dict[str, Callable[[Augment, int], Callable | None]] = {
     "resize": _resize,
     "scale_jitter": _scale_jitter,
     "random_resized_crop": _random_resized_crop,
-    "translate": lambda a, size: v2.RandomAffine(degrees=0, translate=(a.translate, a.translate)) if a.translate else None,
+    "translate": lambda a, size: (
+        v2.RandomAffine(degrees=0, translate=(a.translate, a.translate)) if a.translate else None
+    ),
     "horizontal_flip": lambda a, size: v2.RandomHorizontalFlip() if a.horizontal_flip else None,
     "color_jitter": lambda a, size: v2.ColorJitter(**a.color_jitter.model_dump()) if a.color_jitter else None,
     "pca_lighting": lambda a, size: PCALighting(a.pca_lighting) if a.pca_lighting > 0 else None,

@@ -59,7 +59,9 @@ def _devices(value: str):
 
 @click.command("train")
 @click.argument("spec", required=False)
-@click.option("--data", default="digits", show_default=True, help="DIR (DIR/train/<class>/, DIR/val/<class>/) or digits.")
+@click.option(
+    "--data", default="digits", show_default=True, help="DIR (DIR/train/<class>/, DIR/val/<class>/) or digits."
+)
 @click.option("--recipe", default="demo", show_default=True, help="Bundled recipe name or a .toml path.")
 @click.option(
     "--list-recipes",

@@ -57,6 +57,25 @@ class DigitsDataset(Dataset):
         return (self.transform(image) if self.transform else image), self.targets[index]
 
 
+class SeededSamples(Dataset):
+    """``dataset[index]`` with the random augmentation drawn from a generator seeded by
+    ``(seed, epoch, index)``: a sample's augmentation is a function of where it is in the run,
+    not of the global RNG (which a prefetched batch would advance past a checkpoint). The
+    sampler passes ``epoch * len + index``."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: int):
+        epoch, index = divmod(key, len(self.dataset))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((self.seed * 1_000_003 + epoch) * 1_000_003 + index)
+            return self.dataset[index]
+
+
 class EpochSampler(Sampler[int]):
     """This rank's share of the epoch: a permutation drawn from ``(seed, epoch)`` (or the
     identity), every ``world``-th index from ``rank``, minus the batches already consumed
@@ -83,7 +102,9 @@ class EpochSampler(Sampler[int]):
         mine = order[self.rank :: self.world]
         skip = self.skip if self.epoch == self.skip_epoch else 0
         self.skip, self.skip_epoch = 0, -1
-        yield from mine[skip:]
+        offset = self.epoch * self.size if self.shuffle else 0  # SeededSamples decodes it
+        for index in mine[skip:]:
+            yield offset + index
 
 
 class ResumableLoader(DataLoader):
@@ -196,7 +217,7 @@ class SpecDataModule(L.LightningDataModule):
             return trainer.current_epoch, loop.batch_progress.current.processed
 
         return ResumableLoader(
-            self.train_set,
+            SeededSamples(self.train_set, self.recipe.seed),
             batch_size=self._per_rank_batch(world),
             sampler=sampler,
             num_workers=self.num_workers,

@@ -44,7 +44,9 @@ def _recipe_from(hparams: dict) -> Recipe:
     if stored:
         return Recipe.model_validate_json(json.dumps(stored))
     return Recipe.model_validate_json(
-        json.dumps({"name": "eval", "source": "-", "max_epochs": 1, "batch_size": 1, "optimizer": {"name": "sgd", "lr": 1}})
+        json.dumps(
+            {"name": "eval", "source": "-", "max_epochs": 1, "batch_size": 1, "optimizer": {"name": "sgd", "lr": 1}}
+        )
     )
 
 

@@ -74,7 +74,8 @@ class SpecModule(L.LightningModule):
         self.train_acc.update(logits.detach(), y)
         self.log("train_loss", self.train_loss, on_step=False, on_epoch=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
-        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, sync_dist=False)
+        # constant within an epoch; "max" (not Lightning's running mean) survives a mid-epoch resume
+        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, reduce_fx="max")
         return loss
 
     def validation_step(self, batch, batch_idx):

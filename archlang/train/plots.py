@@ -27,7 +27,9 @@ def _encode(figure) -> dict[str, bytes]:
     files = {}
     for fmt in ("png", "svg"):
         buffer = io.BytesIO()
-        figure.savefig(buffer, format=fmt, dpi=120, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else {})
+        figure.savefig(
+            buffer, format=fmt, dpi=120, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else {}
+        )
         files[fmt] = buffer.getvalue()
     return files
 
@@ -78,7 +80,9 @@ def confusion_figures(matrix, classes: list[str], title: str = "") -> dict[str, 
         for i in range(len(classes)):
             for j in range(len(classes)):
                 value = int(matrix[i][j])
-                ax.text(j, i, value, ha="center", va="center", color="white" if value > top / 2 else "black", fontsize=7)
+                ax.text(
+                    j, i, value, ha="center", va="center", color="white" if value > top / 2 else "black", fontsize=7
+                )
     figure.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title(title)
     files = _encode(figure)

@@ -4,7 +4,9 @@ leave ``OUT/`` with checkpoints (``last.ckpt``, ``best.ckpt``), ``metrics.csv``,
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ class TrainOptions:
     checkpoint_every: int = 0  # also save last.ckpt every N optimizer steps (mid-epoch)
     num_workers: int = 0
     progress: bool = True
+    callbacks: list = field(default_factory=list)  # extra Lightning callbacks (Python API only)
 
 
 @dataclass
@@ -155,8 +158,8 @@ def make_trainer(recipe: Recipe, options: TrainOptions, out: Path) -> L.Trainer:
         deterministic=options.deterministic,
         gradient_clip_val=recipe.gradient_clip,
         gradient_clip_algorithm="norm",
-        callbacks=_callbacks(recipe, options, out / "checkpoints"),
-        logger=CSVLogger(save_dir=out, name="", version=""),
+        callbacks=[*_callbacks(recipe, options, out / "checkpoints"), *options.callbacks],
+        logger=CSVLogger(save_dir=out, name="", version="", flush_logs_every_n_steps=1),  # survives SIGKILL
         use_distributed_sampler=False,  # data.EpochSampler shards by rank itself
         num_sanity_val_steps=0,
         enable_model_summary=False,
@@ -183,6 +186,22 @@ def _replica_digests(model: torch.nn.Module) -> list[str]:
     return gathered
 
 
+def merge_metrics(earlier: str, resumed: str) -> str:
+    """``metrics.csv`` of a resumed run: the rows logged before the crash for the epochs the
+    resumed run did not log again, then the resumed run's rows (Lightning starts a new file)."""
+    old, new = (list(csv.DictReader(io.StringIO(text))) for text in (earlier, resumed))
+    again = {row.get("epoch") for row in new}
+    rows = [row for row in old if row.get("epoch") not in again] + new
+    fields = list(
+        dict.fromkeys(f for text in (earlier, resumed) for f in csv.DictReader(io.StringIO(text)).fieldnames or [])
+    )
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
     """Train ``spec`` with ``recipe``; returns the summary (also written to ``OUT/summary.json``
     by rank 0)."""
@@ -192,7 +211,11 @@ def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
         raise SpecError(Diagnostic(code="E809", message=f"--resume: no checkpoint `{last}` to continue from"))
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     prepared = prepare(spec, recipe, options)
-    hparams = {"spec_params": prepared.params, "classes": prepared.classes, "recipe": recipe.model_dump(mode="json", exclude_unset=True)}
+    hparams = {
+        "spec_params": prepared.params,
+        "classes": prepared.classes,
+        "recipe": recipe.model_dump(mode="json", exclude_unset=True),
+    }
     module = SpecModule(
         prepared.model,
         recipe,
@@ -204,6 +227,8 @@ def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
     datamodule = SpecDataModule(prepared.data, recipe, recipe.batch_size, options.num_workers)
     out.mkdir(parents=True, exist_ok=True)
     trainer = make_trainer(recipe, options, out)
+    metrics_csv = out / "metrics.csv"
+    earlier = metrics_csv.read_text() if options.resume and metrics_csv.exists() else None
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if options.resume else None)
     seconds = time.perf_counter() - start
@@ -229,8 +254,10 @@ def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
         "replicas_identical": len(set(digests)) == 1,
     }
     if trainer.is_global_zero:
+        if earlier is not None:
+            write_atomic(metrics_csv, merge_metrics(earlier, metrics_csv.read_text()))
         write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-        rows = epoch_rows(out / "metrics.csv")
+        rows = epoch_rows(metrics_csv)
         for suffix, data in curves_figures(rows, title=f"{summary['spec']} — {recipe.name}").items():
             write_atomic(out / f"curves.{suffix}", data)
     return summary

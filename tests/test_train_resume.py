@@ -22,8 +22,8 @@ from archlang.train.plots import epoch_rows
 ROOT = Path(__file__).resolve().parent.parent
 LENET = str(ROOT / "examples" / "lenet5_small.arch")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-TRAIN_BATCHES = 45  # ceil(1,437 training digits / batch 32)
-KILL_AT_STEP = 63  # epoch 1, batch 18: 3 steps after the checkpoint at step 60
+TRAIN_BATCHES = 44  # 1,437 training digits // batch 32 (the last partial batch is dropped)
+KILL_AT_STEP = 63  # epoch 1, batch 19: 3 steps after the checkpoint at step 60
 
 KILLED_RUN = f"""
 import os, signal, sys
@@ -61,7 +61,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert not (crashed / "summary.json").exists()
     checkpoint = torch.load(crashed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert checkpoint["global_step"] == 60 and checkpoint["epoch"] == 1  # mid-epoch: 15 of 45 batches
+    assert checkpoint["global_step"] == 60 and checkpoint["epoch"] == 1  # mid-epoch: 16 of 44 batches
     assert checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [
         {"epoch": 1, "batches": 60 - TRAIN_BATCHES}
     ]

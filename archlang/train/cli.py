@@ -125,7 +125,7 @@ def train_cmd(spec, data, recipe, sets, input_dims, recipe_sets, max_epochs, bat
         progress=options["progress"],
     )
     summary = _fail_on_spec_error(fit, spec, chosen, train_options)
-    if summary.get("val_acc") is not None:
+    if summary.get("val_acc") is not None and summary["rank"] == 0:
         click.echo(
             f"{summary['epochs']} epochs, val_acc {summary['val_acc']:.4f}, val_acc5 {summary['val_acc5']:.4f}, "
             f"val_loss {summary['val_loss']:.4f}, {summary['seconds']:.1f} s -> {options['out']}/summary.json",

@@ -7,7 +7,8 @@ The training loader is resumable mid-epoch: its sampler draws the epoch's permut
 ``DistributedSampler`` does), and the loader's ``state_dict`` records how many batches of the
 epoch were consumed, so a run restarted from a mid-epoch checkpoint sees exactly the batches
 an uninterrupted run would. ``batch_size`` is global: each of ``world`` ranks takes
-``batch_size // world`` of every batch, so 1 and N processes see the same global batches.
+``batch_size // world`` of every batch, so 1 and N processes see the same global batches
+(the last partial batch of an epoch is dropped).
 """
 
 from __future__ import annotations
@@ -216,10 +217,14 @@ class SpecDataModule(L.LightningDataModule):
             loop = trainer.fit_loop.epoch_loop
             return trainer.current_epoch, loop.batch_progress.current.processed
 
+        per_rank = self._per_rank_batch(world)
         return ResumableLoader(
             SeededSamples(self.train_set, self.recipe.seed),
-            batch_size=self._per_rank_batch(world),
+            batch_size=per_rank,
             sampler=sampler,
+            # a last partial batch would split unevenly over ranks (15 + 14 samples weigh as
+            # 16 + 16): drop it, so N processes compute exactly the single process's batches
+            drop_last=len(sampler) >= per_rank,
             num_workers=self.num_workers,
             progress=progress if trainer is not None else None,
             persistent_workers=self.num_workers > 0,

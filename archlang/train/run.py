@@ -253,6 +253,7 @@ def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
         "replica_sha256": digests,
         "replicas_identical": len(set(digests)) == 1,
     }
+    summary_rank = trainer.global_rank
     if trainer.is_global_zero:
         if earlier is not None:
             write_atomic(metrics_csv, merge_metrics(earlier, metrics_csv.read_text()))
@@ -260,4 +261,4 @@ def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
         rows = epoch_rows(metrics_csv)
         for suffix, data in curves_figures(rows, title=f"{summary['spec']} — {recipe.name}").items():
             write_atomic(out / f"curves.{suffix}", data)
-    return summary
+    return {**summary, "rank": summary_rank}

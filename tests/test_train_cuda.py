@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -27,5 +26,5 @@ def test_cuda_amp_training_with_aux_heads(tmp_path):
     assert summary["epochs"] == 3 and summary["global_step"] == 3 * (1437 // 64)
     assert summary["val_acc"] > 0.5  # chance is 0.1: the fp16 aux-head network learns
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    assert "scaler" in json.dumps(list(saved))  # AMP's GradScaler state is checkpointed for --resume
+    assert saved["MixedPrecision"]["scale"] > 0  # AMP's GradScaler state is checkpointed for --resume
     assert all(v.dtype == torch.float32 for k, v in saved["state_dict"].items() if v.is_floating_point())

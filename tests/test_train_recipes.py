@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torchvision.transforms import v2
 
+import archlang
 from archlang.diagnostics import SpecError
 from archlang.train import augment, optim
 from archlang.train.module import SpecModule
@@ -29,6 +31,9 @@ from archlang.train.recipes import (
     parse_recipe,
 )
 from archlang.train.run import TrainOptions, _averaging_kwargs, make_trainer, spec_params
+
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _built(name: str):
@@ -224,7 +229,7 @@ def test_cli_bad_recipe_is_a_located_error_not_a_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(GOOD + "nesterov = 1\n")
     run = subprocess.run(
-        [sys.executable, "-m", "archlang.cli", "train", "examples/lenet5_small.arch", "--recipe", str(bad)],
+        [sys.executable, "-m", "archlang.cli", "train", str(ROOT / "examples" / "lenet5_small.arch"), "--recipe", str(bad)],
         capture_output=True,
         text=True,
     )
@@ -250,3 +255,12 @@ def test_cosine_and_constant_schedules():
     sched = optim.make_scheduler(opt, recipe)
     lr = _lr_after(opt, sched, recipe.max_epochs // 2)
     assert lr == pytest.approx(0.05 * (1 + math.cos(math.pi / 2)) / 2)
+
+
+def test_generated_module_file_stays_free_of_lightning():
+    from archlang.backends.torch.codegen import emit
+
+    source = emit(archlang.compile_spec(str(ROOT / "examples" / "tiny_inception.arch")))
+    assert "lightning" not in source.lower() and "archlang.train" not in source
+    namespace: dict = {}
+    exec(compile(source, "tiny_inception.py", "exec"), namespace)  # a plain torch module file

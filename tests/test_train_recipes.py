@@ -32,7 +32,6 @@ from archlang.train.recipes import (
 )
 from archlang.train.run import TrainOptions, _averaging_kwargs, make_trainer, spec_params
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -229,7 +228,15 @@ def test_cli_bad_recipe_is_a_located_error_not_a_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(GOOD + "nesterov = 1\n")
     run = subprocess.run(
-        [sys.executable, "-m", "archlang.cli", "train", str(ROOT / "examples" / "lenet5_small.arch"), "--recipe", str(bad)],
+        [
+            sys.executable,
+            "-m",
+            "archlang.cli",
+            "train",
+            str(ROOT / "examples" / "lenet5_small.arch"),
+            "--recipe",
+            str(bad),
+        ],
         capture_output=True,
         text=True,
     )

@@ -133,7 +133,7 @@ def pretrained_on_five_digits(steps: int = 150) -> torch.nn.Module:
     keep = train.targets < 5
     images, targets = train.images[keep], train.targets[keep]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    for step in range(steps):
+    for _ in range(steps):
         batch = torch.randint(0, len(targets), (64,))
         out = model(images[batch])
         loss = sum(torch.nn.functional.cross_entropy(o, targets[batch]) for o in out)

@@ -1,7 +1,7 @@
 """Train, fine-tune, evaluate and export a spec on PyTorch Lightning (``pip install archlang[train]``).
 
->>> from archlang.train import fit, load_recipe
->>> summary = fit("examples/lenet5_small.arch", data="digits", recipe=load_recipe("demo"), out="runs/x")
+>>> from archlang.train import TrainOptions, fit, load_recipe
+>>> summary = fit("examples/lenet5_small.arch", load_recipe("demo"), TrainOptions(data="digits", out="runs/x"))
 
 Recipes are TOML data (:mod:`.recipes`); the LightningModule is :mod:`.module`; transfer
 learning (``init``, ``num_classes``, ``freeze``) is :mod:`.transfer`. Everything is imported

@@ -75,7 +75,9 @@ class SpecModule(L.LightningModule):
         self.log("train_loss", self.train_loss, on_step=False, on_epoch=True)
         self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
         # constant within an epoch; "max" (not Lightning's running mean) survives a mid-epoch resume
-        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, reduce_fx="max", sync_dist=True)
+        self.log(
+            "lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, reduce_fx="max", sync_dist=True
+        )
         return loss
 
     def validation_step(self, batch, batch_idx):

@@ -188,3 +188,30 @@ def test_freeze_unknown_layer_and_bad_init_are_diagnosed(tmp_path):
     assert run.returncode == 1 and "E805" in run.stderr and "Traceback" not in run.stderr
     run = archc("train", TINY, "--init", str(tmp_path / "none.pth"), "--out", str(tmp_path), check=False)
     assert run.returncode == 1 and "no weights file" in run.stderr
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+def test_heads_of_the_bundled_specs_are_torchvision_classifiers(name):
+    import torchvision
+
+    def shapes(classes):
+        with torch.device("meta"):
+            model = getattr(torchvision.models, name)(num_classes=classes, aux_logits=True, init_weights=False)
+        return {k: p.shape for k, p in model.named_parameters()}
+
+    small, large = shapes(10), shapes(11)
+    expected = {k for k in small if small[k] != large[k]}  # torchvision's own classifier tensors
+    assert expected >= {"fc.weight", "fc.bias"}
+    assert head_parameters(name, {}, 10) == expected
+
+
+def test_freeze_until_mixed_6e_leaves_the_aux_head_and_the_top_trainable():
+    with torch.device("meta"):
+        model = archlang.build("inception_v3", num_classes=10)
+    frozen = set(freeze(model, "Mixed_6e", head_parameters("inception_v3", {}, 10)))
+    tops = {n.split(".")[0] for n in frozen}
+    assert tops == {"Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3"} | {
+        f"Mixed_{m}" for m in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e")
+    }
+    trainable = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"AuxLogits", "Mixed_7a", "Mixed_7b", "Mixed_7c", "fc"}

@@ -8,6 +8,7 @@ import json
 import torch
 
 import archlang
+from archlang.diagnostics import Diagnostic, SpecError
 
 from .data import DataSpec, make_datasets
 from .plots import confusion_figures
@@ -60,6 +61,14 @@ def evaluate(spec, weights, data: str = "digits", *, params=None, input_shape=No
     recipe = recipe or _recipe_from(hparams)
     _, val = make_datasets(DataSpec(data, channels, tuple(size)), recipe)
     classes = list(val.classes)
+    trained_on = hparams.get("classes")
+    if trained_on and list(trained_on) != classes:
+        raise SpecError(
+            Diagnostic(
+                code="E807",
+                message=f"the weights were trained on classes {trained_on[:5]}..., `{data}` has {classes[:5]}...",
+            )
+        )
     n = len(classes)
     metrics = {
         "top1": tm.MulticlassAccuracy(n, average="micro"),

@@ -41,6 +41,7 @@ def weights(out: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.startswith("model.")}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without torch.distributed")
 def test_ddp_two_cpu_processes_match_one_process(tmp_path):
     ddp = train(tmp_path / "ddp", "--devices", "2", "--strategy", "ddp")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from archlang.train.plots import epoch_rows
@@ -55,6 +56,7 @@ def archc_train(out: Path, *extra: str) -> dict:
     return json.loads((out / "summary.json").read_text())
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
     crashed = tmp_path / "crashed"
     killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(crashed)], capture_output=True, text=True, env=ENV)

@@ -56,6 +56,7 @@ def demo_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_demo_recipe_reaches_97_percent_on_digits(demo_run):
     summary = json.loads((demo_run / "summary.json").read_text())
     assert summary["val_acc"] >= 0.97, summary
@@ -143,6 +144,7 @@ def pretrained_on_five_digits(steps: int = 150) -> torch.nn.Module:
     return model
 
 
+@pytest.mark.slow
 def test_transfer_init_num_classes_freeze(tmp_path):
     source = pretrained_on_five_digits()  # the "released weights" of another (5-class) task
     init = tmp_path / "released.pth"

@@ -271,3 +271,10 @@ def test_generated_module_file_stays_free_of_lightning():
     assert "lightning" not in source.lower() and "archlang.train" not in source
     namespace: dict = {}
     exec(compile(source, "tiny_inception.py", "exec"), namespace)  # a plain torch module file
+
+
+def test_bad_override_names_the_command_line():
+    with pytest.raises(SpecError) as err:
+        load_recipe("demo", {"optimizer.lr": "fast"})
+    (d,) = err.value.diagnostics
+    assert d.code == "E803" and "command line" in d.message and "optimizer.lr" in d.message

@@ -200,9 +200,12 @@ def _span(file: str, text: str, loc: tuple, *, at_value: bool) -> Span:
     return Span(file=file, line=line, col=col, end_line=line, end_col=max(end, col + 1))
 
 
-def _diagnostic(file: str, text: str, error: dict) -> Diagnostic:
+def _diagnostic(file: str, text: str, error: dict, overridden: set[str] = frozenset()) -> Diagnostic:
     loc = tuple(error["loc"])
     where = ".".join(str(p) for p in loc if not isinstance(p, int)) or "recipe"
+    if where in overridden:  # the value came from the command line, not from the file
+        message = error["msg"].removeprefix("Value error, ")
+        return Diagnostic(code="E803", message=f"bad value for `{where}` (given on the command line): {message}")
     if error["type"] == "extra_forbidden":
         return Diagnostic(
             code="E802",
@@ -259,7 +262,7 @@ def parse_recipe(text: str, file: str = "<recipe>", overrides: dict[str, Any] | 
         # TOML arrays are JSON arrays: strict mode then takes them for tuples
         return Recipe.model_validate_json(json.dumps(data, default=str))
     except ValidationError as err:
-        error = SpecError([_diagnostic(file, text, e) for e in err.errors()])
+        error = SpecError([_diagnostic(file, text, e, set(overrides or ())) for e in err.errors()])
         error.sources = sources
         raise error from None
 

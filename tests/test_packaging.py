@@ -40,7 +40,7 @@ def _expected_members() -> set[str]:
         for path in (ROOT / src).rglob("*"):
             if "__pycache__" in path.parts or not path.is_file():
                 continue
-            if path.suffix in (".py", ".arch", ".lark"):
+            if path.suffix in (".py", ".arch", ".lark", ".toml"):
                 members.add(f"{dest}/{path.relative_to(ROOT / src).as_posix()}")
     return members
 
@@ -108,6 +108,7 @@ def test_wheel_contains_every_module_and_spec(wheel):
     missing = sorted(_expected_members() - names)
     assert not missing, f"not in the wheel: {missing}"
     assert "archlang/specs/googlenet.arch" in names
+    assert "archlang/train/recipes/inception_v3.toml" in names
     assert any(n.endswith("entry_points.txt") for n in names)
 
 

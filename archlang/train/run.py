@@ -1,0 +1,264 @@
+"""``archc train``: build the spec, apply transfer learning, run Lightning's Trainer, and
+leave ``OUT/`` with checkpoints (``last.ckpt``, ``best.ckpt``), ``metrics.csv``,
+``summary.json`` and ``curves.png``/``.svg``."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, WeightAveraging
+from lightning.pytorch.loggers import CSVLogger
+
+import archlang
+from archlang.atomic import write_atomic
+from archlang.compiler import compile_spec
+from archlang.diagnostics import Diagnostic, SpecError
+
+from . import transfer
+from .data import DataSpec, SpecDataModule, check_data_dir
+from .module import SpecModule
+from .plots import curves_figures, epoch_rows
+from .recipes import Recipe
+
+
+@dataclass
+class TrainOptions:
+    data: str = "digits"
+    out: str | Path = "runs/train"
+    params: dict = field(default_factory=dict)  # the spec's --set parameters
+    input_shape: tuple[int, ...] | None = None
+    num_classes: int | None = None
+    init: str | None = None
+    freeze: str | None = None
+    linear_probe: bool = False
+    accelerator: str = "auto"
+    devices: str | int = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str | None = None
+    compile: bool = False
+    resume: bool = False
+    deterministic: bool | str = "warn"
+    checkpoint_every: int = 0  # also save last.ckpt every N optimizer steps (mid-epoch)
+    num_workers: int = 0
+    progress: bool = True
+    callbacks: list = field(default_factory=list)  # extra Lightning callbacks (Python API only)
+
+
+@dataclass
+class Prepared:
+    """What the Trainer needs: the spec's parameters, the model, the data, the frozen names."""
+
+    params: dict
+    model: torch.nn.Module
+    data: DataSpec
+    classes: list[str]
+    frozen: list[str]
+    replaced_heads: list[str]
+
+
+def _dataset_classes(source: str) -> list[str]:
+    if source == "digits":
+        return [str(d) for d in range(10)]
+    check_data_dir(source)
+    return sorted(p.name for p in (Path(source) / "train").iterdir() if p.is_dir())
+
+
+def spec_params(spec, recipe: Recipe, options: TrainOptions, classes: int) -> dict:
+    """The network parameters: the recipe's ``[spec]`` table where the spec declares them,
+    then ``--set``, then ``num_classes`` (``--num-classes`` or the dataset's class count)."""
+    declared = compile_spec(spec, options.params or None, options.input_shape).graph.graph["params"]
+    params = {k: v for k, v in recipe.spec.items() if k in declared}
+    params.update(options.params)
+    wanted = options.num_classes or classes
+    if "num_classes" in declared:
+        params["num_classes"] = wanted
+    elif wanted != classes:
+        raise SpecError(Diagnostic(code="E807", message=f"the spec has no `num_classes` parameter to set to {wanted}"))
+    return params
+
+
+def prepare(spec, recipe: Recipe, options: TrainOptions) -> Prepared:
+    classes = _dataset_classes(options.data)
+    if options.num_classes and options.num_classes != len(classes):
+        raise SpecError(
+            Diagnostic(
+                code="E807",
+                message=f"--num-classes {options.num_classes}, but `{options.data}` has {len(classes)} classes",
+            )
+        )
+    params = spec_params(spec, recipe, options, len(classes))
+    compiled = compile_spec(spec, params, options.input_shape)
+    channels, *size = compiled.graph.graph["input_shape"]
+    model = archlang.build(compiled)
+    heads: set[str] = set()
+    if options.init or options.freeze or options.linear_probe:
+        heads = transfer.head_parameters(spec, params, params.get("num_classes", len(classes)), options.input_shape)
+    replaced = transfer.load_init(model, transfer.read_state_dict(options.init), heads) if options.init else []
+    frozen = transfer.freeze(model, options.freeze, heads, options.linear_probe)
+    return Prepared(params, model, DataSpec(options.data, channels, tuple(size)), classes, frozen, replaced)
+
+
+def _callbacks(recipe: Recipe, options: TrainOptions, checkpoints: Path) -> list:
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=checkpoints,
+            filename="best",
+            monitor="val_acc",
+            mode="max",
+            save_top_k=1,
+            save_last=True,
+            enable_version_counter=False,
+        )
+    ]
+    if options.checkpoint_every:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=checkpoints,
+                filename="last",
+                every_n_train_steps=options.checkpoint_every,
+                save_top_k=1,
+                enable_version_counter=False,
+            )
+        )
+    if recipe.averaging is not None:
+        callbacks.append(WeightAveraging(**_averaging_kwargs(recipe)))
+    return callbacks
+
+
+def _averaging_kwargs(recipe: Recipe) -> dict:
+    if recipe.averaging.kind == "polyak":
+        return {}  # AveragedModel's default: the running mean of all iterates (Polyak)
+    decay = recipe.averaging.decay
+
+    def ema(averaged, current, num_averaged):
+        # lerp keeps a frozen tensor bit-identical (x + w·(x − x) = x)
+        return torch.lerp(averaged, current, 1.0 - decay)
+
+    return {"avg_fn": ema}
+
+
+def make_trainer(recipe: Recipe, options: TrainOptions, out: Path) -> L.Trainer:
+    return L.Trainer(
+        default_root_dir=out,
+        max_epochs=recipe.max_epochs,
+        accelerator=options.accelerator,
+        devices=options.devices,
+        strategy=options.strategy,
+        num_nodes=options.num_nodes,
+        precision=options.precision,
+        deterministic=options.deterministic,
+        gradient_clip_val=recipe.gradient_clip,
+        gradient_clip_algorithm="norm",
+        callbacks=[*_callbacks(recipe, options, out / "checkpoints"), *options.callbacks],
+        logger=CSVLogger(save_dir=out, name="", version="", flush_logs_every_n_steps=1),  # survives SIGKILL
+        use_distributed_sampler=False,  # data.EpochSampler shards by rank itself
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        enable_progress_bar=options.progress,
+        log_every_n_steps=1,
+    )
+
+
+def state_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of every tensor of the state_dict, in order: equal digests, bit-identical weights."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _replica_digests(model: torch.nn.Module) -> list[str]:
+    own = state_digest(model)
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return [own]
+    gathered = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(gathered, own)
+    return gathered
+
+
+def merge_metrics(earlier: str, resumed: str) -> str:
+    """``metrics.csv`` of a resumed run: the rows logged before the crash for the epochs the
+    resumed run did not log again, then the resumed run's rows (Lightning starts a new file)."""
+    old, new = (list(csv.DictReader(io.StringIO(text))) for text in (earlier, resumed))
+    again = {row.get("epoch") for row in new}
+    rows = [row for row in old if row.get("epoch") not in again] + new
+    fields = list(
+        dict.fromkeys(f for text in (earlier, resumed) for f in csv.DictReader(io.StringIO(text)).fieldnames or [])
+    )
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
+    """Train ``spec`` with ``recipe``; returns the summary (also written to ``OUT/summary.json``
+    by rank 0)."""
+    out = Path(options.out)
+    last = out / "checkpoints" / "last.ckpt"
+    if options.resume and not last.exists():
+        raise SpecError(Diagnostic(code="E809", message=f"--resume: no checkpoint `{last}` to continue from"))
+    L.seed_everything(recipe.seed, workers=True, verbose=False)
+    prepared = prepare(spec, recipe, options)
+    hparams = {
+        "spec_params": prepared.params,
+        "classes": prepared.classes,
+        "recipe": recipe.model_dump(mode="json", exclude_unset=True),
+    }
+    module = SpecModule(
+        prepared.model,
+        recipe,
+        len(prepared.classes),
+        transfer.frozen_norm_layers(prepared.model),
+        compile=options.compile,
+        hparams=hparams,
+    )
+    datamodule = SpecDataModule(prepared.data, recipe, recipe.batch_size, options.num_workers)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = make_trainer(recipe, options, out)
+    metrics_csv = out / "metrics.csv"
+    earlier = metrics_csv.read_text() if options.resume and metrics_csv.exists() else None
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if options.resume else None)
+    seconds = time.perf_counter() - start
+    digests = _replica_digests(prepared.model)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    summary = {
+        "spec": str(spec) if not hasattr(spec, "graph") else "<compiled>",
+        "recipe": recipe.name,
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "val_acc": metrics.get("val_acc"),
+        "val_acc5": metrics.get("val_acc5"),
+        "val_loss": metrics.get("val_loss"),
+        "train_loss": metrics.get("train_loss"),
+        "train_acc": metrics.get("train_acc"),
+        "params": sum(p.numel() for p in prepared.model.parameters()),
+        "trainable_params": sum(p.numel() for p in prepared.model.parameters() if p.requires_grad),
+        "frozen": len(prepared.frozen),
+        "replaced_heads": prepared.replaced_heads,
+        "seconds": round(seconds, 3),
+        "world_size": trainer.world_size,
+        "replica_sha256": digests,
+        "replicas_identical": len(set(digests)) == 1,
+    }
+    summary_rank = trainer.global_rank
+    if trainer.is_global_zero:
+        if earlier is not None:
+            write_atomic(metrics_csv, merge_metrics(earlier, metrics_csv.read_text()))
+        write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        rows = epoch_rows(metrics_csv)
+        for suffix, data in curves_figures(rows, title=f"{summary['spec']} — {recipe.name}").items():
+            write_atomic(out / f"curves.{suffix}", data)
+    return {**summary, "rank": summary_rank}

@@ -346,7 +346,6 @@ def _side_label(spec: str, sets: tuple[str, ...]) -> str:
     return spec + "".join(f" --set {s}" for s in sets)
 
 
-
 # archc train / eval / export live in archlang.train (click only at import; torch and
 # Lightning are imported when they run).
 from .train.cli import eval_cmd, export_cmd, train_cmd  # noqa: E402

@@ -242,7 +242,7 @@ def test_block_classes_take_template_parameters(emitted):
     assert v3.count("class InceptionC") == 1
 
 
-def test_instances_with_different_structure_get_specialised_classes(tmp_path):
+def test_instances_with_different_structure_get_classes_named_by_what_differs(tmp_path):
     text = """
 block B(w: int, deep: bool = false) {
   conv(w, 3, padding=1)
@@ -255,8 +255,9 @@ network N { input 3x8x8
 }
 """
     source = emit(archlang.compile_spec(text))
-    assert "class B_a(nn.Module):" in source and "class B_b(nn.Module):" in source
-    assert "self.c = B_a(5, 6)" in source  # a and c share a class
+    assert "class B(nn.Module):" in source and "class BDeep(nn.Module):" in source
+    assert "self.c = B(5, 6)" in source  # a and c share a class
+    assert "for deep=false" in source and "for deep=true" in source  # the docstrings say which
     module = load_module(source, tmp_path, "spec")
     _equivalent(module.N, archlang.build(text), torch.randn(1, 3, 8, 8))
 

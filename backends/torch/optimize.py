@@ -26,15 +26,15 @@ the source; :func:`build` executes that source, so the in-memory model *is* the 
 
 from __future__ import annotations
 
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from archlang.compiler import Compiled, compile_spec
+from archlang.compiler import Compiled, ensure_compiled
 from archlang.ops import Op
 
 from .ops import TORCH_OPS
 from .plan import Leaf, ModulePlan
+from .runtime import load_source
 
 # Ops that carry weights and therefore stay submodules in the optimized model.
 PARAM_OPS = frozenset(op for op, row in TORCH_OPS.items() if row.has_params)
@@ -145,12 +145,6 @@ def fusions(steps: list[Flat]) -> list[Fusion]:
 # ---- API -------------------------------------------------------------------------------------
 
 
-def _compiled(source, input_shape=None, **params) -> Compiled:
-    if isinstance(source, Compiled):
-        return source
-    return compile_spec(source, params or None, input_shape)
-
-
 def emit(compiled: Compiled, channels_last: bool = True, fuse: bool = True) -> str:
     """The optimized Python source for a compiled spec (``channels_last``: convert weights
     and input to NHWC; ``fuse``: fuse sibling 1×1 convs, else only fold BatchNorm)."""
@@ -164,19 +158,16 @@ def emit_cli(compiled: Compiled, fmt: str, options: dict) -> str:
     return emit(compiled)
 
 
-def load_source(source: str, name: str = "archlang_optimized") -> types.ModuleType:
-    """Execute generated source as a fresh module (not registered in ``sys.modules``)."""
-    module = types.ModuleType(name)
-    module.__file__ = f"<{name}>"
-    exec(compile(source, module.__file__, "exec"), module.__dict__)
-    return module
+def build_compiled(compiled: Compiled, channels_last: bool = True, fuse: bool = True):
+    """The optimized network of a compiled spec, in eval mode, PyTorch's default weights."""
+    return _instantiate(compiled, channels_last, fuse)[1]
 
 
 def _instantiate(compiled: Compiled, channels_last: bool, fuse: bool):
     from .optimize_emit import generate
 
     source, network = generate(compiled, channels_last=channels_last, fuse=fuse)
-    module = load_source(source, f"archlang_optimized_{network}")
+    module = load_source(source, f"{network}, optimized")
     return module, getattr(module, network)().eval()
 
 
@@ -194,7 +185,7 @@ def build(
     file ``archc --emit torch --optimize`` writes are the same code. They live in a module
     that is not importable: ``torch.save`` the state_dict, not the model.
     """
-    return _instantiate(_compiled(source, input_shape, **params), channels_last, fuse)[1]
+    return _instantiate(ensure_compiled(source, params, input_shape), channels_last, fuse)[1]
 
 
 def optimize(
@@ -210,7 +201,7 @@ def optimize(
     ``state_dict`` (``archlang.build(spec).state_dict()`` or torchvision's checkpoint):
     BatchNorm folded, fused convs concatenated. Eval mode. Folding runs in the state_dict's
     precision; ``dtype`` (e.g. ``torch.float64``) sets the model's before loading."""
-    module, model = _instantiate(_compiled(source, input_shape, **params), channels_last, fuse)
+    module, model = _instantiate(ensure_compiled(source, params, input_shape), channels_last, fuse)
     if dtype is not None:
         model.to(dtype)
     model.load_state_dict(module.convert_unoptimized(model, state_dict))

@@ -19,9 +19,10 @@ from pathlib import Path
 from archlang import __version__
 from archlang.ops import Op
 
-from .codegen import IN, TRANSFORM_INPUT_SOURCE, Lin, Placeholders, Slot, bind_group, bind_slots, docstring
+from .describe import accessor as _accessor
+from .emit import variant_names
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
-from .ops import SYMBOLIC, TORCH_OPS, Arg
+from .ops import SYMBOLIC, TORCH_OPS, Arg, explicit
 from .optimize import EVAL_IDENTITY, PARAM_OPS, Fusion, flat_steps, fusions, lookup, unit_parts
 from .optimize_text import (
     CONVERTER_SOURCE,
@@ -34,6 +35,8 @@ from .optimize_text import (
 )
 from .plan import Leaf, ModulePlan, iter_plans, plan
 from .pyfmt import INDENT, LIMIT, Call, Seq, flat, lines, py_str, py_value, signature, statement
+from .symbols import IN, Lin, Placeholders, Slot, bind_group, bind_slots, used_params
+from .texts import HELPERS, docstring
 
 I1, I2, I3 = INDENT, INDENT * 2, INDENT * 3
 
@@ -53,6 +56,7 @@ class _Entry:
 class _Described:
     plan: ModulePlan
     slots: list = field(default_factory=list)
+    roles: list = field(default_factory=list)
     init: list = field(default_factory=list)  # (attribute, value tree)
     forward: list = field(default_factory=list)  # (target text, value tree, comment)
     ret: str = "x"
@@ -98,11 +102,12 @@ class _Gen:
         return name
 
     def _conv_kwargs(self, conv: Leaf, skip=("in_channels", "out_channels", "bias")) -> list:
-        return [(a.name, py_value(a.value)) for a in conv.args if a.name not in skip]
+        return [(a.name, py_value(a.value)) for a in explicit(conv.args) if a.name not in skip]
 
     # -- one module instance -------------------------------------------------------------------
     def _slot(self, d: _Described, value) -> Slot:
         d.slots.append(value)
+        d.roles.append("channels")
         return Slot(len(d.slots) - 1)
 
     def _ctor(self, d: _Described, item, path, in_chan: Lin):
@@ -110,10 +115,14 @@ class _Gen:
         if isinstance(item, Leaf):  # a conv / linear / batchnorm outside a conv unit
             call = Call(TORCH_OPS[item.op].module)
             out = in_chan
-            for a in item.args:
+            for a in explicit(item.args):
                 if a.name in ("in_channels", "in_features", "num_features"):
                     value = in_chan
-                elif SYMBOLIC.get(a.name) and isinstance(a.value, int) and not isinstance(a.value, bool):
+                elif (
+                    SYMBOLIC.get(a.name) in ("channels", "rate")
+                    and isinstance(a.value, int)
+                    and not isinstance(a.value, bool)
+                ):
                     value = self._slot(d, a.value)
                     if a.name in ("out_channels", "out_features"):
                         out = Lin(((value.index, 1),))
@@ -146,7 +155,7 @@ class _Gen:
             child = lookup(seq, step.module)
             if isinstance(child, Leaf) and child.op not in PARAM_OPS:
                 tree = Call(TORCH_OPS[child.op].module)
-                for a in child.args:
+                for a in explicit(child.args):
                     (
                         tree.args.append(py_value(a.value))
                         if a.positional
@@ -306,10 +315,10 @@ class _Gen:
         final = []
         for members in groups.values():
             final += bind_group(members, params)
-        for members, binding in final:
-            label = template if len(final) == 1 else f"{template}_{members[0].plan.name}"
-            name = class_name(label, self.classes)
-            used = [q for q in params if q in binding.values()]
+        labels = variant_names(template, [members for members, _ in final], params)
+        for index, ((members, binding), label) in enumerate(zip(final, labels)):
+            name = self.classes.name(class_name(label, Namespace()), key=("class", template, index))
+            used = [q for q in params if q in used_params(binding)]
             self.params_of[name] = used
             for dd in members:
                 self.class_of[dd.plan.path] = name
@@ -435,7 +444,7 @@ class _Gen:
             text += "\n# eps of the BatchNorm in each conv unit of the unoptimized model.\n"
             text += "\n".join(statement("BN_EPS", table, "")) + "\n"
             eps_expr = "BN_EPS[unit]"
-        defs = [TRANSFORM_INPUT_SOURCE] if self.uses_transform else []
+        defs = [HELPERS["transform_input"]] if self.uses_transform else []
         units = sorted(n for (fused, _), n in self.unit_classes.items() if not fused)
         fused = sorted(n for (f, _), n in self.unit_classes.items() if f)
         converter = CONVERTER_SOURCE.format(eps=eps_expr, units=tuple_source(units), fused=tuple_source(fused))
@@ -481,12 +490,6 @@ def _functional(leaf: Leaf, args: list[str]):
         else:
             call.kwargs.append((a.name, py_value(a.value)))
     return call
-
-
-def _accessor(path: tuple[str, ...]) -> str:
-    head, rest = path[0], path[1:]
-    text = f"self.{head}" if is_plain_attribute(head) else f"getattr(self, {py_str(head)})"
-    return text + "".join(f"[{py_str(n)}]" for n in rest)
 
 
 def generate(compiled, channels_last: bool = True, fuse: bool = True) -> tuple[str, str]:

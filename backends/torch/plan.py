@@ -265,7 +265,9 @@ class _Planner:
         data = self.g.nodes[nid]
         op = data["op"]
         row = TORCH_OPS[op]
-        if row.functional is None:
+        if row.inputs == "alias" and where != "sequential":
+            module = False  # identity: no code, the value is an alias
+        elif row.functional is None:
             module = row.module is not None
         elif where == "sequential":
             module = True

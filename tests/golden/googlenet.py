@@ -78,7 +78,12 @@ class InceptionAux(nn.Module):
     Shape comments are for aux1.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, dropout: float) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        dropout: float = 0.7,
+    ) -> None:
         super().__init__()
         self.conv = BasicConv2d(in_channels, 128, kernel_size=1)
         self.fc1 = nn.Linear(2048, 1024)
@@ -97,13 +102,18 @@ class InceptionAux(nn.Module):
 
 
 class GoogLeNet(nn.Module):
-    """Network `GoogLeNet`, compiled with num_classes=1000, aux_logits=true,
-    transform_input=false, variant='torchvision', dropout=0.2, dropout_aux=0.7.
+    """Network `GoogLeNet`, compiled with aux_logits=true, transform_input=false,
+    variant='torchvision'.
     In training mode forward returns GoogLeNetOutputs(logits, aux_logits2,
     aux_logits1); in eval mode the logits tensor.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        dropout: float = 0.2,
+        dropout_aux: float = 0.7,
+    ) -> None:
         super().__init__()
         self.conv1 = BasicConv2d(3, 64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
@@ -121,11 +131,11 @@ class GoogLeNet(nn.Module):
         self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
-        self.aux1 = InceptionAux(512, 1000, dropout=0.7)
-        self.aux2 = InceptionAux(528, 1000, dropout=0.7)
+        self.aux1 = InceptionAux(512, num_classes, dropout=dropout_aux)
+        self.aux2 = InceptionAux(528, num_classes, dropout=dropout_aux)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.dropout = nn.Dropout(p=0.2)
-        self.fc = nn.Linear(1024, 1000)
+        self.dropout = nn.Dropout(p=dropout)
+        self.fc = nn.Linear(1024, num_classes)
         self._initialize_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:

@@ -203,13 +203,12 @@ class InceptionE(nn.Module):
 
 
 class Inception3(nn.Module):
-    """Network `Inception3`, compiled with num_classes=1000, aux_logits=true,
-    transform_input=false, dropout=0.5.
+    """Network `Inception3`, compiled with aux_logits=true, transform_input=false.
     In training mode forward returns InceptionOutputs(logits, aux_logits); in eval
     mode the logits tensor.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
@@ -226,13 +225,13 @@ class Inception3(nn.Module):
         self.Mixed_6c = InceptionC(768, 160)
         self.Mixed_6d = InceptionC(768, 160)
         self.Mixed_6e = InceptionC(768, 192)
-        self.AuxLogits = InceptionAux3(768, 1000)
+        self.AuxLogits = InceptionAux3(768, num_classes)
         self.Mixed_7a = InceptionD(768)
         self.Mixed_7b = InceptionE(1280)
         self.Mixed_7c = InceptionE(2048)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.dropout = nn.Dropout(p=0.5)
-        self.fc = nn.Linear(2048, 1000)
+        self.dropout = nn.Dropout(p=dropout)
+        self.fc = nn.Linear(2048, num_classes)
         self._initialize_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:

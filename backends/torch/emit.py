@@ -1,0 +1,297 @@
+"""The generator behind ``archc FILE --emit torch``: classes from a module plan.
+
+One class per conv unit style (``BasicConv2d``), per block template (``Inception``) and the
+network. The instances of a template share a class when they have the same structure; a
+width, rate or stride that differs between them becomes a constructor parameter, bound from
+the template's parameters (:func:`.symbols.bind_group`). Instances whose structure differs
+(an ``if`` on a parameter) get one class per structure, named after the parameters that
+tell them apart (``BasicBlock`` / ``BasicBlockDownsample``). This module does not import
+torch.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from archlang import __version__
+from archlang.ir import Const
+from archlang.ops import Op
+
+from .describe import Described, Describer
+from .naming import Namespace, class_name, docstring_text, is_plain_attribute, sanitize
+from .ops import TORCH_OPS
+from .plan import UNIT_CLASSES, Leaf, ModulePlan, iter_plans
+from .pyfmt import Call, Seq, lines, py_str, py_value, signature, statement
+from .symbols import Scaled, bind_group, bind_slots, used_params
+from .texts import HELPER_NEEDS, HELPERS, I1, I2, I3, docstring, init_method, shape_comment, show
+
+
+def _camel(text: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in sanitize(text).split("_") if part)
+
+
+def variant_names(template: str, groups: list[list[Described]], params: list[str]) -> list[str]:
+    """Class names for groups of instances of one template that differ in structure: the
+    template's name plus the parameters that tell the groups apart (``downsample=true`` ->
+    ``BasicBlockDownsample``, ``stride=2`` -> ``...Stride2``); booleans first."""
+    if len(groups) == 1:
+        return [template]
+
+    def value(g, q):
+        return g[0].plan.args.get(q)
+
+    constant = [q for q in params if all(len({repr(d.plan.args.get(q)) for d in g}) == 1 for g in groups)]
+    constant.sort(key=lambda q: not isinstance(value(groups[0], q), bool))
+    chosen: list[str] = []
+    for q in constant:
+        distinct = len({tuple(repr(value(g, c)) for c in chosen) for g in groups})
+        if distinct == len(groups):
+            break
+        if len({tuple(repr(value(g, c)) for c in [*chosen, q]) for g in groups}) > distinct:
+            chosen.append(q)
+    names = []
+    for g in groups:
+        suffix = ""
+        for q in chosen:
+            v = value(g, q)
+            if isinstance(v, bool):
+                suffix += _camel(q) if v else ""
+            else:
+                suffix += _camel(q) + _camel(str(v))
+        names.append(template + suffix)
+    return names
+
+
+class Emitter:
+    def __init__(self, root: ModulePlan, graph):
+        self.root = root
+        self.graph = graph
+        self.templates = graph.graph["templates"]
+        self.classes = Namespace({"transform_input", "TransformInput", "OrderedDict", "namedtuple"})
+        self.class_of: dict[tuple, str] = {}  # block instance path -> class name
+        self.params_of: dict[str, list[tuple]] = {}  # class -> (param, ident, keyword?, default)
+        self.unit_classes: dict[tuple, str] = {}
+        self.texts: list[str] = []
+        self.reserved: set[str] = {"transform_input", "OrderedDict", "namedtuple"}
+        self.describer = Describer(graph, self)
+
+    # -- what the describer asks -------------------------------------------------------------
+    def block_call(self, p: ModulePlan):
+        cls = self.class_of[p.path]
+        return cls, self.params_of[cls]
+
+    def unit_class(self, unit: ModulePlan) -> str:
+        conv, rest = unit.children[0], unit.children[1:]
+        bn = next((c for c in rest if c.op is Op.BATCHNORM), None)
+        relu = next((s.leaf for s in unit.steps if s.leaf is not None and s.leaf.op is Op.RELU), None)
+        style = unit.args.get("style", "conv")
+        bn_kwargs = [(a.name, py_value(a.value)) for a in bn.args if a.name != "num_features"] if bn else None
+        inplace = relu is not None and relu.inplace
+        key = (style, conv.attrs["bias"], tuple(bn_kwargs or ()), bn is not None, inplace, relu is not None)
+        if key in self.unit_classes:
+            return self.unit_classes[key]
+        name = self.classes.name(UNIT_CLASSES.get(style, "ConvUnit"), key=("unit", key))
+        self.unit_classes[key] = name
+        parts = ["Conv2d" + ("" if conv.attrs["bias"] else " (no bias)")]
+        parts += ["BatchNorm2d"] * (bn is not None) + ["ReLU"] * (relu is not None)
+        bias = "" if conv.attrs["bias"] else ", bias=False"
+        out = [
+            f"class {name}(nn.Module):",
+            f'{I1}"""Conv unit `{docstring_text(style)}`: {", ".join(parts)}."""',
+            "",
+            f"{I1}def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:",
+            f"{I2}super().__init__()",
+            f"{I2}self.conv = nn.Conv2d(in_channels, out_channels{bias}, **kwargs)",
+        ]
+        fwd = [f"{I2}x = self.conv(x)"]
+        if bn is not None:
+            out += statement("self.bn", Call("nn.BatchNorm2d", ["out_channels"], bn_kwargs), I2)
+            fwd.append(f"{I2}x = self.bn(x)")
+        fwd.append(f"{I2}return F.relu(x{', inplace=True' if inplace else ''})" if relu else f"{I2}return x")
+        out += ["", f"{I1}def forward(self, x: torch.Tensor) -> torch.Tensor:", *fwd]
+        self.texts.append("\n".join(out))
+        return name
+
+    # -- block classes -----------------------------------------------------------------------
+    def _param_default(self, template: str, param: str):
+        """The template parameter's default when it is a literal, else None."""
+        for q in self.templates[template].params:
+            if q.name == param and isinstance(q.default, Const):
+                return q.default.value
+        return None
+
+    def _has_default(self, template: str, param: str) -> bool:
+        return any(q.name == param and q.default is not None for q in self.templates[template].params)
+
+    def template_classes(self, template: str, instances: list[ModulePlan]) -> None:
+        groups: dict[str, list[Described]] = {}
+        for p in instances:
+            d = self.describer.describe(p)
+            groups.setdefault(d.key, []).append(d)
+        params = [q.name for q in self.templates[template].params]
+        final = [bound for members in groups.values() for bound in bind_group(members, params)]
+        names = variant_names(template, [members for members, _ in final], params)
+        for index, ((members, binding), wanted) in enumerate(zip(final, names)):
+            name = (
+                class_name(wanted, self.classes)
+                if len(final) == 1
+                else self.classes.name(class_name(wanted, Namespace()), key=("class", template, index))
+            )
+            used = [q for q in params if q in used_params(binding)]
+            idents = Namespace({"in_channels"})
+            rename = {q: idents.name(q) for q in used}
+            binding = {
+                k: Scaled(rename[v.param], v.factor)
+                if isinstance(v, Scaled)
+                else rename.get(v, v)
+                if isinstance(v, str) and k != "in"
+                else v
+                for k, v in binding.items()
+            }
+            self.params_of[name] = [
+                (q, rename[q], self._has_default(template, q), self._param_default(template, q)) for q in used
+            ]
+            for d in members:
+                self.class_of[d.plan.path] = name
+            self.texts.append(self._block_text(name, template, members, binding, used, rename, len(final) > 1))
+
+    def _block_text(self, name, template, members, binding, used, rename, variant) -> str:
+        first = members[0]
+        block = self.templates[template]
+        doc = f"Block `{template}` ({Path(block.span.file).name}:{block.name_span.line})"
+        if variant:
+            fixed = [q.name for q in block.params if q.name not in used]
+            values = ", ".join(f"{q}={show(first.plan.args[q])}" for q in fixed if q in first.plan.args)
+            doc += f" for {values}" if values else ", one of its structures"
+        body = [doc + ".", "", f"Instances: {', '.join(d.plan.qualname for d in members)}."]
+        if len(members) > 1:
+            body.append(f"Shape comments are for {first.plan.qualname}.")
+        params = ["self", "in_channels: int"]
+        for q in used:
+            v = first.plan.args[q]
+            kind = "float" if isinstance(v, float) else "bool" if isinstance(v, bool) else "int"
+            default = self._param_default(template, q)
+            params.append(f"{rename[q]}: {kind}" + (f" = {py_value(default)}" if default is not None else ""))
+        return self._module_class(name, body, params, first, binding)
+
+    # -- class text --------------------------------------------------------------------------
+    def _module_class(self, name, doc, params, d: Described, binding, root=False) -> str:
+        out = [f"class {name}(nn.Module):", *docstring(doc), ""]
+        out += signature("__init__", params, "None", I1)
+        out.append(f"{I2}super().__init__()")
+        for attr, tree in d.init:
+            value = bind_slots(tree, binding)
+            if is_plain_attribute(attr):
+                out += statement(f"self.{attr}", value, I2)
+            else:
+                out += lines(Call("self.add_module", [py_str(attr), value]), I2)
+        inits = self.init_lines() if root else []
+        if inits:
+            out.append(f"{I2}self._initialize_weights()")
+        returns = f"torch.Tensor | {self.outputs_name}" if root and d.plan.outputs else "torch.Tensor"
+        out += ["", f"{I1}def forward(self, x: torch.Tensor) -> {returns}:"]
+        for s in d.forward:
+            value = bind_slots(s.value, binding)
+            if s.aux is not None:
+                out.append(f"{I2}if self.training:")
+                out += statement(s.target, value, I3, shape_comment(s.shape))
+            else:
+                out += statement(s.target, value, I2, shape_comment(s.shape))
+        if root and d.plan.outputs:
+            fields = ", ".join(v for _, v in d.outputs)
+            out += [f"{I2}if self.training:", f"{I3}return {self.outputs_name}({fields})"]
+        out.append(f"{I2}return {d.ret}")
+        if inits:
+            out += ["", f"{I1}def _initialize_weights(self) -> None:", *inits]
+        return "\n".join(out)
+
+    def init_lines(self) -> list[str]:
+        inits, affine_varies = [], False
+        for p in iter_plans(self.root):
+            for c in p.children:
+                if isinstance(c, Leaf) and TORCH_OPS[c.op].init:
+                    inits.append((".".join((*p.path, c.name)), c.init))
+                affine_varies |= isinstance(c, Leaf) and c.op is Op.BATCHNORM and not c.attrs["affine"]
+        return init_method(inits, affine_varies)
+
+    # -- the whole file ----------------------------------------------------------------------
+    def _children_ready(self, p: ModulePlan) -> bool:
+        for c in p.children:
+            if isinstance(c, ModulePlan):
+                if (c.kind == "block" and c.path not in self.class_of) or not self._children_ready(c):
+                    return False
+        return True
+
+    def prepare(self) -> Described:
+        """Classes for every conv unit and block template, then the network's description."""
+        root = self.root
+        otype = root.outputs_type
+        self.outputs_name = class_name(otype, self.classes) if otype else None
+        if self.outputs_name:
+            self.reserved.add(self.outputs_name)
+        # templates bottom-up: a template once all its instances' children have classes
+        pending: dict[str, list[ModulePlan]] = {}
+        for p in iter_plans(root):
+            if p.kind == "block":
+                pending.setdefault(p.template, []).append(p)
+        while pending:
+            template = next(t for t, ps in pending.items() if all(self._children_ready(p) for p in ps))
+            self.template_classes(template, pending.pop(template))
+        self.reserved |= set(self.class_of.values()) | set(self.unit_classes.values())
+        return self.describer.describe(root)
+
+    def generate(self, d: Described, arguments: dict[str, list[int]]) -> tuple[str, str]:
+        """(source, network class name); ``arguments``: network parameters the class takes,
+        each with the root slots it gives (see :func:`.codegen.constructor_arguments`)."""
+        root = self.root
+        net = class_name(root.template, self.classes)
+        binding = {"in": self.graph.graph["input_shape"][0], **dict(enumerate(d.slots))}
+        params = self.graph.graph.get("params") or {}
+        idents = Namespace()
+        signature = ["self"]
+        for q, slots in arguments.items():
+            ident = idents.name(q)
+            value = params[q]
+            signature.append(f"{ident}: {type(value).__name__} = {py_value(value)}")
+            binding.update(dict.fromkeys(slots, ident))
+        fixed = [f"{k}={show(v)}" for k, v in params.items() if k not in arguments]
+        network = self.graph.graph["templates"].get(root.template)
+        where = ""
+        if network is not None:
+            where = f" ({Path(network.span.file).name}:{network.name_span.line})"
+        doc = [f"Network `{root.template}`{where}" + (f", compiled with {', '.join(fixed)}." if fixed else ".")]
+        if root.outputs:
+            doc.append(
+                f"In training mode forward returns {root.outputs_type}"
+                f"({', '.join(f for f, _ in root.outputs)}); in eval mode the logits tensor."
+            )
+        root_text = self._module_class(net, doc, signature, d, binding, root=True)
+        return self._file(root_text), net
+
+    def _file(self, root_text: str) -> str:
+        g = self.graph
+        source = Path(str(g.graph.get("file", "spec"))).name
+        body = [*self.texts, root_text]
+        text = (
+            f'"""PyTorch model for `{docstring_text(g.graph["network"])}`, generated by archc '
+            f"{__version__} from {docstring_text(source)}.\n\n"
+            'Do not edit: regenerate with `archc SPEC --emit torch`.\n"""\n\n'
+        )
+        uses_ordered = any("OrderedDict(" in t for t in body)
+        wanted = [n for n, used in (("OrderedDict", uses_ordered), ("namedtuple", self.outputs_name)) if used]
+        if wanted:
+            text += f"from collections import {', '.join(wanted)}\n\n"
+        helpers = []
+        for name in HELPERS:
+            if name in self.describer.uses or any(name in HELPER_NEEDS.get(u, ()) for u in self.describer.uses):
+                helpers.append(HELPERS[name])
+        uses_f = any(re.search(r"\bF\.", t) for t in body)
+        text += "import torch\n" + ("import torch.nn.functional as F\n" if uses_f else "") + "from torch import nn\n"
+        if self.outputs_name:
+            fields = Seq("[", "]", [py_str(f) for f, _ in self.root.outputs])
+            value = Call("namedtuple", [py_str(self.root.outputs_type), fields])
+            text += "\n" + "\n".join(statement(self.outputs_name, value, "")) + "\n"
+        for part in [*helpers, *body]:
+            text += "\n\n" + part + "\n"
+        return text

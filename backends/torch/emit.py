@@ -130,7 +130,8 @@ class Emitter:
             d = self.describer.describe(p)
             groups.setdefault(d.key, []).append(d)
         params = [q.name for q in self.templates[template].params]
-        final = [bound for members in groups.values() for bound in bind_group(members, params)]
+        defaults = {q: self._param_default(template, q) for q in params}
+        final = [bound for members in groups.values() for bound in bind_group(members, params, defaults)]
         names = variant_names(template, [members for members, _ in final], params)
         for index, ((members, binding), wanted) in enumerate(zip(final, names)):
             name = (

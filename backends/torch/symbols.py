@@ -113,13 +113,15 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _param_match(members: list, params: list[str], values: list, role: str):
+def _param_match(members: list, params: list[str], values: list, role: str, defaults: dict):
     """The parameter (or ``parameter * k``) that gives this slot's value in every instance.
-    A stride equal in every instance is a literal: a conv's stride equal to a parameter
-    that happens to be 1 is more likely a fixed 1 than that parameter."""
-    if role == "size" and all(v == values[0] for v in values):
-        return None
+    A stride equal in every instance is that parameter only if the parameter is not at its
+    default there: a conv's stride of 1 beside a parameter left at 1 is more likely a fixed
+    1 than the parameter."""
+    fixed = role == "size" and all(v == values[0] for v in values)
     for q in params:
+        if fixed and _same(defaults.get(q), values[0]):
+            continue
         if all(_same(d.plan.args.get(q), v) for d, v in zip(members, values)):
             return q
     # A multiple needs two instances with different parameter values as evidence.
@@ -135,15 +137,16 @@ def _param_match(members: list, params: list[str], values: list, role: str):
     return None
 
 
-def bind_group(members: list, params: list[str]):
+def bind_group(members: list, params: list[str], defaults: dict | None = None):
     """Bind each slot to a parameter (or a multiple of one) that equals it in every instance,
     else a literal equal in every instance; split the group by the values of slots that fit
-    neither. Returns ``[(members, binding)]``."""
+    neither. ``defaults``: the template parameters' literal defaults. Returns
+    ``[(members, binding)]``."""
     binding: dict = {"in": "in_channels"}
     loose = []
     for i in range(len(members[0].slots)):
         values = [d.slots[i] for d in members]
-        match = _param_match(members, params, values, members[0].roles[i])
+        match = _param_match(members, params, values, members[0].roles[i], defaults or {})
         if match is not None:
             binding[i] = match
         elif all(_same(v, values[0]) or v == values[0] for v in values):
@@ -157,7 +160,7 @@ def bind_group(members: list, params: list[str]):
         split.setdefault(tuple(repr(d.slots[i]) for i in loose), []).append(d)
     out = []
     for sub in split.values():
-        out += bind_group(sub, params)
+        out += bind_group(sub, params, defaults)
     return out
 
 

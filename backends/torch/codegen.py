@@ -19,8 +19,9 @@ from .emit import Emitter
 from .plan import plan
 
 
-def _prepared(compiled: Compiled):
-    emitter = Emitter(plan(compiled.graph), compiled.graph)
+def _prepared(compiled: Compiled, rewrite=None):
+    root = plan(compiled.graph)
+    emitter = Emitter(rewrite(root) if rewrite else root, compiled.graph)
     return emitter, emitter.prepare()
 
 
@@ -33,7 +34,7 @@ def _without_shapes(texts: list[str]) -> list[str]:
     return [re.sub(r" *# \(N[^)]*\)", "", t) for t in texts]
 
 
-def constructor_arguments(compiled: Compiled, emitter: Emitter, root) -> dict[str, list[int]]:
+def constructor_arguments(compiled: Compiled, emitter: Emitter, root, rewrite=None) -> dict[str, list[int]]:
     """The network parameters the generated network class can take as arguments, each with
     the constructor values (root slots) it sets.
 
@@ -54,7 +55,7 @@ def constructor_arguments(compiled: Compiled, emitter: Emitter, root) -> dict[st
             other = compile_spec(compiled.program, {**params, name: other_value}, shape)
         except SpecError:
             continue
-        other_emitter, other_root = _prepared(other)
+        other_emitter, other_root = _prepared(other, rewrite)
         if _without_shapes(other_emitter.texts) != _without_shapes(emitter.texts) or other_root.key != root.key:
             continue
         if other_emitter.init_lines() != emitter.init_lines():
@@ -66,10 +67,11 @@ def constructor_arguments(compiled: Compiled, emitter: Emitter, root) -> dict[st
     return out
 
 
-def generate(compiled: Compiled) -> tuple[str, str]:
-    """(source, network class name) for a compiled spec."""
-    emitter, root = _prepared(compiled)
-    return emitter.generate(root, constructor_arguments(compiled, emitter, root))
+def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
+    """(source, network class name) for a compiled spec; ``rewrite``: a plan -> plan pass
+    applied first (``--optimize``'s :func:`.rewrite.inference_plan`)."""
+    emitter, root = _prepared(compiled, rewrite)
+    return emitter.generate(root, constructor_arguments(compiled, emitter, root, rewrite))
 
 
 def emit(compiled: Compiled) -> str:

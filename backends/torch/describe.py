@@ -86,7 +86,8 @@ def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
 class Describer:
     """Describes plan instances; ``classes`` knows the class of every nested block and unit.
 
-    ``classes`` provides ``unit_class(unit_plan) -> name``, ``block_call(child_plan) ->
+    ``classes`` provides ``unit_class(unit_plan) -> name``, ``fused_class(relu) -> name``,
+    ``block_call(child_plan) ->
     (class name, [(param, identifier, keyword?, literal default or None)])`` and
     ``reserved`` (top-level names)."""
 
@@ -120,28 +121,40 @@ class Describer:
             (call.args.append(value) if a.positional else call.kwargs.append((a.name, value)))
         return call
 
-    def _ctor(self, d: Described, item, lins: dict):
-        """Constructor tree for a child module; records the channels of what it outputs."""
+    def _ctor(self, d: Described, item, lins: dict, in_lin: Lin):
+        """Constructor tree for a child module reading ``in_lin`` channels; records the
+        channels of what it outputs in ``lins``. Returns (tree, output channels)."""
         if isinstance(item, Leaf):
-            in_lin = lins[self.graph.nodes[item.node]["inputs"][0]]
             call = self._call(TORCH_OPS[item.op].module, d, item.args, in_lin)
             lins[item.node] = out_channels(item, call, [in_lin])
             if item.op is Op.TRANSFORM_INPUT:
                 self.uses.add("TransformInput")
-            return call
-        in_lin = lins[item.input]
+            return call, lins[item.node]
         if item.kind == "unit":
             conv = item.children[0]
             args = [a for a in conv.args if a.name not in ("in_channels", "bias")]
             call = self._call(self.classes.unit_class(item), d, args, in_lin, lead=[in_lin])
             lins[item.output] = Lin(((call.args[1].index, 1),))
-            return call
+            return call, lins[item.output]
+        if item.kind == "fused":
+            widths = []
+            for label, node, conv in item.args["members"]:
+                slot = self._slot(d, conv.attrs["out_channels"])
+                lins[node] = Lin(((slot.index, 1),))
+                widths.append((py_str(label), slot))
+            skip = ("in_channels", "out_channels", "bias", "kernel_size")
+            args = [a for a in conv.args if a.name not in skip]
+            lead = [in_lin, Seq("{", "}", widths)]
+            return self._call(self.classes.fused_class(item.args["relu"]), d, args, in_lin, lead=lead), None
         if item.kind == "sequential":
-            items = [(sub.name, self._ctor(d, sub, lins)) for sub in item.children]
+            items = []
+            for sub in item.children:
+                tree, in_lin = self._ctor(d, sub, lins, in_lin)
+                items.append((sub.name, tree))
             if [n for n, _ in items] == [str(i) for i in range(len(items))]:
-                return Call("nn.Sequential", [v for _, v in items], explode=True)
+                return Call("nn.Sequential", [v for _, v in items], explode=True), in_lin
             pairs = [Seq("(", ")", [py_str(n), v]) for n, v in items]
-            return Call("nn.Sequential", [Call("OrderedDict", [Seq("[", "]", pairs, explode=True)])])
+            return Call("nn.Sequential", [Call("OrderedDict", [Seq("[", "]", pairs, explode=True)])]), in_lin
         cls, params = self.classes.block_call(item)
         call = Call(cls, [in_lin])
         for param, ident, keyword, default in params:
@@ -149,7 +162,7 @@ class Describer:
             (call.kwargs.append((ident, slot)) if keyword else call.args.append(slot))
         width = self.graph.nodes[item.output]["shape"][0]
         lins[item.output] = Lin(((self._slot(d, width).index, 1),))
-        return call
+        return call, lins[item.output]
 
     # -- an instance -------------------------------------------------------------------------
     def describe(self, p: ModulePlan) -> Described:
@@ -161,7 +174,7 @@ class Describer:
             if step.module is None:
                 lins[step.target] = out_channels(step.leaf, None, [lins[i] for i in step.inputs])
             else:
-                trees[step.module] = self._ctor(d, child(p, step.module), lins)
+                trees[step.module] = self._ctor(d, child(p, step.module), lins, lins[step.inputs[0]])[0]
         for c in p.children:
             d.init.append((c.name, self._assemble(c, (c.name,), trees)))
         self._forward(d)
@@ -199,6 +212,14 @@ class Describer:
             if leaf is not None and TORCH_OPS[leaf.op].inputs == "alias" and s.module is None:
                 var[s.target] = var[s.inputs[0]]
                 continue
+            if s.targets:  # a module with several outputs (a fused conv)
+                labels = {node: label for label, node, _ in child(p, s.module).args["members"]}
+                produced.extend(s.targets)
+                for t in s.targets:
+                    var[t] = names.name(labels[t].replace(".", "_"), key=t)
+                target = ", ".join(var[t] for t in s.targets)
+                d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape))
+                continue
             if s.target in aux_out:
                 target = names.name(s.aux, key=("aux", s.aux))
             elif s.aux is None and not any(
@@ -206,7 +227,7 @@ class Describer:
             ):
                 target = "x"  # nothing else alive on the main path: reuse x
             else:
-                target = names.name(s.module[-1] if s.module else leaf.name, key=s.target)
+                target = names.name("_".join(s.module) if s.module else leaf.name, key=s.target)
             var[s.target] = target
             d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape))
         d.ret = var[p.output]

@@ -68,18 +68,28 @@ class Emitter:
         self.root = root
         self.graph = graph
         self.templates = graph.graph["templates"]
-        self.classes = Namespace({"transform_input", "TransformInput", "OrderedDict", "namedtuple"})
+        self.extras = root.extras
+        extra_names = set(self.extras.reserved) if self.extras else set()
+        self.classes = Namespace({"transform_input", "TransformInput", "OrderedDict", "namedtuple", *extra_names})
         self.class_of: dict[tuple, str] = {}  # block instance path -> class name
         self.params_of: dict[str, list[tuple]] = {}  # class -> (param, ident, keyword?, default)
         self.unit_classes: dict[tuple, str] = {}
         self.texts: list[str] = []
-        self.reserved: set[str] = {"transform_input", "OrderedDict", "namedtuple"}
+        self.fused_classes: dict[bool, str] = {}  # relu? -> class name
+        self.reserved: set[str] = {"transform_input", "OrderedDict", "namedtuple", *extra_names}
         self.describer = Describer(graph, self)
 
     # -- what the describer asks -------------------------------------------------------------
     def block_call(self, p: ModulePlan):
         cls = self.class_of[p.path]
         return cls, self.params_of[cls]
+
+    def fused_class(self, relu: bool) -> str:
+        if relu not in self.fused_classes:
+            name = self.classes.name("FusedConv1x1" + ("ReLU" if relu else ""), key=("fused", relu))
+            self.fused_classes[relu] = name
+            self.texts.append(self.extras.fused_source(name, relu))
+        return self.fused_classes[relu]
 
     def unit_class(self, unit: ModulePlan) -> str:
         conv, rest = unit.children[0], unit.children[1:]
@@ -88,17 +98,23 @@ class Emitter:
         style = unit.args.get("style", "conv")
         bn_kwargs = [(a.name, py_value(a.value)) for a in bn.args if a.name != "num_features"] if bn else None
         inplace = relu is not None and relu.inplace
-        key = (style, conv.attrs["bias"], tuple(bn_kwargs or ()), bn is not None, inplace, relu is not None)
+        folded = unit.args.get("folded_from")
+        key = (style, conv.attrs["bias"], tuple(bn_kwargs or ()), bn is not None, inplace, relu is not None, folded)
         if key in self.unit_classes:
             return self.unit_classes[key]
-        name = self.classes.name(UNIT_CLASSES.get(style, "ConvUnit"), key=("unit", key))
+        wanted = UNIT_CLASSES.get(style, "ConvUnit") if folded is None else "Conv" + "ReLU" * (relu is not None)
+        name = self.classes.name(wanted, key=("unit", key))
         self.unit_classes[key] = name
         parts = ["Conv2d" + ("" if conv.attrs["bias"] else " (no bias)")]
+        about = f"Conv unit `{docstring_text(style)}`"
+        if folded is not None:
+            about = f"Conv unit `{docstring_text(folded)}` for inference"
+            parts = ["Conv2d (BatchNorm folded into it)" if folded in ("conv_bn", "conv_bn_relu") else "Conv2d"]
         parts += ["BatchNorm2d"] * (bn is not None) + ["ReLU"] * (relu is not None)
         bias = "" if conv.attrs["bias"] else ", bias=False"
         out = [
             f"class {name}(nn.Module):",
-            f'{I1}"""Conv unit `{docstring_text(style)}`: {", ".join(parts)}."""',
+            *docstring([f"{about}: {', '.join(parts)}."]),
             "",
             f"{I1}def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:",
             f"{I2}super().__init__()",
@@ -190,8 +206,13 @@ class Emitter:
         inits = self.init_lines() if root else []
         if inits:
             out.append(f"{I2}self._initialize_weights()")
+        extras = self.extras if root else None
+        if extras:
+            out += extras.init_lines()
         returns = f"torch.Tensor | {self.outputs_name}" if root and d.plan.outputs else "torch.Tensor"
         out += ["", f"{I1}def forward(self, x: torch.Tensor) -> {returns}:"]
+        if extras:
+            out += extras.forward_prologue()
         for s in d.forward:
             value = bind_slots(s.value, binding)
             if s.aux is not None:
@@ -205,6 +226,8 @@ class Emitter:
         out.append(f"{I2}return {d.ret}")
         if inits:
             out += ["", f"{I1}def _initialize_weights(self) -> None:", *inits]
+        if extras:
+            out += extras.methods(name)
         return "\n".join(out)
 
     def init_lines(self) -> list[str]:
@@ -261,7 +284,8 @@ class Emitter:
         where = ""
         if network is not None:
             where = f" ({Path(network.span.file).name}:{network.name_span.line})"
-        doc = [f"Network `{root.template}`{where}" + (f", compiled with {', '.join(fixed)}." if fixed else ".")]
+        doc = [f"Network `{root.template}`{where}" + (f", compiled with {', '.join(fixed)}" if fixed else "")]
+        doc[0] += f", {self.extras.network_note}." if self.extras else "."
         if root.outputs:
             doc.append(
                 f"In training mode forward returns {root.outputs_type}"
@@ -274,11 +298,16 @@ class Emitter:
         g = self.graph
         source = Path(str(g.graph.get("file", "spec"))).name
         body = [*self.texts, root_text]
-        text = (
-            f'"""PyTorch model for `{docstring_text(g.graph["network"])}`, generated by archc '
-            f"{__version__} from {docstring_text(source)}.\n\n"
-            'Do not edit: regenerate with `archc SPEC --emit torch`.\n"""\n\n'
-        )
+        network = docstring_text(g.graph["network"])
+        if self.extras:
+            header = self.extras.header(g.graph["network"], __version__, source)
+            text = "\n".join(docstring(header, indent="")) + "\n\n"
+        else:
+            text = (
+                f'"""PyTorch model for `{network}`, generated by archc {__version__} from '
+                f"{docstring_text(source)}.\n\n"
+                'Do not edit: regenerate with `archc SPEC --emit torch`.\n"""\n\n'
+            )
         uses_ordered = any("OrderedDict(" in t for t in body)
         wanted = [n for n, used in (("OrderedDict", uses_ordered), ("namedtuple", self.outputs_name)) if used]
         if wanted:
@@ -293,6 +322,9 @@ class Emitter:
             fields = Seq("[", "]", [py_str(f) for f, _ in self.root.outputs])
             value = Call("namedtuple", [py_str(self.root.outputs_type), fields])
             text += "\n" + "\n".join(statement(self.outputs_name, value, "")) + "\n"
-        for part in [*helpers, *body]:
+        tail = []
+        if self.extras:
+            tail = self.extras.definitions(list(self.unit_classes.values()), list(self.fused_classes.values()))
+        for part in [*helpers, *body, *tail]:
             text += "\n\n" + part + "\n"
         return text

@@ -165,13 +165,14 @@ class Step:
     leaf: Leaf | None = None  # the op, for functional steps (and module leaves)
     aux: str | None = None
     shape: tuple = ()
+    targets: tuple[str, ...] = ()  # several outputs (a fused conv): their node ids, in order
 
 
 @dataclass
 class ModulePlan:
     name: str
     path: tuple[str, ...]
-    kind: str  # "root" | "block" | "unit" | "sequential" | "container"
+    kind: str  # "root" | "block" | "unit" | "sequential" | "container" | "fused"
     input: str
     output: str
     template: str | None = None
@@ -181,6 +182,7 @@ class ModulePlan:
     aux: str | None = None
     outputs: tuple[tuple[str, str], ...] = ()  # root only: (field, node id), main output first
     outputs_type: str | None = None
+    extras: object = None  # root only: what a plan rewrite adds to the file (see .inference)
 
     @property
     def qualname(self) -> str:

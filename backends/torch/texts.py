@@ -42,7 +42,10 @@ def docstring(paragraphs: list[str], indent: str = I1) -> list[str]:
             continue
         text += textwrap.wrap(docstring_text(para), LIMIT - len(indent) - 3, break_on_hyphens=False)
     if len(text) == 1:
-        return [f'{indent}"""{text[0]}"""']
+        if len(indent) + len(text[0]) + 6 <= LIMIT:
+            return [f'{indent}"""{text[0]}"""']
+        # too long for one line with both quotes: two lines (ruff keeps those as they are)
+        text = textwrap.wrap(text[0], LIMIT - len(indent) - 6, break_on_hyphens=False)
     return [f'{indent}"""{text[0]}', *[(indent + t) if t else "" for t in text[1:]], f'{indent}"""']
 
 

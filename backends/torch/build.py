@@ -15,8 +15,8 @@ from pathlib import Path
 
 from archlang.compiler import Compiled, ensure_compiled
 
-from .codegen import generate
 from .runtime import load_source, require_torch
+from .source import generate
 
 
 def build_compiled(compiled: Compiled):

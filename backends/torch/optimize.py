@@ -17,10 +17,10 @@ from pathlib import Path
 
 from archlang.compiler import Compiled, ensure_compiled
 
-from .codegen import generate
 from .inference import InferenceExtras
 from .rewrite import inference_plan
 from .runtime import load_source
+from .source import generate
 
 
 def _rewrite(channels_last: bool, fuse: bool):

@@ -70,16 +70,23 @@ def test_every_class_is_defined_once_and_the_file_is_ruff_clean(case, tmp_path):
 
 
 def test_generated_code_reads_like_torchvision(case):
+    """torchvision: `BasicBlock(inplanes, planes, stride=1, downsample=None)` with
+    `if self.downsample is not None: identity = self.downsample(x)`; one class per block."""
     name, _, source, _, _ = case
     block = "BasicBlock" if name == "resnet18" else "Bottleneck"
-    # one class per structure, named by the parameter that tells them apart
-    assert f"class {block}(nn.Module):" in source and f"class {block}Downsample(nn.Module):" in source
+    assert source.count("\nclass ") == 2 and f"\nclass {block}(nn.Module):" in source
+    assert "        stride: int = 1,\n        downsample: bool = False,\n    ) -> None:" in source
+    assert "        if downsample:\n            self.downsample = nn.Sequential(" in source
+    assert "        else:\n            self.downsample = None\n" in source
+    assert "        if self.downsample is not None:\n            downsample = self.downsample(x)" in source
     if name == "resnet50":
         # torchvision: conv3 = conv1x1(width, planes * self.expansion)
         assert "self.conv3 = nn.Conv2d(planes, planes * 4, kernel_size=1, bias=False)" in source
-        assert "self.layer2 = nn.Sequential(\n            BottleneckDownsample(256, 128, stride=2)," in source
+        assert "            Bottleneck(64, 64, downsample=True),\n            Bottleneck(256, 64),\n" in source
+        assert "            Bottleneck(256, 128, stride=2, downsample=True),\n" in source
     else:
-        assert "self.layer2 = nn.Sequential(\n            BasicBlockDownsample(64, 128, stride=2)," in source
+        assert "            BasicBlock(64, 64),\n            BasicBlock(64, 64),\n" in source
+        assert "            BasicBlock(64, 128, stride=2, downsample=True),\n" in source
     assert "def __init__(self, num_classes: int = 1000) -> None:" in source
 
 

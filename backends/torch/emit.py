@@ -19,48 +19,13 @@ from archlang.ir import Const
 from archlang.ops import Op
 
 from .describe import Described, Describer
-from .naming import Namespace, class_name, docstring_text, is_plain_attribute, sanitize
+from .naming import Namespace, class_name, docstring_text, is_plain_attribute
 from .ops import TORCH_OPS
 from .plan import UNIT_CLASSES, Leaf, ModulePlan, iter_plans
-from .pyfmt import Call, Seq, lines, py_str, py_value, signature, statement
+from .pyfmt import Call, Seq, py_str, py_value, signature, statement
 from .symbols import Scaled, bind_group, bind_slots, used_params
-from .texts import HELPER_NEEDS, HELPERS, I1, I2, I3, docstring, init_method, shape_comment, show
-
-
-def _camel(text: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in sanitize(text).split("_") if part)
-
-
-def variant_names(template: str, groups: list[list[Described]], params: list[str]) -> list[str]:
-    """Class names for groups of instances of one template that differ in structure: the
-    template's name plus the parameters that tell the groups apart (``downsample=true`` ->
-    ``BasicBlockDownsample``, ``stride=2`` -> ``...Stride2``); booleans first."""
-    if len(groups) == 1:
-        return [template]
-
-    def value(g, q):
-        return g[0].plan.args.get(q)
-
-    constant = [q for q in params if all(len({repr(d.plan.args.get(q)) for d in g}) == 1 for g in groups)]
-    constant.sort(key=lambda q: not isinstance(value(groups[0], q), bool))
-    chosen: list[str] = []
-    for q in constant:
-        distinct = len({tuple(repr(value(g, c)) for c in chosen) for g in groups})
-        if distinct == len(groups):
-            break
-        if len({tuple(repr(value(g, c)) for c in [*chosen, q]) for g in groups}) > distinct:
-            chosen.append(q)
-    names = []
-    for g in groups:
-        suffix = ""
-        for q in chosen:
-            v = value(g, q)
-            if isinstance(v, bool):
-                suffix += _camel(q) if v else ""
-            else:
-                suffix += _camel(q) + _camel(str(v))
-        names.append(template + suffix)
-    return names
+from .texts import HELPER_NEEDS, HELPERS, I1, I2, Stmt, docstring, init_method, shape_comment, show
+from .variants import merge_variants, separating_flag, unify, variant_names
 
 
 class Emitter:
@@ -148,6 +113,9 @@ class Emitter:
         params = [q.name for q in self.templates[template].params]
         defaults = {q: self._param_default(template, q) for q in params}
         final = [bound for members in groups.values() for bound in bind_group(members, params, defaults)]
+        flag = separating_flag([members for members, _ in final], params)
+        if flag is not None and self._merged_class(template, final, params, flag):
+            return
         names = variant_names(template, [members for members, _ in final], params)
         for index, ((members, binding), wanted) in enumerate(zip(final, names)):
             name = (
@@ -156,22 +124,60 @@ class Emitter:
                 else self.classes.name(class_name(wanted, Namespace()), key=("class", template, index))
             )
             used = [q for q in params if q in used_params(binding)]
-            idents = Namespace({"in_channels"})
-            rename = {q: idents.name(q) for q in used}
-            binding = {
-                k: Scaled(rename[v.param], v.factor)
-                if isinstance(v, Scaled)
-                else rename.get(v, v)
-                if isinstance(v, str) and k != "in"
-                else v
-                for k, v in binding.items()
-            }
-            self.params_of[name] = [
-                (q, rename[q], self._has_default(template, q), self._param_default(template, q)) for q in used
-            ]
-            for d in members:
-                self.class_of[d.plan.path] = name
+            rename = self._idents(used)
+            binding = _renamed(binding, rename)
+            self._register(name, template, members, used, rename)
             self.texts.append(self._block_text(name, template, members, binding, used, rename, len(final) > 1))
+
+    @staticmethod
+    def _idents(used: list[str]) -> dict[str, str]:
+        idents = Namespace({"in_channels"})
+        return {q: idents.name(q) for q in used}
+
+    def _register(self, name, template, members, used, rename) -> None:
+        self.params_of[name] = [
+            (q, rename[q], self._has_default(template, q), self._param_default(template, q)) for q in used
+        ]
+        for d in members:
+            self.class_of[d.plan.path] = name
+
+    def _signature(self, template, first: Described, used, rename) -> list[str]:
+        params = ["self", "in_channels: int"]
+        for q in used:
+            v = first.plan.args[q]
+            kind = "float" if isinstance(v, float) else "bool" if isinstance(v, bool) else "int"
+            default = self._param_default(template, q)
+            params.append(f"{rename[q]}: {kind}" + (f" = {py_value(default)}" if default is not None else ""))
+        return params
+
+    def _merged_class(self, template, final, params, flag) -> bool:
+        """One class for two structures told apart by ``flag`` (see :mod:`.variants`)."""
+        true, false = ((m, dict(b)) for m, b in sorted(final, key=lambda group: not group[0][0].plan.args[flag]))
+        unify(true, false)
+        used = [q for q in params if q == flag or q in used_params(true[1]) | used_params(false[1])]
+        rename = self._idents(used)
+        sides = []
+        for members, binding in (true, false):
+            d, bound = members[0], _renamed(binding, rename)
+            forward = [*self.forward_statements(d, bound), Stmt.line(f"return {d.ret}")]
+            sides.append((self.init_statements(d, bound), forward))
+        attrs = [{a for a, _ in group[0][0].init} for group in (true, false)]
+        merged = merge_variants(flag, rename[flag], *sides, *attrs)
+        if merged is None:
+            return False
+        name = class_name(template, self.classes)
+        members = sorted([*true[0], *false[0]], key=lambda d: self.describer.order[d.plan.output])
+        self._register(name, template, members, used, rename)
+        block = self.templates[template]
+        doc = [
+            f"Block `{template}` ({Path(block.span.file).name}:{block.name_span.line}).",
+            "",
+            f"Instances: {', '.join(d.plan.qualname for d in members)}.",
+            f"Shape comments are for {true[0][0].plan.qualname} ({flag}=true) and "
+            f"{false[0][0].plan.qualname} ({flag}=false).",
+        ]
+        self.texts.append(self.class_text(name, doc, self._signature(template, true[0][0], used, rename), *merged))
+        return True
 
     def _block_text(self, name, template, members, binding, used, rename, variant) -> str:
         first = members[0]
@@ -184,46 +190,55 @@ class Emitter:
         body = [doc + ".", "", f"Instances: {', '.join(d.plan.qualname for d in members)}."]
         if len(members) > 1:
             body.append(f"Shape comments are for {first.plan.qualname}.")
-        params = ["self", "in_channels: int"]
-        for q in used:
-            v = first.plan.args[q]
-            kind = "float" if isinstance(v, float) else "bool" if isinstance(v, bool) else "int"
-            default = self._param_default(template, q)
-            params.append(f"{rename[q]}: {kind}" + (f" = {py_value(default)}" if default is not None else ""))
+        params = self._signature(template, first, used, rename)
         return self._module_class(name, body, params, first, binding)
 
     # -- class text --------------------------------------------------------------------------
-    def _module_class(self, name, doc, params, d: Described, binding, root=False) -> str:
-        out = [f"class {name}(nn.Module):", *docstring(doc), ""]
-        out += signature("__init__", params, "None", I1)
-        out.append(f"{I2}super().__init__()")
+    @staticmethod
+    def init_statements(d: Described, binding) -> list[Stmt]:
+        """The submodule assignments of ``__init__``."""
+        out = []
         for attr, tree in d.init:
             value = bind_slots(tree, binding)
             if is_plain_attribute(attr):
-                out += statement(f"self.{attr}", value, I2)
+                out.append(Stmt.assign(f"self.{attr}", value))
             else:
-                out += lines(Call("self.add_module", [py_str(attr), value]), I2)
+                out.append(Stmt.expression(Call("self.add_module", [py_str(attr), value])))
+        return out
+
+    @staticmethod
+    def forward_statements(d: Described, binding) -> list[Stmt]:
+        """The statements of ``forward``, ``return`` included."""
+        out = []
+        for s in d.forward:
+            stmt = Stmt.assign(s.target, bind_slots(s.value, binding), shape_comment(s.shape))
+            out.append(Stmt.block("if self.training:", [stmt]) if s.aux is not None else stmt)
+        return out
+
+    def _module_class(self, name, doc, params, d: Described, binding, root=False) -> str:
+        forward = self.forward_statements(d, binding)
+        if root and d.plan.outputs:
+            fields = ", ".join(v for _, v in d.outputs)
+            forward.append(Stmt.block("if self.training:", [Stmt.line(f"return {self.outputs_name}({fields})")]))
+        forward.append(Stmt.line(f"return {d.ret}"))
+        return self.class_text(name, doc, params, self.init_statements(d, binding), forward, root=root)
+
+    def class_text(self, name, doc, params, init, forward, root=False) -> str:
+        out = [f"class {name}(nn.Module):", *docstring(doc), ""]
+        out += signature("__init__", params, "None", I1)
+        out.append(f"{I2}super().__init__()")
+        out += [line for stmt in init for line in stmt.render(I2)]
         inits = self.init_lines() if root else []
         if inits:
             out.append(f"{I2}self._initialize_weights()")
         extras = self.extras if root else None
         if extras:
             out += extras.init_lines()
-        returns = f"torch.Tensor | {self.outputs_name}" if root and d.plan.outputs else "torch.Tensor"
+        returns = f"torch.Tensor | {self.outputs_name}" if root and self.outputs_name else "torch.Tensor"
         out += ["", f"{I1}def forward(self, x: torch.Tensor) -> {returns}:"]
         if extras:
             out += extras.forward_prologue()
-        for s in d.forward:
-            value = bind_slots(s.value, binding)
-            if s.aux is not None:
-                out.append(f"{I2}if self.training:")
-                out += statement(s.target, value, I3, shape_comment(s.shape))
-            else:
-                out += statement(s.target, value, I2, shape_comment(s.shape))
-        if root and d.plan.outputs:
-            fields = ", ".join(v for _, v in d.outputs)
-            out += [f"{I2}if self.training:", f"{I3}return {self.outputs_name}({fields})"]
-        out.append(f"{I2}return {d.ret}")
+        out += [line for stmt in forward for line in stmt.render(I2)]
         if inits:
             out += ["", f"{I1}def _initialize_weights(self) -> None:", *inits]
         if extras:
@@ -328,3 +343,16 @@ class Emitter:
         for part in [*helpers, *body, *tail]:
             text += "\n\n" + part + "\n"
         return text
+
+
+def _renamed(binding: dict, rename: dict) -> dict:
+    """A binding with template parameters replaced by their identifiers in the class."""
+    out = {}
+    for k, v in binding.items():
+        if isinstance(v, Scaled):
+            out[k] = Scaled(rename[v.param], v.factor)
+        elif isinstance(v, str) and k != "in":
+            out[k] = rename.get(v, v)
+        else:
+            out[k] = v
+    return out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .naming import docstring_text
 from .ops import INIT_SCHEMES
@@ -31,6 +33,31 @@ HELPERS = {
 }
 # What a helper needs defined before it.
 HELPER_NEEDS = {"TransformInput": ("transform_input",)}
+
+
+@dataclass(frozen=True)
+class Stmt:
+    """A statement of a method body, printable at any indentation (so that it can move
+    under an ``if``): ``render(indent) -> lines``."""
+
+    render: Callable[[str], list[str]]
+
+    @staticmethod
+    def assign(target: str, value, comment: str = "") -> Stmt:
+        return Stmt(lambda indent: statement(target, value, indent, comment))
+
+    @staticmethod
+    def expression(value) -> Stmt:
+        return Stmt(lambda indent: lines(value, indent))
+
+    @staticmethod
+    def line(text: str) -> Stmt:
+        return Stmt(lambda indent: [indent + text])
+
+    @staticmethod
+    def block(header: str, body: list[Stmt]) -> Stmt:
+        """``header:`` and ``body`` one level deeper."""
+        return Stmt(lambda indent: [indent + header, *[x for s in body for x in s.render(indent + INDENT)]])
 
 
 def docstring(paragraphs: list[str], indent: str = I1) -> list[str]:

@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-torch = pytest.importorskip("torch")
-
+import torch
 from archlang.backends.torch.codegen import emit  # noqa: E402
 
 import archlang  # noqa: E402

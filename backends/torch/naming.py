@@ -50,9 +50,6 @@ class Namespace:
         self._taken: set[str] = set(RESERVED) | set(reserved)
         self._given: dict[object, str] = {}
 
-    def reserve(self, name: str) -> None:
-        self._taken.add(name)
-
     def name(self, wanted: str, key: object | None = None) -> str:
         """An identifier for ``wanted``; asking again with the same ``key`` returns the same one."""
         key = wanted if key is None else key

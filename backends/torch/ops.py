@@ -167,10 +167,6 @@ class TorchOp:
     init: bool = False
     extra: tuple[Arg, ...] = field(default_factory=tuple)
 
-    @property
-    def has_params(self) -> bool:
-        return self.functional is None and self.inputs == "one"
-
 
 TORCH_OPS: dict[Op, TorchOp] = {
     Op.INPUT: TorchOp(None, inputs="alias"),

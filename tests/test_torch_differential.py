@@ -6,7 +6,8 @@
   the file ``archc --emit torch`` writes, imported from disk as a fresh module, has
   ``archlang.build``'s state_dict keys and shapes and initial weights (same seed), and the
   same eval and train outputs in float64 (≤ 1e-9 relative); eval outputs also equal an
-  independent evaluation of the graph with ``torch.nn.functional`` (``graph_reference``).
+  independent evaluation of the graph with ``torch.nn.functional`` (``graph_reference``),
+  and so does the ``--optimize`` model of each random spec (BN statistics randomised).
   Every emitted file passes ``ruff check`` (F811 included) and ``ruff format --check``
   (one ruff run over the folder).
 * **What PyTorch computes vs the static analysis**: submodule output shapes (forward hooks)
@@ -23,6 +24,7 @@ import sys
 import fvcore.nn
 import pytest
 import torch
+from archlang.backends.torch import optimize as torch_optimize
 from archlang.backends.torch.codegen import emit
 from archlang.backends.torch.plan import module_outputs, plan
 from generated import import_file
@@ -64,7 +66,7 @@ def _close(a, b) -> None:
     torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9 * scale)
 
 
-def check_emitted_equals_built(compiled, folder, batch: int = 2) -> None:
+def check_emitted_equals_built(compiled, folder, batch: int = 2, optimized: bool = False) -> None:
     """The file from disk vs ``archlang.build`` vs the graph, as described above."""
     path = folder / f"emitted_{next(_files)}.py"
     path.write_text(emit(compiled))
@@ -86,6 +88,9 @@ def check_emitted_equals_built(compiled, folder, batch: int = 2) -> None:
         expected = evaluate(compiled.graph, built.state_dict(), x)
         _close(built(x), expected)
         _close(emitted(x), expected)
+        if optimized:  # --optimize: the same eval function; its file is ruff-checked too
+            (folder / f"optimized_{next(_files)}.py").write_text(torch_optimize.emit(compiled))
+            _close(torch_optimize.optimize(compiled, built.state_dict(), dtype=torch.float64)(x), expected)
         emitted.train(), built.train()
         torch.manual_seed(1)
         a = emitted(x)
@@ -125,20 +130,21 @@ def test_bundled_spec_emitted_equals_built(name, tmp_path):
 
 
 def test_random_specs_emitted_equals_built(tmp_path):
-    """200 random specs, one fresh file and module each; ruff once over all of them."""
+    """200 random specs, one fresh file and module each (plus the --optimize file); ruff
+    once over all of them."""
     seen = {"stages": 0, "merged": 0}
 
     @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(case=spec_cases())
     def check(case):
         compiled = archlang.compile_spec(case.text)
-        check_emitted_equals_built(compiled, tmp_path)
+        check_emitted_equals_built(compiled, tmp_path, optimized=True)
         seen["stages"] += "stage" in case.text
         source = emit(compiled)
         seen["merged"] += "        if self.down:\n" in source or "        if self.pool:\n" in source
 
     check()
-    assert len(list(tmp_path.glob("*.py"))) >= 200
+    assert len(list(tmp_path.glob("emitted_*.py"))) >= 200 and len(list(tmp_path.glob("optimized_*.py"))) >= 200
     assert seen["stages"] >= 20 and seen["merged"] >= 5, seen  # the heterogeneous cases did occur
     ruff_clean(tmp_path)
 

@@ -106,6 +106,44 @@ def test_network_parameters_are_constructor_arguments(name, tmp_path):
         torch.testing.assert_close(mine(x), built(x), rtol=1e-9, atol=0)
 
 
+def _flag_cases():
+    for name in sorted(bundled_specs()):
+        params = archlang.compile_spec(name).graph.graph["params"]
+        for flag, value in params.items():
+            if isinstance(value, bool):
+                yield name, flag, not value
+
+
+@pytest.mark.parametrize("name,flag,value", list(_flag_cases()))
+def test_boolean_network_parameters_are_constructor_arguments(name, flag, value, tmp_path):
+    """`Inception3(aux_logits=False)` from the default file == archlang.build(...,
+    aux_logits=False): keys, shapes and, with the same weights, eval and train outputs."""
+    compiled = archlang.compile_spec(name)
+    source = emit(compiled)
+    assert f"        {flag}: bool = {not value}," in source  # a constructor argument
+    module = import_source(source, tmp_path, name)
+    network = getattr(module, compiled.graph.graph["network"])
+    shape = compiled.graph.graph["input_shape"]
+    torch.manual_seed(0)
+    mine = network(**{flag: value}).double()
+    torch.manual_seed(0)
+    built = archlang.build(name, **{flag: value}).double()
+    assert [(k, v.shape) for k, v in mine.state_dict().items()] == [(k, v.shape) for k, v in built.state_dict().items()]
+    _randomize_bn(built, seed=5)
+    mine.load_state_dict(built.state_dict(), strict=True)
+    x = torch.randn(2, *shape, dtype=torch.float64)
+    with torch.no_grad():
+        for mode in ("eval", "train"):
+            getattr(mine, mode)(), getattr(built, mode)()
+            torch.manual_seed(1)
+            a = mine(x)
+            torch.manual_seed(1)
+            b = built(x)
+            assert type(a).__name__ == type(b).__name__
+            for u, v in zip(a if isinstance(a, tuple) else [a], b if isinstance(b, tuple) else [b], strict=True):
+                torch.testing.assert_close(u, v, rtol=1e-9, atol=0)
+
+
 @pytest.mark.parametrize("name", sorted(bundled_specs()))
 def test_optimize_on_every_bundled_spec_equals_the_plain_model(name, tmp_path):
     """float64, random BN statistics and affine parameters, eval outputs within 1e-9."""

@@ -134,7 +134,14 @@ def test_random_specs_emitted_equals_built(tmp_path):
     once over all of them."""
     seen = {"stages": 0, "merged": 0}
 
-    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    # derandomized: the same 200 examples on every run, so the floor below cannot flake
+    @settings(
+        max_examples=200,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(case=spec_cases())
     def check(case):
         compiled = archlang.compile_spec(case.text)

@@ -215,13 +215,9 @@ class Emitter:
             out.append(Stmt.block("if self.training:", [stmt]) if s.aux is not None else stmt)
         return out
 
-    def _module_class(self, name, doc, params, d: Described, binding, root=False) -> str:
-        forward = self.forward_statements(d, binding)
-        if root and d.plan.outputs:
-            fields = ", ".join(v for _, v in d.outputs)
-            forward.append(Stmt.block("if self.training:", [Stmt.line(f"return {self.outputs_name}({fields})")]))
-        forward.append(Stmt.line(f"return {d.ret}"))
-        return self.class_text(name, doc, params, self.init_statements(d, binding), forward, root=root)
+    def _module_class(self, name, doc, params, d: Described, binding) -> str:
+        forward = [*self.forward_statements(d, binding), Stmt.line(f"return {d.ret}")]
+        return self.class_text(name, doc, params, self.init_statements(d, binding), forward)
 
     def class_text(self, name, doc, params, init, forward, root=False) -> str:
         out = [f"class {name}(nn.Module):", *docstring(doc), ""]
@@ -245,14 +241,22 @@ class Emitter:
             out += extras.methods(name)
         return "\n".join(out)
 
+    def weight_inits(self) -> dict[str, dict | None]:
+        """Every conv / linear module by name -> its init (None: PyTorch's default)."""
+        return {
+            ".".join((*p.path, c.name)): c.init
+            for p in iter_plans(self.root)
+            for c in p.children
+            if isinstance(c, Leaf) and TORCH_OPS[c.op].init
+        }
+
     def init_lines(self) -> list[str]:
-        inits, affine_varies = [], False
-        for p in iter_plans(self.root):
-            for c in p.children:
-                if isinstance(c, Leaf) and TORCH_OPS[c.op].init:
-                    inits.append((".".join((*p.path, c.name)), c.init))
-                affine_varies |= isinstance(c, Leaf) and c.op is Op.BATCHNORM and not c.attrs["affine"]
-        return init_method(inits, affine_varies)
+        affine_varies = any(
+            isinstance(c, Leaf) and c.op is Op.BATCHNORM and not c.attrs["affine"]
+            for p in iter_plans(self.root)
+            for c in p.children
+        )
+        return init_method(list(self.weight_inits().items()), affine_varies)
 
     # -- the whole file ----------------------------------------------------------------------
     def _children_ready(self, p: ModulePlan) -> bool:
@@ -280,34 +284,51 @@ class Emitter:
         self.reserved |= set(self.class_of.values()) | set(self.unit_classes.values())
         return self.describer.describe(root)
 
-    def generate(self, d: Described, arguments: dict[str, list[int]]) -> tuple[str, str]:
-        """(source, network class name); ``arguments``: network parameters the class takes,
-        each with the root slots it gives (see :func:`.codegen.constructor_arguments`)."""
+    def idents(self) -> dict[str, str]:
+        """Identifiers of the network parameters as constructor arguments."""
+        # (the helper function transform_input is only called in forward: a parameter may
+        # take its name in __init__)
+        names = Namespace(self.reserved - {"transform_input"})
+        return {q: names.name(q) for q in self.graph.graph.get("params") or {}}
+
+    def root_statements(self, d: Described, arguments: dict[str, list[int]]):
+        """(init statements, forward statements) of the network class; ``arguments``: the
+        network parameters it takes, each with the root slots it gives."""
+        binding = {"in": self.graph.graph["input_shape"][0], **dict(enumerate(d.slots))}
+        idents = self.idents()
+        for q, slots in arguments.items():
+            binding.update(dict.fromkeys(slots, idents[q]))
+        forward = self.forward_statements(d, binding)
+        if d.plan.outputs:
+            fields = ", ".join(v for _, v in d.outputs)
+            forward.append(Stmt.block("if self.training:", [Stmt.line(f"return {self.outputs_name}({fields})")]))
+        forward.append(Stmt.line(f"return {d.ret}"))
+        return self.init_statements(d, binding), forward
+
+    def generate(
+        self, d: Described, arguments: dict, statements=None, flags=(), params: dict | None = None
+    ) -> tuple[str, str]:
+        """(source, network class name). ``statements``: the network's (init, forward) when
+        they are not ``d``'s alone (merged over ``flags``, see :mod:`.source`); ``params``:
+        the network parameters' values (defaults of the constructor), if not this graph's."""
         root = self.root
         net = class_name(root.template, self.classes)
-        binding = {"in": self.graph.graph["input_shape"][0], **dict(enumerate(d.slots))}
-        params = self.graph.graph.get("params") or {}
-        idents = Namespace()
+        params = params if params is not None else self.graph.graph.get("params") or {}
+        idents = self.idents()
         signature = ["self"]
-        for q, slots in arguments.items():
-            ident = idents.name(q)
-            value = params[q]
-            signature.append(f"{ident}: {type(value).__name__} = {py_value(value)}")
-            binding.update(dict.fromkeys(slots, ident))
-        fixed = [f"{k}={show(v)}" for k, v in params.items() if k not in arguments]
-        network = self.graph.graph["templates"].get(root.template)
-        where = ""
-        if network is not None:
-            where = f" ({Path(network.span.file).name}:{network.name_span.line})"
-        doc = [f"Network `{root.template}`{where}" + (f", compiled with {', '.join(fixed)}" if fixed else "")]
+        for q, value in params.items():
+            if q in arguments or q in flags:
+                signature.append(f"{idents[q]}: {type(value).__name__} = {py_value(value)}")
+        fixed = [f"{k}={show(v)}" for k, v in params.items() if k not in arguments and k not in flags]
+        doc = [f"Network `{root.template}`" + (f", compiled with {', '.join(fixed)}" if fixed else "")]
         doc[0] += f", {self.extras.network_note}." if self.extras else "."
-        if root.outputs:
+        if self.outputs_name:
+            outputs = ", ".join(f for f, _ in root.outputs) or "..."
             doc.append(
-                f"In training mode forward returns {root.outputs_type}"
-                f"({', '.join(f for f, _ in root.outputs)}); in eval mode the logits tensor."
+                f"In training mode forward returns {self.outputs_name}({outputs}); in eval mode the logits tensor."
             )
-        root_text = self._module_class(net, doc, signature, d, binding, root=True)
-        return self._file(root_text), net
+        init, forward = statements or self.root_statements(d, arguments)
+        return self._file(self.class_text(net, doc, signature, init, forward, root=True)), net
 
     def _file(self, root_text: str) -> str:
         g = self.graph

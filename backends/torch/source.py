@@ -1,9 +1,11 @@
 """The generated source of a compiled spec: plan, optional plan rewrite, emitter, and the
-network parameters the network class takes as arguments. No torch import.
+network parameters the network class takes as arguments (numeric ones that fill in values,
+boolean ones that choose structure). No torch import.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from archlang.compiler import Compiled, compile_spec
@@ -11,6 +13,7 @@ from archlang.diagnostics import SpecError
 
 from .emit import Emitter
 from .plan import plan
+from .variants import merge_variants
 
 
 def _prepared(compiled: Compiled, rewrite=None):
@@ -35,7 +38,7 @@ def constructor_arguments(compiled: Compiled, emitter: Emitter, root, rewrite=No
     A numeric parameter qualifies when it only *fills values* in the network's
     ``__init__``: the spec compiled with another value of it gives the same classes, the
     same network structure and init, and differs exactly in slots that hold the parameter
-    (checked by compiling it). Parameters that change structure (``aux_logits``) or enter
+    (checked by compiling it); one that changes nothing maps to no slots. Parameters that change structure (``aux_logits``) or enter
     an expression the class cannot see stay fixed at their compiled value.
     """
     params = compiled.graph.graph.get("params") or {}
@@ -56,13 +59,93 @@ def constructor_arguments(compiled: Compiled, emitter: Emitter, root, rewrite=No
             continue
         changed = [i for i, (a, b) in enumerate(zip(root.slots, other_root.slots)) if a != b]
         exact = all(root.slots[i] == value and other_root.slots[i] == other_value for i in changed)
-        if changed and exact:
-            out[name] = changed
+        if exact:
+            out[name] = changed  # [] for a parameter that changes nothing (in this network)
     return out
+
+
+def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments: dict):
+    """The network class over its boolean parameters, or None.
+
+    Boolean network parameters (``aux_logits``, ``transform_input``) change structure. The
+    spec is compiled for every combination of them (at most three: eight compilations);
+    each gives the network's statements, and :func:`.variants.merge_variants` merges them
+    pairwise, flag by flag, into one class that takes the flags (``if aux_logits:``).
+    Every combination must give the same numeric constructor arguments, the same init and
+    classes contained in one combination's (whose classes the file then holds). Returns
+    (emitter whose classes to print, init, forward, flags used) or None."""
+    params = compiled.graph.graph.get("params") or {}
+    flags = [q for q, v in params.items() if isinstance(v, bool)]
+    if not flags or len(flags) > 3:
+        return None
+    shape = tuple(compiled.graph.graph["input_shape"])
+    variants = {}
+    for values in itertools.product((True, False), repeat=len(flags)):
+        assignment = dict(zip(flags, values, strict=True))
+        if all(params[f] == v for f, v in assignment.items()):
+            variants[values] = (emitter, root, arguments)
+            continue
+        try:
+            other = compile_spec(compiled.program, {**params, **assignment}, shape)
+        except SpecError:
+            return None
+        e, r = _prepared(other, rewrite)
+        variants[values] = (e, r, constructor_arguments(other, e, r, rewrite))
+    taken = {q for _, _, a in variants.values() for q, slots in a.items() if slots}
+    if any(not taken <= set(a) for _, _, a in variants.values()):
+        return None  # a parameter fills values in one combination but changes structure in another
+    classes = {k: _without_shapes(e.texts) for k, (e, _, _) in variants.items()}
+    full = max(variants, key=lambda k: len(classes[k]))
+    names = {e.outputs_name for e, _, _ in variants.values()} - {None}
+    if any(not set(c) <= set(classes[full]) for c in classes.values()) or len(names) > 1:
+        return None
+    if names and variants[full][0].outputs_name is None:
+        return None
+    # the init of the full combination covers the others' modules with the same inits
+    inits = variants[full][0].weight_inits().items()
+    if any(not e.weight_inits().items() <= inits for e, _, _ in variants.values()):
+        return None
+    idents = emitter.idents()
+    statements = {k: e.root_statements(r, a) for k, (e, r, a) in variants.items()}
+    used: list[str] = []
+
+    def merge(prefix: tuple):
+        if len(prefix) == len(flags):
+            return statements[prefix]
+        true, false = merge((*prefix, True)), merge((*prefix, False))
+        if true is None or false is None:
+            return None
+        if [_keys(s) for s in true] == [_keys(s) for s in false]:
+            return true  # this flag changes nothing here
+        flag = flags[len(prefix)]
+        used.append(flag)
+        return merge_variants(flag, idents[flag], true, false, _attributes(true[0]), _attributes(false[0]))
+
+    merged = merge(())
+    if merged is None:
+        return None
+    full_emitter = variants[full][0]
+    for e, _, _ in variants.values():
+        full_emitter.describer.uses |= e.describer.uses
+    return full_emitter, merged, [f for f in flags if f in used], taken
+
+
+def _keys(statements) -> list[str]:
+    return [_without_shapes(["\n".join(s.render(""))])[0] for s in statements]
+
+
+def _attributes(init) -> set[str]:
+    return {m for s in init for line in s.render("") for m in re.findall(r"self\.(\w+) = ", line)}
 
 
 def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
     """(source, network class name) for a compiled spec; ``rewrite``: a plan -> plan pass
     applied first (``--optimize``'s :func:`.rewrite.inference_plan`)."""
     emitter, root = _prepared(compiled, rewrite)
-    return emitter.generate(root, constructor_arguments(compiled, emitter, root, rewrite))
+    arguments = constructor_arguments(compiled, emitter, root, rewrite)
+    merged = _flags_merged(compiled, rewrite, emitter, root, arguments)
+    if merged is None:
+        return emitter.generate(root, {q: slots for q, slots in arguments.items() if slots})
+    full, statements, flags, taken = merged  # full: the combination that has every class
+    params = compiled.graph.graph.get("params") or {}
+    return full.generate(root, dict.fromkeys(taken), statements, flags, params)

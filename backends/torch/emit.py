@@ -324,8 +324,10 @@ class Emitter:
         doc[0] += f", {self.extras.network_note}." if self.extras else "."
         if self.outputs_name:
             outputs = ", ".join(f for f, _ in root.outputs) or "..."
+            when = " (with its aux heads)" if flags else ""
             doc.append(
-                f"In training mode forward returns {self.outputs_name}({outputs}); in eval mode the logits tensor."
+                f"In training mode{when} forward returns {self.outputs_name}({outputs}); "
+                "in eval mode the logits tensor."
             )
         init, forward = statements or self.root_statements(d, arguments)
         return self._file(self.class_text(net, doc, signature, init, forward, root=True)), net

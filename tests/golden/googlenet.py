@@ -112,8 +112,8 @@ class InceptionAux(nn.Module):
 
 class GoogLeNet(nn.Module):
     """Network `GoogLeNet`, compiled with variant='torchvision'.
-    In training mode forward returns GoogLeNetOutputs(logits, aux_logits2,
-    aux_logits1); in eval mode the logits tensor.
+    In training mode (with its aux heads) forward returns GoogLeNetOutputs(logits,
+    aux_logits2, aux_logits1); in eval mode the logits tensor.
     """
 
     def __init__(

@@ -213,8 +213,8 @@ class InceptionE(nn.Module):
 
 class Inception3(nn.Module):
     """Network `Inception3`.
-    In training mode forward returns InceptionOutputs(logits, aux_logits); in eval
-    mode the logits tensor.
+    In training mode (with its aux heads) forward returns InceptionOutputs(logits,
+    aux_logits); in eval mode the logits tensor.
     """
 
     def __init__(

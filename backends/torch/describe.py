@@ -107,17 +107,17 @@ class Describer:
         """A call whose widths, rates and strides become slots (only constructors: a forward
         cannot see constructor parameters)."""
         call = Call(func, list(lead or []))
-        for a in args if symbolic else explicit(args):
+        for a in args:
             if a.name in INPUT_WIDTH:
                 value = in_lin
             elif symbolic and SYMBOLIC.get(a.name) and _is_number(a.value):
                 value = self._slot(d, a.value, a.default if a.has_default else None, SYMBOLIC[a.name])
             elif a.value is TRAINING:
                 value = "self.training"
-            else:
-                if a.has_default and a.value == a.default:
-                    continue
+            elif a in explicit([a]):
                 value = py_value(a.value)
+            else:
+                continue  # equal to PyTorch's default
             (call.args.append(value) if a.positional else call.kwargs.append((a.name, value)))
         return call
 

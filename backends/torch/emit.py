@@ -4,9 +4,10 @@ One class per conv unit style (``BasicConv2d``), per block template (``Inception
 network. The instances of a template share a class when they have the same structure; a
 width, rate or stride that differs between them becomes a constructor parameter, bound from
 the template's parameters (:func:`.symbols.bind_group`). Instances whose structure differs
-(an ``if`` on a parameter) get one class per structure, named after the parameters that
-tell them apart (``BasicBlock`` / ``BasicBlockDownsample``). This module does not import
-torch.
+(an ``if`` on a parameter) share one class that takes the choice when one boolean tells
+them apart (``BasicBlock(..., downsample=False)``), else get one class per structure named
+after what tells them apart (``CKindA`` / ``CKindB``), see :mod:`.variants`. The network
+class takes the network parameters :mod:`.source` finds. This module does not import torch.
 """
 
 from __future__ import annotations

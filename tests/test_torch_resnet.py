@@ -118,11 +118,17 @@ def test_num_classes_is_a_constructor_argument(case):
 
 def test_optimize_equals_plain_model(case):
     """BN folded into every conv (ResNet's BNs are bare `batchnorm` layers after bias-free
-    convs) and the eval output unchanged, float64."""
+    convs; the one in `downsample` becomes nn.Identity) and the eval output unchanged,
+    float64."""
     name, compiled, _, _, theirs = case
     plain = archlang.build(compiled).double().eval()
     plain.load_state_dict(theirs.state_dict())
     fast = torch_optimize.optimize(compiled, plain.state_dict(), dtype=torch.float64)
+    # every BatchNorm follows a bare conv read by nothing else: all are folded
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in fast.modules()) == sum(
+        isinstance(m, torch.nn.Conv2d) for m in plain.modules()
+    )
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(fast(x), plain(x), rtol=1e-9, atol=1e-12)

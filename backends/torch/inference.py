@@ -27,20 +27,26 @@ FUSED_SOURCE = '''class {name}(nn.Module):
         y = {out}
         return torch.split(y, list(self.widths.values()), 1)'''
 
-FOLD_SOURCE = '''def fold_batchnorm(state_dict: dict, unit: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Conv weight and bias of conv unit `unit` (a state_dict prefix) with its BatchNorm
-    folded in: w' = w * s, b' = beta + (b - mean) * s, s = gamma / sqrt(var + eps)."""
+FOLD_SOURCE = '''def fold_batchnorm(
+    state_dict: dict,
+    unit: str,
+    bn: str = "",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conv weight and bias of conv unit `unit` (a state_dict prefix; or a bare conv
+    whose BatchNorm is `bn`) with the BatchNorm folded in: w' = w * s,
+    b' = beta + (b - mean) * s, s = gamma / sqrt(var + eps)."""
     conv = f"{{unit}}.conv" if f"{{unit}}.conv.weight" in state_dict else unit
+    bn = bn or f"{{unit}}.bn"
     weight = state_dict[f"{{conv}}.weight"]
     bias = state_dict.get(f"{{conv}}.bias")
     if bias is None:
         bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
-    if f"{{unit}}.bn.running_var" not in state_dict:
+    if f"{{bn}}.running_var" not in state_dict:
         return weight, bias
-    mean = state_dict[f"{{unit}}.bn.running_mean"]
-    var = state_dict[f"{{unit}}.bn.running_var"]
-    gamma = state_dict.get(f"{{unit}}.bn.weight", torch.ones_like(var))
-    beta = state_dict.get(f"{{unit}}.bn.bias", torch.zeros_like(var))
+    mean = state_dict[f"{{bn}}.running_mean"]
+    var = state_dict[f"{{bn}}.running_var"]
+    gamma = state_dict.get(f"{{bn}}.weight", torch.ones_like(var))
+    beta = state_dict.get(f"{{bn}}.bias", torch.zeros_like(var))
     scale = gamma / torch.sqrt(var + {eps})
     return weight * scale.reshape(-1, 1, 1, 1), beta + (bias - mean) * scale'''
 
@@ -48,7 +54,7 @@ CONVERTER_SOURCE = '''def convert_unoptimized(model: nn.Module, state_dict: dict
     """`model`'s state_dict from the unoptimized model's: BatchNorm folded into each
     conv unit, fused units' weights and biases concatenated in split order, the rest
     copied by name."""
-    out = {{}}
+    out = {{}}{bare}
     for name, module in model.named_modules():
         if isinstance(module, {units}):
             weight, bias = fold_batchnorm(state_dict, name)
@@ -66,7 +72,7 @@ CONVERTER_SOURCE = '''def convert_unoptimized(model: nn.Module, state_dict: dict
             out[key] = state_dict[key]
     return out'''
 
-RESERVED = ("BN_EPS", "fold_batchnorm", "convert_unoptimized")
+RESERVED = ("BN_EPS", "FOLDED_BATCHNORM", "fold_batchnorm", "convert_unoptimized")
 
 
 def _tuple(names: list[str]) -> str:
@@ -79,13 +85,14 @@ def _tuple(names: list[str]) -> str:
 class InferenceExtras:
     """Attached to an inference plan's root; the emitter calls it while printing."""
 
-    eps: dict[str, float] = field(default_factory=dict)  # unit path -> folded BatchNorm's eps
+    eps: dict[str, float] = field(default_factory=dict)  # unit (or bare conv) path -> folded BN's eps
+    pairs: dict[str, str] = field(default_factory=dict)  # bare conv path -> the BatchNorm folded into it
     channels_last: bool = True
     reserved: tuple[str, ...] = RESERVED
 
     def header(self, network: str, version: str, source: str) -> list[str]:
         about = (
-            "BatchNorm is folded into each conv unit's weight and bias, and sibling 1x1 "
+            "BatchNorm is folded into the weight and bias of the conv before it, and sibling 1x1 "
             "convolutions that read the same input run as one wider convolution whose output "
             "is split along channels. Eval semantics only: BatchNorm uses the running "
             "statistics it was folded from; dropout (the identity in eval) and auxiliary heads "
@@ -145,5 +152,20 @@ class InferenceExtras:
             table = "# eps of the BatchNorm in each conv unit of the unoptimized model.\n"
             table += "\n".join(statement("BN_EPS", rows, ""))
             eps_expr = "BN_EPS[unit]"
-        converter = CONVERTER_SOURCE.format(units=_tuple(sorted(unit_classes)), fused=_tuple(sorted(fused_classes)))
-        return [table, FOLD_SOURCE.format(eps=eps_expr), converter]
+        bare = ""
+        parts = [table]
+        if self.pairs:
+            rows = Seq("{", "}", [(py_str(c), py_str(b)) for c, b in self.pairs.items()], explode=True)
+            parts.append(
+                "# BatchNorm layers after a bare conv, folded into it: conv -> BatchNorm.\n"
+                + "\n".join(statement("FOLDED_BATCHNORM", rows, ""))
+            )
+            bare = (
+                "\n    for conv, bn in FOLDED_BATCHNORM.items():"
+                "\n        weight, bias = fold_batchnorm(state_dict, conv, bn)"
+                '\n        out[f"{conv}.weight"], out[f"{conv}.bias"] = weight, bias'
+            )
+        converter = CONVERTER_SOURCE.format(
+            units=_tuple(sorted(unit_classes)), fused=_tuple(sorted(fused_classes)), bare=bare
+        )
+        return [*parts, FOLD_SOURCE.format(eps=eps_expr), converter]

@@ -25,8 +25,8 @@ from .source import generate
 
 def _rewrite(channels_last: bool, fuse: bool):
     def rewrite(root):
-        new, eps = inference_plan(root, fuse=fuse)
-        new.extras = InferenceExtras(eps=eps, channels_last=channels_last)
+        new, eps, pairs = inference_plan(root, fuse=fuse)
+        new.extras = InferenceExtras(eps=eps, pairs=pairs, channels_last=channels_last)
         return new
 
     return rewrite

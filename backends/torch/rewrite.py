@@ -3,10 +3,11 @@ printed by the same emitter as every other plan. Exact in eval mode:
 
 * **Eval only.** Aux heads (training only) and dropout (the identity in eval) are removed;
   weight init is dropped (weights come from the unoptimized model).
-* **BatchNorm folding.** A conv unit's BatchNorm uses its running statistics in eval, so it
-  is an affine map per channel and merges into the conv: ``w' = w · s``,
-  ``b' = β + (b − μ) · s``, ``s = γ / sqrt(σ² + eps)``. The unit keeps its name and becomes
-  Conv2d (with bias) [+ ReLU]. A bare ``batchnorm`` layer stays.
+* **BatchNorm folding.** In eval a BatchNorm uses its running statistics, so it is an
+  affine map per channel and merges into the conv before it: ``w' = w · s``,
+  ``b' = β + (b − μ) · s``, ``s = γ / sqrt(σ² + eps)``. A conv unit keeps its name and
+  becomes Conv2d (with bias) [+ ReLU]; a bare ``batchnorm`` right after a bare conv that
+  nothing else reads is folded into it (an ``nn.Identity`` inside a sequential); others stay.
 * **Sibling 1×1 fusion** (the GoogLeNet paper's "dense submatrices"). 1×1 convs (units or
   bare convs) that read the same tensor with the same stride, padding, dilation,
   ``groups=1`` and activation become one wider conv, a ``"fused"`` plan node whose step has
@@ -108,6 +109,47 @@ def _fold_units(root: ModulePlan, eps: dict) -> None:
         p.args = {**p.args, "folded_from": p.args.get("style", "conv")}
 
 
+def _fold_bare(p: ModulePlan, eps: dict, pairs: dict, alias: dict) -> None:
+    """A bare ``batchnorm`` whose input is a bare conv read by nothing else merges into that
+    conv (ResNet's ``conv1``/``bn1``). In a sequential the BatchNorm becomes an
+    ``nn.Identity`` (removing it would renumber the keys after it)."""
+    reads: dict[str, int] = {}
+    for s in p.steps:
+        for i in s.inputs:
+            reads[i] = reads.get(i, 0) + 1
+    by_target = {s.target: s for s in p.steps}
+    kept = []
+    for s in p.steps:
+        conv = by_target.get(s.inputs[0]) if s.inputs else None
+        foldable = (
+            s.leaf is not None
+            and s.leaf.op is Op.BATCHNORM
+            and s.module is not None
+            and conv is not None
+            and conv.leaf is not None
+            and conv.leaf.op is Op.CONV2D
+            and conv.module is not None
+            and reads.get(conv.target) == 1
+            and conv.target != p.output
+        )
+        if not foldable:
+            kept.append(s)
+            continue
+        conv_path = ".".join((*p.path, *conv.module))
+        pairs[conv_path] = ".".join((*p.path, *s.module))
+        eps[conv_path] = float(s.leaf.attrs["eps"])
+        conv.leaf.attrs = {**conv.leaf.attrs, "bias": True, "folded_bn": True}
+        if p.kind == "sequential":
+            identity = Leaf(s.leaf.name, s.leaf.node, Op.IDENTITY, {}, s.leaf.in_shape, s.leaf.shape, True)
+            owner = p
+            owner.children = [identity if c is s.leaf else c for c in owner.children]
+            kept.append(Step(s.target, s.inputs, s.module, identity, s.aux, s.shape))
+            continue
+        _remove(p, s.module)
+        alias[s.target] = conv.target
+    p.steps = kept
+
+
 # ---- sibling 1x1 fusion ------------------------------------------------------------------------
 
 
@@ -135,8 +177,8 @@ def _fusion_key(m: Member):
     item = m.item
     if isinstance(item, ModulePlan) and item.kind == "unit":
         conv, _, relu = unit_parts(item)
-    elif isinstance(item, Leaf) and item.op is Op.CONV2D:
-        conv, relu = item, False
+    elif isinstance(item, Leaf) and item.op is Op.CONV2D and not item.attrs.get("folded_bn"):
+        conv, relu = item, False  # (a conv with a folded BatchNorm is left alone)
     else:
         return None
     a = conv.attrs
@@ -221,17 +263,22 @@ def _fuse(p: ModulePlan) -> None:
         ]
 
 
-def inference_plan(root: ModulePlan, fuse: bool = True) -> tuple[ModulePlan, dict[str, float]]:
-    """The eval-mode plan (a deep copy: ``root`` is left as it is) and the eps of the
-    BatchNorm folded into each conv unit, by unit path."""
+def inference_plan(root: ModulePlan, fuse: bool = True) -> tuple[ModulePlan, dict[str, float], dict[str, str]]:
+    """The eval-mode plan (a deep copy: ``root`` is left as it is), the eps of each folded
+    BatchNorm by unit (or bare conv) path, and the bare conv -> BatchNorm pairs folded."""
     root = copy.deepcopy(root)
     alias: dict[str, str] = {}
     eps: dict[str, float] = {}
+    pairs: dict[str, str] = {}
     _drop_training_only(root, alias)
     _apply_alias(root, alias)
     _fold_units(root, eps)
+    for p in list(iter_plans(root)):
+        if p.kind in ("root", "block", "sequential"):
+            _fold_bare(p, eps, pairs, alias)
+    _apply_alias(root, alias)
     if fuse:
         for p in list(iter_plans(root)):
             if p.kind in ("root", "block"):
                 _fuse(p)
-    return root, eps
+    return root, eps, pairs

@@ -99,3 +99,23 @@ def _compile(source, params, input_shape, max_nodes) -> Compiled:
     if problems:
         raise SpecError(problems, program.sources)
     return Compiled(program, graph)
+
+
+def ensure_compiled(
+    source: str | Path | Program | Compiled,
+    params: dict | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> Compiled:
+    """``source`` compiled with ``params`` and ``input_shape`` — the one rule every entry
+    point (``analyze``, ``build``, the optimizer) follows: a :class:`Compiled` spec is used as
+    it is, so giving it parameters or an input shape is a ``ValueError`` (they would be
+    silently ignored otherwise); anything else is compiled with them."""
+    if isinstance(source, Compiled):
+        if params or input_shape is not None:
+            given = ", ".join([*(params or {}), *(["input_shape"] if input_shape is not None else [])])
+            raise ValueError(
+                f"the spec is already compiled, so {given} cannot be applied: pass them to "
+                "compile_spec(source, params, input_shape), or pass the spec's path or text instead"
+            )
+        return source
+    return compile_spec(source, params or None, tuple(input_shape) if input_shape is not None else None)

@@ -12,7 +12,9 @@ padding as an int, a pair, ``"same"`` (odd kernels, stride 1) or ``"valid"``, bi
 dilation; max/avg pools with ``ceil_mode``; relu, tanh, sigmoid, zero padding and batchnorm; ``concat`` groups of 2–4
 branches (all "same"-padded stride-1 branches, or all downsampling identically), nested
 concat, ``add`` residuals; ``repeat`` with ``{i}`` name templates; blocks with parameters
-and defaults; unit styles; and a head (adaptive_avgpool(1), flatten, dropout, linear).
+and defaults; blocks whose instances differ in structure (`if` on a parameter), also inside
+labelled sequences (ResNet-style stages ``"0": Res(8, stride=2, down=true); "1": Res(8)``);
+unit styles; and a head (adaptive_avgpool(1), flatten, dropout, linear).
 
     from strategies import spec_cases, valid_specs
 
@@ -196,6 +198,26 @@ def _concat(draw, shape: Shape, names: _Names) -> tuple[list[str], Shape]:
     return ["concat {", *lines, "  }"], (channels, oh, ow)
 
 
+def _stage(draw, shape: Shape, names: _Names) -> tuple[list[str], Shape]:
+    """A ResNet-style stage: a labelled sequence of `Res` instances that differ in structure
+    (the first projects the shortcut, later ones may or may not), named "0", "1", ..."""
+    c, h, w = shape
+    out = draw(st.integers(1, 6))
+    stride = draw(st.sampled_from([1, 2])) if min(h, w) >= 4 else 1
+    wide = draw(st.sampled_from([1, 2]))
+    lines = [f"{names.fresh('stage')}: {{"]
+    first = f"Res({out}, stride={stride}, down=true" + (f", wide={wide}" if wide != 1 else "") + ")"
+    if out == c and stride == 1 and draw(st.booleans()):
+        first = f"Res({out})"  # no projection needed
+    lines.append(f'    "0": {first}')
+    for i in range(1, draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["plain", "plain", "down", "wide"]))
+        text = {"plain": f"Res({out})", "down": f"Res({out}, down=true)", "wide": f"Res({out}, wide=2)"}[kind]
+        lines.append(f'    "{i}": {text}')
+    lines.append("  }")
+    return lines, (out, reference_out(h, 3, stride, 1), reference_out(w, 3, stride, 1))
+
+
 # ---- the whole spec --------------------------------------------------------------------
 
 _BLOCK = """\
@@ -203,6 +225,18 @@ block Stage(c: int, k: int = 3, pool: bool = false) {
   conv(c, k, padding=k // 2)
   relu
   if pool { maxpool(2, stride=2, ceil_mode=true) }
+}
+"""
+
+# A residual block whose instances differ in structure (`if down`), with widths that are
+# expressions of its parameters (`c * wide`).
+_RES_BLOCK = """\
+block Res(c: int, stride: int = 1, down: bool = false, wide: int = 1) {
+  add {
+    { conv(c * wide, 3, stride=stride, padding=1); relu; conv(c, 3, padding=1); batchnorm }
+    if down { proj: { conv(c, 1, stride=stride); batchnorm } } else { identity }
+  }
+  relu
 }
 """
 
@@ -217,13 +251,14 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
     names = _Names()
     unit = draw(st.sampled_from(["conv2d", "conv2d", "conv_relu", "conv_bn", "conv_bn_relu"]))
     use_block = draw(st.booleans())
+    use_res = False
     body: list[str] = [f"  input {c}x{h}x{w}"]
     if unit != "conv2d":
         body.append(f"  unit conv = {unit}" + ("(eps=0.001)" if "bn" in unit and draw(st.booleans()) else ""))
     named: dict[str, Shape] = {}
     items = draw(
         st.lists(
-            st.sampled_from(["conv", "conv", "pool", "act", "pad", "concat", "add", "repeat", "block"]),
+            st.sampled_from(["conv", "conv", "pool", "act", "pad", "concat", "add", "repeat", "block", "stage"]),
             min_size=1,
             max_size=max_items,
         )
@@ -255,6 +290,10 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
             if n:
                 shape = (out, shape[1], shape[2])
             label = None  # a repeat is a statement, not a layer
+        elif item == "stage":
+            use_res = True
+            lines, shape = _stage(draw, shape, names)
+            label = None  # the stage is labelled already
         else:
             use_block = True
             out = draw(st.integers(1, 8))
@@ -281,7 +320,8 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
     else:
         body.append("  relu")  # a network needs a layer (and `repeat 0` may have made none)
     header = f"network Random(num_classes: int = {classes}) {{"
-    text = (_BLOCK + "\n" if use_block else "") + "\n".join([header, *body, "}"]) + "\n"
+    blocks = (_BLOCK + "\n" if use_block else "") + (_RES_BLOCK + "\n" if use_res else "")
+    text = blocks + "\n".join([header, *body, "}"]) + "\n"
     return SpecCase(
         text=text,
         input_shape=(c, h, w),

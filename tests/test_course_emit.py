@@ -1,9 +1,10 @@
 """``--emit torch`` and ``--optimize`` for the course's networks, against the in-memory
 built model (itself checked against torchvision in test_course_specs.py).
 
-The generated-code back end is being rewritten (heterogeneous block instances, such as
-ResNet's first block with a downsample and the others without, were emitted as one
-class); these tests are the acceptance for that rewrite on the course's specs.
+Heterogeneous block instances (ResNet's first block with a downsample, the others
+without) were once emitted as one class; these tests are the acceptance for the rewritten
+generator on the course's specs, its init (kaiming, bias constants, zero_init_residual)
+and --optimize with the course's ops.
 """
 
 from __future__ import annotations
@@ -125,3 +126,51 @@ def test_emitted_init_equals_built_init_under_the_same_seed(tmp_path, case):
     assert list(emitted.state_dict()) == list(built.state_dict())
     for key, value in built.state_dict().items():
         assert torch.equal(emitted.state_dict()[key], value), key
+
+
+def test_emitted_resnet_takes_zero_init_residual_like_torchvision(tmp_path):
+    """One emitted file: `ResNet(zero_init_residual=...)` draws torchvision's initial weights
+    for either value under the same seed (the flag is an argument of `_initialize_weights`)."""
+    import torchvision
+
+    cls = _emitted(tmp_path, "resnet18")
+    for flag in (False, True):
+        torch.manual_seed(0)
+        theirs = torchvision.models.resnet18(weights=None, zero_init_residual=flag).state_dict()
+        torch.manual_seed(0)
+        ours = cls(zero_init_residual=flag).state_dict()
+        assert [k for k, v in theirs.items() if not torch.equal(ours[k], v)] == [], flag
+        assert ours["layer1.0.bn2.weight"].any() != flag
+
+
+# pad before a conv, a bare conv + BN (ResNet's stem, folded), tanh / sigmoid passed through
+NEW_OPS = """
+network NewOps() {
+  input 3x10x12
+  pad((1, 0, 2, 1))
+  conv1: conv2d(6, 3, bias=false)
+  bn1: batchnorm
+  tanh
+  seq: { pad((1, 1, 0, 2)); conv2d(5, 3); batchnorm; sigmoid }
+  global_avgpool
+  flatten
+  fc: linear(4)
+}
+"""
+
+
+def test_optimize_folds_batchnorm_around_pad_tanh_and_sigmoid():
+    compiled = archlang.compile_spec(NEW_OPS)
+    torch.manual_seed(0)
+    plain = archlang.build(compiled).double()
+    _random_state(plain)
+    plain.eval()
+    fast = torch_optimize.optimize(compiled, plain.state_dict(), dtype=torch.float64)
+    assert not [m for m in fast.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    kinds = {type(m).__name__ for m in fast.modules()}
+    assert {"ZeroPad2d", "Sigmoid"} <= kinds  # inside the sequential: modules
+    x = torch.randn(2, 3, 10, 12, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), plain(x), rtol=1e-9, atol=1e-12)
+    # bn1 folded into the bare conv1 before it (ResNet's stem)
+    assert fast.conv1.bias is not None and not hasattr(fast, "bn1")

@@ -17,14 +17,12 @@ import os
 import subprocess
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from archlang import compile_spec
 from archlang.cli import main
 from archlang.diagnostics import SpecError
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("archlang.backends.torch.codegen")
 
 HOSTILE = """block lambda(self: int = 4) {
   fwd: conv(self, 1)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 import archlang
 from archlang import compile_spec, syntax
 from archlang.diagnostics import SpecError
@@ -111,7 +109,6 @@ def test_errors_in_threads_are_independent():
 
 
 def test_analyze_in_threads():
-    pytest.importorskip("archlang.analysis")
     args = [10 + i for i in range(THREADS)]
     sequential = [archlang.analyze("googlenet", num_classes=n, aux_logits=False).totals for n in args]
     concurrent = in_threads(lambda n: archlang.analyze("googlenet", num_classes=n, aux_logits=False).totals, args)
@@ -121,8 +118,6 @@ def test_analyze_in_threads():
 
 
 def test_build_in_threads():
-    pytest.importorskip("torch")
-    pytest.importorskip("archlang.backends.torch.build")
     args = list(range(4))
 
     def build(i):

@@ -17,12 +17,10 @@ import sys
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-
-torch = pytest.importorskip("torch")
-models = pytest.importorskip("torchvision.models")
-
+import torch
+import torchvision.models as models
 from archlang.backends.torch import optimize as torch_optimize  # noqa: E402
+from hypothesis import HealthCheck, given, settings
 from strategies import spec_cases  # noqa: E402
 
 import archlang  # noqa: E402

@@ -9,9 +9,8 @@ from __future__ import annotations
 import warnings
 
 import pytest
-
-torch = pytest.importorskip("torch")
-models = pytest.importorskip("torchvision.models")
+import torch
+import torchvision.models as models
 
 import archlang  # noqa: E402
 

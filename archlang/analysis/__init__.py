@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..compiler import Compiled, compile_spec
+from ..compiler import Compiled, ensure_compiled
 from .passes import run_passes
 from .results import Analysis, AxisRF, NodeCost, ReceptiveField, Totals
 
@@ -40,14 +40,7 @@ def analyze(
     ``dtype`` and ``batch`` only affect the memory figures; costs are per sample.
     Raises :class:`archlang.SpecError` for a bad spec, ``ValueError`` for a bad dtype/batch.
     """
-    if isinstance(source, Compiled):
-        if input_shape is not None or params or network_params:
-            raise ValueError("a Compiled spec is already compiled: pass parameters to compile_spec instead")
-        compiled = source
-    else:
-        compiled = compile_spec(
-            source, {**(params or {}), **network_params}, tuple(input_shape) if input_shape is not None else None
-        )
+    compiled = ensure_compiled(source, {**(params or {}), **network_params}, input_shape)
     return run_passes(compiled.graph, dtype=dtype, batch=batch)
 
 

@@ -1,11 +1,11 @@
 """The body of a generated network's ``_initialize_weights`` for every init scheme.
 
 Specs whose inits are all truncated / plain normals without a bias constant (GoogLeNet,
-Inception v3) keep the code of :func:`codegen._init_method`. The others are written as
+Inception v3) keep the code of :func:`.texts.init_method`. The others are written as
 torchvision writes VGG and ResNet: one loop over ``self.modules()`` with a branch per
 module type when every conv (every linear) shares one init, otherwise a table by module
-name. Modules are visited in registration order, as :func:`build.initialize` does, so the
-same seed gives the same weights. ``batchnorm(zero_init=true)`` layers (ResNet's
+name. Modules are visited in registration order, as torchvision does, so the same seed
+gives torchvision's weights. ``batchnorm(zero_init=true)`` layers (ResNet's
 ``zero_init_residual``) get their scale zeroed afterwards, as torchvision does.
 """
 
@@ -13,13 +13,31 @@ from __future__ import annotations
 
 from archlang.ops import Op
 
-from .ops import INIT_KWARGS, INIT_MEAN, INIT_SCHEMES
+from .ops import INIT_KWARGS, INIT_MEAN, INIT_SCHEMES, TORCH_OPS
 from .plan import Leaf, ModulePlan, iter_plans
 from .pyfmt import INDENT, Call, Seq, lines, py_str, py_value, statement
+from .texts import init_method as legacy_init_method
 
 I2, I3, I4, I5 = (INDENT * n for n in (2, 3, 4, 5))
 LEGACY = frozenset({"trunc_normal", "normal"})
 TYPES = {"conv2d": "nn.Conv2d", "linear": "nn.Linear"}
+
+
+def initialize_weights(root: ModulePlan, zero_norms: list[str] | None = None, flag: str | None = None) -> list[str]:
+    """The body of the network's ``_initialize_weights`` (empty: nothing to initialise).
+    ``zero_norms``: the batch norms to zero (default: ``root``'s); ``flag``: the argument of
+    ``_initialize_weights`` under which they are zeroed (``zero_init_residual``), if any."""
+    inits, affine_varies = [], False
+    for p in iter_plans(root):
+        for c in p.children:
+            if isinstance(c, Leaf) and TORCH_OPS[c.op].init:
+                inits.append((".".join((*p.path, c.name)), c.init, c.op.value, c.attrs["bias"]))
+            affine_varies |= isinstance(c, Leaf) and c.op is Op.BATCHNORM and not c.attrs["affine"]
+    zero_norms = zero_init_norms(root) if zero_norms is None else zero_norms
+    if is_legacy(inits) and not zero_norms:
+        return legacy_init_method([(n, i) for n, i, _, _ in inits], affine_varies)
+    bn_test = "isinstance(m, nn.BatchNorm2d)" + (" and m.affine" if affine_varies else "")
+    return init_method(inits, bn_test, zero_norms, flag)
 
 
 def is_legacy(inits: list[tuple[str, dict | None, str, bool]]) -> bool:
@@ -58,16 +76,21 @@ def _weight_and_bias(init: dict, guard_bias: bool, indent: str) -> list[str]:
     return out
 
 
-def init_method(inits: list[tuple[str, dict | None, str, bool]], bn_test: str, zero_norms: list[str]) -> list[str]:
+def init_method(
+    inits: list[tuple[str, dict | None, str, bool]], bn_test: str, zero_norms: list[str], flag: str | None = None
+) -> list[str]:
     """``inits``: (module name, init or None, op value, has bias) of every conv / linear."""
     out = []
     if any(i is not None for _, i, _, _ in inits):
         out += _per_type(inits, bn_test) or _per_name(inits, bn_test)
     if zero_norms:
-        out.append(f"{I2}# batchnorm(zero_init=true): each residual branch starts as zero (zero_init_residual)")
-        out += statement("zero_init", Seq("(", ")", [py_str(n) for n in zero_norms]), I2)
-        out.append(f"{I2}for name in zero_init:")
-        out.append(f"{I3}nn.init.zeros_(self.get_submodule(name).weight)")
+        indent = I3 if flag else I2
+        if flag:
+            out.append(f"{I2}if {flag}:")
+        out.append(f"{indent}# batchnorm(zero_init=true): torchvision's zero_init_residual")
+        out += statement("zero_init", Seq("(", ")", [py_str(n) for n in zero_norms]), indent)
+        out.append(f"{indent}for name in zero_init:")
+        out.append(f"{indent}{INDENT}nn.init.zeros_(self.get_submodule(name).weight)")
     return out
 
 
@@ -81,7 +104,7 @@ def _per_type(inits, bn_test) -> list[str]:
         if mine and mine[0][0] is not None:
             branches.append((cls, mine[0][0], not all(bias for _, bias in mine)))
     out = [
-        f"{I2}# torchvision's pattern: one pass over modules() in order (so a fixed seed gives its weights)",
+        f"{I2}# torchvision's order: one pass over modules() (same seed, same weights)",
         f"{I2}for m in self.modules():",
     ]
     keyword = "if"
@@ -119,7 +142,7 @@ def _per_name(inits, bn_test) -> list[str]:
         ],
         explode=True,
     )
-    out = [f"{I2}# The spec's init per module, applied in module order (so a fixed seed gives the same weights)."]
+    out = [f"{I2}# The spec's init per module, in module order (same seed, same weights)."]
     out += statement("inits", table, I2)
     out.append(f"{I2}for name, m in self.named_modules():")
     out.append(f"{I3}if name in inits:")

@@ -2,8 +2,8 @@
 
 One row per :class:`archlang.ops.Op` (a test checks the table is complete). Rows are plain
 data — names such as ``"nn.Conv2d"`` and argument builders — so the code generator can print
-them and the in-memory builder can resolve them with :func:`resolve`; this file does not
-import torch.
+them; this file does not import torch. Names that are not torch's (``TransformInput``,
+``transform_input``) are defined by the generated file itself (:mod:`.texts`).
 
 Arguments are ``Arg(name, value, positional)`` lists in the order PyTorch's signature takes
 them; arguments equal to PyTorch's defaults are left out, so the generated code reads like
@@ -18,12 +18,28 @@ from dataclasses import dataclass, field
 
 from archlang.ops import Op
 
+_NO_DEFAULT = object()
+
 
 @dataclass(frozen=True)
 class Arg:
+    """One argument; ``default``: PyTorch's default, for an argument that is always listed
+    because a block class may take it as a parameter (a conv's ``stride``) — printed only
+    when it differs (see :func:`explicit`)."""
+
     name: str
     value: object
     positional: bool = False
+    default: object = _NO_DEFAULT
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _NO_DEFAULT
+
+
+def explicit(args) -> list[Arg]:
+    """The arguments a person would write: those not equal to their PyTorch default."""
+    return [a for a in args if not (a.has_default and a.value == a.default)]
 
 
 class Training:
@@ -59,7 +75,7 @@ def _conv_args(attrs, in_shape):
         Arg("in_channels", in_shape[0], True),
         Arg("out_channels", attrs["out_channels"], True),
         Arg("kernel_size", _size(attrs["kernel_size"])),
-        *_opt("stride", attrs["stride"], (1, 1)),
+        Arg("stride", _size(attrs["stride"]), default=1),
         *_opt("padding", attrs["padding"], (0, 0)),
         *_opt("dilation", attrs["dilation"], (1, 1)),
         *_opt("groups", attrs["groups"], 1, int),
@@ -162,10 +178,6 @@ class TorchOp:
     init: bool = False
     extra: tuple[Arg, ...] = field(default_factory=tuple)
 
-    @property
-    def has_params(self) -> bool:
-        return self.functional is None and self.inputs == "one"
-
 
 TORCH_OPS: dict[Op, TorchOp] = {
     Op.INPUT: TorchOp(None, inputs="alias"),
@@ -197,6 +209,7 @@ SYMBOLIC = {
     "in_features": "channels",
     "out_features": "channels",
     "p": "rate",
+    "stride": "size",
 }
 
 # The weight initialisers a spec's `init` statement can name, as torch.nn.init calls.
@@ -219,21 +232,3 @@ INIT_KWARGS = {
     "xavier_uniform": ("gain",),
 }
 INIT_MEAN = {"trunc_normal": 0.0, "normal": 0.0}
-
-
-def resolve(name: str):
-    """The torch object a dotted name from this table denotes (imports torch)."""
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    from . import build as torch_build
-
-    roots = {"torch": torch, "nn": nn, "F": F}
-    head, _, rest = name.partition(".")
-    if head not in roots:
-        return getattr(torch_build, name)
-    obj = roots[head]
-    for part in rest.split("."):
-        obj = getattr(obj, part)
-    return obj

@@ -1,7 +1,8 @@
-"""The PyTorch module tree a graph becomes, shared by the builder and the code generator.
+"""The PyTorch module tree a graph becomes: what the code generator prints.
 
-Both back ends walk the same plan, so an in-memory model and a generated file always have the
-same submodules, state_dict keys and forward order. Planning does not import torch.
+``plan(graph)`` -> :class:`ModulePlan` (plain dataclasses); :mod:`.rewrite` turns it into
+the inference plan of ``--optimize``; :mod:`.emit` prints either. Planning does not import
+torch.
 
 How scopes become modules:
 
@@ -16,8 +17,7 @@ How scopes become modules:
   ReLU, flatten, concat and add are functional except inside ``nn.Sequential``.
 
 Aux heads run right after the layer they hang from (torchvision's order, which matters for
-dropout's random stream), only in training mode. A pass that rewrites the plan (BN folding,
-1×1 fusion) can run between :func:`plan` and a back end: everything a back end reads is here.
+dropout's random stream), only in training mode.
 """
 
 from __future__ import annotations
@@ -29,104 +29,13 @@ import networkx as nx
 from archlang.diagnostics import Diagnostic, SpecError
 from archlang.ops import Op
 
+from .naming import MODULE_ATTRIBUTES
 from .ops import FRESH_OUTPUT, TORCH_OPS, Arg
 
 MODULE_AT_ROOT = frozenset({Op.MAXPOOL, Op.AVGPOOL, Op.ADAPTIVE_AVGPOOL, Op.LRN, Op.DROPOUT})
 # Always submodules: dropout's behaviour follows train() / eval(), which a module makes plain
 # (and a block class can then take its rate as a constructor argument).
 MODULE_ALWAYS = frozenset({Op.DROPOUT})
-# Attribute names torch.nn.Module already has (torch 2.x): a submodule cannot take them.
-MODULE_ATTRIBUTES = frozenset(
-    {
-        "T_destination",
-        "_apply",
-        "_backward_hooks",
-        "_backward_pre_hooks",
-        "_buffers",
-        "_call_impl",
-        "_compiled_call_impl",
-        "_forward_hooks",
-        "_forward_hooks_always_called",
-        "_forward_hooks_with_kwargs",
-        "_forward_pre_hooks",
-        "_forward_pre_hooks_with_kwargs",
-        "_get_backward_hooks",
-        "_get_backward_pre_hooks",
-        "_get_name",
-        "_is_full_backward_hook",
-        "_load_from_state_dict",
-        "_load_state_dict_post_hooks",
-        "_load_state_dict_pre_hooks",
-        "_maybe_warn_non_full_backward_hook",
-        "_modules",
-        "_named_members",
-        "_non_persistent_buffers_set",
-        "_parameters",
-        "_register_load_state_dict_pre_hook",
-        "_register_state_dict_hook",
-        "_replicate_for_data_parallel",
-        "_save_to_state_dict",
-        "_slow_forward",
-        "_state_dict_hooks",
-        "_state_dict_pre_hooks",
-        "_version",
-        "_wrapped_call_impl",
-        "add_module",
-        "apply",
-        "bfloat16",
-        "buffers",
-        "call_super_init",
-        "children",
-        "compile",
-        "cpu",
-        "cuda",
-        "double",
-        "dump_patches",
-        "eval",
-        "extra_repr",
-        "float",
-        "forward",
-        "get_buffer",
-        "get_extra_state",
-        "get_parameter",
-        "get_submodule",
-        "half",
-        "ipu",
-        "load_state_dict",
-        "modules",
-        "mtia",
-        "named_buffers",
-        "named_children",
-        "named_modules",
-        "named_parameters",
-        "parameters",
-        "register_backward_hook",
-        "register_buffer",
-        "register_forward_hook",
-        "register_forward_pre_hook",
-        "register_full_backward_hook",
-        "register_full_backward_pre_hook",
-        "register_load_state_dict_post_hook",
-        "register_load_state_dict_pre_hook",
-        "register_module",
-        "register_parameter",
-        "register_state_dict_post_hook",
-        "register_state_dict_pre_hook",
-        "requires_grad_",
-        "set_extra_state",
-        "set_submodule",
-        "share_memory",
-        "state_dict",
-        "to",
-        "to_empty",
-        "train",
-        "training",
-        "type",
-        "xpu",
-        "zero_grad",
-        "_initialize_weights",
-    }
-)
 # Class names of conv units, by unit style (torchvision's name for conv + BN + ReLU).
 UNIT_CLASSES = {"conv_bn_relu": "BasicConv2d", "conv_bn": "ConvBN", "conv_relu": "ConvReLU"}
 
@@ -165,13 +74,14 @@ class Step:
     leaf: Leaf | None = None  # the op, for functional steps (and module leaves)
     aux: str | None = None
     shape: tuple = ()
+    targets: tuple[str, ...] = ()  # several outputs (a fused conv): their node ids, in order
 
 
 @dataclass
 class ModulePlan:
     name: str
     path: tuple[str, ...]
-    kind: str  # "root" | "block" | "unit" | "sequential" | "container"
+    kind: str  # "root" | "block" | "unit" | "sequential" | "container" | "fused"
     input: str
     output: str
     template: str | None = None
@@ -181,6 +91,7 @@ class ModulePlan:
     aux: str | None = None
     outputs: tuple[tuple[str, str], ...] = ()  # root only: (field, node id), main output first
     outputs_type: str | None = None
+    extras: object = None  # root only: what a plan rewrite adds to the file (see .inference)
 
     @property
     def qualname(self) -> str:
@@ -265,7 +176,9 @@ class _Planner:
         data = self.g.nodes[nid]
         op = data["op"]
         row = TORCH_OPS[op]
-        if row.functional is None:
+        if row.inputs == "alias" and where != "sequential":
+            module = False  # identity: no code, the value is an alias
+        elif row.functional is None:
             module = row.module is not None
         elif where == "sequential":
             module = True

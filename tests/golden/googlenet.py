@@ -15,6 +15,15 @@ GoogLeNetOutputs = namedtuple(
 )
 
 
+def transform_input(x: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
+    """torchvision's `_transform_input`: ImageNet-normalised input to [-1, 1]."""
+    channels = [
+        torch.unsqueeze(x[:, i], 1) * (s / 0.5) + (m - 0.5) / 0.5
+        for i, (m, s) in enumerate(zip(mean, std, strict=True))
+    ]
+    return torch.cat(channels, 1)
+
+
 class BasicConv2d(nn.Module):
     """Conv unit `conv_bn_relu`: Conv2d (no bias), BatchNorm2d, ReLU."""
 
@@ -78,7 +87,12 @@ class InceptionAux(nn.Module):
     Shape comments are for aux1.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, dropout: float) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        dropout: float = 0.7,
+    ) -> None:
         super().__init__()
         self.conv = BasicConv2d(in_channels, 128, kernel_size=1)
         self.fc1 = nn.Linear(2048, 1024)
@@ -97,14 +111,22 @@ class InceptionAux(nn.Module):
 
 
 class GoogLeNet(nn.Module):
-    """Network `GoogLeNet`, compiled with num_classes=1000, aux_logits=true,
-    transform_input=false, variant='torchvision', dropout=0.2, dropout_aux=0.7.
-    In training mode forward returns GoogLeNetOutputs(logits, aux_logits2,
-    aux_logits1); in eval mode the logits tensor.
+    """Network `GoogLeNet`, compiled with variant='torchvision'.
+    In training mode (with its aux heads) forward returns GoogLeNetOutputs(logits,
+    aux_logits2, aux_logits1); in eval mode the logits tensor.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        aux_logits: bool = True,
+        transform_input: bool = False,
+        dropout: float = 0.2,
+        dropout_aux: float = 0.7,
+    ) -> None:
         super().__init__()
+        self.aux_logits = aux_logits
+        self.transform_input = transform_input
         self.conv1 = BasicConv2d(3, 64, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = BasicConv2d(64, 64, kernel_size=1)
@@ -121,14 +143,22 @@ class GoogLeNet(nn.Module):
         self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
-        self.aux1 = InceptionAux(512, 1000, dropout=0.7)
-        self.aux2 = InceptionAux(528, 1000, dropout=0.7)
+        if aux_logits:
+            self.aux1 = InceptionAux(512, num_classes, dropout=dropout_aux)
+            self.aux2 = InceptionAux(528, num_classes, dropout=dropout_aux)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.dropout = nn.Dropout(p=0.2)
-        self.fc = nn.Linear(1024, 1000)
+        self.dropout = nn.Dropout(p=dropout)
+        self.fc = nn.Linear(1024, num_classes)
         self._initialize_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
+        if self.transform_input:
+            # (N, 3, 224, 224)
+            x = transform_input(
+                x,
+                mean=(0.485, 0.456, 0.406),
+                std=(0.229, 0.224, 0.225),
+            )
         x = self.conv1(x)  # (N, 64, 112, 112)
         x = self.maxpool1(x)  # (N, 64, 56, 56)
         x = self.conv2(x)  # (N, 64, 56, 56)
@@ -138,13 +168,15 @@ class GoogLeNet(nn.Module):
         x = self.inception3b(x)  # (N, 480, 28, 28)
         x = self.maxpool3(x)  # (N, 480, 14, 14)
         x = self.inception4a(x)  # (N, 512, 14, 14)
-        if self.training:
-            aux1 = self.aux1(x)  # (N, 1000)
+        if self.aux_logits:
+            if self.training:
+                aux1 = self.aux1(x)  # (N, 1000)
         x = self.inception4b(x)  # (N, 512, 14, 14)
         x = self.inception4c(x)  # (N, 512, 14, 14)
         x = self.inception4d(x)  # (N, 528, 14, 14)
-        if self.training:
-            aux2 = self.aux2(x)  # (N, 1000)
+        if self.aux_logits:
+            if self.training:
+                aux2 = self.aux2(x)  # (N, 1000)
         x = self.inception4e(x)  # (N, 832, 14, 14)
         x = self.maxpool4(x)  # (N, 832, 7, 7)
         x = self.inception5a(x)  # (N, 832, 7, 7)
@@ -153,8 +185,9 @@ class GoogLeNet(nn.Module):
         x = torch.flatten(x, 1)  # (N, 1024)
         x = self.dropout(x)  # (N, 1024)
         x = self.fc(x)  # (N, 1000)
-        if self.training:
-            return GoogLeNetOutputs(x, aux2, aux1)
+        if self.aux_logits:
+            if self.training:
+                return GoogLeNetOutputs(x, aux2, aux1)
         return x
 
     def _initialize_weights(self) -> None:

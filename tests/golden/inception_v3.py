@@ -12,6 +12,15 @@ from torch import nn
 InceptionOutputs = namedtuple("InceptionOutputs", ["logits", "aux_logits"])
 
 
+def transform_input(x: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
+    """torchvision's `_transform_input`: ImageNet-normalised input to [-1, 1]."""
+    channels = [
+        torch.unsqueeze(x[:, i], 1) * (s / 0.5) + (m - 0.5) / 0.5
+        for i, (m, s) in enumerate(zip(mean, std, strict=True))
+    ]
+    return torch.cat(channels, 1)
+
+
 class BasicConv2d(nn.Module):
     """Conv unit `conv_bn_relu`: Conv2d (no bias), BatchNorm2d, ReLU."""
 
@@ -203,14 +212,21 @@ class InceptionE(nn.Module):
 
 
 class Inception3(nn.Module):
-    """Network `Inception3`, compiled with num_classes=1000, aux_logits=true,
-    transform_input=false, dropout=0.5.
-    In training mode forward returns InceptionOutputs(logits, aux_logits); in eval
-    mode the logits tensor.
+    """Network `Inception3`.
+    In training mode (with its aux heads) forward returns InceptionOutputs(logits,
+    aux_logits); in eval mode the logits tensor.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        aux_logits: bool = True,
+        transform_input: bool = False,
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
+        self.aux_logits = aux_logits
+        self.transform_input = transform_input
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
         self.Conv2d_2b_3x3 = BasicConv2d(32, 64, kernel_size=3, padding=1)
@@ -226,16 +242,24 @@ class Inception3(nn.Module):
         self.Mixed_6c = InceptionC(768, 160)
         self.Mixed_6d = InceptionC(768, 160)
         self.Mixed_6e = InceptionC(768, 192)
-        self.AuxLogits = InceptionAux3(768, 1000)
+        if aux_logits:
+            self.AuxLogits = InceptionAux3(768, num_classes)
         self.Mixed_7a = InceptionD(768)
         self.Mixed_7b = InceptionE(1280)
         self.Mixed_7c = InceptionE(2048)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.dropout = nn.Dropout(p=0.5)
-        self.fc = nn.Linear(2048, 1000)
+        self.dropout = nn.Dropout(p=dropout)
+        self.fc = nn.Linear(2048, num_classes)
         self._initialize_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:
+        if self.transform_input:
+            # (N, 3, 299, 299)
+            x = transform_input(
+                x,
+                mean=(0.485, 0.456, 0.406),
+                std=(0.229, 0.224, 0.225),
+            )
         x = self.Conv2d_1a_3x3(x)  # (N, 32, 149, 149)
         x = self.Conv2d_2a_3x3(x)  # (N, 32, 147, 147)
         x = self.Conv2d_2b_3x3(x)  # (N, 64, 147, 147)
@@ -251,8 +275,9 @@ class Inception3(nn.Module):
         x = self.Mixed_6c(x)  # (N, 768, 17, 17)
         x = self.Mixed_6d(x)  # (N, 768, 17, 17)
         x = self.Mixed_6e(x)  # (N, 768, 17, 17)
-        if self.training:
-            AuxLogits = self.AuxLogits(x)  # (N, 1000)
+        if self.aux_logits:
+            if self.training:
+                AuxLogits = self.AuxLogits(x)  # (N, 1000)
         x = self.Mixed_7a(x)  # (N, 1280, 8, 8)
         x = self.Mixed_7b(x)  # (N, 2048, 8, 8)
         x = self.Mixed_7c(x)  # (N, 2048, 8, 8)
@@ -260,8 +285,9 @@ class Inception3(nn.Module):
         x = self.dropout(x)  # (N, 2048, 1, 1)
         x = torch.flatten(x, 1)  # (N, 2048)
         x = self.fc(x)  # (N, 1000)
-        if self.training:
-            return InceptionOutputs(x, AuxLogits)
+        if self.aux_logits:
+            if self.training:
+                return InceptionOutputs(x, AuxLogits)
         return x
 
     def _initialize_weights(self) -> None:

@@ -1,0 +1,247 @@
+"""One module instance (a block, or the network) described for the code generator.
+
+:class:`Describer` turns a :class:`~.plan.ModulePlan` into the constructor calls of its
+``__init__`` and the statements of its ``forward``, as value trees (:mod:`.pyfmt`) whose
+widths, rates and strides are :class:`~.symbols.Slot` s. Two instances with the same
+*structure key* (the trees with every slot as a placeholder) can share a class.
+This module does not import torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archlang.ops import Op
+
+from .naming import Namespace, is_plain_attribute
+from .ops import SYMBOLIC, TORCH_OPS, TRAINING, Arg, explicit
+from .plan import Leaf, ModulePlan
+from .pyfmt import Call, Seq, flat, py_str, py_value
+from .symbols import IN, Lin, Placeholders, Slot, bind_slots
+
+# Argument names whose value is the input's channel count (an expression, never a slot).
+INPUT_WIDTH = ("in_channels", "in_features", "num_features")
+
+
+@dataclass
+class Statement:
+    """One forward statement: ``target = value``; ``aux``: runs in training only."""
+
+    target: str
+    value: object
+    aux: str | None = None
+    shape: tuple = ()
+
+
+@dataclass
+class Described:
+    plan: ModulePlan
+    slots: list = field(default_factory=list)  # concrete values, by slot index
+    roles: list = field(default_factory=list)  # SYMBOLIC role of each slot ("channels", "size", ...)
+    init: list = field(default_factory=list)  # (attribute name, value tree)
+    forward: list[Statement] = field(default_factory=list)
+    ret: str = "x"
+    outputs: list = field(default_factory=list)  # (field, variable) of the outputs namedtuple
+    key: str = ""
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, tuple):
+        return bool(value) and all(_is_number(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def accessor(path: tuple[str, ...]) -> str:
+    """``self.a["b"]`` for a submodule path (``getattr`` for names that are not identifiers)."""
+    head, rest = path[0], path[1:]
+    text = f"self.{head}" if is_plain_attribute(head) else f"getattr(self, {py_str(head)})"
+    return text + "".join(f"[{py_str(name)}]" for name in rest)
+
+
+def child(p: ModulePlan, path: tuple[str, ...]):
+    node = p
+    for name in path:
+        node = next(c for c in node.children if c.name == name)
+    return node
+
+
+def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
+    """Channels of a primitive op's output, from its constructor call and input channels."""
+    op = leaf.op
+    if op in (Op.CONV2D, Op.LINEAR):
+        return Lin(((call.args[1].index, 1),))
+    if op is Op.FLATTEN:
+        k = 1
+        for v in leaf.in_shape[1:]:
+            k *= v
+        return in_lins[0].scale(k)
+    if op is Op.CONCAT:
+        total = Lin()
+        for lin in in_lins:
+            total = total + lin
+        return total
+    return in_lins[0] if in_lins else IN
+
+
+class Describer:
+    """Describes plan instances; ``classes`` knows the class of every nested block and unit.
+
+    ``classes`` provides ``unit_class(unit_plan) -> name``, ``fused_class(relu) -> name``,
+    ``block_call(child_plan) ->
+    (class name, [(param, identifier, keyword?, literal default or None)])`` and
+    ``reserved`` (top-level names)."""
+
+    def __init__(self, graph, classes):
+        self.graph = graph
+        self.classes = classes
+        self.order = {nid: i for i, nid in enumerate(graph.nodes)}
+        self.uses: set[str] = set()  # helper definitions the file needs ("transform_input", ...)
+
+    # -- constructor calls -----------------------------------------------------------------
+    def _slot(self, d: Described, value, default=None, role="channels") -> Slot:
+        d.slots.append(value)
+        d.roles.append(role)
+        return Slot(len(d.slots) - 1) if default is None else Slot(len(d.slots) - 1, default)
+
+    def _call(self, func: str, d: Described, args: list[Arg], in_lin: Lin, lead=None, symbolic=True) -> Call:
+        """A call whose widths, rates and strides become slots (only constructors: a forward
+        cannot see constructor parameters)."""
+        call = Call(func, list(lead or []))
+        for a in args:
+            if a.name in INPUT_WIDTH:
+                value = in_lin
+            elif symbolic and SYMBOLIC.get(a.name) and _is_number(a.value):
+                value = self._slot(d, a.value, a.default if a.has_default else None, SYMBOLIC[a.name])
+            elif a.value is TRAINING:
+                value = "self.training"
+            elif a in explicit([a]):
+                value = py_value(a.value)
+            else:
+                continue  # equal to PyTorch's default
+            (call.args.append(value) if a.positional else call.kwargs.append((a.name, value)))
+        return call
+
+    def _ctor(self, d: Described, item, lins: dict, in_lin: Lin):
+        """Constructor tree for a child module reading ``in_lin`` channels; records the
+        channels of what it outputs in ``lins``. Returns (tree, output channels)."""
+        if isinstance(item, Leaf):
+            call = self._call(TORCH_OPS[item.op].module, d, item.args, in_lin)
+            lins[item.node] = out_channels(item, call, [in_lin])
+            if item.op is Op.TRANSFORM_INPUT:
+                self.uses.add("TransformInput")
+            return call, lins[item.node]
+        if item.kind == "unit":
+            conv = item.children[0]
+            args = [a for a in conv.args if a.name not in ("in_channels", "bias")]
+            call = self._call(self.classes.unit_class(item), d, args, in_lin, lead=[in_lin])
+            lins[item.output] = Lin(((call.args[1].index, 1),))
+            return call, lins[item.output]
+        if item.kind == "fused":
+            widths = []
+            for label, node, conv in item.args["members"]:
+                slot = self._slot(d, conv.attrs["out_channels"])
+                lins[node] = Lin(((slot.index, 1),))
+                widths.append((py_str(label), slot))
+            skip = ("in_channels", "out_channels", "bias", "kernel_size")
+            args = [a for a in conv.args if a.name not in skip]
+            lead = [in_lin, Seq("{", "}", widths)]
+            return self._call(self.classes.fused_class(item.args["relu"]), d, args, in_lin, lead=lead), None
+        if item.kind == "sequential":
+            items = []
+            for sub in item.children:
+                tree, in_lin = self._ctor(d, sub, lins, in_lin)
+                items.append((sub.name, tree))
+            if [n for n, _ in items] == [str(i) for i in range(len(items))]:
+                return Call("nn.Sequential", [v for _, v in items], explode=True), in_lin
+            pairs = [Seq("(", ")", [py_str(n), v]) for n, v in items]
+            return Call("nn.Sequential", [Call("OrderedDict", [Seq("[", "]", pairs, explode=True)])]), in_lin
+        cls, params = self.classes.block_call(item)
+        call = Call(cls, [in_lin])
+        for param, ident, keyword, default in params:
+            slot = self._slot(d, item.args[param], default if keyword else None)
+            (call.kwargs.append((ident, slot)) if keyword else call.args.append(slot))
+        width = self.graph.nodes[item.output]["shape"][0]
+        lins[item.output] = Lin(((self._slot(d, width).index, 1),))
+        return call, lins[item.output]
+
+    # -- an instance -------------------------------------------------------------------------
+    def describe(self, p: ModulePlan) -> Described:
+        d = Described(p)
+        lins = {p.input: IN}
+        trees: dict[tuple, object] = {}
+        # Channels flow in creation order; constructors are built as their step comes up.
+        for step in sorted(p.steps, key=lambda s: self.order[s.target]):
+            if step.module is None:
+                lins[step.target] = out_channels(step.leaf, None, [lins[i] for i in step.inputs])
+            else:
+                trees[step.module] = self._ctor(d, child(p, step.module), lins, lins[step.inputs[0]])[0]
+        for c in p.children:
+            d.init.append((c.name, self._assemble(c, (c.name,), trees)))
+        self._forward(d)
+        keys = Placeholders()
+        parts = [f"{n}={flat(bind_slots(t, keys))}" for n, t in d.init]
+        parts += [f"{s.target}={flat(bind_slots(s.value, keys))}|{s.aux}" for s in d.forward]
+        d.key = "\n".join(parts) + f"\nreturn {d.ret}"
+        return d
+
+    def _assemble(self, c, path: tuple, trees: dict):
+        if isinstance(c, ModulePlan) and c.kind == "container":
+            items = [(py_str(g.name), self._assemble(g, (*path, g.name), trees)) for g in c.children]
+            return Call("nn.ModuleDict", [Seq("{", "}", items, explode=True)])
+        return trees[path]
+
+    def _forward(self, d: Described) -> None:
+        p = d.plan
+        steps = p.steps
+        aux_out = set((self.graph.graph.get("aux_outputs") or {}).values()) if p.kind == "root" else set()
+        last_read: dict[str, int] = {}
+        for i, s in enumerate(steps):
+            for src in s.inputs:
+                last_read[src] = i
+        aux_of = {s.target: s.aux for s in steps}
+        end = len(steps)
+        last_read[p.output] = end
+        for _, nid in p.outputs:
+            last_read[nid] = end
+        names = Namespace(self.classes.reserved)
+        var = {p.input: "x"}
+        produced = [p.input]
+        for i, s in enumerate(steps):
+            leaf = s.leaf
+            produced.append(s.target)
+            if leaf is not None and TORCH_OPS[leaf.op].inputs == "alias" and s.module is None:
+                var[s.target] = var[s.inputs[0]]
+                continue
+            if s.targets:  # a module with several outputs (a fused conv)
+                labels = {node: label for label, node, _ in child(p, s.module).args["members"]}
+                produced.extend(s.targets)
+                for t in s.targets:
+                    var[t] = names.name(labels[t].replace(".", "_"), key=t)
+                target = ", ".join(var[t] for t in s.targets)
+                d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape))
+                continue
+            if s.target in aux_out:
+                target = names.name(s.aux, key=("aux", s.aux))
+            elif s.aux is None and not any(
+                n != s.target and last_read.get(n, -1) > i and aux_of.get(n) is None for n in produced
+            ):
+                target = "x"  # nothing else alive on the main path: reuse x
+            else:
+                target = names.name("_".join(s.module) if s.module else leaf.name, key=s.target)
+            var[s.target] = target
+            d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape))
+        d.ret = var[p.output]
+        d.outputs = [(f, var[n]) for f, n in p.outputs]
+
+    def _step_value(self, d: Described, s, var: dict):
+        inputs = [var[i] for i in s.inputs]
+        if s.module is not None:
+            return Call(accessor(s.module), inputs)
+        leaf = s.leaf
+        row = TORCH_OPS[leaf.op]
+        if row.inputs == "sum":
+            return " + ".join(inputs)
+        lead = [Seq("[", "]", inputs)] if row.inputs == "list" else inputs
+        if leaf.op is Op.TRANSFORM_INPUT:
+            self.uses.add("transform_input")
+        return self._call(row.functional, d, [*leaf.args, *row.extra], Lin(), lead=lead, symbolic=False)

@@ -1,0 +1,385 @@
+"""The generator behind ``archc FILE --emit torch``: classes from a module plan.
+
+One class per conv unit style (``BasicConv2d``), per block template (``Inception``) and the
+network. The instances of a template share a class when they have the same structure; a
+width, rate or stride that differs between them becomes a constructor parameter, bound from
+the template's parameters (:func:`.symbols.bind_group`). Instances whose structure differs
+(an ``if`` on a parameter) share one class that takes the choice when one boolean tells
+them apart (``BasicBlock(..., downsample=False)``), else get one class per structure named
+after what tells them apart (``CKindA`` / ``CKindB``), see :mod:`.variants`. The network
+class takes the network parameters :mod:`.source` finds. This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from archlang.ir import Const
+from archlang.ops import Op
+from archlang.version import __version__
+
+from .codegen_init import initialize_weights
+from .describe import Described, Describer
+from .naming import Namespace, class_name, docstring_text, is_plain_attribute
+from .ops import TORCH_OPS
+from .plan import UNIT_CLASSES, Leaf, ModulePlan, iter_plans
+from .pyfmt import Call, Seq, py_str, py_value, signature, statement
+from .symbols import Scaled, bind_group, bind_slots, used_params
+from .texts import HELPER_NEEDS, HELPERS, I1, I2, Stmt, docstring, shape_comment, show
+from .variants import merge_variants, separating_flag, unify, variant_names
+
+
+class Emitter:
+    def __init__(self, root: ModulePlan, graph):
+        self.root = root
+        self.graph = graph
+        self.templates = graph.graph["templates"]
+        self.extras = root.extras
+        extra_names = set(self.extras.reserved) if self.extras else set()
+        self.classes = Namespace({"transform_input", "TransformInput", "OrderedDict", "namedtuple", *extra_names})
+        self.class_of: dict[tuple, str] = {}  # block instance path -> class name
+        self.params_of: dict[str, list[tuple]] = {}  # class -> (param, ident, keyword?, default)
+        self.unit_classes: dict[tuple, str] = {}
+        self.texts: list[str] = []
+        self.fused_classes: dict[bool, str] = {}  # relu? -> class name
+        self.reserved: set[str] = {"transform_input", "OrderedDict", "namedtuple", *extra_names}
+        self.describer = Describer(graph, self)
+        # (batch norms, network flag): zero_init batch norms zeroed only when the flag is true
+        self.zero_init: tuple[list[str], str] | None = None
+
+    # -- what the describer asks -------------------------------------------------------------
+    def block_call(self, p: ModulePlan):
+        cls = self.class_of[p.path]
+        return cls, self.params_of[cls]
+
+    def fused_class(self, relu: bool) -> str:
+        if relu not in self.fused_classes:
+            name = self.classes.name("FusedConv1x1" + ("ReLU" if relu else ""), key=("fused", relu))
+            self.fused_classes[relu] = name
+            self.texts.append(self.extras.fused_source(name, relu))
+        return self.fused_classes[relu]
+
+    def unit_class(self, unit: ModulePlan) -> str:
+        conv, rest = unit.children[0], unit.children[1:]
+        bn = next((c for c in rest if c.op is Op.BATCHNORM), None)
+        relu = next((s.leaf for s in unit.steps if s.leaf is not None and s.leaf.op is Op.RELU), None)
+        style = unit.args.get("style", "conv")
+        bn_kwargs = [(a.name, py_value(a.value)) for a in bn.args if a.name != "num_features"] if bn else None
+        inplace = relu is not None and relu.inplace
+        folded = unit.args.get("folded_from")
+        key = (style, conv.attrs["bias"], tuple(bn_kwargs or ()), bn is not None, inplace, relu is not None, folded)
+        if key in self.unit_classes:
+            return self.unit_classes[key]
+        wanted = UNIT_CLASSES.get(style, "ConvUnit") if folded is None else "Conv" + "ReLU" * (relu is not None)
+        name = self.classes.name(wanted, key=("unit", key))
+        self.unit_classes[key] = name
+        parts = ["Conv2d" + ("" if conv.attrs["bias"] else " (no bias)")]
+        about = f"Conv unit `{docstring_text(style)}`"
+        if folded is not None:
+            about = f"Conv unit `{docstring_text(folded)}` for inference"
+            parts = ["Conv2d (BatchNorm folded into it)" if folded in ("conv_bn", "conv_bn_relu") else "Conv2d"]
+        parts += ["BatchNorm2d"] * (bn is not None) + ["ReLU"] * (relu is not None)
+        bias = "" if conv.attrs["bias"] else ", bias=False"
+        out = [
+            f"class {name}(nn.Module):",
+            *docstring([f"{about}: {', '.join(parts)}."]),
+            "",
+            f"{I1}def __init__(self, in_channels: int, out_channels: int, **kwargs) -> None:",
+            f"{I2}super().__init__()",
+            f"{I2}self.conv = nn.Conv2d(in_channels, out_channels{bias}, **kwargs)",
+        ]
+        fwd = [f"{I2}x = self.conv(x)"]
+        if bn is not None:
+            out += statement("self.bn", Call("nn.BatchNorm2d", ["out_channels"], bn_kwargs), I2)
+            fwd.append(f"{I2}x = self.bn(x)")
+        fwd.append(f"{I2}return F.relu(x{', inplace=True' if inplace else ''})" if relu else f"{I2}return x")
+        out += ["", f"{I1}def forward(self, x: torch.Tensor) -> torch.Tensor:", *fwd]
+        self.texts.append("\n".join(out))
+        return name
+
+    # -- block classes -----------------------------------------------------------------------
+    def _param_default(self, template: str, param: str):
+        """The template parameter's default when it is a literal, else None."""
+        for q in self.templates[template].params:
+            if q.name == param and isinstance(q.default, Const):
+                return q.default.value
+        return None
+
+    def _has_default(self, template: str, param: str) -> bool:
+        return any(q.name == param and q.default is not None for q in self.templates[template].params)
+
+    def template_classes(self, template: str, instances: list[ModulePlan]) -> None:
+        groups: dict[str, list[Described]] = {}
+        for p in instances:
+            d = self.describer.describe(p)
+            groups.setdefault(d.key, []).append(d)
+        params = [q.name for q in self.templates[template].params]
+        defaults = {q: self._param_default(template, q) for q in params}
+        final = [bound for members in groups.values() for bound in bind_group(members, params, defaults)]
+        flag = separating_flag([members for members, _ in final], params)
+        if flag is not None and self._merged_class(template, final, params, flag):
+            return
+        names = variant_names(template, [members for members, _ in final], params)
+        for index, ((members, binding), wanted) in enumerate(zip(final, names)):
+            name = (
+                class_name(wanted, self.classes)
+                if len(final) == 1
+                else self.classes.name(class_name(wanted, Namespace()), key=("class", template, index))
+            )
+            used = [q for q in params if q in used_params(binding)]
+            rename = self._idents(used)
+            binding = _renamed(binding, rename)
+            self._register(name, template, members, used, rename)
+            self.texts.append(self._block_text(name, template, members, binding, used, rename, len(final) > 1))
+
+    @staticmethod
+    def _idents(used: list[str]) -> dict[str, str]:
+        idents = Namespace({"in_channels"})
+        return {q: idents.name(q) for q in used}
+
+    def _register(self, name, template, members, used, rename) -> None:
+        self.params_of[name] = [
+            (q, rename[q], self._has_default(template, q), self._param_default(template, q)) for q in used
+        ]
+        for d in members:
+            self.class_of[d.plan.path] = name
+
+    def _signature(self, template, first: Described, used, rename) -> list[str]:
+        params = ["self", "in_channels: int"]
+        for q in used:
+            v = first.plan.args[q]
+            kind = "float" if isinstance(v, float) else "bool" if isinstance(v, bool) else "int"
+            default = self._param_default(template, q)
+            params.append(f"{rename[q]}: {kind}" + (f" = {py_value(default)}" if default is not None else ""))
+        return params
+
+    def _merged_class(self, template, final, params, flag) -> bool:
+        """One class for two structures told apart by ``flag`` (see :mod:`.variants`)."""
+        true, false = ((m, dict(b)) for m, b in sorted(final, key=lambda group: not group[0][0].plan.args[flag]))
+        unify(true, false)
+        used = [q for q in params if q == flag or q in used_params(true[1]) | used_params(false[1])]
+        rename = self._idents(used)
+        sides = []
+        for members, binding in (true, false):
+            d, bound = members[0], _renamed(binding, rename)
+            forward = [*self.forward_statements(d, bound), Stmt.line(f"return {d.ret}")]
+            sides.append((self.init_statements(d, bound), forward))
+        attrs = [{a for a, _ in group[0][0].init} for group in (true, false)]
+        merged = merge_variants(flag, rename[flag], *sides, *attrs)
+        if merged is None:
+            return False
+        name = class_name(template, self.classes)
+        members = sorted([*true[0], *false[0]], key=lambda d: self.describer.order[d.plan.output])
+        self._register(name, template, members, used, rename)
+        block = self.templates[template]
+        doc = [
+            f"Block `{template}` ({Path(block.span.file).name}:{block.name_span.line}).",
+            "",
+            f"Instances: {', '.join(d.plan.qualname for d in members)}.",
+            f"Shape comments are for {true[0][0].plan.qualname} ({flag}=true) and "
+            f"{false[0][0].plan.qualname} ({flag}=false).",
+        ]
+        self.texts.append(self.class_text(name, doc, self._signature(template, true[0][0], used, rename), *merged))
+        return True
+
+    def _block_text(self, name, template, members, binding, used, rename, variant) -> str:
+        first = members[0]
+        block = self.templates[template]
+        doc = f"Block `{template}` ({Path(block.span.file).name}:{block.name_span.line})"
+        if variant:
+            fixed = [q.name for q in block.params if q.name not in used]
+            values = ", ".join(f"{q}={show(first.plan.args[q])}" for q in fixed if q in first.plan.args)
+            doc += f" for {values}" if values else ", one of its structures"
+        body = [doc + ".", "", f"Instances: {', '.join(d.plan.qualname for d in members)}."]
+        if len(members) > 1:
+            body.append(f"Shape comments are for {first.plan.qualname}.")
+        params = self._signature(template, first, used, rename)
+        return self._module_class(name, body, params, first, binding)
+
+    # -- class text --------------------------------------------------------------------------
+    @staticmethod
+    def init_statements(d: Described, binding) -> list[Stmt]:
+        """The submodule assignments of ``__init__``."""
+        out = []
+        for attr, tree in d.init:
+            value = bind_slots(tree, binding)
+            if is_plain_attribute(attr):
+                out.append(Stmt.assign(f"self.{attr}", value))
+            else:
+                out.append(Stmt.expression(Call("self.add_module", [py_str(attr), value])))
+        return out
+
+    @staticmethod
+    def forward_statements(d: Described, binding) -> list[Stmt]:
+        """The statements of ``forward``, ``return`` included."""
+        out = []
+        for s in d.forward:
+            stmt = Stmt.assign(s.target, bind_slots(s.value, binding), shape_comment(s.shape))
+            out.append(Stmt.block("if self.training:", [stmt]) if s.aux is not None else stmt)
+        return out
+
+    def _module_class(self, name, doc, params, d: Described, binding) -> str:
+        forward = [*self.forward_statements(d, binding), Stmt.line(f"return {d.ret}")]
+        return self.class_text(name, doc, params, self.init_statements(d, binding), forward)
+
+    def class_text(self, name, doc, params, init, forward, root=False) -> str:
+        out = [f"class {name}(nn.Module):", *docstring(doc), ""]
+        out += signature("__init__", params, "None", I1)
+        out.append(f"{I2}super().__init__()")
+        out += [line for stmt in init for line in stmt.render(I2)]
+        inits = self.init_lines() if root else []
+        init_flag = self.idents()[self.zero_init[1]] if inits and self.zero_init else ""
+        if inits:
+            out.append(f"{I2}self._initialize_weights({init_flag})")
+        extras = self.extras if root else None
+        if extras:
+            out += extras.init_lines()
+        returns = f"torch.Tensor | {self.outputs_name}" if root and self.outputs_name else "torch.Tensor"
+        out += ["", f"{I1}def forward(self, x: torch.Tensor) -> {returns}:"]
+        if extras:
+            out += extras.forward_prologue()
+        out += [line for stmt in forward for line in stmt.render(I2)]
+        if inits:
+            params = ["self", f"{init_flag}: bool"] if init_flag else ["self"]
+            out += ["", *signature("_initialize_weights", params, "None", I1), *inits]
+        if extras:
+            out += extras.methods(name)
+        return "\n".join(out)
+
+    def weight_inits(self) -> dict[str, dict | None]:
+        """Every conv / linear module by name -> its init (None: PyTorch's default)."""
+        return {
+            ".".join((*p.path, c.name)): c.init
+            for p in iter_plans(self.root)
+            for c in p.children
+            if isinstance(c, Leaf) and TORCH_OPS[c.op].init
+        }
+
+    def init_lines(self) -> list[str]:
+        if self.zero_init is not None:  # zeroed under a network flag (see .source)
+            norms, flag = self.zero_init
+            return initialize_weights(self.root, norms, self.idents()[flag])
+        return initialize_weights(self.root)
+
+    # -- the whole file ----------------------------------------------------------------------
+    def _children_ready(self, p: ModulePlan) -> bool:
+        for c in p.children:
+            if isinstance(c, ModulePlan):
+                if (c.kind == "block" and c.path not in self.class_of) or not self._children_ready(c):
+                    return False
+        return True
+
+    def prepare(self) -> Described:
+        """Classes for every conv unit and block template, then the network's description."""
+        root = self.root
+        otype = root.outputs_type
+        self.outputs_name = class_name(otype, self.classes) if otype else None
+        if self.outputs_name:
+            self.reserved.add(self.outputs_name)
+        # templates bottom-up: a template once all its instances' children have classes
+        pending: dict[str, list[ModulePlan]] = {}
+        for p in iter_plans(root):
+            if p.kind == "block":
+                pending.setdefault(p.template, []).append(p)
+        while pending:
+            template = next(t for t, ps in pending.items() if all(self._children_ready(p) for p in ps))
+            self.template_classes(template, pending.pop(template))
+        self.reserved |= set(self.class_of.values()) | set(self.unit_classes.values())
+        return self.describer.describe(root)
+
+    def idents(self) -> dict[str, str]:
+        """Identifiers of the network parameters as constructor arguments."""
+        # (the helper function transform_input is only called in forward: a parameter may
+        # take its name in __init__)
+        names = Namespace(self.reserved - {"transform_input"})
+        return {q: names.name(q) for q in self.graph.graph.get("params") or {}}
+
+    def root_statements(self, d: Described, arguments: dict[str, list[int]]):
+        """(init statements, forward statements) of the network class; ``arguments``: the
+        network parameters it takes, each with the root slots it gives."""
+        binding = {"in": self.graph.graph["input_shape"][0], **dict(enumerate(d.slots))}
+        idents = self.idents()
+        for q, slots in arguments.items():
+            binding.update(dict.fromkeys(slots, idents[q]))
+        forward = self.forward_statements(d, binding)
+        if d.plan.outputs:
+            fields = ", ".join(v for _, v in d.outputs)
+            forward.append(Stmt.block("if self.training:", [Stmt.line(f"return {self.outputs_name}({fields})")]))
+        forward.append(Stmt.line(f"return {d.ret}"))
+        return self.init_statements(d, binding), forward
+
+    def generate(
+        self, d: Described, arguments: dict, statements=None, flags=(), params: dict | None = None
+    ) -> tuple[str, str]:
+        """(source, network class name). ``statements``: the network's (init, forward) when
+        they are not ``d``'s alone (merged over ``flags``, see :mod:`.source`); ``params``:
+        the network parameters' values (defaults of the constructor), if not this graph's."""
+        root = self.root
+        net = class_name(root.template, self.classes)
+        params = params if params is not None else self.graph.graph.get("params") or {}
+        idents = self.idents()
+        signature = ["self"]
+        for q, value in params.items():
+            if q in arguments or q in flags:
+                signature.append(f"{idents[q]}: {type(value).__name__} = {py_value(value)}")
+        fixed = [f"{k}={show(v)}" for k, v in params.items() if k not in arguments and k not in flags]
+        doc = [f"Network `{root.template}`" + (f", compiled with {', '.join(fixed)}" if fixed else "")]
+        doc[0] += f", {self.extras.network_note}." if self.extras else "."
+        if self.outputs_name:
+            outputs = ", ".join(f for f, _ in root.outputs) or "..."
+            when = " (with its aux heads)" if flags else ""
+            doc.append(
+                f"In training mode{when} forward returns {self.outputs_name}({outputs}); "
+                "in eval mode the logits tensor."
+            )
+        init, forward = statements or self.root_statements(d, arguments)
+        return self._file(self.class_text(net, doc, signature, init, forward, root=True)), net
+
+    def _file(self, root_text: str) -> str:
+        g = self.graph
+        source = Path(str(g.graph.get("file", "spec"))).name
+        body = [*self.texts, root_text]
+        network = docstring_text(g.graph["network"])
+        if self.extras:
+            header = self.extras.header(g.graph["network"], __version__, source)
+            text = "\n".join(docstring(header, indent="")) + "\n\n"
+        else:
+            text = (
+                f'"""PyTorch model for `{network}`, generated by archc {__version__} from '
+                f"{docstring_text(source)}.\n\n"
+                'Do not edit: regenerate with `archc SPEC --emit torch`.\n"""\n\n'
+            )
+        uses_ordered = any("OrderedDict(" in t for t in body)
+        wanted = [n for n, used in (("OrderedDict", uses_ordered), ("namedtuple", self.outputs_name)) if used]
+        if wanted:
+            text += f"from collections import {', '.join(wanted)}\n\n"
+        helpers = []
+        for name in HELPERS:
+            if name in self.describer.uses or any(name in HELPER_NEEDS.get(u, ()) for u in self.describer.uses):
+                helpers.append(HELPERS[name])
+        uses_f = any(re.search(r"\bF\.", t) for t in body)
+        text += "import torch\n" + ("import torch.nn.functional as F\n" if uses_f else "") + "from torch import nn\n"
+        if self.outputs_name:
+            fields = Seq("[", "]", [py_str(f) for f, _ in self.root.outputs])
+            value = Call("namedtuple", [py_str(self.root.outputs_type), fields])
+            text += "\n" + "\n".join(statement(self.outputs_name, value, "")) + "\n"
+        tail = []
+        if self.extras:
+            tail = self.extras.definitions(list(self.unit_classes.values()), list(self.fused_classes.values()))
+        for part in [*helpers, *body, *tail]:
+            text += "\n\n" + part + "\n"
+        return text
+
+
+def _renamed(binding: dict, rename: dict) -> dict:
+    """A binding with template parameters replaced by their identifiers in the class."""
+    out = {}
+    for k, v in binding.items():
+        if isinstance(v, Scaled):
+            out[k] = Scaled(rename[v.param], v.factor)
+        elif isinstance(v, str) and k != "in":
+            out[k] = rename.get(v, v)
+        else:
+            out[k] = v
+    return out

@@ -1,0 +1,35 @@
+"""Running generated source: a fresh module per build, tracebacks that show the code, and a
+clear message when torch is missing."""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+import types
+
+TORCH_MISSING = 'archlang.build needs PyTorch, which is not installed: pip install "archlang[torch]"'
+_counter = itertools.count(1)
+
+
+def require_torch() -> None:
+    """Import torch, or raise ``ModuleNotFoundError`` saying how to install it."""
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError as err:
+        if err.name != "torch":
+            raise
+        raise ModuleNotFoundError(TORCH_MISSING, name="torch") from None
+
+
+def load_source(source: str, label: str) -> types.ModuleType:
+    """Execute generated source as a fresh module (never registered in ``sys.modules``, so
+    two builds never share classes). Its filename ``<archlang: LABEL #n>`` is registered in
+    :mod:`linecache`, so tracebacks and ``inspect.getsource`` show the generated code."""
+    require_torch()
+    n = next(_counter)
+    filename = f"<archlang: {label} #{n}>"
+    module = types.ModuleType(f"archlang_generated_{n}")
+    module.__file__ = filename
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module

@@ -1,0 +1,183 @@
+"""The generated source of a compiled spec: plan, optional plan rewrite, emitter, and the
+network parameters the network class takes as arguments (numeric ones that fill in values,
+boolean ones that choose structure). No torch import.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from archlang.compiler import Compiled, compile_spec
+from archlang.diagnostics import SpecError
+
+from .codegen_init import initialize_weights, zero_init_norms
+from .emit import Emitter
+from .plan import plan
+from .variants import merge_variants
+
+
+def _prepared(compiled: Compiled, rewrite=None):
+    root = plan(compiled.graph)
+    emitter = Emitter(rewrite(root) if rewrite else root, compiled.graph)
+    return emitter, emitter.prepare()
+
+
+def _nearby(value):
+    return value + 1 if isinstance(value, int) else value / 2 if value else 0.5
+
+
+def _without_shapes(texts: list[str]) -> list[str]:
+    """Class texts without their shape comments (which show one instance's sizes)."""
+    return [re.sub(r" *# \(N[^)]*\)", "", t) for t in texts]
+
+
+def constructor_arguments(compiled: Compiled, emitter: Emitter, root, rewrite=None) -> dict[str, list[int]]:
+    """The network parameters the generated network class can take as arguments, each with
+    the constructor values (root slots) it sets.
+
+    A numeric parameter qualifies when it only *fills values* in the network's
+    ``__init__``: the spec compiled with another value of it gives the same classes, the
+    same network structure and init, and differs exactly in slots that hold the parameter
+    (checked by compiling it); one that changes nothing maps to no slots. Parameters that change structure (``aux_logits``) or enter
+    an expression the class cannot see stay fixed at their compiled value.
+    """
+    params = compiled.graph.graph.get("params") or {}
+    shape = tuple(compiled.graph.graph["input_shape"])
+    out = {}
+    for name, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        other_value = _nearby(value)
+        try:
+            other = compile_spec(compiled.program, {**params, name: other_value}, shape)
+        except SpecError:
+            continue
+        other_emitter, other_root = _prepared(other, rewrite)
+        if _without_shapes(other_emitter.texts) != _without_shapes(emitter.texts) or other_root.key != root.key:
+            continue
+        if other_emitter.init_lines() != emitter.init_lines():
+            continue
+        changed = [i for i, (a, b) in enumerate(zip(root.slots, other_root.slots)) if a != b]
+        exact = all(root.slots[i] == value and other_root.slots[i] == other_value for i in changed)
+        if exact:
+            out[name] = changed  # [] for a parameter that changes nothing (in this network)
+    return out
+
+
+def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments: dict):
+    """The network class over its boolean parameters, or None.
+
+    Boolean network parameters (``aux_logits``, ``transform_input``) change structure. The
+    spec is compiled for every combination of them (at most three: eight compilations);
+    each gives the network's statements, and :func:`.variants.merge_variants` merges them
+    pairwise, flag by flag, into one class that takes the flags (``if aux_logits:``).
+    Every combination must give the same numeric constructor arguments, the same init and
+    classes contained in one combination's (whose classes the file then holds). Returns
+    (emitter whose classes to print, init, forward, flags used) or None."""
+    params = compiled.graph.graph.get("params") or {}
+    flags = [q for q, v in params.items() if isinstance(v, bool)]
+    if not flags or len(flags) > 3:
+        return None
+    shape = tuple(compiled.graph.graph["input_shape"])
+    variants = {}
+    for values in itertools.product((True, False), repeat=len(flags)):
+        assignment = dict(zip(flags, values, strict=True))
+        if all(params[f] == v for f, v in assignment.items()):
+            variants[values] = (emitter, root, arguments)
+            continue
+        try:
+            other = compile_spec(compiled.program, {**params, **assignment}, shape)
+        except SpecError:
+            return None
+        e, r = _prepared(other, rewrite)
+        variants[values] = (e, r, constructor_arguments(other, e, r, rewrite))
+    taken = {q for _, _, a in variants.values() for q, slots in a.items() if slots}
+    if any(not taken <= set(a) for _, _, a in variants.values()):
+        return None  # a parameter fills values in one combination but changes structure in another
+    classes = {k: _without_shapes(e.texts) for k, (e, _, _) in variants.items()}
+    full = max(variants, key=lambda k: len(classes[k]))
+    names = {e.outputs_name for e, _, _ in variants.values()} - {None}
+    if any(not set(c) <= set(classes[full]) for c in classes.values()) or len(names) > 1:
+        return None
+    if names and variants[full][0].outputs_name is None:
+        return None
+    # the weight init of the full combination: the same code in every combination, or
+    # covering the others' modules with the same inits
+    weights = {tuple(initialize_weights(e.root, [])) for e, _, _ in variants.values()}
+    inits = variants[full][0].weight_inits().items()
+    if len(weights) > 1 and any(not e.weight_inits().items() <= inits for e, _, _ in variants.values()):
+        return None
+    # a plan rewrite's converter (BatchNorm folded per module path) must suit every combination
+    converters = {
+        (tuple(sorted(e.extras.eps.items())), tuple(sorted(e.extras.pairs.items())))
+        for e, _, _ in variants.values()
+        if e.extras is not None
+    }
+    if len(converters) > 1:
+        return None
+    zero_init = _zero_init_flag(flags, {k: zero_init_norms(e.root) for k, (e, _, _) in variants.items()})
+    if zero_init is False:
+        return None
+    idents = emitter.idents()
+    statements = {k: e.root_statements(r, a) for k, (e, r, a) in variants.items()}
+    used: list[str] = []
+
+    def merge(prefix: tuple):
+        if len(prefix) == len(flags):
+            return statements[prefix]
+        true, false = merge((*prefix, True)), merge((*prefix, False))
+        if true is None or false is None:
+            return None
+        if [_keys(s) for s in true] == [_keys(s) for s in false]:
+            return true  # this flag changes nothing here
+        flag = flags[len(prefix)]
+        used.append(flag)
+        return merge_variants(flag, idents[flag], true, false, _attributes(true[0]), _attributes(false[0]))
+
+    merged = merge(())
+    if merged is None:
+        return None
+    full_emitter = variants[full][0]
+    for e, _, _ in variants.values():
+        full_emitter.describer.uses |= e.describer.uses
+    full_emitter.zero_init = zero_init
+    if zero_init and zero_init[1] not in used:
+        used.append(zero_init[1])
+    return full_emitter, merged, [f for f in flags if f in used], taken
+
+
+def _zero_init_flag(flags: list[str], norms: dict[tuple, list[str]]):
+    """The batch norms a flag zeroes (``zero_init_residual``): (norms, flag) when the
+    ``batchnorm(zero_init=true)`` layers are the same in every combination where one flag is
+    true and absent where it is false; None when they do not depend on the flags; False
+    when they depend on them otherwise."""
+    if len({tuple(n) for n in norms.values()}) == 1:
+        return None
+    for i, flag in enumerate(flags):
+        on = {tuple(n) for k, n in norms.items() if k[i]}
+        off = {tuple(n) for k, n in norms.items() if not k[i]}
+        if len(on) == 1 and off == {()}:
+            return list(next(iter(on))), flag
+    return False
+
+
+def _keys(statements) -> list[str]:
+    return [_without_shapes(["\n".join(s.render(""))])[0] for s in statements]
+
+
+def _attributes(init) -> set[str]:
+    return {m for s in init for line in s.render("") for m in re.findall(r"self\.(\w+) = ", line)}
+
+
+def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
+    """(source, network class name) for a compiled spec; ``rewrite``: a plan -> plan pass
+    applied first (``--optimize``'s :func:`.rewrite.inference_plan`)."""
+    emitter, root = _prepared(compiled, rewrite)
+    arguments = constructor_arguments(compiled, emitter, root, rewrite)
+    merged = _flags_merged(compiled, rewrite, emitter, root, arguments)
+    if merged is None:
+        return emitter.generate(root, {q: slots for q, slots in arguments.items() if slots})
+    full, statements, flags, taken = merged  # full: the combination that has every class
+    params = compiled.graph.graph.get("params") or {}
+    return full.generate(root, dict.fromkeys(taken), statements, flags, params)

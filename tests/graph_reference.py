@@ -1,0 +1,85 @@
+"""An independent reference for the torch back end: the compiled graph evaluated node by
+node with ``torch.nn.functional``, in eval mode, taking each weighted node's tensors from a
+state_dict by its path (``inception3a/branch1/conv`` -> ``inception3a.branch1.conv.weight``).
+
+It shares nothing with the code generator but the graph, so a generated model that computes
+the same function is right about wiring, arguments and order, not just equal to itself.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from archlang.ops import Op
+
+
+def _conv(a, x, p):
+    return F.conv2d(x, p["weight"], p.get("bias"), a["stride"], a["padding"], a["dilation"], a["groups"])
+
+
+def _bn(a, x, p):
+    weight, bias = p.get("weight"), p.get("bias")
+    return F.batch_norm(x, p["running_mean"], p["running_var"], weight, bias, False, 0.0, a["eps"])
+
+
+def _maxpool(a, x, p):
+    return F.max_pool2d(
+        x, a["kernel_size"], a["stride"] or a["kernel_size"], a["padding"], a["dilation"], a["ceil_mode"]
+    )
+
+
+def _avgpool(a, x, p):
+    stride = a["stride"] or a["kernel_size"]
+    return F.avg_pool2d(x, a["kernel_size"], stride, a["padding"], a["ceil_mode"], a["count_include_pad"])
+
+
+def _transform(a, x, p):
+    parts = [x[:, i : i + 1] * (s / 0.5) + (m - 0.5) / 0.5 for i, (m, s) in enumerate(zip(a["mean"], a["std"]))]
+    return torch.cat(parts, 1)
+
+
+def _pad(a, x):
+    top, bottom, left, right = a["padding"]  # the spec's order; F.pad takes the last dim first
+    return F.pad(x, (left, right, top, bottom))
+
+
+# op -> f(attrs, input tensors, parameters of the node) in eval mode
+EVAL = {
+    Op.TRANSFORM_INPUT: lambda a, xs, p: _transform(a, xs[0], p),
+    Op.CONV2D: lambda a, xs, p: _conv(a, xs[0], p),
+    Op.BATCHNORM: lambda a, xs, p: _bn(a, xs[0], p),
+    Op.RELU: lambda a, xs, p: torch.relu(xs[0]),
+    Op.TANH: lambda a, xs, p: torch.tanh(xs[0]),
+    Op.SIGMOID: lambda a, xs, p: torch.sigmoid(xs[0]),
+    Op.MAXPOOL: lambda a, xs, p: _maxpool(a, xs[0], p),
+    Op.AVGPOOL: lambda a, xs, p: _avgpool(a, xs[0], p),
+    Op.ADAPTIVE_AVGPOOL: lambda a, xs, p: F.adaptive_avg_pool2d(xs[0], a["output_size"]),
+    Op.LRN: lambda a, xs, p: F.local_response_norm(xs[0], a["size"], a["alpha"], a["beta"], a["k"]),
+    Op.DROPOUT: lambda a, xs, p: xs[0],
+    Op.FLATTEN: lambda a, xs, p: torch.flatten(xs[0], 1),
+    Op.LINEAR: lambda a, xs, p: F.linear(xs[0], p["weight"], p.get("bias")),
+    Op.SOFTMAX: lambda a, xs, p: torch.softmax(xs[0], 1),
+    Op.IDENTITY: lambda a, xs, p: xs[0],
+    Op.PAD: lambda a, xs, p: _pad(a, xs[0]),
+    Op.CONCAT: lambda a, xs, p: torch.cat(xs, 1),
+    Op.ADD: lambda a, xs, p: sum(xs[1:], xs[0]),
+}
+
+
+def evaluate(graph, state_dict: dict, x: torch.Tensor) -> torch.Tensor:
+    """The graph's main output for input ``x`` (eval mode; aux heads are not evaluated)."""
+    by_prefix: dict[str, dict] = {}
+    for key, value in state_dict.items():
+        prefix, _, name = key.rpartition(".")
+        by_prefix.setdefault(prefix, {})[name] = value
+    values = {}
+    for nid, data in graph.nodes(data=True):
+        if data["aux"] is not None:
+            continue
+        if data["op"] is Op.INPUT:
+            values[nid] = x
+            continue
+        params = by_prefix.get(".".join(data["path"]), {})
+        values[nid] = EVAL[data["op"]](data["attrs"], [values[i] for i in data["inputs"]], params)
+    return values[graph.graph["output"]]

@@ -105,7 +105,7 @@ def spec_source(file: str | None, text: str | None):
             raise UsageProblem("give either FILE or -e TEXT, not both")
         return ("<-e>", text)
     if file is None:
-        raise UsageProblem("missing FILE (a path, a bundled spec name, `-` for stdin, or -e TEXT)")
+        raise UsageProblem("Missing argument 'FILE' (a path, a bundled spec name, `-` for stdin, or -e TEXT)")
     if file == "-":
         return ("<stdin>", sys.stdin.buffer.read())
     if _is_file(file) or "/" in file or file.endswith(".arch"):
@@ -242,7 +242,7 @@ def main():
 
 
 @main.command(DEFAULT, cls=DefaultCommand, hidden=True)
-@click.argument("file", required=False)
+@click.argument("file", required=False, metavar="FILE")
 @_common
 @click.option("--emit", "emit", type=click.Choice(sorted(EMITTERS)), help="Output to produce.")
 @click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
@@ -285,9 +285,7 @@ def main():
 @click.option("--costs/--no-costs", default=False, help="Show params/MACs on diagram nodes.")
 @click.option("--collapse/--no-collapse", default=True, help="Collapse repeated identical blocks in diagrams.")
 @click.option("--optimize", is_flag=True, help="torch: fold BatchNorm and fuse sibling 1×1 convs (inference).")
-def compile_cmd(
-    file, sets, input_dims, max_nodes, text, allow_outside_imports, emit, output, report, **options
-):
+def compile_cmd(file, sets, input_dims, max_nodes, text, allow_outside_imports, emit, output, report, **options):
     """Compile FILE (a path, a bundled spec name, or `-` for stdin)."""
     if not emit and not report:
         raise UsageProblem("nothing to do: give --emit FORMAT or --report (or use `archc check FILE`)")
@@ -320,7 +318,7 @@ def compile_cmd(
 
 
 @main.command()
-@click.argument("file", required=False)
+@click.argument("file", required=False, metavar="FILE")
 @_common
 def check(file, sets, input_dims, max_nodes, text, allow_outside_imports):
     """Parse and validate FILE (or `-` for stdin, or -e TEXT); print a short summary."""
@@ -331,7 +329,7 @@ def check(file, sets, input_dims, max_nodes, text, allow_outside_imports):
 
 
 @main.command()
-@click.argument("file", required=False)
+@click.argument("file", required=False, metavar="FILE")
 @_common
 @click.option("--select", multiple=True, metavar="CODE", help="Only these rules (code or prefix).")
 @click.option("--ignore", multiple=True, metavar="CODE", help="Skip these rules (code or prefix).")

@@ -117,12 +117,18 @@ class SourceMap:
 
 # C0 controls but tab and newline, DEL and C1 (which includes the 8-bit CSI and OSC): a spec
 # echoed on a terminal must not move the cursor, retitle the window or clear the screen.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Lone surrogates too: no terminal encoding can write them (a file name with undecodable bytes).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escape_char(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def printable(text: str, keep_newlines: bool = True) -> str:
     """``text`` with control characters shown as ``\\xNN`` escapes (ESC becomes ``\\x1b``)."""
-    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    shown = _CONTROL.sub(_escape_char, str(text))
     return shown if keep_newlines else shown.replace("\n", "\\n")
 
 

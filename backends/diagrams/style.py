@@ -9,10 +9,10 @@ to pastel fills so black text stays readable in print.
 from __future__ import annotations
 
 import html
-
-import graphviz
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import graphviz
 
 from archlang.ops import Op
 from archlang.shape_format import format_shape

@@ -321,5 +321,47 @@ def test_spec_text_still_compiles_from_python():
     assert compile_spec(NET.format(body=SIMPLE)).graph.number_of_nodes() == 2
 
 
+# ---- the fuzzer's hostile names (fuzz/generate.py) -----------------------------------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+import generate  # noqa: E402
+
+REFUSALS = ("error[E102]", "error[E207]", "error[E302]")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_hostile_names_draw_or_are_refused_located(tmp_path, seed):
+    import random
+
+    spec = tmp_path / "h.arch"
+    spec.write_text(generate.gen_hostile_names(random.Random(seed)), encoding="utf-8")
+    result = archc(spec, "--emit", "svg", "--view", "layers")
+    _no_traceback(result)
+    if result.exit_code:
+        assert result.exit_code == 1 and result.output.startswith(REFUSALS), result.output
+        assert not any(ch in result.output for ch in "\x1b\x9b\x07")
+        return
+    titles, elements = _svg_nodes(result.stdout_bytes)
+    assert len(titles) == 6 and "pwned" not in titles  # input, 3 convs, flatten, legend
+    assert not any("href" in k or k == "URL" for e in elements for k in e.attrib)
+
+
+def test_special_outputs_of_the_fuzzer_stay_special(tmp_path):
+    import random
+
+    (tmp_path / "link-to-null").symlink_to(os.devnull)
+    spec = _spec(tmp_path, SIMPLE)
+    for seed in range(8):
+        target = generate.special_output(random.Random(seed), str(tmp_path))
+        if target.endswith("fifo"):
+            continue  # needs a reader: test_a_fifo_is_written_in_place
+        if not os.path.exists(target):
+            continue
+        result = archc(spec, "--emit", "dot", "-o", target)
+        _no_traceback(result)
+        assert result.exit_code in (0, 1), result.output
+        assert stat.S_ISCHR(os.stat(target).st_mode)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))

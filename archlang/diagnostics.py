@@ -161,6 +161,20 @@ def render(diag: Diagnostic, sources: SourceMap | None = None, color: bool = Fal
     return "\n".join(out)
 
 
+MAX_ECHO = 160  # characters of a source line echoed; a minified or binary line is cut
+
+
+def _window(shown: str, offset: int, width: int) -> tuple[str, int, int]:
+    """At most ``MAX_ECHO`` characters of the line around the caret, cuts marked with "…"."""
+    if len(shown) <= MAX_ECHO:
+        return shown, offset, width
+    start = max(0, min(offset - MAX_ECHO // 4, len(shown) - MAX_ECHO))
+    end = start + MAX_ECHO
+    cut = ("…" if start else "") + shown[start:end] + ("…" if end < len(shown) else "")
+    offset = offset - start + (1 if start else 0)
+    return cut, offset, max(1, min(width, MAX_ECHO - (offset - (1 if start else 0))))
+
+
 def _render_span(span, label, sources, paint, main: bool) -> list[str]:
     if span is None:
         return []
@@ -173,6 +187,7 @@ def _render_span(span, label, sources, paint, main: bool) -> list[str]:
         width = len(printable(text[span.col - 1 : span.end_col - 1], keep_newlines=False).expandtabs(4)) or 1
     else:
         width = max(1, len(shown) - offset)
+    shown, offset, width = _window(shown, offset, width)
     gutter = " " * len(str(span.line))
     marker = "^" if main else "-"
     caret = " " * offset + marker * width + (f" {printable(label)}" if label else "")

@@ -281,6 +281,23 @@ def test_control_characters_in_echoed_lines_are_escaped(tmp_path):
     assert lines[echoed].index("bogus") == lines[echoed + 1].index("^")
 
 
+def test_a_long_line_is_echoed_cut_around_the_caret(tmp_path):
+    spec = tmp_path / "long.arch"
+    spec.write_text(NET.format(body="  " + " " * 500_000 + "conv(8, 3, bogus=1)  # " + "x" * 500_000 + "\n"))
+    result = archc("check", spec)
+    assert result.exit_code == 1 and len(result.output) < 1500, len(result.output)
+    lines = result.output.split("\n")
+    echoed = next(i for i, line in enumerate(lines) if "bogus=1" in line)
+    assert "…" in lines[echoed] and lines[echoed].index("bogus") == lines[echoed + 1].index("^")
+
+
+def test_the_file_name_in_the_summary_is_escaped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("a\x1b[2J.arch").write_text(NET.format(body=SIMPLE))
+    result = archc("check", "a\x1b[2J.arch")
+    assert result.exit_code == 0 and "(a\\x1b[2J.arch)" in result.output
+
+
 @pytest.mark.parametrize("name", ["\x9b2J", "a\x7fb", "\x1b]0;x"])
 def test_names_with_control_characters_are_refused(tmp_path, name):
     spec = tmp_path / "n.arch"

@@ -230,7 +230,10 @@ def _load_imports(program, module, base: Path, chain: list[str], seen: set[str])
             text = read_source(target, shown, at=item.span)
             sub = parse(text, shown)
         except SpecError as err:
-            raise _located(program, *err.diagnostics, extra=(shown, locals().get("text"))) from None
+            # Quote the failing file only if it really is a spec file: `lib.arch` linking to
+            # /etc/passwd (allowed with allow_outside_imports) is not echoed line by line.
+            text = locals().get("text") if resolved.endswith(".arch") else None
+            raise _located(program, *err.diagnostics, extra=(shown, text)) from None
         program.sources.add(shown, text)
         program.files.append(Path(resolved))
         program.modules.append(sub)

@@ -248,6 +248,16 @@ def test_an_import_linked_outside_the_spec_folder_is_refused_unread(tmp_path):
     assert "root:x" not in result.output
 
 
+def test_a_non_spec_file_behind_an_import_is_never_echoed(tmp_path):
+    secret = tmp_path / "project" / "secret.txt"  # inside the folder, or allowed from outside
+    spec = _project(tmp_path, Path("secret.txt"))
+    secret.write_text(SECRET)
+    for flags in ([], ["--allow-outside-imports"]):
+        result = archc("check", spec, *flags)
+        assert result.exit_code == 1 and "error[E101]" in result.output, result.output
+        assert "root:x" not in result.output and "lib.arch:1:" in result.output
+
+
 def test_outside_imports_are_allowed_by_the_flag(tmp_path):
     shared = tmp_path / "shared.arch"
     shared.write_text("block L() {\n  conv(4, 1)\n}\n")

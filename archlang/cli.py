@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 
 from .cli_group import DEFAULT, DefaultCommand, DefaultGroup, UsageProblem
+from .cli_inputs import _load_text, parse_dims, refuse_inputs, spec_source
 from .version import __version__
 
 # format -> "module:function"; the function takes (compiled, fmt, options) and returns
@@ -50,25 +51,6 @@ def _load(target: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def parse_dims(text: str) -> tuple[int, ...]:
-    """``3x299x299`` -> (3, 299, 299), with the limits of the spec's ``input`` statement."""
-    from .ops import MAX_DIM
-
-    parts = text.lower().split("x")
-    # Check the digits' count before int(): a 10,000-digit size is refused, not converted.
-    if any(len(p.strip()) > 10 for p in parts):
-        raise UsageProblem(f"--input sizes must be at most {MAX_DIM:,} (docs/limits.md), got {text[:80]!r}")
-    try:
-        dims = tuple(int(v) for v in parts)
-    except ValueError:
-        raise UsageProblem(f"--input wants dimensions like 3x299x299, got {text!r}") from None
-    if len(dims) not in (1, 3) or any(d < 1 for d in dims):
-        raise UsageProblem(f"--input wants C×H×W with positive sizes (like 3x299x299), got {text!r}")
-    if any(d > MAX_DIM for d in dims):
-        raise UsageProblem(f"--input sizes must be at most {MAX_DIM:,} (docs/limits.md), got {text!r}")
-    return dims
-
-
 def parse_sets(items: tuple[str, ...]) -> dict:
     params = {}
     for item in items:
@@ -94,35 +76,6 @@ def report_errors(err) -> None:
     click.echo(render_all(err.diagnostics, sources, color=_use_color(sys.stderr)), err=True)
 
 
-def spec_source(file: str | None, text: str | None):
-    """What FILE / ``-e TEXT`` name: an existing path is a path (whatever characters it has),
-    ``-`` is stdin, ``-e`` is spec text, and anything else a bundled spec name or a missing
-    file. FILE is never read as spec text."""
-    from .compiler import _is_file, bundled_specs, bundled_variants
-
-    if text is not None:
-        if file is not None:
-            raise UsageProblem("give either FILE or -e TEXT, not both")
-        return ("<-e>", text)
-    if file is None:
-        raise UsageProblem("Missing argument 'FILE' (a path, a bundled spec name, `-` for stdin, or -e TEXT)")
-    if file == "-":
-        return ("<stdin>", sys.stdin.buffer.read())
-    if _is_file(file) or "/" in file or file.endswith(".arch"):
-        return Path(file)
-    if file in bundled_specs() or file in bundled_variants():
-        return file  # compile_spec resolves bundled names
-    return Path(file)
-
-
-def _load_text(name: str, text: str | bytes, allow_outside_imports: bool):
-    from .loader import decode, load_text
-
-    if isinstance(text, bytes):
-        text = decode(text, name)
-    return load_text(text, name, allow_outside_imports=allow_outside_imports)
-
-
 def compile_or_exit(
     file: str | None,
     sets: tuple[str, ...],
@@ -146,19 +99,6 @@ def compile_or_exit(
     except RecursionError:
         click.echo("error[E601]: the spec is nested too deeply to compile", err=True)
         sys.exit(1)
-
-
-def refuse_inputs(output: str | None, *compiled) -> None:
-    """A usage error if ``output`` is one of the spec files a compile read (imports too)."""
-    if output in (None, "-"):
-        return
-    try:
-        target = Path(output).resolve()
-    except (OSError, RuntimeError, ValueError):
-        return
-    for c in compiled:
-        if target in c.program.files:
-            raise UsageProblem(f"refusing to write over `{output}`: it is an input of this compile")
 
 
 def write_output(data: str | bytes, output: str | None) -> None:

@@ -57,6 +57,8 @@ def parse_sets(items: tuple[str, ...]) -> dict:
         name, eq, value = item.partition("=")
         if not eq or not name.strip():
             raise UsageProblem(f"--set wants NAME=VALUE, got {item!r}")
+        if any("\ud800" <= ch <= "\udfff" for ch in item):  # bytes the locale could not decode
+            raise UsageProblem(f"--set {item!r} is not valid text in this locale's encoding")
         params[name.strip()] = value.strip()
     return params
 

@@ -202,6 +202,18 @@ def test_a_lone_surrogate_is_a_located_error(tmp_path, args):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("args", [["--emit", "svg"], ["--emit", "dot", "-o", "OUT"], ["--report", "--format", "md"]])
+def test_undecodable_set_values_are_a_usage_error(tmp_path, args):
+    # A byte the locale cannot decode reaches Python as a lone surrogate (surrogateescape).
+    spec = tmp_path / "p.arch"
+    spec.write_text('network P(tag: str = "a") {\n  input 3x8x8\n  "{tag}": conv(4, 3)\n}\n')
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    result = archc(spec, "--set", "tag=\udcff", *args)
+    _no_traceback(result)
+    assert result.exit_code == 2 and "not valid text" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
 HUGE = "9" * 201
 
 

@@ -44,6 +44,9 @@ def _no_traceback(result) -> None:
 
 # Each name is a quoted label; the spec language allows any text but '/' and control chars.
 INJECTIONS = [
+    # Before: a tooltip `<...>` went out unquoted as an HTML string, the rest as attributes:
+    # `<a xlink:href="javascript:alert(document.domain)">` in the SVG.
+    r'"<x> URL=\"javascript:alert(document.domain)\" tooltip=<y>": conv(4, 3)',
     r'"x\" URL=\"javascript:alert(document.domain)\" y=\"": conv(4, 3)',
     r'"a\\\"]; pwned [label=INJECTED URL=\"javascript:alert(1)\"]; b [c=\"": conv(4, 1)',
     r'"<<b>html<b> URL=\"javascript:alert(2)\">>": conv(4, 1)',
@@ -64,8 +67,8 @@ def test_names_cannot_add_dot_statements_or_links(tmp_path, view):
     result = archc(spec, "--emit", "svg", "--view", view, "-o", out)
     assert result.exit_code == 0, result.output
     titles, elements = _svg_nodes(out.read_bytes())
-    # input, the four convs, the legend: no node `pwned`, nothing else
-    assert len(titles) == 6 and "pwned" not in titles, titles
+    # input, the five convs, the legend: no node `pwned`, nothing else
+    assert len(titles) == 7 and "pwned" not in titles, titles
     for element in elements:
         assert XLINK_HREF not in element.attrib and "href" not in element.attrib, element.attrib
         assert "URL" not in element.attrib
@@ -73,6 +76,16 @@ def test_names_cannot_add_dot_statements_or_links(tmp_path, view):
     text = "".join(e.text or "" for e in elements)
     assert 'x" URL="javascript:alert(document.domain)" y="' in text
     assert "ends in a backslash\\" in text
+    assert '<x> URL="javascript:alert(document.domain)" tooltip=<y>' in text
+
+
+@pytest.mark.parametrize("line", INJECTIONS)
+def test_each_injection_alone_draws_without_links(tmp_path, line):
+    result = archc(_spec(tmp_path, f"  {line}\n"), "--emit", "svg")
+    assert result.exit_code == 0, result.output
+    titles, elements = _svg_nodes(result.stdout_bytes)
+    assert len(titles) == 3  # input, the conv, the legend
+    assert not any("href" in k or k == "URL" for e in elements for k in e.attrib)
 
 
 def test_a_huge_name_gives_a_diagram_with_a_capped_label(tmp_path):

@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 
 from .cli_group import DEFAULT, DefaultCommand, DefaultGroup, UsageProblem
+from .cli_inputs import _load_text, parse_dims, refuse_inputs, spec_source
 from .version import __version__
 
 # format -> "module:function"; the function takes (compiled, fmt, options) and returns
@@ -50,22 +51,14 @@ def _load(target: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def parse_dims(text: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UsageProblem(f"--input wants dimensions like 3x299x299, got {text!r}") from None
-    if len(dims) not in (1, 3) or any(d < 1 for d in dims):
-        raise UsageProblem(f"--input wants C×H×W with positive sizes (like 3x299x299), got {text!r}")
-    return dims
-
-
 def parse_sets(items: tuple[str, ...]) -> dict:
     params = {}
     for item in items:
         name, eq, value = item.partition("=")
         if not eq or not name.strip():
             raise UsageProblem(f"--set wants NAME=VALUE, got {item!r}")
+        if any("\ud800" <= ch <= "\udfff" for ch in item):  # bytes the locale could not decode
+            raise UsageProblem(f"--set {item!r} is not valid text in this locale's encoding")
         params[name.strip()] = value.strip()
     return params
 
@@ -85,12 +78,23 @@ def report_errors(err) -> None:
     click.echo(render_all(err.diagnostics, sources, color=_use_color(sys.stderr)), err=True)
 
 
-def compile_or_exit(file: str, sets: tuple[str, ...], input_dims: str | None, max_nodes: int):
+def compile_or_exit(
+    file: str | None,
+    sets: tuple[str, ...],
+    input_dims: str | None,
+    max_nodes: int,
+    text: str | None = None,
+    allow_outside_imports: bool = False,
+):
     from .compiler import compile_spec
     from .diagnostics import SpecError
 
+    source = spec_source(file, text)
+    shape = parse_dims(input_dims) if input_dims else None
     try:
-        return compile_spec(file, parse_sets(sets), parse_dims(input_dims) if input_dims else None, max_nodes)
+        if isinstance(source, tuple):
+            source = _load_text(*source, allow_outside_imports)
+        return compile_spec(source, parse_sets(sets), shape, max_nodes, allow_outside_imports)
     except SpecError as err:
         report_errors(err)
         sys.exit(1)
@@ -108,11 +112,13 @@ def write_output(data: str | bytes, output: str | None) -> None:
             click.echo(data, nl=not data.endswith("\n"))
         return
     from .atomic import write_atomic
+    from .diagnostics import printable
 
     try:
         write_atomic(Path(output), data)
-    except OSError as err:
-        click.echo(f"error[E110]: cannot write `{output}`: {(err.strerror or str(err)).lower()}", err=True)
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        click.echo(f"error[E110]: cannot write `{printable(output)}`: {reason.lower()}", err=True)
         sys.exit(1)
 
 
@@ -124,6 +130,12 @@ def _common(f):
         metavar="NAME=VALUE",
         help="Set a network parameter (repeatable), e.g. --set num_classes=10.",
     )(f)
+    f = click.option(
+        "--allow-outside-imports",
+        is_flag=True,
+        help="Let imports resolve outside the spec's folder (symlinks followed); off by default.",
+    )(f)
+    f = click.option("-e", "text", metavar="TEXT", help="Compile TEXT (spec source) instead of FILE.")(f)
     f = click.option("--input", "input_dims", metavar="CxHxW", help="Override the input size, e.g. 3x299x299.")(f)
     f = click.option(
         "--max-nodes",
@@ -172,7 +184,7 @@ def main():
 
 
 @main.command(DEFAULT, cls=DefaultCommand, hidden=True)
-@click.argument("file")
+@click.argument("file", required=False, metavar="FILE")
 @_common
 @click.option("--emit", "emit", type=click.Choice(sorted(EMITTERS)), help="Output to produce.")
 @click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
@@ -215,8 +227,8 @@ def main():
 @click.option("--costs/--no-costs", default=False, help="Show params/MACs on diagram nodes.")
 @click.option("--collapse/--no-collapse", default=True, help="Collapse repeated identical blocks in diagrams.")
 @click.option("--optimize", is_flag=True, help="torch: fold BatchNorm and fuse sibling 1×1 convs (inference).")
-def compile_cmd(file, sets, input_dims, max_nodes, emit, output, report, **options):
-    """Compile FILE (a path or a bundled spec name)."""
+def compile_cmd(file, sets, input_dims, max_nodes, text, allow_outside_imports, emit, output, report, **options):
+    """Compile FILE (a path, a bundled spec name, or `-` for stdin)."""
     if not emit and not report:
         raise UsageProblem("nothing to do: give --emit FORMAT or --report (or use `archc check FILE`)")
     if emit and report:
@@ -224,9 +236,10 @@ def compile_cmd(file, sets, input_dims, max_nodes, emit, output, report, **optio
     if emit in BINARY and output in (None, "-") and sys.stdout.isatty():
         raise UsageProblem(
             f"--emit {emit} writes binary data, which would garble the terminal: "
-            f"give -o FILE (e.g. -o {Path(file).stem}.{emit}), or redirect: > {Path(file).stem}.{emit}"
+            f"give -o FILE (e.g. -o {Path(file or 'net').stem}.{emit}), or redirect: > {Path(file or 'net').stem}.{emit}"
         )
-    compiled = compile_or_exit(file, sets, input_dims, max_nodes)
+    compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
+    refuse_inputs(output, compiled)
     notes: list[str] = []
     options.update(output=output, sets=parse_sets(sets), notes=notes)
     from .diagnostics import SpecError
@@ -247,24 +260,24 @@ def compile_cmd(file, sets, input_dims, max_nodes, emit, output, report, **optio
 
 
 @main.command()
-@click.argument("file")
+@click.argument("file", required=False, metavar="FILE")
 @_common
-def check(file, sets, input_dims, max_nodes):
-    """Parse and validate FILE; print a short summary."""
+def check(file, sets, input_dims, max_nodes, text, allow_outside_imports):
+    """Parse and validate FILE (or `-` for stdin, or -e TEXT); print a short summary."""
     from .summary import summary_line
 
-    compiled = compile_or_exit(file, sets, input_dims, max_nodes)
+    compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
     click.echo(summary_line(compiled))
 
 
 @main.command()
-@click.argument("file", required=False)
+@click.argument("file", required=False, metavar="FILE")
 @_common
 @click.option("--select", multiple=True, metavar="CODE", help="Only these rules (code or prefix).")
 @click.option("--ignore", multiple=True, metavar="CODE", help="Skip these rules (code or prefix).")
 @click.option("--explain", metavar="CODE", help="Print a rule's rationale and exit.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def lint(file, sets, input_dims, max_nodes, select, ignore, explain, fmt):
+def lint(file, sets, input_dims, max_nodes, text, allow_outside_imports, select, ignore, explain, fmt):
     """Check FILE against the design rules of the Inception v3 paper."""
     if explain:
         try:
@@ -272,9 +285,9 @@ def lint(file, sets, input_dims, max_nodes, select, ignore, explain, fmt):
         except KeyError:
             raise UsageProblem(f"no lint rule {explain!r}") from None
         return
-    if not file:
-        raise UsageProblem("lint needs a FILE (or --explain CODE)")
-    compiled = compile_or_exit(file, sets, input_dims, max_nodes)
+    if not file and text is None:
+        raise UsageProblem("lint needs a FILE (or -e TEXT, or --explain CODE)")
+    compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
     code = _load(LINT)(compiled, select=select, ignore=ignore, fmt=fmt, color=_use_color(sys.stdout))
     sys.exit(code)
 
@@ -338,6 +351,7 @@ def diff_cmd(spec_a, spec_b, sets, sets_a, sets_b, input_dims, max_nodes, fmt, o
     """
     a = compile_or_exit(spec_a, sets + sets_a, input_dims, max_nodes)
     b = compile_or_exit(spec_b, sets + sets_b, input_dims, max_nodes)
+    refuse_inputs(output, a, b)
     labels = (_side_label(spec_a, sets + sets_a), _side_label(spec_b, sets + sets_b))
     write_output(_load(DIFF)(a, b, labels, fmt), output)
 

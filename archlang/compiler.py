@@ -48,19 +48,33 @@ def bundled_variants() -> dict[str, tuple[Path, dict]]:
 def _variant(source) -> tuple[Path, dict] | None:
     if not isinstance(source, str) or "\n" in source or "/" in source or source.endswith(".arch"):
         return None
-    if Path(source).exists():
+    if _is_file(source):
         return None
     return bundled_variants().get(source)
 
 
+def _is_file(source: str) -> bool:
+    try:
+        return Path(source).exists()
+    except (OSError, ValueError):  # a name too long for the OS, an embedded NUL: not a file
+        return False
+
+
 def resolve_source(source: str | Path) -> Path | None:
-    """A path for ``source`` if it names a file or a bundled spec; ``None`` if it is spec text."""
+    """A path for ``source`` if it names a file or a bundled spec; ``None`` if it is spec text.
+
+    A string that names an existing file is always that file, whatever it contains
+    (``x{1}.arch``, a newline); otherwise a string with a newline or ``{`` is spec text
+    (every spec has a ``network NAME { ... }``). Pass a :class:`~pathlib.Path` to force a
+    path, or :func:`archlang.loader.load_text` / ``archc -e TEXT`` to force text."""
     if isinstance(source, Path):
         return source
+    if _is_file(source):
+        return Path(source)
     if "\n" in source or "{" in source:
         return None
     path = Path(source)
-    if path.exists() or source.endswith(".arch") or "/" in source:
+    if source.endswith(".arch") or "/" in source:
         return path
     specs = bundled_specs()
     if source in specs:
@@ -68,9 +82,11 @@ def resolve_source(source: str | Path) -> Path | None:
     return path
 
 
-def load(source: str | Path) -> Program:
+def load(source: str | Path, allow_outside_imports: bool = False) -> Program:
     path = resolve_source(source)
-    return load_file(path) if path is not None else load_text(str(source))
+    if path is not None:
+        return load_file(path, allow_outside_imports)
+    return load_text(str(source), allow_outside_imports=allow_outside_imports)
 
 
 def compile_spec(
@@ -78,19 +94,23 @@ def compile_spec(
     params: dict | None = None,
     input_shape: tuple[int, ...] | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
+    allow_outside_imports: bool = False,
 ) -> Compiled:
     """Parse, lower, verify and shape-check a spec. Raises :class:`SpecError` on any error:
-    ``str(err)`` is the rendered diagnostics, as ``archc`` prints them."""
+    ``str(err)`` is the rendered diagnostics, as ``archc`` prints them.
+
+    ``source`` is a path, a bundled spec name, spec text (see :func:`resolve_source` for
+    how a string is told apart) or a loaded :class:`Program`."""
     with full_collections_deferred():  # see archlang._gc: halves lowering time at 10k layers
-        return _compile(source, params, input_shape, max_nodes)
+        return _compile(source, params, input_shape, max_nodes, allow_outside_imports)
 
 
-def _compile(source, params, input_shape, max_nodes) -> Compiled:
+def _compile(source, params, input_shape, max_nodes, allow_outside_imports=False) -> Compiled:
     variant = _variant(source)
     if variant is not None:
         source, preset = variant
         params = {**preset, **(params or {})}
-    program = source if isinstance(source, Program) else load(source)
+    program = source if isinstance(source, Program) else load(source, allow_outside_imports)
     try:
         graph = lower(program, params, max_nodes, input_shape)
         problems = verify(graph) + infer_shapes(graph)

@@ -8,6 +8,7 @@ and a caret under the span, then notes and help.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -114,10 +115,28 @@ class SourceMap:
         return None
 
 
+# C0 controls but tab and newline, DEL and C1 (which includes the 8-bit CSI and OSC): a spec
+# echoed on a terminal must not move the cursor, retitle the window or clear the screen.
+# Lone surrogates too: no terminal encoding can write them (a file name with undecodable bytes).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escape_char(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, keep_newlines: bool = True) -> str:
+    """``text`` with control characters shown as ``\\xNN`` escapes (ESC becomes ``\\x1b``)."""
+    shown = _CONTROL.sub(_escape_char, str(text))
+    return shown if keep_newlines else shown.replace("\n", "\\n")
+
+
 def _display_width_prefix(line: str, col: int) -> tuple[str, int]:
-    """Expand tabs so the caret lines up; return the shown line and caret offset."""
-    shown = line.expandtabs(4)
-    offset = len(line[: col - 1].expandtabs(4))
+    """Escape control characters and expand tabs so the caret lines up; return the shown
+    line and the caret offset."""
+    shown = printable(line, keep_newlines=False).expandtabs(4)
+    offset = len(printable(line[: col - 1], keep_newlines=False).expandtabs(4))
     return shown, offset
 
 
@@ -129,34 +148,49 @@ def render(diag: Diagnostic, sources: SourceMap | None = None, color: bool = Fal
         return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
     sev_color = {"error": "1;31", "warning": "1;33", "info": "1;36"}[sev]
-    out = [paint(f"{sev}[{diag.code}]", sev_color) + paint(f": {diag.message}", "1")]
+    out = [paint(f"{sev}[{diag.code}]", sev_color) + paint(f": {printable(diag.message)}", "1")]
     out.extend(_render_span(diag.span, diag.label, sources, paint, main=True))
     for note in diag.notes:
         if note.span is not None:
-            out.append(paint("note", "1;36") + f": {note.message}")
+            out.append(paint("note", "1;36") + f": {printable(note.message)}")
             out.extend(_render_span(note.span, None, sources, paint, main=False))
         else:
-            out.append(f"   = note: {note.message}")
+            out.append(f"   = note: {printable(note.message)}")
     if diag.help:
-        out.append(f"   = {paint('help', '1;32')}: {diag.help}")
+        out.append(f"   = {paint('help', '1;32')}: {printable(diag.help)}")
     return "\n".join(out)
+
+
+MAX_ECHO = 160  # characters of a source line echoed; a minified or binary line is cut
+
+
+def _window(shown: str, offset: int, width: int) -> tuple[str, int, int]:
+    """At most ``MAX_ECHO`` characters of the line around the caret, cuts marked with "…"."""
+    if len(shown) <= MAX_ECHO:
+        return shown, offset, width
+    start = max(0, min(offset - MAX_ECHO // 4, len(shown) - MAX_ECHO))
+    end = start + MAX_ECHO
+    cut = ("…" if start else "") + shown[start:end] + ("…" if end < len(shown) else "")
+    offset = offset - start + (1 if start else 0)
+    return cut, offset, max(1, min(width, MAX_ECHO - (offset - (1 if start else 0))))
 
 
 def _render_span(span, label, sources, paint, main: bool) -> list[str]:
     if span is None:
         return []
-    lines = [f"  --> {span}"]
+    lines = [f"  --> {printable(str(span), keep_newlines=False)}"]
     text = sources.line(span.file, span.line) if sources else None
     if text is None:
         return lines
     shown, offset = _display_width_prefix(text, span.col)
     if span.end_line == span.line and span.end_col > span.col:
-        width = len(text[span.col - 1 : span.end_col - 1].expandtabs(4)) or 1
+        width = len(printable(text[span.col - 1 : span.end_col - 1], keep_newlines=False).expandtabs(4)) or 1
     else:
         width = max(1, len(shown) - offset)
+    shown, offset, width = _window(shown, offset, width)
     gutter = " " * len(str(span.line))
     marker = "^" if main else "-"
-    caret = " " * offset + marker * width + (f" {label}" if label else "")
+    caret = " " * offset + marker * width + (f" {printable(label)}" if label else "")
     lines += [
         f"{gutter} |",
         f"{span.line} | {shown}",

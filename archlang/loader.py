@@ -28,6 +28,10 @@ class Program:
     main: ir.Module
     modules: list[ir.Module]
     sources: SourceMap = field(default_factory=SourceMap)
+    # Imports must resolve (symlinks followed) inside this folder: the main spec's. None: anywhere.
+    import_root: Path | None = None
+    # Every spec file read, resolved (the main file first): outputs must never overwrite one.
+    files: list[Path] = field(default_factory=list)
 
 
 def decode(data: bytes, name: str) -> str:
@@ -103,22 +107,40 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def load_text(text: str, name: str = "<string>", base_dir: Path | None = None, key: str | None = None) -> Program:
-    """Parse ``text`` (already decoded) and everything it imports."""
+def load_text(
+    text: str,
+    name: str = "<string>",
+    base_dir: Path | None = None,
+    key: str | None = None,
+    allow_outside_imports: bool = False,
+) -> Program:
+    """Parse ``text`` (already decoded) and everything it imports.
+
+    Imports resolve relative to ``base_dir`` (default: the working directory) and, unless
+    ``allow_outside_imports``, must stay inside it once symlinks are followed (E108): a
+    cloned repository could otherwise carry ``lib.arch -> /etc/passwd``."""
     sources = SourceMap()
     sources.add(name, text)
     try:
         main = parse(text, name)
     except SpecError as err:
         raise SpecError(err.diagnostics, sources) from None
-    program = Program(main=main, modules=[main], sources=sources)
     base = base_dir if base_dir is not None else Path.cwd()
+    root = None if allow_outside_imports else _resolve_dir(base)
+    program = Program(main=main, modules=[main], sources=sources, import_root=root)
     _load_imports(program, main, base, [key or name], {key or name})
     _add_prelude(program)
     return program
 
 
-def load_file(path: str | Path) -> Program:
+def _resolve_dir(base: Path) -> Path | None:
+    try:
+        return base.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
+def load_file(path: str | Path, allow_outside_imports: bool = False) -> Program:
     path = Path(path)
     shown = str(path)
     sources = SourceMap()
@@ -131,7 +153,9 @@ def load_file(path: str | Path) -> Program:
     if text.startswith("\ufeff"):
         text = text[1:]
     resolved = path.resolve()
-    return load_text(text, shown, resolved.parent, key=str(resolved))
+    program = load_text(text, shown, resolved.parent, key=str(resolved), allow_outside_imports=allow_outside_imports)
+    program.files.insert(0, resolved)
+    return program
 
 
 def _add_prelude(program: Program) -> None:
@@ -172,6 +196,17 @@ def _load_imports(program, module, base: Path, chain: list[str], seen: set[str])
                 program,
                 Diagnostic(code="E104", message=f"cannot resolve `{item.path}` (symlink loop?)", span=item.span),
             ) from None
+        if program.import_root is not None and not Path(resolved).is_relative_to(program.import_root):
+            raise _located(
+                program,
+                Diagnostic(
+                    code="E108",
+                    message=f"cannot import `{item.path}`: it resolves outside the spec's folder "
+                    f"(to `{resolved}`, not under `{program.import_root}`)",
+                    span=item.span,
+                    help="copy the library next to the spec, or pass --allow-outside-imports if you trust it",
+                ),
+            )
         if resolved in chain:
             cycle = " -> ".join(_shown(Path(c)) for c in chain[chain.index(resolved) :] + [resolved])
             raise _located(
@@ -195,8 +230,12 @@ def _load_imports(program, module, base: Path, chain: list[str], seen: set[str])
             text = read_source(target, shown, at=item.span)
             sub = parse(text, shown)
         except SpecError as err:
-            raise _located(program, *err.diagnostics, extra=(shown, locals().get("text"))) from None
+            # Quote the failing file only if it really is a spec file: `lib.arch` linking to
+            # /etc/passwd (allowed with allow_outside_imports) is not echoed line by line.
+            text = locals().get("text") if resolved.endswith(".arch") else None
+            raise _located(program, *err.diagnostics, extra=(shown, text)) from None
         program.sources.add(shown, text)
+        program.files.append(Path(resolved))
         program.modules.append(sub)
         _load_imports(program, sub, target.parent, chain + [resolved], seen)
 

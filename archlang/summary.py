@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .analysis.params import PARAMS
 from .compiler import Compiled
+from .diagnostics import printable
 from .ops import Op
 from .shape_format import format_shape
 
@@ -34,7 +35,7 @@ def summary_line(compiled: Compiled) -> str:
     out = g.nodes[g.graph["output"]]["shape"]
     aux = list(g.graph.get("aux_outputs") or {})
     params = params_by_head(g)
-    text = f"ok: {g.graph['network']} ({g.graph['file']}): {layers} layers, {params.get(None, 0):,} parameters"
+    text = f"ok: {g.graph['network']} ({printable(g.graph['file'], keep_newlines=False)}): {layers} layers, {params.get(None, 0):,} parameters"
     if aux:
         heads = f"aux head{'s' if len(aux) > 1 else ''} {', '.join(aux)}"
         text += f" ({sum(params.values()):,} with {heads})"

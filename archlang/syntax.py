@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 
 from ._fastimport import without_module
 
@@ -80,14 +81,33 @@ def _tok_span(file: str, tok: Token) -> Span:
     return Span.model_construct(file=file, line=tok.line, col=tok.column, end_line=tok.end_line, end_col=tok.end_column)
 
 
-def _unquote(tok: Token) -> str:
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unquote(tok: Token, problems: list[Diagnostic] | None = None, file: str = "") -> str:
     # The STRING terminal only admits Python-compatible escapes' shapes; unknown escapes
     # are kept literally, as Python does, and bad ones degrade to the raw text.
     try:
         value = ast.literal_eval(str(tok))
     except (ValueError, SyntaxError):
         return str(tok)[1:-1]
-    return value if isinstance(value, str) else str(tok)[1:-1]
+    if not isinstance(value, str):
+        return str(tok)[1:-1]
+    bad = _SURROGATE.search(value)
+    if bad is not None:
+        # "\ud800" is half of a UTF-16 pair, not a character: no output (UTF-8 text, DOT,
+        # JSON, a terminal) can encode it. Refused here, where the string is, once for all.
+        if problems is not None:
+            problems.append(
+                Diagnostic(
+                    code="E102",
+                    message=f"string contains a lone surrogate \\u{ord(bad.group()):04x}, which is not a character",
+                    span=_tok_span(file, tok),
+                    help="write the character itself, or a \\U00XXXXXX escape of a real code point",
+                )
+            )
+        value = _SURROGATE.sub("\ufffd", value)
+    return value
 
 
 class _ToIR(Transformer_NonRecursive):
@@ -114,7 +134,7 @@ class _ToIR(Transformer_NonRecursive):
         return [i for i in items if i is not None]
 
     def import_stmt(self, meta, c):
-        return _node(ir.Import, span=self.sp(meta), path=_unquote(c[0]))
+        return _node(ir.Import, span=self.sp(meta), path=_unquote(c[0], self.problems, self.file))
 
     def const_stmt(self, meta, c):
         return _node(ir.ConstStmt, span=self.sp(meta), name=str(c[0]), value=c[1])
@@ -196,7 +216,7 @@ class _ToIR(Transformer_NonRecursive):
         tok = c[0]
         if tok.type != "STRING":
             return _node(ir.Label, span=self.sp(meta), text=str(tok))
-        text, span = _unquote(tok), self.sp(meta)
+        text, span = _unquote(tok, self.problems, self.file), self.sp(meta)
         if "{" not in text:
             return _node(ir.Label, span=span, text=text)
         try:
@@ -299,7 +319,7 @@ class _ToIR(Transformer_NonRecursive):
         return _node(ir.Dims, span=self.sp(meta), values=tuple(int(v) for v in str(c[0]).split("x")))
 
     def str_lit(self, meta, c):
-        return _node(ir.Const, span=self.sp(meta), value=_unquote(c[0]))
+        return _node(ir.Const, span=self.sp(meta), value=_unquote(c[0], self.problems, self.file))
 
     def true_lit(self, meta, c):
         return _node(ir.Const, span=self.sp(meta), value=True)

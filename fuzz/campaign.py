@@ -3,11 +3,13 @@
     python fuzz/campaign.py [--cases 10000] [--seed 0] [--save DIR]
 
 Each case is drawn from its own seed (``seed * 1_000_003 + index``), so any case can be
-replayed alone (``--only INDEX``). Seven kinds, in turn: a grammar-aware random spec, a
+replayed alone (``--only INDEX``). Eight kinds, in turn: a grammar-aware random spec, a
 valid spec with token mutations, a bundled spec with token mutations, a bundled spec with
 byte mutations (compiled from a file, so decoding is exercised), and a valid spec with
-byte mutations; and value swaps (numbers, names, strings) in valid and bundled specs. Prints counts per outcome; the goals are 0 tracebacks and 0 rejections
-without a located diagnostic.
+byte mutations; value swaps (numbers, names, strings) in valid and bundled specs; and a valid
+network whose layer names are hostile (dunders, backslashes, DOT/HTML syntax, control
+characters, lone surrogates: `generate.gen_hostile_names`). Prints counts per outcome; the
+goals are 0 tracebacks and 0 rejections without a located diagnostic.
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # noqa: E402
 import mutate  # noqa: E402
 
-KINDS = ("grammar", "valid+tokens", "valid+values", "spec+tokens", "spec+values", "spec+bytes", "valid+bytes")
+KINDS = (
+    "grammar",
+    "valid+tokens",
+    "valid+values",
+    "spec+tokens",
+    "spec+values",
+    "spec+bytes",
+    "valid+bytes",
+    "hostile-names",
+)
 
 
 def make_case(index: int, seed: int, seeds: list[bytes]) -> tuple[str, str | bytes]:
@@ -41,6 +52,8 @@ def make_case(index: int, seed: int, seeds: list[bytes]) -> tuple[str, str | byt
         return kind, mutate.mutate_values(rng, rng.choice(seeds).decode())
     if kind == "spec+tokens":
         return kind, mutate.mutate_tokens(rng, rng.choice(seeds).decode(), rounds=5)
+    if kind == "hostile-names":
+        return kind, generate.gen_hostile_names(rng)
     if kind == "spec+bytes":
         return kind, mutate.mutate_bytes(rng, rng.choice(seeds))
     return kind, mutate.mutate_bytes(rng, generate.gen_valid(rng).encode())

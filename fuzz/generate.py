@@ -318,3 +318,58 @@ def gen_valid(rng: random.Random) -> str:
     lines = "\n  ".join(body)
     net = f"network Net(num_classes: int = 10) {{\n  input 3x{size}x{size}\n  {lines}\n}}"
     return "\n".join(blocks + [net]) + "\n"
+
+
+# ---- hostile names and output paths (issue 14): what a name can smuggle into the outputs ----
+
+# Pieces a quoted label may hold: dunders and keywords (generated code), backslashes (DOT and
+# Python escapes), HTML and DOT syntax (diagram injection), control characters and lone
+# surrogates (terminals and encoders; both must be refused with a located error).
+HOSTILE_PIECES = [
+    "__init__",
+    "__class__",
+    "__w",
+    "class",
+    "lambda",
+    "self",
+    "\\\\",
+    "\\\\N",
+    '\\"',
+    "<b>",
+    "<<table>>",
+    "&amp;",
+    '\\" URL=\\"javascript:alert(1)\\" x=\\"',
+    "]; pwned [label=INJECTED]; x [",
+    "{1}",
+    "é",
+    "☃",
+    " ",
+    "-",
+    ".",
+    "'",
+]
+# Refused wherever they appear: control characters (E207 in a name) and lone surrogates (E102).
+REFUSED_PIECES = ["\\x1b]0;title\\x07", "\\x1b[2J", "\\x9b31m", "\\x7f", "\\ud800", "\\udfff"]
+
+
+def hostile_name(rng: random.Random) -> str:
+    """A quoted label (as spec source) joined from hostile pieces, sometimes very long."""
+    text = "".join(rng.choice(HOSTILE_PIECES) for _ in range(rng.randint(1, 4)))
+    if rng.random() < 0.1:
+        text += rng.choice(REFUSED_PIECES)
+    if rng.random() < 0.1:
+        text *= rng.choice([100, 1000])
+    return f'"{text}"'
+
+
+def gen_hostile_names(rng: random.Random) -> str:
+    """A valid network whose layers carry hostile names: it must compile and draw, or be
+    refused with a located diagnostic (E102 surrogate, E207 bad name, E302 duplicate)."""
+    layers = "\n".join(f"  {hostile_name(rng)}: conv(4, {rng.choice([1, 3])}, padding=1)" for _ in range(3))
+    return f"network Net {{\n  input 3x8x8\n{layers}\n  flatten\n}}\n"
+
+
+def special_output(rng: random.Random, folder: str) -> str:
+    """An `-o` target that must not be replaced by a regular file: a device, a link to one,
+    or (the caller makes it) a FIFO under ``folder``."""
+    return rng.choice(["/dev/null", "/dev/full", f"{folder}/link-to-null", f"{folder}/fifo"])

@@ -24,7 +24,8 @@ def label_text(label: ir.Label, env: Env) -> str:
 
 
 def check_label(text: str, span, scope: Scope) -> None:
-    if not text or "/" in text or any(ord(ch) < 32 for ch in text):
+    # Control characters: C0, DEL and C1 (the 8-bit CSI U+009B would drive a terminal).
+    if not text or "/" in text or any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in text):
         raise lowering_error(
             "E207",
             f"invalid name {text!r}",

@@ -21,6 +21,7 @@ from .style import (
     OTHER,
     add_legend,
     cost_text,
+    dot_text,
     fmt_shape,
     html_label,
     node_style,
@@ -219,7 +220,13 @@ def module_view(graph, dot, opts: dict) -> None:
             lines.append(("small", cost_text(opts["_analysis"], box.nodes)))
         # A merge gets one input port per input, in order (see diagram_views.merge_port).
         label = html_label(lines, len(box.inputs) if merge else 0, rankdir, port_width=port_width)
-        dot.node(dot_id(key), label=label, tooltip=key, **node_style(category), **({"ordering": "in"} if merge else {}))
+        dot.node(
+            dot_id(key),
+            label=label,
+            tooltip=dot_text(key),
+            **node_style(category),
+            **({"ordering": "in"} if merge else {}),
+        )
     # The last layer of every branch on one rank, just under the concatenation, as the
     # papers draw it.
     if len(top.inputs) > 1:

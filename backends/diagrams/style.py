@@ -12,6 +12,8 @@ import html
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import graphviz
+
 from archlang.ops import Op
 from archlang.shape_format import format_shape
 
@@ -145,8 +147,31 @@ def cost_text(analysis, nids) -> str:
 # ---- Graphviz attributes ---------------------------------------------------------------
 
 
+# Spec names are free text (a quoted label can hold anything but '/' and control
+# characters): every string that reaches DOT goes through one of the two escapes below, each
+# for its context, and is capped so that a 1 MiB name still gives a diagram dot can draw.
+MAX_TEXT = 120
+
+
+def cap(text: str) -> str:
+    text = str(text)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
 def esc(text: str) -> str:
-    return html.escape(str(text), quote=True)
+    """Text inside an HTML-like label: entities for ``<>&"'``, so a name adds no markup."""
+    return html.escape(cap(text), quote=True)
+
+
+def dot_text(text: str) -> graphviz.quoting.NoHtml:
+    """A plain-string attribute (tooltip, cluster or edge label) as DOT's quoted string wants it.
+
+    Backslashes are doubled (DOT reads ``\\N``, ``\\l``, ``\\"`` as escapes; a trailing one
+    would swallow the closing quote), quotes escaped, and ``nohtml`` keeps ``<...>`` from
+    being read as an HTML-like label. The SVG writer escapes the result for XML itself.
+    """
+    escaped = cap(text).replace("\\", "\\\\").replace('"', '\\"')
+    return graphviz.nohtml(escaped)
 
 
 # Where the inputs of a merge node enter, per rankdir: (side of the label, compass point);

@@ -7,6 +7,7 @@ the same spec always gives the same DOT text.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from .style import (
     OTHER,
     add_legend,
     cost_text,
+    dot_text,
     fmt_shape,
     html_label,
     node_style,
@@ -29,14 +31,18 @@ from .style import (
 
 MERGE_OPS = (Op.CONCAT, Op.ADD)
 _SAFE = re.compile(r"[A-Za-z0-9_]")
+MAX_ID = 200
 
 
 def dot_id(path_id: str) -> str:
     """A DOT id from a node or scope id: '/' becomes '.', other unusual characters -XX-.
 
-    Spec names are identifiers, so '.' and '-' never occur in them and the mapping is
-    one-to-one: different nodes never share an id.
+    '.' and '-' are always escaped in names, so the mapping is one-to-one: different nodes
+    never share an id. Over ``MAX_ID`` characters the tail becomes a hash of the whole id.
     """
+    if len(path_id) > MAX_ID:
+        digest = hashlib.sha256(path_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        return dot_id(path_id[: MAX_ID // 2]) + "--" + digest
     out = []
     for ch in path_id:
         if _SAFE.match(ch):
@@ -59,7 +65,7 @@ def edge_attrs(graph, src: str, dst: str, opts: dict) -> dict:
     if opts.get("edge_shapes"):
         labels.append(fmt_shape(graph.nodes[src]["shape"]))
     if labels:
-        attrs["label"] = "\n".join(labels)
+        attrs["label"] = dot_text("\n".join(labels))
     return attrs
 
 
@@ -119,6 +125,28 @@ def _consumers(items: dict[str, Item]) -> dict[str, list[str]]:
     return out
 
 
+_CLOSE = object()
+
+
+def _value_key(value) -> tuple:
+    """A flat, comparable form of an argument value, built without recursion: a value can
+    nest lists far deeper than Python's recursion limit (``const a1 = [a0]`` 6,000 times),
+    where ``repr`` raises ``RecursionError``."""
+    out: list = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is _CLOSE:
+            out.append(")")
+        elif isinstance(item, (list, tuple)):
+            out.append("[" if isinstance(item, list) else "(")
+            stack.append(_CLOSE)
+            stack.extend(reversed(item))
+        else:
+            out.append((type(item).__name__, repr(item)))
+    return tuple(out)
+
+
 def _collapse(graph, items: dict[str, Item]) -> dict[str, Item]:
     """Merge runs of chained block instances with the same template and arguments."""
     scopes = graph.graph["scopes"]
@@ -128,7 +156,7 @@ def _collapse(graph, items: dict[str, Item]) -> dict[str, Item]:
         scope = scopes.get(key)
         if scope is None or scope.kind != "block" or scope.aux is not None:
             return None
-        return scope.template, repr(sorted(scope.args.items()))
+        return scope.template, tuple((k, _value_key(v)) for k, v in sorted(scope.args.items()))
 
     merged: dict[str, Item] = {}
     rename = {}
@@ -184,7 +212,7 @@ def blocks_view(graph, dot, opts: dict) -> None:
         dot.node(
             dot_id(item.key),
             label=html_label(lines + _cost_lines(graph, item.nodes, opts)),
-            tooltip=", ".join(item.names),
+            tooltip=dot_text(", ".join(item.names)),
             **node_style(category, aux),
         )
     for item in items.values():
@@ -234,7 +262,7 @@ def _cluster_attrs(scope) -> dict:
         label, style, color = name, "rounded,dashed", "#888888"
     if scope.aux is not None:
         label, style = f"{label} (aux, train only)", "rounded,dashed"
-    return {"label": label, "style": style, "color": color, "fontsize": "10", "labeljust": "l"}
+    return {"label": dot_text(label), "style": style, "color": color, "fontsize": "10", "labeljust": "l"}
 
 
 def merge_port(graph, dst: str, slot: int, rankdir: str) -> str:
@@ -280,7 +308,7 @@ def layers_view(graph, dot, opts: dict) -> None:
             target.node(
                 dot_id(ident),
                 label=html_label(lines, len(data["inputs"]) if merge else 0, rankdir),
-                tooltip=ident,
+                tooltip=dot_text(ident),
                 **node_style(category, data["aux"] is not None),
                 **({"ordering": "in"} if merge else {}),
             )

@@ -17,6 +17,17 @@ from .diagnostics import Diagnostic, SpecError
 INT_LIMIT = 1 << 62
 MAX_RANGE = 1 << 20
 MAX_STRING = 100_000
+# One value's logical size: its items, counting the items of nested sequences and the
+# characters of strings every time they are referenced (``[f, f, f]`` is three times
+# ``f``). Shared references make a few lines build 10**9 items otherwise ("billion
+# laughs"); the size is known as each sequence is built, so the check costs nothing.
+MAX_VALUE = 1 << 20
+# Sequences nested inside each other in one value (``[[[...]]]`` built through constants):
+# printing, comparing or hashing such a value recurses once per level.
+MAX_VALUE_DEPTH = 100
+# Copying items of a sequence runs at C speed: that many cost one evaluation step (a
+# statement or a loop iteration costs ~1.5 µs; 8 items copied cost less).
+ITEMS_PER_STEP = 8
 
 
 class Budget:
@@ -25,10 +36,13 @@ class Budget:
     statements, loop iterations and every item of a sequence or string that an expression
     builds are charged here; running out is E605."""
 
-    __slots__ = ("limit", "left", "help")
+    __slots__ = ("limit", "left", "help", "sizes")
 
     def __init__(self, limit: int, help: str | None = None):
         self.limit, self.left, self.help = limit, limit, help
+        # id(sequence) -> (sequence, logical size, depth) of every sequence built in this
+        # lowering; the sequence is kept so that its id stays its own.
+        self.sizes: dict[int, tuple] = {}
 
     def charge(self, node, steps: int = 1) -> None:
         self.left -= steps
@@ -56,17 +70,56 @@ def charge(node, steps: int = 1) -> None:
         b.charge(node, steps)
 
 
-def _size(v, cap: int = MAX_STRING) -> int:
-    """Items in ``v`` counting nested sequences (and string lengths), stopping past ``cap``."""
-    total, stack = 0, [v]
-    while stack and total <= cap:
-        x = stack.pop()
-        if isinstance(x, (tuple, list)):
-            total += len(x)
-            stack.extend(i for i in x if isinstance(i, (tuple, list, str)))
-        elif isinstance(x, str):
-            total += len(x)
-    return total
+def measure(v) -> tuple[int, int]:
+    """(logical size, nesting depth) of a value, from the sizes recorded as it was built."""
+    if isinstance(v, str):
+        return len(v), 0
+    if not isinstance(v, (tuple, list)):
+        return 0, 0
+    b = _BUDGET.get()
+    known = b.sizes.get(id(v)) if b is not None else None
+    if known is not None and known[0] is v:
+        return known[1], known[2]
+    # A small flat sequence (not recorded), or a value from Python (compile_spec's params):
+    # count its items without recursing, stopping past the cap.
+    size, depth, stack = 0, 1, [(v, 1)]
+    while stack and size <= MAX_VALUE:
+        x, level = stack.pop()
+        size += len(x)
+        depth = max(depth, level)
+        for item in x:
+            if isinstance(item, str):
+                size += len(item)
+            elif isinstance(item, (tuple, list)):
+                stack.append((item, level + 1))
+    return size, depth
+
+
+def built(node, v):
+    """Record the size of a sequence just built, refusing it past MAX_VALUE items or
+    MAX_VALUE_DEPTH levels (E604 / E601 at ``node``), and charge its size to the budget."""
+    size, depth = len(v), 0
+    for item in v:
+        if isinstance(item, (tuple, list, str)):
+            s, d = measure(item)
+            size += s
+            depth = max(depth, d)
+    depth += 1
+    if size > MAX_VALUE:
+        raise _err(
+            node,
+            "E604",
+            f"value too large: {size:,} items counting nested ones (the limit is {MAX_VALUE:,})",
+            help="each reference to a list or tuple counts its items again",
+        )
+    if depth > MAX_VALUE_DEPTH:
+        raise _err(node, "E601", f"value nested more than {MAX_VALUE_DEPTH} levels deep")
+    b = _BUDGET.get()
+    if b is not None:
+        b.charge(node, 1 + len(v) // ITEMS_PER_STEP)
+        if depth > 1 or len(v) > 16:  # small flat tuples are measured again instead
+            b.sizes[id(v)] = (v, size, depth)
+    return v
 
 
 class Env:
@@ -164,7 +217,7 @@ def _binop(node: ir.BinOp, env: Env):
         ):
             raise _err(node, "E305", f"cannot compare {type_name(left)} with {type_name(right)}")
         if isinstance(left, (tuple, list, str)):
-            charge(node, min(_size(left), _size(right)))
+            charge(node, 1 + min(measure(left)[0], measure(right)[0]) // ITEMS_PER_STEP)
         try:
             return _COMPARE[op](left, right)
         except TypeError:  # tuples compare item by item: ("a", 1) < (true, 2)
@@ -177,8 +230,7 @@ def _binop(node: ir.BinOp, env: Env):
     if op == "+" and isinstance(left, (tuple, list)) and type(left) is type(right):
         if len(left) + len(right) > MAX_RANGE:
             raise _err(node, "E604", f"sequence too long (the limit is {MAX_RANGE:,} items)")
-        charge(node, len(left) + len(right))
-        return left + right
+        return built(node, left + right)
     _num(node.left, left, "left")
     _num(node.right, right, "right")
     if op == "**":
@@ -230,8 +282,7 @@ def _fn_range(node, args):
         ) from None
     if n > MAX_RANGE:
         raise _err(node, "E603", f"range of {n} items is beyond the limit of {MAX_RANGE}")
-    charge(node, n)
-    return tuple(r)
+    return built(node, tuple(r))
 
 
 def _fn_len(node, args):  # O(1): nothing to charge
@@ -271,7 +322,7 @@ def _fn_str(node, args):
         raise _err(node, "E305", "str takes one value")
     v = args[0]
     if isinstance(v, (tuple, list)):
-        size = _size(v)
+        size = measure(v)[0]
         if size > MAX_STRING:
             raise _err(node, "E604", f"string too long (the limit is {MAX_STRING:,} characters)")
         charge(node, size)
@@ -358,13 +409,20 @@ def _items(node, env: Env) -> tuple:
     out = []
     for item in node.items:
         out.append(_EVAL[item.kind](item, env))
-    return tuple(out)
+    return built(node, tuple(out))
+
+
+def _literal(node, env: Env):
+    value = node.value
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        raise _err(node, "E604", f"string too long (the limit is {MAX_STRING:,} characters)")
+    return value
 
 
 # Evaluators call each other through this table directly, not through `evaluate`: one
 # Python frame per level of expression nesting (see syntax.MAX_NESTING, lower.MAX_LOWER_DEPTH).
 _EVAL = {
-    "const": lambda node, env: node.value,
+    "const": _literal,
     "dims": lambda node, env: node.values,
     "name": _name,
     "binop": _binop,

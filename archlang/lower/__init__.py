@@ -20,6 +20,7 @@ import networkx as nx
 from ..diagnostics import SpecError
 from ..evaluate import budget
 from ..loader import Program
+from .estimate import Estimator
 from .layers import BODY
 from .program import GlobalEnv, bind_network_params, collect_blocks, collect_consts, the_network
 from .settings import check_outputs
@@ -70,6 +71,8 @@ def lower(
 
 def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> nx.DiGraph:
     lw = Lowering(collect_blocks(program), GlobalEnv(collect_consts(program)), max_nodes, input_shape)
+    items = [item for module in program.modules for item in module.items]
+    lw.estimate = Estimator(lw.blocks, lw.globals, items, cap=max_nodes + 1)
     net = the_network(program)
     values = bind_network_params(net, overrides, lw.globals)
     top = Frame(Scope(()), lw.globals.child(values), Ctx(), top=True)

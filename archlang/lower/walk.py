@@ -95,11 +95,15 @@ def _iterations(lw: Lowering, stmt, env):
                 stmt.count.span,
                 help="raise the limit with --max-nodes if this is intended",
             )
+        lw.check_expansion(lw.estimate.times(count, stmt.body), stmt.count.span, f"repeat {count:,}")
         charge(stmt, count)
         return ({stmt.var: i} if stmt.var else {} for i in range(count))
     items = evaluate(stmt.iterable, env)
     if not isinstance(items, tuple):
         raise lowering_error("E305", f"`for` needs a list or tuple, got {type_name(items)}", stmt.iterable.span)
+    lw.check_expansion(
+        lw.estimate.times(len(items), stmt.body), stmt.iterable.span, f"this loop of {len(items):,} iterations"
+    )
     charge(stmt, len(items))
     return _unpacked(stmt, items)
 

@@ -18,8 +18,8 @@ import pickle
 import tempfile
 from pathlib import Path
 
-from .version import __version__
 from .syntax import parse as parse_text
+from .version import __version__
 
 PACKAGE = Path(__file__).resolve().parent
 MAX_ENTRIES = 256  # beyond this, the least recently written entries are removed

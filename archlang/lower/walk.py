@@ -39,6 +39,13 @@ def walk(lw: Lowering, stmts, acc, frame: Frame, mode: Mode):
                     acc = CONTROL[kind](lw, stmt, acc, frame, mode)
                 else:
                     acc = mode.handlers.get(kind, mode.other)(lw, stmt, acc, frame)
+            except RecursionError:
+                # Only when called with little of Python's recursion limit left (the depth
+                # limits keep lowering within ~700 frames): located at the statement; if
+                # even this needs too many frames, the walker outside catches it.
+                raise lowering_error(
+                    "E601", "the spec nests too deeply for Python's recursion limit here", stmt.span
+                ) from None
             except SpecError as err:
                 # Limits (E6xx), and anything before the input exists, stop at once.
                 if not mode.recovers or acc is None or any(d.code.startswith("E6") for d in err.diagnostics):

@@ -98,7 +98,7 @@ CASES = {
     "99k string in 3,000 labels": f'const s = "{"a" * 99_000}"\n' + HEAD + '  repeat 3000 as i { "{s}{i}": relu }\n}\n',
     "999k nodes (over the default)": HEAD + "  repeat 999000 { relu }\n}\n",
     "199k nodes (legal, default)": HEAD + "  repeat 199000 { relu }\n}\n",
-    "nested for, 800k steps": HEAD + "  for i in range(1000) { for j in range(1000) { const k = j } }\n  relu\n}\n",
+    "nested for, step budget": HEAD + "  for i in range(1000) { for j in range(1000) { const k = j } }\n  relu\n}\n",
     # issue 14, finding 6: E601 located
     "3000-const lazy chain": _const_chain(),
     "6000-deep list as conv arg": _deep_list(),

@@ -16,6 +16,7 @@ from .. import ir
 from ..diagnostics import SpecError
 from ..evaluate import Env, evaluate
 from ..ops import ALIASES, CALLABLE_OPS
+from .state import Ctx
 
 # How many statement lists (and block bodies) the estimate looks into below the loop it
 # is asked about; deeper ones count as 0, which keeps the bound a lower bound, and keeps
@@ -28,6 +29,7 @@ class Estimator:
         self.blocks, self.globals, self.cap = blocks, globals_, cap
         self.memo: dict[int, int] = {}
         self.local_names, self.unit_names, calls = _scan(program_items)
+        self.unit_names |= set(Ctx().unit)  # `conv` is a unit before any `unit` statement
         self.depth = 0
         self.open_blocks: set[str] = set()
         # Blocks first, callees before callers (so a chain of blocks is never walked

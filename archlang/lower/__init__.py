@@ -17,7 +17,8 @@ import sys
 
 import networkx as nx
 
-from ..diagnostics import SpecError
+from .. import ir
+from ..diagnostics import Span, SpecError
 from ..evaluate import budget
 from ..loader import Program
 from .estimate import Estimator
@@ -64,9 +65,15 @@ def lower(
             raise lowering_error(
                 "E601",
                 f"the spec nests too deeply for Python's recursion limit ({sys.getrecursionlimit()}) here",
-                None,
+                _network_span(program),
                 help="call from a shallower stack, or raise the limit with sys.setrecursionlimit",
             ) from None
+
+
+def _network_span(program: Program):
+    """Where a failure outside any statement is shown: the network's name, else line 1."""
+    nets = [i for i in program.main.items if isinstance(i, ir.NetworkDef)]
+    return nets[0].name_span if nets else Span.point(program.main.file, 1, 1)
 
 
 def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> nx.DiGraph:

@@ -140,7 +140,7 @@ def _common(f):
     f = click.option(
         "--max-nodes",
         type=click.IntRange(1),
-        default=1_000_000,
+        default=200_000,
         show_default=True,
         help="Refuse specs that expand to more primitive ops than this.",
     )(f)
@@ -333,7 +333,7 @@ def fmt_cmd(files, check, show_diff):
 @click.option("--set-a", "sets_a", multiple=True, metavar="NAME=VALUE", help="Set a parameter of A only.")
 @click.option("--set-b", "sets_b", multiple=True, metavar="NAME=VALUE", help="Set a parameter of B only.")
 @click.option("--input", "input_dims", metavar="CxHxW", help="Override the input size of both.")
-@click.option("--max-nodes", type=click.IntRange(1), default=1_000_000, show_default=True)
+@click.option("--max-nodes", type=click.IntRange(1), default=200_000, show_default=True)
 @click.option(
     "--format",
     "fmt",

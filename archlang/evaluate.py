@@ -8,65 +8,15 @@ from __future__ import annotations
 
 import difflib
 import operator
-from contextlib import contextmanager
-from contextvars import ContextVar
 
 from . import ir
 from .diagnostics import Diagnostic, SpecError
+from .value_budget import _BUDGET, ITEMS_PER_STEP, MAX_STRING, Budget, budget, built, charge, measure  # noqa: F401
+
+__all__ = ["Budget", "Env", "budget", "charge", "evaluate", "measure", "type_name"]
 
 INT_LIMIT = 1 << 62
 MAX_RANGE = 1 << 20
-MAX_STRING = 100_000
-
-
-class Budget:
-    """Evaluation steps left to one lowering. Loops multiply work without adding graph
-    nodes (``for i in range(10**6) { for j in range(10**6) { const k = i } }``), so
-    statements, loop iterations and every item of a sequence or string that an expression
-    builds are charged here; running out is E605."""
-
-    __slots__ = ("limit", "left", "help")
-
-    def __init__(self, limit: int, help: str | None = None):
-        self.limit, self.left, self.help = limit, limit, help
-
-    def charge(self, node, steps: int = 1) -> None:
-        self.left -= steps
-        if self.left < 0:
-            raise _err(node, "E605", f"the spec needs more than {self.limit:,} evaluation steps", help=self.help)
-
-
-# The budget of the lowering running in this thread (a ContextVar, so threads compiling at
-# once each see their own).
-_BUDGET: ContextVar[Budget | None] = ContextVar("archlang_budget", default=None)
-
-
-@contextmanager
-def budget(limit: int, help: str | None = None):
-    token = _BUDGET.set(Budget(limit, help))
-    try:
-        yield _BUDGET.get()
-    finally:
-        _BUDGET.reset(token)
-
-
-def charge(node, steps: int = 1) -> None:
-    b = _BUDGET.get()
-    if b is not None:
-        b.charge(node, steps)
-
-
-def _size(v, cap: int = MAX_STRING) -> int:
-    """Items in ``v`` counting nested sequences (and string lengths), stopping past ``cap``."""
-    total, stack = 0, [v]
-    while stack and total <= cap:
-        x = stack.pop()
-        if isinstance(x, (tuple, list)):
-            total += len(x)
-            stack.extend(i for i in x if isinstance(i, (tuple, list, str)))
-        elif isinstance(x, str):
-            total += len(x)
-    return total
 
 
 class Env:
@@ -164,7 +114,7 @@ def _binop(node: ir.BinOp, env: Env):
         ):
             raise _err(node, "E305", f"cannot compare {type_name(left)} with {type_name(right)}")
         if isinstance(left, (tuple, list, str)):
-            charge(node, min(_size(left), _size(right)))
+            charge(node, 1 + min(measure(left)[0], measure(right)[0]) // ITEMS_PER_STEP)
         try:
             return _COMPARE[op](left, right)
         except TypeError:  # tuples compare item by item: ("a", 1) < (true, 2)
@@ -177,8 +127,7 @@ def _binop(node: ir.BinOp, env: Env):
     if op == "+" and isinstance(left, (tuple, list)) and type(left) is type(right):
         if len(left) + len(right) > MAX_RANGE:
             raise _err(node, "E604", f"sequence too long (the limit is {MAX_RANGE:,} items)")
-        charge(node, len(left) + len(right))
-        return left + right
+        return built(node, left + right)
     _num(node.left, left, "left")
     _num(node.right, right, "right")
     if op == "**":
@@ -230,8 +179,7 @@ def _fn_range(node, args):
         ) from None
     if n > MAX_RANGE:
         raise _err(node, "E603", f"range of {n} items is beyond the limit of {MAX_RANGE}")
-    charge(node, n)
-    return tuple(r)
+    return built(node, tuple(r))
 
 
 def _fn_len(node, args):  # O(1): nothing to charge
@@ -271,7 +219,7 @@ def _fn_str(node, args):
         raise _err(node, "E305", "str takes one value")
     v = args[0]
     if isinstance(v, (tuple, list)):
-        size = _size(v)
+        size = measure(v)[0]
         if size > MAX_STRING:
             raise _err(node, "E604", f"string too long (the limit is {MAX_STRING:,} characters)")
         charge(node, size)
@@ -358,13 +306,20 @@ def _items(node, env: Env) -> tuple:
     out = []
     for item in node.items:
         out.append(_EVAL[item.kind](item, env))
-    return tuple(out)
+    return built(node, tuple(out))
+
+
+def _literal(node, env: Env):
+    value = node.value
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        raise _err(node, "E604", f"string too long (the limit is {MAX_STRING:,} characters)")
+    return value
 
 
 # Evaluators call each other through this table directly, not through `evaluate`: one
 # Python frame per level of expression nesting (see syntax.MAX_NESTING, lower.MAX_LOWER_DEPTH).
 _EVAL = {
-    "const": lambda node, env: node.value,
+    "const": _literal,
     "dims": lambda node, env: node.values,
     "name": _name,
     "binop": _binop,

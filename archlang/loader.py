@@ -165,79 +165,97 @@ def _add_prelude(program: Program) -> None:
 
 
 def _load_imports(program, module, base: Path, chain: list[str], seen: set[str]) -> None:
-    for item in module.items:
-        if not isinstance(item, ir.Import):
+    """Load what ``module`` imports, depth first, with an explicit stack: a chain of
+    MAX_IMPORTS files, each importing the next, must not hit Python's recursion limit."""
+    stack = [(_imports(module), base, chain)]
+    while stack:
+        pending, base, chain = stack[-1]
+        item = next(pending, None)
+        if item is None:
+            stack.pop()
             continue
-        target = base / item.path
-        shown = _shown(target)
-        if any(ord(ch) < 32 for ch in item.path):  # NUL would crash os calls; others are typos
-            raise _located(
-                program,
-                Diagnostic(
-                    code="E106",
-                    message=f"cannot import {item.path!r}: the path contains a control character",
-                    span=item.span,
-                ),
-            )
-        if not item.path.endswith(".arch"):
-            raise _located(
-                program,
-                Diagnostic(
-                    code="E106",
-                    message=f"cannot import `{item.path}`: not an .arch file",
-                    span=item.span,
-                    help='imports name block libraries, e.g. import "lib/inception.arch"',
-                ),
-            )
-        try:
-            resolved = str(target.resolve(strict=False))
-        except (OSError, RuntimeError, ValueError):
-            raise _located(
-                program,
-                Diagnostic(code="E104", message=f"cannot resolve `{item.path}` (symlink loop?)", span=item.span),
-            ) from None
-        if program.import_root is not None and not Path(resolved).is_relative_to(program.import_root):
-            raise _located(
-                program,
-                Diagnostic(
-                    code="E108",
-                    message=f"cannot import `{item.path}`: it resolves outside the spec's folder "
-                    f"(to `{resolved}`, not under `{program.import_root}`)",
-                    span=item.span,
-                    help="copy the library next to the spec, or pass --allow-outside-imports if you trust it",
-                ),
-            )
-        if resolved in chain:
-            cycle = " -> ".join(_shown(Path(c)) for c in chain[chain.index(resolved) :] + [resolved])
-            raise _located(
-                program,
-                Diagnostic(
-                    code="E107",
-                    message="import cycle",
-                    span=item.span,
-                    notes=(Note(f"cycle: {cycle}"),),
-                    help="move the shared blocks into a library that neither file imports back",
-                ),
-            )
-        if resolved in seen:
-            continue  # the same file reached again (maybe by another path): load once
-        seen.add(resolved)
-        if len(seen) > MAX_IMPORTS:
-            raise _located(
-                program, Diagnostic(code="E603", message=f"more than {MAX_IMPORTS} imported files", span=item.span)
-            )
-        try:
-            text = read_source(target, shown, at=item.span)
-            sub = parse(text, shown)
-        except SpecError as err:
-            # Quote the failing file only if it really is a spec file: `lib.arch` linking to
-            # /etc/passwd (allowed with allow_outside_imports) is not echoed line by line.
-            text = locals().get("text") if resolved.endswith(".arch") else None
-            raise _located(program, *err.diagnostics, extra=(shown, text)) from None
-        program.sources.add(shown, text)
-        program.files.append(Path(resolved))
-        program.modules.append(sub)
-        _load_imports(program, sub, target.parent, chain + [resolved], seen)
+        loaded = _load_import(program, item, base, chain, seen)
+        if loaded is not None:
+            sub, target, resolved = loaded
+            stack.append((_imports(sub), target.parent, chain + [resolved]))
+
+
+def _imports(module):
+    return (item for item in module.items if isinstance(item, ir.Import))
+
+
+def _load_import(program, item, base: Path, chain: list[str], seen: set[str]):
+    """Read and parse one import; None if it was loaded already."""
+    target = base / item.path
+    shown = _shown(target)
+    if any(ord(ch) < 32 for ch in item.path):  # NUL would crash os calls; others are typos
+        raise _located(
+            program,
+            Diagnostic(
+                code="E106",
+                message=f"cannot import {item.path!r}: the path contains a control character",
+                span=item.span,
+            ),
+        )
+    if not item.path.endswith(".arch"):
+        raise _located(
+            program,
+            Diagnostic(
+                code="E106",
+                message=f"cannot import `{item.path}`: not an .arch file",
+                span=item.span,
+                help='imports name block libraries, e.g. import "lib/inception.arch"',
+            ),
+        )
+    try:
+        resolved = str(target.resolve(strict=False))
+    except (OSError, RuntimeError, ValueError):
+        raise _located(
+            program,
+            Diagnostic(code="E104", message=f"cannot resolve `{item.path}` (symlink loop?)", span=item.span),
+        ) from None
+    if program.import_root is not None and not Path(resolved).is_relative_to(program.import_root):
+        raise _located(
+            program,
+            Diagnostic(
+                code="E108",
+                message=f"cannot import `{item.path}`: it resolves outside the spec's folder "
+                f"(to `{resolved}`, not under `{program.import_root}`)",
+                span=item.span,
+                help="copy the library next to the spec, or pass --allow-outside-imports if you trust it",
+            ),
+        )
+    if resolved in chain:
+        cycle = " -> ".join(_shown(Path(c)) for c in chain[chain.index(resolved) :] + [resolved])
+        raise _located(
+            program,
+            Diagnostic(
+                code="E107",
+                message="import cycle",
+                span=item.span,
+                notes=(Note(f"cycle: {cycle}"),),
+                help="move the shared blocks into a library that neither file imports back",
+            ),
+        )
+    if resolved in seen:
+        return None  # the same file reached again (maybe by another path): load once
+    seen.add(resolved)
+    if len(seen) > MAX_IMPORTS:
+        raise _located(
+            program, Diagnostic(code="E603", message=f"more than {MAX_IMPORTS} imported files", span=item.span)
+        )
+    try:
+        text = read_source(target, shown, at=item.span)
+        sub = parse(text, shown)
+    except SpecError as err:
+        # Quote the failing file only if it really is a spec file: `lib.arch` linking to
+        # /etc/passwd (allowed with allow_outside_imports) is not echoed line by line.
+        text = locals().get("text") if resolved.endswith(".arch") else None
+        raise _located(program, *err.diagnostics, extra=(shown, text)) from None
+    program.sources.add(shown, text)
+    program.files.append(Path(resolved))
+    program.modules.append(sub)
+    return sub, target, resolved
 
 
 def _located(program, *diags, extra=None) -> SpecError:

@@ -15,6 +15,11 @@ from .op_shapes import SHAPE_RULES
 from .ops import Op, ShapeError
 from .shape_format import format_shape
 
+# A group with 100,000 branches of the wrong shape is one error, not 100,000 notes; and one
+# run reports at most as many shape errors as lowering does (lower.MAX_REPORTED_ERRORS).
+MAX_BRANCH_NOTES = 8
+MAX_SHAPE_ERRORS = 20
+
 
 def infer_shapes(graph: nx.DiGraph, input_shape: tuple[int, ...] | None = None) -> list[Diagnostic]:
     """Set ``shape`` on every node; return the shape errors found (empty when all is well)."""
@@ -36,12 +41,17 @@ def infer_shapes(graph: nx.DiGraph, input_shape: tuple[int, ...] | None = None) 
             data["shape"] = None
             notes = tuple(Note(n) for n in err.notes)
             if data["op"] in (Op.CONCAT, Op.ADD):
+                inputs = data["inputs"]
                 notes = tuple(
                     Note(f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src]['shape'])}", nodes[src]["span"])
-                    for i, src in enumerate(data["inputs"])
+                    for i, src in enumerate(inputs[:MAX_BRANCH_NOTES])
                 )
+                if len(inputs) > MAX_BRANCH_NOTES:
+                    notes += (Note(f"and {len(inputs) - MAX_BRANCH_NOTES:,} more branches"),)
             else:
                 notes += (Note(f"its input is {format_shape(in_shapes[0])} (from `{data['inputs'][0]}`)"),)
+            if len(problems) >= MAX_SHAPE_ERRORS:
+                continue  # keep inferring (later nodes need shapes) but stop collecting
             problems.append(
                 Diagnostic(
                     code=err.code, message=f"{err.message} at `{nid}`", span=data["span"], help=err.help, notes=notes

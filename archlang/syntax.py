@@ -81,18 +81,35 @@ def _tok_span(file: str, tok: Token) -> Span:
     return Span.model_construct(file=file, line=tok.line, col=tok.column, end_line=tok.end_line, end_col=tok.end_column)
 
 
+_LONG_STRING = 10_000
+_ESCAPE = re.compile(r"\\(N\{[^}]*\}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|[0-7]{1,3}|.)")
+
+
+def _one_escape(match) -> str:
+    try:
+        value = ast.literal_eval('"' + match.group() + '"')
+    except (ValueError, SyntaxError):
+        return match.group()
+    return value if isinstance(value, str) else match.group()
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _unquote(tok: Token, problems: list[Diagnostic] | None = None, file: str = "") -> str:
     # The STRING terminal only admits Python-compatible escapes' shapes; unknown escapes
     # are kept literally, as Python does, and bad ones degrade to the raw text.
-    try:
-        value = ast.literal_eval(str(tok))
-    except (ValueError, SyntaxError):
+    if "\\" not in tok:  # nothing to decode
         return str(tok)[1:-1]
-    if not isinstance(value, str):
-        return str(tok)[1:-1]
+    if len(tok) > _LONG_STRING:  # compile() needs ~450 bytes a character: escape by escape
+        value = _ESCAPE.sub(_one_escape, str(tok)[1:-1])
+    else:
+        try:
+            value = ast.literal_eval(str(tok))
+        except (ValueError, SyntaxError):
+            return str(tok)[1:-1]
+        if not isinstance(value, str):
+            return str(tok)[1:-1]
     bad = _SURROGATE.search(value)
     if bad is not None:
         # "\ud800" is half of a UTF-16 pair, not a character: no output (UTF-8 text, DOT,

@@ -91,7 +91,7 @@ def syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
     )
 
 
-_ROUGH_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[A-Za-z0-9_.]+|\*\*|//|[=!<>]=|\S')
+_ROUGH_TOKEN = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|#[^\n]*|[A-Za-z0-9_.]+|\*\*|//|[=!<>]=|\S')
 _OPENERS = {"{": 2, "[": 1}  # tree levels each bracket adds at least (a `{` body sits in a statement)
 _CLOSERS = {"}": 2, "]": 1}
 

@@ -124,6 +124,7 @@ def test_too_little_stack_left_is_a_diagnostic_not_a_traceback():
         sys.setrecursionlimit(saved)
     assert info.value.diagnostics[0].code == "E601"
     assert "recursion limit" in info.value.diagnostics[0].message
+    assert info.value.diagnostics[0].span is not None  # issue 14: every E601 is located
 
 
 def test_name_templates_are_parsed_with_the_spec_not_while_lowering(monkeypatch):

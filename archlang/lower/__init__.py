@@ -17,9 +17,11 @@ import sys
 
 import networkx as nx
 
-from ..diagnostics import SpecError
+from .. import ir
+from ..diagnostics import Span, SpecError
 from ..evaluate import budget
 from ..loader import Program
+from .estimate import Estimator
 from .layers import BODY
 from .program import GlobalEnv, bind_network_params, collect_blocks, collect_consts, the_network
 from .settings import check_outputs
@@ -63,13 +65,21 @@ def lower(
             raise lowering_error(
                 "E601",
                 f"the spec nests too deeply for Python's recursion limit ({sys.getrecursionlimit()}) here",
-                None,
+                _network_span(program),
                 help="call from a shallower stack, or raise the limit with sys.setrecursionlimit",
             ) from None
 
 
+def _network_span(program: Program):
+    """Where a failure outside any statement is shown: the network's name, else line 1."""
+    nets = [i for i in program.main.items if isinstance(i, ir.NetworkDef)]
+    return nets[0].name_span if nets else Span.point(program.main.file, 1, 1)
+
+
 def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> nx.DiGraph:
     lw = Lowering(collect_blocks(program), GlobalEnv(collect_consts(program)), max_nodes, input_shape)
+    items = [item for module in program.modules for item in module.items]
+    lw.estimate = Estimator(lw.blocks, lw.globals, items, cap=max_nodes + 1)
     net = the_network(program)
     values = bind_network_params(net, overrides, lw.globals)
     top = Frame(Scope(()), lw.globals.child(values), Ctx(), top=True)

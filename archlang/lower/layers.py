@@ -217,6 +217,7 @@ def _enter_block(lw: Lowering, block: ir.BlockDef, call: ir.Call, frame: Frame):
         )
     if len(ctx.blocks) >= MAX_BLOCK_DEPTH:
         raise lowering_error("E602", f"blocks nested more than {MAX_BLOCK_DEPTH} deep", call.span)
+    lw.check_expansion(lw.estimate.body(block.body), call.span, f"block `{block.name}`")
     values = bind_block_args(block, call, frame.env, lw.globals)
     return lw.globals.child(values), ctx.inner(blocks=ctx.blocks + (block.name,))
 

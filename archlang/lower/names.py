@@ -8,19 +8,35 @@ from ..diagnostics import Note, SpecError
 from ..evaluate import Env, evaluate
 from .state import Scope, lowering_error
 
+# Names become Python attributes, table cells and diagram labels, once per instance: a
+# 100,000-character name repeated 3,000 times would be 300 MB of text downstream.
+MAX_NAME = 256
+
 
 def label_text(label: ir.Label, env: Env) -> str:
     if not label.holes:
+        if len(label.text) > MAX_NAME:
+            raise _too_long(len(label.text), label.span)
         return label.text
-    out = [label.pieces[0]]
+    out, length = [label.pieces[0]], len(label.pieces[0])
     for hole, piece in zip(label.holes, label.pieces[1:]):
         try:
             value = evaluate(hole, env)
         except SpecError as e:
             d = e.diagnostics[0]
             raise lowering_error(d.code, d.message + " (in a name template)", label.span, d.help) from None
-        out += (str(value).lower() if isinstance(value, bool) else str(value), piece)
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        length += len(text) + len(piece)
+        if length > MAX_NAME:
+            raise _too_long(length, label.span)
+        out += (text, piece)
     return "".join(out)
+
+
+def _too_long(length: int, span) -> SpecError:
+    return lowering_error(
+        "E207", f"name of {length:,} characters (the limit is {MAX_NAME})", span, help="give the layer a shorter name"
+    )
 
 
 def check_label(text: str, span, scope: Scope) -> None:

@@ -13,6 +13,10 @@ from ..ops import ALIASES, CALLABLE_OPS
 from ..syntax import parse_expression
 from .state import lowering_error
 
+# Top-level constants are evaluated on first use, one nested evaluation (~4 Python frames)
+# per constant named along the way: `const c2 = c1`, `const c1 = c0`, ...
+MAX_CONST_CHAIN = 64
+
 PARAM_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
 
@@ -73,6 +77,14 @@ class GlobalEnv(Env):
             raise KeyError(name)
         if name in self.evaluating:
             raise lowering_error("E309", f"constant `{name}` is defined in terms of itself", stmt.span)
+        if len(self.evaluating) >= MAX_CONST_CHAIN:
+            raise lowering_error(
+                "E601",
+                f"constants defined through more than {MAX_CONST_CHAIN} other constants",
+                stmt.span,
+                notes=[Note(f"the chain starts at `{self.evaluating[0]}`")],
+                help="each constant is evaluated through the ones it names; shorten the chain",
+            )
         self.evaluating.append(name)
         try:
             self.vars[name] = evaluate(stmt.value, self)

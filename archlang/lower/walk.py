@@ -39,6 +39,13 @@ def walk(lw: Lowering, stmts, acc, frame: Frame, mode: Mode):
                     acc = CONTROL[kind](lw, stmt, acc, frame, mode)
                 else:
                     acc = mode.handlers.get(kind, mode.other)(lw, stmt, acc, frame)
+            except RecursionError:
+                # Only when called with little of Python's recursion limit left (the depth
+                # limits keep lowering within ~700 frames): located at the statement; if
+                # even this needs too many frames, the walker outside catches it.
+                raise lowering_error(
+                    "E601", "the spec nests too deeply for Python's recursion limit here", stmt.span
+                ) from None
             except SpecError as err:
                 # Limits (E6xx), and anything before the input exists, stop at once.
                 if not mode.recovers or acc is None or any(d.code.startswith("E6") for d in err.diagnostics):
@@ -95,11 +102,15 @@ def _iterations(lw: Lowering, stmt, env):
                 stmt.count.span,
                 help="raise the limit with --max-nodes if this is intended",
             )
+        lw.check_expansion(lw.estimate.times(count, stmt.body), stmt.count.span, f"repeat {count:,}")
         charge(stmt, count)
         return ({stmt.var: i} if stmt.var else {} for i in range(count))
     items = evaluate(stmt.iterable, env)
     if not isinstance(items, tuple):
         raise lowering_error("E305", f"`for` needs a list or tuple, got {type_name(items)}", stmt.iterable.span)
+    lw.check_expansion(
+        lw.estimate.times(len(items), stmt.body), stmt.iterable.span, f"this loop of {len(items):,} iterations"
+    )
     charge(stmt, len(items))
     return _unpacked(stmt, items)
 

@@ -16,14 +16,14 @@ torch. Exit codes: 0 ok, 1 spec errors, 2 usage errors.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from .cli_group import DEFAULT, DefaultCommand, DefaultGroup, UsageProblem
-from .cli_inputs import _load_text, parse_dims, refuse_inputs, spec_source
+from .cli_inputs import _load_text, parse_dims, parse_sets, refuse_inputs, spec_source
+from .cli_output import report_errors, use_color, write_output
 from .version import __version__
 
 # format -> "module:function"; the function takes (compiled, fmt, options) and returns
@@ -51,33 +51,6 @@ def _load(target: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def parse_sets(items: tuple[str, ...]) -> dict:
-    params = {}
-    for item in items:
-        name, eq, value = item.partition("=")
-        if not eq or not name.strip():
-            raise UsageProblem(f"--set wants NAME=VALUE, got {item!r}")
-        if any("\ud800" <= ch <= "\udfff" for ch in item):  # bytes the locale could not decode
-            raise UsageProblem(f"--set {item!r} is not valid text in this locale's encoding")
-        params[name.strip()] = value.strip()
-    return params
-
-
-def _use_color(stream) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    if os.environ.get("FORCE_COLOR") or os.environ.get("CLICOLOR_FORCE"):
-        return True
-    return hasattr(stream, "isatty") and stream.isatty()
-
-
-def report_errors(err) -> None:
-    from .diagnostics import render_all
-
-    sources = getattr(err, "sources", None)
-    click.echo(render_all(err.diagnostics, sources, color=_use_color(sys.stderr)), err=True)
-
-
 def compile_or_exit(
     file: str | None,
     sets: tuple[str, ...],
@@ -100,25 +73,6 @@ def compile_or_exit(
         sys.exit(1)
     except RecursionError:
         click.echo("error[E601]: the spec is nested too deeply to compile", err=True)
-        sys.exit(1)
-
-
-def write_output(data: str | bytes, output: str | None) -> None:
-    if output is None or output == "-":
-        if isinstance(data, bytes):
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        else:
-            click.echo(data, nl=not data.endswith("\n"))
-        return
-    from .atomic import write_atomic
-    from .diagnostics import printable
-
-    try:
-        write_atomic(Path(output), data)
-    except (OSError, ValueError) as err:
-        reason = getattr(err, "strerror", None) or str(err)
-        click.echo(f"error[E110]: cannot write `{printable(output)}`: {reason.lower()}", err=True)
         sys.exit(1)
 
 
@@ -288,7 +242,7 @@ def lint(file, sets, input_dims, max_nodes, text, allow_outside_imports, select,
     if not file and text is None:
         raise UsageProblem("lint needs a FILE (or -e TEXT, or --explain CODE)")
     compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
-    code = _load(LINT)(compiled, select=select, ignore=ignore, fmt=fmt, color=_use_color(sys.stdout))
+    code = _load(LINT)(compiled, select=select, ignore=ignore, fmt=fmt, color=use_color(sys.stdout))
     sys.exit(code)
 
 

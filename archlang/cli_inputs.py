@@ -69,3 +69,15 @@ def refuse_inputs(output: str | None, *compiled) -> None:
     for c in compiled:
         if target in c.program.files:
             raise UsageProblem(f"refusing to write over `{output}`: it is an input of this compile")
+
+
+def parse_sets(items: tuple[str, ...]) -> dict:
+    params = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise UsageProblem(f"--set wants NAME=VALUE, got {item!r}")
+        if any("\ud800" <= ch <= "\udfff" for ch in item):  # bytes the locale could not decode
+            raise UsageProblem(f"--set {item!r} is not valid text in this locale's encoding")
+        params[name.strip()] = value.strip()
+    return params

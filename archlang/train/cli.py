@@ -10,11 +10,9 @@ from pathlib import Path
 
 import click
 
-
-def _cli():
-    from archlang import cli  # the main CLI's helpers (imported late: it imports this module)
-
-    return cli
+from archlang.cli_group import UsageProblem
+from archlang.cli_inputs import parse_dims, parse_sets
+from archlang.cli_output import report_errors, write_output
 
 
 def _fail_on_spec_error(call, *args, **kwargs):
@@ -24,7 +22,7 @@ def _fail_on_spec_error(call, *args, **kwargs):
     try:
         return call(*args, **kwargs)
     except SpecError as err:
-        _cli().report_errors(err)
+        report_errors(err)
         sys.exit(1)
 
 
@@ -47,7 +45,7 @@ def _recipe(name: str, overrides: tuple[str, ...], **fields):
         try:
             key, value = parse_override(item)
         except ValueError as err:
-            raise _cli().UsageProblem(str(err)) from None
+            raise UsageProblem(str(err)) from None
         values[key] = value
     values.update({k: v for k, v in fields.items() if v is not None})
     return _fail_on_spec_error(load_recipe, name, values)
@@ -96,9 +94,8 @@ def _devices(value: str):
 @click.option("--progress/--no-progress", default=True, help="Show Lightning's progress bar.")
 def train_cmd(spec, data, recipe, sets, input_dims, recipe_sets, max_epochs, batch_size, lr, seed, **options):
     """Train SPEC on --data with a recipe; checkpoints, metrics.csv, summary.json, curves in --out."""
-    cli = _cli()
     if spec is None:
-        raise cli.UsageProblem("train needs a SPEC (or --list-recipes)")
+        raise UsageProblem("train needs a SPEC (or --list-recipes)")
     fields = {"max_epochs": max_epochs, "batch_size": batch_size, "optimizer.lr": lr, "seed": seed}
     chosen = _recipe(recipe, recipe_sets, **fields)
     from .run import TrainOptions, fit
@@ -106,8 +103,8 @@ def train_cmd(spec, data, recipe, sets, input_dims, recipe_sets, max_epochs, bat
     train_options = TrainOptions(
         data=data,
         out=options["out"],
-        params=cli.parse_sets(sets),
-        input_shape=cli.parse_dims(input_dims) if input_dims else None,
+        params=parse_sets(sets),
+        input_shape=parse_dims(input_dims) if input_dims else None,
         num_classes=options["num_classes"],
         init=options["init"],
         freeze=options["freeze"],
@@ -144,7 +141,6 @@ def train_cmd(spec, data, recipe, sets, input_dims, recipe_sets, max_epochs, bat
 @click.option("--recipe", default=None, help="Recipe for the eval transform (default: the checkpoint's).")
 def eval_cmd(spec, weights, data, sets, input_dims, batch_size, out, recipe):
     """Top-1, top-5 and per-class accuracy of SPEC with --weights on the validation split."""
-    cli = _cli()
     from .evaluate import evaluate
 
     result = _fail_on_spec_error(
@@ -152,8 +148,8 @@ def eval_cmd(spec, weights, data, sets, input_dims, batch_size, out, recipe):
         spec,
         weights,
         data,
-        params=cli.parse_sets(sets),
-        input_shape=cli.parse_dims(input_dims) if input_dims else None,
+        params=parse_sets(sets),
+        input_shape=parse_dims(input_dims) if input_dims else None,
         batch_size=batch_size,
         recipe=_recipe(recipe, ()) if recipe else None,
     )
@@ -161,9 +157,9 @@ def eval_cmd(spec, weights, data, sets, input_dims, batch_size, out, recipe):
     text = json.dumps(result, indent=2) + "\n"
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        cli.write_output(text, str(Path(out) / "eval.json"))
+        write_output(text, str(Path(out) / "eval.json"))
         for suffix, payload in figures.items():
-            cli.write_output(payload, str(Path(out) / f"confusion.{suffix}"))
+            write_output(payload, str(Path(out) / f"confusion.{suffix}"))
     click.echo(text, nl=False)
 
 
@@ -176,10 +172,9 @@ def eval_cmd(spec, weights, data, sets, input_dims, batch_size, out, recipe):
 @click.option("--opset", type=click.IntRange(7), default=None, help="ONNX opset (default: torch's).")
 def export_cmd(spec, weights, output, sets, input_dims, opset):
     """Export SPEC (eval mode) to ONNX, checked against onnxruntime, or to a torch.export .pt2."""
-    cli = _cli()
     suffix = Path(output).suffix
     if suffix not in (".onnx", ".pt2"):
-        raise cli.UsageProblem(f"-o wants a .onnx or .pt2 file, got {output!r}")
+        raise UsageProblem(f"-o wants a .onnx or .pt2 file, got {output!r}")
     from .export import export
 
     report = _fail_on_spec_error(
@@ -187,9 +182,9 @@ def export_cmd(spec, weights, output, sets, input_dims, opset):
         spec,
         weights,
         suffix[1:],
-        params=cli.parse_sets(sets),
-        input_shape=cli.parse_dims(input_dims) if input_dims else None,
+        params=parse_sets(sets),
+        input_shape=parse_dims(input_dims) if input_dims else None,
         opset=opset,
     )
-    cli.write_output(report.pop("payload"), output)
+    write_output(report.pop("payload"), output)
     click.echo(json.dumps(report), err=True)

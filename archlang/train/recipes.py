@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -269,8 +268,8 @@ def parse_recipe(text: str, file: str = "<recipe>", overrides: dict[str, Any] | 
 
 def bundled_recipes() -> dict[str, Path]:
     """Recipes shipped with archlang, by name (``inception_v3`` -> .../recipes/inception_v3.toml)."""
-    root = resources.files("archlang.train") / "recipes"
-    return {p.name[:-5]: Path(str(p)) for p in root.iterdir() if p.name.endswith(".toml")}
+    root = Path(__file__).resolve().parent / "recipes"  # package data, installed beside this module
+    return {p.name[:-5]: p for p in sorted(root.iterdir()) if p.name.endswith(".toml")}
 
 
 def load_recipe(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:

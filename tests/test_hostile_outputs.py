@@ -88,16 +88,25 @@ def test_each_injection_alone_draws_without_links(tmp_path, line):
     assert not any("href" in k or k == "URL" for e in elements for k in e.attrib)
 
 
-def test_a_huge_name_gives_a_diagram_with_a_capped_label(tmp_path):
-    spec = _spec(tmp_path, f'  "{"w" * (1 << 20)}": conv(4, 3)\n  "{"w" * (1 << 20)}x": conv(4, 1)\n')
+def test_the_longest_names_give_a_diagram_with_capped_labels(tmp_path):
+    from archlang.lower.names import MAX_NAME
+
+    long = "w" * (MAX_NAME - 2)
+    spec = _spec(tmp_path, f'  "{long}\\\\": conv(4, 3)\n  "{long}x": conv(4, 1)\n')
     out = tmp_path / "net.svg"
     result = archc(spec, "--emit", "svg", "-o", out)
     assert result.exit_code == 0, result.output
-    data = out.read_bytes()
-    assert len(data) < 100_000  # two 1 MiB names are not copied into the drawing
-    titles, elements = _svg_nodes(data)
+    titles, elements = _svg_nodes(out.read_bytes())
     assert len(titles) == 4 and len(set(titles)) == 4  # the two long names stay two nodes
     assert any((e.text or "").endswith("…") and (e.text or "").startswith("www") for e in elements)
+
+
+def test_a_huge_name_is_refused_located(tmp_path):
+    spec = _spec(tmp_path, f'  "{"w" * (1 << 20)}": conv(4, 3)\n')
+    result = archc(spec, "--emit", "svg", "-o", tmp_path / "net.svg")
+    _no_traceback(result)
+    assert result.exit_code == 1 and "net.arch:" in result.output
+    assert not (tmp_path / "net.svg").exists()
 
 
 def test_html_report_escapes_names(tmp_path):
@@ -107,20 +116,32 @@ def test_html_report_escapes_names(tmp_path):
     assert "<img" not in result.output and "&lt;img src=x onerror=alert(1)&gt;" in result.output
 
 
-def test_deep_list_argument_draws(tmp_path):
-    # A 6,000-deep list built one level per constant: no syntax depth, but `repr` recursed.
-    consts = "".join(f"  const a{i} = [a{i - 1}]\n" for i in range(1, 6000))
+def _deep_list_spec(tmp_path, depth: int):
+    # A list nested `depth` levels, one level per constant: no syntax depth, but `repr` recursed.
+    consts = "".join(f"  const a{i} = [a{i - 1}]\n" for i in range(1, depth))
     spec = tmp_path / "deep.arch"
     spec.write_text(
         "block B(x) {\n  conv(8, 3)\n}\nnetwork D {\n  input 3x8x8\n  const a0 = [1]\n"
         + consts
-        + "  B(a5999)\n  B(a5999)\n}\n"
+        + f"  B(a{depth - 1})\n  B(a{depth - 1})\n}}\n"
     )
-    result = archc(spec, "--emit", "dot")
+    return spec
+
+
+def test_the_deepest_list_argument_draws(tmp_path):
+    from archlang.value_budget import MAX_VALUE_DEPTH
+
+    result = archc(_deep_list_spec(tmp_path, MAX_VALUE_DEPTH - 1), "--emit", "dot")
     _no_traceback(result)
     assert result.exit_code == 0, result.output[-2000:]
     assert "B × 2" in result.output  # the two identical instances still collapse
     subprocess.run(["dot", "-Tsvg"], input=result.output.encode(), check=True, capture_output=True)
+
+
+def test_a_6000_deep_list_argument_is_refused_located(tmp_path):
+    result = archc(_deep_list_spec(tmp_path, 6000), "--emit", "dot")
+    _no_traceback(result)
+    assert result.exit_code == 1 and "E601" in result.output and "deep.arch:" in result.output
 
 
 # ---- 4. files the user did not name as output --------------------------------------------

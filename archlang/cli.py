@@ -85,12 +85,24 @@ def report_errors(err) -> None:
     click.echo(render_all(err.diagnostics, sources, color=_use_color(sys.stderr)), err=True)
 
 
-def compile_or_exit(file: str, sets: tuple[str, ...], input_dims: str | None, max_nodes: int):
+def compile_or_exit(file: str, sets: tuple[str, ...], input_dims: str | None, max_nodes: int, cached=False):
+    """The compiled spec; with ``cached``, maybe a :class:`~archlang.graphcache.CachedCompile`
+    (graph and sources only: enough for a report, not for the torch back end)."""
+    params, shape = parse_sets(sets), parse_dims(input_dims) if input_dims else None
+    if cached:
+        from . import graphcache
+
+        hit = graphcache.load(file, params, shape, max_nodes)
+        if hit is not None:
+            return hit
     from .compiler import compile_spec
     from .diagnostics import SpecError
 
     try:
-        return compile_spec(file, parse_sets(sets), parse_dims(input_dims) if input_dims else None, max_nodes)
+        compiled = compile_spec(file, params, shape, max_nodes)
+        if cached:
+            graphcache.store(file, params, shape, max_nodes, compiled)
+        return compiled
     except SpecError as err:
         report_errors(err)
         sys.exit(1)
@@ -226,7 +238,7 @@ def compile_cmd(file, sets, input_dims, max_nodes, emit, output, report, **optio
             f"--emit {emit} writes binary data, which would garble the terminal: "
             f"give -o FILE (e.g. -o {Path(file).stem}.{emit}), or redirect: > {Path(file).stem}.{emit}"
         )
-    compiled = compile_or_exit(file, sets, input_dims, max_nodes)
+    compiled = compile_or_exit(file, sets, input_dims, max_nodes, cached=report)
     notes: list[str] = []
     options.update(output=output, sets=parse_sets(sets), notes=notes)
     from .diagnostics import SpecError

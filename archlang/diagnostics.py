@@ -9,16 +9,17 @@ and a caret under the span, then notes and help.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of a source file. Lines and columns are 1-based; ``end_col`` is exclusive.
 
-class Span(BaseModel):
-    """A region of a source file. Lines and columns are 1-based; ``end_col`` is exclusive."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
+    A plain dataclass, not a pydantic model (the IR's models still validate it as a field
+    type): a compiled graph, whose nodes carry spans, then loads from the compile cache
+    (archlang/graphcache.py) without importing pydantic."""
 
     file: str
     line: int
@@ -73,9 +74,9 @@ class Diagnostic:
             "code": self.code,
             "severity": self.severity.value,
             "message": self.message,
-            "span": self.span.model_dump() if self.span else None,
+            "span": asdict(self.span) if self.span else None,
             "help": self.help,
-            "notes": [{"message": n.message, "span": n.span.model_dump() if n.span else None} for n in self.notes],
+            "notes": [{"message": n.message, "span": asdict(n.span) if n.span else None} for n in self.notes],
         }
 
 

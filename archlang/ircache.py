@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from .syntax import parse as parse_text
-from .user_cache import cache_dir
+from .user_cache import cache_dir, package_stamp
 from .version import __version__
 
 PACKAGE = Path(__file__).resolve().parent
@@ -35,16 +35,7 @@ def code_stamp() -> str:
     subpackage) does."""
     global _code_stamp
     if _code_stamp is None:
-        entries = []
-        for folder, dirs, files in os.walk(PACKAGE):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for name in sorted(files):
-                if name.endswith((".py", ".lark")):
-                    st = os.stat(os.path.join(folder, name))
-                    entries.append(
-                        f"{os.path.relpath(os.path.join(folder, name), PACKAGE)}:{st.st_size}:{st.st_mtime_ns}"
-                    )
-        _code_stamp = __version__ + "|" + "|".join(entries)
+        _code_stamp = __version__ + "|" + package_stamp(PACKAGE)
     return _code_stamp
 
 

@@ -68,7 +68,7 @@ def _defaults(cls) -> dict:
 
 
 def _span(file: str, meta) -> Span:
-    return Span.model_construct(
+    return Span(
         file=file,
         line=meta.line,
         col=meta.column,
@@ -78,7 +78,7 @@ def _span(file: str, meta) -> Span:
 
 
 def _tok_span(file: str, tok: Token) -> Span:
-    return Span.model_construct(file=file, line=tok.line, col=tok.column, end_line=tok.end_line, end_col=tok.end_column)
+    return Span(file=file, line=tok.line, col=tok.column, end_line=tok.end_line, end_col=tok.end_column)
 
 
 _LONG_STRING = 10_000

@@ -25,4 +25,14 @@ def cache_dir() -> Path | None:
         return None
 
 
-_code_stamp: str | None = None
+def package_stamp(package: Path) -> str:
+    """Changes whenever any file of the package (code, grammar, prelude, in any subpackage)
+    does: the sizes and modification times of its files."""
+    entries = []
+    for folder, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".py", ".lark", ".arch")):
+                st = os.stat(os.path.join(folder, name))
+                entries.append(f"{os.path.relpath(os.path.join(folder, name), package)}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(entries)

@@ -15,10 +15,13 @@ Conventions are in ``docs/analysis.md``; per-op behaviour is in the tables of
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..compiler import Compiled, ensure_compiled
 from .passes import run_passes
 from .results import Analysis, AxisRF, NodeCost, ReceptiveField, Totals
+
+if TYPE_CHECKING:  # the compiler (parser, IR, pydantic) is imported on first use: a report
+    from ..compiler import Compiled  # from the compile cache needs only the passes
 
 
 def analyze(
@@ -40,6 +43,8 @@ def analyze(
     ``dtype`` and ``batch`` only affect the memory figures; costs are per sample.
     Raises :class:`archlang.SpecError` for a bad spec, ``ValueError`` for a bad dtype/batch.
     """
+    from ..compiler import ensure_compiled
+
     compiled = ensure_compiled(source, {**(params or {}), **network_params}, input_shape)
     return run_passes(compiled.graph, dtype=dtype, batch=batch)
 

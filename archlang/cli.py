@@ -24,6 +24,7 @@ import click
 from .cli_group import DEFAULT, DefaultCommand, DefaultGroup, UsageProblem
 from .cli_inputs import _load_text, parse_dims, parse_sets, refuse_inputs, spec_source
 from .cli_output import report_errors, use_color, write_output
+from .limits import DEFAULT_MAX_NODES
 from .version import __version__
 
 # format -> "module:function"; the function takes (compiled, fmt, options) and returns
@@ -107,7 +108,7 @@ def _common(f):
     f = click.option(
         "--max-nodes",
         type=click.IntRange(1),
-        default=200_000,
+        default=DEFAULT_MAX_NODES,
         show_default=True,
         help="Refuse specs that expand to more primitive ops than this.",
     )(f)
@@ -300,7 +301,7 @@ def fmt_cmd(files, check, show_diff):
 @click.option("--set-a", "sets_a", multiple=True, metavar="NAME=VALUE", help="Set a parameter of A only.")
 @click.option("--set-b", "sets_b", multiple=True, metavar="NAME=VALUE", help="Set a parameter of B only.")
 @click.option("--input", "input_dims", metavar="CxHxW", help="Override the input size of both.")
-@click.option("--max-nodes", type=click.IntRange(1), default=200_000, show_default=True)
+@click.option("--max-nodes", type=click.IntRange(1), default=DEFAULT_MAX_NODES, show_default=True)
 @click.option(
     "--format",
     "fmt",

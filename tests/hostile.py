@@ -3,6 +3,9 @@ diagnostics, or run ``archc`` in-process."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -37,3 +40,26 @@ def at(diag) -> tuple[int, int]:
 def archc(*args):
     """``archc ARGS`` in-process, without colour; returns click's Result."""
     return CliRunner().invoke(main, [str(a) for a in args], env={"NO_COLOR": "1"})
+
+
+SIMPLE = "  conv(4, 3)\n"
+NET = "network N {{\n  input 3x8x8\n{body}}}\n"
+SVG = "{http://www.w3.org/2000/svg}"
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+
+
+def spec_file(tmp_path: Path, body: str, name: str = "net.arch") -> Path:
+    path = tmp_path / name
+    path.write_text(NET.format(body=body), encoding="utf-8")
+    return path
+
+
+def no_traceback(result) -> None:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+
+
+def svg_nodes(svg: bytes) -> tuple[list[str], list[ET.Element]]:
+    root = ET.fromstring(svg)
+    titles = [g.find(f"{SVG}title").text for g in root.iter(f"{SVG}g") if g.get("class") == "node"]
+    return titles, list(root.iter())

@@ -17,6 +17,7 @@ import pytest
 from archlang import graphcache, ircache
 from archlang.cli import main
 from archlang.compiler import bundled_specs, compile_spec
+from archlang.limits import DEFAULT_MAX_NODES
 
 ROOT = Path(__file__).resolve().parent.parent
 LIB = "block Stem(c) {\n  conv(c, 3)\n  relu\n}\n"
@@ -78,16 +79,16 @@ def test_editing_an_imported_file_invalidates(cache):
     compiled, hit = _round_trip(Path("n.arch"))
     _same_graph(compiled.graph, hit.graph)
     Path("lib/stem.arch").write_text(LIB.replace("conv(c, 3)", "conv(c, 5)"))
-    assert graphcache.load("n.arch", {}, None, 1_000_000) is None
+    assert graphcache.load("n.arch", {}, None, DEFAULT_MAX_NODES) is None
     fresh, hit = _round_trip(Path("n.arch"))
     assert hit.graph.nodes["Stem/conv"]["attrs"]["kernel_size"] == (5, 5)
     Path("n.arch").write_text(SPEC.replace("conv(8, 1)", "conv(9, 1)"))  # and the main file
-    assert graphcache.load("n.arch", {}, None, 1_000_000) is None
+    assert graphcache.load("n.arch", {}, None, DEFAULT_MAX_NODES) is None
 
 
 def test_other_sets_inputs_and_limits_are_other_entries(cache):
     _round_trip(Path("n.arch"), {"width": "6"})
-    assert graphcache.load("n.arch", {}, None, 1_000_000) is None
+    assert graphcache.load("n.arch", {}, None, DEFAULT_MAX_NODES) is None
     assert graphcache.load("n.arch", {"width": "6"}, (3, 16, 16), 1_000_000) is None
     assert graphcache.load("n.arch", {"width": "6"}, None, 50) is None
     _, hit = _round_trip(Path("n.arch"), {"width": "6"}, (3, 16, 16))
@@ -111,9 +112,9 @@ def test_damaged_entry_is_compiled_again_silently(cache, monkeypatch):
     (entry,) = cache.glob("graph-*.pickle")
     for damage in (b"", b"\x80\x05not a pickle", entry.read_bytes()[:-40]):
         entry.write_bytes(damage)
-        assert graphcache.load("n.arch", {}, None, 1_000_000) is None
+        assert graphcache.load("n.arch", {}, None, DEFAULT_MAX_NODES) is None
         assert _report() == first
-    assert graphcache.load("n.arch", {}, None, 1_000_000) is not None  # stored again
+    assert graphcache.load("n.arch", {}, None, DEFAULT_MAX_NODES) is not None  # stored again
 
 
 def test_report_from_the_cache_does_not_compile(cache, monkeypatch):
@@ -129,7 +130,7 @@ def test_folder_others_can_write_is_not_used(cache):
     os.chmod(cache, 0o777)
     _round_trip(Path("n.arch"))
     assert not list(cache.iterdir())
-    assert graphcache.load("n.arch", {}, None, 1_000_000) is None
+    assert graphcache.load("n.arch", {}, None, DEFAULT_MAX_NODES) is None
 
 
 def test_switched_off_by_environment(cache, monkeypatch):

@@ -10,9 +10,9 @@ from .. import ir
 from ..diagnostics import Diagnostic, Note, SpecError
 from ..evaluate import Env
 from ..graph import OutputsType, ScopeInfo
+from ..limits import DEFAULT_MAX_NODES  # noqa: F401  (re-exported by archlang.lower)
 from ..ops import Op
 
-DEFAULT_MAX_NODES = 200_000
 MAX_BLOCK_DEPTH = 64
 # Statement lists (bodies, branches) open inside each other, counted across block
 # instances: lowering recurses along them, so this bounds its Python stack.

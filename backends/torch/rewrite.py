@@ -42,10 +42,17 @@ class Member:
     item: Leaf | ModulePlan
 
 
-def lookup(owner: ModulePlan, path: tuple[str, ...]):
+def lookup(owner: ModulePlan, path: tuple[str, ...], index: dict | None = None):
+    """The submodule at ``path``; ``index`` (``id(plan)`` -> children by name, filled as it
+    goes) keeps many lookups in one plan linear instead of a scan of the children each."""
+    index = {} if index is None else index
     node = owner
     for name in path:
-        node = next(c for c in node.children if c.name == name)
+        if id(node) not in index:
+            index[id(node)] = {}
+            for c in node.children:
+                index[id(node)].setdefault(c.name, c)
+        node = index[id(node)][name]
     return node
 
 
@@ -72,7 +79,7 @@ def _drop_training_only(root: ModulePlan, alias: dict) -> None:
             if s.leaf is not None and s.leaf.op in EVAL_IDENTITY:
                 alias[s.target] = s.inputs[0]
                 if s.module is not None:
-                    _remove(p, s.module)
+                    _remove(p, [s.module])
                 continue
             kept.append(s)
         p.steps = kept
@@ -148,7 +155,7 @@ def _fold_bare(p: ModulePlan, eps: dict, pairs: dict, alias: dict) -> None:
             owner.children = [identity if c is s.leaf else c for c in owner.children]
             kept.append(Step(s.target, s.inputs, s.module, identity, s.aux, s.shape))
             continue
-        _remove(p, s.module)
+        _remove(p, [s.module])
         alias[s.target] = conv.target
     p.steps = kept
 
@@ -159,11 +166,12 @@ def _fold_bare(p: ModulePlan, eps: dict, pairs: dict, alias: dict) -> None:
 def _members(p: ModulePlan) -> list[Member]:
     """The steps of ``p``'s forward with sequential children opened up (recursively)."""
     out: list[Member] = []
+    index: dict[int, dict] = {}
 
     def expand(owner: ModulePlan, step: Step, prefix: tuple):
         if step.module is None:
             return
-        obj = lookup(owner, step.module)
+        obj = lookup(owner, step.module, index)
         path = prefix + step.module
         if isinstance(obj, ModulePlan) and obj.kind == "sequential":
             for sub in obj.steps:
@@ -217,9 +225,14 @@ def _open(p: ModulePlan, path: tuple[str, ...]) -> None:
         p.steps[at : at + 1] = inner
 
 
-def _remove(p: ModulePlan, path: tuple[str, ...]) -> None:
-    owner = lookup(p, path[:-1]) if len(path) > 1 else p
-    owner.children = [c for c in owner.children if c.name != path[-1]]
+def _remove(p: ModulePlan, paths: list[tuple[str, ...]]) -> None:
+    """Remove the submodules at ``paths`` (one pass over each owner's children)."""
+    by_owner: dict[tuple, set[str]] = {}
+    for path in paths:
+        by_owner.setdefault(path[:-1], set()).add(path[-1])
+    for owner_path, names in by_owner.items():
+        owner = lookup(p, owner_path) if owner_path else p
+        owner.children = [c for c in owner.children if c.name not in names]
 
 
 def _conv_of(item) -> Leaf:
@@ -247,8 +260,7 @@ def _fuse(p: ModulePlan) -> None:
         )
         position = next(i for i, c in enumerate(p.children) if c.name == first.path[0])
         p.children.insert(position, fused)
-        for m in group:
-            _remove(p, m.path)
+        _remove(p, [m.path for m in group])
         widths = " + ".join(str(c.attrs["out_channels"]) for c in convs)
         targets = {m.step.target for m in group}
         at = next(i for i, s in enumerate(p.steps) if s.target == first.step.target)

@@ -198,8 +198,9 @@ def _check_syntax(source: str, compiled: Compiled) -> None:
         spans = [
             (str(d["path"][-1]) if d.get("path") else nid, d.get("span")) for nid, d in compiled.graph.nodes(data=True)
         ]
-        named = sorted((pair for pair in spans if pair[1] is not None), key=lambda pair: -len(pair[0]))
-        span = next((sp for n, sp in named if n in bad), named[0][1] if named else None)
+        located = [pair for pair in spans if pair[1] is not None]
+        longest_first = sorted(located, key=lambda pair: -len(pair[0]))
+        span = next((sp for n, sp in longest_first if n in bad), located[0][1] if located else None)
         raise SpecError(
             Diagnostic(
                 code="E900",

@@ -11,13 +11,13 @@ import collections
 
 import pytest
 import torch
+from archlang.backends.torch import source
+from archlang.backends.torch.texts import docstring
 from click.testing import CliRunner
 from generated import import_file
 
 import archlang
 from archlang import compile_spec
-from archlang.backends.torch import source
-from archlang.backends.torch.texts import docstring
 from archlang.cli import main
 from archlang.diagnostics import SpecError
 
@@ -41,7 +41,7 @@ def _network(module, name="N"):
 
 @pytest.mark.parametrize("indent", ["", "    ", "        "])
 def test_docstring_lines_never_split_an_escape(indent):
-    """Fails on 1917b74 and on the first rewrite of the emitter: ``textwrap`` broke the
+    """Fails on 8fb8b40 (main before this fix): ``textwrap`` broke the
     escaped ``\\\\N`` after its first backslash at some widths, leaving ``\\N`` at the start
     of the next line (``SyntaxError: malformed \\N character escape``)."""
     for n in range(120):
@@ -118,7 +118,8 @@ def test_outputs_named_ordered_dict_does_not_shadow_collections(tmp_path):
 
 @pytest.mark.parametrize("label", ["__call__", "__class__", "__dict__", "__init__", "__setattr__"])
 def test_dunder_labels_are_located_E701(tmp_path, label):
-    """Fails on 1917b74: these passed E701 and building or forward then failed."""
+    """Fails on 8fb8b40 (main before this fix): these passed E701 and building or forward
+    then failed."""
     _, _, result = _emit(tmp_path, f'network N {{\n  input 3x8x8\n  "{label}": conv(4, 1)\n}}\n')
     assert result.exit_code == 1, result.output
     assert "error[E701]" in result.output and "net.arch:3:" in result.output
@@ -127,14 +128,16 @@ def test_dunder_labels_are_located_E701(tmp_path, label):
 
 @pytest.mark.parametrize("flags", MODES)
 def test_double_underscore_label_keeps_its_spec_name_as_the_key(tmp_path, flags):
-    """Fails on 1917b74: ``self.__w`` in the class body was name-mangled to ``_N__w``. The
+    """Fails on 8fb8b40: ``self.__w`` in the class body was name-mangled to ``_N__w``. The
     state_dict key is the spec name, in the file and in :func:`archlang.build` alike."""
     text = 'network N {\n  input 3x8x8\n  "__w": conv(4, 1)\n  __b: batchnorm\n  relu\n}\n'
     spec, out, result = _emit(tmp_path, text, flags)
     assert result.exit_code == 0, result.output
     model = _network(import_file(out))().eval()
     expected = {"__w.weight", "__w.bias"} | (
-        set() if flags else {f"__b.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+        set()
+        if flags
+        else {f"__b.{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
     )
     assert set(model.state_dict()) == expected
     assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 4, 8, 8)
@@ -150,9 +153,10 @@ def test_double_underscore_label_keeps_its_spec_name_as_the_key(tmp_path, flags)
 @pytest.mark.parametrize("flags", MODES)
 @pytest.mark.parametrize("param", ["self", "lambda", "super", "class", "__p", "torch", "x"])
 def test_block_and_network_parameters_named_like_python(tmp_path, flags, param):
-    """Fails on 1917b74 with --optimize (``self``/``lambda``: SyntaxError, ``super``:
-    TypeError). Every emitted identifier goes through the namespace in both modes; the
-    numbers 4/8/5 show the arguments reach the right layers."""
+    """``self``/``lambda``/``super`` failed with --optimize at 1917b74 (issue 14) and pass on
+    the rewritten emitter (a proof); ``__p`` fails on 8fb8b40 (a mangled keyword argument).
+    Every emitted identifier goes through the namespace in both modes; the numbers 4/8/5
+    show the arguments reach the right layers."""
     text = (
         f"block B({param}: int = 4) {{\n  c: conv({param}, 1)\n  bn: batchnorm\n  relu\n}}\n"
         f"network N({param}: int = 5) {{\n  input 3x8x8\n  b: B(4)\n  b2: B(8)\n  b3: B({param})\n}}\n"

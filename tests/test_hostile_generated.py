@@ -167,3 +167,14 @@ def test_block_and_network_parameters_named_like_python(tmp_path, flags, param):
     assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 5, 8, 8)
     weights = {k: v.shape for k, v in model.state_dict().items() if k.endswith("c.weight")}
     assert weights == {"b.c.weight": (4, 3, 1, 1), "b2.c.weight": (8, 4, 1, 1), "b3.c.weight": (5, 8, 1, 1)}
+
+
+def test_double_underscore_names_inside_blocks_and_groups(tmp_path):
+    """Fails on 8fb8b40 the same way, one level down (``self.__w`` inside class ``B``)."""
+    text = 'block B {\n  "__w": conv(4, 1)\n  __q: relu\n}\nnetwork N {\n  input 3x8x8\n  b: B()\n  s: { "__z": conv(4, 1); relu }\n}\n'
+    spec, out, result = _emit(tmp_path, text)
+    assert result.exit_code == 0, result.output
+    model = _network(import_file(out))()
+    expected = {f"{m}.{p}" for m in ("b.__w", "s.__z") for p in ("weight", "bias")}
+    assert set(model.state_dict()) == expected == set(archlang.build(str(spec)).state_dict())
+    assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 4, 8, 8)

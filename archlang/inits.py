@@ -131,6 +131,12 @@ def resolve_init(scheme: str, positional: list, keyword: dict) -> dict | None:
             out[name] = arg.check(values.get(name, arg.default), name)
         except InitArgError as err:
             raise _coded(err, "E205", name if name in keyword else 0) from None
+    if scheme == "trunc_normal" and not out["a"] < out["b"]:
+        err = InitArgError(
+            f"init trunc_normal needs a < b (the truncation interval), got a={out['a']}, b={out['b']}",
+            help=usage(scheme),
+        )
+        raise _coded(err, "E205", "b" if "b" in keyword else "a" if "a" in keyword else 0)
     return out
 
 

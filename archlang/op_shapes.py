@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from .ops import Op, ShapeError
+from .ops import MAX_PARAM_ELEMENTS, Op, ShapeError
 
 # ---- shape rules ------------------------------------------------------------------------
 
@@ -96,9 +96,23 @@ def _conv_shape(attrs, shapes):
         raise ShapeError(
             "E405", f"groups={g} must divide both in_channels ({c}) and out_channels ({attrs['out_channels']})"
         )
+    kh, kw = attrs["kernel_size"]
+    _check_weight(Op.CONV2D, (attrs["out_channels"], c // g, kh, kw))
     p = resolve_padding(attrs)
     oh, ow = _spatial(Op.CONV2D, shape, attrs["kernel_size"], attrs["stride"], p, attrs["dilation"], False)
     return (attrs["out_channels"], oh, ow)
+
+
+def _check_weight(op: Op, shape: Shape) -> None:
+    """One parameter tensor of more than MAX_PARAM_ELEMENTS elements cannot be allocated (a
+    ``Linear(2**60, 2**20)`` would be emitted and fail at construction): refuse it here."""
+    if math.prod(shape) > MAX_PARAM_ELEMENTS:
+        raise ShapeError(
+            "E603",
+            f"{op.value} weight {'×'.join(map(str, shape))} has {math.prod(shape):,} elements, beyond the limit "
+            f"of {MAX_PARAM_ELEMENTS:,} for one parameter tensor",
+            help="archlang refuses parameter tensors this large; is there a typo?",
+        )
 
 
 def _pool_shape(op):
@@ -163,6 +177,7 @@ def _linear_shape(attrs, shapes):
             f"linear needs a flat input, got a {'×'.join(map(str, shape))} feature map",
             help="add `flatten` before this layer",
         )
+    _check_weight(Op.LINEAR, (attrs["out_features"], shape[0]))
     return (attrs["out_features"],)
 
 

@@ -60,6 +60,7 @@ class ArgError(Exception):
 
 
 MAX_DIM = 1 << 20  # channels, features, kernel sizes: beyond this a spec is surely wrong
+MAX_PARAM_ELEMENTS = 1 << 31  # one conv / linear weight tensor (8 GiB of float32)
 
 
 def _is_int(v) -> bool:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import difflib
+import keyword
 
 from .. import ir
 from ..evaluate import evaluate
@@ -116,9 +117,33 @@ def _init_scheme(call: ir.Call, env) -> dict | None:
 def outputs_stmt(lw: Lowering, stmt: ir.OutputsStmt, cur, frame: Frame):
     if not frame.top:
         raise lowering_error("E508", "`outputs` belongs at the top level of the network", stmt.span)
+    _check_outputs_name(stmt.type_name, "type", stmt.span)
+    for f in stmt.fields:
+        _check_outputs_name(f.name, "field", f.span)
     lw.outputs_type = OutputsType(stmt.type_name, tuple((f.name, f.source) for f in stmt.fields))
     lw.outputs_field_spans = [f.span for f in stmt.fields]
     return cur
+
+
+def _check_outputs_name(name: str, what: str, span) -> None:
+    """The outputs type is a ``namedtuple``: its type and field names must be identifiers that
+    are not keywords, and fields must not start with an underscore (namedtuple refuses them)."""
+    problem = (
+        "is not an identifier"
+        if not name.isidentifier()
+        else "is a Python keyword"
+        if keyword.iskeyword(name)
+        else "starts with an underscore"
+        if what == "field" and name.startswith("_")
+        else None
+    )
+    if problem:
+        raise lowering_error(
+            "E207",
+            f"the outputs {what} name `{name}` {problem}",
+            span,
+            help="outputs become a Python namedtuple: use a plain name such as `aux_logits`",
+        )
 
 
 def check_outputs(lw: Lowering) -> None:

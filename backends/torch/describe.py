@@ -58,10 +58,17 @@ def accessor(path: tuple[str, ...]) -> str:
     return text + "".join(f"[{py_str(name)}]" for name in rest)
 
 
-def child(p: ModulePlan, path: tuple[str, ...]):
+def child(p: ModulePlan, path: tuple[str, ...], index: dict | None = None):
+    """The submodule at ``path``; ``index`` (``id(plan)`` -> children by name) keeps a walk
+    over a plan with many children linear."""
+    index = {} if index is None else index
     node = p
     for name in path:
-        node = next(c for c in node.children if c.name == name)
+        if id(node) not in index:
+            index[id(node)] = {}
+            for c in node.children:
+                index[id(node)].setdefault(c.name, c)
+        node = index[id(node)][name]
     return node
 
 
@@ -169,12 +176,13 @@ class Describer:
         d = Described(p)
         lins = {p.input: IN}
         trees: dict[tuple, object] = {}
+        index: dict[int, dict] = {}
         # Channels flow in creation order; constructors are built as their step comes up.
         for step in sorted(p.steps, key=lambda s: self.order[s.target]):
             if step.module is None:
                 lins[step.target] = out_channels(step.leaf, None, [lins[i] for i in step.inputs])
             else:
-                trees[step.module] = self._ctor(d, child(p, step.module), lins, lins[step.inputs[0]])[0]
+                trees[step.module] = self._ctor(d, child(p, step.module, index), lins, lins[step.inputs[0]])[0]
         for c in p.children:
             d.init.append((c.name, self._assemble(c, (c.name,), trees)))
         self._forward(d)
@@ -204,17 +212,31 @@ class Describer:
         for _, nid in p.outputs:
             last_read[nid] = end
         names = Namespace(self.classes.reserved)
+        index: dict[int, dict] = {}
         var = {p.input: "x"}
-        produced = [p.input]
+        # Values on the main path still read after the current step, expired by the step
+        # that reads them last (a set, not a scan of every earlier value: linear in steps).
+        alive: set[str] = set()
+        expiring: dict[int, list[str]] = {}
+
+        def produced(node: str, i: int) -> None:
+            if aux_of.get(node) is None and last_read.get(node, -1) > i:
+                alive.add(node)
+                expiring.setdefault(last_read[node], []).append(node)
+
+        produced(p.input, -1)
         for i, s in enumerate(steps):
             leaf = s.leaf
-            produced.append(s.target)
+            for node in expiring.pop(i, ()):
+                alive.discard(node)
+            produced(s.target, i)
             if leaf is not None and TORCH_OPS[leaf.op].inputs == "alias" and s.module is None:
                 var[s.target] = var[s.inputs[0]]
                 continue
             if s.targets:  # a module with several outputs (a fused conv)
-                labels = {node: label for label, node, _ in child(p, s.module).args["members"]}
-                produced.extend(s.targets)
+                labels = {node: label for label, node, _ in child(p, s.module, index).args["members"]}
+                for t in s.targets:
+                    produced(t, i)
                 for t in s.targets:
                     var[t] = names.name(labels[t].replace(".", "_"), key=t)
                 target = ", ".join(var[t] for t in s.targets)
@@ -222,9 +244,7 @@ class Describer:
                 continue
             if s.target in aux_out:
                 target = names.name(s.aux, key=("aux", s.aux))
-            elif s.aux is None and not any(
-                n != s.target and last_read.get(n, -1) > i and aux_of.get(n) is None for n in produced
-            ):
+            elif s.aux is None and len(alive) == (s.target in alive):
                 target = "x"  # nothing else alive on the main path: reuse x
             else:
                 target = names.name("_".join(s.module) if s.module else leaf.name, key=s.target)

@@ -75,9 +75,9 @@ class Emitter:
         name = self.classes.name(wanted, key=("unit", key))
         self.unit_classes[key] = name
         parts = ["Conv2d" + ("" if conv.attrs["bias"] else " (no bias)")]
-        about = f"Conv unit `{docstring_text(style)}`"
+        about = f"Conv unit `{style}`"
         if folded is not None:
-            about = f"Conv unit `{docstring_text(folded)}` for inference"
+            about = f"Conv unit `{folded}` for inference"
             parts = ["Conv2d (BatchNorm folded into it)" if folded in ("conv_bn", "conv_bn_relu") else "Conv2d"]
         parts += ["BatchNorm2d"] * (bn is not None) + ["ReLU"] * (relu is not None)
         bias = "" if conv.attrs["bias"] else ", bias=False"

@@ -33,14 +33,22 @@ def sanitize(name: str) -> str:
         return "_"
     if text[0].isdigit():
         text = "_" + text
+    if text.startswith("__") and text.strip("_"):
+        text = "_" + text.lstrip("_")  # ``__p`` in a class body is mangled (``_Net__p``)
     return text
 
 
 def is_plain_attribute(name: str) -> bool:
     """Whether ``self.<name>`` is valid Python (else generated code uses getattr) and names
     the same attribute: Python NFKC-normalizes identifiers, so ``self.ﬁlter`` (U+FB01)
-    would read ``filter`` and change the state_dict key."""
-    return name.isidentifier() and not keyword.iskeyword(name) and unicodedata.normalize("NFKC", name) == name
+    would read ``filter`` and change the state_dict key. Names with a leading ``__`` would be
+    mangled by Python inside the class (``self.__w`` is ``_N__w``), so they use getattr too."""
+    return (
+        name.isidentifier()
+        and not keyword.iskeyword(name)
+        and unicodedata.normalize("NFKC", name) == name
+        and not name.startswith("__")  # ``self.__w`` in a class body is mangled to ``_N__w``
+    )
 
 
 class Namespace:

@@ -164,8 +164,15 @@ class _Planner:
 
     # ---- building the tree ---------------------------------------------------------------
     def _check_name(self, name: str, span) -> None:
-        if "." in name or name in MODULE_ATTRIBUTES:
-            why = "contains a dot" if "." in name else "is an attribute every torch.nn.Module has"
+        dunder = len(name) > 4 and name.startswith("__") and name.endswith("__")
+        if "." in name or name in MODULE_ATTRIBUTES or dunder:
+            why = (
+                "contains a dot"
+                if "." in name
+                else "is an attribute every torch.nn.Module has"
+                if name in MODULE_ATTRIBUTES
+                else "is a Python special (dunder) name, reserved for Python's own attributes"
+            )
             _fail(
                 f"the name `{name}` cannot be a PyTorch submodule name: it {why}",
                 span,

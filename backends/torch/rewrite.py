@@ -42,10 +42,19 @@ class Member:
     item: Leaf | ModulePlan
 
 
-def lookup(owner: ModulePlan, path: tuple[str, ...]):
+def lookup(owner: ModulePlan, path: tuple[str, ...], index: dict | None = None):
+    """The submodule at ``path``; ``index`` (``id(plan)`` -> children by name, filled as it
+    goes) keeps many lookups in one plan linear instead of a scan of the children each."""
     node = owner
     for name in path:
-        node = next(c for c in node.children if c.name == name)
+        if index is None:
+            node = next(c for c in node.children if c.name == name)
+            continue
+        if id(node) not in index:
+            index[id(node)] = {}
+            for c in node.children:
+                index[id(node)].setdefault(c.name, c)
+        node = index[id(node)][name]
     return node
 
 
@@ -67,15 +76,17 @@ def _drop_training_only(root: ModulePlan, alias: dict) -> None:
     for p in iter_plans(root):
         if p.kind == "sequential":
             continue  # removing a member would renumber the others' keys
-        kept = []
+        kept, removed = [], []
         for s in p.steps:
             if s.leaf is not None and s.leaf.op in EVAL_IDENTITY:
                 alias[s.target] = s.inputs[0]
                 if s.module is not None:
-                    _remove(p, s.module)
+                    removed.append(s.module)
                 continue
             kept.append(s)
         p.steps = kept
+        if removed:
+            _remove(p, removed)
 
 
 def _apply_alias(root: ModulePlan, alias: dict) -> None:
@@ -122,6 +133,8 @@ def _fold_bare(p: ModulePlan, eps: dict, pairs: dict, alias: dict) -> None:
             reads[i] = reads.get(i, 0) + 1
     by_target = {s.target: s for s in p.steps}
     kept = []
+    removed: list[tuple[str, ...]] = []
+    identities: dict[int, Leaf] = {}  # id(BatchNorm leaf) -> its nn.Identity (in a sequential)
     for s in p.steps:
         conv = by_target.get(s.inputs[0]) if s.inputs else None
         foldable = (
@@ -144,13 +157,17 @@ def _fold_bare(p: ModulePlan, eps: dict, pairs: dict, alias: dict) -> None:
         conv.leaf.attrs = {**conv.leaf.attrs, "bias": True, "folded_bn": True}
         if p.kind == "sequential":
             identity = Leaf(s.leaf.name, s.leaf.node, Op.IDENTITY, {}, s.leaf.in_shape, s.leaf.shape, True)
-            owner = p
-            owner.children = [identity if c is s.leaf else c for c in owner.children]
+            identities[id(s.leaf)] = identity
             kept.append(Step(s.target, s.inputs, s.module, identity, s.aux, s.shape))
             continue
-        _remove(p, s.module)
+        removed.append(s.module)
         alias[s.target] = conv.target
     p.steps = kept
+    # children changed once, after the walk: one pass each, not one per BatchNorm
+    if identities:
+        p.children = [identities.get(id(c), c) for c in p.children]
+    if removed:
+        _remove(p, removed)
 
 
 # ---- sibling 1x1 fusion ------------------------------------------------------------------------
@@ -159,11 +176,12 @@ def _fold_bare(p: ModulePlan, eps: dict, pairs: dict, alias: dict) -> None:
 def _members(p: ModulePlan) -> list[Member]:
     """The steps of ``p``'s forward with sequential children opened up (recursively)."""
     out: list[Member] = []
+    index: dict[int, dict] = {}
 
     def expand(owner: ModulePlan, step: Step, prefix: tuple):
         if step.module is None:
             return
-        obj = lookup(owner, step.module)
+        obj = lookup(owner, step.module, index)
         path = prefix + step.module
         if isinstance(obj, ModulePlan) and obj.kind == "sequential":
             for sub in obj.steps:
@@ -200,11 +218,11 @@ def fusion_groups(p: ModulePlan) -> list[list[Member]]:
     return [ms for ms in groups.values() if len(ms) > 1]
 
 
-def _open(p: ModulePlan, path: tuple[str, ...]) -> None:
+def _open(p: ModulePlan, path: tuple[str, ...], index: dict) -> None:
     """Turn the sequential at ``path`` (and those above it) into containers whose members'
     steps run inline in ``p``'s forward."""
     for k in range(1, len(path)):
-        seq = lookup(p, path[:k])
+        seq = lookup(p, path[:k], index)
         if seq.kind != "sequential":
             continue
         seq.kind = "container"
@@ -217,9 +235,15 @@ def _open(p: ModulePlan, path: tuple[str, ...]) -> None:
         p.steps[at : at + 1] = inner
 
 
-def _remove(p: ModulePlan, path: tuple[str, ...]) -> None:
-    owner = lookup(p, path[:-1]) if len(path) > 1 else p
-    owner.children = [c for c in owner.children if c.name != path[-1]]
+def _remove(p: ModulePlan, paths: list[tuple[str, ...]]) -> None:
+    """Remove the submodules at ``paths`` (one pass over each owner's children)."""
+    by_owner: dict[tuple, set[str]] = {}
+    for path in paths:
+        by_owner.setdefault(path[:-1], set()).add(path[-1])
+    index: dict[int, dict] = {}
+    for owner_path, names in by_owner.items():
+        owner = lookup(p, owner_path, index) if owner_path else p
+        owner.children = [c for c in owner.children if c.name not in names]
 
 
 def _conv_of(item) -> Leaf:
@@ -227,10 +251,17 @@ def _conv_of(item) -> Leaf:
 
 
 def _fuse(p: ModulePlan) -> None:
+    """Replace each fusion group by one ``fused`` module. The children and steps are
+    rebuilt once after all groups (not once per group: linear in the plan's size)."""
     names = Namespace({c.name for c in p.children})
+    before: dict[str, list[ModulePlan]] = {}  # child name -> fused modules inserted before it
+    removed: list[tuple[str, ...]] = []
+    replaced: dict[str, Step] = {}  # first member's target -> the fused step
+    dropped: set[str] = set()  # the other members' targets
+    index: dict[int, dict] = {}  # children by name; opening changes kinds and steps, not children
     for group in fusion_groups(p):
         for m in group:
-            _open(p, m.path)
+            _open(p, m.path, index)
         first = group[0]
         name = names.name("fused_1x1", key=first.step.target)
         convs = [_conv_of(m.item) for m in group]
@@ -245,25 +276,24 @@ def _fuse(p: ModulePlan) -> None:
                 "relu": _fusion_key(first)[-1],
             },
         )
-        position = next(i for i, c in enumerate(p.children) if c.name == first.path[0])
-        p.children.insert(position, fused)
-        for m in group:
-            _remove(p, m.path)
+        before.setdefault(first.path[0], []).append(fused)
+        removed += [m.path for m in group]
         widths = " + ".join(str(c.attrs["out_channels"]) for c in convs)
-        targets = {m.step.target for m in group}
-        at = next(i for i, s in enumerate(p.steps) if s.target == first.step.target)
-        p.steps[at] = Step(
+        replaced[first.step.target] = Step(
             first.step.target,
             first.step.inputs,
             (name,),
             shape=(widths, *first.step.shape[1:]),
             targets=tuple(m.step.target for m in group),
         )
-        p.steps = [s for i, s in enumerate(p.steps) if i == at or s.target not in targets]
-        # containers left empty by the fusion go away
-        p.children = [
-            c for c in p.children if not (isinstance(c, ModulePlan) and c.kind == "container" and not c.children)
-        ]
+        dropped |= {m.step.target for m in group[1:]}
+    if not replaced:
+        return
+    p.children = [x for c in p.children for x in (*before.get(c.name, ()), c)]
+    _remove(p, removed)
+    p.steps = [replaced.get(s.target, s) for s in p.steps if s.target not in dropped]
+    # containers left empty by the fusion go away
+    p.children = [c for c in p.children if not (isinstance(c, ModulePlan) and c.kind == "container" and not c.children)]
 
 
 def inference_plan(root: ModulePlan, fuse: bool = True) -> tuple[ModulePlan, dict[str, float], dict[str, str]]:

@@ -5,11 +5,12 @@ boolean ones that choose structure). No torch import.
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 
 from archlang.compiler import Compiled, compile_spec
-from archlang.diagnostics import SpecError
+from archlang.diagnostics import Diagnostic, SpecError
 
 from .codegen_init import initialize_weights, zero_init_norms
 from .emit import Emitter
@@ -177,7 +178,34 @@ def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
     arguments = constructor_arguments(compiled, emitter, root, rewrite)
     merged = _flags_merged(compiled, rewrite, emitter, root, arguments)
     if merged is None:
-        return emitter.generate(root, {q: slots for q, slots in arguments.items() if slots})
-    full, statements, flags, taken = merged  # full: the combination that has every class
-    params = compiled.graph.graph.get("params") or {}
-    return full.generate(root, dict.fromkeys(taken), statements, flags, params)
+        source, name = emitter.generate(root, {q: slots for q, slots in arguments.items() if slots})
+    else:
+        full, statements, flags, taken = merged  # full: the combination that has every class
+        params = compiled.graph.graph.get("params") or {}
+        source, name = full.generate(root, dict.fromkeys(taken), statements, flags, params)
+    _check_syntax(source, compiled)
+    return source, name
+
+
+def _check_syntax(source: str, compiled: Compiled) -> None:
+    """Never hand back a file Python cannot read: a generator bug becomes a located E900
+    (at the layer whose name is on the failing line, else the first layer) instead."""
+    try:
+        ast.parse(source)
+    except SyntaxError as error:
+        lines = source.splitlines()
+        bad = lines[error.lineno - 1] if error.lineno and error.lineno <= len(lines) else ""
+        spans = [
+            (str(d["path"][-1]) if d.get("path") else nid, d.get("span")) for nid, d in compiled.graph.nodes(data=True)
+        ]
+        located = [pair for pair in spans if pair[1] is not None]
+        longest_first = sorted(located, key=lambda pair: -len(pair[0]))
+        span = next((sp for n, sp in longest_first if n in bad), located[0][1] if located else None)
+        raise SpecError(
+            Diagnostic(
+                code="E900",
+                message=f"internal: the generated PyTorch code is not valid Python ({error.msg})",
+                span=span,
+                help="this is a bug in archlang; please report it with the spec",
+            )
+        ) from None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from archlang.shape_format import format_shape
 
-from .naming import docstring_text
+from .naming import comment_text, docstring_text
 from .ops import INIT_SCHEMES
 from .pyfmt import INDENT, LIMIT, Call, Seq, lines, py_str, py_value, statement
 
@@ -63,19 +63,23 @@ class Stmt:
 
 
 def docstring(paragraphs: list[str], indent: str = I1) -> list[str]:
-    """A docstring, wrapped to the line limit."""
-    text = []
+    """A docstring, wrapped to the line limit. The text is wrapped first and each line escaped
+    on its own, so a line break never falls inside an escape (``\\\\N`` split after its first
+    backslash would leave a malformed ``\\N`` escape)."""
+    raw = []
     for para in paragraphs:
-        if not para:
-            text.append("")
-            continue
-        text += textwrap.wrap(docstring_text(para), LIMIT - len(indent) - 3, break_on_hyphens=False)
-    if len(text) == 1:
-        if len(indent) + len(text[0]) + 6 <= LIMIT:
-            return [f'{indent}"""{text[0]}"""']
+        raw += _wrap(para, LIMIT - len(indent) - 3) if para else [""]
+    if len(raw) == 1:
+        if len(indent) + len(docstring_text(raw[0])) + 6 <= LIMIT:
+            return [f'{indent}"""{docstring_text(raw[0])}"""']
         # too long for one line with both quotes: two lines (ruff keeps those as they are)
-        text = textwrap.wrap(text[0], LIMIT - len(indent) - 6, break_on_hyphens=False)
+        raw = _wrap(raw[0], LIMIT - len(indent) - 6)
+    text = [docstring_text(line) for line in raw]
     return [f'{indent}"""{text[0]}', *[(indent + t) if t else "" for t in text[1:]], f'{indent}"""']
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    return textwrap.wrap(comment_text(text), width, break_on_hyphens=False) or [""]
 
 
 def shape_comment(shape) -> str:

@@ -1,0 +1,55 @@
+"""How `archc FILE --emit torch [--optimize]` scales with the number of statements (prints
+figures, asserts nothing). Each run is a whole `archc` process (wall time and peak RSS).
+
+A sequential spec, one line per layer (conv, relu, conv, ...): the shape of the issue's
+`_spine` that was quadratic (16 s at 10,000 and 68 s at 20,000 layers). Linear means the
+time per layer at 20,000 is about that at 10,000.
+
+    python benchmarks/bench_emit.py [--layers 5000 10000 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def make_spec(layers: int) -> str:
+    lines = ["network N {", "  input 4x4x4"]
+    lines += [f"  r{i}: relu" if i % 2 else f"  c{i}: conv(4, 1)" for i in range(layers)]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def run(spec: Path, flags: list[str]) -> tuple[float, float]:
+    """(seconds, peak MiB of the child) for one `archc` process."""
+    out = spec.with_suffix(".py")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    archc = [sys.executable, "-m", "archlang.cli"]
+    subprocess.run([*archc, str(spec), "--emit", "torch", *flags, "-o", str(out)], check=True)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, nargs="+", default=[5000, 10000, 20000])
+    args = parser.parse_args()
+    print(f"{'layers':>8} {'mode':>10} {'seconds':>8} {'µs/layer':>9} {'peak MiB':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for layers in args.layers:
+            spec = Path(tmp) / f"seq{layers}.arch"
+            spec.write_text(make_spec(layers))
+            for mode, flags in (("plain", []), ("optimize", ["--optimize"])):
+                seconds, peak = run(spec, flags)
+                print(f"{layers:>8} {mode:>10} {seconds:>8.2f} {seconds / layers * 1e6:>9.0f} {peak:>9.0f}")
+
+
+if __name__ == "__main__":
+    main()

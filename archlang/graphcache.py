@@ -21,14 +21,13 @@ import os
 import pickle
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
 
 from .diagnostics import SourceMap
-from .user_cache import cache_dir, package_stamp
+from .user_cache import cache_dir, package_stamp, store_entry
 from .version import __version__
 
 PACKAGE = Path(__file__).resolve().parent
@@ -143,26 +142,4 @@ def _decoded(data: bytes) -> str | None:
 
 
 def _write(path: Path, payload: bytes) -> None:
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-            os.replace(tmp, path)  # readers see the old entry or the whole new one
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        _prune(path.parent)
-    except OSError:
-        pass  # a cache that cannot be written is only slower
-
-
-def _prune(folder: Path) -> None:
-    entries = [e for e in os.scandir(folder) if e.name.startswith("graph-") and e.name.endswith(".pickle")]
-    if len(entries) > MAX_ENTRIES:
-        entries.sort(key=lambda e: e.stat().st_mtime_ns)
-        for e in entries[: len(entries) - MAX_ENTRIES]:
-            try:
-                os.unlink(e.path)
-            except OSError:
-                pass
+    store_entry(path, payload, "graph-", MAX_ENTRIES)

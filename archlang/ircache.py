@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 from .syntax import parse as parse_text
-from .user_cache import cache_dir, package_stamp
+from .user_cache import cache_dir, package_stamp, store_entry
 from .version import __version__
 
 PACKAGE = Path(__file__).resolve().parent
@@ -73,25 +71,7 @@ def parse(text: str, file: str = "<string>"):
 
 def _store(path: Path, key: bytes, module) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump((key, module), f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)  # readers see the old entry or the whole new one
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        _prune(path.parent)
-    except (OSError, pickle.PicklingError, RecursionError):
-        pass  # a cache that cannot be written is only slower
-
-
-def _prune(folder: Path) -> None:
-    entries = [e for e in os.scandir(folder) if e.name.startswith("ir-") and e.name.endswith(".pickle")]
-    if len(entries) > MAX_ENTRIES:
-        entries.sort(key=lambda e: e.stat().st_mtime_ns)
-        for e in entries[: len(entries) - MAX_ENTRIES]:
-            try:
-                os.unlink(e.path)
-            except OSError:
-                pass
+        payload = pickle.dumps((key, module), protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, RecursionError):
+        return
+    store_entry(path, payload, "ir-", MAX_ENTRIES)

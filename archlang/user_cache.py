@@ -36,3 +36,27 @@ def package_stamp(package: Path) -> str:
                 st = os.stat(os.path.join(folder, name))
                 entries.append(f"{os.path.relpath(os.path.join(folder, name), package)}:{st.st_size}:{st.st_mtime_ns}")
     return "|".join(entries)
+
+
+def store_entry(path: Path, payload: bytes, prefix: str, max_entries: int) -> None:
+    """Write one cache entry atomically, then keep the ``max_entries`` newest entries whose
+    names start with ``prefix``. A cache that cannot be written is only slower: no error."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+            os.replace(tmp, path)  # readers see the old entry or the whole new one
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        entries = [e for e in os.scandir(path.parent) if e.name.startswith(prefix) and e.name.endswith(".pickle")]
+        if len(entries) > max_entries:
+            entries.sort(key=lambda e: e.stat().st_mtime_ns)
+            for e in entries[: len(entries) - max_entries]:
+                try:
+                    os.unlink(e.path)
+                except OSError:
+                    pass
+    except OSError:
+        pass

@@ -15,7 +15,7 @@ from archlang.ops import Op
 
 from .naming import Namespace, is_plain_attribute
 from .ops import SYMBOLIC, TORCH_OPS, TRAINING, Arg, explicit
-from .plan import Leaf, ModulePlan
+from .plan import Leaf, ModulePlan, lookup
 from .pyfmt import Call, Seq, flat, py_str, py_value
 from .symbols import IN, Lin, Placeholders, Slot, bind_slots
 
@@ -56,20 +56,6 @@ def accessor(path: tuple[str, ...]) -> str:
     head, rest = path[0], path[1:]
     text = f"self.{head}" if is_plain_attribute(head) else f"getattr(self, {py_str(head)})"
     return text + "".join(f"[{py_str(name)}]" for name in rest)
-
-
-def child(p: ModulePlan, path: tuple[str, ...], index: dict | None = None):
-    """The submodule at ``path``; ``index`` (``id(plan)`` -> children by name) keeps a walk
-    over a plan with many children linear."""
-    index = {} if index is None else index
-    node = p
-    for name in path:
-        if id(node) not in index:
-            index[id(node)] = {}
-            for c in node.children:
-                index[id(node)].setdefault(c.name, c)
-        node = index[id(node)][name]
-    return node
 
 
 def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
@@ -182,7 +168,7 @@ class Describer:
             if step.module is None:
                 lins[step.target] = out_channels(step.leaf, None, [lins[i] for i in step.inputs])
             else:
-                trees[step.module] = self._ctor(d, child(p, step.module, index), lins, lins[step.inputs[0]])[0]
+                trees[step.module] = self._ctor(d, lookup(p, step.module, index), lins, lins[step.inputs[0]])[0]
         for c in p.children:
             d.init.append((c.name, self._assemble(c, (c.name,), trees)))
         self._forward(d)
@@ -234,7 +220,7 @@ class Describer:
                 var[s.target] = var[s.inputs[0]]
                 continue
             if s.targets:  # a module with several outputs (a fused conv)
-                labels = {node: label for label, node, _ in child(p, s.module, index).args["members"]}
+                labels = {node: label for label, node, _ in lookup(p, s.module, index).args["members"]}
                 for t in s.targets:
                     produced(t, i)
                 for t in s.targets:

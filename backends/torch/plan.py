@@ -382,3 +382,17 @@ def module_outputs(root: ModulePlan) -> dict[str, str]:
 
     walk(root, ())
     return out
+
+
+def lookup(owner: ModulePlan, path: tuple[str, ...], index: dict | None = None):
+    """The submodule at ``path``; ``index`` (``id(plan)`` -> children by name, filled as it
+    goes) keeps many lookups in one plan linear instead of a scan of the children each."""
+    index = {} if index is None else index
+    node = owner
+    for name in path:
+        if id(node) not in index:
+            index[id(node)] = {}
+            for c in node.children:
+                index[id(node)].setdefault(c.name, c)
+        node = index[id(node)][name]
+    return node

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from archlang.ops import Op
 
 from .naming import Namespace
-from .plan import Leaf, ModulePlan, Step, iter_plans
+from .plan import Leaf, ModulePlan, Step, iter_plans, lookup
 
 # Ops that are the identity in eval mode.
 EVAL_IDENTITY = frozenset({Op.DROPOUT})
@@ -40,22 +40,6 @@ class Member:
     step: Step
     path: tuple[str, ...]
     item: Leaf | ModulePlan
-
-
-def lookup(owner: ModulePlan, path: tuple[str, ...], index: dict | None = None):
-    """The submodule at ``path``; ``index`` (``id(plan)`` -> children by name, filled as it
-    goes) keeps many lookups in one plan linear instead of a scan of the children each."""
-    node = owner
-    for name in path:
-        if index is None:
-            node = next(c for c in node.children if c.name == name)
-            continue
-        if id(node) not in index:
-            index[id(node)] = {}
-            for c in node.children:
-                index[id(node)].setdefault(c.name, c)
-        node = index[id(node)][name]
-    return node
 
 
 def unit_parts(unit: ModulePlan) -> tuple[Leaf, Leaf | None, bool]:

@@ -254,9 +254,9 @@ def gen_typed(rng: random.Random, hostile: bool = True) -> str:
     return text
 
 
-def gen_case(rng: random.Random) -> str:
+def gen_case(rng: random.Random, hostile: bool = True) -> str:
     """``gen_typed``, with one in five broken a little by a value or token mutation."""
-    text = gen_typed(rng)
+    text = gen_typed(rng, hostile)
     roll = rng.random()
     if roll < 0.12:
         return mutate_values(rng, text, rounds=1)

@@ -1,6 +1,7 @@
 """A seeded fuzzing campaign against the archlang front end.
 
     python fuzz/campaign.py [--cases 10000] [--seed 0] [--save DIR]
+    python fuzz/campaign.py --valid [--cases 10000] [--workers 2]   # back ends, see valid_campaign.py
 
 Each case is drawn from its own seed (``seed * 1_000_003 + index``), so any case can be
 replayed alone (``--only INDEX``). Eight kinds, in turn: a grammar-aware random spec, a
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate  # noqa: E402
 import mutate  # noqa: E402
+import valid_campaign  # noqa: E402
 
 KINDS = (
     "grammar",
@@ -105,7 +107,20 @@ def main(argv=None) -> int:
         action="store_true",
         help="also run archc --emit ir/torch/dot and --report on every spec that compiles",
     )
+    ap.add_argument(
+        "--valid",
+        action="store_true",
+        help="mostly-valid typed specs (fuzz/typed.py) through every back end (fuzz/oracle.py)",
+    )
+    ap.add_argument(
+        "--tame",
+        action="store_true",
+        help="--valid without hostile labels, parameter and field names (the known back-end bugs)",
+    )
+    ap.add_argument("--workers", type=int, default=2, help="processes for --valid (default 2)")
     args = ap.parse_args(argv)
+    if args.valid:
+        return valid_campaign.run(args.cases, args.seed, args.workers, args.only, args.save, not args.tame)
 
     seeds = [p.read_bytes() for p in mutate.SEED_FILES]
     counts: collections.Counter = collections.Counter()

@@ -3,10 +3,8 @@ emits Python that imports, builds on the meta device and runs forward to the ana
 shape (plain and ``--optimize``), DOT that Graphviz renders, and a JSON report.
 
 The generator (fuzz/typed.py) tracks shapes, so its specs compile; the long run is
-``python fuzz/campaign.py --valid --cases 10000``. ``KNOWN_BUGS`` are the back-end failures the
-campaign found that are not fixed here (generated Python is another branch's work): strict
-xfails, so each one shows up as XPASS when it is fixed; then drop it, and once all are gone
-run the CI test below with ``hostile=True``.
+``python fuzz/campaign.py --valid --cases 10000``. ``FOUND_BUGS`` are the back-end failures the
+campaign found (all fixed): each must now compile and pass every back end, or be refused located.
 """
 
 from __future__ import annotations
@@ -37,6 +35,14 @@ def test_typed_specs_compile_and_run_in_every_backend(rng):
     assert outcome.kind == "ok", f"{text}\n{outcome.detail}"
 
 
+@settings(max_examples=examples(25), deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_hostile_typed_specs_run_or_are_refused_located(rng):
+    text = typed.gen_typed(rng, hostile=True)
+    outcome = oracle.check_all(text, WORKDIR)
+    assert outcome.kind in ("ok", "rejected", "refused-backend"), f"{text}\n{outcome.detail}"
+
+
 def test_most_generated_cases_compile():
     """The campaign's cases (a fifth of them mutated, hostile labels in some) mostly compile:
     the issue's floor is half; the old grammar generator managed 8 %."""
@@ -63,7 +69,7 @@ def test_oracle_sees_dot_that_does_not_render():
 
 _BLOCK_ENDS_IN_BN = "block U(c: int) {\n  conv(c, 1)\n  batchnorm\n}\nnetwork Net {\n  input 1x8x8\n  l5: U(5)\n}\n"
 _AUX = "  aux a1 at stem: { adaptive_avgpool(1); flatten; linear(3) }\n"
-KNOWN_BUGS = {
+FOUND_BUGS = {
     # campaign --valid, e.g. seed 1 cases 8, 36: --optimize folds the batchnorm into the conv
     # and then looks up the folded conv (KeyError 'l5/conv')
     "optimize-bn-ending-block": _BLOCK_ENDS_IN_BN,
@@ -79,8 +85,7 @@ KNOWN_BUGS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="back-end bugs found by campaign --valid, fixed on other branches")
-@pytest.mark.parametrize("text", KNOWN_BUGS.values(), ids=KNOWN_BUGS.keys())
-def test_known_backend_bugs(text):
+@pytest.mark.parametrize("text", FOUND_BUGS.values(), ids=FOUND_BUGS.keys())
+def test_backend_bugs_the_campaign_found_stay_fixed(text):
     outcome = oracle.check_all(text, WORKDIR)
     assert outcome.kind in ("ok", "rejected", "refused-backend"), outcome.detail

@@ -131,6 +131,8 @@ def _fold_bare(p: ModulePlan, eps: dict, pairs: dict, alias: dict) -> None:
             and conv.module is not None
             and reads.get(conv.target) == 1
             and conv.target != p.output
+            # a block's output BatchNorm stays: its parent refers to that node by id
+            and (p.kind == "sequential" or s.target != p.output)
         )
         if not foldable:
             kept.append(s)

@@ -5,7 +5,6 @@ boolean ones that choose structure). No torch import.
 
 from __future__ import annotations
 
-import ast
 import itertools
 import re
 
@@ -191,7 +190,9 @@ def _check_syntax(source: str, compiled: Compiled) -> None:
     """Never hand back a file Python cannot read: a generator bug becomes a located E900
     (at the layer whose name is on the failing line, else the first layer) instead."""
     try:
-        ast.parse(source)
+        # compile(), not ast.parse(): CPython 3.11's AST-to-object conversion is not thread-safe
+        # ("AST constructor recursion depth mismatch" when several threads build at once).
+        compile(source, "<archlang: generated>", "exec", dont_inherit=True)
     except SyntaxError as error:
         lines = source.splitlines()
         bad = lines[error.lineno - 1] if error.lineno and error.lineno <= len(lines) else ""

@@ -133,7 +133,7 @@ def check(source, max_nodes: int = 20_000) -> Outcome:
     import traceback
 
     from archlang import compile_spec
-    from archlang.diagnostics import SpecError, render_all
+    from archlang.diagnostics import SpecError
 
     try:
         if isinstance(source, str) and ("\n" in source or "{" in source):
@@ -143,16 +143,26 @@ def check(source, max_nodes: int = 20_000) -> Outcome:
             source = load_text(source, "<fuzz>", base_dir=ROOT / "specs")
         compile_spec(source, max_nodes=max_nodes)
     except SpecError as err:
-        try:
-            render_all(err.diagnostics, getattr(err, "sources", None))
-        except Exception:  # noqa: BLE001 - rendering must never fail
-            return Outcome("crash", traceback.format_exc())
-        for d in err.diagnostics:
-            if not (CODE.fullmatch(d.code or "") and d.message):
-                return Outcome("unlocated", f"{d}")
-            if d.span is None and d.code not in FILE_LEVEL:
-                return Outcome("unlocated", f"{d.code}: {d.message}")
-        return Outcome("rejected", err.diagnostics[0].code)
+        return judge(err)
     except Exception:  # noqa: BLE001 - any other exception is the bug we look for
         return Outcome("crash", traceback.format_exc())
     return Outcome("ok")
+
+
+def judge(err) -> Outcome:
+    """A refusal is fine only if it renders and every diagnostic has a code, a message and a
+    place (or is one of the file-level codes)."""
+    import traceback
+
+    from archlang.diagnostics import render_all
+
+    try:
+        render_all(err.diagnostics, getattr(err, "sources", None))
+    except Exception:  # noqa: BLE001 - rendering must never fail
+        return Outcome("crash", traceback.format_exc())
+    for d in err.diagnostics:
+        if not (CODE.fullmatch(d.code or "") and d.message):
+            return Outcome("unlocated", f"{d}")
+        if d.span is None and d.code not in FILE_LEVEL:
+            return Outcome("unlocated", f"{d.code}: {d.message}")
+    return Outcome("rejected", err.diagnostics[0].code)

@@ -23,7 +23,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from mutate import CODE, FILE_LEVEL, ROOT, Outcome
+from mutate import ROOT, Outcome, judge
 
 _counter = itertools.count()
 _HREF = re.compile(r"href\s*=\s*\"\s*javascript:", re.IGNORECASE)
@@ -38,24 +38,9 @@ def compile_case(text: str, max_nodes: int = 20_000):
     try:
         return Outcome("ok"), compile_spec(load_text(text, "<fuzz>", base_dir=ROOT / "specs"), max_nodes=max_nodes)
     except SpecError as err:
-        return _judge(err), None
+        return judge(err), None
     except Exception:  # noqa: BLE001 - any other exception is the bug we look for
         return Outcome("crash", traceback.format_exc()), None
-
-
-def _judge(err) -> Outcome:
-    from archlang.diagnostics import render_all
-
-    try:
-        render_all(err.diagnostics, getattr(err, "sources", None))
-    except Exception:  # noqa: BLE001 - rendering must never fail
-        return Outcome("crash", traceback.format_exc())
-    for d in err.diagnostics:
-        if not (CODE.fullmatch(d.code or "") and d.message):
-            return Outcome("unlocated", f"{d}")
-        if d.span is None and d.code not in FILE_LEVEL:
-            return Outcome("unlocated", f"{d.code}: {d.message}")
-    return Outcome("rejected", err.diagnostics[0].code)
 
 
 def _import(source: str, folder: Path):
@@ -139,7 +124,7 @@ def backends(compiled, folder: Path) -> Outcome:
         except SpecError as err:
             if getattr(err, "sources", None) is None:
                 err.sources = compiled.sources
-            judged = _judge(err)
+            judged = judge(err)
             if judged.kind != "rejected":
                 return Outcome(judged.kind, f"{what}: {judged.detail}")
             return Outcome("refused-backend", f"{what}: {judged.detail}")

@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
+from .lazy import lazy_getattr
 from .version import __version__
 
 
@@ -64,14 +64,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'archlang' has no attribute {name!r}")
-    module, _, attr = target.partition(":")
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("archlang", _LAZY, globals())
 
 
 __all__ = ["Compiled", "Diagnostic", "SpecError", "analyze", "build", "compile_spec", "__version__"]

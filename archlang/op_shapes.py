@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 
 from .ops import MAX_PARAM_ELEMENTS, Op, ShapeError
+from .shape_format import format_shape
 
 # ---- shape rules ------------------------------------------------------------------------
 
@@ -186,16 +187,12 @@ def _softmax_shape(attrs, shapes):
     return shape
 
 
-def _fmt(shape: Shape) -> str:
-    return "×".join(map(str, shape))
-
-
 def _concat_shape(attrs, shapes):
     if any(len(s) != len(shapes[0]) for s in shapes):
         raise ShapeError(
             "E401",
             "concat inputs mix feature maps and flat vectors",
-            notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)),
+            notes=tuple(f"branch {i + 1}: {format_shape(s)}" for i, s in enumerate(shapes)),
         )
     if len(shapes[0]) == 3:
         hw = {s[1:] for s in shapes}
@@ -204,7 +201,7 @@ def _concat_shape(attrs, shapes):
                 "E401",
                 "concat inputs disagree in height×width",
                 help="every branch of a concat must keep the same spatial size; check strides and padding",
-                notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)),
+                notes=tuple(f"branch {i + 1}: {format_shape(s)}" for i, s in enumerate(shapes)),
             )
         return (sum(s[0] for s in shapes), *shapes[0][1:])
     return (sum(s[0] for s in shapes),)
@@ -216,7 +213,7 @@ def _add_shape(attrs, shapes):
             "E402",
             "add inputs disagree in shape",
             help="every branch of an add must produce the same C×H×W",
-            notes=tuple(f"branch {i + 1}: {_fmt(s)}" for i, s in enumerate(shapes)),
+            notes=tuple(f"branch {i + 1}: {format_shape(s)}" for i, s in enumerate(shapes)),
         )
     return shapes[0]
 

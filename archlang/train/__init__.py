@@ -10,7 +10,7 @@ on first use, so ``archc check`` never imports torch or Lightning.
 
 from __future__ import annotations
 
-import importlib
+from archlang.lazy import lazy_getattr
 
 _LAZY = {
     "Recipe": "archlang.train.recipes:Recipe",
@@ -24,14 +24,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'archlang.train' has no attribute {name!r}")
-    module, _, attr = target.partition(":")
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("archlang.train", _LAZY, globals())
 
 
 __all__ = sorted(_LAZY)

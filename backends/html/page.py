@@ -20,6 +20,7 @@ from archlang.backends.report.tables import CONVENTIONS, LAYER_COLUMNS
 
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import Group, group_nodes
+from archlang.shape_format import format_shape
 
 _PROLOG = re.compile(r"\A.*?(?=<svg\b)", re.S)  # XML declaration, DOCTYPE, comments
 
@@ -140,7 +141,7 @@ def html_page(compiled, options: dict | None = None) -> str:
     analysis = run_passes(compiled.graph)
     network = html.escape(analysis.network)
     t = analysis.totals
-    shape = "×".join(map(str, analysis.input_shape))
+    shape = format_shape(analysis.input_shape)
     sets = (options or {}).get("sets") or {}
     setting = "".join(f" <code>--set {html.escape(f'{k}={v}')}</code>" for k, v in sets.items())
     conventions = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in CONVENTIONS.items())

@@ -1,0 +1,123 @@
+"""The importer's tree: a spec as the importer builds it, before it is text.
+
+Plain dataclasses, no torch. :mod:`.trace` produces a :class:`Network` whose body holds
+:class:`Call` (one op), :class:`Seq`, :class:`Group` and :class:`Instance` (one instance of a
+non-leaf ``nn.Module``: a candidate block). :mod:`.blocks` replaces instances of a class that
+occurs more than once by :class:`Call`\\ s of a :class:`BlockDef` (whose body may contain
+:class:`If` and :class:`Repeat` over its parameters); :mod:`.text` prints the result.
+
+Labels are the module attribute names (``"conv1"``, ``"0"``): the state_dict key of a
+parameter is the labels on its path joined by ``.``. ``None`` is an unlabelled layer
+(parameter-free ops; an unlabelled item of a labelled :class:`Seq` is named by its index).
+Argument values are Python values: ``int``, ``float``, ``bool``, ``str``, ``None``, tuples
+of those, or :class:`Param` (a reference to a block parameter) / :class:`Expr` (an
+expression's source text) inside block bodies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Param:
+    """A block parameter used as a value: printed as its name."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Expr:
+    """An expression over block parameters, printed verbatim (``"planes * 4"``)."""
+
+    text: str
+
+
+@dataclass
+class Call:
+    """One op (``conv2d``, ``relu``, ...) or block call, with its arguments."""
+
+    op: str
+    args: tuple = ()
+    kwargs: tuple[tuple[str, object], ...] = ()
+    label: str | None = None
+    source: str = ""  # where it came from: the module path and class (for comments, errors)
+
+
+@dataclass
+class Seq:
+    """Layers run one after another (``{ ... }``; the network body is one too)."""
+
+    items: list = field(default_factory=list)
+    label: str | None = None
+
+
+@dataclass
+class Group:
+    """Parallel branches on the same input, merged: ``concat`` | ``add`` | ``mul``."""
+
+    mode: str
+    branches: list = field(default_factory=list)
+    label: str | None = None
+
+
+@dataclass
+class Instance:
+    """One call of a non-leaf module: ``cls`` is its Python class name (``"Bottleneck"``),
+    ``path`` its qualified name (``"layer1.0"``); ``body`` what its forward did.
+    ``container`` marks ``nn.Sequential`` / ``ModuleList`` / ``ModuleDict`` (never a block)."""
+
+    cls: str
+    path: str
+    body: Seq
+    label: str | None = None
+    container: bool = False
+
+
+@dataclass
+class If:
+    """``if cond { then } else { orelse }`` inside a block body (cond: Param or Expr)."""
+
+    cond: object
+    then: list = field(default_factory=list)
+    orelse: list = field(default_factory=list)
+
+
+@dataclass
+class Repeat:
+    """``repeat count { body }`` (``as var`` when the body uses the index)."""
+
+    count: object
+    body: list = field(default_factory=list)
+    var: str | None = None
+
+
+@dataclass
+class BlockDef:
+    """``block name(params) { body }``: params are (name, type, default-or-None)."""
+
+    name: str
+    params: list[tuple[str, str, object]] = field(default_factory=list)
+    body: list = field(default_factory=list)
+
+
+@dataclass
+class Aux:
+    """``aux label at anchor: body`` (a training-only head reading the anchor's output)."""
+
+    label: str
+    anchor: str  # the label path of the layer it hangs from, as the spec names it
+    body: object  # Call | Seq | Instance
+
+
+@dataclass
+class Network:
+    """The whole import. ``outputs`` is (namedtuple type, ((field, aux label or "logits"), ...))."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    body: Seq
+    aux: list[Aux] = field(default_factory=list)
+    outputs: tuple[str, tuple[tuple[str, str], ...]] | None = None
+    blocks: list[BlockDef] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # comment lines for the top of the file

@@ -132,10 +132,10 @@ class Seq(Node):
 
 
 class Group(Node):
-    """``concat { ... }`` / ``add { ... }``: every statement is a parallel branch."""
+    """``concat { ... }`` / ``add { ... }`` / ``mul { ... }``: every statement is a parallel branch."""
 
     kind: Literal["group"] = "group"
-    mode: Literal["concat", "add"]
+    mode: Literal["concat", "add", "mul"]
     branches: tuple[Stmt, ...] = ()
 
 

@@ -134,6 +134,7 @@ def _same(op):
         (shape,) = shapes
         return shape
 
+    rule.layout_free = True  # elementwise: a channels-last input stays channels-last
     return rule
 
 
@@ -218,6 +219,64 @@ def _add_shape(attrs, shapes):
     return shapes[0]
 
 
+def _mul(channels_last: bool):
+    def rule(attrs, shapes):
+        """Equal shapes, or a per-channel C×1×1 (1×1×C channels-last) branch broadcast over
+        the full map: the broadcasting of squeeze-and-excitation's ``scale * x``."""
+        full = max(shapes, key=math.prod)
+        per_channel = ((1, 1, full[-1]) if channels_last else (full[0], 1, 1)) if len(full) == 3 else full
+        if any(s not in (full, per_channel) for s in shapes):
+            _mul_error(shapes)
+        return full
+
+    return rule
+
+
+def _mul_error(shapes):
+    raise ShapeError(
+        "E402",
+        "mul inputs disagree in shape (only a C×1×1 branch broadcasts over C×H×W)",
+        help="every branch of a mul must produce the same shape, or the per-channel C×1×1 of it",
+        notes=tuple(f"branch {i + 1}: {format_shape(s)}" for i, s in enumerate(shapes)),
+    )
+
+
+def _layernorm_shape(attrs, shapes):
+    (shape,) = shapes
+    if len(shape) != 1:
+        raise ShapeError(
+            "E407",
+            f"layernorm normalises the last dim; on a C×H×W map ({format_shape(shape)}) that is the width",
+            help="use `layernorm2d` to normalise the channels, or `permute((0, 2, 3, 1))` first (channels-last)",
+        )
+    return shape
+
+
+def _linear_last(attrs, shapes):
+    (shape,) = shapes
+    _check_weight(Op.LINEAR, (attrs["out_features"], shape[-1]))
+    return (*shape[:-1], attrs["out_features"])
+
+
+def _permute_shape(attrs, shapes):
+    (shape,) = shapes
+    dims = attrs["dims"]
+    if len(dims) != len(shape) + 1:
+        raise ShapeError(
+            "E407",
+            f"permute{dims} has {len(dims)} dims; its input has {len(shape) + 1} (with the batch dim)",
+            help="give one index per dim, the batch dim 0 first: (0, 2, 3, 1) for a C×H×W map",
+        )
+    full = (None, *shape)
+    return tuple(full[d] for d in dims[1:])
+
+
+def permuted_layout(dims: tuple, channels_last: bool) -> bool | None:
+    """Where the channels go: True channels-last, False channels-first, None neither."""
+    new = dims.index(len(dims) - 1 if channels_last else 1)
+    return True if new == len(dims) - 1 and len(dims) > 2 else False if new == 1 else None
+
+
 SHAPE_RULES: dict[Op, Callable[[dict, list[Shape]], Shape]] = {
     Op.INPUT: lambda attrs, shapes: tuple(attrs["shape"]),
     Op.TRANSFORM_INPUT: _transform_input_shape,
@@ -238,4 +297,21 @@ SHAPE_RULES: dict[Op, Callable[[dict, list[Shape]], Shape]] = {
     Op.PAD: _pad_shape,
     Op.CONCAT: _concat_shape,
     Op.ADD: _add_shape,
+    Op.MUL: _mul(False),
+    Op.LAYER_SCALE: _map_same(Op.LAYER_SCALE),
+    Op.PERMUTE: _permute_shape,
+    Op.LAYERNORM: _layernorm_shape,
+    Op.LAYERNORM2D: _map_same(Op.LAYERNORM2D),
+}
+
+# Rules for a channels-last (H×W×C) input, for ops that take one besides the elementwise
+# ones (``layout_free``); any other op refuses it (E407). The output stays channels-last,
+# except after flatten (a vector) and permute (see ``permuted_layout``).
+CHANNELS_LAST_RULES: dict[Op, Callable[[dict, list[Shape]], Shape]] = {
+    Op.LINEAR: _linear_last,
+    Op.LAYERNORM: lambda attrs, shapes: shapes[0],
+    Op.PERMUTE: _permute_shape,
+    Op.FLATTEN: _flatten_shape,
+    Op.ADD: _add_shape,
+    Op.MUL: _mul(True),
 }

@@ -37,6 +37,11 @@ class Op(str, Enum):
     PAD = "pad"
     CONCAT = "concat"
     ADD = "add"
+    MUL = "mul"
+    LAYER_SCALE = "layer_scale"
+    PERMUTE = "permute"
+    LAYERNORM = "layernorm"
+    LAYERNORM2D = "layernorm2d"
 
 
 class ShapeError(Exception):
@@ -182,6 +187,18 @@ def _t_opt_pair(v, name):
     return None if v is None else pair(v, name)
 
 
+def _t_permutation(v, name):
+    """torch.permute's dims, the batch dim included: a permutation of 0..n-1 that keeps 0 first."""
+    if not isinstance(v, (tuple, list)) or not all(_is_int(x) for x in v):
+        raise ArgError(f"{name} must be a tuple of dimension indices, got {_describe(v)}", help="e.g. (0, 2, 3, 1)")
+    if sorted(v) != list(range(len(v))) or len(v) < 2 or v[0] != 0:
+        raise ArgError(
+            f"{name} must be a permutation of 0..{max(len(v), 2) - 1} that keeps the batch dim 0 first, got {tuple(v)}",
+            help="(0, 2, 3, 1) makes C×H×W channels-last, (0, 3, 1, 2) makes it channels-first again",
+        )
+    return tuple(v)
+
+
 def _t_float_triple(v, name):
     if isinstance(v, (tuple, list)) and len(v) == 3:
         return tuple(_t_float(x, name) for x in v)
@@ -281,10 +298,23 @@ SIGNATURES: dict[Op, Signature] = {
     ),
     Op.CONCAT: _sig("channel concatenation of parallel branches"),
     Op.ADD: _sig("elementwise sum of parallel branches"),
+    Op.MUL: _sig("elementwise product of parallel branches, a C×1×1 branch broadcast over C×H×W"),
+    Op.LAYER_SCALE: _sig("learnable per-channel scale (C×1×1 parameter named by the label)", A("init", _t_float, 1e-6)),
+    Op.PERMUTE: _sig(
+        "torch.permute, dims with the batch dim: (0, 2, 3, 1) is channels-last", A("dims", _t_permutation)
+    ),
+    Op.LAYERNORM: _sig(
+        "layer normalisation over the last dim (channels of a channels-last tensor)",
+        A("eps", _t_positive_float, 1e-5),
+        A("affine", _t_bool, True),
+    ),
+    Op.LAYERNORM2D: _sig("layer normalisation over the channels of a C×H×W map", A("eps", _t_positive_float, 1e-5)),
 }
 
-# Names a spec may call directly (structural ops are written with `concat {}` / `add {}`).
-CALLABLE_OPS: dict[str, Op] = {op.value: op for op in Op if op not in (Op.INPUT, Op.CONCAT, Op.ADD)}
+# Group modes (written `concat { }` ...), by their keyword.
+GROUP_OPS: dict[str, Op] = {"concat": Op.CONCAT, "add": Op.ADD, "mul": Op.MUL}
+# Names a spec may call directly (structural ops are written with `concat {}` / `add {}` / `mul {}`).
+CALLABLE_OPS: dict[str, Op] = {op.value: op for op in Op if op is not Op.INPUT and op not in GROUP_OPS.values()}
 ALIASES = {
     "global_avgpool": (Op.ADAPTIVE_AVGPOOL, {"output_size": 1}),
     "max_pool": (Op.MAXPOOL, {}),

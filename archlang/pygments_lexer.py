@@ -25,7 +25,7 @@ from pygments.token import (
 # The reserved words of docs/language.md, by role.
 DECLARATIONS = ("network", "block", "const", "unit", "init", "input", "aux", "outputs")
 CONTROL = ("if", "elif", "else", "then", "for", "in", "repeat", "as", "at")
-GROUPS = ("concat", "add")
+GROUPS = ("concat", "add", "mul")
 CONSTANTS = ("true", "false", "none")
 WORD_OPERATORS = ("and", "or", "not")
 TYPES = ("int", "float", "bool", "str")

@@ -11,7 +11,7 @@ import networkx as nx
 
 from .diagnostics import Diagnostic, Note
 from .graph import topological
-from .op_shapes import SHAPE_RULES
+from .op_shapes import CHANNELS_LAST_RULES, SHAPE_RULES, permuted_layout
 from .ops import Op, ShapeError
 from .shape_format import format_shape
 
@@ -36,11 +36,11 @@ def infer_shapes(graph: nx.DiGraph, input_shape: tuple[int, ...] | None = None) 
             data["shape"] = None
             continue
         try:
-            data["shape"] = SHAPE_RULES[data["op"]](data["attrs"], in_shapes)
+            data["shape"] = _infer(nodes, data, in_shapes)
         except ShapeError as err:
             data["shape"] = None
             notes = tuple(Note(n) for n in err.notes)
-            if data["op"] in (Op.CONCAT, Op.ADD):
+            if data["op"] in (Op.CONCAT, Op.ADD, Op.MUL):
                 inputs = data["inputs"]
                 notes = tuple(
                     Note(f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src]['shape'])}", nodes[src]["span"])
@@ -58,3 +58,41 @@ def infer_shapes(graph: nx.DiGraph, input_shape: tuple[int, ...] | None = None) 
                 )
             )
     return problems
+
+
+def _infer(nodes, data: dict, in_shapes: list) -> tuple:
+    """The node's shape; sets ``channels_last`` on a node whose output is an H×W×C tensor
+    (after ``permute((0, 2, 3, 1))``, kept by elementwise ops, layernorm and linear)."""
+    op, attrs = data["op"], data["attrs"]
+    layouts = [nodes[src].get("channels_last", False) for src in data["inputs"]]
+    last = any(layouts)
+    if last:
+        rule = CHANNELS_LAST_RULES.get(op)
+        if rule is None and getattr(SHAPE_RULES[op], "layout_free", False):
+            rule = SHAPE_RULES[op]
+        if rule is None:
+            raise ShapeError(
+                "E407",
+                f"{op.value} needs a channels-first C×H×W tensor; its input is channels-last (H×W×C)",
+                help="put `permute((0, 3, 1, 2))` before it (channels-first again)",
+            )
+        if not all(layouts):
+            raise ShapeError("E407", f"{op.value} inputs mix channels-last and channels-first tensors")
+    else:
+        rule = SHAPE_RULES[op]
+    shape = rule(attrs, in_shapes)
+    if op is Op.PERMUTE:
+        last = permuted_layout(attrs["dims"], last)
+        if last is None:
+            raise ShapeError(
+                "E407",
+                f"permute{attrs['dims']} moves the channels between the spatial dims",
+                help="keep the channels first (C×H×W) or last (H×W×C)",
+            )
+    elif op is Op.FLATTEN:
+        last = False
+    if last:
+        data["channels_last"] = True
+    else:
+        data.pop("channels_last", None)
+    return shape

@@ -31,7 +31,7 @@ def summary_line(compiled: Compiled) -> str:
     first (what torchvision's docs and the papers quote), the training total beside them."""
     g = compiled.graph
     main = [n for n, d in g.nodes(data=True) if d["aux"] is None]
-    layers = sum(1 for n in main if g.nodes[n]["op"] not in (Op.INPUT, Op.CONCAT, Op.ADD))
+    layers = sum(1 for n in main if g.nodes[n]["op"] not in (Op.INPUT, Op.CONCAT, Op.ADD, Op.MUL))
     out = g.nodes[g.graph["output"]]["shape"]
     aux = list(g.graph.get("aux_outputs") or {})
     params = params_by_head(g)

@@ -126,7 +126,8 @@ class _Gen:
         rng = self.rng
         c, h, w = shape
         kind = rng.choice(
-            ["conv"] * 4 + ["pool", "act", "act", "concat", "add", "repeat", "for", "block", "block", "if", "seq"]
+            ["conv"] * 4
+            + ["pool", "act", "act", "concat", "add", "mul", "repeat", "for", "block", "block", "if", "seq"]
         )
         if depth > 1 and kind in ("repeat", "for", "if", "seq"):
             kind = "conv"
@@ -138,7 +139,8 @@ class _Gen:
             text, shape = self.pool(shape)
             lines = [text]
         elif kind == "act":
-            lines = [rng.choice(["relu", "tanh", "sigmoid", "batchnorm", "batchnorm(eps=0.001)", "dropout(0.2)"])]
+            acts = ["relu", "tanh", "sigmoid", "batchnorm", "batchnorm(eps=0.001)", "dropout(0.2)", "layernorm2d"]
+            lines = [rng.choice(acts)]
         elif kind == "concat":
             parts = [self.branch(shape, 0) for _ in range(rng.randint(1, 4))]
             lines = ["concat {", *(f"  {t}" for t, _ in parts), "}"]
@@ -146,6 +148,8 @@ class _Gen:
         elif kind == "add":
             k = rng.choice([1, 3])
             lines = ["add {", f"  {{ conv({c}, {k}, padding={k // 2}); relu }}", "  identity", "}"]
+        elif kind == "mul":
+            lines = ["mul {", "  identity", f"  {{ adaptive_avgpool(1); conv({c}, 1); sigmoid }}", "}"]
         elif kind == "repeat":
             n, out = rng.randint(0, 3), rng.randint(1, 8)
             self.n += 1

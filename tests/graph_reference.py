@@ -64,7 +64,24 @@ EVAL = {
     Op.PAD: lambda a, xs, p: _pad(a, xs[0]),
     Op.CONCAT: lambda a, xs, p: torch.cat(xs, 1),
     Op.ADD: lambda a, xs, p: sum(xs[1:], xs[0]),
+    Op.MUL: lambda a, xs, p: _product(xs),
+    Op.LAYER_SCALE: lambda a, xs, p: p["scale"] * xs[0],
+    Op.PERMUTE: lambda a, xs, p: xs[0].permute(a["dims"]),
+    Op.LAYERNORM: lambda a, xs, p: F.layer_norm(xs[0], xs[0].shape[-1:], p.get("weight"), p.get("bias"), a["eps"]),
+    Op.LAYERNORM2D: lambda a, xs, p: _layernorm2d(a, xs[0], p),
 }
+
+
+def _product(xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x
+    return out
+
+
+def _layernorm2d(a, x, p):
+    x = x.permute(0, 2, 3, 1)
+    return F.layer_norm(x, x.shape[-1:], p["weight"], p["bias"], a["eps"]).permute(0, 3, 1, 2)
 
 
 def evaluate(graph, state_dict: dict, x: torch.Tensor) -> torch.Tensor:
@@ -81,5 +98,7 @@ def evaluate(graph, state_dict: dict, x: torch.Tensor) -> torch.Tensor:
             values[nid] = x
             continue
         params = by_prefix.get(".".join(data["path"]), {})
+        if data["op"] is Op.LAYER_SCALE:  # a bare parameter of its owner, named by the label
+            params = {"scale": state_dict[".".join(data["path"])]}
         values[nid] = EVAL[data["op"]](data["attrs"], [values[i] for i in data["inputs"]], params)
     return values[graph.graph["output"]]

@@ -272,7 +272,14 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
             text, shape = _pool(draw, shape)
             lines = [text]
         elif item == "act":
-            lines = [draw(st.sampled_from(["relu", "batchnorm", "batchnorm(eps=0.001)", "tanh", "sigmoid"]))]
+            acts = ["relu", "batchnorm", "batchnorm(eps=0.001)", "tanh", "sigmoid", "layernorm2d", "layer_scale(0.5)"]
+            # squeeze-and-excitation (a C×1×1 scale times the map); ConvNeXt's channels-last
+            # layernorm + linear on H×W×C
+            acts += [
+                f"mul {{ identity; {{ adaptive_avgpool(1); conv2d({shape[0]}, 1); sigmoid }} }}",
+                f"{{ permute((0, 2, 3, 1)); layernorm; linear({shape[0]}); relu; permute((0, 3, 1, 2)) }}",
+            ]
+            lines = [draw(st.sampled_from(acts))]
         elif item == "pad":  # (top, bottom, left, right), as nn.ZeroPad2d((left, right, top, bottom))
             t, b, left, right = (draw(st.integers(0, 2)) for _ in range(4))
             lines = [f"pad(({t}, {b}, {left}, {right}))"]

@@ -107,6 +107,11 @@ def test_ir_comparison_sees_a_real_change():
         ('const s="a  #  b"  #  c  ', 'const s = "a  #  b"  #  c\n'),
         ("network N(a: int = 1) {\n  aux h at x: { relu }\n}", "network N(a: int = 1) {\n  aux h at x: { relu }\n}\n"),
         ("# only a comment", "# only a comment\n"),
+        (
+            "network N{input 3x4x4;mul{identity;{adaptive_avgpool(1);sigmoid}};permute((0,2,3,1));layer_scale(1e-6)}",
+            "network N { input 3x4x4; mul { identity; { adaptive_avgpool(1); sigmoid } }; permute((0, 2, 3, 1));"
+            " layer_scale(1e-6) }\n",
+        ),
         ("", ""),
     ],
 )

@@ -138,3 +138,6 @@ def test_textmate_scopes_on_a_spec_line():
     assert got["network"] == "storage.type.arch" and got["N"] == "entity.name.type.arch"
     assert got["int"] == "support.type.arch" and got['"m_{i}"'] == "string.quoted.double.arch"
     assert got["concat"] == "keyword.control.group.arch"
+    got = _scopes(_tm(), "network N { se: mul { identity; sigmoid } }")
+    assert got["mul"] == "keyword.control.group.arch"
+    assert (str(Keyword), "mul") in {(str(t), v) for t, v in _lex("mul { identity }")}

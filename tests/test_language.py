@@ -136,6 +136,9 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "max_pool(3, stride=2)": (3, 15, 15),
     "avg_pool(2, stride=2)": (3, 16, 16),
     "batch_norm(eps=0.001)": (3, 32, 32),
+    "layer_scale(0.1)": (3, 32, 32),
+    "permute((0, 2, 3, 1))": (32, 32, 3),  # channels-last (H, W, C)
+    "layernorm2d": (3, 32, 32),
 }
 
 
@@ -151,7 +154,7 @@ def test_linear_and_fc():
 
 
 def test_op_cases_cover_every_callable_op_and_alias():
-    names = {call.split("(")[0] for call in OP_CASES} | {"linear", "fc"}
+    names = {call.split("(")[0] for call in OP_CASES} | {"linear", "fc", "layernorm"}  # layernorm: test_layout
     assert names == set(CALLABLE_OPS) | set(ALIASES)
 
 

@@ -37,7 +37,7 @@ def test_module_names_resolve_in_torch():
         for name in (row.module, row.functional):
             if name in HELPERS:  # defined by the generated file
                 continue
-            if name and name != "add":
+            if name and name not in ("add", "mul"):
                 assert callable(resolve(name)), (op, name)
 
 

@@ -29,7 +29,8 @@ def _conv_macs(attrs, ins, out) -> int:
 
 
 def _linear_macs(attrs, ins, out) -> int:
-    return ins[0][0] * attrs["out_features"]
+    # in × out per position: one position for a vector, H×W for a channels-last map
+    return math.prod(ins[0]) * attrs["out_features"]
 
 
 def _in_numel(attrs, ins, out) -> int:
@@ -56,6 +57,11 @@ MACS: dict[Op, Rule] = {
     Op.PAD: _zero,
     Op.CONCAT: _zero,
     Op.ADD: _zero,
+    Op.MUL: _zero,
+    Op.LAYER_SCALE: _zero,
+    Op.PERMUTE: _zero,
+    Op.LAYERNORM: _zero,
+    Op.LAYERNORM2D: _zero,
 }
 
 
@@ -84,6 +90,11 @@ FLOPS: dict[Op, Rule] = {
     Op.PAD: _zero,  # aten::pad / constant_pad_nd: unsupported in fvcore
     Op.CONCAT: _zero,
     Op.ADD: _zero,  # aten::add is unsupported in fvcore
+    Op.MUL: _zero,  # aten::mul: unsupported in fvcore
+    Op.LAYER_SCALE: _zero,  # aten::mul
+    Op.PERMUTE: _zero,
+    Op.LAYERNORM: lambda attrs, ins, out: math.prod(out) * (5 if attrs["affine"] else 4),  # fvcore norm_flop_counter
+    Op.LAYERNORM2D: lambda attrs, ins, out: 5 * math.prod(out),  # aten::layer_norm with weight and bias
 }
 
 
@@ -155,4 +166,11 @@ ALL_OPS: dict[Op, Rule] = {
     Op.PAD: _zero,  # a copy into a larger zeroed tensor
     Op.CONCAT: _zero,  # a copy, no arithmetic
     Op.ADD: _add_ops,
+    Op.MUL: _add_ops,  # one multiply per element per extra branch (after broadcasting)
+    Op.LAYER_SCALE: _per_element(1),
+    Op.PERMUTE: _zero,  # a view
+    # mean (1 add), subtract, square, variance (1 add), scale by 1/sqrt: 5 per element (the
+    # per-row sqrt and divide not counted), plus multiply and add when affine
+    Op.LAYERNORM: lambda attrs, ins, out: math.prod(out) * (7 if attrs["affine"] else 5),
+    Op.LAYERNORM2D: _per_element(7),
 }

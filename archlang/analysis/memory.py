@@ -36,6 +36,11 @@ ALIASES: dict[Op, bool] = {
     Op.PAD: False,
     Op.CONCAT: False,
     Op.ADD: False,
+    Op.MUL: False,
+    Op.LAYER_SCALE: False,
+    Op.PERMUTE: True,  # a view (strides change, no copy)
+    Op.LAYERNORM: False,
+    Op.LAYERNORM2D: False,
 }
 
 

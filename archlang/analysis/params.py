@@ -30,7 +30,16 @@ def _conv_params(attrs, ins, out) -> int:
 
 
 def _linear_params(attrs, ins, out) -> int:
-    return attrs["out_features"] * ins[0][0] + (attrs["out_features"] if attrs["bias"] else 0)
+    # nn.Linear on the last dim: a flat vector, or a channels-last map's channels
+    return attrs["out_features"] * ins[0][-1] + (attrs["out_features"] if attrs["bias"] else 0)
+
+
+def _channels(attrs, ins, out) -> int:
+    return out[0]
+
+
+def _last_affine(attrs, ins, out) -> int:
+    return 2 * out[-1] if attrs["affine"] else 0
 
 
 def _bn_params(attrs, ins, out) -> int:
@@ -62,6 +71,11 @@ PARAMS: dict[Op, Rule] = {
     Op.PAD: zero,
     Op.CONCAT: zero,
     Op.ADD: zero,
+    Op.MUL: zero,
+    Op.LAYER_SCALE: _channels,  # the C×1×1 scale
+    Op.PERMUTE: zero,
+    Op.LAYERNORM: _last_affine,  # weight and bias over the last dim
+    Op.LAYERNORM2D: lambda attrs, ins, out: 2 * out[0],
 }
 
 BUFFERS: dict[Op, Rule] = {op: zero for op in Op} | {Op.BATCHNORM: _bn_buffers}

@@ -107,6 +107,11 @@ def _merge(attrs, rfs, ids, shapes) -> ReceptiveField:
     return ReceptiveField(h, w, tuple(notes_h + notes_w))
 
 
+def _linear(attrs, rfs, ids, shapes) -> ReceptiveField:
+    # on a channels-last map, a 1×1 (per position); on a vector, the whole input
+    return _keep(attrs, rfs, ids, shapes) if len(shapes[0]) == 3 else WHOLE
+
+
 RF_RULES: dict[Op, Rule] = {
     Op.INPUT: _input,
     Op.TRANSFORM_INPUT: _keep,
@@ -121,10 +126,15 @@ RF_RULES: dict[Op, Rule] = {
     Op.LRN: _keep,  # across channels only
     Op.DROPOUT: _keep,
     Op.FLATTEN: _whole,
-    Op.LINEAR: _whole,
+    Op.LINEAR: _linear,
     Op.SOFTMAX: _keep,
     Op.IDENTITY: _keep,
     Op.PAD: _pad,
     Op.CONCAT: _merge,
     Op.ADD: _merge,
+    Op.MUL: _merge,
+    Op.LAYER_SCALE: _keep,
+    Op.PERMUTE: _keep,
+    Op.LAYERNORM: _keep,  # per position, across channels
+    Op.LAYERNORM2D: _keep,
 }

@@ -54,6 +54,11 @@ OP_ROLE: dict[Op, Role] = {
     Op.PAD: Role.POINTWISE,  # no window: only moves the grid (receptive field keeps its size)
     Op.CONCAT: Role.MERGE,
     Op.ADD: Role.MERGE,
+    Op.MUL: Role.MERGE,
+    Op.LAYER_SCALE: Role.POINTWISE,
+    Op.PERMUTE: Role.POINTWISE,  # changes the layout, not the representation
+    Op.LAYERNORM: Role.POINTWISE,
+    Op.LAYERNORM2D: Role.POINTWISE,
 }
 
 
@@ -144,7 +149,7 @@ class LintView:
             return block.id
         path = self.node(nid)["path"]
         parent = self.scopes.get("/".join(path[:-1])) if len(path) > 1 else None
-        if parent is not None and (parent.kind == "unit" or path[-1] in ("concat", "add")):
+        if parent is not None and (parent.kind == "unit" or path[-1] in ("concat", "add", "mul")):
             return parent.id
         return nid
 

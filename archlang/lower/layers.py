@@ -9,7 +9,7 @@ from .. import ir
 from ..diagnostics import Note
 from ..evaluate import evaluate
 from ..op_shapes import resolve_padding
-from ..ops import ALIASES, CALLABLE_OPS, ArgError, Op, ShapeError, bind_args
+from ..ops import ALIASES, CALLABLE_OPS, GROUP_OPS, ArgError, Op, ShapeError, bind_args
 from . import settings
 from .names import check_label, label_text
 from .program import bind_block_args
@@ -235,6 +235,6 @@ def _group(lw: Lowering, layer: ir.Group, name, cur, frame: Frame):
         raise lowering_error(
             "E209", f"`{layer.mode}` with no branches", layer.span, help="a group needs at least one branch"
         )
-    op = Op.CONCAT if layer.mode == "concat" else Op.ADD
+    op = GROUP_OPS[layer.mode]
     merge_name = layer.mode if name is not None or inner.sequential else inner.auto_name(layer.mode)
     return lw.add_node(inner, merge_name, op, {}, tuple(outputs), layer.span, frame.ctx)

@@ -56,6 +56,11 @@ CATEGORY: dict[Op, Category] = {
     Op.PAD: OTHER,
     Op.CONCAT: OTHER,
     Op.ADD: OTHER,
+    Op.MUL: OTHER,
+    Op.LAYER_SCALE: OTHER,
+    Op.PERMUTE: OTHER,
+    Op.LAYERNORM: NORM,
+    Op.LAYERNORM2D: NORM,
 }
 
 
@@ -95,6 +100,13 @@ def _percent(p: float) -> str:
     return f"{p * 100:g}%"
 
 
+def _permute_label(a: dict) -> str:
+    dims = a["dims"]
+    if dims == (0, 2, 3, 1):
+        return "to channels-last"
+    return "to channels-first" if dims == (0, 3, 1, 2) else "permute " + ", ".join(map(str, dims))
+
+
 PAPER_LABEL: dict[Op, Callable[[dict], str]] = {
     Op.INPUT: lambda a: "input",
     Op.TRANSFORM_INPUT: lambda a: "transform input",
@@ -115,6 +127,11 @@ PAPER_LABEL: dict[Op, Callable[[dict], str]] = {
     Op.PAD: lambda a: "zero pad " + ", ".join(map(str, a["padding"])),
     Op.CONCAT: lambda a: "concat",
     Op.ADD: lambda a: "sum",
+    Op.MUL: lambda a: "×",
+    Op.LAYER_SCALE: lambda a: "layer scale",
+    Op.PERMUTE: _permute_label,
+    Op.LAYERNORM: lambda a: "layer norm",
+    Op.LAYERNORM2D: lambda a: "layer norm",
 }
 
 

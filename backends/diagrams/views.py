@@ -29,7 +29,7 @@ from .style import (
     port,
 )
 
-MERGE_OPS = (Op.CONCAT, Op.ADD)
+MERGE_OPS = (Op.CONCAT, Op.ADD, Op.MUL)
 _SAFE = re.compile(r"[A-Za-z0-9_]")
 MAX_ID = 200
 

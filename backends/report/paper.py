@@ -59,6 +59,11 @@ PAPER_ROW_TYPE: dict[Op, str | None] = {
     Op.PAD: None,
     Op.CONCAT: None,
     Op.ADD: None,
+    Op.MUL: None,
+    Op.LAYER_SCALE: None,
+    Op.PERMUTE: None,
+    Op.LAYERNORM: None,
+    Op.LAYERNORM2D: None,
 }
 
 # Table 1 as published (FACTS.md): type, patch/stride, output, the six widths, params, ops.

@@ -19,8 +19,9 @@ from .formats import RENDERERS, Column, ReportTable, Section
 
 CONVENTIONS = {
     "macs": "multiply-accumulates of conv and linear layers (bias adds not counted)",
-    "flops": "fvcore's FlopCountAnalysis convention (eval): MACs + 2 per batch-norm element + adaptive "
-    "avg-pool input elements; max/avg pooling, ReLU, add, concat count 0 (fvcore#148)",
+    "flops": "fvcore's FlopCountAnalysis convention (eval): MACs + 2 per batch-norm element + 5 per "
+    "layer-norm element (4 without affine) + adaptive avg-pool input elements; max/avg pooling, ReLU, add, mul, "
+    "concat count 0 (fvcore#148)",
     "all_ops": "every multiply, add, comparison, divide, exp at inference (a multiply-add is 2); see docs/analysis.md",
     "memory": "bytes of the activations each row produces, at the report's dtype and batch",
 }

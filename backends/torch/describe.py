@@ -18,9 +18,10 @@ from .ops import SYMBOLIC, TORCH_OPS, TRAINING, Arg, explicit
 from .plan import Leaf, ModulePlan, lookup
 from .pyfmt import Call, Seq, flat, py_str, py_value
 from .symbols import IN, Lin, Placeholders, Slot, bind_slots
+from .texts import HELPERS
 
 # Argument names whose value is the input's channel count (an expression, never a slot).
-INPUT_WIDTH = ("in_channels", "in_features", "num_features")
+INPUT_WIDTH = ("in_channels", "in_features", "num_features", "normalized_shape")
 
 
 @dataclass
@@ -118,10 +119,14 @@ class Describer:
         """Constructor tree for a child module reading ``in_lin`` channels; records the
         channels of what it outputs in ``lins``. Returns (tree, output channels)."""
         if isinstance(item, Leaf):
+            lins[item.node] = in_lin
+            if item.op is Op.LAYER_SCALE:  # a bare parameter, C×1×1
+                shape = Seq("(", ")", [in_lin, "1", "1"])
+                return Call("nn.Parameter", [Call("torch.full", [shape, py_value(item.attrs["init"])])]), in_lin
             call = self._call(TORCH_OPS[item.op].module, d, item.args, in_lin)
             lins[item.node] = out_channels(item, call, [in_lin])
-            if item.op is Op.TRANSFORM_INPUT:
-                self.uses.add("TransformInput")
+            if TORCH_OPS[item.op].module in HELPERS:
+                self.uses.add(TORCH_OPS[item.op].module)
             return call, lins[item.node]
         if item.kind == "unit":
             conv = item.children[0]
@@ -241,13 +246,15 @@ class Describer:
 
     def _step_value(self, d: Described, s, var: dict):
         inputs = [var[i] for i in s.inputs]
-        if s.module is not None:
-            return Call(accessor(s.module), inputs)
         leaf = s.leaf
-        row = TORCH_OPS[leaf.op]
-        if row.inputs == "sum":
-            return " + ".join(inputs)
+        row = TORCH_OPS[leaf.op] if leaf is not None else None
+        if s.module is not None:
+            if row is not None and row.inputs == "scale":  # a bare parameter times the input
+                return f"{accessor(s.module)} * {inputs[0]}"
+            return Call(accessor(s.module), inputs)
+        if row.inputs in ("sum", "product"):
+            return (" + " if row.inputs == "sum" else " * ").join(inputs)
         lead = [Seq("[", "]", inputs)] if row.inputs == "list" else inputs
-        if leaf.op is Op.TRANSFORM_INPUT:
-            self.uses.add("transform_input")
+        if row.functional in HELPERS:
+            self.uses.add(row.functional)
         return self._call(row.functional, d, [*leaf.args, *row.extra], Lin(), lead=lead, symbolic=False)

@@ -37,13 +37,13 @@ class Emitter:
         self.templates = graph.graph["templates"]
         self.extras = root.extras
         extra_names = set(self.extras.reserved) if self.extras else set()
-        self.classes = Namespace({"transform_input", "TransformInput", "OrderedDict", "namedtuple", *extra_names})
+        self.classes = Namespace({*HELPERS, "OrderedDict", "namedtuple", *extra_names})
         self.class_of: dict[tuple, str] = {}  # block instance path -> class name
         self.params_of: dict[str, list[tuple]] = {}  # class -> (param, ident, keyword?, default)
         self.unit_classes: dict[tuple, str] = {}
         self.texts: list[str] = []
         self.fused_classes: dict[bool, str] = {}  # relu? -> class name
-        self.reserved: set[str] = {"transform_input", "OrderedDict", "namedtuple", *extra_names}
+        self.reserved: set[str] = {*HELPERS, "OrderedDict", "namedtuple", *extra_names}
         self.describer = Describer(graph, self)
         # (batch norms, network flag): zero_init batch norms zeroed only when the flag is true
         self.zero_init: tuple[list[str], str] | None = None

@@ -54,7 +54,9 @@ TRAINING = Training()
 # Ops whose output is a freshly allocated tensor: a ReLU that is their only reader may run
 # in place (as torchvision's BasicConv2d does). Dropout is not here: in eval it returns its
 # input, and flatten returns a view.
-FRESH_OUTPUT = frozenset({Op.CONV2D, Op.BATCHNORM, Op.LINEAR, Op.CONCAT, Op.ADD})
+FRESH_OUTPUT = frozenset(
+    {Op.CONV2D, Op.BATCHNORM, Op.LINEAR, Op.CONCAT, Op.ADD, Op.MUL, Op.LAYER_SCALE, Op.LAYERNORM, Op.LAYERNORM2D}
+)
 
 
 def _size(v):
@@ -133,7 +135,7 @@ def _dropout_args(attrs, in_shape=None):
 
 def _linear_args(attrs, in_shape):
     return [
-        Arg("in_features", in_shape[0], True),
+        Arg("in_features", in_shape[-1], True),  # the last dim: a vector, or channels-last
         Arg("out_features", attrs["out_features"], True),
         *_opt("bias", attrs["bias"], True, bool),
     ]
@@ -158,6 +160,23 @@ def _none(attrs, in_shape=None):
     return []
 
 
+def _permute_args(attrs, in_shape=None):
+    return [Arg("dims", tuple(attrs["dims"]), True)]
+
+
+def _layernorm_args(attrs, in_shape):
+    return [
+        Arg("normalized_shape", in_shape[-1], True),
+        *_opt("eps", attrs["eps"], 1e-5, float),
+        *_opt("elementwise_affine", attrs.get("affine", True), True, bool),
+    ]
+
+
+def _layer_scale_args(attrs, in_shape):
+    # a bare parameter: nn.Parameter(torch.full((C, 1, 1), init)) (see describe.Describer)
+    return [Arg("channels", in_shape[0], True), Arg("init", attrs["init"], True)]
+
+
 @dataclass(frozen=True)
 class TorchOp:
     """How one op is written in PyTorch.
@@ -167,7 +186,8 @@ class TorchOp:
     in a ``forward`` when the op is not a submodule (``None``: it has parameters, so it is
     always a submodule), with ``functional_args`` after the input. ``inputs`` says how the
     inputs are passed: ``"one"`` tensor, a ``"list"`` (concat), a ``"sum"`` (add) or an
-    ``"alias"`` (identity: no code at all). ``init``: whether the spec's weight init applies.
+    ``"alias"`` (identity: no code at all), a ``"product"`` (mul) or a ``"scale"`` (layer_scale:
+    ``module`` is a bare ``nn.Parameter`` of the owner, multiplied in). ``init``: whether the spec's weight init applies.
     """
 
     module: str | None
@@ -199,6 +219,11 @@ TORCH_OPS: dict[Op, TorchOp] = {
     Op.PAD: TorchOp("nn.ZeroPad2d", _zero_pad_args, "F.pad", _f_pad_args),
     Op.CONCAT: TorchOp(None, _none, "torch.cat", inputs="list", extra=(Arg("dim", 1, True),)),
     Op.ADD: TorchOp(None, _none, "add", inputs="sum"),
+    Op.MUL: TorchOp(None, _none, "mul", inputs="product"),
+    Op.LAYER_SCALE: TorchOp("nn.Parameter", _layer_scale_args, inputs="scale"),
+    Op.PERMUTE: TorchOp("Permute", _permute_args, "torch.permute", _permute_args),
+    Op.LAYERNORM: TorchOp("nn.LayerNorm", _layernorm_args),
+    Op.LAYERNORM2D: TorchOp("LayerNorm2d", _layernorm_args),
 }
 
 # Constructor / functional arguments a block class may take from its own parameters.

@@ -248,6 +248,14 @@ class _Planner:
                 if self.g.nodes[ref]["op"] is Op.INPUT:
                     continue
                 leaf = self.leaf(ref, where)
+                if leaf.op is Op.LAYER_SCALE and plan.kind in ("sequential", "container"):
+                    _fail(
+                        f"layer_scale `{ref}` would be a bare parameter of the {plan.kind} `{plan.qualname}`, "
+                        "which PyTorch cannot hold (nn.Sequential / nn.ModuleDict take modules only)",
+                        self.g.nodes[ref]["span"],
+                        help="move it out of the labelled branch, into the block or network body "
+                        "(as torchvision's CNBlock holds `layer_scale` beside its `block` Sequential)",
+                    )
                 if leaf.module:
                     self._check_name(leaf.name, self.g.nodes[ref]["span"])
                     plan.children.append(leaf)
@@ -374,7 +382,8 @@ def module_outputs(root: ModulePlan) -> dict[str, str]:
         for child in p.children:
             path = prefix + (child.name,)
             if isinstance(child, Leaf):
-                out[".".join(path)] = child.node
+                if child.op is not Op.LAYER_SCALE:  # a parameter, not a module
+                    out[".".join(path)] = child.node
             else:
                 if child.kind != "container":
                     out[".".join(path)] = child.output

@@ -33,6 +33,24 @@ HELPERS = {
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return transform_input(x, self.mean, self.std)''',
 }
+HELPERS["Permute"] = '''class Permute(nn.Module):
+    """`torch.permute` as a module, for `nn.Sequential` (torchvision's `Permute`)."""
+
+    def __init__(self, dims: tuple) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)'''
+HELPERS["LayerNorm2d"] = '''class LayerNorm2d(nn.LayerNorm):
+    """torchvision's `LayerNorm2d`: layer norm over the channels of an NCHW map."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(
+            x, self.normalized_shape, self.weight, self.bias, self.eps
+        )
+        return x.permute(0, 3, 1, 2)'''
 # What a helper needs defined before it.
 HELPER_NEEDS = {"TransformInput": ("transform_input",)}
 

@@ -18,6 +18,7 @@ from .ops import SYMBOLIC, TORCH_OPS, TRAINING, Arg, explicit
 from .plan import Leaf, ModulePlan, lookup
 from .pyfmt import Call, Seq, flat, py_str, py_value
 from .symbols import IN, Lin, Placeholders, Slot, bind_slots
+from .texts import HELPERS
 
 # Argument names whose value is the input's channel count (an expression, never a slot).
 INPUT_WIDTH = ("in_channels", "in_features", "num_features")
@@ -68,6 +69,8 @@ def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
         for v in leaf.in_shape[1:]:
             k *= v
         return in_lins[0].scale(k)
+    if op is Op.SPLIT:  # torch.chunk's sizes are not linear in the input's: a constant
+        return Lin((), leaf.shape[0])
     if op is Op.CONCAT:
         total = Lin()
         for lin in in_lins:
@@ -120,8 +123,8 @@ class Describer:
         if isinstance(item, Leaf):
             call = self._call(TORCH_OPS[item.op].module, d, item.args, in_lin)
             lins[item.node] = out_channels(item, call, [in_lin])
-            if item.op is Op.TRANSFORM_INPUT:
-                self.uses.add("TransformInput")
+            if call.func in HELPERS:  # defined by the generated file (TransformInput, ...)
+                self.uses.add(call.func)
             return call, lins[item.node]
         if item.kind == "unit":
             conv = item.children[0]
@@ -248,6 +251,9 @@ class Describer:
         if row.inputs == "sum":
             return " + ".join(inputs)
         lead = [Seq("[", "]", inputs)] if row.inputs == "list" else inputs
-        if leaf.op is Op.TRANSFORM_INPUT:
-            self.uses.add("transform_input")
-        return self._call(row.functional, d, [*leaf.args, *row.extra], Lin(), lead=lead, symbolic=False)
+        if row.functional in HELPERS:
+            self.uses.add(row.functional)
+        call = self._call(row.functional, d, [*leaf.args, *row.extra], Lin(), lead=lead, symbolic=False)
+        if row.index is not None:  # split: torch.chunk(x, 2, dim=1)[index]
+            call.subscript = f"[{leaf.attrs[row.index]}]"
+        return call

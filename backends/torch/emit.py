@@ -26,7 +26,7 @@ from .ops import TORCH_OPS
 from .plan import UNIT_CLASSES, Leaf, ModulePlan, iter_plans
 from .pyfmt import Call, Seq, py_str, py_value, signature, statement
 from .symbols import Scaled, bind_group, bind_slots, used_params
-from .texts import HELPER_NEEDS, HELPERS, I1, I2, Stmt, docstring, shape_comment, show
+from .texts import HELPER_FUNCTIONS, HELPER_NEEDS, HELPERS, I1, I2, Stmt, docstring, shape_comment, show
 from .variants import merge_variants, separating_flag, unify, variant_names
 
 
@@ -37,13 +37,13 @@ class Emitter:
         self.templates = graph.graph["templates"]
         self.extras = root.extras
         extra_names = set(self.extras.reserved) if self.extras else set()
-        self.classes = Namespace({"transform_input", "TransformInput", "OrderedDict", "namedtuple", *extra_names})
+        self.classes = Namespace({*HELPERS, "OrderedDict", "namedtuple", *extra_names})
         self.class_of: dict[tuple, str] = {}  # block instance path -> class name
         self.params_of: dict[str, list[tuple]] = {}  # class -> (param, ident, keyword?, default)
         self.unit_classes: dict[tuple, str] = {}
         self.texts: list[str] = []
         self.fused_classes: dict[bool, str] = {}  # relu? -> class name
-        self.reserved: set[str] = {"transform_input", "OrderedDict", "namedtuple", *extra_names}
+        self.reserved: set[str] = {*HELPER_FUNCTIONS, "OrderedDict", "namedtuple", *extra_names}
         self.describer = Describer(graph, self)
         # (batch norms, network flag): zero_init batch norms zeroed only when the flag is true
         self.zero_init: tuple[list[str], str] | None = None
@@ -290,9 +290,9 @@ class Emitter:
 
     def idents(self) -> dict[str, str]:
         """Identifiers of the network parameters as constructor arguments."""
-        # (the helper function transform_input is only called in forward: a parameter may
-        # take its name in __init__)
-        names = Namespace(self.reserved - {"transform_input"})
+        # (the helper functions, transform_input ..., are only called in forward: a parameter
+        # may take their names in __init__)
+        names = Namespace(self.reserved - HELPER_FUNCTIONS)
         return {q: names.name(q) for q in self.graph.graph.get("params") or {}}
 
     def root_statements(self, d: Described, arguments: dict[str, list[int]]):

@@ -90,7 +90,7 @@ def bind_slots(value, binding: dict):
         return _render_lin(value, binding)
     if isinstance(value, Call):
         kwargs = [(k, bind_slots(v, binding)) for k, v in value.kwargs if not _is_default(v, binding)]
-        return Call(value.func, [bind_slots(a, binding) for a in value.args], kwargs, value.explode)
+        return Call(value.func, [bind_slots(a, binding) for a in value.args], kwargs, value.explode, value.subscript)
     if isinstance(value, Kw):
         return Kw(value.name, bind_slots(value.value, binding))
     if isinstance(value, Seq):

@@ -255,8 +255,18 @@ def test_generated_source_is_clean_and_does_not_import_torchvision(tmp_path):
 
 
 def test_lint_runs_and_treats_the_new_ops_by_role():
-    compiled = archlang.compile_spec(SPEC)
-    assert isinstance(run_lint(compiled), list)
+    assert isinstance(run_lint(archlang.compile_spec(SPEC)), list)
+    # spatial_mean collapses the grid: it starts the classifier stage, which IN101
+    # (representational bottleneck) exempts, as it does adaptive pooling; a window op that
+    # shrinks the same 64×64×16 map 64× is flagged
+    spec = "network T() {{\n  input 3x64x64\n  c: conv(16, 3, padding=1)\n  {}\n  linear(10)\n}}"
+    assert not run_lint(archlang.compile_spec(spec.format("spatial_mean")), select=("IN101",))
+    assert run_lint(archlang.compile_spec(spec.format("maxpool(8); flatten")), select=("IN101",))
+    # the activations are pointwise: consumers() looks through them to the next real layer
+    from archlang.lint.view import LintView
+
+    view = LintView(archlang.compile_spec(spec.format("hardswish; gelu; silu; spatial_mean")))
+    assert [view.op(n).value for n in view.consumers("c")] == ["spatial_mean"]
 
 
 # ---- located errors -------------------------------------------------------------------------

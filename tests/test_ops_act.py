@@ -197,13 +197,22 @@ block Shuffle(c: int) {
   channel_shuffle(2)
 }
 
+block Half(c: int) {
+  unit conv = conv_bn_relu
+  concat { conv(c, 1); identity }
+  split(2, 1)
+  conv(c, 1)
+}
+
 network Zoo() {
   input 3x16x16
   unit conv = conv_bn_relu
   stem: conv(8, 3, stride=2, padding=1)
   s1: Shuffle(4)
   s2: Shuffle(6)
-  s3: Shuffle(5)  # on 10 channels: the halves are 5, not 4 (split's width is a literal)
+  s3: Shuffle(5)  # on 10 channels: the halves are 5, not 4 (`in_channels // 2`)
+  h1: Half(4)  # (4 + 10) / 2 = 7 channels into its last conv
+  h2: Half(6)  # (6 + 4) / 2 = 5
   a: relu6
   b: silu
   c: hardsigmoid
@@ -237,6 +246,7 @@ def test_generated_model_equals_the_graph_reference():
         expected = evaluate(compiled.graph, model.state_dict(), x)
     assert out.shape == (2, 10)
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    assert [model.h1.conv_2.conv.in_channels, model.h2.conv_2.conv.in_channels] == [7, 5]
 
 
 def test_generated_source_is_clean_and_does_not_import_torchvision(tmp_path):
@@ -246,6 +256,10 @@ def test_generated_source_is_clean_and_does_not_import_torchvision(tmp_path):
     assert "import torchvision" not in source and "from torchvision" not in source
     assert "class StochasticDepth(nn.Module)" in source
     assert ", 2, dim=1)[1]" in source  # torch.chunk(..., 2, dim=1)[1]
+    # one class per block: a split that divides exactly is `// chunks` of the input width
+    assert source.count("class Shuffle") == 1 and source.count("class Half") == 1
+    assert "BasicConv2d(in_channels // 2, c, kernel_size=1)" in source
+    assert "BasicConv2d((c + in_channels) // 2, c, kernel_size=1)" in source
     if shutil.which("ruff"):
         path = tmp_path / "zoo.py"
         path.write_text(source)
@@ -292,6 +306,31 @@ def test_errors_are_located(body, code, col):
     d = err.value.diagnostics[0]
     assert d.code == code
     assert (d.span.line, d.span.col) == (3, col), d.message
+
+
+def test_an_uneven_split_is_a_literal_width():
+    """9 channels in 2 chunks are 5 and 4: no formula of in_channels, so the width is written
+    out, and instances that differ in it get their own class."""
+    from archlang.backends.torch import codegen
+
+    spec = """block B(c: int) {
+  split(2, 1)
+  conv2d(c, 1)
+}
+network T() {
+  input 9x4x4
+  a: B(8)
+  b: B(3)
+}"""
+    source = codegen.emit(archlang.compile_spec(spec))
+    assert "nn.Conv2d(4, c, kernel_size=1)" in source and "nn.Conv2d(in_channels // 2, c" in source
+    torch.manual_seed(0)
+    model = archlang.build(spec).double().eval()
+    x = torch.randn(2, 9, 4, 4, dtype=torch.float64)
+    with torch.no_grad():
+        h = model.a(x)
+        assert torch.equal(h, F.conv2d(torch.chunk(x, 2, 1)[1], model.a.conv2d.weight, model.a.conv2d.bias))
+        assert model(x).shape == (2, 3, 4, 4)
 
 
 def test_split_sizes_follow_torch_chunk():

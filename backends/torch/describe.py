@@ -69,8 +69,9 @@ def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
         for v in leaf.in_shape[1:]:
             k *= v
         return in_lins[0].scale(k)
-    if op is Op.SPLIT:  # torch.chunk's sizes are not linear in the input's: a constant
-        return Lin((), leaf.shape[0])
+    if op is Op.SPLIT:  # an exact division of the input width (`in_channels // 2`), else a literal
+        chunks = leaf.attrs["chunks"]
+        return in_lins[0].divide(chunks) if leaf.in_shape[0] % chunks == 0 else Lin((), leaf.shape[0])
     if op is Op.CONCAT:
         total = Lin()
         for lin in in_lins:

@@ -341,3 +341,17 @@ def test_split_sizes_follow_torch_chunk():
             expected = [t.shape[1] for t in torch.chunk(torch.zeros(1, c), chunks, dim=1)]
             assert chunk_sizes(c, chunks) == expected
             assert sum(expected) == c and len(expected) <= chunks and math.ceil(c / chunks) == expected[0]
+
+
+def test_split_is_a_view_and_stochastic_depth_an_alias_in_memory():
+    a = archlang.analyze("""network T() {
+  input 8x4x4
+  s: split(4, 0)
+  sd: stochastic_depth(0.2)
+  c: conv2d(8, 1)
+}""")
+    # elements per sample: input 128; s and sd are views of the input (torch.chunk returns a
+    # view; stochastic depth returns its input in eval), c 128.
+    # step input 128 | s 128 | sd 128 | c 128 + 128 -> peak 256 during c. Were the split a
+    # copy (32 elements), the input would be freed after it: peak 32 + 128 = 160.
+    assert (a.peak_activation_bytes, a.peak_at) == (256 * 4, "c")

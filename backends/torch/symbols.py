@@ -3,7 +3,8 @@
 A generated block class is shared by several instances. While an instance is described,
 every width, rate or stride in a constructor call becomes a :class:`Slot` holding that
 instance's value; channel counts that follow from others (``in_channels``, sums through
-concat, products through flatten) are :class:`Lin` expressions over slots. A class then
+concat, products through flatten, exact divisions through split) are :class:`Lin`
+expressions over slots. A class then
 *binds* each slot to source text, from the values seen in all its instances
 (:func:`bind_group`): a template parameter (``planes``), a multiple of one
 (``planes * 4``), or a literal. This module does not import torch.

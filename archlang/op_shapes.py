@@ -183,6 +183,46 @@ def _linear_shape(attrs, shapes):
     return (attrs["out_features"],)
 
 
+def _channel_shuffle_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = _need_map(Op.CHANNEL_SHUFFLE, shape)
+    g = attrs["groups"]
+    if c % g:
+        raise ShapeError(
+            "E405",
+            f"channel_shuffle groups={g} must divide the channels ({c})",
+            help="nn.ChannelShuffle reshapes C into (groups, C / groups)",
+        )
+    return shape
+
+
+def chunk_sizes(c: int, chunks: int) -> list[int]:
+    """The channel counts ``torch.chunk(x, chunks, dim=1)`` returns for ``c`` channels: pieces
+    of ``ceil(c / chunks)``, the last one smaller, so possibly fewer than ``chunks``."""
+    size = -(-c // chunks)
+    return [min(size, c - start) for start in range(0, c, size)]
+
+
+def _split_shape(attrs, shapes):
+    (shape,) = shapes
+    chunks, index = attrs["chunks"], attrs["index"]
+    sizes = chunk_sizes(shape[0], chunks)
+    if index >= len(sizes):
+        fewer = f" (torch.chunk gives only {len(sizes)} for {shape[0]} channels)" if len(sizes) < chunks else ""
+        raise ShapeError(
+            "E303",
+            f"split index {index} is out of range: {chunks} chunks{fewer}",
+            help=f"index counts from 0; the chunks have {', '.join(map(str, sizes))} channels",
+        )
+    return (sizes[index], *shape[1:])
+
+
+def _spatial_mean_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = _need_map(Op.SPATIAL_MEAN, shape)
+    return (c, 1, 1) if attrs["keepdim"] else (c,)
+
+
 def _softmax_shape(attrs, shapes):
     (shape,) = shapes
     return shape
@@ -285,6 +325,15 @@ SHAPE_RULES: dict[Op, Callable[[dict, list[Shape]], Shape]] = {
     Op.RELU: _same(Op.RELU),
     Op.TANH: _same(Op.TANH),
     Op.SIGMOID: _same(Op.SIGMOID),
+    Op.RELU6: _same(Op.RELU6),
+    Op.SILU: _same(Op.SILU),
+    Op.HARDSWISH: _same(Op.HARDSWISH),
+    Op.HARDSIGMOID: _same(Op.HARDSIGMOID),
+    Op.GELU: _same(Op.GELU),
+    Op.STOCHASTIC_DEPTH: _same(Op.STOCHASTIC_DEPTH),
+    Op.CHANNEL_SHUFFLE: _channel_shuffle_shape,
+    Op.SPLIT: _split_shape,
+    Op.SPATIAL_MEAN: _spatial_mean_shape,
     Op.MAXPOOL: _pool_shape(Op.MAXPOOL),
     Op.AVGPOOL: _pool_shape(Op.AVGPOOL),
     Op.ADAPTIVE_AVGPOOL: _adaptive_shape,

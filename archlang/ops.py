@@ -1,8 +1,9 @@
-"""The closed set of primitive ops: their signatures and their shape rules.
+"""The closed set of primitive ops and their signatures.
 
-Per-op behaviour lives in tables keyed by :class:`Op` (here: ``SIGNATURES`` and
-``SHAPE_RULES``; analyses and backends keep their own tables keyed the same way, and a test
-checks every op has a row in every table).
+Per-op behaviour lives in tables keyed by :class:`Op` (here: ``SIGNATURES``; shape rules
+in :mod:`archlang.op_shapes`; binding a call to its signature in :mod:`archlang.op_bind`;
+analyses and backends keep their own tables keyed the same way, and a test checks every
+op has a row in every table).
 
 Shapes are per sample, without the batch dimension: ``(C, H, W)`` for feature maps and
 ``(F,)`` for flat vectors.
@@ -25,6 +26,15 @@ class Op(str, Enum):
     RELU = "relu"
     TANH = "tanh"
     SIGMOID = "sigmoid"
+    RELU6 = "relu6"
+    SILU = "silu"
+    HARDSWISH = "hardswish"
+    HARDSIGMOID = "hardsigmoid"
+    GELU = "gelu"
+    STOCHASTIC_DEPTH = "stochastic_depth"
+    CHANNEL_SHUFFLE = "channel_shuffle"
+    SPLIT = "split"
+    SPATIAL_MEAN = "spatial_mean"
     MAXPOOL = "maxpool"
     AVGPOOL = "avgpool"
     ADAPTIVE_AVGPOOL = "adaptive_avgpool"
@@ -199,6 +209,20 @@ def _t_permutation(v, name):
     return tuple(v)
 
 
+def _t_choice(*choices: str) -> Callable[[Any, str], str]:
+    shown = ", ".join(f'"{c}"' for c in choices)
+
+    def check(v, name):
+        if not isinstance(v, str) or v not in choices:
+            raise ArgError(
+                f"{name} must be one of {shown}, got {_describe(v)}",
+                help=f'e.g. {name}="{choices[-1]}"',
+            )
+        return v
+
+    return check
+
+
 def _t_float_triple(v, name):
     if isinstance(v, (tuple, list)) and len(v) == 3:
         return tuple(_t_float(x, name) for x in v)
@@ -262,6 +286,23 @@ SIGNATURES: dict[Op, Signature] = {
     Op.RELU: _sig("rectified linear unit"),
     Op.TANH: _sig("hyperbolic tangent"),
     Op.SIGMOID: _sig("logistic sigmoid 1 / (1 + exp(-x))"),
+    Op.RELU6: _sig("ReLU clipped at 6: min(max(x, 0), 6)"),
+    Op.SILU: _sig("SiLU (swish): x * sigmoid(x)"),
+    Op.HARDSWISH: _sig("hard swish: x * relu6(x + 3) / 6"),
+    Op.HARDSIGMOID: _sig("hard sigmoid: relu6(x + 3) / 6"),
+    Op.GELU: _sig("Gaussian error linear unit", A("approximate", _t_choice("none", "tanh"), "none")),
+    Op.STOCHASTIC_DEPTH: _sig(
+        "stochastic depth: zeroes whole samples (row) or the whole batch in training; identity in eval",
+        A("p", _t_prob),
+        A("mode", _t_choice("row", "batch"), "row"),
+    ),
+    Op.CHANNEL_SHUFFLE: _sig("channel shuffle: (groups, C/groups) -> (C/groups, groups)", A("groups", _t_int)),
+    Op.SPLIT: _sig(
+        "one chunk along channels: torch.chunk(x, chunks, dim=1)[index]",
+        A("chunks", _t_int),
+        A("index", _t_nonneg),
+    ),
+    Op.SPATIAL_MEAN: _sig("mean over H and W: (C, H, W) -> (C,), or (C, 1, 1)", A("keepdim", _t_bool, False)),
     Op.MAXPOOL: _sig(
         "max pooling",
         A("kernel_size", _t_pair),
@@ -322,96 +363,3 @@ ALIASES = {
     "batch_norm": (Op.BATCHNORM, {}),
     "fc": (Op.LINEAR, {}),
 }
-
-
-def bind_args(op: Op, positional: list, keyword: dict) -> dict:
-    """Check and normalise a call's arguments against the op's signature.
-
-    Raises ``ArgError`` (with ``.arg`` naming the offending argument, if any). Returns a
-    fresh dict (callers may complete it); the checking itself is memoised, since a network
-    repeats the same calls many times over (every instance of a block).
-    """
-    # Types are part of the key: 1, 1.0 and True are equal and hash alike in Python.
-    key = (op, _typed(tuple(positional)), _typed(tuple(keyword.items())))
-    try:
-        return dict(_bind_args_cached(key, tuple(positional), tuple(keyword.items())))
-    except TypeError:  # an unhashable value: check without the memo
-        return _bind_args(op, positional, keyword)
-
-
-def _typed(value):
-    if isinstance(value, tuple):
-        return tuple(_typed(v) for v in value)
-    return (type(value), value)
-
-
-_BIND_MEMO: dict = {}
-
-
-def _bind_args_cached(key, positional: tuple, keyword: tuple) -> dict:
-    hit = _BIND_MEMO.get(key)
-    if hit is None:
-        hit = _bind_args(key[0], list(positional), dict(keyword))
-        if len(_BIND_MEMO) > 4096:
-            _BIND_MEMO.clear()
-        _BIND_MEMO[key] = hit
-    return hit
-
-
-def _bind_args(op: Op, positional: list, keyword: dict) -> dict:
-    sig = SIGNATURES[op]
-    if len(positional) > len(sig.args):
-        raise ArgError(
-            f"{op.value} takes at most {len(sig.args)} positional argument"
-            f"{'s' if len(sig.args) != 1 else ''}, got {len(positional)}",
-            help=_usage(op),
-            code="E203",
-            arg=len(sig.args),
-        )
-    values = {}
-    for spec, value in zip(sig.args, positional):
-        values[spec.name] = value
-    known = {a.name for a in sig.args}
-    for name, value in keyword.items():
-        if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name, known, n=1)
-            raise ArgError(
-                f"{op.value} has no argument `{name}`",
-                help=(f"did you mean `{close[0]}`? " if close else "") + _usage(op),
-                code="E202",
-                arg=name,
-            )
-        if name in values:
-            raise ArgError(f"argument `{name}` given twice", help=_usage(op), code="E206", arg=name)
-        values[name] = value
-    out = {}
-    for spec in sig.args:
-        if spec.name not in values:
-            if spec.required:
-                raise ArgError(f"{op.value} is missing its argument `{spec.name}`", help=_usage(op), code="E204")
-            out[spec.name] = spec.check(spec.default, spec.name)
-            continue
-        try:
-            out[spec.name] = spec.check(values[spec.name], spec.name)
-        except ArgError as err:
-            # a positional argument is located by its index, a keyword one by its name
-            arg = spec.name if spec.name in keyword else sig.args.index(spec)
-            raise ArgError(err.message, err.help, code=err.code, arg=arg) from None
-    return out
-
-
-def _usage(op: Op) -> str:
-    parts = []
-    for a in SIGNATURES[op].args:
-        parts.append(a.name if a.required else f"{a.name}={_show_default(a.default)}")
-    return f"usage: {op.value}({', '.join(parts)})"
-
-
-def _show_default(v) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if v is None:
-        return "none"
-    return repr(v)

@@ -2,9 +2,10 @@
 
 ``gen_typed`` tracks the tensor shape (channels, height, width, or flat features) as it draws
 each statement, so convs and pools fit their input, ``concat`` branches agree on H×W, ``add``
-branches agree on the whole shape and a head flattens what is left. It covers blocks with
-parameters and defaults, ``if`` on bool parameters (instances of one block that differ in
-structure), ``repeat``/``for``, unit styles, ``init``, aux heads with ``outputs``, and labels
+branches agree on the whole shape and a head flattens what is left (or takes its
+``spatial_mean``). It covers every activation, stochastic depth, ``channel_shuffle`` and
+``split`` (with torch.chunk's sizes), blocks with parameters and defaults, ``if`` on bool
+parameters (instances of one block that differ in structure), ``repeat``/``for``, unit styles, ``init``, aux heads with ``outputs``, and labels
 drawn part of the time from :func:`generate.hostile_name`. ``gen_case`` then breaks a minority
 of them with :mod:`mutate`'s value and token mutations, so most cases reach the back ends.
 Everything takes a :class:`random.Random`: a case is reproduced from its seed.
@@ -17,6 +18,11 @@ import random
 from generate import hostile_name
 from mutate import mutate_tokens, mutate_values
 
+ACTIVATIONS = [
+    *("relu", "tanh", "sigmoid", "batchnorm", "batchnorm(eps=0.001)", "dropout(0.2)"),
+    *("relu6", "silu", "hardswish", "hardsigmoid", "gelu", 'gelu(approximate="tanh")'),
+    *("stochastic_depth(0.2)", 'stochastic_depth(0.1, mode="batch")', "layernorm2d"),
+]
 # Blocks the generator may call; the body of each keeps H×W unless `pool` (ceil halving).
 BLOCKS = {
     "Unit": (
@@ -127,7 +133,7 @@ class _Gen:
         c, h, w = shape
         kind = rng.choice(
             ["conv"] * 4
-            + ["pool", "act", "act", "concat", "add", "mul", "repeat", "for", "block", "block", "if", "seq"]
+            + ["pool", "act", "act", "chan", "concat", "add", "mul", "repeat", "for", "block", "block", "if", "seq"]
         )
         if depth > 1 and kind in ("repeat", "for", "if", "seq"):
             kind = "conv"
@@ -139,8 +145,17 @@ class _Gen:
             text, shape = self.pool(shape)
             lines = [text]
         elif kind == "act":
-            acts = ["relu", "tanh", "sigmoid", "batchnorm", "batchnorm(eps=0.001)", "dropout(0.2)", "layernorm2d"]
-            lines = [rng.choice(acts)]
+            lines = [rng.choice(ACTIVATIONS)]
+        elif kind == "chan":  # channel_shuffle (groups divide C) or one torch.chunk piece
+            if rng.random() < 0.5:
+                lines = [f"channel_shuffle({rng.choice([d for d in range(1, c + 1) if c % d == 0])})"]
+            else:
+                chunks = rng.randint(1, 4)
+                size = -(-c // chunks)
+                sizes = [min(size, c - start) for start in range(0, c, size)]
+                index = rng.randrange(len(sizes))
+                lines = [f"split({chunks}, {index})"]
+                shape = (sizes[index], h, w)
         elif kind == "concat":
             parts = [self.branch(shape, 0) for _ in range(rng.randint(1, 4))]
             lines = ["concat {", *(f"  {t}" for t, _ in parts), "}"]
@@ -191,7 +206,7 @@ class _Gen:
             return [f"Odd({out})" if rng.random() < 0.5 else f"Odd({self.odd[2]}={out})"], (out, h, w)
         if name == "Unit":
             out, k = rng.randint(1, 8), rng.choice([1, 3, 5])
-            pool = rng.random() < 0.4
+            pool = rng.random() < 0.4 and min(h, w) >= 2  # maxpool(2) on a 1-pixel map is E403
             args = [str(out)] + ([f"k={k}"] if k != 3 else []) + (["pool=true"] if pool else [])
             act = rng.random() < 0.3 and (pool or self.allow_hostile)  # known bug: see KNOWN_BUGS
             args += ["act=false"] if act else []
@@ -244,7 +259,13 @@ def gen_typed(rng: random.Random, hostile: bool = True) -> str:
             field, kind = (field if field in ("aux1", "aux_logits", "side") else "aux1"), "Outs"
         body.append(f"outputs {kind}(logits, {field} = a1)")
     if head:
-        body += ["pool: adaptive_avgpool(1)" if rng.random() < 0.7 else "adaptive_avgpool((1, 1))", "flatten"]
+        roll = rng.random()
+        if roll < 0.6:
+            body += ["pool: adaptive_avgpool(1)", "flatten"]
+        elif roll < 0.8:
+            body += ["adaptive_avgpool((1, 1))", "flatten"]
+        else:
+            body += ["pool: spatial_mean"] if roll < 0.9 else ["spatial_mean(keepdim=true)", "flatten"]
         if rng.random() < 0.3:
             body += [f"hidden: linear({rng.randint(1, 32)})", "relu"]
         if rng.random() < 0.5:

@@ -44,6 +44,11 @@ def _pad(a, x):
     return F.pad(x, (left, right, top, bottom))
 
 
+def _shuffle(groups, x):
+    n, c, h, w = x.shape  # torchvision's shufflenetv2.channel_shuffle, by hand
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
 # op -> f(attrs, input tensors, parameters of the node) in eval mode
 EVAL = {
     Op.TRANSFORM_INPUT: lambda a, xs, p: _transform(a, xs[0], p),
@@ -52,6 +57,15 @@ EVAL = {
     Op.RELU: lambda a, xs, p: torch.relu(xs[0]),
     Op.TANH: lambda a, xs, p: torch.tanh(xs[0]),
     Op.SIGMOID: lambda a, xs, p: torch.sigmoid(xs[0]),
+    Op.RELU6: lambda a, xs, p: F.relu6(xs[0]),
+    Op.SILU: lambda a, xs, p: F.silu(xs[0]),
+    Op.HARDSWISH: lambda a, xs, p: F.hardswish(xs[0]),
+    Op.HARDSIGMOID: lambda a, xs, p: F.hardsigmoid(xs[0]),
+    Op.GELU: lambda a, xs, p: F.gelu(xs[0], approximate=a["approximate"]),
+    Op.STOCHASTIC_DEPTH: lambda a, xs, p: xs[0],
+    Op.CHANNEL_SHUFFLE: lambda a, xs, p: _shuffle(a["groups"], xs[0]),
+    Op.SPLIT: lambda a, xs, p: torch.chunk(xs[0], a["chunks"], 1)[a["index"]],
+    Op.SPATIAL_MEAN: lambda a, xs, p: xs[0].mean((2, 3), keepdim=a["keepdim"]),
     Op.MAXPOOL: lambda a, xs, p: _maxpool(a, xs[0], p),
     Op.AVGPOOL: lambda a, xs, p: _avgpool(a, xs[0], p),
     Op.ADAPTIVE_AVGPOOL: lambda a, xs, p: F.adaptive_avg_pool2d(xs[0], a["output_size"]),

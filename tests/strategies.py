@@ -9,12 +9,13 @@ Examples stay small (input at most 3×32×32 by default, roughly 15 primitive op
 differential tests built on them run fast. What the generator covers: conv units and
 ``conv2d`` with square and asymmetric kernels (``3``, ``1x3``, ``(1, 5)``), stride 1–2,
 padding as an int, a pair, ``"same"`` (odd kernels, stride 1) or ``"valid"``, bias on/off,
-dilation; max/avg pools with ``ceil_mode``; relu, tanh, sigmoid, zero padding and batchnorm; ``concat`` groups of 2–4
+dilation; max/avg pools with ``ceil_mode``; every activation (relu ... gelu), stochastic depth,
+channel_shuffle, split, zero padding and batchnorm; ``concat`` groups of 2–4
 branches (all "same"-padded stride-1 branches, or all downsampling identically), nested
 concat, ``add`` residuals; ``repeat`` with ``{i}`` name templates; blocks with parameters
 and defaults; blocks whose instances differ in structure (`if` on a parameter), also inside
 labelled sequences (ResNet-style stages ``"0": Res(8, stride=2, down=true); "1": Res(8)``);
-unit styles; and a head (adaptive_avgpool(1), flatten, dropout, linear).
+unit styles; and a head (adaptive_avgpool(1) and flatten, or spatial_mean; dropout, linear).
 
     from strategies import spec_cases, valid_specs
 
@@ -30,6 +31,21 @@ from dataclasses import dataclass, field
 from hypothesis import strategies as st
 
 Shape = tuple[int, ...]
+ACTIVATIONS = [
+    "relu",
+    "batchnorm",
+    "batchnorm(eps=0.001)",
+    "tanh",
+    "sigmoid",
+    "relu6",
+    "silu",
+    "hardswish",
+    "hardsigmoid",
+    "gelu",
+    'gelu(approximate="tanh")',
+    "stochastic_depth(0.2)",
+    'stochastic_depth(0.1, mode="batch")',
+]
 
 
 @dataclass(frozen=True)
@@ -210,7 +226,7 @@ def _stage(draw, shape: Shape, names: _Names) -> tuple[list[str], Shape]:
     if out == c and stride == 1 and draw(st.booleans()):
         first = f"Res({out})"  # no projection needed
     lines.append(f'    "0": {first}')
-    for i in range(1, draw(st.integers(1, 3))):
+    for i in range(1, draw(st.integers(2, 3))):  # at least two instances: a class to merge
         kind = draw(st.sampled_from(["plain", "plain", "down", "wide"]))
         text = {"plain": f"Res({out})", "down": f"Res({out}, down=true)", "wide": f"Res({out}, wide=2)"}[kind]
         lines.append(f'    "{i}": {text}')
@@ -265,21 +281,36 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
     )
     for item in items:
         label = names.fresh("l") if draw(st.booleans()) else None
+        if item == "act":  # an activation, or one of the channel ops
+            item = draw(st.sampled_from([*ACTIVATIONS, "shuffle", "split", "struct"]))
         if item == "conv":
             text, shape = _conv(draw, shape, draw(st.sampled_from(["conv", "conv2d"])))
             lines = [text]
         elif item == "pool":
             text, shape = _pool(draw, shape)
             lines = [text]
-        elif item == "act":
-            acts = ["relu", "batchnorm", "batchnorm(eps=0.001)", "tanh", "sigmoid", "layernorm2d", "layer_scale(0.5)"]
-            # squeeze-and-excitation (a C×1×1 scale times the map); ConvNeXt's channels-last
-            # layernorm + linear on H×W×C
-            acts += [
+        elif item in ACTIVATIONS:
+            lines = [item]
+        elif item == "shuffle":  # nn.ChannelShuffle: groups must divide the channels
+            g = draw(st.sampled_from([d for d in range(1, shape[0] + 1) if shape[0] % d == 0]))
+            lines = [f"channel_shuffle({g})"]
+        elif item == "split":  # torch.chunk(x, chunks, 1)[index]: pieces of ceil(C / chunks)
+            chunks = draw(st.integers(1, 4))
+            size = -(-shape[0] // chunks)
+            sizes = [min(size, shape[0] - start) for start in range(0, shape[0], size)]
+            index = draw(st.integers(0, len(sizes) - 1))
+            lines = [f"split({chunks}, {index})"]
+            shape = (sizes[index], *shape[1:])
+        elif item == "struct":
+            # layer norm, layer scale; squeeze-and-excitation (a C×1×1 scale times the map);
+            # ConvNeXt's channels-last layernorm + linear on H×W×C
+            forms = [
+                "layernorm2d",
+                "layer_scale(0.5)",
                 f"mul {{ identity; {{ adaptive_avgpool(1); conv2d({shape[0]}, 1); sigmoid }} }}",
                 f"{{ permute((0, 2, 3, 1)); layernorm; linear({shape[0]}); relu; permute((0, 3, 1, 2)) }}",
             ]
-            lines = [draw(st.sampled_from(acts))]
+            lines = [draw(st.sampled_from(forms))]
         elif item == "pad":  # (top, bottom, left, right), as nn.ZeroPad2d((left, right, top, bottom))
             t, b, left, right = (draw(st.integers(0, 2)) for _ in range(4))
             lines = [f"pad(({t}, {b}, {left}, {right}))"]
@@ -320,7 +351,15 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
     classes = draw(st.integers(1, 12))
     head = draw(st.booleans())
     if head:
-        body += ["  pool: adaptive_avgpool(1)", "  flatten"]
+        body += draw(
+            st.sampled_from(
+                [
+                    ["  pool: adaptive_avgpool(1)", "  flatten"],
+                    ["  pool: spatial_mean"],
+                    ["  pool: spatial_mean(keepdim=true)", "  flatten"],
+                ]
+            )
+        )
         if draw(st.booleans()):
             body.append("  dropout(0.2)")
         body.append("  fc: linear(num_classes)")

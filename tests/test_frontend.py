@@ -20,7 +20,8 @@ from archlang.loader import load_text
 from archlang.lower import lower
 from archlang.lower.layers import BODY, BRANCHES, STATEMENTS
 from archlang.lower.walk import CONTROL
-from archlang.ops import ArgError, Op, bind_args
+from archlang.op_bind import bind_args
+from archlang.ops import ArgError, Op
 from archlang.param_counts import conv_weight_count
 from archlang.shape_format import format_shape
 

@@ -123,6 +123,15 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "relu": (3, 32, 32),
     "tanh": (3, 32, 32),
     "sigmoid": (3, 32, 32),
+    "relu6": (3, 32, 32),
+    "silu": (3, 32, 32),
+    "hardswish": (3, 32, 32),
+    "hardsigmoid": (3, 32, 32),
+    'gelu(approximate="tanh")': (3, 32, 32),
+    "stochastic_depth(0.1)": (3, 32, 32),
+    "channel_shuffle(3)": (3, 32, 32),
+    "split(2, 1)": (1, 32, 32),  # torch.chunk: 3 channels in chunks of ceil(3 / 2) = 2, then 1
+    "spatial_mean": (3,),
     "pad((0, 1, 2, 3))": (3, 33, 37),  # (top, bottom, left, right): 32 + 0 + 1, 32 + 2 + 3
     "maxpool(2)": (3, 16, 16),  # stride defaults to the kernel
     "avgpool(3, stride=2, ceil_mode=true)": (3, 16, 16),  # ceil(29 / 2) + 1 = 16, last window starts at 30 < 32

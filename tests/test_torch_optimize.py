@@ -280,6 +280,46 @@ def test_fusion_rules_on_a_small_spec():
         torch.testing.assert_close(optimized(x), plain(x), atol=1e-5, rtol=1e-5)
 
 
+NEW_OPS = """
+network NewOps() {
+  input 8x8x8
+  unit conv = conv_bn_relu
+  concat {
+    a: conv(4, 1)
+    b: { conv(6, 1); hardswish; conv(4, 3, padding=1); stochastic_depth(0.2) }
+    h: { split(2, 1); conv2d(4, 1); batchnorm; gelu }
+  }
+  channel_shuffle(3)
+  silu
+  sd: stochastic_depth(0.1, mode="batch")
+  m: spatial_mean
+  fc: linear(10)
+}
+"""
+
+
+def test_new_ops_optimize_to_the_same_function():
+    """hardswish, gelu, silu, split, channel_shuffle and spatial_mean are kept, stochastic
+    depth (the identity in eval) is dropped outside sequentials (inside, as dropout, it stays:
+    removing it would renumber the keys), BN folds and a + b.0 fuse around them."""
+    torch.manual_seed(0)
+    plain = archlang.build(NEW_OPS).double()
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for m in plain.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g, dtype=torch.float64))
+                m.running_var.copy_(torch.rand(m.num_features, generator=g, dtype=torch.float64) + 0.5)
+    plain.eval()
+    assert type(plain.sd).__name__ == "StochasticDepth"
+    optimized = torch_optimize.optimize(NEW_OPS, plain.state_dict(), dtype=torch.float64)
+    assert "BatchNorm2d" not in {type(m).__name__ for m in optimized.modules()} and not hasattr(optimized, "sd")
+    assert any(dict(getattr(m, "widths", {})) == {"a": 4, "b.0": 6} for m in optimized.modules())
+    x = torch.randn(2, 8, 8, 8, generator=g, dtype=torch.float64)
+    with torch.inference_mode():
+        torch.testing.assert_close(optimized(x), plain(x), atol=1e-12, rtol=1e-12)
+
+
 def test_no_batchnorm_network_paper_googlenet():
     """The paper's GoogLeNet has biased convs and no BN: fusion alone, exact."""
     params = {"variant": "paper", "aux_logits": False}

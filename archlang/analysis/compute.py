@@ -7,7 +7,8 @@
 ``FLOPS``
     fvcore's ``FlopCountAnalysis`` in eval mode: MACs, plus batch norm ``2 * numel``
     (``numel`` without affine), plus adaptive average pooling ``input numel``. Everything
-    else is 0 in fvcore (max/avg pooling are unsupported there, fvcore#148).
+    else is 0 in fvcore (max/avg pooling are unsupported there, fvcore#148; so is
+    ``aten::mean``, hence ``spatial_mean`` is 0 though ``adaptive_avgpool(1)`` is not).
 ``ALL_OPS``
     archlang's count of every arithmetic operation at inference, one per multiply, add,
     comparison, divide, exp or pow (a multiply-add is 2). See each rule's comment.
@@ -45,6 +46,15 @@ MACS: dict[Op, Rule] = {
     Op.RELU: _zero,
     Op.TANH: _zero,
     Op.SIGMOID: _zero,
+    Op.RELU6: _zero,
+    Op.SILU: _zero,
+    Op.HARDSWISH: _zero,
+    Op.HARDSIGMOID: _zero,
+    Op.GELU: _zero,
+    Op.STOCHASTIC_DEPTH: _zero,
+    Op.CHANNEL_SHUFFLE: _zero,
+    Op.SPLIT: _zero,
+    Op.SPATIAL_MEAN: _zero,
     Op.MAXPOOL: _zero,
     Op.AVGPOOL: _zero,
     Op.ADAPTIVE_AVGPOOL: _zero,
@@ -78,6 +88,15 @@ FLOPS: dict[Op, Rule] = {
     Op.RELU: _zero,
     Op.TANH: _zero,  # aten::tanh: unsupported in fvcore
     Op.SIGMOID: _zero,  # aten::sigmoid: unsupported in fvcore
+    Op.RELU6: _zero,  # aten::hardtanh: unsupported in fvcore
+    Op.SILU: _zero,  # aten::silu: unsupported
+    Op.HARDSWISH: _zero,  # aten::hardswish: unsupported
+    Op.HARDSIGMOID: _zero,  # aten::hardsigmoid: unsupported
+    Op.GELU: _zero,  # aten::gelu: unsupported
+    Op.STOCHASTIC_DEPTH: _zero,  # the identity in eval
+    Op.CHANNEL_SHUFFLE: _zero,  # aten::channel_shuffle: unsupported
+    Op.SPLIT: _zero,  # aten::chunk: a view
+    Op.SPATIAL_MEAN: _zero,  # aten::mean: unsupported in fvcore
     Op.MAXPOOL: _zero,  # unsupported in fvcore (fvcore#148)
     Op.AVGPOOL: _zero,  # unsupported in fvcore (fvcore#148)
     Op.ADAPTIVE_AVGPOOL: _in_numel,  # fvcore: elementwise_flop_counter(1, 0) on the input
@@ -142,6 +161,13 @@ def _lrn_ops(attrs, ins, out) -> int:
     return (attrs["size"] + 4) * math.prod(out)
 
 
+def _gelu_ops(attrs, ins, out) -> int:
+    # "none": 0.5 * x * (1 + erf(x / sqrt 2)): multiply, erf, add, multiply, multiply (5).
+    # "tanh": 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x³))): x³ (2), multiply,
+    # add, multiply, tanh (5, as Op.TANH), add, multiply, multiply (13).
+    return (5 if attrs["approximate"] == "none" else 13) * math.prod(out)
+
+
 def _add_ops(attrs, ins, out) -> int:
     return (len(ins) - 1) * math.prod(out)
 
@@ -154,6 +180,15 @@ ALL_OPS: dict[Op, Rule] = {
     Op.RELU: _per_element(1),  # one comparison
     Op.TANH: _per_element(5),  # 1 - 2 / (exp(2x) + 1): multiply, exp, add, divide, subtract
     Op.SIGMOID: _per_element(3),  # 1 / (1 + exp(-x)): exp, add, divide
+    Op.RELU6: _per_element(2),  # two comparisons (0 and 6)
+    Op.SILU: _per_element(4),  # x * sigmoid(x): sigmoid (3) and a multiply
+    Op.HARDSWISH: _per_element(5),  # x * relu6(x + 3) / 6: add, 2 comparisons, multiply, divide
+    Op.HARDSIGMOID: _per_element(4),  # relu6(x + 3) / 6: add, 2 comparisons, divide
+    Op.GELU: _gelu_ops,
+    Op.STOCHASTIC_DEPTH: _zero,  # the identity at inference
+    Op.CHANNEL_SHUFFLE: _zero,  # a copy
+    Op.SPLIT: _zero,  # a view
+    Op.SPATIAL_MEAN: _in_numel,  # per channel H·W - 1 adds and one divide
     Op.MAXPOOL: _window_ops(0),
     Op.AVGPOOL: _window_ops(1),
     Op.ADAPTIVE_AVGPOOL: _adaptive_ops,

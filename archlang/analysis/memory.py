@@ -24,6 +24,15 @@ ALIASES: dict[Op, bool] = {
     Op.RELU: False,  # torch modules often run it in place; counted as a new tensor (upper bound)
     Op.TANH: False,
     Op.SIGMOID: False,
+    Op.RELU6: False,
+    Op.SILU: False,
+    Op.HARDSWISH: False,
+    Op.HARDSIGMOID: False,
+    Op.GELU: False,
+    Op.STOCHASTIC_DEPTH: True,  # eval mode returns its input
+    Op.CHANNEL_SHUFFLE: False,  # a copy (the transpose is made contiguous)
+    Op.SPLIT: True,  # torch.chunk returns a view of its input
+    Op.SPATIAL_MEAN: False,
     Op.MAXPOOL: False,
     Op.AVGPOOL: False,
     Op.ADAPTIVE_AVGPOOL: False,

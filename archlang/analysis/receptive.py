@@ -9,7 +9,7 @@ input whose field is ``(r, j, p)`` (size, jump / effective stride, effective pad
 Pointwise ops keep the field. A merge (concat / add) takes the largest field among its
 inputs and is flagged *misaligned* when the inputs disagree in effective stride or in the
 centre of unit 0 (``(r - 1) / 2 - p``). Global operations (adaptive pooling to 1, or to a
-size that does not divide the input; flatten; linear) see the whole input: the axis becomes
+size that does not divide the input; spatial_mean; flatten; linear) see the whole input: the axis becomes
 :data:`WHOLE_AXIS`. Adaptive pooling to a size that divides the input is the plain pooling
 ``k = s = in / out``.
 
@@ -120,6 +120,15 @@ RF_RULES: dict[Op, Rule] = {
     Op.RELU: _keep,
     Op.TANH: _keep,
     Op.SIGMOID: _keep,
+    Op.RELU6: _keep,
+    Op.SILU: _keep,
+    Op.HARDSWISH: _keep,
+    Op.HARDSIGMOID: _keep,
+    Op.GELU: _keep,
+    Op.STOCHASTIC_DEPTH: _keep,
+    Op.CHANNEL_SHUFFLE: _keep,  # across channels only
+    Op.SPLIT: _keep,  # a channel subset
+    Op.SPATIAL_MEAN: _whole,
     Op.MAXPOOL: _windowed,
     Op.AVGPOOL: _windowed,
     Op.ADAPTIVE_AVGPOOL: _adaptive,

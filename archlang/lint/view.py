@@ -28,7 +28,7 @@ class Role(str, Enum):
     SOURCE = "source"
     CONV = "conv"
     POOL = "pool"  # a spatial window without weights
-    GLOBAL = "global"  # collapses the grid (adaptive pooling, flatten, linear)
+    GLOBAL = "global"  # collapses the grid (adaptive pooling, spatial_mean, flatten, linear)
     POINTWISE = "pointwise"  # keeps the representation's shape and position
     MERGE = "merge"
 
@@ -42,6 +42,15 @@ OP_ROLE: dict[Op, Role] = {
     Op.RELU: Role.POINTWISE,
     Op.TANH: Role.POINTWISE,
     Op.SIGMOID: Role.POINTWISE,
+    Op.RELU6: Role.POINTWISE,
+    Op.SILU: Role.POINTWISE,
+    Op.HARDSWISH: Role.POINTWISE,
+    Op.HARDSIGMOID: Role.POINTWISE,
+    Op.GELU: Role.POINTWISE,
+    Op.STOCHASTIC_DEPTH: Role.POINTWISE,
+    Op.CHANNEL_SHUFFLE: Role.POINTWISE,  # permutes channels only
+    Op.SPLIT: Role.POINTWISE,  # a subset of the channels, at every position
+    Op.SPATIAL_MEAN: Role.GLOBAL,
     Op.MAXPOOL: Role.POOL,
     Op.AVGPOOL: Role.POOL,
     Op.ADAPTIVE_AVGPOOL: Role.GLOBAL,

@@ -8,8 +8,9 @@ import difflib
 from .. import ir
 from ..diagnostics import Note
 from ..evaluate import evaluate
+from ..op_bind import bind_args
 from ..op_shapes import resolve_padding
-from ..ops import ALIASES, CALLABLE_OPS, GROUP_OPS, ArgError, Op, ShapeError, bind_args
+from ..ops import ALIASES, CALLABLE_OPS, GROUP_OPS, ArgError, Op, ShapeError
 from . import settings
 from .names import check_label, label_text
 from .program import bind_block_args

@@ -10,7 +10,8 @@ from .. import ir
 from ..evaluate import evaluate
 from ..graph import OutputsType
 from ..inits import INIT_SCHEMES, InitArgError, resolve_init
-from ..ops import CALLABLE_OPS, ArgError, Op, bind_args, positive_int
+from ..op_bind import bind_args
+from ..ops import CALLABLE_OPS, ArgError, Op, positive_int
 from .state import Frame, Lowering, arg_span, lowering_error
 
 # What a conv unit expands to: the layers after the conv2d, and the conv's bias default.

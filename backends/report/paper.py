@@ -47,6 +47,15 @@ PAPER_ROW_TYPE: dict[Op, str | None] = {
     Op.RELU: None,
     Op.TANH: None,
     Op.SIGMOID: None,
+    Op.RELU6: None,
+    Op.SILU: None,
+    Op.HARDSWISH: None,
+    Op.HARDSIGMOID: None,
+    Op.GELU: None,
+    Op.STOCHASTIC_DEPTH: None,
+    Op.CHANNEL_SHUFFLE: None,
+    Op.SPLIT: None,
+    Op.SPATIAL_MEAN: "avg pool",  # a global average pool, as adaptive_avgpool(1)
     Op.MAXPOOL: "max pool",
     Op.AVGPOOL: "avg pool",
     Op.ADAPTIVE_AVGPOOL: "avg pool",
@@ -154,6 +163,8 @@ def _weighted_depth(analysis: Analysis, nodes) -> int:
 def _patch(attrs: dict, op: Op, in_shape) -> str | None:
     if op is Op.ADAPTIVE_AVGPOOL:  # a global pool: the patch is the whole input map
         return f"{in_shape[1] // attrs['output_size'][0]}×{in_shape[2] // attrs['output_size'][1]}/1"
+    if op is Op.SPATIAL_MEAN:  # the mean over the whole map
+        return f"{in_shape[1]}×{in_shape[2]}/1"
     if "kernel_size" not in attrs:
         return None
     kh, kw = attrs["kernel_size"]

@@ -69,6 +69,9 @@ def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
         for v in leaf.in_shape[1:]:
             k *= v
         return in_lins[0].scale(k)
+    if op is Op.SPLIT:  # an exact division of the input width (`in_channels // 2`), else a literal
+        chunks = leaf.attrs["chunks"]
+        return in_lins[0].divide(chunks) if leaf.in_shape[0] % chunks == 0 else Lin((), leaf.shape[0])
     if op is Op.CONCAT:
         total = Lin()
         for lin in in_lins:
@@ -125,8 +128,8 @@ class Describer:
                 return Call("nn.Parameter", [Call("torch.full", [shape, py_value(item.attrs["init"])])]), in_lin
             call = self._call(TORCH_OPS[item.op].module, d, item.args, in_lin)
             lins[item.node] = out_channels(item, call, [in_lin])
-            if TORCH_OPS[item.op].module in HELPERS:
-                self.uses.add(TORCH_OPS[item.op].module)
+            if call.func in HELPERS:  # defined by the generated file (TransformInput, ...)
+                self.uses.add(call.func)
             return call, lins[item.node]
         if item.kind == "unit":
             conv = item.children[0]
@@ -257,4 +260,7 @@ class Describer:
         lead = [Seq("[", "]", inputs)] if row.inputs == "list" else inputs
         if row.functional in HELPERS:
             self.uses.add(row.functional)
-        return self._call(row.functional, d, [*leaf.args, *row.extra], Lin(), lead=lead, symbolic=False)
+        call = self._call(row.functional, d, [*leaf.args, *row.extra], Lin(), lead=lead, symbolic=False)
+        if row.index is not None:  # split: torch.chunk(x, 2, dim=1)[index]
+            call.subscript = f"[{leaf.attrs[row.index]}]"
+        return call

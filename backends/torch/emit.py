@@ -26,7 +26,7 @@ from .ops import TORCH_OPS
 from .plan import UNIT_CLASSES, Leaf, ModulePlan, iter_plans
 from .pyfmt import Call, Seq, py_str, py_value, signature, statement
 from .symbols import Scaled, bind_group, bind_slots, used_params
-from .texts import HELPER_NEEDS, HELPERS, I1, I2, Stmt, docstring, shape_comment, show
+from .texts import HELPER_FUNCTIONS, HELPER_NEEDS, HELPERS, I1, I2, Stmt, docstring, shape_comment, show
 from .variants import merge_variants, separating_flag, unify, variant_names
 
 
@@ -290,9 +290,9 @@ class Emitter:
 
     def idents(self) -> dict[str, str]:
         """Identifiers of the network parameters as constructor arguments."""
-        # (the helper function transform_input is only called in forward: a parameter may
-        # take its name in __init__)
-        names = Namespace(self.reserved - {"transform_input"})
+        # (the helper functions, transform_input ..., are only called in forward: a parameter
+        # may take their names in __init__)
+        names = Namespace(self.reserved - HELPER_FUNCTIONS)
         return {q: names.name(q) for q in self.graph.graph.get("params") or {}}
 
     def root_statements(self, d: Described, arguments: dict[str, list[int]]):

@@ -3,7 +3,8 @@
 One row per :class:`archlang.ops.Op` (a test checks the table is complete). Rows are plain
 data — names such as ``"nn.Conv2d"`` and argument builders — so the code generator can print
 them; this file does not import torch. Names that are not torch's (``TransformInput``,
-``transform_input``) are defined by the generated file itself (:mod:`.texts`).
+``transform_input``, ``StochasticDepth``, ``stochastic_depth``: torchvision's, without
+importing torchvision) are defined by the generated file itself (:mod:`.texts`).
 
 Arguments are ``Arg(name, value, positional)`` lists in the order PyTorch's signature takes
 them; arguments equal to PyTorch's defaults are left out, so the generated code reads like
@@ -156,6 +157,26 @@ def _f_pad_args(attrs, in_shape=None):
     return [Arg("pad", (left, right, top, bottom), True)]
 
 
+def _gelu_args(attrs, in_shape=None):
+    return _opt("approximate", attrs["approximate"], "none", str)
+
+
+def _stochastic_depth_args(attrs, in_shape=None):
+    return [Arg("p", attrs["p"], True), Arg("mode", attrs["mode"], True)]  # torchvision's order
+
+
+def _shuffle_args(attrs, in_shape=None):
+    return [Arg("groups", attrs["groups"], True)]
+
+
+def _chunk_args(attrs, in_shape=None):
+    return [Arg("chunks", attrs["chunks"], True)]
+
+
+def _mean_args(attrs, in_shape=None):
+    return [Arg("dim", (2, 3), True), *_opt("keepdim", attrs["keepdim"], False, bool)]
+
+
 def _none(attrs, in_shape=None):
     return []
 
@@ -188,6 +209,8 @@ class TorchOp:
     inputs are passed: ``"one"`` tensor, a ``"list"`` (concat), a ``"sum"`` (add) or an
     ``"alias"`` (identity: no code at all), a ``"product"`` (mul) or a ``"scale"`` (layer_scale:
     ``module`` is a bare ``nn.Parameter`` of the owner, multiplied in). ``init``: whether the spec's weight init applies.
+    ``index``: the attribute that subscripts the functional call's result (``split``:
+    ``torch.chunk(x, 2, dim=1)[index]``).
     """
 
     module: str | None
@@ -197,6 +220,7 @@ class TorchOp:
     inputs: str = "one"
     init: bool = False
     extra: tuple[Arg, ...] = field(default_factory=tuple)
+    index: str | None = None
 
 
 TORCH_OPS: dict[Op, TorchOp] = {
@@ -207,6 +231,21 @@ TORCH_OPS: dict[Op, TorchOp] = {
     Op.RELU: TorchOp("nn.ReLU", _none, "F.relu"),
     Op.TANH: TorchOp("nn.Tanh", _none, "torch.tanh"),
     Op.SIGMOID: TorchOp("nn.Sigmoid", _none, "torch.sigmoid"),
+    Op.RELU6: TorchOp("nn.ReLU6", _none, "F.relu6"),
+    Op.SILU: TorchOp("nn.SiLU", _none, "F.silu"),
+    Op.HARDSWISH: TorchOp("nn.Hardswish", _none, "F.hardswish"),
+    Op.HARDSIGMOID: TorchOp("nn.Hardsigmoid", _none, "F.hardsigmoid"),
+    Op.GELU: TorchOp("nn.GELU", _gelu_args, "F.gelu", _gelu_args),
+    Op.STOCHASTIC_DEPTH: TorchOp(
+        "StochasticDepth",
+        _stochastic_depth_args,
+        "stochastic_depth",
+        _stochastic_depth_args,
+        extra=(Arg("training", TRAINING),),
+    ),
+    Op.CHANNEL_SHUFFLE: TorchOp("nn.ChannelShuffle", _shuffle_args, "F.channel_shuffle", _shuffle_args),
+    Op.SPLIT: TorchOp(None, _none, "torch.chunk", _chunk_args, extra=(Arg("dim", 1),), index="index"),
+    Op.SPATIAL_MEAN: TorchOp(None, _none, "torch.mean", _mean_args),
     Op.MAXPOOL: TorchOp("nn.MaxPool2d", _maxpool_args, "F.max_pool2d", _maxpool_args),
     Op.AVGPOOL: TorchOp("nn.AvgPool2d", _avgpool_args, "F.avg_pool2d", _avgpool_args),
     Op.ADAPTIVE_AVGPOOL: TorchOp("nn.AdaptiveAvgPool2d", _adaptive_args, "F.adaptive_avg_pool2d", _adaptive_args),

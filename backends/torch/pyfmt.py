@@ -22,6 +22,7 @@ class Call:
     args: list = field(default_factory=list)
     kwargs: list[tuple[str, object]] = field(default_factory=list)
     explode: bool = False  # always one argument per line (e.g. nn.Sequential)
+    subscript: str = ""  # printed after the closing parenthesis: ``torch.chunk(x, 2, dim=1)[0]``
 
     def items(self) -> list:
         return [*self.args, *(Kw(k, v) for k, v in self.kwargs)]
@@ -51,7 +52,7 @@ def flat(value) -> str:
     if isinstance(value, Kw):
         return f"{value.name}={flat(value.value)}"
     if isinstance(value, Call):
-        return f"{value.func}({', '.join(flat(v) for v in value.items())})"
+        return f"{value.func}({', '.join(flat(v) for v in value.items())}){value.subscript}"
     if isinstance(value, Seq):
         parts = [f"{flat(it[0])}: {flat(it[1])}" if isinstance(it, tuple) else flat(it) for it in value.items]
         if value.open == "(" and len(parts) == 1:
@@ -81,7 +82,7 @@ def lines(value, indent: str, prefix: str = "", suffix: str = "") -> list[str]:
     if not exploded and (len(one) <= LIMIT or not isinstance(value, (Call, Seq)) or not _items(value)):
         return [one]
     head = f"{value.func}(" if isinstance(value, Call) else value.open
-    close = ")" if isinstance(value, Call) else value.close
+    close = f"){value.subscript}" if isinstance(value, Call) else value.close
     out = [f"{indent}{prefix}{head}"]
     for item in _items(value):
         out += _item_lines(item, indent + INDENT, ",")

@@ -1,9 +1,10 @@
 """``--optimize`` as a plan rewrite: the unoptimized module plan in, an inference plan out,
 printed by the same emitter as every other plan. Exact in eval mode:
 
-* **Eval only.** Aux heads (training only) and dropout (the identity in eval) are removed;
-  weight init (``batchnorm(zero_init=true)`` included) is dropped (weights come from the
-  unoptimized model). ``tanh``, ``sigmoid`` and ``pad`` are kept as they are.
+* **Eval only.** Aux heads (training only), dropout and stochastic depth (the identity in
+  eval) are removed; weight init (``batchnorm(zero_init=true)`` included) is dropped
+  (weights come from the unoptimized model). The other activations (``tanh``, ``sigmoid``, ``hardswish`` ...),
+  ``pad``, ``channel_shuffle``, ``split`` and ``spatial_mean`` are kept as they are.
 * **BatchNorm folding.** In eval a BatchNorm uses its running statistics, so it is an
   affine map per channel and merges into the conv before it: ``w' = w · s``,
   ``b' = β + (b − μ) · s``, ``s = γ / sqrt(σ² + eps)``. A conv unit keeps its name and
@@ -30,7 +31,7 @@ from .naming import Namespace
 from .plan import Leaf, ModulePlan, Step, iter_plans, lookup
 
 # Ops that are the identity in eval mode.
-EVAL_IDENTITY = frozenset({Op.DROPOUT})
+EVAL_IDENTITY = frozenset({Op.DROPOUT, Op.STOCHASTIC_DEPTH})
 
 
 @dataclass

@@ -3,7 +3,8 @@
 A generated block class is shared by several instances. While an instance is described,
 every width, rate or stride in a constructor call becomes a :class:`Slot` holding that
 instance's value; channel counts that follow from others (``in_channels``, sums through
-concat, products through flatten) are :class:`Lin` expressions over slots. A class then
+concat, products through flatten, exact divisions through split) are :class:`Lin`
+expressions over slots. A class then
 *binds* each slot to source text, from the values seen in all its instances
 (:func:`bind_group`): a template parameter (``planes``), a multiple of one
 (``planes * 4``), or a literal. This module does not import torch.
@@ -11,7 +12,9 @@ concat, products through flatten) are :class:`Lin` expressions over slots. A cla
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .pyfmt import Call, Kw, Seq, py_value
 
@@ -36,6 +39,10 @@ class Lin:
 
     def scale(self, k: int) -> Lin:
         return Lin(tuple((s, c * k) for s, c in self.terms), self.const * k)
+
+    def divide(self, k: int) -> Lin:
+        """``self // k`` where the division is exact (``split`` of a width ``k`` divides)."""
+        return Lin(tuple((s, Fraction(c, k)) for s, c in self.terms), Fraction(self.const, k))
 
     def __add__(self, other: Lin) -> Lin:
         terms = dict(self.terms)
@@ -63,16 +70,23 @@ def _text(bound) -> str:
 
 
 def _render_lin(lin: Lin, binding: dict) -> str:
-    const, parts = lin.const, []
+    # Fractional coefficients (from an exact `split`) share one floor division, taken last:
+    # (a + b) / 2 is `(a + b) // 2`, never `a // 2 + b // 2`.
+    q = math.lcm(*(Fraction(c).denominator for _, c in lin.terms), Fraction(lin.const).denominator)
+    const, parts = lin.const * q, []
     for sym, coeff in lin.terms:
-        expr = binding[sym]
+        expr, coeff = binding[sym], coeff * q
         if isinstance(expr, (int, float)) and not isinstance(expr, bool):
             const += coeff * expr
         else:
-            parts.append(_text(expr) if coeff == 1 else f"{_text(expr)} * {coeff}")
+            parts.append(_text(expr) if coeff == 1 else f"{_text(expr)} * {int(coeff)}")
     if const or not parts:
-        parts.append(str(const))
-    return " + ".join(parts)
+        parts.append(str(int(const) if Fraction(const).denominator == 1 else const))
+    if q == 1:
+        return " + ".join(parts)
+    if not parts[1:] and parts[0].isdigit():
+        return str(int(parts[0]) // q)
+    return f"{parts[0]} // {q}" if len(parts) == 1 and " " not in parts[0] else f"({' + '.join(parts)}) // {q}"
 
 
 def _is_default(value, binding: dict) -> bool:
@@ -90,7 +104,7 @@ def bind_slots(value, binding: dict):
         return _render_lin(value, binding)
     if isinstance(value, Call):
         kwargs = [(k, bind_slots(v, binding)) for k, v in value.kwargs if not _is_default(v, binding)]
-        return Call(value.func, [bind_slots(a, binding) for a in value.args], kwargs, value.explode)
+        return Call(value.func, [bind_slots(a, binding) for a in value.args], kwargs, value.explode, value.subscript)
     if isinstance(value, Kw):
         return Kw(value.name, bind_slots(value.value, binding))
     if isinstance(value, Seq):

@@ -32,6 +32,33 @@ HELPERS = {
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return transform_input(x, self.mean, self.std)''',
+    "stochastic_depth": '''def stochastic_depth(
+    x: torch.Tensor, p: float, mode: str, training: bool = True
+) -> torch.Tensor:
+    """torchvision.ops.stochastic_depth: in training, zero whole samples ("row") or
+    the whole batch ("batch") with probability p, scale the rest by 1 / (1 - p)."""
+    if not training or p == 0.0:
+        return x
+    survival_rate = 1.0 - p
+    size = [1] * x.ndim
+    if mode == "row":
+        size[0] = x.shape[0]
+    noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival_rate)
+    if survival_rate > 0.0:
+        noise.div_(survival_rate)
+    return x * noise''',
+    "StochasticDepth": '''class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: `stochastic_depth` as a module."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return stochastic_depth(x, self.p, self.mode, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"''',
 }
 HELPERS["Permute"] = '''class Permute(nn.Module):
     """`torch.permute` as a module, for `nn.Sequential` (torchvision's `Permute`)."""
@@ -51,8 +78,10 @@ HELPERS["LayerNorm2d"] = '''class LayerNorm2d(nn.LayerNorm):
             x, self.normalized_shape, self.weight, self.bias, self.eps
         )
         return x.permute(0, 3, 1, 2)'''
+# The helpers that are functions (called in a forward; the others are classes).
+HELPER_FUNCTIONS = frozenset({"transform_input", "stochastic_depth"})
 # What a helper needs defined before it.
-HELPER_NEEDS = {"TransformInput": ("transform_input",)}
+HELPER_NEEDS = {"TransformInput": ("transform_input",), "StochasticDepth": ("stochastic_depth",)}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,222 @@
+"""Aligning the bodies of several instances of one module class into one template body.
+
+The bodies are walked side by side. In a sequence (and among a group's branches) the
+layers are matched by a longest common subsequence of their keys (kind, label, op or
+class); a layer present in only some instances becomes ``if flag { ... }``, and two
+adjacent runs present in complementary instances become ``if flag { a } else { b }``
+(ResNet's ``downsample`` beside ``identity``). A call's arguments are compared column by
+column (positional and keyword arguments bound to names through the op's signature, the
+defaults filled in): equal values stay literals, differing ones become :class:`Column`
+placeholders, which :mod:`.params` turns into block parameters.
+
+Each instance's view is ``None`` where an enclosing layer is absent from it: its values
+there are :data:`ABSENT` ("don't care").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import tree
+
+
+class Incompatible(Exception):
+    """The instances differ in a way one template cannot express."""
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()  # the instance does not have the layer: any value will do
+MISSING = object()  # an argument without a default that a call did not give
+
+
+@dataclass(eq=False)
+class Column:
+    """A value that differs between instances (one per instance, :data:`ABSENT` allowed).
+
+    ``path`` is the labels (or op names) leading to the layer, ``arg`` the argument name
+    (``""`` for a flag: then ``values`` are booleans, "this instance has the layer")."""
+
+    values: list
+    path: tuple[str, ...]
+    arg: str
+    op: str = ""
+
+
+def same(a, b) -> bool:
+    """Equality that tells ``1``, ``1.0`` and ``True`` apart (and looks into tuples)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def key(item) -> tuple:
+    if isinstance(item, tree.Call):
+        return ("call", item.label, item.op)
+    if isinstance(item, tree.Seq):
+        return ("seq", item.label)
+    if isinstance(item, tree.Group):
+        return ("group", item.label, item.mode)
+    if isinstance(item, tree.Instance):
+        return ("inst", item.label, item.cls, item.container)
+    raise Incompatible(f"cannot align a {type(item).__name__}")
+
+
+def _lcs(a: list, b: list) -> list[tuple[int, int]]:
+    """Index pairs of a longest common subsequence of ``a`` and ``b`` (deterministic)."""
+    n, m = len(a), len(b)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            table[i][j] = table[i + 1][j + 1] + 1 if a[i] == b[j] else max(table[i + 1][j], table[i][j + 1])
+    pairs, i, j = [], 0, 0
+    while i < n and j < m:
+        if a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def _is_identity(items: list) -> bool:
+    return all(isinstance(it, tree.Call) and it.op == "identity" and it.label is None for it in items)
+
+
+class Aligner:
+    """Unifies ``n`` instance bodies; ``signature(op)`` gives ``[(name, default)]`` for an
+    op or block (``MISSING`` for a required argument) or ``None`` when unknown."""
+
+    def __init__(self, n: int, signature):
+        self.n = n
+        self.signature = signature
+        self.columns: list[Column] = []
+
+    def column(self, values: list, path: tuple[str, ...], arg: str, op: str = ""):
+        """A literal if every instance that has the layer agrees, else a new :class:`Column`."""
+        present = [v for v in values if v is not ABSENT]
+        if all(same(v, present[0]) for v in present[1:]):
+            return present[0]
+        col = Column(list(values), path, arg, op)
+        self.columns.append(col)
+        return col
+
+    # ---- sequences ------------------------------------------------------------------------
+    def items(self, lists: list, path: tuple[str, ...]) -> list:
+        """The template of a sequence (or a group's branches): ``lists[i]`` is instance
+        ``i``'s items, ``None`` where the enclosing layer is absent from it."""
+        slots: list[tuple[tuple, list]] = []
+        for i, items in enumerate(lists):
+            if items is None:
+                continue
+            keys = [key(it) for it in items]
+            pairs = _lcs([k for k, _ in slots], keys) + [(len(slots), len(items))]
+            merged, si, ii = [], 0, 0
+            for a, b in pairs:
+                merged.extend(slots[si:a])
+                for j in range(ii, b):
+                    merged.append((keys[j], [None] * i + [items[j]] + [None] * (self.n - i - 1)))
+                if a < len(slots):
+                    slots[a][1][i] = items[b]
+                    merged.append(slots[a])
+                si, ii = a + 1, b + 1
+            slots = merged
+        runs: list[tuple[tuple, list]] = []  # (presence, template items)
+        for _, members in slots:
+            presence = tuple(ABSENT if lists[i] is None else members[i] is not None for i in range(self.n))
+            item = self.item(members, path)
+            if runs and runs[-1][0] == presence:
+                runs[-1][1].append(item)
+            else:
+                runs.append((presence, [item]))
+        # Two instances with layers here but none in common: different structures, not variants.
+        have = [frozenset(k for k, (_, m) in enumerate(slots) if m[i] is not None) for i in range(self.n)]
+        if any(a and b and not a & b for a in set(have) for b in set(have)):
+            raise Incompatible("no layer in common")
+        return self._conditionals(runs, path)
+
+    def _conditionals(self, runs: list, path: tuple[str, ...]) -> list:
+        out, k = [], 0
+        while k < len(runs):
+            presence, items = runs[k]
+            if all(p is not False for p in presence):
+                out.extend(items)
+                k += 1
+                continue
+            orelse: list = []
+            if k + 1 < len(runs) and _complementary(presence, runs[k + 1][0]):
+                orelse = runs[k + 1][1]
+                k += 1
+                if _is_identity(items) and not _is_identity(orelse):
+                    items, orelse = orelse, items
+                    presence = tuple(p if p is ABSENT else not p for p in presence)
+            k += 1
+            first = items[0]
+            name = getattr(first, "label", None) or getattr(first, "op", None) or getattr(first, "cls", "part")
+            cond = self.column(list(presence), path, "", name)
+            out.append(tree.If(cond, items, orelse))
+        return out
+
+    # ---- one layer ------------------------------------------------------------------------
+    def item(self, members: list, path: tuple[str, ...]):
+        present = [m for m in members if m is not None]
+        first = present[0]
+        if isinstance(first, tree.Call):
+            return self.call(members, path + (first.label or first.op,))
+        if isinstance(first, tree.Seq):
+            inner = path + (first.label,) if first.label else path
+            return tree.Seq(self.items([None if m is None else m.items for m in members], inner), first.label)
+        if isinstance(first, tree.Group):
+            inner = path + (first.label,) if first.label else path
+            branches = self.items([None if m is None else m.branches for m in members], inner)
+            return tree.Group(first.mode, branches, first.label)
+        inner = path + (first.label,) if first.label else path
+        body = self.items([None if m is None else m.body.items for m in members], inner)
+        return tree.Instance(first.cls, first.path, tree.Seq(body, first.body.label), first.label, first.container)
+
+    def call(self, members: list, path: tuple[str, ...]) -> tree.Call:
+        present = [m for m in members if m is not None]
+        first = present[0]
+        sig = self.signature(first.op)
+        npos = min(len(m.args) for m in present)
+        if sig is None:
+            if any(len(m.args) != npos or {k for k, _ in m.kwargs} != {k for k, _ in first.kwargs} for m in present):
+                raise Incompatible(f"`{first.op}` calls with different argument lists")
+            names = [f"#{k}" for k in range(npos)] + [k for k, _ in first.kwargs]
+            sig = [(name, MISSING) for name in names]
+        bound = [None if m is None else _bind(m, sig) for m in members]
+        args, kwargs = [], []
+        for idx, (name, default) in enumerate(sig):
+            values = [ABSENT if b is None else b[name] for b in bound]
+            value = self.column(values, path, name.lstrip("#"), first.op)
+            if idx < npos:
+                args.append(value)
+            elif isinstance(value, Column) or default is MISSING or not same(value, default):
+                kwargs.append((name, value))
+        return tree.Call(first.op, tuple(args), tuple(kwargs), first.label, first.source)
+
+
+def _complementary(a: tuple, b: tuple) -> bool:
+    return all(x is ABSENT or y is ABSENT or x is not y for x, y in zip(a, b)) and any(x is True for x in a)
+
+
+def _bind(call: tree.Call, sig: list) -> dict:
+    names = [name for name, _ in sig]
+    if len(call.args) > len(names):
+        raise Incompatible(f"too many arguments to `{call.op}`")
+    out = dict(zip(names, call.args))
+    for name, value in call.kwargs:
+        if name not in names or name in out:
+            raise Incompatible(f"argument `{name}` of `{call.op}`")
+        out[name] = value
+    for name, default in sig:
+        if name not in out:
+            if default is MISSING:
+                raise Incompatible(f"`{call.op}` without `{name}`")
+            out[name] = default
+    return out

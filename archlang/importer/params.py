@@ -1,0 +1,190 @@
+"""Block parameters from the columns of an alignment (:mod:`.align`).
+
+Columns that agree wherever both are defined share one parameter; an integer column that
+is a fixed multiple (>= 2) of an earlier parameter becomes ``p * k``, a flag that is the
+negation of an earlier one ``not p``. A parameter is typed by its values (``int``,
+``float``, ``bool``, ``str``; untyped for tuples and mixtures), named after its argument
+(``channels``, ``stride``, ``kernel``) when that is unambiguous in the block, else after
+the layer path too (``conv1_channels``), and gets a default when most calls agree on a
+value (a flag always: its most common value, ``false`` on a tie); calls then omit it.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from . import tree
+from .align import ABSENT, Column, same
+
+# Names a parameter must not take: the language's keywords, its functions, the ops.
+RESERVED = {
+    *"network block import const input unit init aux at outputs if elif else then for in repeat as".split(),
+    *"concat add mul and or not true false none range len min max int float str abs conv".split(),
+}
+ARG_NAMES = {"out_channels": "channels", "out_features": "features", "kernel_size": "kernel"}
+_MIN_DISTINCT_FOR_EXPR = 3  # a relation seen on fewer distinct values is likely chance
+
+
+@dataclass(eq=False)
+class _Param:
+    values: list
+    first: Column
+    type: str | None = None
+    default: object = ABSENT
+    name: str = ""
+    columns: list = field(default_factory=list)
+
+
+def _compatible(a: list, b: list) -> bool:
+    return all(x is ABSENT or y is ABSENT or same(x, y) for x, y in zip(a, b))
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _multiple(p: list, c: list) -> int | None:
+    """``k`` with ``c[i] == k * p[i]`` wherever ``c`` is defined, if there is one."""
+    k = None
+    for x, y in zip(p, c):
+        if y is ABSENT:
+            continue
+        if not (_is_int(x) and _is_int(y)) or x <= 0 or y % x:
+            return None
+        if k is None:
+            k = y // x
+        elif k != y // x:
+            return None
+    return k if k is not None and k >= 2 else None
+
+
+def _negation(p: list, c: list) -> bool:
+    return all(y is ABSENT or (isinstance(x, bool) and isinstance(y, bool) and x is not y) for x, y in zip(p, c))
+
+
+def _type(values: list) -> str | None:
+    present = [v for v in values if v is not ABSENT]
+    if all(isinstance(v, bool) for v in present):
+        return "bool"
+    if all(_is_int(v) for v in present):
+        return "int"
+    if all(isinstance(v, float) for v in present):
+        return "float"
+    if all(isinstance(v, str) for v in present):
+        return "str"
+    return None
+
+
+def _mode(values: list):
+    present = [v for v in values if v is not ABSENT]
+    counts: list[list] = []  # [value, count] in first-seen order
+    for v in present:
+        for entry in counts:
+            if same(entry[0], v):
+                entry[1] += 1
+                break
+        else:
+            counts.append([v, 1])
+    best = max(counts, key=lambda e: e[1])
+    if best[0] is not False and any(e[0] is False and e[1] == best[1] for e in counts):
+        best = next(e for e in counts if e[0] is False)
+    return best[0], best[1], len(present)
+
+
+def _identifier(text: str) -> str:
+    text = re.sub(r"\W", "_", text).strip("_") or "p"
+    return "p_" + text if text[0].isdigit() else text
+
+
+class Parameters:
+    """The parameters of one block: :meth:`value` maps a column to what the template says."""
+
+    def __init__(self, columns: list[Column], reserved: set[str]):
+        self.params: list[_Param] = []
+        self.of: dict[int, object] = {}  # id(column) -> _Param | (op, _Param, k)
+        for col in columns:
+            self._add(col)
+        for p in self.params:
+            self._finish(p)
+        self._name(reserved)
+        self.params.sort(key=lambda p: p.default is not ABSENT)  # required ones first (stable)
+
+    def _add(self, col: Column) -> None:
+        for p in self.params:
+            if _compatible(p.values, col.values):
+                p.values = [y if x is ABSENT else x for x, y in zip(p.values, col.values)]
+                p.columns.append(col)
+                self.of[id(col)] = p
+                return
+        for p in self.params:
+            if _negation(p.values, col.values):
+                self.of[id(col)] = ("not", p, None)
+                return
+            k = _multiple(p.values, col.values)
+            distinct = {v for v in col.values if v is not ABSENT}
+            if k is not None and len(distinct) >= _MIN_DISTINCT_FOR_EXPR:
+                self.of[id(col)] = ("mul", p, k)
+                return
+        p = _Param(list(col.values), col, columns=[col])
+        self.params.append(p)
+        self.of[id(col)] = p
+
+    def _finish(self, p: _Param) -> None:
+        p.type = _type(p.values)
+        mode, count, n = _mode(p.values)
+        if p.type == "bool" or (n >= 3 and 3 * count >= 2 * n and mode is not None):
+            p.default = mode
+        fill = mode if p.default is ABSENT else p.default
+        p.values = [fill if v is ABSENT else v for v in p.values]
+
+    def _name(self, reserved: set[str]) -> None:
+        shorts, fulls = [], []
+        for p in self.params:
+            col = p.first
+            if col.arg == "":  # a flag: named after the optional layer
+                short = full = _identifier(col.op)
+                if short in RESERVED or short in reserved:
+                    short = full = "with_" + short
+            else:
+                short = _identifier(ARG_NAMES.get(col.arg, col.arg))
+                full = _identifier("_".join((*col.path, short)))
+            shorts.append(short)
+            fulls.append(full)
+        count = Counter(shorts)
+        taken: set[str] = set()
+        for p, short, full in zip(self.params, shorts, fulls):
+            name = short if count[short] == 1 else full
+            if name in RESERVED or name in reserved or keyword.iskeyword(name):
+                name = full if full != name else name + "_"
+            base, k = name, 2
+            while name in taken or name in RESERVED or name in reserved:
+                name, k = f"{base}_{k}", k + 1
+            taken.add(name)
+            p.name = name
+
+    def value(self, col: Column):
+        ref = self.of[id(col)]
+        if isinstance(ref, _Param):
+            return tree.Param(ref.name)
+        op, p, k = ref
+        return tree.Expr(f"not {p.name}" if op == "not" else f"{p.name} * {k}")
+
+    def signature(self) -> list[tuple[str, str | None, object]]:
+        """``BlockDef.params``: (name, type, default or ``None`` for none)."""
+        return [(p.name, p.type, None if p.default is ABSENT else p.default) for p in self.params]
+
+    def defaults(self) -> list[tuple[str, object]]:
+        """(name, default or ABSENT) in signature order (what a caller may omit)."""
+        return [(p.name, p.default) for p in self.params]
+
+    def call_args(self, i: int) -> tuple[tuple, tuple]:
+        """Instance ``i``'s arguments: required ones positional, the others by keyword when
+        they differ from the default."""
+        args = tuple(p.values[i] for p in self.params if p.default is ABSENT)
+        kwargs = tuple(
+            (p.name, p.values[i]) for p in self.params if p.default is not ABSENT and not same(p.values[i], p.default)
+        )
+        return args, kwargs

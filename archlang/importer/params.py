@@ -1,8 +1,9 @@
 """Block parameters from the columns of an alignment (:mod:`.align`).
 
 Columns that agree wherever both are defined share one parameter; an integer column that
-is a fixed multiple (>= 2) of an earlier parameter becomes ``p * k``, a flag that is the
-negation of an earlier one ``not p``. A parameter is typed by its values (``int``,
+is a fixed multiple (>= 2) of an earlier parameter becomes ``p * k``, half an odd one
+``p // 2`` (a kernel's "same" padding), a flag that is the negation of an earlier one
+``not p``. A parameter is typed by its values (``int``,
 ``float``, ``bool``, ``str``; untyped for tuples and mixtures), named after its argument
 (``channels``, ``stride``, ``kernel``) when that is unambiguous in the block, else after
 the layer path too (``conv1_channels``), and gets a default when most calls agree on a
@@ -59,6 +60,14 @@ def _multiple(p: list, c: list) -> int | None:
         elif k != y // x:
             return None
     return k if k is not None and k >= 2 else None
+
+
+def _half(p: list, c: list) -> bool:
+    """``c[i] == p[i] // 2`` with every ``p[i]`` odd: "same" padding for a kernel size."""
+    pairs = [(x, y) for x, y in zip(p, c) if y is not ABSENT]
+    return len({y for _, y in pairs}) >= 2 and all(
+        _is_int(x) and _is_int(y) and x % 2 == 1 and y == x // 2 for x, y in pairs
+    )
 
 
 def _negation(p: list, c: list) -> bool:
@@ -123,6 +132,9 @@ class Parameters:
             if _negation(p.values, col.values):
                 self.of[id(col)] = ("not", p, None)
                 return
+            if _half(p.values, col.values):
+                self.of[id(col)] = ("half", p, 2)
+                return
             k = _multiple(p.values, col.values)
             distinct = {v for v in col.values if v is not ABSENT}
             if k is not None and len(distinct) >= _MIN_DISTINCT_FOR_EXPR:
@@ -135,7 +147,7 @@ class Parameters:
     def _finish(self, p: _Param) -> None:
         p.type = _type(p.values)
         mode, count, n = _mode(p.values)
-        if p.type == "bool" or (n >= 3 and 3 * count >= 2 * n and mode is not None):
+        if p.type == "bool" or (n >= 4 and 3 * count >= 2 * n and mode is not None):
             p.default = mode
         fill = mode if p.default is ABSENT else p.default
         p.values = [fill if v is ABSENT else v for v in p.values]
@@ -170,7 +182,9 @@ class Parameters:
         if isinstance(ref, _Param):
             return tree.Param(ref.name)
         op, p, k = ref
-        return tree.Expr(f"not {p.name}" if op == "not" else f"{p.name} * {k}")
+        if op == "not":
+            return tree.Expr(f"not {p.name}")
+        return tree.Expr(f"{p.name} // {k}" if op == "half" else f"{p.name} * {k}")
 
     def signature(self) -> list[tuple[str, str | None, object]]:
         """``BlockDef.params``: (name, type, default or ``None`` for none)."""

@@ -236,7 +236,5 @@ def _group(lw: Lowering, layer: ir.Group, name, cur, frame: Frame):
             "E209", f"`{layer.mode}` with no branches", layer.span, help="a group needs at least one branch"
         )
     op = Op.CONCAT if layer.mode == "concat" else Op.ADD
-    # An unnamed group's merge node is counted by mode (`concat`, `concat_2`), also in a
-    # labelled sequence, whose position numbers went to the group's branches.
-    merge_name = layer.mode if name is not None else inner.count_name(layer.mode)
+    merge_name = layer.mode if name is not None or inner.sequential else inner.auto_name(layer.mode)
     return lw.add_node(inner, merge_name, op, {}, tuple(outputs), layer.span, frame.ctx)

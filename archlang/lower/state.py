@@ -43,10 +43,6 @@ class Scope:
     def auto_name(self, callee: str) -> str:
         if self.sequential:
             return str(self.position - 1)
-        return self.count_name(callee)
-
-    def count_name(self, callee: str) -> str:
-        """``callee``, then ``callee_2``, ...: the first not yet used in this scope."""
         k = self.counts.get(callee, 0)
         while True:
             k += 1

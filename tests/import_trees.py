@@ -83,3 +83,25 @@ def googlenet_like() -> Network:
         Call("linear", (10,), label="fc"),
     ]
     return Network("GoogLeNet", (3, 32, 32), Seq(body))
+
+
+def dense_block(path, label, layers):
+    items = []
+    for k in range(1, layers + 1):
+        layer = Instance(
+            "DenseLayer",
+            f"{path}.denselayer{k}",
+            Seq([bn("norm1"), Call("relu", label="relu1"), conv("conv1", 4, 3, padding=1, bias=False)]),
+            f"denselayer{k}",
+        )
+        items.append(Group("concat", [Call("identity"), layer]))
+    return Instance("DenseBlock", path, Seq(items), label)
+
+
+def densenet(blocks=(3, 5)) -> Network:
+    """DenseNet-like: dense blocks of different lengths (one concat per layer)."""
+    body = [conv("conv0", 8, 3, padding=1, bias=False)]
+    for b, n in enumerate(blocks):
+        body.append(dense_block(f"features.denseblock{b + 1}", f"denseblock{b + 1}", n))
+    body += [Call("adaptive_avgpool", (1,)), Call("flatten"), Call("linear", (10,), label="fc")]
+    return Network("DenseNet", (3, 16, 16), Seq(body))

@@ -5,17 +5,17 @@ the same torch state_dict keys as the flat tree's spec."""
 
 from __future__ import annotations
 
-import import_print
 import import_trees as trees
 import pytest
 
 import archlang
 from archlang.importer import tree
 from archlang.importer.blocks import abstract
+from archlang.importer.text import network_text
 
 
 def analysis(net: tree.Network):
-    return archlang.analyze(import_print.network(net))
+    return archlang.analyze(network_text(net))
 
 
 def layers(result) -> list:
@@ -33,8 +33,8 @@ def assert_same_network(flat: tree.Network, readable: tree.Network, keys: bool =
     assert named(a) == named(b)
     assert a.totals == b.totals
     if keys:
-        ka = archlang.build(import_print.network(flat)).state_dict().keys()
-        kb = archlang.build(import_print.network(readable)).state_dict().keys()
+        ka = archlang.build(network_text(flat)).state_dict().keys()
+        kb = archlang.build(network_text(readable)).state_dict().keys()
         assert list(ka) == list(kb)
 
 
@@ -181,7 +181,20 @@ def test_repeat_needs_positional_labels():
 
 def test_deterministic_and_input_untouched():
     flat = trees.googlenet_like()
-    before = import_print.network(flat)
-    first = import_print.network(abstract(flat))
-    assert import_print.network(flat) == before
-    assert import_print.network(abstract(trees.googlenet_like())) == first
+    before = network_text(flat)
+    first = network_text(abstract(flat))
+    assert network_text(flat) == before
+    assert network_text(abstract(trees.googlenet_like())) == first
+
+
+def test_counted_labels_become_repeat_with_a_count_parameter():
+    flat = trees.densenet((3, 5))
+    readable = abstract(flat)
+    block = next(b for b in readable.blocks if b.name == "DenseBlock")
+    [loop] = block.body
+    assert isinstance(loop, tree.Repeat) and isinstance(loop.count, tree.Param) and loop.var
+    [param] = block.params
+    assert param[0] == loop.count.name and param[1] == "int"
+    calls = [c for c in readable.body.items if isinstance(c, tree.Call) and c.op == "DenseBlock"]
+    assert [c.args for c in calls] == [(3,), (5,)]
+    assert_same_network(flat, readable)

@@ -62,6 +62,8 @@ def key(item) -> tuple:
         return ("group", item.label, item.mode)
     if isinstance(item, tree.Instance):
         return ("inst", item.label, item.cls, item.container)
+    if isinstance(item, tree.Repeat):
+        return ("repeat", item.var, tuple(key(i) for i in item.body))
     raise Incompatible(f"cannot align a {type(item).__name__}")
 
 
@@ -175,6 +177,14 @@ class Aligner:
             inner = path + (first.label,) if first.label else path
             branches = self.items([None if m is None else m.branches for m in members], inner)
             return tree.Group(first.mode, branches, first.label)
+        if isinstance(first, tree.Repeat):
+            label = next((getattr(i, "label", None) for i in first.body if getattr(i, "label", None)), None)
+            name = label.split("{")[0].rstrip("_") if label else ""
+            count = self.column(
+                [ABSENT if m is None else m.count for m in members], path + ((name,) if name else ()), "count"
+            )
+            body = self.items([None if m is None else m.body for m in members], path)
+            return tree.Repeat(count, body, first.var)
         inner = path + (first.label,) if first.label else path
         body = self.items([None if m is None else m.body.items for m in members], inner)
         return tree.Instance(first.cls, first.path, tree.Seq(body, first.body.label), first.label, first.container)

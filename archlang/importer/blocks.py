@@ -29,7 +29,7 @@ from ..ops import ALIASES, CALLABLE_OPS, SIGNATURES
 from . import tree
 from .align import ABSENT, MISSING, Aligner, Column, Incompatible
 from .params import RESERVED, Parameters
-from .repeats import fold, walk
+from .repeats import fold, fold_indexed, walk
 
 _PRELUDE_BLOCKS = {"factorized", "stacked3x3"}
 
@@ -53,6 +53,7 @@ def abstract(network: tree.Network) -> tree.Network:
     net.blocks = list(net.blocks) + state.blocks
     for root in [net.body] + [a.body for a in net.aux] + [b for blk in net.blocks for b in blk.body]:
         fold(root)
+        fold_indexed(root)
     return net
 
 
@@ -131,6 +132,8 @@ class _State:
 
     def abstract_class(self, cls: str, instances: list[tree.Instance]) -> None:
         bodies = [self.substitute(inst.body) for inst in instances]
+        for body in bodies:
+            fold_indexed(body)
         groups: list[list[int]] = []
         for i in range(len(instances)):
             for group in groups:
@@ -186,5 +189,6 @@ def _resolve(item, params: Parameters):
     elif isinstance(item, tree.Instance):
         item.body.items = [_resolve(i, params) for i in item.body.items]
     elif isinstance(item, tree.Repeat):
+        item.count = _value(item.count, params)
         item.body = [_resolve(i, params) for i in item.body]
     return item

@@ -4,9 +4,16 @@ An unlabelled layer of a labelled sequence is named by its position (``nn.Sequen
 numbering, docs/language.md), also inside a ``repeat``: so a run of identical calls whose
 labels are their positions (``"1"``, ``"2"``, ``"3"``) can drop the labels and become one
 ``repeat`` without changing a single name (``layer1.1..3`` stay).
+
+Runs of at least three layers that differ only in labels counting up by one (DenseNet's
+``denselayer1``, ``denselayer2``, ...) become ``repeat n as i { "denselayer{i + 1}": ... }``
+(name templates: the same names again).
 """
 
 from __future__ import annotations
+
+import copy
+import re
 
 from . import tree
 from .align import same
@@ -69,3 +76,106 @@ def fold(item) -> None:
         item.items = fold_items(item.items)
     elif isinstance(item, tree.Instance) and item.label is not None:
         item.body.items = fold_items(item.body.items)
+
+
+# ---- runs of layers whose labels count up: `repeat n as i { "denselayer{i + 1}": ... }` ----
+
+MIN_INDEXED_RUN = 3
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _skeleton(item, numbers: list) -> tuple:
+    """``item`` with numbered labels as (prefix, "#") and values typed, hashable; the
+    numbers go to ``numbers`` in order."""
+
+    def lab(label):
+        m = _NUMBERED.match(label) if label is not None else None
+        if m is None or len(m.group(2)) > 1 and m.group(2).startswith("0"):
+            return label
+        numbers.append(int(m.group(2)))
+        return (m.group(1), "#")
+
+    def val(v):
+        return tuple(val(x) for x in v) if isinstance(v, tuple) else (type(v).__name__, v)
+
+    if isinstance(item, tree.Call):
+        return ("call", item.op, val(item.args), tuple((k, val(v)) for k, v in item.kwargs), lab(item.label))
+    if isinstance(item, tree.Seq):
+        return ("seq", lab(item.label), tuple(_skeleton(i, numbers) for i in item.items))
+    if isinstance(item, tree.Group):
+        return ("group", item.mode, lab(item.label), tuple(_skeleton(i, numbers) for i in item.branches))
+    if isinstance(item, tree.Instance):
+        inner = tuple(_skeleton(i, numbers) for i in item.body.items)
+        return ("inst", item.cls, item.container, lab(item.label), inner)
+    if isinstance(item, tree.Repeat):
+        return ("repeat", val(item.count), item.var, tuple(_skeleton(i, numbers) for i in item.body))
+    if isinstance(item, tree.If):
+        then = tuple(_skeleton(i, numbers) for i in item.then)
+        return ("if", val(item.cond), then, tuple(_skeleton(i, numbers) for i in item.orelse))
+    return ("other", id(item))
+
+
+def _vars(item) -> set[str]:
+    out = {item.var} if isinstance(item, tree.Repeat) and item.var else set()
+    for child in walk(item):
+        out |= _vars(child)
+    return out
+
+
+def _template(item, var: str):
+    """A copy of ``item`` whose numbered labels count with ``var``."""
+    item = copy.deepcopy(item)
+
+    def relabel(it):
+        label = getattr(it, "label", None)
+        m = _NUMBERED.match(label) if label is not None else None
+        if m is not None and not (len(m.group(2)) > 1 and m.group(2).startswith("0")):
+            n = int(m.group(2))
+            it.label = m.group(1) + "{" + (var if n == 0 else f"{var} + {n}") + "}"
+        for child in walk(it):
+            relabel(child)
+
+    relabel(item)
+    return item
+
+
+def fold_indexed_items(items: list) -> list:
+    """``items`` with runs (of at least :data:`MIN_INDEXED_RUN`) of layers that differ only
+    in labels counting up by one folded into ``repeat n as i``."""
+    shapes = []
+    for it in items:
+        numbers: list[int] = []
+        shapes.append((_skeleton(it, numbers), numbers))
+    out, i = [], 0
+    while i < len(items):
+        j = i + 1
+        skeleton, numbers = shapes[i]
+        while (
+            numbers and j < len(items) and shapes[j][0] == skeleton and shapes[j][1] == [n + (j - i) for n in numbers]
+        ):
+            j += 1
+        if j - i >= MIN_INDEXED_RUN:
+            taken = _vars(items[i])
+            var = next(v for v in ("i", "j", "k", "i2", "j2", "k2", "i3") if v not in taken)
+            out.append(tree.Repeat(j - i, [_template(items[i], var)], var))
+        else:
+            out.extend(items[i:j])
+        i = j
+    return out
+
+
+def fold_indexed(item) -> None:
+    """Fold counted runs everywhere inside ``item``, in place (innermost first)."""
+    for child in walk(item):
+        fold_indexed(child)
+    if isinstance(item, tree.Seq):
+        item.items = fold_indexed_items(item.items)
+    elif isinstance(item, tree.Group):
+        item.branches = fold_indexed_items(item.branches)
+    elif isinstance(item, tree.Instance):
+        item.body.items = fold_indexed_items(item.body.items)
+    elif isinstance(item, tree.If):
+        item.then = fold_indexed_items(item.then)
+        item.orelse = fold_indexed_items(item.orelse)
+    elif isinstance(item, tree.Repeat):
+        item.body = fold_indexed_items(item.body)

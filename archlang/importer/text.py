@@ -48,15 +48,20 @@ def value_text(value) -> str:
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"no spec literal for {value!r}")
-        text = repr(value)
-        return text
+            raise _no_literal(value)
+        return repr(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     if isinstance(value, (tuple, list)):
         inner = ", ".join(value_text(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
-    raise ValueError(f"no spec literal for {value!r}")
+    raise _no_literal(value)
+
+
+def _no_literal(value):
+    from ..diagnostics import Diagnostic, SpecError
+
+    return SpecError(Diagnostic(code="E722", message=f"the value {value!r} has no spec literal"))
 
 
 def call_text(call: Call) -> str:

@@ -294,7 +294,7 @@ class _Converter:
                 f"{self._where(node)}: multiplying by `{path}` has no archlang op",
                 "only a (C, 1, 1) parameter is a `layer_scale`",
             )
-        init = float(param.detach().flatten()[0])
+        init = _shortest(param.detach().flatten()[0])
         self._add(node, [x], Call("layer_scale", () if init == 1e-6 else (init,), label=path, source=path))
 
     def _call_function(self, node: fx.Node) -> None:
@@ -382,6 +382,17 @@ class _Converter:
             raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
         _, x, chunks = value
         self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
+
+
+def _shortest(value: torch.Tensor) -> float:
+    """The shortest decimal that rounds to ``value`` in its dtype (``1e-06``, not
+    ``9.999999974752427e-07`` for a float32)."""
+    exact = float(value)
+    for digits in range(1, 18):
+        candidate = float(f"{exact:.{digits}g}")
+        if torch.tensor(candidate, dtype=value.dtype).item() == value.item():
+            return candidate
+    return exact
 
 
 def _has_node(args) -> bool:

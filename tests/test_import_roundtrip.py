@@ -129,9 +129,11 @@ def test_training_flags_are_restored():
 
 
 def test_densenet_blocks_read_as_concat_items():
-    """Each dense layer is `concat { identity; denselayerK: ... }` in its block, keys kept."""
+    """Each dense layer is `concat { identity; denselayerK: ... }` in its block, keys kept
+    (with importer.blocks: one `repeat` of them in the `_DenseBlock` block, its length a
+    parameter: 6, 12, 24, 16 layers)."""
     _, _, text, _ = _imported("densenet121")
-    block = text[text.index("denseblock1: {") : text.index("transition1: {")]
-    assert block.count("concat {") == 6
-    assert block.count("identity") == 6
-    assert "denselayer6: {" in block
+    block = text[text.index("block _DenseBlock(") : text.index("block _Transition(")]
+    assert block.count("concat {") == 1 and block.count("identity") == 1
+    assert '"denselayer{i + 1}": _DenseLayer' in block
+    assert [f"denseblock{k}: _DenseBlock({n})" in text for k, n in ((1, 6), (2, 12), (3, 24), (4, 16))] == [True] * 4

@@ -7,7 +7,8 @@ adjacent runs present in complementary instances become ``if flag { a } else { b
 (ResNet's ``downsample`` beside ``identity``). A call's arguments are compared column by
 column (positional and keyword arguments bound to names through the op's signature, the
 defaults filled in): equal values stay literals, differing ones become :class:`Column`
-placeholders, which :mod:`.params` turns into block parameters.
+placeholders, which :mod:`.params` turns into block parameters. Among alignments of the
+same length, the one pairing layers with more equal arguments wins.
 
 Each instance's view is ``None`` where an enclosing layer is absent from it: its values
 there are :data:`ABSENT` ("don't care").
@@ -15,6 +16,7 @@ there are :data:`ABSENT` ("don't care").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from . import tree
@@ -67,16 +69,40 @@ def key(item) -> tuple:
     raise Incompatible(f"cannot align a {type(item).__name__}")
 
 
-def _lcs(a: list, b: list) -> list[tuple[int, int]]:
-    """Index pairs of a longest common subsequence of ``a`` and ``b`` (deterministic)."""
-    n, m = len(a), len(b)
-    table = [[0] * (m + 1) for _ in range(n + 1)]
+def _similarity(a, b) -> float:
+    """How alike two layers of the same key are, in [0, 0.5): the share of equal arguments
+    (a tie-break, so that a layer pairs with its counterpart rather than a neighbour)."""
+    if not isinstance(a, tree.Call) or not isinstance(b, tree.Call):
+        return 0.0
+    pairs = list(zip(a.args, b.args))
+    ka, kb = dict(a.kwargs), dict(b.kwargs)
+    pairs += [(ka.get(k, MISSING), kb.get(k, MISSING)) for k in sorted(ka.keys() | kb.keys())]
+    if not pairs:
+        return 0.0
+    return 0.49 * sum(1 for x, y in pairs if same(x, y)) / len(pairs)
+
+
+def _align_pairs(slots: list, items: list, keys: list) -> list[tuple[int, int]]:
+    """Index pairs matching ``slots`` (key, members) with ``items``: a longest common
+    subsequence of keys, ties broken by similarity (deterministic)."""
+    n, m = len(slots), len(items)
+
+    def weight(i, j):
+        if slots[i][0] != keys[j]:
+            return None
+        rep = next(x for x in slots[i][1] if x is not None)
+        return 1.0 + _similarity(rep, items[j])
+
+    table = [[0.0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
         for j in range(m - 1, -1, -1):
-            table[i][j] = table[i + 1][j + 1] + 1 if a[i] == b[j] else max(table[i + 1][j], table[i][j + 1])
+            w = weight(i, j)
+            best = max(table[i + 1][j], table[i][j + 1])
+            table[i][j] = max(best, w + table[i + 1][j + 1]) if w is not None else best
     pairs, i, j = [], 0, 0
     while i < n and j < m:
-        if a[i] == b[j]:
+        w = weight(i, j)
+        if w is not None and table[i][j] == w + table[i + 1][j + 1]:
             pairs.append((i, j))
             i, j = i + 1, j + 1
         elif table[i + 1][j] >= table[i][j + 1]:
@@ -117,7 +143,7 @@ class Aligner:
             if items is None:
                 continue
             keys = [key(it) for it in items]
-            pairs = _lcs([k for k, _ in slots], keys) + [(len(slots), len(items))]
+            pairs = _align_pairs(slots, items, keys) + [(len(slots), len(items))]
             merged, si, ii = [], 0, 0
             for a, b in pairs:
                 merged.extend(slots[si:a])
@@ -158,9 +184,7 @@ class Aligner:
                     items, orelse = orelse, items
                     presence = tuple(p if p is ABSENT else not p for p in presence)
             k += 1
-            first = items[0]
-            name = getattr(first, "label", None) or getattr(first, "op", None) or getattr(first, "cls", "part")
-            cond = self.column(list(presence), path, "", name)
+            cond = self.column(list(presence), path, "", _flag_name(items[0]))
             out.append(tree.If(cond, items, orelse))
         return out
 
@@ -169,7 +193,7 @@ class Aligner:
         present = [m for m in members if m is not None]
         first = present[0]
         if isinstance(first, tree.Call):
-            return self.call(members, path + (first.label or first.op,))
+            return self.call(members, path + ((first.label,) if first.label else ()))
         if isinstance(first, tree.Seq):
             inner = path + (first.label,) if first.label else path
             return tree.Seq(self.items([None if m is None else m.items for m in members], inner), first.label)
@@ -197,7 +221,7 @@ class Aligner:
         if sig is None:
             if any(len(m.args) != npos or {k for k, _ in m.kwargs} != {k for k, _ in first.kwargs} for m in present):
                 raise Incompatible(f"`{first.op}` calls with different argument lists")
-            names = [f"#{k}" for k in range(npos)] + [k for k, _ in first.kwargs]
+            names = [f"#arg{k}" for k in range(npos)] + [k for k, _ in first.kwargs]
             sig = [(name, MISSING) for name in names]
         bound = [None if m is None else _bind(m, sig) for m in members]
         args, kwargs = [], []
@@ -209,6 +233,15 @@ class Aligner:
             elif isinstance(value, Column) or default is MISSING or not same(value, default):
                 kwargs.append((name, value))
         return tree.Call(first.op, tuple(args), tuple(kwargs), first.label, first.source)
+
+
+def _flag_name(item) -> str:
+    """What a flag for an optional layer is called: its label, else ``with_<op>``."""
+    label = getattr(item, "label", None)
+    if label and not label.isdigit():
+        return label
+    what = getattr(item, "op", None) or getattr(item, "cls", None) or getattr(item, "mode", None) or "part"
+    return "with_" + re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", what).lower()
 
 
 def _complementary(a: tuple, b: tuple) -> bool:

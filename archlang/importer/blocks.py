@@ -29,7 +29,7 @@ from ..ops import ALIASES, CALLABLE_OPS, SIGNATURES
 from . import tree
 from .align import ABSENT, MISSING, Aligner, Column, Incompatible
 from .params import RESERVED, Parameters
-from .repeats import fold, fold_indexed, walk
+from .repeats import fold, fold_indexed, implicit, walk
 
 _PRELUDE_BLOCKS = {"factorized", "stacked3x3"}
 
@@ -52,6 +52,7 @@ def abstract(network: tree.Network) -> tree.Network:
         a.body = state.substitute(a.body)
     net.blocks = list(net.blocks) + state.blocks
     for root in [net.body] + [a.body for a in net.aux] + [b for blk in net.blocks for b in blk.body]:
+        implicit(root)
         fold(root)
         fold_indexed(root)
     return net
@@ -133,6 +134,7 @@ class _State:
     def abstract_class(self, cls: str, instances: list[tree.Instance]) -> None:
         bodies = [self.substitute(inst.body) for inst in instances]
         for body in bodies:
+            implicit(body)
             fold_indexed(body)
         groups: list[list[int]] = []
         for i in range(len(instances)):

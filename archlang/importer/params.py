@@ -6,7 +6,7 @@ is a fixed multiple (>= 2) of an earlier parameter becomes ``p * k``, half an od
 ``not p``. A parameter is typed by its values (``int``,
 ``float``, ``bool``, ``str``; untyped for tuples and mixtures), named after its argument
 (``channels``, ``stride``, ``kernel``) when that is unambiguous in the block, else after
-the layer path too (``conv1_channels``), and gets a default when most calls agree on a
+the nearest labels too (``conv1_channels``, ``branch2_0_channels``), and gets a default when most calls agree on a
 value (a flag always: its most common value, ``false`` on a tie); calls then omit it.
 """
 
@@ -103,6 +103,11 @@ def _mode(values: list):
     return best[0], best[1], len(present)
 
 
+def _snake(text: str) -> str:
+    """``Conv2dNormActivation`` -> ``conv2d_norm_activation`` (a label stays as it is)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", text).lower() if text[:1].isupper() else text
+
+
 def _identifier(text: str) -> str:
     text = re.sub(r"\W", "_", text).strip("_") or "p"
     return "p_" + text if text[0].isdigit() else text
@@ -153,29 +158,41 @@ class Parameters:
         p.values = [fill if v is ABSENT else v for v in p.values]
 
     def _name(self, reserved: set[str]) -> None:
-        shorts, fulls = [], []
+        """The argument's name (``stride``); where two parameters would share one, the
+        nearest label (``conv1_channels``), then more of the path, until they differ."""
+        bad = RESERVED | reserved
+        words, paths = [], []
         for p in self.params:
             col = p.first
             if col.arg == "":  # a flag: named after the optional layer
-                short = full = _identifier(col.op)
-                if short in RESERVED or short in reserved:
-                    short = full = "with_" + short
+                words.append(_identifier(col.op))
+                paths.append(())
             else:
-                short = _identifier(ARG_NAMES.get(col.arg, col.arg))
-                full = _identifier("_".join((*col.path, short)))
-            shorts.append(short)
-            fulls.append(full)
-        count = Counter(shorts)
+                words.append(_identifier(ARG_NAMES.get(col.arg, col.arg)))
+                paths.append(tuple(_snake(x) for x in col.path))
+        depth = [0] * len(words)
+
+        def name(k: int) -> str:
+            parts = paths[k][len(paths[k]) - depth[k] :] if depth[k] else ()
+            return _identifier("_".join((*parts, words[k])))
+
+        while True:
+            names = [name(k) for k in range(len(words))]
+            count = Counter(names)
+            grow = [k for k, n in enumerate(names) if (count[n] > 1 or n in bad) and depth[k] < len(paths[k])]
+            if not grow:
+                break
+            for k in grow:
+                depth[k] += 1
         taken: set[str] = set()
-        for p, short, full in zip(self.params, shorts, fulls):
-            name = short if count[short] == 1 else full
-            if name in RESERVED or name in reserved or keyword.iskeyword(name):
-                name = full if full != name else name + "_"
-            base, k = name, 2
-            while name in taken or name in RESERVED or name in reserved:
-                name, k = f"{base}_{k}", k + 1
-            taken.add(name)
-            p.name = name
+        for p, base in zip(self.params, names):
+            if base in bad or keyword.iskeyword(base):
+                base = "with_" + base if p.first.arg == "" else base + "_"
+            candidate, k = base, 2
+            while candidate in taken or candidate in bad:
+                candidate, k = f"{base}_{k}", k + 1
+            taken.add(candidate)
+            p.name = candidate
 
     def value(self, col: Column):
         ref = self.of[id(col)]

@@ -47,17 +47,41 @@ def _identical(a, b) -> bool:
     )
 
 
-def _positional(item, index: int) -> bool:
-    return isinstance(item, tree.Call) and item.label == str(index)
+def positions(items: list) -> list:
+    """The position name (nn.Sequential's number) each item's first layer gets in a labelled
+    sequence; ``None`` from where it is not known without evaluating (an ``if``, an
+    unlabelled sequence or group, whose layers count too)."""
+    out: list = []
+    pos = 0
+    for it in items:
+        out.append(pos)
+        if pos is None:
+            continue
+        if isinstance(it, tree.Call) or (isinstance(it, (tree.Seq, tree.Group, tree.Instance)) and it.label):
+            pos += 1
+        elif isinstance(it, tree.Repeat) and _is_int(it.count) and all(isinstance(b, tree.Call) for b in it.body):
+            pos += it.count * len(it.body)
+        else:
+            pos = None
+    return out
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _positional(item, pos) -> bool:
+    return isinstance(item, tree.Call) and (item.label is None or (pos is not None and item.label == str(pos)))
 
 
 def fold_items(items: list) -> list:
     """``items`` (a labelled sequence's) with runs of identical positional calls folded."""
+    pos = positions(items)
     out, i = [], 0
     while i < len(items):
         j = i + 1
-        if _positional(items[i], i):
-            while j < len(items) and _positional(items[j], j) and _identical(items[i], items[j]):
+        if _positional(items[i], pos[i]):
+            while j < len(items) and _positional(items[j], pos[j]) and _identical(items[i], items[j]):
                 j += 1
         if j - i >= MIN_RUN:
             call = items[i]
@@ -66,6 +90,20 @@ def fold_items(items: list) -> list:
             out.extend(items[i:j])
         i = j
     return out
+
+
+def implicit(item) -> None:
+    """Drop the labels that name a call by its position in a labelled sequence (``"0"``,
+    ``"1"``: the language names it so anyway), in place: ``downsample: { conv2d(...);
+    batchnorm }`` as a person writes it, and calls align by what they are, not where."""
+    for child in walk(item):
+        implicit(child)
+    scope = isinstance(item, (tree.Seq, tree.Instance)) and item.label is not None
+    if scope:
+        items = item.items if isinstance(item, tree.Seq) else item.body.items
+        for k, (it, pos) in enumerate(zip(items, positions(items))):
+            if isinstance(it, tree.Call) and pos is not None and it.label == str(pos):
+                items[k] = tree.Call(it.op, it.args, it.kwargs, None, it.source)
 
 
 def fold(item) -> None:

@@ -198,3 +198,34 @@ def test_counted_labels_become_repeat_with_a_count_parameter():
     calls = [c for c in readable.body.items if isinstance(c, tree.Call) and c.op == "DenseBlock"]
     assert [c.args for c in calls] == [(3,), (5,)]
     assert_same_network(flat, readable)
+
+
+def _cna_seq(path, label, convs):
+    """A MobileNet-like residual-free block: optional expansion, depthwise, projection."""
+    items = [_cna(f"{path}.conv.{k}", str(k), out, True) for k, out in enumerate(convs)]
+    items += [trees.conv(str(len(convs)), 8, 1, bias=False), trees.bn(str(len(convs) + 1))]
+    conv = tree.Instance("Sequential", f"{path}.conv", tree.Seq(items), "conv", container=True)
+    return tree.Instance("InvertedResidual", path, tree.Seq([conv]), label)
+
+
+def test_positional_labels_are_implicit_and_optional_layers_align_by_arguments():
+    # Block 1 has no expansion conv; its depthwise conv is "0" there and "1" elsewhere.
+    body = [_cna_seq("f1", "f1", [8]), _cna_seq("f2", "f2", [16, 8]), _cna_seq("f3", "f3", [24, 8])]
+    flat = tree.Network("N", (3, 16, 16), tree.Seq(body))
+    readable = abstract(flat)
+    block = next(b for b in readable.blocks if b.name == "InvertedResidual")
+    [conv] = block.body
+    assert all(i.label is None for i in conv.body.items if isinstance(i, tree.Call))
+    first = conv.body.items[0]
+    assert isinstance(first, tree.If) and not first.orelse and first.then[0].op == "ConvNormAct"
+    assert first.cond.name == "with_conv_norm_act"
+    # The depthwise conv (8 wide in every instance) is one layer of the template: a literal.
+    assert conv.body.items[1].args == (8,)
+    assert_same_network(flat, readable)
+
+
+def test_parameter_names_grow_by_labels_only_where_they_clash():
+    readable = abstract(trees.googlenet_like())
+    names = [name for name, _, _ in next(b for b in readable.blocks if b.name == "Inception").params]
+    assert names[0] == "branch1_channels" and "branch2_channels" in names and "branch2_channels_2" in names
+    assert [name for name, _, _ in readable.blocks[0].params] == ["channels", "kernel"]

@@ -59,7 +59,9 @@ def abstract(network: tree.Network) -> tree.Network:
 
 
 def _collect(item, by_class: dict, inside: dict, stack: list[str]) -> None:
-    if isinstance(item, tree.Instance) and not item.container:
+    # An unlabelled instance stays inline: its layers live in the enclosing scope, where a
+    # block call would make a scope named after the block (other state_dict keys).
+    if isinstance(item, tree.Instance) and not item.container and item.label is not None:
         by_class.setdefault(item.cls, []).append(item)
         for cls in stack:
             inside.setdefault(cls, set()).add(item.cls)

@@ -108,3 +108,20 @@ def test_unlabelled_instance_and_repeat_variable():
 def test_name_that_is_no_spec_name():
     net = Network(name="my-net", input_shape=(3, 4, 4), body=Seq([Call("relu")]))
     assert "network Imported {" in network_text(net)
+
+
+def test_positional_labels_are_left_out_only_where_positions_name_them():
+    """`features: { "0": conv2d(...); "1": relu }` prints as `features: { conv2d(...); relu }`
+    (same keys); next to an unlabelled group, whose contents take positions too, the labels stay."""
+    plain = Seq(
+        [Call("conv2d", (4, 3), label="0"), Call("relu", label="1"), Call("conv2d", (4, 1), label="2")], label="f"
+    )
+    grouped = Seq(
+        [Call("conv2d", (4, 1), label="0"), Group("add", [Call("conv2d", (4, 1), label="1"), Call("identity")])],
+        label="g",
+    )
+    text = network_text(_network([plain, grouped]))
+    assert '"0": conv2d(4, 3)' not in text and "conv2d(4, 3)" in text
+    assert '"1": conv2d(4, 1)' in text and '"0": conv2d(4, 1)' in text
+    keys = set(archlang.build(text).state_dict())
+    assert keys == {f"{p}.{i}.{w}" for p, i in (("f", 0), ("f", 2), ("g", 0), ("g", 1)) for w in ("weight", "bias")}

@@ -88,7 +88,7 @@ def make_model(target: str, kwargs: dict):
     except Exception as err:
         raise _problem(f"calling `{target}` raised {type(err).__name__}: {err}") from None
     if not isinstance(model, torch.nn.Module):
-        raise _problem(f"`{target}` returned a {type(model).__name__}, not a torch.nn.Module")
+        raise _problem(f"`{target}` returned a value of type `{type(model).__name__}`, not a torch.nn.Module")
     return model
 
 

@@ -321,7 +321,7 @@ def function_table() -> dict:
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from . import trace
+    from .leaves import transform_input
 
     table = {
         F.relu: _f_act("relu"),
@@ -344,7 +344,7 @@ def function_table() -> dict:
         F.softmax: _f_softmax,
         torch.softmax: _f_softmax,
         torch.permute: _f_permute,
-        trace.transform_input: _f_transform_input,
+        transform_input: _f_transform_input,
     }
     for module, name, stub in (
         ("torchvision.models.shufflenetv2", "channel_shuffle", _f_channel_shuffle),

@@ -85,9 +85,15 @@ class _Printer:
         self.depth -= 1
         self.line("}")
 
-    def items(self, items) -> None:
-        for item in items:
-            self.item(item)
+    def items(self, items, numbered: bool = False) -> None:
+        """``numbered``: the body of a labelled sequence, whose unlabelled items are named
+        by position; a call labelled with its position then prints without the label."""
+        positional = numbered and all(_one_position(item) for item in items)
+        for index, item in enumerate(items):
+            if positional and isinstance(item, Call) and item.label == str(index):
+                self.line(call_text(item))
+            else:
+                self.item(item)
 
     def item(self, item, label: str | None = None) -> None:
         prefix = f"{label_text(label)}: " if label is not None else ""
@@ -97,12 +103,12 @@ class _Printer:
         elif isinstance(item, Instance):
             own = item.label if label is None else label
             self.open(f"{label_text(own)}: " if own is not None else "")
-            self.items(item.body.items)
+            self.items(item.body.items, numbered=own is not None)
             self.close()
         elif isinstance(item, Seq):
             own = item.label if label is None else label
             self.open(f"{label_text(own)}: " if own is not None else "")
-            self.items(item.items)
+            self.items(item.items, numbered=own is not None)
             self.close()
         elif isinstance(item, Group):
             own = item.label if label is None else label
@@ -149,6 +155,12 @@ class _Printer:
         self.open(head.rstrip())
         self.items(items)
         self.close()
+
+
+def _one_position(item) -> bool:
+    """Does ``item`` take exactly one position of a numbered sequence? A call or a labelled
+    scope does; an unlabelled sequence or group numbers its contents in the same scope."""
+    return isinstance(item, Call) or (isinstance(item, (Seq, Instance, Group)) and item.label is not None)
 
 
 def header_lines(network: Network) -> list[str]:

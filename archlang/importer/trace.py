@@ -20,22 +20,9 @@ import torch
 import torch.fx as fx
 
 from . import opmap
+from .leaves import transform_input_method
 from .structure import CONTAINERS, INPUT, Elem, Scope, build, problem
 from .tree import Call, Network
-
-
-def transform_input(x: torch.Tensor) -> torch.Tensor:
-    """torchvision's ``_transform_input`` (GoogLeNet, Inception v3): ImageNet-normalised -> [-1, 1].
-    Traced as one call (a leaf), becomes the ``transform_input`` op."""
-    mean = torch.tensor((0.485, 0.456, 0.406), dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor((0.229, 0.224, 0.225), dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return x * (std / 0.5) + (mean - 0.5) / 0.5
-
-
-def _transform_input_method(x):
-    if isinstance(x, fx.Proxy):
-        return x.tracer.create_proxy("call_function", transform_input, (x,), {})
-    return transform_input(x)
 
 
 class _Tracer(fx.Tracer):
@@ -82,7 +69,7 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
 
 def _patch_transform_input(module) -> bool:
     if getattr(module, "transform_input", False) is True and hasattr(module, "_transform_input"):
-        module._transform_input = _transform_input_method
+        module._transform_input = transform_input_method
         return True
     return False
 

@@ -9,6 +9,7 @@ specs' (specs/googlenet.arch, specs/inception_v3.arch) does."""
 from __future__ import annotations
 
 import functools
+import re
 
 import pytest
 import torch
@@ -125,3 +126,19 @@ def test_inception_v3_blocks_match_the_spec():
             assert calls[label].op == template and calls[label].args == ()
     # InceptionB and InceptionD occur once: inline, but the same modules all the same.
     _compare_instances(network_text(net), "inception_v3", mixed + ["AuxLogits"])
+
+
+def test_resnet50_reimport_gives_the_same_blocks_and_calls():
+    """Importing the model built from the imported spec: the same block (parameters, body)
+    and the same calls. (Not yet the whole text for every model: see docs/import-blocks.md.)"""
+    first = readable("resnet50")
+    again = abstract(trace(archlang.build(network_text(first)), (3, 224, 224)))
+    assert _shape(again.blocks) == _shape(first.blocks) and len(first.blocks) == 1
+    stages = [i for i in first.body.items if (getattr(i, "label", None) or "").startswith("layer")]
+    stages_again = [i for i in again.body.items if (getattr(i, "label", None) or "").startswith("layer")]
+    assert _shape(stages_again) == _shape(stages) and len(stages) == 4
+
+
+def _shape(x) -> str:
+    """The tree without the `source` notes (module paths and classes of the traced model)."""
+    return re.sub(r"source='[^']*'", "", repr(x))

@@ -229,3 +229,17 @@ def test_parameter_names_grow_by_labels_only_where_they_clash():
     names = [name for name, _, _ in next(b for b in readable.blocks if b.name == "Inception").params]
     assert names[0] == "branch1_channels" and "branch2_channels" in names and "branch2_channels_2" in names
     assert [name for name, _, _ in readable.blocks[0].params] == ["channels", "kernel"]
+
+
+def test_a_constant_of_an_optional_layer_takes_the_parameter_of_its_name():
+    # As in ResNet-18: only strided blocks have a downsample, so its stride is always 2
+    # there; written `stride=stride`, as a person would (specs/resnet.arch).
+    items = [trees.bottleneck(f"l.{j}", str(j), 8, 2 if j in (1, 3) else 1, j in (1, 3)) for j in range(5)]
+    flat = tree.Network("N", (8, 16, 16), tree.Seq([tree.Instance("Sequential", "l", tree.Seq(items), "l", True)]))
+    readable = abstract(flat)
+    [blk] = readable.blocks
+    [cond] = [i for i in blk.body[0].branches if isinstance(i, tree.If)]
+    conv = cond.then[0].body.items[0]
+    assert dict(conv.kwargs)["stride"] == tree.Param("stride")
+    assert "padding" not in dict(conv.kwargs)  # defaults everywhere stay omitted
+    assert_same_network(flat, readable)

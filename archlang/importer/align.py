@@ -46,6 +46,10 @@ class Column:
     path: tuple[str, ...]
     arg: str
     op: str = ""
+    # A "soft" column: every instance that has the layer agrees on this value, but some lack
+    # the layer. It stays this literal unless a parameter of the same argument name has the
+    # same values there (ResNet's `downsample: { conv2d(..., stride=stride) }`).
+    constant: object = ABSENT
 
 
 def same(a, b) -> bool:
@@ -129,7 +133,11 @@ class Aligner:
         """A literal if every instance that has the layer agrees, else a new :class:`Column`."""
         present = [v for v in values if v is not ABSENT]
         if all(same(v, present[0]) for v in present[1:]):
-            return present[0]
+            if len(present) == len(values) or not arg or arg.startswith("#"):
+                return present[0]
+            col = Column(list(values), path, arg, op, constant=present[0])
+            self.columns.append(col)
+            return col
         col = Column(list(values), path, arg, op)
         self.columns.append(col)
         return col
@@ -227,10 +235,13 @@ class Aligner:
         args, kwargs = [], []
         for idx, (name, default) in enumerate(sig):
             values = [ABSENT if b is None else b[name] for b in bound]
+            present = [v for v in values if v is not ABSENT]
+            if idx >= npos and default is not MISSING and all(same(v, default) for v in present):
+                continue  # the default everywhere: omitted
             value = self.column(values, path, name.lstrip("#"), first.op)
             if idx < npos:
                 args.append(value)
-            elif isinstance(value, Column) or default is MISSING or not same(value, default):
+            else:
                 kwargs.append((name, value))
         return tree.Call(first.op, tuple(args), tuple(kwargs), first.label, first.source)
 

@@ -120,11 +120,23 @@ class Parameters:
         self.params: list[_Param] = []
         self.of: dict[int, object] = {}  # id(column) -> _Param | (op, _Param, k)
         for col in columns:
-            self._add(col)
+            if col.constant is ABSENT:
+                self._add(col)
+        for col in columns:
+            if col.constant is not ABSENT:
+                self._soft(col)
         for p in self.params:
             self._finish(p)
         self._name(reserved)
         self.params.sort(key=lambda p: p.default is not ABSENT)  # required ones first (stable)
+
+    def _soft(self, col: Column) -> None:
+        for p in self.params:
+            if p.first.arg == col.arg and _compatible(p.values, col.values):
+                p.values = [y if x is ABSENT else x for x, y in zip(p.values, col.values)]
+                self.of[id(col)] = p
+                return
+        self.of[id(col)] = ("const", None, col.constant)
 
     def _add(self, col: Column) -> None:
         for p in self.params:
@@ -199,6 +211,8 @@ class Parameters:
         if isinstance(ref, _Param):
             return tree.Param(ref.name)
         op, p, k = ref
+        if op == "const":
+            return k
         if op == "not":
             return tree.Expr(f"not {p.name}")
         return tree.Expr(f"{p.name} // {k}" if op == "half" else f"{p.name} * {k}")

@@ -235,7 +235,7 @@ def test_a_constant_of_an_optional_layer_takes_the_parameter_of_its_name():
     # As in ResNet-18: only strided blocks have a downsample, so its stride is always 2
     # there; written `stride=stride`, as a person would (specs/resnet.arch).
     items = [trees.bottleneck(f"l.{j}", str(j), 8, 2 if j in (1, 3) else 1, j in (1, 3)) for j in range(5)]
-    flat = tree.Network("N", (8, 16, 16), tree.Seq([tree.Instance("Sequential", "l", tree.Seq(items), "l", True)]))
+    flat = tree.Network("N", (32, 16, 16), tree.Seq([tree.Instance("Sequential", "l", tree.Seq(items), "l", True)]))
     readable = abstract(flat)
     [blk] = readable.blocks
     [cond] = [i for i in blk.body[0].branches if isinstance(i, tree.If)]

@@ -57,6 +57,12 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             graph = tracer.trace(module)
         except Exception as err:  # fx raises TraceError, TypeError, NotImplementedError, ...
             raise _trace_failed(tracer, err) from None
+        inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
+        if len(inputs) > 1 and any(n.users for n in graph.nodes if n.op == "placeholder" and n.target != inputs[0]):
+            raise problem(
+                "E725",
+                f"the module's forward takes several tensors ({', '.join(inputs)}): archlang networks take one input",
+            )
         gm = fx.GraphModule(module, graph)
         _propagate_shapes(gm, module, input_shape)
     finally:
@@ -192,7 +198,7 @@ class _Converter:
         for node in self.graph.nodes:
             if node.op == "placeholder":
                 if INPUT in self.values.values():
-                    raise problem("E725", f"the module's forward takes several inputs (`{node.target}`)")
+                    continue  # an optional argument the forward does not use (checked in `trace`)
                 self.values[node] = INPUT
             elif node.op == "get_attr":
                 self.values[node] = ("param", node.target)

@@ -235,3 +235,11 @@ def test_several_model_inputs_are_refused():
             return a + b
 
     assert _error(Two()).code == "E725"
+
+
+def test_container_children_in_two_branches_are_refused():
+    def forward(s, x):
+        return torch.cat([s.convs[0](x), s.convs[1](x)], 1)
+
+    diag = _error(_Net(forward, convs=nn.ModuleList([nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)])))
+    assert diag.code == "E724" and "`convs`" in diag.message

@@ -226,7 +226,31 @@ def decompose(graph: ScopeGraph, source: int, sink: int, emitted: set[int] | Non
             f"in {where(graph.chain)}, `{'.'.join(leftover[0].label_path)}` runs but its result is not used",
             "archlang layers all lie on the path from the input to an output",
         )
-    return _merge_nested(items)
+    items = _merge_nested(items)
+    _check_labels(items, graph)
+    return items
+
+
+def _check_labels(items: list, graph: ScopeGraph) -> None:
+    """Two layers of one scope with the same name (a container's children called in
+    different branches) cannot both keep their keys."""
+    seen: set[str] = set()
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        label = getattr(item, "label", None)
+        if label is not None:
+            if label in seen:
+                raise problem(
+                    "E724",
+                    f"in {where(graph.chain)}, two layers would both be named `{label}`",
+                    "children of one container called in different branches cannot keep their state_dict keys",
+                )
+            seen.add(label)
+        elif isinstance(item, Seq):
+            stack.extend(item.items)
+        elif isinstance(item, Group):
+            stack.extend(item.branches)
 
 
 def _local(graph: ScopeGraph, v: int) -> Local:

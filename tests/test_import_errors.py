@@ -205,3 +205,41 @@ def test_models_with_new_ops_trace_to_a_tree(name):
     keys = [key for key, _ in model.named_parameters()]
     owners = {key if key.endswith(".layer_scale") else key.rsplit(".", 1)[0] for key in keys}
     assert owners <= set(labelled)
+
+
+def test_unused_layer_is_refused():
+    def forward(s, x):
+        s.unused(x)
+        return s.conv(x)
+
+    diag = _error(_Net(forward, conv=nn.Conv2d(3, 3, 1), unused=nn.Conv2d(3, 3, 1)))
+    assert diag.code == "E724" and "`unused` runs but its result is not used" in diag.message
+
+
+def test_module_with_two_inputs_is_refused():
+    class Two(nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    def forward(s, x):
+        y = s.conv(x)
+        return s.two(y, x)
+
+    diag = _error(_Net(forward, conv=nn.Conv2d(3, 3, 1), two=Two()))
+    assert diag.code == "E724" and "`two` (Two) reads 2 tensors and returns 1 tensor" in diag.message
+
+
+def test_several_model_inputs_are_refused():
+    class Two(nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    assert _error(Two()).code == "E725"
+
+
+def test_container_children_in_two_branches_are_refused():
+    def forward(s, x):
+        return torch.cat([s.convs[0](x), s.convs[1](x)], 1)
+
+    diag = _error(_Net(forward, convs=nn.ModuleList([nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)])))
+    assert diag.code == "E724" and "`convs`" in diag.message

@@ -111,6 +111,10 @@ class ScopeGraph:
     locals: dict[int, Local] = field(default_factory=dict)
 
 
+def _tensors(n: int) -> str:
+    return f"{n} tensor" if n == 1 else f"{n} tensors"
+
+
 def relative(path: str, base: str, what: str) -> tuple[str, ...]:
     if not base:
         return tuple(path.split(".")) if path else ()
@@ -147,8 +151,8 @@ def scope_locals(elems: list[Elem], depth: int, chain: tuple[Scope, ...], used_o
         if len(sub_inputs) != 1 or len(outputs) != 1:
             raise problem(
                 "E724",
-                f"{what} takes {len(sub_inputs)} tensors and returns {len(outputs)}: archlang layers read one and "
-                "produce one",
+                f"{what} reads {_tensors(len(sub_inputs))} and returns {_tensors(len(outputs))}: archlang layers "
+                "read one and produce one",
                 "only modules with one tensor input and one tensor output can be imported",
             )
         sub = scope_locals(members, depth + 1, (*chain, scope), used_outside)
@@ -222,7 +226,31 @@ def decompose(graph: ScopeGraph, source: int, sink: int, emitted: set[int] | Non
             f"in {where(graph.chain)}, `{'.'.join(leftover[0].label_path)}` runs but its result is not used",
             "archlang layers all lie on the path from the input to an output",
         )
-    return _merge_nested(items)
+    items = _merge_nested(items)
+    _check_labels(items, graph)
+    return items
+
+
+def _check_labels(items: list, graph: ScopeGraph) -> None:
+    """Two layers of one scope with the same name (a container's children called in
+    different branches) cannot both keep their keys."""
+    seen: set[str] = set()
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        label = getattr(item, "label", None)
+        if label is not None:
+            if label in seen:
+                raise problem(
+                    "E724",
+                    f"in {where(graph.chain)}, two layers would both be named `{label}`",
+                    "children of one container called in different branches cannot keep their state_dict keys",
+                )
+            seen.add(label)
+        elif isinstance(item, Seq):
+            stack.extend(item.items)
+        elif isinstance(item, Group):
+            stack.extend(item.branches)
 
 
 def _local(graph: ScopeGraph, v: int) -> Local:
@@ -304,6 +332,13 @@ def build(elems: list[Elem], main: int, aux_outputs: list[int]) -> tuple[Seq, li
         anchor, head = _aux_head(root, value, emitted)
         heads.append((anchor, head))
         labels[value] = head.label
+    unused = [x for x in root.locals.values() if x.id not in emitted and x.label_path]
+    if unused:
+        raise problem(
+            "E724",
+            f"`{'.'.join(unused[0].label_path)}` runs but its result is not used",
+            "archlang layers all lie on the path from the input to an output",
+        )
     return Seq(body), [head for _, head in sorted(heads, key=lambda pair: pair[0])], labels
 
 

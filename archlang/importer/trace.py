@@ -4,9 +4,9 @@ A custom tracer stops at modules that are one archlang op (:mod:`.opmap`'s table
 every other ``torch.nn`` module (refused by name below); everything else is traced
 through, and ``node.meta["nn_module_stack"]`` says which module call each op ran in. The
 model is traced in training mode (aux heads run) and its training flags are restored
-after; one forward pass of a zero-batch-free random input (eval mode, no grad) gives every
-value's shape (``ShapeProp``). :mod:`.structure` turns the ops into nested sequences and
-groups.
+after; one forward pass of a random ``(1, C, H, W)`` input (eval mode, no grad; on fake
+tensors where it can) gives every value's shape (``ShapeProp``). :mod:`.structure` turns
+the ops into nested sequences and groups.
 
 Anything archlang cannot express is a :class:`~archlang.diagnostics.SpecError` (E720-E727)
 naming the module path and the op, never a traceback.
@@ -57,6 +57,12 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             graph = tracer.trace(module)
         except Exception as err:  # fx raises TraceError, TypeError, NotImplementedError, ...
             raise _trace_failed(tracer, err) from None
+        inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
+        if len(inputs) > 1 and any(n.users for n in graph.nodes if n.op == "placeholder" and n.target != inputs[0]):
+            raise problem(
+                "E725",
+                f"the module's forward takes several tensors ({', '.join(inputs)}): archlang networks take one input",
+            )
         gm = fx.GraphModule(module, graph)
         _propagate_shapes(gm, module, input_shape)
     finally:
@@ -94,9 +100,16 @@ def _propagate_shapes(gm: fx.GraphModule, module, input_shape) -> None:
     dtype = param.dtype if param is not None else torch.float32
     device = param.device if param is not None else "cpu"
     gm.eval()
+    x = torch.randn(1, *input_shape, dtype=dtype, device=device)
     try:
-        with torch.no_grad():
-            ShapeProp(gm).propagate(torch.randn(1, *input_shape, dtype=dtype, device=device))
+        try:  # fake tensors: shapes without the arithmetic (a 100-GFLOP model in a second)
+            from torch._subclasses.fake_tensor import FakeTensorMode
+
+            with torch.no_grad():
+                ShapeProp(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
+        except Exception:
+            with torch.no_grad():
+                ShapeProp(gm).propagate(x)
     except Exception as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise problem(
@@ -185,7 +198,7 @@ class _Converter:
         for node in self.graph.nodes:
             if node.op == "placeholder":
                 if INPUT in self.values.values():
-                    raise problem("E725", f"the module's forward takes several inputs (`{node.target}`)")
+                    continue  # an optional argument the forward does not use (checked in `trace`)
                 self.values[node] = INPUT
             elif node.op == "get_attr":
                 self.values[node] = ("param", node.target)

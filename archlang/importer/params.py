@@ -7,7 +7,8 @@ is a fixed multiple (>= 2) of an earlier parameter becomes ``p * k``, half an od
 ``float``, ``bool``, ``str``; untyped for tuples and mixtures), named after its argument
 (``channels``, ``stride``, ``kernel``) when that is unambiguous in the block, else after
 the nearest labels too (``conv1_channels``, ``branch2_0_channels``), and gets a default when most calls agree on a
-value (a flag always: its most common value, ``false`` on a tie); calls then omit it.
+value (a flag always: its most common value, ``false`` on a tie; others from 4 calls with
+2/3 agreeing, or from 10 with more than half); calls then omit it.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ class Parameters:
     def _finish(self, p: _Param) -> None:
         p.type = _type(p.values)
         mode, count, n = _mode(p.values)
-        if p.type == "bool" or (n >= 4 and 3 * count >= 2 * n and mode is not None):
+        if p.type == "bool" or (mode is not None and ((n >= 4 and 3 * count >= 2 * n) or (n >= 10 and 2 * count > n))):
             p.default = mode
         fill = mode if p.default is ABSENT else p.default
         p.values = [fill if v is ABSENT else v for v in p.values]

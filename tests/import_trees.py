@@ -105,3 +105,37 @@ def densenet(blocks=(3, 5)) -> Network:
         body.append(dense_block(f"features.denseblock{b + 1}", f"denseblock{b + 1}", n))
     body += [Call("adaptive_avgpool", (1,)), Call("flatten"), Call("linear", (10,), label="fc")]
     return Network("DenseNet", (3, 16, 16), Seq(body))
+
+
+def random_network(rng) -> Network:
+    """A random ResNet-like tree: stages of `Res` instances (two `Unit`s, an identity or a
+    `down` shortcut), each Unit a conv of random width and kernel with an optional
+    batchnorm and relu; widths chosen so that every add is valid."""
+    channels = 8
+
+    def unit(path, label, out):
+        k = rng.choice([1, 3, 5])
+        items = [conv("conv", out, k, padding=k // 2)]
+        if rng.random() < 0.7:
+            items.append(bn("bn"))
+        if rng.random() < 0.6:
+            items.append(relu())
+        return Instance("Unit", path, Seq(items), label)
+
+    stages = []
+    for s in range(rng.randint(1, 3)):
+        items = []
+        for j in range(rng.randint(1, 4)):
+            out = rng.choice([8, 16, 24])
+            path = f"stage{s}.{j}"
+            main = Seq([unit(path + ".a", "a", out), unit(path + ".b", "b", out)])
+            if out == channels and rng.random() < 0.8:
+                short = Call("identity")
+            else:
+                down = [conv("0", out, 1, bias=False), bn("1")]
+                short = Instance("Sequential", path + ".down", Seq(down), "down", container=True)
+            items.append(Instance("Res", path, Seq([Group("add", [main, short]), relu()]), str(j)))
+            channels = out
+        stages.append(Instance("Sequential", f"stage{s}", Seq(items), f"stage{s}", container=True))
+    tail = [Call("adaptive_avgpool", (1,)), Call("flatten"), Call("linear", (10,), label="fc")]
+    return Network("Random", (8, 16, 16), Seq(stages + tail))

@@ -5,6 +5,8 @@ the same torch state_dict keys as the flat tree's spec."""
 
 from __future__ import annotations
 
+import random
+
 import import_trees as trees
 import pytest
 
@@ -243,3 +245,9 @@ def test_a_constant_of_an_optional_layer_takes_the_parameter_of_its_name():
     assert dict(conv.kwargs)["stride"] == tree.Param("stride")
     assert "padding" not in dict(conv.kwargs)  # defaults everywhere stay omitted
     assert_same_network(flat, readable)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_law_random_trees(seed):
+    flat = trees.random_network(random.Random(seed))
+    assert_same_network(flat, abstract(flat), keys=False)

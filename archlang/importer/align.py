@@ -73,20 +73,27 @@ def key(item) -> tuple:
     raise Incompatible(f"cannot align a {type(item).__name__}")
 
 
-def _similarity(a, b) -> float:
-    """How alike two layers of the same key are, in [0, 0.5): the share of equal arguments
-    (a tie-break, so that a layer pairs with its counterpart rather than a neighbour)."""
+def _similarity(a, b, signature) -> float:
+    """How alike two layers of the same key are, in [0, 0.5): the share of equal argument
+    values (defaults filled in) and of keyword arguments both spell out (a tie-break, so
+    that a layer pairs with its counterpart rather than a neighbour of the same op)."""
     if not isinstance(a, tree.Call) or not isinstance(b, tree.Call):
         return 0.0
-    pairs = list(zip(a.args, b.args))
-    ka, kb = dict(a.kwargs), dict(b.kwargs)
-    pairs += [(ka.get(k, MISSING), kb.get(k, MISSING)) for k in sorted(ka.keys() | kb.keys())]
-    if not pairs:
-        return 0.0
-    return 0.49 * sum(1 for x, y in pairs if same(x, y)) / len(pairs)
+    sig = signature(a.op)
+    try:
+        ba, bb = (_bind(a, sig), _bind(b, sig)) if sig is not None else (None, None)
+    except Incompatible:
+        ba = bb = None
+    if ba is None:
+        ba, bb = dict(enumerate(a.args)) | dict(a.kwargs), dict(enumerate(b.args)) | dict(b.kwargs)
+    names = sorted(ba.keys() | bb.keys(), key=str)
+    equal = sum(1 for k in names if k in ba and k in bb and same(ba[k], bb[k]))
+    ka, kb = {k for k, _ in a.kwargs}, {k for k, _ in b.kwargs}
+    total = len(names) + len(ka | kb)
+    return 0.49 * (equal + len(ka & kb)) / total if total else 0.0
 
 
-def _align_pairs(slots: list, items: list, keys: list) -> list[tuple[int, int]]:
+def _align_pairs(slots: list, items: list, keys: list, signature) -> list[tuple[int, int]]:
     """Index pairs matching ``slots`` (key, members) with ``items``: a longest common
     subsequence of keys, ties broken by similarity (deterministic)."""
     n, m = len(slots), len(items)
@@ -95,7 +102,7 @@ def _align_pairs(slots: list, items: list, keys: list) -> list[tuple[int, int]]:
         if slots[i][0] != keys[j]:
             return None
         rep = next(x for x in slots[i][1] if x is not None)
-        return 1.0 + _similarity(rep, items[j])
+        return 1.0 + _similarity(rep, items[j], signature)
 
     table = [[0.0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
@@ -151,7 +158,7 @@ class Aligner:
             if items is None:
                 continue
             keys = [key(it) for it in items]
-            pairs = _align_pairs(slots, items, keys) + [(len(slots), len(items))]
+            pairs = _align_pairs(slots, items, keys, self.signature) + [(len(slots), len(items))]
             merged, si, ii = [], 0, 0
             for a, b in pairs:
                 merged.extend(slots[si:a])

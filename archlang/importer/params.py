@@ -1,14 +1,15 @@
 """Block parameters from the columns of an alignment (:mod:`.align`).
 
-Columns that agree wherever both are defined share one parameter; an integer column that
-is a fixed multiple (>= 2) of an earlier parameter becomes ``p * k``, half an odd one
-``p // 2`` (a kernel's "same" padding), a flag that is the negation of an earlier one
-``not p``. A parameter is typed by its values (``int``,
-``float``, ``bool``, ``str``; untyped for tuples and mixtures), named after its argument
-(``channels``, ``stride``, ``kernel``) when that is unambiguous in the block, else after
-the nearest labels too (``conv1_channels``, ``branch2_0_channels``), and gets a default when most calls agree on a
-value (a flag always: its most common value, ``false`` on a tie; others from 4 calls with
-2/3 agreeing, or from 10 with more than half); calls then omit it.
+Columns that agree wherever both are defined share one parameter (columns of different
+arguments only when they take 3 or more distinct values); an integer column that is a
+fixed multiple (>= 2) of an earlier parameter becomes ``p * k``, half an odd one ``p // 2``
+(a kernel's "same" padding), a flag that is the negation of one of the same name ``not p``.
+A parameter is typed by its values (``int``, ``float``, ``bool``, ``str``; untyped for
+tuples and mixtures), named after its argument (``channels``, ``stride``, ``kernel``) when
+that is unambiguous in the block, else after the nearest labels too (``conv1_channels``,
+``branch2_channels``), and gets a default when most calls agree on a value (a flag always:
+its most common value, ``false`` on a tie; others from 4 calls with 2/3 agreeing, or from
+10 with more than half); calls then omit it.
 """
 
 from __future__ import annotations
@@ -73,6 +74,20 @@ def _half(p: list, c: list) -> bool:
 
 def _negation(p: list, c: list) -> bool:
     return all(y is ABSENT or (isinstance(x, bool) and isinstance(y, bool) and x is not y) for x, y in zip(p, c))
+
+
+def _word(col: Column) -> str:
+    """What a column is about: its argument (``out_channels`` and a block's ``channels``
+    alike), or the optional layer of a flag."""
+    return "flag:" + col.op if col.arg == "" else ARG_NAMES.get(col.arg, col.arg)
+
+
+def _distinct(values: list) -> list:
+    out: list = []
+    for v in values:
+        if v is not ABSENT and not any(same(v, w) for w in out):
+            out.append(v)
+    return out
 
 
 def _type(values: list) -> str | None:
@@ -140,22 +155,25 @@ class Parameters:
         self.of[id(col)] = ("const", None, col.constant)
 
     def _add(self, col: Column) -> None:
+        # Two columns of different arguments (or flags of different layers) share a parameter
+        # only on strong evidence (3+ distinct values: depthwise `groups=channels`); on 2
+        # values it is likely chance (a kernel 1/3 column beside a stride 1/3 one).
+        strong = len(_distinct(col.values)) >= _MIN_DISTINCT_FOR_EXPR
         for p in self.params:
-            if _compatible(p.values, col.values):
+            if (strong or _word(p.first) == _word(col)) and _compatible(p.values, col.values):
                 p.values = [y if x is ABSENT else x for x, y in zip(p.values, col.values)]
                 p.columns.append(col)
                 self.of[id(col)] = p
                 return
         for p in self.params:
-            if _negation(p.values, col.values):
+            if _word(p.first) == _word(col) and _negation(p.values, col.values):
                 self.of[id(col)] = ("not", p, None)
                 return
             if _half(p.values, col.values):
                 self.of[id(col)] = ("half", p, 2)
                 return
             k = _multiple(p.values, col.values)
-            distinct = {v for v in col.values if v is not ABSENT}
-            if k is not None and len(distinct) >= _MIN_DISTINCT_FOR_EXPR:
+            if k is not None and strong:
                 self.of[id(col)] = ("mul", p, k)
                 return
         p = _Param(list(col.values), col, columns=[col])

@@ -49,6 +49,7 @@ class Elem:
     call: Call | None = None  # an op; its label is the dotted path relative to the scope
     merge: str | None = None  # "add" | "mul" | "concat"
     where: str = ""  # for messages: `layer1.0 (torchvision.models.resnet.BasicBlock)`
+    path: str = ""  # a module's qualified name (its label is the last part, relative to the scope)
 
 
 def problem(code: str, message: str, help: str | None = None) -> SpecError:
@@ -102,7 +103,8 @@ class Local:
     inputs: list[int]
     item: object = None  # Call | Instance (a unary element)
     merge: str | None = None
-    label_path: tuple[str, ...] = ()  # nested labels for a child at `a.b` relative path
+    label_path: tuple[str, ...] = ()  # its labels from the scope: ("blocks", "0") for `blocks.0`
+    nest: tuple[str, ...] = ()  # the labelled sequences it sits in (("blocks",)), named or not
 
 
 @dataclass
@@ -138,10 +140,11 @@ def scope_locals(elems: list[Elem], depth: int, chain: tuple[Scope, ...], used_o
         if len(e.chain) > depth:
             children.setdefault(e.chain[depth].key, []).append(e)
             continue
-        label_path = relative(e.call.label, base, e.where) if e.call is not None and e.call.label else ()
+        full = relative(e.path, base, e.where) if e.call is not None and e.path else ()
+        label_path = full if full and e.call.label is not None else ()
         if label_path:
             e.call.label = label_path[-1]
-        graph.locals[e.id] = Local(e.id, list(e.inputs), item=e.call, merge=e.merge, label_path=label_path)
+        graph.locals[e.id] = Local(e.id, list(e.inputs), e.call, e.merge, label_path, full[:-1])
     for members in children.values():
         scope = members[0].chain[depth]
         ids = {e.id for e in members}
@@ -162,7 +165,9 @@ def scope_locals(elems: list[Elem], depth: int, chain: tuple[Scope, ...], used_o
             raise problem("E724", f"{what} is called more than once: archlang layers cannot share weights")
         label = None if scope.key != scope.path else label_path[-1]
         instance = Instance(cls=scope.cls, path=scope.path, body=Seq(body), label=label, container=scope.container)
-        graph.locals[outputs[0]] = Local(outputs[0], sub_inputs, item=instance, label_path=label_path if label else ())
+        graph.locals[outputs[0]] = Local(
+            outputs[0], sub_inputs, item=instance, label_path=label_path if label else (), nest=label_path[:-1]
+        )
     return graph
 
 
@@ -280,7 +285,7 @@ def _not_series_parallel(graph: ScopeGraph) -> SpecError:
 def _nest(local: Local):
     """The item, wrapped in labelled sequences for a path of several names (`blocks.0`)."""
     item = local.item
-    for name in reversed(local.label_path[:-1]):
+    for name in reversed(local.nest):
         item = Seq([item], label=name)
     return item
 

@@ -21,8 +21,18 @@ import torch.fx as fx
 
 from . import opmap
 from .leaves import transform_input_method
+from .shapes import ndim as rank
+from .shapes import propagate_shapes
 from .structure import CONTAINERS, INPUT, Elem, Scope, build, problem
 from .tree import Call, Network
+
+# Parameter-free ops written without their attribute name (`relu`, not `relu1: relu`): no
+# state_dict key depends on it, and archlang's torch back end makes them functional calls
+# (named by position inside a numbered sequence, as the label would), so importing a built
+# spec names them the same way.
+UNNAMED_OPS = frozenset(
+    {"relu", "relu6", "silu", "hardswish", "hardsigmoid", "gelu", "sigmoid", "tanh", "flatten", "identity"}
+)
 
 
 class _Tracer(fx.Tracer):
@@ -64,7 +74,7 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
                 f"the module's forward takes several tensors ({', '.join(inputs)}): archlang networks take one input",
             )
         gm = fx.GraphModule(module, graph)
-        _propagate_shapes(gm, module, input_shape)
+        propagate_shapes(gm, module, input_shape)
     finally:
         for m, flag in flags:
             m.training = flag
@@ -91,37 +101,6 @@ def _trace_failed(tracer: _Tracer, err: Exception):
         "the forward must not branch or loop on tensor values, nor read tensor sizes; archc import "
         "follows one symbolic trace",
     )
-
-
-def _propagate_shapes(gm: fx.GraphModule, module, input_shape) -> None:
-    from torch.fx.passes.shape_prop import ShapeProp
-
-    param = next(module.parameters(), None)
-    dtype = param.dtype if param is not None else torch.float32
-    device = param.device if param is not None else "cpu"
-    gm.eval()
-    x = torch.randn(1, *input_shape, dtype=dtype, device=device)
-    try:
-        try:  # fake tensors: shapes without the arithmetic (a 100-GFLOP model in a second)
-            from torch._subclasses.fake_tensor import FakeTensorMode
-
-            with torch.no_grad():
-                ShapeProp(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
-        except Exception:
-            with torch.no_grad():
-                ShapeProp(gm).propagate(x)
-    except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise problem(
-            "E727",
-            f"the module fails on a 1x{'x'.join(map(str, input_shape))} input: {reason}",
-            "give the input size it expects with --input CxHxW (input_shape=)",
-        ) from None
-
-
-def _ndim(node) -> int | None:
-    meta = node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
-    return len(meta.shape) if meta is not None and hasattr(meta, "shape") else None
 
 
 class _Converter:
@@ -176,12 +155,14 @@ class _Converter:
             )
         return value
 
-    def _add(self, node: fx.Node, inputs: list[int], call: Call | None = None, merge: str | None = None) -> None:
-        elem = Elem(len(self.elems) + 1, inputs, self._chain(node), call=call, merge=merge, where=self._where(node))
+    def _add(
+        self, node: fx.Node, inputs: list[int], call: Call | None = None, merge: str | None = None, path: str = ""
+    ) -> None:
+        elem = Elem(len(self.elems) + 1, inputs, self._chain(node), call, merge, self._where(node), path)
         self.elems.append(elem)
         self.values[node] = elem.id
 
-    def _unary(self, node: fx.Node, op_tuple, label: str | None = None, source: str = "") -> None:
+    def _unary(self, node: fx.Node, op_tuple, label: str | None = None, source: str = "", path: str = "") -> None:
         x = self._tensor(node, node.args[0] if node.args else None, source or str(node.target))
         if _has_node((node.args[1:], node.kwargs)):
             raise problem("E721", f"{self._where(node)}: `{source}` takes a tensor-dependent argument")
@@ -189,7 +170,7 @@ class _Converter:
             self.values[node] = x
             return
         op, args, kwargs = op_tuple
-        self._add(node, [x], Call(op, tuple(args), tuple(kwargs), label=label, source=source))
+        self._add(node, [x], Call(op, tuple(args), tuple(kwargs), label=label, source=source), path=path)
 
     # -- nodes
 
@@ -262,14 +243,14 @@ class _Converter:
                 f"{node.target} ({cls}): {err}",
                 "archc import knows the modules of torchvision's classifiers; see docs/import.md",
             ) from None
-        label = node.target
+        label = None if op[0] in UNNAMED_OPS else node.target
         if self.calls[node.target] > 1:
             if any(True for _ in sub.parameters()) or any(True for _ in sub.buffers()):
                 raise problem(
                     "E724", f"{node.target} ({cls}) is called more than once: archlang layers cannot share weights"
                 )
             label = None
-        self._unary(node, op, label=label, source=f"{node.target} ({cls})")
+        self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=node.target)
 
     def _merge(self, node: fx.Node, mode: str, a, b) -> None:
         pa = self.values.get(a) if isinstance(a, fx.Node) else None
@@ -295,7 +276,7 @@ class _Converter:
                 "only a (C, 1, 1) parameter is a `layer_scale`",
             )
         init = _shortest(param.detach().flatten()[0])
-        self._add(node, [x], Call("layer_scale", () if init == 1e-6 else (init,), label=path, source=path))
+        self._add(node, [x], Call("layer_scale", () if init == 1e-6 else (init,), label=path, source=path), path=path)
 
     def _call_function(self, node: fx.Node) -> None:
         fn = node.target
@@ -342,7 +323,7 @@ class _Converter:
     def _apply(self, node: fx.Node, stub, name: str) -> None:
         x = node.args[0] if node.args else None
         try:
-            op = opmap.function_op(stub, (None, *node.args[1:]), dict(node.kwargs), _ndim(x))
+            op = opmap.function_op(stub, (None, *node.args[1:]), dict(node.kwargs), rank(x))
         except opmap.Unsupported as err:
             raise problem("E722", f"{self._where(node)}: `{name}`: {err}") from None
         self._unary(node, op, source=name)
@@ -352,7 +333,7 @@ class _Converter:
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
         if not isinstance(tensors, (list, tuple)) or not tensors:
             raise problem("E721", f"{self._where(node)}: torch.cat of something other than a list of tensors")
-        ndim = _ndim(tensors[0])
+        ndim = rank(tensors[0])
         if ndim is None or not isinstance(dim, int) or dim % ndim != 1:
             raise problem(
                 "E722",
@@ -368,7 +349,7 @@ class _Converter:
         x = self._tensor(node, node.args[0], "chunk")
         chunks = node.args[1] if len(node.args) > 1 else node.kwargs.get("chunks")
         dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
-        ndim = _ndim(node.args[0])
+        ndim = rank(node.args[0])
         if not isinstance(chunks, int) or ndim is None or not isinstance(dim, int) or dim % ndim != 1:
             raise problem(
                 "E722", f"{self._where(node)}: `chunk` on dim={dim}: archlang's `split` cuts channels (dim=1)"

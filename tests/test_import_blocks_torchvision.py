@@ -96,7 +96,9 @@ def _compare_instances(imported: str, spec: str, names: list[str]) -> None:
 
 def test_googlenet_inception_blocks_match_the_spec():
     net = readable("googlenet")
-    assert {"BasicConv2d", "Inception"} <= {b.name for b in net.blocks}
+    assert {"BasicConv2d", "Inception", "InceptionAux"} <= {b.name for b in net.blocks}
+    # The two aux heads (whose bodies are unlabelled: the `aux` line names them) are calls.
+    assert [(a.label, a.body.op) for a in net.aux] == [("aux1", "InceptionAux"), ("aux2", "InceptionAux")]
     assert "BasicConv2d" in _calls(_block(net, "Inception").body)
     calls = {c.label: c for c in net.body.items if isinstance(c, tree.Call) and c.op == "Inception"}
     spec = archlang.compile_spec("googlenet").graph.graph["scopes"]

@@ -38,11 +38,11 @@ def abstract(network: tree.Network) -> tree.Network:
     """``network`` with repeated module classes abstracted into blocks (a new tree; the
     input is not modified). Deterministic: the same tree gives the same result."""
     net = copy.deepcopy(network)
-    roots = [net.body] + [a.body for a in net.aux]
     by_class: dict[str, list[tree.Instance]] = {}
     inside: dict[str, set[str]] = {}  # class -> classes of the instances in its instances
-    for root in roots:
-        _collect(root, by_class, inside, [])
+    _collect(net.body, by_class, inside, [])
+    for a in net.aux:  # an aux head's body is the head's scope, labelled by the `aux` line
+        _collect(a.body, by_class, inside, [], head=True)
     order = _innermost_first([c for c, insts in by_class.items() if len(insts) > 1], inside)
     state = _State(net)
     for cls in order:
@@ -58,10 +58,10 @@ def abstract(network: tree.Network) -> tree.Network:
     return net
 
 
-def _collect(item, by_class: dict, inside: dict, stack: list[str]) -> None:
+def _collect(item, by_class: dict, inside: dict, stack: list[str], head: bool = False) -> None:
     # An unlabelled instance stays inline: its layers live in the enclosing scope, where a
     # block call would make a scope named after the block (other state_dict keys).
-    if isinstance(item, tree.Instance) and not item.container and item.label is not None:
+    if isinstance(item, tree.Instance) and not item.container and (item.label is not None or head):
         by_class.setdefault(item.cls, []).append(item)
         for cls in stack:
             inside.setdefault(cls, set()).add(item.cls)

@@ -61,10 +61,11 @@ _LAZY = {
     "SpecError": "archlang.diagnostics:SpecError",
     "analyze": "archlang.analysis:analyze",
     "build": "archlang.backends.torch.build:build",
+    "from_module": "archlang.importer.api:from_module",
 }
 
 
 __getattr__ = lazy_getattr("archlang", _LAZY, globals())
 
 
-__all__ = ["Compiled", "Diagnostic", "SpecError", "analyze", "build", "compile_spec", "__version__"]
+__all__ = ["Compiled", "Diagnostic", "SpecError", "analyze", "build", "compile_spec", "from_module", "__version__"]

@@ -5,6 +5,7 @@
     archc lint FILE
     archc fmt FILES... [--check] [--diff]
     archc diff A B [--set-a K=V] [--set-b K=V]
+    archc import TARGET [-o FILE] [--input CxHxW] [--name NAME] [--kw KEY=VALUE]
 
 ``archc FILE ...`` is the default command (registered as the hidden ``compile``; help and
 errors show it as ``archc [OPTIONS] FILE``); other commands are plain ``@main.command()``s.
@@ -335,6 +336,11 @@ from .train.cli import eval_cmd, export_cmd, train_cmd  # noqa: E402
 main.add_command(train_cmd)
 main.add_command(eval_cmd)
 main.add_command(export_cmd)
+
+# archc import (torch only when it runs)
+from .cli_import import import_cmd  # noqa: E402
+
+main.add_command(import_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -212,6 +212,15 @@ def test_nested_groups():
     assert g.nodes["m/concat"]["inputs"] == ("m/conv", "m/concat_2")
 
 
+def test_unnamed_groups_in_a_labelled_sequence():
+    # DenseNet's dense block: one unnamed concat per layer in a labelled sequence; the
+    # merge nodes are counted by mode (they used to collide as `s/concat`, E302).
+    g = graph("  s: {\n    concat { identity; a: conv(4, 1) }\n    concat { identity; b: conv(4, 1) }\n  }")
+    assert shape(g, "s/concat") == (3 + 4, 32, 32)
+    assert shape(g, "s/concat_2") == (3 + 4 + 4, 32, 32)
+    assert g.nodes["s/b"]["inputs"] == ("s/concat",) and g.nodes["s/concat_2"]["inputs"][1] == "s/b"
+
+
 # ---- blocks -----------------------------------------------------------------------------
 
 BLOCKS = """

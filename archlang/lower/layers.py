@@ -237,5 +237,7 @@ def _group(lw: Lowering, layer: ir.Group, name, cur, frame: Frame):
             "E209", f"`{layer.mode}` with no branches", layer.span, help="a group needs at least one branch"
         )
     op = GROUP_OPS[layer.mode]
-    merge_name = layer.mode if name is not None or inner.sequential else inner.auto_name(layer.mode)
+    # In a numbered sequence the merge node is `concat`, then `concat_2`, ... (several
+    # unnamed groups in one `b: { ... }`: DenseNet's dense blocks as imported).
+    merge_name = layer.mode if name is not None else inner.counted_name(layer.mode)
     return lw.add_node(inner, merge_name, op, {}, tuple(outputs), layer.span, frame.ctx)

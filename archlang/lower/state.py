@@ -43,6 +43,10 @@ class Scope:
     def auto_name(self, callee: str) -> str:
         if self.sequential:
             return str(self.position - 1)
+        return self.counted_name(callee)
+
+    def counted_name(self, callee: str) -> str:
+        """``callee``, then ``callee_2``, ... (a name no label has taken)."""
         k = self.counts.get(callee, 0)
         while True:
             k += 1

@@ -1,0 +1,131 @@
+"""``archc import TARGET``: a PyTorch model becomes a ``.arch`` spec.
+
+``TARGET`` names a callable returning an ``nn.Module``: ``torchvision.models.resnet50``
+(a dotted path), ``pkg.mod:factory`` or ``path/to/file.py:make_model``; ``--kw key=value``
+passes arguments (values read as Python literals, else as strings). Usage errors exit 2;
+a target that cannot be loaded or called (E726) and a model archlang cannot express
+(E720-E727) exit 1 with the diagnostic. Only the command's body imports torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from .cli_group import SubCommand, UsageProblem
+from .cli_inputs import parse_dims
+from .cli_output import report_errors, write_output
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def parse_kw(items: tuple[str, ...]) -> dict:
+    """``("num_classes=10", "weights=none")`` -> ``{"num_classes": 10, "weights": "none"}``."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageProblem(f"--kw wants KEY=VALUE with KEY a Python name, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            out[key] = text
+    return out
+
+
+def _problem(message: str, help: str | None = None):
+    from .diagnostics import Diagnostic, SpecError
+
+    return SpecError(Diagnostic(code="E726", message=message, help=help))
+
+
+def load_target(target: str):
+    """The callable ``target`` names; :class:`SpecError` E726 if there is none."""
+    if ":" in target:
+        where, _, attr = target.rpartition(":")
+    else:
+        where, _, attr = target.rpartition(".")
+    if not where or not attr:
+        raise UsageProblem(f"TARGET is `module.callable`, `module:callable` or `file.py:callable`, got {target!r}")
+    try:
+        if where.endswith(".py"):
+            path = Path(where)
+            if not path.is_file():
+                raise _problem(f"cannot load `{target}`: no file `{where}`")
+            spec = importlib.util.spec_from_file_location(f"_archc_import_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+        value = module
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except ImportError as err:
+        raise _problem(f"cannot load `{target}`: {err}", "is the package installed, and the path right?") from None
+    except AttributeError:
+        raise _problem(f"cannot load `{target}`: `{where}` has no `{attr}`") from None
+    except Exception as err:  # the user's file raised while it was imported
+        raise _problem(f"cannot load `{target}`: importing it raised {type(err).__name__}: {err}") from None
+    if not callable(value):
+        raise _problem(f"`{target}` is not callable", "TARGET names a function or class that returns an nn.Module")
+    return value
+
+
+def make_model(target: str, kwargs: dict):
+    """The module ``target(**kwargs)`` returns."""
+    import torch
+
+    factory = load_target(target)
+    try:
+        model = factory(**kwargs)
+    except Exception as err:
+        raise _problem(f"calling `{target}` raised {type(err).__name__}: {err}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise _problem(f"`{target}` returned a value of type `{type(model).__name__}`, not a torch.nn.Module")
+    return model
+
+
+@click.command("import", cls=SubCommand)
+@click.argument("target", metavar="TARGET")
+@click.option("-o", "--output", metavar="FILE", help="Write the spec here (atomically) instead of stdout.")
+@click.option(
+    "--input", "input_dims", metavar="CxHxW", default="3x224x224", show_default=True, help="Input size to trace with."
+)
+@click.option("--name", metavar="NAME", help="The network's name (default: the module's class name).")
+@click.option(
+    "--kw",
+    "kws",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An argument for TARGET (repeatable), e.g. --kw num_classes=10.",
+)
+def import_cmd(target, output, input_dims, name, kws):
+    """Import a PyTorch model as a spec: TARGET is `torchvision.models.resnet50`,
+    `pkg.mod:factory` or `path/to/file.py:make_model`.
+
+    The spec's layer names are the module's attribute names, so the built spec loads the
+    model's state_dict.
+    """
+    shape = parse_dims(input_dims)
+    if name is not None and not _NAME.match(name):
+        raise UsageProblem(f"--name wants a name like ResNet50, got {name!r}")
+    kwargs = parse_kw(kws)
+    from .diagnostics import SpecError
+
+    try:
+        from .importer.api import from_module
+
+        model = make_model(target, kwargs)
+        call = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        text = from_module(model, shape, name=name, source=f"{target}({call})")
+    except SpecError as err:
+        report_errors(err)
+        sys.exit(1)
+    write_output(text, output)

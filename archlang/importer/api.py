@@ -1,0 +1,32 @@
+"""``archlang.from_module``: the importer's stages in order (no torch at import)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+
+def from_module(
+    module, input_shape: tuple[int, ...] = (3, 224, 224), name: str | None = None, source: str | None = None
+) -> str:
+    """The ``.arch`` spec text of ``module`` (an ``nn.Module``) traced on a
+    ``(1, *input_shape)`` input: building the spec gives a module that loads ``module``'s
+    ``state_dict`` with ``strict=True`` and computes the same function.
+
+    ``name`` is the network's name (default: the class name); ``source`` what the header
+    says it came from. Raises :class:`archlang.SpecError` (E720-E727) for what archlang
+    cannot express, naming the module path and the op.
+    """
+    from .text import network_text
+    from .trace import trace
+
+    network = trace(module, tuple(input_shape), name)
+    network.header = [
+        f"{network.name}, imported from {source or type(module).__module__ + '.' + type(module).__qualname__}"
+    ]
+    # ---- hook: block abstraction (archlang/importer/blocks.py, added by another stage) ----
+    if importlib.util.find_spec(f"{__package__}.blocks") is not None:
+        from . import blocks
+
+        network = blocks.abstract(network)
+    # ---- end hook ----
+    return network_text(network)

@@ -1,0 +1,198 @@
+"""The readable form of an import: repeated module classes become blocks.
+
+:func:`abstract` turns every :class:`~.tree.Instance` whose class occurs more than once
+(containers aside) into a call of a :class:`~.tree.BlockDef` named after the class. The
+instances' bodies are aligned (:mod:`.align`): what differs becomes block parameters
+(:mod:`.params`), optional layers ``if`` on a flag. Classes are done innermost first, so a
+block body calls the blocks of its submodules (``Inception`` -> ``BasicConv2d``).
+
+Instances that one template cannot cover (a different structure, e.g. another merge mode)
+are split greedily: each instance joins the first group of its class it unifies with; the
+group of the class's first instance is named after the class, the others ``Cls_2``,
+``Cls_3``... A group of one instance stays inline (a labelled ``{ ... }``), like an
+instance of a class that occurs once. A class that contains itself stays inline too (a
+block may not call itself).
+
+Last, runs of identical calls at their positional names in a labelled sequence become
+``repeat n { call }`` (:func:`.repeats.fold`), which keeps the names (``layer1.0..2``).
+
+The transformation never changes the network: the same layers, names, shapes and
+parameters (``tests/test_import_blocks.py`` checks the compiled graphs against the flat
+tree's).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ..ops import ALIASES, CALLABLE_OPS, SIGNATURES
+from . import tree
+from .align import ABSENT, MISSING, Aligner, Column, Incompatible
+from .params import RESERVED, Parameters
+from .repeats import fold, fold_indexed, implicit, walk
+
+_PRELUDE_BLOCKS = {"factorized", "stacked3x3"}
+
+
+def abstract(network: tree.Network) -> tree.Network:
+    """``network`` with repeated module classes abstracted into blocks (a new tree; the
+    input is not modified). Deterministic: the same tree gives the same result."""
+    net = copy.deepcopy(network)
+    by_class: dict[str, list[tree.Instance]] = {}
+    inside: dict[str, set[str]] = {}  # class -> classes of the instances in its instances
+    _collect(net.body, by_class, inside, [])
+    for a in net.aux:  # an aux head's body is the head's scope, labelled by the `aux` line
+        _collect(a.body, by_class, inside, [], head=True)
+    order = _innermost_first([c for c, insts in by_class.items() if len(insts) > 1], inside)
+    state = _State(net)
+    for cls in order:
+        state.abstract_class(cls, by_class[cls])
+    net.body = state.substitute(net.body)
+    for a in net.aux:
+        a.body = state.substitute(a.body)
+    net.blocks = list(net.blocks) + state.blocks
+    for root in [net.body] + [a.body for a in net.aux] + [b for blk in net.blocks for b in blk.body]:
+        implicit(root)
+        fold(root)
+        fold_indexed(root)
+    return net
+
+
+def _collect(item, by_class: dict, inside: dict, stack: list[str], head: bool = False) -> None:
+    # An unlabelled instance stays inline: its layers live in the enclosing scope, where a
+    # block call would make a scope named after the block (other state_dict keys).
+    if isinstance(item, tree.Instance) and not item.container and (item.label is not None or head):
+        by_class.setdefault(item.cls, []).append(item)
+        for cls in stack:
+            inside.setdefault(cls, set()).add(item.cls)
+        stack = stack + [item.cls]
+    for child in walk(item):
+        _collect(child, by_class, inside, stack)
+
+
+def _innermost_first(classes: list[str], inside: dict[str, set[str]]) -> list[str]:
+    """The classes to abstract, each after every class nested in it; one that contains
+    itself (directly or through others) is left out."""
+    chosen = set(classes)
+    recursive = {c for c in classes if c in inside.get(c, set())}
+    out: list[str] = []
+    done: set[str] = set()
+
+    def visit(c: str) -> None:
+        if c in done:
+            return
+        done.add(c)
+        for d in sorted(inside.get(c, set()) & chosen):
+            visit(d)
+        if c not in recursive:
+            out.append(c)
+
+    for c in classes:
+        visit(c)
+    return out
+
+
+class _State:
+    def __init__(self, net: tree.Network):
+        self.blocks: list[tree.BlockDef] = []
+        self.sigs: dict[str, list] = {
+            blk.name: [(n, MISSING if d is None else d) for n, _, d in blk.params] for blk in net.blocks
+        }
+        self.replaced: dict[int, tree.Call] = {}
+        self.names = {blk.name for blk in net.blocks} | {net.name}
+
+    def signature(self, op: str):
+        if op in self.sigs:
+            return self.sigs[op]
+        target = CALLABLE_OPS.get(op) or (ALIASES[op][0] if op in ALIASES else None)
+        if target is None:
+            return None
+        return [(a.name, MISSING if a.required else a.default) for a in SIGNATURES[target].args]
+
+    def substitute(self, item):
+        """``item`` with the abstracted instances replaced by their block calls (a copy)."""
+        if isinstance(item, tree.Instance):
+            if id(item) in self.replaced:
+                return self.replaced[id(item)]
+            return tree.Instance(item.cls, item.path, self.substitute(item.body), item.label, item.container)
+        if isinstance(item, tree.Seq):
+            return tree.Seq([self.substitute(i) for i in item.items], item.label)
+        if isinstance(item, tree.Group):
+            return tree.Group(item.mode, [self.substitute(b) for b in item.branches], item.label)
+        return item
+
+    def _name(self, cls: str) -> str:
+        base = cls if cls.isidentifier() else "".join(ch if ch.isalnum() else "_" for ch in cls) or "Block"
+        if base[0].isdigit():
+            base = "B" + base
+        if base in CALLABLE_OPS or base in ALIASES or base in RESERVED or base in _PRELUDE_BLOCKS:
+            base += "_block"
+        name, k = base, 2
+        while name in self.names:
+            name, k = f"{base}_{k}", k + 1
+        self.names.add(name)
+        return name
+
+    def abstract_class(self, cls: str, instances: list[tree.Instance]) -> None:
+        bodies = [self.substitute(inst.body) for inst in instances]
+        for body in bodies:
+            implicit(body)
+            fold_indexed(body)
+        groups: list[list[int]] = []
+        for i in range(len(instances)):
+            for group in groups:
+                if self._unify([bodies[j] for j in group + [i]]) is not None:
+                    group.append(i)
+                    break
+            else:
+                groups.append([i])
+        for group in groups:
+            if len(group) < 2:
+                continue
+            template, params = self._unify([bodies[j] for j in group])
+            name = self._name(cls)
+            self.blocks.append(tree.BlockDef(name, params.signature(), template))
+            self.sigs[name] = [(n, MISSING if d is ABSENT else d) for n, d in params.defaults()]
+            for k, j in enumerate(group):
+                inst = instances[j]
+                args, kwargs = params.call_args(k)
+                self.replaced[id(inst)] = tree.Call(name, args, kwargs, inst.label, f"{inst.path} ({inst.cls})")
+
+    def _unify(self, bodies: list[tree.Seq]):
+        aligner = Aligner(len(bodies), self.signature)
+        try:
+            items = aligner.items([b.items for b in bodies], ())
+        except Incompatible:
+            return None
+        reserved = set(self.names) | set(CALLABLE_OPS) | set(ALIASES) | _PRELUDE_BLOCKS
+        params = Parameters(aligner.columns, reserved)
+        return [_resolve(it, params) for it in items], params
+
+
+def _value(v, params: Parameters):
+    if isinstance(v, Column):
+        return params.value(v)
+    if isinstance(v, tuple):
+        return tuple(_value(x, params) for x in v)
+    return v
+
+
+def _resolve(item, params: Parameters):
+    """A template item with its columns replaced by parameters and expressions."""
+    if isinstance(item, tree.Call):
+        item.args = tuple(_value(v, params) for v in item.args)
+        item.kwargs = tuple((k, _value(v, params)) for k, v in item.kwargs)
+    elif isinstance(item, tree.If):
+        item.cond = _value(item.cond, params)
+        item.then = [_resolve(i, params) for i in item.then]
+        item.orelse = [_resolve(i, params) for i in item.orelse]
+    elif isinstance(item, tree.Seq):
+        item.items = [_resolve(i, params) for i in item.items]
+    elif isinstance(item, tree.Group):
+        item.branches = [_resolve(i, params) for i in item.branches]
+    elif isinstance(item, tree.Instance):
+        item.body.items = [_resolve(i, params) for i in item.body.items]
+    elif isinstance(item, tree.Repeat):
+        item.count = _value(item.count, params)
+        item.body = [_resolve(i, params) for i in item.body]
+    return item

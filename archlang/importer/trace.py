@@ -1,0 +1,390 @@
+"""``nn.Module`` -> :class:`~.tree.Network`, by torch.fx symbolic tracing.
+
+A custom tracer stops at modules that are one archlang op (:mod:`.opmap`'s table) and at
+every other ``torch.nn`` module (refused by name below); everything else is traced
+through, and ``node.meta["nn_module_stack"]`` says which module call each op ran in. The
+model is traced in training mode (aux heads run) and its training flags are restored
+after; one forward pass of a random ``(1, C, H, W)`` input (eval mode, no grad; on fake
+tensors where it can) gives every value's shape (``ShapeProp``). :mod:`.structure` turns
+the ops into nested sequences and groups.
+
+Anything archlang cannot express is a :class:`~archlang.diagnostics.SpecError` (E720-E727)
+naming the module path and the op, never a traceback.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.fx as fx
+
+from . import opmap
+from .leaves import transform_input_method
+from .shapes import ndim as rank
+from .shapes import propagate_shapes
+from .structure import CONTAINERS, INPUT, Elem, Scope, build, problem
+from .tree import Call, Network
+
+# Parameter-free ops written without their attribute name (`relu`, not `relu1: relu`): no
+# state_dict key depends on it, and archlang's torch back end makes them functional calls
+# (named by position inside a numbered sequence, as the label would), so importing a built
+# spec names them the same way.
+UNNAMED_OPS = frozenset(
+    {"relu", "relu6", "silu", "hardswish", "hardsigmoid", "gelu", "sigmoid", "tanh", "flatten", "identity"}
+)
+
+
+class _Tracer(fx.Tracer):
+    def __init__(self, autowrap: tuple):
+        super().__init__(autowrap_functions=autowrap)
+
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        return opmap.is_leaf_class(type(m))
+
+
+def _autowrap() -> tuple:
+    found = []
+    for module, name in (
+        ("torchvision.models.shufflenetv2", "channel_shuffle"),
+        ("torchvision.ops", "stochastic_depth"),
+    ):
+        try:
+            found.append(getattr(__import__(module, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | None = None) -> Network:
+    """The tree of ``module``'s forward on a ``(1, *input_shape)`` input."""
+    flags = [(m, m.training) for m in module.modules()]
+    patched = _patch_transform_input(module)
+    tracer = _Tracer(_autowrap())
+    try:
+        module.train()
+        try:
+            graph = tracer.trace(module)
+        except Exception as err:  # fx raises TraceError, TypeError, NotImplementedError, ...
+            raise _trace_failed(tracer, err) from None
+        inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
+        if len(inputs) > 1 and any(n.users for n in graph.nodes if n.op == "placeholder" and n.target != inputs[0]):
+            raise problem(
+                "E725",
+                f"the module's forward takes several tensors ({', '.join(inputs)}): archlang networks take one input",
+            )
+        gm = fx.GraphModule(module, graph)
+        propagate_shapes(gm, module, input_shape)
+    finally:
+        for m, flag in flags:
+            m.training = flag
+        if patched:
+            del module._transform_input
+    return _Converter(module, graph).network(name or type(module).__name__, tuple(input_shape))
+
+
+def _patch_transform_input(module) -> bool:
+    if getattr(module, "transform_input", False) is True and hasattr(module, "_transform_input"):
+        module._transform_input = transform_input_method
+        return True
+    return False
+
+
+def _trace_failed(tracer: _Tracer, err: Exception):
+    stack = list(getattr(tracer, "module_stack", {}).values())
+    path, cls = stack[-1] if stack else ("", type(None))
+    where = f"`{path}` ({cls if isinstance(cls, str) else opmap.public_name(cls)})" if path else "the top-level module"
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return problem(
+        "E723",
+        f"torch.fx cannot trace {where}: {reason}",
+        "the forward must not branch or loop on tensor values, nor read tensor sizes; archc import "
+        "follows one symbolic trace",
+    )
+
+
+class _Converter:
+    """Graph nodes -> :class:`~.structure.Elem` list, then :func:`~.structure.build`."""
+
+    def __init__(self, module: torch.nn.Module, graph: fx.Graph):
+        self.module = module
+        self.graph = graph
+        self.values: dict[fx.Node, object] = {}  # node -> value id | ("param", path) | ("chunk", id, n)
+        self.elems: list[Elem] = []
+        self.scopes: dict[str, Scope] = {}
+        self.functions = opmap.function_table()
+        self.calls: dict[str, int] = {}
+        for node in graph.nodes:
+            if node.op == "call_module":
+                self.calls[node.target] = self.calls.get(node.target, 0) + 1
+
+    # -- scopes
+
+    def _scope(self, key: str, path: str, cls) -> Scope:
+        scope = self.scopes.get(key)
+        if scope is None:
+            sub = self.module.get_submodule(path)
+            cls_name = cls.rsplit(".", 1)[-1] if isinstance(cls, str) else cls.__name__
+            exact = type(sub).__module__ == "torch.nn.modules.container" and cls_name in CONTAINERS
+            state = any(True for _ in sub.parameters()) or any(True for _ in sub.buffers())
+            scope = self.scopes[key] = Scope(key, path, cls_name, exact, state)
+        return scope
+
+    def _chain(self, node: fx.Node) -> tuple[Scope, ...]:
+        stack = list(node.meta.get("nn_module_stack", {}).items())
+        if node.op == "call_module" and stack:
+            stack = stack[:-1]  # the leaf itself
+        return tuple(self._scope(key, path, cls) for key, (path, cls) in stack)
+
+    def _where(self, node: fx.Node) -> str:
+        chain = self._chain(node)
+        if not chain:
+            return "the top-level module"
+        sub = self.module.get_submodule(chain[-1].path)
+        return f"`{chain[-1].path}` ({opmap.public_name(type(sub))})"
+
+    # -- values
+
+    def _tensor(self, node: fx.Node, arg, what: str) -> int:
+        value = self.values.get(arg) if isinstance(arg, fx.Node) else None
+        if not isinstance(value, int):
+            raise problem(
+                "E721",
+                f"{self._where(node)}: {what} reads a value that is not a layer's output tensor",
+                "archlang layers read the tensor the previous layer made",
+            )
+        return value
+
+    def _add(
+        self, node: fx.Node, inputs: list[int], call: Call | None = None, merge: str | None = None, path: str = ""
+    ) -> None:
+        elem = Elem(len(self.elems) + 1, inputs, self._chain(node), call, merge, self._where(node), path)
+        self.elems.append(elem)
+        self.values[node] = elem.id
+
+    def _unary(self, node: fx.Node, op_tuple, label: str | None = None, source: str = "", path: str = "") -> None:
+        x = self._tensor(node, node.args[0] if node.args else None, source or str(node.target))
+        if _has_node((node.args[1:], node.kwargs)):
+            raise problem("E721", f"{self._where(node)}: `{source}` takes a tensor-dependent argument")
+        if op_tuple is None:  # the identity: the value passes through
+            self.values[node] = x
+            return
+        op, args, kwargs = op_tuple
+        self._add(node, [x], Call(op, tuple(args), tuple(kwargs), label=label, source=source), path=path)
+
+    # -- nodes
+
+    def network(self, name: str, input_shape: tuple[int, ...]) -> Network:
+        output = None
+        for node in self.graph.nodes:
+            if node.op == "placeholder":
+                if INPUT in self.values.values():
+                    continue  # an optional argument the forward does not use (checked in `trace`)
+                self.values[node] = INPUT
+            elif node.op == "get_attr":
+                self.values[node] = ("param", node.target)
+            elif node.op == "call_module":
+                self._call_module(node)
+            elif node.op == "call_function":
+                self._call_function(node)
+            elif node.op == "call_method":
+                self._call_method(node)
+            elif node.op == "output":
+                output = node.args[0]
+        main, aux, typename = self._outputs(output)
+        body, heads, labels = build(self.elems, main, [v for _, v in aux])
+        outputs = None
+        if typename is not None:
+            outputs = (typename, tuple((f, labels[v] if v in labels else "logits") for f, v in self._fields))
+        return Network(name=name, input_shape=input_shape, body=body, aux=heads, outputs=outputs)
+
+    def _outputs(self, output):
+        self._fields: list[tuple[str, int]] = []
+        if (
+            isinstance(output, fx.Node)
+            and isinstance(self.values.get(output), tuple)
+            and hasattr(self.values[output], "_fields")
+        ):
+            output = self.values[output]
+        if isinstance(output, fx.Node):
+            return self._tensor_out(output), [], None
+        if isinstance(output, tuple) and hasattr(output, "_fields"):
+            for field in output._fields:
+                value = getattr(output, field)
+                if value is None:
+                    continue
+                self._fields.append((field, self._tensor_out(value)))
+            if not self._fields:
+                raise problem("E725", "the module returns no tensor")
+            main = next((v for f, v in self._fields if f == "logits"), self._fields[0][1])
+            aux = [(f, v) for f, v in self._fields if v != main]
+            return main, aux, type(output).__name__
+        raise problem(
+            "E725",
+            f"the module returns a {type(output).__name__}: archlang networks return one tensor "
+            "(or a namedtuple with aux heads in training mode)",
+        )
+
+    def _tensor_out(self, node) -> int:
+        value = self.values.get(node) if isinstance(node, fx.Node) else None
+        if not isinstance(value, int) or value == INPUT:
+            raise problem("E725", "the module returns something other than a layer's output tensor")
+        return value
+
+    def _call_module(self, node: fx.Node) -> None:
+        sub = self.module.get_submodule(node.target)
+        cls = opmap.public_name(type(sub))
+        try:
+            op = opmap.module_op(sub)
+        except opmap.Unsupported as err:
+            code = "E720" if str(err).startswith("no archlang op") else "E722"
+            raise problem(
+                code,
+                f"{node.target} ({cls}): {err}",
+                "archc import knows the modules of torchvision's classifiers; see docs/import.md",
+            ) from None
+        label = None if op[0] in UNNAMED_OPS else node.target
+        if self.calls[node.target] > 1:
+            if any(True for _ in sub.parameters()) or any(True for _ in sub.buffers()):
+                raise problem(
+                    "E724", f"{node.target} ({cls}) is called more than once: archlang layers cannot share weights"
+                )
+            label = None
+        self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=node.target)
+
+    def _merge(self, node: fx.Node, mode: str, a, b) -> None:
+        pa = self.values.get(a) if isinstance(a, fx.Node) else None
+        pb = self.values.get(b) if isinstance(b, fx.Node) else None
+        if mode == "mul" and isinstance(pa, tuple) and pa[0] == "param" and isinstance(pb, int):
+            return self._layer_scale(node, pa[1], pb)
+        if mode == "mul" and isinstance(pb, tuple) and pb[0] == "param" and isinstance(pa, int):
+            return self._layer_scale(node, pb[1], pa)
+        if not (isinstance(pa, int) and isinstance(pb, int)):
+            raise problem(
+                "E721",
+                f"{self._where(node)}: `{node.target}` of a tensor and a constant has no archlang op",
+                f"archlang's `{mode} {{ }}` combines the outputs of parallel branches",
+            )
+        self._add(node, [pa, pb], merge=mode)
+
+    def _layer_scale(self, node: fx.Node, path: str, x: int) -> None:
+        param = self.module.get_parameter(path) if _is_param(self.module, path) else None
+        if param is None or param.dim() != 3 or tuple(param.shape[1:]) != (1, 1):
+            raise problem(
+                "E721",
+                f"{self._where(node)}: multiplying by `{path}` has no archlang op",
+                "only a (C, 1, 1) parameter is a `layer_scale`",
+            )
+        init = _shortest(param.detach().flatten()[0])
+        self._add(node, [x], Call("layer_scale", () if init == 1e-6 else (init,), label=path, source=path), path=path)
+
+    def _call_function(self, node: fx.Node) -> None:
+        fn = node.target
+        if isinstance(fn, type) and issubclass(fn, tuple) and hasattr(fn, "_fields"):
+            self.values[node] = fn(*node.args, **node.kwargs)  # the outputs namedtuple, of nodes
+            return None
+        if fn in opmap.MERGES or fn in (torch.add, torch.mul):
+            mode = opmap.MERGES.get(fn) or ("add" if fn is torch.add else "mul")
+            if len(node.args) != 2 or node.kwargs:
+                raise problem(
+                    "E721", f"{self._where(node)}: `{opmap.qualname(fn)}` with these arguments has no archlang op"
+                )
+            return self._merge(node, mode, *node.args)
+        if fn in (torch.cat, getattr(torch, "concat", None)):
+            return self._cat(node)
+        if fn is torch.chunk:
+            return self._chunk(node)
+        if fn is operator.getitem:
+            return self._getitem(node)
+        stub = self.functions.get(fn)
+        if stub is None:
+            raise problem(
+                "E721",
+                f"{self._where(node)}: no archlang op for function `{opmap.qualname(fn)}`",
+                "archc import knows the functions of torchvision's classifiers; see docs/import.md",
+            )
+        self._apply(node, stub, f"{opmap.qualname(fn)}")
+
+    def _call_method(self, node: fx.Node) -> None:
+        name = node.target
+        if name in opmap.MERGE_METHODS:
+            return self._merge(node, opmap.MERGE_METHODS[name], *node.args)
+        if name == "chunk":
+            return self._chunk(node)
+        stub = opmap.METHODS.get(name)
+        if stub is None:
+            raise problem(
+                "E721",
+                f"{self._where(node)}: no archlang op for method `Tensor.{name}`",
+                "archc import knows the tensor methods of torchvision's classifiers; see docs/import.md",
+            )
+        self._apply(node, stub, f"Tensor.{name}")
+
+    def _apply(self, node: fx.Node, stub, name: str) -> None:
+        x = node.args[0] if node.args else None
+        try:
+            op = opmap.function_op(stub, (None, *node.args[1:]), dict(node.kwargs), rank(x))
+        except opmap.Unsupported as err:
+            raise problem("E722", f"{self._where(node)}: `{name}`: {err}") from None
+        self._unary(node, op, source=name)
+
+    def _cat(self, node: fx.Node) -> None:
+        tensors = node.args[0] if node.args else node.kwargs.get("tensors")
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        if not isinstance(tensors, (list, tuple)) or not tensors:
+            raise problem("E721", f"{self._where(node)}: torch.cat of something other than a list of tensors")
+        ndim = rank(tensors[0])
+        if ndim is None or not isinstance(dim, int) or dim % ndim != 1:
+            raise problem(
+                "E722",
+                f"{self._where(node)}: `torch.cat` on dim={dim}: archlang's `concat` joins channels (dim=1)",
+            )
+        inputs = [self._tensor(node, t, "torch.cat") for t in tensors]
+        if len(inputs) == 1:
+            self.values[node] = inputs[0]
+            return
+        self._add(node, inputs, merge="concat")
+
+    def _chunk(self, node: fx.Node) -> None:
+        x = self._tensor(node, node.args[0], "chunk")
+        chunks = node.args[1] if len(node.args) > 1 else node.kwargs.get("chunks")
+        dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
+        ndim = rank(node.args[0])
+        if not isinstance(chunks, int) or ndim is None or not isinstance(dim, int) or dim % ndim != 1:
+            raise problem(
+                "E722", f"{self._where(node)}: `chunk` on dim={dim}: archlang's `split` cuts channels (dim=1)"
+            )
+        self.values[node] = ("chunk", x, chunks)
+
+    def _getitem(self, node: fx.Node) -> None:
+        source, index = node.args
+        value = self.values.get(source) if isinstance(source, fx.Node) else None
+        if not (isinstance(value, tuple) and value[0] == "chunk" and isinstance(index, int)):
+            raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
+        _, x, chunks = value
+        self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
+
+
+def _shortest(value: torch.Tensor) -> float:
+    """The shortest decimal that rounds to ``value`` in its dtype (``1e-06``, not
+    ``9.999999974752427e-07`` for a float32)."""
+    exact = float(value)
+    for digits in range(1, 18):
+        candidate = float(f"{exact:.{digits}g}")
+        if torch.tensor(candidate, dtype=value.dtype).item() == value.item():
+            return candidate
+    return exact
+
+
+def _has_node(args) -> bool:
+    found = []
+    fx.node.map_arg(args, lambda n: found.append(n))
+    return bool(found)
+
+
+def _is_param(module, path: str) -> bool:
+    try:
+        module.get_parameter(path)
+    except AttributeError:
+        return False
+    return True

@@ -1,0 +1,245 @@
+"""``archlang.from_module`` on small hand-written modules: what archlang cannot express is a
+diagnostic (E720-E727) naming the module path and the op, never a traceback; what it can
+express round-trips (nested containers called inline, shared parameter-free modules,
+chunk/cat, the models that need the new ops trace to a tree)."""
+
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812
+import torchvision
+from torch import nn
+
+import archlang
+from archlang import SpecError
+from archlang.importer.trace import trace
+from archlang.importer.tree import Call, Group, Instance, Seq
+
+
+def _error(module, shape=(3, 16, 16)):
+    with pytest.raises(SpecError) as info:
+        archlang.from_module(module, shape)
+    (diag,) = info.value.diagnostics
+    return diag
+
+
+class _Net(nn.Module):
+    """A tiny net whose forward is the given function of (self, x)."""
+
+    def __init__(self, forward, **modules):
+        super().__init__()
+        for name, m in modules.items():
+            setattr(self, name, m)
+        self._fn = forward
+
+    def forward(self, x):
+        return self._fn(self, x)
+
+
+def test_unsupported_module_is_named_with_its_path():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Upsample(scale_factor=2), nn.ReLU())
+    diag = _error(model)
+    assert diag.code == "E720"
+    assert diag.message == "2 (torch.nn.Upsample): no archlang op for this module"
+    assert diag.help
+
+
+def test_unsupported_module_inside_a_submodule():
+    model = _Net(lambda s, x: s.features(x), features=nn.Sequential(nn.Conv2d(3, 8, 3), nn.ELU()))
+    diag = _error(model)
+    assert (diag.code, diag.message) == ("E720", "features.1 (torch.nn.ELU): no archlang op for this module")
+
+
+def test_unsupported_function_names_the_scope_and_function():
+    block = _Net(lambda s, x: F.elu(s.conv(x)), conv=nn.Conv2d(3, 8, 3))
+    diag = _error(_Net(lambda s, x: s.body(x), body=block))
+    assert diag.code == "E721"
+    assert "`body`" in diag.message and "torch.nn.functional.elu" in diag.message
+
+
+def test_unsupported_method():
+    diag = _error(_Net(lambda s, x: s.conv(x).view(1, -1), conv=nn.Conv2d(3, 8, 3)))
+    assert diag.code == "E721" and "Tensor.view" in diag.message
+
+
+def test_argument_without_archlang_equivalent():
+    diag = _error(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect")))
+    assert diag.code == "E722"
+    assert diag.message.startswith("0 (torch.nn.Conv2d): padding_mode='reflect'")
+
+
+def test_cat_on_another_dim():
+    diag = _error(_Net(lambda s, x: torch.cat([s.a(x), s.b(x)], 2), a=nn.Conv2d(3, 4, 1), b=nn.Conv2d(3, 4, 1)))
+    assert diag.code == "E722" and "dim=2" in diag.message
+
+
+def test_control_flow_on_tensors_is_a_trace_error():
+    def forward(s, x):
+        x = s.conv(x)
+        if x.sum() > 0:
+            return x
+        return -x
+
+    diag = _error(_Net(forward, conv=nn.Conv2d(3, 8, 3)))
+    assert diag.code == "E723"
+    assert "torch.fx cannot trace" in diag.message
+
+
+def test_shared_weights_are_refused():
+    diag = _error(_Net(lambda s, x: s.conv(s.conv(x)), conv=nn.Conv2d(3, 3, 3)))
+    assert diag.code == "E724" and "conv" in diag.message and "more than once" in diag.message
+
+
+def test_dataflow_that_is_not_series_parallel():
+    def forward(s, x):
+        a = s.a(x)
+        return s.c(a) + (a + s.b(x))
+
+    diag = _error(_Net(forward, a=nn.Conv2d(3, 3, 1), b=nn.Conv2d(3, 3, 1), c=nn.Conv2d(3, 3, 1)))
+    assert diag.code == "E724" and "not a nesting" in diag.message
+
+
+def test_tuple_output_is_refused():
+    diag = _error(_Net(lambda s, x: (s.a(x), s.b(x)), a=nn.Conv2d(3, 3, 1), b=nn.Conv2d(3, 3, 1)))
+    assert diag.code == "E725"
+
+
+def test_wrong_input_size_is_located():
+    diag = _error(nn.Sequential(nn.Flatten(), nn.Linear(10, 2)))
+    assert diag.code == "E727" and "1x3x16x16" in diag.message and "--input" in diag.help
+
+
+def test_errors_do_not_change_the_module():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Upsample(scale_factor=2))
+    model.eval()
+    _error(model)
+    assert not any(m.training for m in model.modules())
+
+
+def _roundtrip(model, shape):
+    text = archlang.from_module(model, shape)
+    built = archlang.build(text)
+    built.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(built.eval()(x), model.eval()(x))
+    return text
+
+
+def test_containers_called_inline_keep_their_keys():
+    """`for b in self.blocks` and `self.heads["a"]`: ModuleList / ModuleDict children called
+    without the container come out as nested labelled sequences."""
+
+    def forward(s, x):
+        for b in s.blocks:
+            x = b(x)
+        return s.heads["a"](torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+    model = _Net(
+        forward,
+        blocks=nn.ModuleList([nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3)]),
+        heads=nn.ModuleDict({"a": nn.Linear(8, 4)}),
+    )
+    text = _roundtrip(model, (3, 16, 16))
+    assert text.count("blocks: {") == 1
+
+
+def test_parameter_free_module_called_twice_and_chunk():
+    def forward(s, x):
+        x = s.relu(s.conv(x))
+        a, b = x.chunk(2, dim=1)
+        return s.relu(torch.cat([s.branch(b), a], dim=1))
+
+    model = _Net(forward, conv=nn.Conv2d(3, 8, 3), branch=nn.Conv2d(4, 4, 1), relu=nn.ReLU())
+    tree = trace(model, (3, 16, 16))
+    ops = [item.op for item in tree.body.items if isinstance(item, Call)]
+    assert ops == ["conv2d", "relu", "relu"]
+    (group,) = [item for item in tree.body.items if isinstance(item, Group)]
+    assert group.mode == "concat"
+    first, second = group.branches
+    assert isinstance(first, Seq) and first.items[0].op == "split" and first.items[0].args == (2, 1)
+    assert second.op == "split" and second.args == (2, 0)
+    assert [item.label for item in tree.body.items if isinstance(item, Call)] == ["conv", None, None]
+
+
+def test_instances_and_containers():
+    tree = trace(torchvision.models.resnet18(), (3, 32, 32))
+    layer1 = tree.body.items[4]
+    assert isinstance(layer1, Instance) and layer1.container and layer1.path == "layer1"
+    block = layer1.body.items[0]
+    assert (block.cls, block.path, block.label, block.container) == ("BasicBlock", "layer1.0", "0", False)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mobilenet_v2",
+        "mobilenet_v3_small",
+        "efficientnet_b0",
+        "shufflenet_v2_x0_5",
+        "regnet_y_400mf",
+        "convnext_tiny",
+        "mnasnet0_5",
+    ],
+)
+def test_models_with_new_ops_trace_to_a_tree(name):
+    """These need ops other helpers add (silu, split, mul, layer_scale, ...): for now, the
+    trace gives a tree whose leaves hold every parameter of the model."""
+    model = torchvision.models.get_model(name)
+    tree = trace(model, (3, 64, 64))
+    labelled = []
+
+    def walk(item, prefix):
+        if isinstance(item, Call):
+            if item.label is not None:
+                labelled.append(prefix + item.label)
+        elif isinstance(item, (Seq, Instance)):
+            body = item.body.items if isinstance(item, Instance) else item.items
+            sub = prefix + item.label + "." if item.label is not None else prefix
+            for child in body:
+                walk(child, sub)
+        elif isinstance(item, Group):
+            for child in item.branches:
+                walk(child, prefix)
+
+    walk(tree.body, "")
+    keys = [key for key, _ in model.named_parameters()]
+    owners = {key if key.endswith(".layer_scale") else key.rsplit(".", 1)[0] for key in keys}
+    assert owners <= set(labelled)
+
+
+def test_unused_layer_is_refused():
+    def forward(s, x):
+        s.unused(x)
+        return s.conv(x)
+
+    diag = _error(_Net(forward, conv=nn.Conv2d(3, 3, 1), unused=nn.Conv2d(3, 3, 1)))
+    assert diag.code == "E724" and "`unused` runs but its result is not used" in diag.message
+
+
+def test_module_with_two_inputs_is_refused():
+    class Two(nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    def forward(s, x):
+        y = s.conv(x)
+        return s.two(y, x)
+
+    diag = _error(_Net(forward, conv=nn.Conv2d(3, 3, 1), two=Two()))
+    assert diag.code == "E724" and "`two` (Two) reads 2 tensors and returns 1 tensor" in diag.message
+
+
+def test_several_model_inputs_are_refused():
+    class Two(nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    assert _error(Two()).code == "E725"
+
+
+def test_container_children_in_two_branches_are_refused():
+    def forward(s, x):
+        return torch.cat([s.convs[0](x), s.convs[1](x)], 1)
+
+    diag = _error(_Net(forward, convs=nn.ModuleList([nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)])))
+    assert diag.code == "E724" and "`convs`" in diag.message

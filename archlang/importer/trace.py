@@ -243,9 +243,14 @@ class _Converter:
                 f"{node.target} ({cls}): {err}",
                 "archc import knows the modules of torchvision's classifiers; see docs/import.md",
             ) from None
-        label = None if op[0] in UNNAMED_OPS else node.target
+        stateless = not any(True for _ in sub.parameters()) and not any(True for _ in sub.buffers())
+        # `maxpool: maxpool` or `"3": maxpool`: the name an unlabelled layer gets anyway (the
+        # op's outside a numbered sequence, its position inside one); no key depends on it
+        name = node.target.rsplit(".", 1)[-1]
+        plain = stateless and (name == op[0] or name.isdigit())
+        label = None if op[0] in UNNAMED_OPS or plain else node.target
         if self.calls[node.target] > 1:
-            if any(True for _ in sub.parameters()) or any(True for _ in sub.buffers()):
+            if not stateless:
                 raise problem(
                     "E724", f"{node.target} ({cls}) is called more than once: archlang layers cannot share weights"
                 )

@@ -103,9 +103,16 @@ def test_tuple_output_is_refused():
     assert diag.code == "E725"
 
 
-def test_wrong_input_size_is_located():
+def test_wrong_input_size_is_located(capfd):
     diag = _error(nn.Sequential(nn.Flatten(), nn.Linear(10, 2)))
-    assert diag.code == "E727" and "1x3x16x16" in diag.message and "--input" in diag.help
+    assert diag.code == "E727" and "1x3x16x16 input at `1`: mat1 and mat2" in diag.message and "--input" in diag.help
+    assert "Traceback" not in capfd.readouterr().err  # ShapeProp's own printing is silenced
+
+
+def test_unsupported_module_is_reported_before_it_runs():
+    """An LSTM fed a 4-D tensor would fail to run; the missing op is the error shown."""
+    diag = _error(nn.Sequential(nn.Conv2d(3, 8, 3), nn.LSTM(8, 8)))
+    assert (diag.code, diag.message) == ("E720", "1 (torch.nn.LSTM): no archlang op for this module")
 
 
 def test_errors_do_not_change_the_module():

@@ -124,6 +124,14 @@ def test_usage_errors_exit_2(run, args):
     assert run(*args).exit_code == 2
 
 
+def test_output_over_the_source_file_is_refused(run, tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text(textwrap.dedent(_LSTM_FILE))
+    result = run("import", f"{path}:make_model", "-o", str(path))
+    assert result.exit_code == 2 and "source file" in result.output
+    assert path.read_text() == textwrap.dedent(_LSTM_FILE)
+
+
 def test_kw_values_are_python_literals():
     from archlang.cli_import import parse_kw
 

@@ -137,3 +137,21 @@ def test_densenet_blocks_read_as_concat_items():
     assert block.count("concat {") == 1 and block.count("identity") == 1
     assert '"denselayer{i + 1}": _DenseLayer' in block
     assert [f"denseblock{k}: _DenseBlock({n})" in text for k, n in ((1, 6), (2, 12), (3, 24), (4, 16))] == [True] * 4
+
+
+def _flat_text(model, shape) -> str:
+    """The traced tree printed (no block abstraction), without the header."""
+    from archlang.importer.text import network_text
+    from archlang.importer.trace import trace
+
+    return network_text(trace(model, shape, type(model).__name__)).split("\n\n", 1)[1]
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_0", "densenet121", "googlenet", "inception_v3"])
+def test_importing_the_built_spec_gives_the_same_text(name):
+    """A fixed point: archlang's torch back end calls a container's children from its owner
+    (`self.features["3"]["squeeze"](x)`) and makes activations functional; the import puts
+    them back under the same labels."""
+    _, model, text, shape = _imported(name)
+    first = _flat_text(model.float(), shape)
+    assert _flat_text(archlang.build(first), shape) == first

@@ -23,6 +23,16 @@ MODELS = {
     "densenet121": ({}, (3, 64, 64)),
     "googlenet": ({"aux_logits": True, "init_weights": False}, (3, 96, 96)),
     "inception_v3": ({"aux_logits": True, "init_weights": False}, (3, 299, 299)),
+    # the families that need the ops added for the import: relu6, hardswish, hardsigmoid,
+    # silu, gelu, mul (squeeze-excitation), split + channel_shuffle, spatial_mean,
+    # stochastic_depth, layer_scale, permute, layernorm, layernorm2d
+    "mobilenet_v2": ({}, (3, 64, 64)),
+    "mobilenet_v3_small": ({}, (3, 64, 64)),
+    "mnasnet0_5": ({}, (3, 64, 64)),
+    "shufflenet_v2_x0_5": ({}, (3, 64, 64)),
+    "efficientnet_b0": ({}, (3, 64, 64)),
+    "regnet_y_400mf": ({}, (3, 64, 64)),
+    "convnext_tiny": ({}, (3, 64, 64)),
 }
 
 
@@ -76,7 +86,10 @@ def test_input_shape_is_the_traced_one(imported):
     assert f"input {'x'.join(map(str, shape))}" in text
 
 
-@pytest.mark.parametrize("name", ["resnet18", "squeezenet1_0"])
+@pytest.mark.parametrize(
+    "name",
+    ["resnet18", "squeezenet1_0", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x0_5", "convnext_tiny"],
+)
 def test_flops_match_fvcore(name):
     model = getattr(torchvision.models, name)().eval()
     shape = (3, 64, 64)

@@ -11,21 +11,9 @@ import textwrap
 import pytest
 import torch
 import torchvision
-from click.testing import CliRunner
 from conftest import ROOT
 
 import archlang
-from archlang.cli import main
-
-
-@pytest.fixture
-def run():
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, list(args), env={"NO_COLOR": "1"}, prog_name="archc")
-
-    return invoke
 
 
 def test_import_resnet18_to_a_file(run, tmp_path):

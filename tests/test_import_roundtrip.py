@@ -10,6 +10,7 @@ import fvcore.nn as fvcore_nn
 import pytest
 import torch
 import torchvision
+from bn_stats import randomize_bn
 
 import archlang
 
@@ -36,15 +37,6 @@ MODELS = {
 }
 
 
-def _randomise_bn(model: torch.nn.Module) -> None:
-    """Running statistics that are not the identity, so a BN mapped wrong shows."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g))
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-
-
 def _all_params(analysis) -> int:
     return analysis.totals.params + sum(t.params for t in analysis.aux_totals.values())
 
@@ -54,7 +46,7 @@ def _imported(name: str):
     kwargs, shape = MODELS[name]
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(**kwargs)
-    _randomise_bn(model)
+    randomize_bn(model, seed=1)
     text = archlang.from_module(model, shape)
     return name, model, text, shape
 
@@ -119,7 +111,7 @@ def test_transform_input_is_imported():
     """googlenet(transform_input=True): the input transform becomes the `transform_input` op."""
     torch.manual_seed(0)
     model = torchvision.models.googlenet(aux_logits=False, transform_input=True, init_weights=False)
-    _randomise_bn(model)
+    randomize_bn(model, seed=1)
     text = archlang.from_module(model, (3, 64, 64))
     assert "transform_input" in text
     built = archlang.build(text)

@@ -16,10 +16,12 @@ def from_module(
     says it came from. Raises :class:`archlang.SpecError` (E720-E727) for what archlang
     cannot express, naming the module path and the op.
     """
+    from .names import check_labels, check_text
     from .text import network_text
     from .trace import trace
 
     network = trace(module, tuple(input_shape), name)
+    check_labels(network)
     network.header = [
         f"{network.name}, imported from {source or type(module).__module__ + '.' + type(module).__qualname__}"
     ]
@@ -29,4 +31,6 @@ def from_module(
 
         network = blocks.abstract(network)
     # ---- end hook ----
-    return network_text(network)
+    text = network_text(network)
+    check_text(text)
+    return text

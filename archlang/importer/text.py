@@ -19,7 +19,7 @@ from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param
 
 KEYWORDS = frozenset(
     "network block import const input unit init aux at outputs if elif else then for in repeat as "
-    "concat add and or not true false none".split()
+    "concat add mul and or not true false none".split()
 )
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 

@@ -51,13 +51,15 @@ def load_target(target: str):
         where, _, attr = target.rpartition(":")
     else:
         where, _, attr = target.rpartition(".")
-    if not where or not attr:
+    if not where or not attr or (":" not in target and target.endswith(".py")):
         raise UsageProblem(f"TARGET is `module.callable`, `module:callable` or `file.py:callable`, got {target!r}")
+    if where.endswith(".py") and not Path(where).is_file():
+        raise _problem(f"cannot load `{target}`: no file `{where}`")
+    if not where.endswith(".py") and Path(where).is_file():
+        raise _problem(f"cannot load `{target}`: `{where}` is not a Python file", "a file TARGET ends in .py")
     try:
         if where.endswith(".py"):
             path = Path(where)
-            if not path.is_file():
-                raise _problem(f"cannot load `{target}`: no file `{where}`")
             spec = importlib.util.spec_from_file_location(f"_archc_import_{path.stem}", path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
@@ -71,7 +73,7 @@ def load_target(target: str):
         raise _problem(f"cannot load `{target}`: {err}", "is the package installed, and the path right?") from None
     except AttributeError:
         raise _problem(f"cannot load `{target}`: `{where}` has no `{attr}`") from None
-    except Exception as err:  # the user's file raised while it was imported
+    except (Exception, SystemExit) as err:  # the user's file raised (or exited) while it was imported
         raise _problem(f"cannot load `{target}`: importing it raised {type(err).__name__}: {err}") from None
     if not callable(value):
         raise _problem(f"`{target}` is not callable", "TARGET names a function or class that returns an nn.Module")
@@ -85,11 +87,18 @@ def make_model(target: str, kwargs: dict):
     factory = load_target(target)
     try:
         model = factory(**kwargs)
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         raise _problem(f"calling `{target}` raised {type(err).__name__}: {err}") from None
     if not isinstance(model, torch.nn.Module):
         raise _problem(f"`{target}` returned a value of type `{type(model).__name__}`, not a torch.nn.Module")
     return model
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 @click.command("import", cls=SubCommand)
@@ -118,7 +127,7 @@ def import_cmd(target, output, input_dims, name, kws):
         raise UsageProblem(f"--name wants a name like ResNet50, got {name!r}")
     kwargs = parse_kw(kws)
     source_file = target.rpartition(":")[0]
-    if output and source_file.endswith(".py") and Path(output).resolve() == Path(source_file).resolve():
+    if output and source_file.endswith(".py") and _same_file(output, source_file):
         raise UsageProblem(f"refusing to write over `{output}`: it is the model's source file")
     from .diagnostics import SpecError
 
@@ -126,6 +135,11 @@ def import_cmd(target, output, input_dims, name, kws):
         from .importer.api import from_module
 
         model = make_model(target, kwargs)
+        where = target.rpartition(":")[0] if ":" in target else target.rpartition(".")[0]
+        for module in (where, type(model).__module__):
+            source_file = getattr(sys.modules.get(module), "__file__", None)
+            if output and source_file and _same_file(output, source_file):
+                raise UsageProblem(f"refusing to write over `{output}`: it is the model's source file")
         call = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         text = from_module(model, shape, name=name, source=f"{target}({call})")
     except SpecError as err:

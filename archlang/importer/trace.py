@@ -222,8 +222,9 @@ class _Converter:
             return main, aux, type(output).__name__
         raise problem(
             "E725",
-            f"the module returns a {type(output).__name__}: archlang networks return one tensor "
-            "(or a namedtuple with aux heads in training mode)",
+            f"the module returns a {type(output).__name__.replace('immutable_', '')}: archlang networks return "
+            "one tensor (or a namedtuple with aux heads in training mode)",
+            "return the one tensor the spec should compute",
         )
 
     def _tensor_out(self, node) -> int:
@@ -254,6 +255,13 @@ class _Converter:
 
     def _module_op(self, node: fx.Node):
         sub = self.module.get_submodule(node.target)
+        lazy = getattr(sub, "has_uninitialized_params", None)
+        if lazy is not None and lazy():
+            raise problem(
+                "E720",
+                f"{node.target} ({opmap.public_name(type(sub))}): an uninitialised lazy module (its sizes are unknown)",
+                "run the model once on an input before importing it: lazy modules then become ordinary ones",
+            )
         try:
             return opmap.module_op(sub)
         except opmap.Unsupported as err:
@@ -276,8 +284,12 @@ class _Converter:
         label = None if op[0] in UNNAMED_OPS or plain else node.target
         if self.calls[node.target] > 1:
             if not stateless:
+                uses = [self._where(n) for n in self.graph.nodes if n.op == "call_module" and n.target == node.target]
                 raise problem(
-                    "E724", f"{node.target} ({cls}) is called more than once: archlang layers cannot share weights"
+                    "E724",
+                    f"{node.target} ({cls}) is called {len(uses)} times (from {' and from '.join(dict.fromkeys(uses))}): "
+                    "archlang layers cannot share weights",
+                    "give each use its own module (a copy of the weights); a module without weights may be reused",
                 )
             label = None
         self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=node.target)
@@ -286,24 +298,27 @@ class _Converter:
         pa = self.values.get(a) if isinstance(a, fx.Node) else None
         pb = self.values.get(b) if isinstance(b, fx.Node) else None
         if mode == "mul" and isinstance(pa, tuple) and pa[0] == "param" and isinstance(pb, int):
-            return self._layer_scale(node, pa[1], pb)
+            return self._layer_scale(node, pa[1], pb, b)
         if mode == "mul" and isinstance(pb, tuple) and pb[0] == "param" and isinstance(pa, int):
-            return self._layer_scale(node, pb[1], pa)
+            return self._layer_scale(node, pb[1], pa, a)
         if not (isinstance(pa, int) and isinstance(pb, int)):
+            what = node.target if isinstance(node.target, str) else {"add": "+", "mul": "*"}[mode]
             raise problem(
                 "E721",
-                f"{self._where(node)}: `{node.target}` of a tensor and a constant has no archlang op",
+                f"{self._where(node)}: `{what}` of a tensor and a constant, buffer or parameter has no archlang op",
                 f"archlang's `{mode} {{ }}` combines the outputs of parallel branches",
             )
         self._add(node, [pa, pb], merge=mode)
 
-    def _layer_scale(self, node: fx.Node, path: str, x: int) -> None:
+    def _layer_scale(self, node: fx.Node, path: str, x: int, tensor: fx.Node) -> None:
         param = self.module.get_parameter(path) if is_param(self.module, path) else None
-        if param is None or param.dim() != 3 or tuple(param.shape[1:]) != (1, 1):
+        meta = tensor.meta.get("tensor_meta")
+        channels = meta.shape[1] if meta is not None and len(meta.shape) == 4 else None
+        if param is None or tuple(param.shape) != (channels, 1, 1):
             raise problem(
                 "E721",
                 f"{self._where(node)}: multiplying by `{path}` has no archlang op",
-                "only a (C, 1, 1) parameter is a `layer_scale`",
+                "only a (C, 1, 1) parameter times a C-channel map is a `layer_scale`",
             )
         init = shortest(param.detach().flatten()[0])
         self._add(node, [x], Call("layer_scale", () if init == 1e-6 else (init,), label=path, source=path), path=path)
@@ -326,6 +341,8 @@ class _Converter:
             return self._chunk(node)
         if fn is operator.getitem:
             return self._getitem(node)
+        if fn is getattr and node.args[1:2] in (("shape",), ("ndim",)):
+            raise _reads_size(self._where(node), f"Tensor.{node.args[1]}")
         stub = self.functions.get(fn)
         if stub is None:
             raise problem(
@@ -337,6 +354,8 @@ class _Converter:
 
     def _call_method(self, node: fx.Node) -> None:
         name = node.target
+        if name in ("size", "dim", "numel"):
+            raise _reads_size(self._where(node), f"Tensor.{name}")
         if name in opmap.MERGE_METHODS:
             return self._merge(node, opmap.MERGE_METHODS[name], *node.args)
         if name == "chunk":
@@ -393,6 +412,14 @@ class _Converter:
             raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
         _, x, chunks = value
         self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
+
+
+def _reads_size(where: str, what: str):
+    return problem(
+        "E723",
+        f"{where}: the forward reads a tensor's size (`{what}`): archlang layers have static shapes",
+        "write `torch.flatten(x, 1)` for `x.view(x.size(0), -1)`; a size computed from the input has no spec",
+    )
 
 
 def _has_node(args) -> bool:

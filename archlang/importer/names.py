@@ -81,5 +81,7 @@ def check_text(text: str) -> None:
         raise problem(
             "E724",
             f"archlang cannot write this model as a spec: {diag.message}{quoted}",
-            _HELP if diag.code in ("E302", "E207") else "please report this with the model",
+            _HELP
+            if diag.code in ("E302", "E207")
+            else "archlang's op does not accept this; if torch does, please report it",
         ) from None

@@ -19,7 +19,7 @@ import operator
 import torch
 import torch.fx as fx
 
-from . import opmap
+from . import opmap, refusals
 from .leaves import is_param, shortest, transform_input_method
 from .shapes import ndim as rank
 from .shapes import propagate_shapes
@@ -75,6 +75,7 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             )
         converter = _Converter(module, graph)
         converter.precheck()
+        refusals.unused_state(module, graph)
         propagate_shapes(graph, module, input_shape)
     finally:
         for m, flag in flags:
@@ -255,13 +256,7 @@ class _Converter:
 
     def _module_op(self, node: fx.Node):
         sub = self.module.get_submodule(node.target)
-        lazy = getattr(sub, "has_uninitialized_params", None)
-        if lazy is not None and lazy():
-            raise problem(
-                "E720",
-                f"{node.target} ({opmap.public_name(type(sub))}): an uninitialised lazy module (its sizes are unknown)",
-                "run the model once on an input before importing it: lazy modules then become ordinary ones",
-            )
+        refusals.lazy(sub, node.target)
         try:
             return opmap.module_op(sub)
         except opmap.Unsupported as err:
@@ -276,6 +271,8 @@ class _Converter:
         sub = self.module.get_submodule(node.target)
         cls = opmap.public_name(type(sub))
         op = self._module_op(node)
+        if op[0] == "softmax":
+            refusals.softmax_dim(sub, node.target, rank(node.args[0]))
         stateless = not any(True for _ in sub.parameters()) and not any(True for _ in sub.buffers())
         # `maxpool: maxpool` or `"3": maxpool`: the name an unlabelled layer gets anyway (the
         # op's outside a numbered sequence, its position inside one); no key depends on it
@@ -285,12 +282,7 @@ class _Converter:
         if self.calls[node.target] > 1:
             if not stateless:
                 uses = [self._where(n) for n in self.graph.nodes if n.op == "call_module" and n.target == node.target]
-                raise problem(
-                    "E724",
-                    f"{node.target} ({cls}) is called {len(uses)} times (from {' and from '.join(dict.fromkeys(uses))}): "
-                    "archlang layers cannot share weights",
-                    "give each use its own module (a copy of the weights); a module without weights may be reused",
-                )
+                raise refusals.shared(node.target, cls, uses)
             label = None
         self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=node.target)
 
@@ -342,7 +334,7 @@ class _Converter:
         if fn is operator.getitem:
             return self._getitem(node)
         if fn is getattr and node.args[1:2] in (("shape",), ("ndim",)):
-            raise _reads_size(self._where(node), f"Tensor.{node.args[1]}")
+            raise refusals.reads_size(self._where(node), f"Tensor.{node.args[1]}")
         stub = self.functions.get(fn)
         if stub is None:
             raise problem(
@@ -355,7 +347,7 @@ class _Converter:
     def _call_method(self, node: fx.Node) -> None:
         name = node.target
         if name in ("size", "dim", "numel"):
-            raise _reads_size(self._where(node), f"Tensor.{name}")
+            raise refusals.reads_size(self._where(node), f"Tensor.{name}")
         if name in opmap.MERGE_METHODS:
             return self._merge(node, opmap.MERGE_METHODS[name], *node.args)
         if name == "chunk":
@@ -412,14 +404,6 @@ class _Converter:
             raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
         _, x, chunks = value
         self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
-
-
-def _reads_size(where: str, what: str):
-    return problem(
-        "E723",
-        f"{where}: the forward reads a tensor's size (`{what}`): archlang layers have static shapes",
-        "write `torch.flatten(x, 1)` for `x.view(x.size(0), -1)`; a size computed from the input has no spec",
-    )
 
 
 def _has_node(args) -> bool:

@@ -56,9 +56,10 @@ def unused_state(module, graph: fx.Graph) -> None:
     layer for it, so its state_dict would lack the key."""
     leaves = {n.target for n in graph.nodes if n.op == "call_module"}
     attrs = {n.target for n in graph.nodes if n.op == "get_attr"}
-    for key in module.state_dict(keep_vars=True):
-        owner = key.rpartition(".")[0]
-        if owner in leaves or key in attrs:
+    state = module.state_dict(keep_vars=True)
+    used = {id(v) for k, v in state.items() if k.rpartition(".")[0] in leaves or k in attrs}
+    for key, value in state.items():
+        if id(value) in used:
             continue
         raise problem(
             "E724",

@@ -75,14 +75,15 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             )
         converter = _Converter(module, graph)
         converter.precheck()
-        refusals.unused_state(module, graph)
         propagate_shapes(graph, module, input_shape)
     finally:
         for m, flag in flags:
             m.training = flag
         if patched:
             del module._transform_input
-    return converter.network(name or type(module).__name__, tuple(input_shape))
+    network = converter.network(name or type(module).__name__, tuple(input_shape))
+    refusals.unused_state(module, graph)
+    return network
 
 
 def _patch_transform_input(module) -> bool:
@@ -324,7 +325,9 @@ class _Converter:
             mode = opmap.MERGES.get(fn) or ("add" if fn is torch.add else "mul")
             if len(node.args) != 2 or node.kwargs:
                 raise problem(
-                    "E721", f"{self._where(node)}: `{opmap.qualname(fn)}` with these arguments has no archlang op"
+                    "E721",
+                    f"{self._where(node)}: `{opmap.qualname(fn)}` with these arguments has no archlang op",
+                    f"archlang's `{mode} {{ }}` combines two branches, without `alpha` or `out`",
                 )
             return self._merge(node, mode, *node.args)
         if fn in (torch.cat, getattr(torch, "concat", None)):

@@ -239,3 +239,58 @@ def test_keyword_only_input_and_unused_optional_argument():
     """The spec takes the one tensor positionally; it computes what ``forward(x=...)`` does."""
     _roundtrip(_KeywordOnly(), call=lambda m, x: m(x=x))
     _roundtrip(_OptionalArgument())
+
+
+# ---- what a trace does not see ---------------------------------------------------------------
+
+
+def _hooked(kind):
+    model = nn.Sequential(_conv(), nn.ReLU())
+    if kind == "forward":
+        model[0].register_forward_hook(lambda module, args, out: out * 2)
+    elif kind == "pre":
+        model[0].register_forward_pre_hook(lambda module, args: (args[0] * 2,))
+    else:
+        import torch.nn.utils.prune as prune
+
+        prune.l1_unstructured(model[0], "weight", 0.5)
+    return model
+
+
+@pytest.mark.parametrize(("kind", "fragment"), [("forward", "forward hooks"), ("pre", "forward pre hooks"),
+                                                ("prune", "forward pre hooks")])  # fmt: skip
+def test_layer_hooks_are_refused(kind, fragment):
+    """fx records a leaf's call without its hooks: the spec would drop what they do."""
+    _refused(_hooked(kind), "E724", f"0 (torch.nn.Conv2d) has {fragment}")
+
+
+class _ModeDependent(nn.Module):
+    def __init__(self, eval_softmax):
+        super().__init__()
+        self.fc = nn.Linear(768, 5)
+        self.eval_softmax = eval_softmax
+
+    def forward(self, x):
+        x = self.fc(torch.flatten(x, 1))
+        if self.eval_softmax and not self.training:
+            return F.softmax(x, 1)
+        if not self.eval_softmax and self.training:
+            return F.relu(x)
+        return F.dropout(x, 0.1, self.training)
+
+
+@pytest.mark.parametrize(("eval_softmax", "fragment"), [(True, "softmax` in eval mode only"),
+                                                        (False, "relu` in training mode only")])  # fmt: skip
+def test_forward_that_differs_in_eval_mode_is_refused(eval_softmax, fragment):
+    """The spec is read off the training-mode trace; its eval function must be the model's."""
+    _refused(_ModeDependent(eval_softmax), "E723", fragment)
+
+
+def test_dropout_only_in_training_mode_is_fine():
+    def forward(s, x):
+        x = s.conv(x)
+        if s.training:
+            x = F.dropout(x, 0.2)
+        return x
+
+    _roundtrip(_Net(forward, conv=_conv()))

@@ -5,6 +5,8 @@ where it meets the case; each returns (or raises) a located :class:`SpecError`."
 
 from __future__ import annotations
 
+from collections import Counter
+
 import torch.fx as fx
 
 from . import opmap
@@ -19,6 +21,25 @@ def lazy(sub, target: str):
             "E720",
             f"{target} ({opmap.public_name(type(sub))}): an uninitialised lazy module (its sizes are unknown)",
             "run the model once on an input before importing it: lazy modules then become ordinary ones",
+        )
+
+
+def hooks(sub, target: str) -> None:
+    """E724 for a layer with forward hooks: torch.fx records the layer's call without them,
+    so a hook that changes the output (pruning masks, weight norm, a rescale) would be lost."""
+    from torch.nn.modules import module as nn_module
+
+    found = [
+        name
+        for name in ("_forward_hooks", "_forward_pre_hooks")
+        if getattr(sub, name, None) or getattr(nn_module, "_global" + name, None)
+    ]
+    if found:
+        raise problem(
+            "E724",
+            f"{target} ({opmap.public_name(type(sub))}) has {found[0].strip('_').replace('_', ' ')} "
+            "(pruning, weight norm, ...): the spec would compute the layer without them",
+            "remove the hooks before importing (torch.nn.utils.prune.remove, ...): they may change the output",
         )
 
 
@@ -67,3 +88,62 @@ def unused_state(module, graph: fx.Graph) -> None:
             "the spec's layers are what the forward runs: remove the unused module, parameter or buffer "
             "(or register a buffer with persistent=False)",
         )
+
+
+# Ops that are the identity in eval mode: a forward may skip them there (`if self.training`).
+_TRAIN_ONLY = ("dropout", "stochastic_depth", "StochasticDepth", "Dropout")
+
+
+def same_in_eval(train: fx.Graph, tracer: fx.Tracer, module) -> None:
+    """E723 unless the ops computing the main output are the same traced in eval mode
+    (``module`` is in eval mode now). The spec is read off the training-mode trace (aux
+    heads run there); a forward that computes something else in eval mode (`if not
+    self.training: x = x.softmax(1)`) would give a spec with another eval function."""
+    try:
+        graph = tracer.trace(module)
+    except Exception as err:  # fx raises TraceError, TypeError, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise _mode_problem(f"torch.fx cannot trace the module in eval mode: {reason}") from None
+    ops_train, ops_eval = _main_ops(train, module), _main_ops(graph, module)
+    if ops_train != ops_eval:
+        diff = (ops_eval - ops_train) or (ops_train - ops_eval)
+        which = "in eval mode only" if ops_eval - ops_train else "in training mode only"
+        raise _mode_problem(
+            f"the forward runs `{next(iter(diff))[1]}` {which}: its eval function is not the traced one"
+        )
+
+
+def _mode_problem(message: str):
+    return problem(
+        "E723",
+        message,
+        "archc import reads the forward in training mode; branch on self.training only around dropout, "
+        "stochastic depth and aux heads",
+    )
+
+
+def _main_ops(graph: fx.Graph, module) -> Counter:
+    """The ops the main output depends on (the `logits` of a namedtuple), as a multiset."""
+    out = next(n for n in graph.nodes if n.op == "output").args[0]
+    if isinstance(out, fx.Node) and isinstance(out.target, type) and hasattr(out.target, "_fields"):
+        fields = {**dict(zip(out.target._fields, out.args)), **out.kwargs}
+        out = fields.get("logits", next(iter(fields.values()), None))
+    found: Counter = Counter()
+    seen, stack = set(), [out] if isinstance(out, fx.Node) else []
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(node.all_input_nodes)
+        if node.op == "call_module":
+            key = f"{node.target} ({type(module.get_submodule(node.target)).__name__})"
+        elif node.op == "call_function":
+            key = opmap.qualname(node.target)
+        elif node.op in ("call_method", "get_attr"):
+            key = f"{'Tensor.' if node.op == 'call_method' else ''}{node.target}"
+        else:
+            continue
+        if not any(word in key for word in _TRAIN_ONLY):
+            found[(node.op, key)] += 1
+    return found

@@ -75,6 +75,8 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             )
         converter = _Converter(module, graph)
         converter.precheck()
+        module.eval()
+        refusals.same_in_eval(graph, _Tracer(_autowrap()), module)
         propagate_shapes(graph, module, input_shape)
     finally:
         for m, flag in flags:
@@ -258,6 +260,7 @@ class _Converter:
     def _module_op(self, node: fx.Node):
         sub = self.module.get_submodule(node.target)
         refusals.lazy(sub, node.target)
+        refusals.hooks(sub, node.target)
         try:
             return opmap.module_op(sub)
         except opmap.Unsupported as err:

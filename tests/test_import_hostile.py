@@ -17,6 +17,8 @@ from hostile_models import refused as _refused
 from hostile_models import roundtrip as _roundtrip
 from torch import nn
 
+import archlang
+
 # ---- weight sharing ---------------------------------------------------------------------
 
 
@@ -294,3 +296,29 @@ def test_dropout_only_in_training_mode_is_fine():
         return x
 
     _roundtrip(_Net(forward, conv=_conv()))
+
+
+def test_namedtuple_returned_in_eval_mode_is_refused():
+    """archlang's `outputs` namedtuple exists in training mode only (aux heads); a model that
+    returns one in eval mode too would get a spec whose eval output is a bare tensor."""
+    from collections import namedtuple
+
+    out = namedtuple("Out", ["logits"])
+    _refused(_Net(lambda s, x: out(s.conv(x)), conv=_conv()), "E725", "returns a `Out` in eval mode too")
+
+
+@pytest.mark.parametrize("shape", [(3, 0, 5), (3, 16), (), (3, -1, 4), (3.0, 16, 16), (3, True, 4), (3, 1 << 21, 4)])
+def test_input_shape_the_api_refuses(shape):
+    _refused(nn.Sequential(_conv()), "E727", "input_shape wants (C, H, W)", shape=shape)
+
+
+@pytest.mark.parametrize("value", [42, None, nn.Module, lambda x: x])
+def test_from_module_of_something_else(value):
+    _refused(value, "E726", "from_module wants a torch.nn.Module", help=False)
+
+
+def test_large_input_needs_no_memory():
+    """Shapes are found on fake tensors: a 3x4096x4096 input allocates nothing."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    text = archlang.from_module(model, (3, 4096, 4096))
+    assert "input 3x4096x4096" in text

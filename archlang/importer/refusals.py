@@ -104,6 +104,14 @@ def same_in_eval(train: fx.Graph, tracer: fx.Tracer, module) -> None:
     except Exception as err:  # fx raises TraceError, TypeError, ...
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise _mode_problem(f"torch.fx cannot trace the module in eval mode: {reason}") from None
+    out = next(n for n in graph.nodes if n.op == "output").args[0]
+    if isinstance(out, fx.Node) and isinstance(out.target, type) and hasattr(out.target, "_fields"):
+        raise problem(
+            "E725",
+            f"the module returns a `{out.target.__name__}` in eval mode too: archlang networks return one tensor "
+            "in eval mode (a namedtuple with aux heads only in training mode)",
+            "return the logits tensor in eval mode, as torchvision's GoogLeNet and Inception v3 do",
+        )
     ops_train, ops_eval = _main_ops(train, module), _main_ops(graph, module)
     if ops_train != ops_eval:
         diff = (ops_eval - ops_train) or (ops_train - ops_eval)

@@ -41,18 +41,20 @@ def propagate_shapes(graph: fx.Graph, module, input_shape) -> None:
     dtype = param.dtype if param is not None else torch.float32
     device = param.device if param is not None else "cpu"
     module.eval()  # the caller restores the training flags
-    x = torch.randn(1, *input_shape, dtype=dtype, device=device)
     with contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
         try:
             from torch._subclasses.fake_tensor import FakeTensorMode
 
-            _Shapes(module, graph, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
+            fake = FakeTensorMode(allow_non_fake_inputs=True)
+            with fake:  # no memory for the input either: a 3x8192x8192 input costs nothing
+                x = torch.randn(1, *input_shape, dtype=dtype, device=device)
+            _Shapes(module, graph, fake_mode=fake).propagate(x)
             return
         except Exception:
             pass
         real = _Shapes(module, graph)
         try:
-            real.propagate(x)
+            real.propagate(torch.randn(1, *input_shape, dtype=dtype, device=device))
         except Exception as err:
             raise _failed(real.current, err, input_shape) from None
 

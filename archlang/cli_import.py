@@ -10,6 +10,7 @@ a target that cannot be loaded or called (E726) and a model archlang cannot expr
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import importlib.util
 import re
@@ -63,6 +64,9 @@ def load_target(target: str):
             spec = importlib.util.spec_from_file_location(f"_archc_import_{path.stem}", path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
+            folder = str(path.resolve().parent)
+            if folder not in sys.path:  # its sibling modules import, as when Python runs the file
+                sys.path.insert(0, folder)
             spec.loader.exec_module(module)
         else:
             module = importlib.import_module(where)
@@ -123,7 +127,9 @@ def import_cmd(target, output, input_dims, name, kws):
     model's state_dict.
     """
     shape = parse_dims(input_dims)
-    if name is not None and not _NAME.match(name):
+    from .importer.text import KEYWORDS
+
+    if name is not None and (not _NAME.match(name) or name in KEYWORDS):
         raise UsageProblem(f"--name wants a name like ResNet50, got {name!r}")
     kwargs = parse_kw(kws)
     source_file = target.rpartition(":")[0]
@@ -132,16 +138,17 @@ def import_cmd(target, output, input_dims, name, kws):
     from .diagnostics import SpecError
 
     try:
-        from .importer.api import from_module
+        with contextlib.redirect_stdout(sys.stderr):  # what the model prints must not mix with the spec
+            from .importer.api import from_module
 
-        model = make_model(target, kwargs)
-        where = target.rpartition(":")[0] if ":" in target else target.rpartition(".")[0]
-        for module in (where, type(model).__module__):
-            source_file = getattr(sys.modules.get(module), "__file__", None)
-            if output and source_file and _same_file(output, source_file):
-                raise UsageProblem(f"refusing to write over `{output}`: it is the model's source file")
-        call = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        text = from_module(model, shape, name=name, source=f"{target}({call})")
+            model = make_model(target, kwargs)
+            where = target.rpartition(":")[0] if ":" in target else target.rpartition(".")[0]
+            for module in (where, type(model).__module__):
+                source_file = getattr(sys.modules.get(module), "__file__", None)
+                if output and source_file and _same_file(output, source_file):
+                    raise UsageProblem(f"refusing to write over `{output}`: it is the model's source file")
+            call = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            text = from_module(model, shape, name=name, source=f"{target}({call})")
     except SpecError as err:
         report_errors(err)
         sys.exit(1)

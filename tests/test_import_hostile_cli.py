@@ -146,3 +146,31 @@ def test_model_errors_exit_1_with_one_located_diagnostic(run, factories):
     _no_traceback(result)
     assert result.exit_code == 1
     assert "error[E724]" in result.output and "called 2 times" in result.output and "help:" in result.output
+
+
+def test_what_the_model_prints_does_not_mix_with_the_spec(factories):
+    """A model file that prints (at import, in its factory) and imports a sibling module:
+    stdout holds only the spec, and the spec parses. Run as a process: stdout is the file."""
+    import subprocess
+    import sys
+
+    (factories / "helper.py").write_text("from torch import nn\nprint('helper loaded')\nWIDTH = 6\n")
+    (factories / "chatty.py").write_text(
+        "import helper\nfrom torch import nn\nprint('importing chatty')\n\n"
+        "def make():\n    print('making')\n    return nn.Sequential(nn.Conv2d(3, helper.WIDTH, 3))\n"
+    )
+    code = "from archlang.cli import main; main()"
+    args = [sys.executable, "-c", code, "import", str(factories / "chatty.py") + ":make", "--input", "3x8x8"]
+    out = subprocess.run(args, capture_output=True, text=True, cwd=factories / "adir", timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("# Sequential, imported from "), out.stdout[:200]
+    assert "conv2d(6, 3)" in out.stdout and "making" not in out.stdout and "making" in out.stderr
+    import archlang
+
+    archlang.compile_spec(out.stdout)
+
+
+@pytest.mark.parametrize("name", ["network", "if", "none"])
+def test_name_that_is_a_keyword_is_a_usage_error(run, factories, name):
+    result = run("import", "f.py:ok", "--name", name)
+    assert result.exit_code == 2 and "--name wants a name" in result.output

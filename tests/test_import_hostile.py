@@ -322,3 +322,53 @@ def test_large_input_needs_no_memory():
     model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
     text = archlang.from_module(model, (3, 4096, 4096))
     assert "input 3x4096x4096" in text
+
+
+# ---- in-place ops whose effect a functional spec would lose ---------------------------------
+
+
+def _relu_method_alias(s, x):
+    a = s.a(x)
+    b = a.relu_()
+    return a + b  # 2 * relu(a) in PyTorch
+
+
+def _relu_module_alias(s, x):
+    a = s.a(x)
+    return s.relu(a) + a
+
+
+def _iadd_alias(s, x):
+    a = s.a(x)
+    kept = a
+    a += s.b(x)  # `kept` is changed too
+    return torch.cat([a, kept], 1)
+
+
+def _chunk_view_alias(s, x):
+    a = s.a(x)
+    first, second = a.chunk(2, 1)
+    first.relu_()  # changes `a`
+    return torch.cat([a, second], 1)
+
+
+@pytest.mark.parametrize(
+    ("forward", "what"),
+    [(_relu_method_alias, "relu_"), (_relu_module_alias, "relu"), (_iadd_alias, "iadd"), (_chunk_view_alias, "relu_")],
+    ids=["relu_", "ReLU_inplace", "iadd", "chunk_view"],
+)
+def test_in_place_op_read_afterwards_is_refused(forward, what):
+    model = _Net(forward, a=_conv(), b=_conv(), relu=nn.ReLU(inplace=True))
+    _refused(model, "E724", f"`{what}` changes a tensor in place that")
+
+
+def test_in_place_op_read_before_is_fine():
+    """`y += s.b(y)`: the conv reads y before the add changes it (ResNet's `out += identity`)."""
+
+    def forward(s, x):
+        y = s.a(x)
+        y += s.b(y)
+        y *= torch.sigmoid(s.gate(y))
+        return F.relu(y, inplace=True)
+
+    _roundtrip(_Net(forward, a=_conv(), b=_conv(4, 4), gate=_conv(4, 4)))

@@ -96,9 +96,10 @@ _TRAIN_ONLY = ("dropout", "stochastic_depth", "StochasticDepth", "Dropout")
 
 def same_in_eval(train: fx.Graph, tracer: fx.Tracer, module) -> None:
     """E723 unless the ops computing the main output are the same traced in eval mode
-    (``module`` is in eval mode now). The spec is read off the training-mode trace (aux
+    (``module`` is put in eval mode; the caller restores the flags). The spec is read off the training-mode trace (aux
     heads run there); a forward that computes something else in eval mode (`if not
     self.training: x = x.softmax(1)`) would give a spec with another eval function."""
+    module.eval()
     try:
         graph = tracer.trace(module)
     except Exception as err:  # fx raises TraceError, TypeError, ...

@@ -19,7 +19,7 @@ import operator
 import torch
 import torch.fx as fx
 
-from . import opmap, refusals
+from . import inplace, opmap, refusals
 from .leaves import is_param, shortest, transform_input_method
 from .shapes import ndim as rank
 from .shapes import propagate_shapes
@@ -61,6 +61,7 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
     flags = [(m, m.training) for m in module.modules()]
     patched = _patch_transform_input(module)
     tracer = _Tracer(_autowrap())
+    recording = inplace.record()
     try:
         module.train()
         try:
@@ -75,10 +76,11 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             )
         converter = _Converter(module, graph)
         converter.precheck()
-        module.eval()
+        inplace.check(graph, module, converter.functions)
         refusals.same_in_eval(graph, _Tracer(_autowrap()), module)
         propagate_shapes(graph, module, input_shape)
     finally:
+        inplace.unrecord(recording)
         for m, flag in flags:
             m.training = flag
         if patched:

@@ -372,3 +372,9 @@ def test_in_place_op_read_before_is_fine():
         return F.relu(y, inplace=True)
 
     _roundtrip(_Net(forward, a=_conv(), b=_conv(4, 4), gate=_conv(4, 4)))
+
+
+def test_leaf_with_a_patched_forward_is_refused():
+    model = nn.Sequential(_conv(), nn.ReLU())
+    model[1].forward = lambda x: x * 3
+    _refused(model, "E724", "1 (torch.nn.ReLU) has its own `forward` set on the instance")

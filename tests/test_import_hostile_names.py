@@ -189,3 +189,21 @@ def test_input_the_model_cannot_take(model, shape, fragment, capfd):
 def test_inception_on_a_small_input_names_the_failing_layer():
     model = torchvision.models.inception_v3(init_weights=False, aux_logits=False)
     _refused(model, "E727", "1x3x64x64 input at `Mixed_7a.", shape=(3, 64, 64))
+
+
+@pytest.mark.parametrize(
+    "cls", ["concat", "block", "relu", "input", "network", "Ünï", "Imported", "x" * 300], ids=lambda c: c[:12]
+)
+def test_odd_class_names_make_valid_block_names(cls):
+    """A class that occurs more than once becomes a `block` named after it: keywords, op
+    names and non-ASCII class names get a name the language takes."""
+
+    def init(self, c):
+        nn.Module.__init__(self)
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.bn = nn.BatchNorm2d(c)
+
+    block = type(cls, (nn.Module,), {"__init__": init, "forward": lambda self, x: torch.relu(self.bn(self.conv(x)))})
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), block(4), block(4), nn.Conv2d(4, 8, 1), block(8))
+    text = _roundtrip(model)
+    assert text.count("block ") == 1

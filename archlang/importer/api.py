@@ -32,9 +32,7 @@ def from_module(
 
         network = blocks.abstract(network)
     # ---- end hook ----
-    text = network_text(network)
-    check_text(text)
-    return text
+    return check_text(lambda: network_text(network))
 
 
 def _checked(module, input_shape) -> tuple[int, ...]:

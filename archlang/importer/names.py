@@ -64,24 +64,28 @@ def _check(label: str, path: str, top: bool) -> None:
         raise problem("E724", f"the module name `{shown}` cannot be a spec layer name: {reason}", _HELP)
 
 
-def check_text(text: str) -> None:
-    """E724 if the emitted spec does not compile (quoting its first error and line)."""
+def check_text(make_text) -> str:
+    """``make_text()``, the spec text; E724 if it cannot be formatted or does not compile
+    (quoting the first error and its spec line)."""
     from ..compiler import compile_spec
     from ..diagnostics import SpecError
 
+    text = ""
     try:
+        text = make_text()
         compile_spec(text)
     except SpecError as err:
         diag = err.diagnostics[0]
-        line = ""
+        if diag.code.startswith("E72"):
+            raise  # the importer's own diagnostic (a value with no literal)
         span = getattr(diag, "span", None)
-        if span is not None and getattr(span, "line", None):
-            line = text.splitlines()[span.line - 1].strip()
+        lines = text.splitlines()
+        line = lines[span.line - 1].strip() if span is not None and 0 < span.line <= len(lines) else ""
         quoted = f" (spec line `{line[:100]}`)" if line else ""
+        help = "archlang's op does not accept this; if torch does, please report it"
         raise problem(
             "E724",
             f"archlang cannot write this model as a spec: {diag.message}{quoted}",
-            _HELP
-            if diag.code in ("E302", "E207")
-            else "archlang's op does not accept this; if torch does, please report it",
+            _HELP if diag.code in ("E302", "E207", "E102") else help,
         ) from None
+    return text

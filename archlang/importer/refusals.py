@@ -34,6 +34,13 @@ def hooks(sub, target: str) -> None:
         for name in ("_forward_hooks", "_forward_pre_hooks")
         if getattr(sub, name, None) or getattr(nn_module, "_global" + name, None)
     ]
+    if "forward" in vars(sub):
+        raise problem(
+            "E724",
+            f"{target} ({opmap.public_name(type(sub))}) has its own `forward` set on the instance: the spec would "
+            "compute the class's",
+            "import the model without the patched forward",
+        )
     if found:
         raise problem(
             "E724",

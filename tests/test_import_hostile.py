@@ -378,3 +378,19 @@ def test_leaf_with_a_patched_forward_is_refused():
     model = nn.Sequential(_conv(), nn.ReLU())
     model[1].forward = lambda x: x * 3
     _refused(model, "E724", "1 (torch.nn.ReLU) has its own `forward` set on the instance")
+
+
+@pytest.mark.parametrize(
+    ("forward", "fragment"),
+    [
+        (lambda s, x: s.c(x) * torch.sigmoid(s.a(s.c2(x))), "mul inputs disagree in shape"),  # spatial attention
+        (lambda s, x: s.c(x) + s.p(s.c2(x)), "add inputs disagree in shape"),
+    ],
+    ids=["mul_1xHxW", "add_Cx1x1"],
+)
+def test_broadcast_archlang_cannot_say_is_refused_by_the_compile_check(forward, fragment):
+    """torch broadcasts (1, H, W) * (C, H, W); archlang's `mul` only (C, 1, 1): the emitted
+    spec would not check, so the import is refused quoting the spec line."""
+    last = nn.Conv2d(4, 1, 1) if "mul" in fragment else nn.AdaptiveAvgPool2d(1)
+    model = _Net(forward, c=_conv(), c2=_conv(), **{"a" if "mul" in fragment else "p": last})
+    _refused(model, "E724", "archlang cannot write this model as a spec", fragment, "(spec line `")

@@ -82,7 +82,7 @@ def check_text(make_text) -> str:
         lines = text.splitlines()
         line = lines[span.line - 1].strip() if span is not None and 0 < span.line <= len(lines) else ""
         quoted = f" (spec line `{line[:100]}`)" if line else ""
-        help = "archlang's op does not accept this; if torch does, please report it"
+        help = "archlang's op is narrower than torch's here (docs/language.md)"
         raise problem(
             "E724",
             f"archlang cannot write this model as a spec: {diag.message}{quoted}",

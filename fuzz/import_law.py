@@ -134,7 +134,9 @@ def check(text: str, fixed_point: bool = False, seed: int = 1) -> Outcome:
         with torch.no_grad():
             expected, got = model(x), built(x)
         if got.shape != expected.shape:
-            return Outcome("fail", f"outputs: shape {tuple(got.shape)}, expected {tuple(expected.shape)}", None, imported)
+            return Outcome(
+                "fail", f"outputs: shape {tuple(got.shape)}, expected {tuple(expected.shape)}", None, imported
+            )
         err = float(torch.linalg.norm(got - expected)) / max(float(torch.linalg.norm(expected)), 1e-300)
         if err > 1e-9:
             return Outcome("fail", f"outputs differ: relative error {err:.3g}", None, imported)

@@ -86,6 +86,7 @@ def test_no_refusal_and_fixed_point(seed):
         return
     outcome = import_law.check(text, fixed_point=True)
     assert outcome.kind == "ok", f"{outcome.kind}: {outcome.detail}\n--- spec:\n{text}"
+    assert outcome.fixed_point, f"{outcome.detail}\n--- import:\n{outcome.imported}"
 
 
 # ---- bugs the law found, each as a minimal spec ------------------------------------------
@@ -113,13 +114,24 @@ network R {
   relu
 }
 """,
+    # A module name with a quote or a backslash: torch.fx's GraphModule wrote it unescaped
+    # into its generated code (`getattr(self, "a"b")`) and the shape pass died with a
+    # SyntaxError traceback. Shapes are now propagated on the module itself (shapes.py).
+    "quote-in-a-module-name": r"""
+network R {
+  input 1x6x6
+  "a\"b\\c": conv(2, 1)
+  relu
+}
+""",
 }
 
 
 @pytest.mark.parametrize("name", sorted(FOUND))
 def test_found_bugs(name):
-    imported = _law(FOUND[name])
-    assert imported is not None
+    outcome = import_law.check(FOUND[name], fixed_point=True)
+    assert outcome.kind == "ok", outcome.detail
+    assert outcome.fixed_point, outcome.detail
 
 
 def test_found_bug_relabels_only_the_parameter_free_layer():

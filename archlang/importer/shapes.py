@@ -16,28 +16,41 @@ from .structure import problem
 
 
 class _Shapes(ShapeProp):
+    """``ShapeProp`` over ``graph`` run on ``module`` itself: no ``fx.GraphModule``, whose
+    generated code breaks on attribute names with quotes or backslashes (``"<b>\\"``)."""
+
     current: fx.Node | None = None
+
+    def __init__(self, module, graph: fx.Graph, fake_mode=None) -> None:
+        fx.Interpreter.__init__(self, module, graph=graph)
+        self.fake_module, self.fake_mode = None, fake_mode
+        if fake_mode is not None:
+            from torch._dynamo.utils import deepcopy_to_fake_tensor
+
+            self.fake_module = deepcopy_to_fake_tensor(module, fake_mode)
+        self.real_module = module
 
     def run_node(self, n: fx.Node):
         self.current = n
         return super().run_node(n)
 
 
-def propagate_shapes(gm: fx.GraphModule, module, input_shape) -> None:
+def propagate_shapes(module, graph: fx.Graph, input_shape) -> None:
+    """Every node's ``tensor_meta``, from one forward of ``module`` (set to eval mode)."""
     param = next(module.parameters(), None)
     dtype = param.dtype if param is not None else torch.float32
     device = param.device if param is not None else "cpu"
-    gm.eval()
+    module.eval()
     x = torch.randn(1, *input_shape, dtype=dtype, device=device)
     with contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
         try:
             from torch._subclasses.fake_tensor import FakeTensorMode
 
-            _Shapes(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
+            _Shapes(module, graph, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
             return
         except Exception:
             pass
-        real = _Shapes(gm)
+        real = _Shapes(module, graph)
         try:
             real.propagate(x)
         except Exception as err:

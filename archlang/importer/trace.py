@@ -75,7 +75,7 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             )
         converter = _Converter(module, graph)
         converter.precheck()
-        propagate_shapes(fx.GraphModule(module, graph), module, input_shape)
+        propagate_shapes(module, graph, input_shape)
     finally:
         for m, flag in flags:
             m.training = flag

@@ -75,7 +75,7 @@ def run(cases: int, seed: int, workers: int, only: int | None, save: Path | None
                 fixed_counts[fixed] += 1
                 if not fixed:
                     groups[_key("fixed-point", detail)].append((index, detail))
-            elif kind in FAILURES or kind.startswith("refused"):
+            elif kind in FAILURES or kind.startswith("refused") or kind == "broken-build":
                 groups[_key(kind, detail)].append((index, detail))
                 if save and kind in FAILURES:
                     save.mkdir(parents=True, exist_ok=True)
@@ -91,12 +91,13 @@ def run(cases: int, seed: int, workers: int, only: int | None, save: Path | None
     print(f"cases: {total} (seed {seed}, {workers} workers) in {elapsed:.0f} s ({1000 * elapsed / total:.0f} ms/case)")
     print(f"compiled (archc check accepts): {compiled}; rejected by check: {counts['rejected']}")
     print(f"  the torch back end refuses to build (E7xx, e.g. a hostile label): {counts['unbuildable']}")
+    print(f"  the build fails in training mode itself (a back-end bug; import refused): {counts['broken-build']}")
     print(f"  imported and the law holds: {counts['ok']} (of which the fixed point holds: {fixed_counts[True]})")
     print(f"  refused by the importer with an E72x: {sum(refused.values())} {refused}")
     print(f"failures: {sum(counts[k] for k in FAILURES)} " + str({k: counts[k] for k in FAILURES}))
     for key, hits in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         index, detail = hits[0]
         print(f"\n== {len(hits)} x {key}\n   cases {[i for i, _ in hits[:8]]}; replay: --valid --import --only {index}")
-        if not key.startswith(("refused:", "fixed-point")):
+        if not key.startswith(("refused:", "fixed-point", "broken-build")):
             print(detail[-1500:])
     return 1 if any(counts[k] for k in FAILURES) else 0

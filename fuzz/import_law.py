@@ -11,7 +11,8 @@ the state_dict path); with ``fixed_point``, ``from_module(build(T))`` is T (head
 aside: reported in ``Outcome.fixed_point``, not a failure of the law). :func:`check`
 returns an :class:`Outcome`: ``ok``, ``refused`` (a located E72x from the importer; ``gap``
 names its class in :data:`KNOWN_GAPS`, or is None), ``unbuildable`` (the torch back end
-refuses S itself, e.g. a hostile label) or ``fail``.
+refuses S itself, e.g. a hostile label), ``broken-build`` (the importer refused a module
+that fails in training mode itself: a back-end bug, not the importer's) or ``fail``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ TOTALS = ("params", "buffers", "macs", "flops")
 
 @dataclass
 class Outcome:
-    kind: str  # "ok" | "refused" | "fail" | "unbuildable" (the spec's own build refused)
+    kind: str  # "ok" | "refused" | "fail" | "unbuildable" | "broken-build" (see the docstring)
     detail: str = ""
     gap: str | None = None
     imported: str | None = None
@@ -73,6 +74,20 @@ def _perturb(model, seed: int) -> None:
         for p in model.parameters():
             p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
     randomize_bn(model, seed=seed, affine=True)
+
+
+def _runs_in_training(model, shape) -> str | None:
+    """Why ``model`` fails on a batch in training mode (the importer traces that mode), or None."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            model.train()(torch.randn(2, *shape))
+    except Exception as err:  # noqa: BLE001 - any error of the spec's own module
+        return f"{type(err).__name__}: {err}"
+    finally:
+        model.eval()
+    return None
 
 
 def _layers(analysis) -> dict:
@@ -128,6 +143,9 @@ def check(text: str, fixed_point: bool = False, seed: int = 1) -> Outcome:
             located = re.match(r"error\[E72\d\]", message) is not None
             if not located:
                 return Outcome("fail", f"import refused without an E72x diagnostic:\n{message}")
+            broken = None if gap_of(message) else _runs_in_training(model, shape)
+            if broken:  # M itself fails, the importer rightly refused: a back-end bug
+                return Outcome("broken-build", f"the spec's build fails in training mode: {broken}\n{message}")
             return Outcome("refused", message, gap_of(message))
         stage = "compile the import"
         b = archlang.analyze(imported)

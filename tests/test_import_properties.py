@@ -134,6 +134,26 @@ def test_found_bugs(name):
     assert outcome.fixed_point, outcome.detail
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="archlang's generated `Permute` helper is traced through into `block Permute(dims)` "
+    "(h/stable reads it as `permute`), and the torch back end builds a `layernorm` after a "
+    "block that permutes with the wrong width (nn.LayerNorm(8) on (8, 8, 1); `block P(dims) "
+    "{ permute(dims) }` then `layernorm` shows it without the importer): the strict load fails",
+)
+def test_permute_helper_in_a_labelled_sequence():
+    """Found by the fuzz profile: ConvNeXt's channels-last pattern in a labelled sequence."""
+    spec = """\
+network R {
+  input 1x8x8
+  l1: { permute((0, 2, 3, 1)); layernorm; linear(1); relu; permute((0, 3, 1, 2)) }
+  relu
+}
+"""
+    outcome = import_law.check(spec)
+    assert outcome.kind == "ok", outcome.detail
+
+
 def test_found_bug_relabels_only_the_parameter_free_layer():
     """The import keeps the conv's key ("5") and names the relu by its op instead."""
     text = import_law.check(FOUND["auto-name-collides-with-label"]).imported

@@ -2,6 +2,7 @@
 
     python fuzz/campaign.py [--cases 10000] [--seed 0] [--save DIR]
     python fuzz/campaign.py --valid [--cases 10000] [--workers 2]   # back ends, see valid_campaign.py
+    python fuzz/campaign.py --valid --import [--cases 1000]         # the importer's law, import_campaign.py
 
 Each case is drawn from its own seed (``seed * 1_000_003 + index``), so any case can be
 replayed alone (``--only INDEX``). Eight kinds, in turn: a grammar-aware random spec, a
@@ -117,8 +118,21 @@ def main(argv=None) -> int:
         action="store_true",
         help="--valid without hostile labels, parameter and field names (the known back-end bugs)",
     )
+    ap.add_argument(
+        "--import",
+        dest="import_",
+        action="store_true",
+        help="with --valid: import each spec's build back (archc import) and check the law (fuzz/import_law.py)",
+    )
     ap.add_argument("--workers", type=int, default=2, help="processes for --valid (default 2)")
     args = ap.parse_args(argv)
+    if args.import_ and args.valid:
+        import import_campaign
+
+        valid_campaign.HOSTILE = not args.tame  # set before the workers fork
+        return import_campaign.run(args.cases, args.seed, args.workers, args.only, args.save)
+    if args.import_:
+        ap.error("--import goes with --valid")
     if args.valid:
         return valid_campaign.run(args.cases, args.seed, args.workers, args.only, args.save, not args.tame)
 

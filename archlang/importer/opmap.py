@@ -300,6 +300,13 @@ def _f_permute(input, *dims):
     return "permute", (tuple(dims),), ()
 
 
+def _f_pad(input, pad, mode="constant", value=None):
+    if mode != "constant" or value not in (None, 0) or len(pad) != 4:
+        raise Unsupported(f"pad={tuple(pad)}, mode={mode!r}, value={value!r} (archlang pads H and W with zeros)")
+    left, right, top, bottom = pad
+    return "pad", ((top, bottom, left, right),), ()
+
+
 def _f_channel_shuffle(x, groups):
     return "channel_shuffle", (groups,), ()
 
@@ -347,6 +354,7 @@ def function_table() -> dict:
         torch.softmax: _f_softmax,
         torch.permute: _f_permute,
         transform_input: _f_transform_input,
+        F.pad: _f_pad,
     }
     for module, name, stub in (
         ("torchvision.models.shufflenetv2", "channel_shuffle", _f_channel_shuffle),

@@ -174,7 +174,9 @@ def header_lines(network: Network) -> list[str]:
 def network_text(network: Network, file: str = "<import>") -> str:
     """The spec text of ``network`` (formatted; raises SpecError if it does not parse)."""
     from ..fmt import format_source
+    from .autonames import settle
 
+    network = settle(network)  # no automatic name equal to a label (E302)
     p = _Printer()
     for line in header_lines(network):
         p.line(f"# {line}".rstrip())

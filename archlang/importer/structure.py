@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..diagnostics import Diagnostic, SpecError
+from .containers import hoist
 from .tree import Aux, Call, Group, Instance, Seq
 
 INPUT = 0
@@ -231,7 +232,7 @@ def decompose(graph: ScopeGraph, source: int, sink: int, emitted: set[int] | Non
             f"in {where(graph.chain)}, `{'.'.join(leftover[0].label_path)}` runs but its result is not used",
             "archlang layers all lie on the path from the input to an output",
         )
-    items = _merge_nested(items)
+    items = _merge_nested(hoist(items))
     _check_labels(items, graph)
     return items
 

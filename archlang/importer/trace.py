@@ -19,20 +19,12 @@ import operator
 import torch
 import torch.fx as fx
 
-from . import opmap
+from . import generated, opmap
 from .leaves import transform_input_method
 from .shapes import ndim as rank
 from .shapes import propagate_shapes
 from .structure import CONTAINERS, INPUT, Elem, Scope, build, problem
 from .tree import Call, Network
-
-# Parameter-free ops written without their attribute name (`relu`, not `relu1: relu`): no
-# state_dict key depends on it, and archlang's torch back end makes them functional calls
-# (named by position inside a numbered sequence, as the label would), so importing a built
-# spec names them the same way.
-UNNAMED_OPS = frozenset(
-    {"relu", "relu6", "silu", "hardswish", "hardsigmoid", "gelu", "sigmoid", "tanh", "flatten", "identity"}
-)
 
 
 class _Tracer(fx.Tracer):
@@ -60,7 +52,8 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
     """The tree of ``module``'s forward on a ``(1, *input_shape)`` input."""
     flags = [(m, m.training) for m in module.modules()]
     patched = _patch_transform_input(module)
-    tracer = _Tracer(_autowrap())
+    helpers = generated.helper_functions(module)  # archlang's own, in a built spec
+    tracer = _Tracer((*_autowrap(), *helpers))
     try:
         module.train()
         try:
@@ -80,7 +73,7 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             m.training = flag
         if patched:
             del module._transform_input
-    return _Converter(module, graph).network(name or type(module).__name__, tuple(input_shape))
+    return _Converter(module, graph, helpers).network(name or type(module).__name__, tuple(input_shape))
 
 
 def _patch_transform_input(module) -> bool:
@@ -106,13 +99,13 @@ def _trace_failed(tracer: _Tracer, err: Exception):
 class _Converter:
     """Graph nodes -> :class:`~.structure.Elem` list, then :func:`~.structure.build`."""
 
-    def __init__(self, module: torch.nn.Module, graph: fx.Graph):
+    def __init__(self, module: torch.nn.Module, graph: fx.Graph, helpers: dict | None = None):
         self.module = module
         self.graph = graph
         self.values: dict[fx.Node, object] = {}  # node -> value id | ("param", path) | ("chunk", id, n)
         self.elems: list[Elem] = []
         self.scopes: dict[str, Scope] = {}
-        self.functions = opmap.function_table()
+        self.functions = {**opmap.function_table(), **(helpers or {})}
         self.calls: dict[str, int] = {}
         for node in graph.nodes:
             if node.op == "call_module":
@@ -124,7 +117,9 @@ class _Converter:
         scope = self.scopes.get(key)
         if scope is None:
             sub = self.module.get_submodule(path)
-            cls_name = cls.rsplit(".", 1)[-1] if isinstance(cls, str) else cls.__name__
+            cls_name = generated.block_name(type(sub)) or (
+                cls.rsplit(".", 1)[-1] if isinstance(cls, str) else cls.__name__
+            )
             exact = type(sub).__module__ == "torch.nn.modules.container" and cls_name in CONTAINERS
             state = any(True for _ in sub.parameters()) or any(True for _ in sub.buffers())
             scope = self.scopes[key] = Scope(key, path, cls_name, exact, state)
@@ -243,9 +238,14 @@ class _Converter:
                 f"{node.target} ({cls}): {err}",
                 "archc import knows the modules of torchvision's classifiers; see docs/import.md",
             ) from None
-        label = None if op[0] in UNNAMED_OPS else node.target
+        # A layer without parameters or buffers is written without its attribute name
+        # (`maxpool(3, stride=2)`, not `maxpool: maxpool(...)`): no state_dict key depends on
+        # it, and archlang's torch back end makes it a functional call in a block's forward or
+        # names it by position or op elsewhere, so a name would not survive `archlang.build`.
+        state = any(True for _ in sub.parameters()) or any(True for _ in sub.buffers())
+        label = node.target if state else None
         if self.calls[node.target] > 1:
-            if any(True for _ in sub.parameters()) or any(True for _ in sub.buffers()):
+            if state:
                 raise problem(
                     "E724", f"{node.target} ({cls}) is called more than once: archlang layers cannot share weights"
                 )

@@ -237,9 +237,24 @@ def test_several_model_inputs_are_refused():
     assert _error(Two()).code == "E725"
 
 
-def test_container_children_in_two_branches_are_refused():
+def test_container_children_in_two_branches_become_one_labelled_sequence():
+    """`torch.cat([self.convs[0](x), self.convs[1](x)])`: the container's uses are one run
+    (`convs: { concat { ... } }`), so the keys stay `convs.0.weight`, `convs.1.weight`."""
+
     def forward(s, x):
         return torch.cat([s.convs[0](x), s.convs[1](x)], 1)
 
-    diag = _error(_Net(forward, convs=nn.ModuleList([nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)])))
+    text = _roundtrip(_Net(forward, convs=nn.ModuleList([nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)])), (3, 16, 16))
+    assert text.count("convs: {") == 1
+
+
+def test_container_children_around_another_layer_are_refused():
+    """Another module's layer between the container's children: one labelled sequence would
+    rename it, two would clash."""
+
+    def forward(s, x):
+        return torch.cat([s.convs[0](x), s.other(x), s.convs[1](x)], 1)
+
+    convs = nn.ModuleList([nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)])
+    diag = _error(_Net(forward, convs=convs, other=nn.Conv2d(3, 4, 1)))
     assert diag.code == "E724" and "`convs`" in diag.message

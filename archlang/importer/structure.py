@@ -106,6 +106,7 @@ class Local:
     merge: str | None = None
     label_path: tuple[str, ...] = ()  # its labels from the scope: ("blocks", "0") for `blocks.0`
     nest: tuple[str, ...] = ()  # the labelled sequences it sits in (("blocks",)), named or not
+    module_path: tuple[str, ...] = ()  # a module call's names, labelled or not (an aux anchor's label)
 
 
 @dataclass
@@ -145,7 +146,7 @@ def scope_locals(elems: list[Elem], depth: int, chain: tuple[Scope, ...], used_o
         label_path = full if full and e.call.label is not None else ()
         if label_path:
             e.call.label = label_path[-1]
-        graph.locals[e.id] = Local(e.id, list(e.inputs), e.call, e.merge, label_path, full[:-1])
+        graph.locals[e.id] = Local(e.id, list(e.inputs), e.call, e.merge, label_path, full[:-1], full)
     for members in children.values():
         scope = members[0].chain[depth]
         ids = {e.id for e in members}
@@ -357,6 +358,8 @@ def _aux_head(root: ScopeGraph, value: int, emitted: set[int]) -> tuple[int, Aux
             raise problem("E724", "an auxiliary output is not a chain of layers off the main path")
         v = local.inputs[0]
     anchor = root.locals.get(v)
+    if anchor is not None and not anchor.label_path and anchor.module_path and isinstance(anchor.item, Call):
+        anchor.item.label, anchor.label_path = anchor.module_path[-1], anchor.module_path  # named for the head
     if anchor is None or not anchor.label_path:
         raise problem("E724", "an auxiliary output reads an unlabelled layer (archlang hangs aux heads on labels)")
     items = decompose(root, v, value, emitted)

@@ -18,6 +18,7 @@ No torch import here.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 
@@ -79,6 +80,7 @@ _CLASS_OPS = {
 }
 
 
+@functools.lru_cache(maxsize=256)  # asked for every module call of the trace
 def helper_class(cls: type) -> bool:
     """One of the back end's helper classes (a leaf module with an op)."""
     name = getattr(cls, "__name__", "")

@@ -137,3 +137,28 @@ def test_a_generated_block_class_is_read_as_its_block():
 
     model = nn.Sequential(nn.Conv2d(3, 4, 1), make("Block `Unit` (net.arch:3)."), make("Block `Unit` (net.arch:3)."))
     assert "block Unit" in archlang.from_module(model, (3, 8, 8))
+
+
+HELPERS_SPEC = """network T {
+  input 3x16x16
+
+  stem: {
+    transform_input(mean=(0.5, 0.5, 0.5))
+    conv2d(8, 3)
+    layernorm2d(eps=1e-06)
+    channel_shuffle(2)
+    permute((0, 2, 3, 1))
+    permute((0, 3, 1, 2))
+    stochastic_depth(0.1)
+    relu
+  }
+  flatten
+  fc: linear(10)
+}"""
+
+
+def test_the_generated_helper_modules_read_back_as_written():
+    """In an `nn.Sequential` the back end writes `TransformInput`, `LayerNorm2d`, `Permute`
+    and `StochasticDepth` modules of its own: each is its op again."""
+    text = archlang.from_module(archlang.build(HELPERS_SPEC), (3, 16, 16))
+    assert _body(text) == HELPERS_SPEC

@@ -258,3 +258,19 @@ def test_container_children_around_another_layer_are_refused():
     convs = nn.ModuleList([nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)])
     diag = _error(_Net(forward, convs=convs, other=nn.Conv2d(3, 4, 1)))
     assert diag.code == "E724" and "`convs`" in diag.message
+
+
+def test_container_children_around_a_function_that_would_take_a_childs_name_are_refused():
+    """A pool called between `blocks[1]` and `blocks[2]` would be named `2` inside
+    `blocks: { }`, as `blocks.2` is: refused (E724), not a spec that does not compile."""
+
+    def forward(s, x):
+        for i, b in enumerate(s.blocks):
+            x = b(x)
+            if i == 1:
+                x = F.max_pool2d(x, 2)
+        return x
+
+    blocks = nn.ModuleList([nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(4)])
+    diag = _error(_Net(forward, blocks=blocks))
+    assert diag.code == "E724" and "`blocks`" in diag.message

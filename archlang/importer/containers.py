@@ -11,7 +11,9 @@ children in different branches of a group would give the container's label twice
 :func:`hoist` makes them one: the shortest run of items that holds every use of the
 container becomes ``label: { run }`` with the inner wrappers removed, so the keys stay
 (``Mixed_7a.branch3x3_1.conv.weight``). A run that holds a labelled layer of something
-else is left alone (the caller reports the clash). No torch here.
+else, or an unlabelled layer that would take a child's name (a pool after ``blocks.1``
+would be named ``2``, as ``blocks.2`` is), is left alone (the caller reports the clash).
+No torch here.
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ def _spans(items: list, label: str) -> bool:
     return isinstance(only, Group) and sum(label in _labels(b, {}) for b in only.branches) > 1
 
 
+def _position_clash(items: list) -> bool:
+    """Would an unlabelled item take its position's name (`"2"`) from a labelled sibling?"""
+    labels = {x.label for x in items if getattr(x, "label", None) is not None}
+    return any(getattr(x, "label", None) is None and str(i) in labels for i, x in enumerate(items))
+
+
 def hoist(items: list) -> list:
     """``items`` with every container used across items wrapped once (see the module doc)."""
     changed = True
@@ -86,8 +94,10 @@ def hoist(items: list) -> list:
             lo, hi = at[0], at[-1] + 1
             if any(_foreign(x, label) for x in items[lo:hi]):
                 continue
-            inner = _strip(items[lo:hi], label)
-            items = [*items[:lo], Seq(hoist(inner), label=label), *items[hi:]]
+            inner = hoist(_strip(items[lo:hi], label))
+            if _position_clash(inner):
+                continue
+            items = [*items[:lo], Seq(inner, label=label), *items[hi:]]
             changed = True
             break
     return [_inside(x) for x in items]

@@ -26,10 +26,9 @@ import archlang
 MODELS = {
     "resnet18": ({}, 64),
     "densenet121": ({}, 64),
-    "inception_v3": ({"aux_logits": True, "init_weights": False}, 299),
+    "inception_v3": ({"aux_logits": False, "init_weights": False}, 75),  # its smallest input; aux: googlenet
     "googlenet": ({"aux_logits": True, "transform_input": True, "init_weights": False}, 64),
     "shufflenet_v2_x0_5": ({}, 64),
-    "mobilenet_v3_small": ({}, 64),
     "efficientnet_b0": ({}, 64),
     "convnext_tiny": ({}, 64),
 }

@@ -161,3 +161,14 @@ def test_the_generated_helper_modules_read_back_as_written():
     and `StochasticDepth` modules of its own: each is its op again."""
     text = archlang.from_module(archlang.build(HELPERS_SPEC), (3, 16, 16))
     assert _body(text) == HELPERS_SPEC
+
+
+def test_aux_head_that_is_one_parameter_free_module_keeps_its_name():
+    def forward(s, x):
+        x = s.conv(x)
+        logits = s.fc(torch.flatten(x, 1))
+        return Outputs(logits, s.side(x)) if s.training else logits
+
+    model = _Net(forward, conv=nn.Conv2d(3, 4, 3), fc=nn.Linear(4 * 14 * 14, 5), side=nn.AdaptiveAvgPool2d(1))
+    text = _fixed(model, (3, 16, 16))
+    assert "aux side at conv: adaptive_avgpool" in text

@@ -363,6 +363,9 @@ def _aux_head(root: ScopeGraph, value: int, emitted: set[int]) -> tuple[int, Aux
     if anchor is None or not anchor.label_path:
         raise problem("E724", "an auxiliary output reads an unlabelled layer (archlang hangs aux heads on labels)")
     items = decompose(root, v, value, emitted)
+    tip = root.locals.get(value)
+    if tip is not None and len(items) == 1 and items[0] is tip.item and len(tip.module_path) == 1:
+        items[0].label = tip.module_path[0]  # a parameter-free module as the head: named for it
     if len(items) == 1 and getattr(items[0], "label", None):
         head = items[0]
         label = head.label

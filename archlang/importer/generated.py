@@ -24,7 +24,7 @@ import re
 
 from ..backends.torch.texts import HELPER_FUNCTIONS, HELPERS
 
-_BLOCK_DOC = re.compile(r"Block `([A-Za-z_]\w*)` \([^()\n]*:\d+\)")
+_BLOCK_DOC = re.compile(r"Block `([A-Za-z_]\w*)`\s+\(.*?:\d+\)", re.S)  # wrapped or not
 _IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 

@@ -172,3 +172,14 @@ def test_aux_head_that_is_one_parameter_free_module_keeps_its_name():
     model = _Net(forward, conv=nn.Conv2d(3, 4, 3), fc=nn.Linear(4 * 14 * 14, 5), side=nn.AdaptiveAvgPool2d(1))
     text = _fixed(model, (3, 16, 16))
     assert "aux side at conv: adaptive_avgpool" in text
+
+
+@pytest.mark.parametrize(("spec", "shape"), [("lenet5", (1, 32, 32)), ("resnet", (3, 64, 64))])
+def test_a_bundled_spec_imports_to_a_fixed_point(spec, shape):
+    """Hand-written specs too: the import of their built model is a fixed point, and the
+    model built from it loads the bundled model's state_dict strictly."""
+    original = archlang.build(spec, shape)
+    text = archlang.from_module(original, shape)
+    built = archlang.build(text)
+    _same_function(built, original, shape)
+    assert _body(archlang.from_module(built, shape)) == _body(text)

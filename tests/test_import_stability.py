@@ -174,7 +174,7 @@ def test_aux_head_that_is_one_parameter_free_module_keeps_its_name():
     assert "aux side at conv: adaptive_avgpool" in text
 
 
-@pytest.mark.parametrize(("spec", "shape"), [("lenet5", (1, 32, 32)), ("resnet", (3, 64, 64))])
+@pytest.mark.parametrize(("spec", "shape"), [("lenet5", (1, 32, 32)), ("resnet18", (3, 64, 64))])
 def test_a_bundled_spec_imports_to_a_fixed_point(spec, shape):
     """Hand-written specs too: the import of their built model is a fixed point, and the
     model built from it loads the bundled model's state_dict strictly."""

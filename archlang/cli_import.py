@@ -117,6 +117,9 @@ def import_cmd(target, output, input_dims, name, kws):
     if name is not None and not _NAME.match(name):
         raise UsageProblem(f"--name wants a name like ResNet50, got {name!r}")
     kwargs = parse_kw(kws)
+    source_file = target.rpartition(":")[0]
+    if output and source_file.endswith(".py") and Path(output).resolve() == Path(source_file).resolve():
+        raise UsageProblem(f"refusing to write over `{output}`: it is the model's source file")
     from .diagnostics import SpecError
 
     try:

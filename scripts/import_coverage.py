@@ -35,7 +35,8 @@ import archlang
 from archlang.diagnostics import SpecError
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "import.md"
-START, END = "<!-- coverage:start -->", "<!-- coverage:end -->"
+START = "<!-- BEGIN GENERATED COVERAGE TABLE (written by a script; do not edit by hand) -->"
+END = "<!-- END GENERATED COVERAGE TABLE -->"
 FAMILIES = re.compile(
     r"^(alexnet|vgg|resnet|resnext|wide_resnet|googlenet|inception_v3|densenet|squeezenet|mobilenet_v2|"
     r"mobilenet_v3|mnasnet|shufflenet_v2|efficientnet|regnet|convnext)"

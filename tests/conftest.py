@@ -2,6 +2,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,3 +37,16 @@ def examples(ci_budget: int) -> int:
     """A test's example count: ``ci_budget`` under the ci profile, scaled like the profile's
     ``max_examples`` under the others (40 times as many under fuzz)."""
     return max(1, ci_budget * settings.default.max_examples // CI_EXAMPLES)
+
+
+@pytest.fixture
+def run():
+    """``run("check", "googlenet")``: archc in-process (click's runner), no colour."""
+    from archlang.cli import main
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, list(args), env={"NO_COLOR": "1"}, prog_name="archc")
+
+    return invoke

@@ -9,24 +9,12 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 from conftest import ROOT, SPECS
 
 from archlang import __version__
-from archlang.cli import main
 
 V3 = str(SPECS / "inception_v3.arch")
 GOOGLENET = str(SPECS / "googlenet.arch")
-
-
-@pytest.fixture
-def run():
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, list(args), env={"NO_COLOR": "1"}, prog_name="archc")
-
-    return invoke
 
 
 def test_check_summary_inception_v3(run):

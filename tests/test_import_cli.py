@@ -11,21 +11,9 @@ import textwrap
 import pytest
 import torch
 import torchvision
-from click.testing import CliRunner
 from conftest import ROOT
 
 import archlang
-from archlang.cli import main
-
-
-@pytest.fixture
-def run():
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, list(args), env={"NO_COLOR": "1"}, prog_name="archc")
-
-    return invoke
 
 
 def test_import_resnet18_to_a_file(run, tmp_path):
@@ -122,6 +110,14 @@ def test_factory_raising_or_returning_no_module(run, tmp_path):
 )
 def test_usage_errors_exit_2(run, args):
     assert run(*args).exit_code == 2
+
+
+def test_output_over_the_source_file_is_refused(run, tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text(textwrap.dedent(_LSTM_FILE))
+    result = run("import", f"{path}:make_model", "-o", str(path))
+    assert result.exit_code == 2 and "source file" in result.output
+    assert path.read_text() == textwrap.dedent(_LSTM_FILE)
 
 
 def test_kw_values_are_python_literals():

@@ -10,6 +10,7 @@ import fvcore.nn as fvcore_nn
 import pytest
 import torch
 import torchvision
+from bn_stats import randomize_bn
 
 import archlang
 
@@ -23,16 +24,17 @@ MODELS = {
     "densenet121": ({}, (3, 64, 64)),
     "googlenet": ({"aux_logits": True, "init_weights": False}, (3, 96, 96)),
     "inception_v3": ({"aux_logits": True, "init_weights": False}, (3, 299, 299)),
+    # the families that need the ops added for the import: relu6, hardswish, hardsigmoid,
+    # silu, gelu, mul (squeeze-excitation), split + channel_shuffle, spatial_mean,
+    # stochastic_depth, layer_scale, permute, layernorm, layernorm2d
+    "mobilenet_v2": ({}, (3, 64, 64)),
+    "mobilenet_v3_small": ({}, (3, 64, 64)),
+    "mnasnet0_5": ({}, (3, 64, 64)),
+    "shufflenet_v2_x0_5": ({}, (3, 64, 64)),
+    "efficientnet_b0": ({}, (3, 64, 64)),
+    "regnet_y_400mf": ({}, (3, 64, 64)),
+    "convnext_tiny": ({}, (3, 64, 64)),
 }
-
-
-def _randomise_bn(model: torch.nn.Module) -> None:
-    """Running statistics that are not the identity, so a BN mapped wrong shows."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g))
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
 
 
 def _all_params(analysis) -> int:
@@ -44,7 +46,7 @@ def _imported(name: str):
     kwargs, shape = MODELS[name]
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(**kwargs)
-    _randomise_bn(model)
+    randomize_bn(model, seed=1)
     text = archlang.from_module(model, shape)
     return name, model, text, shape
 
@@ -76,7 +78,10 @@ def test_input_shape_is_the_traced_one(imported):
     assert f"input {'x'.join(map(str, shape))}" in text
 
 
-@pytest.mark.parametrize("name", ["resnet18", "squeezenet1_0"])
+@pytest.mark.parametrize(
+    "name",
+    ["resnet18", "squeezenet1_0", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x0_5", "convnext_tiny"],
+)
 def test_flops_match_fvcore(name):
     model = getattr(torchvision.models, name)().eval()
     shape = (3, 64, 64)
@@ -106,7 +111,7 @@ def test_transform_input_is_imported():
     """googlenet(transform_input=True): the input transform becomes the `transform_input` op."""
     torch.manual_seed(0)
     model = torchvision.models.googlenet(aux_logits=False, transform_input=True, init_weights=False)
-    _randomise_bn(model)
+    randomize_bn(model, seed=1)
     text = archlang.from_module(model, (3, 64, 64))
     assert "transform_input" in text
     built = archlang.build(text)
@@ -137,3 +142,21 @@ def test_densenet_blocks_read_as_concat_items():
     assert block.count("concat {") == 1 and block.count("identity") == 1
     assert '"denselayer{i + 1}": _DenseLayer' in block
     assert [f"denseblock{k}: _DenseBlock({n})" in text for k, n in ((1, 6), (2, 12), (3, 24), (4, 16))] == [True] * 4
+
+
+def _flat_text(model, shape) -> str:
+    """The traced tree printed (no block abstraction), without the header."""
+    from archlang.importer.text import network_text
+    from archlang.importer.trace import trace
+
+    return network_text(trace(model, shape, type(model).__name__)).split("\n\n", 1)[1]
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_0", "densenet121", "googlenet", "inception_v3"])
+def test_importing_the_built_spec_gives_the_same_text(name):
+    """A fixed point: archlang's torch back end calls a container's children from its owner
+    (`self.features["3"]["squeeze"](x)`) and makes activations functional; the import puts
+    them back under the same labels."""
+    _, model, text, shape = _imported(name)
+    first = _flat_text(model.float(), shape)
+    assert _flat_text(archlang.build(first), shape) == first

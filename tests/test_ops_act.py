@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from bn_stats import randomize_bn
 from torch import nn
 
 import archlang
@@ -223,22 +224,13 @@ network Zoo() {
 """
 
 
-def _randomise_bn(model):
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-
-
 def test_generated_model_equals_the_graph_reference():
     from graph_reference import evaluate
 
     compiled = archlang.compile_spec(SPEC)
     torch.manual_seed(0)
     model = archlang.build(SPEC).double()
-    _randomise_bn(model)
+    randomize_bn(model, seed=1)
     model.eval()
     x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
     with torch.no_grad():

@@ -27,6 +27,7 @@ import torch
 from archlang.backends.torch import optimize as torch_optimize
 from archlang.backends.torch.codegen import emit
 from archlang.backends.torch.plan import module_outputs, plan
+from bn_stats import randomize_bn
 from generated import import_file
 from graph_reference import EVAL, evaluate
 from hypothesis import HealthCheck, given, settings
@@ -40,19 +41,6 @@ from archlang.ops import Op
 from archlang.summary import count_params
 
 _files = itertools.count()
-
-
-def _randomize_bn(model: torch.nn.Module, seed: int) -> None:
-    """BN statistics and affine parameters away from the identity, so eval mode shows them."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g, dtype=m.running_mean.dtype))
-                m.running_var.copy_(torch.rand(m.num_features, generator=g, dtype=m.running_var.dtype) + 0.5)
-                if m.affine:
-                    m.weight.copy_(torch.rand(m.num_features, generator=g, dtype=m.weight.dtype) + 0.5)
-                    m.bias.copy_(torch.randn(m.num_features, generator=g, dtype=m.bias.dtype))
 
 
 def _close(a, b) -> None:
@@ -80,7 +68,7 @@ def check_emitted_equals_built(compiled, folder, batch: int = 2, optimized: bool
     assert [(k, v.shape) for k, v in mine.items()] == [(k, v.shape) for k, v in theirs.items()]
     for key in mine:  # the same initial weights from the same seed
         assert torch.equal(mine[key], theirs[key]), key
-    _randomize_bn(built, seed=3)
+    randomize_bn(built, seed=3, affine=True)
     emitted.load_state_dict(built.state_dict(), strict=True)
     x = torch.randn(batch, *compiled.graph.graph["input_shape"], dtype=torch.float64)
     with torch.no_grad():

@@ -20,6 +20,7 @@ import pytest
 import torch
 import torchvision.models as models
 from archlang.backends.torch import optimize as torch_optimize  # noqa: E402
+from bn_stats import randomize_bn
 from hypothesis import HealthCheck, given, settings
 from strategies import spec_cases  # noqa: E402
 
@@ -260,14 +261,8 @@ def test_fusion_rules_on_a_small_spec():
     activations differ)."""
     torch.manual_seed(0)
     plain = archlang.build(RULES)
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for m in plain.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=g))
+    randomize_bn(plain, seed=3, affine=True)
+    g = torch.Generator().manual_seed(103)
     plain.eval()
     optimized = torch_optimize.optimize(RULES, plain.state_dict())
     fused = {n: (dict(m.widths), type(m).__name__) for n, m in optimized.named_modules() if hasattr(m, "widths")}
@@ -304,12 +299,8 @@ def test_new_ops_optimize_to_the_same_function():
     removing it would renumber the keys), BN folds and a + b.0 fuse around them."""
     torch.manual_seed(0)
     plain = archlang.build(NEW_OPS).double()
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for m in plain.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g, dtype=torch.float64))
-                m.running_var.copy_(torch.rand(m.num_features, generator=g, dtype=torch.float64) + 0.5)
+    randomize_bn(plain, seed=3)
+    g = torch.Generator().manual_seed(103)
     plain.eval()
     assert type(plain.sd).__name__ == "StochasticDepth"
     optimized = torch_optimize.optimize(NEW_OPS, plain.state_dict(), dtype=torch.float64)
@@ -384,12 +375,8 @@ def test_random_specs_optimize_to_the_same_function(case):
     compiled = archlang.compile_spec(case.text)
     torch.manual_seed(0)
     plain = archlang.build(compiled).double()
-    g = torch.Generator().manual_seed(6)
-    with torch.no_grad():
-        for m in plain.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g, dtype=torch.float64))
-                m.running_var.copy_(torch.rand(m.num_features, generator=g, dtype=torch.float64) + 0.5)
+    randomize_bn(plain, seed=6)
+    g = torch.Generator().manual_seed(106)
     plain.eval()
     optimized = torch_optimize.optimize(compiled, plain.state_dict(), dtype=torch.float64)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in optimized.modules()) or "batchnorm" in case.text

@@ -1,4 +1,5 @@
-"""Functions the tracer records as one call (a leaf) instead of tracing through them."""
+"""Functions the tracer records as one call (a leaf) instead of tracing through them, and
+small torch helpers of the trace."""
 
 from __future__ import annotations
 
@@ -19,3 +20,22 @@ def transform_input_method(x):
     if isinstance(x, fx.Proxy):
         return x.tracer.create_proxy("call_function", transform_input, (x,), {})
     return transform_input(x)
+
+
+def shortest(value: torch.Tensor) -> float:
+    """The shortest decimal that rounds to ``value`` in its dtype (``1e-06``, not
+    ``9.999999974752427e-07`` for a float32)."""
+    exact = float(value)
+    for digits in range(1, 18):
+        candidate = float(f"{exact:.{digits}g}")
+        if torch.tensor(candidate, dtype=value.dtype).item() == value.item():
+            return candidate
+    return exact
+
+
+def is_param(module, path: str) -> bool:
+    try:
+        module.get_parameter(path)
+    except AttributeError:
+        return False
+    return True

@@ -1,39 +1,65 @@
 """Every value's shape in a traced graph: one forward pass (eval mode, no grad) of a random
 ``(1, C, H, W)`` input, on fake tensors where torch can (shapes without the arithmetic: a
-100-GFLOP model in a second), else on real ones."""
+100-GFLOP model in a second), else on real ones. A failure is E727 naming the module that
+failed; ``ShapeProp``'s own traceback printing is silenced."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import torch
 import torch.fx as fx
+from torch.fx.passes.shape_prop import ShapeProp
 
 from .structure import problem
 
 
-def propagate_shapes(gm: fx.GraphModule, module, input_shape) -> None:
-    from torch.fx.passes.shape_prop import ShapeProp
+class _Shapes(ShapeProp):
+    current: fx.Node | None = None
 
+    def run_node(self, n: fx.Node):
+        self.current = n
+        return super().run_node(n)
+
+
+def propagate_shapes(gm: fx.GraphModule, module, input_shape) -> None:
     param = next(module.parameters(), None)
     dtype = param.dtype if param is not None else torch.float32
     device = param.device if param is not None else "cpu"
     gm.eval()
     x = torch.randn(1, *input_shape, dtype=dtype, device=device)
-    try:
-        try:  # fake tensors: shapes without the arithmetic (a 100-GFLOP model in a second)
+    with contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
+        try:
             from torch._subclasses.fake_tensor import FakeTensorMode
 
-            with torch.no_grad():
-                ShapeProp(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
+            _Shapes(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
+            return
         except Exception:
-            with torch.no_grad():
-                ShapeProp(gm).propagate(x)
-    except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise problem(
-            "E727",
-            f"the module fails on a 1x{'x'.join(map(str, input_shape))} input: {reason}",
-            "give the input size it expects with --input CxHxW (input_shape=)",
-        ) from None
+            pass
+        real = _Shapes(gm)
+        try:
+            real.propagate(x)
+        except Exception as err:
+            raise _failed(real.current, err, input_shape) from None
+
+
+def _failed(node: fx.Node | None, err: Exception, input_shape):
+    while err.__cause__ is not None:  # ShapeProp wraps the module's own error
+        err = err.__cause__
+    text = str(err).strip()
+    reason = text.splitlines()[0] if text else type(err).__name__
+    where = ""
+    if node is not None and node.op == "call_module":
+        where = f"`{node.target}` "
+    elif node is not None and node.meta.get("nn_module_stack"):
+        where = f"`{list(node.meta['nn_module_stack'].values())[-1][0]}` "
+    size = "x".join(map(str, input_shape))
+    return problem(
+        "E727",
+        f"the module fails on a 1x{size} input {('at ' + where) if where else ''}: {reason}".replace(" :", ":"),
+        "give the input size it expects with --input CxHxW (input_shape=)",
+    )
 
 
 def ndim(node) -> int | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..diagnostics import Diagnostic, SpecError
-from .containers import hoist
+from . import nesting
 from .tree import Aux, Call, Group, Instance, Seq
 
 INPUT = 0
@@ -106,13 +106,14 @@ class Local:
     merge: str | None = None
     label_path: tuple[str, ...] = ()  # its labels from the scope: ("blocks", "0") for `blocks.0`
     nest: tuple[str, ...] = ()  # the labelled sequences it sits in (("blocks",)), named or not
-    module_path: tuple[str, ...] = ()  # a module call's names, labelled or not (an aux anchor's label)
+    module_path: tuple[str, ...] = ()  # a module call's names, labelled or not (an aux head's)
 
 
 @dataclass
 class ScopeGraph:
     chain: tuple[Scope, ...]
     locals: dict[int, Local] = field(default_factory=dict)
+    made_by: dict[int, object] = field(default_factory=dict)  # value -> the item (or group) computing it
 
 
 def _tensors(n: int) -> str:
@@ -214,12 +215,13 @@ def decompose(graph: ScopeGraph, source: int, sink: int, emitted: set[int] | Non
                 raise _not_series_parallel(graph)
             emitted.add(v)
             if local.merge is None:
-                out.append(_nest(local))
+                graph.made_by[v] = local.item
+                out.append(nesting.nest(local.item, local.nest))
                 v = local.inputs[0]
             else:
                 d = dominator(v)
-                branches = [_branch(between(d, u)) for u in local.inputs]
-                out.append(Group(local.merge, branches))
+                group = graph.made_by[v] = Group(local.merge, [_branch(between(d, u)) for u in local.inputs])
+                out.append(nesting.hoist(group))
                 v = d
         out.reverse()
         return out
@@ -233,7 +235,7 @@ def decompose(graph: ScopeGraph, source: int, sink: int, emitted: set[int] | Non
             f"in {where(graph.chain)}, `{'.'.join(leftover[0].label_path)}` runs but its result is not used",
             "archlang layers all lie on the path from the input to an output",
         )
-    items = _merge_nested(hoist(items))
+    items = nesting.merge(items)
     _check_labels(items, graph)
     return items
 
@@ -284,34 +286,13 @@ def _not_series_parallel(graph: ScopeGraph) -> SpecError:
     )
 
 
-def _nest(local: Local):
-    """The item, wrapped in labelled sequences for a path of several names (`blocks.0`)."""
-    item = local.item
-    for name in reversed(local.nest):
-        item = Seq([item], label=name)
-    return item
-
-
 def _branch(items: list):
+    items = nesting.merge(items)
     if not items:
         return Call("identity")
     if len(items) == 1:
         return items[0]
     return Seq(items)
-
-
-def _merge_nested(items: list) -> list:
-    """Adjacent labelled sequences made by :func:`_nest` for the same container (``blocks:``)
-    become one."""
-    out: list = []
-    for item in items:
-        prev = out[-1] if out else None
-        if isinstance(item, Seq) and isinstance(prev, Seq) and item.label is not None and item.label == prev.label:
-            prev.items.extend(item.items)
-            prev.items[:] = _merge_nested(prev.items)
-        else:
-            out.append(item)
-    return out
 
 
 # ---- the whole network -----------------------------------------------------------------------
@@ -336,7 +317,7 @@ def build(elems: list[Elem], main: int, aux_outputs: list[int]) -> tuple[Seq, li
     body = decompose(root, INPUT, main, emitted)
     heads, labels = [], {}
     for value in aux_outputs:
-        anchor, head = _aux_head(root, value, emitted)
+        anchor, head = _aux_head(root, value, emitted, body)
         heads.append((anchor, head))
         labels[value] = head.label
     unused = [x for x in root.locals.values() if x.id not in emitted and x.label_path]
@@ -346,10 +327,32 @@ def build(elems: list[Elem], main: int, aux_outputs: list[int]) -> tuple[Seq, li
             f"`{'.'.join(unused[0].label_path)}` runs but its result is not used",
             "archlang layers all lie on the path from the input to an output",
         )
-    return Seq(body), [head for _, head in sorted(heads, key=lambda pair: pair[0])], labels
+    heads = [head for _, head in sorted(heads, key=lambda pair: pair[0])]
+    _check_complete(root, emitted, [*body, *(h.body for h in heads)])
+    return Seq(body), heads, labels
 
 
-def _aux_head(root: ScopeGraph, value: int, emitted: set[int]) -> tuple[int, Aux]:
+def _check_complete(root: ScopeGraph, emitted: set[int], items: list) -> None:
+    """Every layer the decomposition emitted is in the tree exactly once (the nesting
+    rewrites move layers, never drop or copy them)."""
+    found: list[int] = []
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (Call, Instance)):
+            found.append(id(item))
+        if isinstance(item, Seq):
+            stack.extend(item.items)
+        elif isinstance(item, Group):
+            stack.extend(item.branches)
+    made = [id(root.locals[v].item) for v in emitted if v in root.locals and root.locals[v].merge is None]
+    if sorted(made) != sorted(i for i in found if i in set(made)) or len(found) != len(set(found)):
+        raise problem(
+            "E900", "internal error: the importer lost or duplicated a layer", "please report this with the model"
+        )
+
+
+def _aux_head(root: ScopeGraph, value: int, emitted: set[int], body: list) -> tuple[int, Aux]:
     """The head computing ``value``: back from it to the first value the main path made."""
     v = value
     while v not in emitted and v != INPUT:
@@ -357,23 +360,43 @@ def _aux_head(root: ScopeGraph, value: int, emitted: set[int]) -> tuple[int, Aux
         if local is None or local.merge is not None:
             raise problem("E724", "an auxiliary output is not a chain of layers off the main path")
         v = local.inputs[0]
-    anchor = root.locals.get(v)
-    if anchor is not None and not anchor.label_path and anchor.module_path and isinstance(anchor.item, Call):
-        anchor.item.label, anchor.label_path = anchor.module_path[-1], anchor.module_path  # named for the head
-    if anchor is None or not anchor.label_path:
-        raise problem("E724", "an auxiliary output reads an unlabelled layer (archlang hangs aux heads on labels)")
+    _name_for_aux(root, v)
+    anchor = _anchor(body, root.made_by.get(v))
+    if anchor is None:
+        raise problem(
+            "E724",
+            "an auxiliary output reads a layer that is not a labelled layer of the top level (archlang hangs "
+            "aux heads on those)",
+        )
     items = decompose(root, v, value, emitted)
-    tip = root.locals.get(value)
-    if tip is not None and len(items) == 1 and items[0] is tip.item and len(tip.module_path) == 1:
-        items[0].label = tip.module_path[0]  # a parameter-free module as the head: named for it
+    if len(items) == 1:
+        _name_for_aux(root, value)
     if len(items) == 1 and getattr(items[0], "label", None):
-        head = items[0]
-        label = head.label
-        body = head.body if isinstance(head, Instance) else head
-        if isinstance(head, Instance):
-            body = Instance(cls=head.cls, path=head.path, body=head.body, label=None, container=head.container)
-        else:
-            head.label = None
+        body = items[0]
+        label, body.label = body.label, None
     else:
         raise problem("E724", "an auxiliary output is not one labelled module (its name would be the head's)")
-    return v, Aux(label=label, anchor=".".join(anchor.label_path), body=body)
+    return v, Aux(label=label, anchor=anchor, body=body)
+
+
+def _name_for_aux(root: ScopeGraph, v: int) -> None:
+    """A parameter-free module of the top level that an aux head hangs from, or that is the
+    head, is unnamed (see :mod:`.trace`); the aux line needs its name."""
+    local = root.locals.get(v)
+    if local is not None and isinstance(local.item, Call) and local.item.label is None and len(local.module_path) == 1:
+        local.item.label = local.module_path[0]
+        local.label_path = local.module_path
+
+
+def _anchor(body: list, made: object) -> str | None:
+    """The label of the top-level item whose output ``made`` computes (it ends that item,
+    perhaps inside nest sequences)."""
+    for item in body:
+        if item.label is None if hasattr(item, "label") else True:
+            continue
+        last = item
+        while isinstance(last, Seq) and getattr(last, "nest", False) and last.items and last is not made:
+            last = last.items[-1]
+        if last is made:
+            return item.label
+    return None

@@ -15,16 +15,20 @@ naming the module path and the op, never a traceback.
 from __future__ import annotations
 
 import operator
+import re
 
 import torch
 import torch.fx as fx
 
 from . import generated, opmap
-from .leaves import transform_input_method
+from .leaves import is_param, shortest, transform_input_method
 from .shapes import ndim as rank
 from .shapes import propagate_shapes
 from .structure import CONTAINERS, INPUT, Elem, Scope, build, problem
 from .tree import Call, Network
+
+# Parameter-free ops the torch back end makes submodules outside blocks (named by the label).
+NAMED_STATELESS = frozenset({"maxpool", "avgpool", "adaptive_avgpool", "lrn", "dropout", "stochastic_depth"})
 
 
 class _Tracer(fx.Tracer):
@@ -66,14 +70,15 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
                 "E725",
                 f"the module's forward takes several tensors ({', '.join(inputs)}): archlang networks take one input",
             )
-        gm = fx.GraphModule(module, graph)
-        propagate_shapes(gm, module, input_shape)
+        converter = _Converter(module, graph, helpers)
+        converter.precheck()
+        propagate_shapes(fx.GraphModule(module, graph), module, input_shape)
     finally:
         for m, flag in flags:
             m.training = flag
         if patched:
             del module._transform_input
-    return _Converter(module, graph, helpers).network(name or type(module).__name__, tuple(input_shape))
+    return converter.network(name or type(module).__name__, tuple(input_shape))
 
 
 def _patch_transform_input(module) -> bool:
@@ -226,26 +231,52 @@ class _Converter:
             raise problem("E725", "the module returns something other than a layer's output tensor")
         return value
 
-    def _call_module(self, node: fx.Node) -> None:
+    def precheck(self) -> None:
+        """Modules, functions and methods with no archlang op, before anything runs."""
+        for node in self.graph.nodes:
+            if node.op == "call_module":
+                self._module_op(node)
+            elif node.op == "call_function" and not self._known(node.target):
+                self._call_function(node)  # raises E721
+            elif node.op == "call_method" and node.target not in {*opmap.MERGE_METHODS, "chunk", *opmap.METHODS}:
+                self._call_method(node)  # raises E721
+
+    def _known(self, fn) -> bool:
+        if isinstance(fn, type) and issubclass(fn, tuple) and hasattr(fn, "_fields"):
+            return True
+        return (
+            fn in self.functions
+            or fn in opmap.MERGES
+            or fn in (torch.add, torch.mul, torch.cat, torch.chunk, operator.getitem)
+            or fn is getattr(torch, "concat", None)
+        )
+
+    def _module_op(self, node: fx.Node):
         sub = self.module.get_submodule(node.target)
-        cls = opmap.public_name(type(sub))
         try:
-            op = opmap.module_op(sub)
+            return opmap.module_op(sub)
         except opmap.Unsupported as err:
             code = "E720" if str(err).startswith("no archlang op") else "E722"
             raise problem(
                 code,
-                f"{node.target} ({cls}): {err}",
+                f"{node.target} ({opmap.public_name(type(sub))}): {err}",
                 "archc import knows the modules of torchvision's classifiers; see docs/import.md",
             ) from None
-        # A layer without parameters or buffers is written without its attribute name
-        # (`maxpool(3, stride=2)`, not `maxpool: maxpool(...)`): no state_dict key depends on
-        # it, and archlang's torch back end makes it a functional call in a block's forward or
-        # names it by position or op elsewhere, so a name would not survive `archlang.build`.
-        state = any(True for _ in sub.parameters()) or any(True for _ in sub.buffers())
-        label = node.target if state else None
+
+    def _call_module(self, node: fx.Node) -> None:
+        sub = self.module.get_submodule(node.target)
+        cls = opmap.public_name(type(sub))
+        op = self._module_op(node)
+        stateless = not any(True for _ in sub.parameters()) and not any(True for _ in sub.buffers())
+        # A parameter-free layer keeps its name only where archlang's torch back end keeps it
+        # too (a pool or dropout module of the network or a sequence, ``maxpool1``), and not
+        # when it is the name the layer gets anyway (its op's, ``maxpool_2``, or its
+        # position); no key depends on it. Inside blocks, .blocks drops pools' names too.
+        name = node.target.rsplit(".", 1)[-1]
+        plain = name.isdigit() or re.fullmatch(rf"{op[0]}(_\d+)?", name) is not None
+        label = None if stateless and (op[0] not in NAMED_STATELESS or plain) else node.target
         if self.calls[node.target] > 1:
-            if state:
+            if not stateless:
                 raise problem(
                     "E724", f"{node.target} ({cls}) is called more than once: archlang layers cannot share weights"
                 )
@@ -268,14 +299,14 @@ class _Converter:
         self._add(node, [pa, pb], merge=mode)
 
     def _layer_scale(self, node: fx.Node, path: str, x: int) -> None:
-        param = self.module.get_parameter(path) if _is_param(self.module, path) else None
+        param = self.module.get_parameter(path) if is_param(self.module, path) else None
         if param is None or param.dim() != 3 or tuple(param.shape[1:]) != (1, 1):
             raise problem(
                 "E721",
                 f"{self._where(node)}: multiplying by `{path}` has no archlang op",
                 "only a (C, 1, 1) parameter is a `layer_scale`",
             )
-        init = _shortest(param.detach().flatten()[0])
+        init = shortest(param.detach().flatten()[0])
         self._add(node, [x], Call("layer_scale", () if init == 1e-6 else (init,), label=path, source=path), path=path)
 
     def _call_function(self, node: fx.Node) -> None:
@@ -365,26 +396,7 @@ class _Converter:
         self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
 
 
-def _shortest(value: torch.Tensor) -> float:
-    """The shortest decimal that rounds to ``value`` in its dtype (``1e-06``, not
-    ``9.999999974752427e-07`` for a float32)."""
-    exact = float(value)
-    for digits in range(1, 18):
-        candidate = float(f"{exact:.{digits}g}")
-        if torch.tensor(candidate, dtype=value.dtype).item() == value.item():
-            return candidate
-    return exact
-
-
 def _has_node(args) -> bool:
     found = []
     fx.node.map_arg(args, lambda n: found.append(n))
     return bool(found)
-
-
-def _is_param(module, path: str) -> bool:
-    try:
-        module.get_parameter(path)
-    except AttributeError:
-        return False
-    return True

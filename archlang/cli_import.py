@@ -10,6 +10,7 @@ a target that cannot be loaded or called (E726) and a model archlang cannot expr
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import importlib.util
 import re
@@ -51,16 +52,21 @@ def load_target(target: str):
         where, _, attr = target.rpartition(":")
     else:
         where, _, attr = target.rpartition(".")
-    if not where or not attr:
+    if not where or not attr or (":" not in target and target.endswith(".py")):
         raise UsageProblem(f"TARGET is `module.callable`, `module:callable` or `file.py:callable`, got {target!r}")
+    if where.endswith(".py") and not Path(where).is_file():
+        raise _problem(f"cannot load `{target}`: no file `{where}`")
+    if not where.endswith(".py") and Path(where).is_file():
+        raise _problem(f"cannot load `{target}`: `{where}` is not a Python file", "a file TARGET ends in .py")
     try:
         if where.endswith(".py"):
             path = Path(where)
-            if not path.is_file():
-                raise _problem(f"cannot load `{target}`: no file `{where}`")
             spec = importlib.util.spec_from_file_location(f"_archc_import_{path.stem}", path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
+            folder = str(path.resolve().parent)
+            if folder not in sys.path:  # its sibling modules import, as when Python runs the file
+                sys.path.insert(0, folder)
             spec.loader.exec_module(module)
         else:
             module = importlib.import_module(where)
@@ -71,7 +77,7 @@ def load_target(target: str):
         raise _problem(f"cannot load `{target}`: {err}", "is the package installed, and the path right?") from None
     except AttributeError:
         raise _problem(f"cannot load `{target}`: `{where}` has no `{attr}`") from None
-    except Exception as err:  # the user's file raised while it was imported
+    except (Exception, SystemExit) as err:  # the user's file raised (or exited) while it was imported
         raise _problem(f"cannot load `{target}`: importing it raised {type(err).__name__}: {err}") from None
     if not callable(value):
         raise _problem(f"`{target}` is not callable", "TARGET names a function or class that returns an nn.Module")
@@ -85,11 +91,18 @@ def make_model(target: str, kwargs: dict):
     factory = load_target(target)
     try:
         model = factory(**kwargs)
-    except Exception as err:
+    except (Exception, SystemExit) as err:
         raise _problem(f"calling `{target}` raised {type(err).__name__}: {err}") from None
     if not isinstance(model, torch.nn.Module):
         raise _problem(f"`{target}` returned a value of type `{type(model).__name__}`, not a torch.nn.Module")
     return model
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 @click.command("import", cls=SubCommand)
@@ -114,20 +127,28 @@ def import_cmd(target, output, input_dims, name, kws):
     model's state_dict.
     """
     shape = parse_dims(input_dims)
-    if name is not None and not _NAME.match(name):
+    from .importer.text import KEYWORDS
+
+    if name is not None and (not _NAME.match(name) or name in KEYWORDS):
         raise UsageProblem(f"--name wants a name like ResNet50, got {name!r}")
     kwargs = parse_kw(kws)
     source_file = target.rpartition(":")[0]
-    if output and source_file.endswith(".py") and Path(output).resolve() == Path(source_file).resolve():
+    if output and source_file.endswith(".py") and _same_file(output, source_file):
         raise UsageProblem(f"refusing to write over `{output}`: it is the model's source file")
     from .diagnostics import SpecError
 
     try:
-        from .importer.api import from_module
+        with contextlib.redirect_stdout(sys.stderr):  # what the model prints must not mix with the spec
+            from .importer.api import from_module
 
-        model = make_model(target, kwargs)
-        call = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        text = from_module(model, shape, name=name, source=f"{target}({call})")
+            model = make_model(target, kwargs)
+            where = target.rpartition(":")[0] if ":" in target else target.rpartition(".")[0]
+            for module in (where, type(model).__module__):
+                source_file = getattr(sys.modules.get(module), "__file__", None)
+                if output and source_file and _same_file(output, source_file):
+                    raise UsageProblem(f"refusing to write over `{output}`: it is the model's source file")
+            call = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            text = from_module(model, shape, name=name, source=f"{target}({call})")
     except SpecError as err:
         report_errors(err)
         sys.exit(1)

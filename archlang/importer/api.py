@@ -16,10 +16,13 @@ def from_module(
     says it came from. Raises :class:`archlang.SpecError` (E720-E727) for what archlang
     cannot express, naming the module path and the op.
     """
+    from .names import check_labels, check_text
     from .text import network_text
     from .trace import trace
 
-    network = trace(module, tuple(input_shape), name)
+    input_shape = _checked(module, input_shape)
+    network = trace(module, input_shape, name)
+    check_labels(network)
     network.header = [
         f"{network.name}, imported from {source or type(module).__module__ + '.' + type(module).__qualname__}"
     ]
@@ -29,4 +32,30 @@ def from_module(
 
         network = blocks.abstract(network)
     # ---- end hook ----
-    return network_text(network)
+    return check_text(lambda: network_text(network))
+
+
+def _checked(module, input_shape) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of ints, or E726 / E727 for a call the CLI would not make."""
+    import numbers
+
+    import torch
+
+    from ..ops import MAX_DIM
+    from .structure import problem
+
+    if not isinstance(module, torch.nn.Module):
+        raise problem("E726", f"from_module wants a torch.nn.Module, got a value of type `{type(module).__name__}`")
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = ()
+    if len(shape) not in (1, 3) or not all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) and 1 <= d <= MAX_DIM for d in shape
+    ):
+        raise problem(
+            "E727",
+            f"input_shape wants (C, H, W) (or (features,)) of positive ints up to {MAX_DIM:,}, got {input_shape!r}",
+            "like input_shape=(3, 224, 224); --input 3x224x224 on the command line",
+        )
+    return tuple(int(d) for d in shape)

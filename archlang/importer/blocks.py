@@ -141,7 +141,12 @@ class _State:
         return item
 
     def _name(self, cls: str) -> str:
-        base = cls if cls.isidentifier() else "".join(ch if ch.isalnum() else "_" for ch in cls) or "Block"
+        base = (
+            cls
+            if cls.isascii() and cls.isidentifier()
+            else "".join(c if c.isascii() and c.isalnum() else "_" for c in cls)
+        )
+        base = base or "Block"
         if base[0].isdigit():
             base = "B" + base
         if base in CALLABLE_OPS or base in ALIASES or base in RESERVED or base in _PRELUDE_BLOCKS:

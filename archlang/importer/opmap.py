@@ -63,6 +63,8 @@ def _conv2d(m):
     if getattr(m, "transposed", False):
         raise Unsupported("transposed convolution")
     padding = m.padding if isinstance(m.padding, str) else _size(m.padding)
+    if padding == "same" and any(d * (k - 1) % 2 for k, d in zip(m.kernel_size, m.dilation)):
+        raise Unsupported("padding='same' with an even kernel (torch pads one side more; archlang's 'same' is even)")
     kwargs = _kw(
         [
             ("stride", _size(m.stride), 1),

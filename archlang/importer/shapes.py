@@ -16,30 +16,45 @@ from .structure import problem
 
 
 class _Shapes(ShapeProp):
+    """ShapeProp on ``graph`` run against ``module`` itself: no ``GraphModule``, whose
+    generated Python breaks on attribute names that are keywords (``self.class``)."""
+
     current: fx.Node | None = None
+
+    def __init__(self, module, graph: fx.Graph, fake_mode=None):
+        fx.Interpreter.__init__(self, module, graph=graph)
+        self.fake_module = self.fake_mode = None
+        if fake_mode is not None:
+            from torch._dynamo.utils import deepcopy_to_fake_tensor
+
+            self.fake_module = deepcopy_to_fake_tensor(module, fake_mode)
+            self.fake_mode = fake_mode
+        self.real_module = module
 
     def run_node(self, n: fx.Node):
         self.current = n
         return super().run_node(n)
 
 
-def propagate_shapes(gm: fx.GraphModule, module, input_shape) -> None:
+def propagate_shapes(graph: fx.Graph, module, input_shape) -> None:
     param = next(module.parameters(), None)
     dtype = param.dtype if param is not None else torch.float32
     device = param.device if param is not None else "cpu"
-    gm.eval()
-    x = torch.randn(1, *input_shape, dtype=dtype, device=device)
+    module.eval()  # the caller restores the training flags
     with contextlib.redirect_stderr(io.StringIO()), torch.no_grad():
         try:
             from torch._subclasses.fake_tensor import FakeTensorMode
 
-            _Shapes(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(x)
+            fake = FakeTensorMode(allow_non_fake_inputs=True)
+            with fake:  # no memory for the input either: a 3x8192x8192 input costs nothing
+                x = torch.randn(1, *input_shape, dtype=dtype, device=device)
+            _Shapes(module, graph, fake_mode=fake).propagate(x)
             return
         except Exception:
             pass
-        real = _Shapes(gm)
+        real = _Shapes(module, graph)
         try:
-            real.propagate(x)
+            real.propagate(torch.randn(1, *input_shape, dtype=dtype, device=device))
         except Exception as err:
             raise _failed(real.current, err, input_shape) from None
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 import re
 
+from ..diagnostics import Diagnostic, SpecError
 from ..version import __version__
 from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq
 
 KEYWORDS = frozenset(
     "network block import const input unit init aux at outputs if elif else then for in repeat as "
-    "concat add and or not true false none".split()
+    "concat add mul and or not true false none".split()
 )
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -58,14 +59,15 @@ def value_text(value) -> str:
     raise _no_literal(value)
 
 
-def _no_literal(value):
-    from ..diagnostics import Diagnostic, SpecError
-
-    return SpecError(Diagnostic(code="E722", message=f"the value {value!r} has no spec literal"))
+def _no_literal(value, message: str | None = None):
+    return SpecError(Diagnostic(code="E722", message=message or f"the value {value!r} has no spec literal"))
 
 
 def call_text(call: Call) -> str:
-    parts = [value_text(a) for a in call.args] + [f"{k}={value_text(v)}" for k, v in call.kwargs]
+    try:
+        parts = [value_text(a) for a in call.args] + [f"{k}={value_text(v)}" for k, v in call.kwargs]
+    except SpecError as err:  # a value with no literal (inf, nan): say which layer has it
+        raise _no_literal(None, f"{call.source or call.op}: {err.diagnostics[0].message}") from None
     return f"{call.op}({', '.join(parts)})" if parts else call.op
 
 

@@ -20,7 +20,7 @@ import re
 import torch
 import torch.fx as fx
 
-from . import generated, opmap
+from . import generated, inplace, opmap, refusals
 from .leaves import is_param, shortest, transform_input_method
 from .shapes import ndim as rank
 from .shapes import propagate_shapes
@@ -58,6 +58,7 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
     patched = _patch_transform_input(module)
     helpers = generated.helper_functions(module)  # archlang's own, in a built spec
     tracer = _Tracer((*_autowrap(), *helpers))
+    recording = inplace.record()
     try:
         module.train()
         try:
@@ -72,13 +73,18 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             )
         converter = _Converter(module, graph, helpers)
         converter.precheck()
-        propagate_shapes(fx.GraphModule(module, graph), module, input_shape)
+        inplace.check(graph, module, converter.functions)
+        refusals.same_in_eval(graph, _Tracer((*_autowrap(), *helpers)), module)
+        propagate_shapes(graph, module, input_shape)
     finally:
+        inplace.unrecord(recording)
         for m, flag in flags:
             m.training = flag
         if patched:
             del module._transform_input
-    return converter.network(name or type(module).__name__, tuple(input_shape))
+    network = converter.network(name or type(module).__name__, tuple(input_shape))
+    refusals.unused_state(module, graph)
+    return network
 
 
 def _patch_transform_input(module) -> bool:
@@ -221,8 +227,9 @@ class _Converter:
             return main, aux, type(output).__name__
         raise problem(
             "E725",
-            f"the module returns a {type(output).__name__}: archlang networks return one tensor "
-            "(or a namedtuple with aux heads in training mode)",
+            f"the module returns a {type(output).__name__.replace('immutable_', '')}: archlang networks return "
+            "one tensor (or a namedtuple with aux heads in training mode)",
+            "return the one tensor the spec should compute",
         )
 
     def _tensor_out(self, node) -> int:
@@ -253,6 +260,8 @@ class _Converter:
 
     def _module_op(self, node: fx.Node):
         sub = self.module.get_submodule(node.target)
+        refusals.lazy(sub, node.target)
+        refusals.hooks(sub, node.target)
         try:
             return opmap.module_op(sub)
         except opmap.Unsupported as err:
@@ -267,19 +276,19 @@ class _Converter:
         sub = self.module.get_submodule(node.target)
         cls = opmap.public_name(type(sub))
         op = self._module_op(node)
+        if op[0] == "softmax":
+            refusals.softmax_dim(sub, node.target, rank(node.args[0]))
         stateless = not any(True for _ in sub.parameters()) and not any(True for _ in sub.buffers())
-        # A parameter-free layer keeps its name only where archlang's torch back end keeps it
-        # too (a pool or dropout module of the network or a sequence, ``maxpool1``), and not
-        # when it is the name the layer gets anyway (its op's, ``maxpool_2``, or its
-        # position); no key depends on it. Inside blocks, .blocks drops pools' names too.
+        # A parameter-free layer keeps its name only where the torch back end does (a pool or
+        # dropout module outside blocks: ``maxpool1``), not when the layer gets it anyway (its
+        # op's, ``maxpool_2``, its position); no key depends on it (docs/import.md).
         name = node.target.rsplit(".", 1)[-1]
         plain = name.isdigit() or re.fullmatch(rf"{op[0]}(_\d+)?", name) is not None
         label = None if stateless and (op[0] not in NAMED_STATELESS or plain) else node.target
         if self.calls[node.target] > 1:
             if not stateless:
-                raise problem(
-                    "E724", f"{node.target} ({cls}) is called more than once: archlang layers cannot share weights"
-                )
+                uses = [self._where(n) for n in self.graph.nodes if n.op == "call_module" and n.target == node.target]
+                raise refusals.shared(node.target, cls, uses)
             label = None
         self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=node.target)
 
@@ -287,24 +296,27 @@ class _Converter:
         pa = self.values.get(a) if isinstance(a, fx.Node) else None
         pb = self.values.get(b) if isinstance(b, fx.Node) else None
         if mode == "mul" and isinstance(pa, tuple) and pa[0] == "param" and isinstance(pb, int):
-            return self._layer_scale(node, pa[1], pb)
+            return self._layer_scale(node, pa[1], pb, b)
         if mode == "mul" and isinstance(pb, tuple) and pb[0] == "param" and isinstance(pa, int):
-            return self._layer_scale(node, pb[1], pa)
+            return self._layer_scale(node, pb[1], pa, a)
         if not (isinstance(pa, int) and isinstance(pb, int)):
+            what = node.target if isinstance(node.target, str) else {"add": "+", "mul": "*"}[mode]
             raise problem(
                 "E721",
-                f"{self._where(node)}: `{node.target}` of a tensor and a constant has no archlang op",
+                f"{self._where(node)}: `{what}` of a tensor and a constant, buffer or parameter has no archlang op",
                 f"archlang's `{mode} {{ }}` combines the outputs of parallel branches",
             )
         self._add(node, [pa, pb], merge=mode)
 
-    def _layer_scale(self, node: fx.Node, path: str, x: int) -> None:
+    def _layer_scale(self, node: fx.Node, path: str, x: int, tensor: fx.Node) -> None:
         param = self.module.get_parameter(path) if is_param(self.module, path) else None
-        if param is None or param.dim() != 3 or tuple(param.shape[1:]) != (1, 1):
+        meta = tensor.meta.get("tensor_meta")
+        channels = meta.shape[1] if meta is not None and len(meta.shape) == 4 else None
+        if param is None or tuple(param.shape) != (channels, 1, 1):
             raise problem(
                 "E721",
                 f"{self._where(node)}: multiplying by `{path}` has no archlang op",
-                "only a (C, 1, 1) parameter is a `layer_scale`",
+                "only a (C, 1, 1) parameter times a C-channel map is a `layer_scale`",
             )
         init = shortest(param.detach().flatten()[0])
         self._add(node, [x], Call("layer_scale", () if init == 1e-6 else (init,), label=path, source=path), path=path)
@@ -318,7 +330,9 @@ class _Converter:
             mode = opmap.MERGES.get(fn) or ("add" if fn is torch.add else "mul")
             if len(node.args) != 2 or node.kwargs:
                 raise problem(
-                    "E721", f"{self._where(node)}: `{opmap.qualname(fn)}` with these arguments has no archlang op"
+                    "E721",
+                    f"{self._where(node)}: `{opmap.qualname(fn)}` with these arguments has no archlang op",
+                    f"archlang's `{mode} {{ }}` combines two branches, without `alpha` or `out`",
                 )
             return self._merge(node, mode, *node.args)
         if fn in (torch.cat, getattr(torch, "concat", None)):
@@ -327,6 +341,8 @@ class _Converter:
             return self._chunk(node)
         if fn is operator.getitem:
             return self._getitem(node)
+        if fn is getattr and node.args[1:2] in (("shape",), ("ndim",)):
+            raise refusals.reads_size(self._where(node), f"Tensor.{node.args[1]}")
         stub = self.functions.get(fn)
         if stub is None:
             raise problem(
@@ -338,6 +354,8 @@ class _Converter:
 
     def _call_method(self, node: fx.Node) -> None:
         name = node.target
+        if name in ("size", "dim", "numel"):
+            raise refusals.reads_size(self._where(node), f"Tensor.{name}")
         if name in opmap.MERGE_METHODS:
             return self._merge(node, opmap.MERGE_METHODS[name], *node.args)
         if name == "chunk":

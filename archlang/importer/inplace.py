@@ -1,0 +1,131 @@
+"""In-place ops whose effect a functional spec would lose (E724).
+
+torch.fx records ``a.relu_()``, ``a += b`` and ``nn.ReLU(inplace=True)`` as ops with an
+output, like their functional forms; archlang's spec is functional. That is the same
+function as long as nothing reads the old value after the mutation: ``b = a.relu_(); a +
+b`` adds ``relu(a)`` twice in PyTorch, but ``a + relu(a)`` in the spec. So an in-place op
+is refused when a value sharing its target's storage (the target, views of it made before
+the op, the values they were viewed from) is read after it by anything but the op's own
+result and its views. Dropout is not checked (the identity in eval mode).
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+
+import torch.fx as fx
+
+from .structure import problem
+
+_VIEW_METHODS = frozenset(
+    "view view_as reshape flatten permute transpose contiguous chunk split squeeze unsqueeze expand detach".split()
+)
+_VIEW_MODULES = frozenset({"Identity", "Flatten", "Dropout", "StochasticDepth", "Permute"})
+_IN_PLACE_OPERATORS = (operator.iadd, operator.imul, operator.isub, operator.itruediv)
+
+
+def _mutated(node: fx.Node, module, functions: dict) -> fx.Node | None:
+    """The value ``node`` changes in place, or None."""
+    target = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
+    if node.op == "call_method" and node.target.endswith("_") and not node.target.startswith("_"):
+        return target
+    if node.op == "call_function" and node.target in _IN_PLACE_OPERATORS:
+        return target
+    if node.op == "call_function" and "dropout" not in getattr(node.target, "__name__", ""):
+        stub = functions.get(node.target)
+        if node.kwargs.get("inplace") is True:
+            return target
+        if stub is not None and "inplace" in inspect.signature(stub).parameters:
+            try:
+                bound = inspect.signature(stub).bind_partial(*node.args, **node.kwargs)
+            except TypeError:
+                return None
+            return target if bound.arguments.get("inplace") is True else None
+    if node.op == "call_module":
+        sub = module.get_submodule(node.target)
+        if getattr(sub, "inplace", False) is True and "Dropout" not in type(sub).__name__:
+            return target
+    return None
+
+
+def _is_view(node: fx.Node, module, functions: dict) -> bool:
+    """Does ``node``'s result share its first argument's storage?"""
+    if node.op == "call_method":
+        return node.target in _VIEW_METHODS or _mutated(node, module, functions) is not None
+    if node.op == "call_function":
+        if node.target in (operator.getitem, *_views()):
+            return True
+        return _mutated(node, module, functions) is not None
+    if node.op == "call_module":
+        sub = module.get_submodule(node.target)
+        return type(sub).__name__ in _VIEW_MODULES or _mutated(node, module, functions) is not None
+    return False
+
+
+def _views() -> tuple:
+    import torch
+
+    return (torch.flatten, torch.permute, torch.chunk, torch.reshape, torch.split, torch.transpose)
+
+
+def check(graph: fx.Graph, module, functions: dict) -> None:
+    order = {n: i for i, n in enumerate(graph.nodes)}
+
+    def first_arg(n: fx.Node):
+        return n.args[0] if n.args and isinstance(n.args[0], fx.Node) else None
+
+    def views_of(start: fx.Node) -> set[fx.Node]:
+        found, stack = set(), [start]
+        while stack:
+            n = stack.pop()
+            if n in found:
+                continue
+            found.add(n)
+            stack.extend(u for u in n.users if first_arg(u) is n and _is_view(u, module, functions))
+        return found
+
+    for node in graph.nodes:
+        target = _mutated(node, module, functions)
+        if target is None:
+            continue
+        root = target
+        while first_arg(root) is not None and _is_view(root, module, functions):
+            root = first_arg(root)
+        stale = views_of(root) - views_of(node)
+        for value in stale:
+            late = [u for u in value.users if u not in stale and u is not node and order[u] > order[node]]
+            if late:
+                what = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "op")
+                raise problem(
+                    "E724",
+                    f"`{what}` changes a tensor in place that `{late[0].name}` reads afterwards: "
+                    "a spec's layers do not mutate their inputs",
+                    "use the out-of-place form (`x = x + y`, `F.relu(x)`, `nn.ReLU()`), or read the value after the "
+                    "in-place op only through its result",
+                )
+
+
+_IN_PLACE_DUNDERS = {"__iadd__": operator.iadd, "__imul__": operator.imul, "__isub__": operator.isub,
+                     "__itruediv__": operator.itruediv}  # fmt: skip
+
+
+def record() -> list[str]:
+    """While tracing, ``a += b`` on a traced value is recorded as ``operator.iadd`` (fx's
+    Proxy has no ``__iadd__``, so Python would record ``a + b`` and lose the mutation).
+    Returns what to pass to :func:`unrecord` after the trace."""
+    added = []
+    for dunder, fn in _IN_PLACE_DUNDERS.items():
+        if dunder not in vars(fx.Proxy):
+
+            def method(self, other, fn=fn):
+                return self.tracer.create_proxy("call_function", fn, (self, other), {})
+
+            setattr(fx.Proxy, dunder, method)
+            added.append(dunder)
+    return added
+
+
+def unrecord(added: list[str]) -> None:
+    for dunder in added:
+        delattr(fx.Proxy, dunder)

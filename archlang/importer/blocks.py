@@ -58,6 +58,25 @@ def abstract(network: tree.Network) -> tree.Network:
     return net
 
 
+# Pools the torch back end calls functionally in a block's forward (F.max_pool2d): their
+# names would not come back from a built spec, so block bodies leave them out.
+_FUNCTIONAL_IN_BLOCKS = frozenset({"maxpool", "avgpool", "adaptive_avgpool", "lrn"})
+
+
+def _unnamed_pools(item):
+    """``item`` (a new tree) with the pools of :data:`_FUNCTIONAL_IN_BLOCKS` unlabelled."""
+    if isinstance(item, tree.Call) and item.op in _FUNCTIONAL_IN_BLOCKS and item.label is not None:
+        return tree.Call(item.op, item.args, item.kwargs, None, item.source)
+    if isinstance(item, tree.Seq):
+        seq = tree.Seq([_unnamed_pools(x) for x in item.items], item.label)
+        if getattr(item, "nest", False):
+            seq.nest = True
+        return seq
+    if isinstance(item, tree.Group):
+        return tree.Group(item.mode, [_unnamed_pools(b) for b in item.branches], item.label)
+    return item
+
+
 def _collect(item, by_class: dict, inside: dict, stack: list[str], head: bool = False) -> None:
     # An unlabelled instance stays inline: its layers live in the enclosing scope, where a
     # block call would make a scope named after the block (other state_dict keys).
@@ -139,7 +158,7 @@ class _State:
         return name
 
     def abstract_class(self, cls: str, instances: list[tree.Instance]) -> None:
-        bodies = [self.substitute(inst.body) for inst in instances]
+        bodies = [_unnamed_pools(self.substitute(inst.body)) for inst in instances]
         for body in bodies:
             implicit(body)
             fold_indexed(body)

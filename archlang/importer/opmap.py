@@ -14,6 +14,8 @@ import importlib
 import inspect
 import operator
 
+from . import generated
+
 
 class Unsupported(Exception):
     """A call archlang cannot express: ``str(err)`` says why (the caller adds where)."""
@@ -222,12 +224,16 @@ def is_leaf_class(cls: type) -> bool:
     """A module the tracer does not enter: one archlang op, or a ``torch.nn`` module with
     no op (refused by name rather than by whatever functions its forward calls)."""
     name = qualname(cls)
-    return name in MODULES or (name.startswith("torch.nn.") and not name.startswith(_NN + "container."))
+    if name in MODULES or generated.helper_class(cls):
+        return True
+    return name.startswith("torch.nn.") and not name.startswith(_NN + "container.")
 
 
 def module_op(module) -> tuple[str, tuple, tuple]:
     """``(op, args, kwargs)`` for a leaf module; :class:`Unsupported` if none."""
     row = MODULES.get(qualname(type(module)))
+    if row is None and generated.helper_class(type(module)):
+        return generated.helper_module_op(module)
     if row is None:
         raise Unsupported("no archlang op for this module")
     return row(module)
@@ -333,6 +339,8 @@ def function_table() -> dict:
     from .leaves import transform_input
 
     table = {
+        F.channel_shuffle: _f_channel_shuffle,
+        torch.channel_shuffle: _f_channel_shuffle,
         F.relu: _f_act("relu"),
         torch.relu: _f_act("relu"),
         F.relu6: _f_act("relu6"),

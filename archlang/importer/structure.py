@@ -106,6 +106,7 @@ class Local:
     merge: str | None = None
     label_path: tuple[str, ...] = ()  # its labels from the scope: ("blocks", "0") for `blocks.0`
     nest: tuple[str, ...] = ()  # the labelled sequences it sits in (("blocks",)), named or not
+    module_path: tuple[str, ...] = ()  # a module call's names, labelled or not (an aux head's)
 
 
 @dataclass
@@ -146,7 +147,7 @@ def scope_locals(elems: list[Elem], depth: int, chain: tuple[Scope, ...], used_o
         label_path = full if full and e.call.label is not None else ()
         if label_path:
             e.call.label = label_path[-1]
-        graph.locals[e.id] = Local(e.id, list(e.inputs), e.call, e.merge, label_path, full[:-1])
+        graph.locals[e.id] = Local(e.id, list(e.inputs), e.call, e.merge, label_path, full[:-1], full)
     for members in children.values():
         scope = members[0].chain[depth]
         ids = {e.id for e in members}
@@ -359,6 +360,7 @@ def _aux_head(root: ScopeGraph, value: int, emitted: set[int], body: list) -> tu
         if local is None or local.merge is not None:
             raise problem("E724", "an auxiliary output is not a chain of layers off the main path")
         v = local.inputs[0]
+    _name_for_aux(root, v)
     anchor = _anchor(body, root.made_by.get(v))
     if anchor is None:
         raise problem(
@@ -367,12 +369,23 @@ def _aux_head(root: ScopeGraph, value: int, emitted: set[int], body: list) -> tu
             "aux heads on those)",
         )
     items = decompose(root, v, value, emitted)
+    if len(items) == 1:
+        _name_for_aux(root, value)
     if len(items) == 1 and getattr(items[0], "label", None):
         body = items[0]
         label, body.label = body.label, None
     else:
         raise problem("E724", "an auxiliary output is not one labelled module (its name would be the head's)")
     return v, Aux(label=label, anchor=anchor, body=body)
+
+
+def _name_for_aux(root: ScopeGraph, v: int) -> None:
+    """A parameter-free module of the top level that an aux head hangs from, or that is the
+    head, is unnamed (see :mod:`.trace`); the aux line needs its name."""
+    local = root.locals.get(v)
+    if local is not None and isinstance(local.item, Call) and local.item.label is None and len(local.module_path) == 1:
+        local.item.label = local.module_path[0]
+        local.label_path = local.module_path
 
 
 def _anchor(body: list, made: object) -> str | None:

@@ -15,24 +15,20 @@ naming the module path and the op, never a traceback.
 from __future__ import annotations
 
 import operator
+import re
 
 import torch
 import torch.fx as fx
 
-from . import inplace, opmap, refusals
+from . import generated, inplace, opmap, refusals
 from .leaves import is_param, shortest, transform_input_method
 from .shapes import ndim as rank
 from .shapes import propagate_shapes
 from .structure import CONTAINERS, INPUT, Elem, Scope, build, problem
 from .tree import Call, Network
 
-# Parameter-free ops written without their attribute name (`relu`, not `relu1: relu`): no
-# state_dict key depends on it, and archlang's torch back end makes them functional calls
-# (named by position inside a numbered sequence, as the label would), so importing a built
-# spec names them the same way.
-UNNAMED_OPS = frozenset(
-    {"relu", "relu6", "silu", "hardswish", "hardsigmoid", "gelu", "sigmoid", "tanh", "flatten", "identity"}
-)
+# Parameter-free ops the torch back end makes submodules outside blocks (named by the label).
+NAMED_STATELESS = frozenset({"maxpool", "avgpool", "adaptive_avgpool", "lrn", "dropout", "stochastic_depth"})
 
 
 class _Tracer(fx.Tracer):
@@ -60,7 +56,8 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
     """The tree of ``module``'s forward on a ``(1, *input_shape)`` input."""
     flags = [(m, m.training) for m in module.modules()]
     patched = _patch_transform_input(module)
-    tracer = _Tracer(_autowrap())
+    helpers = generated.helper_functions(module)  # archlang's own, in a built spec
+    tracer = _Tracer((*_autowrap(), *helpers))
     recording = inplace.record()
     try:
         module.train()
@@ -74,10 +71,10 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
                 "E725",
                 f"the module's forward takes several tensors ({', '.join(inputs)}): archlang networks take one input",
             )
-        converter = _Converter(module, graph)
+        converter = _Converter(module, graph, helpers)
         converter.precheck()
         inplace.check(graph, module, converter.functions)
-        refusals.same_in_eval(graph, _Tracer(_autowrap()), module)
+        refusals.same_in_eval(graph, _Tracer((*_autowrap(), *helpers)), module)
         propagate_shapes(graph, module, input_shape)
     finally:
         inplace.unrecord(recording)
@@ -113,13 +110,13 @@ def _trace_failed(tracer: _Tracer, err: Exception):
 class _Converter:
     """Graph nodes -> :class:`~.structure.Elem` list, then :func:`~.structure.build`."""
 
-    def __init__(self, module: torch.nn.Module, graph: fx.Graph):
+    def __init__(self, module: torch.nn.Module, graph: fx.Graph, helpers: dict | None = None):
         self.module = module
         self.graph = graph
         self.values: dict[fx.Node, object] = {}  # node -> value id | ("param", path) | ("chunk", id, n)
         self.elems: list[Elem] = []
         self.scopes: dict[str, Scope] = {}
-        self.functions = opmap.function_table()
+        self.functions = {**opmap.function_table(), **(helpers or {})}
         self.calls: dict[str, int] = {}
         for node in graph.nodes:
             if node.op == "call_module":
@@ -131,7 +128,9 @@ class _Converter:
         scope = self.scopes.get(key)
         if scope is None:
             sub = self.module.get_submodule(path)
-            cls_name = cls.rsplit(".", 1)[-1] if isinstance(cls, str) else cls.__name__
+            cls_name = generated.block_name(type(sub)) or (
+                cls.rsplit(".", 1)[-1] if isinstance(cls, str) else cls.__name__
+            )
             exact = type(sub).__module__ == "torch.nn.modules.container" and cls_name in CONTAINERS
             state = any(True for _ in sub.parameters()) or any(True for _ in sub.buffers())
             scope = self.scopes[key] = Scope(key, path, cls_name, exact, state)
@@ -280,11 +279,12 @@ class _Converter:
         if op[0] == "softmax":
             refusals.softmax_dim(sub, node.target, rank(node.args[0]))
         stateless = not any(True for _ in sub.parameters()) and not any(True for _ in sub.buffers())
-        # `maxpool: maxpool` or `"3": maxpool`: the name an unlabelled layer gets anyway (the
-        # op's outside a numbered sequence, its position inside one); no key depends on it
+        # A parameter-free layer keeps its name only where the torch back end does (a pool or
+        # dropout module outside blocks: ``maxpool1``), not when the layer gets it anyway (its
+        # op's, ``maxpool_2``, its position); no key depends on it (docs/import.md).
         name = node.target.rsplit(".", 1)[-1]
-        plain = stateless and (name == op[0] or name.isdigit())
-        label = None if op[0] in UNNAMED_OPS or plain else node.target
+        plain = name.isdigit() or re.fullmatch(rf"{op[0]}(_\d+)?", name) is not None
+        label = None if stateless and (op[0] not in NAMED_STATELESS or plain) else node.target
         if self.calls[node.target] > 1:
             if not stateless:
                 uses = [self._where(n) for n in self.graph.nodes if n.op == "call_module" and n.target == node.target]

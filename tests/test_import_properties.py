@@ -70,12 +70,6 @@ def test_law_on_typed_specs(seed):
     _law(text)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="h/stable (fixed point of torchvision models: the back end's helper classes, "
-    "F.channel_shuffle, aux heads on parameter-free layers) makes the known gaps import; "
-    "the fixed point also needs its re-import naming rules",
-)
 @settings(max_examples=examples(25))
 @given(st.integers(0, 2**32 - 1))
 def test_no_refusal_and_fixed_point(seed):
@@ -134,15 +128,9 @@ def test_found_bugs(name):
     assert outcome.fixed_point, outcome.detail
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="archlang's generated `Permute` helper is traced through into `block Permute(dims)` "
-    "(h/stable reads it as `permute`), and the torch back end builds a `layernorm` after a "
-    "block that permutes with the wrong width (nn.LayerNorm(8) on (8, 8, 1); `block P(dims) "
-    "{ permute(dims) }` then `layernorm` shows it without the importer): the strict load fails",
-)
 def test_permute_helper_in_a_labelled_sequence():
-    """Found by the fuzz profile: ConvNeXt's channels-last pattern in a labelled sequence."""
+    """Found by the fuzz profile: ConvNeXt's channels-last pattern in a labelled sequence
+    (the built model's `Permute` helper must read back as `permute`, not as a block)."""
     spec = """\
 network R {
   input 1x8x8

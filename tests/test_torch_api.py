@@ -14,8 +14,9 @@ import torch
 from archlang.backends.torch import optimize as torch_optimize
 from archlang.backends.torch.build import build
 from archlang.backends.torch.codegen import emit
+from bn_stats import randomize_bn
 from generated import import_source
-from test_torch_differential import _compile_small, _randomize_bn
+from test_torch_differential import _compile_small
 
 import archlang
 from archlang.compiler import bundled_specs, ensure_compiled
@@ -129,7 +130,7 @@ def test_boolean_network_parameters_are_constructor_arguments(name, flag, value,
     torch.manual_seed(0)
     built = archlang.build(name, **{flag: value}).double()
     assert [(k, v.shape) for k, v in mine.state_dict().items()] == [(k, v.shape) for k, v in built.state_dict().items()]
-    _randomize_bn(built, seed=5)
+    randomize_bn(built, seed=5, affine=True)
     mine.load_state_dict(built.state_dict(), strict=True)
     x = torch.randn(2, *shape, dtype=torch.float64)
     with torch.no_grad():
@@ -150,7 +151,7 @@ def test_optimize_on_every_bundled_spec_equals_the_plain_model(name, tmp_path):
     compiled = _compile_small(name)
     torch.manual_seed(0)
     plain = archlang.build(compiled).double()
-    _randomize_bn(plain, seed=4)
+    randomize_bn(plain, seed=4, affine=True)
     plain.eval()
     fast = torch_optimize.optimize(compiled, plain.state_dict(), dtype=torch.float64)
     x = torch.randn(2, *compiled.graph.graph["input_shape"], dtype=torch.float64)

@@ -220,20 +220,22 @@ def _aux_by_hand(model, x):
 
 
 @pytest.mark.parametrize(
-    ("text", "outputs", "classes"),
+    ("text", "binding", "typename", "classes"),
     [
-        (NET_OUTPUTS, "NetOutputs", {"Net", "Head"}),
-        # the outputs type named like a block class: the namedtuple yields
-        (NET_OUTPUTS.replace("outputs Net(", "outputs Head("), "HeadOutputs", {"Net", "Head"}),
+        (NET_OUTPUTS, "NetOutputs", "Net", {"Net", "Head"}),
+        # the outputs type named like a block class: the namedtuple's binding yields
+        (NET_OUTPUTS.replace("outputs Net(", "outputs Head("), "HeadOutputs", "Head", {"Net", "Head"}),
         # a block named like the network, and the outputs like both
-        (NET_OUTPUTS.replace("Head", "Net"), "NetOutputs", {"Net", "Net_2"}),
+        (NET_OUTPUTS.replace("Head", "Net"), "NetOutputs", "Net", {"Net", "Net_2"}),
     ],
     ids=["network", "block", "both"],
 )
-def test_outputs_namedtuple_and_classes_get_unique_names(text, outputs, classes, tmp_path, monkeypatch):
+def test_outputs_namedtuple_and_classes_get_unique_names(text, binding, typename, classes, tmp_path, monkeypatch):
+    """The namedtuple type keeps the spec's name (as for ``outputs OrderedDict(...)``,
+    test_hostile_generated); the module-level name it is bound to is unique."""
     model, ran = _built(text, monkeypatch, tmp_path)
     assert _emitted(tmp_path) == ran
-    assert f'{outputs} = namedtuple("{outputs}", ["logits", "aux1"])' in ran
+    assert f'{binding} = namedtuple("{typename}", ["logits", "aux1"])' in ran
     assert {line.split("(")[0][len("class ") :] for line in ran.splitlines() if line.startswith("class ")} == classes
     assert type(model).__name__ == "Net"
     model = model.double()
@@ -242,7 +244,7 @@ def test_outputs_namedtuple_and_classes_get_unique_names(text, outputs, classes,
     with torch.no_grad():
         got = model.train()(x)  # crashed: the namedtuple was the network class
         logits = model.eval()(x)
-    assert type(got).__name__ == outputs and got._fields == ("logits", "aux1")
+    assert type(got).__name__ == typename and got._fields == ("logits", "aux1")
     graph = archlang.compile_spec(text).graph
     torch.testing.assert_close(got.logits, evaluate(graph, model.state_dict(), x), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(got.logits, logits, rtol=0, atol=0)

@@ -292,9 +292,10 @@ class Emitter:
         return self.describer.describe(root)
 
     def _outputs_name(self, otype: str) -> str:
-        """The outputs namedtuple's name: the spec's (``GoogLeNetOutputs``, as torchvision
-        names it), or ``<name>Outputs`` where that is the network's or a class's name
-        (``outputs Net(...)`` in ``network Net``: ``NetOutputs``)."""
+        """The name the outputs namedtuple is bound to: the spec's (``GoogLeNetOutputs``, as
+        torchvision names it), or ``<name>Outputs`` where that is the network's, a class's or
+        a name the file uses (``outputs Net(...)`` in ``network Net``:
+        ``NetOutputs = namedtuple("Net", ...)``)."""
         base = class_name(otype, Namespace())
         if base in self.classes:
             base += "Outputs"
@@ -374,7 +375,8 @@ class Emitter:
         text += "import torch\n" + ("import torch.nn.functional as F\n" if uses_f else "") + "from torch import nn\n"
         if self.outputs_name:
             fields = Seq("[", "]", [py_str(f) for f, _ in self.root.outputs])
-            value = Call("namedtuple", [py_str(self.outputs_name), fields])
+            # the type keeps the spec's name (type(out).__name__); the binding is unique
+            value = Call("namedtuple", [py_str(self.root.outputs_type), fields])
             text += "\n" + "\n".join(statement(self.outputs_name, value, "")) + "\n"
         tail = []
         if self.extras:

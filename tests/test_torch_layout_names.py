@@ -19,6 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from archlang.backends.torch import build as torch_build
+from archlang.backends.torch import optimize as torch_optimize
 from click.testing import CliRunner
 from conftest import ROOT
 from graph_reference import evaluate
@@ -171,7 +172,8 @@ def test_channels_last_widths_match_torch(name, tmp_path, monkeypatch):
     text = LAYOUT[name]
     model, ran = _built(text, monkeypatch, tmp_path)
     assert _emitted(tmp_path) == ran  # archc --emit torch writes what build runs
-    graph = archlang.compile_spec(text).graph
+    compiled = archlang.compile_spec(text)
+    graph = compiled.graph
     model = model.double().eval()
     _randomise(model)
     x = torch.randn(2, *graph.graph["input_shape"], dtype=torch.float64)
@@ -179,10 +181,12 @@ def test_channels_last_widths_match_torch(name, tmp_path, monkeypatch):
         shapes = _module_shapes(model, graph, x)
         out = model(x)
         reference = evaluate(graph, model.state_dict(), x)
+        fast = torch_optimize.optimize(compiled, model.state_dict(), dtype=torch.float64)(x)
     assert shapes, "no module was checked"
     assert shapes == {nid: graph.nodes[nid]["shape"] for nid in shapes}
     assert tuple(out.shape[1:]) == graph.nodes[graph.graph["output"]]["shape"]
     torch.testing.assert_close(out, reference, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fast, out, rtol=1e-9, atol=1e-9)  # --optimize's model too
 
 
 def test_layernorm_after_a_permuting_block_normalises_the_last_dim(monkeypatch, tmp_path):

@@ -9,6 +9,7 @@ This module does not import torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from archlang.ops import Op
@@ -59,16 +60,20 @@ def accessor(path: tuple[str, ...]) -> str:
     return text + "".join(f"[{py_str(name)}]" for name in rest)
 
 
+def channels(data: dict) -> int:
+    """The channel count of a node's output: the last dim of a channels-last (H×W×C)
+    tensor (what layernorm and linear read), else the first."""
+    return data["shape"][-1] if data.get("channels_last") else data["shape"][0]
+
+
 def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
     """Channels of a primitive op's output, from its constructor call and input channels."""
     op = leaf.op
     if op in (Op.CONV2D, Op.LINEAR):
         return Lin(((call.args[1].index, 1),))
-    if op is Op.FLATTEN:
-        k = 1
-        for v in leaf.in_shape[1:]:
-            k *= v
-        return in_lins[0].scale(k)
+    if op is Op.FLATTEN:  # channels × the positions per channel (H×W×C: all but the last dim)
+        positions = leaf.in_shape[:-1] if leaf.in_last else leaf.in_shape[1:]
+        return in_lins[0].scale(math.prod(positions))
     if op is Op.SPLIT:  # an exact division of the input width (`in_channels // 2`), else a literal
         chunks = leaf.attrs["chunks"]
         return in_lins[0].divide(chunks) if leaf.in_shape[0] % chunks == 0 else Lin((), leaf.shape[0])
@@ -161,7 +166,7 @@ class Describer:
         for param, ident, keyword, default in params:
             slot = self._slot(d, item.args[param], default if keyword else None)
             (call.kwargs.append((ident, slot)) if keyword else call.args.append(slot))
-        width = self.graph.nodes[item.output]["shape"][0]
+        width = channels(self.graph.nodes[item.output])
         lins[item.output] = Lin(((self._slot(d, width).index, 1),))
         return call, lins[item.output]
 

@@ -43,6 +43,7 @@ class Emitter:
         self.unit_classes: dict[tuple, str] = {}
         self.texts: list[str] = []
         self.fused_classes: dict[bool, str] = {}  # relu? -> class name
+        self.network_name = self.outputs_name = None  # set by prepare
         self.reserved: set[str] = {*HELPERS, "OrderedDict", "namedtuple", *extra_names}
         self.describer = Describer(graph, self)
         # (batch norms, network flag): zero_init batch norms zeroed only when the flag is true
@@ -273,10 +274,9 @@ class Emitter:
     def prepare(self) -> Described:
         """Classes for every conv unit and block template, then the network's description."""
         root = self.root
-        otype = root.outputs_type
-        self.outputs_name = class_name(otype, self.classes) if otype else None
-        if self.outputs_name:
-            self.reserved.add(self.outputs_name)
+        # The network class (what archlang.build returns) keeps its name; the blocks' come
+        # next, then the outputs namedtuple (see _outputs_name).
+        self.network_name = class_name(root.template, self.classes, kind="network")
         # templates bottom-up: a template once all its instances' children have classes
         pending: dict[str, list[ModulePlan]] = {}
         for p in iter_plans(root):
@@ -286,7 +286,20 @@ class Emitter:
             template = next(t for t, ps in pending.items() if all(self._children_ready(p) for p in ps))
             self.template_classes(template, pending.pop(template))
         self.reserved |= set(self.class_of.values()) | set(self.unit_classes.values())
+        self.outputs_name = self._outputs_name(root.outputs_type) if root.outputs_type else None
+        if self.outputs_name:
+            self.reserved.add(self.outputs_name)
         return self.describer.describe(root)
+
+    def _outputs_name(self, otype: str) -> str:
+        """The name the outputs namedtuple is bound to: the spec's (``GoogLeNetOutputs``, as
+        torchvision names it), or ``<name>Outputs`` where that is the network's, a class's or
+        a name the file uses (``outputs Net(...)`` in ``network Net``:
+        ``NetOutputs = namedtuple("Net", ...)``)."""
+        base = class_name(otype, Namespace())
+        if base in self.classes:
+            base += "Outputs"
+        return self.classes.name(base, key=("outputs", otype))
 
     def idents(self) -> dict[str, str]:
         """Identifiers of the network parameters as constructor arguments."""
@@ -316,7 +329,7 @@ class Emitter:
         they are not ``d``'s alone (merged over ``flags``, see :mod:`.source`); ``params``:
         the network parameters' values (defaults of the constructor), if not this graph's."""
         root = self.root
-        net = class_name(root.template, self.classes)
+        net = self.network_name
         params = params if params is not None else self.graph.graph.get("params") or {}
         idents = self.idents()
         signature = ["self"]
@@ -362,6 +375,7 @@ class Emitter:
         text += "import torch\n" + ("import torch.nn.functional as F\n" if uses_f else "") + "from torch import nn\n"
         if self.outputs_name:
             fields = Seq("[", "]", [py_str(f) for f, _ in self.root.outputs])
+            # the type keeps the spec's name (type(out).__name__); the binding is unique
             value = Call("namedtuple", [py_str(self.root.outputs_type), fields])
             text += "\n" + "\n".join(statement(self.outputs_name, value, "")) + "\n"
         tail = []

@@ -74,6 +74,10 @@ class Namespace:
         self._given[key] = candidate
         return candidate
 
+    def __contains__(self, name: str) -> bool:
+        """Whether ``name`` is taken (given out or reserved)."""
+        return name in self._taken
+
 
 def comment_text(text: str) -> str:
     """Text safe inside a ``#`` comment: one line, no control characters."""
@@ -85,12 +89,14 @@ def docstring_text(text: str) -> str:
     return comment_text(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
-def class_name(name: str, namespace: Namespace) -> str:
-    """A class identifier; CamelCase spec names are kept, others get their first letter capitalized."""
+def class_name(name: str, namespace: Namespace, kind: str = "class") -> str:
+    """A class identifier; CamelCase spec names are kept, others get their first letter
+    capitalized. ``kind`` tells apart things that may share a spec name (a block, the
+    network and its outputs type may all be called ``Net``): each gets its own identifier."""
     base = sanitize(name)
     if base[0].islower():
         base = base[0].upper() + base[1:]
-    return namespace.name(base, key=("class", name))
+    return namespace.name(base, key=(kind, name))
 
 
 # Attribute names torch.nn.Module already has (torch 2.x): a submodule cannot take them.

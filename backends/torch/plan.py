@@ -53,6 +53,7 @@ class Leaf:
     module: bool
     init: dict | None = None
     inplace: bool = False
+    in_last: bool = False  # the input is channels-last (H×W×C): its channels are in_shape[-1]
 
     @property
     def args(self) -> list[Arg]:
@@ -202,6 +203,7 @@ class _Planner:
             module=module,
             init=data["init"] if row.init else None,
             inplace=op is Op.RELU and _inplace_ok(self.g, nid),
+            in_last=bool(data["inputs"]) and self.g.nodes[data["inputs"][0]].get("channels_last", False),
         )
 
     def scope(self, path: tuple, where: str) -> ModulePlan:

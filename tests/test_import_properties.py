@@ -118,6 +118,21 @@ network R {
   relu
 }
 """,
+    # The torch back end writes a labelled parameter-free layer as a function call
+    # (`x = F.hardswish(x)`), its label lost, so an aux head hanging from it had no anchor
+    # (E724). The import now names such a layer after its op (`hardswish: hardswish`).
+    "aux-on-a-functional-layer": """\
+network R {
+  input 2x6x6
+  l1: conv(2, 3)
+  l2: hardswish
+  aux a1 at l2: { adaptive_avgpool(1); flatten; linear(3) }
+  outputs Outs(logits, aux1 = a1)
+  pool: adaptive_avgpool(1)
+  flatten
+  l3: linear(3)
+}
+""",
 }
 
 
@@ -140,6 +155,12 @@ network R {
 """
     outcome = import_law.check(spec)
     assert outcome.kind == "ok", outcome.detail
+
+
+def test_found_bug_names_the_aux_anchor_after_its_op():
+    """The head hangs from the hardswish, named by its op since its label did not survive."""
+    text = import_law.check(FOUND["aux-on-a-functional-layer"]).imported
+    assert re.search(r"\bhardswish: hardswish\b", text) and re.search(r"\baux a1 at hardswish\b", text)
 
 
 def test_found_bug_relabels_only_the_parameter_free_layer():

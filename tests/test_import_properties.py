@@ -161,6 +161,21 @@ network R {
   l2: Mix(2)
 }
 """,
+    # Found by the 1,000-case campaign after the fix above, in its first form: the conv that
+    # opens `l1` prints without a label (its key `l1.0` is its position) and was taken for a
+    # parameter-free edge layer, moved out of `l1`, and lost its key. Only layers without
+    # parameters move now.
+    "edge-layer-with-parameters-stays": """\
+network R {
+  input 2x6x6
+  stem: conv(3, 1)
+  relu
+  l1: {
+    conv(3, 1)
+    l2: add { conv(3, 1); identity }
+  }
+}
+""",
 }
 
 

@@ -15,10 +15,19 @@ state_dict key changes, and the computation is the same sequence of layers.
 
 from __future__ import annotations
 
-from .nesting import WILD, _fills_gap, prefix
+from .nesting import _fills_gap
 from .tree import Call, Group, If, Instance, Network, Repeat, Seq
 
 _INLINE_OPS = frozenset({"split", "spatial_mean"})  # ops the torch back end has no module for
+# Ops without parameters (an unlabelled conv also prints without a label when its key is
+# its position: it must never move, or its key would change).
+_FREE_OPS = frozenset(
+    {
+        "relu", "tanh", "sigmoid", "relu6", "silu", "hardswish", "hardsigmoid", "gelu", "stochastic_depth",
+        "channel_shuffle", "split", "spatial_mean", "maxpool", "avgpool", "adaptive_avgpool", "lrn", "dropout",
+        "flatten", "softmax", "identity", "pad", "permute",
+    }
+)  # fmt: skip
 
 
 def canonical_network(net: Network) -> Network:
@@ -87,7 +96,13 @@ def _items(item) -> list | None:
 
 
 def _wild(item) -> bool:
-    return isinstance(item, (Call, Seq, Group, Instance)) and prefix(item) is WILD
+    """An unlabelled layer (or unlabelled group of them) without parameters."""
+    if isinstance(item, Call):
+        return item.label is None and item.op in _FREE_OPS
+    if isinstance(item, Group):
+        return item.label is None and all(_wild(b) for b in item.branches)
+    inner = _items(item)
+    return inner is not None and getattr(item, "label", None) is None and all(_wild(x) for x in inner)
 
 
 def _not_chain(item) -> bool:

@@ -118,6 +118,64 @@ network R {
   relu
 }
 """,
+    # The torch back end writes a labelled parameter-free layer as a function call
+    # (`x = F.hardswish(x)`), its label lost, so an aux head hanging from it had no anchor
+    # (E724). The import now names such a layer after its op (`hardswish: hardswish`).
+    "aux-on-a-functional-layer": """\
+network R {
+  input 2x6x6
+  l1: conv(2, 3)
+  l2: hardswish
+  aux a1 at l2: { adaptive_avgpool(1); flatten; linear(3) }
+  outputs Outs(logits, aux1 = a1)
+  pool: adaptive_avgpool(1)
+  flatten
+  l3: linear(3)
+}
+""",
+    # Fixed point: `b0` (a `Res` module, used once) is written inline as `b0: { add {...};
+    # relu }`; its build runs that sequence (not a chain: a ModuleDict) in the network's
+    # forward, where the relu has no module, and the re-import placed it after `b0`. The
+    # import now writes edge layers of such sequences where the re-import will (boundary.py).
+    "fixed-point-trailing-relu": """\
+block Res(c: int) {
+  add { { conv(c, 3, padding=1); batchnorm }; identity }
+  relu
+}
+network R {
+  input 2x6x6
+  b0: Res(2)
+  l2: conv(3, 1)
+}
+""",
+    # The converse: a `split` between two inline sequences (`s`, and `l2` once `Mix` is
+    # inline) was written between them, and the re-import put it at the end of `s`.
+    "fixed-point-split-between-inline-sequences": """\
+block Mix(a: int) {
+  concat { branch1: conv(a, 1); branch2: conv(a, 1) }
+}
+network R {
+  input 4x6x6
+  s: mul { identity; { adaptive_avgpool(1); conv(4, 1); sigmoid } }
+  split(2, 1)
+  l2: Mix(2)
+}
+""",
+    # Found by the 1,000-case campaign after the fix above, in its first form: the conv that
+    # opens `l1` prints without a label (its key `l1.0` is its position) and was taken for a
+    # parameter-free edge layer, moved out of `l1`, and lost its key. Only layers without
+    # parameters move now.
+    "edge-layer-with-parameters-stays": """\
+network R {
+  input 2x6x6
+  stem: conv(3, 1)
+  relu
+  l1: {
+    conv(3, 1)
+    l2: add { conv(3, 1); identity }
+  }
+}
+""",
 }
 
 
@@ -140,6 +198,21 @@ network R {
 """
     outcome = import_law.check(spec)
     assert outcome.kind == "ok", outcome.detail
+
+
+def test_found_bug_names_the_aux_anchor_after_its_op():
+    """The head hangs from the hardswish, named by its op since its label did not survive."""
+    text = import_law.check(FOUND["aux-on-a-functional-layer"]).imported
+    assert re.search(r"\bhardswish: hardswish\b", text) and re.search(r"\baux a1 at hardswish\b", text)
+
+
+def test_edge_layers_sit_where_the_reimport_puts_them():
+    """The relu that ends the inline `b0` is written after it; the split between `s` and
+    `l2` ends `s` (nesting.merge's rule for layers between two such sequences)."""
+    trail = import_law.check(FOUND["fixed-point-trailing-relu"]).imported
+    assert re.search(r"\n  }\n  relu\n  l2: conv2d", trail), trail
+    split = import_law.check(FOUND["fixed-point-split-between-inline-sequences"]).imported
+    assert re.search(r"\n    split\(2, 1\)\n  }\n  l2: {", split), split
 
 
 def test_found_bug_relabels_only_the_parameter_free_layer():

@@ -32,6 +32,9 @@ def from_module(
 
         network = blocks.abstract(network)
     # ---- end hook ----
+    from .boundary import canonical_network
+
+    network = canonical_network(network)
     return check_text(lambda: network_text(network))
 
 

@@ -383,9 +383,21 @@ def _name_for_aux(root: ScopeGraph, v: int) -> None:
     """A parameter-free module of the top level that an aux head hangs from, or that is the
     head, is unnamed (see :mod:`.trace`); the aux line needs its name."""
     local = root.locals.get(v)
-    if local is not None and isinstance(local.item, Call) and local.item.label is None and len(local.module_path) == 1:
+    if local is None or not isinstance(local.item, Call) or local.item.label is not None:
+        return
+    if len(local.module_path) == 1:
         local.item.label = local.module_path[0]
         local.label_path = local.module_path
+    elif not local.module_path and not local.nest:
+        # a functional op (the torch back end writes `l2: hardswish` as `F.hardswish(x)`, its
+        # label lost): named after its op, a name no other top-level layer or module has
+        taken = {x.module_path[0] for x in root.locals.values() if x.module_path}
+        taken |= {x.label_path[0] for x in root.locals.values() if x.label_path}
+        name, k = local.item.op, 2
+        while name in taken:
+            name, k = f"{local.item.op}_{k}", k + 1
+        local.item.label = name
+        local.label_path = (name,)
 
 
 def _anchor(body: list, made: object) -> str | None:

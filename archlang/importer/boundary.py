@@ -1,0 +1,141 @@
+"""Parameter-free layers at the edge of an inline labelled sequence, placed where a
+re-import would place them (the fixed point, no torch).
+
+The torch back end builds a labelled sequence that is not a chain (it holds a ``concat`` /
+``add`` / ``mul``, a ``split`` or a ``spatial_mean``) as an ``nn.ModuleDict`` whose layers run
+in the owner's ``forward``; a parameter-free layer there is a function call with no module
+path, so a re-import cannot tell ``b0: { add {...}; relu }`` from ``b0: { add {...} }; relu``.
+It places such layers by :func:`.nesting.merge`'s rule: between two of those sequences they
+end the first (in its innermost last one), anywhere else they lie outside. The first import
+saw real modules (``b0`` a ``Res`` whose forward ends in ``relu``), so it may have placed
+them otherwise; :func:`canonical` moves them to where the re-import will, so that importing
+the built model of an import gives the same text. Only layers without parameters move: no
+state_dict key changes, and the computation is the same sequence of layers.
+"""
+
+from __future__ import annotations
+
+from .nesting import _fills_gap
+from .tree import Call, Group, If, Instance, Network, Repeat, Seq
+
+_INLINE_OPS = frozenset({"split", "spatial_mean"})  # ops the torch back end has no module for
+# Ops without parameters (an unlabelled conv also prints without a label when its key is
+# its position: it must never move, or its key would change).
+_FREE_OPS = frozenset(
+    {
+        "relu", "tanh", "sigmoid", "relu6", "silu", "hardswish", "hardsigmoid", "gelu", "stochastic_depth",
+        "channel_shuffle", "split", "spatial_mean", "maxpool", "avgpool", "adaptive_avgpool", "lrn", "dropout",
+        "flatten", "softmax", "identity", "pad", "permute",
+    }
+)  # fmt: skip
+
+
+def canonical_network(net: Network) -> Network:
+    anchors = {a.anchor for a in net.aux}
+    net.body.items[:] = canonical(net.body.items, anchors)
+    for block in net.blocks:
+        block.body[:] = canonical(block.body)
+    return net
+
+
+def canonical(items: list, keep: frozenset | set = frozenset()) -> list:
+    """``items`` (one scope level) with the edge layers of its inline sequences placed as a
+    re-import places them; ``keep``: labels whose last layer an aux head reads (unchanged)."""
+    for item in items:
+        _inner(item)
+    level: list = []
+    for item in items:
+        if _flat(item) and item.label not in keep:
+            lead, trail = _edge(item, front=True), _edge(item, front=False)
+            level.extend([*lead, item, *trail])
+        else:
+            level.append(item)
+    out: list = []
+    i = 0
+    while i < len(level):
+        item = level[i]
+        out.append(item)
+        i += 1
+        if not (_flat(item) and item.label not in keep):
+            continue
+        k = i
+        while k < len(level) and _wild(level[k]):
+            k += 1
+        run, nxt = level[i:k], level[k] if k < len(level) else None
+        if run and nxt is not None and _flat(nxt) and nxt.label != item.label:
+            if not _fills_gap(item.label, nxt.label, len(run)):
+                _items(_innermost_last(item)).extend(run)
+                i = k
+    return out
+
+
+def _inner(item) -> None:
+    if isinstance(item, Seq):
+        item.items[:] = canonical(item.items)
+    elif isinstance(item, Instance):
+        item.body.items[:] = canonical(item.body.items)
+    elif isinstance(item, Group):
+        for branch in item.branches:
+            if isinstance(branch, Seq) and branch.label is None:
+                branch.items[:] = canonical(branch.items)
+            else:
+                _inner(branch)
+    elif isinstance(item, If):
+        item.then[:] = canonical(item.then)
+        item.orelse[:] = canonical(item.orelse)
+    elif isinstance(item, Repeat):
+        item.body[:] = canonical(item.body)
+
+
+def _items(item) -> list | None:
+    if isinstance(item, Seq):
+        return item.items
+    if isinstance(item, Instance):
+        return item.body.items
+    return None
+
+
+def _wild(item) -> bool:
+    """An unlabelled layer (or unlabelled group of them) without parameters."""
+    if isinstance(item, Call):
+        return item.label is None and item.op in _FREE_OPS
+    if isinstance(item, Group):
+        return item.label is None and all(_wild(b) for b in item.branches)
+    inner = _items(item)
+    return inner is not None and getattr(item, "label", None) is None and all(_wild(x) for x in inner)
+
+
+def _not_chain(item) -> bool:
+    if isinstance(item, Group):
+        return True
+    if isinstance(item, Call):
+        return item.op in _INLINE_OPS
+    inner = _items(item)
+    return inner is not None and any(_not_chain(x) for x in inner)
+
+
+def _flat(item) -> bool:
+    """A labelled sequence the torch back end runs inline (a ``nn.ModuleDict``)."""
+    return getattr(item, "label", None) is not None and _items(item) is not None and _not_chain(item)
+
+
+def _edge(item, front: bool) -> list:
+    """Take the parameter-free layers off the front (or back) of ``item``, and of the inline
+    sequence that starts (ends) it, in order; at least one labelled layer stays."""
+    items = _items(item)
+    at = 0 if front else -1
+    taken: list = []
+    while len(items) > 1 and _wild(items[at]) and any(not _wild(x) for x in items):
+        taken.append(items.pop(at))
+    if not front:
+        taken.reverse()
+    if items and _flat(items[at]):
+        inner = _edge(items[at], front)
+        taken = taken + inner if front else inner + taken
+    return taken
+
+
+def _innermost_last(item):
+    while _items(item) and _flat(_items(item)[-1]):
+        item = _items(item)[-1]
+    return item

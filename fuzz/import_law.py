@@ -28,17 +28,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 # Refusals the importer gives on archlang's own emitted modules today: (pattern, why).
 KNOWN_GAPS = {
-    "channel_shuffle": (
-        r"no archlang op for function `torch\.channel_shuffle`",
-        "the torch back end writes `F.channel_shuffle` (torch.channel_shuffle); the importer "
-        "reads torchvision's `channel_shuffle` only (h/stable adds it)",
-    ),
-    "helper-class": (
-        r"archlang_generated_\d+\.(LayerNorm2d|StochasticDepth|Permute|TransformInput)\)",
-        "the back end's helper classes (LayerNorm2d, StochasticDepth, ...) live in the "
-        "generated module, and the importer matches classes by qualified name (h/stable "
-        "reads them by source)",
-    ),
     "aux-anchor": (
         r"an auxiliary output reads",
         "an aux head on a layer that is not a top-level layer of the import (a functional "

@@ -354,6 +354,7 @@ SIGNATURES: dict[Op, Signature] = {
 
 # Group modes (written `concat { }` ...), by their keyword.
 GROUP_OPS: dict[str, Op] = {"concat": Op.CONCAT, "add": Op.ADD, "mul": Op.MUL}
+MERGE_OPS = frozenset(GROUP_OPS.values())  # the graph ops that merge parallel branches
 # Names a spec may call directly (structural ops are written with `concat {}` / `add {}` / `mul {}`).
 CALLABLE_OPS: dict[str, Op] = {op.value: op for op in Op if op is not Op.INPUT and op not in GROUP_OPS.values()}
 ALIASES = {

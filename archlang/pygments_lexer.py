@@ -22,15 +22,10 @@ from pygments.token import (
     Whitespace,
 )
 
-# The reserved words of docs/language.md, by role.
-DECLARATIONS = ("network", "block", "const", "unit", "init", "input", "aux", "outputs")
-CONTROL = ("if", "elif", "else", "then", "for", "in", "repeat", "as", "at")
-GROUPS = ("concat", "add", "mul")
-CONSTANTS = ("true", "false", "none")
-WORD_OPERATORS = ("and", "or", "not")
+from .keywords import CONSTANTS, CONTROL, DECLARATIONS, GROUPS, WORD_OPERATORS
+
 TYPES = ("int", "float", "bool", "str")
 FUNCTIONS = ("range", "len", "min", "max", "int", "float", "str", "abs")
-KEYWORDS = ("import", *DECLARATIONS, *CONTROL, *GROUPS, *CONSTANTS, *WORD_OPERATORS)
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 

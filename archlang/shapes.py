@@ -12,7 +12,7 @@ import networkx as nx
 from .diagnostics import Diagnostic, Note
 from .graph import topological
 from .op_shapes import CHANNELS_LAST_RULES, SHAPE_RULES, permuted_layout
-from .ops import Op, ShapeError
+from .ops import MERGE_OPS, Op, ShapeError
 from .shape_format import format_shape
 
 # A group with 100,000 branches of the wrong shape is one error, not 100,000 notes; and one
@@ -40,7 +40,7 @@ def infer_shapes(graph: nx.DiGraph, input_shape: tuple[int, ...] | None = None) 
         except ShapeError as err:
             data["shape"] = None
             notes = tuple(Note(n) for n in err.notes)
-            if data["op"] in (Op.CONCAT, Op.ADD, Op.MUL):
+            if data["op"] in MERGE_OPS:
                 inputs = data["inputs"]
                 notes = tuple(
                     Note(f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src]['shape'])}", nodes[src]["span"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .analysis.params import PARAMS
 from .compiler import Compiled
 from .diagnostics import printable
-from .ops import Op
+from .ops import MERGE_OPS, Op
 from .shape_format import format_shape
 
 
@@ -31,7 +31,7 @@ def summary_line(compiled: Compiled) -> str:
     first (what torchvision's docs and the papers quote), the training total beside them."""
     g = compiled.graph
     main = [n for n, d in g.nodes(data=True) if d["aux"] is None]
-    layers = sum(1 for n in main if g.nodes[n]["op"] not in (Op.INPUT, Op.CONCAT, Op.ADD, Op.MUL))
+    layers = sum(1 for n in main if g.nodes[n]["op"] is not Op.INPUT and g.nodes[n]["op"] not in MERGE_OPS)
     out = g.nodes[g.graph["output"]]["shape"]
     aux = list(g.graph.get("aux_outputs") or {})
     params = params_by_head(g)

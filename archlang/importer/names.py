@@ -11,7 +11,7 @@ spec that does not build.
 
 from __future__ import annotations
 
-from ..lower.names import MAX_NAME
+from ..lower.names import MAX_NAME, has_forbidden_char
 from .structure import problem
 from .tree import Group, Instance, Network, Seq
 
@@ -23,7 +23,7 @@ def _bad(label: str) -> str | None:
         return "an empty name"
     if len(label) > MAX_NAME:
         return f"a name of {len(label):,} characters (the limit is {MAX_NAME})"
-    if "/" in label or any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in label):
+    if has_forbidden_char(label):
         return "'/' or a control character"
     return None
 

@@ -15,13 +15,10 @@ import math
 import re
 
 from ..diagnostics import Diagnostic, SpecError
+from ..keywords import KEYWORDS
 from ..version import __version__
 from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq
 
-KEYWORDS = frozenset(
-    "network block import const input unit init aux at outputs if elif else then for in repeat as "
-    "concat add mul and or not true false none".split()
-)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 

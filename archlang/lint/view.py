@@ -20,7 +20,7 @@ import networkx as nx
 from ..analysis import run_passes
 from ..diagnostics import Span
 from ..graph import topological
-from ..ops import Op
+from ..ops import GROUP_OPS, Op
 from ..param_counts import conv_weight_count
 
 
@@ -158,7 +158,7 @@ class LintView:
             return block.id
         path = self.node(nid)["path"]
         parent = self.scopes.get("/".join(path[:-1])) if len(path) > 1 else None
-        if parent is not None and (parent.kind == "unit" or path[-1] in ("concat", "add", "mul")):
+        if parent is not None and (parent.kind == "unit" or path[-1] in GROUP_OPS):
             return parent.id
         return nid
 

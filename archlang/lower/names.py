@@ -39,9 +39,14 @@ def _too_long(length: int, span) -> SpecError:
     )
 
 
+def has_forbidden_char(text: str) -> bool:
+    """A ``/`` (the path separator) or a control character: C0, DEL and C1 (the 8-bit CSI
+    U+009B would drive a terminal)."""
+    return "/" in text or any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in text)
+
+
 def check_label(text: str, span, scope: Scope) -> None:
-    # Control characters: C0, DEL and C1 (the 8-bit CSI U+009B would drive a terminal).
-    if not text or "/" in text or any(ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F for ch in text):
+    if not text or has_forbidden_char(text):
         raise lowering_error(
             "E207",
             f"invalid name {text!r}",

@@ -14,7 +14,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from archlang.diagnostics import Diagnostic, SpecError
-from archlang.ops import Op
+from archlang.ops import MERGE_OPS, Op
 
 from .style import (
     CATEGORY,
@@ -28,7 +28,7 @@ from .style import (
     op_label,
     port,
 )
-from .views import MERGE_OPS, _main_node, dot_id
+from .views import _main_node, dot_id
 
 DEFAULT_BASE_LABEL = "Previous layer"
 DEFAULT_CONCAT_LABEL = "Filter concatenation"

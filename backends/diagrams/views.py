@@ -11,7 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from archlang.ops import Op
+from archlang.ops import MERGE_OPS, Op
 
 from .style import (
     AUX_EDGE,
@@ -29,7 +29,6 @@ from .style import (
     port,
 )
 
-MERGE_OPS = (Op.CONCAT, Op.ADD, Op.MUL)
 _SAFE = re.compile(r"[A-Za-z0-9_]")
 MAX_ID = 200
 

@@ -66,22 +66,44 @@ def channels(data: dict) -> int:
     return data["shape"][-1] if data.get("channels_last") else data["shape"][0]
 
 
+def _weights_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
+    return Lin(((call.args[1].index, 1),))  # conv2d / linear: their out width argument
+
+
+def _flatten_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
+    # channels × the positions per channel (H×W×C: all but the last dim)
+    positions = leaf.in_shape[:-1] if leaf.in_last else leaf.in_shape[1:]
+    return in_lins[0].scale(math.prod(positions))
+
+
+def _split_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
+    # an exact division of the input width (`in_channels // 2`), else a literal
+    chunks = leaf.attrs["chunks"]
+    return in_lins[0].divide(chunks) if leaf.in_shape[0] % chunks == 0 else Lin((), leaf.shape[0])
+
+
+def _concat_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
+    total = Lin()
+    for lin in in_lins:
+        total = total + lin
+    return total
+
+
+# Ops whose output width is not their input's (every other op keeps it).
+_OUT_CHANNELS = {
+    Op.CONV2D: _weights_out,
+    Op.LINEAR: _weights_out,
+    Op.FLATTEN: _flatten_out,
+    Op.SPLIT: _split_out,
+    Op.CONCAT: _concat_out,
+}
+
+
 def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
     """Channels of a primitive op's output, from its constructor call and input channels."""
-    op = leaf.op
-    if op in (Op.CONV2D, Op.LINEAR):
-        return Lin(((call.args[1].index, 1),))
-    if op is Op.FLATTEN:  # channels × the positions per channel (H×W×C: all but the last dim)
-        positions = leaf.in_shape[:-1] if leaf.in_last else leaf.in_shape[1:]
-        return in_lins[0].scale(math.prod(positions))
-    if op is Op.SPLIT:  # an exact division of the input width (`in_channels // 2`), else a literal
-        chunks = leaf.attrs["chunks"]
-        return in_lins[0].divide(chunks) if leaf.in_shape[0] % chunks == 0 else Lin((), leaf.shape[0])
-    if op is Op.CONCAT:
-        total = Lin()
-        for lin in in_lins:
-            total = total + lin
-        return total
+    rule = _OUT_CHANNELS.get(leaf.op)
+    if rule is not None:
+        return rule(leaf, call, in_lins)
     return in_lins[0] if in_lins else IN
 
 

@@ -14,6 +14,7 @@ import importlib
 import inspect
 import operator
 
+from ..ops import CALLABLE_OPS, SIGNATURES
 from . import generated
 
 
@@ -49,9 +50,14 @@ def _size(value):
     return value
 
 
-def _kw(pairs) -> tuple:
-    """Keyword arguments whose value differs from the default: ``(name, value, default)``."""
-    return tuple((k, v) for k, v, default in pairs if v != default)
+def _kw(op: str, pairs) -> tuple:
+    """``op``'s keyword arguments ``(name, value)`` whose value differs from the default the
+    op's signature gives (archlang.ops.SIGNATURES): those the spec must write."""
+    return tuple((k, v) for k, v in pairs if v != _default(op, k))
+
+
+def _default(op: str, arg: str):
+    return next(a.default for a in SIGNATURES[CALLABLE_OPS[op]].args if a.name == arg)
 
 
 # ---- leaf modules ----------------------------------------------------------------------
@@ -66,13 +72,14 @@ def _conv2d(m):
     if padding == "same" and any(d * (k - 1) % 2 for k, d in zip(m.kernel_size, m.dilation)):
         raise Unsupported("padding='same' with an even kernel (torch pads one side more; archlang's 'same' is even)")
     kwargs = _kw(
+        "conv2d",
         [
-            ("stride", _size(m.stride), 1),
-            ("padding", padding, 0),
-            ("dilation", _size(m.dilation), 1),
-            ("groups", m.groups, 1),
-            ("bias", m.bias is not None, True),
-        ]
+            ("stride", _size(m.stride)),
+            ("padding", padding),
+            ("dilation", _size(m.dilation)),
+            ("groups", m.groups),
+            ("bias", m.bias is not None),
+        ],
     )
     return "conv2d", (m.out_channels, _size(m.kernel_size)), kwargs
 
@@ -82,7 +89,7 @@ def _batchnorm(m):
         raise Unsupported("track_running_stats=False")
     if m.momentum is None:
         raise Unsupported("momentum=None (a cumulative moving average)")
-    return "batchnorm", (), _kw([("eps", m.eps, 1e-5), ("momentum", m.momentum, 0.1), ("affine", m.affine, True)])
+    return "batchnorm", (), _kw("batchnorm", [("eps", m.eps), ("momentum", m.momentum), ("affine", m.affine)])
 
 
 def _pool_stride(kernel, stride):
@@ -99,12 +106,13 @@ def _maxpool(m):
 def _maxpool_args(kernel_size, stride, padding, dilation, ceil_mode):
     kernel = _size(kernel_size)
     kwargs = _kw(
+        "maxpool",
         [
-            ("stride", _pool_stride(kernel, stride), None),
-            ("padding", _size(padding), 0),
-            ("dilation", _size(dilation), 1),
-            ("ceil_mode", bool(ceil_mode), False),
-        ]
+            ("stride", _pool_stride(kernel, stride)),
+            ("padding", _size(padding)),
+            ("dilation", _size(dilation)),
+            ("ceil_mode", bool(ceil_mode)),
+        ],
     )
     return "maxpool", (kernel,), kwargs
 
@@ -118,12 +126,13 @@ def _avgpool_args(kernel_size, stride, padding, ceil_mode, count_include_pad, di
         raise Unsupported(f"divisor_override={divisor_override}")
     kernel = _size(kernel_size)
     kwargs = _kw(
+        "avgpool",
         [
-            ("stride", _pool_stride(kernel, stride), None),
-            ("padding", _size(padding), 0),
-            ("ceil_mode", bool(ceil_mode), False),
-            ("count_include_pad", bool(count_include_pad), True),
-        ]
+            ("stride", _pool_stride(kernel, stride)),
+            ("padding", _size(padding)),
+            ("ceil_mode", bool(ceil_mode)),
+            ("count_include_pad", bool(count_include_pad)),
+        ],
     )
     return "avgpool", (kernel,), kwargs
 
@@ -132,19 +141,19 @@ def _adaptive(output_size):
     size = _size(output_size)
     if size is None or (isinstance(size, tuple) and None in size):
         raise Unsupported(f"output_size={output_size!r} (a None size keeps the input's)")
-    return "adaptive_avgpool", () if size == 1 else (size,), ()
+    return "adaptive_avgpool", () if size == _default("adaptive_avgpool", "output_size") else (size,), ()
 
 
 def _dropout(m):
-    return "dropout", () if m.p == 0.5 else (float(m.p),), ()
+    return "dropout", () if m.p == _default("dropout", "p") else (float(m.p),), ()
 
 
 def _linear(m):
-    return "linear", (m.out_features,), _kw([("bias", m.bias is not None, True)])
+    return "linear", (m.out_features,), _kw("linear", [("bias", m.bias is not None)])
 
 
 def _lrn(m):
-    return "lrn", (m.size,), _kw([("alpha", m.alpha, 0.0001), ("beta", m.beta, 0.75), ("k", float(m.k), 1.0)])
+    return "lrn", (m.size,), _kw("lrn", [("alpha", m.alpha), ("beta", m.beta), ("k", float(m.k))])
 
 
 def _zeropad(m):
@@ -169,21 +178,21 @@ def _layernorm(m):
         raise Unsupported(f"normalized_shape={tuple(m.normalized_shape)} (archlang normalises the last dim)")
     if m.elementwise_affine and getattr(m, "bias", True) is None:
         raise Unsupported("bias=False")
-    return "layernorm", (), _kw([("eps", m.eps, 1e-5), ("affine", m.elementwise_affine, True)])
+    return "layernorm", (), _kw("layernorm", [("eps", m.eps), ("affine", m.elementwise_affine)])
 
 
 def _layernorm2d(m):
     if not m.elementwise_affine or m.bias is None:
         raise Unsupported("LayerNorm2d without affine weight and bias")
-    return "layernorm2d", (), _kw([("eps", m.eps, 1e-5)])
+    return "layernorm2d", (), _kw("layernorm2d", [("eps", m.eps)])
 
 
 def _gelu(m):
-    return "gelu", (), _kw([("approximate", m.approximate, "none")])
+    return "gelu", (), _kw("gelu", [("approximate", m.approximate)])
 
 
 def _stochastic_depth(m):
-    return "stochastic_depth", (float(m.p),), _kw([("mode", m.mode, "row")])
+    return "stochastic_depth", (float(m.p),), _kw("stochastic_depth", [("mode", m.mode)])
 
 
 def _simple(op):
@@ -274,7 +283,7 @@ def _f_act(op):
 
 
 def _f_gelu(input, approximate="none"):
-    return "gelu", (), _kw([("approximate", approximate, "none")])
+    return "gelu", (), _kw("gelu", [("approximate", approximate)])
 
 
 def _f_flatten(input, start_dim=0, end_dim=-1, *, ndim):
@@ -291,7 +300,7 @@ def _f_mean(input, dim=None, keepdim=False, *, ndim, dtype=None):
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
     if ndim != 4 or sorted(d % 4 for d in dims if d is not None) != [2, 3]:
         raise Unsupported(f"mean over dim={dim!r} (archlang's spatial_mean averages H×W of a C×H×W map)")
-    return "spatial_mean", (), _kw([("keepdim", bool(keepdim), False)])
+    return "spatial_mean", (), _kw("spatial_mean", [("keepdim", bool(keepdim))])
 
 
 def _f_softmax(input, dim=None, _stacklevel=3, dtype=None, *, ndim):
@@ -320,7 +329,7 @@ def _f_channel_shuffle(x, groups):
 def _f_stochastic_depth(input, p, mode, training=True):
     if not training:
         return None
-    return "stochastic_depth", (float(p),), _kw([("mode", mode, "row")])
+    return "stochastic_depth", (float(p),), _kw("stochastic_depth", [("mode", mode)])
 
 
 def _f_identity(input, *args, **kwargs):

@@ -88,3 +88,5 @@ PARAMS: dict[Op, Rule] = {
 }
 
 BUFFERS: dict[Op, Rule] = {op: zero for op in Op} | {Op.BATCHNORM: _bn_buffers}
+# Ops with weights or buffers: their names are state_dict keys.
+STATEFUL = frozenset(op for op in Op if PARAMS[op] is not zero or BUFFERS[op] is not zero)

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import copy
 
+from ..analysis.params import STATEFUL
 from ..ops import CALLABLE_OPS
 from . import tree
 
 # Ops with weights or running statistics: their names are state_dict keys, never changed.
-_STATEFUL = frozenset({"conv2d", "batchnorm", "linear", "layernorm", "layernorm2d", "layer_scale"})
+_STATEFUL = frozenset(op.value for op in STATEFUL)
 
 
 class _Unknown(Exception):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 
+from ..backends.torch.plan import MODULE_ALWAYS, MODULE_AT_ROOT
 from ..ops import ALIASES, CALLABLE_OPS, SIGNATURES
 from . import tree
 from .align import ABSENT, MISSING, Aligner, Column, Incompatible
@@ -60,7 +61,7 @@ def abstract(network: tree.Network) -> tree.Network:
 
 # Pools the torch back end calls functionally in a block's forward (F.max_pool2d): their
 # names would not come back from a built spec, so block bodies leave them out.
-_FUNCTIONAL_IN_BLOCKS = frozenset({"maxpool", "avgpool", "adaptive_avgpool", "lrn"})
+_FUNCTIONAL_IN_BLOCKS = frozenset(op.value for op in MODULE_AT_ROOT - MODULE_ALWAYS)
 
 
 def _unnamed_pools(item):

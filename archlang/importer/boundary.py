@@ -15,19 +15,15 @@ state_dict key changes, and the computation is the same sequence of layers.
 
 from __future__ import annotations
 
+from ..analysis.params import STATEFUL
+from ..ops import CALLABLE_OPS
 from .nesting import _fills_gap
 from .tree import Call, Group, If, Instance, Network, Repeat, Seq
 
 _INLINE_OPS = frozenset({"split", "spatial_mean"})  # ops the torch back end has no module for
 # Ops without parameters (an unlabelled conv also prints without a label when its key is
 # its position: it must never move, or its key would change).
-_FREE_OPS = frozenset(
-    {
-        "relu", "tanh", "sigmoid", "relu6", "silu", "hardswish", "hardsigmoid", "gelu", "stochastic_depth",
-        "channel_shuffle", "split", "spatial_mean", "maxpool", "avgpool", "adaptive_avgpool", "lrn", "dropout",
-        "flatten", "softmax", "identity", "pad", "permute",
-    }
-)  # fmt: skip
+_FREE_OPS = frozenset(name for name, op in CALLABLE_OPS.items() if op not in STATEFUL)
 
 
 def canonical_network(net: Network) -> Network:

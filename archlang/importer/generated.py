@@ -23,9 +23,9 @@ import inspect
 import re
 
 from ..backends.torch.texts import HELPER_FUNCTIONS, HELPERS
+from ..ops import IMAGENET_MEAN, IMAGENET_STD
 
 _BLOCK_DOC = re.compile(r"Block `([A-Za-z_]\w*)`\s+\(.*?:\d+\)", re.S)  # wrapped or not
-_IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 def block_name(cls: type) -> str | None:
@@ -64,7 +64,7 @@ def _stochastic_depth(m):
 
 def _transform_args(mean, std) -> tuple:
     return tuple(
-        (k, tuple(v)) for k, v, d in (("mean", mean, _IMAGENET[0]), ("std", std, _IMAGENET[1])) if tuple(v) != d
+        (k, tuple(v)) for k, v, d in (("mean", mean, IMAGENET_MEAN), ("std", std, IMAGENET_STD)) if tuple(v) != d
     )
 
 

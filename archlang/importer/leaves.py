@@ -6,12 +6,18 @@ from __future__ import annotations
 import torch
 import torch.fx as fx
 
+from ..backends.torch.plan import MODULE_AT_ROOT
+from ..ops import IMAGENET_MEAN, IMAGENET_STD
+
+# Parameter-free ops the torch back end makes submodules outside blocks (named by the label).
+NAMED_STATELESS = frozenset(op.value for op in MODULE_AT_ROOT)
+
 
 def transform_input(x: torch.Tensor) -> torch.Tensor:
     """torchvision's ``_transform_input`` (GoogLeNet, Inception v3): ImageNet-normalised -> [-1, 1].
     Traced as one call (a leaf), becomes the ``transform_input`` op."""
-    mean = torch.tensor((0.485, 0.456, 0.406), dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor((0.229, 0.224, 0.225), dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return x * (std / 0.5) + (mean - 0.5) / 0.5
 
 

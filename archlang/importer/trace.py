@@ -21,14 +21,11 @@ import torch
 import torch.fx as fx
 
 from . import generated, inplace, opmap, refusals
-from .leaves import is_param, shortest, transform_input_method
+from .leaves import NAMED_STATELESS, is_param, shortest, transform_input_method
 from .shapes import ndim as rank
 from .shapes import propagate_shapes
 from .structure import CONTAINERS, INPUT, Elem, Scope, build, problem
 from .tree import Call, Network
-
-# Parameter-free ops the torch back end makes submodules outside blocks (named by the label).
-NAMED_STATELESS = frozenset({"maxpool", "avgpool", "adaptive_avgpool", "lrn", "dropout", "stochastic_depth"})
 
 
 class _Tracer(fx.Tracer):

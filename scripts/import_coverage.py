@@ -34,7 +34,9 @@ from fvcore.nn import FlopCountAnalysis
 import archlang
 from archlang.diagnostics import SpecError
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "import.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "import.md"
+sys.path.insert(0, str(ROOT / "tests"))  # bn_stats: the BN randomiser the tests use
 START = "<!-- BEGIN GENERATED COVERAGE TABLE (written by a script; do not edit by hand) -->"
 END = "<!-- END GENERATED COVERAGE TABLE -->"
 FAMILIES = re.compile(
@@ -65,15 +67,6 @@ def make(name: str) -> torch.nn.Module:
     return torchvision.models.get_model(name, weights=None)
 
 
-def randomize_bn(model: torch.nn.Module, seed: int = 0) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g, dtype=m.running_mean.dtype) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g, dtype=m.running_var.dtype) + 0.5)
-
-
 def _body(text: str) -> str:
     """The spec without its leading comment lines (the header names the import's source)."""
     lines = text.splitlines()
@@ -102,6 +95,8 @@ def check(name: str, size: int) -> dict:
     except SpecError as err:
         row["why"] = "the imported spec does not compile: " + _first_line(str(err))
         return row
+    from bn_stats import randomize_bn
+
     randomize_bn(original)
     ours.load_state_dict(original.state_dict(), strict=True)
     row["strict_load"] = True

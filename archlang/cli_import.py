@@ -13,7 +13,6 @@ import ast
 import contextlib
 import importlib
 import importlib.util
-import re
 import sys
 from pathlib import Path
 
@@ -22,8 +21,6 @@ import click
 from .cli_group import SubCommand, UsageProblem
 from .cli_inputs import parse_dims
 from .cli_output import report_errors, write_output
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def parse_kw(items: tuple[str, ...]) -> dict:
@@ -127,9 +124,9 @@ def import_cmd(target, output, input_dims, name, kws):
     model's state_dict.
     """
     shape = parse_dims(input_dims)
-    from .importer.text import KEYWORDS
+    from .importer.text import is_name
 
-    if name is not None and (not _NAME.match(name) or name in KEYWORDS):
+    if name is not None and not is_name(name):
         raise UsageProblem(f"--name wants a name like ResNet50, got {name!r}")
     kwargs = parse_kw(kws)
     source_file = target.rpartition(":")[0]

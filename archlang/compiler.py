@@ -12,12 +12,13 @@ from pathlib import Path
 
 import networkx as nx
 
+from archlang.frontend.loader import Program, load_file, load_text
+from archlang.graph.shape_pass import infer_shapes
+from archlang.graph.verify import verify
+
 from ._gc import full_collections_deferred
 from .diagnostics import SourceMap, SpecError
-from .graph import verify
-from .loader import Program, load_file, load_text
 from .lower import DEFAULT_MAX_NODES, lower
-from .shapes import infer_shapes
 
 
 @dataclass
@@ -66,7 +67,7 @@ def resolve_source(source: str | Path) -> Path | None:
     A string that names an existing file is always that file, whatever it contains
     (``x{1}.arch``, a newline); otherwise a string with a newline or ``{`` is spec text
     (every spec has a ``network NAME { ... }``). Pass a :class:`~pathlib.Path` to force a
-    path, or :func:`archlang.loader.load_text` / ``archc -e TEXT`` to force text."""
+    path, or :func:`archlang.frontend.loader.load_text` / ``archc -e TEXT`` to force text."""
     if isinstance(source, Path):
         return source
     if _is_file(source):

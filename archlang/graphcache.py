@@ -31,7 +31,7 @@ from .user_cache import cache_dir, package_stamp, store_entry
 from .version import __version__
 
 PACKAGE = Path(__file__).resolve().parent
-PRELUDE = PACKAGE / "prelude.arch"
+PRELUDE = PACKAGE / "frontend" / "prelude.arch"
 FORMAT = 1  # bump when the layout of an entry changes
 MAX_ENTRIES = 64  # beyond this, the least recently written entries are removed
 MAX_BYTES = 64 << 20  # bigger graphs are compiled each time rather than stored
@@ -133,7 +133,7 @@ def store(file: str, params: dict, input_shape, max_nodes: int, compiled) -> Non
 
 
 def _decoded(data: bytes) -> str | None:
-    """The text archlang.loader makes of a file's bytes (without its diagnostics)."""
+    """The text archlang.frontend.loader makes of a file's bytes (without its diagnostics)."""
     try:
         text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
     except UnicodeDecodeError:

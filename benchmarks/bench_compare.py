@@ -29,7 +29,7 @@ from archlang import syntax
 from archlang.analysis import run_passes
 from archlang.backends.report.tables import report_cli
 from archlang.compiler import compile_spec
-from archlang.loader import load_file
+from archlang.frontend.loader import load_file
 from archlang.lower import lower
 
 spec = Path({spec!r})

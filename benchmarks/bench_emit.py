@@ -30,7 +30,7 @@ def run(spec: Path, flags: list[str]) -> tuple[float, float]:
     out = spec.with_suffix(".py")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    archc = [sys.executable, "-m", "archlang.cli"]
+    archc = [sys.executable, "-m", "archlang.cli.main"]
     subprocess.run([*archc, str(spec), "--emit", "torch", *flags, "-o", str(out)], check=True)
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

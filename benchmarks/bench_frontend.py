@@ -17,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from archlang.graph import verify
-from archlang.loader import load_file
+from archlang.frontend.loader import load_file
+from archlang.frontend.parser import _parse_cached, parser
+from archlang.graph.shape_pass import infer_shapes
+from archlang.graph.verify import verify
 from archlang.lower import lower
-from archlang.shapes import infer_shapes
-from archlang.syntax import _parse_cached, parser
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "inception_v3.arch"
@@ -74,7 +74,7 @@ def main() -> None:
         label = "texts re-parsed   " if cold else "parse memo (API)  "
         print(f"  {label} median total {_median_ms(samples, 'total'):6.1f} ms   ({parts} ms)   floor 50 ms")
 
-    check = ["-m", "archlang.cli", "check", str(SPEC.relative_to(ROOT))]
+    check = ["-m", "archlang.cli.main", "check", str(SPEC.relative_to(ROOT))]
     times = [_process(check)[0] for _ in range(opts.process_runs)]
     print(
         f"\n`archc check specs/inception_v3.arch` whole process ({opts.process_runs} runs): "

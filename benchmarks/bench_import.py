@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def run(model: str, out: Path) -> float:
-    cmd = [sys.executable, "-m", "archlang.cli", "import", f"torchvision.models.{model}", "-o", str(out)]
+    cmd = [sys.executable, "-m", "archlang.cli.main", "import", f"torchvision.models.{model}", "-o", str(out)]
     if model.startswith("inception"):
         cmd += ["--input", "3x299x299"]
     if shutil.which("taskset"):

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = [sys.executable, "-m", "archlang.cli", "specs/inception_v3.arch", "--report"]
+OURS = [sys.executable, "-m", "archlang.cli.main", "specs/inception_v3.arch", "--report"]
 FVCORE = [
     sys.executable,
     "-c",
@@ -79,8 +79,8 @@ def main() -> None:
     # Where the time goes: interpreter start, importing the CLI, compiling (archc check), reporting.
     baselines = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "import archlang.cli": [sys.executable, "-c", "import archlang.cli"],
-        "archc check": [sys.executable, "-m", "archlang.cli", "check", "specs/inception_v3.arch"],
+        "import archlang.cli.main": [sys.executable, "-c", "import archlang.cli.main"],
+        "archc check": [sys.executable, "-m", "archlang.cli.main", "check", "specs/inception_v3.arch"],
     }
     print()
     for name, cmd in baselines.items():

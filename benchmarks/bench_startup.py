@@ -7,7 +7,7 @@ medians of wall time and of CPU time (user + system of the child, steadier on a 
 
 Before timing, one run writes the bytecode (as `pip install` does; PYTHONDONTWRITEBYTECODE is
 dropped for it) and fills a cache folder of the benchmark's own (TMPDIR: Lark's grammar and
-the parsed-IR cache, archlang/ircache.py). A second series times the report with an empty cache (a fresh TMPDIR per
+the parsed-IR cache, archlang/frontend/ircache.py). A second series times the report with an empty cache (a fresh TMPDIR per
 run): the very first run on a machine.
 
     python benchmarks/bench_startup.py [--runs 15] [--spec specs/inception_v3.arch] [--instructions]
@@ -83,11 +83,11 @@ def main() -> None:
     env = {**os.environ, "NO_COLOR": "1", "TMPDIR": own_tmp.name}
     # What the `archc` script runs, with the archlang of this checkout (`-c` puts the current
     # folder first on sys.path), so that a copy of the repository at another commit is
-    # measured the same way. (`-m archlang.cli` would compile cli.py afresh each run.)
+    # measured the same way. (`-m archlang.cli.main` would compile cli.py afresh each run.)
     report = [
         sys.executable,
         "-c",
-        "import sys; from archlang.cli import main; sys.exit(main())",
+        "import sys; from archlang.cli.main import main; sys.exit(main())",
         opts.spec,
         "--report",
     ]

@@ -84,7 +84,7 @@ def run_backends(data: bytes, path: Path) -> mutate.Outcome:
 
     from click.testing import CliRunner
 
-    from archlang.cli import main as archc
+    from archlang.cli.main import main as archc
 
     path.write_bytes(data)
     for extra in BACKENDS:

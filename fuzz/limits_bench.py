@@ -119,7 +119,7 @@ def run(case, workdir: Path) -> tuple[int, str, float, float]:
     with open(workdir / "stderr", "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "archlang.cli", "check", str(path)],
+            [sys.executable, "-m", "archlang.cli.main", "check", str(path)],
             stdout=subprocess.DEVNULL,
             stderr=err,
             env={**os.environ, "NO_COLOR": "1"},

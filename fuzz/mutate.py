@@ -138,7 +138,7 @@ def check(source, max_nodes: int = 20_000) -> Outcome:
     try:
         if isinstance(source, str) and ("\n" in source or "{" in source):
             # spec text: imports resolve against specs/, so `import "lib/inception.arch"` works
-            from archlang.loader import load_text
+            from archlang.frontend.loader import load_text
 
             source = load_text(source, "<fuzz>", base_dir=ROOT / "specs")
         compile_spec(source, max_nodes=max_nodes)

@@ -33,7 +33,7 @@ def compile_case(text: str, max_nodes: int = 20_000):
     """(Outcome, compiled or None): ``mutate.check``'s judgement, keeping the compiled spec."""
     from archlang import compile_spec
     from archlang.diagnostics import SpecError
-    from archlang.loader import load_text
+    from archlang.frontend.loader import load_text
 
     try:
         return Outcome("ok"), compile_spec(load_text(text, "<fuzz>", base_dir=ROOT / "specs"), max_nodes=max_nodes)

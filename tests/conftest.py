@@ -42,7 +42,7 @@ def examples(ci_budget: int) -> int:
 @pytest.fixture
 def run():
     """``run("check", "googlenet")``: archc in-process (click's runner), no colour."""
-    from archlang.cli import main
+    from archlang.cli.main import main
 
     runner = CliRunner()
 

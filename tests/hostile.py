@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from archlang import compile_spec
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.diagnostics import SpecError, render_all
 
 HEAD = "network N {\n  input 3x8x8\n"

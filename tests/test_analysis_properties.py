@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from strategies import valid_specs
 
 import archlang
+from archlang.analysis.summary import count_params
 from archlang.ops import Op
-from archlang.summary import count_params
 
 COUNTS = ("params", "buffers", "macs", "flops", "all_ops", "out_elements", "out_bytes")
 

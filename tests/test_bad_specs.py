@@ -240,7 +240,7 @@ def test_archc_check_exit_1_with_location(name):
     path = BAD / f"{name}.arch"
     expected, params = _header(path)
     rel = os.path.relpath(path, ROOT)
-    cmd = [sys.executable, "-m", "archlang.cli", "check", rel]
+    cmd = [sys.executable, "-m", "archlang.cli.main", "check", rel]
     for key, value in params.items():
         cmd += ["--set", f"{key}={value}"]
     proc = subprocess.run(

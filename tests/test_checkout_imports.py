@@ -62,7 +62,7 @@ def test_repo_root_with_a_non_editable_install(tmp_path):
         repo / "specs" / "__init__.py",
         repo / "backends" / "__init__.py",
     ]
-    proc = _run(["-m", "archlang.cli", "check", "googlenet"], repo, site)
+    proc = _run(["-m", "archlang.cli.main", "check", "googlenet"], repo, site)
     assert proc.returncode == 0 and proc.stdout.startswith("ok: GoogLeNet"), proc.stderr
 
     # From elsewhere: the installed package, whole.

@@ -158,7 +158,7 @@ def _archc(*args, **kwargs):
 
 
 def test_archc_check_does_not_import_torch():
-    proc = _archc("-X", "importtime", "-m", "archlang.cli", "check", "specs/inception_v3.arch")
+    proc = _archc("-X", "importtime", "-m", "archlang.cli.main", "check", "specs/inception_v3.arch")
     assert proc.returncode == 0, proc.stderr
     modules = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
     assert "archlang.compiler" in modules  # the measurement did see our imports
@@ -166,10 +166,10 @@ def test_archc_check_does_not_import_torch():
 
 
 def test_archc_process_exit_codes():
-    assert _archc("-m", "archlang.cli", "check", "specs/googlenet.arch").returncode == 0
-    usage = _archc("-m", "archlang.cli", "check", "specs/googlenet.arch", "--input", "3xfoo")
+    assert _archc("-m", "archlang.cli.main", "check", "specs/googlenet.arch").returncode == 0
+    usage = _archc("-m", "archlang.cli.main", "check", "specs/googlenet.arch", "--input", "3xfoo")
     assert usage.returncode == 2
-    spec = _archc("-m", "archlang.cli", "check", "tests/bad/unknown_layer.arch")
+    spec = _archc("-m", "archlang.cli.main", "check", "tests/bad/unknown_layer.arch")
     assert spec.returncode == 1 and "tests/bad/unknown_layer.arch:4:3" in spec.stderr
 
 
@@ -225,7 +225,7 @@ def test_binary_emit_to_a_terminal_is_refused(fmt, tmp_path):
     main_fd, terminal = pty.openpty()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "archlang.cli", "googlenet", "--emit", fmt],
+            [sys.executable, "-m", "archlang.cli.main", "googlenet", "--emit", fmt],
             stdout=terminal,
             stderr=subprocess.PIPE,
             text=True,
@@ -243,7 +243,10 @@ def test_binary_emit_to_a_pipe_is_not_refused():
     import shutil
 
     proc = subprocess.run(
-        [sys.executable, "-m", "archlang.cli", "googlenet", "--emit", "png"], capture_output=True, cwd=ROOT, timeout=120
+        [sys.executable, "-m", "archlang.cli.main", "googlenet", "--emit", "png"],
+        capture_output=True,
+        cwd=ROOT,
+        timeout=120,
     )
     if shutil.which("dot"):
         assert proc.returncode == 0 and proc.stdout.startswith(b"\x89PNG\r\n"), proc.stderr

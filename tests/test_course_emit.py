@@ -17,7 +17,7 @@ from archlang.backends.torch import optimize as torch_optimize
 from click.testing import CliRunner
 
 import archlang
-from archlang.cli import main
+from archlang.cli.main import main
 
 # name -> input size for the float64 comparisons
 CASES = {

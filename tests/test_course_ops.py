@@ -14,7 +14,7 @@ from fvcore.nn import FlopCountAnalysis
 from torch import nn
 
 import archlang
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.diagnostics import SpecError
 
 

@@ -205,7 +205,7 @@ def test_vgg16_full_size_outputs_equal_torchvision():
 def test_cli_json_report_has_torchvision_params_and_fvcore_flops(name):
     from click.testing import CliRunner
 
-    from archlang.cli import main
+    from archlang.cli.main import main
 
     result = CliRunner().invoke(main, [name, "--report", "--format", "json"])
     assert result.exit_code == 0, result.output
@@ -217,7 +217,7 @@ def test_cli_json_report_has_torchvision_params_and_fvcore_flops(name):
 def test_check_and_list_specs_by_torchvision_name():
     from click.testing import CliRunner
 
-    from archlang.cli import main
+    from archlang.cli.main import main
 
     check = CliRunner().invoke(main, ["check", "resnet101"])
     assert check.exit_code == 0 and "44,549,160 parameters" in check.output

@@ -7,7 +7,7 @@ import pytest
 from archlang.backends.diagrams.render import to_dot
 from click.testing import CliRunner
 
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.compiler import compile_spec
 from archlang.diagnostics import SpecError
 

@@ -9,7 +9,7 @@ import pytest
 from archlang.backends.report.diff import merged_order
 from click.testing import CliRunner
 
-from archlang.cli import main
+from archlang.cli.main import main
 
 
 @pytest.fixture(scope="module")

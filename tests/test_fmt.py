@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import valid_specs
 
-from archlang.cli import main
-from archlang.fmt import format_source, ir_without_spans
-from archlang.syntax import parse
+from archlang.cli.main import main
+from archlang.frontend.parser import parse
+from archlang.tools.fmt import format_source, ir_without_spans
 
 BUNDLED = sorted((ROOT / "specs").glob("*.arch")) + sorted((ROOT / "specs" / "lib").glob("*.arch"))
 

@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from archlang import compile_spec, ir, syntax
 from archlang.analysis import run_passes
 from archlang.diagnostics import Span, SpecError, line_col
-from archlang.loader import load_text
+from archlang.frontend.loader import load_text
+from archlang.graph.shape_text import format_shape
 from archlang.lower import lower
 from archlang.lower.layers import BODY, BRANCHES, STATEMENTS
 from archlang.lower.walk import CONTROL
-from archlang.op_bind import bind_args
 from archlang.ops import ArgError, Op
-from archlang.param_counts import conv_weight_count
-from archlang.shape_format import format_shape
+from archlang.ops.binding import bind_args
+from archlang.ops.param_counts import conv_weight_count
 
 HEAD = "network Deep {\n  input 3x8x8\n"
 

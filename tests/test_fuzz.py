@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 import generate  # noqa: E402
 import mutate  # noqa: E402
 
-from archlang.cli import main  # noqa: E402
+from archlang.cli.main import main  # noqa: E402
 
 
 def fuzz(ci_budget: int):

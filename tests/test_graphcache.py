@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from archlang import graphcache, ircache
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.compiler import bundled_specs, compile_spec
 from archlang.limits import DEFAULT_MAX_NODES
 
@@ -72,7 +72,7 @@ def test_cached_graph_equals_a_fresh_compile_and_holds_no_pydantic_model(cache, 
         pickle.load(f)
         recording = _Recording(f.read())
     recording.load()
-    assert not {m for m in recording.classes if m.startswith(("pydantic", "archlang.ir", "lark"))}
+    assert not {m for m in recording.classes if m.startswith(("pydantic", "archlang.frontend.ir", "lark"))}
 
 
 def test_editing_an_imported_file_invalidates(cache):
@@ -144,7 +144,7 @@ def test_a_repeated_report_imports_neither_pydantic_nor_lark(tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path), "NO_COLOR": "1"}
     env.pop("ARCHLANG_NO_CACHE", None)
     probe = (
-        "import sys\nfrom archlang.cli import main\n"
+        "import sys\nfrom archlang.cli.main import main\n"
         "try:\n    main(['specs/inception_v3.arch', '--report'], standalone_mode=False)\n"
         "except SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'lark', 'archlang')))"
@@ -157,5 +157,7 @@ def test_a_repeated_report_imports_neither_pydantic_nor_lark(tmp_path):
     assert first == second  # the same report
     modules = ast.literal_eval(runs[1].stdout.splitlines()[-1])
     assert "archlang.graphcache" in modules
-    assert not [m for m in modules if m.startswith(("pydantic", "lark", "archlang.ir", "archlang.syntax"))]
+    assert not [
+        m for m in modules if m.startswith(("pydantic", "lark", "archlang.frontend.ir", "archlang.frontend.parser"))
+    ]
     assert "pydantic" in runs[0].stdout.splitlines()[-1]  # the first run did compile

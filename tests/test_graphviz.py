@@ -21,7 +21,7 @@ from archlang.backends.diagrams.render import build, dot_id, emit_cli, to_dot
 from archlang.backends.diagrams.style import CATEGORY, PAPER_LABEL
 from click.testing import CliRunner
 
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.compiler import compile_spec
 from archlang.diagnostics import SpecError
 from archlang.ops import Op

@@ -16,8 +16,8 @@ from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Comment, Error, Keyword, Name, Number, String
 from strategies import valid_specs
 
-from archlang.keywords import KEYWORDS
-from archlang.pygments_lexer import ArchLexer
+from archlang.frontend.keywords import KEYWORDS
+from archlang.tools.pygments_lexer import ArchLexer
 
 SPECS = [*sorted(ROOT.glob("specs/**/*.arch")), ROOT / "archlang" / "prelude.arch"]
 TM_GRAMMAR = ROOT / "editors" / "arch.tmLanguage.json"

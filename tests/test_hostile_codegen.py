@@ -21,7 +21,7 @@ import torch
 from click.testing import CliRunner
 
 from archlang import compile_spec
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.diagnostics import SpecError
 
 HOSTILE = """block lambda(self: int = 4) {

@@ -18,7 +18,7 @@ from generated import import_file
 
 import archlang
 from archlang import compile_spec
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.diagnostics import SpecError
 
 MODES = [pytest.param([], id="plain"), pytest.param(["--optimize"], id="optimize")]

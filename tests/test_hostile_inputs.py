@@ -126,7 +126,7 @@ def test_inline_text_needs_e_or_stdin():
     assert archc("check", "-e", text).output.startswith("ok: N (<-e>)")
     from click.testing import CliRunner
 
-    from archlang.cli import main
+    from archlang.cli.main import main
 
     result = CliRunner().invoke(main, ["check", "-"], input=text, env={"NO_COLOR": "1"})
     assert result.exit_code == 0 and result.output.startswith("ok: N (<stdin>)")

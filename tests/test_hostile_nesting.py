@@ -59,7 +59,7 @@ def test_deepest_legal_nesting_compiles_and_emits_ir(tmp_path):
 
 
 def test_ir_fallback_writes_what_pydantic_writes():
-    from archlang.emit_ir import _plain
+    from archlang.backends.ir.emit import _plain
 
     for name in ("googlenet", "inception_v3"):
         for module in compile_spec(name).program.modules:

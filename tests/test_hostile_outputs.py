@@ -62,7 +62,7 @@ def test_each_injection_alone_draws_without_links(tmp_path, line):
 
 
 def test_the_longest_names_give_a_diagram_with_capped_labels(tmp_path):
-    from archlang.lower.names import MAX_NAME
+    from archlang.lower.layer_names import MAX_NAME
 
     long = "w" * (MAX_NAME - 2)
     spec = spec_file(tmp_path, f'  "{long}\\\\": conv(4, 3)\n  "{long}x": conv(4, 1)\n')
@@ -102,7 +102,7 @@ def _deep_listspec_file(tmp_path, depth: int):
 
 
 def test_the_deepest_list_argument_draws(tmp_path):
-    from archlang.value_budget import MAX_VALUE_DEPTH
+    from archlang.frontend.value_budget import MAX_VALUE_DEPTH
 
     result = archc(_deep_listspec_file(tmp_path, MAX_VALUE_DEPTH - 1), "--emit", "dot")
     no_traceback(result)

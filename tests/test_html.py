@@ -19,7 +19,7 @@ from conftest import SPECS
 
 from archlang.analysis import analyze
 from archlang.analysis.grouping import group_nodes
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.compiler import compile_spec
 
 BUNDLED = sorted(p.stem for p in SPECS.glob("*.arch"))

@@ -121,7 +121,7 @@ def test_output_over_the_source_file_is_refused(run, tmp_path):
 
 
 def test_kw_values_are_python_literals():
-    from archlang.cli_import import parse_kw
+    from archlang.cli.import_command import parse_kw
 
     assert parse_kw(("num_classes=10", "aux_logits=False", "weights=None", "name=abc", "p=0.5")) == {
         "num_classes": 10,
@@ -133,6 +133,6 @@ def test_kw_values_are_python_literals():
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from archlang.cli import main\ntry:\n main(['import', '--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    code = "import sys; from archlang.cli.main import main\ntry:\n main(['import', '--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip().endswith("False")

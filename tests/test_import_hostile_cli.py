@@ -159,7 +159,7 @@ def test_what_the_model_prints_does_not_mix_with_the_spec(factories):
         "import helper\nfrom torch import nn\nprint('importing chatty')\n\n"
         "def make():\n    print('making')\n    return nn.Sequential(nn.Conv2d(3, helper.WIDTH, 3))\n"
     )
-    code = "from archlang.cli import main; main()"
+    code = "from archlang.cli.main import main; main()"
     args = [sys.executable, "-c", code, "import", str(factories / "chatty.py") + ":make", "--input", "3x8x8"]
     out = subprocess.run(args, capture_output=True, text=True, cwd=factories / "adir", timeout=300)
     assert out.returncode == 0, out.stderr

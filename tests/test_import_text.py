@@ -5,9 +5,9 @@ expected counts are worked out by hand in each test."""
 import pytest
 
 import archlang
-from archlang.fmt import format_source
 from archlang.importer.text import label_text, network_text, value_text
 from archlang.importer.tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq
+from archlang.tools.fmt import format_source
 
 
 @pytest.mark.parametrize(

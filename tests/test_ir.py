@@ -3,7 +3,7 @@ with one precise validation error.
 
 ``--emit ir`` prints ``{"main": <Module>, "imports": [<Module>, ...]}``: the main file's
 module and each imported file's module (the prelude is left out), each one a document that
-``archlang.ir.Module.model_validate_json`` reads back.
+``archlang.frontend.ir.Module.model_validate_json`` reads back.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from conftest import ROOT
 from pydantic import ValidationError
 
 from archlang import ir
-from archlang.evaluate import Env, evaluate
-from archlang.syntax import parse
+from archlang.frontend.expressions import Env, evaluate
+from archlang.frontend.parser import parse
 
 SPECS = ["specs/googlenet.arch", "specs/inception_v3.arch"]
 LIB = "specs/lib/inception.arch"
@@ -27,7 +27,7 @@ LIB = "specs/lib/inception.arch"
 
 def _emit_ir(spec: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "archlang.cli", spec, "--emit", "ir"],
+        [sys.executable, "-m", "archlang.cli.main", spec, "--emit", "ir"],
         cwd=ROOT,
         capture_output=True,
         text=True,

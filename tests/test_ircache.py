@@ -1,4 +1,4 @@
-"""The parsed-IR disk cache (archlang/ircache.py): a hit gives the IR a fresh parse gives,
+"""The parsed-IR disk cache (archlang/frontend/ircache.py): a hit gives the IR a fresh parse gives,
 without parsing; anything doubtful (other text, other code, a damaged or foreign entry, a
 folder others can write) falls back to parsing."""
 

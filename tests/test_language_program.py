@@ -131,7 +131,7 @@ def test_if_expression():
 def test_readme_inception_module_example():
     from conftest import ROOT
 
-    from archlang.summary import count_params
+    from archlang.analysis.summary import count_params
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## The language", 1)[1]

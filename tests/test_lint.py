@@ -15,7 +15,7 @@ from conftest import examples
 from hypothesis import given, settings
 from strategies import valid_specs
 
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.compiler import compile_spec
 from archlang.diagnostics import Severity
 from archlang.lint import RULES, explain, run_lint

@@ -326,7 +326,7 @@ network T() {
 
 
 def test_split_sizes_follow_torch_chunk():
-    from archlang.op_shapes import chunk_sizes
+    from archlang.ops.shape_rules import chunk_sizes
 
     for c in range(1, 30):
         for chunks in range(1, 12):

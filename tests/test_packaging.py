@@ -114,7 +114,7 @@ def test_wheel_contains_every_module_and_spec(wheel):
 
 def test_the_venv_imports_the_installed_wheel(installed, tmp_path):
     code = (
-        "import sys, archlang.cli, archlang.analysis, archlang.lint, archlang.specs, archlang.backends.report.tables,"
+        "import sys, archlang.cli.main, archlang.analysis, archlang.lint, archlang.specs, archlang.backends.report.tables,"
         " archlang.backends.diagrams.render\n"
         "for name, module in sorted(sys.modules.items()):\n"
         "    if name.split('.')[0] == 'archlang': print(name, getattr(module, '__file__', None))"

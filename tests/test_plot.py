@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import SPECS
 
 from archlang.analysis import analyze
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.compiler import compile_spec
 from archlang.diagnostics import SpecError
 

@@ -16,9 +16,9 @@ from strategies import reference_out, spec_cases
 
 from archlang import compile_spec, ir
 from archlang.diagnostics import SpecError
-from archlang.loader import load_text
+from archlang.frontend.loader import load_text
+from archlang.frontend.parser import parse
 from archlang.ops import Op
-from archlang.syntax import parse
 
 
 def _last_node_under(graph, label: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from archlang.cli import main
+from archlang.cli.main import main
 from archlang.ops import Op
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +121,7 @@ def test_output_file(tmp_path):
 
 def test_report_does_not_import_torch():
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "archlang.cli", "specs/inception_v3.arch", "--report"],
+        [sys.executable, "-X", "importtime", "-m", "archlang.cli.main", "specs/inception_v3.arch", "--report"],
         capture_output=True,
         text=True,
         cwd=ROOT,

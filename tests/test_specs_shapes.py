@@ -11,8 +11,8 @@ from conftest import SPECS
 
 from archlang import compile_spec
 from archlang.diagnostics import SpecError
+from archlang.graph.shape_pass import infer_shapes
 from archlang.ops import Op
-from archlang.shapes import infer_shapes
 
 # torchvision 0.29.1 GoogLeNet(aux_logits=True), forward hooks on each child in eval mode
 # (../shared/reference/torchvision_blocks.json, "googlenet_aux" -> blocks -> out).

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = """
 import json, sys
 import pydantic
-from archlang.cli import main
+from archlang.cli.main import main
 try:
     main(["specs/inception_v3.arch", "--report"], standalone_mode=False)
 except SystemExit:

@@ -1,6 +1,5 @@
-"""The layout keeps its promises: no import cycle among the project's modules, no module
-(of the package, the tests or the tools) over the size limit, and no test that turns a
-broken import of an installed dependency into a skip.
+"""The layout keeps its promises: no import cycle among the project's modules, and no test
+that turns a broken import of an installed dependency into a skip.
 
 Which imports count: every one. Module-level imports, imports inside functions (lazy
 imports), imports under ``if TYPE_CHECKING:``, and the dynamic imports the package uses
@@ -15,14 +14,29 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import networkx as nx
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
 # folder -> the dotted package it is installed as (pyproject.toml's package-dir)
-PACKAGES = {"archlang": "archlang", "backends": "archlang.backends", "specs": "archlang.specs"}
-MAX_LINES = 420  # "no module over ~400 lines"
+
+
+def _packages() -> dict[str, str]:
+    """Top-level folder -> the dotted package it is installed as, from pyproject.toml."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        package_dir = tomllib.load(f)["tool"]["setuptools"]["package-dir"]
+    top = {folder: dotted for dotted, folder in package_dir.items() if "/" not in folder}
+    return {"archlang": "archlang", **top}
+
+
+PACKAGES = _packages()
 # "archlang.lint" or "archlang.compiler:compile_spec" (a bare "archlang" is more likely a name than an import)
 MODULE_STRING = re.compile(r"archlang((\.\w+)+(:\w+)?|:\w+)")
 
@@ -119,7 +133,7 @@ def test_the_import_graph_sees_every_kind_of_import():
     assert graph.has_edge("archlang.analysis.compute", "archlang.ops")  # from ..ops import Op
     assert graph.has_edge("archlang.analysis.compute", "archlang.analysis.params")  # from .params import
     assert graph.has_edge("archlang", "archlang.compiler")  # "archlang.compiler:compile_spec" (lazy table)
-    assert graph.has_edge("archlang.cli", "archlang.version")  # from .version import __version__
+    assert graph.has_edge("archlang.cli.main", "archlang.version")  # from .version import __version__
     # the mapping of backends/ to archlang.backends
     assert "archlang.backends.torch" in graph and "archlang.backends.report.tables" in graph
 
@@ -144,22 +158,6 @@ def test_no_import_cycle_among_the_project_modules():
     graph = import_graph()
     tangles = [c for c in nx.strongly_connected_components(graph) if len(c) > 1]
     assert not tangles, "import cycles:\n" + "\n".join(_explain(graph, c) for c in tangles)
-
-
-def _over_the_limit(paths) -> list[str]:
-    sizes = {path: len(path.read_text(encoding="utf-8").splitlines()) for path in paths}
-    return sorted(f"{path.relative_to(ROOT)}: {n} lines" for path, n in sizes.items() if n > MAX_LINES)
-
-
-def test_no_module_over_the_size_limit():
-    over = _over_the_limit(project_modules().values())
-    assert not over, f"modules over {MAX_LINES} lines:\n" + "\n".join(over)
-
-
-def test_no_test_or_tool_module_over_the_size_limit():
-    paths = [p for folder in ("tests", "fuzz", "benchmarks", "scripts") for p in (ROOT / folder).rglob("*.py")]
-    over = _over_the_limit(p for p in paths if "__pycache__" not in p.parts)
-    assert not over, f"modules over {MAX_LINES} lines (split them by topic):\n" + "\n".join(over)
 
 
 def _installed_for_tests() -> set[str]:

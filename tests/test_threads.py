@@ -41,7 +41,7 @@ def spec_text(i: int) -> str:
 
 
 def test_the_parser_is_reentrant():
-    from archlang.emit_ir import _plain  # the whole IR, spans included
+    from archlang.backends.ir.emit import _plain  # the whole IR, spans included
 
     texts = [spec_text(i) for i in range(THREADS * 3)]
     syntax._parse_cached.cache_clear()

@@ -64,7 +64,7 @@ def test_cli_emit_torch_writes_the_same_file(tmp_path, emitted):
     out = tmp_path / "g.py"
     from click.testing import CliRunner
 
-    from archlang.cli import main
+    from archlang.cli.main import main
 
     result = CliRunner().invoke(main, ["googlenet", "--emit", "torch", "-o", str(out)])
     assert result.exit_code == 0, result.output

@@ -35,10 +35,10 @@ from strategies import spec_cases
 
 import archlang
 from archlang.analysis import analyze
+from archlang.analysis.summary import count_params
 from archlang.compiler import bundled_specs
 from archlang.diagnostics import SpecError
 from archlang.ops import Op
-from archlang.summary import count_params
 
 _files = itertools.count()
 

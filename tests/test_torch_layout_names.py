@@ -27,7 +27,7 @@ from torchvision.models.googlenet import GoogLeNetOutputs
 from torchvision.models.inception import InceptionOutputs
 
 import archlang
-from archlang.cli import main
+from archlang.cli.main import main
 
 P = "block P(dims) { permute(dims) }\n"
 

@@ -168,7 +168,7 @@ def _load(path, name):
 def test_cli_file_imported_from_disk_gives_the_same_result(tmp_path, case):
     from click.testing import CliRunner
 
-    from archlang.cli import main
+    from archlang.cli.main import main
 
     name, reference, optimized, x = case
     _, size, params, _ = CASES[name]

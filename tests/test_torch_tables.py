@@ -76,8 +76,8 @@ def test_docstring_text_cannot_close_the_docstring():
 
 def test_check_and_emit_torch_do_not_import_torch():
     code = (
-        "import sys; import archlang; from archlang.cli import main; "
-        "from archlang.summary import summary_line; from archlang.backends.torch.codegen import emit; "
+        "import sys; import archlang; from archlang.cli.main import main; "
+        "from archlang.analysis.summary import summary_line; from archlang.backends.torch.codegen import emit; "
         "c = archlang.compile_spec('googlenet'); summary_line(c); emit(c); "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
@@ -98,7 +98,7 @@ def test_names_torch_cannot_take_are_diagnosed(name):
 def test_cli_reports_e701_without_traceback():
     from click.testing import CliRunner
 
-    from archlang.cli import main
+    from archlang.cli.main import main
 
     runner = CliRunner()
     with runner.isolated_filesystem():

@@ -26,7 +26,7 @@ ARGS = ["--max-epochs", "2", "--batch-size", "32", "--accelerator", "cpu", "--no
 
 def train(out: Path, *extra: str) -> dict:
     run = subprocess.run(
-        [sys.executable, "-m", "archlang.cli", "train", LENET, *ARGS, "--out", str(out), *extra],
+        [sys.executable, "-m", "archlang.cli.main", "train", LENET, *ARGS, "--out", str(out), *extra],
         capture_output=True,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},

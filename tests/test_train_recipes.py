@@ -231,7 +231,7 @@ def test_cli_bad_recipe_is_a_located_error_not_a_traceback(tmp_path):
         [
             sys.executable,
             "-m",
-            "archlang.cli",
+            "archlang.cli.main",
             "train",
             str(ROOT / "examples" / "lenet5_small.arch"),
             "--recipe",
@@ -247,7 +247,7 @@ def test_cli_bad_recipe_is_a_located_error_not_a_traceback(tmp_path):
 
 def test_cli_lists_recipes_without_importing_torch():
     code = (
-        "import sys; from archlang.cli import main; sys.argv = ['archc', 'train', '--list-recipes']\n"
+        "import sys; from archlang.cli.main import main; sys.argv = ['archc', 'train', '--list-recipes']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "assert 'torch' not in sys.modules and 'lightning' not in sys.modules"
     )

@@ -47,7 +47,7 @@ ARGS = ["--input", "1x16x16", "--max-epochs", "3", "--checkpoint-every", "10", "
 
 def archc_train(out: Path, *extra: str) -> dict:
     run = subprocess.run(
-        [sys.executable, "-m", "archlang.cli", "train", LENET, *ARGS, "--out", str(out), *extra],
+        [sys.executable, "-m", "archlang.cli.main", "train", LENET, *ARGS, "--out", str(out), *extra],
         capture_output=True,
         text=True,
         env=ENV,
@@ -82,7 +82,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
 
 def test_resume_without_a_checkpoint_is_diagnosed(tmp_path):
     run = subprocess.run(
-        [sys.executable, "-m", "archlang.cli", "train", LENET, "--resume", "--out", str(tmp_path)],
+        [sys.executable, "-m", "archlang.cli.main", "train", LENET, "--resume", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         env=ENV,

@@ -24,7 +24,7 @@ TINY = str(ROOT / "examples" / "tiny_inception.arch")
 
 def archc(*args, check=True):
     run = subprocess.run(
-        [sys.executable, "-m", "archlang.cli", *args],
+        [sys.executable, "-m", "archlang.cli.main", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from archlang.ops.param_counts import conv_weight_count
+
 from ..ops import Op
-from ..param_counts import conv_weight_count
 
 Rule = Callable[[dict, list, tuple], int]
 

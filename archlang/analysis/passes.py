@@ -11,8 +11,9 @@ import math
 
 import networkx as nx
 
+from archlang.graph.model import topological
+
 from .._gc import full_collections_deferred
-from ..graph import topological
 from .compute import ALL_OPS, FLOPS, MACS
 from .memory import dtype_bytes, peak_live
 from .params import BUFFERS, PARAMS

@@ -16,7 +16,8 @@ def from_module(
     says it came from. Raises :class:`archlang.SpecError` (E720-E727) for what archlang
     cannot express, naming the module path and the op.
     """
-    from .names import check_labels, check_text
+    from archlang.importer.name_checks import check_labels, check_text
+
     from .text import network_text
     from .trace import trace
 
@@ -44,8 +45,9 @@ def _checked(module, input_shape) -> tuple[int, ...]:
 
     import torch
 
+    from archlang.importer.series_parallel import problem
+
     from ..ops import MAX_DIM
-    from .structure import problem
 
     if not isinstance(module, torch.nn.Module):
         raise problem("E726", f"from_module wants a torch.nn.Module, got a value of type `{type(module).__name__}`")

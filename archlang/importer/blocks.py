@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import copy
 
+from archlang.importer.block_params import RESERVED, Parameters
+
 from ..backends.torch.plan import MODULE_ALWAYS, MODULE_AT_ROOT
 from ..ops import ALIASES, CALLABLE_OPS, SIGNATURES
 from . import tree
 from .align import ABSENT, MISSING, Aligner, Column, Incompatible
-from .params import RESERVED, Parameters
 from .repeats import fold, fold_indexed, implicit, walk
 
 _PRELUDE_BLOCKS = {"factorized", "stacked3x3"}

@@ -16,7 +16,7 @@ import operator
 
 import torch.fx as fx
 
-from .structure import problem
+from archlang.importer.series_parallel import problem
 
 _VIEW_METHODS = frozenset(
     "view view_as reshape flatten permute transpose contiguous chunk split squeeze unsqueeze expand detach".split()

@@ -9,8 +9,9 @@ from collections import Counter
 
 import torch.fx as fx
 
+from archlang.importer.series_parallel import problem
+
 from . import opmap
-from .structure import problem
 
 
 def lazy(sub, target: str):

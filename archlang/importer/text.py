@@ -6,7 +6,7 @@ concat { ... }``, an :class:`~.tree.Instance` (for now) as the labelled sequence
 body, :class:`~.tree.If` / :class:`~.tree.Repeat` / :class:`~.tree.BlockDef` in their
 syntax; values as spec literals (``true``, ``none``, ``(1, 7)``, ``"same"``). A label that
 is not a plain name (``"0"``, a keyword) is printed quoted. The text is then passed
-through :func:`archlang.fmt.format_source`. No torch.
+through :func:`archlang.tools.fmt.format_source`. No torch.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import re
 
+from archlang.frontend.keywords import KEYWORDS
+
 from ..diagnostics import Diagnostic, SpecError
-from ..keywords import KEYWORDS
 from ..version import __version__
 from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq
 
@@ -170,7 +171,8 @@ def header_lines(network: Network) -> list[str]:
 
 def network_text(network: Network, file: str = "<import>") -> str:
     """The spec text of ``network`` (formatted; raises SpecError if it does not parse)."""
-    from ..fmt import format_source
+    from archlang.tools.fmt import format_source
+
     from .autonames import settle
 
     network = settle(network)  # no automatic name equal to a label (E302)

@@ -20,11 +20,12 @@ import re
 import torch
 import torch.fx as fx
 
+from archlang.importer.series_parallel import CONTAINERS, INPUT, Elem, Scope, build, problem
+from archlang.importer.shape_prop import ndim as rank
+from archlang.importer.shape_prop import propagate_shapes
+
 from . import generated, inplace, opmap, refusals
 from .leaves import NAMED_STATELESS, is_param, shortest, transform_input_method
-from .shapes import ndim as rank
-from .shapes import propagate_shapes
-from .structure import CONTAINERS, INPUT, Elem, Scope, build, problem
 from .tree import Call, Network
 
 

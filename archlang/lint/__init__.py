@@ -17,12 +17,12 @@ import json
 import sys
 
 from ..diagnostics import Diagnostic, Note, Severity, render
-from . import bottleneck, factorize, structure
+from . import bottleneck, factorize, network_shape
 from .model import Finding, Rule
 from .suppress import is_suppressed, normalise, selected, unknown_patterns
 from .view import LintView
 
-RULES: dict[str, Rule] = {r.code: r for r in [*bottleneck.RULES, *factorize.RULES, *structure.RULES]}
+RULES: dict[str, Rule] = {r.code: r for r in [*bottleneck.RULES, *factorize.RULES, *network_shape.RULES]}
 
 
 def explain(code: str) -> str:

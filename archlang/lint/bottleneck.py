@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 
+from archlang.graph.shape_text import format_shape
+from archlang.ops.param_counts import conv_weight_count
+
 from ..diagnostics import Severity
-from ..param_counts import conv_weight_count
-from ..shape_format import format_shape
 from .model import Finding, Rule
 from .view import LintView, Role, conv_macs
 

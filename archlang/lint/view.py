@@ -17,11 +17,12 @@ from enum import Enum
 
 import networkx as nx
 
+from archlang.graph.model import topological
+from archlang.ops.param_counts import conv_weight_count
+
 from ..analysis import run_passes
 from ..diagnostics import Span
-from ..graph import topological
 from ..ops import GROUP_OPS, Op
-from ..param_counts import conv_weight_count
 
 
 class Role(str, Enum):

@@ -2,7 +2,7 @@
 
 Blocks are instantiated, ``if``/``for``/``repeat`` expanded, conv units expanded into
 conv2d (+ batchnorm) (+ relu), and every node gets its hierarchy path and source span.
-Shapes are not computed here (see :mod:`archlang.shapes`), so a different input size does
+Shapes are not computed here (see :mod:`archlang.graph.shape_pass`), so a different input size does
 not need lowering again.
 
 Modules: :mod:`.state` (the graph under construction, scopes, limits), :mod:`.program`
@@ -17,10 +17,11 @@ import sys
 
 import networkx as nx
 
-from .. import ir
+from archlang.frontend import ir
+from archlang.frontend.expressions import budget
+from archlang.frontend.loader import Program
+
 from ..diagnostics import Span, SpecError
-from ..evaluate import budget
-from ..loader import Program
 from .estimate import Estimator
 from .layers import BODY
 from .program import GlobalEnv, bind_network_params, collect_blocks, collect_consts, the_network

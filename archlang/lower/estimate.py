@@ -12,9 +12,10 @@ without running anything (literals and top-level constants no local name shadows
 
 from __future__ import annotations
 
-from .. import ir
+from archlang.frontend import ir
+from archlang.frontend.expressions import Env, evaluate
+
 from ..diagnostics import SpecError
-from ..evaluate import Env, evaluate
 from ..ops import ALIASES, CALLABLE_OPS
 from .state import Ctx
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import difflib
 
-from .. import ir
+from archlang.frontend import ir
+from archlang.frontend.expressions import evaluate
+from archlang.lower.layer_names import check_label, label_text
+from archlang.ops.binding import bind_args
+from archlang.ops.shape_rules import resolve_padding
+
 from ..diagnostics import Note
-from ..evaluate import evaluate
-from ..op_bind import bind_args
-from ..op_shapes import resolve_padding
 from ..ops import ALIASES, CALLABLE_OPS, GROUP_OPS, ArgError, Op, ShapeError
 from . import settings
-from .names import check_label, label_text
 from .program import bind_block_args
 from .state import MAX_BLOCK_DEPTH, Frame, Lowering, Scope, arg_span, lowering_error
 from .walk import Mode, walk

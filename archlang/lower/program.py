@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import difflib
 
-from .. import ir
+from archlang.frontend import ir
+from archlang.frontend.expressions import Env, evaluate, type_name
+from archlang.frontend.loader import Program
+from archlang.frontend.parser import parse_expression
+
 from ..diagnostics import Note, Span, SpecError
-from ..evaluate import Env, evaluate, type_name
-from ..loader import Program
 from ..ops import ALIASES, CALLABLE_OPS
-from ..syntax import parse_expression
 from .state import lowering_error
 
 # Top-level constants are evaluated on first use, one nested evaluation (~4 Python frames)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import difflib
 import keyword
 
-from .. import ir
-from ..evaluate import evaluate
-from ..graph import OutputsType
-from ..inits import INIT_SCHEMES, InitArgError, resolve_init
-from ..op_bind import bind_args
+from archlang.frontend import ir
+from archlang.frontend.expressions import evaluate
+from archlang.graph.model import OutputsType
+from archlang.ops.binding import bind_args
+from archlang.ops.inits import INIT_SCHEMES, InitArgError, resolve_init
+
 from ..ops import CALLABLE_OPS, ArgError, Op, positive_int
 from .state import Frame, Lowering, arg_span, lowering_error
 

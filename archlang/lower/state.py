@@ -6,10 +6,11 @@ from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
-from .. import ir
+from archlang.frontend import ir
+from archlang.frontend.expressions import Env
+from archlang.graph.model import OutputsType, ScopeInfo
+
 from ..diagnostics import Diagnostic, Note, SpecError
-from ..evaluate import Env
-from ..graph import OutputsType, ScopeInfo
 from ..limits import DEFAULT_MAX_NODES  # noqa: F401  (re-exported by archlang.lower)
 from ..ops import Op
 

@@ -8,8 +8,9 @@ import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from archlang.frontend.expressions import charge, evaluate, type_name
+
 from ..diagnostics import SpecError
-from ..evaluate import charge, evaluate, type_name
 from .state import Frame, Lowering, lowering_error
 
 # handler(lowering, statement, accumulated value, frame) -> accumulated value

@@ -1,5 +1,5 @@
 """``archc train``, ``archc eval``, ``archc export``: click commands, added to ``archc`` by
-:mod:`archlang.cli`. Importing this module imports click only; torch and Lightning are
+:mod:`archlang.cli.main`. Importing this module imports click only; torch and Lightning are
 imported when a command runs (``archc check`` stays torch-free)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from archlang.cli_group import UsageProblem
-from archlang.cli_inputs import parse_dims, parse_sets
-from archlang.cli_output import report_errors, write_output
+from archlang.cli.group import UsageProblem
+from archlang.cli.inputs import parse_dims, parse_sets
+from archlang.cli.output import report_errors, write_output
 
 
 def _fail_on_spec_error(call, *args, **kwargs):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import graphviz
 
+from archlang.graph.shape_text import format_shape
 from archlang.ops import Op
-from archlang.shape_format import format_shape
 
 FONT = "Helvetica"
 

@@ -20,7 +20,7 @@ from archlang.backends.report.tables import CONVENTIONS, LAYER_COLUMNS
 
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import Group, group_nodes
-from archlang.shape_format import format_shape
+from archlang.graph.shape_text import format_shape
 
 _PROLOG = re.compile(r"\A.*?(?=<svg\b)", re.S)  # XML declaration, DOCTYPE, comments
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from archlang.analysis.results import AxisRF, ReceptiveField
-from archlang.shape_format import format_shape
+from archlang.graph.shape_text import format_shape
 
 SCHEMA_VERSION = 1
 

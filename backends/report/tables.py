@@ -13,7 +13,7 @@ from collections import Counter
 from archlang._gc import full_collections_deferred
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
-from archlang.shape_format import format_shape
+from archlang.graph.shape_text import format_shape
 
 from .formats import RENDERERS, Column, ReportTable, Section
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from archlang.ir import Const
+from archlang.frontend.ir import Const
 from archlang.ops import Op
 from archlang.version import __version__
 

@@ -285,7 +285,7 @@ INIT_SCHEMES = {
     "xavier_normal": "nn.init.xavier_normal_",
     "xavier_uniform": "nn.init.xavier_uniform_",
 }
-# The keyword arguments of each initialiser, taken from the spec's init (archlang/inits.py);
+# The keyword arguments of each initialiser, taken from the spec's init (archlang/ops/inits.py);
 # the normals draw around mean 0.
 INIT_KWARGS = {
     "trunc_normal": ("std", "a", "b"),

@@ -6,7 +6,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from archlang.shape_format import format_shape
+from archlang.graph.shape_text import format_shape
 
 from .naming import comment_text, docstring_text
 from .ops import INIT_SCHEMES

@@ -1,0 +1,1 @@
+"""``archc``, the command line: commands, the click plumbing, inputs and outputs."""

@@ -1,0 +1,346 @@
+"""``archc``: the command line.
+
+    archc FILE [--emit ir|torch|dot|svg|pdf|png|plot|html] [-o OUT] [--report] [...]
+    archc check FILE
+    archc lint FILE
+    archc fmt FILES... [--check] [--diff]
+    archc diff A B [--set-a K=V] [--set-b K=V]
+    archc import TARGET [-o FILE] [--input CxHxW] [--name NAME] [--kw KEY=VALUE]
+
+``archc FILE ...`` is the default command (registered as the hidden ``compile``; help and
+errors show it as ``archc [OPTIONS] FILE``); other commands are plain ``@main.command()``s.
+Only this module writes files (atomically) or exits. Back ends are looked up in tables
+(``EMITTERS``) and imported on first use, so ``archc check`` and ``--report`` never import
+torch. Exit codes: 0 ok, 1 spec errors, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import click
+
+from archlang.cli.group import DEFAULT, DefaultCommand, DefaultGroup, UsageProblem
+from archlang.cli.inputs import _load_text, parse_dims, parse_sets, refuse_inputs, spec_source
+from archlang.cli.output import report_errors, use_color, write_output
+from archlang.limits import DEFAULT_MAX_NODES
+from archlang.version import __version__
+
+# format -> "module:function"; the function takes (compiled, fmt, options) and returns
+# str or bytes. ``options["notes"]`` is a list a back end may append notes to: the CLI
+# prints them on stderr ("note: ..."), so back ends never write to the terminal.
+EMITTERS: dict[str, str] = {
+    "ir": "archlang.backends.ir.emit:emit_ir",
+    "torch": "archlang.backends.torch.codegen:emit_cli",
+    "dot": "archlang.backends.diagrams.render:emit_cli",
+    "svg": "archlang.backends.diagrams.render:emit_cli",
+    "pdf": "archlang.backends.diagrams.render:emit_cli",
+    "png": "archlang.backends.diagrams.render:emit_cli",
+    "plot": "archlang.backends.plot:emit_cli",
+    "html": "archlang.backends.html:emit_cli",
+}
+BINARY = {"png", "pdf"}  # refused on a terminal without -o
+REPORT = "archlang.backends.report.tables:report_cli"
+LINT = "archlang.lint:lint_cli"
+DIFF = "archlang.backends.report.diff:diff_cli"
+EXPLAIN = "archlang.lint:explain"
+
+
+def _load(target: str):
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def compile_or_exit(
+    file: str | None,
+    sets: tuple[str, ...],
+    input_dims: str | None,
+    max_nodes: int,
+    text: str | None = None,
+    allow_outside_imports: bool = False,
+    cached: bool = False,
+):
+    """The compiled spec; with ``cached``, maybe a :class:`~archlang.graphcache.CachedCompile`
+    (graph and sources only: enough for a report, not for the torch back end)."""
+    params, shape = parse_sets(sets), parse_dims(input_dims) if input_dims else None
+    cached = cached and text is None and file not in (None, "-") and not allow_outside_imports
+    if cached:
+        from archlang import graphcache
+
+        hit = graphcache.load(file, params, shape, max_nodes)
+        if hit is not None:
+            return hit
+    from archlang.compiler import compile_spec
+    from archlang.diagnostics import SpecError
+
+    source = spec_source(file, text)
+    try:
+        if isinstance(source, tuple):
+            source = _load_text(*source, allow_outside_imports)
+        compiled = compile_spec(source, params, shape, max_nodes, allow_outside_imports)
+        if cached:
+            graphcache.store(file, params, shape, max_nodes, compiled)
+        return compiled
+    except SpecError as err:
+        report_errors(err)
+        sys.exit(1)
+    except RecursionError:
+        click.echo("error[E601]: the spec is nested too deeply to compile", err=True)
+        sys.exit(1)
+
+
+def _common(f):
+    f = click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Set a network parameter (repeatable), e.g. --set num_classes=10.",
+    )(f)
+    f = click.option(
+        "--allow-outside-imports",
+        is_flag=True,
+        help="Let imports resolve outside the spec's folder (symlinks followed); off by default.",
+    )(f)
+    f = click.option("-e", "text", metavar="TEXT", help="Compile TEXT (spec source) instead of FILE.")(f)
+    f = click.option("--input", "input_dims", metavar="CxHxW", help="Override the input size, e.g. 3x299x299.")(f)
+    f = click.option(
+        "--max-nodes",
+        type=click.IntRange(1),
+        default=DEFAULT_MAX_NODES,
+        show_default=True,
+        help="Refuse specs that expand to more primitive ops than this.",
+    )(f)
+    return f
+
+
+def _list_specs(ctx, param, value):
+    if not value or ctx.resilient_parsing:
+        return
+    from archlang.compiler import bundled_specs, bundled_variants
+
+    for name, path in sorted(bundled_specs().items()):
+        click.echo(f"{name:20s} {path}")
+    for name, (path, params) in sorted(bundled_variants().items()):
+        sets = " ".join(f"--set {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in params.items())
+        click.echo(f"{name:20s} {path} {sets}")
+    ctx.exit(0)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="archc")
+@click.option(
+    "--list-specs",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_list_specs,
+    help="List the specs bundled with archlang (usable by name, e.g. `archc check googlenet`).",
+)
+def main():
+    """archc: compile .arch network specs to shapes, reports, PyTorch code and diagrams.
+
+    \b
+    archc FILE --emit ir|torch|dot|svg|pdf|png|plot|html [-o OUT]
+    archc FILE --report [--format text|md|csv|json|latex] [--depth N]
+    archc check FILE
+    archc lint FILE
+    archc fmt FILES... [--check] [--diff]
+    archc diff A B [--set-a NAME=VALUE] [--set-b NAME=VALUE]
+    """
+
+
+@main.command(DEFAULT, cls=DefaultCommand, hidden=True)
+@click.argument("file", required=False, metavar="FILE")
+@_common
+@click.option("--emit", "emit", type=click.Choice(sorted(EMITTERS)), help="Output to produce.")
+@click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
+@click.option("--report", is_flag=True, help="Print the cost / receptive-field report.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "md", "csv", "json", "latex"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+@click.option("--depth", type=click.IntRange(0), default=None, help="Collapse the report to blocks at this depth.")
+@click.option(
+    "--table",
+    type=click.Choice(["layers", "paper"]),
+    default="layers",
+    show_default=True,
+    help="Report layout: per layer, or the GoogLeNet paper's Table 1.",
+)
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Batch size for memory figures.")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16", "float64", "int8"]),
+    default="float32",
+    show_default=True,
+    help="Element type for memory figures.",
+)
+@click.option(
+    "--view", type=click.Choice(["blocks", "layers"]), default="blocks", show_default=True, help="Diagram view."
+)
+@click.option(
+    "--block",
+    "block_name",
+    metavar="NAME[@PATH]",
+    help="Draw one block template alone (its first instance, or the one at PATH, e.g. BasicBlock@layer2/0).",
+)
+@click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"]), default=None, help="Diagram direction.")
+@click.option("--edge-shapes/--no-edge-shapes", default=False, help="Label diagram edges with tensor shapes.")
+@click.option("--costs/--no-costs", default=False, help="Show params/MACs on diagram nodes.")
+@click.option("--collapse/--no-collapse", default=True, help="Collapse repeated identical blocks in diagrams.")
+@click.option("--optimize", is_flag=True, help="torch: fold BatchNorm and fuse sibling 1×1 convs (inference).")
+def compile_cmd(file, sets, input_dims, max_nodes, text, allow_outside_imports, emit, output, report, **options):
+    """Compile FILE (a path, a bundled spec name, or `-` for stdin)."""
+    if not emit and not report:
+        raise UsageProblem("nothing to do: give --emit FORMAT or --report (or use `archc check FILE`)")
+    if emit and report:
+        raise UsageProblem("give either --emit or --report, not both")
+    if emit in BINARY and output in (None, "-") and sys.stdout.isatty():
+        raise UsageProblem(
+            f"--emit {emit} writes binary data, which would garble the terminal: "
+            f"give -o FILE (e.g. -o {Path(file or 'net').stem}.{emit}), or redirect: > {Path(file or 'net').stem}.{emit}"
+        )
+    compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports, cached=report)
+    refuse_inputs(output, compiled)
+    notes: list[str] = []
+    options.update(output=output, sets=parse_sets(sets), notes=notes)
+    from archlang.diagnostics import SpecError
+
+    try:
+        if report:
+            data = _load(REPORT)(compiled, options)
+        else:
+            data = _load(EMITTERS[emit])(compiled, emit, options)
+    except SpecError as err:
+        if getattr(err, "sources", None) is None:  # back ends raise without them: quote the spec
+            err.sources = compiled.sources
+        report_errors(err)
+        sys.exit(1)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    write_output(data, output)
+
+
+@main.command()
+@click.argument("file", required=False, metavar="FILE")
+@_common
+def check(file, sets, input_dims, max_nodes, text, allow_outside_imports):
+    """Parse and validate FILE (or `-` for stdin, or -e TEXT); print a short summary."""
+    from archlang.analysis.summary import summary_line
+
+    compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
+    click.echo(summary_line(compiled))
+
+
+@main.command()
+@click.argument("file", required=False, metavar="FILE")
+@_common
+@click.option("--select", multiple=True, metavar="CODE", help="Only these rules (code or prefix).")
+@click.option("--ignore", multiple=True, metavar="CODE", help="Skip these rules (code or prefix).")
+@click.option("--explain", metavar="CODE", help="Print a rule's rationale and exit.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def lint(file, sets, input_dims, max_nodes, text, allow_outside_imports, select, ignore, explain, fmt):
+    """Check FILE against the design rules of the Inception v3 paper."""
+    if explain:
+        try:
+            click.echo(_load(EXPLAIN)(explain))
+        except KeyError:
+            raise UsageProblem(f"no lint rule {explain!r}") from None
+        return
+    if not file and text is None:
+        raise UsageProblem("lint needs a FILE (or -e TEXT, or --explain CODE)")
+    compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
+    code = _load(LINT)(compiled, select=select, ignore=ignore, fmt=fmt, color=use_color(sys.stdout))
+    sys.exit(code)
+
+
+@main.command("fmt")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if a file would change.")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print a unified diff of the changes.")
+def fmt_cmd(files, check, show_diff):
+    """Format .arch FILES in place (`-` reads stdin and writes stdout)."""
+    from archlang.atomic import write_atomic
+    from archlang.tools.fmt import format_file, unified_diff
+
+    failed = would_change = False
+    for path in files:
+        result = format_file(path, sys.stdin.buffer.read() if path == "-" else None)
+        if result.error is not None:
+            report_errors(result.error)
+            failed = True
+        elif path == "-" and not (check or show_diff):
+            click.echo(result.formatted, nl=False)
+        elif result.changed:
+            would_change = True
+            if show_diff:
+                click.echo(unified_diff(result), nl=False)
+            if check:
+                click.echo(f"would reformat {path}", err=True)
+            elif not show_diff:
+                try:
+                    write_atomic(Path(path), result.formatted)
+                except OSError as err:
+                    click.echo(f"error[E110]: cannot write `{path}`: {(err.strerror or str(err)).lower()}", err=True)
+                    failed = True
+                    continue
+                click.echo(f"reformatted {path}", err=True)
+    sys.exit(1 if failed or ((check or show_diff) and would_change) else 0)
+
+
+@main.command("diff")
+@click.argument("spec_a", metavar="A")
+@click.argument("spec_b", metavar="B")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a parameter on both sides.")
+@click.option("--set-a", "sets_a", multiple=True, metavar="NAME=VALUE", help="Set a parameter of A only.")
+@click.option("--set-b", "sets_b", multiple=True, metavar="NAME=VALUE", help="Set a parameter of B only.")
+@click.option("--input", "input_dims", metavar="CxHxW", help="Override the input size of both.")
+@click.option("--max-nodes", type=click.IntRange(1), default=DEFAULT_MAX_NODES, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "md", "csv", "json", "latex"]),
+    default="text",
+    show_default=True,
+    help="Table format.",
+)
+@click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
+def diff_cmd(spec_a, spec_b, sets, sets_a, sets_b, input_dims, max_nodes, fmt, output):
+    """Compare two specs block by block: shapes, params, MACs, FLOPs, RF.
+
+    A and B are files or bundled names; one spec under two settings: `archc diff googlenet
+    googlenet --set-b variant=paper`.
+    """
+    a = compile_or_exit(spec_a, sets + sets_a, input_dims, max_nodes)
+    b = compile_or_exit(spec_b, sets + sets_b, input_dims, max_nodes)
+    refuse_inputs(output, a, b)
+    labels = (_side_label(spec_a, sets + sets_a), _side_label(spec_b, sets + sets_b))
+    write_output(_load(DIFF)(a, b, labels, fmt), output)
+
+
+def _side_label(spec: str, sets: tuple[str, ...]) -> str:
+    return spec + "".join(f" --set {s}" for s in sets)
+
+
+# archc train / eval / export live in archlang.train (click only at import; torch and
+# Lightning are imported when they run).
+from archlang.train.cli import eval_cmd, export_cmd, train_cmd  # noqa: E402
+
+main.add_command(train_cmd)
+main.add_command(eval_cmd)
+main.add_command(export_cmd)
+
+# archc import (torch only when it runs)
+from archlang.cli.import_command import import_cmd  # noqa: E402
+
+main.add_command(import_cmd)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,45 @@
+"""What ``archc`` commands print and write: rendered diagnostics on stderr (coloured on a
+terminal, ``NO_COLOR``/``FORCE_COLOR`` respected) and outputs written atomically. Shared by
+:mod:`archlang.cli.main` and :mod:`archlang.train.cli`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+
+def use_color(stream) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR") or os.environ.get("CLICOLOR_FORCE"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def report_errors(err) -> None:
+    from archlang.diagnostics import render_all
+
+    sources = getattr(err, "sources", None)
+    click.echo(render_all(err.diagnostics, sources, color=use_color(sys.stderr)), err=True)
+
+
+def write_output(data: str | bytes, output: str | None) -> None:
+    if output is None or output == "-":
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            click.echo(data, nl=not data.endswith("\n"))
+        return
+    from archlang.atomic import write_atomic
+    from archlang.diagnostics import printable
+
+    try:
+        write_atomic(Path(output), data)
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        click.echo(f"error[E110]: cannot write `{printable(output)}`: {reason.lower()}", err=True)
+        sys.exit(1)

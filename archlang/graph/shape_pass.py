@@ -1,0 +1,98 @@
+"""Shape inference: one pass over the graph in topological order (like torch.fx ShapeProp).
+
+Each node gets ``shape`` (per sample). A node whose rule fails gets ``shape=None`` and a
+diagnostic; nodes downstream of it are skipped, so one mistake gives one error, and
+independent mistakes are all reported.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from archlang.diagnostics import Diagnostic, Note
+from archlang.graph.model import topological
+from archlang.graph.shape_text import format_shape
+from archlang.ops import MERGE_OPS, Op, ShapeError
+from archlang.ops.shape_rules import CHANNELS_LAST_RULES, SHAPE_RULES, permuted_layout
+
+# A group with 100,000 branches of the wrong shape is one error, not 100,000 notes; and one
+# run reports at most as many shape errors as lowering does (lower.MAX_REPORTED_ERRORS).
+MAX_BRANCH_NOTES = 8
+MAX_SHAPE_ERRORS = 20
+
+
+def infer_shapes(graph: nx.DiGraph, input_shape: tuple[int, ...] | None = None) -> list[Diagnostic]:
+    """Set ``shape`` on every node; return the shape errors found (empty when all is well)."""
+    nodes = graph.nodes
+    if input_shape is not None:
+        inp = nodes[graph.graph["input"]]
+        inp["attrs"] = {**inp["attrs"], "shape": tuple(input_shape)}
+        graph.graph["input_shape"] = tuple(input_shape)
+    problems: list[Diagnostic] = []
+    for nid in topological(graph):
+        data = nodes[nid]
+        in_shapes = [nodes[src]["shape"] for src in data["inputs"]]
+        if any(s is None for s in in_shapes):
+            data["shape"] = None
+            continue
+        try:
+            data["shape"] = _infer(nodes, data, in_shapes)
+        except ShapeError as err:
+            data["shape"] = None
+            notes = tuple(Note(n) for n in err.notes)
+            if data["op"] in MERGE_OPS:
+                inputs = data["inputs"]
+                notes = tuple(
+                    Note(f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src]['shape'])}", nodes[src]["span"])
+                    for i, src in enumerate(inputs[:MAX_BRANCH_NOTES])
+                )
+                if len(inputs) > MAX_BRANCH_NOTES:
+                    notes += (Note(f"and {len(inputs) - MAX_BRANCH_NOTES:,} more branches"),)
+            else:
+                notes += (Note(f"its input is {format_shape(in_shapes[0])} (from `{data['inputs'][0]}`)"),)
+            if len(problems) >= MAX_SHAPE_ERRORS:
+                continue  # keep inferring (later nodes need shapes) but stop collecting
+            problems.append(
+                Diagnostic(
+                    code=err.code, message=f"{err.message} at `{nid}`", span=data["span"], help=err.help, notes=notes
+                )
+            )
+    return problems
+
+
+def _infer(nodes, data: dict, in_shapes: list) -> tuple:
+    """The node's shape; sets ``channels_last`` on a node whose output is an H×W×C tensor
+    (after ``permute((0, 2, 3, 1))``, kept by elementwise ops, layernorm and linear)."""
+    op, attrs = data["op"], data["attrs"]
+    layouts = [nodes[src].get("channels_last", False) for src in data["inputs"]]
+    last = any(layouts)
+    if last:
+        rule = CHANNELS_LAST_RULES.get(op)
+        if rule is None and getattr(SHAPE_RULES[op], "layout_free", False):
+            rule = SHAPE_RULES[op]
+        if rule is None:
+            raise ShapeError(
+                "E407",
+                f"{op.value} needs a channels-first C×H×W tensor; its input is channels-last (H×W×C)",
+                help="put `permute((0, 3, 1, 2))` before it (channels-first again)",
+            )
+        if not all(layouts):
+            raise ShapeError("E407", f"{op.value} inputs mix channels-last and channels-first tensors")
+    else:
+        rule = SHAPE_RULES[op]
+    shape = rule(attrs, in_shapes)
+    if op is Op.PERMUTE:
+        last = permuted_layout(attrs["dims"], last)
+        if last is None:
+            raise ShapeError(
+                "E407",
+                f"permute{attrs['dims']} moves the channels between the spatial dims",
+                help="keep the channels first (C×H×W) or last (H×W×C)",
+            )
+    elif op is Op.FLATTEN:
+        last = False
+    if last:
+        data["channels_last"] = True
+    else:
+        data.pop("channels_last", None)
+    return shape

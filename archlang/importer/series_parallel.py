@@ -1,0 +1,415 @@
+"""From a traced graph's ops to nested sequences and groups (no torch here).
+
+:mod:`.trace` hands over a flat list of :class:`Elem`: each op (a :class:`~.tree.Call`) or
+merge (``add`` / ``mul`` / ``concat`` of several values) with the values it reads (ids of
+earlier elements; ``INPUT`` is the network's input) and the chain of module scopes it ran
+in (``nn_module_stack``). :func:`build` then
+
+1. normalises concatenations (:func:`normalise_concats`): a ``torch.cat`` that starts a
+   scope with inputs from outside moves to the parent scope, and ``cat(x0..xk)`` becomes
+   ``cat(cat(x0..xk-1), xk)`` where that prefix is concatenated anyway (DenseNet's growing
+   feature lists become ``concat { identity; denselayerK: ... }`` items);
+2. groups elements by scope (:class:`~.tree.Instance` per module call, one input and one
+   output each);
+3. inside each scope, decomposes the DAG from its input to its output into series and
+   parallel parts with immediate dominators: a merge's branches start at the nearest value
+   every path to it passes through.
+
+A DAG that is not series-parallel, a scope with several inputs or outputs, and a module
+with weights called twice are E724 (archlang cannot say them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archlang.diagnostics import Diagnostic, SpecError
+from archlang.importer.tree import Aux, Call, Group, Instance, Seq
+
+from . import nesting
+
+INPUT = 0
+CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}  # exact torch.nn container classes
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One module call on the stack: ``key`` is unique per call (``layer1.0.relu@1``)."""
+
+    key: str
+    path: str
+    cls: str
+    container: bool = False
+    has_state: bool = False  # parameters or buffers (a second call would share them)
+
+
+@dataclass
+class Elem:
+    id: int
+    inputs: list[int]
+    chain: tuple[Scope, ...]
+    call: Call | None = None  # an op; its label is the dotted path relative to the scope
+    merge: str | None = None  # "add" | "mul" | "concat"
+    where: str = ""  # for messages: `layer1.0 (torchvision.models.resnet.BasicBlock)`
+    path: str = ""  # a module's qualified name (its label is the last part, relative to the scope)
+
+
+def problem(code: str, message: str, help: str | None = None) -> SpecError:
+    return SpecError(Diagnostic(code=code, message=message, help=help))
+
+
+def where(chain: tuple[Scope, ...]) -> str:
+    if not chain:
+        return "the top-level module"
+    return f"`{chain[-1].path}` ({chain[-1].cls})"
+
+
+# ---- 1. concatenations ----------------------------------------------------------------
+
+
+def normalise_concats(elems: dict[int, Elem]) -> None:
+    """Hoist scope-opening cats to the parent scope and factor out concatenated prefixes."""
+    producer_chain = {e.id: e.chain for e in elems.values()}
+    for e in elems.values():
+        if e.merge != "concat":
+            continue
+        while e.chain and all(not _inside(producer_chain.get(i, ()), e.chain) for i in e.inputs):
+            e.chain = e.chain[:-1]
+        producer_chain[e.id] = e.chain
+    by_inputs: dict[tuple, int] = {}
+    for e in sorted(elems.values(), key=lambda e: e.id):
+        if e.merge != "concat":
+            continue
+        key = (tuple(s.key for s in e.chain), tuple(e.inputs))
+        for n in range(len(e.inputs) - 1, 1, -1):
+            prefix = by_inputs.get((key[0], tuple(e.inputs[:n])))
+            if prefix is not None:
+                e.inputs = [prefix, *e.inputs[n:]]
+                break
+        by_inputs.setdefault(key, e.id)
+
+
+def _inside(chain: tuple[Scope, ...], scope: tuple[Scope, ...]) -> bool:
+    return len(chain) >= len(scope) and chain[: len(scope)] == scope
+
+
+# ---- 2. scopes -------------------------------------------------------------------------
+
+
+@dataclass
+class Local:
+    """A scope's elements: ops, merges and child instances (``body`` set) keyed by the
+    value they produce."""
+
+    id: int
+    inputs: list[int]
+    item: object = None  # Call | Instance (a unary element)
+    merge: str | None = None
+    label_path: tuple[str, ...] = ()  # its labels from the scope: ("blocks", "0") for `blocks.0`
+    nest: tuple[str, ...] = ()  # the labelled sequences it sits in (("blocks",)), named or not
+    module_path: tuple[str, ...] = ()  # a module call's names, labelled or not (an aux head's)
+
+
+@dataclass
+class ScopeGraph:
+    chain: tuple[Scope, ...]
+    locals: dict[int, Local] = field(default_factory=dict)
+    made_by: dict[int, object] = field(default_factory=dict)  # value -> the item (or group) computing it
+
+
+def _tensors(n: int) -> str:
+    return f"{n} tensor" if n == 1 else f"{n} tensors"
+
+
+def relative(path: str, base: str, what: str) -> tuple[str, ...]:
+    if not base:
+        return tuple(path.split(".")) if path else ()
+    if path == base or not path.startswith(base + "."):
+        raise problem(
+            "E724",
+            f"{what} uses module `{path}` from outside its own scope `{base}`",
+            "archlang names weights by where they are used; a module used from another module cannot keep its key",
+        )
+    return tuple(path[len(base) + 1 :].split("."))
+
+
+def scope_locals(elems: list[Elem], depth: int, chain: tuple[Scope, ...], used_outside) -> ScopeGraph:
+    """The elements of scope ``chain`` (all of ``elems`` lie inside it), child scopes
+    collapsed to one :class:`Local` holding an :class:`Instance`. ``used_outside(i, ids)``:
+    is value ``i`` read by an element not in ``ids``, or returned?"""
+    graph = ScopeGraph(chain)
+    base = chain[-1].path if chain else ""
+    children: dict[str, list[Elem]] = {}
+    for e in elems:
+        if len(e.chain) > depth:
+            children.setdefault(e.chain[depth].key, []).append(e)
+            continue
+        full = relative(e.path, base, e.where) if e.call is not None and e.path else ()
+        label_path = full if full and e.call.label is not None else ()
+        if label_path:
+            e.call.label = label_path[-1]
+        graph.locals[e.id] = Local(e.id, list(e.inputs), e.call, e.merge, label_path, full[:-1], full)
+    for members in children.values():
+        scope = members[0].chain[depth]
+        ids = {e.id for e in members}
+        sub_inputs = sorted({i for e in members for i in e.inputs if i not in ids})
+        outputs = sorted(i for i in ids if used_outside(i, ids))
+        what = f"`{scope.path}` ({scope.cls})"
+        if len(sub_inputs) != 1 or len(outputs) != 1:
+            raise problem(
+                "E724",
+                f"{what} reads {_tensors(len(sub_inputs))} and returns {_tensors(len(outputs))}: archlang layers "
+                "read one and produce one",
+                "only modules with one tensor input and one tensor output can be imported",
+            )
+        sub = scope_locals(members, depth + 1, (*chain, scope), used_outside)
+        body = decompose(sub, sub_inputs[0], outputs[0])
+        label_path = relative(scope.path, base, what)
+        if scope.key != scope.path and scope.has_state:
+            raise problem("E724", f"{what} is called more than once: archlang layers cannot share weights")
+        label = None if scope.key != scope.path else label_path[-1]
+        instance = Instance(cls=scope.cls, path=scope.path, body=Seq(body), label=label, container=scope.container)
+        graph.locals[outputs[0]] = Local(
+            outputs[0], sub_inputs, item=instance, label_path=label_path if label else (), nest=label_path[:-1]
+        )
+    return graph
+
+
+# ---- 3. series-parallel ------------------------------------------------------------------
+
+
+def decompose(graph: ScopeGraph, source: int, sink: int, emitted: set[int] | None = None) -> list:
+    """The items that compute ``sink`` from ``source`` in ``graph``."""
+    idom: dict[int, int] = {source: source}
+    depth: dict[int, int] = {source: 0}
+
+    def dominator(v: int) -> int:
+        if v in idom:
+            return idom[v]
+        stack = [v]
+        while stack:  # iterative: deep networks chain thousands of values
+            top = stack[-1]
+            pending = [i for i in _local(graph, top).inputs if i not in idom]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if top in idom:
+                continue
+            inputs = _local(graph, top).inputs
+            d = inputs[0]
+            for other in inputs[1:]:
+                d = _lca(d, other, idom, depth)
+            idom[top], depth[top] = d, depth[d] + 1
+        return idom[v]
+
+    emitted = set() if emitted is None else emitted
+
+    def between(src: int, dst: int) -> list:
+        out = []
+        v = dst
+        while v != src:
+            if v == source or v not in graph.locals:
+                raise _not_series_parallel(graph)
+            local = graph.locals[v]
+            if v in emitted:
+                raise _not_series_parallel(graph)
+            emitted.add(v)
+            if local.merge is None:
+                graph.made_by[v] = local.item
+                out.append(nesting.nest(local.item, local.nest))
+                v = local.inputs[0]
+            else:
+                d = dominator(v)
+                group = graph.made_by[v] = Group(local.merge, [_branch(between(d, u)) for u in local.inputs])
+                out.append(nesting.hoist(group))
+                v = d
+        out.reverse()
+        return out
+
+    dominator(sink)
+    items = between(source, sink)
+    leftover = [x for x in graph.locals.values() if x.id not in emitted and x.label_path]
+    if leftover and graph.chain:
+        raise problem(
+            "E724",
+            f"in {where(graph.chain)}, `{'.'.join(leftover[0].label_path)}` runs but its result is not used",
+            "archlang layers all lie on the path from the input to an output",
+        )
+    items = nesting.merge(items)
+    _check_labels(items, graph)
+    return items
+
+
+def _check_labels(items: list, graph: ScopeGraph) -> None:
+    """Two layers of one scope with the same name (a container's children called in
+    different branches) cannot both keep their keys."""
+    seen: set[str] = set()
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        label = getattr(item, "label", None)
+        if label is not None:
+            if label in seen:
+                raise problem(
+                    "E724",
+                    f"in {where(graph.chain)}, two layers would both be named `{label}`",
+                    "children of one container called in different branches cannot keep their state_dict keys",
+                )
+            seen.add(label)
+        elif isinstance(item, Seq):
+            stack.extend(item.items)
+        elif isinstance(item, Group):
+            stack.extend(item.branches)
+
+
+def _local(graph: ScopeGraph, v: int) -> Local:
+    local = graph.locals.get(v)
+    if local is None:
+        return Local(v, [])  # the source (or a value from outside: caught by `between`)
+    return local
+
+
+def _lca(a: int, b: int, idom: dict[int, int], depth: dict[int, int]) -> int:
+    while a != b:
+        if depth[a] >= depth[b]:
+            a = idom[a]
+        else:
+            b = idom[b]
+    return a
+
+
+def _not_series_parallel(graph: ScopeGraph) -> SpecError:
+    return problem(
+        "E724",
+        f"the dataflow inside {where(graph.chain)} is not a nesting of sequences and `concat`/`add`/`mul` groups",
+        "a tensor used by layers in two different branches has no archlang spelling",
+    )
+
+
+def _branch(items: list):
+    items = nesting.merge(items)
+    if not items:
+        return Call("identity")
+    if len(items) == 1:
+        return items[0]
+    return Seq(items)
+
+
+# ---- the whole network -----------------------------------------------------------------------
+
+
+def build(elems: list[Elem], main: int, aux_outputs: list[int]) -> tuple[Seq, list[Aux], dict[int, str]]:
+    """The network body and aux heads; ``aux_outputs`` are the values of the other outputs.
+    Returns also each aux output's head label."""
+    by_id = {e.id: e for e in elems}
+    normalise_concats(by_id)
+    returned = {main, *aux_outputs}
+    readers: dict[int, set[int]] = {}
+    for e in elems:
+        for i in e.inputs:
+            readers.setdefault(i, set()).add(e.id)
+
+    def used_outside(i: int, ids: set[int]) -> bool:
+        return i in returned or any(r not in ids for r in readers.get(i, ()))
+
+    root = scope_locals(elems, 0, (), used_outside)
+    emitted: set[int] = set()
+    body = decompose(root, INPUT, main, emitted)
+    heads, labels = [], {}
+    for value in aux_outputs:
+        anchor, head = _aux_head(root, value, emitted, body)
+        heads.append((anchor, head))
+        labels[value] = head.label
+    unused = [x for x in root.locals.values() if x.id not in emitted and x.label_path]
+    if unused:
+        raise problem(
+            "E724",
+            f"`{'.'.join(unused[0].label_path)}` runs but its result is not used",
+            "archlang layers all lie on the path from the input to an output",
+        )
+    heads = [head for _, head in sorted(heads, key=lambda pair: pair[0])]
+    _check_complete(root, emitted, [*body, *(h.body for h in heads)])
+    return Seq(body), heads, labels
+
+
+def _check_complete(root: ScopeGraph, emitted: set[int], items: list) -> None:
+    """Every layer the decomposition emitted is in the tree exactly once (the nesting
+    rewrites move layers, never drop or copy them)."""
+    found: list[int] = []
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (Call, Instance)):
+            found.append(id(item))
+        if isinstance(item, Seq):
+            stack.extend(item.items)
+        elif isinstance(item, Group):
+            stack.extend(item.branches)
+    made = [id(root.locals[v].item) for v in emitted if v in root.locals and root.locals[v].merge is None]
+    if sorted(made) != sorted(i for i in found if i in set(made)) or len(found) != len(set(found)):
+        raise problem(
+            "E900", "internal error: the importer lost or duplicated a layer", "please report this with the model"
+        )
+
+
+def _aux_head(root: ScopeGraph, value: int, emitted: set[int], body: list) -> tuple[int, Aux]:
+    """The head computing ``value``: back from it to the first value the main path made."""
+    v = value
+    while v not in emitted and v != INPUT:
+        local = root.locals.get(v)
+        if local is None or local.merge is not None:
+            raise problem("E724", "an auxiliary output is not a chain of layers off the main path")
+        v = local.inputs[0]
+    _name_for_aux(root, v)
+    anchor = _anchor(body, root.made_by.get(v))
+    if anchor is None:
+        raise problem(
+            "E724",
+            "an auxiliary output reads a layer that is not a labelled layer of the top level (archlang hangs "
+            "aux heads on those)",
+        )
+    items = decompose(root, v, value, emitted)
+    if len(items) == 1:
+        _name_for_aux(root, value)
+    if len(items) == 1 and getattr(items[0], "label", None):
+        body = items[0]
+        label, body.label = body.label, None
+    else:
+        raise problem("E724", "an auxiliary output is not one labelled module (its name would be the head's)")
+    return v, Aux(label=label, anchor=anchor, body=body)
+
+
+def _name_for_aux(root: ScopeGraph, v: int) -> None:
+    """A parameter-free module of the top level that an aux head hangs from, or that is the
+    head, is unnamed (see :mod:`.trace`); the aux line needs its name."""
+    local = root.locals.get(v)
+    if local is None or not isinstance(local.item, Call) or local.item.label is not None:
+        return
+    if len(local.module_path) == 1:
+        local.item.label = local.module_path[0]
+        local.label_path = local.module_path
+    elif not local.module_path and not local.nest:
+        # a functional op (the torch back end writes `l2: hardswish` as `F.hardswish(x)`, its
+        # label lost): named after its op, a name no other top-level layer or module has
+        taken = {x.module_path[0] for x in root.locals.values() if x.module_path}
+        taken |= {x.label_path[0] for x in root.locals.values() if x.label_path}
+        name, k = local.item.op, 2
+        while name in taken:
+            name, k = f"{local.item.op}_{k}", k + 1
+        local.item.label = name
+        local.label_path = (name,)
+
+
+def _anchor(body: list, made: object) -> str | None:
+    """The label of the top-level item whose output ``made`` computes (it ends that item,
+    perhaps inside nest sequences)."""
+    for item in body:
+        if item.label is None if hasattr(item, "label") else True:
+            continue
+        last = item
+        while isinstance(last, Seq) and getattr(last, "nest", False) and last.items and last is not made:
+            last = last.items[-1]
+        if last is made:
+            return item.label
+    return None

@@ -1,0 +1,366 @@
+"""Shape rules of the primitive ops: one per :class:`archlang.ops.Op`, from the call's
+attributes and the input shapes to the output shape (per sample, without the batch).
+
+Split from :mod:`archlang.ops` (signatures) to keep both modules small; the shape pass
+(:mod:`archlang.graph.shape_pass`) and lowering (``resolve_padding``) import from here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from archlang.graph.shape_text import format_shape
+from archlang.ops import MAX_PARAM_ELEMENTS, Op, ShapeError
+
+# ---- shape rules ------------------------------------------------------------------------
+
+Shape = tuple[int, ...]
+
+
+def _need_map(op: Op, shape: Shape) -> Shape:
+    if len(shape) != 3:
+        raise ShapeError(
+            "E404",
+            f"{op.value} needs a C×H×W feature map, got a flat vector of {shape[0]}",
+            help="move this layer before `flatten`",
+        )
+    return shape
+
+
+def _window_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's output-size formula, including ceil_mode's last-window rule."""
+    eff = d * (k - 1) + 1
+    span = size + 2 * p - eff
+    if span < 0:
+        return 0
+    if ceil_mode:
+        out = -(-span // s) + 1
+        # The last window must start inside the input or the left padding.
+        if (out - 1) * s >= size + p:
+            out -= 1
+        return out
+    return span // s + 1
+
+
+def resolve_padding(attrs: dict) -> tuple[int, int]:
+    pad = attrs["padding"]
+    if pad == "valid":
+        return (0, 0)
+    if pad == "same":
+        if max(attrs["stride"]) > 1:
+            raise ShapeError(
+                "E304",
+                'padding="same" needs stride 1 (PyTorch refuses it for strided convolutions)',
+                help="give explicit padding; for TensorFlow's asymmetric SAME padding put "
+                "`pad((top, bottom, left, right))` before the conv",
+            )
+        out = []
+        for k, d in zip(attrs["kernel_size"], attrs["dilation"]):
+            total = d * (k - 1)
+            if total % 2:
+                raise ShapeError(
+                    "E304",
+                    'padding="same" needs an odd kernel (with its dilation)',
+                    help="give explicit padding for even kernels",
+                )
+            out.append(total // 2)
+        return tuple(out)
+    return pad
+
+
+def _spatial(op: Op, shape: Shape, k, s, p, d, ceil_mode: bool) -> tuple[int, int]:
+    _, h, w = shape
+    if any(pi * 2 > ki for pi, ki in zip(p, k)) and op in (Op.MAXPOOL, Op.AVGPOOL):
+        raise ShapeError(
+            "E303",
+            f"{op.value} padding {p} must be at most half the kernel {k}",
+            help="PyTorch rejects pool padding larger than kernel_size / 2",
+        )
+    oh = _window_out(h, k[0], s[0], p[0], d[0], ceil_mode)
+    ow = _window_out(w, k[1], s[1], p[1], d[1], ceil_mode)
+    if oh < 1 or ow < 1:
+        raise ShapeError(
+            "E403",
+            f"{op.value} output would be {oh}×{ow}: the {h}×{w} input is too small",
+            help=f"kernel {k[0]}×{k[1]} (stride {s[0]}×{s[1]}, padding {p[0]}×{p[1]}) needs a larger "
+            "input; use --input to change the input size, or add padding",
+        )
+    return oh, ow
+
+
+def _conv_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = _need_map(Op.CONV2D, shape)
+    g = attrs["groups"]
+    if c % g or attrs["out_channels"] % g:
+        raise ShapeError(
+            "E405", f"groups={g} must divide both in_channels ({c}) and out_channels ({attrs['out_channels']})"
+        )
+    kh, kw = attrs["kernel_size"]
+    _check_weight(Op.CONV2D, (attrs["out_channels"], c // g, kh, kw))
+    p = resolve_padding(attrs)
+    oh, ow = _spatial(Op.CONV2D, shape, attrs["kernel_size"], attrs["stride"], p, attrs["dilation"], False)
+    return (attrs["out_channels"], oh, ow)
+
+
+def _check_weight(op: Op, shape: Shape) -> None:
+    """One parameter tensor of more than MAX_PARAM_ELEMENTS elements cannot be allocated (a
+    ``Linear(2**60, 2**20)`` would be emitted and fail at construction): refuse it here."""
+    if math.prod(shape) > MAX_PARAM_ELEMENTS:
+        raise ShapeError(
+            "E603",
+            f"{op.value} weight {'×'.join(map(str, shape))} has {math.prod(shape):,} elements, beyond the limit "
+            f"of {MAX_PARAM_ELEMENTS:,} for one parameter tensor",
+            help="archlang refuses parameter tensors this large; is there a typo?",
+        )
+
+
+def _pool_shape(op):
+    def rule(attrs, shapes):
+        (shape,) = shapes
+        c, _, _ = _need_map(op, shape)
+        k = attrs["kernel_size"]
+        s = attrs["stride"] or k
+        d = attrs.get("dilation", (1, 1))
+        oh, ow = _spatial(op, shape, k, s, attrs["padding"], d, attrs["ceil_mode"])
+        return (c, oh, ow)
+
+    return rule
+
+
+def _same(op):
+    def rule(attrs, shapes):
+        (shape,) = shapes
+        return shape
+
+    rule.layout_free = True  # elementwise: a channels-last input stays channels-last
+    return rule
+
+
+def _map_same(op):
+    def rule(attrs, shapes):
+        (shape,) = shapes
+        return _need_map(op, shape)
+
+    return rule
+
+
+def _transform_input_shape(attrs, shapes):
+    (shape,) = shapes
+    if len(shape) != 3 or shape[0] != 3:
+        raise ShapeError("E406", f"transform_input needs a 3-channel image, got {'×'.join(map(str, shape))}")
+    return shape
+
+
+def _pad_shape(attrs, shapes):
+    (shape,) = shapes
+    c, h, w = _need_map(Op.PAD, shape)
+    top, bottom, left, right = attrs["padding"]
+    return (c, h + top + bottom, w + left + right)
+
+
+def _adaptive_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = _need_map(Op.ADAPTIVE_AVGPOOL, shape)
+    return (c, *attrs["output_size"])
+
+
+def _flatten_shape(attrs, shapes):
+    (shape,) = shapes
+    return (math.prod(shape),)
+
+
+def _linear_shape(attrs, shapes):
+    (shape,) = shapes
+    if len(shape) != 1:
+        raise ShapeError(
+            "E404",
+            f"linear needs a flat input, got a {'×'.join(map(str, shape))} feature map",
+            help="add `flatten` before this layer",
+        )
+    _check_weight(Op.LINEAR, (attrs["out_features"], shape[0]))
+    return (attrs["out_features"],)
+
+
+def _channel_shuffle_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = _need_map(Op.CHANNEL_SHUFFLE, shape)
+    g = attrs["groups"]
+    if c % g:
+        raise ShapeError(
+            "E405",
+            f"channel_shuffle groups={g} must divide the channels ({c})",
+            help="nn.ChannelShuffle reshapes C into (groups, C / groups)",
+        )
+    return shape
+
+
+def chunk_sizes(c: int, chunks: int) -> list[int]:
+    """The channel counts ``torch.chunk(x, chunks, dim=1)`` returns for ``c`` channels: pieces
+    of ``ceil(c / chunks)``, the last one smaller, so possibly fewer than ``chunks``."""
+    size = -(-c // chunks)
+    return [min(size, c - start) for start in range(0, c, size)]
+
+
+def _split_shape(attrs, shapes):
+    (shape,) = shapes
+    chunks, index = attrs["chunks"], attrs["index"]
+    sizes = chunk_sizes(shape[0], chunks)
+    if index >= len(sizes):
+        fewer = f" (torch.chunk gives only {len(sizes)} for {shape[0]} channels)" if len(sizes) < chunks else ""
+        raise ShapeError(
+            "E303",
+            f"split index {index} is out of range: {chunks} chunks{fewer}",
+            help=f"index counts from 0; the chunks have {', '.join(map(str, sizes))} channels",
+        )
+    return (sizes[index], *shape[1:])
+
+
+def _spatial_mean_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = _need_map(Op.SPATIAL_MEAN, shape)
+    return (c, 1, 1) if attrs["keepdim"] else (c,)
+
+
+def _softmax_shape(attrs, shapes):
+    (shape,) = shapes
+    return shape
+
+
+def _concat_shape(attrs, shapes):
+    if any(len(s) != len(shapes[0]) for s in shapes):
+        raise ShapeError(
+            "E401",
+            "concat inputs mix feature maps and flat vectors",
+            notes=tuple(f"branch {i + 1}: {format_shape(s)}" for i, s in enumerate(shapes)),
+        )
+    if len(shapes[0]) == 3:
+        hw = {s[1:] for s in shapes}
+        if len(hw) > 1:
+            raise ShapeError(
+                "E401",
+                "concat inputs disagree in height×width",
+                help="every branch of a concat must keep the same spatial size; check strides and padding",
+                notes=tuple(f"branch {i + 1}: {format_shape(s)}" for i, s in enumerate(shapes)),
+            )
+        return (sum(s[0] for s in shapes), *shapes[0][1:])
+    return (sum(s[0] for s in shapes),)
+
+
+def _add_shape(attrs, shapes):
+    if len(set(shapes)) > 1:
+        raise ShapeError(
+            "E402",
+            "add inputs disagree in shape",
+            help="every branch of an add must produce the same C×H×W",
+            notes=tuple(f"branch {i + 1}: {format_shape(s)}" for i, s in enumerate(shapes)),
+        )
+    return shapes[0]
+
+
+def _mul(channels_last: bool):
+    def rule(attrs, shapes):
+        """Equal shapes, or a per-channel C×1×1 (1×1×C channels-last) branch broadcast over
+        the full map: the broadcasting of squeeze-and-excitation's ``scale * x``."""
+        full = max(shapes, key=math.prod)
+        per_channel = ((1, 1, full[-1]) if channels_last else (full[0], 1, 1)) if len(full) == 3 else full
+        if any(s not in (full, per_channel) for s in shapes):
+            _mul_error(shapes)
+        return full
+
+    return rule
+
+
+def _mul_error(shapes):
+    raise ShapeError(
+        "E402",
+        "mul inputs disagree in shape (only a C×1×1 branch broadcasts over C×H×W)",
+        help="every branch of a mul must produce the same shape, or the per-channel C×1×1 of it",
+        notes=tuple(f"branch {i + 1}: {format_shape(s)}" for i, s in enumerate(shapes)),
+    )
+
+
+def _layernorm_shape(attrs, shapes):
+    (shape,) = shapes
+    if len(shape) != 1:
+        raise ShapeError(
+            "E407",
+            f"layernorm normalises the last dim; on a C×H×W map ({format_shape(shape)}) that is the width",
+            help="use `layernorm2d` to normalise the channels, or `permute((0, 2, 3, 1))` first (channels-last)",
+        )
+    return shape
+
+
+def _linear_last(attrs, shapes):
+    (shape,) = shapes
+    _check_weight(Op.LINEAR, (attrs["out_features"], shape[-1]))
+    return (*shape[:-1], attrs["out_features"])
+
+
+def _permute_shape(attrs, shapes):
+    (shape,) = shapes
+    dims = attrs["dims"]
+    if len(dims) != len(shape) + 1:
+        raise ShapeError(
+            "E407",
+            f"permute{dims} has {len(dims)} dims; its input has {len(shape) + 1} (with the batch dim)",
+            help="give one index per dim, the batch dim 0 first: (0, 2, 3, 1) for a C×H×W map",
+        )
+    full = (None, *shape)
+    return tuple(full[d] for d in dims[1:])
+
+
+def permuted_layout(dims: tuple, channels_last: bool) -> bool | None:
+    """Where the channels go: True channels-last, False channels-first, None neither."""
+    new = dims.index(len(dims) - 1 if channels_last else 1)
+    return True if new == len(dims) - 1 and len(dims) > 2 else False if new == 1 else None
+
+
+SHAPE_RULES: dict[Op, Callable[[dict, list[Shape]], Shape]] = {
+    Op.INPUT: lambda attrs, shapes: tuple(attrs["shape"]),
+    Op.TRANSFORM_INPUT: _transform_input_shape,
+    Op.CONV2D: _conv_shape,
+    Op.BATCHNORM: _map_same(Op.BATCHNORM),
+    Op.RELU: _same(Op.RELU),
+    Op.TANH: _same(Op.TANH),
+    Op.SIGMOID: _same(Op.SIGMOID),
+    Op.RELU6: _same(Op.RELU6),
+    Op.SILU: _same(Op.SILU),
+    Op.HARDSWISH: _same(Op.HARDSWISH),
+    Op.HARDSIGMOID: _same(Op.HARDSIGMOID),
+    Op.GELU: _same(Op.GELU),
+    Op.STOCHASTIC_DEPTH: _same(Op.STOCHASTIC_DEPTH),
+    Op.CHANNEL_SHUFFLE: _channel_shuffle_shape,
+    Op.SPLIT: _split_shape,
+    Op.SPATIAL_MEAN: _spatial_mean_shape,
+    Op.MAXPOOL: _pool_shape(Op.MAXPOOL),
+    Op.AVGPOOL: _pool_shape(Op.AVGPOOL),
+    Op.ADAPTIVE_AVGPOOL: _adaptive_shape,
+    Op.LRN: _map_same(Op.LRN),
+    Op.DROPOUT: _same(Op.DROPOUT),
+    Op.FLATTEN: _flatten_shape,
+    Op.LINEAR: _linear_shape,
+    Op.SOFTMAX: _softmax_shape,
+    Op.IDENTITY: _same(Op.IDENTITY),
+    Op.PAD: _pad_shape,
+    Op.CONCAT: _concat_shape,
+    Op.ADD: _add_shape,
+    Op.MUL: _mul(False),
+    Op.LAYER_SCALE: _map_same(Op.LAYER_SCALE),
+    Op.PERMUTE: _permute_shape,
+    Op.LAYERNORM: _layernorm_shape,
+    Op.LAYERNORM2D: _map_same(Op.LAYERNORM2D),
+}
+
+# Rules for a channels-last (H×W×C) input, for ops that take one besides the elementwise
+# ones (``layout_free``); any other op refuses it (E407). The output stays channels-last,
+# except after flatten (a vector) and permute (see ``permuted_layout``).
+CHANNELS_LAST_RULES: dict[Op, Callable[[dict, list[Shape]], Shape]] = {
+    Op.LINEAR: _linear_last,
+    Op.LAYERNORM: lambda attrs, shapes: shapes[0],
+    Op.PERMUTE: _permute_shape,
+    Op.FLATTEN: _flatten_shape,
+    Op.ADD: _add_shape,
+    Op.MUL: _mul(True),
+}

@@ -1,0 +1,1 @@
+"""Tools around the language: the formatter and the Pygments lexer."""

@@ -1,0 +1,1 @@
+"""``--emit ir``: the parsed IR as JSON."""

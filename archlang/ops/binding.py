@@ -1,6 +1,5 @@
-"""Binding a call's arguments to an op's signature (:data:`archlang.ops.SIGNATURES`).
-
-Split from :mod:`archlang.ops` to keep both modules small.
+"""Binding a call's arguments to an op's signature (:data:`archlang.ops.SIGNATURES`): checked,
+defaults filled in, normalised (a padding pair, a kernel pair) before lowering uses them.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Shape rules of the primitive ops: one per :class:`archlang.ops.Op`, from the call's
 attributes and the input shapes to the output shape (per sample, without the batch).
 
-Split from :mod:`archlang.ops` (signatures) to keep both modules small; the shape pass
-(:mod:`archlang.graph.shape_pass`) and lowering (``resolve_padding``) import from here.
+The shape pass (:mod:`archlang.graph.shape_pass`) applies them; lowering imports
+``resolve_padding`` from here.
 """
 
 from __future__ import annotations

@@ -17,9 +17,8 @@ from enum import Enum
 class Span:
     """A region of a source file. Lines and columns are 1-based; ``end_col`` is exclusive.
 
-    A plain dataclass, not a pydantic model (the IR's models still validate it as a field
-    type): a compiled graph, whose nodes carry spans, then loads from the compile cache
-    (archlang/graphcache.py) without importing pydantic."""
+    A plain dataclass, like the IR's nodes: a compiled graph, whose nodes carry spans, loads
+    from the compile cache (archlang/graphcache.py) without importing the IR."""
 
     file: str
     line: int

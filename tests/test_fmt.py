@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from strategies import valid_specs
 
 from archlang.cli.main import main
+from archlang.frontend.ir import as_data
 from archlang.frontend.parser import parse
 from archlang.tools.fmt import format_source, ir_without_spans
 
@@ -194,7 +195,7 @@ def _misplaced_continuations(text: str) -> list[int]:
     """Lines (1-based) that continue a statement but are not indented deeper than the line
     the statement starts on. Statements and their extents come from the parse."""
     spans = []
-    todo = [parse(text).model_dump()]
+    todo = [as_data(parse(text))]
     while todo:
         value = todo.pop()
         if isinstance(value, dict):

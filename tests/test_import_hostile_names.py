@@ -61,7 +61,7 @@ def test_names_the_spec_cannot_hold_are_refused(name, reason):
 def test_name_clashing_with_an_unlabelled_op_is_renamed():
     """`self.flatten` is a Linear and `torch.flatten` (unlabelled, so it would be named
     `flatten`) runs in the same scope: the parameter-free op gets a free name of its own
-    (importer/autonames.py), the Linear keeps its key."""
+    (the compiler finds the clash: importer/text.py), the Linear keeps its key."""
     model = _Net(lambda s, x: s.flatten(torch.flatten(x, 1)), flatten=nn.Linear(768, 4))
     _roundtrip(model)
 

@@ -125,17 +125,42 @@ def test_helpers_are_recognised_by_their_source_not_their_name():
     assert "stochastic_depth" not in text and "relu" in text
 
 
-def test_a_generated_block_class_is_read_as_its_block():
-    """The docstring `Block `X` (file:line)` of a generated class names the block."""
-
-    def make(cls_doc: str):
-        cls = type("Anything", (nn.Module,), {"__doc__": cls_doc, "forward": lambda s, x: F.relu(s.conv(x))})
+def _unit_pair(namespace: dict):
+    """Two instances of one class made with ``namespace``: conv + relu, as a block would be."""
+    cls = type("Anything", (nn.Module,), {**namespace, "forward": lambda s, x: F.relu(s.conv(x))})
+    made = []
+    for _ in range(2):
         m = cls()
         m.conv = nn.Conv2d(4, 4, 1)
-        return m
+        made.append(m)
+    return made
 
-    model = nn.Sequential(nn.Conv2d(3, 4, 1), make("Block `Unit` (net.arch:3)."), make("Block `Unit` (net.arch:3)."))
+
+def test_a_generated_block_class_is_read_as_its_block():
+    """The back end's marker `_archlang_block = "Unit"` names the block the class was
+    written for: its instances are calls of `block Unit`, whatever the class is called."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), *_unit_pair({"_archlang_block": "Unit"}))
     assert "block Unit" in archlang.from_module(model, (3, 8, 8))
+
+
+def test_a_docstring_in_the_generated_style_is_not_a_marker():
+    """A hand-written class whose docstring reads like a generated one (`Block `Unit`
+    (net.arch:3).`) is its own class: its block is named after the class."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), *_unit_pair({"__doc__": "Block `Unit` (net.arch:3)."}))
+    text = archlang.from_module(model, (3, 8, 8))
+    assert "block Anything" in text and "block Unit" not in text
+
+
+def test_a_subclass_of_a_generated_class_is_not_the_block():
+    """The marker is read from the class itself: a subclass with a forward of its own is not
+    an instance of the spec's block."""
+    base = type("Unit", (nn.Module,), {"_archlang_block": "Unit", "forward": lambda s, x: s.conv(x)})
+    sub = type("Mine", (base,), {"forward": lambda s, x: F.relu(s.conv(x))})
+    made = [sub(), sub()]
+    for m in made:
+        m.conv = nn.Conv2d(4, 4, 1)
+    text = archlang.from_module(nn.Sequential(nn.Conv2d(3, 4, 1), *made), (3, 8, 8))
+    assert "block Mine" in text and "block Unit" not in text
 
 
 HELPERS_SPEC = """network T {

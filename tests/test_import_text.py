@@ -125,3 +125,60 @@ def test_positional_labels_are_left_out_only_where_positions_name_them():
     assert '"1": conv2d(4, 1)' in text and '"0": conv2d(4, 1)' in text
     keys = set(archlang.build(text).state_dict())
     assert keys == {f"{p}.{i}.{w}" for p, i in (("f", 0), ("f", 2), ("g", 0), ("g", 1)) for w in ("weight", "bias")}
+
+
+# ---- automatic names: the compiler finds the clashes, the printer labels the layer ---------
+
+
+def test_an_op_named_like_a_module_gets_a_free_name():
+    """`flatten` is a Linear's label and an unlabelled `flatten` runs in the same scope: the
+    compiler would name the op `flatten` too (E302). The op is labelled `flatten_2`; the
+    Linear keeps its key; the tree handed in is left as it was."""
+    flat = Call("flatten")
+    net = _network([Call("conv2d", (4, 3), label="conv"), flat, Call("linear", (10,), label="flatten")])
+    text = network_text(net)
+    assert "flatten_2: flatten" in text and "flatten: linear(10)" in text
+    assert flat.label is None
+    # conv 3*4*9+4 = 112, linear 4*6*6*10+10 = 1450
+    keys = set(archlang.build(text).state_dict())
+    assert keys == {"conv.weight", "conv.bias", "flatten.weight", "flatten.bias"}
+
+
+def test_a_position_taken_by_a_label_in_a_labelled_sequence():
+    """In `f: { ... }` an unlabelled layer is named by its position. A one-branch concat
+    counts no position in the import, so `relu` (position 1) can meet a conv labelled "1"."""
+    body = [Seq([Call("conv2d", (4, 3), label="0"), Call("relu"), Call("conv2d", (4, 1), label="1")], label="f")]
+    text = network_text(_network(body))
+    assert "relu: relu" in text
+    assert set(archlang.build(text).state_dict()) == {f"f.{i}.{w}" for i in (0, 1) for w in ("weight", "bias")}
+
+
+def test_a_clash_inside_a_block_body_with_an_if():
+    """The clash is only there for the instance whose `if` takes the `flatten` branch: the
+    compiler, which knows the arguments, finds it in the block body."""
+    block = BlockDef(
+        name="Head",
+        params=[("flat", "bool", None)],
+        body=[
+            If(cond=Param("flat"), then=[Call("flatten")], orelse=[Call("identity")]),
+            Call("linear", (10,), label="flatten"),
+        ],
+    )
+    body = [Call("global_avgpool", label="pool"), Call("Head", (True,), label="head")]
+    text = network_text(_network(body, blocks=[block]))
+    assert "flatten_2: flatten" in text
+    assert set(archlang.build(text).state_dict()) == {"head.flatten.weight", "head.flatten.bias"}
+
+
+def test_a_clash_the_printer_may_not_settle_is_the_compilers_error():
+    """Two layers labelled alike, or a layer with weights: no label changes (state_dict
+    keys); the compiler's E302 comes out with the text it was about."""
+    for body in (
+        [Call("conv2d", (4, 1), label="a"), Call("conv2d", (4, 1), label="a")],
+        [Call("conv2d", (4, 1)), Call("relu", label="conv2d")],
+    ):
+        with pytest.raises(archlang.SpecError) as info:
+            network_text(_network(body))
+        err = info.value
+        assert err.diagnostics[0].code == "E302"
+        assert "conv2d(4, 1)" in err.sources.texts[err.diagnostics[0].span.file]

@@ -3,7 +3,8 @@
 
 import time
 
-from archlang.backends.report.formats import Column, ReportTable, Section, render_text
+import pytest
+from archlang.backends.report.formats import Column, ReportTable, Section, cell_len, render_text
 from archlang.backends.report.tables import layers_table
 
 import archlang
@@ -43,6 +44,28 @@ def test_wide_characters_count_two_columns():
     # "層層" (4 columns) is padded with 24 spaces, not 26.
     lines = render_text(_table("層層")).splitlines()
     assert lines[4] == "  層層" + " " * 24 + "   " + " 1,234   64×7×7"
+
+
+@pytest.mark.parametrize(
+    ("text", "columns"),
+    [
+        ("conv1", 5),  # ASCII
+        ("名前", 4),  # CJK ideographs: East Asian Wide (EastAsianWidth.txt: 540D;W, 524D;W)
+        ("한국어", 6),  # Hangul syllables: Wide
+        ("ＡＢ", 4),  # fullwidth Latin: F
+        ("ü", 1),  # precomposed: Neutral
+        ("u\u0308", 1),  # u + COMBINING DIAERESIS (Mn): the mark takes no column
+        ("e\u0301\u0302x", 2),  # two combining marks on one letter
+        ("😀", 2),  # U+1F600: Wide
+        ("❤\ufe0f", 2),  # U+2764 is Neutral; VARIATION SELECTOR-16 asks for the emoji glyph
+        ("❤", 1),
+        ("👍\U0001f3fd", 2),  # an emoji and its skin tone: one glyph
+        ("👨\u200d👩\u200d👧", 2),  # a ZWJ sequence: one glyph
+        ("a\u200bb", 2),  # ZERO WIDTH SPACE (Cf)
+    ],
+)
+def test_cell_widths(text, columns):
+    assert cell_len(text) == columns
 
 
 def test_ten_thousand_rows_in_well_under_two_seconds():

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from .passes import run_passes
 from .results import Analysis, AxisRF, NodeCost, ReceptiveField, Totals
 
-if TYPE_CHECKING:  # the compiler (parser, IR, pydantic) is imported on first use: a report
+if TYPE_CHECKING:  # the compiler (parser, IR, lowering) is imported on first use: a report
     from ..compiler import Compiled  # from the compile cache needs only the passes
 
 

@@ -55,18 +55,6 @@ def _cache_path() -> str | bool:
     return False if base is None else str(base / f"grammar-{__version__}.lark-cache")
 
 
-def _node(cls, **fields):
-    """An IR node without validation: the parser's output is well-formed by construction."""
-    return cls.model_construct(set(fields), **{**_defaults(cls), **fields})
-
-
-@functools.cache
-def _defaults(cls) -> dict:
-    # model_construct fills a missing field through FieldInfo.get_default, which copies the
-    # default each time; the IR's defaults are immutable, so they are passed in up front.
-    return {name: f.default for name, f in cls.model_fields.items() if not f.is_required()}
-
-
 def _span(file: str, meta) -> Span:
     return Span(
         file=file,
@@ -151,18 +139,17 @@ class _ToIR(Transformer_NonRecursive):
         return [i for i in items if i is not None]
 
     def import_stmt(self, meta, c):
-        return _node(ir.Import, span=self.sp(meta), path=_unquote(c[0], self.problems, self.file))
+        return ir.Import(span=self.sp(meta), path=_unquote(c[0], self.problems, self.file))
 
     def const_stmt(self, meta, c):
-        return _node(ir.ConstStmt, span=self.sp(meta), name=str(c[0]), value=c[1])
+        return ir.ConstStmt(span=self.sp(meta), name=str(c[0]), value=c[1])
 
     def param_list(self, meta, c):
         return tuple(p for p in c if p is not None)
 
     def param(self, meta, c):
         name, typ, default = c
-        return _node(
-            ir.Param,
+        return ir.Param(
             span=self.sp(meta),
             name=str(name),
             type=str(typ) if typ else None,
@@ -177,8 +164,7 @@ class _ToIR(Transformer_NonRecursive):
 
     def block_def(self, meta, c):
         name, params, body = c
-        return _node(
-            ir.BlockDef,
+        return ir.BlockDef(
             span=self.sp(meta),
             name=str(name),
             name_span=_tok_span(self.file, name),
@@ -188,8 +174,7 @@ class _ToIR(Transformer_NonRecursive):
 
     def network_def(self, meta, c):
         name, params, body = c
-        return _node(
-            ir.NetworkDef,
+        return ir.NetworkDef(
             span=self.sp(meta),
             name=str(name),
             name_span=_tok_span(self.file, name),
@@ -199,32 +184,28 @@ class _ToIR(Transformer_NonRecursive):
 
     # statements
     def input_stmt(self, meta, c):
-        return _node(ir.InputStmt, span=self.sp(meta), shape=c[0])
+        return ir.InputStmt(span=self.sp(meta), shape=c[0])
 
     def unit_stmt(self, meta, c):
-        return _node(ir.UnitStmt, span=self.sp(meta), name=str(c[0]), style=c[1])
+        return ir.UnitStmt(span=self.sp(meta), name=str(c[0]), style=c[1])
 
     def init_stmt(self, meta, c):
-        return _node(ir.InitStmt, span=self.sp(meta), scheme=c[0])
+        return ir.InitStmt(span=self.sp(meta), scheme=c[0])
 
     def output_field(self, meta, c):
         name, source = c
-        return _node(ir.OutputField, span=self.sp(meta), name=str(name), source=str(source) if source else None)
+        return ir.OutputField(span=self.sp(meta), name=str(name), source=str(source) if source else None)
 
     def outputs_stmt(self, meta, c):
-        return _node(
-            ir.OutputsStmt, span=self.sp(meta), type_name=str(c[0]), fields=tuple(f for f in c[1:] if f is not None)
-        )
+        return ir.OutputsStmt(span=self.sp(meta), type_name=str(c[0]), fields=tuple(f for f in c[1:] if f is not None))
 
     def aux_stmt(self, meta, c):
         label, at, layer = c
-        return _node(
-            ir.AuxStmt, span=self.sp(meta), label=label, at=str(at), at_span=_tok_span(self.file, at), layer=layer
-        )
+        return ir.AuxStmt(span=self.sp(meta), label=label, at=str(at), at_span=_tok_span(self.file, at), layer=layer)
 
     def layer_stmt(self, meta, c):
         labels, layer = c
-        return _node(ir.LayerStmt, span=self.sp(meta), labels=labels or (), layer=layer)
+        return ir.LayerStmt(span=self.sp(meta), labels=labels or (), layer=layer)
 
     def labels(self, meta, c):
         return tuple(c)
@@ -232,21 +213,21 @@ class _ToIR(Transformer_NonRecursive):
     def label(self, meta, c):
         tok = c[0]
         if tok.type != "STRING":
-            return _node(ir.Label, span=self.sp(meta), text=str(tok))
+            return ir.Label(span=self.sp(meta), text=str(tok))
         text, span = _unquote(tok, self.problems, self.file), self.sp(meta)
         if "{" not in text:
-            return _node(ir.Label, span=span, text=text)
+            return ir.Label(span=span, text=text)
         try:
             pieces, holes = _template(text, span)
         except SpecError as err:
             self.problems += err.diagnostics
             pieces, holes = (text,), ()
-        return _node(ir.Label, span=span, text=text, pieces=pieces, holes=holes)
+        return ir.Label(span=span, text=text, pieces=pieces, holes=holes)
 
     def call(self, meta, c):
         name, arguments = c
         args, kwargs = arguments if arguments else ((), ())
-        return _node(ir.Call, span=self.sp(meta), name=str(name), args=args, kwargs=kwargs)
+        return ir.Call(span=self.sp(meta), name=str(name), args=args, kwargs=kwargs)
 
     def args(self, meta, c):
         items = [a for a in c if a is not None]
@@ -256,48 +237,48 @@ class _ToIR(Transformer_NonRecursive):
         )
 
     def kwarg(self, meta, c):
-        return _node(ir.KwArg, span=self.sp(meta), name=str(c[0]), value=c[1])
+        return ir.KwArg(span=self.sp(meta), name=str(c[0]), value=c[1])
 
     def seq(self, meta, c):
-        return _node(ir.Seq, span=self.sp(meta), body=tuple(s for s in c if s is not None))
+        return ir.Seq(span=self.sp(meta), body=tuple(s for s in c if s is not None))
 
     def group(self, meta, c):
-        return _node(ir.Group, span=self.sp(meta), mode=str(c[0]), branches=tuple(s for s in c[1:] if s is not None))
+        return ir.Group(span=self.sp(meta), mode=str(c[0]), branches=tuple(s for s in c[1:] if s is not None))
 
     def if_stmt(self, meta, c):
         test, body, *rest = c
         orelse = None
-        branches = [_node(ir.Branch, span=self.sp(meta), test=test, body=body)]
+        branches = [ir.Branch(span=self.sp(meta), test=test, body=body)]
         for item in rest:
             if isinstance(item, ir.Branch):
                 branches.append(item)
             elif item is not None:
                 orelse = item
-        return _node(ir.IfStmt, span=self.sp(meta), branches=tuple(branches), orelse=orelse)
+        return ir.IfStmt(span=self.sp(meta), branches=tuple(branches), orelse=orelse)
 
     def elif_clause(self, meta, c):
-        return _node(ir.Branch, span=self.sp(meta), test=c[0], body=c[1])
+        return ir.Branch(span=self.sp(meta), test=c[0], body=c[1])
 
     def else_clause(self, meta, c):
         return c[0]
 
     def for_stmt(self, meta, c):
         targets, iterable, body = c
-        return _node(ir.ForStmt, span=self.sp(meta), targets=targets, iterable=iterable, body=body)
+        return ir.ForStmt(span=self.sp(meta), targets=targets, iterable=iterable, body=body)
 
     def for_targets(self, meta, c):
         return tuple(str(t) for t in c)
 
     def repeat_stmt(self, meta, c):
         count, var, body = c
-        return _node(ir.RepeatStmt, span=self.sp(meta), count=count, var=str(var) if var else None, body=body)
+        return ir.RepeatStmt(span=self.sp(meta), count=count, var=str(var) if var else None, body=body)
 
     # expressions
     def if_expr(self, meta, c):
-        return _node(ir.IfExpr, span=self.sp(meta), test=c[0], then=c[1], orelse=c[2])
+        return ir.IfExpr(span=self.sp(meta), test=c[0], then=c[1], orelse=c[2])
 
     def _bin(self, meta, op, left, right):
-        return _node(ir.BinOp, span=self.sp(meta), op=op, left=left, right=right)
+        return ir.BinOp(span=self.sp(meta), op=op, left=left, right=right)
 
     def or_op(self, meta, c):
         return self._bin(meta, "or", c[0], c[1])
@@ -306,7 +287,7 @@ class _ToIR(Transformer_NonRecursive):
         return self._bin(meta, "and", c[0], c[1])
 
     def not_op(self, meta, c):
-        return _node(ir.UnaryOp, span=self.sp(meta), op="not", operand=c[0])
+        return ir.UnaryOp(span=self.sp(meta), op="not", operand=c[0])
 
     def compare(self, meta, c):
         return self._bin(meta, str(c[1]), c[0], c[2])
@@ -318,43 +299,43 @@ class _ToIR(Transformer_NonRecursive):
         return self._bin(meta, "**", c[0], c[2])
 
     def neg(self, meta, c):
-        return _node(ir.UnaryOp, span=self.sp(meta), op="-", operand=c[0])
+        return ir.UnaryOp(span=self.sp(meta), op="-", operand=c[0])
 
     def index(self, meta, c):
-        return _node(ir.Index, span=self.sp(meta), value=c[0], index=c[1])
+        return ir.Index(span=self.sp(meta), value=c[0], index=c[1])
 
     def func_call(self, meta, c):
-        return _node(ir.FuncCall, span=self.sp(meta), func=str(c[0]), args=tuple(a for a in c[1:] if a is not None))
+        return ir.FuncCall(span=self.sp(meta), func=str(c[0]), args=tuple(a for a in c[1:] if a is not None))
 
     def int_lit(self, meta, c):
-        return _node(ir.Const, span=self.sp(meta), value=int(c[0]))
+        return ir.Const(span=self.sp(meta), value=int(c[0]))
 
     def float_lit(self, meta, c):
-        return _node(ir.Const, span=self.sp(meta), value=float(c[0]))
+        return ir.Const(span=self.sp(meta), value=float(c[0]))
 
     def dims_lit(self, meta, c):
-        return _node(ir.Dims, span=self.sp(meta), values=tuple(int(v) for v in str(c[0]).split("x")))
+        return ir.Dims(span=self.sp(meta), values=tuple(int(v) for v in str(c[0]).split("x")))
 
     def str_lit(self, meta, c):
-        return _node(ir.Const, span=self.sp(meta), value=_unquote(c[0], self.problems, self.file))
+        return ir.Const(span=self.sp(meta), value=_unquote(c[0], self.problems, self.file))
 
     def true_lit(self, meta, c):
-        return _node(ir.Const, span=self.sp(meta), value=True)
+        return ir.Const(span=self.sp(meta), value=True)
 
     def false_lit(self, meta, c):
-        return _node(ir.Const, span=self.sp(meta), value=False)
+        return ir.Const(span=self.sp(meta), value=False)
 
     def none_lit(self, meta, c):
-        return _node(ir.Const, span=self.sp(meta), value=None)
+        return ir.Const(span=self.sp(meta), value=None)
 
     def name(self, meta, c):
-        return _node(ir.Name, span=self.sp(meta), id=str(c[0]))
+        return ir.Name(span=self.sp(meta), id=str(c[0]))
 
     def tuple_lit(self, meta, c):
-        return _node(ir.TupleExpr, span=self.sp(meta), items=tuple(x for x in c if x is not None))
+        return ir.TupleExpr(span=self.sp(meta), items=tuple(x for x in c if x is not None))
 
     def list_lit(self, meta, c):
-        return _node(ir.ListExpr, span=self.sp(meta), items=tuple(x for x in c if x is not None))
+        return ir.ListExpr(span=self.sp(meta), items=tuple(x for x in c if x is not None))
 
 
 def _template(text: str, span: Span) -> tuple[tuple[str, ...], tuple]:
@@ -402,7 +383,7 @@ def _parse_cached(text: str, file: str) -> ir.Module:
     items = builder.transform(_tree(text, file, "start"))
     if builder.problems:
         raise SpecError(builder.problems)
-    return _node(ir.Module, file=file, items=tuple(items))
+    return ir.Module(file=file, items=tuple(items))
 
 
 @functools.lru_cache(maxsize=256)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 
 def from_module(
     module, input_shape: tuple[int, ...] = (3, 224, 224), name: str | None = None, source: str | None = None
@@ -18,6 +16,8 @@ def from_module(
     """
     from archlang.importer.name_checks import check_labels, check_text
 
+    from .blocks import abstract
+    from .boundary import canonical_network
     from .text import network_text
     from .trace import trace
 
@@ -27,15 +27,7 @@ def from_module(
     network.header = [
         f"{network.name}, imported from {source or type(module).__module__ + '.' + type(module).__qualname__}"
     ]
-    # ---- hook: block abstraction (archlang/importer/blocks.py, added by another stage) ----
-    if importlib.util.find_spec(f"{__package__}.blocks") is not None:
-        from . import blocks
-
-        network = blocks.abstract(network)
-    # ---- end hook ----
-    from .boundary import canonical_network
-
-    network = canonical_network(network)
+    network = canonical_network(abstract(network))
     return check_text(lambda: network_text(network))
 
 

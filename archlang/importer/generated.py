@@ -4,9 +4,10 @@
 the importer reads them as the spec they came from:
 
 * **Block classes.** The back end writes one class per *structure* of a block
-  (``BasicBlock`` and ``BasicBlockDownsample``, one ``_DenseBlock`` class per length); the
-  docstring of each starts ``Block `BasicBlock` (file.arch:12)``. An instance of such a
-  class is an instance of the block, so instances group as in the spec.
+  (``BasicBlock`` and ``BasicBlockDownsample``, one ``_DenseBlock`` class per length), each
+  marked with the class attribute ``_archlang_block = "BasicBlock"``. An instance of such a
+  class is an instance of the block, so instances group as in the spec. The marker is read
+  from the class itself, not inherited: a hand-written subclass is a class of its own.
 * **Helpers.** The generated file defines what torch lacks (``StochasticDepth``,
   ``stochastic_depth``, ``Permute``, ``LayerNorm2d``, ``TransformInput``,
   ``transform_input``: ``HELPERS`` of :mod:`archlang.backends.torch.texts`). A class or
@@ -20,19 +21,16 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 
-from ..backends.torch.texts import HELPER_FUNCTIONS, HELPERS
+from ..backends.torch.texts import BLOCK_MARKER, HELPER_FUNCTIONS, HELPERS
 from ..ops import IMAGENET_MEAN, IMAGENET_STD
-
-_BLOCK_DOC = re.compile(r"Block `([A-Za-z_]\w*)`\s+\(.*?:\d+\)", re.S)  # wrapped or not
+from .text import is_name
 
 
 def block_name(cls: type) -> str | None:
-    """The block a generated class was written for (its docstring says so), else None."""
-    doc = cls.__dict__.get("__doc__")
-    match = _BLOCK_DOC.match(doc) if isinstance(doc, str) else None
-    return match.group(1) if match else None
+    """The block a generated class was written for (its ``_archlang_block``), else None."""
+    name = vars(cls).get(BLOCK_MARKER)
+    return name if isinstance(name, str) and is_name(name) else None
 
 
 def _source(obj) -> str | None:

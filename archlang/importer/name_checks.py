@@ -4,9 +4,9 @@ last check of every import: the spec text compiles (no torch here).
 A state_dict key is the labels on its path joined by ``.``; a label must be a name
 archlang accepts (non-empty, at most ``MAX_NAME`` characters, no ``/`` or control
 characters), and ``input`` cannot name a top-level layer (the network's input has that
-name). Anything else the compiler refuses in the emitted text (an unlabelled op whose
-implicit name is a module's, ``flatten`` twice) is E724 quoting the spec line, never a
-spec that does not build.
+name). Anything else the compiler refuses in the emitted text (an automatic name equal to
+a module's that :mod:`.text` may not change, an op narrower than torch's) is E724 quoting
+the spec line, never a spec that does not build.
 """
 
 from __future__ import annotations
@@ -65,20 +65,19 @@ def _check(label: str, path: str, top: bool) -> None:
 
 
 def check_text(make_text) -> str:
-    """``make_text()``, the spec text; E724 if it cannot be formatted or does not compile
-    (quoting the first error and its spec line)."""
-    from archlang.compiler import compile_spec
+    """``make_text()``, the spec text (:func:`archlang.importer.text.network_text` compiles
+    it); E724 if it cannot be formatted or does not compile (quoting the first error and its
+    spec line)."""
     from archlang.diagnostics import SpecError
 
-    text = ""
     try:
-        text = make_text()
-        compile_spec(text)
+        return make_text()
     except SpecError as err:
         diag = err.diagnostics[0]
         if diag.code.startswith("E72"):
             raise  # the importer's own diagnostic (a value with no literal)
         span = getattr(diag, "span", None)
+        text = err.sources.texts.get(span.file, "") if span is not None and err.sources is not None else ""
         lines = text.splitlines()
         line = lines[span.line - 1].strip() if span is not None and 0 < span.line <= len(lines) else ""
         quoted = f" (spec line `{line[:100]}`)" if line else ""
@@ -88,4 +87,3 @@ def check_text(make_text) -> str:
             f"archlang cannot write this model as a spec: {diag.message}{quoted}",
             _HELP if diag.code in ("E302", "E207", "E102") else help,
         ) from None
-    return text

@@ -5,22 +5,34 @@ k=v)``, a :class:`~.tree.Seq` as ``label: { ... }``, a :class:`~.tree.Group` as 
 concat { ... }``, an :class:`~.tree.Instance` (for now) as the labelled sequence of its
 body, :class:`~.tree.If` / :class:`~.tree.Repeat` / :class:`~.tree.BlockDef` in their
 syntax; values as spec literals (``true``, ``none``, ``(1, 7)``, ``"same"``). A label that
-is not a plain name (``"0"``, a keyword) is printed quoted. The text is then passed
-through :func:`archlang.tools.fmt.format_source`. No torch.
+is not a plain name (``"0"``, a keyword) is printed quoted.
+
+The printed text is compiled by archlang's compiler before it is formatted
+(:func:`archlang.tools.fmt.format_source`). An import keeps module attribute names as
+labels, and the compiler's automatic name of an unlabelled layer (``flatten``, ``"6"`` in a
+labelled sequence) can be one of them: E302. The printer knows the line of each call, so
+the clashing layer, when it is unlabelled and has no weights, is labelled with a free name
+after its op (``flatten_2``; no state_dict key changes) and the text compiled again. No
+torch.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 
 from archlang.frontend.keywords import KEYWORDS
 
+from ..analysis.params import STATEFUL
 from ..diagnostics import Diagnostic, SpecError
+from ..ops import CALLABLE_OPS
 from ..version import __version__
 from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Ops with weights or running statistics: their labels are state_dict keys, never given here.
+_STATEFUL = frozenset(op.value for op in STATEFUL)
 
 
 def is_name(text: str) -> bool:
@@ -73,9 +85,16 @@ class _Printer:
     def __init__(self):
         self.lines: list[str] = []
         self.depth = 0
+        self.calls: dict[int, Call] = {}  # line number (1-based) -> the call printed there
+        self.repeated = 0  # inside a `repeat`: one label would name every repetition
 
     def line(self, text: str) -> None:
         self.lines.append("  " * self.depth + text)
+
+    def call_line(self, text: str, call: Call) -> None:
+        self.line(text)
+        if not self.repeated:
+            self.calls[len(self.lines)] = call
 
     def open(self, head: str) -> None:
         self.line(head + "{" if head.endswith(": ") or not head else head + " {")
@@ -91,7 +110,7 @@ class _Printer:
         positional = numbered and all(_one_position(item) for item in items)
         for index, item in enumerate(items):
             if positional and isinstance(item, Call) and item.label == str(index):
-                self.line(call_text(item))
+                self.call_line(call_text(item), item)
             else:
                 self.item(item)
 
@@ -99,7 +118,7 @@ class _Printer:
         prefix = f"{label_text(label)}: " if label is not None else ""
         if isinstance(item, Call):
             prefix = prefix or (f"{label_text(item.label)}: " if item.label is not None else "")
-            self.line(prefix + call_text(item))
+            self.call_line(prefix + call_text(item), item)
         elif isinstance(item, Instance):
             own = item.label if label is None else label
             self.open(f"{label_text(own)}: " if own is not None else "")
@@ -128,7 +147,9 @@ class _Printer:
         elif isinstance(item, Repeat):
             var = f" as {item.var}" if item.var else ""
             self.open(f"repeat {value_text(item.count)}{var}")
+            self.repeated += 1
             self.items(item.body)
+            self.repeated -= 1
             self.close()
         else:
             raise TypeError(f"cannot print {type(item).__name__}")
@@ -170,12 +191,34 @@ def header_lines(network: Network) -> list[str]:
 
 
 def network_text(network: Network, file: str = "<import>") -> str:
-    """The spec text of ``network`` (formatted; raises SpecError if it does not parse)."""
+    """The spec text of ``network``, formatted, as archlang's compiler accepts it: an
+    unlabelled parameter-free layer whose automatic name the compiler finds taken in its
+    scope is labelled (``network`` is left as it is). Raises :class:`SpecError` for what
+    does not compile otherwise (its ``sources`` hold the text)."""
+    from archlang.compiler import compile_spec
+    from archlang.frontend.loader import load_text
     from archlang.tools.fmt import format_source
 
-    from .autonames import settle
+    network = copy.deepcopy(network)
+    taken: set[str] | None = None
+    while True:  # each round labels at least one unlabelled call, so this ends
+        printer = _printed(network)
+        text = "\n".join(printer.lines) + "\n"
+        try:
+            compile_spec(load_text(text, file))
+        except SpecError as err:
+            clashing = _clashing_calls(err, printer.calls, file)
+            if not clashing:
+                raise
+            taken = _labels(network) if taken is None else taken
+            for call in clashing:
+                call.label = _free_name(call.op, taken)
+                taken.add(call.label)
+            continue
+        return format_source(text, file)
 
-    network = settle(network)  # no automatic name equal to a label (E302)
+
+def _printed(network: Network) -> _Printer:
     p = _Printer()
     for line in header_lines(network):
         p.line(f"# {line}".rstrip())
@@ -195,4 +238,56 @@ def network_text(network: Network, file: str = "<import>") -> str:
         parts = [f if (src == "logits" and "logits" not in aux_names) else f"{f} = {src}" for f, src in fields]
         p.line(f"outputs {typename}({', '.join(parts)})")
     p.close()
-    return format_source("\n".join(p.lines) + "\n", file)
+    return p
+
+
+def _clashing_calls(err: SpecError, calls: dict[int, Call], file: str) -> list[Call]:
+    """For each "name used twice" (E302) of ``err``, the unlabelled parameter-free call on
+    one of its two lines; [] if any other error, or a clash of two labels or of a layer with
+    weights (not the importer's to rename: E724)."""
+    out: list[Call] = []
+    for diag in err.diagnostics:
+        if diag.code != "E302":
+            return []
+        spans = [diag.span, *(note.span for note in diag.notes)]
+        lines = [s.line for s in spans if s is not None and s.file == file]
+        movable = [calls[n] for n in lines if n in calls and _movable(calls[n])]
+        if not movable:
+            return []
+        if all(c is not movable[0] for c in out):
+            out.append(movable[0])
+    return out
+
+
+def _movable(call: Call) -> bool:
+    return call.label is None and call.op in CALLABLE_OPS and call.op not in _STATEFUL
+
+
+def _labels(network: Network) -> set[str]:
+    """Every label of ``network``: a name given after an op is none of them."""
+    out: set[str] = {a.label for a in network.aux}
+    stack: list = [network.body, *(a.body for a in network.aux), *(i for b in network.blocks for i in b.body)]
+    while stack:
+        item = stack.pop()
+        label = getattr(item, "label", None)
+        if label is not None:
+            out.add(label)
+        if isinstance(item, Seq):
+            stack.extend(item.items)
+        elif isinstance(item, Instance):
+            stack.extend(item.body.items)
+        elif isinstance(item, Group):
+            stack.extend(item.branches)
+        elif isinstance(item, If):
+            stack.extend([*item.then, *item.orelse])
+        elif isinstance(item, Repeat):
+            stack.extend(item.body)
+    return out
+
+
+def _free_name(op: str, taken: set[str]) -> str:
+    name, k = op, 1
+    while name in taken:
+        k += 1
+        name = f"{op}_{k}"
+    return name

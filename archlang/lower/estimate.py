@@ -37,7 +37,7 @@ class Estimator:
         # recursively), from the bottom of the stack.
         for name in _callees_first(calls):
             if name in blocks:
-                self._layer(ir.Call.model_construct(name=name, kind="call"))
+                self._layer(ir.Call(span=blocks[name].span, name=name))
 
     def body(self, stmts) -> int:
         """Ops every expansion of ``stmts`` adds (at least), capped just past the limit."""

@@ -69,7 +69,7 @@ def aux_stmt(lw: Lowering, stmt: ir.AuxStmt, cur, frame: Frame):
         )
     name = label_text(stmt.label, frame.env)
     head = Frame(frame.scope, frame.env, frame.ctx.inner(aux=name))
-    out = lower_layer(lw, stmt.layer, (ir.Label.model_construct(span=stmt.label.span, text=name),), entry[0], head)
+    out = lower_layer(lw, stmt.layer, (ir.Label(span=stmt.label.span, text=name),), entry[0], head)
     if name in lw.aux_outputs:
         raise lowering_error("E302", f"aux head `{name}` is declared twice", stmt.label.span)
     lw.aux_outputs[name] = out
@@ -113,7 +113,7 @@ def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame):
 
 def _inline(lw: Lowering, layer, names, labels, cur, frame: Frame):
     """``a, b: Block(...)`` / ``a, b: { x; y }``: the body's layers take the names."""
-    queue = [ir.Label.model_construct(span=lbl.span, text=n) for lbl, n in zip(labels, names)]
+    queue = [ir.Label(span=lbl.span, text=n) for lbl, n in zip(labels, names)]
     if layer.kind == "call" and layer.name in lw.blocks:
         block = lw.blocks[layer.name]
         benv, sub_ctx = _enter_block(lw, block, layer, frame)

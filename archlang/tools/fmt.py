@@ -165,19 +165,17 @@ def _space(prev: Item, cur: Item, top: _Open | None) -> str:
 
 def _statement_starts(module) -> set[tuple[int, int]]:
     """Where each statement of the module begins: (line, 0-based column) of its first token."""
-    from pydantic import BaseModel
-
     from archlang.frontend import ir
 
-    statements = (*typing.get_args(typing.get_args(ir.Stmt)[0]), ir.Import, ir.BlockDef, ir.NetworkDef)
+    statements = (*typing.get_args(ir.Stmt), ir.Import, ir.BlockDef, ir.NetworkDef)
     starts = set()
     todo: list = list(module.items)
     while todo:  # a loop, not recursion: expressions may nest deeply
         value = todo.pop()
-        if isinstance(value, BaseModel):
+        if isinstance(value, ir.Node):
             if isinstance(value, statements):
                 starts.add((value.span.line, value.span.col - 1))
-            todo.extend(getattr(value, name) for name in type(value).model_fields)
+            todo.extend(getattr(value, name) for name in ir.field_names(type(value)) if name != "span")
         elif isinstance(value, tuple):
             todo.extend(value)
     return starts
@@ -318,7 +316,9 @@ def ir_without_spans(module) -> object:
             return [strip(v) for v in value]
         return value
 
-    return strip(module.model_dump())
+    from archlang.frontend.ir import as_data
+
+    return strip(as_data(module))
 
 
 def format_source(text: str, file: str = "<string>") -> str:

@@ -26,7 +26,7 @@ from .ops import TORCH_OPS
 from .plan import UNIT_CLASSES, Leaf, ModulePlan, iter_plans
 from .pyfmt import Call, Seq, py_str, py_value, signature, statement
 from .symbols import Scaled, bind_group, bind_slots, used_params
-from .texts import HELPER_FUNCTIONS, HELPER_NEEDS, HELPERS, I1, I2, Stmt, docstring, shape_comment, show
+from .texts import BLOCK_MARKER, HELPER_FUNCTIONS, HELPER_NEEDS, HELPERS, I1, I2, Stmt, docstring, shape_comment, show
 from .variants import merge_variants, separating_flag, unify, variant_names
 
 
@@ -181,7 +181,8 @@ class Emitter:
             f"Shape comments are for {true[0][0].plan.qualname} ({flag}=true) and "
             f"{false[0][0].plan.qualname} ({flag}=false).",
         ]
-        self.texts.append(self.class_text(name, doc, self._signature(template, true[0][0], used, rename), *merged))
+        signature = self._signature(template, true[0][0], used, rename)
+        self.texts.append(self.class_text(name, doc, signature, *merged, block=template))
         return True
 
     def _block_text(self, name, template, members, binding, used, rename, variant) -> str:
@@ -196,7 +197,7 @@ class Emitter:
         if len(members) > 1:
             body.append(f"Shape comments are for {first.plan.qualname}.")
         params = self._signature(template, first, used, rename)
-        return self._module_class(name, body, params, first, binding)
+        return self._module_class(name, body, params, first, binding, block=template)
 
     # -- class text --------------------------------------------------------------------------
     @staticmethod
@@ -220,12 +221,15 @@ class Emitter:
             out.append(Stmt.block("if self.training:", [stmt]) if s.aux is not None else stmt)
         return out
 
-    def _module_class(self, name, doc, params, d: Described, binding) -> str:
+    def _module_class(self, name, doc, params, d: Described, binding, block=None) -> str:
         forward = [*self.forward_statements(d, binding), Stmt.line(f"return {d.ret}")]
-        return self.class_text(name, doc, params, self.init_statements(d, binding), forward)
+        return self.class_text(name, doc, params, self.init_statements(d, binding), forward, block=block)
 
-    def class_text(self, name, doc, params, init, forward, root=False) -> str:
+    def class_text(self, name, doc, params, init, forward, root=False, block=None) -> str:
+        """``block``: the spec block the class was written for (``BLOCK_MARKER``)."""
         out = [f"class {name}(nn.Module):", *docstring(doc), ""]
+        if block is not None:
+            out += [f"{I1}{BLOCK_MARKER} = {py_str(block)}", ""]
         out += signature("__init__", params, "None", I1)
         out.append(f"{I2}super().__init__()")
         out += [line for stmt in init for line in stmt.render(I2)]

@@ -38,11 +38,6 @@ def emit(compiled: Compiled, channels_last: bool = True, fuse: bool = True) -> s
     return generate(compiled, _rewrite(channels_last, fuse))[0]
 
 
-def emit_cli(compiled: Compiled, fmt: str, options: dict) -> str:
-    """``archc FILE --emit torch --optimize``."""
-    return emit(compiled)
-
-
 def _instantiate(compiled: Compiled, channels_last: bool, fuse: bool):
     source, network = generate(compiled, _rewrite(channels_last, fuse))
     module = load_source(source, f"{network}, optimized")

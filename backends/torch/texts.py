@@ -14,6 +14,10 @@ from .pyfmt import INDENT, LIMIT, Call, Seq, lines, py_str, py_value, statement
 
 I1, I2, I3, I4 = INDENT, INDENT * 2, INDENT * 3, INDENT * 4
 
+# The class attribute naming the spec block a generated class was written for: importing a
+# built spec reads it to group the instances by block (archlang/importer/generated.py).
+BLOCK_MARKER = "_archlang_block"
+
 # Helper definitions a file includes when it uses them, by name.
 HELPERS = {
     "transform_input": '''def transform_input(x: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:

@@ -46,6 +46,8 @@ class Inception(nn.Module):
     Shape comments are for inception3a.
     """
 
+    _archlang_block = "Inception"
+
     def __init__(
         self,
         in_channels: int,
@@ -86,6 +88,8 @@ class InceptionAux(nn.Module):
     Instances: aux1, aux2.
     Shape comments are for aux1.
     """
+
+    _archlang_block = "InceptionAux"
 
     def __init__(
         self,

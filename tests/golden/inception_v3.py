@@ -42,6 +42,8 @@ class InceptionA(nn.Module):
     Shape comments are for Mixed_5b.
     """
 
+    _archlang_block = "InceptionA"
+
     def __init__(self, in_channels: int, pool_features: int) -> None:
         super().__init__()
         self.branch1x1 = BasicConv2d(in_channels, 64, kernel_size=1)
@@ -72,6 +74,8 @@ class InceptionB(nn.Module):
     Instances: Mixed_6a.
     """
 
+    _archlang_block = "InceptionB"
+
     def __init__(self, in_channels: int) -> None:
         super().__init__()
         self.branch3x3 = BasicConv2d(in_channels, 384, kernel_size=3, stride=2)
@@ -95,6 +99,8 @@ class InceptionC(nn.Module):
     Instances: Mixed_6b, Mixed_6c, Mixed_6d, Mixed_6e.
     Shape comments are for Mixed_6b.
     """
+
+    _archlang_block = "InceptionC"
 
     def __init__(self, in_channels: int, c7: int) -> None:
         super().__init__()
@@ -132,6 +138,8 @@ class InceptionAux3(nn.Module):
     Instances: AuxLogits.
     """
 
+    _archlang_block = "InceptionAux3"
+
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
         self.conv0 = BasicConv2d(in_channels, 128, kernel_size=1)
@@ -153,6 +161,8 @@ class InceptionD(nn.Module):
 
     Instances: Mixed_7a.
     """
+
+    _archlang_block = "InceptionD"
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
@@ -181,6 +191,8 @@ class InceptionE(nn.Module):
     Instances: Mixed_7b, Mixed_7c.
     Shape comments are for Mixed_7b.
     """
+
+    _archlang_block = "InceptionE"
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()

@@ -80,7 +80,7 @@ def test_ten_thousand_sibling_branches_compile():
     g = compile_spec(HEAD + "  concat { " + "relu " * 10_000 + "}\n}").graph
     # input + 10,000 relus + one concat; 10,000 branches of 3 channels each
     assert len(g) == 10_002
-    assert g.nodes[g.graph["output"]]["shape"] == (30_000, 8, 8)
+    assert g.nodes[g.output].shape == (30_000, 8, 8)
 
 
 @pytest.mark.parametrize(

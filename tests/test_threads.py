@@ -56,7 +56,7 @@ def test_the_parser_is_reentrant():
 
 def _summary(compiled):
     g = compiled.graph
-    return list(g.nodes), {n: g.nodes[n]["shape"] for n in g}, g.graph["params"]
+    return list(g.nodes), {n: g.nodes[n].shape for n in g}, g.params
 
 
 def test_compile_spec_in_threads_with_different_params():

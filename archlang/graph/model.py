@@ -27,6 +27,7 @@ builds a networkx view for the algorithms that need one (dominators in lint).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,10 @@ class Graph:
 
     def __contains__(self, nid: object) -> bool:
         return nid in self.nodes
+
+    def __iter__(self) -> Iterator[str]:
+        """Node ids in topological order."""
+        return iter(self.nodes)
 
     def add_node(self, node: Node) -> Node:
         """Append ``node``; its inputs should be nodes added before it (:func:`verify` checks)."""

@@ -7,28 +7,35 @@ them and resolves what the user passed (a path, a bundled spec name, or spec tex
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
-import networkx as nx
-
 from archlang.frontend.loader import Program, load_file, load_text
+from archlang.graph.model import Graph
 from archlang.graph.shape_pass import infer_shapes
 from archlang.graph.verify import verify
 
 from ._gc import full_collections_deferred
 from .diagnostics import SourceMap, SpecError
 from .lower import DEFAULT_MAX_NODES, lower
+from .lower.program import collect_blocks
 
 
 @dataclass
 class Compiled:
     program: Program
-    graph: nx.DiGraph
+    graph: Graph
 
     @property
     def sources(self) -> SourceMap:
         return self.program.sources
+
+    @cached_property
+    def templates(self) -> dict:
+        """Block name -> its IR definition (:class:`archlang.frontend.ir.BlockDef`): what a
+        back end that writes one class per block reads besides the graph."""
+        return collect_blocks(self.program)
 
 
 def bundled_specs() -> dict[str, Path]:

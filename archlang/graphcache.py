@@ -4,7 +4,8 @@ A report needs only the lowered, shape-checked graph and the source texts (to qu
 findings). Compiling it again costs the import of the parser and the pydantic IR (about a
 quarter of a whole `--report` process) plus lowering and shape inference; loading the
 pickled graph costs neither: nothing in it is a pydantic model (spans are plain
-dataclasses) and the IR block templates, which only the torch back end reads, are left out.
+dataclasses; the IR block templates, which only the torch back end reads, are on
+``Compiled``, not on the graph).
 
 An entry is found by what the compile was asked for: the archlang code, the working folder
 (file names in spans are relative to it), the file argument, ``--set``, ``--input`` and
@@ -23,6 +24,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
@@ -30,12 +32,14 @@ from .diagnostics import SourceMap
 from .user_cache import cache_dir, package_stamp, store_entry
 from .version import __version__
 
+if TYPE_CHECKING:
+    from .graph.model import Graph
+
 PACKAGE = Path(__file__).resolve().parent
 PRELUDE = PACKAGE / "frontend" / "prelude.arch"
 FORMAT = 1  # bump when the layout of an entry changes
 MAX_ENTRIES = 64  # beyond this, the least recently written entries are removed
 MAX_BYTES = 64 << 20  # bigger graphs are compiled each time rather than stored
-NOT_STORED = ("templates",)  # graph attributes holding IR models (pydantic)
 
 _code_stamp: str | None = None
 
@@ -43,9 +47,9 @@ _code_stamp: str | None = None
 @dataclass
 class CachedCompile:
     """A compiled spec loaded from the cache: what a report reads of
-    :class:`archlang.compiler.Compiled` (its ``graph`` lacks the block templates)."""
+    :class:`archlang.compiler.Compiled` (it has no block templates)."""
 
-    graph: nx.DiGraph
+    graph: Graph
     sources: SourceMap
     files: list[Path]  # every file the compile read, resolved (an output must not overwrite one)
 
@@ -118,16 +122,12 @@ def store(file: str, params: dict, input_shape, max_nodes: int, compiled) -> Non
         if data is None or _decoded(data) not in (text, "\ufeff" + text):
             return
         depends.append((str(source), hashlib.sha256(data).digest()))
-    graph = compiled.graph
-    left_out = {k: graph.graph.pop(k) for k in NOT_STORED if k in graph.graph}
     try:
         payload = pickle.dumps((key, depends), pickle.HIGHEST_PROTOCOL) + pickle.dumps(
-            (graph, compiled.sources.texts), pickle.HIGHEST_PROTOCOL
+            (compiled.graph, compiled.sources.texts), pickle.HIGHEST_PROTOCOL
         )
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         return
-    finally:
-        graph.graph.update(left_out)
     if len(payload) <= MAX_BYTES:
         _write(path, payload)
 

@@ -96,7 +96,7 @@ def _compare(a, b) -> str | None:
     aux_b = {k: tuple(getattr(t, n) for n in TOTALS) for k, t in b.aux_totals.items()}
     if aux_a != aux_b:
         return f"aux totals {TOTALS}: spec {aux_a}, import {aux_b}"
-    out_a, out_b = (x.nodes[x.graph.graph["output"]].shape for x in (a, b))
+    out_a, out_b = (x.nodes[x.graph.output].shape for x in (a, b))
     if out_a != out_b:
         return f"output shape: spec {out_a}, import {out_b}"
     la, lb = _layers(a), _layers(b)

@@ -71,15 +71,15 @@ def _run_torch(compiled, source: str, folder: Path, what: str) -> str | None:
     """Import, build on meta, forward in eval and train mode; a problem as text, or None."""
     import torch
 
-    graph = compiled.graph.graph
-    nodes = compiled.graph.nodes
-    want = tuple(nodes[graph["output"]]["shape"])
-    aux_want = {name: tuple(nodes[node]["shape"]) for name, node in (graph.get("aux_outputs") or {}).items()}
+    graph = compiled.graph
+    nodes = graph.nodes
+    want = tuple(nodes[graph.output].shape)
+    aux_want = {name: tuple(nodes[node].shape) for name, node in graph.aux_outputs.items()}
     module = _import(source, folder)
-    cls = _network_class(module, graph["network"])
+    cls = _network_class(module, graph.network)
     with torch.device("meta"):
         model = cls()
-        x = torch.empty(2, *graph["input_shape"])
+        x = torch.empty(2, *graph.input_shape)
     modes = ("eval", "train") if aux_want and what == "torch" else ("eval",)
     for mode in modes:
         getattr(model, mode)()

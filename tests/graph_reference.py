@@ -105,14 +105,14 @@ def evaluate(graph, state_dict: dict, x: torch.Tensor) -> torch.Tensor:
         prefix, _, name = key.rpartition(".")
         by_prefix.setdefault(prefix, {})[name] = value
     values = {}
-    for nid, data in graph.nodes(data=True):
-        if data["aux"] is not None:
+    for nid, data in graph.nodes.items():
+        if data.aux is not None:
             continue
-        if data["op"] is Op.INPUT:
+        if data.op is Op.INPUT:
             values[nid] = x
             continue
-        params = by_prefix.get(".".join(data["path"]), {})
-        if data["op"] is Op.LAYER_SCALE:  # a bare parameter of its owner, named by the label
-            params = {"scale": state_dict[".".join(data["path"])]}
-        values[nid] = EVAL[data["op"]](data["attrs"], [values[i] for i in data["inputs"]], params)
-    return values[graph.graph["output"]]
+        params = by_prefix.get(".".join(data.path), {})
+        if data.op is Op.LAYER_SCALE:  # a bare parameter of its owner, named by the label
+            params = {"scale": state_dict[".".join(data.path)]}
+        values[nid] = EVAL[data.op](data.attrs, [values[i] for i in data.inputs], params)
+    return values[graph.output]

@@ -10,11 +10,11 @@ def graph(body: str, header: str = "network N", pre: str = "", params=None, inpu
 
 
 def shape(g, nid):
-    return g.nodes[nid]["shape"]
+    return g.nodes[nid].shape
 
 
 def attrs(g, nid):
-    return g.nodes[nid]["attrs"]
+    return g.nodes[nid].attrs
 
 
 def ids(g):

@@ -34,7 +34,7 @@ def test_analysis_invariants(text):
 
     # receptive fields never shrink along an edge; a merge takes its largest input
     for c in a.nodes.values():
-        srcs = [a.nodes[s].rf for s in g.nodes[c.id]["inputs"]]
+        srcs = [a.nodes[s].rf for s in g.nodes[c.id].inputs]
         for axis in ("h", "w"):
             mine = getattr(c.rf, axis)
             theirs = [getattr(rf, axis) for rf in srcs]
@@ -47,7 +47,7 @@ def test_analysis_invariants(text):
 
     # the peak holds at least the largest single step, at most everything at once
     biggest_step = max(
-        c.out_bytes + sum(a.nodes[s].out_bytes for s in set(g.nodes[c.id]["inputs"]))
+        c.out_bytes + sum(a.nodes[s].out_bytes for s in set(g.nodes[c.id].inputs))
         for c in main
         if c.op not in (Op.FLATTEN, Op.DROPOUT, Op.IDENTITY)
     )

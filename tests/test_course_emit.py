@@ -40,7 +40,7 @@ def _emitted(tmp_path, name: str, *extra: str):
     spec = importlib.util.spec_from_file_location(f"course_emit_{name}_{len(extra)}", out)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, archlang.compile_spec(name).graph.graph["network"])
+    return getattr(module, archlang.compile_spec(name).graph.network)
 
 
 def _random_state(model):
@@ -120,7 +120,7 @@ def test_emitted_init_equals_built_init_under_the_same_seed(tmp_path, case):
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     torch.manual_seed(3)
-    emitted = getattr(module, archlang.compile_spec(str(spec)).graph.graph["network"])()
+    emitted = getattr(module, archlang.compile_spec(str(spec)).graph.network)()
     torch.manual_seed(3)
     built = archlang.build(str(spec))
     assert list(emitted.state_dict()) == list(built.state_dict())

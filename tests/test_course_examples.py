@@ -63,7 +63,7 @@ BOTTLENECK = """  concat {
 
 def test_naive_inception_module_output_and_854m_ops():
     a = archlang.analyze(_spec(NAIVE, "256x28x28"))
-    assert a.nodes[a.graph.graph["output"]].shape == (672, 28, 28)  # 128 + 192 + 96 + 256
+    assert a.nodes[a.graph.output].shape == (672, 28, 28)  # 128 + 192 + 96 + 256
     # the slide's terms: [1x1 conv, 128] 28·28·128·1·1·256, [3x3 conv, 192] 28·28·192·3·3·256,
     # [5x5 conv, 96] 28·28·96·5·5·256: "Total: 854M ops"
     assert a.totals.macs == 28 * 28 * 128 * 256 + 28 * 28 * 192 * 9 * 256 + 28 * 28 * 96 * 25 * 256 == 854_196_224
@@ -71,7 +71,7 @@ def test_naive_inception_module_output_and_854m_ops():
 
 def test_bottleneck_inception_module_the_course_prints_358m_but_its_terms_sum_to_271m():
     a = archlang.analyze(_spec(BOTTLENECK, "256x28x28"))
-    assert a.nodes[a.graph.graph["output"]].shape == (480, 28, 28)  # 128 + 192 + 96 + 64
+    assert a.nodes[a.graph.output].shape == (480, 28, 28)  # 128 + 192 + 96 + 64
     # The slide's own list: [1x1 conv, 64] 28·28·64·1·1·256 (three of them), [1x1 conv, 128]
     # 28·28·128·1·1·256, [3x3 conv, 192] 28·28·192·3·3·64, [5x5 conv, 96] 28·28·96·5·5·64.
     terms = [28 * 28 * 64 * 256] * 3 + [28 * 28 * 128 * 256, 28 * 28 * 192 * 9 * 64, 28 * 28 * 96 * 25 * 64]

@@ -46,7 +46,7 @@ def test_form_has_the_same_shape_params_and_flops_in_the_analysis_and_in_torch(b
     model = archlang.build(spec).eval()
     with torch.no_grad():
         out = model(torch.randn(2, 4, 10, 12))
-    assert tuple(out.shape[1:]) == analysis.nodes[analysis.graph.graph["output"]].shape
+    assert tuple(out.shape[1:]) == analysis.nodes[analysis.graph.output].shape
     assert analysis.totals.params == sum(p.numel() for p in model.parameters())
     flops = FlopCountAnalysis(model, torch.randn(1, 4, 10, 12))
     flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
@@ -130,9 +130,9 @@ def test_init_scope_switches_between_convs_and_linears():
         "  init normal(std=0.01, bias=0)\n  f: linear(5)\n  init default\n  g: linear(3)"
     )
     g = archlang.compile_spec(spec).graph
-    assert g.nodes["c"]["init"]["scheme"] == "kaiming_normal"
-    assert g.nodes["f"]["init"]["scheme"] == "normal"
-    assert g.nodes["g"]["init"] is None
+    assert g.nodes["c"].init["scheme"] == "kaiming_normal"
+    assert g.nodes["f"].init["scheme"] == "normal"
+    assert g.nodes["g"].init is None
 
 
 # ---- lenet5 and the AlexNet paper variant: check, report, train -------------------------

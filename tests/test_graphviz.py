@@ -206,8 +206,8 @@ def test_layers_view_matches_the_graph(spec):
     g = compiled.graph
     dot = to_dot(compiled, {"view": "layers"})
     assert sorted(nodes_of(dot)) == sorted([dot_id(n) for n in g.nodes] + ["legend"])
-    assert len(edges_of(dot)) == sum(len(d["inputs"]) for d in g.nodes.values())
-    scopes = g.graph["scopes"]
+    assert len(edges_of(dot)) == sum(len(d.inputs) for d in g.nodes.values())
+    scopes = g.scopes
     clusters = re.findall(r'subgraph "?cluster_([^" ]+)"? \{', dot)
     assert sorted(clusters) == sorted([dot_id(s) for s in scopes] + ["legend"])
     blocks = [s for s in scopes.values() if s.kind == "block"]
@@ -234,11 +234,11 @@ def test_concat_inputs_enter_in_order(spec):
     compiled = compile_spec(spec)
     dot = to_dot(compiled, {"view": "layers"})
     edges = edges_of(dot)
-    for nid, data in compiled.graph.nodes(data=True):
-        if data["op"] is not Op.CONCAT:
+    for nid, data in compiled.graph.nodes.items():
+        if data.op is not Op.CONCAT:
             continue
         into = [(t, hp) for t, _, h, hp, _ in edges if h == dot_id(nid)]
-        assert into == [(dot_id(src), f"i{k}") for k, src in enumerate(data["inputs"])]
+        assert into == [(dot_id(src), f"i{k}") for k, src in enumerate(data.inputs)]
 
 
 @needs_dot
@@ -247,9 +247,9 @@ def test_concat_inputs_are_drawn_left_to_right(spec):
     compiled = compile_spec(spec)
     pos = positions(to_dot(compiled, {"view": "layers"}))
     checked = 0
-    for nid, data in compiled.graph.nodes(data=True):
-        if data["op"] is Op.CONCAT:
-            xs = [pos[dot_id(src)][0] for src in data["inputs"]]
+    for nid, data in compiled.graph.nodes.items():
+        if data.op is Op.CONCAT:
+            xs = [pos[dot_id(src)][0] for src in data.inputs]
             assert xs == sorted(xs), f"{nid}: inputs drawn out of order"
             checked += 1
     assert checked == (9 if spec == "googlenet" else 15)  # InceptionE has 3 concats each

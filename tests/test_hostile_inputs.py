@@ -60,7 +60,7 @@ def test_outside_imports_are_allowed_by_the_flag(tmp_path):
         assert result.exit_code == 0, result.output
     with pytest.raises(SpecError):
         compile_spec(spec.parent / "up.arch")
-    assert compile_spec(spec.parent / "up.arch", allow_outside_imports=True).graph.number_of_nodes() == 2  # input, conv
+    assert len(compile_spec(spec.parent / "up.arch", allow_outside_imports=True).graph) == 2  # input, conv
 
 
 def test_bundled_specs_import_their_libraries():
@@ -136,7 +136,7 @@ def test_inline_text_needs_e_or_stdin():
 
 
 def test_spec_text_still_compiles_from_python():
-    assert compile_spec(NET.format(body=SIMPLE)).graph.number_of_nodes() == 2
+    assert len(compile_spec(NET.format(body=SIMPLE)).graph) == 2
 
 
 # ---- the fuzzer's hostile names (fuzz/generate.py) -----------------------------------------

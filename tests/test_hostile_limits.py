@@ -8,8 +8,10 @@ from __future__ import annotations
 import pytest
 from hostile import HEAD, archc, at, one_error
 
-from archlang import compile_spec, loader, lower, syntax
-from archlang import evaluate as evaluate_mod
+from archlang import compile_spec, lower
+from archlang.frontend import expressions as evaluate_mod
+from archlang.frontend import loader
+from archlang.frontend import parser as syntax
 from archlang.ops import MAX_DIM
 
 # ---- resource limits ------------------------------------------------------------------
@@ -78,7 +80,7 @@ def test_ten_thousand_sibling_branches_compile():
     g = compile_spec(HEAD + "  concat { " + "relu " * 10_000 + "}\n}").graph
     # input + 10,000 relus + one concat; 10,000 branches of 3 channels each
     assert len(g) == 10_002
-    assert g.nodes[g.graph["output"]]["shape"] == (30_000, 8, 8)
+    assert g.nodes[g.output].shape == (30_000, 8, 8)
 
 
 @pytest.mark.parametrize(

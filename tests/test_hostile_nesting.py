@@ -44,7 +44,7 @@ def test_ten_thousand_levels(name):
         assert err.diagnostics[0].code in {"E601", "E101", "E102"}, err.diagnostics
     else:
         assert name == "arg"  # parentheses add no tree depth: conv(((8)), 3) is conv(8, 3)
-        assert graph.nodes[graph.graph["output"]]["shape"] == (8, 6, 6)
+        assert graph.nodes[graph.output].shape == (8, 6, 6)
 
 
 def test_deepest_legal_nesting_compiles_and_emits_ir(tmp_path):
@@ -84,4 +84,4 @@ def test_a_hundred_thousand_lines(tmp_path):
     spec = tmp_path / "long.arch"
     spec.write_text(HEAD + "  relu\n" * 100_000 + "}\n")
     g = compile_spec(str(spec)).graph
-    assert len(g) == 100_001 and g.graph["output"] == "relu_100000"
+    assert len(g) == 100_001 and g.output == "relu_100000"

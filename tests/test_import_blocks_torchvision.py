@@ -101,7 +101,7 @@ def test_googlenet_inception_blocks_match_the_spec():
     assert [(a.label, a.body.op) for a in net.aux] == [("aux1", "InceptionAux"), ("aux2", "InceptionAux")]
     assert "BasicConv2d" in _calls(_block(net, "Inception").body)
     calls = {c.label: c for c in net.body.items if isinstance(c, tree.Call) and c.op == "Inception"}
-    spec = archlang.compile_spec("googlenet").graph.graph["scopes"]
+    spec = archlang.compile_spec("googlenet").graph.scopes
     assert sorted(calls) == sorted(k for k, s in spec.items() if s.template == "Inception")
     for label, call in calls.items():
         # The six widths, in torchvision's constructor order, are the spec's arguments.
@@ -117,7 +117,7 @@ def test_inception_v3_blocks_match_the_spec():
     assert {"BasicConv2d", "InceptionA", "InceptionC", "InceptionE"} <= names
     for blk in ("InceptionA", "InceptionC", "InceptionE"):
         assert "BasicConv2d" in _calls(_block(net, blk).body)
-    spec = archlang.compile_spec("inception_v3").graph.graph["scopes"]
+    spec = archlang.compile_spec("inception_v3").graph.scopes
     mixed = sorted(k for k, s in spec.items() if s.template.startswith("Inception") and "/" not in k)
     calls = {c.label: c for c in net.body.items if isinstance(c, tree.Call)}
     for label in mixed:

@@ -21,7 +21,7 @@ def test_typed_parameters_and_defaults():
     assert attrs(g, "conv")["out_channels"] == 8 and attrs(g, "conv")["bias"] is False
     assert attrs(g, "dropout")["p"] == 0.25
     assert shape(g, "fc") == (10,)  # the default 4 + 6 may use an earlier parameter
-    assert g.graph["params"] == {"width": 4, "p": 0.25, "use_bias": False, "name": "n", "num_classes": 10}
+    assert g.params == {"width": 4, "p": 0.25, "use_bias": False, "name": "n", "num_classes": 10}
 
 
 def test_set_parameters_via_api_params():
@@ -39,7 +39,7 @@ def test_set_parameters_via_api_params():
 
 def test_input_image_and_vector():
     g = graph("  relu")
-    assert g.graph["input"] == "input" and shape(g, "input") == (3, 32, 32)
+    assert g.input == "input" and shape(g, "input") == (3, 32, 32)
     g = graph("  fc: linear(4)", input_line="input 10")
     assert shape(g, "input") == (10,) and shape(g, "fc") == (4,)
 
@@ -96,7 +96,7 @@ def test_unit_styles(style, nodes, bias):
     assert ids(g)[1:] == nodes
     assert attrs(g, nodes[0])["bias"] is bias
     if len(nodes) > 1:
-        assert g.graph["scopes"]["a"].kind == "unit"
+        assert g.scopes["a"].kind == "unit"
 
 
 def test_unit_arguments_and_default_unit():
@@ -104,14 +104,14 @@ def test_unit_arguments_and_default_unit():
     assert attrs(g, "a/bn")["eps"] == 0.001 and attrs(g, "a/bn")["momentum"] == 0.2
     assert attrs(g, "a/conv")["bias"] is True
     g = graph("  a: conv(8, 3)")  # without a `unit` statement, conv is a plain conv2d with bias
-    assert g.nodes["a"]["op"] is Op.CONV2D and attrs(g, "a")["bias"] is True
+    assert g.nodes["a"].op is Op.CONV2D and attrs(g, "a")["bias"] is True
 
 
 def test_block_level_unit_override_is_scoped():
     pre = "block Plain() {\n  unit conv = conv2d\n  inner: conv(4, 1)\n}"
     g = graph("  unit conv = conv_bn_relu\n  a: conv(4, 1)\n  p: Plain()\n  b: conv(4, 1)", pre=pre)
     assert "a/bn" in g and "b/bn" in g
-    assert g.nodes["p/inner"]["op"] is Op.CONV2D and "p/inner/bn" not in g
+    assert g.nodes["p/inner"].op is Op.CONV2D and "p/inner/bn" not in g
 
 
 # ---- every op ---------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def test_every_op(call):
 
 def test_linear_and_fc():
     g = graph("  flatten\n  a: linear(7)\n  b: fc(3, bias=false)")
-    assert shape(g, "a") == (7,) and attrs(g, "b")["bias"] is False and g.nodes["b"]["op"] is Op.LINEAR
+    assert shape(g, "a") == (7,) and attrs(g, "b")["bias"] is False and g.nodes["b"].op is Op.LINEAR
 
 
 def test_op_cases_cover_every_callable_op_and_alias():
@@ -188,16 +188,16 @@ def test_concat_order_and_channels():
     g = graph(
         "  m: concat {\n    a: conv(4, 1)\n    b: conv(6, 3, padding=1)\n    maxpool(3, stride=1, padding=1)\n  }"
     )
-    assert g.nodes["m/concat"]["inputs"] == ("m/a", "m/b", "m/maxpool")
+    assert g.nodes["m/concat"].inputs == ("m/a", "m/b", "m/maxpool")
     assert shape(g, "m/concat") == (4 + 6 + 3, 32, 32)
-    assert g.graph["scopes"]["m"].kind == "group"
+    assert g.scopes["m"].kind == "group"
 
 
 def test_add_group_residual():
     g = graph("  c: conv(3, 1)\n  add {\n    conv(3, 3, padding=1)\n    identity\n  }")
-    assert g.nodes["add"]["op"] is Op.ADD
-    assert g.nodes["add"]["inputs"] == ("conv", "identity")
-    assert g.nodes["conv"]["inputs"] == ("c",) and g.nodes["identity"]["inputs"] == ("c",)
+    assert g.nodes["add"].op is Op.ADD
+    assert g.nodes["add"].inputs == ("conv", "identity")
+    assert g.nodes["conv"].inputs == ("c",) and g.nodes["identity"].inputs == ("c",)
     assert shape(g, "add") == (3, 32, 32)
 
 
@@ -209,7 +209,7 @@ def test_nested_groups():
     # the inner concat (1 + 2 channels) is auto-named; the outer merge is m/concat
     assert shape(g, "m/concat_2") == (3, 32, 32)
     assert shape(g, "m/concat") == (2 + 3, 32, 32)
-    assert g.nodes["m/concat"]["inputs"] == ("m/conv", "m/concat_2")
+    assert g.nodes["m/concat"].inputs == ("m/conv", "m/concat_2")
 
 
 def test_unnamed_groups_in_a_labelled_sequence():
@@ -218,7 +218,7 @@ def test_unnamed_groups_in_a_labelled_sequence():
     g = graph("  s: {\n    concat { identity; a: conv(4, 1) }\n    concat { identity; b: conv(4, 1) }\n  }")
     assert shape(g, "s/concat") == (3 + 4, 32, 32)
     assert shape(g, "s/concat_2") == (3 + 4 + 4, 32, 32)
-    assert g.nodes["s/b"]["inputs"] == ("s/concat",) and g.nodes["s/concat_2"]["inputs"][1] == "s/b"
+    assert g.nodes["s/b"].inputs == ("s/concat",) and g.nodes["s/concat_2"].inputs[1] == "s/b"
 
 
 # ---- blocks -----------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def test_blocks_with_params_expressions_defaults_and_nesting():
     assert attrs(g, "s/p/first")["out_channels"] == 4 and attrs(g, "s/p/first")["kernel_size"] == (3, 3)
     assert attrs(g, "s/q/first")["out_channels"] == 10 and attrs(g, "s/q/first")["padding"] == (2, 2)
     assert shape(g, "s/q/second") == (5, 32, 32)
-    scopes = g.graph["scopes"]
+    scopes = g.scopes
     assert scopes["s"].kind == "block" and scopes["s"].template == "Stage" and scopes["s"].args == {"c": 4}
     assert scopes["s/q"].args == {"c": 5, "k": 5, "double": True}
 
@@ -258,7 +258,7 @@ def test_repeat_with_name_template():
     g = graph('  repeat 3 as i {\n    "layer{i}": conv(4 * (i + 1), 1)\n  }')
     assert ids(g)[1:] == ["layer0", "layer1", "layer2"]
     assert attrs(g, "layer2")["out_channels"] == 12
-    assert g.nodes["layer1"]["inputs"] == ("layer0",)
+    assert g.nodes["layer1"].inputs == ("layer0",)
 
 
 def test_for_over_tuples_and_range():
@@ -273,7 +273,7 @@ def test_for_over_tuples_and_range():
 def test_for_builds_concat_branches():
     g = graph("  m: concat {\n    for c in [1, 2, 3] {\n      conv(c, 1)\n    }\n  }")
     assert shape(g, "m/concat") == (6, 32, 32)
-    assert len(g.nodes["m/concat"]["inputs"]) == 3
+    assert len(g.nodes["m/concat"].inputs) == 3
 
 
 # ---- several names, prelude -------------------------------------------------------------
@@ -290,7 +290,7 @@ def test_multi_label_inline_block():
 
 def test_multi_label_inline_sequence():
     g = graph("  x, y: { conv(4, 1); relu }")
-    assert ids(g)[1:] == ["x", "y"] and g.nodes["y"]["op"] is Op.RELU
+    assert ids(g)[1:] == ["x", "y"] and g.nodes["y"].op is Op.RELU
 
 
 def test_prelude_factorized_order_and_mid():

@@ -18,13 +18,13 @@ def test_aux_heads_and_outputs():
         "  stem: conv(4, 3, padding=1)\n  aux side at stem: { flatten; fc: linear(10) }\n"
         "  outputs Out(logits, side_logits = side)\n  flatten\n  fc: linear(5)"
     )
-    assert g.graph["aux_outputs"] == {"side": "side/fc"}
+    assert g.aux_outputs == {"side": "side/fc"}
     assert shape(g, "side/fc") == (10,) and shape(g, "fc") == (5,)
-    assert g.nodes["side/0"]["inputs"] == ("stem",)
-    assert g.nodes["side/fc"]["aux"] == "side" and g.nodes["fc"]["aux"] is None
-    out = g.graph["outputs_type"]
+    assert g.nodes["side/0"].inputs == ("stem",)
+    assert g.nodes["side/fc"].aux == "side" and g.nodes["fc"].aux is None
+    out = g.outputs_type
     assert out.name == "Out" and out.fields == (("logits", None), ("side_logits", "side"))
-    assert g.graph["output"] == "fc"
+    assert g.output == "fc"
 
 
 def test_sequential_numbering_in_named_branches():
@@ -39,7 +39,7 @@ def test_sequential_numbering_in_named_branches():
         "b/2/bn",
         "b/2/relu",
     ]
-    assert g.graph["scopes"]["b"].kind == "branch"
+    assert g.scopes["b"].kind == "branch"
 
 
 def test_transform_input():
@@ -49,22 +49,22 @@ def test_transform_input():
 
 def test_init_scheme_and_override():
     g = graph("  init trunc_normal(std=0.1)\n  a: conv(4, 1)\n  flatten\n  b: linear(3, init_std=0.001)\n  r: relu")
-    assert g.nodes["a"]["init"] == {"scheme": "trunc_normal", "std": 0.1, "a": -2.0, "b": 2.0, "bias": None}
-    assert g.nodes["b"]["init"]["std"] == 0.001
-    assert g.nodes["r"]["init"] is None
-    assert graph("  a: conv(4, 1)").nodes["a"]["init"] is None  # torch's default init
+    assert g.nodes["a"].init == {"scheme": "trunc_normal", "std": 0.1, "a": -2.0, "b": 2.0, "bias": None}
+    assert g.nodes["b"].init["std"] == 0.001
+    assert g.nodes["r"].init is None
+    assert graph("  a: conv(4, 1)").nodes["a"].init is None  # torch's default init
 
 
 def test_kaiming_init_with_torch_defaults_and_bias_constant():
     g = graph('  init kaiming_normal(mode="fan_out", nonlinearity="relu", bias=0)\n  a: conv(4, 1)')
-    assert g.nodes["a"]["init"] == {
+    assert g.nodes["a"].init == {
         "scheme": "kaiming_normal",
         "mode": "fan_out",
         "nonlinearity": "relu",
         "a": 0.0,  # torch.nn.init.kaiming_normal_'s default negative slope
         "bias": 0.0,
     }
-    assert graph("  init xavier_uniform\n  a: conv(4, 1)").nodes["a"]["init"]["gain"] == 1.0
+    assert graph("  init xavier_uniform\n  a: conv(4, 1)").nodes["a"].init["gain"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def test_readme_inception_module_example():
     text = section.split("```text\n", 1)[1].split("```", 1)[0]
     g = compile_spec(text).graph
     # 64 + 64 + 96 + pool_features 32 channels (FACTS.md: Mixed_5b is 256×35×35)
-    assert g.nodes["Mixed_5b/concat"]["shape"] == (256, 35, 35)
+    assert g.nodes["Mixed_5b/concat"].shape == (256, 35, 35)
     # FACTS.md: Mixed_5b has 255,904 parameters; fc adds 256·1000 weights + 1000 biases
     assert count_params(g) == 255_904 + 256 * 1000 + 1000
-    assert g.graph["scopes"]["Mixed_5b"].template == "InceptionA"
+    assert g.scopes["Mixed_5b"].template == "InceptionA"

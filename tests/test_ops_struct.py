@@ -109,18 +109,18 @@ def _error(body: str, input_shape: str = "8x6x5") -> SpecError:
 
 def test_permute_shapes_and_layout():
     g = _graph("  a: permute((0, 2, 3, 1))\n  b: relu\n  c: linear(4)\n  d: layernorm\n  e: permute((0, 3, 1, 2))")
-    assert g.nodes["a"]["shape"] == (6, 5, 8) and g.nodes["a"].get("channels_last")
-    assert g.nodes["b"]["shape"] == (6, 5, 8) and g.nodes["b"].get("channels_last")  # elementwise keeps it
-    assert g.nodes["c"]["shape"] == (6, 5, 4) and g.nodes["d"].get("channels_last")
-    assert g.nodes["e"]["shape"] == (4, 6, 5) and not g.nodes["e"].get("channels_last")
+    assert g.nodes["a"].shape == (6, 5, 8) and g.nodes["a"].channels_last
+    assert g.nodes["b"].shape == (6, 5, 8) and g.nodes["b"].channels_last  # elementwise keeps it
+    assert g.nodes["c"].shape == (6, 5, 4) and g.nodes["d"].channels_last
+    assert g.nodes["e"].shape == (4, 6, 5) and not g.nodes["e"].channels_last
     # torch agrees on every shape
     x = torch.zeros(1, 8, 6, 5).permute(0, 2, 3, 1)
     assert tuple(torch.nn.Linear(8, 4)(x).permute(0, 3, 1, 2).shape[1:]) == (4, 6, 5)
     # swapping H and W keeps the layout; flatten ends it
     g = _graph("  a: permute((0, 1, 3, 2))\n  b: permute((0, 3, 2, 1))\n  c: flatten\n  d: linear(3)")
-    assert g.nodes["a"]["shape"] == (8, 5, 6) and not g.nodes["a"].get("channels_last")
-    assert g.nodes["b"]["shape"] == (6, 5, 8) and g.nodes["b"].get("channels_last")
-    assert g.nodes["c"]["shape"] == (240,) and not g.nodes["c"].get("channels_last")
+    assert g.nodes["a"].shape == (8, 5, 6) and not g.nodes["a"].channels_last
+    assert g.nodes["b"].shape == (6, 5, 8) and g.nodes["b"].channels_last
+    assert g.nodes["c"].shape == (240,) and not g.nodes["c"].channels_last
 
 
 @pytest.mark.parametrize(
@@ -149,14 +149,14 @@ def test_located_errors(body, code, line, col):
 
 def test_mixed_layouts_in_a_group_are_refused():
     g = _graph("  x: permute((0, 2, 3, 1))\n  m: mul {\n    identity\n    relu\n  }", "8x8x8")
-    assert g.nodes["m/mul"].get("channels_last")  # one layout: fine
+    assert g.nodes["m/mul"].channels_last  # one layout: fine
     err = _error("  x: permute((0, 2, 3, 1))\n  add {\n    identity\n    permute((0, 3, 1, 2))\n  }", "8x8x8")
     assert err.diagnostics[0].code == "E407" and "mix" in err.diagnostics[0].message
 
 
 def test_mul_broadcasts_a_per_channel_branch():
     g = _graph("  m: mul {\n    identity\n    { adaptive_avgpool(1); sigmoid }\n  }")
-    assert g.nodes["m/mul"]["shape"] == (8, 6, 5)
+    assert g.nodes["m/mul"].shape == (8, 6, 5)
     a, s = torch.randn(1, 8, 6, 5), torch.randn(1, 8, 1, 1)
     assert tuple((a * s).shape[1:]) == (8, 6, 5)
 
@@ -203,8 +203,8 @@ def test_shapes_match_torch(net):
     out = model(torch.randn(2, 16, 14, 14, dtype=torch.float64))
     for h in hooks:
         h.remove()
-    assert tuple(out.shape[1:]) == g.nodes[g.graph["output"]]["shape"]
-    assert seen == {i: g.nodes[f"cn/block/{i}"]["shape"] for i in range(7)}
+    assert tuple(out.shape[1:]) == g.nodes[g.output].shape
+    assert seen == {i: g.nodes[f"cn/block/{i}"].shape for i in range(7)}
 
 
 def test_built_model_equals_the_graph_reference(net):
@@ -301,5 +301,5 @@ def test_optimize_keeps_the_function(net):
 
 def test_every_new_op_is_in_the_graph():
     g = archlang.compile_spec(NET).graph
-    ops = {d["op"] for _, d in g.nodes(data=True)}
+    ops = {d.op for d in g.nodes.values()}
     assert {Op.MUL, Op.LAYER_SCALE, Op.PERMUTE, Op.LAYERNORM, Op.LAYERNORM2D} <= ops

@@ -32,32 +32,32 @@ def _last_node_under(graph, label: str) -> str:
 def _check_window(graph, nid):
     """Recompute a conv/pool output size by the formula in the PyTorch docs."""
     data = graph.nodes[nid]
-    a = data["attrs"]
-    _, h, w = graph.nodes[data["inputs"][0]]["shape"]
+    a = data.attrs
+    _, h, w = graph.nodes[data.inputs[0]].shape
     k, pad = a["kernel_size"], a["padding"]
     s = a["stride"] or k
     d = a.get("dilation", (1, 1))
     ceil = a.get("ceil_mode", False)
     expected = tuple(reference_out(x, k[i], s[i], pad[i], d[i], ceil) for i, x in enumerate((h, w)))
-    assert data["shape"][1:] == expected, nid
+    assert data.shape[1:] == expected, nid
 
 
 @settings(max_examples=examples(70))
 @given(spec_cases())
 def test_random_valid_specs_infer_shapes(case):
     graph = compile_spec(case.text).graph  # raises on any diagnostic
-    assert graph.nodes[graph.graph["output"]]["shape"] == case.output_shape
-    assert graph.graph["input_shape"] == case.input_shape
+    assert graph.nodes[graph.output].shape == case.output_shape
+    assert graph.input_shape == case.input_shape
     for label, expected in case.named_shapes.items():
-        assert graph.nodes[_last_node_under(graph, label)]["shape"] == expected, label
-    for nid, data in graph.nodes(data=True):
-        assert data["shape"] is not None and all(x >= 1 for x in data["shape"]), nid
-        if data["op"] in (Op.CONV2D, Op.MAXPOOL, Op.AVGPOOL):
+        assert graph.nodes[_last_node_under(graph, label)].shape == expected, label
+    for nid, data in graph.nodes.items():
+        assert data.shape is not None and all(x >= 1 for x in data.shape), nid
+        if data.op in (Op.CONV2D, Op.MAXPOOL, Op.AVGPOOL):
             _check_window(graph, nid)
-        if data["op"] is Op.CONCAT:
-            shapes = [graph.nodes[i]["shape"] for i in data["inputs"]]
-            assert data["shape"][0] == sum(s[0] for s in shapes)
-            assert {s[1:] for s in shapes} == {data["shape"][1:]}
+        if data.op is Op.CONCAT:
+            shapes = [graph.nodes[i].shape for i in data.inputs]
+            assert data.shape[0] == sum(s[0] for s in shapes)
+            assert {s[1:] for s in shapes} == {data.shape[1:]}
 
 
 @settings(max_examples=examples(30))

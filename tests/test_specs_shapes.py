@@ -95,9 +95,9 @@ def block_outputs(graph) -> dict[str, tuple]:
     """Output shape of each top-level layer/block of the main path: the last node created
     under its name (lowering creates nodes in topological order)."""
     out = {}
-    for _, data in graph.nodes(data=True):
-        if data["aux"] is None:
-            out[data["path"][0]] = data["shape"]
+    for _, data in graph.nodes.items():
+        if data.aux is None:
+            out[data.path[0]] = data.shape
     return out
 
 
@@ -143,7 +143,7 @@ def test_googlenet_paper_reduce_and_dropout(googlenet_paper):
     assert outs["conv2"] == PAPER_CONV2_REDUCE
     # Table 1: "dropout (40%) 1x1x1024" — after flatten here, so 1024 features.
     assert outs["dropout"] == (1024,)
-    assert googlenet_paper.nodes["dropout"]["attrs"]["p"] == pytest.approx(0.4)
+    assert googlenet_paper.nodes["dropout"].attrs["p"] == pytest.approx(0.4)
 
 
 @pytest.mark.parametrize("name", list(TORCHVISION_INCEPTION_V3))
@@ -154,47 +154,47 @@ def test_inception_v3_blocks(inception_v3, name):
 @pytest.mark.parametrize("variant", [None, "paper"])
 def test_googlenet_aux_heads(variant):
     graph = compile_spec(str(SPECS / "googlenet.arch"), {"variant": variant} if variant else None).graph
-    aux = graph.graph["aux_outputs"]
+    aux = graph.aux_outputs
     assert list(aux) == ["aux1", "aux2"]
     for name in aux:
-        assert graph.nodes[aux[name]]["shape"] == (1000,)
+        assert graph.nodes[aux[name]].shape == (1000,)
     # Paper, section 5: the aux average pool "5x5 filter size and stride 3, resulting in an
     # 4x4x512 output for the (4a), and 4x4x528 for the (4d) stage"; torchvision pools
     # adaptively to the same 4x4.
     pool = "avgpool" if variant == "paper" else "adaptive_avgpool"
-    assert graph.nodes[f"aux1/{pool}"]["shape"] == (512, 4, 4)
-    assert graph.nodes[f"aux2/{pool}"]["shape"] == (528, 4, 4)
+    assert graph.nodes[f"aux1/{pool}"].shape == (512, 4, 4)
+    assert graph.nodes[f"aux2/{pool}"].shape == (528, 4, 4)
     # torchvision InceptionAux: conv 1x1 -> 128, fc1 2048 -> 1024.
-    assert graph.nodes["aux1/fc1"]["shape"] == (1024,)
-    assert graph.nodes["aux1/flatten"]["shape"] == (2048,)
+    assert graph.nodes["aux1/fc1"].shape == (1024,)
+    assert graph.nodes["aux1/flatten"].shape == (2048,)
 
 
 def test_inception_v3_aux_head(inception_v3):
     # FACTS.md, InceptionAux(768): avg_pool 5x5/3 (17->5), 1x1 128, 5x5 768 (valid, 5->1).
     g = inception_v3
-    assert g.graph["aux_outputs"] == {"AuxLogits": "AuxLogits/fc"}
-    assert g.nodes["AuxLogits/avgpool"]["shape"] == (768, 5, 5)
-    assert g.nodes["AuxLogits/conv0/relu"]["shape"] == (128, 5, 5)
-    assert g.nodes["AuxLogits/conv1/relu"]["shape"] == (768, 1, 1)
-    assert g.nodes["AuxLogits/fc"]["shape"] == (1000,)
+    assert g.aux_outputs == {"AuxLogits": "AuxLogits/fc"}
+    assert g.nodes["AuxLogits/avgpool"].shape == (768, 5, 5)
+    assert g.nodes["AuxLogits/conv0/relu"].shape == (128, 5, 5)
+    assert g.nodes["AuxLogits/conv1/relu"].shape == (768, 1, 1)
+    assert g.nodes["AuxLogits/fc"].shape == (1000,)
 
 
 def test_googlenet_paper_variant_is_structurally_the_paper(googlenet_paper):
     # The paper's network: true 5x5 convs with bias and ReLU, no BN, LRN, ceil pools,
     # 3x3/2 fourth pool (FACTS.md, "Paper details").
     g = googlenet_paper
-    ops = {d["op"] for _, d in g.nodes(data=True)}
+    ops = {d.op for d in g.nodes.values()}
     assert Op.BATCHNORM not in ops and Op.LRN in ops
-    conv5 = g.nodes["inception3a/branch3/1/conv"]["attrs"]
+    conv5 = g.nodes["inception3a/branch3/1/conv"].attrs
     assert conv5["kernel_size"] == (5, 5) and conv5["padding"] == (2, 2) and conv5["bias"] is True
-    assert g.nodes["maxpool4"]["attrs"]["kernel_size"] == (3, 3)
-    assert g.nodes["maxpool4"]["attrs"]["ceil_mode"] is True
+    assert g.nodes["maxpool4"].attrs["kernel_size"] == (3, 3)
+    assert g.nodes["maxpool4"].attrs["ceil_mode"] is True
 
 
 def test_set_num_classes_changes_every_head():
     g = compile_spec(str(SPECS / "inception_v3.arch"), {"num_classes": 10}).graph
-    assert g.nodes["fc"]["shape"] == (10,)
-    assert g.nodes["AuxLogits/fc"]["shape"] == (10,)
+    assert g.nodes["fc"].shape == (10,)
+    assert g.nodes["AuxLogits/fc"].shape == (10,)
 
 
 # ---- --input overrides: re-run the shape pass on the existing graph ----------------------
@@ -221,7 +221,7 @@ def test_infer_shapes_on_existing_graph_75(v3_no_aux):
     assert outs["Mixed_6e"] == (768, 3, 3)
     assert outs["Mixed_7c"] == (2048, 1, 1)
     assert outs["fc"] == (1000,)
-    assert g.graph["input_shape"] == (3, 75, 75)
+    assert g.input_shape == (3, 75, 75)
     # and back to the default size: the same graph gives the torchvision table again
     assert infer_shapes(g, (3, 299, 299)) == []
     assert block_outputs(g)["Mixed_7c"] == (2048, 8, 8)
@@ -248,7 +248,7 @@ def test_input_override_in_compile_and_aux_needs_17x17():
     # the aux head's 5x5/3 average pool meets a 3x3 Mixed_6e map
     assert diag.code == "E403" and "AuxLogits/avgpool" in diag.message
     ok = compile_spec(str(SPECS / "inception_v3.arch"), {"aux_logits": False}, input_shape=(3, 75, 75))
-    assert ok.graph.nodes["fc"]["shape"] == (1000,)
+    assert ok.graph.nodes["fc"].shape == (1000,)
 
 
 def test_googlenet_floor_pools_would_give_55():

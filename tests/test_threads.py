@@ -13,8 +13,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import archlang
-from archlang import compile_spec, syntax
+from archlang import compile_spec
 from archlang.diagnostics import SpecError
+from archlang.frontend import parser as syntax
 
 THREADS = 8
 
@@ -55,7 +56,7 @@ def test_the_parser_is_reentrant():
 
 def _summary(compiled):
     g = compiled.graph
-    return list(g.nodes), {n: g.nodes[n]["shape"] for n in g}, g.graph["params"]
+    return list(g.nodes), {n: g.nodes[n].shape for n in g}, g.params
 
 
 def test_compile_spec_in_threads_with_different_params():

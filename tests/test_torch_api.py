@@ -43,7 +43,7 @@ def test_parameters_with_a_compiled_spec_are_an_error_everywhere(call):
 
 def test_parameters_apply_when_the_spec_is_not_compiled():
     assert archlang.build("googlenet", num_classes=10, aux_logits=False).fc.out_features == 10
-    assert ensure_compiled(archlang.compile_spec("googlenet")).graph.graph["params"]["num_classes"] == 1000
+    assert ensure_compiled(archlang.compile_spec("googlenet")).graph.params["num_classes"] == 1000
 
 
 def test_build_without_torch_names_the_extra(tmp_path):
@@ -93,11 +93,11 @@ def test_network_parameters_are_constructor_arguments(name, tmp_path):
     """archlang.build(spec, num_classes=10) == the emitted class instantiated with
     num_classes=10: same keys and shapes, and with the same weights the same outputs."""
     compiled = _compile_small(name)
-    if "num_classes" not in compiled.graph.graph["params"]:
+    if "num_classes" not in compiled.graph.params:
         pytest.skip(f"{name} has no num_classes parameter")
     module = import_source(emit(compiled), tmp_path, name)
-    network = getattr(module, compiled.graph.graph["network"])
-    shape = compiled.graph.graph["input_shape"]
+    network = getattr(module, compiled.graph.network)
+    shape = compiled.graph.input_shape
     built = archlang.build(name, input_shape=shape, num_classes=10).double().eval()
     mine = network(num_classes=10).double().eval()
     assert [(k, v.shape) for k, v in mine.state_dict().items()] == [(k, v.shape) for k, v in built.state_dict().items()]
@@ -109,7 +109,7 @@ def test_network_parameters_are_constructor_arguments(name, tmp_path):
 
 def _flag_cases():
     for name in sorted(bundled_specs()):
-        params = archlang.compile_spec(name).graph.graph["params"]
+        params = archlang.compile_spec(name).graph.params
         for flag, value in params.items():
             if isinstance(value, bool):
                 yield name, flag, not value
@@ -123,8 +123,8 @@ def test_boolean_network_parameters_are_constructor_arguments(name, flag, value,
     source = emit(compiled)
     assert f"        {flag}: bool = {not value}," in source  # a constructor argument
     module = import_source(source, tmp_path, name)
-    network = getattr(module, compiled.graph.graph["network"])
-    shape = compiled.graph.graph["input_shape"]
+    network = getattr(module, compiled.graph.network)
+    shape = compiled.graph.input_shape
     torch.manual_seed(0)
     mine = network(**{flag: value}).double()
     torch.manual_seed(0)
@@ -154,7 +154,7 @@ def test_optimize_on_every_bundled_spec_equals_the_plain_model(name, tmp_path):
     randomize_bn(plain, seed=4, affine=True)
     plain.eval()
     fast = torch_optimize.optimize(compiled, plain.state_dict(), dtype=torch.float64)
-    x = torch.randn(2, *compiled.graph.graph["input_shape"], dtype=torch.float64)
+    x = torch.randn(2, *compiled.graph.input_shape, dtype=torch.float64)
     with torch.no_grad():
         expected = plain(x)
         torch.testing.assert_close(fast(x), expected, rtol=1e-9, atol=1e-9 * float(expected.abs().max()))

@@ -59,7 +59,7 @@ def check_emitted_equals_built(compiled, folder, batch: int = 2, optimized: bool
     path = folder / f"emitted_{next(_files)}.py"
     path.write_text(emit(compiled))
     module = import_file(path)
-    network = compiled.graph.graph["network"]
+    network = compiled.graph.network
     torch.manual_seed(0)
     emitted = getattr(module, network)().double()
     torch.manual_seed(0)
@@ -70,7 +70,7 @@ def check_emitted_equals_built(compiled, folder, batch: int = 2, optimized: bool
         assert torch.equal(mine[key], theirs[key]), key
     randomize_bn(built, seed=3, affine=True)
     emitted.load_state_dict(built.state_dict(), strict=True)
-    x = torch.randn(batch, *compiled.graph.graph["input_shape"], dtype=torch.float64)
+    x = torch.randn(batch, *compiled.graph.input_shape, dtype=torch.float64)
     with torch.no_grad():
         emitted.eval(), built.eval()
         expected = evaluate(compiled.graph, built.state_dict(), x)
@@ -168,12 +168,12 @@ def observed_shapes(model, compiled, x) -> dict[str, tuple]:
 
 def check_shapes(model, compiled, batch=2):
     g = compiled.graph
-    x = torch.randn(batch, *g.graph["input_shape"])
+    x = torch.randn(batch, *g.input_shape)
     seen, names = observed_shapes(model.eval(), compiled, x)
-    main = {n for n, nid in names.items() if g.nodes[nid]["aux"] is None}
+    main = {n for n, nid in names.items() if g.nodes[nid].aux is None}
     assert main <= set(seen)  # every main-path module ran
     for name, shape in seen.items():
-        assert shape == tuple(g.nodes[names[name]]["shape"]), name
+        assert shape == tuple(g.nodes[names[name]].shape), name
     return seen
 
 
@@ -202,7 +202,7 @@ def test_googlenet_shapes_params_flops():
     analysed_params, analysed_flops = analysis_totals(compiled)
     assert analysed_params == params
     # fvcore on the built module; FACTS.md gives 1,504,878,688 for torchvision's googlenet
-    assert fvcore_flops(model, compiled.graph.graph["input_shape"]) == analysed_flops == 1_504_878_688
+    assert fvcore_flops(model, compiled.graph.input_shape) == analysed_flops == 1_504_878_688
 
 
 def test_inception_v3_shapes_and_params():

@@ -153,11 +153,11 @@ def _emitted(tmp_path) -> str:
 def _module_shapes(model: torch.nn.Module, graph, x: torch.Tensor) -> dict:
     """Output shape (without the batch dim) of every node whose path is a module of ``model``."""
     seen, hooks = {}, []
-    for nid, data in graph.nodes(data=True):
-        if data["aux"] is not None or not data.get("path"):
+    for nid, data in graph.nodes.items():
+        if data.aux is not None or not data.path:
             continue
         try:
-            module = model.get_submodule(".".join(data["path"]))
+            module = model.get_submodule(".".join(data.path))
         except AttributeError:
             continue
         hooks.append(module.register_forward_hook(lambda m, i, o, k=nid: seen.__setitem__(k, tuple(o.shape[1:]))))
@@ -176,15 +176,15 @@ def test_channels_last_widths_match_torch(name, tmp_path, monkeypatch):
     graph = compiled.graph
     model = model.double().eval()
     _randomise(model)
-    x = torch.randn(2, *graph.graph["input_shape"], dtype=torch.float64)
+    x = torch.randn(2, *graph.input_shape, dtype=torch.float64)
     with torch.no_grad():
         shapes = _module_shapes(model, graph, x)
         out = model(x)
         reference = evaluate(graph, model.state_dict(), x)
         fast = torch_optimize.optimize(compiled, model.state_dict(), dtype=torch.float64)(x)
     assert shapes, "no module was checked"
-    assert shapes == {nid: graph.nodes[nid]["shape"] for nid in shapes}
-    assert tuple(out.shape[1:]) == graph.nodes[graph.graph["output"]]["shape"]
+    assert shapes == {nid: graph.nodes[nid].shape for nid in shapes}
+    assert tuple(out.shape[1:]) == graph.nodes[graph.output].shape
     torch.testing.assert_close(out, reference, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(fast, out, rtol=1e-9, atol=1e-9)  # --optimize's model too
 

@@ -93,7 +93,7 @@ def test_generated_code_reads_like_torchvision(case):
 @pytest.mark.parametrize("path", ["emitted", "built"])
 def test_loads_torchvision_weights_and_computes_its_outputs(case, path):
     name, compiled, _, module, theirs = case
-    network = compiled.graph.graph["network"]
+    network = compiled.graph.network
     ours = (getattr(module, network)() if path == "emitted" else archlang.build(compiled)).double()
     mine = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
     assert mine == [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
@@ -108,7 +108,7 @@ def test_loads_torchvision_weights_and_computes_its_outputs(case, path):
 
 def test_num_classes_is_a_constructor_argument(case):
     name, compiled, _, module, _ = case
-    network = getattr(module, compiled.graph.graph["network"])
+    network = getattr(module, compiled.graph.network)
     assert network(num_classes=10).fc.out_features == 10
     built = archlang.build(SPECS / f"{name}.arch", num_classes=10)
     assert [(k, v.shape) for k, v in built.state_dict().items()] == [

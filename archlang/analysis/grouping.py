@@ -38,7 +38,7 @@ _OP_NAMES = {op: op.value for op in Op}  # Enum.value is a slow descriptor; repo
 def _label(analysis: Analysis, gid: str, members: list[NodeCost]) -> str:
     if len(members) == 1 and members[0].id == gid:
         return _OP_NAMES[members[0].op]
-    scope = analysis.graph.graph.get("scopes", {}).get(gid)
+    scope = analysis.graph.scopes.get(gid)
     if scope is None:
         return analysis.network if gid == "" else "group"
     if scope.kind == "block":
@@ -55,7 +55,7 @@ def group_nodes(analysis: Analysis, depth: int | None, aux: str | None = None) -
     for cost in analysis.nodes.values():
         if cost.aux != aux:
             continue
-        path = graph.nodes[cost.id]["path"]
+        path = graph.nodes[cost.id].path
         if depth == 0:
             gid = aux or ""  # the whole inference path, or the whole aux head
         else:

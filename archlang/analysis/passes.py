@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
-
-from archlang.graph.model import topological
+from archlang.graph.model import Graph
 
 from .._gc import full_collections_deferred
 from .compute import ALL_OPS, FLOPS, MACS
@@ -26,16 +24,16 @@ class _View:
 
     __slots__ = ("ids", "ops", "attrs", "inputs", "in_shapes", "shapes", "aux")
 
-    def __init__(self, graph: nx.DiGraph):
-        self.ids = topological(graph)
+    def __init__(self, graph: Graph):
+        self.ids = graph.topological()
         nodes = graph.nodes
         data = [nodes[nid] for nid in self.ids]
-        self.ops = [d["op"] for d in data]
-        self.attrs = [d["attrs"] for d in data]
-        self.inputs = [d["inputs"] for d in data]
-        self.shapes = [tuple(d["shape"]) for d in data]
-        self.aux = [d["aux"] for d in data]
-        self.in_shapes = [[tuple(nodes[src]["shape"]) for src in d["inputs"]] for d in data]
+        self.ops = [d.op for d in data]
+        self.attrs = [d.attrs for d in data]
+        self.inputs = [d.inputs for d in data]
+        self.shapes = [tuple(d.shape) for d in data]
+        self.aux = [d.aux for d in data]
+        self.in_shapes = [[tuple(nodes[src].shape) for src in d.inputs] for d in data]
 
 
 def table_pass(view: _View, table: dict) -> list[int]:
@@ -54,12 +52,12 @@ def rf_pass(view: _View) -> list:
     return out
 
 
-def run_passes(graph: nx.DiGraph, dtype: str = "float32", batch: int = 1) -> Analysis:
+def run_passes(graph: Graph, dtype: str = "float32", batch: int = 1) -> Analysis:
     with full_collections_deferred():
         return _run_passes(graph, dtype, batch)
 
 
-def _run_passes(graph: nx.DiGraph, dtype: str, batch: int) -> Analysis:
+def _run_passes(graph: Graph, dtype: str, batch: int) -> Analysis:
     if batch < 1:
         raise ValueError(f"batch must be positive, got {batch}")
     width = dtype_bytes(dtype)
@@ -80,14 +78,14 @@ def _run_passes(graph: nx.DiGraph, dtype: str, batch: int) -> Analysis:
         nodes[nid] = NodeCost(nid, op, shape, aux, p, b, m, f, o, n, n * scale, rf)
 
     main = [c for c in nodes.values() if c.aux is None]
-    aux_names = list(graph.graph.get("aux_outputs") or {})
+    aux_names = list(graph.aux_outputs)
     aux_totals = {name: Totals.of(c for c in nodes.values() if c.aux == name) for name in aux_names}
 
     order = [c.id for c in main]
     ops = {c.id: c.op for c in main}
     inputs = {nid: srcs for nid, srcs, aux in zip(view.ids, view.inputs, view.aux) if aux is None}
     nbytes = {c.id: c.out_bytes for c in main}
-    peak, at = peak_live(order, ops, inputs, nbytes, {graph.graph["output"]})
+    peak, at = peak_live(order, ops, inputs, nbytes, {graph.output})
     return Analysis(
         graph=graph,
         nodes=nodes,
@@ -97,5 +95,5 @@ def _run_passes(graph: nx.DiGraph, dtype: str, batch: int) -> Analysis:
         peak_at=at,
         dtype=dtype,
         batch=batch,
-        input_shape=tuple(graph.graph.get("input_shape") or ()),
+        input_shape=tuple(graph.input_shape or ()),
     )

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
-import networkx as nx
-
+from ..graph.model import Graph
 from ..ops import Op
 
 
@@ -122,7 +121,7 @@ class Analysis:
     :mod:`archlang.analysis.memory`).
     """
 
-    graph: nx.DiGraph
+    graph: Graph
     nodes: dict[str, NodeCost]
     totals: Totals
     aux_totals: dict[str, Totals]
@@ -134,11 +133,11 @@ class Analysis:
 
     @property
     def network(self) -> str:
-        return self.graph.graph.get("network", "")
+        return self.graph.network
 
     @property
     def output_rf(self) -> ReceptiveField:
-        return self.nodes[self.graph.graph["output"]].rf
+        return self.nodes[self.graph.output].rf
 
     def block(self, path: str) -> Totals:
         """Sums over the nodes at or below ``path`` (a block instance, branch or node id)."""

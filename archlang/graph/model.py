@@ -1,30 +1,42 @@
-"""The lowered network: a networkx DiGraph of primitive ops, plus its structural verifier.
+"""The lowered network: a :class:`Graph` of :class:`Node` records, one per primitive op.
 
-Node ids are hierarchy paths joined by ``/`` (``inception4a/branch2/0/conv``). Node data:
+Node ids are hierarchy paths joined by ``/`` (``inception4a/branch2/0/conv``). A node's
+fields:
 
-=========  =====================================================================
-``op``     :class:`archlang.ops.Op`
-``attrs``  the op's checked, normalised arguments (padding resolved to a pair)
-``inputs`` ordered tuple of input node ids (concat order is branch order)
-``path``   tuple of names from the network down to this node
-``span``   the :class:`Span` of the statement that created it
-``aux``    name of the auxiliary head the node belongs to, or ``None``
-``init``   ``{"scheme": ..., "std": ...}`` for conv/linear weights, else ``None``
-``shape``  per-sample output shape, set by the shape pass (``None`` if it failed)
-=========  =====================================================================
+=================  ==============================================================
+``op``             :class:`archlang.ops.Op`
+``attrs``          the op's checked, normalised arguments (padding resolved to a pair)
+``inputs``         ordered tuple of input node ids (concat order is branch order)
+``path``           tuple of names from the network down to this node
+``span``           the :class:`Span` of the statement that created it
+``aux``            name of the auxiliary head the node belongs to, or ``None``
+``init``           ``{"scheme": ..., "std": ...}`` for conv/linear weights, else ``None``
+``shape``          per-sample output shape, set by the shape pass (``None`` if it failed)
+``channels_last``  set by the shape pass on a node whose output is H×W×C
+``exprs``          attribute name -> the IR expression it was evaluated from
+=================  ==============================================================
 
-``graph.graph`` holds ``network``, ``params``, ``input``, ``output``, ``aux_outputs``
-(name -> node id, in declaration order), ``outputs_type``, ``scopes`` (path id ->
-:class:`ScopeInfo`), ``input_shape`` and ``templates`` (block name -> IR).
+The graph holds ``nodes`` (id -> :class:`Node`, in creation order, which lowering makes
+topological), ``network``, ``params``, ``input``, ``output``, ``aux_outputs`` (name -> node
+id, in declaration order), ``outputs_type``, ``scopes`` (path id -> :class:`ScopeInfo`),
+``input_shape`` and ``file``. The IR block templates are not in it: they stay on the
+compiled result (:attr:`archlang.compiler.Compiled.templates`), so the graph is plain data
+that pickles without pydantic. Edges are the nodes' ``inputs``; :meth:`Graph.to_networkx`
+builds a networkx view for the algorithms that need one (dominators in lint).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from archlang.diagnostics import Span
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from archlang.ops import Op
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,85 @@ def node_id(path: tuple[str, ...]) -> str:
     return "/".join(path)
 
 
-def topological(graph: nx.DiGraph) -> list[str]:
-    """Nodes in creation order, which lowering guarantees is topological."""
-    return list(graph.nodes)
+@dataclass(slots=True)
+class Node:
+    """One primitive op of the lowered network (see the module docstring for the fields)."""
+
+    id: str
+    op: Op
+    attrs: dict
+    inputs: tuple[str, ...]
+    path: tuple[str, ...]
+    span: Span | None = None
+    aux: str | None = None
+    init: dict | None = None
+    shape: tuple | None = None
+    channels_last: bool = False
+    exprs: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    """The lowered network (as torch.fx's ``Graph``): nodes in topological order plus what
+    the network declares around them."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    network: str = ""
+    params: dict = field(default_factory=dict)
+    input: str | None = None
+    output: str | None = None
+    aux_outputs: dict[str, str] = field(default_factory=dict)
+    outputs_type: OutputsType | None = None
+    scopes: dict[str, ScopeInfo] = field(default_factory=dict)
+    input_shape: tuple[int, ...] | None = None
+    file: str | None = None
+    # node id -> the nodes reading it, each once, in creation order (torch.fx's ``users``);
+    # derived from the nodes' inputs as they are added.
+    _users: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        nodes, self.nodes = self.nodes, {}
+        for node in nodes.values():
+            self.add_node(node)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __contains__(self, nid: object) -> bool:
+        return nid in self.nodes
+
+    def __iter__(self) -> Iterator[str]:
+        """Node ids in topological order."""
+        return iter(self.nodes)
+
+    def add_node(self, node: Node) -> Node:
+        """Append ``node``; its inputs should be nodes added before it (:func:`verify` checks)."""
+        if node.id in self.nodes:
+            raise ValueError(f"node `{node.id}` is already in the graph")
+        self.nodes[node.id] = node
+        self._users.setdefault(node.id, [])
+        for src in dict.fromkeys(node.inputs):
+            self._users.setdefault(src, []).append(node.id)
+        return node
+
+    def predecessors(self, nid: str) -> list[str]:
+        """The nodes ``nid`` reads, each once, in input order."""
+        return list(dict.fromkeys(self.nodes[nid].inputs))
+
+    def successors(self, nid: str) -> list[str]:
+        """The nodes that read ``nid``, each once, in creation order."""
+        return list(self._users.get(nid, ()))
+
+    def topological(self) -> list[str]:
+        """Node ids in creation order, which lowering guarantees is topological."""
+        return list(self.nodes)
+
+    def to_networkx(self) -> nx.DiGraph:
+        """A networkx DiGraph of the same nodes (each with its record as ``node``) and
+        edges, built on each call: for graph algorithms, not for reading node data."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from((nid, {"node": node}) for nid, node in self.nodes.items())
+        g.add_edges_from((src, nid) for nid, node in self.nodes.items() for src in node.inputs)
+        return g

@@ -7,10 +7,8 @@ independent mistakes are all reported.
 
 from __future__ import annotations
 
-import networkx as nx
-
 from archlang.diagnostics import Diagnostic, Note
-from archlang.graph.model import topological
+from archlang.graph.model import Graph, Node
 from archlang.graph.shape_text import format_shape
 from archlang.ops import MERGE_OPS, Op, ShapeError
 from archlang.ops.shape_rules import CHANNELS_LAST_RULES, SHAPE_RULES, permuted_layout
@@ -21,50 +19,50 @@ MAX_BRANCH_NOTES = 8
 MAX_SHAPE_ERRORS = 20
 
 
-def infer_shapes(graph: nx.DiGraph, input_shape: tuple[int, ...] | None = None) -> list[Diagnostic]:
+def infer_shapes(graph: Graph, input_shape: tuple[int, ...] | None = None) -> list[Diagnostic]:
     """Set ``shape`` on every node; return the shape errors found (empty when all is well)."""
     nodes = graph.nodes
     if input_shape is not None:
-        inp = nodes[graph.graph["input"]]
-        inp["attrs"] = {**inp["attrs"], "shape": tuple(input_shape)}
-        graph.graph["input_shape"] = tuple(input_shape)
+        inp = nodes[graph.input]
+        inp.attrs = {**inp.attrs, "shape": tuple(input_shape)}
+        graph.input_shape = tuple(input_shape)
     problems: list[Diagnostic] = []
-    for nid in topological(graph):
+    for nid in graph.topological():
         data = nodes[nid]
-        in_shapes = [nodes[src]["shape"] for src in data["inputs"]]
+        in_shapes = [nodes[src].shape for src in data.inputs]
         if any(s is None for s in in_shapes):
-            data["shape"] = None
+            data.shape = None
             continue
         try:
-            data["shape"] = _infer(nodes, data, in_shapes)
+            data.shape = _infer(nodes, data, in_shapes)
         except ShapeError as err:
-            data["shape"] = None
+            data.shape = None
             notes = tuple(Note(n) for n in err.notes)
-            if data["op"] in MERGE_OPS:
-                inputs = data["inputs"]
+            if data.op in MERGE_OPS:
+                inputs = data.inputs
                 notes = tuple(
-                    Note(f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src]['shape'])}", nodes[src]["span"])
+                    Note(f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src].shape)}", nodes[src].span)
                     for i, src in enumerate(inputs[:MAX_BRANCH_NOTES])
                 )
                 if len(inputs) > MAX_BRANCH_NOTES:
                     notes += (Note(f"and {len(inputs) - MAX_BRANCH_NOTES:,} more branches"),)
             else:
-                notes += (Note(f"its input is {format_shape(in_shapes[0])} (from `{data['inputs'][0]}`)"),)
+                notes += (Note(f"its input is {format_shape(in_shapes[0])} (from `{data.inputs[0]}`)"),)
             if len(problems) >= MAX_SHAPE_ERRORS:
                 continue  # keep inferring (later nodes need shapes) but stop collecting
             problems.append(
                 Diagnostic(
-                    code=err.code, message=f"{err.message} at `{nid}`", span=data["span"], help=err.help, notes=notes
+                    code=err.code, message=f"{err.message} at `{nid}`", span=data.span, help=err.help, notes=notes
                 )
             )
     return problems
 
 
-def _infer(nodes, data: dict, in_shapes: list) -> tuple:
+def _infer(nodes, data: Node, in_shapes: list) -> tuple:
     """The node's shape; sets ``channels_last`` on a node whose output is an H×W×C tensor
     (after ``permute((0, 2, 3, 1))``, kept by elementwise ops, layernorm and linear)."""
-    op, attrs = data["op"], data["attrs"]
-    layouts = [nodes[src].get("channels_last", False) for src in data["inputs"]]
+    op, attrs = data.op, data.attrs
+    layouts = [nodes[src].channels_last for src in data.inputs]
     last = any(layouts)
     if last:
         rule = CHANNELS_LAST_RULES.get(op)
@@ -91,8 +89,5 @@ def _infer(nodes, data: dict, in_shapes: list) -> tuple:
             )
     elif op is Op.FLATTEN:
         last = False
-    if last:
-        data["channels_last"] = True
-    else:
-        data.pop("channels_last", None)
+    data.channels_last = bool(last)
     return shape

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import networkx as nx
-
 from archlang.diagnostics import Diagnostic
 
-from .model import node_id
+from .model import Graph, node_id
 
 
-def verify(graph: nx.DiGraph) -> list[Diagnostic]:
+def verify(graph: Graph) -> list[Diagnostic]:
     """Structural invariants of a lowered graph; failures are compiler bugs, not user errors."""
     problems = []
 
@@ -24,22 +22,25 @@ def verify(graph: nx.DiGraph) -> list[Diagnostic]:
         )
 
     seen = set()
-    for nid, data in graph.nodes(data=True):
-        if node_id(data["path"]) != nid:
-            bug(f"node `{nid}` has path {data['path']}", data.get("span"))
-        for src in data["inputs"]:
+    readers: dict[str, list[str]] = {}
+    for nid, node in graph.nodes.items():
+        if node.id != nid or node_id(node.path) != nid:
+            bug(f"node `{nid}` has path {node.path}", node.span)
+        for src in node.inputs:
             if src not in seen:
-                bug(f"`{nid}` reads `{src}`, which is not defined before it", data.get("span"))
-        expected_preds = set(data["inputs"])
-        if set(graph.predecessors(nid)) != expected_preds:
-            bug(f"edges into `{nid}` disagree with its inputs", data.get("span"))
+                bug(f"`{nid}` reads `{src}`, which is not defined before it", node.span)
+        for src in dict.fromkeys(node.inputs):
+            readers.setdefault(src, []).append(nid)
         seen.add(nid)
-    # Every node reads only nodes listed before it and its edges are exactly its inputs,
-    # so node order is a topological order and the graph is acyclic: no separate check.
+    for nid, node in graph.nodes.items():
+        if graph.successors(nid) != readers.get(nid, []):
+            bug(f"the readers of `{nid}` disagree with the nodes' inputs", node.span)
+    # Every node reads only nodes listed before it, so node order is a topological order
+    # and the graph is acyclic: no separate check.
     for key in ("input", "output"):
-        if graph.graph.get(key) not in graph:
+        if getattr(graph, key) not in graph:
             bug(f"the graph's {key} node is missing")
-    for name, nid in graph.graph.get("aux_outputs", {}).items():
+    for name, nid in graph.aux_outputs.items():
         if nid not in graph:
             bug(f"aux output `{name}` points at a missing node")
     return problems

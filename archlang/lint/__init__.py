@@ -44,7 +44,7 @@ def run_lint(compiled, select=(), ignore=(), analysis=None) -> list[Diagnostic]:
     findings: list[Finding] = []
     for code in selected(RULES, select, ignore):
         for f in RULES[code].check(view):
-            spans = [f.span, view.node(f.node)["span"], *(s.span for s in view.enclosing_scopes(f.node))]
+            spans = [f.span, view.node(f.node).span, *(s.span for s in view.enclosing_scopes(f.node))]
             if not is_suppressed(sources, f.code, spans):
                 findings.append(f)
     return _merge(view, findings)
@@ -109,7 +109,7 @@ def lint_cli(compiled, select=(), ignore=(), fmt: str = "text", color: bool = Fa
         return 2
     if fmt == "json":
         payload = {
-            "network": compiled.graph.graph.get("network"),
+            "network": compiled.graph.network,
             "findings": [{**d.to_dict(), "name": RULES[d.code].name} for d in diags],
             "summary": {s.value: sum(d.severity is s for d in diags) for s in (Severity.WARNING, Severity.INFO)},
         }

@@ -39,7 +39,7 @@ def _strided(attrs) -> bool:
 def pool_expansion(view: LintView, nid: str) -> tuple[int, str] | None:
     """For a strided pool on the main path: (widest channels, where) among the layers after it
     at the same grid level, when that is at least POOL_EXPANSION × the pool's channels."""
-    if view.role(nid) is not Role.POOL or not _strided(view.node(nid)["attrs"]):
+    if view.role(nid) is not Role.POOL or not _strided(view.node(nid).attrs):
         return None
     channels = view.shape(nid)[0]
     for stage in view.stages:
@@ -55,7 +55,7 @@ def pool_expansion(view: LintView, nid: str) -> tuple[int, str] | None:
 
 def _grid_reduction_help(view: LintView, pool: str, target: int) -> str:
     """The parallel conv‖pool grid reduction of Figure 10, with the cost of its conv."""
-    attrs = view.node(pool)["attrs"]
+    attrs = view.node(pool).attrs
     c, ho, wo = view.shape(pool)
     k = attrs["kernel_size"]
     s = attrs.get("stride") or k
@@ -90,7 +90,7 @@ def check_bottleneck(view: LintView):
         if block is not None:
             fix = f"widen the branches of `{block.id}` so it outputs at least {need} channels"
         elif view.role(after) is Role.CONV:
-            a = view.node(after)["attrs"]
+            a = view.node(after).attrs
             cin = view.in_shape(after)[0] // a["groups"]
             k = a["kernel_size"]
             fix = (
@@ -136,16 +136,14 @@ def check_pool_before_expansion(view: LintView):
 
 def check_aggressive_reduction(view: LintView):
     for nid in view.nodes_with(Role.CONV):
-        a = view.node(nid)["attrs"]
+        a = view.node(nid).attrs
         if a["kernel_size"] != (1, 1) or a["groups"] != 1 or len(view.shape(nid)) != 3:
             continue
         cin, cout = view.in_shape(nid)[0], view.shape(nid)[0]
         if cin <= MAX_REDUCTION * cout:
             continue
         spatial = [
-            n
-            for n in view.consumers(nid)
-            if view.role(n) is Role.CONV and view.node(n)["attrs"]["kernel_size"] != (1, 1)
+            n for n in view.consumers(nid) if view.role(n) is Role.CONV and view.node(n).attrs["kernel_size"] != (1, 1)
         ]
         if not spatial:
             continue
@@ -155,15 +153,15 @@ def check_aggressive_reduction(view: LintView):
         macs = conv_macs(cin, extra, (1, 1), (h, w))
         weights = conv_weight_count(cin, extra, (1, 1))
         for n in spatial:
-            k = view.node(n)["attrs"]["kernel_size"]
+            k = view.node(n).attrs["kernel_size"]
             c2, h2, w2 = view.shape(n)
-            macs += conv_macs(extra, c2, k, (h2, w2), view.node(n)["attrs"]["groups"])
-            weights += conv_weight_count(extra, c2, k, view.node(n)["attrs"]["groups"])
-        k = view.node(spatial[0])["attrs"]["kernel_size"]
+            macs += conv_macs(extra, c2, k, (h2, w2), view.node(n).attrs["groups"])
+            weights += conv_weight_count(extra, c2, k, view.node(n).attrs["groups"])
+        k = view.node(spatial[0]).attrs["kernel_size"]
         yield Finding(
             code="IN103",
             node=nid,
-            span=view.node(nid)["span"],
+            span=view.node(nid).span,
             message=(
                 f"1×1 conv `{view.display(nid)}` reduces {cin} → {cout} channels ({cin / cout:.1f}×) "
                 f"right before a {k[0]}×{k[1]} conv"

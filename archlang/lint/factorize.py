@@ -22,7 +22,7 @@ MIN_ASYMMETRIC = 5  # the paper reports 1×7 + 7×1 at 17×17; 3×3 -> 1×3 + 3�
 
 def _plain_square_convs(view: LintView, min_k: int):
     for nid in view.nodes_with(Role.CONV):
-        a = view.node(nid)["attrs"]
+        a = view.node(nid).attrs
         kh, kw = a["kernel_size"]
         if kh != kw or kh < min_k or a["groups"] != 1 or a["dilation"] != (1, 1) or len(view.shape(nid)) != 3:
             continue
@@ -67,7 +67,7 @@ def check_stacked(view: LintView):
         yield Finding(
             code="IN104",
             node=nid,
-            span=view.node(nid)["span"],
+            span=view.node(nid).span,
             macs_saved=f.saved,
             message=f"{k}×{k} conv `{view.display(nid)}` ({cin} → {cout} channels) factorizes into "
             f"{(k - 1) // 2} stacked 3×3 convs",
@@ -98,7 +98,7 @@ def check_asymmetric(view: LintView):
         yield Finding(
             code="IN105",
             node=nid,
-            span=view.node(nid)["span"],
+            span=view.node(nid).span,
             macs_saved=f.saved,
             message=f"{n}×{n} conv `{view.display(nid)}` on a {h}×{w} grid factorizes into 1×{n} then {n}×1",
             help=f"use `{code}` (same receptive field and output size): {_saving_text(f)}",

@@ -68,8 +68,8 @@ def _relative(view: LintView, nid: str, base: tuple[str, ...]) -> str:
 
 def check_alignment(view: LintView):
     for nid in view.nodes_with(Role.MERGE):
-        inputs = view.node(nid)["inputs"]
-        base = view.node(nid)["path"][:-1]
+        inputs = view.node(nid).inputs
+        base = view.node(nid).path[:-1]
         rfs = [view.rf(s) for s in inputs]
         problems = []
         for axis in ("h", "w"):
@@ -93,7 +93,7 @@ def check_alignment(view: LintView):
             yield Finding(
                 code="IN107",
                 node=nid,
-                span=view.node(nid)["span"],
+                span=view.node(nid).span,
                 message=f"the branches of `{view.display(nid)}` are misaligned: unit (i, j) of each branch "
                 "looks at a different place in the input",
                 notes=tuple(Note(p) for p in problems),
@@ -115,9 +115,9 @@ def check_rf_covers_input(view: LintView):
         later = [
             n
             for n in view.order[start + 1 :]
-            if view.node(n)["aux"] is None
+            if view.node(n).aux is None
             and view.role(n) in (Role.CONV, Role.POOL)
-            and view.node(n)["attrs"]["kernel_size"] != (1, 1)
+            and view.node(n).attrs["kernel_size"] != (1, 1)
         ]
         if not later:
             return  # the last spatial layer: nothing after it aggregates padding, nothing to say

@@ -17,7 +17,7 @@ from enum import Enum
 
 import networkx as nx
 
-from archlang.graph.model import topological
+from archlang.graph.model import Graph, Node
 from archlang.ops.param_counts import conv_weight_count
 
 from ..analysis import run_passes
@@ -95,13 +95,13 @@ class LintView:
         """``analysis``: the network's :func:`run_passes` result if the caller has it (the
         rules use only receptive fields and MACs, which no dtype or batch changes)."""
         self.compiled = compiled
-        self.graph: nx.DiGraph = compiled.graph
+        self.graph: Graph = compiled.graph
         self.analysis = analysis if analysis is not None else run_passes(self.graph)
-        self.order = topological(self.graph)
+        self.order = self.graph.topological()
         self.index = {nid: i for i, nid in enumerate(self.order)}
-        self.scopes = self.graph.graph.get("scopes", {})
-        self.input_id = self.graph.graph["input"]
-        self.input_shape = tuple(self.node(self.input_id)["shape"])
+        self.scopes = self.graph.scopes
+        self.input_id = self.graph.input
+        self.input_shape = tuple(self.node(self.input_id).shape)
         self.main_path = self._main_path()
         self.spatial_path = self._spatial_prefix(self.main_path)
         self.stages = self._stages(self.spatial_path)
@@ -109,20 +109,20 @@ class LintView:
         self._scope_last = self._last_node_of_scopes()
 
     # ---- node facts ------------------------------------------------------------------
-    def node(self, nid: str) -> dict:
+    def node(self, nid: str) -> Node:
         return self.graph.nodes[nid]
 
     def op(self, nid: str) -> Op:
-        return self.graph.nodes[nid]["op"]
+        return self.graph.nodes[nid].op
 
     def role(self, nid: str) -> Role:
         return OP_ROLE[self.op(nid)]
 
     def shape(self, nid: str) -> tuple[int, ...]:
-        return tuple(self.graph.nodes[nid]["shape"])
+        return tuple(self.graph.nodes[nid].shape)
 
     def in_shape(self, nid: str) -> tuple[int, ...]:
-        return self.shape(self.graph.nodes[nid]["inputs"][0])
+        return self.shape(self.graph.nodes[nid].inputs[0])
 
     def numel(self, nid: str) -> int:
         return math.prod(self.shape(nid))
@@ -134,7 +134,7 @@ class LintView:
         return self.analysis.nodes[nid].macs
 
     def nodes_with(self, *roles: Role, include_aux: bool = True) -> list[str]:
-        return [n for n in self.order if self.role(n) in roles and (include_aux or self.node(n)["aux"] is None)]
+        return [n for n in self.order if self.role(n) in roles and (include_aux or self.node(n).aux is None)]
 
     def consumers(self, nid: str) -> list[str]:
         """The nodes that really use ``nid``'s output: successors, looking through pointwise ops."""
@@ -157,7 +157,7 @@ class LintView:
         block = self.block_output_scope(nid)
         if block is not None:
             return block.id
-        path = self.node(nid)["path"]
+        path = self.node(nid).path
         parent = self.scopes.get("/".join(path[:-1])) if len(path) > 1 else None
         if parent is not None and (parent.kind == "unit" or path[-1] in GROUP_OPS):
             return parent.id
@@ -165,7 +165,7 @@ class LintView:
 
     def enclosing_scopes(self, nid: str) -> list:
         """Scopes containing ``nid``, outermost first."""
-        path = self.node(nid)["path"]
+        path = self.node(nid).path
         return [self.scopes[s] for s in ("/".join(path[:i]) for i in range(1, len(path) + 1)) if s in self.scopes]
 
     def block_output_scope(self, nid: str):
@@ -179,7 +179,7 @@ class LintView:
         """Where a finding about ``nid``'s output representation points: a block's call site
         when ``nid`` is the block's output, else the statement that created ``nid``."""
         scope = self.block_output_scope(nid)
-        return scope.span if scope is not None else self.node(nid)["span"]
+        return scope.span if scope is not None else self.node(nid).span
 
     def instance(self, nid: str):
         """The outermost block instance ``nid`` is inside (for "in Mixed_5b" notes), or ``None``."""
@@ -190,8 +190,8 @@ class LintView:
 
     # ---- construction -----------------------------------------------------------------
     def _main_path(self) -> list[str]:
-        main = self.graph.subgraph(n for n in self.order if self.node(n)["aux"] is None)
-        output = self.graph.graph["output"]
+        main = self.graph.to_networkx().subgraph(n for n in self.order if self.node(n).aux is None)
+        output = self.graph.output
         idom = nx.immediate_dominators(main, self.input_id)
         chain = [output]
         while chain[-1] != self.input_id:
@@ -221,14 +221,14 @@ class LintView:
         """Longest chain of convolutions from the input to each node."""
         depth: dict[str, int] = {}
         for nid in self.order:
-            before = max((depth[s] for s in self.node(nid)["inputs"]), default=0)
+            before = max((depth[s] for s in self.node(nid).inputs), default=0)
             depth[nid] = before + (self.role(nid) is Role.CONV)
         return depth
 
     def _last_node_of_scopes(self) -> dict[str, str]:
         last: dict[str, str] = {}
         for nid in self.order:
-            path = self.node(nid)["path"]
+            path = self.node(nid).path
             for i in range(1, len(path)):
                 last["/".join(path[:i])] = nid
         return last

@@ -1,4 +1,4 @@
-"""Lowering: IR program -> networkx graph of primitive ops.
+"""Lowering: IR program -> :class:`~archlang.graph.model.Graph` of primitive ops.
 
 Blocks are instantiated, ``if``/``for``/``repeat`` expanded, conv units expanded into
 conv2d (+ batchnorm) (+ relu), and every node gets its hierarchy path and source span.
@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import sys
 
-import networkx as nx
-
 from archlang.frontend import ir
 from archlang.frontend.expressions import budget
 from archlang.frontend.loader import Program
+from archlang.graph.model import Graph
 
 from ..diagnostics import Span, SpecError
 from .estimate import Estimator
@@ -48,7 +47,7 @@ def lower(
     params: dict | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
     input_shape: tuple[int, ...] | None = None,
-) -> nx.DiGraph:
+) -> Graph:
     """Lower a loaded program to a graph; raise :class:`SpecError` with every independent
     error found (or the first one that stops lowering)."""
     steps = max(MIN_STEPS, STEPS_PER_NODE * max_nodes)
@@ -77,7 +76,7 @@ def _network_span(program: Program):
     return nets[0].name_span if nets else Span.point(program.main.file, 1, 1)
 
 
-def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> nx.DiGraph:
+def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> Graph:
     lw = Lowering(collect_blocks(program), GlobalEnv(collect_consts(program)), max_nodes, input_shape)
     items = [item for module in program.modules for item in module.items]
     lw.estimate = Estimator(lw.blocks, lw.globals, items, cap=max_nodes + 1)
@@ -87,21 +86,19 @@ def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> nx
     out = walk(lw, net.body, None, top, BODY)
     if lw.errors:
         raise SpecError(lw.errors)
-    if lw.g.graph.get("input") is None:
+    if lw.g.input is None:
         raise lowering_error(
             "E503", "the network declares no input", net.name_span, help="start the network with e.g. `input 3x224x224`"
         )
-    if out is None or out == lw.g.graph["input"]:
+    if out is None or out == lw.g.input:
         raise lowering_error("E504", "the network has no layers", net.name_span)
     check_outputs(lw)
-    lw.g.graph.update(
-        network=net.name,
-        params=values,
-        output=out,
-        aux_outputs=lw.aux_outputs,
-        outputs_type=lw.outputs_type,
-        scopes=lw.scopes,
-        templates=lw.blocks,
-        file=program.main.file,
-    )
+    g = lw.g
+    g.network = net.name
+    g.params = values
+    g.output = out
+    g.aux_outputs = lw.aux_outputs
+    g.outputs_type = lw.outputs_type
+    g.scopes = lw.scopes
+    g.file = program.main.file
     return lw.g

@@ -43,8 +43,8 @@ def input_stmt(lw: Lowering, stmt: ir.InputStmt, cur, frame: Frame):
     if lw.input_override is not None:
         shape = lw.input_override
     nid = lw.add_node(frame.scope, "input", Op.INPUT, {"shape": shape}, (), stmt.span, frame.ctx)
-    lw.g.graph["input"] = nid
-    lw.g.graph["input_shape"] = shape
+    lw.g.input = nid
+    lw.g.input_shape = shape
     return nid
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-import networkx as nx
-
 from archlang.frontend import ir
 from archlang.frontend.expressions import Env
-from archlang.graph.model import OutputsType, ScopeInfo
+from archlang.graph.model import Graph, Node, OutputsType, ScopeInfo
 
 from ..diagnostics import Diagnostic, Note, SpecError
 from ..limits import DEFAULT_MAX_NODES  # noqa: F401  (re-exported by archlang.lower)
@@ -95,7 +93,7 @@ class Lowering:
         self.globals = globals_  # top-level constants: the parent of every block's scope
         self.max_nodes = max_nodes
         self.input_override = input_shape
-        self.g = nx.DiGraph()
+        self.g = Graph()
         self.scopes: dict[str, ScopeInfo] = {}
         self.aux_outputs: dict[str, str] = {}
         self.outputs_type: OutputsType | None = None
@@ -156,7 +154,7 @@ class Lowering:
         path = scope.path + (name,)
         nid = "/".join(path)
         if nid in self.g:
-            prev = self.g.nodes[nid]["span"]
+            prev = self.g.nodes[nid].span
             raise lowering_error(
                 "E302", f"the name `{name}` is used twice in this scope", span, notes=[Note("first used here", prev)]
             )
@@ -168,18 +166,17 @@ class Lowering:
                 help="raise the limit with --max-nodes if this is intended",
             )
         self.g.add_node(
-            nid,
-            op=op,
-            attrs=attrs,
-            inputs=tuple(inputs),
-            path=path,
-            span=span,
-            aux=ctx.aux,
-            init=_init(op, attrs, ctx),
-            shape=None,
+            Node(
+                id=nid,
+                op=op,
+                attrs=attrs,
+                inputs=tuple(inputs),
+                path=path,
+                span=span,
+                aux=ctx.aux,
+                init=_init(op, attrs, ctx),
+            )
         )
-        for i, src in enumerate(inputs):
-            self.g.add_edge(src, nid, index=i)
         if scope.labels.get(name, (None,))[0] is None:
             scope.labels[name] = (nid, span)
         return nid

@@ -6,7 +6,7 @@ scheme also takes ``bias``: ``none`` keeps PyTorch's default bias init, a number
 bias to that constant (torchvision's VGG: ``nn.init.constant_(m.bias, 0)``).
 
 A resolved init is a dict ``{"scheme": name, <each argument>: value, "bias": ...}`` stored
-on every conv / linear node created in its scope (``node["init"]``); ``default`` is ``None``.
+on every conv / linear node created in its scope (``node.init``); ``default`` is ``None``.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def evaluate(spec, weights, data: str = "digits", *, params=None, input_shape=No
     import torchmetrics.classification as tm
 
     model, compiled, hparams = load_model(spec, weights, params, input_shape)
-    channels, *size = compiled.graph.graph["input_shape"]
+    channels, *size = compiled.graph.input_shape
     recipe = recipe or _recipe_from(hparams)
     _, val = make_datasets(DataSpec(data, channels, tuple(size)), recipe)
     classes = list(val.classes)

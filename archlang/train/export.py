@@ -60,7 +60,7 @@ def export(spec, weights, fmt: str, *, params=None, input_shape=None, opset=None
     """``{"payload": bytes, "format": ..., ...}``; for ONNX also the difference from torch
     under onnxruntime on a batch of 3 (a size other than the traced one: the batch axis is dynamic)."""
     model, compiled, _ = load_model(spec, weights, params, input_shape)
-    shape = compiled.graph.graph["input_shape"]
+    shape = compiled.graph.input_shape
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, *shape, generator=generator)
     if fmt == "pt2":

@@ -75,7 +75,7 @@ def _dataset_classes(source: str) -> list[str]:
 def spec_params(spec, recipe: Recipe, options: TrainOptions, classes: int) -> dict:
     """The network parameters: the recipe's ``[spec]`` table where the spec declares them,
     then ``--set``, then ``num_classes`` (``--num-classes`` or the dataset's class count)."""
-    declared = compile_spec(spec, options.params or None, options.input_shape).graph.graph["params"]
+    declared = compile_spec(spec, options.params or None, options.input_shape).graph.params
     params = {k: v for k, v in recipe.spec.items() if k in declared}
     params.update(options.params)
     wanted = options.num_classes or classes
@@ -97,7 +97,7 @@ def prepare(spec, recipe: Recipe, options: TrainOptions) -> Prepared:
         )
     params = spec_params(spec, recipe, options, len(classes))
     compiled = compile_spec(spec, params, options.input_shape)
-    channels, *size = compiled.graph.graph["input_shape"]
+    channels, *size = compiled.graph.input_shape
     model = archlang.build(compiled)
     heads: set[str] = set()
     if options.init or options.freeze or options.linear_probe:

@@ -37,10 +37,10 @@ BOX_WIDTH = 1.45  # inches per branch for the full-width bottom and top boxes
 
 def block_instances(graph, template: str) -> list:
     """Every block scope instantiating ``template``, in the order the network creates them."""
-    scopes = graph.graph["scopes"]
+    scopes = graph.scopes
     found: dict[str, object] = {}
     for data in graph.nodes.values():
-        path = data["path"]
+        path = data.path
         for depth in range(1, len(path)):
             sid = "/".join(path[:depth])
             scope = scopes.get(sid)
@@ -49,17 +49,19 @@ def block_instances(graph, template: str) -> list:
     return list(found.values())
 
 
-def choose_instance(graph, block: str):
+def choose_instance(graph, block: str, templates=()):
     """``NAME`` (its first instance) or ``NAME@PATH`` (the instance at that scope path, e.g.
-    ``BasicBlock@layer2/0``): the block scope to draw, and every instance of the template."""
+    ``BasicBlock@layer2/0``): the block scope to draw, and every instance of the template.
+    ``templates``: the block names the spec defines (for the message when ``NAME`` has no
+    instance)."""
     template, _, path = block.partition("@")
     instances = block_instances(graph, template)
     if not instances:
-        scopes = graph.graph["scopes"]
+        scopes = graph.scopes
         drawn = sorted({s.template for s in scopes.values() if s.kind == "block"})
         close = difflib.get_close_matches(template, drawn, n=1)
         hint = f"did you mean `{close[0]}`? " if close else ""
-        if template in (graph.graph.get("templates") or {}):
+        if template in templates:
             message = f"block `{template}` has no instance of its own in this network (nothing to draw)"
         else:
             message = f"no block template named `{template}` in this network"
@@ -123,13 +125,13 @@ class Box:
 
 def _boxes(graph, scope) -> tuple[dict[str, Box], list[str]]:
     """Boxes of the block (units collapsed) and the outside nodes it reads, in order."""
-    scopes = graph.graph["scopes"]
+    scopes = graph.scopes
     depth = len(scope.path)
     boxes: dict[str, Box] = {}
     box_of: dict[str, str] = {}
     external: list[str] = []
-    for nid, data in graph.nodes(data=True):
-        path = data["path"]
+    for nid, data in graph.nodes.items():
+        path = data.path
         if path[:depth] != scope.path:
             continue
         key = nid
@@ -141,7 +143,7 @@ def _boxes(graph, scope) -> tuple[dict[str, Box], list[str]]:
         box = boxes.setdefault(key, Box(key))
         box.nodes.append(nid)
         box_of[nid] = key
-        for src in data["inputs"]:
+        for src in data.inputs:
             if src not in box_of:
                 if src not in external:
                     external.append(src)
@@ -161,7 +163,7 @@ def _inline_concats(graph, boxes: dict[str, Box]) -> dict[str, Box]:
             readers.setdefault(src, []).append(box.key)
 
     def is_concat(key):
-        return key in boxes and len(boxes[key].nodes) == 1 and graph.nodes[key]["op"] is Op.CONCAT
+        return key in boxes and len(boxes[key].nodes) == 1 and graph.nodes[key].op is Op.CONCAT
 
     def inlined(key) -> bool:
         r = readers.get(key, [])
@@ -183,7 +185,7 @@ def module_view(graph, dot, opts: dict) -> None:
     """Draw ``opts["block_name"]`` (``NAME`` or ``NAME@PATH``) into ``dot``. When ``NAME``
     alone picks the first of instances that differ, a note saying so is appended to
     ``opts["notes"]`` (a list, if the caller gives one: the CLI prints them on stderr)."""
-    scope, instances = choose_instance(graph, opts["block_name"])
+    scope, instances = choose_instance(graph, opts["block_name"], opts.get("_templates", ()))
     notes = opts.get("notes")
     if isinstance(notes, list) and "@" not in opts["block_name"]:
         note = instance_note(graph, scope, instances, opts["block_name"])
@@ -203,15 +205,15 @@ def module_view(graph, dot, opts: dict) -> None:
     for base, keys in readers.items():
         lines = [("b", base_label)]
         if opts.get("edge_shapes"):
-            lines.append(("small", fmt_shape(graph.nodes[base[5:]]["shape"])))
+            lines.append(("small", fmt_shape(graph.nodes[base[5:]].shape)))
         label = html_label(lines, len(keys), rankdir, prefix="o", port_width=int(width_pt / max(len(keys), 1)))
         dot.node(dot_id(base), label=label, **node_style(OTHER))
     for key, box in boxes.items():
         main = graph.nodes[_main_node(graph, box.nodes)]
-        category = CATEGORY[main["op"]]
+        category = CATEGORY[main.op]
         used.add(category)
-        merge = main["op"] in MERGE_OPS and len(box.nodes) == 1
-        if key == output and main["op"] is Op.CONCAT:
+        merge = main.op in MERGE_OPS and len(box.nodes) == 1
+        if key == output and main.op is Op.CONCAT:
             lines = [("b", opts.get("concat_label") or DEFAULT_CONCAT_LABEL)]
             port_width = int(width_pt / len(box.inputs))
         else:
@@ -236,11 +238,11 @@ def module_view(graph, dot, opts: dict) -> None:
                 if not src.startswith("base:"):
                     same.node(dot_id(src))
     for key, box in boxes.items():
-        merge = graph.nodes[box.nodes[0]]["op"] in MERGE_OPS and len(box.nodes) == 1
+        merge = graph.nodes[box.nodes[0]].op in MERGE_OPS and len(box.nodes) == 1
         for slot, src in enumerate(box.inputs):
             attrs = {}
             if opts.get("edge_shapes") and not src.startswith("base:"):
-                attrs["label"] = fmt_shape(graph.nodes[boxes[src].nodes[-1]]["shape"])
+                attrs["label"] = fmt_shape(graph.nodes[boxes[src].nodes[-1]].shape)
             tail = port(dot_id(src), readers[src].index(key), rankdir, "o") if src in readers else dot_id(src)
             head = port(dot_id(key), slot, rankdir) if merge else dot_id(key)
             dot.edge(tail, head, **attrs)

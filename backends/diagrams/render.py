@@ -38,12 +38,13 @@ def build(compiled, options: dict | None = None) -> graphviz.Digraph:
 
         opts["_analysis"] = run_passes(graph)
     default_rankdir = "BT" if block else "TB"
-    name = f"{graph.graph['network']}.{block}" if block else graph.graph["network"]
+    name = f"{graph.network}.{block}" if block else graph.network
     dot = graphviz.Digraph(name=dot_id(name))
     dot.attr("graph", rankdir=opts.get("rankdir") or default_rankdir, **GRAPH_ATTRS)
     dot.attr("node", **NODE_ATTRS)
     dot.attr("edge", **EDGE_ATTRS)
     if block:
+        opts["_templates"] = getattr(compiled, "templates", ())
         # Out-edges in definition order: the branches stand left to right in concat order;
         # straight edges as in the papers' figures.
         dot.attr("graph", ordering="out", splines="line")

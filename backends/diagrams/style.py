@@ -154,7 +154,7 @@ PAPER_LABEL: dict[Op, Callable[[dict], str]] = {
 
 
 def op_label(data: dict) -> str:
-    return PAPER_LABEL[data["op"]](data["attrs"])
+    return PAPER_LABEL[data.op](data.attrs)
 
 
 def fmt_shape(shape) -> str:

@@ -1,6 +1,6 @@
 """The whole-network diagram views: ``blocks`` (one node per top-level item) and ``layers``.
 
-Both read only the lowered graph (node data and ``graph.graph["scopes"]``) and add nodes
+Both read only the lowered graph (node data and ``graph.scopes``) and add nodes
 and edges in the graph's creation order, which is topological and fixed by the spec, so
 the same spec always gives the same DOT text.
 """
@@ -56,13 +56,13 @@ def dot_id(path_id: str) -> str:
 def edge_attrs(graph, src: str, dst: str, opts: dict) -> dict:
     """Dashed and labelled where a training-only aux head leaves the main path."""
     attrs = {}
-    aux_start = graph.nodes[dst]["aux"] is not None and graph.nodes[src]["aux"] is None
+    aux_start = graph.nodes[dst].aux is not None and graph.nodes[src].aux is None
     labels = []
     if aux_start:
         attrs.update(AUX_EDGE)
         labels.append(AUX_EDGE["label"])
     if opts.get("edge_shapes"):
-        labels.append(fmt_shape(graph.nodes[src]["shape"]))
+        labels.append(fmt_shape(graph.nodes[src].shape))
     if labels:
         attrs["label"] = dot_text("\n".join(labels))
     return attrs
@@ -75,7 +75,7 @@ def _cost_lines(graph, nids, opts) -> list[tuple[str, str]]:
 def _main_node(graph, nids):
     """The node that names a unit: its first conv or linear (else its first node)."""
     for nid in nids:
-        if graph.nodes[nid]["op"] in (Op.CONV2D, Op.LINEAR):
+        if graph.nodes[nid].op in (Op.CONV2D, Op.LINEAR):
             return nid
     return nids[0]
 
@@ -96,12 +96,12 @@ class Item:
 def _items(graph) -> dict[str, Item]:
     items: dict[str, Item] = {}
     item_of = {}
-    for nid, data in graph.nodes(data=True):
-        key = data["path"][0]
+    for nid, data in graph.nodes.items():
+        key = data.path[0]
         item = items.setdefault(key, Item(key, names=[key]))
         item.nodes.append(nid)
         item_of[nid] = key
-        for src in data["inputs"]:
+        for src in data.inputs:
             if item_of[src] != key and item_of[src] not in item.inputs:
                 item.inputs.append(item_of[src])
     return items
@@ -148,7 +148,7 @@ def _value_key(value) -> tuple:
 
 def _collapse(graph, items: dict[str, Item]) -> dict[str, Item]:
     """Merge runs of chained block instances with the same template and arguments."""
-    scopes = graph.graph["scopes"]
+    scopes = graph.scopes
     consumers = _consumers(items)
 
     def signature(key):
@@ -179,15 +179,15 @@ def _collapse(graph, items: dict[str, Item]) -> dict[str, Item]:
 
 
 def _item_label(graph, item: Item, opts) -> tuple[list[tuple[str, str]], object]:
-    scopes = graph.graph["scopes"]
+    scopes = graph.scopes
     scope = scopes.get(item.key)
     out = _output_node(graph, item.nodes)
-    shape = fmt_shape(graph.nodes[out]["shape"])
+    shape = fmt_shape(graph.nodes[out].shape)
     if scope is None:  # a top-level primitive op
         data = graph.nodes[item.nodes[0]]
         kind = op_label(data)
         lines = [("b", item.key), ("", kind)] if kind != item.key else [("b", kind)]
-        return lines + [("small", shape)], CATEGORY[data["op"]]
+        return lines + [("small", shape)], CATEGORY[data.op]
     if scope.kind == "block":
         if len(item.names) > 1:
             names = ", ".join(item.names) if len(item.names) <= 4 else f"{item.names[0]} … {item.names[-1]}"
@@ -195,7 +195,7 @@ def _item_label(graph, item: Item, opts) -> tuple[list[tuple[str, str]], object]
         return [("b", item.key), ("", scope.template), ("small", shape)], BLOCK
     if scope.kind == "unit":
         main = graph.nodes[_main_node(graph, item.nodes)]
-        return [("b", item.key), ("", op_label(main)), ("small", shape)], CATEGORY[main["op"]]
+        return [("b", item.key), ("", op_label(main)), ("small", shape)], CATEGORY[main.op]
     return [("b", item.key), ("", scope.kind), ("small", shape)], BLOCK
 
 
@@ -206,7 +206,7 @@ def blocks_view(graph, dot, opts: dict) -> None:
     used = set()
     for item in items.values():
         lines, category = _item_label(graph, item, opts)
-        aux = graph.nodes[item.nodes[0]]["aux"] is not None
+        aux = graph.nodes[item.nodes[0]].aux is not None
         used.add(category)
         dot.node(
             dot_id(item.key),
@@ -218,7 +218,7 @@ def blocks_view(graph, dot, opts: dict) -> None:
         for src in item.inputs:
             src_out = _output_node(graph, items[src].nodes)
             # The first node of `item` that reads from `src`, for the aux/shape attributes.
-            dst = next(n for n in item.nodes if any(i in items[src].nodes for i in graph.nodes[n]["inputs"]))
+            dst = next(n for n in item.nodes if any(i in items[src].nodes for i in graph.nodes[n].inputs))
             dot.edge(dot_id(src), dot_id(item.key), **edge_attrs(graph, src_out, dst, opts))
     if opts.get("legend", True):
         add_legend(dot, used)
@@ -234,11 +234,11 @@ def _auto_name(name: str, op: Op) -> bool:
 
 def _scope_tree(graph) -> dict[str, list[tuple[str, str]]]:
     """scope id ('' for the network) -> its children ('scope'|'node', id) in creation order."""
-    scopes = graph.graph["scopes"]
+    scopes = graph.scopes
     children: dict[str, list[tuple[str, str]]] = {"": []}
-    for nid, data in graph.nodes(data=True):
+    for nid, data in graph.nodes.items():
         parent = ""
-        path = data["path"]
+        path = data.path
         for depth in range(1, len(path)):
             sid = "/".join(path[:depth])
             if sid not in scopes:
@@ -273,13 +273,13 @@ def merge_port(graph, dst: str, slot: int, rankdir: str) -> str:
     branches sit in separate clusters (dot orders whole clusters then).
     """
     data = graph.nodes[dst]
-    if data["op"] not in MERGE_OPS:
+    if data.op not in MERGE_OPS:
         return dot_id(dst)
     return port(dot_id(dst), slot, rankdir)
 
 
 def layers_view(graph, dot, opts: dict) -> None:
-    scopes = graph.graph["scopes"]
+    scopes = graph.scopes
     children = _scope_tree(graph)
     used = set()
     rankdir = opts.get("rankdir") or "TB"
@@ -295,28 +295,28 @@ def layers_view(graph, dot, opts: dict) -> None:
                     emit(sub, ident)
                 continue
             data = graph.nodes[ident]
-            category = CATEGORY[data["op"]]
+            category = CATEGORY[data.op]
             used.add(category)
-            lines = [("", op_label(data)), ("small", fmt_shape(data["shape"]))]
-            name = data["path"][-1]
-            if (parent == "" or scopes[parent].kind != "unit") and not _auto_name(name, data["op"]):
+            lines = [("", op_label(data)), ("small", fmt_shape(data.shape))]
+            name = data.path[-1]
+            if (parent == "" or scopes[parent].kind != "unit") and not _auto_name(name, data.op):
                 lines.insert(0, ("b", name))
             if opts.get("costs") and category in (CATEGORY[Op.CONV2D], CATEGORY[Op.LINEAR], NORM):
                 lines += _cost_lines(graph, [ident], opts)
-            merge = data["op"] in MERGE_OPS
+            merge = data.op in MERGE_OPS
             target.node(
                 dot_id(ident),
-                label=html_label(lines, len(data["inputs"]) if merge else 0, rankdir),
+                label=html_label(lines, len(data.inputs) if merge else 0, rankdir),
                 tooltip=dot_text(ident),
-                **node_style(category, data["aux"] is not None),
+                **node_style(category, data.aux is not None),
                 **({"ordering": "in"} if merge else {}),
             )
 
     emit(dot, "")
     # Edges after every node (a node named inside a cluster's body would join it), grouped
     # by target in input order.
-    for nid, data in graph.nodes(data=True):
-        for slot, src in enumerate(data["inputs"]):
+    for nid, data in graph.nodes.items():
+        for slot, src in enumerate(data.inputs):
             dot.edge(dot_id(src), merge_port(graph, nid, slot, rankdir), **edge_attrs(graph, src, nid, opts))
     if opts.get("legend", True):
         add_legend(dot, used | {OTHER})

@@ -95,7 +95,7 @@ def diff_table(a: Analysis, b: Analysis, labels: tuple[str, str]) -> ReportTable
         def head(analysis, name):
             if name not in analysis.aux_totals:
                 return None
-            out = analysis.graph.graph["aux_outputs"][name]
+            out = analysis.graph.aux_outputs[name]
             return _totals(analysis.aux_totals[name], analysis.nodes[out].rf)
 
         sections.append(Section("aux heads (training only)", [compare_row(n, head(a, n), head(b, n)) for n in heads]))

@@ -155,7 +155,7 @@ def _weighted_depth(analysis: Analysis, nodes) -> int:
     inside = {c.id for c in nodes}
     depth: dict[str, int] = {}
     for c in nodes:
-        srcs = [depth[s] for s in analysis.graph.nodes[c.id]["inputs"] if s in inside]
+        srcs = [depth[s] for s in analysis.graph.nodes[c.id].inputs if s in inside]
         depth[c.id] = max(srcs, default=0) + (c.op in (Op.CONV2D, Op.LINEAR))
     return max(depth.values(), default=0)
 
@@ -178,7 +178,7 @@ def _short(instance: str, template: str) -> str:
 
 
 def _row_for(analysis: Analysis, group: Group) -> PaperRow | None:
-    scopes = analysis.graph.graph.get("scopes", {})
+    scopes = analysis.graph.scopes
     scope = scopes.get(group.id)
     t = group.totals
     out = group.output.shape
@@ -201,10 +201,10 @@ def _row_for(analysis: Analysis, group: Group) -> PaperRow | None:
     if kind is None:
         return None
     data = analysis.graph.nodes[lead.id]
-    in_shape = analysis.graph.nodes[data["inputs"][0]]["shape"] if data["inputs"] else None
+    in_shape = analysis.graph.nodes[data.inputs[0]].shape if data.inputs else None
     label = kind
     if lead.op is Op.DROPOUT:
-        label = f"dropout ({data['attrs']['p'] * 100:g}%)"
+        label = f"dropout ({data.attrs['p'] * 100:g}%)"
     weighted = lead.op in (Op.CONV2D, Op.LINEAR)
     single_conv = lead.op is Op.CONV2D and sum(c.op is Op.CONV2D for c in group.nodes) == 1
     return PaperRow(
@@ -214,9 +214,9 @@ def _row_for(analysis: Analysis, group: Group) -> PaperRow | None:
         out,
         t.params if weighted else None,
         t.macs if weighted else None,
-        _patch(data["attrs"], lead.op, in_shape),
+        _patch(data.attrs, lead.op, in_shape),
         _weighted_depth(analysis, group.nodes),
-        conv=data["attrs"] if single_conv else None,
+        conv=data.attrs if single_conv else None,
     )
 
 

@@ -72,14 +72,13 @@ def _total_row(name: str, totals, rf) -> dict:
 
 
 def layers_table(analysis: Analysis, depth: int | None, machine: bool = False) -> ReportTable:
-    g = analysis.graph.graph
     network = analysis.network
     main = Section(None, [_row(grp.id or network, grp.label, grp) for grp in group_nodes(analysis, depth)])
     main.total = _total_row("total (inference)", analysis.totals, analysis.output_rf)
     sections = [main]
     for name, totals in analysis.aux_totals.items():
         rows = [_row(grp.id, grp.label, grp) for grp in group_nodes(analysis, depth, aux=name)]
-        out_rf = analysis.nodes[g["aux_outputs"][name]].rf
+        out_rf = analysis.nodes[analysis.graph.aux_outputs[name]].rf
         sections.append(
             Section(f"aux head {name} (training only)", rows, _total_row(f"total ({name})", totals, out_rf))
         )

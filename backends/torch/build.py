@@ -22,7 +22,7 @@ from .source import generate
 def build_compiled(compiled: Compiled):
     """The network of the generated source for ``compiled``, instantiated (training mode)."""
     source, network = generate(compiled)
-    module = load_source(source, f"{network} from {Path(str(compiled.graph.graph.get('file', 'spec'))).name}")
+    module = load_source(source, f"{network} from {Path(str(compiled.graph.file or 'spec')).name}")
     return getattr(module, network)()
 
 

@@ -63,7 +63,7 @@ def accessor(path: tuple[str, ...]) -> str:
 def channels(data: dict) -> int:
     """The channel count of a node's output: the last dim of a channels-last (H×W×C)
     tensor (what layernorm and linear read), else the first."""
-    return data["shape"][-1] if data.get("channels_last") else data["shape"][0]
+    return data.shape[-1] if data.channels_last else data.shape[0]
 
 
 def _weights_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
@@ -222,7 +222,7 @@ class Describer:
     def _forward(self, d: Described) -> None:
         p = d.plan
         steps = p.steps
-        aux_out = set((self.graph.graph.get("aux_outputs") or {}).values()) if p.kind == "root" else set()
+        aux_out = set((self.graph.aux_outputs or {}).values()) if p.kind == "root" else set()
         last_read: dict[str, int] = {}
         for i, s in enumerate(steps):
             for src in s.inputs:

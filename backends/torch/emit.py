@@ -31,10 +31,10 @@ from .variants import merge_variants, separating_flag, unify, variant_names
 
 
 class Emitter:
-    def __init__(self, root: ModulePlan, graph):
+    def __init__(self, root: ModulePlan, graph, templates: dict):
         self.root = root
         self.graph = graph
-        self.templates = graph.graph["templates"]
+        self.templates = templates
         self.extras = root.extras
         extra_names = set(self.extras.reserved) if self.extras else set()
         self.classes = Namespace({*HELPERS, "OrderedDict", "namedtuple", *extra_names})
@@ -310,12 +310,12 @@ class Emitter:
         # (the helper functions, transform_input ..., are only called in forward: a parameter
         # may take their names in __init__)
         names = Namespace(self.reserved - HELPER_FUNCTIONS)
-        return {q: names.name(q) for q in self.graph.graph.get("params") or {}}
+        return {q: names.name(q) for q in self.graph.params or {}}
 
     def root_statements(self, d: Described, arguments: dict[str, list[int]]):
         """(init statements, forward statements) of the network class; ``arguments``: the
         network parameters it takes, each with the root slots it gives."""
-        binding = {"in": self.graph.graph["input_shape"][0], **dict(enumerate(d.slots))}
+        binding = {"in": self.graph.input_shape[0], **dict(enumerate(d.slots))}
         idents = self.idents()
         for q, slots in arguments.items():
             binding.update(dict.fromkeys(slots, idents[q]))
@@ -334,7 +334,7 @@ class Emitter:
         the network parameters' values (defaults of the constructor), if not this graph's."""
         root = self.root
         net = self.network_name
-        params = params if params is not None else self.graph.graph.get("params") or {}
+        params = params if params is not None else self.graph.params or {}
         idents = self.idents()
         signature = ["self"]
         for q, value in params.items():
@@ -355,11 +355,11 @@ class Emitter:
 
     def _file(self, root_text: str) -> str:
         g = self.graph
-        source = Path(str(g.graph.get("file", "spec"))).name
+        source = Path(str(g.file or "spec")).name
         body = [*self.texts, root_text]
-        network = docstring_text(g.graph["network"])
+        network = docstring_text(g.network)
         if self.extras:
-            header = self.extras.header(g.graph["network"], __version__, source)
+            header = self.extras.header(g.network, __version__, source)
             text = "\n".join(docstring(header, indent="")) + "\n\n"
         else:
             text = (

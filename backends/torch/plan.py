@@ -24,9 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from archlang.diagnostics import Diagnostic, SpecError
+from archlang.graph.model import Graph
 from archlang.ops import Op
 
 from .naming import MODULE_ATTRIBUTES
@@ -103,18 +102,18 @@ def _fail(message: str, span=None, help=None):
     raise SpecError(Diagnostic(code="E701", message=message, span=span, help=help))
 
 
-def _inplace_ok(graph: nx.DiGraph, nid: str) -> bool:
+def _inplace_ok(graph: Graph, nid: str) -> bool:
     """A ReLU may overwrite its input if nothing else reads it and it is a fresh tensor."""
-    (src,) = graph.nodes[nid]["inputs"]
+    (src,) = graph.nodes[nid].inputs
     data = graph.nodes[src]
-    outputs = {graph.graph["output"], *graph.graph.get("aux_outputs", {}).values()}
-    return data["op"] in FRESH_OUTPUT and graph.out_degree(src) == 1 and src not in outputs
+    outputs = {graph.output, *graph.aux_outputs.values()}
+    return data.op in FRESH_OUTPUT and len(graph.successors(src)) == 1 and src not in outputs
 
 
 class _Planner:
-    def __init__(self, graph: nx.DiGraph):
+    def __init__(self, graph: Graph):
         self.g = graph
-        self.scopes = graph.graph.get("scopes", {})
+        self.scopes = graph.scopes
         self.order = {nid: i for i, nid in enumerate(graph.nodes)}
         # Direct children (scope ids and node ids) of every scope, in creation order.
         self.members: dict[tuple, list] = {(): []}
@@ -122,8 +121,8 @@ class _Planner:
         for info in self.scopes.values():
             self.members.setdefault(info.path, [])
             self.scope_nodes.setdefault(info.path, [])
-        for nid, data in graph.nodes(data=True):
-            owner = self._owner(data["path"])
+        for nid, data in graph.nodes.items():
+            owner = self._owner(data.path)
             self.members[owner].append(("node", nid))
             for k in range(len(owner) + 1):
                 self.scope_nodes.setdefault(owner[:k], []).append(nid)
@@ -147,8 +146,8 @@ class _Planner:
     # ---- scope boundaries ----------------------------------------------------------------
     def _boundary(self, path: tuple) -> tuple[str, str]:
         inside = set(self.scope_nodes[path])
-        reads = {src for nid in inside for src in self.g.nodes[nid]["inputs"] if src not in inside}
-        exits = {self.g.graph["output"], *self.g.graph.get("aux_outputs", {}).values()}
+        reads = {src for nid in inside for src in self.g.nodes[nid].inputs if src not in inside}
+        exits = {self.g.output, *self.g.aux_outputs.values()}
         outs = [
             nid
             for nid in self.scope_nodes[path]
@@ -182,7 +181,7 @@ class _Planner:
 
     def leaf(self, nid: str, where: str) -> Leaf:
         data = self.g.nodes[nid]
-        op = data["op"]
+        op = data.op
         row = TORCH_OPS[op]
         if row.inputs == "alias" and where != "sequential":
             module = False  # identity: no code, the value is an alias
@@ -192,18 +191,18 @@ class _Planner:
             module = True
         else:
             module = (where == "root" and op in MODULE_AT_ROOT) or op in MODULE_ALWAYS
-        in_shape = self.g.nodes[data["inputs"][0]]["shape"] if data["inputs"] else data["shape"]
+        in_shape = self.g.nodes[data.inputs[0]].shape if data.inputs else data.shape
         return Leaf(
-            name=data["path"][-1],
+            name=data.path[-1],
             node=nid,
             op=op,
-            attrs=data["attrs"],
+            attrs=data.attrs,
             in_shape=tuple(in_shape),
-            shape=tuple(data["shape"]),
+            shape=tuple(data.shape),
             module=module,
-            init=data["init"] if row.init else None,
+            init=data.init if row.init else None,
             inplace=op is Op.RELU and _inplace_ok(self.g, nid),
-            in_last=bool(data["inputs"]) and self.g.nodes[data["inputs"][0]].get("channels_last", False),
+            in_last=bool(data.inputs) and self.g.nodes[data.inputs[0]].channels_last,
         )
 
     def scope(self, path: tuple, where: str) -> ModulePlan:
@@ -231,8 +230,8 @@ class _Planner:
         for kind, ref in self.members[path]:
             if kind == "node":
                 data = self.g.nodes[ref]
-                row = TORCH_OPS[data["op"]]
-                if row.module is None or row.inputs not in ("one", "alias") or data["inputs"] != (current,):
+                row = TORCH_OPS[data.op]
+                if row.module is None or row.inputs not in ("one", "alias") or data.inputs != (current,):
                     return False
                 current = ref
             else:
@@ -247,27 +246,27 @@ class _Planner:
     def _fill(self, plan: ModulePlan, path: tuple, where: str) -> None:
         for kind, ref in self.members[path]:
             if kind == "node":
-                if self.g.nodes[ref]["op"] is Op.INPUT:
+                if self.g.nodes[ref].op is Op.INPUT:
                     continue
                 leaf = self.leaf(ref, where)
                 if leaf.op is Op.LAYER_SCALE and plan.kind in ("sequential", "container"):
                     _fail(
                         f"layer_scale `{ref}` would be a bare parameter of the {plan.kind} `{plan.qualname}`, "
                         "which PyTorch cannot hold (nn.Sequential / nn.ModuleDict take modules only)",
-                        self.g.nodes[ref]["span"],
+                        self.g.nodes[ref].span,
                         help="move it out of the labelled branch, into the block or network body "
                         "(as torchvision's CNBlock holds `layer_scale` beside its `block` Sequential)",
                     )
                 if leaf.module:
-                    self._check_name(leaf.name, self.g.nodes[ref]["span"])
+                    self._check_name(leaf.name, self.g.nodes[ref].span)
                     plan.children.append(leaf)
                 plan.steps.append(
                     Step(
                         target=ref,
-                        inputs=self.g.nodes[ref]["inputs"],
+                        inputs=self.g.nodes[ref].inputs,
                         module=(leaf.name,) if leaf.module else None,
                         leaf=leaf,
-                        aux=self.g.nodes[ref]["aux"] if not plan.path else None,
+                        aux=self.g.nodes[ref].aux if not plan.path else None,
                         shape=leaf.shape,
                     )
                 )
@@ -296,7 +295,7 @@ class _Planner:
                             inputs=(child.input,),
                             module=(child.name,),
                             aux=child.aux if not plan.path else None,
-                            shape=tuple(self.g.nodes[child.output]["shape"]),
+                            shape=tuple(self.g.nodes[child.output].shape),
                         )
                     )
 
@@ -306,19 +305,19 @@ class _Planner:
             name="",
             path=(),
             kind="root",
-            input=g.graph["input"],
-            output=g.graph["output"],
-            template=g.graph["network"],
-            args=dict(g.graph.get("params", {})),
+            input=g.input,
+            output=g.output,
+            template=g.network,
+            args=dict(g.params),
         )
         self._fill(plan, (), "root")
         self._check_aux(plan)
         plan.steps = _schedule_aux(plan.steps, plan.input)
-        aux = g.graph.get("aux_outputs") or {}
-        otype = g.graph.get("outputs_type")
+        aux = g.aux_outputs or {}
+        otype = g.outputs_type
         if aux:
             if otype is None:
-                plan.outputs_type = f"{g.graph['network']}Outputs"
+                plan.outputs_type = f"{g.network}Outputs"
                 plan.outputs = (("logits", plan.output), *((name, nid) for name, nid in aux.items()))
             else:
                 plan.outputs_type = otype.name
@@ -326,12 +325,12 @@ class _Planner:
         return plan
 
     def _check_aux(self, plan: ModulePlan) -> None:
-        for _, data in self.g.nodes(data=True):
-            if data["aux"] is not None and data["path"][0] != data["aux"]:
+        for _, data in self.g.nodes.items():
+            if data.aux is not None and data.path[0] != data.aux:
                 _fail(
-                    f"aux head `{data['aux']}` is declared inside a block; the PyTorch back end "
+                    f"aux head `{data.aux}` is declared inside a block; the PyTorch back end "
                     "supports aux heads at the network's top level",
-                    data["span"],
+                    data.span,
                     help="declare `aux NAME at LAYER: ...` in the network body",
                 )
 
@@ -363,7 +362,7 @@ def _schedule_aux(steps: list[Step], start: str) -> list[Step]:
     return out
 
 
-def plan(graph: nx.DiGraph) -> ModulePlan:
+def plan(graph: Graph) -> ModulePlan:
     """The module tree for a compiled graph (raises :class:`SpecError` E701 if it has none)."""
     return _Planner(graph).root()
 

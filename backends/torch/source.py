@@ -19,7 +19,7 @@ from .variants import merge_variants
 
 def _prepared(compiled: Compiled, rewrite=None):
     root = plan(compiled.graph)
-    emitter = Emitter(rewrite(root) if rewrite else root, compiled.graph)
+    emitter = Emitter(rewrite(root) if rewrite else root, compiled.graph, compiled.templates)
     return emitter, emitter.prepare()
 
 
@@ -42,8 +42,8 @@ def constructor_arguments(compiled: Compiled, emitter: Emitter, root, rewrite=No
     (checked by compiling it); one that changes nothing maps to no slots. Parameters that change structure (``aux_logits``) or enter
     an expression the class cannot see stay fixed at their compiled value.
     """
-    params = compiled.graph.graph.get("params") or {}
-    shape = tuple(compiled.graph.graph["input_shape"])
+    params = compiled.graph.params or {}
+    shape = tuple(compiled.graph.input_shape)
     out = {}
     for name, value in params.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -75,11 +75,11 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
     Every combination must give the same numeric constructor arguments, the same init and
     classes contained in one combination's (whose classes the file then holds). Returns
     (emitter whose classes to print, init, forward, flags used) or None."""
-    params = compiled.graph.graph.get("params") or {}
+    params = compiled.graph.params or {}
     flags = [q for q, v in params.items() if isinstance(v, bool)]
     if not flags or len(flags) > 3:
         return None
-    shape = tuple(compiled.graph.graph["input_shape"])
+    shape = tuple(compiled.graph.input_shape)
     variants = {}
     for values in itertools.product((True, False), repeat=len(flags)):
         assignment = dict(zip(flags, values, strict=True))
@@ -180,7 +180,7 @@ def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
         source, name = emitter.generate(root, {q: slots for q, slots in arguments.items() if slots})
     else:
         full, statements, flags, taken = merged  # full: the combination that has every class
-        params = compiled.graph.graph.get("params") or {}
+        params = compiled.graph.params or {}
         source, name = full.generate(root, dict.fromkeys(taken), statements, flags, params)
     _check_syntax(source, compiled)
     return source, name
@@ -196,9 +196,7 @@ def _check_syntax(source: str, compiled: Compiled) -> None:
     except SyntaxError as error:
         lines = source.splitlines()
         bad = lines[error.lineno - 1] if error.lineno and error.lineno <= len(lines) else ""
-        spans = [
-            (str(d["path"][-1]) if d.get("path") else nid, d.get("span")) for nid, d in compiled.graph.nodes(data=True)
-        ]
+        spans = [(str(d.path[-1]) if d.path else nid, d.span) for nid, d in compiled.graph.nodes.items()]
         located = [pair for pair in spans if pair[1] is not None]
         longest_first = sorted(located, key=lambda pair: -len(pair[0]))
         span = next((sp for n, sp in longest_first if n in bad), located[0][1] if located else None)

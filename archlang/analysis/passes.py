@@ -13,7 +13,6 @@ import networkx as nx
 
 from archlang.graph.model import topological
 
-from .._gc import full_collections_deferred
 from .compute import ALL_OPS, FLOPS, MACS
 from .memory import dtype_bytes, peak_live
 from .params import BUFFERS, PARAMS
@@ -55,8 +54,7 @@ def rf_pass(view: _View) -> list:
 
 
 def run_passes(graph: nx.DiGraph, dtype: str = "float32", batch: int = 1) -> Analysis:
-    with full_collections_deferred():
-        return _run_passes(graph, dtype, batch)
+    return _run_passes(graph, dtype, batch)
 
 
 def _run_passes(graph: nx.DiGraph, dtype: str, batch: int) -> Analysis:

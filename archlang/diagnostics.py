@@ -18,8 +18,8 @@ class Span:
     """A region of a source file. Lines and columns are 1-based; ``end_col`` is exclusive.
 
     A plain dataclass, not a pydantic model (the IR's models still validate it as a field
-    type): a compiled graph, whose nodes carry spans, then loads from the compile cache
-    (archlang/graphcache.py) without importing pydantic."""
+    type): the graph's nodes carry spans, and the back ends and reports that read them need
+    no pydantic."""
 
     file: str
     line: int

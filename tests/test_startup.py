@@ -51,3 +51,7 @@ def test_report_builds_no_pydantic_validator_and_imports_no_rich_console():
     # rich's Console and Table take ~16 ms to import; the text report does not use them.
     assert not {"rich.console", "rich.table"} & set(probe["modules"])
     assert "torch" not in probe["modules"]
+    # The parser is generated ahead of time (archlang/frontend/lalr_parser.py): building it from
+    # grammar.lark with Lark takes longer than the rest of the front end, and Lark's runtime
+    # would import the optional `regex` package (~0.1 s).
+    assert not {m.partition(".")[0] for m in probe["modules"]} & {"lark", "regex"}

@@ -218,7 +218,9 @@ def _misplaced_continuations(text: str) -> list[int]:
 
 
 def test_bundled_specs_are_fmt_clean():
-    result = CliRunner().invoke(main, ["fmt", "--check", *map(str, BUNDLED), str(ROOT / "archlang" / "prelude.arch")])
+    result = CliRunner().invoke(
+        main, ["fmt", "--check", *map(str, BUNDLED), str(ROOT / "archlang" / "frontend" / "prelude.arch")]
+    )
     assert result.exit_code == 0, result.output
 
 

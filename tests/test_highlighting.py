@@ -19,7 +19,7 @@ from strategies import valid_specs
 from archlang.frontend.keywords import KEYWORDS
 from archlang.tools.pygments_lexer import ArchLexer
 
-SPECS = [*sorted(ROOT.glob("specs/**/*.arch")), ROOT / "archlang" / "prelude.arch"]
+SPECS = [*sorted(ROOT.glob("specs/**/*.arch")), ROOT / "archlang" / "frontend" / "prelude.arch"]
 TM_GRAMMAR = ROOT / "editors" / "arch.tmLanguage.json"
 
 

@@ -16,7 +16,6 @@ from archlang.graph.model import Graph
 from archlang.graph.shape_pass import infer_shapes
 from archlang.graph.verify import verify
 
-from ._gc import full_collections_deferred
 from .diagnostics import SourceMap, SpecError
 from .lower import DEFAULT_MAX_NODES, lower
 from .lower.program import collect_blocks
@@ -109,8 +108,7 @@ def compile_spec(
 
     ``source`` is a path, a bundled spec name, spec text (see :func:`resolve_source` for
     how a string is told apart) or a loaded :class:`Program`."""
-    with full_collections_deferred():  # see archlang._gc: halves lowering time at 10k layers
-        return _compile(source, params, input_shape, max_nodes, allow_outside_imports)
+    return _compile(source, params, input_shape, max_nodes, allow_outside_imports)
 
 
 def _compile(source, params, input_shape, max_nodes, allow_outside_imports=False) -> Compiled:

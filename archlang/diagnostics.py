@@ -17,8 +17,8 @@ from enum import Enum
 class Span:
     """A region of a source file. Lines and columns are 1-based; ``end_col`` is exclusive.
 
-    A plain dataclass, like the IR's nodes: a compiled graph, whose nodes carry spans, loads
-    from the compile cache (archlang/graphcache.py) without importing the IR."""
+    A plain dataclass, like the IR's nodes: the graph's nodes carry spans, and the back
+    ends and reports that read them need nothing else of the front end."""
 
     file: str
     line: int

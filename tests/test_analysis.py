@@ -287,23 +287,3 @@ def test_analysis_does_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
     )
     assert out.stdout.strip() == "[]"
-
-
-def test_full_collections_deferred_restores_the_thresholds():
-    import gc
-
-    from archlang._gc import full_collections_deferred
-
-    before = gc.get_threshold()
-    with full_collections_deferred():
-        with full_collections_deferred():
-            assert gc.get_threshold()[:2] == before[:2] and gc.get_threshold()[2] > before[2]
-            assert gc.isenabled()  # young collections go on
-        assert gc.get_threshold()[2] > before[2]  # still inside the outer block
-    assert gc.get_threshold() == before
-    try:
-        with full_collections_deferred():
-            gc.set_threshold(500, 5, 5)  # someone else's change while deferred is kept
-        assert gc.get_threshold() == (500, 5, 5)
-    finally:
-        gc.set_threshold(*before)

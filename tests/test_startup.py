@@ -39,3 +39,7 @@ def test_report_imports_neither_pydantic_nor_rich_nor_torch():
     assert not {m for m in modules if m.split(".")[0] == "pydantic"}
     assert not {m for m in modules if m.split(".")[0] == "rich"}
     assert "torch" not in modules
+    # The parser is generated ahead of time (archlang/frontend/lalr_parser.py): building it from
+    # grammar.lark with Lark takes longer than the rest of the front end, and Lark's runtime
+    # would import the optional `regex` package (~0.1 s).
+    assert not {m.partition(".")[0] for m in modules} & {"lark", "regex"}

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from .passes import run_passes
 from .results import Analysis, AxisRF, NodeCost, ReceptiveField, Totals
 
-if TYPE_CHECKING:  # the compiler (parser, IR, lowering) is imported on first use: a report
-    from ..compiler import Compiled  # from the compile cache needs only the passes
+if TYPE_CHECKING:  # the compiler (parser, IR, lowering) is imported on first use: analysing
+    from ..compiler import Compiled  # an already compiled graph needs only the passes
 
 
 def analyze(

@@ -11,7 +11,6 @@ import math
 
 from archlang.graph.model import Graph
 
-from .._gc import full_collections_deferred
 from .compute import ALL_OPS, FLOPS, MACS
 from .memory import dtype_bytes, peak_live
 from .params import BUFFERS, PARAMS
@@ -53,8 +52,7 @@ def rf_pass(view: _View) -> list:
 
 
 def run_passes(graph: Graph, dtype: str = "float32", batch: int = 1) -> Analysis:
-    with full_collections_deferred():
-        return _run_passes(graph, dtype, batch)
+    return _run_passes(graph, dtype, batch)
 
 
 def _run_passes(graph: Graph, dtype: str, batch: int) -> Analysis:

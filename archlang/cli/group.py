@@ -10,7 +10,6 @@ one of them (``archc check FILE --report``) gets a usage error that shows the ri
 from __future__ import annotations
 
 import difflib
-import gc
 from pathlib import Path
 
 import click
@@ -79,18 +78,6 @@ class DefaultGroup(click.Group):
     ``archc --help`` shows both forms and the default command's options."""
 
     command_class = SubCommand
-
-    def main(self, *args, **kwargs):
-        # archc is a short-lived process: the cyclic collector would rescan every object
-        # the imports created (pydantic, networkx, lark) several times, ~15% of a
-        # `--report` run, to free next to nothing; reference counting frees the rest.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return super().main(*args, **kwargs)
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "--list-specs"):

@@ -67,8 +67,7 @@ def refuse_inputs(output: str | None, *compiled) -> None:
     except (OSError, RuntimeError, ValueError):
         return
     for c in compiled:
-        files = c.files if hasattr(c, "files") else c.program.files  # a cached compile keeps its files
-        if target in files:
+        if target in c.program.files:
             raise UsageProblem(f"refusing to write over `{output}`: it is an input of this compile")
 
 

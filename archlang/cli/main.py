@@ -60,18 +60,9 @@ def compile_or_exit(
     max_nodes: int,
     text: str | None = None,
     allow_outside_imports: bool = False,
-    cached: bool = False,
 ):
-    """The compiled spec; with ``cached``, maybe a :class:`~archlang.graphcache.CachedCompile`
-    (graph and sources only: enough for a report, not for the torch back end)."""
+    """The compiled spec, or exit 1 with its diagnostics on stderr."""
     params, shape = parse_sets(sets), parse_dims(input_dims) if input_dims else None
-    cached = cached and text is None and file not in (None, "-") and not allow_outside_imports
-    if cached:
-        from archlang import graphcache
-
-        hit = graphcache.load(file, params, shape, max_nodes)
-        if hit is not None:
-            return hit
     from archlang.compiler import compile_spec
     from archlang.diagnostics import SpecError
 
@@ -79,10 +70,7 @@ def compile_or_exit(
     try:
         if isinstance(source, tuple):
             source = _load_text(*source, allow_outside_imports)
-        compiled = compile_spec(source, params, shape, max_nodes, allow_outside_imports)
-        if cached:
-            graphcache.store(file, params, shape, max_nodes, compiled)
-        return compiled
+        return compile_spec(source, params, shape, max_nodes, allow_outside_imports)
     except SpecError as err:
         report_errors(err)
         sys.exit(1)
@@ -207,7 +195,7 @@ def compile_cmd(file, sets, input_dims, max_nodes, text, allow_outside_imports, 
             f"--emit {emit} writes binary data, which would garble the terminal: "
             f"give -o FILE (e.g. -o {Path(file or 'net').stem}.{emit}), or redirect: > {Path(file or 'net').stem}.{emit}"
         )
-    compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports, cached=report)
+    compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
     refuse_inputs(output, compiled)
     notes: list[str] = []
     options.update(output=output, sets=parse_sets(sets), notes=notes)

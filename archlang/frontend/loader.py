@@ -14,7 +14,7 @@ from pathlib import Path
 
 from archlang.diagnostics import Diagnostic, Note, SourceMap, Span, SpecError
 from archlang.frontend import ir
-from archlang.frontend.ircache import parse  # syntax.parse, cached on disk between processes
+from archlang.frontend.parser import parse
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_IMPORTS = 1000

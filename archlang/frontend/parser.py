@@ -12,16 +12,9 @@ import ast
 import functools
 import re
 
-from archlang._fastimport import without_module
-
-# Lark imports the optional `regex` package (~0.1 s) only to support `regex=True`, which
-# archlang does not use; hide it while lark loads so `archc check` starts faster.
-with without_module("regex"):
-    from lark import Lark, Token, Transformer_NonRecursive, Tree
-from lark.exceptions import UnexpectedInput
-
 from archlang.diagnostics import Diagnostic, Span, SpecError
 from archlang.frontend import ir
+from archlang.frontend.lalr_parser import Lark_StandAlone, Token, Transformer_NonRecursive, Tree, UnexpectedInput
 from archlang.frontend.syntax_errors import check_depth, check_size, syntax_diagnostic
 
 # Deeper syntax trees than this are refused with a diagnostic rather than risking
@@ -34,25 +27,10 @@ MAX_TOKENS = 200_000
 
 
 @functools.lru_cache(maxsize=1)
-def parser() -> Lark:
-    """The Lark parser, built once per process (and cached on disk between processes)."""
-    return Lark.open(
-        "grammar.lark",
-        rel_to=__file__,
-        parser="lalr",
-        start=["start", "expr"],  # `expr`: name-template holes and --set values
-        propagate_positions=True,
-        maybe_placeholders=True,
-        cache=_cache_path(),
-    )
-
-
-def _cache_path() -> str | bool:
-    from archlang.user_cache import cache_dir
-    from archlang.version import __version__
-
-    base = cache_dir()
-    return False if base is None else str(base / f"grammar-{__version__}.lark-cache")
+def parser():
+    """The LALR parser of grammar.lark, built once per process from the tables generated
+    ahead of time (:mod:`archlang.frontend.lalr_parser`, scripts/generate_parser.py)."""
+    return Lark_StandAlone()
 
 
 def _span(file: str, meta) -> Span:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import re
 
-from lark import Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-
 from archlang.diagnostics import Diagnostic, Span, SpecError, line_col
+from archlang.frontend.lalr_parser import Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 # How expected terminals are named in "expected ..." help lines.
 TOKEN_NAMES = {

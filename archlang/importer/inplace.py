@@ -106,26 +106,23 @@ def check(graph: fx.Graph, module, functions: dict) -> None:
                 )
 
 
-_IN_PLACE_DUNDERS = {"__iadd__": operator.iadd, "__imul__": operator.imul, "__isub__": operator.isub,
-                     "__itruediv__": operator.itruediv}  # fmt: skip
+class InPlaceProxy(fx.Proxy):
+    """A traced value on which ``a += b`` is recorded as ``operator.iadd`` (and ``*=``, ``-=``,
+    ``/=`` alike). fx's Proxy has no ``__iadd__``, so Python would record ``a + b`` and lose
+    the mutation. The importer's tracer makes its values of this class (``Tracer.proxy``):
+    ``torch.fx.Proxy`` itself, which other tracers in the process use, is left as it is."""
 
+    def _in_place(self, fn, other):
+        return self.tracer.create_proxy("call_function", fn, (self, other), {})
 
-def record() -> list[str]:
-    """While tracing, ``a += b`` on a traced value is recorded as ``operator.iadd`` (fx's
-    Proxy has no ``__iadd__``, so Python would record ``a + b`` and lose the mutation).
-    Returns what to pass to :func:`unrecord` after the trace."""
-    added = []
-    for dunder, fn in _IN_PLACE_DUNDERS.items():
-        if dunder not in vars(fx.Proxy):
+    def __iadd__(self, other):
+        return self._in_place(operator.iadd, other)
 
-            def method(self, other, fn=fn):
-                return self.tracer.create_proxy("call_function", fn, (self, other), {})
+    def __imul__(self, other):
+        return self._in_place(operator.imul, other)
 
-            setattr(fx.Proxy, dunder, method)
-            added.append(dunder)
-    return added
+    def __isub__(self, other):
+        return self._in_place(operator.isub, other)
 
-
-def unrecord(added: list[str]) -> None:
-    for dunder in added:
-        delattr(fx.Proxy, dunder)
+    def __itruediv__(self, other):
+        return self._in_place(operator.itruediv, other)

@@ -36,6 +36,9 @@ class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         return opmap.is_leaf_class(type(m))
 
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return inplace.InPlaceProxy(node, self)  # records `a += b` as a mutation
+
 
 def _autowrap() -> tuple:
     found = []
@@ -56,7 +59,6 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
     patched = _patch_transform_input(module)
     helpers = generated.helper_functions(module)  # archlang's own, in a built spec
     tracer = _Tracer((*_autowrap(), *helpers))
-    recording = inplace.record()
     try:
         module.train()
         try:
@@ -75,7 +77,6 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
         refusals.same_in_eval(graph, _Tracer((*_autowrap(), *helpers)), module)
         propagate_shapes(graph, module, input_shape)
     finally:
-        inplace.unrecord(recording)
         for m, flag in flags:
             m.training = flag
         if patched:

@@ -8,7 +8,6 @@ section. Rendered by the report's renderers (:mod:`.formats`). Never imports tor
 
 from __future__ import annotations
 
-from archlang._gc import full_collections_deferred
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
 
@@ -115,6 +114,5 @@ def diff_table(a: Analysis, b: Analysis, labels: tuple[str, str]) -> ReportTable
 
 
 def diff_cli(compiled_a, compiled_b, labels: tuple[str, str], fmt: str) -> str:
-    with full_collections_deferred():
-        table = diff_table(run_passes(compiled_a.graph), run_passes(compiled_b.graph), labels)
+    table = diff_table(run_passes(compiled_a.graph), run_passes(compiled_b.graph), labels)
     return RENDERERS[fmt](table)

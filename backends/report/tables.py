@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from collections import Counter
 
-from archlang._gc import full_collections_deferred
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
 from archlang.graph.shape_text import format_shape
@@ -131,8 +130,7 @@ def lint_summary(compiled, analysis: Analysis | None = None) -> str | None:
 
 
 def report_cli(compiled, options: dict) -> str:
-    with full_collections_deferred():  # many small objects, no cycles: see archlang._gc
-        return _report(compiled, options)
+    return _report(compiled, options)
 
 
 def _report(compiled, options: dict) -> str:

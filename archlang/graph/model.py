@@ -11,11 +11,15 @@ Node ids are hierarchy paths joined by ``/`` (``inception4a/branch2/0/conv``). N
 ``aux``    name of the auxiliary head the node belongs to, or ``None``
 ``init``   ``{"scheme": ..., "std": ...}`` for conv/linear weights, else ``None``
 ``shape``  per-sample output shape, set by the shape pass (``None`` if it failed)
+``exprs``  attribute -> the expression over network parameters it came from, for the
+           attributes a parameter reaches (:mod:`archlang.graph.symbolic`)
 =========  =====================================================================
 
 ``graph.graph`` holds ``network``, ``params``, ``input``, ``output``, ``aux_outputs``
 (name -> node id, in declaration order), ``outputs_type``, ``scopes`` (path id ->
-:class:`ScopeInfo`), ``input_shape`` and ``templates`` (block name -> IR).
+:class:`ScopeInfo`), ``input_shape``, ``templates`` (block name -> IR) and
+``structural_params`` (the network parameters that choose structure, see
+:mod:`archlang.lower.symbolic`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class ScopeInfo:
     template: str | None = None
     args: dict = field(default_factory=dict)
     aux: str | None = None
+    exprs: dict = field(default_factory=dict)  # arg -> its expression over network parameters
 
     @property
     def id(self) -> str:

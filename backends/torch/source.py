@@ -1,6 +1,12 @@
 """The generated source of a compiled spec: plan, optional plan rewrite, emitter, and the
-network parameters the network class takes as arguments (numeric ones that fill in values,
-boolean ones that choose structure). No torch import.
+network parameters the network class takes as arguments.
+
+Numeric parameters and the flag of ``zero_init_residual`` are read from the expressions
+lowering keeps (:mod:`.arguments`): no compile beyond the one emitted. A boolean parameter
+that chooses structure (``aux_logits``, ``transform_input``, VGG's ``batch_norm``) is still
+merged from one compile per combination of such flags (:func:`_flags_merged`, at most
+three flags: seven more compiles); the structure a flag does not choose is not lowered by
+the one compile. No torch import.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import re
 from archlang.compiler import Compiled, compile_spec
 from archlang.diagnostics import Diagnostic, SpecError
 
+from .arguments import flag_kinds, numeric_arguments, zero_init_flag
 from .codegen_init import initialize_weights, zero_init_norms
 from .emit import Emitter
 from .plan import plan
@@ -23,50 +30,13 @@ def _prepared(compiled: Compiled, rewrite=None):
     return emitter, emitter.prepare()
 
 
-def _nearby(value):
-    return value + 1 if isinstance(value, int) else value / 2 if value else 0.5
-
-
 def _without_shapes(texts: list[str]) -> list[str]:
     """Class texts without their shape comments (which show one instance's sizes)."""
     return [re.sub(r" *# \(N[^)]*\)", "", t) for t in texts]
 
 
-def constructor_arguments(compiled: Compiled, emitter: Emitter, root, rewrite=None) -> dict[str, list[int]]:
-    """The network parameters the generated network class can take as arguments, each with
-    the constructor values (root slots) it sets.
-
-    A numeric parameter qualifies when it only *fills values* in the network's
-    ``__init__``: the spec compiled with another value of it gives the same classes, the
-    same network structure and init, and differs exactly in slots that hold the parameter
-    (checked by compiling it); one that changes nothing maps to no slots. Parameters that change structure (``aux_logits``) or enter
-    an expression the class cannot see stay fixed at their compiled value.
-    """
-    params = compiled.graph.graph.get("params") or {}
-    shape = tuple(compiled.graph.graph["input_shape"])
-    out = {}
-    for name, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        other_value = _nearby(value)
-        try:
-            other = compile_spec(compiled.program, {**params, name: other_value}, shape)
-        except SpecError:
-            continue
-        other_emitter, other_root = _prepared(other, rewrite)
-        if _without_shapes(other_emitter.texts) != _without_shapes(emitter.texts) or other_root.key != root.key:
-            continue
-        if other_emitter.init_lines() != emitter.init_lines():
-            continue
-        changed = [i for i, (a, b) in enumerate(zip(root.slots, other_root.slots)) if a != b]
-        exact = all(root.slots[i] == value and other_root.slots[i] == other_value for i in changed)
-        if exact:
-            out[name] = changed  # [] for a parameter that changes nothing (in this network)
-    return out
-
-
-def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments: dict):
-    """The network class over its boolean parameters, or None.
+def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments: dict, flags: list[str]):
+    """The network class over the boolean parameters ``flags``, or None.
 
     Boolean network parameters (``aux_logits``, ``transform_input``) change structure. The
     spec is compiled for every combination of them (at most three: eight compilations);
@@ -76,7 +46,6 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
     classes contained in one combination's (whose classes the file then holds). Returns
     (emitter whose classes to print, init, forward, flags used) or None."""
     params = compiled.graph.graph.get("params") or {}
-    flags = [q for q, v in params.items() if isinstance(v, bool)]
     if not flags or len(flags) > 3:
         return None
     shape = tuple(compiled.graph.graph["input_shape"])
@@ -91,7 +60,7 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
         except SpecError:
             return None
         e, r = _prepared(other, rewrite)
-        variants[values] = (e, r, constructor_arguments(other, e, r, rewrite))
+        variants[values] = (e, r, numeric_arguments(other.graph, e, r))
     taken = {q for _, _, a in variants.values() for q, slots in a.items() if slots}
     if any(not taken <= set(a) for _, _, a in variants.values()):
         return None  # a parameter fills values in one combination but changes structure in another
@@ -174,16 +143,32 @@ def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
     """(source, network class name) for a compiled spec; ``rewrite``: a plan -> plan pass
     applied first (``--optimize``'s :func:`.rewrite.inference_plan`)."""
     emitter, root = _prepared(compiled, rewrite)
-    arguments = constructor_arguments(compiled, emitter, root, rewrite)
-    merged = _flags_merged(compiled, rewrite, emitter, root, arguments)
+    arguments = numeric_arguments(compiled.graph, emitter, root)
+    structural, zeroing = flag_kinds(compiled.graph)
+    merged = _flags_merged(compiled, rewrite, emitter, root, arguments, structural)
     if merged is None:
-        source, name = emitter.generate(root, {q: slots for q, slots in arguments.items() if slots})
+        flags = _zero_init(compiled, emitter, zeroing)
+        taken = {q: slots for q, slots in arguments.items() if slots}
+        source, name = emitter.generate(root, taken, flags=flags)
     else:
         full, statements, flags, taken = merged  # full: the combination that has every class
+        if full.zero_init is None:
+            flags = [*flags, *_zero_init(compiled, full, zeroing)]
         params = compiled.graph.graph.get("params") or {}
         source, name = full.generate(root, dict.fromkeys(taken), statements, flags, params)
     _check_syntax(source, compiled)
     return source, name
+
+
+def _zero_init(compiled: Compiled, emitter: Emitter, flags: list[str]) -> list[str]:
+    """Make the first of ``flags`` that zeroes batch norms the argument of
+    ``_initialize_weights`` (``zero_init_residual``); [that flag] or []."""
+    for flag in flags:
+        norms = zero_init_flag(compiled.graph, emitter.root, flag)
+        if norms:
+            emitter.zero_init = (norms, flag)
+            return [flag]
+    return []
 
 
 def _check_syntax(source: str, compiled: Compiled) -> None:

@@ -5,6 +5,7 @@ the parameter set (an independent compile), never from the emitter."""
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 
 import pytest
@@ -166,3 +167,71 @@ def test_a_flag_that_chooses_structure_is_an_if_in_the_class(deep, norm, tmp_pat
     params = {"deep": deep, "norm": norm, "width": 4}
     torch.manual_seed(0)
     _agree(network(**params), FLAGS, params, (3, 8, 8))
+
+
+INDEPENDENT = textwrap.dedent(
+    """
+    network Net(a: bool = false, b: bool = true, c: bool = false, d: bool = true, e: bool = false) {
+      input 3x8x8
+      if a { transform_input }
+      conv1: conv2d(8, 3, padding=1)
+      if b { bn1: batchnorm }
+      relu
+      conv2: conv2d(8, 3, padding=1)
+      if c { extra: conv2d(8, 1) }
+      relu
+      adaptive_avgpool(1)
+      flatten
+      if d { dropout: dropout(0.5) }
+      fc: linear(10)
+      if e { relu }
+    }
+    """
+)
+
+
+def test_independent_flags_take_one_compile_each(tmp_path, monkeypatch):
+    """Five flags (before: three at most, eight compiles): one compile with each flipped,
+    and every one of the 32 combinations builds what archlang.build builds."""
+    compiled = archlang.compile_spec(INDEPENDENT)
+    calls = _count_lowerings(monkeypatch)
+    source, _ = torch_source.generate(compiled)
+    assert len(calls) == 5
+    monkeypatch.undo()
+    for flag in "abcde":
+        assert f"if self.{flag}:" in source
+    network = _network(source, tmp_path, compiled)
+    for values in itertools.product((True, False), repeat=5):
+        params = dict(zip("abcde", values))
+        torch.manual_seed(0)
+        _agree(network(**params), INDEPENDENT, params, (3, 8, 8))
+
+
+DEPENDENT = textwrap.dedent(
+    """
+    network Net(wide: bool = false, drop: bool = false) {
+      input 3x8x8
+      if wide { conv1: conv2d(16, 1) } else { conv1: conv2d(8, 1) }
+      relu
+      if drop { dropout: dropout(0.5) }
+      conv2: conv2d(4, 1)
+      adaptive_avgpool(1)
+      flatten
+      fc: linear(10)
+    }
+    """
+)
+
+
+def test_flags_that_change_shapes_are_merged_from_every_combination(tmp_path, monkeypatch):
+    """`wide` changes the shapes after it: the combinations are compiled, not assumed."""
+    compiled = archlang.compile_spec(DEPENDENT)
+    calls = _count_lowerings(monkeypatch)
+    source, _ = torch_source.generate(compiled)
+    assert len(calls) == 3  # two flips, then the one combination they do not give
+    monkeypatch.undo()
+    network = _network(source, tmp_path, compiled)
+    for wide, drop in itertools.product((True, False), repeat=2):
+        params = {"wide": wide, "drop": drop}
+        torch.manual_seed(0)
+        _agree(network(**params), DEPENDENT, params, (3, 8, 8))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -235,3 +236,21 @@ def test_flags_that_change_shapes_are_merged_from_every_combination(tmp_path, mo
         params = {"wide": wide, "drop": drop}
         torch.manual_seed(0)
         _agree(network(**params), DEPENDENT, params, (3, 8, 8))
+
+
+def test_lowerings_in_threads_keep_their_own_records():
+    """The parameters an evaluation reads are noted per thread (a ContextVar): lowerings
+    running at once record what each records alone."""
+
+    def records(name):
+        graph = archlang.compile_spec(name).graph
+        exprs = [(n, sorted(d["exprs"].items())) for n, d in graph.nodes(data=True) if d["exprs"]]
+        return graph.graph["structural_params"], exprs
+
+    names = ["googlenet", "resnet18", "vgg11_bn", "alexnet"] * 3
+    alone = {name: records(name) for name in set(names)}
+    assert alone["googlenet"][0] == {"aux_logits", "transform_input", "variant"}
+    assert alone["resnet18"][0] == {"depth"}
+    with ThreadPoolExecutor(6) as pool:
+        for name, got in zip(names, pool.map(records, names)):
+            assert got == alone[name]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import operator
+from contextvars import ContextVar
 
 from archlang.diagnostics import Diagnostic, SpecError
 from archlang.frontend import ir
@@ -19,19 +20,33 @@ INT_LIMIT = 1 << 62
 MAX_RANGE = 1 << 20
 
 
+# Where the lowering running in this thread notes the network parameters that the
+# expressions it evaluates read (see archlang.lower.symbolic); None outside lowering.
+USES: ContextVar[set | None] = ContextVar("archlang_uses", default=None)
+
+
 class Env:
-    """A chain of name -> value mappings (consts, block parameters, loop variables)."""
+    """A chain of name -> value mappings (consts, block parameters, loop variables).
 
-    __slots__ = ("vars", "parent")
+    ``syms``: for names whose value came from network parameters, name -> (expression over
+    them, the parameters it names) (:mod:`archlang.graph.symbolic`); reading such a name
+    notes those parameters in :data:`USES`."""
 
-    def __init__(self, parent: Env | None = None, values: dict | None = None):
+    __slots__ = ("vars", "parent", "syms")
+
+    def __init__(self, parent: Env | None = None, values: dict | None = None, syms: dict | None = None):
         self.vars: dict = dict(values or {})
         self.parent = parent
+        self.syms = syms
 
     def lookup(self, name: str):
         env = self
         while type(env) is Env:
             if name in env.vars:
+                if env.syms is not None and name in env.syms:
+                    uses = USES.get()
+                    if uses is not None:
+                        uses |= env.syms[name][1]
                 return env.vars[name]
             env = env.parent
         if env is None:

@@ -3,27 +3,7 @@
 Node ids are hierarchy paths joined by ``/`` (``inception4a/branch2/0/conv``). A node's
 fields:
 
-=================  ==============================================================
-``op``             :class:`archlang.ops.Op`
-``attrs``          the op's checked, normalised arguments (padding resolved to a pair)
-``inputs``         ordered tuple of input node ids (concat order is branch order)
-``path``           tuple of names from the network down to this node
-``span``           the :class:`Span` of the statement that created it
-``aux``            name of the auxiliary head the node belongs to, or ``None``
-``init``           ``{"scheme": ..., "std": ...}`` for conv/linear weights, else ``None``
-``shape``          per-sample output shape, set by the shape pass (``None`` if it failed)
-``channels_last``  set by the shape pass on a node whose output is H×W×C
-``exprs``          attribute name -> the IR expression it was evaluated from
-=================  ==============================================================
-
-The graph holds ``nodes`` (id -> :class:`Node`, in creation order, which lowering makes
-topological), ``network``, ``params``, ``input``, ``output``, ``aux_outputs`` (name -> node
-id, in declaration order), ``outputs_type``, ``scopes`` (path id -> :class:`ScopeInfo`),
-``input_shape`` and ``file``. The IR block templates are not in it: they stay on the
-compiled result (:attr:`archlang.compiler.Compiled.templates`), so the graph is plain data
-that pickles without pydantic. Edges are the nodes' ``inputs``; :meth:`Graph.to_networkx`
-builds a networkx view for the algorithms that need one (dominators in lint).
-"""
+=================  ======================================================="""
 
 from __future__ import annotations
 
@@ -49,6 +29,7 @@ class ScopeInfo:
     template: str | None = None
     args: dict = field(default_factory=dict)
     aux: str | None = None
+    exprs: dict = field(default_factory=dict)  # arg -> its expression over network parameters
 
     @property
     def id(self) -> str:
@@ -99,6 +80,7 @@ class Graph:
     scopes: dict[str, ScopeInfo] = field(default_factory=dict)
     input_shape: tuple[int, ...] | None = None
     file: str | None = None
+    structural_params: frozenset[str] = frozenset()  # parameters an `if`, loop or name reads
     # node id -> the nodes reading it, each once, in creation order (torch.fx's ``users``);
     # derived from the nodes' inputs as they are added.
     _users: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)

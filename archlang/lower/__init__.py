@@ -37,6 +37,7 @@ from .state import (
     Scope,
     lowering_error,
 )
+from .symbolic import network_env, structural
 from .walk import walk
 
 __all__ = ["DEFAULT_MAX_NODES", "MAX_BLOCK_DEPTH", "MAX_LOWER_DEPTH", "MIN_STEPS", "STEPS_PER_NODE", "lower"]
@@ -82,8 +83,9 @@ def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> Gr
     lw.estimate = Estimator(lw.blocks, lw.globals, items, cap=max_nodes + 1)
     net = the_network(program)
     values = bind_network_params(net, overrides, lw.globals)
-    top = Frame(Scope(()), lw.globals.child(values), Ctx(), top=True)
-    out = walk(lw, net.body, None, top, BODY)
+    top = Frame(Scope(()), network_env(lw.globals, values), Ctx(), top=True)
+    with structural(set()) as fixed:
+        out = walk(lw, net.body, None, top, BODY)
     if lw.errors:
         raise SpecError(lw.errors)
     if lw.g.input is None:
@@ -101,4 +103,5 @@ def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> Gr
     g.outputs_type = lw.outputs_type
     g.scopes = lw.scopes
     g.file = program.main.file
+    g.structural_params = frozenset(fixed)
     return lw.g

@@ -6,16 +6,17 @@ from __future__ import annotations
 import difflib
 
 from archlang.frontend import ir
-from archlang.frontend.expressions import evaluate
+from archlang.frontend.expressions import Env
 from archlang.lower.layer_names import check_label, label_text
 from archlang.ops.binding import bind_args
 from archlang.ops.shape_rules import resolve_padding
 
 from ..diagnostics import Note
-from ..ops import ALIASES, CALLABLE_OPS, GROUP_OPS, ArgError, Op, ShapeError
+from ..ops import ALIASES, CALLABLE_OPS, GROUP_OPS, SIGNATURES, ArgError, Op, ShapeError
 from . import settings
 from .program import bind_block_args
 from .state import MAX_BLOCK_DEPTH, Frame, Lowering, Scope, arg_span, lowering_error
+from .symbolic import evaluate_recorded
 from .walk import Mode, walk
 
 
@@ -145,7 +146,10 @@ def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame):
         benv, sub_ctx = _enter_block(lw, block, call, frame)
         if name is None:
             name = frame.scope.auto_name(callee)
-        sub = lw.open_scope(frame.scope, name, "block", call.span, ctx, template=block.name, args=dict(benv.vars))
+        exprs = {q: expr for q, (expr, _) in (benv.syms or {}).items()}
+        sub = lw.open_scope(
+            frame.scope, name, "block", call.span, ctx, template=block.name, args=dict(benv.vars), exprs=exprs
+        )
         return walk(lw, block.body, cur, Frame(sub, benv, sub_ctx), BODY)
     op, fixed = (CALLABLE_OPS[callee], {}) if callee in CALLABLE_OPS else ALIASES.get(callee, (None, {}))
     if op is None:
@@ -157,19 +161,28 @@ def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame):
             call.span,
             help=f"did you mean `{close[0]}`?" if close else "define it with `block` or import the library that does",
         )
-    attrs = _bind(op, call, frame.env, fixed)
+    attrs, exprs = _bind(op, call, frame.env, fixed)
     if name is None:
         name = frame.scope.auto_name(callee)
-    return lw.add_node(frame.scope, name, op, attrs, (cur,), call.span, ctx)
+    return lw.add_node(frame.scope, name, op, attrs, (cur,), call.span, ctx, exprs)
 
 
 def _bind(op, call: ir.Call, env, fixed: dict):
-    positional = [evaluate(a, env) for a in call.args]
+    """(attributes, expressions of those a network parameter reaches)."""
+    positional, exprs = [], {}
+    names = SIGNATURES[op].args
+    for i, a in enumerate(call.args):
+        value, sym = evaluate_recorded(a, env)
+        positional.append(value)
+        if sym is not None:
+            exprs[names[i].name if i < len(names) else i] = sym[0]
     keyword = dict(fixed)
     for kw in call.kwargs:
         if kw.name in keyword and kw.name not in fixed:
             raise lowering_error("E206", f"argument `{kw.name}` given twice", kw.span)
-        keyword[kw.name] = evaluate(kw.value, env)
+        keyword[kw.name], sym = evaluate_recorded(kw.value, env)
+        if sym is not None:
+            exprs[kw.name] = sym[0]
     try:
         attrs = bind_args(op, positional, keyword)
         if op is Op.CONV2D:
@@ -182,7 +195,7 @@ def _bind(op, call: ir.Call, env, fixed: dict):
         raise lowering_error(e.code, message, arg_span(call, e.arg), help) from None
     except ShapeError as e:
         raise lowering_error(e.code, e.message, call.span, e.help) from None
-    return attrs
+    return attrs, exprs
 
 
 def _unit(lw: Lowering, call: ir.Call, name, cur, frame: Frame):
@@ -190,13 +203,13 @@ def _unit(lw: Lowering, call: ir.Call, name, cur, frame: Frame):
     style = ctx.unit[call.name]
     after, _ = settings.UNIT_STYLES[style["style"]]
     fixed = {} if any(kw.name == "bias" for kw in call.kwargs) else {"bias": style["bias"]}
-    attrs = _bind(Op.CONV2D, call, frame.env, fixed)
+    attrs, exprs = _bind(Op.CONV2D, call, frame.env, fixed)
     if name is None:
         name = frame.scope.auto_name(call.name)
     if not after:
-        return lw.add_node(frame.scope, name, Op.CONV2D, attrs, (cur,), call.span, ctx)
+        return lw.add_node(frame.scope, name, Op.CONV2D, attrs, (cur,), call.span, ctx, exprs)
     sub = lw.open_scope(frame.scope, name, "unit", call.span, ctx, template=call.name, args={"style": style["style"]})
-    out = lw.add_node(sub, "conv", Op.CONV2D, attrs, (cur,), call.span, ctx)
+    out = lw.add_node(sub, "conv", Op.CONV2D, attrs, (cur,), call.span, ctx, exprs)
     for step in after:
         if step == "bn":
             bn = bind_args(Op.BATCHNORM, [], dict(style["bn"]))
@@ -220,8 +233,9 @@ def _enter_block(lw: Lowering, block: ir.BlockDef, call: ir.Call, frame: Frame):
     if len(ctx.blocks) >= MAX_BLOCK_DEPTH:
         raise lowering_error("E602", f"blocks nested more than {MAX_BLOCK_DEPTH} deep", call.span)
     lw.check_expansion(lw.estimate.body(block.body), call.span, f"block `{block.name}`")
-    values = bind_block_args(block, call, frame.env, lw.globals)
-    return lw.globals.child(values), ctx.inner(blocks=ctx.blocks + (block.name,))
+    syms: dict = {}
+    values = bind_block_args(block, call, frame.env, lw.globals, syms)
+    return Env(lw.globals, values, syms or None), ctx.inner(blocks=ctx.blocks + (block.name,))
 
 
 def _group(lw: Lowering, layer: ir.Group, name, cur, frame: Frame):

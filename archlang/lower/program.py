@@ -13,6 +13,7 @@ from archlang.frontend.parser import parse_expression
 from ..diagnostics import Note, Span, SpecError
 from ..ops import ALIASES, CALLABLE_OPS
 from .state import lowering_error
+from .symbolic import evaluate_recorded
 
 # Top-level constants are evaluated on first use, one nested evaluation (~4 Python frames)
 # per constant named along the way: `const c2 = c1`, `const c1 = c0`, ...
@@ -181,7 +182,10 @@ def block_usage(block: ir.BlockDef) -> str:
     return f"usage: {block.name}({', '.join(parts)})"
 
 
-def bind_block_args(block: ir.BlockDef, call: ir.Call, env: Env, globals_: GlobalEnv) -> dict:
+def bind_block_args(block: ir.BlockDef, call: ir.Call, env: Env, globals_: GlobalEnv, syms: dict | None = None) -> dict:
+    """The block's parameter values for this call; ``syms`` gets (expression, parameters)
+    of each argument a network parameter reaches (see :mod:`.symbolic`)."""
+    syms = {} if syms is None else syms
     params = block.params
     if len(call.args) > len(params):
         raise lowering_error(
@@ -190,7 +194,12 @@ def bind_block_args(block: ir.BlockDef, call: ir.Call, env: Env, globals_: Globa
             call.args[len(params)].span,
             help=block_usage(block),
         )
-    given = {p.name: (evaluate(arg, env), arg.span) for p, arg in zip(params, call.args)}
+    given = {}
+    for p, arg in zip(params, call.args):
+        value, sym = evaluate_recorded(arg, env)
+        given[p.name] = (value, arg.span)
+        if sym is not None:
+            syms[p.name] = sym
     names = {p.name for p in params}
     for kw in call.kwargs:
         if kw.name not in names:
@@ -203,7 +212,10 @@ def bind_block_args(block: ir.BlockDef, call: ir.Call, env: Env, globals_: Globa
             )
         if kw.name in given:
             raise lowering_error("E206", f"argument `{kw.name}` given twice", kw.span)
-        given[kw.name] = (evaluate(kw.value, env), kw.span)
+        value, sym = evaluate_recorded(kw.value, env)
+        given[kw.name] = (value, kw.span)
+        if sym is not None:
+            syms[kw.name] = sym
     penv = globals_.child()
     values = penv.vars
     for p in params:

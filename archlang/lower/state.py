@@ -143,14 +143,18 @@ class Lowering:
         if len(self.errors) >= MAX_REPORTED_ERRORS:
             raise SpecError(self.errors)
 
-    def open_scope(self, scope: Scope, name, kind, span, ctx: Ctx, sequential=False, template=None, args=None):
+    def open_scope(
+        self, scope: Scope, name, kind, span, ctx: Ctx, sequential=False, template=None, args=None, exprs=None
+    ):
         path = scope.path + (name,)
-        info = ScopeInfo(path=path, kind=kind, span=span, template=template, args=args or {}, aux=ctx.aux)
+        info = ScopeInfo(
+            path=path, kind=kind, span=span, template=template, args=args or {}, aux=ctx.aux, exprs=exprs or {}
+        )
         self.scopes[info.id] = info
         scope.labels.setdefault(name, (None, span))
         return Scope(path, sequential=sequential)
 
-    def add_node(self, scope: Scope, name, op, attrs, inputs, span, ctx: Ctx) -> str:
+    def add_node(self, scope: Scope, name, op, attrs, inputs, span, ctx: Ctx, exprs=None) -> str:
         path = scope.path + (name,)
         nid = "/".join(path)
         if nid in self.g:
@@ -175,6 +179,7 @@ class Lowering:
                 span=span,
                 aux=ctx.aux,
                 init=_init(op, attrs, ctx),
+                exprs=exprs or {},
             )
         )
         if scope.labels.get(name, (None,))[0] is None:

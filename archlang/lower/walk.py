@@ -12,6 +12,7 @@ from archlang.frontend.expressions import charge, evaluate, type_name
 
 from ..diagnostics import SpecError
 from .state import Frame, Lowering, lowering_error
+from .symbolic import evaluate_recorded
 
 # handler(lowering, statement, accumulated value, frame) -> accumulated value
 Handler = Callable[[Lowering, object, object, Frame], object]
@@ -82,7 +83,9 @@ def _const(lw, stmt, acc, frame: Frame, mode):
     env = frame.env
     if stmt.name in env.vars:
         raise lowering_error("E302", f"`{stmt.name}` is already defined here", stmt.span)
-    env.vars[stmt.name] = evaluate(stmt.value, env)
+    env.vars[stmt.name], sym = evaluate_recorded(stmt.value, env)
+    if sym is not None:
+        env.syms = {**(env.syms or {}), stmt.name: sym}
     return acc
 
 

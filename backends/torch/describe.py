@@ -40,6 +40,9 @@ class Described:
     plan: ModulePlan
     slots: list = field(default_factory=list)  # concrete values, by slot index
     roles: list = field(default_factory=list)  # SYMBOLIC role of each slot ("channels", "size", ...)
+    # what each slot holds: (node id, argument) of a layer's, (block instance path, parameter)
+    # of a block call's, None (a block's output width, a fused conv's)
+    origins: list = field(default_factory=list)
     init: list = field(default_factory=list)  # (attribute name, value tree)
     forward: list[Statement] = field(default_factory=list)
     ret: str = "x"
@@ -122,12 +125,13 @@ class Describer:
         self.uses: set[str] = set()  # helper definitions the file needs ("transform_input", ...)
 
     # -- constructor calls -----------------------------------------------------------------
-    def _slot(self, d: Described, value, default=None, role="channels") -> Slot:
+    def _slot(self, d: Described, value, default=None, role="channels", origin=None) -> Slot:
         d.slots.append(value)
         d.roles.append(role)
+        d.origins.append(origin)
         return Slot(len(d.slots) - 1) if default is None else Slot(len(d.slots) - 1, default)
 
-    def _call(self, func: str, d: Described, args: list[Arg], in_lin: Lin, lead=None, symbolic=True) -> Call:
+    def _call(self, func: str, d: Described, args: list[Arg], in_lin: Lin, lead=None, symbolic=True, node=None) -> Call:
         """A call whose widths, rates and strides become slots (only constructors: a forward
         cannot see constructor parameters)."""
         call = Call(func, list(lead or []))
@@ -135,7 +139,8 @@ class Describer:
             if a.name in INPUT_WIDTH:
                 value = in_lin
             elif symbolic and SYMBOLIC.get(a.name) and _is_number(a.value):
-                value = self._slot(d, a.value, a.default if a.has_default else None, SYMBOLIC[a.name])
+                default = a.default if a.has_default else None
+                value = self._slot(d, a.value, default, SYMBOLIC[a.name], (node, a.name))
             elif a.value is TRAINING:
                 value = "self.training"
             elif a in explicit([a]):
@@ -153,7 +158,7 @@ class Describer:
             if item.op is Op.LAYER_SCALE:  # a bare parameter, C×1×1
                 shape = Seq("(", ")", [in_lin, "1", "1"])
                 return Call("nn.Parameter", [Call("torch.full", [shape, py_value(item.attrs["init"])])]), in_lin
-            call = self._call(TORCH_OPS[item.op].module, d, item.args, in_lin)
+            call = self._call(TORCH_OPS[item.op].module, d, item.args, in_lin, node=item.node)
             lins[item.node] = out_channels(item, call, [in_lin])
             if call.func in HELPERS:  # defined by the generated file (TransformInput, ...)
                 self.uses.add(call.func)
@@ -161,7 +166,7 @@ class Describer:
         if item.kind == "unit":
             conv = item.children[0]
             args = [a for a in conv.args if a.name not in ("in_channels", "bias")]
-            call = self._call(self.classes.unit_class(item), d, args, in_lin, lead=[in_lin])
+            call = self._call(self.classes.unit_class(item), d, args, in_lin, lead=[in_lin], node=conv.node)
             lins[item.output] = Lin(((call.args[1].index, 1),))
             return call, lins[item.output]
         if item.kind == "fused":
@@ -186,7 +191,7 @@ class Describer:
         cls, params = self.classes.block_call(item)
         call = Call(cls, [in_lin])
         for param, ident, keyword, default in params:
-            slot = self._slot(d, item.args[param], default if keyword else None)
+            slot = self._slot(d, item.args[param], default if keyword else None, origin=(item.path, param))
             (call.kwargs.append((ident, slot)) if keyword else call.args.append(slot))
         width = channels(self.graph.nodes[item.output])
         lins[item.output] = Lin(((self._slot(d, width).index, 1),))

@@ -40,6 +40,8 @@ class Emitter:
         self.classes = Namespace({*HELPERS, "OrderedDict", "namedtuple", *extra_names})
         self.class_of: dict[tuple, str] = {}  # block instance path -> class name
         self.params_of: dict[str, list[tuple]] = {}  # class -> (param, ident, keyword?, default)
+        # block instance path -> (its description, the binding its class prints it with)
+        self.instances: dict[tuple, tuple[Described, dict]] = {}
         self.unit_classes: dict[tuple, str] = {}
         self.texts: list[str] = []
         self.fused_classes: dict[bool, str] = {}  # relu? -> class name
@@ -128,6 +130,7 @@ class Emitter:
                 if len(final) == 1
                 else self.classes.name(class_name(wanted, Namespace()), key=("class", template, index))
             )
+            self.instances.update((d.plan.path, (d, binding)) for d in members)
             used = [q for q in params if q in used_params(binding)]
             rename = self._idents(used)
             binding = _renamed(binding, rename)
@@ -159,6 +162,7 @@ class Emitter:
         """One class for two structures told apart by ``flag`` (see :mod:`.variants`)."""
         true, false = ((m, dict(b)) for m, b in sorted(final, key=lambda group: not group[0][0].plan.args[flag]))
         unify(true, false)
+        self.instances.update((d.plan.path, (d, binding)) for members, binding in (true, false) for d in members)
         used = [q for q in params if q == flag or q in used_params(true[1]) | used_params(false[1])]
         rename = self._idents(used)
         sides = []
@@ -312,13 +316,13 @@ class Emitter:
         names = Namespace(self.reserved - HELPER_FUNCTIONS)
         return {q: names.name(q) for q in self.graph.params or {}}
 
-    def root_statements(self, d: Described, arguments: dict[str, list[int]]):
+    def root_statements(self, d: Described, arguments: dict[str, dict[int, str]]):
         """(init statements, forward statements) of the network class; ``arguments``: the
-        network parameters it takes, each with the root slots it gives."""
+        network parameters it takes, each with the root slots it gives (slot -> the
+        source text of the expression that fills it, ``num_classes``, ``width * 2``)."""
         binding = {"in": self.graph.input_shape[0], **dict(enumerate(d.slots))}
-        idents = self.idents()
-        for q, slots in arguments.items():
-            binding.update(dict.fromkeys(slots, idents[q]))
+        for texts in arguments.values():
+            binding.update(texts)
         forward = self.forward_statements(d, binding)
         if d.plan.outputs:
             fields = ", ".join(v for _, v in d.outputs)

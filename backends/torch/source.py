@@ -1,16 +1,26 @@
 """The generated source of a compiled spec: plan, optional plan rewrite, emitter, and the
-network parameters the network class takes as arguments (numeric ones that fill in values,
-boolean ones that choose structure). No torch import.
+network parameters the network class takes as arguments.
+
+Numeric parameters and the flag of ``zero_init_residual`` are read from the expressions
+lowering keeps (:mod:`.arguments`): no compile beyond the one emitted. A boolean parameter
+that chooses structure (``aux_logits``, ``transform_input``, VGG's ``batch_norm``) needs
+the structure it does not choose, which the one lowering does not build: the spec is
+compiled once more per such flag, flipped (googlenet: two), and when the flags are
+independent every combination follows from those (:func:`_combinations`); flags that
+interact (one changes shapes the other's layers see) are compiled in every combination,
+three of them at most. No torch import.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+from difflib import SequenceMatcher
 
 from archlang.compiler import Compiled, compile_spec
 from archlang.diagnostics import Diagnostic, SpecError
 
+from .arguments import flag_kinds, numeric_arguments, zero_init_flag
 from .codegen_init import initialize_weights, zero_init_norms
 from .emit import Emitter
 from .plan import plan
@@ -23,75 +33,57 @@ def _prepared(compiled: Compiled, rewrite=None):
     return emitter, emitter.prepare()
 
 
-def _nearby(value):
-    return value + 1 if isinstance(value, int) else value / 2 if value else 0.5
-
-
 def _without_shapes(texts: list[str]) -> list[str]:
     """Class texts without their shape comments (which show one instance's sizes)."""
     return [re.sub(r" *# \(N[^)]*\)", "", t) for t in texts]
 
 
-def constructor_arguments(compiled: Compiled, emitter: Emitter, root, rewrite=None) -> dict[str, list[int]]:
-    """The network parameters the generated network class can take as arguments, each with
-    the constructor values (root slots) it sets.
-
-    A numeric parameter qualifies when it only *fills values* in the network's
-    ``__init__``: the spec compiled with another value of it gives the same classes, the
-    same network structure and init, and differs exactly in slots that hold the parameter
-    (checked by compiling it); one that changes nothing maps to no slots. Parameters that change structure (``aux_logits``) or enter
-    an expression the class cannot see stay fixed at their compiled value.
-    """
-    params = compiled.graph.params or {}
-    shape = tuple(compiled.graph.input_shape)
-    out = {}
-    for name, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        other_value = _nearby(value)
-        try:
-            other = compile_spec(compiled.program, {**params, name: other_value}, shape)
-        except SpecError:
-            continue
-        other_emitter, other_root = _prepared(other, rewrite)
-        if _without_shapes(other_emitter.texts) != _without_shapes(emitter.texts) or other_root.key != root.key:
-            continue
-        if other_emitter.init_lines() != emitter.init_lines():
-            continue
-        changed = [i for i, (a, b) in enumerate(zip(root.slots, other_root.slots)) if a != b]
-        exact = all(root.slots[i] == value and other_root.slots[i] == other_value for i in changed)
-        if exact:
-            out[name] = changed  # [] for a parameter that changes nothing (in this network)
-    return out
-
-
-def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments: dict):
-    """The network class over its boolean parameters, or None.
+def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments: dict, flags: list[str]):
+    """The network class over the boolean parameters ``flags``, or None.
 
     Boolean network parameters (``aux_logits``, ``transform_input``) change structure. The
-    spec is compiled for every combination of them (at most three: eight compilations);
-    each gives the network's statements, and :func:`.variants.merge_variants` merges them
+    spec is compiled once more per flag, with that flag flipped; where the flags are
+    independent (:func:`_combinations`) the statements of every combination follow from
+    those. Otherwise it is compiled for every combination (at most three flags: seven more
+    compilations). :func:`.variants.merge_variants` merges the combinations' statements
     pairwise, flag by flag, into one class that takes the flags (``if aux_logits:``).
     Every combination must give the same numeric constructor arguments, the same init and
     classes contained in one combination's (whose classes the file then holds). Returns
     (emitter whose classes to print, init, forward, flags used) or None."""
     params = compiled.graph.params or {}
-    flags = [q for q, v in params.items() if isinstance(v, bool)]
-    if not flags or len(flags) > 3:
+    if not flags:
         return None
     shape = tuple(compiled.graph.input_shape)
-    variants = {}
-    for values in itertools.product((True, False), repeat=len(flags)):
-        assignment = dict(zip(flags, values, strict=True))
-        if all(params[f] == v for f, v in assignment.items()):
-            variants[values] = (emitter, root, arguments)
-            continue
+    base = tuple(params[f] for f in flags)
+    graphs = {base: compiled.graph}
+    found = {base: (emitter, root, arguments)}
+
+    def variant(values: tuple) -> bool:
         try:
-            other = compile_spec(compiled.program, {**params, **assignment}, shape)
+            other = compile_spec(compiled.program, {**params, **dict(zip(flags, values, strict=True))}, shape)
         except SpecError:
-            return None
+            return False
         e, r = _prepared(other, rewrite)
-        variants[values] = (e, r, constructor_arguments(other, e, r, rewrite))
+        found[values] = (e, r, numeric_arguments(other.graph, e, r))
+        graphs[values] = other.graph
+        return True
+
+    flips = [tuple(not v if i == k else v for i, v in enumerate(base)) for k in range(len(flags))]
+    if not all(variant(values) for values in flips):
+        return None
+    statements = {k: e.root_statements(r, a) for k, (e, r, a) in found.items()}
+    combined = _combinations(base, flips, statements, graphs) if len(flags) <= MAX_FLAGS else None
+    if combined is None:
+        if len(flags) > 3:
+            return None
+        for values in itertools.product((True, False), repeat=len(flags)):
+            if values not in found and not variant(values):
+                return None
+        statements = {k: e.root_statements(r, a) for k, (e, r, a) in found.items()}
+    else:
+        statements = combined
+    # in the order of the combinations, as they were all compiled before
+    variants = {k: found[k] for k in itertools.product((True, False), repeat=len(flags)) if k in found}
     taken = {q for _, _, a in variants.values() for q, slots in a.items() if slots}
     if any(not taken <= set(a) for _, _, a in variants.values()):
         return None  # a parameter fills values in one combination but changes structure in another
@@ -120,7 +112,6 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
     if zero_init is False:
         return None
     idents = emitter.idents()
-    statements = {k: e.root_statements(r, a) for k, (e, r, a) in variants.items()}
     used: list[str] = []
 
     def merge(prefix: tuple):
@@ -145,6 +136,67 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
     if zero_init and zero_init[1] not in used:
         used.append(zero_init[1])
     return full_emitter, merged, [f for f in flags if f in used], taken
+
+
+# Flags merged from one compile each; beyond this, 2**n combinations are too many to write.
+MAX_FLAGS = 8
+
+
+def _rendered(stmt) -> str:
+    return "\n".join(stmt.render(""))
+
+
+def _combinations(base: tuple, flips: list[tuple], statements: dict, graphs: dict) -> dict | None:
+    """The network's (init, forward) statements for every combination of the flags, from
+    the compiled one (``base``) and one compile per flag flipped (``flips``); None unless
+    the flags are independent:
+
+    * flipping a flag changes no shape of a layer both graphs have, and the layers it adds,
+      removes or changes are not another flag's, nor read by another flag's layers;
+    * the statements it changes (by their text, shape comments included) are apart from
+      another flag's, with a statement both keep between them.
+
+    A combination's statements are then the compiled ones with each flipped flag's changed
+    statements replaced by its compile's.
+    """
+    g0 = graphs[base]
+    touched = []
+    for values in flips:
+        g = graphs[values]
+        only = set(g0.nodes) ^ set(g.nodes)
+        common = set(g0.nodes) & set(g.nodes)
+        if any(g0.nodes[n].shape != g.nodes[n].shape for n in common):
+            return None
+        keys = ("op", "attrs", "inputs", "init", "aux")
+        changed = {n for n in common if any(getattr(g0.nodes[n], k) != getattr(g.nodes[n], k) for k in keys)}
+        reads = {i for graph in (g0, g) for n in (only | changed) & set(graph.nodes) for i in graph.nodes[n].inputs}
+        touched.append((only, only | changed, reads))
+    for a, (_, delta_a, reads_a) in enumerate(touched):
+        for b, (only_b, delta_b, _) in enumerate(touched):
+            if a != b and (delta_a & delta_b or reads_a & only_b):
+                return None
+    regions = []  # per flag, per part (init, forward): [(start, end, replacement)]
+    for values in flips:
+        parts = []
+        for s0, s1 in zip(statements[base], statements[values], strict=True):
+            matcher = SequenceMatcher(a=[_rendered(s) for s in s0], b=[_rendered(s) for s in s1], autojunk=False)
+            parts.append([(i1, i2, s1[j1:j2]) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"])
+        regions.append(parts)
+    for part in (0, 1):
+        spans = sorted((i1, i2, f) for f, r in enumerate(regions) for i1, i2, _ in r[part])
+        if any(fa != fb and not a2 < b1 for (_, a2, fa), (b1, _, fb) in zip(spans, spans[1:])):
+            return None
+    out = {}
+    for values in itertools.product((True, False), repeat=len(base)):
+        flipped = [f for f, v in enumerate(values) if v != base[f]]
+        parts = []
+        for part, s0 in enumerate(statements[base]):
+            result = list(s0)
+            for i1, i2, replacement in sorted((e for f in flipped for e in regions[f][part]), key=lambda e: -e[0]):
+                result[i1:i2] = replacement
+            parts.append(result)
+        out[values] = tuple(parts)
+    return out
 
 
 def _zero_init_flag(flags: list[str], norms: dict[tuple, list[str]]):
@@ -174,16 +226,32 @@ def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
     """(source, network class name) for a compiled spec; ``rewrite``: a plan -> plan pass
     applied first (``--optimize``'s :func:`.rewrite.inference_plan`)."""
     emitter, root = _prepared(compiled, rewrite)
-    arguments = constructor_arguments(compiled, emitter, root, rewrite)
-    merged = _flags_merged(compiled, rewrite, emitter, root, arguments)
+    arguments = numeric_arguments(compiled.graph, emitter, root)
+    structural, zeroing = flag_kinds(compiled.graph)
+    merged = _flags_merged(compiled, rewrite, emitter, root, arguments, structural)
     if merged is None:
-        source, name = emitter.generate(root, {q: slots for q, slots in arguments.items() if slots})
+        flags = _zero_init(compiled, emitter, zeroing)
+        taken = {q: slots for q, slots in arguments.items() if slots}
+        source, name = emitter.generate(root, taken, flags=flags)
     else:
         full, statements, flags, taken = merged  # full: the combination that has every class
+        if full.zero_init is None:
+            flags = [*flags, *_zero_init(compiled, full, zeroing)]
         params = compiled.graph.params or {}
         source, name = full.generate(root, dict.fromkeys(taken), statements, flags, params)
     _check_syntax(source, compiled)
     return source, name
+
+
+def _zero_init(compiled: Compiled, emitter: Emitter, flags: list[str]) -> list[str]:
+    """Make the first of ``flags`` that zeroes batch norms the argument of
+    ``_initialize_weights`` (``zero_init_residual``); [that flag] or []."""
+    for flag in flags:
+        norms = zero_init_flag(compiled.graph, emitter.root, flag)
+        if norms:
+            emitter.zero_init = (norms, flag)
+            return [flag]
+    return []
 
 
 def _check_syntax(source: str, compiled: Compiled) -> None:

@@ -79,7 +79,10 @@ def _render_lin(lin: Lin, binding: dict) -> str:
         if isinstance(expr, (int, float)) and not isinstance(expr, bool):
             const += coeff * expr
         else:
-            parts.append(_text(expr) if coeff == 1 else f"{_text(expr)} * {int(coeff)}")
+            text = _text(expr)
+            if coeff != 1 and (" + " in text or " - " in text):  # a network argument's `a + b`
+                text = f"({text})"
+            parts.append(text if coeff == 1 else f"{text} * {int(coeff)}")
     if const or not parts:
         parts.append(str(int(const) if Fraction(const).denominator == 1 else const))
     if q == 1:

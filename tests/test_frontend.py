@@ -13,9 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archlang import compile_spec, ir, syntax
+from archlang import compile_spec
 from archlang.analysis import run_passes
 from archlang.diagnostics import Span, SpecError, line_col
+from archlang.frontend import ir
+from archlang.frontend import parser as syntax
 from archlang.frontend.loader import load_text
 from archlang.graph.shape_text import format_shape
 from archlang.lower import lower

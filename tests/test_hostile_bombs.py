@@ -11,8 +11,10 @@ import time
 
 from hostile import HEAD, archc, at, errors, one_error
 
-from archlang import compile_spec, evaluate, lower
-from archlang.lower import names, state
+from archlang import compile_spec, lower
+from archlang.frontend import expressions as evaluate
+from archlang.lower import layer_names as names
+from archlang.lower import state
 
 
 def test_a_value_is_measured_by_its_logical_size_not_its_memory():

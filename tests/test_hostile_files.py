@@ -9,8 +9,9 @@ import re
 import pytest
 from hostile import HEAD, archc, at, one_error
 
-from archlang import compile_spec, loader
+from archlang import compile_spec
 from archlang.diagnostics import SpecError, render_all
+from archlang.frontend import loader
 
 # ---- text edge cases -------------------------------------------------------------------
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import pytest
 from hostile import HEAD, archc, at, one_error
 
-from archlang import compile_spec, loader, lower, syntax
-from archlang import evaluate as evaluate_mod
+from archlang import compile_spec, lower
+from archlang.frontend import expressions as evaluate_mod
+from archlang.frontend import loader
+from archlang.frontend import parser as syntax
 from archlang.ops import MAX_DIM
 
 # ---- resource limits ------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 from pydantic import ValidationError
 
-from archlang import ir
+from archlang.frontend import ir
 from archlang.frontend.expressions import Env, evaluate
 from archlang.frontend.parser import parse
 

@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import reference_out, spec_cases
 
-from archlang import compile_spec, ir
+from archlang import compile_spec
 from archlang.diagnostics import SpecError
+from archlang.frontend import ir
 from archlang.frontend.loader import load_text
 from archlang.frontend.parser import parse
 from archlang.ops import Op

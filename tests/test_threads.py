@@ -13,8 +13,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import archlang
-from archlang import compile_spec, syntax
+from archlang import compile_spec
 from archlang.diagnostics import SpecError
+from archlang.frontend import parser as syntax
 
 THREADS = 8
 

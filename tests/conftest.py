@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,3 +51,16 @@ def run():
         return runner.invoke(main, list(args), env={"NO_COLOR": "1"}, prog_name="archc")
 
     return invoke
+
+
+def assert_ruff_clean(*paths, config=(), select="E,F,W,I,B,UP"):
+    """``ruff check`` and ``ruff format --check`` over ``paths`` (files or folders), one run
+    each. ruff is in the test extra: run as ``python -m ruff`` so a missing ruff fails here
+    instead of skipping."""
+    for cmd in (["check", "--select", select], ["format", "--check", "--diff"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", cmd[0], "--isolated", *cmd[1:], *config, *map(str, paths)],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from archlang.backends.torch.codegen import emit  # noqa: E402
+from conftest import assert_ruff_clean
 
 import archlang  # noqa: E402
 
@@ -71,22 +71,11 @@ def test_cli_emit_torch_writes_the_same_file(tmp_path, emitted):
     assert out.read_text() == emitted["googlenet"]
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed")
 @pytest.mark.parametrize("config", [[], ["--line-length", "120"]], ids=["default", "project"])
 def test_generated_code_is_ruff_clean(tmp_path, emitted, odd_names_source, config):
     for name, source in {**emitted, "odd": odd_names_source}.items():
-        path = tmp_path / f"{name}.py"
-        path.write_text(source)
-        lint = subprocess.run(
-            ["ruff", "check", "--isolated", "--select", "E,F,W,I,B,UP", *config, str(path)],
-            capture_output=True,
-            text=True,
-        )
-        assert lint.returncode == 0, lint.stdout
-        fmt = subprocess.run(
-            ["ruff", "format", "--isolated", "--check", "--diff", *config, str(path)], capture_output=True, text=True
-        )
-        assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+        (tmp_path / f"{name}.py").write_text(source)
+    assert_ruff_clean(tmp_path, config=config)
 
 
 def test_generated_file_imports_only_torch_and_collections(emitted):

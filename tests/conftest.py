@@ -1,3 +1,4 @@
+import functools
 import os
 import subprocess
 import sys
@@ -10,6 +11,26 @@ from hypothesis import HealthCheck, settings
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@functools.cache
+def tracked(pattern: str) -> tuple[Path, ...]:
+    """The checkout's files matching ``pattern`` (a glob relative to the root, ``*`` within one
+    folder) that git tracks: a stray ``specs/tmp.arch`` left in the checkout is not a bundled
+    spec and must not become a test case. Outside a git checkout (an unpacked sdist), the glob."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--", f":(glob){pattern}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return tuple(sorted(ROOT.glob(pattern)))
+    return tuple(sorted(ROOT / name for name in listed.split("\0") if name))
+
+
+def bundled_names() -> list[str]:
+    """Names of the bundled spec files (``googlenet``, ...), tracked ones only (see ``tracked``)."""
+    return sorted(p.stem for p in tracked("specs/*.arch"))
+
 
 # Hypothesis profiles. `ci` (the default) is reproducible: the examples are derived from each
 # test's source, not from a random seed, so a red run is red again on rerun and a green run

@@ -8,7 +8,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, tracked
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import valid_specs
@@ -17,7 +17,7 @@ from archlang.cli.main import main
 from archlang.frontend.parser import parse
 from archlang.tools.fmt import format_source, ir_without_spans
 
-BUNDLED = sorted((ROOT / "specs").glob("*.arch")) + sorted((ROOT / "specs" / "lib").glob("*.arch"))
+BUNDLED = [*tracked("specs/*.arch"), *tracked("specs/lib/*.arch")]
 
 MESSY = """
 
@@ -218,7 +218,9 @@ def _misplaced_continuations(text: str) -> list[int]:
 
 
 def test_bundled_specs_are_fmt_clean():
-    result = CliRunner().invoke(main, ["fmt", "--check", *map(str, BUNDLED), str(ROOT / "archlang" / "prelude.arch")])
+    result = CliRunner().invoke(
+        main, ["fmt", "--check", *map(str, BUNDLED), str(ROOT / "archlang" / "frontend" / "prelude.arch")]
+    )
     assert result.exit_code == 0, result.output
 
 

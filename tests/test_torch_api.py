@@ -15,11 +15,12 @@ from archlang.backends.torch import optimize as torch_optimize
 from archlang.backends.torch.build import build
 from archlang.backends.torch.codegen import emit
 from bn_stats import randomize_bn
+from conftest import bundled_names
 from generated import import_source
 from test_torch_differential import _compile_small
 
 import archlang
-from archlang.compiler import bundled_specs, ensure_compiled
+from archlang.compiler import ensure_compiled
 
 
 @pytest.mark.parametrize(
@@ -88,7 +89,7 @@ def test_two_builds_never_share_classes():
     assert type(a) is not type(b) and type(a).__module__ != type(b).__module__
 
 
-@pytest.mark.parametrize("name", sorted(bundled_specs()))
+@pytest.mark.parametrize("name", bundled_names())
 def test_network_parameters_are_constructor_arguments(name, tmp_path):
     """archlang.build(spec, num_classes=10) == the emitted class instantiated with
     num_classes=10: same keys and shapes, and with the same weights the same outputs."""
@@ -108,7 +109,7 @@ def test_network_parameters_are_constructor_arguments(name, tmp_path):
 
 
 def _flag_cases():
-    for name in sorted(bundled_specs()):
+    for name in bundled_names():
         params = archlang.compile_spec(name).graph.graph["params"]
         for flag, value in params.items():
             if isinstance(value, bool):
@@ -145,7 +146,7 @@ def test_boolean_network_parameters_are_constructor_arguments(name, flag, value,
                 torch.testing.assert_close(u, v, rtol=1e-9, atol=0)
 
 
-@pytest.mark.parametrize("name", sorted(bundled_specs()))
+@pytest.mark.parametrize("name", bundled_names())
 def test_optimize_on_every_bundled_spec_equals_the_plain_model(name, tmp_path):
     """float64, random BN statistics and affine parameters, eval outputs within 1e-9."""
     compiled = _compile_small(name)

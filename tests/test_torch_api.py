@@ -17,6 +17,7 @@ from archlang.backends.torch.codegen import emit
 from bn_stats import randomize_bn
 from conftest import bundled_names
 from generated import import_source
+from graph_reference import evaluate
 from test_torch_differential import _compile_small
 
 import archlang
@@ -104,8 +105,12 @@ def test_network_parameters_are_constructor_arguments(name, tmp_path):
     assert [(k, v.shape) for k, v in mine.state_dict().items()] == [(k, v.shape) for k, v in built.state_dict().items()]
     mine.load_state_dict(built.state_dict(), strict=True)
     x = torch.randn(2, *shape, dtype=torch.float64)
+    # build and the file share the generator; the graph compiled with num_classes=10 and
+    # evaluated op by op (tests/graph_reference.py) is the independent check.
+    graph = archlang.compile_spec(name, {"num_classes": 10}, input_shape=shape).graph
     with torch.no_grad():
         torch.testing.assert_close(mine(x), built(x), rtol=1e-9, atol=0)
+        torch.testing.assert_close(mine(x), evaluate(graph, built.state_dict(), x), rtol=1e-9, atol=1e-12)
 
 
 def _flag_cases():
@@ -144,6 +149,9 @@ def test_boolean_network_parameters_are_constructor_arguments(name, flag, value,
             assert type(a).__name__ == type(b).__name__
             for u, v in zip(a if isinstance(a, tuple) else [a], b if isinstance(b, tuple) else [b], strict=True):
                 torch.testing.assert_close(u, v, rtol=1e-9, atol=0)
+            if mode == "eval":  # the graph with the flag set, evaluated independently of the generator
+                graph = archlang.compile_spec(name, {flag: value}).graph
+                torch.testing.assert_close(a, evaluate(graph, built.state_dict(), x), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", bundled_names())
@@ -157,5 +165,6 @@ def test_optimize_on_every_bundled_spec_equals_the_plain_model(name, tmp_path):
     fast = torch_optimize.optimize(compiled, plain.state_dict(), dtype=torch.float64)
     x = torch.randn(2, *compiled.graph.graph["input_shape"], dtype=torch.float64)
     with torch.no_grad():
-        expected = plain(x)
+        expected = evaluate(compiled.graph, plain.state_dict(), x)
+        torch.testing.assert_close(plain(x), expected, rtol=1e-9, atol=1e-12)
         torch.testing.assert_close(fast(x), expected, rtol=1e-9, atol=1e-9 * float(expected.abs().max()))

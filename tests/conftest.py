@@ -32,6 +32,17 @@ def bundled_names() -> list[str]:
     return sorted(p.stem for p in tracked("specs/*.arch"))
 
 
+# Bundled specs whose torch model takes seconds to build and run on a CPU (VGG's 128M
+# parameters, ResNet-50's depth, Inception v3 at 299×299): parametrized over every bundled
+# spec, their cases are `slow`; the quick loop keeps the small ones.
+HEAVY_SPECS = {"inception_v3", "resnet", "vgg"}
+
+
+def bundled_params() -> list:
+    """``bundled_names()`` as pytest params, the heavy specs marked ``slow``."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY_SPECS else n for n in bundled_names()]
+
+
 # Hypothesis profiles. `ci` (the default) is reproducible: the examples are derived from each
 # test's source, not from a random seed, so a red run is red again on rerun and a green run
 # did not just get lucky; no example database. `fuzz` draws fresh random examples, many more

@@ -15,7 +15,7 @@ from archlang.backends.torch import optimize as torch_optimize
 from archlang.backends.torch.build import build
 from archlang.backends.torch.codegen import emit
 from bn_stats import randomize_bn
-from conftest import bundled_names
+from conftest import HEAVY_SPECS, bundled_names, bundled_params
 from generated import import_source
 from graph_reference import evaluate
 from test_torch_differential import _compile_small
@@ -90,7 +90,7 @@ def test_two_builds_never_share_classes():
     assert type(a) is not type(b) and type(a).__module__ != type(b).__module__
 
 
-@pytest.mark.parametrize("name", bundled_names())
+@pytest.mark.parametrize("name", bundled_params())
 def test_network_parameters_are_constructor_arguments(name, tmp_path):
     """archlang.build(spec, num_classes=10) == the emitted class instantiated with
     num_classes=10: same keys and shapes, and with the same weights the same outputs."""
@@ -118,7 +118,8 @@ def _flag_cases():
         params = archlang.compile_spec(name).graph.graph["params"]
         for flag, value in params.items():
             if isinstance(value, bool):
-                yield name, flag, not value
+                marks = [pytest.mark.slow] if name in HEAVY_SPECS else []
+                yield pytest.param(name, flag, not value, marks=marks, id=f"{name}-{flag}")
 
 
 @pytest.mark.parametrize("name,flag,value", list(_flag_cases()))
@@ -130,7 +131,7 @@ def test_boolean_network_parameters_are_constructor_arguments(name, flag, value,
     assert f"        {flag}: bool = {not value}," in source  # a constructor argument
     module = import_source(source, tmp_path, name)
     network = getattr(module, compiled.graph.graph["network"])
-    shape = compiled.graph.graph["input_shape"]
+    shape = _compile_small(name).graph.graph["input_shape"]  # the modules take any size it allows
     torch.manual_seed(0)
     mine = network(**{flag: value}).double()
     torch.manual_seed(0)
@@ -154,7 +155,7 @@ def test_boolean_network_parameters_are_constructor_arguments(name, flag, value,
                 torch.testing.assert_close(a, evaluate(graph, built.state_dict(), x), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", bundled_names())
+@pytest.mark.parametrize("name", bundled_params())
 def test_optimize_on_every_bundled_spec_equals_the_plain_model(name, tmp_path):
     """float64, random BN statistics and affine parameters, eval outputs within 1e-9."""
     compiled = _compile_small(name)

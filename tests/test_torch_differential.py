@@ -28,7 +28,7 @@ from archlang.backends.torch import optimize as torch_optimize
 from archlang.backends.torch.codegen import emit
 from archlang.backends.torch.plan import module_outputs, plan
 from bn_stats import randomize_bn
-from conftest import bundled_names
+from conftest import bundled_params
 from generated import import_file
 from graph_reference import EVAL, evaluate
 from hypothesis import HealthCheck, given, settings
@@ -111,7 +111,7 @@ def _compile_small(name: str):
         return archlang.compile_spec(name)
 
 
-@pytest.mark.parametrize("name", bundled_names())
+@pytest.mark.parametrize("name", bundled_params())
 def test_bundled_spec_emitted_equals_built(name, tmp_path):
     check_emitted_equals_built(_compile_small(name), tmp_path)
     ruff_clean(tmp_path)

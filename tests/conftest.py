@@ -40,7 +40,13 @@ HEAVY_SPECS = {"inception_v3", "resnet", "vgg"}
 
 def bundled_params() -> list:
     """``bundled_names()`` as pytest params, the heavy specs marked ``slow``."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY_SPECS else n for n in bundled_names()]
+    return quick_only(bundled_names(), set(bundled_names()) - HEAVY_SPECS)
+
+
+def quick_only(names, quick) -> list:
+    """``names`` as pytest params, those not in ``quick`` marked ``slow``: the quick loop
+    (``pytest -m "not slow"``) keeps a few small cases of a parametrization, CI runs all."""
+    return [n if n in quick else pytest.param(n, marks=pytest.mark.slow) for n in names]
 
 
 # Hypothesis profiles. `ci` (the default) is reproducible: the examples are derived from each

@@ -117,6 +117,7 @@ def test_bundled_spec_emitted_equals_built(name, tmp_path):
     ruff_clean(tmp_path)
 
 
+@pytest.mark.slow  # 200 specs, each emitted, imported, built and run twice: minutes on 2 cores
 def test_random_specs_emitted_equals_built(tmp_path):
     """200 random specs, one fresh file and module each (plus the --optimize file); ruff
     once over all of them."""

@@ -8,7 +8,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from archlang import atomic, cli
+from archlang import atomic
+from archlang.cli import main as cli
 from archlang.diagnostics import Diagnostic, SpecError
 
 GOOD = "network N {\n  input 3x8x8\n  conv(4, 3)\n}\n"

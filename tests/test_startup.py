@@ -20,7 +20,8 @@ try:
     main(["specs/inception_v3.arch", "--report"], standalone_mode=False)
 except SystemExit:
     pass
-from archlang import diagnostics, ir
+from archlang import diagnostics
+from archlang.frontend import ir
 models = [c for c in [*vars(ir).values(), *vars(diagnostics).values()]
           if isinstance(c, type) and issubclass(c, pydantic.BaseModel) and c is not pydantic.BaseModel]
 print(json.dumps({

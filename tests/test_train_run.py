@@ -187,6 +187,7 @@ def test_linear_probe_freezes_all_but_the_classifiers():
     assert {n for n, p in model.named_parameters() if p.requires_grad} == heads
 
 
+@pytest.mark.slow  # a whole `archc train` process
 def test_freeze_unknown_layer_and_bad_init_are_diagnosed(tmp_path):
     run = archc("train", TINY, "--freeze", "mix3", "--max-epochs", "1", "--out", str(tmp_path), check=False)
     assert run.returncode == 1 and "E806" in run.stderr and "mix1" in run.stderr and "Traceback" not in run.stderr

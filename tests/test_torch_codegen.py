@@ -129,6 +129,7 @@ def test_generated_googlenet_equals_built_module(tmp_path, emitted):
         torch.testing.assert_close(u, v, atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow  # Inception v3 at 160×160; googlenet above covers the same code paths quickly
 def test_generated_inception_v3_equals_built_module(tmp_path, emitted):
     module = load_module(emitted["inception_v3"], tmp_path, "inception_v3")
     torch.manual_seed(0)

@@ -1,4 +1,6 @@
+import functools
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,6 +11,43 @@ from hypothesis import HealthCheck, settings
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@functools.cache
+def tracked(pattern: str) -> tuple[Path, ...]:
+    """The checkout's files matching ``pattern`` (a glob relative to the root, ``*`` within one
+    folder) that git tracks: a stray ``specs/tmp.arch`` left in the checkout is not a bundled
+    spec and must not become a test case. Outside a git checkout (an unpacked sdist), the glob."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--", f":(glob){pattern}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return tuple(sorted(ROOT.glob(pattern)))
+    return tuple(sorted(ROOT / name for name in listed.split("\0") if name))
+
+
+def bundled_names() -> list[str]:
+    """Names of the bundled spec files (``googlenet``, ...), tracked ones only (see ``tracked``)."""
+    return sorted(p.stem for p in tracked("specs/*.arch"))
+
+
+# Bundled specs whose torch model takes seconds to build and run on a CPU (VGG's 128M
+# parameters, ResNet-50's depth, Inception v3 at 299×299): parametrized over every bundled
+# spec, their cases are `slow`; the quick loop keeps the small ones.
+HEAVY_SPECS = {"inception_v3", "resnet", "vgg"}
+
+
+def bundled_params() -> list:
+    """``bundled_names()`` as pytest params, the heavy specs marked ``slow``."""
+    return quick_only(bundled_names(), set(bundled_names()) - HEAVY_SPECS)
+
+
+def quick_only(names, quick) -> list:
+    """``names`` as pytest params, those not in ``quick`` marked ``slow``: the quick loop
+    (``pytest -m "not slow"``) keeps a few small cases of a parametrization, CI runs all."""
+    return [n if n in quick else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
 
 # Hypothesis profiles. `ci` (the default) is reproducible: the examples are derived from each
 # test's source, not from a random seed, so a red run is red again on rerun and a green run
@@ -50,3 +89,16 @@ def run():
         return runner.invoke(main, list(args), env={"NO_COLOR": "1"}, prog_name="archc")
 
     return invoke
+
+
+def assert_ruff_clean(*paths, config=(), select="E,F,W,I,B,UP"):
+    """``ruff check`` and ``ruff format --check`` over ``paths`` (files or folders), one run
+    each. ruff is in the test extra: run as ``python -m ruff`` so a missing ruff fails here
+    instead of skipping."""
+    for cmd in (["check", "--select", select], ["format", "--check", "--diff"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", cmd[0], "--isolated", *cmd[1:], *config, *map(str, paths)],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

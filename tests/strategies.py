@@ -65,16 +65,15 @@ class SpecCase:
 
 def reference_out(size: int, k: int, s: int = 1, p: int = 0, d: int = 1, ceil_mode: bool = False) -> int:
     """H_out = floor((H + 2p - d(k-1) - 1) / s + 1); with ceil_mode, ceil instead of floor,
-    except that the last window must start inside the input or the left padding."""
+    except that the last window must start inside the input or the left padding. Below 1,
+    the layer has no output (0)."""
     num = size + 2 * p - d * (k - 1) - 1
-    if num < 0:
-        return 0
     if not ceil_mode:
-        return num // s + 1
+        return max(0, math.floor(num / s + 1))
     out = math.ceil(num / s) + 1
-    if (out - 1) * s >= size + p:
+    if out > 0 and (out - 1) * s >= size + p:
         out -= 1
-    return out
+    return max(0, out)
 
 
 # ---- pieces ----------------------------------------------------------------------------

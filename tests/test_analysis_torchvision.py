@@ -6,6 +6,7 @@ import fvcore.nn as fvcore_nn
 import pytest
 import torch
 import torchvision
+from conftest import quick_only
 
 import archlang
 
@@ -21,7 +22,7 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
+@pytest.fixture(scope="module", params=quick_only(sorted(CASES), {"googlenet"}))
 def pair(request):
     """(ours, torchvision model, fvcore analysis): one fvcore trace per model per module."""
     kwargs, spec, params, shape = CASES[request.param]

@@ -235,22 +235,44 @@ CLI_CASES = [
 ]
 
 
-@pytest.mark.parametrize("name", CLI_CASES)
-def test_archc_check_exit_1_with_location(name):
+def _check_args(name: str) -> tuple[list[str], list]:
     path = BAD / f"{name}.arch"
     expected, params = _header(path)
-    rel = os.path.relpath(path, ROOT)
-    cmd = [sys.executable, "-m", "archlang.cli.main", "check", rel]
+    args = ["check", os.path.relpath(path, ROOT)]
     for key, value in params.items():
-        cmd += ["--set", f"{key}={value}"]
+        args += ["--set", f"{key}={value}"]
+    return args, expected
+
+
+def _assert_located(out: str, expected) -> None:
+    first = expected[0]
+    assert "Traceback" not in out
+    assert f"error[{first.code}]" in out
+    assert f"{os.path.relpath(first.file, ROOT)}:{first.line}:{first.col}" in out
+    assert CARET.search(out)
+
+
+@pytest.mark.parametrize("name", CLI_CASES)
+def test_archc_check_exit_1_with_location(name, run, monkeypatch):
+    monkeypatch.chdir(ROOT)  # paths are shown relative to the working directory
+    args, expected = _check_args(name)
+    result = run(*args)
+    assert result.exit_code == 1, result.output
+    _assert_located(result.stderr, expected)
+
+
+def test_archc_check_as_a_whole_process():
+    """The same as a real process (exit status, stderr, no traceback): one case stands for
+    all, the in-process runs above cover each kind of error."""
+    args, expected = _check_args(CLI_CASES[0])
     proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=60
+        [sys.executable, "-m", "archlang.cli.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        timeout=60,
     )
     assert proc.returncode == 1, proc.stderr
-    out = proc.stderr
-    assert "Traceback" not in out + proc.stdout
-    first = expected[0]
-    shown = os.path.relpath(first.file, ROOT)
-    assert f"error[{first.code}]" in out
-    assert f"{shown}:{first.line}:{first.col}" in out
-    assert CARET.search(out)
+    assert "Traceback" not in proc.stdout
+    _assert_located(proc.stderr, expected)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from archlang.backends.torch import optimize as torch_optimize
 from click.testing import CliRunner
+from conftest import quick_only
 
 import archlang
 from archlang.cli.main import main
@@ -31,6 +32,8 @@ CASES = {
     "resnet50_v1": 32,
     "resnext50_32x4d": 32,
 }
+# the 50-layer ResNets and VGG are `slow` (seconds each on a CPU); the quick loop keeps the rest
+QUICK = {"lenet5", "lenet5_modern", "alexnet", "alexnet_paper", "resnet18"}
 
 
 def _emitted(tmp_path, name: str, *extra: str):
@@ -57,7 +60,7 @@ def _input(name):
     return torch.randn(2, channels, CASES[name], CASES[name], dtype=torch.float64)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", quick_only(sorted(CASES), QUICK))
 def test_emitted_module_equals_built_model(tmp_path, name):
     cls = _emitted(tmp_path, name)
     torch.manual_seed(0)
@@ -73,7 +76,7 @@ def test_emitted_module_equals_built_model(tmp_path, name):
         torch.testing.assert_close(emitted.double().eval()(x), built.double().eval()(x), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", quick_only(sorted(CASES), QUICK))
 def test_optimized_module_is_exact_in_eval(name):
     built = archlang.build(name).double()
     _random_state(built)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from conftest import quick_only
 from fvcore.nn import FlopCountAnalysis
 from torch import nn
 
@@ -115,7 +116,7 @@ REPEATS |= {"vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19"}
 NUMERIC = [n for n in TORCHVISION_NAMES if n not in REPEATS]
 
 
-@pytest.mark.parametrize("name", NUMERIC)
+@pytest.mark.parametrize("name", quick_only(NUMERIC, {"alexnet", "resnet18", "vgg11"}))
 def test_strict_load_and_equal_eval_and_train_outputs(name):
     """torchvision's state_dict (random values) loads into the built model with strict=True
     and both give the same outputs, in eval and in training mode. Models are made on the
@@ -188,6 +189,7 @@ def test_resnet_v1_differs_from_v15_only_in_stride_placement():
     assert v15.totals.macs - v1.totals.macs == saved_l2 + saved_l3 + saved_l4
 
 
+@pytest.mark.slow  # VGG-16 at 224×224
 def test_vgg16_full_size_outputs_equal_torchvision():
     """One VGG at 224×224, where the adaptive pool is the identity."""
     with torch.device("meta"):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, tracked
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import valid_specs
@@ -18,7 +18,7 @@ from archlang.frontend.ir import as_data
 from archlang.frontend.parser import parse
 from archlang.tools.fmt import format_source, ir_without_spans
 
-BUNDLED = sorted((ROOT / "specs").glob("*.arch")) + sorted((ROOT / "specs" / "lib").glob("*.arch"))
+BUNDLED = [*tracked("specs/*.arch"), *tracked("specs/lib/*.arch")]
 
 MESSY = """
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from archlang.diagnostics import SpecError  # noqa: E402
 SECONDS = 4.0
 
 
+@pytest.mark.slow  # 60 bombs, each allowed up to SECONDS
 @settings(max_examples=examples(60), deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_bombs_are_answered_fast_and_located(rng):

@@ -27,6 +27,7 @@ _TMP = tempfile.TemporaryDirectory(prefix="archlang-fuzz-valid-")
 WORKDIR = Path(_TMP.name)
 
 
+@pytest.mark.slow  # a campaign (fuzz/valid_campaign.py): each case emits, imports, runs and renders with dot
 @settings(max_examples=examples(25), deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_typed_specs_compile_and_run_in_every_backend(rng):
@@ -35,6 +36,7 @@ def test_typed_specs_compile_and_run_in_every_backend(rng):
     assert outcome.kind == "ok", f"{text}\n{outcome.detail}"
 
 
+@pytest.mark.slow  # a campaign (fuzz/valid_campaign.py): each case emits, imports, runs and renders with dot
 @settings(max_examples=examples(25), deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_hostile_typed_specs_run_or_are_refused_located(rng):

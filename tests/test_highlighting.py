@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, tracked
 from hypothesis import given, settings
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Comment, Error, Keyword, Name, Number, String
@@ -19,7 +19,7 @@ from strategies import valid_specs
 from archlang.frontend.keywords import KEYWORDS
 from archlang.tools.pygments_lexer import ArchLexer
 
-SPECS = [*sorted(ROOT.glob("specs/**/*.arch")), ROOT / "archlang" / "frontend" / "prelude.arch"]
+SPECS = [*tracked("specs/**/*.arch"), ROOT / "archlang" / "frontend" / "prelude.arch"]
 TM_GRAMMAR = ROOT / "editors" / "arch.tmLanguage.json"
 
 

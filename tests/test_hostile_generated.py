@@ -15,6 +15,7 @@ from archlang.backends.torch import source
 from archlang.backends.torch.texts import docstring
 from click.testing import CliRunner
 from generated import import_file
+from graph_reference import evaluate
 
 import archlang
 from archlang import compile_spec
@@ -145,6 +146,10 @@ def test_double_underscore_label_keeps_its_spec_name_as_the_key(tmp_path, flags)
         built = archlang.build(str(spec))
         assert set(built.state_dict()) == expected
         model.load_state_dict(built.state_dict())  # strict: the two agree
+        # and the file computes the spec (the graph evaluated op by op, not by the generator)
+        x = torch.randn(1, 3, 8, 8)
+        graph = archlang.compile_spec(str(spec)).graph
+        torch.testing.assert_close(model(x), evaluate(graph, built.state_dict(), x))
 
 
 # ---- identifiers the emitter writes --------------------------------------------------------
@@ -167,6 +172,9 @@ def test_block_and_network_parameters_named_like_python(tmp_path, flags, param):
     assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 5, 8, 8)
     weights = {k: v.shape for k, v in model.state_dict().items() if k.endswith("c.weight")}
     assert weights == {"b.c.weight": (4, 3, 1, 1), "b2.c.weight": (8, 4, 1, 1), "b3.c.weight": (5, 8, 1, 1)}
+    if not flags:  # --optimize folds the BNs: its keys are not the graph's
+        x = torch.randn(1, 3, 8, 8)
+        torch.testing.assert_close(model(x), evaluate(compile_spec(text).graph, model.state_dict(), x))
 
 
 def test_double_underscore_names_inside_blocks_and_groups(tmp_path):
@@ -178,3 +186,6 @@ def test_double_underscore_names_inside_blocks_and_groups(tmp_path):
     expected = {f"{m}.{p}" for m in ("b.__w", "s.__z") for p in ("weight", "bias")}
     assert set(model.state_dict()) == expected == set(archlang.build(str(spec)).state_dict())
     assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 4, 8, 8)
+    x = torch.randn(1, 3, 8, 8)
+    graph = archlang.compile_spec(str(spec)).graph
+    torch.testing.assert_close(model(x), evaluate(graph, model.state_dict(), x))

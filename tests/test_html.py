@@ -15,14 +15,14 @@ from html.parser import HTMLParser
 import pytest
 from archlang.backends.html import html_page
 from click.testing import CliRunner
-from conftest import SPECS
+from conftest import bundled_names
 
 from archlang.analysis import analyze
 from archlang.analysis.grouping import group_nodes
 from archlang.cli.main import main
 from archlang.compiler import compile_spec
 
-BUNDLED = sorted(p.stem for p in SPECS.glob("*.arch"))
+BUNDLED = bundled_names()
 GOOGLENET_ROWS = [
     "input", "conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
     "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4", "inception5a",

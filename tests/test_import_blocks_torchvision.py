@@ -14,6 +14,7 @@ import re
 import pytest
 import torch
 import torchvision
+from conftest import quick_only
 
 import archlang
 from archlang.importer import tree
@@ -48,7 +49,9 @@ def _named(result) -> dict:
     return {c.id: (c.op, c.shape, c.params, c.macs) for c in result.nodes.values() if c.params}
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "googlenet", "inception_v3", "densenet121"])
+@pytest.mark.parametrize(
+    "name", quick_only(["resnet18", "resnet50", "googlenet", "inception_v3", "densenet121"], {"resnet18", "googlenet"})
+)
 def test_law_torchvision(name):
     a = archlang.analyze(network_text(flat(name)))
     text = network_text(readable(name))

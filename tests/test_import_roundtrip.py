@@ -11,6 +11,7 @@ import pytest
 import torch
 import torchvision
 from bn_stats import randomize_bn
+from conftest import quick_only
 
 import archlang
 
@@ -51,7 +52,11 @@ def _imported(name: str):
     return name, model, text, shape
 
 
-@pytest.fixture(params=sorted(MODELS))
+@pytest.fixture(
+    params=quick_only(
+        sorted(MODELS), {"resnet18", "squeezenet1_0", "mobilenet_v3_small", "shufflenet_v2_x0_5", "googlenet"}
+    )
+)
 def imported(request):
     return _imported(request.param)
 
@@ -80,7 +85,10 @@ def test_input_shape_is_the_traced_one(imported):
 
 @pytest.mark.parametrize(
     "name",
-    ["resnet18", "squeezenet1_0", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x0_5", "convnext_tiny"],
+    quick_only(
+        ["resnet18", "squeezenet1_0", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v2_x0_5", "convnext_tiny"],
+        {"resnet18", "squeezenet1_0", "mobilenet_v3_small", "shufflenet_v2_x0_5"},
+    ),
 )
 def test_flops_match_fvcore(name):
     model = getattr(torchvision.models, name)().eval()
@@ -152,7 +160,9 @@ def _flat_text(model, shape) -> str:
     return network_text(trace(model, shape, type(model).__name__)).split("\n\n", 1)[1]
 
 
-@pytest.mark.parametrize("name", ["squeezenet1_0", "densenet121", "googlenet", "inception_v3"])
+@pytest.mark.parametrize(
+    "name", quick_only(["squeezenet1_0", "densenet121", "googlenet", "inception_v3"], {"squeezenet1_0", "googlenet"})
+)
 def test_importing_the_built_spec_gives_the_same_text(name):
     """A fixed point: archlang's torch back end calls a container's children from its owner
     (`self.features["3"]["squeeze"](x)`) and makes activations functional; the import puts

@@ -19,6 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 import torchvision
+from conftest import quick_only
 from torch import nn
 
 import archlang
@@ -49,7 +50,7 @@ def _same_function(built: nn.Module, original: nn.Module, shape) -> None:
         torch.testing.assert_close(built.eval()(x), original.eval()(x), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", quick_only(sorted(MODELS), {"resnet18", "shufflenet_v2_x0_5"}))
 def test_reimport_is_a_fixed_point(name):
     kwargs, size = MODELS[name]
     shape = (3, size, size)

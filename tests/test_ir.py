@@ -140,6 +140,16 @@ def test_expression_precedence_and_values(text, value):
     assert evaluate(_expr(text), Env()) == value
 
 
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
+def test_comparisons_agree_with_python_on_a_grid(op):
+    # Python's own operator is the oracle; the grid includes the ties where `<=` and `<`
+    # (or `>=` and `>`) part ways, and negative numbers.
+    for a in range(-2, 3):
+        for b in range(-2, 3):
+            text = f"{a} {op} {b}"
+            assert evaluate(_expr(text), Env()) is eval(text), text
+
+
 def test_expression_tree_shape():
     e = _expr("1 + 2 * 3")
     assert (e.kind, e.op, e.left.value) == ("binop", "+", 1)

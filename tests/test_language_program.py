@@ -118,6 +118,14 @@ def test_if_elif_else():
         assert ids(g)[1:] == [mode]
 
 
+def test_if_with_less_or_equal_follows_python():
+    # No bundled spec or fuzzer case uses `<=`; the tie n == 2 is where it differs from `<`.
+    body = "  if n <= 2 { low: relu } elif n >= 4 { high: relu } else { mid: relu }"
+    for n in range(6):
+        g = graph(body, header="network N(n: int)", params={"n": n})
+        assert ids(g)[1:] == ["low" if n <= 2 else "high" if n >= 4 else "mid"], n
+
+
 def test_if_expression():
     g = graph("  conv(if big then 16 else 4, 1)", header="network N(big: bool = false)")
     assert attrs(g, "conv")["out_channels"] == 4

@@ -48,6 +48,33 @@ def test_in101_bottleneck_fires_early_at_milder_shrink_and_spares_pools_and_clas
     assert all(d.severity is Severity.WARNING for d in diags)
 
 
+SHRINK_EARLY = """
+network Shrink() {
+  input 3x64x64
+  unit conv = conv_relu
+  a: conv(50, 3, padding=1)
+  five: conv(10, 1)
+  b: conv(45, 3, padding=1)
+  exact: conv(10, 1)
+  adaptive_avgpool(1)
+  flatten
+  fc: linear(10)
+}
+"""
+
+
+def test_in101_early_limit_is_four_and_a_half():
+    # docs/lint.md: on grids >= 32x32 a step may shrink H*W*C by at most 4.5x. On 64x64,
+    # `five` takes 50*64*64 to 10*64*64, 5.0x: over. `exact` takes 45*64*64 to 10*64*64,
+    # 4.5x: not more than the limit, silent. A limit of 5 or more misses `five`, one under
+    # 4.5 flags `exact`.
+    diags = [d for d in run_lint(compile_spec(SHRINK_EARLY), select=("IN101",)) if d.code == "IN101"]
+    assert [d.span.line for d in diags] == [6]
+    assert f"{50 / 10:.1f}×" in diags[0].message
+    # Widening `five` to ceil(50 / 4.5) = 12 channels brings the step to 4.17x.
+    assert "at least 12 output channels" in diags[0].help
+
+
 def test_in102_pool_before_expansion():
     diags = findings("in102_pool_expand.arch", "IN102")
     assert where(diags) == [(8, 10)]  # pool1; not `reduce` (conv||pool) nor pool3 (192/128 = 1.5x)

@@ -8,8 +8,6 @@ torchvision's own function under the same random seed; located errors.
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 
 import fvcore.nn
 import pytest
@@ -17,6 +15,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from bn_stats import randomize_bn
+from conftest import assert_ruff_clean
 from torch import nn
 
 import archlang
@@ -252,12 +251,9 @@ def test_generated_source_is_clean_and_does_not_import_torchvision(tmp_path):
     assert source.count("class Shuffle") == 1 and source.count("class Half") == 1
     assert "BasicConv2d(in_channels // 2, c, kernel_size=1)" in source
     assert "BasicConv2d((c + in_channels) // 2, c, kernel_size=1)" in source
-    if shutil.which("ruff"):
-        path = tmp_path / "zoo.py"
-        path.write_text(source)
-        for cmd in (["check", "--select", "E,F,W,I,B,UP"], ["format", "--check"]):
-            result = subprocess.run(["ruff", *cmd, "--isolated", str(path)], capture_output=True, text=True)
-            assert result.returncode == 0, result.stdout
+    path = tmp_path / "zoo.py"
+    path.write_text(source)
+    assert_ruff_clean(path)
 
 
 def test_lint_runs_and_treats_the_new_ops_by_role():

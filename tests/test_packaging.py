@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Builds a wheel and pip-installs it into a fresh target: a minute and more on 2 cores.
+pytestmark = pytest.mark.slow
 
 
 def _run(args, **kwargs) -> subprocess.CompletedProcess:

@@ -11,14 +11,14 @@ import pytest
 from archlang.backends.plot import emit_cli
 from archlang.backends.plot.costs import block_rows
 from click.testing import CliRunner
-from conftest import SPECS
+from conftest import bundled_names
 
 from archlang.analysis import analyze
 from archlang.cli.main import main
 from archlang.compiler import compile_spec
 from archlang.diagnostics import SpecError
 
-BUNDLED = sorted(p.stem for p in SPECS.glob("*.arch"))
+BUNDLED = bundled_names()
 GOOGLENET_BLOCKS = [
     "input", "conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
     "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4", "inception5a",

@@ -13,6 +13,7 @@ one without the other. The implicit import of a parent package (``import a.b.c``
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
 from pathlib import Path
@@ -198,12 +199,28 @@ def _skips_on_import(tree: ast.AST) -> list[tuple[str, int]]:
     return found
 
 
+def _which_calls(tree: ast.AST) -> list[tuple[str, int]]:
+    """(program, line) for each `shutil.which("program")`: a test that asks whether a program
+    is on PATH usually skips (or quietly does less) when it is not."""
+    return [
+        (node.args[0].value, node.lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "which"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ]
+
+
 def test_the_skip_finder_sees_both_forms():
     tree = ast.parse(
         "import pytest\ntorch = pytest.importorskip('torch')\n"
         "try:\n    import onnx\nexcept ImportError:\n    pytest.skip('no onnx')\n"
     )
     assert sorted(_skips_on_import(tree)) == [("onnx", 4), ("torch", 2)]
+    tree = ast.parse("@pytest.mark.skipif(shutil.which('ruff') is None, reason='')\ndef test(): pass\n")
+    assert _which_calls(tree) == [("ruff", 1)]
     assert {"torch", "torchvision", "fvcore", "onnx", "onnxruntime", "hypothesis", "lark"} <= _installed_for_tests()
 
 
@@ -216,4 +233,23 @@ def test_no_test_skips_when_an_installed_dependency_fails_to_import():
         for module, line in _skips_on_import(ast.parse(path.read_text(encoding="utf-8"))):
             if module.split(".")[0] in installed:
                 hiding.append(f"{path.relative_to(ROOT)}:{line}: skips if `{module}` does not import")
+        # A program the test extra installs (ruff) is run as `python -m program`, never
+        # looked up on PATH with a way out when it is missing. System programs (dot,
+        # chromium) that .ci/run installs may be looked up.
+        for program, line in _which_calls(ast.parse(path.read_text(encoding="utf-8"))):
+            if program.replace("-", "_") in installed:
+                hiding.append(f"{path.relative_to(ROOT)}:{line}: looks `{program}` up on PATH; use python -m")
     assert not hiding, "skips that would hide a broken install:\n" + "\n".join(hiding)
+
+
+def test_a_stray_spec_in_the_checkout_is_not_a_test_case():
+    from conftest import tracked
+
+    stray = ROOT / "specs" / f"tmp_junk_{os.getpid()}.arch"
+    stray.write_text("network Junk() {\n  input 3x8x8\n}\n")
+    try:
+        assert stray in ROOT.glob("specs/*.arch")
+        assert stray not in tracked.__wrapped__("specs/*.arch")
+        assert ROOT / "specs" / "googlenet.arch" in tracked.__wrapped__("specs/*.arch")
+    finally:
+        stray.unlink()

@@ -15,11 +15,13 @@ from archlang.backends.torch import optimize as torch_optimize
 from archlang.backends.torch.build import build
 from archlang.backends.torch.codegen import emit
 from bn_stats import randomize_bn
+from conftest import HEAVY_SPECS, bundled_names, bundled_params
 from generated import import_source
+from graph_reference import evaluate
 from test_torch_differential import _compile_small
 
 import archlang
-from archlang.compiler import bundled_specs, ensure_compiled
+from archlang.compiler import ensure_compiled
 
 
 @pytest.mark.parametrize(
@@ -88,7 +90,7 @@ def test_two_builds_never_share_classes():
     assert type(a) is not type(b) and type(a).__module__ != type(b).__module__
 
 
-@pytest.mark.parametrize("name", sorted(bundled_specs()))
+@pytest.mark.parametrize("name", bundled_params())
 def test_network_parameters_are_constructor_arguments(name, tmp_path):
     """archlang.build(spec, num_classes=10) == the emitted class instantiated with
     num_classes=10: same keys and shapes, and with the same weights the same outputs."""
@@ -103,16 +105,21 @@ def test_network_parameters_are_constructor_arguments(name, tmp_path):
     assert [(k, v.shape) for k, v in mine.state_dict().items()] == [(k, v.shape) for k, v in built.state_dict().items()]
     mine.load_state_dict(built.state_dict(), strict=True)
     x = torch.randn(2, *shape, dtype=torch.float64)
+    # build and the file share the generator; the graph compiled with num_classes=10 and
+    # evaluated op by op (tests/graph_reference.py) is the independent check.
+    graph = archlang.compile_spec(name, {"num_classes": 10}, input_shape=shape).graph
     with torch.no_grad():
         torch.testing.assert_close(mine(x), built(x), rtol=1e-9, atol=0)
+        torch.testing.assert_close(mine(x), evaluate(graph, built.state_dict(), x), rtol=1e-9, atol=1e-12)
 
 
 def _flag_cases():
-    for name in sorted(bundled_specs()):
+    for name in bundled_names():
         params = archlang.compile_spec(name).graph.params
         for flag, value in params.items():
             if isinstance(value, bool):
-                yield name, flag, not value
+                marks = [pytest.mark.slow] if name in HEAVY_SPECS else []
+                yield pytest.param(name, flag, not value, marks=marks, id=f"{name}-{flag}")
 
 
 @pytest.mark.parametrize("name,flag,value", list(_flag_cases()))
@@ -124,7 +131,7 @@ def test_boolean_network_parameters_are_constructor_arguments(name, flag, value,
     assert f"        {flag}: bool = {not value}," in source  # a constructor argument
     module = import_source(source, tmp_path, name)
     network = getattr(module, compiled.graph.network)
-    shape = compiled.graph.input_shape
+    shape = _compile_small(name).graph.input_shape  # the modules take any size it allows
     torch.manual_seed(0)
     mine = network(**{flag: value}).double()
     torch.manual_seed(0)
@@ -143,9 +150,12 @@ def test_boolean_network_parameters_are_constructor_arguments(name, flag, value,
             assert type(a).__name__ == type(b).__name__
             for u, v in zip(a if isinstance(a, tuple) else [a], b if isinstance(b, tuple) else [b], strict=True):
                 torch.testing.assert_close(u, v, rtol=1e-9, atol=0)
+            if mode == "eval":  # the graph with the flag set, evaluated independently of the generator
+                graph = archlang.compile_spec(name, {flag: value}).graph
+                torch.testing.assert_close(a, evaluate(graph, built.state_dict(), x), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", sorted(bundled_specs()))
+@pytest.mark.parametrize("name", bundled_params())
 def test_optimize_on_every_bundled_spec_equals_the_plain_model(name, tmp_path):
     """float64, random BN statistics and affine parameters, eval outputs within 1e-9."""
     compiled = _compile_small(name)
@@ -156,5 +166,6 @@ def test_optimize_on_every_bundled_spec_equals_the_plain_model(name, tmp_path):
     fast = torch_optimize.optimize(compiled, plain.state_dict(), dtype=torch.float64)
     x = torch.randn(2, *compiled.graph.input_shape, dtype=torch.float64)
     with torch.no_grad():
-        expected = plain(x)
+        expected = evaluate(compiled.graph, plain.state_dict(), x)
+        torch.testing.assert_close(plain(x), expected, rtol=1e-9, atol=1e-12)
         torch.testing.assert_close(fast(x), expected, rtol=1e-9, atol=1e-9 * float(expected.abs().max()))

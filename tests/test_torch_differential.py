@@ -28,6 +28,7 @@ from archlang.backends.torch import optimize as torch_optimize
 from archlang.backends.torch.codegen import emit
 from archlang.backends.torch.plan import module_outputs, plan
 from bn_stats import randomize_bn
+from conftest import bundled_params
 from generated import import_file
 from graph_reference import EVAL, evaluate
 from hypothesis import HealthCheck, given, settings
@@ -36,7 +37,6 @@ from strategies import spec_cases
 import archlang
 from archlang.analysis import analyze
 from archlang.analysis.summary import count_params
-from archlang.compiler import bundled_specs
 from archlang.diagnostics import SpecError
 from archlang.ops import Op
 
@@ -111,12 +111,13 @@ def _compile_small(name: str):
         return archlang.compile_spec(name)
 
 
-@pytest.mark.parametrize("name", sorted(bundled_specs()))
+@pytest.mark.parametrize("name", bundled_params())
 def test_bundled_spec_emitted_equals_built(name, tmp_path):
     check_emitted_equals_built(_compile_small(name), tmp_path)
     ruff_clean(tmp_path)
 
 
+@pytest.mark.slow  # 200 specs, each emitted, imported, built and run twice: minutes on 2 cores
 def test_random_specs_emitted_equals_built(tmp_path):
     """200 random specs, one fresh file and module each (plus the --optimize file); ruff
     once over all of them."""

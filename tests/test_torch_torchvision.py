@@ -11,6 +11,7 @@ import warnings
 import pytest
 import torch
 import torchvision.models as models
+from conftest import quick_only
 
 import archlang  # noqa: E402
 
@@ -27,7 +28,7 @@ def _torchvision(name: str, init_weights: bool = False, **kw):
         return factory(weights=None, aux_logits=True, init_weights=init_weights, **kw)
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
+@pytest.fixture(scope="module", params=quick_only(sorted(CASES), {"googlenet"}))
 def pair(request):
     """(name, ours, torchvision's) with torchvision's random weights loaded into ours."""
     name = request.param

@@ -103,6 +103,7 @@ def _generated(tmp_path, text):
     return module
 
 
+@pytest.mark.slow  # torch.compile: tens of seconds per model on a CPU
 @pytest.mark.parametrize("which", ["built", "generated"])
 def test_torch_compile_has_no_graph_breaks(which, tmp_path):
     torch._dynamo.reset()
@@ -117,7 +118,7 @@ def test_torch_compile_has_no_graph_breaks(which, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.parametrize("name,size", [("googlenet", 224), ("inception_v3", 299)])
+@pytest.mark.parametrize("name,size", [("googlenet", 224), pytest.param("inception_v3", 299, marks=pytest.mark.slow)])
 def test_onnx_export_matches_onnxruntime(name, size, tmp_path):
     import onnx  # noqa: F401
     import onnxruntime as ort

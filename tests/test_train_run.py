@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 import torch
+from conftest import quick_only
 
 import archlang
 from archlang.train.data import DigitsDataset
@@ -66,6 +67,7 @@ def test_demo_recipe_reaches_97_percent_on_digits(demo_run):
     assert 0 <= summary["val_acc"] <= summary["val_acc5"] <= 1
 
 
+@pytest.mark.slow  # needs demo_run: 10 epochs of training
 def test_summary_is_the_checkpoint_accuracy_computed_independently(demo_run):
     # best.ckpt is the epoch with the highest val_acc; recompute its accuracy without Lightning
     model = archlang.build(LENET)
@@ -77,6 +79,7 @@ def test_summary_is_the_checkpoint_accuracy_computed_independently(demo_run):
     assert digits_accuracy(model, 32) == pytest.approx(max(accs), abs=1e-6)
 
 
+@pytest.mark.slow  # needs demo_run: 10 epochs of training
 def test_curves_are_images_of_the_run(demo_run):
     image = matplotlib.image.imread(demo_run / "curves.png")
     assert image.ndim == 3 and image.shape[0] > 200
@@ -84,6 +87,7 @@ def test_curves_are_images_of_the_run(demo_run):
     assert svg.lstrip().startswith("<?xml") and "val_acc" in svg
 
 
+@pytest.mark.slow  # needs demo_run: 10 epochs of training
 def test_eval_reports_top1_top5_per_class_and_confusion(demo_run, tmp_path):
     run = archc("eval", LENET, "--weights", str(demo_run / "checkpoints" / "best.ckpt"), "--out", str(tmp_path))
     result = json.loads(run.stdout)
@@ -100,6 +104,7 @@ def test_eval_reports_top1_top5_per_class_and_confusion(demo_run, tmp_path):
     assert matplotlib.image.imread(tmp_path / "confusion.png").ndim == 3
 
 
+@pytest.mark.slow  # needs demo_run: 10 epochs of training
 def test_onnx_export_gives_the_checkpoint_outputs_under_onnxruntime(demo_run, tmp_path):
     import onnxruntime as ort
 
@@ -116,6 +121,7 @@ def test_onnx_export_gives_the_checkpoint_outputs_under_onnxruntime(demo_run, tm
     assert abs(got - expected).max() <= 1e-4
 
 
+@pytest.mark.slow  # needs demo_run: 10 epochs of training
 def test_pt2_export_runs_under_torch_export_load(demo_run, tmp_path):
     path = tmp_path / "lenet.pt2"
     archc("export", LENET, "--weights", str(demo_run / "checkpoints" / "last.ckpt"), "-o", str(path))
@@ -181,6 +187,7 @@ def test_linear_probe_freezes_all_but_the_classifiers():
     assert {n for n, p in model.named_parameters() if p.requires_grad} == heads
 
 
+@pytest.mark.slow  # a whole `archc train` process
 def test_freeze_unknown_layer_and_bad_init_are_diagnosed(tmp_path):
     run = archc("train", TINY, "--freeze", "mix3", "--max-epochs", "1", "--out", str(tmp_path), check=False)
     assert run.returncode == 1 and "E806" in run.stderr and "mix1" in run.stderr and "Traceback" not in run.stderr
@@ -192,7 +199,7 @@ def test_freeze_unknown_layer_and_bad_init_are_diagnosed(tmp_path):
     assert run.returncode == 1 and "no weights file" in run.stderr
 
 
-@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+@pytest.mark.parametrize("name", quick_only(["googlenet", "inception_v3"], {"googlenet"}))
 def test_heads_of_the_bundled_specs_are_torchvision_classifiers(name):
     import torchvision
 

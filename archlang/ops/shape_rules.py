@@ -32,15 +32,15 @@ def _window_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> i
     """PyTorch's output-size formula, including ceil_mode's last-window rule."""
     eff = d * (k - 1) + 1
     span = size + 2 * p - eff
-    if span < 0:
-        return 0
     if ceil_mode:
+        # Rounding up keeps a window that overhangs the end, even one wider than the whole
+        # padded input (torch: a 2/2 pool on 1 pixel gives 1), unless it would start past
+        # the input and the left padding.
         out = -(-span // s) + 1
-        # The last window must start inside the input or the left padding.
-        if (out - 1) * s >= size + p:
+        if out > 0 and (out - 1) * s >= size + p:
             out -= 1
-        return out
-    return span // s + 1
+        return max(out, 0)
+    return max(span // s + 1, 0)
 
 
 def resolve_padding(attrs: dict) -> tuple[int, int]:

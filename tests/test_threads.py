@@ -1,7 +1,7 @@
 """compile_spec, analyze and build from several threads at once give the same, independent
 results as one after another.
 
-Shared state checked here: the Lark parser (one instance, ``syntax.parser()``, whose
+Shared state checked here: the Lark parser (one instance, ``parser.parser()``, whose
 ``parse`` keeps its state per call: lexer and parser states are created for each parse),
 the parse memo (immutable IR shared between compilations), and the evaluation-step budget
 (a ContextVar, so one thread's runaway loop does not spend another's budget).
@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import archlang
 from archlang import compile_spec
 from archlang.diagnostics import SpecError
-from archlang.frontend import parser as syntax
+from archlang.frontend import parser
 
 THREADS = 8
 
@@ -42,14 +42,14 @@ def spec_text(i: int) -> str:
 
 
 def test_the_parser_is_reentrant():
-    from archlang.backends.ir.emit import _plain  # the whole IR, spans included
+    from archlang.frontend.ir import as_data as _plain  # the whole IR, spans included
 
     texts = [spec_text(i) for i in range(THREADS * 3)]
-    syntax._parse_cached.cache_clear()
-    sequential = [_plain(syntax.parse(t, f"f{i}")) for i, t in enumerate(texts)]
-    syntax._parse_cached.cache_clear()
+    parser._parse_cached.cache_clear()
+    sequential = [_plain(parser.parse(t, f"f{i}")) for i, t in enumerate(texts)]
+    parser._parse_cached.cache_clear()
     chunks = [list(range(i, len(texts), THREADS)) for i in range(THREADS)]
-    concurrent = in_threads(lambda chunk: [_plain(syntax.parse(texts[i], f"f{i}")) for i in chunk], chunks)
+    concurrent = in_threads(lambda chunk: [_plain(parser.parse(texts[i], f"f{i}")) for i in chunk], chunks)
     for chunk, modules in zip(chunks, concurrent):
         assert modules == [sequential[i] for i in chunk]
 

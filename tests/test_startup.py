@@ -24,8 +24,8 @@ print(json.dumps({"modules": sorted(sys.modules)}))
 
 
 def _probe() -> dict:
-    # No cache: the report compiles the spec (parser, IR, lowering), the path of a first run.
-    env = {**os.environ, "NO_COLOR": "1", "ARCHLANG_NO_CACHE": "1"}
+    # The report compiles the spec (parser, IR, lowering): there is no cache to skip it.
+    env = {**os.environ, "NO_COLOR": "1"}
     proc = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])

@@ -6,6 +6,8 @@ the parameter set (an independent compile), never from the emitter."""
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
@@ -254,3 +256,30 @@ def test_lowerings_in_threads_keep_their_own_records():
     with ThreadPoolExecutor(6) as pool:
         for name, got in zip(names, pool.map(records, names)):
             assert got == alone[name]
+
+
+def test_rechecking_a_binding_at_other_values_is_bounded(tmp_path):
+    """The back end evaluates a block argument's expression again at other values of the
+    parameter (k = 2 and 5 here): 5 ** 5 ** 5 has 2,185 digits, and 2 to that power would
+    never finish. Past the front end's bounds the binding is not taken, so `k` stays fixed
+    at its value, as any parameter whose binding cannot be checked."""
+    spec = textwrap.dedent(
+        """\
+        block B(c: int) {
+          conv(c, 1)
+        }
+
+        network N(k: int = 1) {
+          input 3x8x8
+          B(2 ** (k ** k ** k) + 1)
+          B(2 ** (k ** k ** k) + 2)
+        }
+        """
+    )
+    path = tmp_path / "bomb.arch"
+    path.write_text(spec)
+    proc = subprocess.run(
+        [sys.executable, "-m", "archlang.cli", str(path), "--emit", "torch"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "self.B = B(3, 3)" in proc.stdout and "k: int" not in proc.stdout

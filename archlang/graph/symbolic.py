@@ -8,8 +8,7 @@ argument -> expression). A name bound to a constant, a loop variable or a litera
 to its value, so the only names left are network parameters. Back ends read these to print
 ``nn.Linear(1024, num_classes)`` instead of the number a compile happened to give.
 
-An expression is a tree of plain tuples (picklable without the IR: the graph cache holds no
-pydantic model):
+An expression is a tree of plain tuples (plain data, picklable without the IR):
 
 =========================  ===================================
 ``("param", name)``        a network parameter
@@ -44,6 +43,29 @@ _BIN = {
 _CALLS = {"int": int, "float": float, "min": min, "max": max, "abs": abs}
 # Python precedence of the operators a rendered expression may hold (higher binds tighter).
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+
+
+# The front end's bounds (archlang.frontend.expressions): a back end evaluates these
+# expressions again at other parameter values, where `2 ** (k ** k)` or `(0,) * k` could
+# ask for any amount of time and memory; past the bounds the value is refused as too large.
+INT_LIMIT = 1 << 62
+MAX_ITEMS = 1 << 20
+
+
+def _bounded(op: str, a, b):
+    """``a op b``, raising OverflowError instead of building a value beyond the bounds."""
+    if op == "**" and isinstance(a, int) and isinstance(b, int) and abs(a) > 1 and b * (abs(a).bit_length() - 1) > 63:
+        raise OverflowError("integer power too large")
+    if op == "*" and isinstance(b, int) and isinstance(a, (str, tuple, list)) and len(a) * b > MAX_ITEMS:
+        raise OverflowError("sequence too long")
+    if op == "*" and isinstance(a, int) and isinstance(b, (str, tuple, list)) and len(b) * a > MAX_ITEMS:
+        raise OverflowError("sequence too long")
+    result = _BIN[op](a, b)
+    if isinstance(result, int) and not isinstance(result, bool) and abs(result) > INT_LIMIT:
+        raise OverflowError("integer too large")
+    if isinstance(result, (str, tuple, list)) and len(result) > MAX_ITEMS:
+        raise OverflowError("sequence too long")
+    return result
 
 
 class Unknown(Exception):
@@ -85,7 +107,7 @@ def evaluate(expr, params: dict):
             return a if a else evaluate(expr[3], params)
         if op not in _BIN:
             raise Unknown(op)
-        return _BIN[op](a, evaluate(expr[3], params))
+        return _bounded(op, a, evaluate(expr[3], params))
     if kind == "neg":
         return -evaluate(expr[1], params)
     if kind == "not":

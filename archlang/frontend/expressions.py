@@ -94,7 +94,9 @@ def _num(node, v, side: str):
     return v
 
 
-_ARITH = {
+# The binary operators and their Python meaning (archlang.graph.symbolic evaluates kept
+# expressions with the same tables and bounds).
+ARITHMETIC = {
     "+": operator.add,
     "-": operator.sub,
     "*": operator.mul,
@@ -102,7 +104,7 @@ _ARITH = {
     "//": operator.floordiv,
     "/": operator.truediv,
 }
-_COMPARE = {
+COMPARISONS = {
     "==": operator.eq,
     "!=": operator.ne,
     "<": operator.lt,
@@ -121,7 +123,7 @@ def _binop(node: ir.BinOp, env: Env):
         left = _EVAL[node.left.kind](node.left, env)
         return left if _truth(node.left, left) else _EVAL[node.right.kind](node.right, env)
     left, right = _EVAL[node.left.kind](node.left, env), _EVAL[node.right.kind](node.right, env)
-    if op in _COMPARE:
+    if op in COMPARISONS:
         if (
             op not in ("==", "!=")
             and type_name(left) != type_name(right)
@@ -131,7 +133,7 @@ def _binop(node: ir.BinOp, env: Env):
         if isinstance(left, (tuple, list, str)):
             charge(node, 1 + min(measure(left)[0], measure(right)[0]) // ITEMS_PER_STEP)
         try:
-            return _COMPARE[op](left, right)
+            return COMPARISONS[op](left, right)
         except TypeError:  # tuples compare item by item: ("a", 1) < (true, 2)
             raise _err(node, "E305", f"cannot compare {_short(left)} with {_short(right)}") from None
     if op == "+" and isinstance(left, str) and isinstance(right, str):
@@ -161,7 +163,7 @@ def _binop(node: ir.BinOp, env: Env):
     if op in ("/", "//", "%") and right == 0:
         raise _err(node, "E305", "division by zero")
     try:
-        result = _ARITH[op](left, right)
+        result = ARITHMETIC[op](left, right)
     except OverflowError:
         raise _err(node, "E604", "number out of range") from None
     if isinstance(result, float) and result != result:  # NaN

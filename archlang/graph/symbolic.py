@@ -25,45 +25,28 @@ from __future__ import annotations
 
 import operator
 
-_BIN = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
-    "/": operator.truediv,
-    "//": operator.floordiv,
-    "%": operator.mod,
-    "**": operator.pow,
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
+from archlang.frontend.expressions import ARITHMETIC, COMPARISONS, INT_LIMIT, MAX_RANGE
+
+_BIN = {**ARITHMETIC, "**": operator.pow, **COMPARISONS}
 _CALLS = {"int": int, "float": float, "min": min, "max": max, "abs": abs}
 # Python precedence of the operators a rendered expression may hold (higher binds tighter).
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
 
 
-# The front end's bounds (archlang.frontend.expressions): a back end evaluates these
-# expressions again at other parameter values, where `2 ** (k ** k)` or `(0,) * k` could
-# ask for any amount of time and memory; past the bounds the value is refused as too large.
-INT_LIMIT = 1 << 62
-MAX_ITEMS = 1 << 20
-
-
 def _bounded(op: str, a, b):
-    """``a op b``, raising OverflowError instead of building a value beyond the bounds."""
+    """``a op b``, raising OverflowError instead of building a value beyond the front end's
+    bounds: a back end evaluates kept expressions again at other parameter values, where
+    ``2 ** (k ** k)`` or ``(0,) * k`` could ask for any amount of time and memory."""
     if op == "**" and isinstance(a, int) and isinstance(b, int) and abs(a) > 1 and b * (abs(a).bit_length() - 1) > 63:
         raise OverflowError("integer power too large")
-    if op == "*" and isinstance(b, int) and isinstance(a, (str, tuple, list)) and len(a) * b > MAX_ITEMS:
+    if op == "*" and isinstance(b, int) and isinstance(a, (str, tuple, list)) and len(a) * b > MAX_RANGE:
         raise OverflowError("sequence too long")
-    if op == "*" and isinstance(a, int) and isinstance(b, (str, tuple, list)) and len(b) * a > MAX_ITEMS:
+    if op == "*" and isinstance(a, int) and isinstance(b, (str, tuple, list)) and len(b) * a > MAX_RANGE:
         raise OverflowError("sequence too long")
     result = _BIN[op](a, b)
     if isinstance(result, int) and not isinstance(result, bool) and abs(result) > INT_LIMIT:
         raise OverflowError("integer too large")
-    if isinstance(result, (str, tuple, list)) and len(result) > MAX_ITEMS:
+    if isinstance(result, (str, tuple, list)) and len(result) > MAX_RANGE:
         raise OverflowError("sequence too long")
     return result
 

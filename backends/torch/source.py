@@ -74,7 +74,7 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
     statements = {k: e.root_statements(r, a) for k, (e, r, a) in found.items()}
     combined = _combinations(base, flips, statements, graphs) if len(flags) <= MAX_FLAGS else None
     if combined is None:
-        if len(flags) > 3:
+        if len(flags) > MAX_COMPILED_FLAGS:
             return None
         for values in itertools.product((True, False), repeat=len(flags)):
             if values not in found and not variant(values):
@@ -140,6 +140,8 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
 
 # Flags merged from one compile each; beyond this, 2**n combinations are too many to write.
 MAX_FLAGS = 8
+# Flags that interact are compiled in every combination: at most this many (seven compiles more).
+MAX_COMPILED_FLAGS = 3
 
 
 def _rendered(stmt) -> str:
@@ -215,7 +217,7 @@ def _zero_init_flag(flags: list[str], norms: dict[tuple, list[str]]):
 
 
 def _keys(statements) -> list[str]:
-    return [_without_shapes(["\n".join(s.render(""))])[0] for s in statements]
+    return _without_shapes([_rendered(s) for s in statements])
 
 
 def _attributes(init) -> set[str]:

@@ -24,6 +24,7 @@ UNTAGGED = {
     "branches": ir.Branch,
     "params": ir.Param,
     "fields": ir.OutputField,
+    "sources": ir.Label,  # `from` names; `input` is tagged (InputRef)
 }
 
 

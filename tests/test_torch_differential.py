@@ -45,6 +45,11 @@ _files = itertools.count()
 
 def _close(a, b) -> None:
     """Equal within 1e-9 relative to the output's scale (float64)."""
+    if isinstance(a, dict):  # `outputs dict(...)`: an OrderedDict, keys in order
+        assert type(a) is type(b) and list(a) == list(b)
+        for key in a:
+            _close(a[key], b[key])
+        return
     if isinstance(a, tuple):
         assert type(a).__name__ == type(b).__name__ and a._fields == b._fields
         for u, v in zip(a, b, strict=True):

@@ -70,13 +70,16 @@ def compile_or_exit(
     try:
         if isinstance(source, tuple):
             source = _load_text(*source, allow_outside_imports)
-        return compile_spec(source, params, shape, max_nodes, allow_outside_imports)
+        compiled = compile_spec(source, params, shape, max_nodes, allow_outside_imports)
     except SpecError as err:
         report_errors(err)
         sys.exit(1)
     except RecursionError:
         click.echo("error[E601]: the spec is nested too deeply to compile", err=True)
         sys.exit(1)
+    if compiled.graph.warnings:  # a value never read: the compile goes on
+        report_errors(SpecError(list(compiled.graph.warnings), compiled.program.sources))
+    return compiled
 
 
 def _common(f):

@@ -16,7 +16,8 @@ from typing import Literal
 
 from archlang.diagnostics import Span
 
-IR_VERSION = 2  # 2: name templates carry their parsed holes (Label.pieces, Label.holes)
+IR_VERSION = 3  # 2: name templates carry their parsed holes (Label.pieces, Label.holes)
+# 3: layers read named values (LayerStmt.sources, Merge)
 
 _node = dataclass(frozen=True, slots=True, kw_only=True)
 
@@ -156,7 +157,22 @@ class Group(Node):
     branches: tuple[Stmt, ...] = ()
 
 
-Layer = Call | Seq | Group
+@_node
+class Merge(Node):
+    """``add from a, b``: a merge of named values (a group without branches)."""
+
+    kind: Literal["merge"] = _kind("merge")
+    mode: Literal["concat", "add", "mul"]
+
+
+@_node
+class InputRef(Node):
+    """``input`` in a ``from`` clause: the network's input."""
+
+    kind: Literal["input_ref"] = _kind("input_ref")
+
+
+Layer = Call | Seq | Group | Merge
 
 
 @_node
@@ -164,6 +180,8 @@ class LayerStmt(Node):
     kind: Literal["layer"] = _kind("layer")
     labels: tuple[Label, ...] = ()
     layer: Layer
+    # `from a, b`: the values the layer reads; empty: the value before it
+    sources: tuple[Label | InputRef, ...] = ()
 
 
 @_node

@@ -2,7 +2,7 @@
 the importer (which quotes a label that is one of them)."""
 
 DECLARATIONS = ("network", "block", "const", "unit", "init", "input", "aux", "outputs")
-CONTROL = ("if", "elif", "else", "then", "for", "in", "repeat", "as", "at")
+CONTROL = ("if", "elif", "else", "then", "for", "in", "repeat", "as", "at", "from")
 GROUPS = ("concat", "add", "mul")
 CONSTANTS = ("true", "false", "none")
 WORD_OPERATORS = ("and", "or", "not")

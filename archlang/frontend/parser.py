@@ -172,7 +172,8 @@ class _ToIR(Transformer_NonRecursive):
 
     def output_field(self, meta, c):
         name, source = c
-        return ir.OutputField(span=self.sp(meta), name=str(name), source=str(source) if source else None)
+        key = _unquote(name, self.problems, self.file) if name.type == "STRING" else str(name)
+        return ir.OutputField(span=self.sp(meta), name=key, source=str(source) if source else None)
 
     def outputs_stmt(self, meta, c):
         return ir.OutputsStmt(span=self.sp(meta), type_name=str(c[0]), fields=tuple(f for f in c[1:] if f is not None))
@@ -182,8 +183,17 @@ class _ToIR(Transformer_NonRecursive):
         return ir.AuxStmt(span=self.sp(meta), label=label, at=str(at), at_span=_tok_span(self.file, at), layer=layer)
 
     def layer_stmt(self, meta, c):
-        labels, layer = c
-        return ir.LayerStmt(span=self.sp(meta), labels=labels or (), layer=layer)
+        labels, layer, sources = c
+        return ir.LayerStmt(span=self.sp(meta), labels=labels or (), layer=layer, sources=sources or ())
+
+    def from_clause(self, meta, c):
+        return tuple(c)
+
+    def input_ref(self, meta, c):
+        return ir.InputRef(span=self.sp(meta))
+
+    def merge(self, meta, c):
+        return ir.Merge(span=self.sp(meta), mode=str(c[0]))
 
     def labels(self, meta, c):
         return tuple(c)

@@ -81,6 +81,8 @@ class Estimator:
             return self.body(layer.body)
         if layer.kind == "group":
             return min(self.cap, 1 + self.body(layer.branches))
+        if layer.kind == "merge":
+            return 1
         name = layer.name
         if name in self.blocks:
             if name in self.open_blocks:  # recursion is E602 when lowered

@@ -256,7 +256,11 @@ class Describer:
             for node in expiring.pop(i, ()):
                 alive.discard(node)
             produced(s.target, i)
-            if leaf is not None and TORCH_OPS[leaf.op].inputs == "alias" and s.module is None:
+            row = TORCH_OPS[leaf.op] if leaf is not None else None
+            single_merge = row is not None and row.inputs in ("sum", "product", "list") and len(s.inputs) == 1
+            if s.module is None and row is not None and (row.inputs == "alias" or single_merge):
+                # identity, or a merge of one value (`add { if use_res { identity } body }`
+                # with the flag off): the value itself, no `x = x`
                 var[s.target] = var[s.inputs[0]]
                 continue
             if s.targets:  # a module with several outputs (a fused conv)
@@ -270,6 +274,8 @@ class Describer:
                 continue
             if s.target in aux_out:
                 target = names.name(s.aux, key=("aux", s.aux))
+            elif s.target not in last_read:
+                target = "_"  # a value nothing reads (warning W201): computed, as the spec says, then dropped
             elif s.aux is None and len(alive) == (s.target in alive):
                 target = "x"  # nothing else alive on the main path: reuse x
             else:

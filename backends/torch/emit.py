@@ -245,6 +245,8 @@ class Emitter:
         if extras:
             out += extras.init_lines()
         returns = f"torch.Tensor | {self.outputs_name}" if root and self.outputs_name else "torch.Tensor"
+        if root and self.root.outputs_dict:
+            returns = "dict[str, torch.Tensor]"
         out += ["", f"{I1}def forward(self, x: torch.Tensor) -> {returns}:"]
         if extras:
             out += extras.forward_prologue()
@@ -324,6 +326,10 @@ class Emitter:
         for texts in arguments.values():
             binding.update(texts)
         forward = self.forward_statements(d, binding)
+        if d.plan.outputs_dict:
+            pairs = ", ".join(f"({py_str(key)}, {v})" for (key, _), (_, v) in zip(d.plan.outputs, d.outputs))
+            forward.append(Stmt.line(f"return OrderedDict([{pairs}])"))
+            return self.init_statements(d, binding), forward
         if d.plan.outputs:
             fields = ", ".join(v for _, v in d.outputs)
             forward.append(Stmt.block("if self.training:", [Stmt.line(f"return {self.outputs_name}({fields})")]))

@@ -17,7 +17,7 @@ from typing import Literal
 from archlang.diagnostics import Span
 
 IR_VERSION = 3  # 2: name templates carry their parsed holes (Label.pieces, Label.holes)
-# 3: layers read named values (LayerStmt.sources, Merge)
+# 3: layers read named values (LayerStmt.sources, Merge); var / assignment statements
 
 _node = dataclass(frozen=True, slots=True, kw_only=True)
 
@@ -191,6 +191,24 @@ class InputStmt(Node):
 
 
 @_node
+class VarStmt(Node):
+    """``var c = 64``: a variable of a body, which ``c = ...`` may change (loop-carried)."""
+
+    kind: Literal["var_stmt"] = _kind("var_stmt")
+    name: str
+    value: Expr
+
+
+@_node
+class AssignStmt(Node):
+    """``c = c * 2``: a new value for a ``var`` of this body or an enclosing one."""
+
+    kind: Literal["assign"] = _kind("assign")
+    name: str
+    value: Expr
+
+
+@_node
 class ConstStmt(Node):
     kind: Literal["const_stmt"] = _kind("const_stmt")
     name: str
@@ -263,7 +281,20 @@ class RepeatStmt(Node):
     body: tuple[Stmt, ...] = ()
 
 
-Stmt = LayerStmt | InputStmt | ConstStmt | UnitStmt | InitStmt | OutputsStmt | AuxStmt | IfStmt | ForStmt | RepeatStmt
+Stmt = (
+    LayerStmt
+    | InputStmt
+    | ConstStmt
+    | VarStmt
+    | AssignStmt
+    | UnitStmt
+    | InitStmt
+    | OutputsStmt
+    | AuxStmt
+    | IfStmt
+    | ForStmt
+    | RepeatStmt
+)
 
 
 # ---- top level ------------------------------------------------------------------------

@@ -122,6 +122,12 @@ class _ToIR(Transformer_NonRecursive):
     def const_stmt(self, meta, c):
         return ir.ConstStmt(span=self.sp(meta), name=str(c[0]), value=c[1])
 
+    def var_stmt(self, meta, c):
+        return ir.VarStmt(span=self.sp(meta), name=str(c[0]), value=c[1])
+
+    def assign_stmt(self, meta, c):
+        return ir.AssignStmt(span=self.sp(meta), name=str(c[0]), value=c[1])
+
     def param_list(self, meta, c):
         return tuple(p for p in c if p is not None)
 

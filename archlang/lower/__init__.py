@@ -106,7 +106,7 @@ def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> Gr
     g.scopes = lw.scopes
     g.file = program.main.file
     g.structural_params = frozenset(fixed)
-    g.warnings = tuple(_unused_values(g))
+    g.warnings = (*lw.warnings, *_unused_values(g))
     return lw.g
 
 

@@ -158,7 +158,7 @@ def _scan(items) -> tuple[set[str], set[str], dict[str, set[str]]]:
     while stack:
         stmt, called = stack.pop()
         kind = getattr(stmt, "kind", None)
-        if kind == "const_stmt":
+        if kind in ("const_stmt", "var_stmt"):
             local.add(stmt.name)
         elif kind == "unit":
             units.add(stmt.name)

@@ -109,8 +109,14 @@ class Lowering:
         self.depth = 0
         self.estimate = None  # an estimate.Estimator, set by lower()
         self.raw_errors = 0
+        self.warnings: list[Diagnostic] = []  # W2xx: the compile goes on
         self.created: list[str] = []  # node ids in creation (topological) order
         self.shaped = 0  # how many of them have their shapes (see shape_of)
+
+    def warn(self, diagnostic: Diagnostic) -> None:
+        """Keep a warning, once per place (a loop repeats its statements)."""
+        if len(self.warnings) < MAX_REPORTED_ERRORS and diagnostic not in self.warnings:
+            self.warnings.append(diagnostic)
 
     def shape_of(self, nid: str) -> tuple | None:
         """The shape of a node made so far (a block reading ``in_channels``): the shape pass

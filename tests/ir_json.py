@@ -24,7 +24,8 @@ UNTAGGED = {
     "branches": ir.Branch,
     "params": ir.Param,
     "fields": ir.OutputField,
-    "sources": ir.Label,  # `from` names; `input` is tagged (InputRef)
+    "sources": ir.Label,  # `from` names; `input` and `a.b` are tagged (InputRef, PathRef)
+    "parts": ir.Label,
 }
 
 

@@ -353,3 +353,41 @@ def test_a_const_that_shadows_in_a_loop_is_a_warning_and_assigning_a_const_an_er
     assert shadow.stderr.count("W202") == 1 and "var c = ..." in shadow.stderr  # once, not per iteration
     assign = _archc("check", "-", stdin="network D { input 3x8x8\n const c = 8\n c = 9\n relu\n}\n")
     assert assign.returncode == 1 and "error[E312]: `c` is a constant or parameter" in assign.stderr
+
+
+def test_a_dotted_name_reads_a_value_inside_a_sequence_or_group(tmp_path):
+    spec = """
+    network N { input 3x16x16
+      s: { conv2d(4, 3, padding=1); mid: relu; conv2d(4, 3, padding=1) }
+      g: concat { a: conv2d(2, 1); b: { relu; r2: relu } }
+      x: add from s.mid, s.2
+      y: add from g.b.r2, x
+      z: concat from s.0, x, y, g
+    }
+    """
+    compiled = archlang.compile_spec(spec)
+    g = compiled.graph
+    assert g.nodes["x"].inputs == ("s/mid", "s/2") and g.nodes["y"].inputs == ("g/b/r2", "x")
+    assert g.nodes["z"].inputs == ("s/0", "x", "y", "g/concat") and g.nodes["z"].shape == (18, 16, 16)
+    check_emitted_equals_built(compiled, tmp_path)
+    proc = _archc("check", "-", stdin=spec.replace("from s.mid", "from s.midd"))
+    assert (
+        proc.returncode == 1
+        and "no value named `midd` inside `s`" in proc.stderr
+        and "did you mean `mid`" in proc.stderr
+    )
+
+
+def test_named_values_round_trip_through_the_ir_json():
+    from ir_json import read_ir
+
+    from archlang.frontend.ir import as_data
+    from archlang.frontend.parser import parse
+
+    spec = (
+        "block B(c: int) { a: conv2d(c, 1)\n s: add from a, input }\n"
+        "network N { input 3x8x8\n var w = 3\n w = w + 0\n b: B(w)\n"
+        ' x: relu from b.a\n m: concat from x, "b".s, input\n outputs dict(out, "0" = x)\n}\n'
+    )
+    module = parse(spec, "n.arch")
+    assert read_ir(json.loads(json.dumps(as_data(module)))) == module

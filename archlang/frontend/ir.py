@@ -172,6 +172,14 @@ class InputRef(Node):
     kind: Literal["input_ref"] = _kind("input_ref")
 
 
+@_node
+class PathRef(Node):
+    """``layer4.conv2`` in a ``from`` clause: a value named inside the scope ``layer4``."""
+
+    kind: Literal["path_ref"] = _kind("path_ref")
+    parts: tuple[Label, ...]
+
+
 Layer = Call | Seq | Group | Merge
 
 
@@ -181,7 +189,7 @@ class LayerStmt(Node):
     labels: tuple[Label, ...] = ()
     layer: Layer
     # `from a, b`: the values the layer reads; empty: the value before it
-    sources: tuple[Label | InputRef, ...] = ()
+    sources: tuple[Label | InputRef | PathRef, ...] = ()
 
 
 @_node

@@ -195,6 +195,10 @@ class _ToIR(Transformer_NonRecursive):
     def from_clause(self, meta, c):
         return tuple(c)
 
+    def path_ref(self, meta, c):
+        parts = tuple(ir.Label(span=_tok_span(self.file, x), text=str(x)) if isinstance(x, Token) else x for x in c)
+        return ir.PathRef(span=self.sp(meta), parts=parts)
+
     def input_ref(self, meta, c):
         return ir.InputRef(span=self.sp(meta))
 

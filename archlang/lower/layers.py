@@ -58,6 +58,13 @@ def resolve(lw: Lowering, source, frame: Frame) -> str:
         if entry is None:
             raise lowering_error("E503", "`from input` before the network's `input`", source.span)
         return entry
+    if isinstance(source, ir.PathRef):
+        return _resolve_path(lw, source, frame)
+    return _lookup(lw, source, frame)[0]
+
+
+def _lookup(lw: Lowering, source: ir.Label, frame: Frame) -> tuple[str, Scope]:
+    """(node id, the scope that names it) of a plain name."""
     name = label_text(source, frame.env)
     scope, visible = frame.scope, []
     while scope is not None:
@@ -71,7 +78,7 @@ def resolve(lw: Lowering, source, frame: Frame) -> str:
                     notes=[Note(f"`{name}` starts here", entry[1])],
                     help="read an earlier value, or name the layer inside it",
                 )
-            return entry[0]
+            return entry[0], scope
         visible += [n for n, e in scope.labels.items() if e[0] is not None]
         scope = scope.parent
     close = difflib.get_close_matches(name, visible, n=1)
@@ -83,6 +90,25 @@ def resolve(lw: Lowering, source, frame: Frame) -> str:
         if close
         else "`from` reads a layer, block or group named earlier in the same block or network (or `input`)",
     )
+
+
+def _resolve_path(lw: Lowering, ref: ir.PathRef, frame: Frame) -> str:
+    """``a.b.c``: the value named ``b.c`` inside the block, sequence or group ``a``."""
+    head, *rest = ref.parts
+    _, scope = _lookup(lw, head, frame)
+    path = (*scope.path, label_text(head, frame.env))
+    for part in rest:
+        path = (*path, label_text(part, frame.env))
+        if path not in lw.values:
+            inside = [p[-1] for p in lw.values if p[:-1] == path[:-1]]
+            close = difflib.get_close_matches(path[-1], inside, n=1)
+            raise lowering_error(
+                "E208",
+                f"no value named `{path[-1]}` inside `{'.'.join(path[len(scope.path) : -1])}`",
+                part.span,
+                help=f"did you mean `{close[0]}`?" if close else f"it names: {', '.join(inside[:12]) or 'nothing'}",
+            )
+    return lw.values[path]
 
 
 def _merge(lw: Lowering, stmt: ir.LayerStmt, inputs: tuple, frame: Frame) -> str:
@@ -173,6 +199,7 @@ def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame):
         out = _group(lw, layer, name, cur, frame)
     if name is not None:
         frame.scope.labels[name] = (out, span)
+        lw.values[(*frame.scope.path, name)] = out
     return out
 
 

@@ -111,6 +111,7 @@ class Lowering:
         self.raw_errors = 0
         self.warnings: list[Diagnostic] = []  # W2xx: the compile goes on
         self.created: list[str] = []  # node ids in creation (topological) order
+        self.values: dict[tuple, str] = {}  # path of every named value -> its node (`from a.b`)
         self.shaped = 0  # how many of them have their shapes (see shape_of)
 
     def warn(self, diagnostic: Diagnostic) -> None:
@@ -223,6 +224,7 @@ class Lowering:
         )
         if scope.labels.get(name, (None,))[0] is None:
             scope.labels[name] = (nid, span)
+        self.values.setdefault(path, nid)
         self.created.append(nid)
         return nid
 

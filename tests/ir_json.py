@@ -26,6 +26,7 @@ UNTAGGED = {
     "fields": ir.OutputField,
     "sources": ir.Label,  # `from` names; `input` and `a.b` are tagged (InputRef, PathRef)
     "parts": ir.Label,
+    "inputs": ir.Label,  # a block's input names
 }
 
 

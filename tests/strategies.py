@@ -401,7 +401,7 @@ def dag_specs(draw, dict_outputs: bool = True) -> str:
     for i in range(n):
         name = f"v{i}"
         src = draw(st.sampled_from(sorted(widths)))
-        kind = draw(st.sampled_from(["conv", "act", "add", "concat", "seq", "group", "block"]))
+        kind = draw(st.sampled_from(["conv", "act", "add", "concat", "seq", "group", "block", "fuse", "inner"]))
         same = [v for v in widths if widths[v] == widths[src] and v != src]
         if kind == "add" and same:
             other = draw(st.sampled_from(sorted(same)))
@@ -424,6 +424,25 @@ def dag_specs(draw, dict_outputs: bool = True) -> str:
             w = draw(st.integers(1, 6))
             lines.append(f"{name}: concat {{ relu from {other}; conv2d({w}, 1) }} from {src}")
             widths[name] = widths[other] + w
+            continue
+        elif kind == "fuse":  # a block of two inputs: `Fuse(w) from a, b`
+            other = draw(st.sampled_from(sorted(widths)))
+            w = draw(st.integers(1, 6))
+            if not any(b.startswith("block Fuse(") for b in blocks):
+                blocks.append(
+                    "block Fuse(c: int) from x, skip {\n  a: conv2d(c, 1)\n  b: conv2d(c, 3, padding=1) from skip\n"
+                    "  cat: concat from a, b, skip\n  relu\n}"
+                )
+            lines.append(f"{name}: Fuse({w}) from {src}, {other}")
+            widths[name] = 2 * w + widths[other]
+            continue
+        elif kind == "inner" and any(f"v{j}: Fuse(" in line for j in range(i) for line in lines):
+            # a value inside an earlier block instance (its further output)
+            inst = draw(st.sampled_from([f"v{j}" for j in range(i) if any(f"v{j}: Fuse(" in ln for ln in lines)]))
+            fuse = next(ln for ln in lines if ln.startswith(f"{inst}: Fuse("))
+            w = int(fuse.split("(")[1].split(")")[0])
+            lines.append(f"{name}: relu from {inst}.a")
+            widths[name] = w
             continue
         elif kind == "block":
             w = draw(st.integers(1, 6))

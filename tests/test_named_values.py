@@ -113,7 +113,7 @@ def test_random_dags_shapes_params_flops_equal_the_analysis(text):
 
 
 def test_the_dag_strategy_draws_what_it_says():
-    seen = {"skip": 0, "merge": 0, "dict": 0, "group": 0, "block": 0}
+    seen = {"skip": 0, "merge": 0, "dict": 0, "group": 0, "block": 0, "two inputs": 0, "inner value": 0}
 
     @settings(max_examples=100, deadline=None, derandomize=True, database=None)
     @given(text=dag_specs())
@@ -123,6 +123,8 @@ def test_the_dag_strategy_draws_what_it_says():
         seen["dict"] += "outputs dict" in text
         seen["group"] += "concat { relu from" in text
         seen["block"] += "block B0" in text
+        seen["two inputs"] += ": Fuse(" in text
+        seen["inner value"] += ".a\n" in text
 
     count()
     assert all(v >= 10 for v in seen.values()), seen
@@ -391,3 +393,74 @@ def test_named_values_round_trip_through_the_ir_json():
     )
     module = parse(spec, "n.arch")
     assert read_ir(json.loads(json.dumps(as_data(module)))) == module
+
+
+UP = """
+block Up(c: int) from x, skip {
+  up: conv2d(c, 1)
+  cat: concat from skip, up
+  conv: { conv2d(c, 3, padding=1); relu }
+}
+network U {
+  input 3x16x16
+  e1: { conv2d(8, 3, padding=1); relu }
+  e2: { maxpool(2, stride=2); conv2d(16, 3, padding=1); relu }
+  mid: conv2d(16, 3, padding=1)
+  d1: Up(8) from mid, e2
+  head: conv2d(2, 1)
+}
+"""
+
+
+def test_a_block_of_two_inputs_is_a_module_of_two_inputs(tmp_path):
+    from archlang.backends.torch.codegen import emit
+
+    compiled = archlang.compile_spec(UP)
+    source = emit(compiled)
+    assert "def __init__(self, in_channels: int, skip_channels: int, c: int) -> None:" in source
+    assert "def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:" in source
+    assert "self.d1 = Up(16, 16, 8)" in source and "x = self.d1(mid, x)" in source
+    check_emitted_equals_built(compiled, tmp_path)
+    ruff_clean(tmp_path)
+    # by hand: cat = e2 (16) + up (8) channels
+    assert compiled.graph.nodes["d1/cat"].shape == (24, 8, 8)
+    assert compiled.graph.nodes["d1/cat"].inputs == ("e2/2", "d1/up") and compiled.graph.nodes["d1/up"].inputs == (
+        "mid",
+    )
+
+
+def test_a_block_read_inside_gives_its_inner_values_out(tmp_path):
+    from archlang.backends.torch.codegen import emit
+
+    spec = """
+    block Stage(c: int) {
+      a: { conv2d(c, 3, padding=1); relu }
+      b: { conv2d(c, 3, stride=2, padding=1); relu }
+    }
+    network P { input 3x16x16
+      s1: Stage(8)
+      s2: Stage(16)
+      lat: conv2d(4, 1) from s1.a
+      outputs dict("0" = lat, "1" = s2)
+    }
+    """
+    compiled = archlang.compile_spec(spec)
+    source = emit(compiled)
+    assert "-> tuple[torch.Tensor, torch.Tensor]:" in source and "return b, x" in source
+    assert "s1, s1_a = self.s1(x)" in source
+    check_emitted_equals_built(compiled, tmp_path)
+    ruff_clean(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("network", "message"),
+    [
+        ("d1: Up(8) from mid", "block `Up` reads 2 values; `from` names 1"),
+        ("d1: Up(8)", "block `Up` reads 2 values; name them with `from`"),
+        ("d1: Up(8) from mid, e2, e1", "block `Up` reads 2 values; `from` names 3"),
+    ],
+)
+def test_a_block_given_the_wrong_number_of_values_is_located(network, message):
+    proc = _archc("check", "-", stdin=UP.replace("d1: Up(8) from mid, e2", network))
+    assert proc.returncode == 1 and f"error[E210]: {message}" in proc.stderr, proc.stderr
+    assert "<stdin>:12:" in proc.stderr and "Traceback" not in proc.stderr

@@ -162,7 +162,8 @@ def observed_shapes(model, compiled, x) -> dict[str, tuple]:
         if name in names:
 
             def hook(mod, args, out, name=name):
-                seen[name] = tuple(out.shape[1:])
+                main = out[0] if isinstance(out, tuple) else out  # a block's value, then its inner ones
+                seen[name] = tuple(main.shape[1:])
 
             handles.append(module.register_forward_hook(hook))
     with torch.inference_mode():

@@ -329,6 +329,8 @@ class BlockDef(Node):
     name_span: Span
     params: tuple[Param, ...] = ()
     body: tuple[Stmt, ...] = ()
+    # `from x, skip`: the names of its inputs (an instance reads as many values); empty: one
+    inputs: tuple[Label, ...] = ()
 
 
 @_node

@@ -147,14 +147,18 @@ class _ToIR(Transformer_NonRecursive):
     seq_body = body
 
     def block_def(self, meta, c):
-        name, params, body = c
+        name, params, inputs, body = c
         return ir.BlockDef(
             span=self.sp(meta),
             name=str(name),
             name_span=_tok_span(self.file, name),
             params=params or (),
             body=body,
+            inputs=inputs or (),
         )
+
+    def block_inputs(self, meta, c):
+        return tuple(ir.Label(span=_tok_span(self.file, t), text=str(t)) for t in c)
 
     def network_def(self, meta, c):
         name, params, body = c

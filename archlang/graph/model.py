@@ -30,6 +30,10 @@ class ScopeInfo:
     args: dict = field(default_factory=dict)
     aux: str | None = None
     exprs: dict = field(default_factory=dict)  # arg -> its expression over network parameters
+    # a block instance of several inputs (`block Up() from x, skip`): the nodes it reads, in
+    # order; empty: the one value before it
+    inputs: tuple[str, ...] = ()
+    output: str | None = None  # a block instance's value (the last of its body)
 
     @property
     def id(self) -> str:

@@ -4,6 +4,7 @@ groups; aux heads. Holds the statement table and the two walking modes."""
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 
 from archlang.frontend import ir
 from archlang.frontend.expressions import Env
@@ -29,14 +30,38 @@ def layer_stmt(lw: Lowering, stmt: ir.LayerStmt, cur, frame: Frame):
         inputs = tuple(resolve(lw, src, frame) for src in stmt.sources)
         if stmt.layer.kind == "merge":
             return _merge(lw, stmt, inputs, frame)
-        if len(inputs) > 1:
+        wanted = _inputs_wanted(lw, stmt.layer, frame)
+        if len(inputs) != wanted:
+            what = f"block `{stmt.layer.name}` reads {wanted} values" if wanted > 1 else "this layer reads one value"
             raise lowering_error(
                 "E210",
-                f"this layer reads one value; `from` names {len(inputs)}",
-                stmt.sources[1].span,
-                help="merge them first: `add from a, b` or `concat from a, b`",
+                f"{what}; `from` names {len(inputs)}",
+                stmt.sources[min(wanted, len(inputs) - 1)].span,
+                help="merge them first: `add from a, b` or `concat from a, b`"
+                if wanted == 1
+                else f"name one value per input of `{stmt.layer.name}`",
             )
-        cur = inputs[0]
+        cur, extra = inputs[0], inputs[1:]
+        return lower_layer(lw, stmt.layer, _labels(lw, stmt, frame), cur, frame, extra)
+    wanted = _inputs_wanted(lw, stmt.layer, frame)
+    if wanted > 1:
+        raise lowering_error(
+            "E210",
+            f"block `{stmt.layer.name}` reads {wanted} values; name them with `from`",
+            stmt.layer.span,
+            help=f"`{stmt.layer.name}(...) from a, b`, one value per input",
+        )
+    return lower_layer(lw, stmt.layer, _labels(lw, stmt, frame), cur, frame)
+
+
+def _inputs_wanted(lw: Lowering, layer, frame: Frame) -> int:
+    """How many values a layer reads: a block's declared inputs, else one."""
+    if layer.kind == "call" and layer.name in lw.blocks and layer.name not in frame.ctx.unit:
+        return max(1, len(lw.blocks[layer.name].inputs))
+    return 1
+
+
+def _labels(lw: Lowering, stmt: ir.LayerStmt, frame: Frame):
     labels = stmt.labels
     if not labels and frame.inline is not None:
         if not frame.inline:
@@ -44,7 +69,7 @@ def layer_stmt(lw: Lowering, stmt: ir.LayerStmt, cur, frame: Frame):
                 "E207", "more layers than names", stmt.span, help="give one name per layer of the block"
             )
         labels = (frame.inline.pop(0),)
-    return lower_layer(lw, stmt.layer, labels, cur, frame)
+    return labels
 
 
 def resolve(lw: Lowering, source, frame: Frame) -> str:
@@ -179,7 +204,7 @@ BODY = Mode(STATEMENTS, other=not_a_statement, recovers=True)
 BRANCHES = Mode({"layer": branch_stmt}, other=not_a_branch, recovers=False)
 
 
-def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame):
+def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame, extra: tuple = ()):
     scope, env, ctx = frame.scope, frame.env, frame.ctx
     names = [label_text(lbl, env) for lbl in labels]
     for lbl, text in zip(labels, names):
@@ -190,7 +215,7 @@ def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame):
     span = labels[0].span if labels else layer.span
     scope.position += 1
     if layer.kind == "call":
-        out = _call(lw, layer, name, cur, frame)
+        out = _call(lw, layer, name, cur, frame, extra)
     elif layer.kind == "seq":
         if name is not None:
             scope = lw.open_scope(scope, name, "branch", layer.span, ctx, sequential=True)
@@ -228,7 +253,7 @@ def _inline(lw: Lowering, layer, names, labels, cur, frame: Frame):
     return out
 
 
-def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame):
+def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame, extra: tuple = ()):
     callee, ctx = call.name, frame.ctx
     if callee in ctx.unit:
         return _unit(lw, call, name, cur, frame)
@@ -249,7 +274,13 @@ def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame):
             exprs=exprs,
             entry=cur,
         )
-        return walk(lw, block.body, cur, Frame(sub, benv, sub_ctx), BODY)
+        for label, node in zip(block.inputs, (cur, *extra)):  # `block B() from x, skip`
+            check_label(label.text, label.span, sub)
+            sub.labels[label.text] = (node, label.span)
+        out = walk(lw, block.body, cur, Frame(sub, benv, sub_ctx), BODY)
+        info = lw.scopes["/".join(sub.path)]
+        lw.scopes[info.id] = replace(info, inputs=(cur, *extra) if extra else (), output=out)
+        return out
     op, fixed = (CALLABLE_OPS[callee], {}) if callee in CALLABLE_OPS else ALIASES.get(callee, (None, {}))
     if op is None:
         known = list(CALLABLE_OPS) + list(ALIASES) + list(lw.blocks) + list(ctx.unit)

@@ -93,6 +93,10 @@ class ModulePlan:
     outputs_type: str | None = None
     # root only: `outputs` is an OrderedDict returned in training and eval (`outputs dict(...)`)
     outputs_dict: bool = False
+    # a block read with `from a, b` (its further inputs, after `input`), or whose inner
+    # values are read outside it (`from block.mid`: its further outputs, after `output`)
+    extra_inputs: tuple[str, ...] = ()
+    extra_outputs: tuple[str, ...] = ()
     extras: object = None  # root only: what a plan rewrite adds to the file (see .inference)
 
     @property
@@ -146,6 +150,28 @@ class _Planner:
         return self.order[ref] if kind == "node" else self.order[self.scope_nodes[ref][0]]
 
     # ---- scope boundaries ----------------------------------------------------------------
+    def _block_boundary(self, path: tuple) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(inputs, outputs) of a block instance: its declared inputs (or the one value it
+        reads), its value first and then the inner values read outside it, in creation order."""
+        inside = set(self.scope_nodes[path])
+        info = self.scopes["/".join(path)]
+        reads = {src for nid in inside for src in self.g.nodes[nid].inputs if src not in inside}
+        exits = {self.g.output, *self.g.aux_outputs.values(), *(n for _, n in self.g.returns)}
+        outs = [
+            nid
+            for nid in self.scope_nodes[path]
+            if nid in exits or any(s not in inside for s in self.g.successors(nid))
+        ]
+        inputs = info.inputs or tuple(reads)
+        main = info.output if info.output in inside else (outs or self.scope_nodes[path])[-1]
+        if (len(inputs) != 1 and not info.inputs) or not reads <= set(inputs):
+            _fail(
+                f"`{info.id}` reads {len(reads)} values from outside, which the PyTorch back end "
+                "cannot pass to a module",
+                info.span,
+            )
+        return tuple(inputs), (main, *(n for n in outs if n != main))
+
     def _boundary(self, path: tuple, strict: bool = True) -> tuple[str | None, str | None]:
         """(the one value the scope reads from outside, the one it gives out). A named
         branch or group that reads several outside values (``from``) or gives out several
@@ -217,7 +243,11 @@ class _Planner:
     def scope(self, path: tuple, where: str) -> ModulePlan:
         info = self.scopes["/".join(path)]
         kind = {"block": "block", "unit": "unit"}.get(info.kind)
-        first, out = self._boundary(path, strict=kind is not None)
+        extra_in = extra_out = ()
+        if kind == "block":
+            (first, *extra_in), (out, *extra_out) = self._block_boundary(path)
+        else:
+            first, out = self._boundary(path, strict=kind is not None)
         if kind is None:
             chain = first is not None and self._is_chain(path, first, out)
             kind = "sequential" if chain else "container"
@@ -230,6 +260,8 @@ class _Planner:
             template=info.template,
             args=dict(info.args),
             aux=info.aux,
+            extra_inputs=tuple(extra_in),
+            extra_outputs=tuple(extra_out),
         )
         inner = {"block": "block", "unit": "block", "sequential": "sequential", "container": where}[kind]
         self._fill(plan, path, inner)
@@ -245,7 +277,12 @@ class _Planner:
                     return False
                 current = ref
             else:
-                sub_first, sub_out = self._boundary(ref, strict=False)
+                if self.scopes["/".join(ref)].kind == "block":
+                    inputs, outputs = self._block_boundary(ref)
+                    single = len(inputs) == len(outputs) == 1
+                    sub_first, sub_out = (inputs[0], outputs[0]) if single else (None, None)
+                else:
+                    sub_first, sub_out = self._boundary(ref, strict=False)
                 if (
                     sub_first is None
                     or sub_first != current
@@ -307,10 +344,11 @@ class _Planner:
                     plan.steps.append(
                         Step(
                             target=child.output,
-                            inputs=(child.input,),
+                            inputs=(child.input, *child.extra_inputs),
                             module=(child.name,),
                             aux=child.aux if not plan.path else None,
                             shape=tuple(self.g.nodes[child.output].shape),
+                            targets=(child.output, *child.extra_outputs) if child.extra_outputs else (),
                         )
                     )
 

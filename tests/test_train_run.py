@@ -89,7 +89,8 @@ def test_curves_are_images_of_the_run(demo_run):
 
 @pytest.mark.slow  # needs demo_run: 10 epochs of training
 def test_eval_reports_top1_top5_per_class_and_confusion(demo_run, tmp_path):
-    run = archc("eval", LENET, "--weights", str(demo_run / "checkpoints" / "best.ckpt"), "--out", str(tmp_path))
+    best = str(demo_run / "checkpoints" / "best.ckpt")
+    run = archc("eval", LENET, "--weights", best, "--out", str(tmp_path), "--format", "json")
     result = json.loads(run.stdout)
     model = archlang.build(LENET)
     model.load_state_dict(model_state(demo_run / "checkpoints" / "best.ckpt"))

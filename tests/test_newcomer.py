@@ -198,6 +198,32 @@ def test_start_lines_stay_quiet_when_nothing_hurts():
     assert not any("BatchNorm" in line for line in lines)
 
 
+def test_start_lines_say_when_aux_heads_are_not_trained():
+    from archlang.train.notes import start_lines
+
+    lines = start_lines(
+        _tiny_model(),
+        replaced={},
+        init=None,
+        frozen_norms=[],
+        images=None,
+        batch=None,
+        steps=None,
+        dropped=None,
+        untrained_aux=["aux1", "aux2"],
+    )
+    assert lines[-1].startswith("note: the aux heads aux1, aux2 are not trained: the recipe's aux_loss_weight is 0")
+    assert "--recipe-set aux_loss_weight=" in lines[-1]
+
+
+def test_the_demo_recipe_says_its_aux_heads_are_not_trained():
+    from archlang.train.recipes import bundled_recipes, load_recipe
+
+    path = bundled_recipes()["demo"]
+    assert load_recipe(path).aux_loss_weight == 0
+    assert "aux head" in Path(path).read_text() and "--recipe-set aux_loss_weight=" in Path(path).read_text()
+
+
 def test_quiet_lightning_drops_the_tip_and_the_leafspec_warning_then_restores_everything():
     from archlang.train.notes import _LIGHTNING_LOGGERS, quiet_lightning
 

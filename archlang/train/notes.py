@@ -13,6 +13,7 @@ import warnings
 
 import lightning as L
 from torch import nn
+from torch.utils.data import DataLoader
 
 # BatchNorm's running statistics are an exponential moving average: after n updates the
 # start still weighs (1 - momentum)^n. Below this weight they count as settled.
@@ -74,12 +75,14 @@ def start_lines(
     replaced: dict[str, tuple[int, int]],
     init: str | None,
     frozen_norms: list[str],
-    images: int,
-    batch: int,
-    steps: int,
-    dropped: int,
+    images: int | None,
+    batch: int | None,
+    steps: int | None,
+    dropped: int | None,
+    untrained_aux: list[str] = (),
 ) -> list[str]:
-    """The lines printed when training starts (see the module docstring)."""
+    """The lines printed when training starts (see the module docstring). ``images`` is
+    ``None`` when the training data is not our loader (then only the model is described)."""
     lines = []
     for layer, (old, new) in replaced.items():
         lines.append(
@@ -89,6 +92,14 @@ def start_lines(
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     lines.append(f"note: {total:,} parameters: {trainable:,} trainable, {total - trainable:,} frozen")
+    if untrained_aux:
+        heads, are = ("heads", "are") if len(untrained_aux) > 1 else ("head", "is")
+        lines.append(
+            f"note: the aux {heads} {', '.join(untrained_aux)} {are} not trained: the recipe's aux_loss_weight is 0 "
+            "(set it with --recipe-set aux_loss_weight=0.3, or build the spec without aux heads)"
+        )
+    if images is None:
+        return lines
     momenta = [
         m.momentum
         for name, m in model.named_modules()
@@ -114,27 +125,28 @@ def start_lines(
 class StartNotes(L.Callback):
     """Prints :func:`start_lines` on rank 0 once the training data loader exists."""
 
-    def __init__(self, replaced: dict[str, tuple[int, int]], init: str | None, frozen_norms: list[str], stream=None):
+    def __init__(self, replaced: dict, init: str | None, frozen_norms: list[str], untrained_aux=(), stream=None):
         self.replaced, self.init, self.frozen_norms = replaced, init, frozen_norms
-        self.stream = stream
+        self.untrained_aux, self.stream = list(untrained_aux), stream
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
         loader = trainer.train_dataloader
-        images = len(loader.dataset)
-        per_rank = loader.batch_size
-        shard = len(loader.sampler)
-        dropped = shard % per_rank * trainer.world_size if loader.drop_last else 0
+        images = steps = batch = dropped = None
+        if isinstance(loader, DataLoader) and loader.batch_size and loader.sampler is not None:
+            images, steps, batch = len(loader.dataset), len(loader), loader.batch_size * trainer.world_size
+            dropped = len(loader.sampler) % loader.batch_size * trainer.world_size if loader.drop_last else 0
         lines = start_lines(
             pl_module.model,
             replaced=self.replaced,
             init=self.init,
             frozen_norms=self.frozen_norms,
             images=images,
-            batch=per_rank * trainer.world_size,
-            steps=len(loader),
+            batch=batch,
+            steps=steps,
             dropped=dropped,
+            untrained_aux=self.untrained_aux,
         )
         stream = self.stream or sys.stderr
         for line in lines:

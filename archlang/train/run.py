@@ -65,6 +65,7 @@ class Prepared:
     frozen: list[str]
     replaced_heads: list[str]
     head_classes: dict[str, tuple[int, int]] = field(default_factory=dict)  # layer -> (file's, data's)
+    aux_heads: list[str] = field(default_factory=list)
 
 
 def _dataset_classes(source: str) -> list[str]:
@@ -151,7 +152,8 @@ def prepare(spec, recipe: Recipe, options: TrainOptions) -> Prepared:
     }
     frozen = transfer.freeze(model, options.freeze, heads, options.linear_probe)
     data = DataSpec(options.data, channels, tuple(size))
-    return Prepared(params, model, data, classes, frozen, replaced, head_classes)
+    aux = list(compiled.graph.aux_outputs)
+    return Prepared(params, model, data, classes, frozen, replaced, head_classes, aux)
 
 
 def _callbacks(recipe: Recipe, options: TrainOptions, checkpoints: Path) -> list:
@@ -274,7 +276,8 @@ def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
     )
     datamodule = SpecDataModule(prepared.data, recipe, recipe.batch_size, options.num_workers)
     out.mkdir(parents=True, exist_ok=True)
-    notes = StartNotes(prepared.head_classes, options.init, frozen_norms)
+    untrained_aux = prepared.aux_heads if recipe.aux_loss_weight == 0 else []
+    notes = StartNotes(prepared.head_classes, options.init, frozen_norms, untrained_aux)
     metrics_csv = out / "metrics.csv"
     earlier = metrics_csv.read_text() if options.resume and metrics_csv.exists() else None
     with quiet_lightning():

@@ -158,10 +158,12 @@ def test_transfer_init_num_classes_freeze(tmp_path):
     torch.save(source.state_dict(), init)
     released = {k: v.clone() for k, v in source.state_dict().items()}
     out = tmp_path / "run"
-    archc(
+    run = archc(
         "train", TINY, "--init", str(init), "--num-classes", "10", "--freeze", "mix1",
         "--max-epochs", "2", "--out", str(out), "--no-progress",
     )  # fmt: skip
+    for head in ("fc", "aux1.fc2"):  # said when training starts, not only in summary.json
+        assert f"note: replaced the head `{head}` of `{init}`: 5 -> 10 classes" in run.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["replaced_heads"]) == {"fc.weight", "fc.bias", "aux1.fc2.weight", "aux1.fc2.bias"}
     trained = model_state(out / "checkpoints" / "last.ckpt")

@@ -222,12 +222,43 @@ def compile_cmd(file, sets, input_dims, max_nodes, text, allow_outside_imports, 
 @main.command()
 @click.argument("file", required=False, metavar="FILE")
 @_common
-def check(file, sets, input_dims, max_nodes, text, allow_outside_imports):
+@click.option(
+    "--against",
+    metavar="REF",
+    help="Compare the state_dict keys and shapes with a checkpoint file or a model "
+    "(torchvision.models.resnet50, pkg.mod:factory, file.py:make).",
+)
+@click.option("--kw", "kws", multiple=True, metavar="KEY=VALUE", help="An argument for a model REF (repeatable).")
+def check(file, sets, input_dims, max_nodes, text, allow_outside_imports, against, kws):
     """Parse and validate FILE (or `-` for stdin, or -e TEXT); print a short summary."""
     from archlang.analysis.summary import summary_line
 
+    if kws and not against:
+        raise UsageProblem("--kw gives arguments to the model of --against")
     compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
     click.echo(summary_line(compiled))
+    if against:
+        _check_against(compiled, against, kws)
+
+
+def _check_against(compiled, ref: str, kws) -> None:
+    from archlang.cli.import_command import parse_kw
+    from archlang.cli.output import needs_extra
+    from archlang.diagnostics import SpecError
+
+    kwargs = parse_kw(kws)
+    with needs_extra("check --against", "torch"):
+        from archlang.backends.torch.against import check_against
+
+        try:
+            problems, compared = check_against(compiled, ref, kwargs)
+        except SpecError as err:
+            report_errors(SpecError(err.diagnostics, compiled.program.sources))
+            sys.exit(1)
+    if problems:
+        report_errors(SpecError(problems, compiled.program.sources))
+        sys.exit(1)
+    click.echo(f"ok: the {compared} state_dict entries match `{ref}` (keys and shapes)")
 
 
 @main.command()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from archlang.analysis.results import AxisRF, ReceptiveField
+from archlang.diagnostics import printable
 from archlang.graph.shape_text import format_shape
 
 SCHEMA_VERSION = 1
@@ -136,7 +137,7 @@ def _text_rows(table: ReportTable):
     show = [(c.key, KINDS[c.kind].display) for c in table.columns]
     for i, section in enumerate(table.sections):
         if section.title:
-            yield [f"[{section.title}]", *blank], i > 0
+            yield [f"[{_shown(section.title)}]", *blank], i > 0
         for row in section.rows:
             yield [fn(row.get(key)) for key, fn in show], False
         if section.total is not None:
@@ -183,8 +184,13 @@ def render_text(table: ReportTable) -> str:
     Laid out directly: through rich's Table it looked the same but took ~1.1 ms per row
     (0.4 s for Inception v3's 325 rows, minutes at 10,000 layers) and 16 ms to import; see
     README's benchmarks."""
-    rows = [(cells, [cell_len(x) for x in cells], separated) for cells, separated in _text_rows(table)]
-    header = [c.title for c in table.columns]
+    rows = []
+    texts = [i for i, c in enumerate(table.columns) if c.kind == "text"]  # the rest we format
+    for cells, separated in _text_rows(table):
+        for i in texts:
+            cells[i] = _shown(cells[i])
+        rows.append((cells, [cell_len(x) for x in cells], separated))
+    header = [_shown(c.title) for c in table.columns]
     header_lens = [cell_len(x) for x in header]
     widths = [max(col) for col in zip(header_lens, *(lens for _, lens, _ in rows))]
     right = [c.numeric for c in table.columns]
@@ -193,35 +199,52 @@ def render_text(table: ReportTable) -> str:
         padded = [(" " * (w - n) + x) if r else (x + " " * (w - n)) for x, n, w, r in zip(cells, lens, widths, right)]
         return ("  " + "   ".join(padded)).rstrip()
 
-    out = [table.title, "", line(header, header_lens), " " + "─" * (sum(widths) + 3 * len(widths) - 1)]
+    out = [_shown(table.title), "", line(header, header_lens), " " + "─" * (sum(widths) + 3 * len(widths) - 1)]
     for cells, lens, separated in rows:
         if separated:
             out.append("")
         out.append(line(cells, lens))
     out.append("")
-    out += [" ".join(n.split()) for n in table.notes]
+    out += [_shown(" ".join(n.split())) for n in table.notes]
     return "\n".join(out) + "\n"
 
 
-def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|")
+def _shown(text: str) -> str:
+    """A cell as the terminal may show it: control and bidi characters escaped (a U+202E in a
+    layer name would reverse the rest of the row), one line."""
+    return text if text.isascii() and text.isprintable() else printable(text, keep_newlines=False)
+
+
+# What a CommonMark (+ GFM tables, strikethrough, and the `$` math of GitHub and many
+# renderers) reader would interpret in a cell: raw HTML and autolinks (`<`; `&` starts an
+# entity), code spans, emphasis, links and images, table pipes, math, and backslash escapes
+# themselves. `<`, `>` and `&` become entities (understood by every Markdown renderer, and
+# inert in HTML); the rest are backslash-escaped (CommonMark shows an escaped ASCII
+# punctuation character literally). A layer named `<img src=x onerror=...>` stays text.
+_MD_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+_MD_PUNCTUATION = set("\\`*_[]|~$!#")
+
+
+def md_escape(s: str) -> str:
+    s = printable(" ".join(s.splitlines()), keep_newlines=False)  # one table row; no bidi spoofing
+    return "".join(_MD_ENTITIES.get(ch) or ("\\" + ch if ch in _MD_PUNCTUATION else ch) for ch in s)
 
 
 def render_md(table: ReportTable) -> str:
-    lines = [f"### {table.title}", ""]
-    lines.append("| " + " | ".join(c.title for c in table.columns) + " |")
+    lines = [f"### {md_escape(table.title)}", ""]
+    lines.append("| " + " | ".join(md_escape(c.title) for c in table.columns) + " |")
     lines.append("|" + "|".join("---:" if c.numeric else "---" for c in table.columns) + "|")
     for section in table.sections:
         if section.title:
-            lines.append("| **" + _md_escape(section.title) + "** |" + " |" * (len(table.columns) - 1))
+            lines.append("| **" + md_escape(section.title) + "** |" + " |" * (len(table.columns) - 1))
         for row in section.rows:
-            lines.append("| " + " | ".join(_md_escape(x) for x in _cells(table, row, "display")) + " |")
+            lines.append("| " + " | ".join(md_escape(x) for x in _cells(table, row, "display")) + " |")
         if section.total is not None:
-            cells = [f"**{_md_escape(x)}**" if x else x for x in _cells(table, section.total, "display")]
+            cells = [f"**{md_escape(x)}**" if x else x for x in _cells(table, section.total, "display")]
             lines.append("| " + " | ".join(cells) + " |")
     if table.notes:
         lines.append("")
-        lines.extend(f"- {_md_escape(n)}" for n in table.notes)
+        lines.extend(f"- {md_escape(n)}" for n in table.notes)
     return "\n".join(lines) + "\n"
 
 
@@ -229,10 +252,19 @@ def render_csv(table: ReportTable) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["section", *(c.key for c in table.columns)])
+    text = [c.kind == "text" for c in table.columns]
     for section, row, is_total in _all_rows(table):
         name = section.title or "main"
-        writer.writerow([f"{name} total" if is_total else name, *_cells(table, row, "csv")])
+        cells = [_csv_text(x) if t else x for x, t in zip(_cells(table, row, "csv"), text)]
+        writer.writerow([f"{name} total" if is_total else name, *cells])
     return buf.getvalue()
+
+
+def _csv_text(s: str) -> str:
+    """A name a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``@SUM``, ``+``,
+    ``-``) gets OWASP's leading apostrophe; numbers are never text cells, so stay exact.
+    The JSON report keeps every name as it is."""
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
 
 
 def render_json(table: ReportTable) -> str:

@@ -66,15 +66,31 @@ def compare_row(name: str, a: dict | None, b: dict | None) -> dict:
 
 
 def merged_order(a: list[str], b: list[str]) -> list[str]:
-    """A's names in A's order, each name only in B placed after the B name before it."""
-    order = list(a)
+    """A's names in A's order, each name only in B placed after the B name before it.
+
+    Linear: a name only in B is chained to the B name before it (each name has at most one
+    such successor, the next name of B), and the chains are spliced in while A is walked.
+    (Inserting into a list, with a search for the place, was quadratic: two 60-byte specs
+    with ``repeat 100000`` took 102 s.)"""
     present = set(a)
+    follower: dict[str | None, str] = {}
     after = None
     for name in b:
         if name not in present:
-            order.insert(order.index(after) + 1 if after is not None else 0, name)
+            follower[after] = name
             present.add(name)
         after = name
+    order: list[str] = []
+
+    def chain(name: str | None) -> None:
+        while name in follower:
+            name = follower[name]
+            order.append(name)
+
+    chain(None)
+    for name in a:
+        order.append(name)
+        chain(name)
     return order
 
 

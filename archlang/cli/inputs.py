@@ -42,7 +42,9 @@ def spec_source(file: str | None, text: str | None):
     if file is None:
         raise UsageProblem("Missing argument 'FILE' (a path, a bundled spec name, `-` for stdin, or -e TEXT)")
     if file == "-":
-        return ("<stdin>", sys.stdin.buffer.read())
+        from archlang.frontend.loader import read_stream
+
+        return ("<stdin>", read_stream(sys.stdin))  # SpecError (E104, E603): compile_or_exit reports it
     if _is_file(file) or "/" in file or file.endswith(".arch"):
         return Path(file)
     if file in bundled_specs() or file in bundled_variants():

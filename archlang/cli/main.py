@@ -66,8 +66,8 @@ def compile_or_exit(
     from archlang.compiler import compile_spec
     from archlang.diagnostics import SpecError
 
-    source = spec_source(file, text)
     try:
+        source = spec_source(file, text)
         if isinstance(source, tuple):
             source = _load_text(*source, allow_outside_imports)
         return compile_spec(source, params, shape, max_nodes, allow_outside_imports)
@@ -260,7 +260,7 @@ def fmt_cmd(files, check, show_diff):
 
     failed = would_change = False
     for path in files:
-        result = format_file(path, sys.stdin.buffer.read() if path == "-" else None)
+        result = format_file(path, sys.stdin)
         if result.error is not None:
             report_errors(result.error)
             failed = True
@@ -276,11 +276,25 @@ def fmt_cmd(files, check, show_diff):
                 try:
                     write_atomic(Path(path), result.formatted)
                 except OSError as err:
-                    click.echo(f"error[E110]: cannot write `{path}`: {(err.strerror or str(err)).lower()}", err=True)
+                    report_errors(_cannot_write(path, err))
                     failed = True
                     continue
                 click.echo(f"reformatted {path}", err=True)
     sys.exit(1 if failed or ((check or show_diff) and would_change) else 0)
+
+
+def _cannot_write(path: str, err: OSError):
+    from archlang.diagnostics import Diagnostic, SpecError, printable
+
+    shown = printable(path, keep_newlines=False)
+    read_only = isinstance(err, PermissionError) and "read-only" in str(err.strerror)
+    return SpecError(
+        Diagnostic(
+            code="E110",
+            message=f"cannot write `{shown}`: {(err.strerror or str(err)).lower()}",
+            help=f"the file is left as it was; `chmod u+w {shown}` first to let fmt rewrite it" if read_only else None,
+        )
+    )
 
 
 @main.command("diff")

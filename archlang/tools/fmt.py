@@ -356,19 +356,20 @@ class FileResult:
         return self.formatted is not None and self.formatted != self.original
 
 
-def format_file(path: str, data: bytes | None = None) -> FileResult:
-    """Read (unless ``data`` is given) and format one file; errors are kept, not raised."""
-    from archlang.frontend.loader import decode
+def format_file(path: str, stdin=None) -> FileResult:
+    """Read and format one file (``-``: ``stdin``); errors are kept, not raised. Files are
+    read through ``archc check``'s guards (:func:`archlang.frontend.loader.read_source`): a
+    directory, a FIFO, ``/dev/zero`` or a file over the size limit is a diagnostic, never a
+    hang or a MemoryError."""
+    from archlang.frontend.loader import decode, read_source, read_stream
 
     result = FileResult(path)
     try:
-        if data is None:
-            data = Path(path).read_bytes()
-        result.original = decode(data, path)
+        if path == "-":
+            result.original = decode(read_stream(stdin), path)
+        else:
+            result.original = read_source(Path(path), path)
         result.formatted = format_source(result.original, path)
-    except OSError as err:
-        reason = (err.strerror or str(err)).lower()
-        result.error = SpecError(Diagnostic(code="E104", message=f"cannot read `{path}`: {reason}"))
     except SpecError as err:
         if getattr(err, "sources", None) is None:
             from archlang.diagnostics import SourceMap

@@ -227,7 +227,14 @@ _MD_PUNCTUATION = set("\\`*_[]|~$!#")
 
 def md_escape(s: str) -> str:
     s = printable(" ".join(s.splitlines()), keep_newlines=False)  # one table row; no bidi spoofing
-    return "".join(_MD_ENTITIES.get(ch) or ("\\" + ch if ch in _MD_PUNCTUATION else ch) for ch in s)
+    out = "".join(_MD_ENTITIES.get(ch) or ("\\" + ch if ch in _MD_PUNCTUATION else ch) for ch in s)
+    core = out.strip(" ")
+    if core == out:
+        return out
+    # A table cell is trimmed before it is read: the spaces a name starts or ends with are kept
+    # as character references.
+    left = len(out) - len(out.lstrip(" "))
+    return "&#32;" * left + core + "&#32;" * (len(out) - left - len(core))
 
 
 def render_md(table: ReportTable) -> str:

@@ -113,14 +113,14 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
 def test_closed_stdin_is_a_located_error(command):
     proc = archc(*command, preexec_fn=lambda: os.close(0))  # the shell's `<&-`
     no_traceback(proc)
-    assert proc.returncode == 1 and "error[E104]: cannot read <stdin>" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "error[E104]: cannot read `-`: standard input is closed" in proc.stderr
 
 
 def test_stdin_from_dev_zero_stops_at_the_size_limit(tmp_path):
     with open("/dev/zero", "rb") as zero:
         proc = archc("check", "-", stdin=zero, timeout=120, preexec_fn=_memory_limit)
     no_traceback(proc)
-    assert proc.returncode == 1 and "error[E603]: <stdin> is larger than the limit" in proc.stderr
+    assert proc.returncode == 1 and "error[E603]: standard input is larger than the limit" in proc.stderr
 
 
 def test_fmt_stdin_still_formats(tmp_path):

@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from archlang.cli.group import DEFAULT, DefaultCommand, DefaultGroup, UsageProblem
-from archlang.cli.inputs import _load_text, parse_dims, parse_sets, refuse_inputs, spec_source
+from archlang.cli.inputs import _load_text, parse_dims, parse_sets, read_stdin, refuse_inputs, spec_source
 from archlang.cli.output import report_errors, use_color, write_output
 from archlang.limits import DEFAULT_MAX_NODES
 from archlang.version import __version__
@@ -66,8 +66,8 @@ def compile_or_exit(
     from archlang.compiler import compile_spec
     from archlang.diagnostics import SpecError
 
+    source = spec_source(file, text)
     try:
-        source = spec_source(file, text)
         if isinstance(source, tuple):
             source = _load_text(*source, allow_outside_imports)
         return compile_spec(source, params, shape, max_nodes, allow_outside_imports)
@@ -260,7 +260,7 @@ def fmt_cmd(files, check, show_diff):
 
     failed = would_change = False
     for path in files:
-        result = format_file(path, sys.stdin)
+        result = format_file(path, read_stdin() if path == "-" else None)
         if result.error is not None:
             report_errors(result.error)
             failed = True

@@ -99,35 +99,6 @@ def read_source(path: Path, shown: str, at: Span | None = None) -> str:
     return decode(data, shown)
 
 
-def read_stream(stream, shown: str = "<stdin>") -> bytes:
-    """The bytes of an open stream (stdin), with :func:`read_source`'s size limit: a closed
-    stdin (``<&-``: Python's ``sys.stdin`` is None) or an unreadable one is E104, and
-    ``- < /dev/zero`` stops at the limit (E603) instead of reading until memory runs out."""
-    buffer = getattr(stream, "buffer", stream)
-    try:
-        if buffer is None:
-            raise OSError(f"{shown} is closed")
-        data = buffer.read(MAX_FILE_BYTES + 1)
-    except (OSError, ValueError) as err:  # ValueError: I/O on a closed file
-        reason = getattr(err, "strerror", None) or str(err)
-        raise SpecError(
-            Diagnostic(
-                code="E104",
-                message=f"cannot read {shown}: {reason.lower()}",
-                help="pipe the spec in: archc ... - < net.arch",
-            )
-        ) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise SpecError(
-            Diagnostic(
-                code="E603",
-                message=f"{shown} is larger than the limit of {MAX_FILE_BYTES:,} bytes",
-                help="from Python, raise archlang.frontend.loader.MAX_FILE_BYTES",
-            )
-        )
-    return data
-
-
 def _shown(path: Path) -> str:
     try:
         rel = os.path.relpath(path)

@@ -356,19 +356,16 @@ class FileResult:
         return self.formatted is not None and self.formatted != self.original
 
 
-def format_file(path: str, stdin=None) -> FileResult:
-    """Read and format one file (``-``: ``stdin``); errors are kept, not raised. Files are
-    read through ``archc check``'s guards (:func:`archlang.frontend.loader.read_source`): a
-    directory, a FIFO, ``/dev/zero`` or a file over the size limit is a diagnostic, never a
-    hang or a MemoryError."""
-    from archlang.frontend.loader import decode, read_source, read_stream
+def format_file(path: str, data: bytes | None = None) -> FileResult:
+    """Read (unless ``data`` is given: stdin's bytes) and format one file; errors are kept,
+    not raised. Files are read through ``archc check``'s guards
+    (:func:`archlang.frontend.loader.read_source`): a directory, a FIFO, ``/dev/zero`` or a
+    file over the size limit is a diagnostic, never a hang or a MemoryError."""
+    from archlang.frontend.loader import decode, read_source
 
     result = FileResult(path)
     try:
-        if path == "-":
-            result.original = decode(read_stream(stdin), path)
-        else:
-            result.original = read_source(Path(path), path)
+        result.original = read_source(Path(path), path) if data is None else decode(data, path)
         result.formatted = format_source(result.original, path)
     except SpecError as err:
         if getattr(err, "sources", None) is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
+from archlang.diagnostics import printable
 
 from .formats import RENDERERS, Column, ReportTable, Section
 
@@ -115,9 +116,9 @@ def diff_table(a: Analysis, b: Analysis, labels: tuple[str, str]) -> ReportTable
 
         sections.append(Section("aux heads (training only)", [compare_row(n, head(a, n), head(b, n)) for n in heads]))
     counts = {s: sum(r["status"] == s for r in rows) for s in (SAME, CHANGED, ONLY_A, ONLY_B)}
-    notes = [
-        f"A = {labels[0]} ({a.network}, input {'×'.join(map(str, a.input_shape))})",
-        f"B = {labels[1]} ({b.network}, input {'×'.join(map(str, b.input_shape))})",
+    notes = [  # the labels are the command line's paths: shown without control or bidi characters
+        f"A = {printable(labels[0], False)} ({a.network}, input {'×'.join(map(str, a.input_shape))})",
+        f"B = {printable(labels[1], False)} ({b.network}, input {'×'.join(map(str, b.input_shape))})",
         "blocks: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
         "Δ = B − A; Δ% in percent of A; totals are each side's `--report` totals",
     ]

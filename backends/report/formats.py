@@ -131,13 +131,24 @@ def _all_rows(table: ReportTable):
 # ---- renderers --------------------------------------------------------------------------
 
 
+def shown(text: str) -> str:
+    """Text as the terminal may show it: control and bidi characters escaped (a U+202E in a
+    layer name would reverse the rest of its row), one line."""
+    return text if text.isascii() and text.isprintable() else printable(text, keep_newlines=False)
+
+
+def _shown_text(v) -> str:
+    return shown(_text(v))
+
+
 def _text_rows(table: ReportTable):
-    """(cells, separator_before) per table row: section titles, rows, totals."""
+    """(cells, separator_before) per table row: section titles, rows, totals. Text cells
+    (names) are escaped for the terminal; the other kinds are figures we format."""
     blank = [""] * (len(table.columns) - 1)
-    show = [(c.key, KINDS[c.kind].display) for c in table.columns]
+    show = [(c.key, _shown_text if c.kind == "text" else KINDS[c.kind].display) for c in table.columns]
     for i, section in enumerate(table.sections):
         if section.title:
-            yield [f"[{_shown(section.title)}]", *blank], i > 0
+            yield [f"[{shown(section.title)}]", *blank], i > 0
         for row in section.rows:
             yield [fn(row.get(key)) for key, fn in show], False
         if section.total is not None:
@@ -184,13 +195,8 @@ def render_text(table: ReportTable) -> str:
     Laid out directly: through rich's Table it looked the same but took ~1.1 ms per row
     (0.4 s for Inception v3's 325 rows, minutes at 10,000 layers) and 16 ms to import; see
     README's benchmarks."""
-    rows = []
-    texts = [i for i, c in enumerate(table.columns) if c.kind == "text"]  # the rest we format
-    for cells, separated in _text_rows(table):
-        for i in texts:
-            cells[i] = _shown(cells[i])
-        rows.append((cells, [cell_len(x) for x in cells], separated))
-    header = [_shown(c.title) for c in table.columns]
+    rows = [(cells, [cell_len(x) for x in cells], separated) for cells, separated in _text_rows(table)]
+    header = [c.title for c in table.columns]
     header_lens = [cell_len(x) for x in header]
     widths = [max(col) for col in zip(header_lens, *(lens for _, lens, _ in rows))]
     right = [c.numeric for c in table.columns]
@@ -199,20 +205,14 @@ def render_text(table: ReportTable) -> str:
         padded = [(" " * (w - n) + x) if r else (x + " " * (w - n)) for x, n, w, r in zip(cells, lens, widths, right)]
         return ("  " + "   ".join(padded)).rstrip()
 
-    out = [_shown(table.title), "", line(header, header_lens), " " + "─" * (sum(widths) + 3 * len(widths) - 1)]
+    out = [table.title, "", line(header, header_lens), " " + "─" * (sum(widths) + 3 * len(widths) - 1)]
     for cells, lens, separated in rows:
         if separated:
             out.append("")
         out.append(line(cells, lens))
     out.append("")
-    out += [_shown(" ".join(n.split())) for n in table.notes]
+    out += [" ".join(n.split()) for n in table.notes]
     return "\n".join(out) + "\n"
-
-
-def _shown(text: str) -> str:
-    """A cell as the terminal may show it: control and bidi characters escaped (a U+202E in a
-    layer name would reverse the rest of the row), one line."""
-    return text if text.isascii() and text.isprintable() else printable(text, keep_newlines=False)
 
 
 # What a CommonMark (+ GFM tables, strikethrough, and the `$` math of GitHub and many

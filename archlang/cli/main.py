@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from archlang.cli.group import DEFAULT, DefaultCommand, DefaultGroup, UsageProblem
-from archlang.cli.inputs import _load_text, parse_dims, parse_sets, read_stdin, refuse_inputs, spec_source
+from archlang.cli.inputs import _load_text, parse_dims, parse_sets, refuse_inputs, spec_source
 from archlang.cli.output import report_errors, use_color, write_output
 from archlang.limits import DEFAULT_MAX_NODES
 from archlang.version import __version__
@@ -256,6 +256,7 @@ def lint(file, sets, input_dims, max_nodes, text, allow_outside_imports, select,
 def fmt_cmd(files, check, show_diff):
     """Format .arch FILES in place (`-` reads stdin and writes stdout)."""
     from archlang.atomic import write_atomic
+    from archlang.cli.inputs import read_stdin
     from archlang.tools.fmt import format_file, unified_diff
 
     failed = would_change = False

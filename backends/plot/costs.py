@@ -46,6 +46,10 @@ def block_rows(analysis: Analysis) -> list[dict]:
     return rows
 
 
+def _line(values) -> list[float]:
+    return [math.nan if v is None else v for v in values]
+
+
 # Bars drawn at most: ~0.32 in each, so the figure stays under ~35 in (5,200 px at 150 dpi).
 # `repeat 10000 { relu }` would otherwise draw a PNG 192,423 px wide in minutes and 2.5 GB.
 MAX_BARS = 100
@@ -77,10 +81,6 @@ def grouped_rows(rows: list[dict], limit: int = MAX_BARS) -> tuple[list[dict], s
         f"(MACs and params summed; RF and height of each run's last block); `--report --depth 1` lists them all"
     )
     return bars, note
-
-
-def _line(values) -> list[float]:
-    return [math.nan if v is None else v for v in values]
 
 
 def build_figure(analysis: Analysis, notes: list[str] | None = None) -> Figure:

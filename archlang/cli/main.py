@@ -290,11 +290,12 @@ def lint(file, sets, input_dims, max_nodes, text, allow_outside_imports, select,
 def fmt_cmd(files, check, show_diff):
     """Format .arch FILES in place (`-` reads stdin and writes stdout)."""
     from archlang.atomic import write_atomic
+    from archlang.cli.inputs import read_stdin
     from archlang.tools.fmt import format_file, unified_diff
 
     failed = would_change = False
     for path in files:
-        result = format_file(path, sys.stdin.buffer.read() if path == "-" else None)
+        result = format_file(path, read_stdin() if path == "-" else None)
         if result.error is not None:
             report_errors(result.error)
             failed = True
@@ -310,11 +311,25 @@ def fmt_cmd(files, check, show_diff):
                 try:
                     write_atomic(Path(path), result.formatted)
                 except OSError as err:
-                    click.echo(f"error[E110]: cannot write `{path}`: {(err.strerror or str(err)).lower()}", err=True)
+                    report_errors(_cannot_write(path, err))
                     failed = True
                     continue
                 click.echo(f"reformatted {path}", err=True)
     sys.exit(1 if failed or ((check or show_diff) and would_change) else 0)
+
+
+def _cannot_write(path: str, err: OSError):
+    from archlang.diagnostics import Diagnostic, SpecError, printable
+
+    shown = printable(path, keep_newlines=False)
+    read_only = isinstance(err, PermissionError) and "read-only" in str(err.strerror)
+    return SpecError(
+        Diagnostic(
+            code="E110",
+            message=f"cannot write `{shown}`: {(err.strerror or str(err)).lower()}",
+            help=f"the file is left as it was; `chmod u+w {shown}` first to let fmt rewrite it" if read_only else None,
+        )
+    )
 
 
 @main.command("diff")

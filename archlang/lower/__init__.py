@@ -30,6 +30,7 @@ from .state import (
     DEFAULT_MAX_NODES,
     MAX_BLOCK_DEPTH,
     MAX_LOWER_DEPTH,
+    MAX_REPORTED_ERRORS,
     MIN_STEPS,
     STEPS_PER_NODE,
     Ctx,
@@ -114,12 +115,23 @@ def _unused_values(g):
     """A warning per value that nothing reads and the network does not return: work the
     generated forward would do for nothing (usually a `from` that names the wrong value)."""
     returned = {g.output, *g.aux_outputs.values(), *(nid for _, nid in g.returns)}
-    for nid, node in g.nodes.items():
-        if nid not in returned and node.op is not Op.INPUT and not g.successors(nid):
-            yield Diagnostic(
-                code="W201",
-                message=f"the value of `{nid.replace('/', '.')}` is never used",
-                span=node.span,
-                severity=Severity.WARNING,
-                help="read it with `from`, return it with `outputs`, or remove it",
-            )
+    unused = [
+        nid
+        for nid, node in g.nodes.items()
+        if nid not in returned and node.op is not Op.INPUT and not g.successors(nid)
+    ]
+    for nid in unused[:MAX_REPORTED_ERRORS]:
+        node = g.nodes[nid]
+        yield Diagnostic(
+            code="W201",
+            message=f"the value of `{nid.replace('/', '.')}` is never used",
+            span=node.span,
+            severity=Severity.WARNING,
+            help="read it with `from`, return it with `outputs`, or remove it",
+        )
+    if len(unused) > MAX_REPORTED_ERRORS:
+        yield Diagnostic(
+            code="W201",
+            message=f"and {len(unused) - MAX_REPORTED_ERRORS:,} more values never used",
+            severity=Severity.WARNING,
+        )

@@ -6,6 +6,7 @@
     archc fmt FILES... [--check] [--diff]
     archc diff A B [--set-a K=V] [--set-b K=V]
     archc import TARGET [-o FILE] [--input CxHxW] [--name NAME] [--kw KEY=VALUE]
+    archc bench SPEC [--batch N] [--rounds R] [--layers] [--format text|md|csv|json]
 
 ``archc FILE ...`` is the default command (registered as the hidden ``compile``; help and
 errors show it as ``archc [OPTIONS] FILE``); other commands are plain ``@main.command()``s.
@@ -140,6 +141,7 @@ def main():
     archc lint FILE
     archc fmt FILES... [--check] [--diff]
     archc diff A B [--set-a NAME=VALUE] [--set-b NAME=VALUE]
+    archc bench SPEC [--batch N] [--layers] [--format text|md|csv|json]
     """
 
 
@@ -364,6 +366,54 @@ def diff_cmd(spec_a, spec_b, sets, sets_a, sets_b, input_dims, max_nodes, fmt, o
 
 def _side_label(spec: str, sets: tuple[str, ...]) -> str:
     return spec + "".join(f" --set {s}" for s in sets)
+
+
+@main.command("bench")
+@click.argument("file", required=False, metavar="SPEC")
+@_common
+@click.option(
+    "--batch", type=click.IntRange(1), default=8, show_default=True, help="Batch size of the throughput column."
+)
+@click.option("--rounds", type=click.IntRange(1), default=10, show_default=True, help="Timed rounds per backend.")
+@click.option("--warmup", type=click.IntRange(0), default=2, show_default=True, help="Untimed calls per backend first.")
+@click.option(
+    "--threads", type=click.IntRange(1), default=None, help="Torch and onnxruntime threads [torch's default]."
+)
+@click.option("--layers", is_flag=True, help="Add the per-layer table (torch.profiler next to MACs and bytes moved).")
+@click.option(
+    "--compile-timeout",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Leave torch.compile out if compiling takes longer (0: leave it out).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "csv", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
+def bench_cmd(
+    file, sets, input_dims, max_nodes, text, allow_outside_imports, batch, rounds, warmup, threads, layers,
+    compile_timeout, fmt, output,
+):  # fmt: skip
+    """Measure SPEC's model on every backend here (eager, --optimize, torch.compile, onnxruntime, CUDA).
+
+    Interleaved rounds in one process; latency at batch 1, throughput at --batch, ratios to
+    eager, and each backend's agreement with eager (E740 past the tolerance).
+    """
+    from archlang.cli.output import needs_extra
+
+    if not file and text is None:
+        raise UsageProblem("bench needs a SPEC (a file or a bundled name, or -e TEXT)")
+    compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
+    refuse_inputs(output, compiled)
+    with needs_extra("bench", "torch"):
+        from archlang.backends.torch.bench import Settings, bench_cli
+
+        settings = Settings(batch, rounds, warmup, threads, layers, compile_timeout)
+        data, problem = bench_cli(compiled, settings, fmt)
+    write_output(data, output)
+    if problem is not None:
+        report_errors(problem)
+        sys.exit(1)
 
 
 # archc train / eval / export live in archlang.train (click only at import; torch and

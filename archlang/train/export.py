@@ -3,33 +3,17 @@ or as a ``torch.export`` program (``.pt2``)."""
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 
 import torch
 
+from archlang.backends.torch.onnx_export import to_onnx
 from archlang.diagnostics import Diagnostic, SpecError
 
 from .evaluate import load_model
 
 ONNX_TOLERANCE = 1e-4  # max |onnxruntime - torch|, relative to the output's scale when above 1
-
-
-def _to_onnx(model, x: torch.Tensor, opset: int | None) -> bytes:
-    # The TorchScript exporter: the dynamo one needs onnxscript, which is not a dependency.
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        model,
-        (x,),
-        buffer,
-        dynamo=False,
-        input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-        **({"opset_version": opset} if opset else {}),
-    )
-    return buffer.getvalue()
 
 
 def check_onnx(payload: bytes, model, x: torch.Tensor) -> float:
@@ -65,7 +49,7 @@ def export(spec, weights, fmt: str, *, params=None, input_shape=None, opset=None
     x = torch.randn(2, *shape, generator=generator)
     if fmt == "pt2":
         return {"format": "pt2", "payload": _to_pt2(model, x), "input_shape": ["batch", *shape]}
-    payload = _to_onnx(model, x, opset)
+    payload = to_onnx(model, x, opset)
     difference = check_onnx(payload, model, torch.randn(3, *shape, generator=generator))
     if difference > ONNX_TOLERANCE:
         raise SpecError(

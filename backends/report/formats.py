@@ -108,6 +108,11 @@ KINDS: dict[str, Kind] = {
     "percent": Kind(
         lambda v: "" if v is None else f"{v:+.1f}%", _text, lambda v: None if v is None else round(v, 4), numeric=True
     ),
+    # `archc bench`: measured figures (floats, exact in csv/json).
+    "ms": Kind(lambda v: "" if v is None else f"{v:,.2f}", _text, lambda v: v, numeric=True),
+    "rate": Kind(lambda v: "" if v is None else f"{v:,.1f}", _text, lambda v: v, numeric=True),
+    "ratio": Kind(lambda v: "" if v is None else f"{v:.2f}×", _text, lambda v: v, numeric=True),
+    "sci": Kind(lambda v: "" if v is None else f"{v:.1e}", _text, lambda v: v, numeric=True),
     "rf": Kind(
         lambda v: "" if v is None else v.text(),
         lambda v: "" if v is None else v.text().replace("×", "x"),

@@ -1,0 +1,120 @@
+"""``archc bench``: the columns, the agreement check and the JSON schema, on a tiny spec
+(examples/tiny_inception.arch: conv units, concat blocks, an aux head that eval mode skips).
+
+No timing is asserted: the figures are whatever this machine measured. The static figures
+are checked against ``archlang.analyze`` and the layers against the eager module's own
+leaf modules; the agreement check is proven to fail by a backend that is off by 0.01.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from archlang.backends.torch import bench
+from conftest import ROOT
+
+import archlang
+
+SPEC = ROOT / "examples" / "tiny_inception.arch"
+QUICK = ["--batch", "2", "--rounds", "1", "--warmup", "0", "--compile-timeout", "0"]
+HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
+BACKEND_KEYS = {"backend", "latency_ms", "latency_ratio", "throughput", "throughput_ratio", "max_diff", "agrees"}
+LAYER_KEYS = {"name", "op", "ms", "share", "macs", "bytes", "gmacs", "intensity", "flag"}
+CONTEXT_KEYS = {"network", "input_shape", "batch", "dtype", "threads", "rounds", "warmup", "torch", "cpu", "backends"}
+
+
+@pytest.fixture(scope="module")
+def result() -> dict:
+    """``archc bench --layers --format json`` on the tiny spec, as a user runs it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    out = subprocess.run(
+        [sys.executable, "-m", "archlang.cli", "bench", str(SPEC), *QUICK, "--threads", "1", "--layers"]
+        + ["--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
+def test_json_schema(result):
+    assert result["schema_version"] == 1
+    context = result["context"]
+    assert CONTEXT_KEYS <= set(context)
+    assert (context["network"], context["input_shape"], context["batch"]) == ("TinyInception", [1, 16, 16], 2)
+    assert (context["threads"], context["dtype"], context["torch"]) == (1, "float32", torch.__version__)
+    names = [r["backend"] for r in result["backends"]]
+    assert names == context["backends"]
+    assert names[:2] == ["eager", "--optimize"]
+    assert ("onnxruntime" in names) == HAS_ORT
+    assert "torch.compile" not in names and any("--compile-timeout 0" in n for n in result["notes"])
+    for row in result["backends"]:
+        assert set(row) == BACKEND_KEYS
+        assert row["agrees"] is True and 0 <= row["max_diff"] <= bench.TOLERANCE
+        assert row["latency_ms"] > 0 and row["throughput"] > 0
+    eager = result["backends"][0]
+    assert (eager["max_diff"], eager["latency_ratio"], eager["throughput_ratio"]) == (0.0, 1.0, 1.0)
+
+
+def test_memory_and_layers_match_the_static_analysis(result):
+    analysis = archlang.analyze(SPEC, batch=2)
+    memory = result["memory"]
+    assert memory["static_bytes"] == analysis.peak_activation_bytes
+    assert memory["eager_bytes"] > 0 and memory["optimize_bytes"] > 0 and "profile_memory" in memory["how"]
+
+    model = archlang.build(SPEC)
+    leaves = [n for n, m in model.named_modules() if n and not any(m.children()) and not n.startswith("aux1.")]
+    rows = result["layers"]
+    assert [r["name"] for r in rows] == leaves  # forward order, aux head left out
+    assert all(set(r) == LAYER_KEYS for r in rows)
+    # every MAC of the inference path sits in a conv or linear module, at the batch measured
+    assert sum(r["macs"] for r in rows) == 2 * analysis.totals.macs
+    stem = next(r for r in rows if r["name"] == "stem.conv")
+    # batch 2 of 1×16×16 in and 16×16×16 out, 16·1·3·3 weights (a conv unit's conv has no bias)
+    assert stem["bytes"] == 4 * (2 * (256 + 16 * 256) + 16 * 9)
+    assert stem["intensity"] == pytest.approx(stem["macs"] / stem["bytes"])
+    assert result["layers_summary"]["forward_ms"] > 0
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "csv"])
+def test_formats_show_every_column(result, fmt):
+    out = bench.render(result, fmt)
+    keys = [key for key, _, _ in bench.BACKEND_COLUMNS + bench.LAYER_COLUMNS]
+    titles = [title for _, title, _ in bench.BACKEND_COLUMNS + bench.LAYER_COLUMNS if title]
+    for word in keys if fmt == "csv" else titles:
+        assert word in out, word
+    for row in result["backends"] + result["layers"]:
+        assert (row.get("backend") or row["name"]) in out
+    if fmt != "csv":  # the context a paper's latency column needs
+        assert "1 threads, batch 1 and 2, float32, torch " + torch.__version__ in out
+        assert bench.cpu_model() in out
+
+
+def test_a_backend_that_disagrees_fails_with_e740(run, monkeypatch):
+    class OffByAHundredth(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x) + 0.01
+
+    real = bench.optimized_model
+    monkeypatch.setattr(bench, "optimized_model", lambda compiled, eager: OffByAHundredth(real(compiled, eager)))
+    threads = torch.get_num_threads()
+    result = run("bench", str(SPEC), *QUICK, "--threads", "1")
+    assert result.exit_code == 1, result.output
+    assert "error[E740]: `--optimize`'s outputs differ from eager's by 1.00e-02" in result.stderr
+    assert "onnxruntime" not in result.stderr  # the others agree
+    table = [line.split() for line in result.stdout.splitlines()]
+    assert next(cells for cells in table if cells[:1] == ["--optimize"])[-1] == "NO"
+    assert next(cells for cells in table if cells[:1] == ["eager"])[-1] == "yes"
+    assert torch.get_num_threads() == threads  # --threads is put back

@@ -381,20 +381,23 @@ def _side_label(spec: str, sets: tuple[str, ...]) -> str:
 )
 @click.option("--layers", is_flag=True, help="Add the per-layer table (torch.profiler next to MACs and bytes moved).")
 @click.option(
-    "--compile-timeout",
-    type=click.FloatRange(0),
-    default=30.0,
+    "--compile", "use_compile", is_flag=True, help="Add torch.compile (inductor; compiling takes a minute or more)."
+)
+@click.option(
+    "--max-time",
+    type=click.FloatRange(0, min_open=True),
+    default=60.0,
     show_default=True,
     metavar="SECONDS",
-    help="Leave torch.compile out if compiling takes longer (0: leave it out).",
+    help="Stop timing rounds after this long (3 rounds run whatever it says).",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "md", "csv", "json"]), default="text", show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
 def bench_cmd(
     file, sets, input_dims, max_nodes, text, allow_outside_imports, batch, rounds, warmup, threads, layers,
-    compile_timeout, fmt, output,
+    use_compile, max_time, fmt, output,
 ):  # fmt: skip
-    """Measure SPEC's model on every backend here (eager, --optimize, torch.compile, onnxruntime, CUDA).
+    """Measure SPEC's model on the backends here (eager, --optimize, onnxruntime, CUDA; --compile).
 
     Interleaved rounds in one process; latency at batch 1, throughput at --batch, ratios to
     eager, and each backend's agreement with eager (E740 past the tolerance).
@@ -408,7 +411,7 @@ def bench_cmd(
     with needs_extra("bench", "torch"):
         from archlang.backends.torch.bench import Settings, bench_cli
 
-        settings = Settings(batch, rounds, warmup, threads, layers, compile_timeout)
+        settings = Settings(batch, rounds, warmup, threads, layers, use_compile, max_time)
         data, problem = bench_cli(compiled, settings, fmt)
     write_output(data, output)
     if problem is not None:

@@ -22,7 +22,7 @@ from conftest import ROOT
 import archlang
 
 SPEC = ROOT / "examples" / "tiny_inception.arch"
-QUICK = ["--batch", "2", "--rounds", "1", "--warmup", "0"]
+QUICK = ["--batch", "2", "--rounds", "1", "--warmup", "1"]
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
 BACKEND_KEYS = {"backend", "latency_ms", "latency_ratio", "throughput", "throughput_ratio", "max_diff", "agrees"}
 LAYER_KEYS = {"name", "op", "ms", "share", "macs", "bytes", "gmacs", "intensity", "flag"}
@@ -39,7 +39,7 @@ def result() -> dict:
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=600,  # about 5 s of CPU; minutes of wall time on a machine busy with other suites
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
@@ -118,3 +118,23 @@ def test_a_backend_that_disagrees_fails_with_e740(run, monkeypatch):
     assert next(cells for cells in table if cells[:1] == ["--optimize"])[-1] == "NO"
     assert next(cells for cells in table if cells[:1] == ["eager"])[-1] == "yes"
     assert torch.get_num_threads() == threads  # --threads is put back
+
+
+def test_without_torch_bench_is_one_e114(tmp_path):
+    from test_newcomer import BLOCKED_RUNNER
+
+    run = subprocess.run(
+        [sys.executable, "-c", BLOCKED_RUNNER, "torch", "bench", str(SPEC), "-o", "out.txt"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith("error[E114]: `archc bench` needs torch, which is not installed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_without_a_spec_is_a_usage_error(run):
+    result = run("bench")
+    assert result.exit_code == 2 and "bench needs a SPEC" in result.stderr

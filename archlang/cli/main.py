@@ -375,7 +375,13 @@ def _side_label(spec: str, sets: tuple[str, ...]) -> str:
     "--batch", type=click.IntRange(1), default=8, show_default=True, help="Batch size of the throughput column."
 )
 @click.option("--rounds", type=click.IntRange(1), default=10, show_default=True, help="Timed rounds per backend.")
-@click.option("--warmup", type=click.IntRange(0), default=2, show_default=True, help="Untimed calls per backend first.")
+@click.option(
+    "--warmup",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Untimed calls per backend first (the first one's outputs are compared with eager's).",
+)
 @click.option(
     "--threads", type=click.IntRange(1), default=None, help="Torch and onnxruntime threads [torch's default]."
 )

@@ -182,15 +182,18 @@ def make_backends(compiled, eager: nn.Module, inputs: list, s: Settings) -> list
 # ---- measuring --------------------------------------------------------------------------
 
 
-def interleaved(backends: list[Backend], x, rounds: int, warmup: int, budget: float) -> dict[str, list[float]]:
-    """Seconds per call of each backend: ``warmup`` calls each, then ``rounds`` rounds of one
-    call per backend, each round starting one backend later; fewer rounds (MIN_ROUNDS at
-    least) once ``budget`` seconds have gone by."""
+def interleaved(backends: list[Backend], x, rounds: int, warmup: int, budget: float) -> tuple[dict, dict]:
+    """(seconds per call, outputs) of each backend: ``warmup`` untimed calls each (one at
+    least: its outputs are the ones compared), then ``rounds`` rounds of one call per
+    backend, each round starting one backend later; fewer rounds (MIN_ROUNDS at least)
+    once ``budget`` seconds have gone by."""
     times: dict[str, list[float]] = {b.name: [] for b in backends}
+    outputs = {}
     started = time.perf_counter()
     with torch.inference_mode():
         for b in backends:
-            for _ in range(warmup):
+            outputs[b.name] = b.run(x)
+            for _ in range(warmup - 1):
                 b.run(x)
         for r in range(rounds):
             if r >= MIN_ROUNDS and time.perf_counter() - started > budget:
@@ -200,7 +203,7 @@ def interleaved(backends: list[Backend], x, rounds: int, warmup: int, budget: fl
                 t = time.perf_counter()
                 b.run(x)
                 times[b.name].append(time.perf_counter() - t)
-    return times
+    return times, outputs
 
 
 def difference(got: list, expected: list) -> float:
@@ -238,8 +241,7 @@ def _profile(**kwargs):
 
 def measured_peak(run: Callable, x) -> int:
     """Peak bytes allocated through torch's CPU allocator during one call (profile_memory)."""
-    with torch.inference_mode(), _quiet_stderr():
-        run(x)  # allocator and oneDNN caches warm
+    with torch.inference_mode(), _quiet_stderr():  # after the timed rounds: caches are warm
         with _profile(profile_memory=True) as prof:
             run(x)
     events = [(e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
@@ -395,12 +397,14 @@ def _run(compiled, s: Settings) -> dict:
     inputs = [x1] if s.batch == 1 else [x1, xn]
     backends = make_backends(compiled, eager, inputs, s)
 
-    with torch.inference_mode():
-        expected = {id(x): backends[0].run(x) for x in inputs}
-        diffs = {b.name: max(difference(b.run(x), expected[id(x)]) for x in inputs) for b in backends}
     # a quarter of the time for latency (batch 1 is the cheap call), the rest for throughput
-    latency = interleaved(backends, x1, s.rounds, s.warmup, s.max_time / 4 if s.batch > 1 else s.max_time)
-    batched = interleaved(backends, xn, s.rounds, s.warmup, s.max_time * 3 / 4) if s.batch > 1 else latency
+    latency, out1 = interleaved(backends, x1, s.rounds, s.warmup, s.max_time / 4 if s.batch > 1 else s.max_time)
+    batched, outn = (
+        interleaved(backends, xn, s.rounds, s.warmup, s.max_time * 3 / 4) if s.batch > 1 else (latency, out1)
+    )
+    diffs = {
+        b.name: max(difference(out1[b.name], out1["eager"]), difference(outn[b.name], outn["eager"])) for b in backends
+    }
     s.rounds_done = (len(latency["eager"]), len(batched["eager"]))
     eager_latency, eager_batched = _median(latency["eager"]), _median(batched["eager"])
     rows = []

@@ -5,6 +5,9 @@
     archc lint FILE
     archc fmt FILES... [--check] [--diff]
     archc diff A B [--set-a K=V] [--set-b K=V]
+    archc train SPEC --data DIR [--recipe NAME] [--out DIR]
+    archc eval SPEC --weights CKPT --data DIR
+    archc export SPEC -o model.onnx|model.pt2 [--weights CKPT]
     archc import TARGET [-o FILE] [--input CxHxW] [--name NAME] [--kw KEY=VALUE]
 
 ``archc FILE ...`` is the default command (registered as the hidden ``compile``; help and
@@ -137,6 +140,10 @@ def main():
     archc lint FILE
     archc fmt FILES... [--check] [--diff]
     archc diff A B [--set-a NAME=VALUE] [--set-b NAME=VALUE]
+    archc train SPEC --data DIR [--recipe NAME] [--out DIR]
+    archc eval SPEC --weights CKPT --data DIR
+    archc export SPEC -o model.onnx|model.pt2 [--weights CKPT]
+    archc import TARGET [-o FILE] [--input CxHxW]
     """
 
 

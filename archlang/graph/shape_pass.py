@@ -41,7 +41,10 @@ def infer_shapes(graph: Graph, input_shape: tuple[int, ...] | None = None) -> li
             if data.op in MERGE_OPS:
                 inputs = data.inputs
                 notes = tuple(
-                    Note(f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src].shape)}", nodes[src].span)
+                    Note(
+                        f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src].shape)}",
+                        _span_in(graph, nodes[src], data.span),
+                    )
                     for i, src in enumerate(inputs[:MAX_BRANCH_NOTES])
                 )
                 if len(inputs) > MAX_BRANCH_NOTES:
@@ -91,3 +94,17 @@ def _infer(nodes, data: Node, in_shapes: list) -> tuple:
         last = False
     data.channels_last = bool(last)
     return shape
+
+
+def _span_in(graph: Graph, node: Node, near) -> object:
+    """Where ``node`` shows in the file of ``near``: a node made inside a block defined
+    elsewhere (the prelude's ``stacked3x3``, an imported library) is pointed at through the
+    innermost call of that block in the user's file, not at a line of the other file."""
+    span = node.span
+    if span is None or near is None or span.file == near.file:
+        return span
+    for end in range(len(node.path) - 1, 0, -1):
+        scope = graph.scopes.get("/".join(node.path[:end]))
+        if scope is not None and scope.span.file == near.file:
+            return scope.span
+    return span

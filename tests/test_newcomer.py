@@ -1,0 +1,102 @@
+"""What a new user trips over (issue 22, items 3-5), each run as a user runs it: ``archc``
+in a subprocess, its output read as a person reads it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def archc(*args: str, columns: int = 80, cwd: Path = ROOT, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": str(columns), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "archlang.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        input=stdin,
+    )
+
+
+def check_text(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+    spec = tmp_path / "net.arch"
+    spec.write_text(text)
+    return archc("check", str(spec), cwd=tmp_path)
+
+
+def help_line(stderr: str) -> str:
+    return next(line for line in stderr.splitlines() if line.lstrip().startswith("= help:"))
+
+
+# ---- item 4: help and messages --------------------------------------------------------------
+
+
+def test_help_synopsis_lists_every_command_and_cuts_no_summary():
+    proc = archc("--help")
+    assert proc.returncode == 0, proc.stderr
+    synopsis = proc.stdout.split("Options of archc FILE")[0]
+    commands = proc.stdout.split("\nCommands:\n")[1]
+    for name in ("check", "lint", "fmt", "diff", "train", "eval", "export", "import"):
+        assert f"archc {name} " in synopsis, name
+        assert re.search(rf"^  {name} ", commands, re.M), name
+    # every summary is whole: each command's text ends a sentence, nothing ends in "..."
+    entries = re.split(r"\n(?=  \w)", commands.strip("\n"))
+    assert len(entries) == 8
+    for entry in entries:
+        assert entry.rstrip().endswith("."), entry
+        assert "..." not in entry, entry
+    assert "`path/to/file.py:make_model`." in " ".join(commands.split())
+    assert max(map(len, proc.stdout.splitlines())) <= 80
+
+
+def test_malformed_input_dims_are_named_as_such(tmp_path):
+    proc = check_text(tmp_path, "network N {\n  input 3x32x32x\n  conv(8, 3)\n}\n")
+    assert proc.returncode == 1
+    assert "malformed input dimensions `3x32x32x`" in proc.stderr
+    assert "unknown layer" not in proc.stderr
+    assert "--> net.arch:2:9" in proc.stderr or "net.arch:2:9" in proc.stderr
+    assert "3x32x32" in help_line(proc.stderr)
+    # a layer after a well-formed input on the next line is still a layer
+    assert check_text(tmp_path, "network N {\n  input 3x32x32\n  xconv(8, 3)\n}\n").stderr.count("unknown layer") == 1
+
+
+def test_block_usage_shows_default_values(tmp_path):
+    proc = check_text(tmp_path, "network N {\n  input 3x32x32\n  stacked3x3(8, strid=2)\n}\n")
+    assert proc.returncode == 1
+    assert "usage: stacked3x3(out: int, mid: int = out, stride: int = 1)" in proc.stderr
+    assert "= ..." not in proc.stderr
+    proc = check_text(
+        tmp_path,
+        'block B(c: int, s: str = "a", t = (1,), e = if c > 1 then -c * (2 + 3) else 2) { conv(c, 1) }\n'
+        "network N {\n  input 3x32x32\n  B(3, 1, 2, 3, 4)\n}\n",
+    )
+    assert 'usage: B(c: int, s: str = "a", t = (1,), e = if (c > 1) then (-c * (2 + 3)) else 2)' in proc.stderr
+
+
+def test_concat_note_points_at_the_users_line_not_the_prelude(tmp_path):
+    proc = check_text(tmp_path, "network N {\n  input 3x32x32\n  concat { stacked3x3(8); conv(8, 1, stride=2) }\n}\n")
+    assert proc.returncode == 1 and "error[E401]" in proc.stderr
+    assert "<prelude>" not in proc.stderr
+    notes = proc.stderr.split("note: ")[1:]
+    assert len(notes) == 2
+    assert "stacked3x3/conv_2" in notes[0] and "net.arch:3:12" in notes[0], notes[0]
+    assert "net.arch:3:27" in notes[1], notes[1]
+
+
+def test_if_in_a_group_gets_the_braces_hint(tmp_path):
+    body = "network N(flag: bool = true) {\n  input 8x32x32\n  add { conv(8, 1); if flag { %s } }\n}\n"
+    proc = check_text(tmp_path, body % "conv(16, 1); conv(8, 1)")
+    assert proc.returncode == 1 and "error[E402]" in proc.stderr
+    assert "`if ... { { a; b } }`" in help_line(proc.stderr)
+    # the hinted form is one branch, and compiles
+    assert check_text(tmp_path, body % "{ conv(16, 1); conv(8, 1) }").returncode == 0
+    # a merge error without an `if` among the branches gets no such hint
+    proc = check_text(tmp_path, "network N {\n  input 8x32x32\n  add { conv(8, 1); conv(16, 1) }\n}\n")
+    assert "error[E402]" in proc.stderr and "{ {" not in proc.stderr

@@ -100,3 +100,95 @@ def test_if_in_a_group_gets_the_braces_hint(tmp_path):
     # a merge error without an `if` among the branches gets no such hint
     proc = check_text(tmp_path, "network N {\n  input 8x32x32\n  add { conv(8, 1); conv(16, 1) }\n}\n")
     assert "error[E402]" in proc.stderr and "{ {" not in proc.stderr
+
+
+# ---- item 5: inits, as a user writing torchvision's models by hand needs them ----------------
+
+TINY_DENSENET = """
+# torchvision.models.DenseNet(growth_rate=8, block_config=(2, 2), num_init_features=16,
+# bn_size=2, num_classes=10), written by hand with torchvision's init.
+block DenseLayer() {
+  norm1: batchnorm
+  relu
+  conv1: conv2d(16, 1, bias=false)
+  norm2: batchnorm
+  relu
+  conv2: conv2d(8, 3, padding=1, bias=false)
+}
+
+block DenseBlock(count: int) {
+  repeat count as i {
+    concat {
+      identity
+      "denselayer{i + 1}": DenseLayer
+    }
+  }
+}
+
+network TinyDenseNet(num_classes: int = 10) {
+  input 3x32x32
+  init kaiming_normal
+  features: {
+    conv0: conv2d(16, 7, stride=2, padding=3, bias=false)
+    norm0: batchnorm
+    relu
+    pool0: maxpool(3, stride=2, padding=1)
+    denseblock1: DenseBlock(2)
+    transition1: { norm: batchnorm; relu; conv: conv2d(16, 1, bias=false); avgpool(2) }
+    denseblock2: DenseBlock(2)
+    norm5: batchnorm
+  }
+  relu
+  adaptive_avgpool
+  flatten
+  init default(bias=0)
+  classifier: linear(num_classes)
+}
+"""
+
+
+def _emitted_model(tmp_path: Path, text: str):
+    """The spec's ``--emit torch`` module, written by archc in a subprocess, instantiated."""
+    import importlib.util
+
+    spec = tmp_path / "net.arch"
+    spec.write_text(text)
+    proc = archc(str(spec), "--emit", "torch", "-o", str(tmp_path / "net_model.py"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    loaded = importlib.util.spec_from_file_location("net_model", tmp_path / "net_model.py")
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    return module
+
+
+def test_init_default_takes_bias_and_gives_torchvisions_densenet_init(tmp_path):
+    import torch
+    import torchvision
+
+    module = _emitted_model(tmp_path, TINY_DENSENET)
+    torch.manual_seed(0)
+    ours = module.TinyDenseNet().state_dict()
+    torch.manual_seed(0)
+    theirs = torchvision.models.DenseNet(
+        growth_rate=8, block_config=(2, 2), num_init_features=16, bn_size=2, num_classes=10
+    ).state_dict()
+    assert list(ours) == list(theirs)
+    assert [k for k in theirs if not torch.equal(ours[k], theirs[k])] == []
+    assert float(theirs["classifier.bias"].abs().sum()) == 0 and float(theirs["classifier.weight"].std()) > 0
+
+
+def test_init_std_under_kaiming_keeps_the_schemes_bias(tmp_path):
+    import torch
+
+    text = (
+        "network Sq {\n  input 3x16x16\n  init kaiming_uniform(bias=0)\n  conv2d(8, 3, padding=1)\n  relu\n"
+        "  final_conv: conv2d(10, 1, init_std=0.01)\n}\n"
+    )
+    module = _emitted_model(tmp_path, text)
+    source = (tmp_path / "net_model.py").read_text()
+    torch.manual_seed(0)
+    model = module.Sq()
+    assert float(model.conv2d.bias.abs().sum()) == 0
+    assert float(model.final_conv.bias.abs().sum()) == 0  # was PyTorch's uniform bias
+    assert 0.005 < float(model.final_conv.weight.std()) < 0.02  # std 0.01, not Kaiming's ~0.45
+    assert '"trunc_normal_"' in source

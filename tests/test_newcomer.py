@@ -28,7 +28,7 @@ def archc(*args: str, columns: int = 80, cwd: Path = ROOT, stdin: str | None = N
 def check_text(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
     spec = tmp_path / "net.arch"
     spec.write_text(text)
-    return archc("check", str(spec), cwd=tmp_path)
+    return archc("check", spec.name, cwd=tmp_path)
 
 
 def help_line(stderr: str) -> str:
@@ -100,6 +100,27 @@ def test_if_in_a_group_gets_the_braces_hint(tmp_path):
     # a merge error without an `if` among the branches gets no such hint
     proc = check_text(tmp_path, "network N {\n  input 8x32x32\n  add { conv(8, 1); conv(16, 1) }\n}\n")
     assert "error[E402]" in proc.stderr and "{ {" not in proc.stderr
+
+
+def test_missing_brace_is_reported_at_the_unclosed_brace(tmp_path):
+    # the `}` of A is missing: the parser only notices at the next block
+    text = (
+        "block A(c: int) {\n  conv(c, 3, padding=1)\n\nblock B(c: int) {\n  conv(c, 1)\n}\n\n"
+        "network N {\n  input 3x8x8\n  A(4)\n}\n"
+    )
+    proc = check_text(tmp_path, text)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "error[E101]: unclosed `{`"
+    assert lines[1].strip() == "--> net.arch:1:17"
+    assert "^ this `{` is never closed" in proc.stderr
+    assert "note: the parser stopped here" in proc.stderr and "net.arch:4:" in proc.stderr
+    # inside a network, the layout says which `{` is open: concat's, not the network's
+    proc = check_text(tmp_path, "network N {\n  input 3x8x8\n  concat {\n    conv(4, 1)\n    conv(4, 1)\n\n  relu\n}\n")
+    assert "--> net.arch:3:10" in proc.stderr.splitlines()[1]
+    # an unclosed `(` is not blamed on a brace
+    proc = check_text(tmp_path, "network N {\n  input 3x8x8\n  conv(4, 1,\n}\n")
+    assert "unclosed `{`" not in proc.stderr and "error[E101]: unexpected '}'" in proc.stderr
 
 
 # ---- item 5: inits, as a user writing torchvision's models by hand needs them ----------------

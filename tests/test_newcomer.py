@@ -213,3 +213,44 @@ def test_init_std_under_kaiming_keeps_the_schemes_bias(tmp_path):
     assert float(model.final_conv.bias.abs().sum()) == 0  # was PyTorch's uniform bias
     assert 0.005 < float(model.final_conv.weight.std()) < 0.02  # std 0.01, not Kaiming's ~0.45
     assert '"trunc_normal_"' in source
+
+
+# ---- item 3: output for people ------------------------------------------------------------
+
+
+def _diff_lines(columns: int | None) -> list[str]:
+    args = ("diff", "resnet", "resnet", "--set-b", "depth=34")
+    if columns is None:  # a pipe, no COLUMNS: the whole table, for grep and files
+        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "archlang.cli", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**env, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)},
+        )
+    else:
+        proc = archc(*args, columns=columns)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_diff_fits_the_terminal_width():
+    titles = ["A vs B", "output A", "params A", "Δ% params", "MACs B", "Δ FLOPs", "RF B"]
+    for columns in (60, 80, 100):
+        lines = _diff_lines(columns)
+        assert max(map(len, lines)) <= columns, columns
+        headers = [line for line in lines if line.startswith("  name ")]
+        assert len(headers) >= 2, columns  # cut into panels, each headed by the names
+        text = "\n".join(headers)
+        for title in titles:
+            assert title in text, (columns, title)
+        # each panel lists every block, the totals included
+        assert sum(line.startswith("  layer4 ") for line in lines) == len(headers)
+        assert sum(line.startswith("  total (inference) ") for line in lines) == len(headers)
+    # the params panel reads as before: A, B, Δ and Δ% side by side for layer4
+    layer4 = [line.split() for line in _diff_lines(80) if line.startswith("  layer4 ")]
+    assert ["layer4", "14,964,736", "13,114,368", "-1,850,368", "-12.4%"] in layer4
+    whole = _diff_lines(None)
+    assert sum(line.startswith("  name ") for line in whole) == 1 and max(map(len, whole)) > 200

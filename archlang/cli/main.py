@@ -27,7 +27,7 @@ import click
 
 from archlang.cli.group import DEFAULT, DefaultCommand, DefaultGroup, UsageProblem
 from archlang.cli.inputs import _load_text, parse_dims, parse_sets, refuse_inputs, spec_source
-from archlang.cli.output import report_errors, use_color, write_output
+from archlang.cli.output import report_errors, terminal_width, use_color, write_output
 from archlang.limits import DEFAULT_MAX_NODES
 from archlang.version import __version__
 
@@ -317,7 +317,8 @@ def diff_cmd(spec_a, spec_b, sets, sets_a, sets_b, input_dims, max_nodes, fmt, o
     b = compile_or_exit(spec_b, sets + sets_b, input_dims, max_nodes)
     refuse_inputs(output, a, b)
     labels = (_side_label(spec_a, sets + sets_a), _side_label(spec_b, sets + sets_b))
-    write_output(_load(DIFF)(a, b, labels, fmt), output)
+    width = terminal_width() if fmt == "text" and output in (None, "-") else None
+    write_output(_load(DIFF)(a, b, labels, fmt, width), output)
 
 
 def _side_label(spec: str, sets: tuple[str, ...]) -> str:

@@ -254,3 +254,73 @@ def test_diff_fits_the_terminal_width():
     assert ["layer4", "14,964,736", "13,114,368", "-1,850,368", "-12.4%"] in layer4
     whole = _diff_lines(None)
     assert sum(line.startswith("  name ") for line in whole) == 1 and max(map(len, whole)) > 200
+
+
+def test_resnet_stages_are_named_by_their_blocks():
+    # torchvision's ResNet-50 stages hold 3, 4, 6, 3 Bottlenecks; ResNet-18's 2 BasicBlocks each
+    for depth, expected in ((50, [3, 4, 6, 3]), (18, [2, 2, 2, 2])):
+        block = "Bottleneck" if depth == 50 else "BasicBlock"
+        proc = archc("resnet", "--set", f"depth={depth}", "--report", "--depth", "1", columns=200)
+        assert proc.returncode == 0, proc.stderr
+        rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  layer")}
+        for i, count in enumerate(expected, 1):
+            assert re.match(rf"  layer{i}\s+{count} × {block}\s+\d", rows[f"layer{i}"]), rows[f"layer{i}"]
+        assert "branch" not in proc.stdout
+    dot = archc("resnet", "--emit", "dot").stdout
+    for i, count in enumerate([3, 4, 6, 3], 1):
+        assert f"<b>layer{i}</b></td></tr><tr><td>{count} × Bottleneck<" in dot
+    assert ">branch<" not in dot
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_png_diagrams_take_a_dpi(tmp_path):
+    import shutil
+
+    import pytest
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed")
+    sizes = {}
+    for dpi in (None, 192):
+        out = tmp_path / f"resnet{dpi}.png"
+        proc = archc("resnet", "--emit", "png", *(["--dpi", str(dpi)] if dpi else []), "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        sizes[dpi] = _png_size(out)
+    # twice Graphviz's default 96 dpi: twice the pixels each way (within rounding)
+    for default, doubled in zip(sizes[None], sizes[192]):
+        assert abs(doubled - 2 * default) <= 2, sizes
+    proc = archc("resnet", "--emit", "svg", "--dpi", "192")
+    assert proc.returncode == 2 and "--dpi sizes PNG images" in proc.stderr
+
+
+def test_plot_label_inside_and_axis_in_thousands(tmp_path):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "lenet.png"
+    proc = archc("lenet5", "--emit", "plot", "--dpi", "75", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    width, height = _png_size(out)
+    # LeNet-5's 13 blocks: a figure 0.32 × 13 + 2.5 = 6.66 inches by 6, at 75 dpi
+    assert abs(width - 6.66 * 75) <= 1 and height == 6 * 75, (width, height)
+
+    from archlang.backends.plot.costs import build_figure
+
+    from archlang.analysis import run_passes
+    from archlang.compiler import compile_spec
+
+    fig = build_figure(run_passes(compile_spec("lenet5").graph))
+    fig.canvas.draw()
+    top, bottom = fig.axes[:2]
+    # LeNet-5: 61,706 parameters, 416,520 MACs (FACTS: the per-layer sums) -> thousands
+    assert bottom.get_ylabel() == "parameters (thousands)" and top.get_ylabel() == "MACs (thousands)"
+    assert 40 < bottom.get_ylim()[1] < 60
+    label = next(t for ax in fig.axes for t in ax.texts if t.get_text() == "input 32 px")
+    inside = next(ax for ax in fig.axes if label in ax.texts).get_window_extent()
+    box = label.get_window_extent()
+    assert inside.y0 <= box.y0 and box.y1 <= inside.y1 and inside.x0 <= box.x0 and box.x1 <= inside.x1

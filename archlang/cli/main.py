@@ -191,12 +191,22 @@ def main():
 @click.option("--costs/--no-costs", default=False, help="Show params/MACs on diagram nodes.")
 @click.option("--collapse/--no-collapse", default=True, help="Collapse repeated identical blocks in diagrams.")
 @click.option("--optimize", is_flag=True, help="torch: fold BatchNorm and fuse sibling 1×1 convs (inference).")
+@click.option(
+    "--dpi",
+    type=click.IntRange(10, 1200),
+    default=None,
+    help="Resolution of a PNG: --emit png (Graphviz's default 96) or --emit plot -o FILE.png (150).",
+)
 def compile_cmd(file, sets, input_dims, max_nodes, text, allow_outside_imports, emit, output, report, **options):
     """Compile FILE (a path, a bundled spec name, or `-` for stdin)."""
     if not emit and not report:
         raise UsageProblem("nothing to do: give --emit FORMAT or --report (or use `archc check FILE`)")
     if emit and report:
         raise UsageProblem("give either --emit or --report, not both")
+    if options.get("dpi") is not None and not (
+        emit == "png" or (emit == "plot" and str(output).lower().endswith(".png"))
+    ):
+        raise UsageProblem("--dpi sizes PNG images: use it with --emit png, or --emit plot -o FILE.png")
     if emit in BINARY and output in (None, "-") and sys.stdout.isatty():
         raise UsageProblem(
             f"--emit {emit} writes binary data, which would garble the terminal: "

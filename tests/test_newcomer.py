@@ -324,3 +324,24 @@ def test_plot_label_inside_and_axis_in_thousands(tmp_path):
     inside = next(ax for ax in fig.axes if label in ax.texts).get_window_extent()
     box = label.get_window_extent()
     assert inside.y0 <= box.y0 and box.y1 <= inside.y1 and inside.x0 <= box.x0 and box.x1 <= inside.x1
+
+
+def test_variant_classes_are_named_for_what_they_are(tmp_path):
+    spec = ROOT / "tests" / "data" / "mobilenet_like.arch"
+    first = archc(str(spec), "--emit", "torch")
+    assert first.returncode == 0, first.stderr
+    classes = re.findall(r"^class (\w+)\(nn\.Module\):", first.stdout, re.M)
+    assert classes == [
+        "ConvBNReLU6Strided",  # 3×3, stride 2
+        "ConvBNReLU6Depthwise",  # groups = channels = 32
+        "ConvBNReLU6Pointwise",  # 1×1
+        "ConvBNReLU6DepthwiseStrided",
+        "ConvBNReLU6Depthwise_2",  # groups = 144
+        "InvertedResidual",
+        "InvertedResidual_2",
+        "InvertedResidual_3",
+        "MB",
+    ]
+    assert not [c for c in classes if re.search(r"(K|Groups|Stride|Inp|Out|Expand)\d", c)]
+    assert '"""Block `ConvBNReLU6` (mobilenet_like.arch:3) for k=3, stride=1, groups=144.' in first.stdout
+    assert archc(str(spec), "--emit", "torch").stdout == first.stdout  # deterministic

@@ -344,4 +344,6 @@ def test_variant_classes_are_named_for_what_they_are(tmp_path):
     ]
     assert not [c for c in classes if re.search(r"(K|Groups|Stride|Inp|Out|Expand)\d", c)]
     assert '"""Block `ConvBNReLU6` (mobilenet_like.arch:3) for k=3, stride=1, groups=144.' in first.stdout
+    # the 1×1 class's stride of 1 is no `stride=k` (k is 1 too in every instance of it)
+    assert "stride=k" not in first.stdout and "k=stride" not in first.stdout
     assert archc(str(spec), "--emit", "torch").stdout == first.stdout  # deterministic

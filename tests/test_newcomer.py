@@ -213,6 +213,9 @@ def test_init_std_under_kaiming_keeps_the_schemes_bias(tmp_path):
     assert float(model.final_conv.bias.abs().sum()) == 0  # was PyTorch's uniform bias
     assert 0.005 < float(model.final_conv.weight.std()) < 0.02  # std 0.01, not Kaiming's ~0.45
     assert '"trunc_normal_"' in source
+    # the generated code says so where it happens
+    assert "# init_std= under kaiming_uniform: trunc_normal_ weights, the bias of that init\n" in source
+    assert "        # (final_conv).\n" in source
 
 
 # ---- item 3: output for people ------------------------------------------------------------

@@ -199,7 +199,10 @@ def _init(op, attrs, ctx: Ctx) -> dict | None:
             # Under a scheme without a std (Kaiming, Xavier, default) the layer's weights
             # become trunc_normal(std); the scheme's bias constant still holds, as in
             # torchvision's SqueezeNet (every conv's bias 0, the last conv's weights N(0, 0.01)).
-            init = init | {"std": std} if "std" in init else _trunc_normal(std) | {"bias": init.get("bias")}
+            if "std" in init:
+                init = init | {"std": std}
+            else:
+                init = _trunc_normal(std) | {"bias": init.get("bias"), "overrides": init["scheme"]}
         return init
     if std is not None:
         return _trunc_normal(std)

@@ -148,6 +148,11 @@ def _per_name(inits, bn_test) -> list[str]:
         explode=True,
     )
     out = [f"{I2}# The spec's init per module, in module order (same seed, same weights)."]
+    overridden = [n for n, i, _ in given if i.get("overrides")]
+    if overridden:
+        schemes = sorted({i["overrides"] for _, i, _ in given if i.get("overrides")})
+        out.append(f"{I2}# init_std= under {', '.join(schemes)}: trunc_normal_ weights, the bias of that init")
+        out.append(f"{I2}# ({', '.join(overridden[:3])}{', ...' if len(overridden) > 3 else ''}).")
     out += statement("inits", table, I2)
     out.append(f"{I2}for name, m in self.named_modules():")
     out.append(f"{I3}if name in inits:")

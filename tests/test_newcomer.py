@@ -302,9 +302,6 @@ def test_png_diagrams_take_a_dpi(tmp_path):
 
 
 def test_plot_label_inside_and_axis_in_thousands(tmp_path):
-    import pytest
-
-    pytest.importorskip("matplotlib")
     out = tmp_path / "lenet.png"
     proc = archc("lenet5", "--emit", "plot", "--dpi", "75", "-o", str(out))
     assert proc.returncode == 0, proc.stderr

@@ -8,6 +8,7 @@ would replace the device node itself (as root, ``-o /dev/null`` would swap the s
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -43,14 +44,16 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         return
     # A link to a regular file: replace the file it points to and keep the link.
     path = Path(os.path.realpath(path)) if path.is_symlink() else path
+    old = _replaceable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        os.chmod(tmp, mode)
+        if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+            _keep_owner(tmp, old)
+        os.chmod(tmp, old.st_mode & 0o777 if old is not None else 0o644)  # after chown, which may clear bits
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -58,3 +61,32 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _replaceable(path: Path) -> os.stat_result | None:
+    """The stat of the regular file ``path`` is about to replace (None: a new name), or a
+    ``PermissionError`` when it may not be written. A rename needs only the folder's write
+    permission, so without this a read-only (0444) file, or one its user may not write, would
+    be replaced anyway; root too leaves a file nobody may write (0444) alone."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if not st.st_mode & 0o222:
+        raise PermissionError(errno.EACCES, f"the file is read-only (mode {st.st_mode & 0o777:04o})", str(path))
+    if not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, "permission denied", str(path))
+    return st
+
+
+def _keep_owner(tmp: str, old: os.stat_result) -> None:
+    """Give the new file the old one's owner and group, as ``sed -i`` does: root formatting
+    another user's 0640 file must not leave it owned by root (its owner could no longer read
+    it). Without the privilege (only root may give a file away), the group alone, if ours."""
+    try:
+        os.chown(tmp, old.st_uid, old.st_gid)
+    except PermissionError:
+        try:
+            os.chown(tmp, -1, old.st_gid)
+        except PermissionError:
+            pass

@@ -118,7 +118,11 @@ class SourceMap:
 # C0 controls but tab and newline, DEL and C1 (which includes the 8-bit CSI and OSC): a spec
 # echoed on a terminal must not move the cursor, retitle the window or clear the screen.
 # Lone surrogates too: no terminal encoding can write them (a file name with undecodable bytes).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# And the bidirectional controls (embeddings, overrides, isolates, the LRM/RLM/ALM marks): a
+# U+202E in a layer name reverses the rest of its line on screen, so `exe.txt` can show as
+# `txt.exe` (display spoofing, "Trojan Source").
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff{BIDI_CONTROLS}]")
 
 
 def _escape_char(match: re.Match) -> str:

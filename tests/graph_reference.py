@@ -8,6 +8,8 @@ the same function is right about wiring, arguments and order, not just equal to 
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 import torch.nn.functional as F
 
@@ -98,8 +100,9 @@ def _layernorm2d(a, x, p):
     return F.layer_norm(x, x.shape[-1:], p["weight"], p["bias"], a["eps"]).permute(0, 3, 1, 2)
 
 
-def evaluate(graph, state_dict: dict, x: torch.Tensor) -> torch.Tensor:
-    """The graph's main output for input ``x`` (eval mode; aux heads are not evaluated)."""
+def evaluate(graph, state_dict: dict, x: torch.Tensor):
+    """The graph's main output for input ``x`` (eval mode; aux heads are not evaluated), or
+    the dict of its returned values (``outputs dict(...)``)."""
     by_prefix: dict[str, dict] = {}
     for key, value in state_dict.items():
         prefix, _, name = key.rpartition(".")
@@ -115,4 +118,6 @@ def evaluate(graph, state_dict: dict, x: torch.Tensor) -> torch.Tensor:
         if data.op is Op.LAYER_SCALE:  # a bare parameter of its owner, named by the label
             params = {"scale": state_dict[".".join(data.path)]}
         values[nid] = EVAL[data.op](data.attrs, [values[i] for i in data.inputs], params)
+    if graph.returns:
+        return OrderedDict((key, values[nid]) for key, nid in graph.returns)
     return values[graph.output]

@@ -24,6 +24,9 @@ UNTAGGED = {
     "branches": ir.Branch,
     "params": ir.Param,
     "fields": ir.OutputField,
+    "sources": ir.Label,  # `from` names; `input` and `a.b` are tagged (InputRef, PathRef)
+    "parts": ir.Label,
+    "inputs": ir.Label,  # a block's input names
 }
 
 

@@ -26,6 +26,7 @@ unit styles; and a head (adaptive_avgpool(1) and flatten, or spatial_mean; dropo
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
@@ -380,3 +381,102 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
 def valid_specs(**kwargs) -> st.SearchStrategy[str]:
     """Random valid spec texts (see :func:`spec_cases` for the keyword arguments)."""
     return spec_cases(**kwargs).map(lambda case: case.text)
+
+
+# ---- any DAG: named values read with `from` ----------------------------------------------
+
+
+@st.composite
+def dag_specs(draw, dict_outputs: bool = True) -> str:
+    """A random network that is not series-parallel: every value is named (``v3``), and a
+    layer reads any earlier value with ``from`` (``v4: conv2d(8, 3, padding=1) from v1``);
+    ``add from`` merges values of equal width, ``concat from`` any; a group's branch may
+    read an outside value; a block builds its own small DAG from its ``input``. All at one
+    spatial size, then an optional pooled head or an ``outputs dict(...)`` of several values."""
+    c_in, size = draw(st.integers(1, 4)), draw(st.integers(6, 12))
+    widths: dict[str, int] = {"input": c_in}
+    lines = [f"input {c_in}x{size}x{size}"]
+    blocks = []
+    n = draw(st.integers(2, 8))
+    for i in range(n):
+        name = f"v{i}"
+        src = draw(st.sampled_from(sorted(widths)))
+        kind = draw(st.sampled_from(["conv", "act", "add", "concat", "seq", "group", "block", "fuse", "inner"]))
+        same = [v for v in widths if widths[v] == widths[src] and v != src]
+        if kind == "add" and same:
+            other = draw(st.sampled_from(sorted(same)))
+            lines.append(f"{name}: add from {src}, {other}")
+        elif kind == "concat" and len(widths) > 1:
+            picks = draw(st.lists(st.sampled_from(sorted(widths)), min_size=2, max_size=3))
+            lines.append(f"{name}: concat from {', '.join(picks)}")
+            widths[name] = sum(widths[p] for p in picks)
+            continue
+        elif kind == "act":
+            op = draw(st.sampled_from(["relu", "batchnorm", "sigmoid", "maxpool(3, stride=1, padding=1)"]))
+            lines.append(f"{name}: {op} from {src}")
+        elif kind == "seq":
+            w = draw(st.integers(1, 6))
+            lines.append(f"{name}: {{ conv2d({w}, 3, padding=1); batchnorm; relu }} from {src}")
+            widths[name] = w
+            continue
+        elif kind == "group":
+            other = draw(st.sampled_from(sorted(widths)))
+            w = draw(st.integers(1, 6))
+            lines.append(f"{name}: concat {{ relu from {other}; conv2d({w}, 1) }} from {src}")
+            widths[name] = widths[other] + w
+            continue
+        elif kind == "fuse":  # a block of two inputs: `Fuse(w) from a, b`
+            other = draw(st.sampled_from(sorted(widths)))
+            w = draw(st.integers(1, 6))
+            if not any(b.startswith("block Fuse(") for b in blocks):
+                blocks.append(
+                    "block Fuse(c: int) from x, skip {\n  a: conv2d(c, 1)\n  b: conv2d(c, 3, padding=1) from skip\n"
+                    "  cat: concat from a, b, skip\n  relu\n}"
+                )
+            lines.append(f"{name}: Fuse({w}) from {src}, {other}")
+            widths[name] = 2 * w + widths[other]
+            continue
+        elif kind == "inner" and any(f"v{j}: Fuse(" in line for j in range(i) for line in lines):
+            # a value inside an earlier block instance (its further output)
+            inst = draw(st.sampled_from([f"v{j}" for j in range(i) if any(f"v{j}: Fuse(" in ln for ln in lines)]))
+            fuse = next(ln for ln in lines if ln.startswith(f"{inst}: Fuse("))
+            w = int(fuse.split("(")[1].split(")")[0])
+            lines.append(f"{name}: relu from {inst}.a")
+            widths[name] = w
+            continue
+        elif kind == "block":
+            w = draw(st.integers(1, 6))
+            bname = f"B{len(blocks)}"
+            blocks.append(
+                f"block {bname}(c: int) {{\n  a: conv2d(c, 3, padding=1)\n  b: conv2d(c, 1) from input\n"
+                f"  s: add from a, b\n  relu\n}}"
+            )
+            lines.append(f"{name}: {bname}({w}) from {src}")
+            widths[name] = w
+            continue
+        else:
+            w = draw(st.integers(1, 6))
+            k = draw(st.sampled_from([1, 3]))
+            lines.append(f"{name}: conv2d({w}, {k}, padding={k // 2}) from {src}")
+            widths[name] = w
+            continue
+        widths[name] = widths[src]
+    # every value is read (no W201): the ones nothing reads yet are concatenated last
+    text = "\n".join(lines)
+    unread = [v for v in widths if v != "input" and not re.search(rf"(from|,) [^\n]*\b{v}\b", text)]
+    if len(unread) > 1:
+        lines.append(f"v{n}: concat from {', '.join(unread)}")
+        widths[f"v{n}"] = sum(widths[v] for v in unread)
+        n += 1
+    elif unread and unread[0] != f"v{n - 1}":
+        lines.append(f"v{n}: relu from {unread[0]}")
+        widths[f"v{n}"] = widths[unread[0]]
+        n += 1
+    last = f"v{n - 1}"
+    if dict_outputs and draw(st.booleans()):
+        extra = draw(st.sampled_from([v for v in sorted(widths) if v not in ("input", last)] or ["v0"]))
+        lines.append(f'outputs dict(out, "side" = {extra})')
+    elif draw(st.booleans()):
+        lines += ["head: { adaptive_avgpool(1); flatten; linear(3) }"]
+    body = "\n".join(f"  {line}" for line in lines)
+    return "\n".join([*blocks, f"network Dag {{\n{body}\n}}"]) + "\n"

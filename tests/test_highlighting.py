@@ -142,3 +142,11 @@ def test_textmate_scopes_on_a_spec_line():
     got = _scopes(_tm(), "network N { se: mul { identity; sigmoid } }")
     assert got["mul"] == "keyword.control.group.arch"
     assert (str(Keyword), "mul") in {(str(t), v) for t, v in _lex("mul { identity }")}
+
+
+def test_every_word_of_the_grammar_is_a_keyword_of_the_highlighters():
+    # a keyword added to grammar.lark (`from`) but not to keywords.py would be lexed as a name
+    grammar = (ROOT / "archlang" / "frontend" / "grammar.lark").read_text()
+    code = "\n".join(line.split("#")[0] for line in grammar.splitlines())
+    words = set(re.findall(r'"([a-z]+)"', code))
+    assert words == set(KEYWORDS)

@@ -1,5 +1,5 @@
-"""What a new user trips over (issue 22, items 3-5; items 1, 2 and 6 in test_newcomer.py), each run as a user runs it: ``archc``
-in a subprocess, its output read as a person reads it."""
+"""What a new user trips over (issue 22, items 3-5; items 1, 2 and 6: test_newcomer.py), each
+run as a user runs it: ``archc`` in a subprocess, its output read as a person reads it."""
 
 from __future__ import annotations
 

@@ -45,6 +45,11 @@ _files = itertools.count()
 
 def _close(a, b) -> None:
     """Equal within 1e-9 relative to the output's scale (float64)."""
+    if isinstance(a, dict):  # `outputs dict(...)`: an OrderedDict, keys in order
+        assert type(a) is type(b) and list(a) == list(b)
+        for key in a:
+            _close(a[key], b[key])
+        return
     if isinstance(a, tuple):
         assert type(a).__name__ == type(b).__name__ and a._fields == b._fields
         for u, v in zip(a, b, strict=True):
@@ -157,7 +162,8 @@ def observed_shapes(model, compiled, x) -> dict[str, tuple]:
         if name in names:
 
             def hook(mod, args, out, name=name):
-                seen[name] = tuple(out.shape[1:])
+                main = out[0] if isinstance(out, tuple) else out  # a block's value, then its inner ones
+                seen[name] = tuple(main.shape[1:])
 
             handles.append(module.register_forward_hook(hook))
     with torch.inference_mode():

@@ -89,7 +89,8 @@ def test_curves_are_images_of_the_run(demo_run):
 
 @pytest.mark.slow  # needs demo_run: 10 epochs of training
 def test_eval_reports_top1_top5_per_class_and_confusion(demo_run, tmp_path):
-    run = archc("eval", LENET, "--weights", str(demo_run / "checkpoints" / "best.ckpt"), "--out", str(tmp_path))
+    best = str(demo_run / "checkpoints" / "best.ckpt")
+    run = archc("eval", LENET, "--weights", best, "--out", str(tmp_path), "--format", "json")
     result = json.loads(run.stdout)
     model = archlang.build(LENET)
     model.load_state_dict(model_state(demo_run / "checkpoints" / "best.ckpt"))
@@ -157,10 +158,12 @@ def test_transfer_init_num_classes_freeze(tmp_path):
     torch.save(source.state_dict(), init)
     released = {k: v.clone() for k, v in source.state_dict().items()}
     out = tmp_path / "run"
-    archc(
+    run = archc(
         "train", TINY, "--init", str(init), "--num-classes", "10", "--freeze", "mix1",
         "--max-epochs", "2", "--out", str(out), "--no-progress",
     )  # fmt: skip
+    for head in ("fc", "aux1.fc2"):  # said when training starts, not only in summary.json
+        assert f"note: replaced the head `{head}` of `{init}`: 5 -> 10 classes" in run.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["replaced_heads"]) == {"fc.weight", "fc.bias", "aux1.fc2.weight", "aux1.fc2.bias"}
     trained = model_state(out / "checkpoints" / "last.ckpt")

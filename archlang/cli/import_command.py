@@ -20,7 +20,7 @@ import click
 
 from archlang.cli.group import SubCommand, UsageProblem
 from archlang.cli.inputs import parse_dims
-from archlang.cli.output import report_errors, write_output
+from archlang.cli.output import needs_extra, report_errors, write_output
 
 
 def parse_kw(items: tuple[str, ...]) -> dict:
@@ -116,6 +116,7 @@ def _same_file(a: str, b: str) -> bool:
     metavar="KEY=VALUE",
     help="An argument for TARGET (repeatable), e.g. --kw num_classes=10.",
 )
+@needs_extra("import", "torch")
 def import_cmd(target, output, input_dims, name, kws):
     """Import a PyTorch model as a spec: TARGET is `torchvision.models.resnet50`,
     `pkg.mod:factory` or `path/to/file.py:make_model`.

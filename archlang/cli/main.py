@@ -73,13 +73,16 @@ def compile_or_exit(
     try:
         if isinstance(source, tuple):
             source = _load_text(*source, allow_outside_imports)
-        return compile_spec(source, params, shape, max_nodes, allow_outside_imports)
+        compiled = compile_spec(source, params, shape, max_nodes, allow_outside_imports)
     except SpecError as err:
         report_errors(err)
         sys.exit(1)
     except RecursionError:
         click.echo("error[E601]: the spec is nested too deeply to compile", err=True)
         sys.exit(1)
+    if compiled.graph.warnings:  # a value never read: the compile goes on
+        report_errors(SpecError(list(compiled.graph.warnings), compiled.program.sources))
+    return compiled
 
 
 def _common(f):
@@ -236,12 +239,43 @@ def compile_cmd(file, sets, input_dims, max_nodes, text, allow_outside_imports, 
 @main.command()
 @click.argument("file", required=False, metavar="FILE")
 @_common
-def check(file, sets, input_dims, max_nodes, text, allow_outside_imports):
+@click.option(
+    "--against",
+    metavar="REF",
+    help="Compare the state_dict keys and shapes with a checkpoint file or a model "
+    "(torchvision.models.resnet50, pkg.mod:factory, file.py:make).",
+)
+@click.option("--kw", "kws", multiple=True, metavar="KEY=VALUE", help="An argument for a model REF (repeatable).")
+def check(file, sets, input_dims, max_nodes, text, allow_outside_imports, against, kws):
     """Parse and validate FILE (or `-` for stdin, or -e TEXT); print a short summary."""
     from archlang.analysis.summary import summary_line
 
+    if kws and not against:
+        raise UsageProblem("--kw gives arguments to the model of --against")
     compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
     click.echo(summary_line(compiled))
+    if against:
+        _check_against(compiled, against, kws)
+
+
+def _check_against(compiled, ref: str, kws) -> None:
+    from archlang.cli.import_command import parse_kw
+    from archlang.cli.output import needs_extra
+    from archlang.diagnostics import SpecError
+
+    kwargs = parse_kw(kws)
+    with needs_extra("check --against", "torch"):
+        from archlang.backends.torch.against import check_against
+
+        try:
+            problems, compared = check_against(compiled, ref, kwargs)
+        except SpecError as err:
+            report_errors(SpecError(err.diagnostics, compiled.program.sources))
+            sys.exit(1)
+    if problems:
+        report_errors(SpecError(problems, compiled.program.sources))
+        sys.exit(1)
+    click.echo(f"ok: the {compared} state_dict entries match `{ref}` (keys and shapes)")
 
 
 @main.command()
@@ -273,11 +307,12 @@ def lint(file, sets, input_dims, max_nodes, text, allow_outside_imports, select,
 def fmt_cmd(files, check, show_diff):
     """Format .arch FILES in place (`-` reads stdin and writes stdout)."""
     from archlang.atomic import write_atomic
+    from archlang.cli.inputs import read_stdin
     from archlang.tools.fmt import format_file, unified_diff
 
     failed = would_change = False
     for path in files:
-        result = format_file(path, sys.stdin.buffer.read() if path == "-" else None)
+        result = format_file(path, read_stdin() if path == "-" else None)
         if result.error is not None:
             report_errors(result.error)
             failed = True
@@ -293,11 +328,25 @@ def fmt_cmd(files, check, show_diff):
                 try:
                     write_atomic(Path(path), result.formatted)
                 except OSError as err:
-                    click.echo(f"error[E110]: cannot write `{path}`: {(err.strerror or str(err)).lower()}", err=True)
+                    report_errors(_cannot_write(path, err))
                     failed = True
                     continue
                 click.echo(f"reformatted {path}", err=True)
     sys.exit(1 if failed or ((check or show_diff) and would_change) else 0)
+
+
+def _cannot_write(path: str, err: OSError):
+    from archlang.diagnostics import Diagnostic, SpecError, printable
+
+    shown = printable(path, keep_newlines=False)
+    read_only = isinstance(err, PermissionError) and "read-only" in str(err.strerror)
+    return SpecError(
+        Diagnostic(
+            code="E110",
+            message=f"cannot write `{shown}`: {(err.strerror or str(err)).lower()}",
+            help=f"the file is left as it was; `chmod u+w {shown}` first to let fmt rewrite it" if read_only else None,
+        )
+    )
 
 
 @main.command("diff")

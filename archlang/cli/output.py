@@ -4,6 +4,7 @@ terminal, ``NO_COLOR``/``FORCE_COLOR`` respected) and outputs written atomically
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -57,4 +58,42 @@ def write_output(data: str | bytes, output: str | None) -> None:
     except (OSError, ValueError) as err:
         reason = getattr(err, "strerror", None) or str(err)
         click.echo(f"error[E110]: cannot write `{printable(output)}`: {reason.lower()}", err=True)
+        sys.exit(1)
+
+
+# Top-level modules of the optional extras, with the pip name of each where it differs.
+EXTRA_MODULES = {
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "lightning": "lightning",
+    "torchmetrics": "torchmetrics",
+    "sklearn": "scikit-learn",
+    "onnx": "onnx",
+    "onnxruntime": "onnxruntime",
+    "matplotlib": "matplotlib",
+    "PIL": "pillow",
+}
+
+
+@contextlib.contextmanager
+def needs_extra(command: str, extra: str):
+    """Run a command body whose dependencies come with ``archlang[extra]``: a missing one
+    is reported as E114 with the pip command (exit 1), not as a traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as err:
+        root = (err.name or "").partition(".")[0]
+        if root not in EXTRA_MODULES:
+            raise
+        from archlang.diagnostics import Diagnostic, SpecError
+
+        report_errors(
+            SpecError(
+                Diagnostic(
+                    code="E114",
+                    message=f"`archc {command}` needs {EXTRA_MODULES[root]}, which is not installed",
+                    help=f"pip install 'archlang[{extra}]' (the README gives the CPU-only torch wheels)",
+                )
+            )
+        )
         sys.exit(1)

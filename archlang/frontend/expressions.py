@@ -32,12 +32,13 @@ class Env:
     them, the parameters it names) (:mod:`archlang.graph.symbolic`); reading such a name
     notes those parameters in :data:`USES`."""
 
-    __slots__ = ("vars", "parent", "syms")
+    __slots__ = ("vars", "parent", "syms", "mutable")
 
     def __init__(self, parent: Env | None = None, values: dict | None = None, syms: dict | None = None):
         self.vars: dict = dict(values or {})
         self.parent = parent
         self.syms = syms
+        self.mutable: set[str] | None = None  # names declared here with `var`
 
     def lookup(self, name: str):
         env = self

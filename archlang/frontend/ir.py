@@ -16,7 +16,8 @@ from typing import Literal
 
 from archlang.diagnostics import Span
 
-IR_VERSION = 2  # 2: name templates carry their parsed holes (Label.pieces, Label.holes)
+IR_VERSION = 3  # 2: name templates carry their parsed holes (Label.pieces, Label.holes)
+# 3: layers read named values (LayerStmt.sources, Merge); var / assignment statements
 
 _node = dataclass(frozen=True, slots=True, kw_only=True)
 
@@ -156,7 +157,30 @@ class Group(Node):
     branches: tuple[Stmt, ...] = ()
 
 
-Layer = Call | Seq | Group
+@_node
+class Merge(Node):
+    """``add from a, b``: a merge of named values (a group without branches)."""
+
+    kind: Literal["merge"] = _kind("merge")
+    mode: Literal["concat", "add", "mul"]
+
+
+@_node
+class InputRef(Node):
+    """``input`` in a ``from`` clause: the network's input."""
+
+    kind: Literal["input_ref"] = _kind("input_ref")
+
+
+@_node
+class PathRef(Node):
+    """``layer4.conv2`` in a ``from`` clause: a value named inside the scope ``layer4``."""
+
+    kind: Literal["path_ref"] = _kind("path_ref")
+    parts: tuple[Label, ...]
+
+
+Layer = Call | Seq | Group | Merge
 
 
 @_node
@@ -164,12 +188,32 @@ class LayerStmt(Node):
     kind: Literal["layer"] = _kind("layer")
     labels: tuple[Label, ...] = ()
     layer: Layer
+    # `from a, b`: the values the layer reads; empty: the value before it
+    sources: tuple[Label | InputRef | PathRef, ...] = ()
 
 
 @_node
 class InputStmt(Node):
     kind: Literal["input"] = _kind("input")
     shape: Expr
+
+
+@_node
+class VarStmt(Node):
+    """``var c = 64``: a variable of a body, which ``c = ...`` may change (loop-carried)."""
+
+    kind: Literal["var_stmt"] = _kind("var_stmt")
+    name: str
+    value: Expr
+
+
+@_node
+class AssignStmt(Node):
+    """``c = c * 2``: a new value for a ``var`` of this body or an enclosing one."""
+
+    kind: Literal["assign"] = _kind("assign")
+    name: str
+    value: Expr
 
 
 @_node
@@ -245,7 +289,20 @@ class RepeatStmt(Node):
     body: tuple[Stmt, ...] = ()
 
 
-Stmt = LayerStmt | InputStmt | ConstStmt | UnitStmt | InitStmt | OutputsStmt | AuxStmt | IfStmt | ForStmt | RepeatStmt
+Stmt = (
+    LayerStmt
+    | InputStmt
+    | ConstStmt
+    | VarStmt
+    | AssignStmt
+    | UnitStmt
+    | InitStmt
+    | OutputsStmt
+    | AuxStmt
+    | IfStmt
+    | ForStmt
+    | RepeatStmt
+)
 
 
 # ---- top level ------------------------------------------------------------------------
@@ -272,6 +329,8 @@ class BlockDef(Node):
     name_span: Span
     params: tuple[Param, ...] = ()
     body: tuple[Stmt, ...] = ()
+    # `from x, skip`: the names of its inputs (an instance reads as many values); empty: one
+    inputs: tuple[Label, ...] = ()
 
 
 @_node

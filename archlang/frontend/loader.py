@@ -103,7 +103,7 @@ def _shown(path: Path) -> str:
     try:
         rel = os.path.relpath(path)
         return rel if not rel.startswith("..") else str(path)
-    except ValueError:
+    except (ValueError, OSError):  # OSError: the working directory was deleted
         return str(path)
 
 
@@ -125,12 +125,20 @@ def load_text(
         main = parse(text, name)
     except SpecError as err:
         raise SpecError(err.diagnostics, sources) from None
-    base = base_dir if base_dir is not None else Path.cwd()
-    root = None if allow_outside_imports else _resolve_dir(base)
+    base = base_dir if base_dir is not None else _cwd()
+    root = None if allow_outside_imports or base is None else _resolve_dir(base)
     program = Program(main=main, modules=[main], sources=sources, import_root=root)
     _load_imports(program, main, base, [key or name], {key or name})
     _add_prelude(program)
     return program
+
+
+def _cwd() -> Path | None:
+    """The working directory, or None when it was deleted (imports of text then fail, E104)."""
+    try:
+        return Path.cwd()
+    except OSError:
+        return None
 
 
 def _resolve_dir(base: Path) -> Path | None:
@@ -164,7 +172,7 @@ def _add_prelude(program: Program) -> None:
     program.modules.append(parse(text, "<prelude>"))
 
 
-def _load_imports(program, module, base: Path, chain: list[str], seen: set[str]) -> None:
+def _load_imports(program, module, base: Path | None, chain: list[str], seen: set[str]) -> None:
     """Load what ``module`` imports, depth first, with an explicit stack: a chain of
     MAX_IMPORTS files, each importing the next, must not hit Python's recursion limit."""
     stack = [(_imports(module), base, chain)]
@@ -184,8 +192,18 @@ def _imports(module):
     return (item for item in module.items if isinstance(item, ir.Import))
 
 
-def _load_import(program, item, base: Path, chain: list[str], seen: set[str]):
+def _load_import(program, item, base: Path | None, chain: list[str], seen: set[str]):
     """Read and parse one import; None if it was loaded already."""
+    if base is None:  # spec text (stdin, -e) run from a deleted working directory
+        raise _located(
+            program,
+            Diagnostic(
+                code="E104",
+                message=f"cannot resolve `{item.path}`: the working directory no longer exists",
+                span=item.span,
+                help="run archc from an existing folder, or give the spec as a file",
+            ),
+        )
     target = base / item.path
     shown = _shown(target)
     if any(ord(ch) < 32 for ch in item.path):  # NUL would crash os calls; others are typos

@@ -122,6 +122,12 @@ class _ToIR(Transformer_NonRecursive):
     def const_stmt(self, meta, c):
         return ir.ConstStmt(span=self.sp(meta), name=str(c[0]), value=c[1])
 
+    def var_stmt(self, meta, c):
+        return ir.VarStmt(span=self.sp(meta), name=str(c[0]), value=c[1])
+
+    def assign_stmt(self, meta, c):
+        return ir.AssignStmt(span=self.sp(meta), name=str(c[0]), value=c[1])
+
     def param_list(self, meta, c):
         return tuple(p for p in c if p is not None)
 
@@ -165,14 +171,18 @@ class _ToIR(Transformer_NonRecursive):
     seq_body = body
 
     def block_def(self, meta, c):
-        name, params, body = c
+        name, params, inputs, body = c
         return ir.BlockDef(
             span=self.sp(meta),
             name=str(name),
             name_span=_tok_span(self.file, name),
             params=params or (),
             body=body,
+            inputs=inputs or (),
         )
+
+    def block_inputs(self, meta, c):
+        return tuple(ir.Label(span=_tok_span(self.file, t), text=str(t)) for t in c)
 
     def network_def(self, meta, c):
         name, params, body = c
@@ -196,7 +206,8 @@ class _ToIR(Transformer_NonRecursive):
 
     def output_field(self, meta, c):
         name, source = c
-        return ir.OutputField(span=self.sp(meta), name=str(name), source=str(source) if source else None)
+        key = _unquote(name, self.problems, self.file) if name.type == "STRING" else str(name)
+        return ir.OutputField(span=self.sp(meta), name=key, source=str(source) if source else None)
 
     def outputs_stmt(self, meta, c):
         return ir.OutputsStmt(span=self.sp(meta), type_name=str(c[0]), fields=tuple(f for f in c[1:] if f is not None))
@@ -206,8 +217,21 @@ class _ToIR(Transformer_NonRecursive):
         return ir.AuxStmt(span=self.sp(meta), label=label, at=str(at), at_span=_tok_span(self.file, at), layer=layer)
 
     def layer_stmt(self, meta, c):
-        labels, layer = c
-        return ir.LayerStmt(span=self.sp(meta), labels=labels or (), layer=layer)
+        labels, layer, sources = c
+        return ir.LayerStmt(span=self.sp(meta), labels=labels or (), layer=layer, sources=sources or ())
+
+    def from_clause(self, meta, c):
+        return tuple(c)
+
+    def path_ref(self, meta, c):
+        parts = tuple(ir.Label(span=_tok_span(self.file, x), text=str(x)) if isinstance(x, Token) else x for x in c)
+        return ir.PathRef(span=self.sp(meta), parts=parts)
+
+    def input_ref(self, meta, c):
+        return ir.InputRef(span=self.sp(meta))
+
+    def merge(self, meta, c):
+        return ir.Merge(span=self.sp(meta), mode=str(c[0]))
 
     def labels(self, meta, c):
         return tuple(c)

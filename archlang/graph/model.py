@@ -30,6 +30,10 @@ class ScopeInfo:
     args: dict = field(default_factory=dict)
     aux: str | None = None
     exprs: dict = field(default_factory=dict)  # arg -> its expression over network parameters
+    # a block instance of several inputs (`block Up() from x, skip`): the nodes it reads, in
+    # order; empty: the one value before it
+    inputs: tuple[str, ...] = ()
+    output: str | None = None  # a block instance's value (the last of its body)
 
     @property
     def id(self) -> str:
@@ -77,10 +81,14 @@ class Graph:
     output: str | None = None
     aux_outputs: dict[str, str] = field(default_factory=dict)
     outputs_type: OutputsType | None = None
+    # `outputs dict(...)`: (key, node id) of every value returned, in training and eval;
+    # empty: the network returns `output` (and its aux heads, in training)
+    returns: tuple[tuple[str, str], ...] = ()
     scopes: dict[str, ScopeInfo] = field(default_factory=dict)
     input_shape: tuple[int, ...] | None = None
     file: str | None = None
     structural_params: frozenset[str] = frozenset()  # parameters an `if`, loop or name reads
+    warnings: tuple = ()  # diagnostics that do not stop the compile (a value never read)
     # node id -> the nodes reading it, each once, in creation order (torch.fx's ``users``);
     # derived from the nodes' inputs as they are added.
     _users: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)

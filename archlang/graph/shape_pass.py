@@ -28,37 +28,44 @@ def infer_shapes(graph: Graph, input_shape: tuple[int, ...] | None = None) -> li
         graph.input_shape = tuple(input_shape)
     problems: list[Diagnostic] = []
     for nid in graph.topological():
-        data = nodes[nid]
-        in_shapes = [nodes[src].shape for src in data.inputs]
-        if any(s is None for s in in_shapes):
-            data.shape = None
-            continue
-        try:
-            data.shape = _infer(nodes, data, in_shapes)
-        except ShapeError as err:
-            data.shape = None
-            notes = tuple(Note(n) for n in err.notes)
-            if data.op in MERGE_OPS:
-                inputs = data.inputs
-                notes = tuple(
-                    Note(
-                        f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src].shape)}",
-                        _span_in(graph, nodes[src], data.span),
-                    )
-                    for i, src in enumerate(inputs[:MAX_BRANCH_NOTES])
-                )
-                if len(inputs) > MAX_BRANCH_NOTES:
-                    notes += (Note(f"and {len(inputs) - MAX_BRANCH_NOTES:,} more branches"),)
-            else:
-                notes += (Note(f"its input is {format_shape(in_shapes[0])} (from `{data.inputs[0]}`)"),)
-            if len(problems) >= MAX_SHAPE_ERRORS:
-                continue  # keep inferring (later nodes need shapes) but stop collecting
-            problems.append(
-                Diagnostic(
-                    code=err.code, message=f"{err.message} at `{nid}`", span=data.span, help=err.help, notes=notes
-                )
-            )
+        problem = shape_node(nodes, nid, graph.scopes)
+        if problem is not None and len(problems) < MAX_SHAPE_ERRORS:
+            problems.append(problem)  # (past the cap: keep inferring, later nodes need shapes)
     return problems
+
+
+def shape_node(nodes: dict[str, Node], nid: str, scopes: dict | None = None) -> Diagnostic | None:
+    """Set ``shape`` on one node whose inputs have theirs (None when an input has none);
+    the diagnostic of its shape rule's error, if any. Lowering calls it too, for the nodes
+    before a block that reads its input's shape (``in_channels``). ``scopes`` (the graph's)
+    let a merge error's notes point at the user's call of a block defined elsewhere."""
+    data = nodes[nid]
+    in_shapes = [nodes[src].shape for src in data.inputs]
+    if any(s is None for s in in_shapes):
+        data.shape = None
+        return None
+    try:
+        data.shape = _infer(nodes, data, in_shapes)
+    except ShapeError as err:
+        data.shape = None
+        notes = tuple(Note(n) for n in err.notes)
+        if data.op in MERGE_OPS:
+            inputs = data.inputs
+            notes = tuple(
+                Note(
+                    f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src].shape)}",
+                    _span_in(scopes or {}, nodes[src], data.span),
+                )
+                for i, src in enumerate(inputs[:MAX_BRANCH_NOTES])
+            )
+            if len(inputs) > MAX_BRANCH_NOTES:
+                notes += (Note(f"and {len(inputs) - MAX_BRANCH_NOTES:,} more branches"),)
+        else:
+            notes += (Note(f"its input is {format_shape(in_shapes[0])} (from `{data.inputs[0]}`)"),)
+        return Diagnostic(
+            code=err.code, message=f"{err.message} at `{nid}`", span=data.span, help=err.help, notes=notes
+        )
+    return None
 
 
 def _infer(nodes, data: Node, in_shapes: list) -> tuple:
@@ -96,7 +103,7 @@ def _infer(nodes, data: Node, in_shapes: list) -> tuple:
     return shape
 
 
-def _span_in(graph: Graph, node: Node, near) -> object:
+def _span_in(scopes: dict, node: Node, near) -> object:
     """Where ``node`` shows in the file of ``near``: a node made inside a block defined
     elsewhere (the prelude's ``stacked3x3``, an imported library) is pointed at through the
     innermost call of that block in the user's file, not at a line of the other file."""
@@ -104,7 +111,7 @@ def _span_in(graph: Graph, node: Node, near) -> object:
     if span is None or near is None or span.file == near.file:
         return span
     for end in range(len(node.path) - 1, 0, -1):
-        scope = graph.scopes.get("/".join(node.path[:end]))
+        scope = scopes.get("/".join(node.path[:end]))
         if scope is not None and scope.span.file == near.file:
             return scope.span
     return span

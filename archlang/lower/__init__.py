@@ -20,11 +20,12 @@ from archlang.frontend.expressions import budget
 from archlang.frontend.loader import Program
 from archlang.graph.model import Graph
 
-from ..diagnostics import Span, SpecError
+from ..diagnostics import Diagnostic, Severity, Span, SpecError
+from ..ops import Op
 from .estimate import Estimator
 from .layers import BODY
 from .program import GlobalEnv, bind_network_params, collect_blocks, collect_consts, the_network
-from .settings import check_outputs
+from .settings import check_outputs, dict_returns
 from .state import (
     DEFAULT_MAX_NODES,
     MAX_BLOCK_DEPTH,
@@ -96,6 +97,7 @@ def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> Gr
         raise lowering_error("E504", "the network has no layers", net.name_span)
     check_outputs(lw)
     g = lw.g
+    g.returns = dict_returns(lw, top.scope, out) if lw.returns else ()
     g.network = net.name
     g.params = values
     g.output = out
@@ -104,4 +106,20 @@ def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> Gr
     g.scopes = lw.scopes
     g.file = program.main.file
     g.structural_params = frozenset(fixed)
+    g.warnings = (*lw.warnings, *_unused_values(g))
     return lw.g
+
+
+def _unused_values(g):
+    """A warning per value that nothing reads and the network does not return: work the
+    generated forward would do for nothing (usually a `from` that names the wrong value)."""
+    returned = {g.output, *g.aux_outputs.values(), *(nid for _, nid in g.returns)}
+    for nid, node in g.nodes.items():
+        if nid not in returned and node.op is not Op.INPUT and not g.successors(nid):
+            yield Diagnostic(
+                code="W201",
+                message=f"the value of `{nid.replace('/', '.')}` is never used",
+                span=node.span,
+                severity=Severity.WARNING,
+                help="read it with `from`, return it with `outputs`, or remove it",
+            )

@@ -81,6 +81,8 @@ class Estimator:
             return self.body(layer.body)
         if layer.kind == "group":
             return min(self.cap, 1 + self.body(layer.branches))
+        if layer.kind == "merge":
+            return 1
         name = layer.name
         if name in self.blocks:
             if name in self.open_blocks:  # recursion is E602 when lowered
@@ -156,7 +158,7 @@ def _scan(items) -> tuple[set[str], set[str], dict[str, set[str]]]:
     while stack:
         stmt, called = stack.pop()
         kind = getattr(stmt, "kind", None)
-        if kind == "const_stmt":
+        if kind in ("const_stmt", "var_stmt"):
             local.add(stmt.name)
         elif kind == "unit":
             units.add(stmt.name)

@@ -4,6 +4,7 @@ groups; aux heads. Holds the statement table and the two walking modes."""
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 
 from archlang.frontend import ir
 from archlang.frontend.expressions import Env
@@ -25,6 +26,42 @@ def layer_stmt(lw: Lowering, stmt: ir.LayerStmt, cur, frame: Frame):
         raise lowering_error(
             "E503", "a layer before the network's `input`", stmt.span, help="declare the input first: `input 3x224x224`"
         )
+    if stmt.sources:
+        inputs = tuple(resolve(lw, src, frame) for src in stmt.sources)
+        if stmt.layer.kind == "merge":
+            return _merge(lw, stmt, inputs, frame)
+        wanted = _inputs_wanted(lw, stmt.layer, frame)
+        if len(inputs) != wanted:
+            what = f"block `{stmt.layer.name}` reads {wanted} values" if wanted > 1 else "this layer reads one value"
+            raise lowering_error(
+                "E210",
+                f"{what}; `from` names {len(inputs)}",
+                stmt.sources[min(wanted, len(inputs) - 1)].span,
+                help="merge them first: `add from a, b` or `concat from a, b`"
+                if wanted == 1
+                else f"name one value per input of `{stmt.layer.name}`",
+            )
+        cur, extra = inputs[0], inputs[1:]
+        return lower_layer(lw, stmt.layer, _labels(lw, stmt, frame), cur, frame, extra)
+    wanted = _inputs_wanted(lw, stmt.layer, frame)
+    if wanted > 1:
+        raise lowering_error(
+            "E210",
+            f"block `{stmt.layer.name}` reads {wanted} values; name them with `from`",
+            stmt.layer.span,
+            help=f"`{stmt.layer.name}(...) from a, b`, one value per input",
+        )
+    return lower_layer(lw, stmt.layer, _labels(lw, stmt, frame), cur, frame)
+
+
+def _inputs_wanted(lw: Lowering, layer, frame: Frame) -> int:
+    """How many values a layer reads: a block's declared inputs, else one."""
+    if layer.kind == "call" and layer.name in lw.blocks and layer.name not in frame.ctx.unit:
+        return max(1, len(lw.blocks[layer.name].inputs))
+    return 1
+
+
+def _labels(lw: Lowering, stmt: ir.LayerStmt, frame: Frame):
     labels = stmt.labels
     if not labels and frame.inline is not None:
         if not frame.inline:
@@ -32,7 +69,85 @@ def layer_stmt(lw: Lowering, stmt: ir.LayerStmt, cur, frame: Frame):
                 "E207", "more layers than names", stmt.span, help="give one name per layer of the block"
             )
         labels = (frame.inline.pop(0),)
-    return lower_layer(lw, stmt.layer, labels, cur, frame)
+    return labels
+
+
+def resolve(lw: Lowering, source, frame: Frame) -> str:
+    """The node a ``from`` source names: a value labelled earlier in this scope or an
+    enclosing one (up to the block or network it is in), or ``input``."""
+    if isinstance(source, ir.InputRef):
+        scope = frame.scope
+        while scope.parent is not None:
+            scope = scope.parent
+        entry = scope.entry if scope.path else lw.g.input
+        if entry is None:
+            raise lowering_error("E503", "`from input` before the network's `input`", source.span)
+        return entry
+    if isinstance(source, ir.PathRef):
+        return _resolve_path(lw, source, frame)
+    return _lookup(lw, source, frame)[0]
+
+
+def _lookup(lw: Lowering, source: ir.Label, frame: Frame) -> tuple[str, Scope]:
+    """(node id, the scope that names it) of a plain name."""
+    name = label_text(source, frame.env)
+    scope, visible = frame.scope, []
+    while scope is not None:
+        entry = scope.labels.get(name)
+        if entry is not None:
+            if entry[0] is None:
+                raise lowering_error(
+                    "E211",
+                    f"`{name}` is still being built here: a layer cannot read the value it is part of",
+                    source.span,
+                    notes=[Note(f"`{name}` starts here", entry[1])],
+                    help="read an earlier value, or name the layer inside it",
+                )
+            return entry[0], scope
+        visible += [n for n, e in scope.labels.items() if e[0] is not None]
+        scope = scope.parent
+    close = difflib.get_close_matches(name, visible, n=1)
+    raise lowering_error(
+        "E208",
+        f"no value named `{name}` before this layer",
+        source.span,
+        help=f"did you mean `{close[0]}`?"
+        if close
+        else "`from` reads a layer, block or group named earlier in the same block or network (or `input`)",
+    )
+
+
+def _resolve_path(lw: Lowering, ref: ir.PathRef, frame: Frame) -> str:
+    """``a.b.c``: the value named ``b.c`` inside the block, sequence or group ``a``."""
+    head, *rest = ref.parts
+    _, scope = _lookup(lw, head, frame)
+    path = (*scope.path, label_text(head, frame.env))
+    for part in rest:
+        path = (*path, label_text(part, frame.env))
+        if path not in lw.values:
+            inside = [p[-1] for p in lw.values if p[:-1] == path[:-1]]
+            close = difflib.get_close_matches(path[-1], inside, n=1)
+            raise lowering_error(
+                "E208",
+                f"no value named `{path[-1]}` inside `{'.'.join(path[len(scope.path) : -1])}`",
+                part.span,
+                help=f"did you mean `{close[0]}`?" if close else f"it names: {', '.join(inside[:12]) or 'nothing'}",
+            )
+    return lw.values[path]
+
+
+def _merge(lw: Lowering, stmt: ir.LayerStmt, inputs: tuple, frame: Frame) -> str:
+    """``name: add from a, b``: one merge node reading the named values."""
+    layer, scope = stmt.layer, frame.scope
+    if len(stmt.labels) > 1:
+        raise lowering_error("E207", "several names for a single layer", stmt.labels[1].span)
+    name = label_text(stmt.labels[0], frame.env) if stmt.labels else None
+    if name is not None:
+        check_label(name, stmt.labels[0].span, scope)
+    else:
+        name = scope.auto_name(layer.mode)
+    scope.position += 1
+    return lw.add_node(scope, name, GROUP_OPS[layer.mode], {}, inputs, layer.span, frame.ctx)
 
 
 def branch_stmt(lw: Lowering, stmt: ir.LayerStmt, outputs: list, frame: Frame) -> list:
@@ -89,7 +204,7 @@ BODY = Mode(STATEMENTS, other=not_a_statement, recovers=True)
 BRANCHES = Mode({"layer": branch_stmt}, other=not_a_branch, recovers=False)
 
 
-def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame):
+def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame, extra: tuple = ()):
     scope, env, ctx = frame.scope, frame.env, frame.ctx
     names = [label_text(lbl, env) for lbl in labels]
     for lbl, text in zip(labels, names):
@@ -100,7 +215,7 @@ def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame):
     span = labels[0].span if labels else layer.span
     scope.position += 1
     if layer.kind == "call":
-        out = _call(lw, layer, name, cur, frame)
+        out = _call(lw, layer, name, cur, frame, extra)
     elif layer.kind == "seq":
         if name is not None:
             scope = lw.open_scope(scope, name, "branch", layer.span, ctx, sequential=True)
@@ -109,6 +224,7 @@ def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame):
         out = _group(lw, layer, name, cur, frame)
     if name is not None:
         frame.scope.labels[name] = (out, span)
+        lw.values[(*frame.scope.path, name)] = out
     return out
 
 
@@ -117,7 +233,7 @@ def _inline(lw: Lowering, layer, names, labels, cur, frame: Frame):
     queue = [ir.Label(span=lbl.span, text=n) for lbl, n in zip(labels, names)]
     if layer.kind == "call" and layer.name in lw.blocks:
         block = lw.blocks[layer.name]
-        benv, sub_ctx = _enter_block(lw, block, layer, frame)
+        benv, sub_ctx = _enter_block(lw, block, layer, frame, cur)
         out = walk(lw, block.body, cur, Frame(frame.scope, benv, sub_ctx, inline=queue), BODY)
     elif layer.kind == "seq":
         out = walk(lw, layer.body, cur, Frame(frame.scope, frame.env.child(), frame.ctx.inner(), inline=queue), BODY)
@@ -137,20 +253,34 @@ def _inline(lw: Lowering, layer, names, labels, cur, frame: Frame):
     return out
 
 
-def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame):
+def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame, extra: tuple = ()):
     callee, ctx = call.name, frame.ctx
     if callee in ctx.unit:
         return _unit(lw, call, name, cur, frame)
     if callee in lw.blocks:
         block = lw.blocks[callee]
-        benv, sub_ctx = _enter_block(lw, block, call, frame)
+        benv, sub_ctx = _enter_block(lw, block, call, frame, cur)
         if name is None:
             name = frame.scope.auto_name(callee)
         exprs = {q: expr for q, (expr, _) in (benv.syms or {}).items()}
         sub = lw.open_scope(
-            frame.scope, name, "block", call.span, ctx, template=block.name, args=dict(benv.vars), exprs=exprs
+            frame.scope,
+            name,
+            "block",
+            call.span,
+            ctx,
+            template=block.name,
+            args=dict(benv.vars),
+            exprs=exprs,
+            entry=cur,
         )
-        return walk(lw, block.body, cur, Frame(sub, benv, sub_ctx), BODY)
+        for label, node in zip(block.inputs, (cur, *extra)):  # `block B() from x, skip`
+            check_label(label.text, label.span, sub)
+            sub.labels[label.text] = (node, label.span)
+        out = walk(lw, block.body, cur, Frame(sub, benv, sub_ctx), BODY)
+        info = lw.scopes["/".join(sub.path)]
+        lw.scopes[info.id] = replace(info, inputs=(cur, *extra) if extra else (), output=out)
+        return out
     op, fixed = (CALLABLE_OPS[callee], {}) if callee in CALLABLE_OPS else ALIASES.get(callee, (None, {}))
     if op is None:
         known = list(CALLABLE_OPS) + list(ALIASES) + list(lw.blocks) + list(ctx.unit)
@@ -219,7 +349,31 @@ def _unit(lw: Lowering, call: ir.Call, name, cur, frame: Frame):
     return out
 
 
-def _enter_block(lw: Lowering, block: ir.BlockDef, call: ir.Call, frame: Frame):
+class BlockInput(Env):
+    """What a block body knows of its input, between its parameters and the top-level
+    constants: ``in_channels`` and ``in_shape`` (``(C, H, W)``, or ``(F,)`` after a flatten),
+    found when first read (:meth:`Lowering.shape_of`). A parameter of that name wins."""
+
+    __slots__ = ("lw", "node", "span")
+    NAMES = ("in_channels", "in_shape")
+
+    def __init__(self, lw: Lowering, node: str, span, parent: Env):
+        super().__init__(parent)
+        self.lw, self.node, self.span = lw, node, span
+
+    def lookup(self, name: str):
+        if name not in self.NAMES:
+            return self.parent.lookup(name)
+        shape = self.lw.shape_of(self.node)
+        if shape is None:  # an error before the block, reported on its own
+            raise lowering_error("E406", f"`{name}`: the block's input has no shape", self.span)
+        return shape[0] if name == "in_channels" else tuple(shape)
+
+    def names(self) -> set[str]:
+        return {*self.NAMES, *self.parent.names()}
+
+
+def _enter_block(lw: Lowering, block: ir.BlockDef, call: ir.Call, frame: Frame, cur: str):
     ctx = frame.ctx
     if block.name in ctx.blocks:
         chain = " -> ".join(ctx.blocks[ctx.blocks.index(block.name) :] + (block.name,))
@@ -235,7 +389,8 @@ def _enter_block(lw: Lowering, block: ir.BlockDef, call: ir.Call, frame: Frame):
     lw.check_expansion(lw.estimate.body(block.body), call.span, f"block `{block.name}`")
     syms: dict = {}
     values = bind_block_args(block, call, frame.env, lw.globals, syms)
-    return Env(lw.globals, values, syms or None), ctx.inner(blocks=ctx.blocks + (block.name,))
+    inputs = BlockInput(lw, cur, call.span, lw.globals)
+    return Env(inputs, values, syms or None), ctx.inner(blocks=ctx.blocks + (block.name,))
 
 
 def _group(lw: Lowering, layer: ir.Group, name, cur, frame: Frame):

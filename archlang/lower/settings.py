@@ -119,11 +119,33 @@ def _init_scheme(call: ir.Call, env) -> dict | None:
 def outputs_stmt(lw: Lowering, stmt: ir.OutputsStmt, cur, frame: Frame):
     if not frame.top:
         raise lowering_error("E508", "`outputs` belongs at the top level of the network", stmt.span)
+    if stmt.type_name == "dict":
+        return _dict_outputs(lw, stmt, cur)
     _check_outputs_name(stmt.type_name, "type", stmt.span)
     for f in stmt.fields:
         _check_outputs_name(f.name, "field", f.span)
     lw.outputs_type = OutputsType(stmt.type_name, tuple((f.name, f.source) for f in stmt.fields))
     lw.outputs_field_spans = [f.span for f in stmt.fields]
+    return cur
+
+
+def _dict_outputs(lw: Lowering, stmt: ir.OutputsStmt, cur):
+    """``outputs dict(out, aux = aux_head, "0" = p2)``: the network returns an OrderedDict of
+    these values, in training and in eval (torchvision's segmentation models and feature
+    pyramids); a key without ``=`` is the main output. Values are looked up when the body
+    is done (:func:`check_outputs`), so the statement may stand before them."""
+    if lw.outputs_type is not None or lw.returns:
+        raise lowering_error("E302", "the network's outputs are declared twice", stmt.span)
+    if not stmt.fields:
+        raise lowering_error("E209", "`outputs dict()` with no values", stmt.span, help="name at least one value")
+    seen = set()
+    for f in stmt.fields:
+        if not f.name or not f.name.isprintable():
+            raise lowering_error("E207", f"the outputs key {f.name!r} is empty or not printable", f.span)
+        if f.name in seen:
+            raise lowering_error("E302", f"the outputs key `{f.name}` is named twice", f.span)
+        seen.add(f.name)
+    lw.returns = [(f.name, f.source, f.span) for f in stmt.fields]
     return cur
 
 
@@ -146,6 +168,34 @@ def _check_outputs_name(name: str, what: str, span) -> None:
             span,
             help="outputs become a Python namedtuple: use a plain name such as `aux_logits`",
         )
+
+
+def dict_returns(lw: Lowering, root, out: str) -> tuple[tuple[str, str], ...]:
+    """The (key, node id) pairs of ``outputs dict(...)``, its names looked up among the
+    network's values; ``out``: the main output."""
+    returns = []
+    for key, source, span in lw.returns:
+        if source is None:
+            returns.append((key, out))
+            continue
+        entry = root.labels.get(source)
+        if entry is None or entry[0] is None:
+            close = difflib.get_close_matches(source, [n for n, e in root.labels.items() if e[0]], n=1)
+            raise lowering_error(
+                "E208",
+                f"no value named `{source}` in the network for the outputs key `{key}`",
+                span,
+                help=f"did you mean `{close[0]}`?" if close else "name a layer, block or group of the network body",
+            )
+        if entry[0] in lw.aux_outputs.values():
+            raise lowering_error(
+                "E508",
+                f"`{source}` is an aux head, which runs in training only",
+                span,
+                help="make it a plain layer read with `from`, or return it with `outputs Name(...)`",
+            )
+        returns.append((key, entry[0]))
+    return tuple(returns)
 
 
 def check_outputs(lw: Lowering) -> None:

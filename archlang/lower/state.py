@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from archlang.frontend import ir
 from archlang.frontend.expressions import Env
 from archlang.graph.model import Graph, Node, OutputsType, ScopeInfo
+from archlang.graph.shape_pass import shape_node
 
 from ..diagnostics import Diagnostic, Note, SpecError
 from ..limits import DEFAULT_MAX_NODES  # noqa: F401  (re-exported by archlang.lower)
@@ -38,6 +39,10 @@ class Scope:
     labels: dict = field(default_factory=dict)  # name -> (output node id, span)
     counts: dict = field(default_factory=dict)
     position: int = 0
+    # Where `from` looks next for a name not given here: the enclosing scope, None at a
+    # block instance or the network (a block sees only its own names, like a function).
+    parent: Scope | None = None
+    entry: str | None = None  # a block instance's input: `from input` inside it
 
     def auto_name(self, callee: str) -> str:
         if self.sequential:
@@ -98,11 +103,34 @@ class Lowering:
         self.aux_outputs: dict[str, str] = {}
         self.outputs_type: OutputsType | None = None
         self.outputs_field_spans: list = []
+        self.returns: list = []  # `outputs dict(...)`: (key, value name or None, span)
         self.errors: list[Diagnostic] = []
         self._seen_errors: set = set()
         self.depth = 0
         self.estimate = None  # an estimate.Estimator, set by lower()
         self.raw_errors = 0
+        self.warnings: list[Diagnostic] = []  # W2xx: the compile goes on
+        self.created: list[str] = []  # node ids in creation (topological) order
+        self.values: dict[tuple, str] = {}  # path of every named value -> its node (`from a.b`)
+        self.shaped = 0  # how many of them have their shapes (see shape_of)
+
+    def warn(self, diagnostic: Diagnostic) -> None:
+        """Keep a warning, once per place (a loop repeats its statements)."""
+        if len(self.warnings) < MAX_REPORTED_ERRORS and diagnostic not in self.warnings:
+            self.warnings.append(diagnostic)
+
+    def shape_of(self, nid: str) -> tuple | None:
+        """The shape of a node made so far (a block reading ``in_channels``): the shape pass
+        run on the nodes not shaped yet, in creation order, so all the calls of one lowering
+        shape each node once. A shape error on the way is raised where it is; None when an
+        earlier error left the node without one."""
+        nodes = self.g.nodes
+        while self.shaped < len(self.created) and nodes[nid].shape is None:
+            problem = shape_node(nodes, self.created[self.shaped])
+            self.shaped += 1
+            if problem is not None:
+                raise SpecError(problem)
+        return nodes[nid].shape
 
     def check_expansion(self, ops: int, span, what: str) -> None:
         """Refuse an expansion that must add ``ops`` (a lower bound) before running it."""
@@ -144,7 +172,17 @@ class Lowering:
             raise SpecError(self.errors)
 
     def open_scope(
-        self, scope: Scope, name, kind, span, ctx: Ctx, sequential=False, template=None, args=None, exprs=None
+        self,
+        scope: Scope,
+        name,
+        kind,
+        span,
+        ctx: Ctx,
+        sequential=False,
+        template=None,
+        args=None,
+        exprs=None,
+        entry=None,
     ):
         path = scope.path + (name,)
         info = ScopeInfo(
@@ -152,7 +190,9 @@ class Lowering:
         )
         self.scopes[info.id] = info
         scope.labels.setdefault(name, (None, span))
-        return Scope(path, sequential=sequential)
+        if kind == "block":
+            return Scope(path, sequential=sequential, entry=entry)
+        return Scope(path, sequential=sequential, parent=scope)
 
     def add_node(self, scope: Scope, name, op, attrs, inputs, span, ctx: Ctx, exprs=None) -> str:
         path = scope.path + (name,)
@@ -184,6 +224,8 @@ class Lowering:
         )
         if scope.labels.get(name, (None,))[0] is None:
             scope.labels[name] = (nid, span)
+        self.values.setdefault(path, nid)
+        self.created.append(nid)
         return nid
 
 

@@ -8,9 +8,9 @@ import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from archlang.frontend.expressions import charge, evaluate, type_name
+from archlang.frontend.expressions import Env, charge, evaluate, type_name
 
-from ..diagnostics import SpecError
+from ..diagnostics import Diagnostic, Severity, SpecError
 from .state import Frame, Lowering, lowering_error
 from .symbolic import evaluate_recorded
 
@@ -83,13 +83,77 @@ def _const(lw, stmt, acc, frame: Frame, mode):
     env = frame.env
     if stmt.name in env.vars:
         raise lowering_error("E302", f"`{stmt.name}` is already defined here", stmt.span)
+    _warn_shadowing(lw, stmt, env, "const")
     env.vars[stmt.name], sym = evaluate_recorded(stmt.value, env)
     if sym is not None:
         env.syms = {**(env.syms or {}), stmt.name: sym}
     return acc
 
 
-CONTROL = {"if": _if, "for": _loop, "repeat": _loop, "const_stmt": _const}
+def _var(lw, stmt, acc, frame: Frame, mode):
+    env = frame.env
+    if stmt.name in env.vars:
+        raise lowering_error("E302", f"`{stmt.name}` is already defined here", stmt.span)
+    _warn_shadowing(lw, stmt, env, "var")
+    env.vars[stmt.name], sym = evaluate_recorded(stmt.value, env)
+    if sym is not None:
+        env.syms = {**(env.syms or {}), stmt.name: sym}
+    env.mutable = {*(env.mutable or ()), stmt.name}
+    return acc
+
+
+def _assign(lw, stmt, acc, frame: Frame, mode):
+    """``c = expr``: the ``var`` of that name in the nearest body that declares it, so a
+    loop body changes it for the next iteration and for what follows the loop."""
+    value, sym = evaluate_recorded(stmt.value, frame.env)
+    env = frame.env
+    while type(env) is Env and stmt.name not in env.vars:
+        env = env.parent
+    if type(env) is not Env or stmt.name not in (env.mutable or ()):
+        declared = type(env) is Env or _visible(frame.env, stmt.name)
+        raise lowering_error(
+            "E312",
+            f"`{stmt.name}` is {'a constant or parameter' if declared else 'not defined'}: only a `var` can change",
+            stmt.span,
+            help=f"declare it with `var {stmt.name} = ...` before the loop, then write `{stmt.name} = ...` in it",
+        )
+    env.vars[stmt.name] = value
+    if sym is not None:
+        env.syms = {**(env.syms or {}), stmt.name: sym}
+    elif env.syms and stmt.name in env.syms:
+        env.syms = {k: v for k, v in env.syms.items() if k != stmt.name}
+    return acc
+
+
+def _visible(env, name: str) -> bool:
+    try:
+        env.lookup(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _warn_shadowing(lw, stmt, env, what: str) -> None:
+    """W202: a ``const`` (``var``) that hides a name of an enclosing body — in a loop, each
+    iteration starts again from the outer value (``const c = c * 2`` never accumulates)."""
+    outer = env.parent
+    while type(outer) is Env:
+        if stmt.name in outer.vars:
+            lw.warn(
+                Diagnostic(
+                    code="W202",
+                    message=f"this {what} `{stmt.name}` hides the `{stmt.name}` of an enclosing body",
+                    span=stmt.span,
+                    severity=Severity.WARNING,
+                    help=f"to carry a value from one loop iteration to the next, declare `var {stmt.name} = ...` "
+                    f"outside the loop and write `{stmt.name} = ...` inside; else rename it",
+                )
+            )
+            return
+        outer = outer.parent
+
+
+CONTROL = {"if": _if, "for": _loop, "repeat": _loop, "const_stmt": _const, "var_stmt": _var, "assign": _assign}
 
 
 def _iterations(lw: Lowering, stmt, env):

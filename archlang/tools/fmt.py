@@ -357,18 +357,16 @@ class FileResult:
 
 
 def format_file(path: str, data: bytes | None = None) -> FileResult:
-    """Read (unless ``data`` is given) and format one file; errors are kept, not raised."""
-    from archlang.frontend.loader import decode
+    """Read (unless ``data`` is given: stdin's bytes) and format one file; errors are kept,
+    not raised. Files are read through ``archc check``'s guards
+    (:func:`archlang.frontend.loader.read_source`): a directory, a FIFO, ``/dev/zero`` or a
+    file over the size limit is a diagnostic, never a hang or a MemoryError."""
+    from archlang.frontend.loader import decode, read_source
 
     result = FileResult(path)
     try:
-        if data is None:
-            data = Path(path).read_bytes()
-        result.original = decode(data, path)
+        result.original = read_source(Path(path), path) if data is None else decode(data, path)
         result.formatted = format_source(result.original, path)
-    except OSError as err:
-        reason = (err.strerror or str(err)).lower()
-        result.error = SpecError(Diagnostic(code="E104", message=f"cannot read `{path}`: {reason}"))
     except SpecError as err:
         if getattr(err, "sources", None) is None:
             from archlang.diagnostics import SourceMap

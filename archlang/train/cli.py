@@ -5,6 +5,7 @@ imported when a command runs (``archc check`` stays torch-free)."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import click
 
 from archlang.cli.group import UsageProblem
 from archlang.cli.inputs import parse_dims, parse_sets
-from archlang.cli.output import report_errors, write_output
+from archlang.cli.output import needs_extra, report_errors, write_output
 
 
 def _fail_on_spec_error(call, *args, **kwargs):
@@ -92,6 +93,7 @@ def _devices(value: str):
 @click.option("--checkpoint-every", type=click.IntRange(0), default=0, help="Also save last.ckpt every N steps.")
 @click.option("--num-workers", type=click.IntRange(0), default=0, show_default=True, help="DataLoader workers.")
 @click.option("--progress/--no-progress", default=True, help="Show Lightning's progress bar.")
+@needs_extra("train", "train")
 def train_cmd(spec, data, recipe, sets, input_dims, recipe_sets, max_epochs, batch_size, lr, seed, **options):
     """Train SPEC on --data with a recipe; checkpoints, metrics.csv, summary.json, curves in --out."""
     if spec is None:
@@ -139,7 +141,16 @@ def train_cmd(spec, data, recipe, sets, input_dims, recipe_sets, max_epochs, bat
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--out", metavar="DIR", help="Write eval.json and confusion.png/.svg here.")
 @click.option("--recipe", default=None, help="Recipe for the eval transform (default: the checkpoint's).")
-def eval_cmd(spec, weights, data, sets, input_dims, batch_size, out, recipe):
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: tables fitting the terminal; json: every number (as --out's eval.json).",
+)
+@needs_extra("eval", "train")
+def eval_cmd(spec, weights, data, sets, input_dims, batch_size, out, recipe, fmt):
     """Top-1, top-5 and per-class accuracy of SPEC with --weights on the validation split."""
     from .evaluate import evaluate
 
@@ -160,6 +171,10 @@ def eval_cmd(spec, weights, data, sets, input_dims, batch_size, out, recipe):
         write_output(text, str(Path(out) / "eval.json"))
         for suffix, payload in figures.items():
             write_output(payload, str(Path(out) / f"confusion.{suffix}"))
+    if fmt == "text":
+        from .eval_table import eval_table
+
+        text = eval_table(result, shutil.get_terminal_size().columns)
     click.echo(text, nl=False)
 
 
@@ -170,6 +185,7 @@ def eval_cmd(spec, weights, data, sets, input_dims, batch_size, out, recipe):
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Set a network parameter (repeatable).")
 @click.option("--input", "input_dims", metavar="CxHxW", help="Override the spec's input size.")
 @click.option("--opset", type=click.IntRange(7), default=None, help="ONNX opset (default: torch's).")
+@needs_extra("export", "train")
 def export_cmd(spec, weights, output, sets, input_dims, opset):
     """Export SPEC (eval mode) to ONNX, checked against onnxruntime, or to a torch.export .pt2."""
     suffix = Path(output).suffix

@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import lightning as L
@@ -25,6 +25,7 @@ from archlang.diagnostics import Diagnostic, SpecError
 from . import transfer
 from .data import DataSpec, SpecDataModule, check_data_dir
 from .module import SpecModule
+from .notes import StartNotes, quiet_lightning
 from .plots import curves_figures, epoch_rows
 from .recipes import Recipe
 
@@ -63,6 +64,8 @@ class Prepared:
     classes: list[str]
     frozen: list[str]
     replaced_heads: list[str]
+    head_classes: dict[str, tuple[int, int]] = field(default_factory=dict)  # layer -> (file's, data's)
+    aux_heads: list[str] = field(default_factory=list)
 
 
 def _dataset_classes(source: str) -> list[str]:
@@ -79,11 +82,48 @@ def spec_params(spec, recipe: Recipe, options: TrainOptions, classes: int) -> di
     params = {k: v for k, v in recipe.spec.items() if k in declared}
     params.update(options.params)
     wanted = options.num_classes or classes
+    asked = str(options.params.get("num_classes", wanted))  # --set values arrive as text
+    if asked.isdigit() and int(asked) != wanted:
+        raise SpecError(
+            Diagnostic(
+                code="E807",
+                message=f"--set num_classes={asked}, but `{options.data}` has {wanted} classes",
+                help=f"leave num_classes out: archc train sets it from the data's class folders ({wanted})",
+            )
+        )
     if "num_classes" in declared:
         params["num_classes"] = wanted
     elif wanted != classes:
         raise SpecError(Diagnostic(code="E807", message=f"the spec has no `num_classes` parameter to set to {wanted}"))
     return params
+
+
+def check_outputs(compiled, options: TrainOptions, classes: int) -> None:
+    """The spec's output must have one logit per class of the data; otherwise the loss fails
+    deep in torch. The error points at the layer that makes the output."""
+    graph = compiled.graph
+    node = graph.nodes[graph.output]
+    if node.shape is None or len(node.shape) != 1 or node.shape[0] == classes:
+        return
+    outputs = node.shape[0]
+    declared = "num_classes" in graph.params
+    if declared:
+        help = "the spec declares `num_classes` but this layer does not use it: write `linear(num_classes)`"
+    else:
+        help = (
+            f"declare `num_classes: int = {outputs}` on the network and end with `linear(num_classes)`: "
+            f"archc train then sets it to {classes} (and `--init` replaces the head), or write `linear({classes})`"
+        )
+    raise SpecError(
+        Diagnostic(
+            code="E807",
+            message=f"the spec outputs {outputs} classes, but `{options.data}` has {classes}",
+            span=node.span,
+            label=f"{outputs} outputs",
+            help=help,
+        ),
+        compiled.sources,
+    )
 
 
 def prepare(spec, recipe: Recipe, options: TrainOptions) -> Prepared:
@@ -97,14 +137,23 @@ def prepare(spec, recipe: Recipe, options: TrainOptions) -> Prepared:
         )
     params = spec_params(spec, recipe, options, len(classes))
     compiled = compile_spec(spec, params, options.input_shape)
+    check_outputs(compiled, options, len(classes))
     channels, *size = compiled.graph.input_shape
     model = archlang.build(compiled)
     heads: set[str] = set()
     if options.init or options.freeze or options.linear_probe:
         heads = transfer.head_parameters(spec, params, params.get("num_classes", len(classes)), options.input_shape)
-    replaced = transfer.load_init(model, transfer.read_state_dict(options.init), heads) if options.init else []
+    state = transfer.read_state_dict(options.init) if options.init else {}
+    replaced = transfer.load_init(model, state, heads) if options.init else []
+    own = model.state_dict()
+    # dim 0 of a head's weight is its class count (a linear's out_features, a 1x1 conv's channels)
+    head_classes = {
+        k.rpartition(".")[0]: (state[k].shape[0], own[k].shape[0]) for k in replaced if k.endswith(".weight")
+    }
     frozen = transfer.freeze(model, options.freeze, heads, options.linear_probe)
-    return Prepared(params, model, DataSpec(options.data, channels, tuple(size)), classes, frozen, replaced)
+    data = DataSpec(options.data, channels, tuple(size))
+    aux = list(compiled.graph.aux_outputs)
+    return Prepared(params, model, data, classes, frozen, replaced, head_classes, aux)
 
 
 def _callbacks(recipe: Recipe, options: TrainOptions, checkpoints: Path) -> list:
@@ -216,21 +265,25 @@ def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
         "classes": prepared.classes,
         "recipe": recipe.model_dump(mode="json", exclude_unset=True),
     }
+    frozen_norms = transfer.frozen_norm_layers(prepared.model)
     module = SpecModule(
         prepared.model,
         recipe,
         len(prepared.classes),
-        transfer.frozen_norm_layers(prepared.model),
+        frozen_norms,
         compile=options.compile,
         hparams=hparams,
     )
     datamodule = SpecDataModule(prepared.data, recipe, recipe.batch_size, options.num_workers)
     out.mkdir(parents=True, exist_ok=True)
-    trainer = make_trainer(recipe, options, out)
+    untrained_aux = prepared.aux_heads if recipe.aux_loss_weight == 0 else []
+    notes = StartNotes(prepared.head_classes, options.init, frozen_norms, untrained_aux)
     metrics_csv = out / "metrics.csv"
     earlier = metrics_csv.read_text() if options.resume and metrics_csv.exists() else None
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if options.resume else None)
+    with quiet_lightning():
+        trainer = make_trainer(recipe, replace(options, callbacks=[*options.callbacks, notes]), out)
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if options.resume else None)
     seconds = time.perf_counter() - start
     digests = _replica_digests(prepared.model)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}

@@ -64,14 +64,50 @@ def _line(values) -> list[float]:
     return [math.nan if v is None else v for v in values]
 
 
-def build_figure(analysis: Analysis) -> Figure:
-    rows = block_rows(analysis)
+# Bars drawn at most: ~0.32 in each, so the figure stays under ~35 in (5,200 px at 150 dpi).
+# `repeat 10000 { relu }` would otherwise draw a PNG 192,423 px wide in minutes and 2.5 GB.
+MAX_BARS = 100
+MAX_TICK = 48  # characters of a bar's label (names run to 256; the bar's id keeps it whole)
+
+
+def grouped_rows(rows: list[dict], limit: int = MAX_BARS) -> tuple[list[dict], str | None]:
+    """At most ``limit`` bars: more blocks are drawn as runs of consecutive blocks (one bar
+    per run, named ``first … last (k blocks)``), MACs and params summed, the receptive field
+    and output height of the run's last block. Returns the bars and a note saying so."""
+    if len(rows) <= limit:
+        return rows, None
+    size = -(-len(rows) // limit)  # ceil: at most `limit` runs
+    bars = []
+    for start in range(0, len(rows), size):
+        run = rows[start : start + size]
+        name = run[0]["name"] if len(run) == 1 else f"{run[0]['name']} … {run[-1]['name']} ({len(run)} blocks)"
+        bars.append(
+            {
+                "name": name,
+                "macs": sum(r["macs"] for r in run),
+                "params": sum(r["params"] for r in run),
+                "rf": run[-1]["rf"],
+                "height": run[-1]["height"],
+            }
+        )
+    note = (
+        f"the plot draws {len(rows):,} top-level blocks as {len(bars)} bars of up to {size} consecutive blocks "
+        f"(MACs and params summed; RF and height of each run's last block); `--report --depth 1` lists them all"
+    )
+    return bars, note
+
+
+def build_figure(analysis: Analysis, notes: list[str] | None = None) -> Figure:
+    rows, note = grouped_rows(block_rows(analysis))
+    if note and notes is not None:
+        notes.append(note)
     input_shape = analysis.input_shape
     names = [r["name"] for r in rows]
     xs = list(range(len(rows)))
     fig = Figure(figsize=(max(6.4, 0.32 * len(rows) + 2.5), 6.0), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
-    fig.suptitle(f"{analysis.network}: cost and receptive field per block")
+    grouped = f" ({note.split(' (')[0].removeprefix('the plot draws ')})" if note else ""
+    fig.suptitle(f"{analysis.network}: cost and receptive field per block{grouped}", parse_math=False)
 
     divisor, unit = scale(r["macs"] for r in rows)
     bars = top.bar(xs, [r["macs"] / divisor for r in rows], color=MACS_COLOR, label="MACs")
@@ -108,7 +144,10 @@ def build_figure(analysis: Analysis) -> Figure:
     size_axis.set_ylabel("output height (px)", color=LINE_COLOR)
     size_axis.set_ylim(bottom=0)
 
-    bottom.set_xticks(xs, names, rotation=60, ha="right", fontsize=8)
+    # parse_math=False: a `$` in a layer name is text, not the start of mathtext (an unpaired
+    # one made matplotlib raise).
+    ticks = [n if len(n) <= MAX_TICK else n[: MAX_TICK - 1] + "…" for n in names]
+    bottom.set_xticks(xs, ticks, rotation=60, ha="right", fontsize=8, parse_math=False)
     bottom.set_xlim(-0.6, len(rows) - 0.4)
     for ax in (top, bottom):
         ax.grid(axis="y", alpha=0.3)
@@ -119,10 +158,11 @@ def build_figure(analysis: Analysis) -> Figure:
 DEFAULT_DPI = 150
 
 
-def plot_bytes(compiled, fmt: str, dpi: int | None = None) -> bytes:
-    """The plot as SVG, PDF or PNG bytes; the same spec gives the same bytes. ``dpi``
-    sizes the PNG (6.4 inches wide at least: 960 px at the default 150)."""
-    fig = build_figure(run_passes(compiled.graph))
+def plot_bytes(compiled, fmt: str, notes: list[str] | None = None, dpi: int | None = None) -> bytes:
+    """The plot as SVG, PDF or PNG bytes; the same spec gives the same bytes. What the
+    figure leaves out is appended to ``notes``. ``dpi`` sizes the PNG (6.4 inches wide at
+    least: 960 px at the default 150)."""
+    fig = build_figure(run_passes(compiled.graph), notes)
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": "archlang", "svg.fonttype": "path"}):
         fig.savefig(buf, format=fmt, metadata=METADATA[fmt], dpi=dpi or DEFAULT_DPI)

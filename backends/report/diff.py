@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
+from archlang.diagnostics import printable
 
 from .formats import RENDERERS, Column, ReportTable, Section, render_text
 
@@ -72,15 +73,31 @@ def compare_row(name: str, a: dict | None, b: dict | None) -> dict:
 
 
 def merged_order(a: list[str], b: list[str]) -> list[str]:
-    """A's names in A's order, each name only in B placed after the B name before it."""
-    order = list(a)
+    """A's names in A's order, each name only in B placed after the B name before it.
+
+    Linear: a name only in B is chained to the B name before it (each name has at most one
+    such successor, the next name of B), and the chains are spliced in while A is walked.
+    (Inserting into a list, with a search for the place, was quadratic: two 60-byte specs
+    with ``repeat 100000`` took 102 s.)"""
     present = set(a)
+    follower: dict[str | None, str] = {}
     after = None
     for name in b:
         if name not in present:
-            order.insert(order.index(after) + 1 if after is not None else 0, name)
+            follower[after] = name
             present.add(name)
         after = name
+    order: list[str] = []
+
+    def chain(name: str | None) -> None:
+        while name in follower:
+            name = follower[name]
+            order.append(name)
+
+    chain(None)
+    for name in a:
+        order.append(name)
+        chain(name)
     return order
 
 
@@ -105,9 +122,9 @@ def diff_table(a: Analysis, b: Analysis, labels: tuple[str, str]) -> ReportTable
 
         sections.append(Section("aux heads (training only)", [compare_row(n, head(a, n), head(b, n)) for n in heads]))
     counts = {s: sum(r["status"] == s for r in rows) for s in (SAME, CHANGED, ONLY_A, ONLY_B)}
-    notes = [
-        f"A = {labels[0]} ({a.network}, input {'×'.join(map(str, a.input_shape))})",
-        f"B = {labels[1]} ({b.network}, input {'×'.join(map(str, b.input_shape))})",
+    notes = [  # the labels are the command line's paths: shown without control or bidi characters
+        f"A = {printable(labels[0], False)} ({a.network}, input {'×'.join(map(str, a.input_shape))})",
+        f"B = {printable(labels[1], False)} ({b.network}, input {'×'.join(map(str, b.input_shape))})",
         "blocks: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
         "Δ = B − A; Δ% in percent of A; totals are each side's `--report` totals",
     ]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from archlang.analysis.results import AxisRF, ReceptiveField
+from archlang.diagnostics import printable
 from archlang.graph.shape_text import format_shape
 
 SCHEMA_VERSION = 1
@@ -134,13 +135,24 @@ def _all_rows(table: ReportTable):
 # ---- renderers --------------------------------------------------------------------------
 
 
+def shown(text: str) -> str:
+    """Text as the terminal may show it: control and bidi characters escaped (a U+202E in a
+    layer name would reverse the rest of its row), one line."""
+    return text if text.isascii() and text.isprintable() else printable(text, keep_newlines=False)
+
+
+def _shown_text(v) -> str:
+    return shown(_text(v))
+
+
 def _text_rows(table: ReportTable):
-    """(cells, separator_before) per table row: section titles, rows, totals."""
+    """(cells, separator_before) per table row: section titles, rows, totals. Text cells
+    (names) are escaped for the terminal; the other kinds are figures we format."""
     blank = [""] * (len(table.columns) - 1)
-    show = [(c.key, KINDS[c.kind].display) for c in table.columns]
+    show = [(c.key, _shown_text if c.kind == "text" else KINDS[c.kind].display) for c in table.columns]
     for i, section in enumerate(table.sections):
         if section.title:
-            yield [f"[{section.title}]", *blank], i > 0
+            yield [f"[{shown(section.title)}]", *blank], i > 0
         for row in section.rows:
             yield [fn(row.get(key)) for key, fn in show], False
         if section.total is not None:
@@ -262,25 +274,43 @@ def _panel_lines(table, panel, widths, header, header_lens, rows) -> list[str]:
     return out
 
 
-def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|")
+# What a CommonMark (+ GFM tables, strikethrough, and the `$` math of GitHub and many
+# renderers) reader would interpret in a cell: raw HTML and autolinks (`<`; `&` starts an
+# entity), code spans, emphasis, links and images, table pipes, math, and backslash escapes
+# themselves. `<`, `>` and `&` become entities (understood by every Markdown renderer, and
+# inert in HTML); the rest are backslash-escaped (CommonMark shows an escaped ASCII
+# punctuation character literally). A layer named `<img src=x onerror=...>` stays text.
+_MD_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+_MD_PUNCTUATION = set("\\`*_[]|~$!#")
+
+
+def md_escape(s: str) -> str:
+    s = printable(" ".join(s.splitlines()), keep_newlines=False)  # one table row; no bidi spoofing
+    out = "".join(_MD_ENTITIES.get(ch) or ("\\" + ch if ch in _MD_PUNCTUATION else ch) for ch in s)
+    core = out.strip(" ")
+    if core == out:
+        return out
+    # A table cell is trimmed before it is read: the spaces a name starts or ends with are kept
+    # as character references.
+    left = len(out) - len(out.lstrip(" "))
+    return "&#32;" * left + core + "&#32;" * (len(out) - left - len(core))
 
 
 def render_md(table: ReportTable) -> str:
-    lines = [f"### {table.title}", ""]
-    lines.append("| " + " | ".join(c.title for c in table.columns) + " |")
+    lines = [f"### {md_escape(table.title)}", ""]
+    lines.append("| " + " | ".join(md_escape(c.title) for c in table.columns) + " |")
     lines.append("|" + "|".join("---:" if c.numeric else "---" for c in table.columns) + "|")
     for section in table.sections:
         if section.title:
-            lines.append("| **" + _md_escape(section.title) + "** |" + " |" * (len(table.columns) - 1))
+            lines.append("| **" + md_escape(section.title) + "** |" + " |" * (len(table.columns) - 1))
         for row in section.rows:
-            lines.append("| " + " | ".join(_md_escape(x) for x in _cells(table, row, "display")) + " |")
+            lines.append("| " + " | ".join(md_escape(x) for x in _cells(table, row, "display")) + " |")
         if section.total is not None:
-            cells = [f"**{_md_escape(x)}**" if x else x for x in _cells(table, section.total, "display")]
+            cells = [f"**{md_escape(x)}**" if x else x for x in _cells(table, section.total, "display")]
             lines.append("| " + " | ".join(cells) + " |")
     if table.notes:
         lines.append("")
-        lines.extend(f"- {_md_escape(n)}" for n in table.notes)
+        lines.extend(f"- {md_escape(n)}" for n in table.notes)
     return "\n".join(lines) + "\n"
 
 
@@ -288,10 +318,19 @@ def render_csv(table: ReportTable) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["section", *(c.key for c in table.columns)])
+    text = [c.kind == "text" for c in table.columns]
     for section, row, is_total in _all_rows(table):
         name = section.title or "main"
-        writer.writerow([f"{name} total" if is_total else name, *_cells(table, row, "csv")])
+        cells = [_csv_text(x) if t else x for x, t in zip(_cells(table, row, "csv"), text)]
+        writer.writerow([f"{name} total" if is_total else name, *cells])
     return buf.getvalue()
+
+
+def _csv_text(s: str) -> str:
+    """A name a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``@SUM``, ``+``,
+    ``-``) gets OWASP's leading apostrophe; numbers are never text cells, so stay exact.
+    The JSON report keeps every name as it is."""
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
 
 
 def render_json(table: ReportTable) -> str:

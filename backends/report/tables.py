@@ -14,7 +14,7 @@ from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
 from archlang.graph.shape_text import format_shape
 
-from .formats import RENDERERS, Column, ReportTable, Section
+from .formats import RENDERERS, Column, ReportTable, Section, shown
 
 CONVENTIONS = {
     "macs": "multiply-accumulates of conv and linear layers (bias adds not counted)",
@@ -146,4 +146,6 @@ def _report(compiled, options: dict) -> str:
         summary = lint_summary(compiled, analysis)
         if summary:
             table.notes.append(summary)
+    if fmt == "text":  # a note may quote a layer name (the peak's): no bidi or control character raw
+        table.notes = [shown(n) for n in table.notes]
     return RENDERERS[fmt](table)

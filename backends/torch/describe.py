@@ -110,6 +110,14 @@ def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
     return in_lins[0] if in_lins else IN
 
 
+def _value_path(path: tuple[str, ...]) -> tuple[str, ...]:
+    """The name of an inner value a block gives out: ``a/1`` (the last layer of the
+    sequence ``a``) is ``a``."""
+    while len(path) > 1 and path[-1].isdigit():
+        path = path[:-1]
+    return path
+
+
 class Describer:
     """Describes plan instances; ``classes`` knows the class of every nested block and unit.
 
@@ -189,18 +197,22 @@ class Describer:
             pairs = [Seq("(", ")", [py_str(n), v]) for n, v in items]
             return Call("nn.Sequential", [Call("OrderedDict", [Seq("[", "]", pairs, explode=True)])]), in_lin
         cls, params = self.classes.block_call(item)
-        call = Call(cls, [in_lin])
+        call = Call(
+            cls, [in_lin, *(lins[extra] for extra in item.extra_inputs)]
+        )  # `Up(in_channels, skip_channels, ...)`
         for param, ident, keyword, default in params:
             slot = self._slot(d, item.args[param], default if keyword else None, origin=(item.path, param))
             (call.kwargs.append((ident, slot)) if keyword else call.args.append(slot))
-        width = channels(self.graph.nodes[item.output])
-        lins[item.output] = Lin(((self._slot(d, width).index, 1),))
+        for out in (item.output, *item.extra_outputs):
+            lins[out] = Lin(((self._slot(d, channels(self.graph.nodes[out])).index, 1),))
         return call, lins[item.output]
 
     # -- an instance -------------------------------------------------------------------------
     def describe(self, p: ModulePlan) -> Described:
         d = Described(p)
         lins = {p.input: IN}
+        for extra, name in self.input_names(p).items():  # a further input's width: `skip_channels`
+            lins[extra] = Lin(((f"in:{name}", 1),))
         trees: dict[tuple, object] = {}
         index: dict[int, dict] = {}
         # Channels flow in creation order; constructors are built as their step comes up.
@@ -235,11 +247,14 @@ class Describer:
         aux_of = {s.target: s.aux for s in steps}
         end = len(steps)
         last_read[p.output] = end
-        for _, nid in p.outputs:
+        for nid in (*(n for _, n in p.outputs), *p.extra_outputs):
             last_read[nid] = end
         names = Namespace(self.classes.reserved)
         index: dict[int, dict] = {}
         var = {p.input: "x"}
+        for extra in p.extra_inputs:  # `block Up() from x, skip`: forward(self, x, skip)
+            var[extra] = names.name(self.input_names(p)[extra], key=extra)
+            last_read.setdefault(extra, -1)
         # Values on the main path still read after the current step, expired by the step
         # that reads them last (a set, not a scan of every earlier value: linear in steps).
         alive: set[str] = set()
@@ -256,11 +271,23 @@ class Describer:
             for node in expiring.pop(i, ()):
                 alive.discard(node)
             produced(s.target, i)
-            if leaf is not None and TORCH_OPS[leaf.op].inputs == "alias" and s.module is None:
+            row = TORCH_OPS[leaf.op] if leaf is not None else None
+            single_merge = row is not None and row.inputs in ("sum", "product", "list") and len(s.inputs) == 1
+            if s.module is None and row is not None and (row.inputs == "alias" or single_merge):
+                # identity, or a merge of one value (`add { if use_res { identity } body }`
+                # with the flag off): the value itself, no `x = x`
                 var[s.target] = var[s.inputs[0]]
                 continue
-            if s.targets:  # a module with several outputs (a fused conv)
-                labels = {node: label for label, node, _ in lookup(p, s.module, index).args["members"]}
+            if s.targets:  # a module with several outputs (a fused conv, a block read inside)
+                child = lookup(p, s.module, index)
+                if child.kind == "fused":
+                    labels = {node: label for label, node, _ in child.args["members"]}
+                else:
+                    labels = {
+                        t: "_".join((*s.module, *_value_path(self.graph.nodes[t].path[len(child.path) :])))
+                        for t in s.targets
+                    }
+                    labels[child.output] = "_".join(s.module)
                 for t in s.targets:
                     produced(t, i)
                 for t in s.targets:
@@ -270,14 +297,24 @@ class Describer:
                 continue
             if s.target in aux_out:
                 target = names.name(s.aux, key=("aux", s.aux))
+            elif s.target not in last_read:
+                target = "_"  # a value nothing reads (warning W201): computed, as the spec says, then dropped
             elif s.aux is None and len(alive) == (s.target in alive):
                 target = "x"  # nothing else alive on the main path: reuse x
             else:
                 target = names.name("_".join(s.module) if s.module else leaf.name, key=s.target)
             var[s.target] = target
             d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape))
-        d.ret = var[p.output]
+        d.ret = ", ".join(var[o] for o in (p.output, *p.extra_outputs))
         d.outputs = [(f, var[n]) for f, n in p.outputs]
+
+    def input_names(self, p: ModulePlan) -> dict[str, str]:
+        """The forward parameter of each further input: the name the block gives it
+        (``block Up() from x, skip``: ``skip``)."""
+        if not p.extra_inputs:
+            return {}
+        declared = [label.text for label in self.classes.templates[p.template].inputs]
+        return {extra: declared[i] for i, extra in enumerate(p.extra_inputs, start=1)}
 
     def _step_value(self, d: Described, s, var: dict):
         inputs = [var[i] for i in s.inputs]

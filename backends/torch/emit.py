@@ -120,6 +120,9 @@ class Emitter:
         params = [q.name for q in self.templates[template].params]
         defaults = {q: self._param_default(template, q) for q in params}
         final = [bound for members in groups.values() for bound in bind_group(members, params, defaults)]
+        inputs = [label.text for label in self.templates[template].inputs[1:]]  # `from x, skip`
+        for _, binding in final:
+            binding.update({f"in:{n}": f"{n}_channels" for n in inputs})
         flag = separating_flag([members for members, _ in final], params)
         if flag is not None and self._merged_class(template, final, params, flag):
             return
@@ -150,7 +153,7 @@ class Emitter:
             self.class_of[d.plan.path] = name
 
     def _signature(self, template, first: Described, used, rename) -> list[str]:
-        params = ["self", "in_channels: int"]
+        params = ["self", "in_channels: int", *(f"{q.text}_channels: int" for q in self.templates[template].inputs[1:])]
         for q in used:
             v = first.plan.args[q]
             kind = "float" if isinstance(v, float) else "bool" if isinstance(v, bool) else "int"
@@ -186,7 +189,8 @@ class Emitter:
             f"{false[0][0].plan.qualname} ({flag}=false).",
         ]
         signature = self._signature(template, true[0][0], used, rename)
-        self.texts.append(self.class_text(name, doc, signature, *merged, block=template))
+        outputs = 1 + len(true[0][0].plan.extra_outputs)
+        self.texts.append(self.class_text(name, doc, signature, *merged, block=template, forward_outputs=outputs))
         return True
 
     def _block_text(self, name, template, members, binding, used, rename, variant) -> str:
@@ -227,9 +231,11 @@ class Emitter:
 
     def _module_class(self, name, doc, params, d: Described, binding, block=None) -> str:
         forward = [*self.forward_statements(d, binding), Stmt.line(f"return {d.ret}")]
-        return self.class_text(name, doc, params, self.init_statements(d, binding), forward, block=block)
+        outputs = 1 + len(d.plan.extra_outputs)
+        init = self.init_statements(d, binding)
+        return self.class_text(name, doc, params, init, forward, block=block, forward_outputs=outputs)
 
-    def class_text(self, name, doc, params, init, forward, root=False, block=None) -> str:
+    def class_text(self, name, doc, params, init, forward, root=False, block=None, forward_outputs=1) -> str:
         """``block``: the spec block the class was written for (``BLOCK_MARKER``)."""
         out = [f"class {name}(nn.Module):", *docstring(doc), ""]
         if block is not None:
@@ -245,7 +251,12 @@ class Emitter:
         if extras:
             out += extras.init_lines()
         returns = f"torch.Tensor | {self.outputs_name}" if root and self.outputs_name else "torch.Tensor"
-        out += ["", f"{I1}def forward(self, x: torch.Tensor) -> {returns}:"]
+        if root and self.root.outputs_dict:
+            returns = "dict[str, torch.Tensor]"
+        if forward_outputs > 1:  # a block whose inner values are read outside it
+            returns = f"tuple[{', '.join(['torch.Tensor'] * forward_outputs)}]"
+        inputs = [f"{q.text}: torch.Tensor" for q in (self.templates[block].inputs[1:] if block else ())]
+        out += ["", *signature("forward", ["self", "x: torch.Tensor", *inputs], returns, I1)]
         if extras:
             out += extras.forward_prologue()
         out += [line for stmt in forward for line in stmt.render(I2)]
@@ -324,6 +335,10 @@ class Emitter:
         for texts in arguments.values():
             binding.update(texts)
         forward = self.forward_statements(d, binding)
+        if d.plan.outputs_dict:
+            pairs = ", ".join(f"({py_str(key)}, {v})" for (key, _), (_, v) in zip(d.plan.outputs, d.outputs))
+            forward.append(Stmt.line(f"return OrderedDict([{pairs}])"))
+            return self.init_statements(d, binding), forward
         if d.plan.outputs:
             fields = ", ".join(v for _, v in d.outputs)
             forward.append(Stmt.block("if self.training:", [Stmt.line(f"return {self.outputs_name}({fields})")]))

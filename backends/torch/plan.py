@@ -91,6 +91,12 @@ class ModulePlan:
     aux: str | None = None
     outputs: tuple[tuple[str, str], ...] = ()  # root only: (field, node id), main output first
     outputs_type: str | None = None
+    # root only: `outputs` is an OrderedDict returned in training and eval (`outputs dict(...)`)
+    outputs_dict: bool = False
+    # a block read with `from a, b` (its further inputs, after `input`), or whose inner
+    # values are read outside it (`from block.mid`: its further outputs, after `output`)
+    extra_inputs: tuple[str, ...] = ()
+    extra_outputs: tuple[str, ...] = ()
     extras: object = None  # root only: what a plan rewrite adds to the file (see .inference)
 
     @property
@@ -106,7 +112,7 @@ def _inplace_ok(graph: Graph, nid: str) -> bool:
     """A ReLU may overwrite its input if nothing else reads it and it is a fresh tensor."""
     (src,) = graph.nodes[nid].inputs
     data = graph.nodes[src]
-    outputs = {graph.output, *graph.aux_outputs.values()}
+    outputs = {graph.output, *graph.aux_outputs.values(), *(n for _, n in graph.returns)}
     return data.op in FRESH_OUTPUT and len(graph.successors(src)) == 1 and src not in outputs
 
 
@@ -144,16 +150,45 @@ class _Planner:
         return self.order[ref] if kind == "node" else self.order[self.scope_nodes[ref][0]]
 
     # ---- scope boundaries ----------------------------------------------------------------
-    def _boundary(self, path: tuple) -> tuple[str, str]:
+    def _block_boundary(self, path: tuple) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(inputs, outputs) of a block instance: its declared inputs (or the one value it
+        reads), its value first and then the inner values read outside it, in creation order."""
         inside = set(self.scope_nodes[path])
+        info = self.scopes["/".join(path)]
         reads = {src for nid in inside for src in self.g.nodes[nid].inputs if src not in inside}
-        exits = {self.g.output, *self.g.aux_outputs.values()}
+        exits = {self.g.output, *self.g.aux_outputs.values(), *(n for _, n in self.g.returns)}
         outs = [
             nid
             for nid in self.scope_nodes[path]
             if nid in exits or any(s not in inside for s in self.g.successors(nid))
         ]
+        inputs = info.inputs or tuple(reads)
+        main = info.output if info.output in inside else (outs or self.scope_nodes[path])[-1]
+        if (len(inputs) != 1 and not info.inputs) or not reads <= set(inputs):
+            _fail(
+                f"`{info.id}` reads {len(reads)} values from outside, which the PyTorch back end "
+                "cannot pass to a module",
+                info.span,
+            )
+        return tuple(inputs), (main, *(n for n in outs if n != main))
+
+    def _boundary(self, path: tuple, strict: bool = True) -> tuple[str | None, str | None]:
+        """(the one value the scope reads from outside, the one it gives out). A named
+        branch or group that reads several outside values (``from``) or gives out several
+        runs inline in its owner (a container): ``strict=False`` gives (None, None) then."""
+        inside = set(self.scope_nodes[path])
+        reads = {src for nid in inside for src in self.g.nodes[nid].inputs if src not in inside}
+        exits = {self.g.output, *self.g.aux_outputs.values(), *(n for _, n in self.g.returns)}
+        outs = [
+            nid
+            for nid in self.scope_nodes[path]
+            if nid in exits or any(s not in inside for s in self.g.successors(nid))
+        ]
+        if not outs:  # nothing reads its value (a W201 warning): its last node still is its output
+            outs = self.scope_nodes[path][-1:]
         info = self.scopes["/".join(path)]
+        if (len(reads) != 1 or len(outs) != 1) and not strict:
+            return None, None
         if len(reads) != 1 or len(outs) != 1:
             _fail(
                 f"`{info.id}` does not have exactly one input and one output, which the PyTorch "
@@ -207,10 +242,15 @@ class _Planner:
 
     def scope(self, path: tuple, where: str) -> ModulePlan:
         info = self.scopes["/".join(path)]
-        first, out = self._boundary(path)
         kind = {"block": "block", "unit": "unit"}.get(info.kind)
+        extra_in = extra_out = ()
+        if kind == "block":
+            (first, *extra_in), (out, *extra_out) = self._block_boundary(path)
+        else:
+            first, out = self._boundary(path, strict=kind is not None)
         if kind is None:
-            kind = "sequential" if self._is_chain(path, first, out) else "container"
+            chain = first is not None and self._is_chain(path, first, out)
+            kind = "sequential" if chain else "container"
         plan = ModulePlan(
             name=path[-1],
             path=path,
@@ -220,6 +260,8 @@ class _Planner:
             template=info.template,
             args=dict(info.args),
             aux=info.aux,
+            extra_inputs=tuple(extra_in),
+            extra_outputs=tuple(extra_out),
         )
         inner = {"block": "block", "unit": "block", "sequential": "sequential", "container": where}[kind]
         self._fill(plan, path, inner)
@@ -235,8 +277,17 @@ class _Planner:
                     return False
                 current = ref
             else:
-                sub_first, sub_out = self._boundary(ref)
-                if sub_first != current or self.scopes["/".join(ref)].kind not in ("block", "unit", "branch"):
+                if self.scopes["/".join(ref)].kind == "block":
+                    inputs, outputs = self._block_boundary(ref)
+                    single = len(inputs) == len(outputs) == 1
+                    sub_first, sub_out = (inputs[0], outputs[0]) if single else (None, None)
+                else:
+                    sub_first, sub_out = self._boundary(ref, strict=False)
+                if (
+                    sub_first is None
+                    or sub_first != current
+                    or self.scopes["/".join(ref)].kind not in ("block", "unit", "branch")
+                ):
                     return False
                 if self.scopes["/".join(ref)].kind == "branch" and not self._is_chain(ref, sub_first, sub_out):
                     return False
@@ -273,7 +324,8 @@ class _Planner:
             else:
                 child = self.scope(ref, where)
                 self._check_name(child.name, self.scopes["/".join(ref)].span)
-                plan.children.append(child)
+                if child.kind != "container" or child.children:  # no empty nn.ModuleDict
+                    plan.children.append(child)
                 if child.kind == "container":
                     for step in child.steps:
                         module = (child.name, *step.module) if step.module else None
@@ -292,10 +344,11 @@ class _Planner:
                     plan.steps.append(
                         Step(
                             target=child.output,
-                            inputs=(child.input,),
+                            inputs=(child.input, *child.extra_inputs),
                             module=(child.name,),
                             aux=child.aux if not plan.path else None,
                             shape=tuple(self.g.nodes[child.output].shape),
+                            targets=(child.output, *child.extra_outputs) if child.extra_outputs else (),
                         )
                     )
 
@@ -315,7 +368,9 @@ class _Planner:
         plan.steps = _schedule_aux(plan.steps, plan.input)
         aux = g.aux_outputs or {}
         otype = g.outputs_type
-        if aux:
+        if g.returns:
+            plan.outputs, plan.outputs_dict = g.returns, True
+        elif aux:
             if otype is None:
                 plan.outputs_type = f"{g.network}Outputs"
                 plan.outputs = (("logits", plan.output), *((name, nid) for name, nid in aux.items()))

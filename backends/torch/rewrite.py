@@ -57,7 +57,8 @@ def unit_parts(unit: ModulePlan) -> tuple[Leaf, Leaf | None, bool]:
 def _drop_training_only(root: ModulePlan, alias: dict) -> None:
     root.children = [c for c in root.children if not (isinstance(c, ModulePlan) and c.aux)]
     root.steps = [s for s in root.steps if s.aux is None]
-    root.outputs, root.outputs_type = (), None
+    if not root.outputs_dict:  # aux heads' outputs: training only
+        root.outputs, root.outputs_type = (), None
     for p in iter_plans(root):
         if p.kind == "sequential":
             continue  # removing a member would renumber the others' keys
@@ -82,6 +83,7 @@ def _apply_alias(root: ModulePlan, alias: dict) -> None:
 
     for p in iter_plans(root):
         p.input, p.output = canon(p.input), canon(p.output)
+        p.outputs = tuple((key, canon(nid)) for key, nid in p.outputs)
         for s in p.steps:
             s.inputs = tuple(canon(i) for i in s.inputs)
 

@@ -190,7 +190,7 @@ def used_params(binding: dict) -> set[str]:
     """The template parameters a binding refers to."""
     out = set()
     for key, bound in binding.items():
-        if key == "in":
+        if key == "in" or isinstance(key, str) and key.startswith("in:"):
             continue
         if isinstance(bound, Scaled):
             out.add(bound.param)

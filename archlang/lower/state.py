@@ -126,7 +126,7 @@ class Lowering:
         earlier error left the node without one."""
         nodes = self.g.nodes
         while self.shaped < len(self.created) and nodes[nid].shape is None:
-            problem = shape_node(nodes, self.created[self.shaped])
+            problem = shape_node(nodes, self.created[self.shaped], self.scopes)
             self.shaped += 1
             if problem is not None:
                 raise SpecError(problem)

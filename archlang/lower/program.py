@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from archlang.frontend import ir
-from archlang.frontend.expressions import Env, evaluate, type_name
+from archlang.frontend.expressions import Env, evaluate, source_text, type_name
 from archlang.frontend.loader import Program
 from archlang.frontend.parser import parse_expression
 
@@ -177,7 +177,8 @@ def check_param_type(p: ir.Param, value, span) -> None:
 
 def block_usage(block: ir.BlockDef) -> str:
     parts = [
-        p.name + (": " + p.type if p.type else "") + (" = ..." if p.default is not None else "") for p in block.params
+        p.name + (": " + p.type if p.type else "") + (f" = {source_text(p.default)}" if p.default is not None else "")
+        for p in block.params
     ]
     return f"usage: {block.name}({', '.join(parts)})"
 

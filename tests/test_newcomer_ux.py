@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -347,3 +349,21 @@ def test_variant_classes_are_named_for_what_they_are(tmp_path):
     # the 1×1 class's stride of 1 is no `stride=k` (k is 1 too in every instance of it)
     assert "stride=k" not in first.stdout and "k=stride" not in first.stdout
     assert archc(str(spec), "--emit", "torch").stdout == first.stdout  # deterministic
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_the_report_fits_the_terminal(columns):
+    proc = subprocess.run(
+        [sys.executable, "-m", "archlang.cli", "resnet50", "--report"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": str(columns)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    text = proc.stdout
+    for title in ("name", "op", "output", "params", "MACs", "FLOPs", "RF (h×w)", "memory"):
+        assert title in text, title
+    assert sum("layer4/2/conv3" in line for line in lines) >= 2 or columns >= 120  # each panel names the row

@@ -219,6 +219,8 @@ def compile_cmd(file, sets, input_dims, max_nodes, text, allow_outside_imports, 
     refuse_inputs(output, compiled)
     notes: list[str] = []
     options.update(output=output, sets=parse_sets(sets), notes=notes)
+    if report and (options.get("fmt") or "text") == "text" and output in (None, "-"):
+        options["width"] = terminal_width()  # the table fits the terminal, as `archc diff`'s does
     from archlang.diagnostics import SpecError
 
     try:

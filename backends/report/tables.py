@@ -14,7 +14,7 @@ from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
 from archlang.graph.shape_text import format_shape
 
-from .formats import RENDERERS, Column, ReportTable, Section, shown
+from .formats import RENDERERS, Column, ReportTable, Section, render_text, shown
 
 CONVENTIONS = {
     "macs": "multiply-accumulates of conv and linear layers (bias adds not counted)",
@@ -148,4 +148,5 @@ def _report(compiled, options: dict) -> str:
             table.notes.append(summary)
     if fmt == "text":  # a note may quote a layer name (the peak's): no bidi or control character raw
         table.notes = [shown(n) for n in table.notes]
+        return render_text(table, options.get("width"))
     return RENDERERS[fmt](table)

@@ -21,6 +21,7 @@ Every rule takes ``(attrs, input fields, input ids, input shapes)`` and returns 
 from __future__ import annotations
 
 from collections.abc import Callable
+from fractions import Fraction
 
 from .fields import WHOLE_AXIS, AxisRF, ReceptiveField
 
@@ -29,10 +30,37 @@ PIXEL = AxisRF(1, 1, 0)
 WHOLE = ReceptiveField(WHOLE_AXIS, WHOLE_AXIS)
 
 
+def exact(x):
+    """A :class:`~fractions.Fraction` that is whole as an ``int`` (fields stay integers until
+    an upsampling op makes the jump a fraction of an input pixel)."""
+    return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
+
+
 def window_axis(a: AxisRF, k: int, s: int, pad: int, d: int) -> AxisRF:
     if a.size is None or (k == 1 and s == 1 and pad == 0):  # whole input, or a 1×1/1 window
         return a
-    return AxisRF(a.size + d * (k - 1) * a.stride, a.stride * s, a.padding + pad * a.stride)
+    return AxisRF(exact(a.size + d * (k - 1) * a.stride), exact(a.stride * s), exact(a.padding + pad * a.stride))
+
+
+def scale_axis(a: AxisRF, factor) -> AxisRF:
+    """Upsampling by ``factor`` (a stride of 1 / factor): neighbouring output units are
+    1 / factor as far apart in the input; each still sees the field of the input unit it
+    comes from, and unit 0 keeps its centre."""
+    if a.size is None or factor == 1:
+        return a
+    return AxisRF(a.size, exact(Fraction(a.stride) / factor), a.padding)
+
+
+def upscaled(factors: Callable[[dict, tuple], tuple]) -> Rule:
+    """Resampling (upsample, pixel_shuffle) by ``factors(attrs, input shape)``, a pair of
+    (H, W) factors: a stride of 1 / factor on each axis."""
+
+    def rule(attrs, rfs, ids, shapes) -> ReceptiveField:
+        (rf,) = rfs
+        fh, fw = factors(attrs, shapes[0])
+        return ReceptiveField(scale_axis(rf.h, Fraction(fh)), scale_axis(rf.w, Fraction(fw)))
+
+    return rule
 
 
 def windowed(attrs, rfs, ids, shapes) -> ReceptiveField:

@@ -50,7 +50,7 @@ RECORDS = (
         Op.CONV2D,
         CONV2D_SIG,
         sr.conv_shape,
-        TorchOp("nn.Conv2d", tf.conv_args, init=True, fresh=True),
+        TorchOp("nn.Conv2d", tf.conv_args, init=True, fresh=True, width="out_arg"),
         Diagram("conv", labels.conv_label, "convolution"),
         params=costs.conv_params,
         macs=costs.conv_macs,

@@ -50,12 +50,12 @@ def f_identity(input, *args, **kwargs):
 
 
 def _merge(op: Op, doc: str, functional: str, inputs: str, shape, label: str, **more):
-    extra = more.pop("extra", ())
+    extra, width = more.pop("extra", ()), more.pop("width", "same")
     return OpRecord(
         op,
         sig(doc),
         shape,
-        TorchOp(None, tf.none, functional, inputs=inputs, fresh=True, extra=extra),
+        TorchOp(None, tf.none, functional, inputs=inputs, fresh=True, extra=extra, width=width),
         Diagram("other", lambda a: label),
         **more,
         rf=rf_rules.merge,
@@ -118,6 +118,7 @@ RECORDS = (
         sr.concat_shape,
         "concat",
         extra=(Arg("dim", 1, True),),  # a copy, no arithmetic
+        width="concat",
     ),
     _merge(
         Op.ADD,
@@ -171,7 +172,7 @@ RECORDS = (
             A("index", t_nonneg),
         ),
         sr.split_shape,
-        TorchOp(None, tf.none, "torch.chunk", tf.chunk_args, extra=(Arg("dim", 1),), index="index"),
+        TorchOp(None, tf.none, "torch.chunk", tf.chunk_args, extra=(Arg("dim", 1),), index="index", width="split"),
         Diagram("other", lambda a: f"split {a['index'] + 1}/{a['chunks']}"),
         view=True,  # torch.chunk returns a view of its input
         role="pointwise",  # a subset of the channels, at every position

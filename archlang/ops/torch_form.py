@@ -222,3 +222,7 @@ class TorchOp:
     always_module: bool = False
     # The identity in eval mode (the optimiser drops it).
     eval_identity: bool = False
+    # How the output's channel count follows (block classes write it as an expression of
+    # their parameters): "same" as the input's, "out_arg" the second constructor argument
+    # (conv, linear), "flatten", "split", "concat", or "shape": the output's, as a literal.
+    width: str = "same"

@@ -83,6 +83,7 @@ EVAL = {
     Op.PERMUTE: lambda a, xs, p: xs[0].permute(a["dims"]),
     Op.LAYERNORM: lambda a, xs, p: F.layer_norm(xs[0], xs[0].shape[-1:], p.get("weight"), p.get("bias"), a["eps"]),
     Op.LAYERNORM2D: lambda a, xs, p: _layernorm2d(a, xs[0], p),
+    Op.PIXEL_SHUFFLE: lambda a, xs, p: F.pixel_shuffle(xs[0], a["upscale_factor"]),
 }
 
 

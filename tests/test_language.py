@@ -148,6 +148,7 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "layer_scale(0.1)": (3, 32, 32),
     "permute((0, 2, 3, 1))": (32, 32, 3),  # channels-last (H, W, C)
     "layernorm2d": (3, 32, 32),
+    "pixel_shuffle(1)": (3, 32, 32),
 }
 
 

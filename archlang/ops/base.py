@@ -51,6 +51,7 @@ class Op(str, Enum):
     PERMUTE = "permute"
     LAYERNORM = "layernorm"
     LAYERNORM2D = "layernorm2d"
+    PIXEL_SHUFFLE = "pixel_shuffle"
 
 
 class ShapeError(Exception):

@@ -10,6 +10,7 @@ from .base import (
     IMAGENET_STD,
     A,
     Op,
+    ShapeError,
     sig,
     t_float,
     t_float_triple,
@@ -47,6 +48,19 @@ def f_permute(input, *dims):
 
 def f_identity(input, *args, **kwargs):
     return None  # contiguous(), clone(): no change to the values
+
+
+def pixel_shuffle_shape(attrs, shapes):
+    (shape,) = shapes
+    c, h, w = sr.need_map(Op.PIXEL_SHUFFLE, shape)
+    r = attrs["upscale_factor"]
+    if c % (r * r):
+        raise ShapeError(
+            "E405",
+            f"pixel_shuffle({r}) needs channels divisible by {r * r}, got {c}",
+            help="nn.PixelShuffle moves r² channels into an r×r block of pixels",
+        )
+    return (c // (r * r), h * r, w * r)
 
 
 def _merge(op: Op, doc: str, functional: str, inputs: str, shape, label: str, **more):
@@ -190,6 +204,31 @@ RECORDS = (
                 "torch.nn.functional.channel_shuffle": f_channel_shuffle,
                 "torch.channel_shuffle": f_channel_shuffle,
                 "torchvision.models.shufflenetv2.channel_shuffle": f_channel_shuffle,
+            },
+        ),
+    ),
+    OpRecord(
+        Op.PIXEL_SHUFFLE,
+        sig("pixel shuffle: C×H×W -> C/r²×rH×rW (sub-pixel convolution's upsampling)", A("upscale_factor", t_int)),
+        pixel_shuffle_shape,
+        TorchOp(
+            "nn.PixelShuffle",
+            lambda a, s=None: [Arg("upscale_factor", a["upscale_factor"], True)],
+            "F.pixel_shuffle",
+            lambda a, s=None: [Arg("upscale_factor", a["upscale_factor"], True)],
+            width="shape",
+        ),
+        Diagram("other", lambda a: f"pixel shuffle, ×{a['upscale_factor']}"),
+        # a copy (aten::pixel_shuffle: no fvcore handle, no arithmetic)
+        rf=rf_rules.upscaled(lambda a, shape: (a["upscale_factor"],) * 2),
+        imports=Imports(
+            modules={NN + "pixelshuffle.PixelShuffle": lambda m: ("pixel_shuffle", (m.upscale_factor,), ())},
+            functions={
+                "torch.nn.functional.pixel_shuffle": lambda input, upscale_factor: (
+                    "pixel_shuffle",
+                    (upscale_factor,),
+                    (),
+                )
             },
         ),
     ),

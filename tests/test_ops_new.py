@@ -33,6 +33,28 @@ CASES = [
     # a copy: no arithmetic
     ("pixel_shuffle(2)", (8, 3, 5), nn.PixelShuffle(2), 0),
     ("pixel_shuffle(3)", (18, 2, 2), nn.PixelShuffle(3), 0),
+    # activations: no fvcore handle (0 FLOPs); all-ops per element as written in each record
+    ("leaky_relu", (6, 4, 5), nn.LeakyReLU(), 2 * 120),  # comparison, multiply
+    ("leaky_relu(0.2)", (6, 4, 5), nn.LeakyReLU(0.2), 2 * 120),
+    ("elu(alpha=0.5)", (6, 4, 5), nn.ELU(0.5), 4 * 120),  # comparison, exp, subtract, multiply
+    ("softplus(beta=2, threshold=10)", (6, 4, 5), nn.Softplus(2, 10), 6 * 120),  # ×β, >, exp, +1, log, ÷β
+    ("hardtanh(-2, 3)", (6, 4, 5), nn.Hardtanh(-2, 3), 2 * 120),  # two comparisons
+    ("mish", (6, 4, 5), nn.Mish(), 10 * 120),  # softplus 4, tanh 5, multiply 1
+    ("prelu", (6, 4, 5), nn.PReLU(), 2 * 120),
+    ("prelu(6, init=0.1)", (6, 4, 5), nn.PReLU(6, 0.1), 2 * 120),
+    ("dropout2d(0.3)", (6, 4, 5), nn.Dropout2d(0.3), 0),  # the identity at inference
+    # norms: fvcore's norm_flop_counter (5 per element with affine, 4 without); all-ops 7 / 5
+    ("group_norm(3)", (6, 4, 5), nn.GroupNorm(3, 6), 7 * 120),
+    ("group_norm(2, affine=false)", (6, 4, 5), nn.GroupNorm(2, 6, affine=False), 5 * 120),
+    ("instance_norm", (6, 4, 5), nn.InstanceNorm2d(6), 5 * 120),
+    ("instance_norm(affine=true)", (6, 4, 5), nn.InstanceNorm2d(6, affine=True), 7 * 120),
+    # eval with running statistics: x * scale + shift, 2 per element
+    ("instance_norm(track_running_stats=true)", (6, 4, 5), nn.InstanceNorm2d(6, track_running_stats=True), 2 * 120),
+    # max pooling: n - 1 comparisons per n-element bin; aten::adaptive_max_pool2d has no fvcore handle
+    ("global_maxpool", (6, 4, 5), nn.AdaptiveMaxPool2d(1), 6 * 19),
+    ("adaptive_maxpool(2)", (6, 4, 6), nn.AdaptiveMaxPool2d(2), 6 * 4 * (6 - 1)),  # 2×3 bins
+    # H 4 -> 3: bins [0, 2), [1, 3), [2, 4); W 5 -> 2: [0, 3), [2, 5): 36 elements in 6 bins
+    ("adaptive_maxpool((3, 2))", (6, 4, 5), nn.AdaptiveMaxPool2d((3, 2)), 6 * ((2 + 2 + 2) * (3 + 3) - 3 * 2)),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -46,6 +68,17 @@ def _fvcore(module: nn.Module, shape: tuple) -> int:
         return counter.total() // 2  # per sample
     finally:
         logging.disable(logging.NOTSET)
+
+
+def _randomise(model: nn.Module) -> None:
+    # away from the default init (PReLU's 0.25, norms' 1 and 0), so a swapped weight shows
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype))
+        for b in model.buffers():
+            if b.is_floating_point():
+                b.copy_(torch.rand(b.shape, generator=g, dtype=b.dtype) + 0.5)
 
 
 def _spec(call: str, shape: tuple) -> str:
@@ -66,8 +99,9 @@ def test_shape_params_flops_match_torch_and_fvcore(call, shape, module, all_ops)
 @pytest.mark.parametrize(("call", "shape", "module", "all_ops"), CASES, ids=IDS)
 def test_built_model_computes_the_module(call, shape, module, all_ops):
     built = archlang.build(_spec(call, shape)).double().eval()
+    _randomise(built)
     reference = nn.Module()
-    reference.x = module
+    reference.x = module.double()
     reference.load_state_dict(built.state_dict(), strict=True)  # same keys and shapes
     x = torch.randn(2, *shape, dtype=torch.float64)
     torch.testing.assert_close(built(x), module.double().eval()(x), rtol=0, atol=1e-12)
@@ -89,3 +123,36 @@ def test_pixel_shuffle_receptive_field_jump_is_one_over_r():
     a = archlang.analyze(_spec("conv2d(8, 3, stride=2, padding=1)\n  y: pixel_shuffle(2)", (3, 8, 8)))
     assert a.nodes["x"].rf.h.stride == 2 and a.nodes["y"].rf.h.stride == 1
     assert a.nodes["y"].rf.h.size == a.nodes["x"].rf.h.size == 3
+
+
+def test_import_maps_the_new_modules_and_round_trips():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3),
+        nn.LeakyReLU(0.2),
+        nn.GroupNorm(2, 8),
+        nn.PReLU(8, init=0.1),
+        nn.ELU(0.5),
+        nn.Softplus(beta=2),
+        nn.Hardtanh(-2, 2),
+        nn.Mish(),
+        nn.Dropout2d(0.1),
+        nn.InstanceNorm2d(8, affine=True),
+        nn.PixelShuffle(2),
+        nn.AdaptiveMaxPool2d(3),
+    ).eval()
+    text = archlang.from_module(model, (3, 10, 10))
+    for call in (
+        "leaky_relu(negative_slope=0.2)",
+        "group_norm(2)",
+        "prelu(num_parameters=8, init=0.1",
+        "elu(alpha=0.5)",
+    ):
+        assert call in text
+    for call in ("hardtanh(min_val=-2.0, max_val=2.0)", "mish", "dropout2d(0.1)", "pixel_shuffle(2)"):
+        assert call in text
+    assert "adaptive_maxpool(3)" in text and "instance_norm(affine=true)" in text
+    built = archlang.build(text).eval()
+    built.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 10, 10)
+    torch.testing.assert_close(built(x), model(x))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from . import costs
 from . import shape_rules as sr
 from . import torch_form as tf
-from .base import A, Op, sig, t_choice
+from .base import A, Op, ShapeError, sig, t_choice, t_float, t_int, t_positive_float
 from .import_form import NN, F, Unsupported, activation_stub, kw, simple
 from .record import Diagram, Imports, OpRecord
-from .torch_form import Arg, TorchOp
+from .torch_form import Arg, TorchOp, opt
 
 GELU_SIG = sig("Gaussian error linear unit", A("approximate", t_choice("none", "tanh"), "none"))
 
@@ -52,6 +52,80 @@ def f_softmax(input, dim=None, _stacklevel=3, dtype=None, *, ndim):
     if dim is None or dim % ndim != 1 or ndim != 2:
         raise Unsupported(f"softmax over dim={dim!r} (archlang's softmax runs over the features of a vector)")
     return "softmax", (), ()
+
+
+LEAKY_RELU_SIG = sig("leaky ReLU: x if x > 0 else negative_slope * x", A("negative_slope", t_float, 0.01))
+ELU_SIG = sig("ELU: x if x > 0 else alpha * (exp(x) - 1)", A("alpha", t_float, 1.0))
+SOFTPLUS_SIG = sig(
+    "softplus: log(1 + exp(beta * x)) / beta, x where beta * x > threshold",
+    A("beta", t_positive_float, 1.0),
+    A("threshold", t_float, 20.0),
+)
+HARDTANH_SIG = sig("hardtanh: x clipped to [min_val, max_val]", A("min_val", t_float, -1.0), A("max_val", t_float, 1.0))
+PRELU_SIG = sig(
+    "PReLU: leaky ReLU with a learnt slope, one for all channels or one per channel",
+    A("num_parameters", t_int, 1),
+    A("init", t_float, 0.25),
+)
+
+
+def _with_args(op: Op, signature, module: str, functional: str, label, all_ops: int, args, names: dict) -> OpRecord:
+    """An elementwise activation with float arguments: ``args(attrs)`` builds torch's
+    (the same for the module and the function); ``names``: torch's argument name -> ours."""
+    short = op.value
+
+    def from_module(m):
+        return short, (), kw(signature, [(ours, float(getattr(m, theirs))) for theirs, ours in names.items()])
+
+    def from_function(input, *values, inplace=False, **given):
+        bound = dict(zip(names, values)) | given
+        if set(bound) - set(names):
+            raise Unsupported(f"arguments {sorted(set(bound) - set(names))}")
+        return short, (), kw(signature, [(names[k], float(v)) for k, v in bound.items()])
+
+    return OpRecord(
+        op,
+        signature,
+        sr.same(op),
+        TorchOp(module, lambda a, s=None: args(a), functional, lambda a, s=None: args(a)),
+        Diagram("other", label),
+        all_ops=costs.per_element(all_ops),  # no fvcore handle: 0 FLOPs there
+        imports=Imports(
+            modules={NN + "activation." + module.removeprefix("nn."): from_module},
+            functions={F + functional.removeprefix("F."): from_function},
+        ),
+    )
+
+
+def _hardtanh_shape(attrs, shapes):
+    if attrs["min_val"] >= attrs["max_val"]:
+        raise ShapeError("E303", f"hardtanh needs min_val < max_val, got {attrs['min_val']} and {attrs['max_val']}")
+    return shapes[0]
+
+
+_hardtanh_shape.layout_free = True
+
+
+def _prelu_shape(attrs, shapes):
+    (shape,) = shapes
+    n = attrs["num_parameters"]
+    channels = shape[0]
+    if n not in (1, channels):
+        raise ShapeError(
+            "E405",
+            f"prelu num_parameters={n} must be 1 or the channels ({channels})",
+            help="nn.PReLU learns one slope, or one per channel (dim 1)",
+        )
+    return shape
+
+
+def import_prelu(m):
+    init = float(m.weight.detach().flatten()[0]) if m.weight.numel() else 0.25
+    return "prelu", (), kw(PRELU_SIG, [("num_parameters", m.num_parameters), ("init", init)])
+
+
+def _prelu_args(attrs, in_shape=None):
+    return [*opt("num_parameters", attrs["num_parameters"], 1, int), *opt("init", attrs["init"], 0.25, float)]
 
 
 RECORDS = (
@@ -139,5 +213,78 @@ RECORDS = (
             functions={F + "softmax": f_softmax, "torch.softmax": f_softmax},
             methods={"softmax": f_softmax},
         ),
+    ),
+    _with_args(
+        Op.LEAKY_RELU,
+        LEAKY_RELU_SIG,
+        "nn.LeakyReLU",
+        "F.leaky_relu",
+        lambda a: "leaky ReLU" if a["negative_slope"] == 0.01 else f"leaky ReLU, {a['negative_slope']:g}",
+        2,  # one comparison, one multiply
+        lambda a: opt("negative_slope", a["negative_slope"], 0.01, float),
+        {"negative_slope": "negative_slope"},
+    ),
+    _with_args(
+        Op.ELU,
+        ELU_SIG,
+        "nn.ELU",
+        "F.elu",
+        lambda a: "ELU" if a["alpha"] == 1.0 else f"ELU, α={a['alpha']:g}",
+        4,  # comparison, exp, subtract, multiply
+        lambda a: opt("alpha", a["alpha"], 1.0, float),
+        {"alpha": "alpha"},
+    ),
+    _with_args(
+        Op.SOFTPLUS,
+        SOFTPLUS_SIG,
+        "nn.Softplus",
+        "F.softplus",
+        lambda a: "softplus",
+        6,  # multiply by beta, comparison with the threshold, exp, add, log, divide by beta
+        lambda a: [*opt("beta", a["beta"], 1.0, float), *opt("threshold", a["threshold"], 20.0, float)],
+        {"beta": "beta", "threshold": "threshold"},
+    ),
+    OpRecord(
+        Op.HARDTANH,
+        HARDTANH_SIG,
+        _hardtanh_shape,
+        TorchOp(
+            "nn.Hardtanh",
+            lambda a, s=None: [*opt("min_val", a["min_val"], -1.0, float), *opt("max_val", a["max_val"], 1.0, float)],
+            "F.hardtanh",
+            lambda a, s=None: [*opt("min_val", a["min_val"], -1.0, float), *opt("max_val", a["max_val"], 1.0, float)],
+        ),
+        Diagram("other", lambda a: f"hardtanh [{a['min_val']:g}, {a['max_val']:g}]"),
+        all_ops=costs.per_element(2),  # two comparisons (no fvcore handle: 0 FLOPs there)
+        imports=Imports(
+            modules={
+                NN + "activation.Hardtanh": lambda m: (
+                    "hardtanh",
+                    (),
+                    kw(HARDTANH_SIG, [("min_val", float(m.min_val)), ("max_val", float(m.max_val))]),
+                )
+            }
+        ),
+    ),
+    _activation(
+        Op.MISH,
+        "Mish: x * tanh(softplus(x))",
+        "nn.Mish",
+        "F.mish",
+        "Mish",
+        # softplus with beta 1 (threshold comparison, exp, add, log: 4), tanh (5, as Op.TANH),
+        # multiply (1)
+        10,
+        _plain_imports("mish", "activation.Mish", (F + "mish",)),
+    ),
+    OpRecord(
+        Op.PRELU,
+        PRELU_SIG,
+        _prelu_shape,
+        TorchOp("nn.PReLU", _prelu_args),  # a learnt slope: always a module
+        Diagram("other", lambda a: "PReLU" if a["num_parameters"] == 1 else "PReLU, per channel"),
+        params=lambda attrs, ins, out: attrs["num_parameters"],
+        all_ops=costs.per_element(2),  # one comparison, one multiply (aten::prelu: no fvcore handle)
+        imports=Imports(modules={NN + "activation.PReLU": import_prelu}),
     ),
 )

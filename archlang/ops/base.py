@@ -52,6 +52,16 @@ class Op(str, Enum):
     LAYERNORM = "layernorm"
     LAYERNORM2D = "layernorm2d"
     PIXEL_SHUFFLE = "pixel_shuffle"
+    LEAKY_RELU = "leaky_relu"
+    PRELU = "prelu"
+    ELU = "elu"
+    MISH = "mish"
+    SOFTPLUS = "softplus"
+    HARDTANH = "hardtanh"
+    DROPOUT2D = "dropout2d"
+    GROUP_NORM = "group_norm"
+    INSTANCE_NORM = "instance_norm"
+    ADAPTIVE_MAXPOOL = "adaptive_maxpool"
 
 
 class ShapeError(Exception):

@@ -7,10 +7,10 @@ import math
 from . import costs
 from . import shape_rules as sr
 from . import torch_form as tf
-from .base import A, Op, sig, t_bool, t_float, t_int, t_positive_float
+from .base import A, Op, ShapeError, sig, t_bool, t_float, t_int, t_positive_float
 from .import_form import NN, Unsupported, kw
 from .record import Diagram, Imports, OpRecord
-from .torch_form import TorchOp
+from .torch_form import Arg, TorchOp
 
 BATCHNORM_SIG = sig(
     "batch normalisation over channels",
@@ -58,6 +58,81 @@ def import_layernorm2d(m):
     if not m.elementwise_affine or m.bias is None:
         raise Unsupported("LayerNorm2d without affine weight and bias")
     return "layernorm2d", (), kw(LAYERNORM2D_SIG, [("eps", m.eps)])
+
+
+GROUP_NORM_SIG = sig(
+    "group normalisation: channels in num_groups groups, each normalised over its channels and H×W",
+    A("num_groups", t_int),
+    A("eps", t_positive_float, 1e-5),
+    A("affine", t_bool, True),
+)
+INSTANCE_NORM_SIG = sig(
+    "instance normalisation: each channel of each sample over its H×W",
+    A("eps", t_positive_float, 1e-5),
+    A("momentum", t_float, 0.1),
+    A("affine", t_bool, False),
+    A("track_running_stats", t_bool, False),
+)
+
+
+def _group_norm_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = sr.need_map(Op.GROUP_NORM, shape)
+    g = attrs["num_groups"]
+    if c % g:
+        raise ShapeError("E405", f"group_norm num_groups={g} must divide the channels ({c})")
+    return shape
+
+
+def _group_norm_args(attrs, in_shape):
+    return [
+        Arg("num_groups", attrs["num_groups"], True),
+        Arg("num_channels", in_shape[0], True),
+        *tf.opt("eps", attrs["eps"], 1e-5, float),
+        *tf.opt("affine", attrs["affine"], True, bool),
+    ]
+
+
+def _instance_norm_args(attrs, in_shape):
+    return [
+        Arg("num_features", in_shape[0], True),
+        *tf.opt("eps", attrs["eps"], 1e-5, float),
+        *tf.opt("momentum", attrs["momentum"], 0.1, float),
+        *tf.opt("affine", attrs["affine"], False, bool),
+        *tf.opt("track_running_stats", attrs["track_running_stats"], False, bool),
+    ]
+
+
+def import_group_norm(m):
+    return "group_norm", (m.num_groups,), kw(GROUP_NORM_SIG, [("eps", m.eps), ("affine", m.affine)])
+
+
+def import_instance_norm(m):
+    if m.momentum is None:
+        raise Unsupported("momentum=None (a cumulative moving average)")
+    pairs = [
+        ("eps", m.eps),
+        ("momentum", m.momentum),
+        ("affine", m.affine),
+        ("track_running_stats", m.track_running_stats),
+    ]
+    return "instance_norm", (), kw(INSTANCE_NORM_SIG, pairs)
+
+
+def _normalise_ops(attrs, ins, out) -> int:
+    # as layernorm: mean, subtract, square, variance, scale (5 per element), + multiply and
+    # add when affine
+    return math.prod(out) * (7 if attrs["affine"] else 5)
+
+
+def _instance_norm_ops(attrs, ins, out) -> int:
+    # with running statistics eval normalises as batchnorm does: x * scale_c + shift_c
+    return 2 * math.prod(out) if attrs["track_running_stats"] else _normalise_ops(attrs, ins, out)
+
+
+def _affine_flops(attrs, ins, out) -> int:
+    # fvcore's norm_flop_counter: 5 per element with affine weight, else 4
+    return math.prod(out) * (5 if attrs["affine"] else 4)
 
 
 RECORDS = (
@@ -110,5 +185,28 @@ RECORDS = (
         flops=costs.per_element(5),  # aten::layer_norm with weight and bias
         all_ops=costs.per_element(7),
         imports=Imports(modules={"torchvision.models.convnext.LayerNorm2d": import_layernorm2d}),
+    ),
+    OpRecord(
+        Op.GROUP_NORM,
+        GROUP_NORM_SIG,
+        _group_norm_shape,
+        TorchOp("nn.GroupNorm", _group_norm_args, fresh=True),
+        Diagram("norm", lambda a: f"group norm, {a['num_groups']} groups"),
+        params=costs.bn_params,  # weight and bias per channel
+        flops=_affine_flops,  # aten::group_norm
+        all_ops=_normalise_ops,
+        imports=Imports(modules={NN + "normalization.GroupNorm": import_group_norm}),
+    ),
+    OpRecord(
+        Op.INSTANCE_NORM,
+        INSTANCE_NORM_SIG,
+        sr.map_same(Op.INSTANCE_NORM),
+        TorchOp("nn.InstanceNorm2d", _instance_norm_args, fresh=True),
+        Diagram("norm", lambda a: "instance norm"),
+        params=costs.bn_params,
+        buffers=lambda attrs, ins, out: 2 * out[0] + 1 if attrs["track_running_stats"] else 0,
+        flops=_affine_flops,  # aten::instance_norm
+        all_ops=_instance_norm_ops,
+        imports=Imports(modules={NN + "instancenorm.InstanceNorm2d": import_instance_norm}),
     ),
 )

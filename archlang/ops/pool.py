@@ -120,6 +120,28 @@ def adaptive_label(kind: str):
     return label
 
 
+ADAPTIVE_MAXPOOL_SIG = sig("adaptive max pooling to a fixed output size", A("output_size", t_pair, 1))
+_adaptive_max = adaptive_call("adaptive_maxpool", ADAPTIVE_MAXPOOL_SIG)
+
+
+def _adaptive_max_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = sr.need_map(Op.ADAPTIVE_MAXPOOL, shape)
+    return (c, *attrs["output_size"])
+
+
+def import_adaptive_max(m):
+    if m.return_indices:
+        raise Unsupported("return_indices=True")
+    return _adaptive_max(m.output_size)
+
+
+def f_adaptive_max(input, output_size, return_indices=False):
+    if return_indices:
+        raise Unsupported("return_indices=True")
+    return _adaptive_max(output_size)
+
+
 RECORDS = (
     OpRecord(
         Op.SPATIAL_MEAN,
@@ -174,5 +196,21 @@ RECORDS = (
             functions={F + "adaptive_avg_pool2d": f_adaptive_avg},
         ),
         aliases={"global_avgpool": {"output_size": 1}},
+    ),
+    OpRecord(
+        Op.ADAPTIVE_MAXPOOL,
+        ADAPTIVE_MAXPOOL_SIG,
+        _adaptive_max_shape,
+        TorchOp("nn.AdaptiveMaxPool2d", tf.adaptive_args, "F.adaptive_max_pool2d", tf.adaptive_args, at_root=True),
+        Diagram("pool", adaptive_label("max"), "max pool"),
+        flops=costs.zero,  # aten::adaptive_max_pool2d: no fvcore handle
+        all_ops=costs.adaptive_ops(0),  # n - 1 comparisons per n-element bin
+        rf=rf_rules.adaptive,
+        role="global",
+        imports=Imports(
+            modules={NN + "pooling.AdaptiveMaxPool2d": import_adaptive_max},
+            functions={F + "adaptive_max_pool2d": f_adaptive_max},
+        ),
+        aliases={"global_maxpool": {"output_size": 1}},
     ),
 )

@@ -38,6 +38,19 @@ def f_stochastic_depth(input, p, mode, training=True):
     return "stochastic_depth", (float(p),), kw(STOCHASTIC_DEPTH_SIG, [("mode", mode)])
 
 
+DROPOUT2D_SIG = sig("channel dropout: zeroes whole channels (training only)", A("p", t_prob, 0.5))
+
+
+def import_dropout2d(m):
+    return "dropout2d", () if m.p == default(DROPOUT2D_SIG, "p") else (float(m.p),), ()
+
+
+def f_dropout2d(input, p=0.5, training=True, inplace=False):
+    if not training:
+        return None
+    return "dropout2d", () if p == 0.5 else (float(p),), ()
+
+
 # Always modules at the root: their behaviour follows train() / eval(), which a module makes
 # plain (and a block class can then take the rate as a constructor argument).
 _TRAIN_ONLY = {"at_root": True, "always_module": True, "eval_identity": True, "extra": (Arg("training", TRAINING),)}
@@ -66,6 +79,18 @@ RECORDS = (
         imports=Imports(
             modules={"torchvision.ops.stochastic_depth.StochasticDepth": import_stochastic_depth},
             functions={"torchvision.ops.stochastic_depth.stochastic_depth": f_stochastic_depth},
+        ),
+    ),
+    OpRecord(
+        Op.DROPOUT2D,
+        DROPOUT2D_SIG,
+        sr.map_same(Op.DROPOUT2D),
+        TorchOp("nn.Dropout2d", tf.dropout_args, "F.dropout2d", tf.dropout_args, **_TRAIN_ONLY),
+        Diagram("other", lambda a: f"channel dropout ({labels.percent(a['p'])})"),
+        view=True,  # eval mode returns its input
+        imports=Imports(
+            modules={NN + "dropout.Dropout2d": import_dropout2d},
+            functions={"torch.nn.functional.dropout2d": f_dropout2d},
         ),
     ),
 )

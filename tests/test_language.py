@@ -160,6 +160,9 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "instance_norm": (3, 32, 32),
     "adaptive_maxpool(4)": (3, 4, 4),
     "global_maxpool": (3, 1, 1),
+    "conv_transpose(8, 2, stride=2)": (8, 64, 64),
+    "upsample(scale_factor=2)": (3, 64, 64),
+    "interpolate(size=40)": (3, 40, 40),
 }
 
 

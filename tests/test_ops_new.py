@@ -9,6 +9,9 @@ function in float64 with the module's weights loaded strictly.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+from fractions import Fraction
 
 import fvcore.nn
 import pytest
@@ -54,6 +57,37 @@ CASES = [
     ("global_maxpool", (6, 4, 5), nn.AdaptiveMaxPool2d(1), 6 * 19),
     ("adaptive_maxpool(2)", (6, 4, 6), nn.AdaptiveMaxPool2d(2), 6 * 4 * (6 - 1)),  # 2×3 bins
     # H 4 -> 3: bins [0, 2), [1, 3), [2, 4); W 5 -> 2: [0, 3), [2, 5): 36 elements in 6 bins
+    # transposed conv: fvcore's conv handle with transposed=True counts prod(weight) × input H×W;
+    # all-ops: each product multiplied and added into the output (scatter form)
+    (
+        "conv_transpose(4, 3, stride=2, padding=1, output_padding=1)",
+        (6, 4, 5),
+        nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1),
+        2 * (6 * 4 * 9) * 20,
+    ),
+    (
+        "conv_transpose(6, 2, stride=2, groups=3, bias=false)",
+        (6, 4, 5),
+        nn.ConvTranspose2d(6, 6, 2, stride=2, groups=3, bias=False),
+        2 * (6 * 2 * 4) * 20,
+    ),
+    (
+        "conv_transpose(4, (3, 2), dilation=2)",
+        (6, 4, 5),
+        nn.ConvTranspose2d(6, 4, (3, 2), dilation=2),
+        2 * 6 * 4 * 6 * 20,
+    ),
+    # upsampling: fvcore's elementwise handles, 1 (nearest) or 4 (bilinear) per output element;
+    # all-ops: nearest a gather (0), bilinear 4 multiplies and 3 adds per output element
+    ("upsample(scale_factor=2)", (6, 4, 5), nn.Upsample(scale_factor=2), 0),
+    ("upsample(size=(8, 10))", (6, 4, 5), nn.Upsample(size=(8, 10)), 0),
+    ('upsample(size=(7, 9), mode="bilinear")', (6, 4, 5), nn.Upsample(size=(7, 9), mode="bilinear"), 7 * 6 * 7 * 9),
+    (
+        'interpolate(scale_factor=1.5, mode="bilinear", align_corners=true)',
+        (6, 4, 5),
+        nn.Upsample(scale_factor=1.5, mode="bilinear", align_corners=True),
+        7 * 6 * 6 * 7,  # output 6×7: floor(4 × 1.5), floor(5 × 1.5)
+    ),
     ("adaptive_maxpool((3, 2))", (6, 4, 5), nn.AdaptiveMaxPool2d((3, 2)), 6 * ((2 + 2 + 2) * (3 + 3) - 3 * 2)),
 ]
 IDS = [c[0] for c in CASES]
@@ -139,6 +173,8 @@ def test_import_maps_the_new_modules_and_round_trips():
         nn.Dropout2d(0.1),
         nn.InstanceNorm2d(8, affine=True),
         nn.PixelShuffle(2),
+        nn.ConvTranspose2d(2, 4, 2, stride=2),
+        nn.Upsample(scale_factor=2.0, mode="bilinear"),
         nn.AdaptiveMaxPool2d(3),
     ).eval()
     text = archlang.from_module(model, (3, 10, 10))
@@ -152,7 +188,47 @@ def test_import_maps_the_new_modules_and_round_trips():
     for call in ("hardtanh(min_val=-2.0, max_val=2.0)", "mish", "dropout2d(0.1)", "pixel_shuffle(2)"):
         assert call in text
     assert "adaptive_maxpool(3)" in text and "instance_norm(affine=true)" in text
+    assert "conv_transpose(4, 2, stride=2)" in text and 'upsample(scale_factor=2, mode="bilinear")' in text
     built = archlang.build(text).eval()
     built.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 3, 10, 10)
     torch.testing.assert_close(built(x), model(x))
+
+
+def test_upsampling_receptive_fields_have_a_stride_below_one():
+    body = (
+        "conv2d(8, 3, padding=1)\n  d: maxpool(2)\n  u: upsample(scale_factor=2)\n"
+        '  t: conv_transpose(4, 2, stride=2)\n  b: upsample(scale_factor=2, mode="bilinear")'
+    )
+    a = archlang.analyze(_spec(body, (3, 16, 16)))
+    x, d, u, t, b = (a.nodes[n].rf.h for n in "xdutb")
+    assert (x.size, x.stride, x.padding) == (3, 1, 1)  # centred on pixel 0
+    assert (d.size, d.stride, d.padding) == (4, 2, 1)  # unit 0 centred on pixel 0.5
+    # nearest ×2: units 0 and 1 copy the same unit (centred 0.5), a stride of 1, centres 0 and 1
+    assert (u.size, u.stride, u.centre2) == (4, 1, 0)
+    # 2×2 / 2 transposed conv: one input unit per output; 0 and 1 come from u's unit 0
+    # (centre 0), so -1/4 and 1/4 at a stride of 1/2
+    assert (t.size, t.stride, t.centre2) == (4, Fraction(1, 2), Fraction(-1, 2))
+    # bilinear mixes two neighbours: one more jump of t; half-pixel mapping moves unit 0 by
+    # -1/4 of t's jump
+    assert (b.size, b.stride, b.centre2) == (Fraction(9, 2), Fraction(1, 4), Fraction(-3, 4))
+    # the report's JSON prints the fractions as numbers
+    out = subprocess.run(
+        [sys.executable, "-m", "archlang.cli.main", "-e", _spec(body, (3, 16, 16)), "--report", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert '"stride": 0.25' in out.stdout and '"size": 4.5' in out.stdout
+
+
+def test_upsample_needs_size_or_scale_factor():
+    err = _error("  x: upsample", "6x4x4")
+    assert err.diagnostics[0].code == "E303" and "scale_factor or size" in err.diagnostics[0].message
+    err = _error("  x: upsample(scale_factor=2, align_corners=true)", "6x4x4")
+    assert "bilinear" in err.diagnostics[0].message
+
+
+def test_conv_transpose_refuses_output_padding_not_below_stride():
+    err = _error("  x: conv_transpose(4, 3, output_padding=1)", "6x4x4")
+    assert err.diagnostics[0].code == "E303" and "output_padding" in err.diagnostics[0].message

@@ -33,6 +33,9 @@ class Role(str, Enum):
     GLOBAL = "global"  # collapses the grid (adaptive pooling, spatial_mean, flatten, linear)
     POINTWISE = "pointwise"  # keeps the representation's shape and position
     MERGE = "merge"
+    # raises the grid (upsampling, transposed convolution, pixel shuffle): the rules, written
+    # for the downsampling path of a classifier, leave it alone
+    UPSAMPLE = "upsample"
 
 
 # How each op takes part in the representation: the op records' ``role``.

@@ -62,6 +62,8 @@ class Op(str, Enum):
     GROUP_NORM = "group_norm"
     INSTANCE_NORM = "instance_norm"
     ADAPTIVE_MAXPOOL = "adaptive_maxpool"
+    CONV_TRANSPOSE = "conv_transpose"
+    UPSAMPLE = "upsample"
 
 
 class ShapeError(Exception):
@@ -94,7 +96,7 @@ def _is_int(v) -> bool:
 
 def positive_int(v, what: str = "value", zero_ok: bool = False) -> int:
     if not _is_int(v):
-        raise ArgError(f"expected an integer, got {_describe(v)}")
+        raise ArgError(f"expected an integer, got {describe(v)}")
     low = 0 if zero_ok else 1
     if v < low:
         raise ArgError(f"{what} must be {'≥ 0' if zero_ok else 'positive'}, got {v}")
@@ -105,7 +107,7 @@ def positive_int(v, what: str = "value", zero_ok: bool = False) -> int:
     return v
 
 
-def _describe(v) -> str:
+def describe(v) -> str:
     if isinstance(v, bool):
         return f"bool {str(v).lower()}"
     if isinstance(v, str):
@@ -122,9 +124,7 @@ def pair(v, what: str, zero_ok: bool = False) -> tuple[int, int]:
         return (positive_int(v, what, zero_ok),) * 2
     if isinstance(v, (tuple, list)) and len(v) == 2:
         return (positive_int(v[0], what, zero_ok), positive_int(v[1], what, zero_ok))
-    raise ArgError(
-        f"{what} must be an integer or a pair (h, w), got {_describe(v)}", help="write e.g. 3, (1, 7) or 1x7"
-    )
+    raise ArgError(f"{what} must be an integer or a pair (h, w), got {describe(v)}", help="write e.g. 3, (1, 7) or 1x7")
 
 
 def t_int(v, name):
@@ -150,7 +150,7 @@ def t_padding(v, name):
         raise ArgError(f'padding must be an integer, a pair, "same" or "valid", got {v!r}')
     if isinstance(v, (tuple, list)) and len(v) == 4:
         raise ArgError(
-            f"conv padding is symmetric: an integer or a pair (h, w), got {_describe(v)}",
+            f"conv padding is symmetric: an integer or a pair (h, w), got {describe(v)}",
             help="for asymmetric padding put `pad((top, bottom, left, right))` before the conv, "
             "as nn.ZeroPad2d does in PyTorch",
         )
@@ -165,7 +165,7 @@ def t_pad4(v, name):
         h, w = pair(v, name, zero_ok=True)
     except ArgError:
         raise ArgError(
-            f"{name} must be an integer, a pair (h, w) or (top, bottom, left, right), got {_describe(v)}",
+            f"{name} must be an integer, a pair (h, w) or (top, bottom, left, right), got {describe(v)}",
             help="e.g. pad((0, 1, 0, 1)) pads one row below and one column to the right",
         ) from None
     return (h, h, w, w)
@@ -173,13 +173,13 @@ def t_pad4(v, name):
 
 def t_bool(v, name):
     if not isinstance(v, bool):
-        raise ArgError(f"{name} must be true or false, got {_describe(v)}")
+        raise ArgError(f"{name} must be true or false, got {describe(v)}")
     return v
 
 
 def t_float(v, name):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ArgError(f"{name} must be a number, got {_describe(v)}")
+        raise ArgError(f"{name} must be a number, got {describe(v)}")
     if not math.isfinite(v):
         raise ArgError(f"{name} must be finite, got {v}")
     return float(v)
@@ -210,7 +210,7 @@ def t_opt_pair(v, name):
 def t_permutation(v, name):
     """torch.permute's dims, the batch dim included: a permutation of 0..n-1 that keeps 0 first."""
     if not isinstance(v, (tuple, list)) or not all(_is_int(x) for x in v):
-        raise ArgError(f"{name} must be a tuple of dimension indices, got {_describe(v)}", help="e.g. (0, 2, 3, 1)")
+        raise ArgError(f"{name} must be a tuple of dimension indices, got {describe(v)}", help="e.g. (0, 2, 3, 1)")
     if sorted(v) != list(range(len(v))) or len(v) < 2 or v[0] != 0:
         raise ArgError(
             f"{name} must be a permutation of 0..{max(len(v), 2) - 1} that keeps the batch dim 0 first, got {tuple(v)}",
@@ -225,7 +225,7 @@ def t_choice(*choices: str) -> Callable[[Any, str], str]:
     def check(v, name):
         if not isinstance(v, str) or v not in choices:
             raise ArgError(
-                f"{name} must be one of {shown}, got {_describe(v)}",
+                f"{name} must be one of {shown}, got {describe(v)}",
                 help=f'e.g. {name}="{choices[-1]}"',
             )
         return v
@@ -236,7 +236,7 @@ def t_choice(*choices: str) -> Callable[[Any, str], str]:
 def t_float_triple(v, name):
     if isinstance(v, (tuple, list)) and len(v) == 3:
         return tuple(t_float(x, name) for x in v)
-    raise ArgError(f"{name} must be a triple of numbers, got {_describe(v)}")
+    raise ArgError(f"{name} must be a triple of numbers, got {describe(v)}")
 
 
 _REQUIRED = object()

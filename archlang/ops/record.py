@@ -25,7 +25,7 @@ from .torch_form import TorchOp
 ShapeRule = Callable[[dict, list], tuple]
 
 # Lint roles (archlang.lint.view.Role's values): how an op takes part in the representation.
-ROLES = ("source", "conv", "pool", "global", "pointwise", "merge")
+ROLES = ("source", "conv", "pool", "global", "pointwise", "merge", "upsample")
 # Diagram categories (backends/diagrams/style.py draws each in its colour).
 CATEGORIES = ("conv", "pool", "norm", "classifier", "other")
 

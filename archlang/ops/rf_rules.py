@@ -42,25 +42,48 @@ def window_axis(a: AxisRF, k: int, s: int, pad: int, d: int) -> AxisRF:
     return AxisRF(exact(a.size + d * (k - 1) * a.stride), exact(a.stride * s), exact(a.padding + pad * a.stride))
 
 
-def scale_axis(a: AxisRF, factor) -> AxisRF:
-    """Upsampling by ``factor`` (a stride of 1 / factor): neighbouring output units are
-    1 / factor as far apart in the input; each still sees the field of the input unit it
-    comes from, and unit 0 keeps its centre."""
-    if a.size is None or factor == 1:
+def resampled(a: AxisRF, factor, shift, grow=0) -> AxisRF:
+    """An axis resampled by ``factor`` (> 1 upsamples: a stride of 1 / factor).
+
+    Output units are ``1 / factor`` input jumps apart; unit 0 is centred ``shift`` input
+    jumps from input unit 0's centre; each sees its input units' field plus ``grow`` more
+    input jumps (bilinear: 1, its second neighbour)."""
+    if a.size is None:
         return a
-    return AxisRF(a.size, exact(Fraction(a.stride) / factor), a.padding)
+    size = a.size + grow * a.stride
+    centre = Fraction(a.size - 1, 2) - a.padding + shift * a.stride
+    return AxisRF(exact(size), exact(Fraction(a.stride) / factor), exact(Fraction(size - 1, 2) - centre))
+
+
+def half_pixel_shift(factor) -> Fraction:
+    """Where output unit 0 sits, in input units, under PyTorch's half-pixel mapping
+    (nearest, bilinear without align_corners, pixel shuffle): ``(0 + 0.5) / factor - 0.5``."""
+    return (1 / Fraction(factor) - 1) / 2
 
 
 def upscaled(factors: Callable[[dict, tuple], tuple]) -> Rule:
-    """Resampling (upsample, pixel_shuffle) by ``factors(attrs, input shape)``, a pair of
-    (H, W) factors: a stride of 1 / factor on each axis."""
+    """Resampling (nearest upsampling, pixel_shuffle) by ``factors(attrs, input shape)``, a
+    pair of (H, W) factors: each output unit copies one input unit."""
 
     def rule(attrs, rfs, ids, shapes) -> ReceptiveField:
         (rf,) = rfs
-        fh, fw = factors(attrs, shapes[0])
-        return ReceptiveField(scale_axis(rf.h, Fraction(fh)), scale_axis(rf.w, Fraction(fw)))
+        fh, fw = (Fraction(f) for f in factors(attrs, shapes[0]))
+        return ReceptiveField(resampled(rf.h, fh, half_pixel_shift(fh)), resampled(rf.w, fw, half_pixel_shift(fw)))
 
     return rule
+
+
+def transposed(attrs, rfs, ids, shapes) -> ReceptiveField:
+    """A transposed conv with stride ``s``: output ``o`` gathers the input units ``i`` with
+    ``i * s = o + padding - d * kk`` for the kernel taps ``kk``, so neighbouring outputs are
+    1 / s input jumps apart, at most ``floor(d * (k - 1) / s) + 1`` consecutive input units
+    reach one output, and unit 0 is centred at ``(padding - d * (k - 1) / 2) / s``."""
+    (rf,) = rfs
+    axes = []
+    for a, k, s, p, d in zip(rf[:2], attrs["kernel_size"], attrs["stride"], attrs["padding"], attrs["dilation"]):
+        span = d * (k - 1)
+        axes.append(resampled(a, Fraction(s), (p - Fraction(span, 2)) / s, span // s))
+    return ReceptiveField(*axes)
 
 
 def windowed(attrs, rfs, ids, shapes) -> ReceptiveField:

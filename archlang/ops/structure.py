@@ -221,6 +221,7 @@ RECORDS = (
         Diagram("other", lambda a: f"pixel shuffle, ×{a['upscale_factor']}"),
         # a copy (aten::pixel_shuffle: no fvcore handle, no arithmetic)
         rf=rf_rules.upscaled(lambda a, shape: (a["upscale_factor"],) * 2),
+        role="upsample",
         imports=Imports(
             modules={NN + "pixelshuffle.PixelShuffle": lambda m: ("pixel_shuffle", (m.upscale_factor,), ())},
             functions={

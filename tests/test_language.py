@@ -163,6 +163,7 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "conv_transpose(8, 2, stride=2)": (8, 64, 64),
     "upsample(scale_factor=2)": (3, 64, 64),
     "interpolate(size=40)": (3, 40, 40),
+    "crop((30, 28))": (3, 30, 28),
 }
 
 

@@ -16,6 +16,8 @@ from fractions import Fraction
 import fvcore.nn
 import pytest
 import torch
+import torchvision
+import torchvision.transforms.functional as TF  # noqa: N812
 from torch import nn
 
 import archlang
@@ -88,6 +90,11 @@ CASES = [
         nn.Upsample(scale_factor=1.5, mode="bilinear", align_corners=True),
         7 * 6 * 6 * 7,  # output 6×7: floor(4 × 1.5), floor(5 × 1.5)
     ),
+    # centre crop: a slice (no fvcore handle, no arithmetic); torchvision's center_crop starts
+    # at int(round((in - out) / 2)): round(2.5) = 2, round(3.0) = 3, round(1.5) = 2, round(3.5) = 4
+    ("crop(3)", (6, 8, 9), Fn(lambda x: x[..., 2:5, 3:6]), 0),
+    ("crop((5, 4))", (6, 8, 9), Fn(lambda x: x[..., 2:7, 2:6]), 0),
+    ("crop((8, 2))", (6, 8, 9), Fn(lambda x: x[..., 0:8, 4:6]), 0),
     ("adaptive_maxpool((3, 2))", (6, 4, 5), nn.AdaptiveMaxPool2d((3, 2)), 6 * ((2 + 2 + 2) * (3 + 3) - 3 * 2)),
 ]
 IDS = [c[0] for c in CASES]
@@ -232,3 +239,42 @@ def test_upsample_needs_size_or_scale_factor():
 def test_conv_transpose_refuses_output_padding_not_below_stride():
     err = _error("  x: conv_transpose(4, 3, output_padding=1)", "6x4x4")
     assert err.diagnostics[0].code == "E303" and "output_padding" in err.diagnostics[0].message
+
+
+def test_crop_round_trips_through_import_both_ways():
+    # torchvision's CenterCrop module (U-Net's cropped skips are written with it) -> crop
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), torchvision.transforms.CenterCrop((5, 6)), nn.ReLU()).eval()
+    text = archlang.from_module(model, (3, 10, 11))
+    assert "crop((5, 6))" in text
+    built = archlang.build(text)
+    built.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 10, 11)
+    torch.testing.assert_close(built(x), model(x))
+    torch.testing.assert_close(built(x), model[2](TF.center_crop(model[0](x), [5, 6])))
+    # the generated file's own center_crop, read back as the op it stands for
+    again = archlang.from_module(built, (3, 10, 11))
+    assert "crop((5, 6))" in again
+    # fvcore traces the generated helper (torchvision's center_crop does not trace)
+    assert _fvcore(built, (3, 10, 11)) == 4 * 3 * 9 * 8 * 9
+
+
+def test_crop_moves_the_receptive_field_grid():
+    a = archlang.analyze(_spec("conv2d(4, 3, padding=1)\n  y: crop(4)", (3, 9, 9)))
+    # unit 0 of the crop is unit round((9 - 4) / 2) = 2 of the conv (torchvision rounds half to even)
+    assert a.nodes["y"].rf.h.centre2 == a.nodes["x"].rf.h.centre2 + 2 * 2
+    assert a.nodes["y"].rf.h.size == a.nodes["x"].rf.h.size == 3
+
+
+def test_crop_refuses_to_grow():
+    err = _error("  x: crop(5)", "6x4x8")
+    assert err.diagnostics[0].code == "E403" and "larger than its 4×8 input" in err.diagnostics[0].message
+
+
+def test_crop_in_a_sequential_is_the_generated_module_and_reads_back():
+    spec = "network T() {\n  input 3x10x11\n  features: {\n    conv2d(4, 3)\n    crop((5, 4))\n    relu\n  }\n}"
+    built = archlang.build(spec).eval()
+    assert type(built.features[1]).__name__ == "CenterCrop"
+    x = torch.randn(2, 3, 10, 11)
+    # 8×9 -> 5×4: rows from round(1.5) = 2, columns from round(2.5) = 2
+    torch.testing.assert_close(built(x), torch.relu(built.features[0](x)[..., 2:7, 2:6]))
+    assert "crop((5, 4))" in archlang.from_module(built, (3, 10, 11))

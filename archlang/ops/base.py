@@ -64,6 +64,7 @@ class Op(str, Enum):
     ADAPTIVE_MAXPOOL = "adaptive_maxpool"
     CONV_TRANSPOSE = "conv_transpose"
     UPSAMPLE = "upsample"
+    CROP = "crop"
 
 
 class ShapeError(Exception):

@@ -52,6 +52,9 @@ class Imports:
     modules: Mapping[str, Callable] = field(default_factory=dict)
     functions: Mapping[str, Callable] = field(default_factory=dict)
     methods: Mapping[str, Callable] = field(default_factory=dict)
+    # the torch form's helpers read back from a built spec: class name -> module mapping,
+    # function name -> call stub
+    helpers: Mapping[str, Callable] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from fractions import Fraction
 
 from . import labels, rf_rules
 from . import shape_rules as sr
-from .base import A, ArgError, Op, ShapeError, describe, sig, t_bool, t_choice, t_opt_pair
-from .fields import ReceptiveField
+from .base import A, ArgError, Op, ShapeError, describe, sig, t_bool, t_choice, t_opt_pair, t_pair
+from .fields import AxisRF, ReceptiveField
 from .import_form import NN, F, Unsupported, kw
 from .import_form import import_size as size
 from .record import Diagram, Imports, OpRecord
@@ -141,6 +141,70 @@ def upsample_label(a: dict) -> str:
     return f"upsample ×{a['scale_factor']:g}{how}"
 
 
+CROP_SIG = sig("centre crop of the H×W grid to a size (torchvision's center_crop)", A("size", t_pair))
+
+
+def crop_offsets(attrs, shape) -> tuple[int, int]:
+    """torchvision's ``center_crop``: ``int(round((in - out) / 2))`` rows above, columns left."""
+    (h, w), (_, hi, wi) = attrs["size"], shape
+    return int(round((hi - h) / 2.0)), int(round((wi - w) / 2.0))
+
+
+def crop_shape(attrs, shapes):
+    (shape,) = shapes
+    c, h, w = sr.need_map(Op.CROP, shape)
+    oh, ow = attrs["size"]
+    if oh > h or ow > w:
+        raise ShapeError(
+            "E403",
+            f"crop to {oh}×{ow} is larger than its {h}×{w} input",
+            help="centre cropping only shrinks the grid; pad first to grow it",
+        )
+    return (c, oh, ow)
+
+
+def crop_rf(attrs, rfs, ids, shapes) -> ReceptiveField:
+    # cropping moves the grid: unit 0 is the input's unit `top` (`left`); nothing else changes
+    (rf,) = rfs
+    offsets = crop_offsets(attrs, shapes[0])
+    axes = [
+        a if a.size is None else AxisRF(a.size, a.stride, a.padding - o * a.stride) for a, o in zip(rf[:2], offsets)
+    ]
+    return ReceptiveField(*axes)
+
+
+CROP_HELPERS = {
+    "center_crop": '''def center_crop(x: torch.Tensor, size: tuple) -> torch.Tensor:
+    """torchvision's `center_crop` of an NCHW map to `size` (h, w)."""
+    h, w = size
+    # torchvision's int(round((in - out) / 2)), half to even, in integers so that it traces
+    dh, dw = int(x.shape[-2]) - h, int(x.shape[-1]) - w
+    top, left = dh // 2 + (dh % 4 == 3), dw // 2 + (dw % 4 == 3)
+    return x[..., top : top + h, left : left + w]''',
+    "CenterCrop": '''class CenterCrop(nn.Module):
+    """`center_crop` as a module, for `nn.Sequential`."""
+
+    def __init__(self, size: tuple) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = self.size
+        dh, dw = int(x.shape[-2]) - h, int(x.shape[-1]) - w
+        top, left = dh // 2 + (dh % 4 == 3), dw // 2 + (dw % 4 == 3)
+        return x[..., top : top + h, left : left + w]''',
+}
+
+
+def _crop_call(out_size):
+    out = size(out_size)
+    return "crop", (tuple(out) if isinstance(out, (tuple, list)) else out,), ()
+
+
+def f_center_crop(img, output_size):
+    return _crop_call(output_size)
+
+
 RECORDS = (
     OpRecord(
         Op.UPSAMPLE,
@@ -161,5 +225,29 @@ RECORDS = (
             functions={F + "interpolate": f_interpolate},
         ),
         aliases={"interpolate": {}},
+    ),
+    OpRecord(
+        Op.CROP,
+        CROP_SIG,
+        crop_shape,
+        TorchOp(
+            "CenterCrop",
+            lambda a, s=None: [Arg("size", tuple(a["size"]), True)],
+            "center_crop",
+            lambda a, s=None: [Arg("size", tuple(a["size"]), True)],
+            helpers=CROP_HELPERS,
+        ),
+        Diagram("other", lambda a: f"crop to {labels.kxk(a['size'])}"),
+        rf=crop_rf,
+        view=True,  # a slice of its input (aten::slice: no fvcore handle, no arithmetic)
+        role="pointwise",  # no window: only moves the grid, as pad does
+        imports=Imports(
+            modules={"torchvision.transforms.transforms.CenterCrop": lambda m: _crop_call(m.size)},
+            functions={"torchvision.transforms.functional.center_crop": f_center_crop},
+            helpers={
+                "CenterCrop": lambda m: _crop_call(m.size),
+                "center_crop": lambda x, size: _crop_call(size),
+            },
+        ),
     ),
 )

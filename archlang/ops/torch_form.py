@@ -14,7 +14,7 @@ hand-written code (``nn.MaxPool2d(3, stride=2, ceil_mode=True)``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 _NO_DEFAULT = object()
@@ -226,3 +226,6 @@ class TorchOp:
     # their parameters): "same" as the input's, "out_arg" the second constructor argument
     # (conv, linear), "flatten", "split", "concat", or "shape": the output's, as a literal.
     width: str = "same"
+    # Definitions the generated file includes when the op uses them, by name (a function,
+    # ``def name``, or a class): what torch lacks, written without importing torchvision.
+    helpers: Mapping[str, str] = field(default_factory=dict)

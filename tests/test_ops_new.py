@@ -18,6 +18,7 @@ import pytest
 import torch
 import torchvision
 import torchvision.transforms.functional as TF  # noqa: N812
+from graph_reference import evaluate
 from torch import nn
 
 import archlang
@@ -278,3 +279,66 @@ def test_crop_in_a_sequential_is_the_generated_module_and_reads_back():
     # 8×9 -> 5×4: rows from round(1.5) = 2, columns from round(2.5) = 2
     torch.testing.assert_close(built(x), torch.relu(built.features[0](x)[..., 2:7, 2:6]))
     assert "crop((5, 4))" in archlang.from_module(built, (3, 10, 11))
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        "conv_transpose(2, 3, stride=2, padding=1)",
+        "conv_transpose(2, 4, stride=2, padding=1)",
+        "conv_transpose(2, 2, stride=2)",
+        "conv_transpose(2, 3, stride=3, dilation=2)",
+        "upsample(scale_factor=2)",
+        'upsample(scale_factor=2, mode="bilinear")',
+        'upsample(scale_factor=3, mode="bilinear")',
+        "pixel_shuffle(2)",
+    ],
+)
+def test_upsampling_field_size_is_the_widest_gradient_support(layer):
+    """After a 3×3 conv (a field of 3), the field size is the most input pixels any output
+    unit away from the borders depends on: the support of its gradient, all weights 1."""
+    spec = _spec(f"conv2d(4, 3)\n  y: {layer}", (1, 14, 14))
+    rf = archlang.analyze(spec).nodes["y"].rf.h
+    model = archlang.build(spec).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0 if p.dim() > 1 else 0.0)
+    out_h = archlang.analyze(spec).nodes["y"].shape[1]
+    sizes = []
+    for i in range(out_h // 4, out_h - out_h // 4):  # interior units: no border clipping
+        x = torch.ones(1, 1, 14, 14, dtype=torch.float64, requires_grad=True)
+        model(x)[0, 0, i, out_h // 2].backward()
+        rows = x.grad[0, 0].abs().sum(1).nonzero().flatten()
+        sizes.append(int(rows[-1] - rows[0] + 1))
+    assert rf.size == max(sizes)
+
+
+def test_a_decoder_of_the_new_ops_equals_the_independent_reference():
+    """Built (the emitted code) against tests/graph_reference.py, which evaluates the graph
+    node by node with torch.nn.functional and shares nothing with the code generator."""
+    spec = """network Dec() {
+  input 4x9x10
+  a: conv2d(8, 3, padding=1)
+  g: group_norm(4)
+  p: prelu(8)
+  t: conv_transpose(8, 3, stride=2, padding=1, output_padding=1, groups=2)
+  i: instance_norm(affine=true, track_running_stats=true)
+  l: leaky_relu(0.2)
+  c: crop((15, 16))
+  u: upsample(scale_factor=2, mode="bilinear")
+  e: elu(0.5)
+  s: softplus(beta=2)
+  h: hardtanh(-1.5, 2)
+  m: mish
+  d: dropout2d(0.2)
+  ps: pixel_shuffle(2)
+  n: upsample(size=(20, 21))
+  q: adaptive_maxpool((5, 4))
+}"""
+    compiled = archlang.compile_spec(spec)
+    built = archlang.build(compiled).double().eval()
+    _randomise(built)
+    x = torch.randn(2, 4, 9, 10, dtype=torch.float64)
+    expected = evaluate(compiled.graph, built.state_dict(), x)
+    torch.testing.assert_close(built(x), expected, rtol=0, atol=1e-10)
+    assert tuple(expected.shape[1:]) == compiled.graph.nodes["q"].shape

@@ -106,6 +106,10 @@ def _hardtanh_shape(attrs, shapes):
 _hardtanh_shape.layout_free = True
 
 
+def f_hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return "hardtanh", (), kw(HARDTANH_SIG, [("min_val", float(min_val)), ("max_val", float(max_val))])
+
+
 def _prelu_shape(attrs, shapes):
     (shape,) = shapes
     n = attrs["num_parameters"]
@@ -263,7 +267,8 @@ RECORDS = (
                     (),
                     kw(HARDTANH_SIG, [("min_val", float(m.min_val)), ("max_val", float(m.max_val))]),
                 )
-            }
+            },
+            functions={F + "hardtanh": f_hardtanh},
         ),
     ),
     _activation(

@@ -76,14 +76,27 @@ def upscaled(factors: Callable[[dict, tuple], tuple]) -> Rule:
 def transposed(attrs, rfs, ids, shapes) -> ReceptiveField:
     """A transposed conv with stride ``s``: output ``o`` gathers the input units ``i`` with
     ``i * s = o + padding - d * kk`` for the kernel taps ``kk``, so neighbouring outputs are
-    1 / s input jumps apart, at most ``floor(d * (k - 1) / s) + 1`` consecutive input units
-    reach one output, and unit 0 is centred at ``(padding - d * (k - 1) / 2) / s``."""
+    1 / s input jumps apart, the field grows by the widest span of the units one output
+    gathers (:func:`transposed_span`), and unit 0 is centred at
+    ``(padding - d * (k - 1) / 2) / s``."""
     (rf,) = rfs
     axes = []
     for a, k, s, p, d in zip(rf[:2], attrs["kernel_size"], attrs["stride"], attrs["padding"], attrs["dilation"]):
-        span = d * (k - 1)
-        axes.append(resampled(a, Fraction(s), (p - Fraction(span, 2)) / s, span // s))
+        axes.append(resampled(a, Fraction(s), (p - Fraction(d * (k - 1), 2)) / s, transposed_span(k, s, d)))
     return ReceptiveField(*axes)
+
+
+def transposed_span(k: int, s: int, d: int) -> int:
+    """The most input units apart (last - first) that one output of a transposed conv
+    gathers: over the residues ``x`` of ``o + padding`` mod ``s``, the taps ``kk`` with
+    ``x - d * kk`` divisible by ``s`` (a dilation sharing a factor with the stride skips
+    some residues)."""
+    widest = 0
+    for x in range(s):
+        units = [(x - d * kk) // s for kk in range(k) if (x - d * kk) % s == 0]
+        if units:
+            widest = max(widest, max(units) - min(units))
+    return widest
 
 
 def windowed(attrs, rfs, ids, shapes) -> ReceptiveField:

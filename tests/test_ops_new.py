@@ -220,6 +220,7 @@ def test_upsampling_receptive_fields_have_a_stride_below_one():
     # bilinear mixes two neighbours: one more jump of t; half-pixel mapping moves unit 0 by
     # -1/4 of t's jump
     assert (b.size, b.stride, b.centre2) == (Fraction(9, 2), Fraction(1, 4), Fraction(-3, 4))
+    assert a.nodes["b"].rf.text() == "4.5×4.5"  # as the text report prints it
     # the report's JSON prints the fractions as numbers
     out = subprocess.run(
         [sys.executable, "-m", "archlang.cli.main", "-e", _spec(body, (3, 16, 16)), "--report", "--format", "json"],

@@ -50,4 +50,8 @@ class ReceptiveField(NamedTuple):
         """``"1311×1311"``, ``"global"``, or ``"1311×global"`` for a mixed case."""
         if self.whole:
             return "global"
-        return "×".join("global" if a.whole else str(a.size) for a in (self.h, self.w))
+        # after upsampling a size can be a fraction of an input pixel: 4.5, not 9/2
+        return "×".join(
+            "global" if a.whole else f"{float(a.size):g}" if not isinstance(a.size, int) else str(a.size)
+            for a in (self.h, self.w)
+        )

@@ -343,3 +343,18 @@ def test_a_decoder_of_the_new_ops_equals_the_independent_reference():
     expected = evaluate(compiled.graph, built.state_dict(), x)
     torch.testing.assert_close(built(x), expected, rtol=0, atol=1e-10)
     assert tuple(expected.shape[1:]) == compiled.graph.nodes["q"].shape
+
+
+def test_a_bad_record_is_refused_where_it_is_written():
+    from archlang.ops import RECORDS, Op
+    from archlang.ops.record import OpRecord
+    from archlang.ops.torch_form import TorchOp
+
+    good = RECORDS[Op.PRELU]
+    with pytest.raises(ValueError, match="role"):
+        OpRecord(Op.PRELU, good.signature, good.shape, good.torch, good.diagram, role="activation")
+    with pytest.raises(ValueError, match="no functional form"):
+        OpRecord(Op.PRELU, good.signature, good.shape, TorchOp("nn.PReLU", functional="F.prelu"), good.diagram,
+                 params=good.params)  # fmt: skip
+    with pytest.raises(ValueError, match="width"):
+        OpRecord(Op.PRELU, good.signature, good.shape, TorchOp("nn.PReLU", width="double"), good.diagram)

@@ -28,6 +28,8 @@ ShapeRule = Callable[[dict, list], tuple]
 ROLES = ("source", "conv", "pool", "global", "pointwise", "merge", "upsample")
 # Diagram categories (backends/diagrams/style.py draws each in its colour).
 CATEGORIES = ("conv", "pool", "norm", "classifier", "other")
+# How an op's output width follows (backends/torch/describe.py writes each).
+WIDTHS = ("same", "out_arg", "flatten", "split", "concat", "shape")
 
 
 @dataclass(frozen=True)
@@ -82,5 +84,10 @@ class OpRecord:
     def __post_init__(self):
         if self.role not in ROLES:
             raise ValueError(f"{self.op}: role {self.role!r} is not one of {ROLES}")
+        if self.torch.width not in WIDTHS:
+            raise ValueError(f"{self.op}: torch width {self.torch.width!r} is not one of {WIDTHS}")
+        if self.params is not zero and self.torch.functional is not None:
+            # weights live in a module; a functional call would have nowhere to keep them
+            raise ValueError(f"{self.op}: an op with parameters has no functional form")
         if self.diagram.category not in CATEGORIES:
             raise ValueError(f"{self.op}: diagram category {self.diagram.category!r} is not one of {CATEGORIES}")

@@ -92,19 +92,23 @@ def _concat_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
     return total
 
 
-# Ops whose output width is not their input's (every other op keeps it).
+def _literal_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
+    return Lin((), leaf.shape[0])
+
+
+# How an op's output width follows, by its torch form's ``width`` ("same": the input's).
 _OUT_CHANNELS = {
-    Op.CONV2D: _weights_out,
-    Op.LINEAR: _weights_out,
-    Op.FLATTEN: _flatten_out,
-    Op.SPLIT: _split_out,
-    Op.CONCAT: _concat_out,
+    "out_arg": _weights_out,
+    "flatten": _flatten_out,
+    "split": _split_out,
+    "concat": _concat_out,
+    "shape": _literal_out,
 }
 
 
 def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
     """Channels of a primitive op's output, from its constructor call and input channels."""
-    rule = _OUT_CHANNELS.get(leaf.op)
+    rule = _OUT_CHANNELS.get(TORCH_OPS[leaf.op].width)
     if rule is not None:
         return rule(leaf, call, in_lins)
     return in_lins[0] if in_lins else IN

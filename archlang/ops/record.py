@@ -80,6 +80,10 @@ class OpRecord:
     imports: Imports = field(default_factory=Imports)
     # other names a spec may call it by, with the arguments they fix
     aliases: Mapping[str, Mapping] = field(default_factory=dict)
+    # the (H, W) attribute a second value read with `from x, ref` fills with ref's size
+    # (`upsample(mode="bilinear") from x, input`: torchvision's F.interpolate to the
+    # input's size); the generated forward reads it from that tensor (``ref.shape[-2:]``)
+    size_from_value: str | None = None
 
     def __post_init__(self):
         if self.role not in ROLES:

@@ -33,7 +33,7 @@ UPSAMPLE_SIG = sig(
 
 
 def upsample_shape(attrs, shapes):
-    (shape,) = shapes
+    shape = shapes[0]  # a second input only gave its size (``size_from_value``)
     c, h, w = sr.need_map(Op.UPSAMPLE, shape)
     if (attrs["size"] is None) == (attrs["scale_factor"] is None):
         raise ShapeError(
@@ -61,8 +61,9 @@ def _factors(attrs, shape) -> tuple:
 def upsample_rf(attrs, rfs, ids, shapes) -> ReceptiveField:
     """Nearest: each output unit is one input unit's copy, 1 / factor apart. Bilinear: it
     mixes two neighbouring input units per axis. PyTorch's half-pixel mapping places unit 0,
-    except bilinear with align_corners, whose corners (unit 0 among them) are the input's."""
-    (rf,) = rfs
+    except bilinear with align_corners, whose corners (unit 0 among them) are the input's.
+    A value read only for its size adds nothing to the field."""
+    rf = rfs[0]
     axes = []
     for a, factor in zip(rf[:2], _factors(attrs, shapes[0])):
         corners = attrs["mode"] == "bilinear" and attrs["align_corners"]
@@ -151,7 +152,7 @@ def crop_offsets(attrs, shape) -> tuple[int, int]:
 
 
 def crop_shape(attrs, shapes):
-    (shape,) = shapes
+    shape = shapes[0]  # a second input only gave its size (``size_from_value``)
     c, h, w = sr.need_map(Op.CROP, shape)
     oh, ow = attrs["size"]
     if oh > h or ow > w:
@@ -165,7 +166,7 @@ def crop_shape(attrs, shapes):
 
 def crop_rf(attrs, rfs, ids, shapes) -> ReceptiveField:
     # cropping moves the grid: unit 0 is the input's unit `top` (`left`); nothing else changes
-    (rf,) = rfs
+    rf = rfs[0]
     offsets = crop_offsets(attrs, shapes[0])
     axes = [
         a if a.size is None else AxisRF(a.size, a.stride, a.padding - o * a.stride) for a, o in zip(rf[:2], offsets)
@@ -225,6 +226,7 @@ RECORDS = (
             functions={F + "interpolate": f_interpolate},
         ),
         aliases={"interpolate": {}},
+        size_from_value="size",
     ),
     OpRecord(
         Op.CROP,
@@ -249,5 +251,6 @@ RECORDS = (
                 "center_crop": lambda x, size: _crop_call(size),
             },
         ),
+        size_from_value="size",
     ),
 )

@@ -8,6 +8,7 @@ the same function is right about wiring, arguments and order, not just equal to 
 
 from __future__ import annotations
 
+import importlib
 from collections import OrderedDict
 
 import torch
@@ -52,6 +53,15 @@ def _shuffle(groups, x):
 
 
 # op -> f(attrs, input tensors, parameters of the node) in eval mode
+def _external(a, x, p):
+    """An `extern` module: the declared class itself, made with the node's arguments and
+    given the state_dict's tensors under its path."""
+    module, _, cls = a["target"].partition(":")
+    made = getattr(importlib.import_module(module), cls)(**dict(a["args"]))
+    made.load_state_dict(p, strict=True)
+    return made.eval().to(x.dtype)(x)
+
+
 EVAL = {
     Op.TRANSFORM_INPUT: lambda a, xs, p: _transform(a, xs[0], p),
     Op.CONV2D: lambda a, xs, p: _conv(a, xs[0], p),
@@ -99,6 +109,7 @@ EVAL = {
     Op.CONV_TRANSPOSE: lambda a, xs, p: _conv_transpose(a, xs[0], p),
     Op.UPSAMPLE: lambda a, xs, p: _upsample(a, xs[0]),
     Op.CROP: lambda a, xs, p: _crop(a, xs[0]),
+    Op.EXTERNAL: lambda a, xs, p: _external(a, xs[0], p),
 }
 
 

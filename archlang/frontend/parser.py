@@ -181,6 +181,21 @@ class _ToIR(Transformer_NonRecursive):
             inputs=inputs or (),
         )
 
+    def extern_def(self, meta, c):
+        name, params, target, *rules = c
+        return ir.ExternDef(
+            span=self.sp(meta),
+            name=str(name),
+            name_span=_tok_span(self.file, name),
+            target=_unquote(target, self.problems, self.file),
+            target_span=_tok_span(self.file, target),
+            params=params or (),
+            rules=tuple(r for r in rules if r is not None),
+        )
+
+    def extern_rule(self, meta, c):
+        return ir.KwArg(span=self.sp(meta), name=str(c[0]), value=c[1])
+
     def block_inputs(self, meta, c):
         return tuple(ir.Label(span=_tok_span(self.file, t), text=str(t)) for t in c)
 

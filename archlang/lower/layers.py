@@ -7,7 +7,7 @@ import difflib
 from dataclasses import replace
 
 from archlang.frontend import ir
-from archlang.frontend.expressions import Env
+from archlang.frontend.expressions import Env, evaluate
 from archlang.lower.layer_names import check_label, label_text
 from archlang.ops.binding import bind_args
 from archlang.ops.shape_rules import resolve_padding
@@ -265,6 +265,8 @@ def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame, extra: tuple = (
     callee, ctx = call.name, frame.ctx
     if callee in ctx.unit:
         return _unit(lw, call, name, cur, frame)
+    if callee in lw.blocks and isinstance(lw.blocks[callee], ir.ExternDef):
+        return _extern(lw, lw.blocks[callee], call, name, cur, frame)
     if callee in lw.blocks:
         block = lw.blocks[callee]
         benv, sub_ctx = _enter_block(lw, block, call, frame, cur)
@@ -313,6 +315,58 @@ def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame, extra: tuple = (
     if name is None:
         name = frame.scope.auto_name(callee)
     return lw.add_node(frame.scope, name, op, attrs, (cur, *extra), call.span, ctx, exprs)
+
+
+EXTERN_RULES = ("shape", "params", "flops")
+
+
+def _extern(lw: Lowering, ext: ir.ExternDef, call: ir.Call, name, cur, frame: Frame):
+    """An ``extern`` module: one node whose attributes hold the class to import, the
+    constructor arguments (the declared parameters, by name) and the declaration's output
+    shape, parameter count and FLOPs, evaluated for this call and its input."""
+    values = bind_block_args(ext, call, frame.env, lw.globals)
+    env = Env(BlockInput(lw, cur, call.span, lw.globals), values)
+    found = {"shape": lw.shape_of(cur), "params": 0, "flops": 0}
+    for rule in ext.rules:
+        if rule.name not in EXTERN_RULES:
+            close = difflib.get_close_matches(rule.name, EXTERN_RULES, n=1)
+            raise lowering_error(
+                "E202",
+                f"`extern` declares {', '.join(EXTERN_RULES)}, not `{rule.name}`",
+                rule.span,
+                help=f"did you mean `{close[0]}`?" if close else None,
+            )
+        found[rule.name] = evaluate(rule.value, env)
+    shape = found["shape"]
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, tuple) or len(shape) not in (1, 3) or not all(_count(v) and v > 0 for v in shape):
+        raise lowering_error("E303", f"`{ext.name}`'s shape must be C×H×W or a feature count, got {shape!r}", call.span)
+    for key in ("params", "flops"):
+        if not _count(found[key]) or found[key] < 0:
+            raise lowering_error("E303", f"`{ext.name}`'s {key} must be a count, got {found[key]!r}", call.span)
+    module, _, cls = ext.target.replace(":", ".").rpartition(".")
+    if not module or not all(part.isidentifier() for part in ext.target.replace(":", ".").split(".")):
+        raise lowering_error(
+            "E207",
+            f'`{ext.target}` is not a module and class such as "mypkg.layers:DropBlock"',
+            ext.target_span,
+        )
+    attrs = {
+        "target": f"{module}:{cls}",
+        "class": cls,
+        "args": tuple(values.items()),
+        "shape": tuple(shape),
+        "params": found["params"],
+        "flops": found["flops"],
+    }
+    if name is None:
+        name = frame.scope.auto_name(ext.name)
+    return lw.add_node(frame.scope, name, Op.EXTERNAL, attrs, (cur,), call.span, frame.ctx)
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _bind(op, call: ir.Call, env, fixed: dict):

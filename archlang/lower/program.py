@@ -22,11 +22,12 @@ MAX_CONST_CHAIN = 64
 PARAM_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
 
-def collect_blocks(program: Program) -> dict[str, ir.BlockDef]:
-    blocks: dict[str, ir.BlockDef] = {}
+def collect_blocks(program: Program) -> dict[str, ir.BlockDef | ir.ExternDef]:
+    """Blocks and ``extern`` modules by name (both are called like blocks)."""
+    blocks: dict[str, ir.BlockDef | ir.ExternDef] = {}
     for module in program.modules:
         for item in module.items:
-            if not isinstance(item, ir.BlockDef):
+            if not isinstance(item, (ir.BlockDef, ir.ExternDef)):
                 continue
             if item.name in blocks and module.file != "<prelude>":
                 prev = blocks[item.name]

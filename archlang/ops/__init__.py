@@ -34,7 +34,9 @@ SIGNATURES: dict[Op, Signature] = {op: r.signature for op, r in RECORDS.items()}
 GROUP_OPS: dict[str, Op] = {"concat": Op.CONCAT, "add": Op.ADD, "mul": Op.MUL}
 MERGE_OPS = frozenset(GROUP_OPS.values())  # the graph ops that merge parallel branches
 # Names a spec may call directly (structural ops are written with `concat {}` / `add {}` / `mul {}`).
-CALLABLE_OPS: dict[str, Op] = {op.value: op for op in Op if op is not Op.INPUT and op not in GROUP_OPS.values()}
+CALLABLE_OPS: dict[str, Op] = {
+    op.value: op for op in Op if op not in (Op.INPUT, Op.EXTERNAL) and op not in GROUP_OPS.values()
+}
 # Other names for a call, with the arguments they fix: `global_avgpool` is `adaptive_avgpool(1)`.
 ALIASES: dict[str, tuple[Op, dict]] = {
     name: (op, dict(fixed)) for op, r in RECORDS.items() for name, fixed in r.aliases.items()

@@ -65,6 +65,7 @@ class Op(str, Enum):
     CONV_TRANSPOSE = "conv_transpose"
     UPSAMPLE = "upsample"
     CROP = "crop"
+    EXTERNAL = "extern"  # a module from outside archlang, declared with `extern`
 
 
 class ShapeError(Exception):

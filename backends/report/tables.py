@@ -70,6 +70,9 @@ def _total_row(name: str, totals, rf) -> dict:
     }
 
 
+MAX_OUTPUT_NOTES = 16
+
+
 def layers_table(analysis: Analysis, depth: int | None, machine: bool = False) -> ReportTable:
     network = analysis.network
     main = Section(None, [_row(grp.id or network, grp.label, grp) for grp in group_nodes(analysis, depth)])
@@ -91,6 +94,13 @@ def layers_table(analysis: Analysis, depth: int | None, machine: bool = False) -
         f"peak live activations at inference: {analysis.peak_activation_bytes:,} bytes"
         + (f" (at {analysis.peak_at})" if analysis.peak_at else ""),
     ]
+    returns = analysis.graph.returns
+    if returns:  # `outputs dict(...)`: every value the network returns has its own field
+        notes.append(
+            "outputs (receptive field): "
+            + ", ".join(f"{key} {analysis.nodes[nid].rf.text()}" for key, nid in returns[:MAX_OUTPUT_NOTES])
+            + (f", and {len(returns) - MAX_OUTPUT_NOTES:,} more" if len(returns) > MAX_OUTPUT_NOTES else "")
+        )
     if analysis.aux_totals:
         aux_params = sum(a.params for a in analysis.aux_totals.values())
         notes.append(f"with aux heads (training): params {t.params + aux_params:,}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ops import Op
+from ..ops import MERGE_OPS, Op
 from .results import Analysis, NodeCost, Totals
 
 
@@ -45,6 +45,10 @@ def _label(analysis: Analysis, gid: str, members: list[NodeCost]) -> str:
         return scope.template or "block"
     if scope.kind == "unit":
         return scope.args.get("style") or "unit"
+    if scope.kind == "group":  # what it merges: `concat of 4`, `add of 2`
+        merge = next((m for m in members if m.op in MERGE_OPS and m.id.rpartition("/")[0] == gid), None)
+        if merge is not None:
+            return f"{_OP_NAMES[merge.op]} of {len(analysis.graph.nodes[merge.id].inputs)}"
     return stage_label(analysis.graph, gid, [m.id for m in members]) or scope.kind
 
 

@@ -15,6 +15,8 @@ outputs (`outputs dict(...)`).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
@@ -596,3 +598,12 @@ def test_the_guides_unet_equals_a_unet_written_in_pytorch(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model(x), hand(x))
     assert compiled.graph.nodes["head"].shape == (2, 128, 128)
+
+
+def test_a_named_group_says_what_it_merges_in_the_report():
+    proc = _archc(
+        "-", "--report", "--depth", "1", "--format", "csv", stdin=_guide_spec("network TinyFPN(width: int = 64) {")
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["name"]: row["op"] for row in csv.DictReader(io.StringIO(proc.stdout))}
+    assert rows["inner4"] == "add of 2" and rows["inner3"] == "add of 2" and rows["p3"] == "conv2d"

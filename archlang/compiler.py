@@ -6,11 +6,12 @@ them and resolves what the user passed (a path, a bundled spec name, or spec tex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
+from archlang.frontend import ir
 from archlang.frontend.loader import Program, load_file, load_text
 from archlang.graph.model import Graph
 from archlang.graph.shape_pass import infer_shapes
@@ -123,8 +124,57 @@ def _compile(source, params, input_shape, max_nodes, allow_outside_imports=False
     except SpecError as err:
         raise SpecError(err.diagnostics, err.sources or program.sources) from None
     if problems:
-        raise SpecError(problems, program.sources)
+        raise SpecError(_with_group_hints(problems, program), program.sources)
     return Compiled(program, graph)
+
+
+MERGE_CODES = ("E401", "E402")
+CONTROL_KINDS = {"if": "an `if`", "for": "a `for`", "repeat": "a `repeat`"}
+
+
+def _with_group_hints(problems: list, program: Program) -> list:
+    """A merge error at a group one of whose branches is an ``if``/``for``/``repeat`` with
+    several statements gets a hint: inside a group each of those statements is a branch of
+    its own (as documented), which is seldom what was meant when the shapes disagree."""
+    wanted = {d.span: d for d in problems if d.code in MERGE_CODES and d.span is not None}
+    if not wanted:
+        return problems
+    hints = {}
+    for group in _groups(program):
+        control = next(
+            (b for b in group.branches if b.kind in CONTROL_KINDS and _multi_statement(b)),
+            None,
+        )
+        if group.span in wanted and control is not None:
+            hints[group.span] = (
+                f"{CONTROL_KINDS[control.kind]} inside `{group.mode} {{ }}` makes each statement of its body "
+                "a branch of its own; to make the body one branch, wrap it in braces: "
+                f"`{control.kind} ... {{ {{ a; b }} }}`"
+            )
+    return [
+        replace(d, help=f"{d.help}; {hints[d.span]}" if d.help else hints[d.span]) if d.span in hints else d
+        for d in problems
+    ]
+
+
+def _multi_statement(stmt) -> bool:
+    bodies = [b.body for b in stmt.branches] + [stmt.orelse or ()] if stmt.kind == "if" else [stmt.body]
+    return any(len(body) > 1 for body in bodies)
+
+
+def _groups(program: Program):
+    """Every ``concat``/``add``/``mul`` group of the program's modules."""
+    stack: list = [m for m in program.modules]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, tuple | list):
+            stack.extend(node)
+            continue
+        if not is_dataclass(node):
+            continue
+        if isinstance(node, ir.Group):
+            yield node
+        stack.extend(getattr(node, f.name) for f in fields(node) if f.name != "span")
 
 
 def ensure_compiled(

@@ -27,6 +27,7 @@ UNTAGGED = {
     "sources": ir.Label,  # `from` names; `input` and `a.b` are tagged (InputRef, PathRef)
     "parts": ir.Label,
     "inputs": ir.Label,  # a block's input names
+    "rules": ir.KwArg,  # an extern's `shape = ...`
 }
 
 

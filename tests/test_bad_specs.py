@@ -179,7 +179,10 @@ def test_syntax_errors_list_expected_tokens(name, expected_tokens):
 
 
 def test_unexpected_eof_and_quotes():
-    assert _diag("unexpected_eof").message == "unexpected end of file"
+    # a body left open to the end of the file is reported at its `{`, as rustc does
+    eof = _diag("unexpected_eof")
+    assert eof.message == "unclosed `{`" and eof.label == "this `{` is never closed"
+    assert [n.message for n in eof.notes] == ["the parser stopped here: unexpected end of file"]
     assert "double quotes" in _diag("string_single_quote").help
     assert "not closed" in _diag("string_unclosed").help
 

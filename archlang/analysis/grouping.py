@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ops import Op
+from ..ops import MERGE_OPS, Op
 from .results import Analysis, NodeCost, Totals
 
 
@@ -41,6 +41,52 @@ def _label(analysis: Analysis, gid: str, members: list[NodeCost]) -> str:
     scope = analysis.graph.scopes.get(gid)
     if scope is None:
         return analysis.network if gid == "" else "group"
+    if scope.kind == "block":
+        return scope.template or "block"
+    if scope.kind == "unit":
+        return scope.args.get("style") or "unit"
+    if scope.kind == "group":  # what it merges: `concat of 4`, `add of 2`
+        merge = next((m for m in members if m.op in MERGE_OPS and m.id.rpartition("/")[0] == gid), None)
+        if merge is not None:
+            return f"{_OP_NAMES[merge.op]} of {len(analysis.graph.nodes[merge.id].inputs)}"
+    return stage_label(analysis.graph, gid, [m.id for m in members]) or scope.kind
+
+
+MAX_RUNS = 3  # a sequence told as more runs than this is just a "branch"
+
+
+def stage_label(graph, gid: str, node_ids) -> str | None:
+    """What a labelled sequence is, as the papers' figures say it: its direct children as
+    runs of the same block, unit or op (ResNet's ``layer1``: ``3 × Bottleneck``; a stage
+    with a downsampling block first: ``DownBlock, 2 × Block``); ``None`` past
+    :data:`MAX_RUNS` runs, or when the scope is no sequence."""
+    scope = graph.scopes.get(gid)
+    if scope is None or scope.kind != "branch":
+        return None
+    depth = len(scope.path)
+    children: dict[str, str] = {}
+    for nid in node_ids:
+        path = graph.nodes[nid].path
+        if len(path) <= depth or path[:depth] != scope.path:
+            continue
+        child = "/".join(path[: depth + 1])
+        if child not in children:
+            children[child] = _child_label(graph, child, nid)
+    runs: list[list] = []
+    for label in children.values():
+        if runs and runs[-1][0] == label:
+            runs[-1][1] += 1
+        else:
+            runs.append([label, 1])
+    if not runs or len(runs) > MAX_RUNS:
+        return None
+    return ", ".join(label if count == 1 else f"{count} × {label}" for label, count in runs)
+
+
+def _child_label(graph, child: str, nid: str) -> str:
+    scope = graph.scopes.get(child)
+    if scope is None:
+        return _OP_NAMES[graph.nodes[nid].op]
     if scope.kind == "block":
         return scope.template or "block"
     if scope.kind == "unit":

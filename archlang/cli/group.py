@@ -100,6 +100,18 @@ class DefaultGroup(click.Group):
         formatter.write_usage(ctx.command_path, "[OPTIONS] FILE")
         formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="       ")
 
+    def format_commands(self, ctx, formatter):
+        """Each command with its whole first sentence, wrapped: click cuts a summary at the
+        line's width ("TARGET is..."), which reads as if the help were broken."""
+        rows = [
+            (name, cmd.get_short_help_str(limit=10_000))
+            for name, cmd in sorted(self.commands.items())
+            if not cmd.hidden
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def format_options(self, ctx, formatter):
         default = self.commands[DEFAULT]
         sub = default.make_context(DEFAULT, ["-"], parent=ctx, resilient_parsing=True)

@@ -5,6 +5,9 @@
     archc lint FILE
     archc fmt FILES... [--check] [--diff]
     archc diff A B [--set-a K=V] [--set-b K=V]
+    archc train SPEC --data DIR [--recipe NAME] [--out DIR]
+    archc eval SPEC --weights CKPT --data DIR
+    archc export SPEC -o model.onnx|model.pt2 [--weights CKPT]
     archc import TARGET [-o FILE] [--input CxHxW] [--name NAME] [--kw KEY=VALUE]
     archc bench SPEC [--batch N] [--rounds R] [--layers] [--format text|md|csv|json]
 
@@ -25,7 +28,7 @@ import click
 
 from archlang.cli.group import DEFAULT, DefaultCommand, DefaultGroup, UsageProblem
 from archlang.cli.inputs import _load_text, parse_dims, parse_sets, refuse_inputs, spec_source
-from archlang.cli.output import report_errors, use_color, write_output
+from archlang.cli.output import report_errors, terminal_width, use_color, write_output
 from archlang.limits import DEFAULT_MAX_NODES
 from archlang.version import __version__
 
@@ -141,6 +144,10 @@ def main():
     archc lint FILE
     archc fmt FILES... [--check] [--diff]
     archc diff A B [--set-a NAME=VALUE] [--set-b NAME=VALUE]
+    archc train SPEC --data DIR [--recipe NAME] [--out DIR]
+    archc eval SPEC --weights CKPT --data DIR
+    archc export SPEC -o model.onnx|model.pt2 [--weights CKPT]
+    archc import TARGET [-o FILE] [--input CxHxW]
     archc bench SPEC [--batch N] [--layers] [--format text|md|csv|json]
     """
 
@@ -189,12 +196,22 @@ def main():
 @click.option("--costs/--no-costs", default=False, help="Show params/MACs on diagram nodes.")
 @click.option("--collapse/--no-collapse", default=True, help="Collapse repeated identical blocks in diagrams.")
 @click.option("--optimize", is_flag=True, help="torch: fold BatchNorm and fuse sibling 1×1 convs (inference).")
+@click.option(
+    "--dpi",
+    type=click.IntRange(10, 1200),
+    default=None,
+    help="Resolution of a PNG: --emit png (Graphviz's default 96) or --emit plot -o FILE.png (150).",
+)
 def compile_cmd(file, sets, input_dims, max_nodes, text, allow_outside_imports, emit, output, report, **options):
     """Compile FILE (a path, a bundled spec name, or `-` for stdin)."""
     if not emit and not report:
         raise UsageProblem("nothing to do: give --emit FORMAT or --report (or use `archc check FILE`)")
     if emit and report:
         raise UsageProblem("give either --emit or --report, not both")
+    if options.get("dpi") is not None and not (
+        emit == "png" or (emit == "plot" and str(output).lower().endswith(".png"))
+    ):
+        raise UsageProblem("--dpi sizes PNG images: use it with --emit png, or --emit plot -o FILE.png")
     if emit in BINARY and output in (None, "-") and sys.stdout.isatty():
         raise UsageProblem(
             f"--emit {emit} writes binary data, which would garble the terminal: "
@@ -204,6 +221,8 @@ def compile_cmd(file, sets, input_dims, max_nodes, text, allow_outside_imports, 
     refuse_inputs(output, compiled)
     notes: list[str] = []
     options.update(output=output, sets=parse_sets(sets), notes=notes)
+    if report and (options.get("fmt") or "text") == "text" and output in (None, "-"):
+        options["width"] = terminal_width()  # the table fits the terminal, as `archc diff`'s does
     from archlang.diagnostics import SpecError
 
     try:
@@ -361,7 +380,8 @@ def diff_cmd(spec_a, spec_b, sets, sets_a, sets_b, input_dims, max_nodes, fmt, o
     b = compile_or_exit(spec_b, sets + sets_b, input_dims, max_nodes)
     refuse_inputs(output, a, b)
     labels = (_side_label(spec_a, sets + sets_a), _side_label(spec_b, sets + sets_b))
-    write_output(_load(DIFF)(a, b, labels, fmt), output)
+    width = terminal_width() if fmt == "text" and output in (None, "-") else None
+    write_output(_load(DIFF)(a, b, labels, fmt, width), output)
 
 
 def _side_label(spec: str, sets: tuple[str, ...]) -> str:

@@ -20,6 +20,21 @@ def use_color(stream) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+def terminal_width(stream=None) -> int | None:
+    """The columns a table printed on ``stream`` (stdout) should fit: ``COLUMNS`` when set
+    (as shells and ``shutil`` read it), else the terminal's width; ``None`` for a pipe or a
+    file, which get the whole table."""
+    value = os.environ.get("COLUMNS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    stream = sys.stdout if stream is None else stream
+    if hasattr(stream, "isatty") and stream.isatty():
+        import shutil
+
+        return shutil.get_terminal_size().columns
+    return None
+
+
 def report_errors(err) -> None:
     from archlang.diagnostics import render_all
 

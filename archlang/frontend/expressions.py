@@ -353,3 +353,44 @@ _EVAL = {
 def evaluate(node, env: Env):
     """Evaluate an IR expression; raise :class:`SpecError` with the node's span on error."""
     return _EVAL[node.kind](node, env)
+
+
+def source_text(node) -> str:
+    """``node`` written back as archlang source, for usage lines (``stride: int = 1``);
+    operands that are themselves operations are parenthesised, so the text parses back
+    to the same tree whatever the precedence."""
+
+    def inner(n) -> str:
+        text = source_text(n)
+        return f"({text})" if isinstance(n, ir.BinOp | ir.IfExpr) else text
+
+    match node:
+        case ir.Const(value=bool() as v):
+            return str(v).lower()
+        case ir.Const(value=None):
+            return "none"
+        case ir.Const(value=str() as v):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        case ir.Const(value=v):
+            return repr(v)
+        case ir.Dims(values=values):
+            return "x".join(map(str, values))
+        case ir.Name(id=name):
+            return name
+        case ir.BinOp(op=op, left=left, right=right):
+            return f"{inner(left)} {op} {inner(right)}"
+        case ir.UnaryOp(op=op, operand=operand):
+            return f"{op}{' ' if op == 'not' else ''}{inner(operand)}"
+        case ir.IfExpr(test=test, then=then, orelse=orelse):
+            return f"if {inner(test)} then {inner(then)} else {inner(orelse)}"
+        case ir.FuncCall(func=func, args=args):
+            return f"{func}({', '.join(map(source_text, args))})"
+        case ir.Index(value=value, index=index):
+            return f"{inner(value)}[{source_text(index)}]"
+        case ir.TupleExpr(items=(item,)):
+            return f"({source_text(item)},)"
+        case ir.TupleExpr(items=items):
+            return f"({', '.join(map(source_text, items))})"
+        case ir.ListExpr(items=items):
+            return f"[{', '.join(map(source_text, items))}]"
+    return "..."

@@ -17,7 +17,7 @@ from typing import Literal
 from archlang.diagnostics import Span
 
 IR_VERSION = 3  # 2: name templates carry their parsed holes (Label.pieces, Label.holes)
-# 3: layers read named values (LayerStmt.sources, Merge); var / assignment statements
+# 3: layers read named values (LayerStmt.sources, Merge); var / assignment statements; extern
 
 _node = dataclass(frozen=True, slots=True, kw_only=True)
 
@@ -342,7 +342,24 @@ class NetworkDef(Node):
     body: tuple[Stmt, ...] = ()
 
 
-TopItem = Import | ConstStmt | BlockDef | NetworkDef
+@_node
+class ExternDef(Node):
+    """``extern Name(params) = "pkg.mod:Class" { shape = ...; params = ...; flops = ... }``:
+    a module archlang has no op for, called like a block; ``rules`` give its output shape
+    and costs as expressions of its parameters and ``in_shape``."""
+
+    kind: Literal["extern"] = _kind("extern")
+    name: str
+    name_span: Span
+    target: str
+    target_span: Span
+    params: tuple[Param, ...] = ()
+    rules: tuple[KwArg, ...] = ()
+    body: tuple = ()  # what a block has (none): lowering reads blocks and externs alike
+    inputs: tuple = ()
+
+
+TopItem = Import | ConstStmt | BlockDef | ExternDef | NetworkDef
 
 
 @_node

@@ -142,7 +142,31 @@ class _ToIR(Transformer_NonRecursive):
         )
 
     def body(self, meta, stmts):
-        return tuple(s for s in stmts if s is not None)
+        stmts = tuple(s for s in stmts if s is not None)
+        for first, second in zip(stmts, stmts[1:]):
+            self._check_dims(first, second)
+        return stmts
+
+    def _check_dims(self, first, second) -> None:
+        """``input 3x32x32x`` lexes as ``input 3`` then a layer ``x32x32x`` (a DIMS token may
+        not run into a letter); say that the dimensions are malformed, not that no layer
+        ``x32x32x`` exists."""
+        if not (isinstance(first, ir.InputStmt) and isinstance(first.shape, ir.Const | ir.Dims)):
+            return
+        if not (isinstance(second, ir.LayerStmt) and not second.labels and isinstance(second.layer, ir.Call)):
+            return
+        shape, call = first.shape.span, second.layer.span
+        if (call.line, call.col) != (shape.end_line, shape.end_col) or not second.layer.name.startswith("x"):
+            return
+        text = str(first.shape.value if isinstance(first.shape, ir.Const) else "x".join(map(str, first.shape.values)))
+        self.problems.append(
+            Diagnostic(
+                code="E101",
+                message=f"malformed input dimensions `{text}{second.layer.name}`",
+                span=Span(self.file, shape.line, shape.col, call.end_line, call.end_col),
+                help="dimensions are integers joined by `x`, e.g. `input 3x32x32` (channels x height x width)",
+            )
+        )
 
     seq_body = body
 
@@ -156,6 +180,21 @@ class _ToIR(Transformer_NonRecursive):
             body=body,
             inputs=inputs or (),
         )
+
+    def extern_def(self, meta, c):
+        name, params, target, *rules = c
+        return ir.ExternDef(
+            span=self.sp(meta),
+            name=str(name),
+            name_span=_tok_span(self.file, name),
+            target=_unquote(target, self.problems, self.file),
+            target_span=_tok_span(self.file, target),
+            params=params or (),
+            rules=tuple(r for r in rules if r is not None),
+        )
+
+    def extern_rule(self, meta, c):
+        return ir.KwArg(span=self.sp(meta), name=str(c[0]), value=c[1])
 
     def block_inputs(self, meta, c):
         return tuple(ir.Label(span=_tok_span(self.file, t), text=str(t)) for t in c)

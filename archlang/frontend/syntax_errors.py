@@ -3,9 +3,10 @@ size limits checked around parsing (the limits themselves live in :mod:`archlang
 
 from __future__ import annotations
 
+import bisect
 import re
 
-from archlang.diagnostics import Diagnostic, Span, SpecError, line_col
+from archlang.diagnostics import Diagnostic, Note, Span, SpecError, line_col
 from archlang.frontend.lalr_parser import Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 # How expected terminals are named in "expected ..." help lines.
@@ -43,6 +44,98 @@ def expected_tokens(tokens) -> str:
 
 
 def syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
+    diag = _syntax_diagnostic(err, file, text)
+    if isinstance(err, UnexpectedToken | UnexpectedEOF):
+        at_end = isinstance(err, UnexpectedEOF) or err.token.type == "$END"
+        stop = len(text) if at_end else getattr(err, "pos_in_stream", None)
+        if stop is not None:
+            opener = unclosed_brace(text, stop, at_end)
+            if opener is not None:
+                return _unclosed(diag, file, text, opener)
+    return diag
+
+
+def _unclosed(diag: Diagnostic, file: str, text: str, opener: int) -> Diagnostic:
+    """The error put where rustc puts it: at the ``{`` that is never closed, the place the
+    parser gave up in a note."""
+    return Diagnostic(
+        code="E101",
+        message="unclosed `{`",
+        span=Span.at_offset(file, text, opener),
+        label="this `{` is never closed",
+        notes=(Note(f"the parser stopped here: {diag.message}", diag.span),),
+        help="add the missing `}` where this body ends",
+    )
+
+
+class _Lines:
+    """Line starts and indentation of a text, looked up in O(log n) per offset (a one-line
+    file of a million braces must not cost a scan back to the line start per brace)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self._indents: dict[int, int] = {}
+
+    def start(self, offset: int) -> int:
+        return self.starts[bisect.bisect_right(self.starts, offset) - 1]
+
+    def indent(self, offset: int) -> tuple[int, bool]:
+        """The indentation of the line holding ``offset``, and whether ``offset`` is its first token."""
+        start = self.start(offset)
+        if start not in self._indents:
+            self._indents[start] = _LEADING.match(self.text, start).end() - start
+        indent = self._indents[start]
+        return indent, offset - start == indent
+
+
+_LEADING = re.compile(r"[ \t]*")
+
+
+def unclosed_brace(text: str, stop: int, at_end: bool) -> int | None:
+    """The offset of a ``{`` that the layout says was never closed, if any (as rustc reads
+    indentation): a ``}`` opening its line closes the innermost ``{`` whose line is indented
+    as much (the ``{``s above it are unclosed); and the line where the parser gave up, if
+    it is indented no deeper than a ``{`` still open, shows that ``{`` should have been
+    closed before it. At the end of the file any ``{`` still open is unclosed."""
+    lines = _Lines(text)
+    stack: list[tuple[int, int, int]] = []  # (offset, indentation of its line, line start)
+    unclosed: list[int] = []
+    parens: list[int] = []  # offsets of the `(` and `[` open since the innermost open `{`
+    for match in _ROUGH_TOKEN.finditer(text, 0, stop):
+        tok = match.group()
+        if tok in ("(", "["):
+            parens.append(match.start())
+        elif tok in (")", "]"):
+            if parens:
+                parens.pop()
+        elif tok == "{":
+            parens = []
+            indent, _ = lines.indent(match.start())
+            stack.append((match.start(), indent, lines.start(match.start())))
+        elif tok == "}" and stack:
+            indent, first = lines.indent(match.start())
+            match_at = None
+            if first:
+                match_at = next((j for j in range(len(stack) - 1, -1, -1) if stack[j][1] == indent), None)
+            if match_at is not None:
+                unclosed += [offset for offset, _, _ in stack[match_at + 1 :]]
+                del stack[match_at:]
+            else:
+                stack.pop()
+    line_start = lines.start(stop)
+    if any(at_end or p < line_start for p in parens):  # `conv(8, 3,` then `}` or the end: the `(` is not closed
+        return None
+    if unclosed:
+        return min(unclosed)
+    if at_end:
+        return stack[-1][0] if stack else None
+    indent, _ = lines.indent(stop)
+    late = [offset for offset, opened, start in stack if opened >= indent and start < line_start]
+    return min(late) if late else None
+
+
+def _syntax_diagnostic(err: UnexpectedInput, file: str, text: str) -> Diagnostic:
     line = getattr(err, "line", 1) or 1
     col = getattr(err, "column", 1) or 1
     if isinstance(err, UnexpectedToken) and err.token.type == "$END" or isinstance(err, UnexpectedEOF):

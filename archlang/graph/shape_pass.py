@@ -11,7 +11,8 @@ from archlang.diagnostics import Diagnostic, Note
 from archlang.graph.model import Graph, Node
 from archlang.graph.shape_text import format_shape
 from archlang.ops import MERGE_OPS, Op, ShapeError
-from archlang.ops.shape_rules import CHANNELS_LAST_RULES, SHAPE_RULES, permuted_layout
+from archlang.ops.records import RECORDS
+from archlang.ops.shape_rules import permuted_layout
 
 # A group with 100,000 branches of the wrong shape is one error, not 100,000 notes; and one
 # run reports at most as many shape errors as lowering does (lower.MAX_REPORTED_ERRORS).
@@ -28,16 +29,17 @@ def infer_shapes(graph: Graph, input_shape: tuple[int, ...] | None = None) -> li
         graph.input_shape = tuple(input_shape)
     problems: list[Diagnostic] = []
     for nid in graph.topological():
-        problem = shape_node(nodes, nid)
+        problem = shape_node(nodes, nid, graph.scopes)
         if problem is not None and len(problems) < MAX_SHAPE_ERRORS:
             problems.append(problem)  # (past the cap: keep inferring, later nodes need shapes)
     return problems
 
 
-def shape_node(nodes: dict[str, Node], nid: str) -> Diagnostic | None:
+def shape_node(nodes: dict[str, Node], nid: str, scopes: dict | None = None) -> Diagnostic | None:
     """Set ``shape`` on one node whose inputs have theirs (None when an input has none);
     the diagnostic of its shape rule's error, if any. Lowering calls it too, for the nodes
-    before a block that reads its input's shape (``in_channels``)."""
+    before a block that reads its input's shape (``in_channels``). ``scopes`` (the graph's)
+    let a merge error's notes point at the user's call of a block defined elsewhere."""
     data = nodes[nid]
     in_shapes = [nodes[src].shape for src in data.inputs]
     if any(s is None for s in in_shapes):
@@ -51,7 +53,10 @@ def shape_node(nodes: dict[str, Node], nid: str) -> Diagnostic | None:
         if data.op in MERGE_OPS:
             inputs = data.inputs
             notes = tuple(
-                Note(f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src].shape)}", nodes[src].span)
+                Note(
+                    f"branch {i + 1} ends at `{src}` with {format_shape(nodes[src].shape)}",
+                    _span_in(scopes or {}, nodes[src], data.span),
+                )
                 for i, src in enumerate(inputs[:MAX_BRANCH_NOTES])
             )
             if len(inputs) > MAX_BRANCH_NOTES:
@@ -71,9 +76,10 @@ def _infer(nodes, data: Node, in_shapes: list) -> tuple:
     layouts = [nodes[src].channels_last for src in data.inputs]
     last = any(layouts)
     if last:
-        rule = CHANNELS_LAST_RULES.get(op)
-        if rule is None and getattr(SHAPE_RULES[op], "layout_free", False):
-            rule = SHAPE_RULES[op]
+        record = RECORDS[op]
+        rule = record.channels_last
+        if rule is None and getattr(record.shape, "layout_free", False):
+            rule = record.shape
         if rule is None:
             raise ShapeError(
                 "E407",
@@ -83,7 +89,7 @@ def _infer(nodes, data: Node, in_shapes: list) -> tuple:
         if not all(layouts):
             raise ShapeError("E407", f"{op.value} inputs mix channels-last and channels-first tensors")
     else:
-        rule = SHAPE_RULES[op]
+        rule = RECORDS[op].shape
     shape = rule(attrs, in_shapes)
     if op is Op.PERMUTE:
         last = permuted_layout(attrs["dims"], last)
@@ -97,3 +103,17 @@ def _infer(nodes, data: Node, in_shapes: list) -> tuple:
         last = False
     data.channels_last = bool(last)
     return shape
+
+
+def _span_in(scopes: dict, node: Node, near) -> object:
+    """Where ``node`` shows in the file of ``near``: a node made inside a block defined
+    elsewhere (the prelude's ``stacked3x3``, an imported library) is pointed at through the
+    innermost call of that block in the user's file, not at a line of the other file."""
+    span = node.span
+    if span is None or near is None or span.file == near.file:
+        return span
+    for end in range(len(node.path) - 1, 0, -1):
+        scope = scopes.get("/".join(node.path[:end]))
+        if scope is not None and scope.span.file == near.file:
+            return scope.span
+    return span

@@ -89,7 +89,7 @@ class Estimator:
                 return 0
             self.open_blocks.add(name)
             try:
-                n = self.body(self.blocks[name].body)
+                n = self.body(self.blocks[name].body) or int(self.blocks[name].kind == "extern")
             finally:
                 self.open_blocks.discard(name)
             return min(n, 1) if name in self.unit_names else n

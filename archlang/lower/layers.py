@@ -7,13 +7,13 @@ import difflib
 from dataclasses import replace
 
 from archlang.frontend import ir
-from archlang.frontend.expressions import Env
+from archlang.frontend.expressions import Env, evaluate
 from archlang.lower.layer_names import check_label, label_text
 from archlang.ops.binding import bind_args
 from archlang.ops.shape_rules import resolve_padding
 
 from ..diagnostics import Note
-from ..ops import ALIASES, CALLABLE_OPS, GROUP_OPS, SIGNATURES, ArgError, Op, ShapeError
+from ..ops import ALIASES, CALLABLE_OPS, GROUP_OPS, RECORDS, SIGNATURES, ArgError, Op, ShapeError
 from . import settings
 from .program import bind_block_args
 from .state import MAX_BLOCK_DEPTH, Frame, Lowering, Scope, arg_span, lowering_error
@@ -31,7 +31,7 @@ def layer_stmt(lw: Lowering, stmt: ir.LayerStmt, cur, frame: Frame):
         if stmt.layer.kind == "merge":
             return _merge(lw, stmt, inputs, frame)
         wanted = _inputs_wanted(lw, stmt.layer, frame)
-        if len(inputs) != wanted:
+        if len(inputs) != wanted and not (wanted == 1 and len(inputs) == 2 and _sized(stmt.layer, frame)):
             what = f"block `{stmt.layer.name}` reads {wanted} values" if wanted > 1 else "this layer reads one value"
             raise lowering_error(
                 "E210",
@@ -59,6 +59,14 @@ def _inputs_wanted(lw: Lowering, layer, frame: Frame) -> int:
     if layer.kind == "call" and layer.name in lw.blocks and layer.name not in frame.ctx.unit:
         return max(1, len(lw.blocks[layer.name].inputs))
     return 1
+
+
+def _sized(layer, frame: Frame) -> bool:
+    """An op that may read a second value for its size (``upsample ... from x, input``)."""
+    if layer.kind != "call" or layer.name in frame.ctx.unit:
+        return False
+    op = CALLABLE_OPS.get(layer.name) or ALIASES.get(layer.name, (None,))[0]
+    return op is not None and RECORDS[op].size_from_value is not None
 
 
 def _labels(lw: Lowering, stmt: ir.LayerStmt, frame: Frame):
@@ -257,6 +265,8 @@ def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame, extra: tuple = (
     callee, ctx = call.name, frame.ctx
     if callee in ctx.unit:
         return _unit(lw, call, name, cur, frame)
+    if callee in lw.blocks and isinstance(lw.blocks[callee], ir.ExternDef):
+        return _extern(lw, lw.blocks[callee], call, name, cur, frame)
     if callee in lw.blocks:
         block = lw.blocks[callee]
         benv, sub_ctx = _enter_block(lw, block, call, frame, cur)
@@ -291,10 +301,72 @@ def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame, extra: tuple = (
             call.span,
             help=f"did you mean `{close[0]}`?" if close else "define it with `block` or import the library that does",
         )
+    if extra:  # `upsample(...) from x, ref`: ref's H×W is the size, read when the forward runs
+        attr = RECORDS[op].size_from_value
+        if any(kw.name == attr for kw in call.kwargs):
+            raise lowering_error(
+                "E206", f"`{attr}` given twice: by an argument and by the value read after `from`", call.span
+            )
+        shape = lw.shape_of(extra[0])
+        if shape is None or len(shape) != 3:
+            raise lowering_error("E406", f"`{callee}` takes the size of a C×H×W value; this one is not", call.span)
+        fixed = {**fixed, attr: tuple(shape[1:])}
     attrs, exprs = _bind(op, call, frame.env, fixed)
     if name is None:
         name = frame.scope.auto_name(callee)
-    return lw.add_node(frame.scope, name, op, attrs, (cur,), call.span, ctx, exprs)
+    return lw.add_node(frame.scope, name, op, attrs, (cur, *extra), call.span, ctx, exprs)
+
+
+EXTERN_RULES = ("shape", "params", "flops")
+
+
+def _extern(lw: Lowering, ext: ir.ExternDef, call: ir.Call, name, cur, frame: Frame):
+    """An ``extern`` module: one node whose attributes hold the class to import, the
+    constructor arguments (the declared parameters, by name) and the declaration's output
+    shape, parameter count and FLOPs, evaluated for this call and its input."""
+    values = bind_block_args(ext, call, frame.env, lw.globals)
+    env = Env(BlockInput(lw, cur, call.span, lw.globals), values)
+    found = {"shape": lw.shape_of(cur), "params": 0, "flops": 0}
+    for rule in ext.rules:
+        if rule.name not in EXTERN_RULES:
+            close = difflib.get_close_matches(rule.name, EXTERN_RULES, n=1)
+            raise lowering_error(
+                "E202",
+                f"`extern` declares {', '.join(EXTERN_RULES)}, not `{rule.name}`",
+                rule.span,
+                help=f"did you mean `{close[0]}`?" if close else None,
+            )
+        found[rule.name] = evaluate(rule.value, env)
+    shape = found["shape"]
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, tuple) or len(shape) not in (1, 3) or not all(_count(v) and v > 0 for v in shape):
+        raise lowering_error("E303", f"`{ext.name}`'s shape must be C×H×W or a feature count, got {shape!r}", call.span)
+    for key in ("params", "flops"):
+        if not _count(found[key]) or found[key] < 0:
+            raise lowering_error("E303", f"`{ext.name}`'s {key} must be a count, got {found[key]!r}", call.span)
+    module, _, cls = ext.target.replace(":", ".").rpartition(".")
+    if not module or not all(part.isidentifier() for part in ext.target.replace(":", ".").split(".")):
+        raise lowering_error(
+            "E207",
+            f'`{ext.target}` is not a module and class such as "mypkg.layers:DropBlock"',
+            ext.target_span,
+        )
+    attrs = {
+        "target": f"{module}:{cls}",
+        "class": cls,
+        "args": tuple(values.items()),
+        "shape": tuple(shape),
+        "params": found["params"],
+        "flops": found["flops"],
+    }
+    if name is None:
+        name = frame.scope.auto_name(ext.name)
+    return lw.add_node(frame.scope, name, Op.EXTERNAL, attrs, (cur,), call.span, frame.ctx)
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _bind(op, call: ir.Call, env, fixed: dict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from archlang.frontend import ir
-from archlang.frontend.expressions import Env, evaluate, type_name
+from archlang.frontend.expressions import Env, evaluate, source_text, type_name
 from archlang.frontend.loader import Program
 from archlang.frontend.parser import parse_expression
 
@@ -22,11 +22,12 @@ MAX_CONST_CHAIN = 64
 PARAM_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
 
-def collect_blocks(program: Program) -> dict[str, ir.BlockDef]:
-    blocks: dict[str, ir.BlockDef] = {}
+def collect_blocks(program: Program) -> dict[str, ir.BlockDef | ir.ExternDef]:
+    """Blocks and ``extern`` modules by name (both are called like blocks)."""
+    blocks: dict[str, ir.BlockDef | ir.ExternDef] = {}
     for module in program.modules:
         for item in module.items:
-            if not isinstance(item, ir.BlockDef):
+            if not isinstance(item, (ir.BlockDef, ir.ExternDef)):
                 continue
             if item.name in blocks and module.file != "<prelude>":
                 prev = blocks[item.name]
@@ -177,7 +178,8 @@ def check_param_type(p: ir.Param, value, span) -> None:
 
 def block_usage(block: ir.BlockDef) -> str:
     parts = [
-        p.name + (": " + p.type if p.type else "") + (" = ..." if p.default is not None else "") for p in block.params
+        p.name + (": " + p.type if p.type else "") + (f" = {source_text(p.default)}" if p.default is not None else "")
+        for p in block.params
     ]
     return f"usage: {block.name}({', '.join(parts)})"
 

@@ -126,7 +126,7 @@ class Lowering:
         earlier error left the node without one."""
         nodes = self.g.nodes
         while self.shaped < len(self.created) and nodes[nid].shape is None:
-            problem = shape_node(nodes, self.created[self.shaped])
+            problem = shape_node(nodes, self.created[self.shaped], self.scopes)
             self.shaped += 1
             if problem is not None:
                 raise SpecError(problem)
@@ -238,7 +238,13 @@ def _init(op, attrs, ctx: Ctx) -> dict | None:
     if ctx.init is not None:
         init = dict(ctx.init)
         if std is not None:
-            init = init | {"std": std} if "std" in init else _trunc_normal(std)
+            # Under a scheme without a std (Kaiming, Xavier, default) the layer's weights
+            # become trunc_normal(std); the scheme's bias constant still holds, as in
+            # torchvision's SqueezeNet (every conv's bias 0, the last conv's weights N(0, 0.01)).
+            if "std" in init:
+                init = init | {"std": std}
+            else:
+                init = _trunc_normal(std) | {"bias": init.get("bias"), "overrides": init["scheme"]}
         return init
     if std is not None:
         return _trunc_normal(std)

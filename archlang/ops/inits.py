@@ -6,7 +6,9 @@ scheme also takes ``bias``: ``none`` keeps PyTorch's default bias init, a number
 bias to that constant (torchvision's VGG: ``nn.init.constant_(m.bias, 0)``).
 
 A resolved init is a dict ``{"scheme": name, <each argument>: value, "bias": ...}`` stored
-on every conv / linear node created in its scope (``node.init``); ``default`` is ``None``.
+on every conv / linear node created in its scope (``node.init``); ``default`` is ``None``,
+and ``default(bias=0)`` is ``{"scheme": "default", "bias": 0.0}`` (PyTorch's weights, the
+biases set).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class InitArg:
 _BIAS = InitArg("bias", _optional_number, None)
 
 INIT_SCHEMES: dict[str, tuple[InitArg, ...]] = {
-    "default": (),
+    "default": (_BIAS,),  # PyTorch's own weights; `bias=0` still sets the biases
     "trunc_normal": (
         InitArg("std", _positive, 0.01),
         InitArg("a", _number, -2.0),
@@ -123,7 +125,7 @@ def resolve_init(scheme: str, positional: list, keyword: dict) -> dict | None:
         if name in values:
             raise _coded(InitArgError(f"init argument `{name}` given twice", help=usage(scheme)), "E206", name)
         values[name] = value
-    if scheme == "default":
+    if scheme == "default" and values.get("bias") is None:
         return None
     out: dict = {"scheme": scheme}
     for name, arg in spec.items():

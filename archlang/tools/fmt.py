@@ -139,7 +139,7 @@ class _Open:
 def _paren_kind(prev: Item | None, before: Item | None) -> str:
     if prev is None or prev.type != "NAME":
         return "tuple"
-    if before is not None and before.type in ("NETWORK", "BLOCK"):
+    if before is not None and before.type in ("NETWORK", "BLOCK", "EXTERN"):
         return "params"
     if before is not None and before.type == "OUTPUTS":
         return "outputs"
@@ -167,7 +167,7 @@ def _statement_starts(module) -> set[tuple[int, int]]:
     """Where each statement of the module begins: (line, 0-based column) of its first token."""
     from archlang.frontend import ir
 
-    statements = (*typing.get_args(ir.Stmt), ir.Import, ir.BlockDef, ir.NetworkDef)
+    statements = (*typing.get_args(ir.Stmt), ir.Import, ir.BlockDef, ir.ExternDef, ir.NetworkDef)
     starts = set()
     todo: list = list(module.items)
     while todo:  # a loop, not recursion: expressions may nest deeply
@@ -175,6 +175,8 @@ def _statement_starts(module) -> set[tuple[int, int]]:
         if isinstance(value, ir.Node):
             if isinstance(value, statements):
                 starts.add((value.span.line, value.span.col - 1))
+            if isinstance(value, ir.ExternDef):  # its `shape = ...` rules are statements of its body
+                starts.update((rule.span.line, rule.span.col - 1) for rule in value.rules)
             todo.extend(getattr(value, name) for name in ir.field_names(type(value)) if name != "span")
         elif isinstance(value, tuple):
             todo.extend(value)

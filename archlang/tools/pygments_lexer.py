@@ -4,7 +4,7 @@
 
 Names are recognised by their place, not from a list of ops, so new ops, units and blocks
 highlight without a change here: a name before ``(`` is a call, a name before ``:`` a
-label, the name after ``network`` / ``block`` a definition. Only this module imports
+label, the name after ``network`` / ``block`` / ``extern`` a definition. Only this module imports
 Pygments; the compiler never does.
 """
 
@@ -44,7 +44,7 @@ class ArchLexer(RegexLexer):
             (r"\s+", Whitespace),
             (r"#.*?$", Comment.Single),
             (r'"', String.Double, "string"),
-            (rf"(network|block)(\s+)({_NAME})", bygroups(Keyword.Declaration, Whitespace, Name.Class)),
+            (rf"(network|block|extern)(\s+)({_NAME})", bygroups(Keyword.Declaration, Whitespace, Name.Class)),
             (r"(import)\b", Keyword.Namespace),
             (rf"(aux)(\s+)({_NAME})", bygroups(Keyword.Declaration, Whitespace, Name.Label)),
             (words(CONSTANTS, suffix=r"\b"), Keyword.Constant),

@@ -84,9 +84,11 @@ def render(dot_source: str, fmt: str) -> bytes:
 
 def emit_cli(compiled, fmt: str, options: dict) -> str | bytes:
     """The CLI entry point: DOT text for ``dot``, rendered bytes for svg/pdf/png."""
-    source = to_dot(compiled, options)
+    dot = build(compiled, options)
     if fmt == "dot":
-        return source
+        return dot.source
     if fmt not in RENDERED:
         raise ValueError(f"graphviz backend cannot emit {fmt!r}")
-    return render(source, fmt)
+    if fmt == "png" and options.get("dpi"):
+        dot.attr("graph", dpi=str(options["dpi"]))  # Graphviz's default: 96
+    return render(dot.source, fmt)

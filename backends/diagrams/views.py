@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from archlang.analysis.grouping import stage_label
 from archlang.ops import MERGE_OPS, Op
 
 from .style import (
@@ -196,7 +197,7 @@ def _item_label(graph, item: Item, opts) -> tuple[list[tuple[str, str]], object]
     if scope.kind == "unit":
         main = graph.nodes[_main_node(graph, item.nodes)]
         return [("b", item.key), ("", op_label(main)), ("small", shape)], CATEGORY[main.op]
-    return [("b", item.key), ("", scope.kind), ("small", shape)], BLOCK
+    return [("b", item.key), ("", stage_label(graph, item.key, item.nodes) or scope.kind), ("small", shape)], BLOCK
 
 
 def blocks_view(graph, dot, opts: dict) -> None:

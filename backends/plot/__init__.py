@@ -40,5 +40,5 @@ def emit_cli(compiled, fmt: str, options: dict) -> str | bytes:
                 help="pip install 'archlang[plot]' (or pip install matplotlib)",
             )
         ) from None
-    data = plot_bytes(compiled, out_format, options.get("notes"))
+    data = plot_bytes(compiled, out_format, options.get("notes"), options.get("dpi"))
     return data.decode("utf-8") if out_format == "svg" else data

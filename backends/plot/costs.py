@@ -46,6 +46,20 @@ def block_rows(analysis: Analysis) -> list[dict]:
     return rows
 
 
+UNITS = ((1e9, "billions"), (1e6, "millions"), (1e3, "thousands"))
+
+
+def scale(values) -> tuple[float, str]:
+    """The divisor and unit word that put an axis's largest value between 1 and 1000
+    (LeNet-5's 61,706 parameters read "60" on a "thousands" axis, not "0.06 millions")."""
+    top = max(values, default=0)
+    return next(((d, word) for d, word in UNITS if top >= d), (1.0, ""))
+
+
+def _label(what: str, unit: str) -> str:
+    return f"{what} ({unit})" if unit else what
+
+
 def _line(values) -> list[float]:
     return [math.nan if v is None else v for v in values]
 
@@ -95,29 +109,36 @@ def build_figure(analysis: Analysis, notes: list[str] | None = None) -> Figure:
     grouped = f" ({note.split(' (')[0].removeprefix('the plot draws ')})" if note else ""
     fig.suptitle(f"{analysis.network}: cost and receptive field per block{grouped}", parse_math=False)
 
-    bars = top.bar(xs, [r["macs"] / 1e6 for r in rows], color=MACS_COLOR, label="MACs")
+    divisor, unit = scale(r["macs"] for r in rows)
+    bars = top.bar(xs, [r["macs"] / divisor for r in rows], color=MACS_COLOR, label="MACs")
     for bar, name in zip(bars, names):
         bar.set_gid(f"macs-{name}")
-    top.set_ylabel("MACs (millions)")
+    top.set_ylabel(_label("MACs", unit))
     rf_axis = top.twinx()
     rf_axis.plot(xs, _line(r["rf"] for r in rows), color=LINE_COLOR, marker="o", ms=3, label="receptive field")
+    rf_axis.set_ylabel("receptive field (px)", color=LINE_COLOR)
+    rf_axis.set_ylim(bottom=0)
     if len(input_shape) == 3:
-        rf_axis.axhline(max(input_shape[1:]), color=LINE_COLOR, ls=":", lw=1)
+        size = max(input_shape[1:])
+        rf_axis.axhline(size, color=LINE_COLOR, ls=":", lw=1)
+        # Headroom above the line for its label: when the receptive field tops out at the
+        # input size (LeNet-5's 32 px) the line is the axis's top and the label was clipped.
+        rf_axis.set_ylim(top=max(rf_axis.get_ylim()[1], size * 1.15))
         rf_axis.annotate(
-            f"input {max(input_shape[1:])} px",
-            (0, max(input_shape[1:])),
+            f"input {size} px",
+            (0, size),
             textcoords="offset points",
             xytext=(2, 3),
             color=LINE_COLOR,
             fontsize=8,
+            gid="input-size",
         )
-    rf_axis.set_ylabel("receptive field (px)", color=LINE_COLOR)
-    rf_axis.set_ylim(bottom=0)
 
-    bars = bottom.bar(xs, [r["params"] / 1e6 for r in rows], color=PARAMS_COLOR, label="params")
+    divisor, unit = scale(r["params"] for r in rows)
+    bars = bottom.bar(xs, [r["params"] / divisor for r in rows], color=PARAMS_COLOR, label="params")
     for bar, name in zip(bars, names):
         bar.set_gid(f"params-{name}")
-    bottom.set_ylabel("parameters (millions)")
+    bottom.set_ylabel(_label("parameters", unit))
     size_axis = bottom.twinx()
     size_axis.plot(xs, _line(r["height"] for r in rows), color=LINE_COLOR, marker="s", ms=3)
     size_axis.set_ylabel("output height (px)", color=LINE_COLOR)
@@ -134,11 +155,15 @@ def build_figure(analysis: Analysis, notes: list[str] | None = None) -> Figure:
     return fig
 
 
-def plot_bytes(compiled, fmt: str, notes: list[str] | None = None) -> bytes:
+DEFAULT_DPI = 150
+
+
+def plot_bytes(compiled, fmt: str, notes: list[str] | None = None, dpi: int | None = None) -> bytes:
     """The plot as SVG, PDF or PNG bytes; the same spec gives the same bytes. What the
-    figure leaves out is appended to ``notes``."""
+    figure leaves out is appended to ``notes``. ``dpi`` sizes the PNG (6.4 inches wide at
+    least: 960 px at the default 150)."""
     fig = build_figure(run_passes(compiled.graph), notes)
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": "archlang", "svg.fonttype": "path"}):
-        fig.savefig(buf, format=fmt, metadata=METADATA[fmt], dpi=150)
+        fig.savefig(buf, format=fmt, metadata=METADATA[fmt], dpi=dpi or DEFAULT_DPI)
     return buf.getvalue()

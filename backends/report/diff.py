@@ -12,7 +12,7 @@ from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
 from archlang.diagnostics import printable
 
-from .formats import RENDERERS, Column, ReportTable, Section
+from .formats import RENDERERS, Column, ReportTable, Section, render_text
 
 FIGURES = (("params", "params"), ("macs", "MACs"), ("flops", "FLOPs"))
 COLUMNS = [
@@ -32,6 +32,12 @@ COLUMNS = [
     ),
     Column("rf_a", "RF A", "rf"),
     Column("rf_b", "RF B", "rf"),
+]
+# Panels of a table cut to the terminal's width keep each figure's A, B and Δs together.
+GROUPS = [
+    ("status", "shape_a", "shape_b"),
+    *((f"{k}_a", f"{k}_b", f"{k}_delta", f"{k}_pct") for k, _ in FIGURES),
+    ("rf_a", "rf_b"),
 ]
 SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only A", "only B"
 
@@ -127,9 +133,18 @@ def diff_table(a: Analysis, b: Analysis, labels: tuple[str, str]) -> ReportTable
         "b": {"spec": labels[1], "network": b.network, "input": list(b.input_shape), "totals": b.totals.as_dict()},
         "counts": counts,
     }
-    return ReportTable(f"{a.network} vs {b.network}: per-block differences", COLUMNS, sections, notes, meta)
+    return ReportTable(
+        f"{a.network} vs {b.network}: per-block differences",
+        COLUMNS,
+        sections,
+        notes,
+        meta,
+        key_columns=1,
+        column_groups=GROUPS,
+    )
 
 
-def diff_cli(compiled_a, compiled_b, labels: tuple[str, str], fmt: str) -> str:
+def diff_cli(compiled_a, compiled_b, labels: tuple[str, str], fmt: str, width: int | None = None) -> str:
+    """The rendered table; ``width`` (text only): the terminal's columns, which it fits."""
     table = diff_table(run_passes(compiled_a.graph), run_passes(compiled_b.graph), labels)
-    return RENDERERS[fmt](table)
+    return render_text(table, width) if fmt == "text" else RENDERERS[fmt](table)

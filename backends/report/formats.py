@@ -47,6 +47,10 @@ class ReportTable:
     sections: list[Section]
     notes: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)  # extra JSON fields (exact figures)
+    # How the text rendering cuts a table too wide for the terminal into panels: the first
+    # ``key_columns`` columns repeat in each, the keys of each group stay together.
+    key_columns: int = 1
+    column_groups: list[tuple[str, ...]] = field(default_factory=list)
 
 
 # ---- cell kinds -----------------------------------------------------------------------
@@ -60,7 +64,12 @@ def _bytes(n: int) -> str:
 
 
 def _axis_json(a: AxisRF):
-    return None if a.whole else {"size": a.size, "stride": a.stride, "padding": a.padding}
+    return None if a.whole else {"size": _number(a.size), "stride": _number(a.stride), "padding": _number(a.padding)}
+
+
+def _number(x):
+    # after upsampling the jump (and what follows from it) can be a fraction of a pixel
+    return x if isinstance(x, int) else float(x)
 
 
 def rf_json(rf: ReceptiveField) -> dict:
@@ -192,10 +201,15 @@ def _char_width(ch: str) -> int:
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
-def render_text(table: ReportTable) -> str:
+def render_text(table: ReportTable, width: int | None = None) -> str:
     """The terminal table: the title, a header over a rule, one line per row (numbers right-
     aligned, columns three spaces apart), a blank line before each total and aux section;
     then the notes.
+
+    ``width``: the terminal's columns. A table wider than that is cut into panels, one
+    under the other, each repeating the table's first ``table.key_columns`` columns (the
+    row's name) and holding as many of the other column groups (``table.column_groups``,
+    else single columns) as fit; notes are wrapped to it.
 
     Laid out directly: through rich's Table it looked the same but took ~1.1 ms per row
     (0.4 s for Inception v3's 325 rows, minutes at 10,000 layers) and 16 ms to import; see
@@ -204,20 +218,70 @@ def render_text(table: ReportTable) -> str:
     header = [c.title for c in table.columns]
     header_lens = [cell_len(x) for x in header]
     widths = [max(col) for col in zip(header_lens, *(lens for _, lens, _ in rows))]
+    panels = _panels(table, widths, width)
+    out = [table.title]
+    for panel in panels:
+        out.append("")
+        out += _panel_lines(table, panel, widths, header, header_lens, rows)
+    out.append("")
+    notes = [" ".join(n.split()) for n in table.notes]
+    if width is not None:
+        import textwrap
+
+        notes = [line for n in notes for line in textwrap.wrap(n, width, subsequent_indent="  ") or [""]]
+    out += notes
+    return "\n".join(out) + "\n"
+
+
+def _line_width(widths: list[int]) -> int:
+    """The columns the widest line takes: the rule, one past the cells' two-space margin
+    and three-space gaps."""
+    return sum(widths) + 3 * len(widths)
+
+
+def _panels(table: ReportTable, widths: list[int], width: int | None) -> list[list[int]]:
+    """Column indices of each panel (one panel, every column, when it fits or no width is given)."""
+    every = list(range(len(table.columns)))
+    if width is None or _line_width(widths) <= width:
+        return [every]
+    keys = every[: table.key_columns]
+    index = {c.key: i for i, c in enumerate(table.columns)}
+    grouped = [[index[k] for k in group] for group in table.column_groups or []]
+    seen = {i for g in grouped for i in g}
+    groups = grouped + [[i] for i in every[table.key_columns :] if i not in seen]
+    groups.sort(key=lambda g: g[0])
+    key_width = [widths[i] for i in keys]
+    # a group wider than the terminal on its own is laid out column by column
+    groups = [
+        part
+        for group in groups
+        for part in ([group] if _line_width(key_width + [widths[i] for i in group]) <= width else [[i] for i in group])
+    ]
+    panels: list[list[int]] = []
+    for group in groups:
+        if panels and _line_width([widths[i] for i in panels[-1] + group]) <= width:
+            panels[-1] += group
+        else:
+            panels.append(keys + group)
+    return panels
+
+
+def _panel_lines(table, panel, widths, header, header_lens, rows) -> list[str]:
     right = [c.numeric for c in table.columns]
 
     def line(cells, lens) -> str:
-        padded = [(" " * (w - n) + x) if r else (x + " " * (w - n)) for x, n, w, r in zip(cells, lens, widths, right)]
+        padded = [
+            (" " * (widths[i] - lens[i]) + cells[i]) if right[i] else (cells[i] + " " * (widths[i] - lens[i]))
+            for i in panel
+        ]
         return ("  " + "   ".join(padded)).rstrip()
 
-    out = [table.title, "", line(header, header_lens), " " + "─" * (sum(widths) + 3 * len(widths) - 1)]
+    out = [line(header, header_lens), " " + "─" * (_line_width([widths[i] for i in panel]) - 1)]
     for cells, lens, separated in rows:
         if separated:
             out.append("")
         out.append(line(cells, lens))
-    out.append("")
-    out += [" ".join(n.split()) for n in table.notes]
-    return "\n".join(out) + "\n"
+    return out
 
 
 # What a CommonMark (+ GFM tables, strikethrough, and the `$` math of GitHub and many

@@ -14,7 +14,7 @@ from archlang.analysis import Analysis, run_passes
 from archlang.analysis.grouping import group_nodes
 from archlang.graph.shape_text import format_shape
 
-from .formats import RENDERERS, Column, ReportTable, Section, shown
+from .formats import RENDERERS, Column, ReportTable, Section, render_text, shown
 
 CONVENTIONS = {
     "macs": "multiply-accumulates of conv and linear layers (bias adds not counted)",
@@ -70,6 +70,9 @@ def _total_row(name: str, totals, rf) -> dict:
     }
 
 
+MAX_OUTPUT_NOTES = 16
+
+
 def layers_table(analysis: Analysis, depth: int | None, machine: bool = False) -> ReportTable:
     network = analysis.network
     main = Section(None, [_row(grp.id or network, grp.label, grp) for grp in group_nodes(analysis, depth)])
@@ -91,6 +94,13 @@ def layers_table(analysis: Analysis, depth: int | None, machine: bool = False) -
         f"peak live activations at inference: {analysis.peak_activation_bytes:,} bytes"
         + (f" (at {analysis.peak_at})" if analysis.peak_at else ""),
     ]
+    returns = analysis.graph.returns
+    if returns:  # `outputs dict(...)`: every value the network returns has its own field
+        notes.append(
+            "outputs (receptive field): "
+            + ", ".join(f"{key} {analysis.nodes[nid].rf.text()}" for key, nid in returns[:MAX_OUTPUT_NOTES])
+            + (f", and {len(returns) - MAX_OUTPUT_NOTES:,} more" if len(returns) > MAX_OUTPUT_NOTES else "")
+        )
     if analysis.aux_totals:
         aux_params = sum(a.params for a in analysis.aux_totals.values())
         notes.append(f"with aux heads (training): params {t.params + aux_params:,}")
@@ -148,4 +158,5 @@ def _report(compiled, options: dict) -> str:
             table.notes.append(summary)
     if fmt == "text":  # a note may quote a layer name (the peak's): no bidi or control character raw
         table.notes = [shown(n) for n in table.notes]
+        return render_text(table, options.get("width"))
     return RENDERERS[fmt](table)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from archlang.compiler import Compiled, ensure_compiled
 
-from .runtime import load_source, require_torch
+from .runtime import check_externals, load_source, require_torch
 from .source import generate
 
 
 def build_compiled(compiled: Compiled):
     """The network of the generated source for ``compiled``, instantiated (training mode)."""
+    check_externals(compiled)
     source, network = generate(compiled)
     module = load_source(source, f"{network} from {Path(str(compiled.graph.file or 'spec')).name}")
     return getattr(module, network)()

@@ -67,7 +67,10 @@ def _kwargs(init: dict) -> list[tuple[str, str]]:
 
 
 def _weight_and_bias(init: dict, guard_bias: bool, indent: str) -> list[str]:
-    out = lines(Call(INIT_SCHEMES[init["scheme"]], ["m.weight"], _kwargs(init)), indent)
+    if init["scheme"] == "default":  # `init default(bias=...)`: PyTorch's weights stay
+        out = [f"{indent}# init default: PyTorch's own weight init, the bias set below"]
+    else:
+        out = lines(Call(INIT_SCHEMES[init["scheme"]], ["m.weight"], _kwargs(init)), indent)
     if init.get("bias") is not None:
         if guard_bias:
             out.append(f"{indent}if m.bias is not None:")
@@ -132,8 +135,10 @@ def _per_name(inits, bn_test) -> list[str]:
                     "(",
                     ")",
                     [
-                        py_str(INIT_SCHEMES[i["scheme"]].removeprefix("nn.init.")),
-                        Seq("{", "}", [(py_str(k), v) for k, v in _kwargs(i)]),
+                        "None"
+                        if i["scheme"] == "default"
+                        else py_str(INIT_SCHEMES[i["scheme"]].removeprefix("nn.init.")),
+                        Seq("{", "}", [] if i["scheme"] == "default" else [(py_str(k), v) for k, v in _kwargs(i)]),
                         _value(i.get("bias")),
                     ],
                 ),
@@ -143,11 +148,20 @@ def _per_name(inits, bn_test) -> list[str]:
         explode=True,
     )
     out = [f"{I2}# The spec's init per module, in module order (same seed, same weights)."]
+    overridden = [n for n, i, _ in given if i.get("overrides")]
+    if overridden:
+        schemes = sorted({i["overrides"] for _, i, _ in given if i.get("overrides")})
+        out.append(f"{I2}# init_std= under {', '.join(schemes)}: trunc_normal_ weights, the bias of that init")
+        out.append(f"{I2}# ({', '.join(overridden[:3])}{', ...' if len(overridden) > 3 else ''}).")
     out += statement("inits", table, I2)
     out.append(f"{I2}for name, m in self.named_modules():")
     out.append(f"{I3}if name in inits:")
     out.append(f"{I4}init, kwargs, bias = inits[name]")
-    out.append(f"{I4}getattr(nn.init, init)(m.weight, **kwargs)")
+    if any(i["scheme"] == "default" for _, i, _ in given):
+        out.append(f"{I4}if init is not None:  # None: `init default(bias=...)`, PyTorch's weights")
+        out.append(f"{I5}getattr(nn.init, init)(m.weight, **kwargs)")
+    else:
+        out.append(f"{I4}getattr(nn.init, init)(m.weight, **kwargs)")
     out.append(f"{I4}if bias is not None:")
     out.append(f"{I5}nn.init.constant_(m.bias, bias)")
     out.append(f"{I3}elif {bn_test}:")

@@ -46,7 +46,14 @@ class Emitter:
         self.texts: list[str] = []
         self.fused_classes: dict[bool, str] = {}  # relu? -> class name
         self.network_name = self.outputs_name = None  # set by prepare
-        self.reserved: set[str] = {*HELPERS, "OrderedDict", "namedtuple", *extra_names}
+        # classes of `extern` modules, imported by the file: module -> class names
+        self.externals: dict[str, set[str]] = {}
+        for node in graph.nodes.values():
+            if node.op is Op.EXTERNAL:
+                module, _, cls = node.attrs["target"].partition(":")
+                self.externals.setdefault(module, set()).add(cls)
+        extern_names = {c for names in self.externals.values() for c in names}
+        self.reserved: set[str] = {*HELPERS, "OrderedDict", "namedtuple", *extra_names, *extern_names}
         self.describer = Describer(graph, self)
         # (batch norms, network flag): zero_init batch norms zeroed only when the flag is true
         self.zero_init: tuple[list[str], str] | None = None
@@ -395,7 +402,9 @@ class Emitter:
             if name in self.describer.uses or any(name in HELPER_NEEDS.get(u, ()) for u in self.describer.uses):
                 helpers.append(HELPERS[name])
         uses_f = any(re.search(r"\bF\.", t) for t in body)
-        text += "import torch\n" + ("import torch.nn.functional as F\n" if uses_f else "") + "from torch import nn\n"
+        imports = [("torch", "nn"), *((m, ", ".join(sorted(c))) for m, c in self.externals.items())]
+        text += "import torch\n" + ("import torch.nn.functional as F\n" if uses_f else "")
+        text += "".join(f"from {m} import {names}\n" for m, names in sorted(imports))
         if self.outputs_name:
             fields = Seq("[", "]", [py_str(f) for f, _ in self.root.outputs])
             # the type keeps the spec's name (type(out).__name__); the binding is unique

@@ -19,7 +19,7 @@ from archlang.compiler import Compiled, ensure_compiled
 
 from .inference import InferenceExtras
 from .rewrite import inference_plan
-from .runtime import load_source
+from .runtime import check_externals, load_source
 from .source import generate
 
 
@@ -39,6 +39,7 @@ def emit(compiled: Compiled, channels_last: bool = True, fuse: bool = True) -> s
 
 
 def _instantiate(compiled: Compiled, channels_last: bool, fuse: bool):
+    check_externals(compiled)
     source, network = generate(compiled, _rewrite(channels_last, fuse))
     module = load_source(source, f"{network}, optimized")
     return module, getattr(module, network)().eval()

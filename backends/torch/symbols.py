@@ -130,12 +130,15 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _param_match(members: list, params: list[str], values: list, role: str, defaults: dict):
+def _param_match(members: list, params: list[str], values: list, role: str, defaults: dict, attr=None):
     """The parameter (or ``parameter * k``) that gives this slot's value in every instance.
     A stride equal in every instance is that parameter only if the parameter is not at its
     default there: a conv's stride of 1 beside a parameter left at 1 is more likely a fixed
-    1 than the parameter."""
+    1 than the parameter. Nor is it another parameter that happens to be 1 too when the
+    block has one named like the argument (``stride``): ``stride=k`` would read as a bug."""
     fixed = role == "size" and all(v == values[0] for v in values)
+    if fixed and attr in params:
+        params = [attr]
     for q in params:
         if fixed and _same(defaults.get(q), values[0]):
             continue
@@ -163,7 +166,9 @@ def bind_group(members: list, params: list[str], defaults: dict | None = None):
     loose = []
     for i in range(len(members[0].slots)):
         values = [d.slots[i] for d in members]
-        match = _param_match(members, params, values, members[0].roles[i], defaults or {})
+        origin = members[0].origins[i] if i < len(members[0].origins) else None
+        attr = origin[1] if isinstance(origin, tuple) and len(origin) == 2 else None
+        match = _param_match(members, params, values, members[0].roles[i], defaults or {}, attr)
         if match is not None:
             binding[i] = match
         elif all(_same(v, values[0]) or v == values[0] for v in values):

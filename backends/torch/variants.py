@@ -14,7 +14,10 @@ from __future__ import annotations
 import difflib
 import re
 
+from archlang.ops import Op
+
 from .naming import sanitize
+from .plan import Leaf, iter_plans
 from .pyfmt import INDENT, flat
 from .symbols import Scaled, Slot, bind_slots
 from .texts import Stmt
@@ -52,10 +55,37 @@ def variant_names(template: str, groups: list[list], params: list[str]) -> list[
             v = value(g, q)
             if isinstance(v, bool):
                 suffix += _camel(q) if v else ""
-            else:
-                suffix += _camel(q) + _camel(str(v))
+            elif isinstance(v, str):
+                suffix += _camel(q) + _camel(v)
+        if any(not isinstance(value(g, q), bool | str) for q in chosen):
+            # Numbers (`k=1`, `groups=144`) are one instance's arguments, not what the
+            # class is: say what its convolution is instead, or nothing (the docstring lists
+            # the values; classes that read alike get _2, _3 from the namespace).
+            suffix += conv_kind(g[0].plan)
         names.append(template + suffix)
     return names
+
+
+def conv_kind(plan) -> str:
+    """What the convolution of a module with one convolution is, in the words of the
+    papers: ``Pointwise`` (1×1), ``Depthwise`` (one group per channel), ``Grouped``,
+    ``Strided``; empty for a plain stride-1 convolution, or a module with several (a
+    block is more than its first convolution)."""
+    convs = [c for p in iter_plans(plan) for c in p.children if isinstance(c, Leaf) and c.op is Op.CONV2D]
+    if len(convs) != 1:
+        return ""
+    conv = convs[0]
+    pair = lambda v: tuple(v) if isinstance(v, tuple | list) else (v, v)  # noqa: E731
+    words = []
+    if pair(conv.attrs["kernel_size"]) == (1, 1):
+        words.append("Pointwise")
+    groups = conv.attrs.get("groups", 1)
+    channels = conv.in_shape[-1] if conv.in_last else conv.in_shape[0]
+    if groups > 1:
+        words.append("Depthwise" if groups == channels else "Grouped")
+    if any(s > 1 for s in pair(conv.attrs.get("stride", 1))):
+        words.append("Strided")
+    return "".join(words)
 
 
 def separating_flag(groups: list[list], params: list[str]) -> str | None:

@@ -253,8 +253,9 @@ def measured_peak(run: Callable, x) -> int:
 
 
 def layer_times(eager: nn.Module, leaves: dict[str, str], x, rounds: int) -> tuple[dict[str, float], float]:
-    """Seconds per call of each leaf module named in ``leaves`` and of the whole forward,
-    from torch.profiler: forward hooks open and close a ``record_function`` range per module."""
+    """Median seconds per call of each leaf module named in ``leaves`` and of the whole
+    forward, from torch.profiler: forward hooks open and close a ``record_function`` range
+    per module. A module called several times per forward counts each call."""
     from torch.profiler import record_function
 
     open_ranges: list = []
@@ -276,16 +277,25 @@ def layer_times(eager: nn.Module, leaves: dict[str, str], x, rounds: int) -> tup
         handles.append(modules[name].register_forward_pre_hook(enter(name)))
         handles.append(modules[name].register_forward_hook(leave))
     try:
+        from torch.profiler import schedule
+
         with torch.inference_mode(), _quiet_stderr():
             eager(x)
-            with _profile() as prof:
-                for _ in range(rounds):
+            # the first profiled call pays for the profiler's start-up: a warm-up step, discarded
+            with _profile(schedule=schedule(wait=0, warmup=1, active=rounds, repeat=1)) as prof:
+                for _ in range(1 + rounds):
                     with record_function("archc::forward"):
                         eager(x)
+                    prof.step()
     finally:
         for h in handles:
             h.remove()
-    per_call = {e.key: e.cpu_time_total / 1e6 / rounds for e in prof.key_averages() if e.key.startswith("archc::")}
+    # the median call of each range: one call stalled by a busy neighbour does not move it
+    calls: dict[str, list[float]] = {}
+    for e in prof.events():
+        if e.name.startswith("archc::"):
+            calls.setdefault(e.name, []).append(e.cpu_time_total / 1e6)
+    per_call = {name: statistics.median(times) for name, times in calls.items()}
     return {name: per_call.get(f"archc::{name}", 0.0) for name in leaves}, per_call.get("archc::forward", 0.0)
 
 

@@ -31,10 +31,10 @@ CONTEXT_KEYS = {"network", "input_shape", "batch", "dtype", "threads", "rounds",
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    """``archc bench --layers --format json`` on the tiny spec, as a user runs it."""
+    """``archc bench --layers --freeze --format json`` on the tiny spec, as a user runs it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     out = subprocess.run(
-        [sys.executable, "-m", "archlang.cli", "bench", str(SPEC), *QUICK, "--threads", "1", "--layers"]
+        [sys.executable, "-m", "archlang.cli", "bench", str(SPEC), *QUICK, "--threads", "1", "--layers", "--freeze"]
         + ["--format", "json"],
         capture_output=True,
         text=True,
@@ -53,7 +53,7 @@ def test_json_schema(result):
     assert (context["threads"], context["dtype"], context["torch"]) == (1, "float32", torch.__version__)
     names = [r["backend"] for r in result["backends"]]
     assert names == context["backends"]
-    assert names[:2] == ["eager", "--optimize"]
+    assert names[:3] == ["eager", "--optimize", "--optimize + jit.freeze"]
     assert ("onnxruntime" in names) == HAS_ORT
     assert "torch.compile" not in names and any("give --compile" in n for n in result["notes"])
     for row in result["backends"]:

@@ -410,6 +410,11 @@ def _side_label(spec: str, sets: tuple[str, ...]) -> str:
     "--compile", "use_compile", is_flag=True, help="Add torch.compile (inductor; compiling takes a minute or more)."
 )
 @click.option(
+    "--freeze",
+    is_flag=True,
+    help="Add the --optimize module through torch.jit.freeze and optimize_for_inference.",
+)
+@click.option(
     "--max-time",
     type=click.FloatRange(0, min_open=True),
     default=60.0,
@@ -421,7 +426,7 @@ def _side_label(spec: str, sets: tuple[str, ...]) -> str:
 @click.option("-o", "--output", metavar="FILE", help="Write here (atomically) instead of stdout.")
 def bench_cmd(
     file, sets, input_dims, max_nodes, text, allow_outside_imports, batch, rounds, warmup, threads, layers,
-    use_compile, max_time, fmt, output,
+    use_compile, freeze, max_time, fmt, output,
 ):  # fmt: skip
     """Measure SPEC's model on the backends here (eager, --optimize, onnxruntime, CUDA; --compile).
 
@@ -437,7 +442,7 @@ def bench_cmd(
     with needs_extra("bench", "torch"):
         from archlang.backends.torch.bench import Settings, bench_cli
 
-        settings = Settings(batch, rounds, warmup, threads, layers, use_compile, max_time)
+        settings = Settings(batch, rounds, warmup, threads, layers, use_compile, freeze, max_time)
         data, problem = bench_cli(compiled, settings, fmt)
     write_output(data, output)
     if problem is not None:

@@ -9,6 +9,9 @@ each time):
 * ``torch.compile``: inductor on the eager build, with ``--compile`` (compiling ResNet-50
   takes 15-90 s on 2 cores; a time cap by SIGALRM left inductor's compile workers hung, so
   it is opt-in rather than capped), left out with a note when it fails;
+* ``--optimize + jit.freeze``: with ``--freeze``, the ``--optimize`` module traced, frozen
+  and passed through ``torch.jit.optimize_for_inference`` (oneDNN's blocked layout, conv +
+  ReLU / add fused);
 * ``onnxruntime``: the ONNX that ``archc export`` writes (the TorchScript exporter), run by
   onnxruntime's CPU provider with the same number of threads;
 * ``eager (cuda)`` and ``--optimize (cuda)`` where CUDA is present (host transfers included).
@@ -73,6 +76,7 @@ class Settings:
     threads: int | None = None
     layers: bool = False
     compile: bool = False
+    freeze: bool = False
     max_time: float = 60.0  # seconds of timed rounds, both batch sizes together
     rounds_done: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
@@ -135,6 +139,22 @@ def compiled_runner(eager: nn.Module, inputs: list, notes: list[str]) -> Callabl
     return _module_runner(fn)
 
 
+def frozen_runner(model: nn.Module, x, notes: list[str]) -> Callable | None:
+    """``model`` traced on ``x``, then ``torch.jit.freeze`` and ``optimize_for_inference``
+    (constants folded, convs with their ReLU / add on oneDNN's blocked layout); None (and a
+    note) when TorchScript cannot take it."""
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(model, x, check_trace=False)
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+    except Exception as err:  # noqa: BLE001 - any TorchScript failure leaves this backend out
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        notes.append(f"--optimize + jit.freeze left out: {type(err).__name__}: {reason}")
+        return None
+    return _module_runner(frozen)
+
+
 def onnx_runner(eager: nn.Module, shape: tuple, threads: int, notes: list[str]) -> Callable | None:
     """onnxruntime on the ONNX ``archc export`` writes; None (and a note) without it."""
     try:
@@ -160,7 +180,12 @@ def onnx_runner(eager: nn.Module, shape: tuple, threads: int, notes: list[str]) 
 def make_backends(compiled, eager: nn.Module, inputs: list, s: Settings) -> list[Backend]:
     """Every backend this machine has, eager first."""
     backends = [Backend("eager", _module_runner(eager))]
-    backends.append(Backend("--optimize", _module_runner(optimized_model(compiled, eager))))
+    optimized = optimized_model(compiled, eager)
+    backends.append(Backend("--optimize", _module_runner(optimized)))
+    if s.freeze:
+        run = frozen_runner(optimized, inputs[-1], s.notes)
+        if run is not None:
+            backends.append(Backend("--optimize + jit.freeze", run))
     if s.compile:
         run = compiled_runner(eager, inputs, s.notes)
         if run is not None:

@@ -439,11 +439,19 @@ def bench_cmd(
         raise UsageProblem("bench needs a SPEC (a file or a bundled name, or -e TEXT)")
     compiled = compile_or_exit(file, sets, input_dims, max_nodes, text, allow_outside_imports)
     refuse_inputs(output, compiled)
+    from archlang.diagnostics import SpecError
+
     with needs_extra("bench", "torch"):
         from archlang.backends.torch.bench import Settings, bench_cli
 
         settings = Settings(batch, rounds, warmup, threads, layers, use_compile, freeze, max_time)
-        data, problem = bench_cli(compiled, settings, fmt)
+        try:
+            data, problem = bench_cli(compiled, settings, fmt)
+        except SpecError as err:  # the torch back end cannot build this graph (E701)
+            if getattr(err, "sources", None) is None:
+                err.sources = compiled.sources
+            report_errors(err)
+            sys.exit(1)
     write_output(data, output)
     if problem is not None:
         report_errors(problem)

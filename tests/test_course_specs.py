@@ -1,7 +1,7 @@
 """The course's networks against live torchvision and fvcore (issue 10).
 
 Expected numbers come from torchvision's modules and fvcore's FlopCountAnalysis — run here,
-or, for the 224×224 totals of all 19 models (too slow to trace on every run), read from
+or, for the 224×224 totals of all 24 models (too slow to trace on every run), read from
 ``tests/data/torchvision_models.json``, which ``scripts/torchvision_reference.py`` writes
 from torchvision and fvcore alone. Never from archlang's own output.
 """
@@ -42,6 +42,11 @@ DOCUMENTED_PARAMS = {
     "resnet152": 60_192_808,
     "resnext50_32x4d": 25_028_904,
     "wide_resnet50_2": 68_883_240,
+    "mobilenet_v2": 3_504_872,
+    "densenet121": 7_978_856,
+    "densenet161": 28_681_000,
+    "densenet169": 14_149_480,
+    "densenet201": 20_013_928,
 }
 
 
@@ -113,6 +118,7 @@ def _input_size(name: str) -> int:
 # here, vgg16 at full size below): their structure and counts are checked above for all.
 REPEATS = {"resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2"}
 REPEATS |= {"vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19"}
+REPEATS |= {"densenet161", "densenet169", "densenet201"}  # densenet121's layers, more of them
 NUMERIC = [n for n in TORCHVISION_NAMES if n not in REPEATS]
 
 
@@ -139,11 +145,15 @@ def test_strict_load_and_equal_eval_and_train_outputs(name):
         torch.testing.assert_close(ours.train()(x), train_theirs, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", ["alexnet", "vgg11_bn", "resnet18", "resnet50", "resnext50_32x4d"])
+@pytest.mark.parametrize(
+    "name", ["alexnet", "vgg11_bn", "resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "densenet121"]
+)
 def test_same_initial_weights_as_torchvision_under_the_same_seed(name):
     """torchvision's per-model init: AlexNet PyTorch's defaults; VGG Kaiming normal fan_out
     convs with zero biases and normal(0, 0.01) linears; ResNet Kaiming normal fan_out convs,
-    BN 1 / 0, the fc PyTorch's default."""
+    BN 1 / 0, the fc PyTorch's default; MobileNetV2 Kaiming normal fan_out convs (leaky_relu
+    gain), normal(0, 0.01) linear with bias 0; DenseNet Kaiming normal fan_in convs, the
+    classifier PyTorch's default weights with bias 0."""
     torch.manual_seed(0)
     theirs = getattr(torchvision.models, name)(weights=None).state_dict()
     torch.manual_seed(0)
@@ -162,7 +172,17 @@ def test_zero_init_residual_matches_torchvision():
     assert not ours.layer1[0].bn2.weight.detach().any()
 
 
-@pytest.mark.parametrize("name, size", [("resnet18", 64), ("alexnet", 64), ("vgg11_bn", 32), ("resnet50_v1", 64)])
+@pytest.mark.parametrize(
+    "name, size",
+    [
+        ("resnet18", 64),
+        ("alexnet", 64),
+        ("vgg11_bn", 32),
+        ("resnet50_v1", 64),
+        ("mobilenet_v2", 64),
+        pytest.param("densenet121", 64, marks=pytest.mark.slow),  # 120 layers to trace
+    ],
+)
 def test_fvcore_flops_live_at_small_inputs(name, size):
     """fvcore traced here, at a size where the forward is cheap."""
     tv_name = name.removesuffix("_v1")

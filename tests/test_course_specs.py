@@ -246,3 +246,40 @@ def test_check_and_list_specs_by_torchvision_name():
     listing = CliRunner().invoke(main, ["--list-specs"]).output
     for name in TORCHVISION_NAMES:
         assert any(line.split()[0] == name for line in listing.splitlines()), name
+
+
+# Receptive fields counted by hand: RF = 1 + Σ (k − 1)·jump over the spatial layers, the jump
+# the product of the strides before. MobileNetV2: the 3×3/2 stem (+2) and one 3×3 depthwise
+# conv per block, 17 blocks at jumps 2, 2, 4, 4, 8×3, 16×4, 16×3, 32×3, 32: 1 + 2 + 4 + 4 + 8 +
+# 8 + 16 + 16 + 16 + 96 + 96 + 32 + 128 + 64 = 491. DenseNet-121: 7×7/2 (+6), 3×3/2 pool (+4),
+# then each dense layer's 3×3 adds 2·jump and each 2×2/2 transition pool one jump:
+# 11 + 6·8 + 4 + 12·16 + 8 + 24·32 + 16 + 16·64 = 2071.
+# Peaks counted by hand, float32 at batch 1: MobileNetV2's first expansion (96 channels at
+# 112×112) with its BN output, the block input freed (a strided block has no shortcut):
+# 2·96·112·112·4 bytes; DenseNet's denselayer6 of block 1 holds its 224-channel input (for its
+# concat), norm1's and relu1's outputs at 56×56: 3·224·56·56·4 bytes.
+@pytest.mark.parametrize(
+    ("name", "last_conv", "rf", "peak", "peak_at"),
+    [
+        ("mobilenet_v2", "features/18/0", 491, 2 * 96 * 112 * 112 * 4, "features/2/conv/0/1"),
+        (
+            "densenet121",
+            "features/denseblock4/denselayer16/conv2",
+            2071,
+            3 * 224 * 56 * 56 * 4,
+            "features/denseblock1/denselayer6/relu1",
+        ),
+    ],
+)
+def test_report_gives_receptive_field_and_peak_memory(name, last_conv, rf, peak, peak_at):
+    from click.testing import CliRunner
+
+    from archlang.cli.main import main
+
+    result = CliRunner().invoke(main, [name, "--report", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    rows = {row["name"]: row for section in report["sections"] for row in section["rows"]}
+    assert (rows[last_conv]["rf"]["h"]["size"], rows[last_conv]["rf"]["w"]["size"]) == (rf, rf)
+    assert (report["peak_activation_bytes"], report["peak_at"]) == (peak, peak_at)
+    assert report["totals"]["flops"] == REFERENCE[name]["fvcore_flops"]

@@ -283,3 +283,32 @@ def test_report_gives_receptive_field_and_peak_memory(name, last_conv, rf, peak,
     assert (rows[last_conv]["rf"]["h"]["size"], rows[last_conv]["rf"]["w"]["size"]) == (rf, rf)
     assert (report["peak_activation_bytes"], report["peak_at"]) == (peak, peak_at)
     assert report["totals"]["flops"] == REFERENCE[name]["fvcore_flops"]
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        # _make_divisible below the 10% floor (0.35: 32·0.35 = 11.2 -> 8 + 8 = 16), rounding
+        # up (1.3), the last conv kept at 1280 below width 1 and widened above it (1.4 -> 1792)
+        ("mobilenet_v2", {"width_mult": 0.35}),
+        ("mobilenet_v2", {"width_mult": 0.75, "round_nearest": 4, "num_classes": 10}),
+        ("mobilenet_v2", {"width_mult": 1.3}),
+        ("mobilenet_v2", {"width_mult": 1.4}),
+        # densenet121() fixes growth_rate and num_init_features: its class takes them
+        ("DenseNet", {"growth_rate": 12, "bn_size": 2, "num_init_features": 24, "num_classes": 10}),
+        ("densenet161", {"num_classes": 10}),
+    ],
+)
+def test_constructor_arguments_shape_the_model_as_torchvision(name, params):
+    """torchvision's constructor arguments are the spec's parameters: the same keys and
+    shapes on the meta device (the width arithmetic is the spec's own expressions)."""
+    with torch.device("meta"):
+        if name == "DenseNet":
+            ours = archlang.build("densenet121", **params)
+            theirs = torchvision.models.DenseNet(block_config=(6, 12, 24, 16), **params)
+        else:
+            ours = archlang.build(name, **params)
+            theirs = getattr(torchvision.models, name)(weights=None, **params)
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in theirs.state_dict().items()
+    ]

@@ -22,6 +22,8 @@ ACTIVATIONS = [
     *("relu", "tanh", "sigmoid", "batchnorm", "batchnorm(eps=0.001)", "dropout(0.2)"),
     *("relu6", "silu", "hardswish", "hardsigmoid", "gelu", 'gelu(approximate="tanh")'),
     *("stochastic_depth(0.2)", 'stochastic_depth(0.1, mode="batch")', "layernorm2d"),
+    *("leaky_relu(0.2)", "elu", "mish", "softplus", "hardtanh(-2, 2)", "prelu", "group_norm(1)"),
+    "instance_norm(affine=true)",
 ]
 # Blocks the generator may call; the body of each keeps H×W unless `pool` (ceil halving).
 BLOCKS = {

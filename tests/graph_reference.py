@@ -85,7 +85,46 @@ EVAL = {
     Op.PERMUTE: lambda a, xs, p: xs[0].permute(a["dims"]),
     Op.LAYERNORM: lambda a, xs, p: F.layer_norm(xs[0], xs[0].shape[-1:], p.get("weight"), p.get("bias"), a["eps"]),
     Op.LAYERNORM2D: lambda a, xs, p: _layernorm2d(a, xs[0], p),
+    Op.PIXEL_SHUFFLE: lambda a, xs, p: F.pixel_shuffle(xs[0], a["upscale_factor"]),
+    Op.LEAKY_RELU: lambda a, xs, p: F.leaky_relu(xs[0], a["negative_slope"]),
+    Op.PRELU: lambda a, xs, p: F.prelu(xs[0], p["weight"]),
+    Op.ELU: lambda a, xs, p: F.elu(xs[0], a["alpha"]),
+    Op.MISH: lambda a, xs, p: xs[0] * torch.tanh(F.softplus(xs[0])),
+    Op.SOFTPLUS: lambda a, xs, p: F.softplus(xs[0], a["beta"], a["threshold"]),
+    Op.HARDTANH: lambda a, xs, p: xs[0].clamp(a["min_val"], a["max_val"]),
+    Op.DROPOUT2D: lambda a, xs, p: xs[0],
+    Op.GROUP_NORM: lambda a, xs, p: F.group_norm(xs[0], a["num_groups"], p.get("weight"), p.get("bias"), a["eps"]),
+    Op.INSTANCE_NORM: lambda a, xs, p: _instance_norm(a, xs[0], p),
+    Op.ADAPTIVE_MAXPOOL: lambda a, xs, p: F.adaptive_max_pool2d(xs[0], a["output_size"]),
+    Op.CONV_TRANSPOSE: lambda a, xs, p: _conv_transpose(a, xs[0], p),
+    Op.UPSAMPLE: lambda a, xs, p: _upsample(a, xs[0]),
+    Op.CROP: lambda a, xs, p: _crop(a, xs[0]),
 }
+
+
+def _instance_norm(a, x, p):
+    # eval: running statistics when tracked, else each sample's own
+    stats = a["track_running_stats"]
+    return F.instance_norm(
+        x, p.get("running_mean"), p.get("running_var"), p.get("weight"), p.get("bias"), not stats, 0.0, a["eps"]
+    )
+
+
+def _conv_transpose(a, x, p):
+    return F.conv_transpose2d(
+        x, p["weight"], p.get("bias"), a["stride"], a["padding"], a["output_padding"], a["groups"], a["dilation"]
+    )
+
+
+def _upsample(a, x):
+    corners = a["align_corners"] if a["mode"] == "bilinear" else None
+    return F.interpolate(x, a["size"], a["scale_factor"], a["mode"], corners)
+
+
+def _crop(a, x):
+    (h, w), (hi, wi) = a["size"], x.shape[-2:]
+    top, left = round((hi - h) / 2), round((wi - w) / 2)  # torchvision's center_crop
+    return x[..., top : top + h, left : left + w]
 
 
 def _product(xs):

@@ -148,6 +148,22 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "layer_scale(0.1)": (3, 32, 32),
     "permute((0, 2, 3, 1))": (32, 32, 3),  # channels-last (H, W, C)
     "layernorm2d": (3, 32, 32),
+    "pixel_shuffle(1)": (3, 32, 32),
+    "leaky_relu(0.1)": (3, 32, 32),
+    "prelu(3)": (3, 32, 32),
+    "elu": (3, 32, 32),
+    "mish": (3, 32, 32),
+    "softplus": (3, 32, 32),
+    "hardtanh(0, 6)": (3, 32, 32),
+    "dropout2d": (3, 32, 32),
+    "group_norm(3)": (3, 32, 32),
+    "instance_norm": (3, 32, 32),
+    "adaptive_maxpool(4)": (3, 4, 4),
+    "global_maxpool": (3, 1, 1),
+    "conv_transpose(8, 2, stride=2)": (8, 64, 64),
+    "upsample(scale_factor=2)": (3, 64, 64),
+    "interpolate(size=40)": (3, 40, 40),
+    "crop((30, 28))": (3, 30, 28),
 }
 
 

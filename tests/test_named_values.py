@@ -16,6 +16,7 @@ outputs (`outputs dict(...)`).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import OrderedDict
@@ -28,6 +29,7 @@ from graph_reference import evaluate
 from hypothesis import HealthCheck, given, settings
 from strategies import dag_specs
 from test_torch_differential import analysis_totals, check_emitted_equals_built, check_shapes, fvcore_flops, ruff_clean
+from torch import nn
 
 import archlang
 from archlang.analysis import analyze
@@ -464,3 +466,133 @@ def test_a_block_given_the_wrong_number_of_values_is_located(network, message):
     proc = _archc("check", "-", stdin=UP.replace("d1: Up(8) from mid, e2", network))
     assert proc.returncode == 1 and f"error[E210]: {message}" in proc.stderr, proc.stderr
     assert "<stdin>:12:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---- resizing to another value; the guide's pyramid and U-Net -------------------------------
+
+
+def _guide_spec(header: str) -> str:
+    text = (ROOT / "docs" / "language.md").read_text()
+    start = text.index(header)
+    block_start = text.rfind("```text\n", 0, start) + len("```text\n")
+    return text[block_start : text.index("```", start)]
+
+
+def test_a_resize_to_another_value_reads_its_size_when_the_forward_runs(tmp_path):
+    from archlang.backends.torch.codegen import emit
+
+    spec = """
+    network Seg(num_classes: int = 3) {
+      input 3x33x33
+      b: { conv2d(8, 3, stride=2, padding=1); relu; conv2d(16, 3, stride=2, padding=1); relu }
+      head: conv2d(num_classes, 1)
+      out: upsample(mode="bilinear") from head, input
+      small: crop from input, head
+      outputs dict(out, small)
+    }
+    """
+    compiled = archlang.compile_spec(spec)
+    g = compiled.graph
+    assert g.nodes["out"].shape == (3, 33, 33) and g.nodes["small"].shape == (3, 9, 9)
+    assert g.nodes["out"].inputs == ("head", "input")
+    source = emit(compiled)
+    assert 'out = F.interpolate(head, size=x.shape[-2:], mode="bilinear")' in source
+    assert "small = center_crop(x, head.shape[-2:])" in source
+    check_emitted_equals_built(compiled, tmp_path)
+    # the size follows the tensor: the same model on a 65×65 input resizes to 65×65, as
+    # torchvision's segmentation heads do
+    model = archlang.build(compiled).eval()
+    x = torch.randn(1, 3, 65, 65)
+    out = model(x)
+    assert out["out"].shape == (1, 3, 65, 65) and out["small"].shape == (1, 3, 17, 17)
+    head = model.head(model.b(x))
+    torch.testing.assert_close(out["out"], F.interpolate(head, size=(65, 65), mode="bilinear", align_corners=False))
+
+
+def test_a_size_given_twice_is_located():
+    proc = _archc(
+        "check", "-", stdin="network N { input 3x8x8\n a: conv2d(2, 1)\n u: upsample(size=4) from a, input\n}\n"
+    )
+    assert proc.returncode == 1 and "E206" in proc.stderr and "<stdin>:3:" in proc.stderr
+
+
+def test_the_guides_pyramid_equals_torchvisions_feature_pyramid_network():
+    from torchvision.ops import FeaturePyramidNetwork
+
+    compiled = archlang.compile_spec(_guide_spec("network TinyFPN(width: int = 64) {"))
+    torch.manual_seed(0)
+    model = archlang.build(compiled).eval()
+    fpn = FeaturePyramidNetwork([64, 128, 256], 64).eval()
+    ours = model.state_dict()
+    mapping = {
+        "inner_blocks.0.0": "inner3.conv",
+        "inner_blocks.1.0": "inner4.conv",
+        "inner_blocks.2.0": "inner5",
+        "layer_blocks.0.0": "p3",
+        "layer_blocks.1.0": "p4",
+        "layer_blocks.2.0": "p5",
+    }
+    fpn.load_state_dict({k: ours[f"{mapping[k.rpartition('.')[0]]}.{k.rpartition('.')[2]}"] for k in fpn.state_dict()})
+    x = torch.randn(2, 3, 128, 128)
+    with torch.no_grad():
+        c3 = model.c3(x)
+        c4 = model.c4(c3)
+        c5 = model.c5(c4)
+        theirs = fpn(OrderedDict([("0", c3), ("1", c4), ("2", c5)]))
+        mine = model(x)
+    assert list(mine) == list(theirs) == ["0", "1", "2"]
+    for key in mine:
+        torch.testing.assert_close(mine[key], theirs[key])
+
+
+class HandUNet(nn.Module):
+    """The guide's U-Net written in plain PyTorch (its module names follow the spec's)."""
+
+    def __init__(self, num_classes: int = 2, base: int = 8) -> None:
+        super().__init__()
+
+        def double(cin, c):
+            return nn.Sequential(nn.Conv2d(cin, c, 3, padding=1), nn.ReLU(), nn.Conv2d(c, c, 3, padding=1), nn.ReLU())
+
+        self.e1 = double(1, base)
+        self.e2 = nn.Sequential(nn.MaxPool2d(2), double(base, base * 2))
+        self.e3 = nn.Sequential(nn.MaxPool2d(2), double(base * 2, base * 4))
+        self.e4 = nn.Sequential(nn.MaxPool2d(2), double(base * 4, base * 8))
+        self.bottom = nn.Sequential(nn.MaxPool2d(2), double(base * 8, base * 16))
+        self.ups = nn.ModuleList()
+        for c in (base * 8, base * 4, base * 2, base):
+            up = nn.Module()
+            up.up = nn.ConvTranspose2d(c * 2, c, 2, stride=2)
+            up.conv = double(c * 2, c)
+            self.ups.append(up)
+        self.head = nn.Conv2d(base, num_classes, 1)
+
+    def forward(self, x):
+        e1 = self.e1(x)
+        e2 = self.e2(e1)
+        e3 = self.e3(e2)
+        e4 = self.e4(e3)
+        y = self.bottom(e4)
+        for up, skip in zip(self.ups, (e4, e3, e2, e1)):
+            y = up.conv(torch.cat([skip, up.up(y)], 1))
+        return self.head(y)
+
+
+def test_the_guides_unet_equals_a_unet_written_in_pytorch(tmp_path):
+    compiled = archlang.compile_spec(_guide_spec("network UNet(num_classes: int = 2"), {"base": 8})
+    check_emitted_equals_built(compiled, tmp_path)
+    model = archlang.build(compiled).eval()
+    hand = HandUNet().eval()
+    renamed = {}
+    for key, value in model.state_dict().items():
+        for i, d in enumerate(("d4", "d3", "d2", "d1")):
+            if key.startswith(d + "."):
+                key = f"ups.{i}." + key[len(d) + 1 :]
+        # DoubleConv's unnamed convs are `conv` and `conv_2` in the block; 0 and 2 by hand
+        renamed[re.sub(r"\.conv(_2)?\.(weight|bias)$", lambda m: f".{2 if m[1] else 0}.{m[2]}", key)] = value
+    hand.load_state_dict(renamed, strict=True)
+    assert sum(p.numel() for p in hand.parameters()) == analyze(compiled).totals.params
+    x = torch.randn(2, 1, 128, 128)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), hand(x))
+    assert compiled.graph.nodes["head"].shape == (2, 128, 128)

@@ -12,45 +12,13 @@ activations themselves need.
 from __future__ import annotations
 
 from ..ops import Op
+from ..ops.records import RECORDS
 
 DTYPE_BYTES: dict[str, int] = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 
-# True where the op's output shares its input's storage (a view, or the identity at inference).
-ALIASES: dict[Op, bool] = {
-    Op.INPUT: False,
-    Op.TRANSFORM_INPUT: False,
-    Op.CONV2D: False,
-    Op.BATCHNORM: False,
-    Op.RELU: False,  # torch modules often run it in place; counted as a new tensor (upper bound)
-    Op.TANH: False,
-    Op.SIGMOID: False,
-    Op.RELU6: False,
-    Op.SILU: False,
-    Op.HARDSWISH: False,
-    Op.HARDSIGMOID: False,
-    Op.GELU: False,
-    Op.STOCHASTIC_DEPTH: True,  # eval mode returns its input
-    Op.CHANNEL_SHUFFLE: False,  # a copy (the transpose is made contiguous)
-    Op.SPLIT: True,  # torch.chunk returns a view of its input
-    Op.SPATIAL_MEAN: False,
-    Op.MAXPOOL: False,
-    Op.AVGPOOL: False,
-    Op.ADAPTIVE_AVGPOOL: False,
-    Op.LRN: False,
-    Op.DROPOUT: True,  # eval mode returns its input
-    Op.FLATTEN: True,  # a view
-    Op.LINEAR: False,
-    Op.SOFTMAX: False,
-    Op.IDENTITY: True,
-    Op.PAD: False,
-    Op.CONCAT: False,
-    Op.ADD: False,
-    Op.MUL: False,
-    Op.LAYER_SCALE: False,
-    Op.PERMUTE: True,  # a view (strides change, no copy)
-    Op.LAYERNORM: False,
-    Op.LAYERNORM2D: False,
-}
+# True where the op's output shares its input's storage (a view, or the identity at
+# inference): the records' ``view`` field.
+ALIASES: dict[Op, bool] = {op: r.view for op, r in RECORDS.items()}
 
 
 def dtype_bytes(dtype: str) -> int:

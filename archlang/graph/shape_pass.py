@@ -11,7 +11,8 @@ from archlang.diagnostics import Diagnostic, Note
 from archlang.graph.model import Graph, Node
 from archlang.graph.shape_text import format_shape
 from archlang.ops import MERGE_OPS, Op, ShapeError
-from archlang.ops.shape_rules import CHANNELS_LAST_RULES, SHAPE_RULES, permuted_layout
+from archlang.ops.records import RECORDS
+from archlang.ops.shape_rules import permuted_layout
 
 # A group with 100,000 branches of the wrong shape is one error, not 100,000 notes; and one
 # run reports at most as many shape errors as lowering does (lower.MAX_REPORTED_ERRORS).
@@ -75,9 +76,10 @@ def _infer(nodes, data: Node, in_shapes: list) -> tuple:
     layouts = [nodes[src].channels_last for src in data.inputs]
     last = any(layouts)
     if last:
-        rule = CHANNELS_LAST_RULES.get(op)
-        if rule is None and getattr(SHAPE_RULES[op], "layout_free", False):
-            rule = SHAPE_RULES[op]
+        record = RECORDS[op]
+        rule = record.channels_last
+        if rule is None and getattr(record.shape, "layout_free", False):
+            rule = record.shape
         if rule is None:
             raise ShapeError(
                 "E407",
@@ -87,7 +89,7 @@ def _infer(nodes, data: Node, in_shapes: list) -> tuple:
         if not all(layouts):
             raise ShapeError("E407", f"{op.value} inputs mix channels-last and channels-first tensors")
     else:
-        rule = SHAPE_RULES[op]
+        rule = RECORDS[op].shape
     shape = rule(attrs, in_shapes)
     if op is Op.PERMUTE:
         last = permuted_layout(attrs["dims"], last)

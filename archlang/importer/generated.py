@@ -24,6 +24,7 @@ import inspect
 
 from ..backends.torch.texts import BLOCK_MARKER, HELPER_FUNCTIONS, HELPERS
 from ..ops import IMAGENET_MEAN, IMAGENET_STD
+from ..ops.records import RECORDS
 from .text import is_name
 
 
@@ -101,6 +102,10 @@ def _f_transform_input(x, mean, std):
 
 
 _FUNCTION_STUBS = {"stochastic_depth": _f_stochastic_depth, "transform_input": _f_transform_input}
+# The op records' helpers (their torch form's), read back by their records' mappings.
+for _record in RECORDS.values():
+    for _name, _row in _record.imports.helpers.items():
+        (_FUNCTION_STUBS if _name in HELPER_FUNCTIONS else _CLASS_OPS)[_name] = _row
 
 
 def helper_functions(module) -> dict:

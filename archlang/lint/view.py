@@ -23,6 +23,7 @@ from archlang.ops.param_counts import conv_weight_count
 from ..analysis import run_passes
 from ..diagnostics import Span
 from ..ops import GROUP_OPS, Op
+from ..ops.records import RECORDS
 
 
 class Role(str, Enum):
@@ -32,44 +33,13 @@ class Role(str, Enum):
     GLOBAL = "global"  # collapses the grid (adaptive pooling, spatial_mean, flatten, linear)
     POINTWISE = "pointwise"  # keeps the representation's shape and position
     MERGE = "merge"
+    # raises the grid (upsampling, transposed convolution, pixel shuffle): the rules, written
+    # for the downsampling path of a classifier, leave it alone
+    UPSAMPLE = "upsample"
 
 
-# How each op takes part in the representation; a test checks every Op has a row.
-OP_ROLE: dict[Op, Role] = {
-    Op.INPUT: Role.SOURCE,
-    Op.TRANSFORM_INPUT: Role.POINTWISE,
-    Op.CONV2D: Role.CONV,
-    Op.BATCHNORM: Role.POINTWISE,
-    Op.RELU: Role.POINTWISE,
-    Op.TANH: Role.POINTWISE,
-    Op.SIGMOID: Role.POINTWISE,
-    Op.RELU6: Role.POINTWISE,
-    Op.SILU: Role.POINTWISE,
-    Op.HARDSWISH: Role.POINTWISE,
-    Op.HARDSIGMOID: Role.POINTWISE,
-    Op.GELU: Role.POINTWISE,
-    Op.STOCHASTIC_DEPTH: Role.POINTWISE,
-    Op.CHANNEL_SHUFFLE: Role.POINTWISE,  # permutes channels only
-    Op.SPLIT: Role.POINTWISE,  # a subset of the channels, at every position
-    Op.SPATIAL_MEAN: Role.GLOBAL,
-    Op.MAXPOOL: Role.POOL,
-    Op.AVGPOOL: Role.POOL,
-    Op.ADAPTIVE_AVGPOOL: Role.GLOBAL,
-    Op.LRN: Role.POINTWISE,  # normalises across channels only
-    Op.DROPOUT: Role.POINTWISE,
-    Op.FLATTEN: Role.GLOBAL,
-    Op.LINEAR: Role.GLOBAL,
-    Op.SOFTMAX: Role.POINTWISE,
-    Op.IDENTITY: Role.POINTWISE,
-    Op.PAD: Role.POINTWISE,  # no window: only moves the grid (receptive field keeps its size)
-    Op.CONCAT: Role.MERGE,
-    Op.ADD: Role.MERGE,
-    Op.MUL: Role.MERGE,
-    Op.LAYER_SCALE: Role.POINTWISE,
-    Op.PERMUTE: Role.POINTWISE,  # changes the layout, not the representation
-    Op.LAYERNORM: Role.POINTWISE,
-    Op.LAYERNORM2D: Role.POINTWISE,
-}
+# How each op takes part in the representation: the op records' ``role``.
+OP_ROLE: dict[Op, Role] = {op: Role(r.role) for op, r in RECORDS.items()}
 
 
 def conv_macs(cin: int, cout: int, kernel: tuple[int, int], out_hw: tuple[int, int], groups: int = 1) -> int:

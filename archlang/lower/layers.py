@@ -13,7 +13,7 @@ from archlang.ops.binding import bind_args
 from archlang.ops.shape_rules import resolve_padding
 
 from ..diagnostics import Note
-from ..ops import ALIASES, CALLABLE_OPS, GROUP_OPS, SIGNATURES, ArgError, Op, ShapeError
+from ..ops import ALIASES, CALLABLE_OPS, GROUP_OPS, RECORDS, SIGNATURES, ArgError, Op, ShapeError
 from . import settings
 from .program import bind_block_args
 from .state import MAX_BLOCK_DEPTH, Frame, Lowering, Scope, arg_span, lowering_error
@@ -31,7 +31,7 @@ def layer_stmt(lw: Lowering, stmt: ir.LayerStmt, cur, frame: Frame):
         if stmt.layer.kind == "merge":
             return _merge(lw, stmt, inputs, frame)
         wanted = _inputs_wanted(lw, stmt.layer, frame)
-        if len(inputs) != wanted:
+        if len(inputs) != wanted and not (wanted == 1 and len(inputs) == 2 and _sized(stmt.layer, frame)):
             what = f"block `{stmt.layer.name}` reads {wanted} values" if wanted > 1 else "this layer reads one value"
             raise lowering_error(
                 "E210",
@@ -59,6 +59,14 @@ def _inputs_wanted(lw: Lowering, layer, frame: Frame) -> int:
     if layer.kind == "call" and layer.name in lw.blocks and layer.name not in frame.ctx.unit:
         return max(1, len(lw.blocks[layer.name].inputs))
     return 1
+
+
+def _sized(layer, frame: Frame) -> bool:
+    """An op that may read a second value for its size (``upsample ... from x, input``)."""
+    if layer.kind != "call" or layer.name in frame.ctx.unit:
+        return False
+    op = CALLABLE_OPS.get(layer.name) or ALIASES.get(layer.name, (None,))[0]
+    return op is not None and RECORDS[op].size_from_value is not None
 
 
 def _labels(lw: Lowering, stmt: ir.LayerStmt, frame: Frame):
@@ -291,10 +299,20 @@ def _call(lw: Lowering, call: ir.Call, name, cur, frame: Frame, extra: tuple = (
             call.span,
             help=f"did you mean `{close[0]}`?" if close else "define it with `block` or import the library that does",
         )
+    if extra:  # `upsample(...) from x, ref`: ref's H×W is the size, read when the forward runs
+        attr = RECORDS[op].size_from_value
+        if any(kw.name == attr for kw in call.kwargs):
+            raise lowering_error(
+                "E206", f"`{attr}` given twice: by an argument and by the value read after `from`", call.span
+            )
+        shape = lw.shape_of(extra[0])
+        if shape is None or len(shape) != 3:
+            raise lowering_error("E406", f"`{callee}` takes the size of a C×H×W value; this one is not", call.span)
+        fixed = {**fixed, attr: tuple(shape[1:])}
     attrs, exprs = _bind(op, call, frame.env, fixed)
     if name is None:
         name = frame.scope.auto_name(callee)
-    return lw.add_node(frame.scope, name, op, attrs, (cur,), call.span, ctx, exprs)
+    return lw.add_node(frame.scope, name, op, attrs, (cur, *extra), call.span, ctx, exprs)
 
 
 def _bind(op, call: ir.Call, env, fixed: dict):

@@ -175,9 +175,10 @@ def dict_returns(lw: Lowering, root, out: str) -> tuple[tuple[str, str], ...]:
     network's values; ``out``: the main output."""
     returns = []
     for key, source, span in lw.returns:
-        if source is None:
-            returns.append((key, out))
+        if source is None and (root.labels.get(key) or (None,))[0] is None:
+            returns.append((key, out))  # a key no value is named after: the main output
             continue
+        source = source or key  # `outputs dict(out, aux)`: the values named out and aux
         entry = root.labels.get(source)
         if entry is None or entry[0] is None:
             close = difflib.get_close_matches(source, [n for n, e in root.labels.items() if e[0]], n=1)

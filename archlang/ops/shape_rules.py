@@ -1,24 +1,23 @@
 """Shape rules of the primitive ops: one per :class:`archlang.ops.Op`, from the call's
 attributes and the input shapes to the output shape (per sample, without the batch).
 
-The shape pass (:mod:`archlang.graph.shape_pass`) applies them; lowering imports
-``resolve_padding`` from here.
+The op records (:mod:`archlang.ops.records`) name them; the shape pass
+(:mod:`archlang.graph.shape_pass`) applies them; lowering imports ``resolve_padding`` from here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from archlang.graph.shape_text import format_shape
-from archlang.ops import MAX_PARAM_ELEMENTS, Op, ShapeError
+from archlang.ops.base import MAX_PARAM_ELEMENTS, Op, ShapeError
 
 # ---- shape rules ------------------------------------------------------------------------
 
 Shape = tuple[int, ...]
 
 
-def _need_map(op: Op, shape: Shape) -> Shape:
+def need_map(op: Op, shape: Shape) -> Shape:
     if len(shape) != 3:
         raise ShapeError(
             "E404",
@@ -28,7 +27,7 @@ def _need_map(op: Op, shape: Shape) -> Shape:
     return shape
 
 
-def _window_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+def window_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     """PyTorch's output-size formula, including ceil_mode's last-window rule."""
     eff = d * (k - 1) + 1
     span = size + 2 * p - eff
@@ -69,7 +68,7 @@ def resolve_padding(attrs: dict) -> tuple[int, int]:
     return pad
 
 
-def _spatial(op: Op, shape: Shape, k, s, p, d, ceil_mode: bool) -> tuple[int, int]:
+def spatial(op: Op, shape: Shape, k, s, p, d, ceil_mode: bool) -> tuple[int, int]:
     _, h, w = shape
     if any(pi * 2 > ki for pi, ki in zip(p, k)) and op in (Op.MAXPOOL, Op.AVGPOOL):
         raise ShapeError(
@@ -77,8 +76,8 @@ def _spatial(op: Op, shape: Shape, k, s, p, d, ceil_mode: bool) -> tuple[int, in
             f"{op.value} padding {p} must be at most half the kernel {k}",
             help="PyTorch rejects pool padding larger than kernel_size / 2",
         )
-    oh = _window_out(h, k[0], s[0], p[0], d[0], ceil_mode)
-    ow = _window_out(w, k[1], s[1], p[1], d[1], ceil_mode)
+    oh = window_out(h, k[0], s[0], p[0], d[0], ceil_mode)
+    ow = window_out(w, k[1], s[1], p[1], d[1], ceil_mode)
     if oh < 1 or ow < 1:
         raise ShapeError(
             "E403",
@@ -89,22 +88,22 @@ def _spatial(op: Op, shape: Shape, k, s, p, d, ceil_mode: bool) -> tuple[int, in
     return oh, ow
 
 
-def _conv_shape(attrs, shapes):
+def conv_shape(attrs, shapes):
     (shape,) = shapes
-    c, _, _ = _need_map(Op.CONV2D, shape)
+    c, _, _ = need_map(Op.CONV2D, shape)
     g = attrs["groups"]
     if c % g or attrs["out_channels"] % g:
         raise ShapeError(
             "E405", f"groups={g} must divide both in_channels ({c}) and out_channels ({attrs['out_channels']})"
         )
     kh, kw = attrs["kernel_size"]
-    _check_weight(Op.CONV2D, (attrs["out_channels"], c // g, kh, kw))
+    check_weight(Op.CONV2D, (attrs["out_channels"], c // g, kh, kw))
     p = resolve_padding(attrs)
-    oh, ow = _spatial(Op.CONV2D, shape, attrs["kernel_size"], attrs["stride"], p, attrs["dilation"], False)
+    oh, ow = spatial(Op.CONV2D, shape, attrs["kernel_size"], attrs["stride"], p, attrs["dilation"], False)
     return (attrs["out_channels"], oh, ow)
 
 
-def _check_weight(op: Op, shape: Shape) -> None:
+def check_weight(op: Op, shape: Shape) -> None:
     """One parameter tensor of more than MAX_PARAM_ELEMENTS elements cannot be allocated (a
     ``Linear(2**60, 2**20)`` would be emitted and fail at construction): refuse it here."""
     if math.prod(shape) > MAX_PARAM_ELEMENTS:
@@ -116,20 +115,20 @@ def _check_weight(op: Op, shape: Shape) -> None:
         )
 
 
-def _pool_shape(op):
+def pool_shape(op):
     def rule(attrs, shapes):
         (shape,) = shapes
-        c, _, _ = _need_map(op, shape)
+        c, _, _ = need_map(op, shape)
         k = attrs["kernel_size"]
         s = attrs["stride"] or k
         d = attrs.get("dilation", (1, 1))
-        oh, ow = _spatial(op, shape, k, s, attrs["padding"], d, attrs["ceil_mode"])
+        oh, ow = spatial(op, shape, k, s, attrs["padding"], d, attrs["ceil_mode"])
         return (c, oh, ow)
 
     return rule
 
 
-def _same(op):
+def same(op):
     def rule(attrs, shapes):
         (shape,) = shapes
         return shape
@@ -138,40 +137,40 @@ def _same(op):
     return rule
 
 
-def _map_same(op):
+def map_same(op):
     def rule(attrs, shapes):
         (shape,) = shapes
-        return _need_map(op, shape)
+        return need_map(op, shape)
 
     return rule
 
 
-def _transform_input_shape(attrs, shapes):
+def transform_input_shape(attrs, shapes):
     (shape,) = shapes
     if len(shape) != 3 or shape[0] != 3:
         raise ShapeError("E406", f"transform_input needs a 3-channel image, got {'×'.join(map(str, shape))}")
     return shape
 
 
-def _pad_shape(attrs, shapes):
+def pad_shape(attrs, shapes):
     (shape,) = shapes
-    c, h, w = _need_map(Op.PAD, shape)
+    c, h, w = need_map(Op.PAD, shape)
     top, bottom, left, right = attrs["padding"]
     return (c, h + top + bottom, w + left + right)
 
 
-def _adaptive_shape(attrs, shapes):
+def adaptive_shape(attrs, shapes):
     (shape,) = shapes
-    c, _, _ = _need_map(Op.ADAPTIVE_AVGPOOL, shape)
+    c, _, _ = need_map(Op.ADAPTIVE_AVGPOOL, shape)
     return (c, *attrs["output_size"])
 
 
-def _flatten_shape(attrs, shapes):
+def flatten_shape(attrs, shapes):
     (shape,) = shapes
     return (math.prod(shape),)
 
 
-def _linear_shape(attrs, shapes):
+def linear_shape(attrs, shapes):
     (shape,) = shapes
     if len(shape) != 1:
         raise ShapeError(
@@ -179,13 +178,13 @@ def _linear_shape(attrs, shapes):
             f"linear needs a flat input, got a {'×'.join(map(str, shape))} feature map",
             help="add `flatten` before this layer",
         )
-    _check_weight(Op.LINEAR, (attrs["out_features"], shape[0]))
+    check_weight(Op.LINEAR, (attrs["out_features"], shape[0]))
     return (attrs["out_features"],)
 
 
-def _channel_shuffle_shape(attrs, shapes):
+def channel_shuffle_shape(attrs, shapes):
     (shape,) = shapes
-    c, _, _ = _need_map(Op.CHANNEL_SHUFFLE, shape)
+    c, _, _ = need_map(Op.CHANNEL_SHUFFLE, shape)
     g = attrs["groups"]
     if c % g:
         raise ShapeError(
@@ -203,7 +202,7 @@ def chunk_sizes(c: int, chunks: int) -> list[int]:
     return [min(size, c - start) for start in range(0, c, size)]
 
 
-def _split_shape(attrs, shapes):
+def split_shape(attrs, shapes):
     (shape,) = shapes
     chunks, index = attrs["chunks"], attrs["index"]
     sizes = chunk_sizes(shape[0], chunks)
@@ -217,18 +216,18 @@ def _split_shape(attrs, shapes):
     return (sizes[index], *shape[1:])
 
 
-def _spatial_mean_shape(attrs, shapes):
+def spatial_mean_shape(attrs, shapes):
     (shape,) = shapes
-    c, _, _ = _need_map(Op.SPATIAL_MEAN, shape)
+    c, _, _ = need_map(Op.SPATIAL_MEAN, shape)
     return (c, 1, 1) if attrs["keepdim"] else (c,)
 
 
-def _softmax_shape(attrs, shapes):
+def softmax_shape(attrs, shapes):
     (shape,) = shapes
     return shape
 
 
-def _concat_shape(attrs, shapes):
+def concat_shape(attrs, shapes):
     if any(len(s) != len(shapes[0]) for s in shapes):
         raise ShapeError(
             "E401",
@@ -248,7 +247,7 @@ def _concat_shape(attrs, shapes):
     return (sum(s[0] for s in shapes),)
 
 
-def _add_shape(attrs, shapes):
+def add_shape(attrs, shapes):
     if len(set(shapes)) > 1:
         raise ShapeError(
             "E402",
@@ -259,20 +258,20 @@ def _add_shape(attrs, shapes):
     return shapes[0]
 
 
-def _mul(channels_last: bool):
+def mul(channels_last: bool):
     def rule(attrs, shapes):
         """Equal shapes, or a per-channel C×1×1 (1×1×C channels-last) branch broadcast over
         the full map: the broadcasting of squeeze-and-excitation's ``scale * x``."""
         full = max(shapes, key=math.prod)
         per_channel = ((1, 1, full[-1]) if channels_last else (full[0], 1, 1)) if len(full) == 3 else full
         if any(s not in (full, per_channel) for s in shapes):
-            _mul_error(shapes)
+            mul_error(shapes)
         return full
 
     return rule
 
 
-def _mul_error(shapes):
+def mul_error(shapes):
     raise ShapeError(
         "E402",
         "mul inputs disagree in shape (only a C×1×1 branch broadcasts over C×H×W)",
@@ -281,7 +280,7 @@ def _mul_error(shapes):
     )
 
 
-def _layernorm_shape(attrs, shapes):
+def layernorm_shape(attrs, shapes):
     (shape,) = shapes
     if len(shape) != 1:
         raise ShapeError(
@@ -292,13 +291,13 @@ def _layernorm_shape(attrs, shapes):
     return shape
 
 
-def _linear_last(attrs, shapes):
+def linear_last(attrs, shapes):
     (shape,) = shapes
-    _check_weight(Op.LINEAR, (attrs["out_features"], shape[-1]))
+    check_weight(Op.LINEAR, (attrs["out_features"], shape[-1]))
     return (*shape[:-1], attrs["out_features"])
 
 
-def _permute_shape(attrs, shapes):
+def permute_shape(attrs, shapes):
     (shape,) = shapes
     dims = attrs["dims"]
     if len(dims) != len(shape) + 1:
@@ -315,52 +314,3 @@ def permuted_layout(dims: tuple, channels_last: bool) -> bool | None:
     """Where the channels go: True channels-last, False channels-first, None neither."""
     new = dims.index(len(dims) - 1 if channels_last else 1)
     return True if new == len(dims) - 1 and len(dims) > 2 else False if new == 1 else None
-
-
-SHAPE_RULES: dict[Op, Callable[[dict, list[Shape]], Shape]] = {
-    Op.INPUT: lambda attrs, shapes: tuple(attrs["shape"]),
-    Op.TRANSFORM_INPUT: _transform_input_shape,
-    Op.CONV2D: _conv_shape,
-    Op.BATCHNORM: _map_same(Op.BATCHNORM),
-    Op.RELU: _same(Op.RELU),
-    Op.TANH: _same(Op.TANH),
-    Op.SIGMOID: _same(Op.SIGMOID),
-    Op.RELU6: _same(Op.RELU6),
-    Op.SILU: _same(Op.SILU),
-    Op.HARDSWISH: _same(Op.HARDSWISH),
-    Op.HARDSIGMOID: _same(Op.HARDSIGMOID),
-    Op.GELU: _same(Op.GELU),
-    Op.STOCHASTIC_DEPTH: _same(Op.STOCHASTIC_DEPTH),
-    Op.CHANNEL_SHUFFLE: _channel_shuffle_shape,
-    Op.SPLIT: _split_shape,
-    Op.SPATIAL_MEAN: _spatial_mean_shape,
-    Op.MAXPOOL: _pool_shape(Op.MAXPOOL),
-    Op.AVGPOOL: _pool_shape(Op.AVGPOOL),
-    Op.ADAPTIVE_AVGPOOL: _adaptive_shape,
-    Op.LRN: _map_same(Op.LRN),
-    Op.DROPOUT: _same(Op.DROPOUT),
-    Op.FLATTEN: _flatten_shape,
-    Op.LINEAR: _linear_shape,
-    Op.SOFTMAX: _softmax_shape,
-    Op.IDENTITY: _same(Op.IDENTITY),
-    Op.PAD: _pad_shape,
-    Op.CONCAT: _concat_shape,
-    Op.ADD: _add_shape,
-    Op.MUL: _mul(False),
-    Op.LAYER_SCALE: _map_same(Op.LAYER_SCALE),
-    Op.PERMUTE: _permute_shape,
-    Op.LAYERNORM: _layernorm_shape,
-    Op.LAYERNORM2D: _map_same(Op.LAYERNORM2D),
-}
-
-# Rules for a channels-last (H×W×C) input, for ops that take one besides the elementwise
-# ones (``layout_free``); any other op refuses it (E407). The output stays channels-last,
-# except after flatten (a vector) and permute (see ``permuted_layout``).
-CHANNELS_LAST_RULES: dict[Op, Callable[[dict, list[Shape]], Shape]] = {
-    Op.LINEAR: _linear_last,
-    Op.LAYERNORM: lambda attrs, shapes: shapes[0],
-    Op.PERMUTE: _permute_shape,
-    Op.FLATTEN: _flatten_shape,
-    Op.ADD: _add_shape,
-    Op.MUL: _mul(True),
-}

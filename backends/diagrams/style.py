@@ -1,9 +1,9 @@
 """How diagrams look: per-op categories, colours, paper-style labels and cost figures.
 
-Everything per op is a table keyed by :class:`archlang.ops.Op` (a test checks each table
-has a row for every op). Colours follow Figure 3 of the GoogLeNet paper (convolution
-blue, pooling red, softmax yellow, other green), plus purple for normalisation, softened
-to pastel fills so black text stays readable in print.
+The per-op tables are views of the op records' ``diagram`` field (:mod:`archlang.ops`).
+Colours follow Figure 3 of the GoogLeNet paper (convolution blue, pooling red, softmax
+yellow, other green), plus purple for normalisation, softened to pastel fills so black
+text stays readable in print.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import graphviz
 
 from archlang.graph.shape_text import format_shape
 from archlang.ops import Op
+from archlang.ops.records import RECORDS
 
 FONT = "Helvetica"
 
@@ -36,121 +37,14 @@ OTHER = Category("other", "#dcefd8", "#4a8c3f")
 BLOCK = Category("block (module)", "#f3f3f3", "#4d4d4d")
 LEGEND_ORDER = (CONV, POOL, NORM, CLASSIFIER, OTHER, BLOCK)
 
-CATEGORY: dict[Op, Category] = {
-    Op.INPUT: OTHER,
-    Op.TRANSFORM_INPUT: OTHER,
-    Op.CONV2D: CONV,
-    Op.BATCHNORM: NORM,
-    Op.RELU: OTHER,
-    Op.TANH: OTHER,
-    Op.SIGMOID: OTHER,
-    Op.RELU6: OTHER,
-    Op.SILU: OTHER,
-    Op.HARDSWISH: OTHER,
-    Op.HARDSIGMOID: OTHER,
-    Op.GELU: OTHER,
-    Op.STOCHASTIC_DEPTH: OTHER,
-    Op.CHANNEL_SHUFFLE: OTHER,
-    Op.SPLIT: OTHER,
-    Op.SPATIAL_MEAN: POOL,  # a global average pool
-    Op.MAXPOOL: POOL,
-    Op.AVGPOOL: POOL,
-    Op.ADAPTIVE_AVGPOOL: POOL,
-    Op.LRN: NORM,
-    Op.DROPOUT: CLASSIFIER,
-    Op.FLATTEN: CLASSIFIER,
-    Op.LINEAR: CLASSIFIER,
-    Op.SOFTMAX: CLASSIFIER,
-    Op.IDENTITY: OTHER,
-    Op.PAD: OTHER,
-    Op.CONCAT: OTHER,
-    Op.ADD: OTHER,
-    Op.MUL: OTHER,
-    Op.LAYER_SCALE: OTHER,
-    Op.PERMUTE: OTHER,
-    Op.LAYERNORM: NORM,
-    Op.LAYERNORM2D: NORM,
-}
+# The records' diagram.category, drawn in these colours.
+CATEGORIES = {"conv": CONV, "pool": POOL, "norm": NORM, "classifier": CLASSIFIER, "other": OTHER}
+CATEGORY: dict[Op, Category] = {op: CATEGORIES[r.diagram.category] for op, r in RECORDS.items()}
 
 
-# ---- paper-style labels ("1x1 conv, 64", "3x3 max pool") --------------------------------
+# ---- paper-style labels ("1x1 conv, 64", "3x3 max pool"): the records' diagram.label ----
 
-
-def _kxk(pair) -> str:
-    return f"{pair[0]}x{pair[1]}"
-
-
-def _stride_suffix(stride) -> str:
-    # ResNet-paper style: ", /2" marks a strided layer.
-    if stride is None or max(stride) == 1:
-        return ""
-    return f", /{stride[0]}" if stride[0] == stride[1] else f", /{_kxk(stride)}"
-
-
-def _conv_label(a: dict) -> str:
-    groups = f", g{a['groups']}" if a["groups"] > 1 else ""
-    return f"{_kxk(a['kernel_size'])} conv, {a['out_channels']}{groups}{_stride_suffix(a['stride'])}"
-
-
-def _pool_label(kind: str) -> Callable[[dict], str]:
-    def label(a: dict) -> str:
-        stride = a["stride"] or a["kernel_size"]
-        return f"{_kxk(a['kernel_size'])} {kind} pool{_stride_suffix(stride)}"
-
-    return label
-
-
-def _adaptive_label(a: dict) -> str:
-    size = a["output_size"]
-    return "global avg pool" if tuple(size) == (1, 1) else f"avg pool to {_kxk(size)}"
-
-
-def _percent(p: float) -> str:
-    return f"{p * 100:g}%"
-
-
-def _permute_label(a: dict) -> str:
-    dims = a["dims"]
-    if dims == (0, 2, 3, 1):
-        return "to channels-last"
-    return "to channels-first" if dims == (0, 3, 1, 2) else "permute " + ", ".join(map(str, dims))
-
-
-PAPER_LABEL: dict[Op, Callable[[dict], str]] = {
-    Op.INPUT: lambda a: "input",
-    Op.TRANSFORM_INPUT: lambda a: "transform input",
-    Op.CONV2D: _conv_label,
-    Op.BATCHNORM: lambda a: "batch norm",
-    Op.RELU: lambda a: "ReLU",
-    Op.TANH: lambda a: "tanh",
-    Op.SIGMOID: lambda a: "sigmoid",
-    Op.RELU6: lambda a: "ReLU6",
-    Op.SILU: lambda a: "SiLU",
-    Op.HARDSWISH: lambda a: "hard swish",
-    Op.HARDSIGMOID: lambda a: "hard sigmoid",
-    Op.GELU: lambda a: "GELU" if a["approximate"] == "none" else "GELU (tanh)",
-    Op.STOCHASTIC_DEPTH: lambda a: f"stochastic depth ({_percent(a['p'])}, {a['mode']})",
-    Op.CHANNEL_SHUFFLE: lambda a: f"channel shuffle, g{a['groups']}",
-    Op.SPLIT: lambda a: f"split {a['index'] + 1}/{a['chunks']}",
-    Op.SPATIAL_MEAN: lambda a: "global mean",
-    Op.MAXPOOL: _pool_label("max"),
-    Op.AVGPOOL: _pool_label("avg"),
-    Op.ADAPTIVE_AVGPOOL: _adaptive_label,
-    Op.LRN: lambda a: f"local response norm, {a['size']}",
-    Op.DROPOUT: lambda a: f"dropout ({_percent(a['p'])})",
-    Op.FLATTEN: lambda a: "flatten",
-    Op.LINEAR: lambda a: f"fc, {a['out_features']}",
-    Op.SOFTMAX: lambda a: "softmax",
-    Op.IDENTITY: lambda a: "identity",
-    Op.PAD: lambda a: "zero pad " + ", ".join(map(str, a["padding"])),
-    Op.CONCAT: lambda a: "concat",
-    Op.ADD: lambda a: "sum",
-    Op.MUL: lambda a: "×",
-    Op.LAYER_SCALE: lambda a: "layer scale",
-    Op.PERMUTE: _permute_label,
-    Op.LAYERNORM: lambda a: "layer norm",
-    Op.LAYERNORM2D: lambda a: "layer norm",
-}
+PAPER_LABEL: dict[Op, Callable[[dict], str]] = {op: r.diagram.label for op, r in RECORDS.items()}
 
 
 def op_label(data: dict) -> str:

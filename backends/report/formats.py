@@ -64,7 +64,12 @@ def _bytes(n: int) -> str:
 
 
 def _axis_json(a: AxisRF):
-    return None if a.whole else {"size": a.size, "stride": a.stride, "padding": a.padding}
+    return None if a.whole else {"size": _number(a.size), "stride": _number(a.stride), "padding": _number(a.padding)}
+
+
+def _number(x):
+    # after upsampling the jump (and what follows from it) can be a fraction of a pixel
+    return x if isinstance(x, int) else float(x)
 
 
 def rf_json(rf: ReceptiveField) -> dict:

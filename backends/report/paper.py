@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from archlang.analysis import Analysis
 from archlang.analysis.grouping import Group, group_nodes
 from archlang.ops import Op
+from archlang.ops.records import RECORDS
 
 from .formats import Column, ReportTable, Section
 
@@ -38,42 +39,8 @@ INCEPTION_COLUMNS = {
     "pool_proj": "pool_proj",
 }
 
-# What a top-level layer is called in Table 1 (None: the paper has no row for it).
-PAPER_ROW_TYPE: dict[Op, str | None] = {
-    Op.INPUT: None,
-    Op.TRANSFORM_INPUT: None,
-    Op.CONV2D: "convolution",
-    Op.BATCHNORM: None,
-    Op.RELU: None,
-    Op.TANH: None,
-    Op.SIGMOID: None,
-    Op.RELU6: None,
-    Op.SILU: None,
-    Op.HARDSWISH: None,
-    Op.HARDSIGMOID: None,
-    Op.GELU: None,
-    Op.STOCHASTIC_DEPTH: None,
-    Op.CHANNEL_SHUFFLE: None,
-    Op.SPLIT: None,
-    Op.SPATIAL_MEAN: "avg pool",  # a global average pool, as adaptive_avgpool(1)
-    Op.MAXPOOL: "max pool",
-    Op.AVGPOOL: "avg pool",
-    Op.ADAPTIVE_AVGPOOL: "avg pool",
-    Op.LRN: None,  # the paper applies LRN after pool1 and conv3 but gives it no row
-    Op.DROPOUT: "dropout",
-    Op.FLATTEN: None,
-    Op.LINEAR: "linear",
-    Op.SOFTMAX: "softmax",
-    Op.IDENTITY: None,
-    Op.PAD: None,
-    Op.CONCAT: None,
-    Op.ADD: None,
-    Op.MUL: None,
-    Op.LAYER_SCALE: None,
-    Op.PERMUTE: None,
-    Op.LAYERNORM: None,
-    Op.LAYERNORM2D: None,
-}
+# What a top-level layer is called in Table 1 (None: no row): the records' diagram.paper_row.
+PAPER_ROW_TYPE: dict[Op, str | None] = {op: r.diagram.paper_row for op, r in RECORDS.items()}
 
 # Table 1 as published (FACTS.md): type, patch/stride, output, the six widths, params, ops.
 # params in thousands ("2.7K"), ops in millions ("34M"), as printed.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from archlang.ops import Op
+from archlang.ops import MERGE_OPS, RECORDS, Op
 
 from .naming import Namespace, is_plain_attribute
 from .ops import SYMBOLIC, TORCH_OPS, TRAINING, Arg, explicit
@@ -92,22 +92,36 @@ def _concat_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
     return total
 
 
-# Ops whose output width is not their input's (every other op keeps it).
+def _literal_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
+    return Lin((), leaf.shape[0])
+
+
+# How an op's output width follows, by its torch form's ``width`` ("same": the input's).
 _OUT_CHANNELS = {
-    Op.CONV2D: _weights_out,
-    Op.LINEAR: _weights_out,
-    Op.FLATTEN: _flatten_out,
-    Op.SPLIT: _split_out,
-    Op.CONCAT: _concat_out,
+    "out_arg": _weights_out,
+    "flatten": _flatten_out,
+    "split": _split_out,
+    "concat": _concat_out,
+    "shape": _literal_out,
 }
 
 
 def out_channels(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
     """Channels of a primitive op's output, from its constructor call and input channels."""
-    rule = _OUT_CHANNELS.get(leaf.op)
+    rule = _OUT_CHANNELS.get(TORCH_OPS[leaf.op].width)
     if rule is not None:
         return rule(leaf, call, in_lins)
     return in_lins[0] if in_lins else IN
+
+
+class _Source:
+    """An argument written as an expression of the forward's values (``x.shape[-2:]``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def _value_path(path: tuple[str, ...]) -> tuple[str, ...]:
@@ -302,11 +316,21 @@ class Describer:
             elif s.aux is None and len(alive) == (s.target in alive):
                 target = "x"  # nothing else alive on the main path: reuse x
             else:
-                target = names.name("_".join(s.module) if s.module else leaf.name, key=s.target)
+                target = names.name("_".join(s.module) if s.module else self._local(p, leaf), key=s.target)
             var[s.target] = target
             d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape))
         d.ret = ", ".join(var[o] for o in (p.output, *p.extra_outputs))
         d.outputs = [(f, var[n]) for f, n in p.outputs]
+
+    def _local(self, p: ModulePlan, leaf) -> str:
+        """The local a functional step assigns: the layer's name; a named group's merge
+        (``inner4/add``) takes the group's (``inner4``)."""
+        path = self.graph.nodes[leaf.node].path
+        group = "/".join(path[:-1])
+        if len(path) > len(p.path) + 1 and self.graph.scopes.get(group) is not None:
+            if self.graph.scopes[group].kind == "group" and leaf.op in MERGE_OPS and path[-1] == leaf.op.value:
+                return "_".join(path[len(p.path) : -1])
+        return leaf.name
 
     def input_names(self, p: ModulePlan) -> dict[str, str]:
         """The forward parameter of each further input: the name the block gives it
@@ -327,9 +351,16 @@ class Describer:
         if row.inputs in ("sum", "product"):
             return (" + " if row.inputs == "sum" else " * ").join(inputs)
         lead = [Seq("[", "]", inputs)] if row.inputs == "list" else inputs
+        args = leaf.args
+        attr = RECORDS[leaf.op].size_from_value
+        if attr is not None and len(inputs) == 2:  # `from x, ref`: ref's size when the forward runs
+            lead = inputs[:1]
+            args = [
+                Arg(a.name, _Source(f"{inputs[1]}.shape[-2:]"), a.positional) if a.name == attr else a for a in args
+            ]
         if row.functional in HELPERS:
             self.uses.add(row.functional)
-        call = self._call(row.functional, d, [*leaf.args, *row.extra], Lin(), lead=lead, symbolic=False)
+        call = self._call(row.functional, d, [*args, *row.extra], Lin(), lead=lead, symbolic=False)
         if row.index is not None:  # split: torch.chunk(x, 2, dim=1)[index]
             call.subscript = f"[{leaf.attrs[row.index]}]"
         return call

@@ -31,10 +31,10 @@ from archlang.ops import Op
 from .naming import MODULE_ATTRIBUTES
 from .ops import FRESH_OUTPUT, TORCH_OPS, Arg
 
-MODULE_AT_ROOT = frozenset({Op.MAXPOOL, Op.AVGPOOL, Op.ADAPTIVE_AVGPOOL, Op.LRN, Op.DROPOUT, Op.STOCHASTIC_DEPTH})
+MODULE_AT_ROOT = frozenset(op for op, row in TORCH_OPS.items() if row.at_root)
 # Always submodules: dropout's (stochastic depth's) behaviour follows train() / eval(), which a
 # module makes plain (and a block class can then take its rate as a constructor argument).
-MODULE_ALWAYS = frozenset({Op.DROPOUT, Op.STOCHASTIC_DEPTH})
+MODULE_ALWAYS = frozenset(op for op, row in TORCH_OPS.items() if row.always_module)
 # Class names of conv units, by unit style (torchvision's name for conv + BN + ReLU).
 UNIT_CLASSES = {"conv_bn_relu": "BasicConv2d", "conv_bn": "ConvBN", "conv_relu": "ConvReLU"}
 

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from archlang.ops import Op
 
 from .naming import Namespace
+from .ops import TORCH_OPS
 from .plan import Leaf, ModulePlan, Step, iter_plans, lookup
 
 # Ops that are the identity in eval mode.
-EVAL_IDENTITY = frozenset({Op.DROPOUT, Op.STOCHASTIC_DEPTH})
+EVAL_IDENTITY = frozenset(op for op, row in TORCH_OPS.items() if row.eval_identity)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from archlang.graph.shape_text import format_shape
+from archlang.ops.records import RECORDS
 
 from .naming import comment_text, docstring_text
 from .ops import INIT_SCHEMES
@@ -82,8 +83,13 @@ HELPERS["LayerNorm2d"] = '''class LayerNorm2d(nn.LayerNorm):
             x, self.normalized_shape, self.weight, self.bias, self.eps
         )
         return x.permute(0, 3, 1, 2)'''
+# The op records' own helpers.
+for _record in RECORDS.values():
+    HELPERS.update(_record.torch.helpers)
 # The helpers that are functions (called in a forward; the others are classes).
-HELPER_FUNCTIONS = frozenset({"transform_input", "stochastic_depth"})
+HELPER_FUNCTIONS = frozenset({"transform_input", "stochastic_depth"}) | {
+    name for r in RECORDS.values() for name, text in r.torch.helpers.items() if text.startswith("def ")
+}
 # What a helper needs defined before it.
 HELPER_NEEDS = {"TransformInput": ("transform_input",), "StochasticDepth": ("stochastic_depth",)}
 

@@ -1,0 +1,67 @@
+"""The classifier head: flatten and the fully connected layer."""
+
+from __future__ import annotations
+
+from . import costs, rf_rules
+from . import shape_rules as sr
+from . import torch_form as tf
+from .base import A, Op, sig, t_bool, t_int, t_opt_float
+from .import_form import NN, Unsupported, kw
+from .record import Diagram, Imports, OpRecord
+from .torch_form import Arg, TorchOp
+
+LINEAR_SIG = sig(
+    "fully connected layer", A("out_features", t_int), A("bias", t_bool, True), A("init_std", t_opt_float, None)
+)
+
+
+def import_flatten(m):
+    if (m.start_dim, m.end_dim) != (1, -1):
+        raise Unsupported(f"start_dim={m.start_dim}, end_dim={m.end_dim} (archlang flattens C×H×W)")
+    return "flatten", (), ()
+
+
+def f_flatten(input, start_dim=0, end_dim=-1, *, ndim):
+    if end_dim not in (-1, ndim - 1) or start_dim != 1:
+        raise Unsupported(f"flatten(start_dim={start_dim}, end_dim={end_dim}) (archlang flattens C×H×W)")
+    return "flatten", (), ()
+
+
+def import_linear(m):
+    return "linear", (m.out_features,), kw(LINEAR_SIG, [("bias", m.bias is not None)])
+
+
+RECORDS = (
+    OpRecord(
+        Op.FLATTEN,
+        sig("flatten C×H×W to a vector"),
+        sr.flatten_shape,
+        TorchOp("nn.Flatten", tf.none, "torch.flatten", extra=(Arg("start_dim", 1, True),), width="flatten"),
+        Diagram("classifier", lambda a: "flatten"),
+        channels_last=sr.flatten_shape,
+        rf=rf_rules.whole,
+        view=True,
+        role="global",
+        imports=Imports(
+            modules={NN + "flatten.Flatten": import_flatten},
+            functions={"torch.flatten": f_flatten},
+            methods={"flatten": f_flatten},
+        ),
+    ),
+    OpRecord(
+        Op.LINEAR,
+        LINEAR_SIG,
+        sr.linear_shape,
+        TorchOp("nn.Linear", tf.linear_args, init=True, fresh=True, width="out_arg"),
+        Diagram("classifier", lambda a: f"fc, {a['out_features']}", "linear"),
+        channels_last=sr.linear_last,
+        params=costs.linear_params,
+        macs=costs.linear_macs,
+        flops=costs.linear_macs,
+        all_ops=costs.dot_ops(costs.linear_macs),
+        rf=rf_rules.linear,
+        role="global",
+        imports=Imports(modules={NN + "linear.Linear": import_linear}),
+        aliases={"fc": {}},
+    ),
+)

@@ -1,0 +1,169 @@
+"""Convolutions."""
+
+from __future__ import annotations
+
+from . import costs, labels, rf_rules
+from . import shape_rules as sr
+from . import torch_form as tf
+from .base import A, Op, ShapeError, sig, t_bool, t_int, t_opt_float, t_padding, t_pair, t_pair0
+from .import_form import NN, Unsupported, kw
+from .import_form import import_size as size
+from .record import Diagram, Imports, OpRecord
+from .torch_form import Arg, TorchOp
+
+CONV2D_SIG = sig(
+    "2-D convolution",
+    A("out_channels", t_int),
+    A("kernel_size", t_pair),
+    A("stride", t_pair, 1),
+    A("padding", t_padding, 0),
+    A("dilation", t_pair, 1),
+    A("groups", t_int, 1),
+    A("bias", t_bool, True),
+    A("init_std", t_opt_float, None),
+)
+
+
+def import_conv2d(m):
+    if m.padding_mode != "zeros":
+        raise Unsupported(f"padding_mode={m.padding_mode!r} (archlang convolutions pad with zeros)")
+    if getattr(m, "transposed", False):
+        raise Unsupported("transposed convolution")
+    padding = m.padding if isinstance(m.padding, str) else size(m.padding)
+    if padding == "same" and any(d * (k - 1) % 2 for k, d in zip(m.kernel_size, m.dilation)):
+        raise Unsupported("padding='same' with an even kernel (torch pads one side more; archlang's 'same' is even)")
+    kwargs = kw(
+        CONV2D_SIG,
+        [
+            ("stride", size(m.stride)),
+            ("padding", padding),
+            ("dilation", size(m.dilation)),
+            ("groups", m.groups),
+            ("bias", m.bias is not None),
+        ],
+    )
+    return "conv2d", (m.out_channels, size(m.kernel_size)), kwargs
+
+
+CONV_TRANSPOSE_SIG = sig(
+    "2-D transposed convolution (the gradient of a conv: upsamples by its stride)",
+    A("out_channels", t_int),
+    A("kernel_size", t_pair),
+    A("stride", t_pair, 1),
+    A("padding", t_pair0, 0),
+    A("output_padding", t_pair0, 0),
+    A("groups", t_int, 1),
+    A("bias", t_bool, True),
+    A("dilation", t_pair, 1),
+)
+
+
+def conv_transpose_shape(attrs, shapes):
+    (shape,) = shapes
+    c, h, w = sr.need_map(Op.CONV_TRANSPOSE, shape)
+    g, out = attrs["groups"], attrs["out_channels"]
+    if c % g or out % g:
+        raise ShapeError("E405", f"groups={g} must divide both in_channels ({c}) and out_channels ({out})")
+    s, p, op, d, k = (attrs[n] for n in ("stride", "padding", "output_padding", "dilation", "kernel_size"))
+    if any(o >= si and o >= di for o, si, di in zip(op, s, d)):
+        raise ShapeError(
+            "E303",
+            f"conv_transpose output_padding {op} must be smaller than the stride {s} or the dilation {d}",
+            help="PyTorch refuses it: output_padding only picks one of the stride's possible output sizes",
+        )
+    sr.check_weight(Op.CONV_TRANSPOSE, (c, out // g, *k))
+    oh, ow = ((n - 1) * si - 2 * pi + di * (ki - 1) + oi + 1 for n, si, pi, di, ki, oi in zip((h, w), s, p, d, k, op))
+    if oh < 1 or ow < 1:
+        raise ShapeError("E403", f"conv_transpose output would be {oh}×{ow}: the padding exceeds the output")
+    return (out, oh, ow)
+
+
+def _transpose_weight(attrs, ins) -> int:
+    # weight in × out/groups × kh × kw
+    return ins[0][0] * (attrs["out_channels"] // attrs["groups"]) * attrs["kernel_size"][0] * attrs["kernel_size"][1]
+
+
+def conv_transpose_params(attrs, ins, out) -> int:
+    return _transpose_weight(attrs, ins) + (attrs["out_channels"] if attrs["bias"] else 0)
+
+
+def conv_transpose_macs(attrs, ins, out) -> int:
+    # fvcore's conv_flop_count with transposed=True: prod(weight shape) × the input's H×W
+    # (every input unit multiplies the whole kernel once)
+    return _transpose_weight(attrs, ins) * ins[0][1] * ins[0][2]
+
+
+def conv_transpose_ops(attrs, ins, out) -> int:
+    # scattered: each product is added into the output, which starts as the bias (or zeros)
+    return 2 * conv_transpose_macs(attrs, ins, out)
+
+
+def conv_transpose_args(attrs, in_shape):
+    return [
+        Arg("in_channels", in_shape[0], True),
+        Arg("out_channels", attrs["out_channels"], True),
+        Arg("kernel_size", tf.size(attrs["kernel_size"])),
+        Arg("stride", tf.size(attrs["stride"]), default=1),
+        *tf.opt("padding", attrs["padding"], (0, 0)),
+        *tf.opt("output_padding", attrs["output_padding"], (0, 0)),
+        *tf.opt("groups", attrs["groups"], 1, int),
+        *tf.opt("bias", attrs["bias"], True, bool),
+        *tf.opt("dilation", attrs["dilation"], (1, 1)),
+    ]
+
+
+def import_conv_transpose(m):
+    if m.padding_mode != "zeros":
+        raise Unsupported(f"padding_mode={m.padding_mode!r} (archlang convolutions pad with zeros)")
+    kwargs = kw(
+        CONV_TRANSPOSE_SIG,
+        [
+            ("stride", size(m.stride)),
+            ("padding", size(m.padding)),
+            ("output_padding", size(m.output_padding)),
+            ("groups", m.groups),
+            ("bias", m.bias is not None),
+            ("dilation", size(m.dilation)),
+        ],
+    )
+    return "conv_transpose", (m.out_channels, size(m.kernel_size)), kwargs
+
+
+def conv_transpose_label(a: dict) -> str:
+    groups = f", g{a['groups']}" if a["groups"] > 1 else ""
+    s = a["stride"]
+    up = "" if max(s) == 1 else f", ×{s[0]}" if s[0] == s[1] else f", ×{labels.kxk(s)}"
+    return f"{labels.kxk(a['kernel_size'])} transposed conv, {a['out_channels']}{groups}{up}"
+
+
+RECORDS = (
+    OpRecord(
+        Op.CONV2D,
+        CONV2D_SIG,
+        sr.conv_shape,
+        TorchOp("nn.Conv2d", tf.conv_args, init=True, fresh=True, width="out_arg"),
+        Diagram("conv", labels.conv_label, "convolution"),
+        params=costs.conv_params,
+        macs=costs.conv_macs,
+        flops=costs.conv_macs,
+        all_ops=costs.dot_ops(costs.conv_macs),
+        rf=rf_rules.windowed,
+        role="conv",
+        imports=Imports(modules={NN + "conv.Conv2d": import_conv2d}),
+    ),
+    OpRecord(
+        Op.CONV_TRANSPOSE,
+        CONV_TRANSPOSE_SIG,
+        conv_transpose_shape,
+        # the spec's weight init (conv2d / linear) does not reach it: PyTorch's default init
+        TorchOp("nn.ConvTranspose2d", conv_transpose_args, fresh=True, width="out_arg"),
+        Diagram("conv", conv_transpose_label),
+        params=conv_transpose_params,
+        macs=conv_transpose_macs,
+        flops=conv_transpose_macs,
+        all_ops=conv_transpose_ops,
+        rf=rf_rules.transposed,
+        role="upsample",
+        imports=Imports(modules={NN + "conv.ConvTranspose2d": import_conv_transpose}),
+    ),
+)

@@ -1,0 +1,216 @@
+"""Pooling: windows, adaptive and global."""
+
+from __future__ import annotations
+
+from . import costs, labels, rf_rules
+from . import shape_rules as sr
+from . import torch_form as tf
+from .base import A, Op, sig, t_bool, t_opt_pair, t_pair, t_pair0
+from .import_form import NN, F, Unsupported, default, kw
+from .import_form import import_size as size
+from .record import Diagram, Imports, OpRecord
+from .torch_form import TorchOp
+
+MAXPOOL_SIG = sig(
+    "max pooling",
+    A("kernel_size", t_pair),
+    A("stride", t_opt_pair, None),
+    A("padding", t_pair0, 0),
+    A("dilation", t_pair, 1),
+    A("ceil_mode", t_bool, False),
+)
+AVGPOOL_SIG = sig(
+    "average pooling",
+    A("kernel_size", t_pair),
+    A("stride", t_opt_pair, None),
+    A("padding", t_pair0, 0),
+    A("ceil_mode", t_bool, False),
+    A("count_include_pad", t_bool, True),
+)
+ADAPTIVE_AVGPOOL_SIG = sig("adaptive average pooling to a fixed output size", A("output_size", t_pair, 1))
+SPATIAL_MEAN_SIG = sig("mean over H and W: (C, H, W) -> (C,), or (C, 1, 1)", A("keepdim", t_bool, False))
+
+
+def _pool_stride(kernel, stride):
+    stride = size(stride)
+    return None if stride in (None, kernel) or stride == () else stride
+
+
+def maxpool_call(kernel_size, stride, padding, dilation, ceil_mode):
+    kernel = size(kernel_size)
+    kwargs = kw(
+        MAXPOOL_SIG,
+        [
+            ("stride", _pool_stride(kernel, stride)),
+            ("padding", size(padding)),
+            ("dilation", size(dilation)),
+            ("ceil_mode", bool(ceil_mode)),
+        ],
+    )
+    return "maxpool", (kernel,), kwargs
+
+
+def import_maxpool(m):
+    if m.return_indices:
+        raise Unsupported("return_indices=True")
+    return maxpool_call(m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode)
+
+
+def f_maxpool(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    if return_indices:
+        raise Unsupported("return_indices=True")
+    return maxpool_call(kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def avgpool_call(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    if divisor_override is not None:
+        raise Unsupported(f"divisor_override={divisor_override}")
+    kernel = size(kernel_size)
+    kwargs = kw(
+        AVGPOOL_SIG,
+        [
+            ("stride", _pool_stride(kernel, stride)),
+            ("padding", size(padding)),
+            ("ceil_mode", bool(ceil_mode)),
+            ("count_include_pad", bool(count_include_pad)),
+        ],
+    )
+    return "avgpool", (kernel,), kwargs
+
+
+def import_avgpool(m):
+    return avgpool_call(m.kernel_size, m.stride, m.padding, m.ceil_mode, m.count_include_pad, m.divisor_override)
+
+
+def f_avgpool(
+    input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
+):
+    return avgpool_call(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+
+
+def adaptive_call(op: str, signature):
+    def call(output_size):
+        out = size(output_size)
+        if out is None or (isinstance(out, tuple) and None in out):
+            raise Unsupported(f"output_size={output_size!r} (a None size keeps the input's)")
+        return op, () if out == default(signature, "output_size") else (out,), ()
+
+    return call
+
+
+_adaptive_avg = adaptive_call("adaptive_avgpool", ADAPTIVE_AVGPOOL_SIG)
+
+
+def f_adaptive_avg(input, output_size):
+    return _adaptive_avg(output_size)
+
+
+def f_mean(input, dim=None, keepdim=False, *, ndim, dtype=None):
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    if ndim != 4 or sorted(d % 4 for d in dims if d is not None) != [2, 3]:
+        raise Unsupported(f"mean over dim={dim!r} (archlang's spatial_mean averages H×W of a C×H×W map)")
+    return "spatial_mean", (), kw(SPATIAL_MEAN_SIG, [("keepdim", bool(keepdim))])
+
+
+def adaptive_label(kind: str):
+    def label(a: dict) -> str:
+        out = a["output_size"]
+        return f"global {kind} pool" if tuple(out) == (1, 1) else f"{kind} pool to {labels.kxk(out)}"
+
+    return label
+
+
+ADAPTIVE_MAXPOOL_SIG = sig("adaptive max pooling to a fixed output size", A("output_size", t_pair, 1))
+_adaptive_max = adaptive_call("adaptive_maxpool", ADAPTIVE_MAXPOOL_SIG)
+
+
+def _adaptive_max_shape(attrs, shapes):
+    (shape,) = shapes
+    c, _, _ = sr.need_map(Op.ADAPTIVE_MAXPOOL, shape)
+    return (c, *attrs["output_size"])
+
+
+def import_adaptive_max(m):
+    if m.return_indices:
+        raise Unsupported("return_indices=True")
+    return _adaptive_max(m.output_size)
+
+
+def f_adaptive_max(input, output_size, return_indices=False):
+    if return_indices:
+        raise Unsupported("return_indices=True")
+    return _adaptive_max(output_size)
+
+
+RECORDS = (
+    OpRecord(
+        Op.SPATIAL_MEAN,
+        SPATIAL_MEAN_SIG,
+        sr.spatial_mean_shape,
+        TorchOp(None, tf.none, "torch.mean", tf.mean_args),
+        Diagram("pool", lambda a: "global mean", "avg pool"),  # a global average pool
+        flops=costs.zero,  # aten::mean: unsupported in fvcore
+        all_ops=costs.in_numel,  # per channel H·W - 1 adds and one divide
+        rf=rf_rules.whole,
+        role="global",
+        imports=Imports(functions={"torch.mean": f_mean}, methods={"mean": f_mean}),
+    ),
+    OpRecord(
+        Op.MAXPOOL,
+        MAXPOOL_SIG,
+        sr.pool_shape(Op.MAXPOOL),
+        TorchOp("nn.MaxPool2d", tf.maxpool_args, "F.max_pool2d", tf.maxpool_args, at_root=True),
+        Diagram("pool", labels.pool_label("max"), "max pool"),
+        flops=costs.zero,  # unsupported in fvcore (fvcore#148)
+        all_ops=costs.window_ops(0),
+        rf=rf_rules.windowed,
+        role="pool",
+        imports=Imports(modules={NN + "pooling.MaxPool2d": import_maxpool}, functions={F + "max_pool2d": f_maxpool}),
+        aliases={"max_pool": {}},
+    ),
+    OpRecord(
+        Op.AVGPOOL,
+        AVGPOOL_SIG,
+        sr.pool_shape(Op.AVGPOOL),
+        TorchOp("nn.AvgPool2d", tf.avgpool_args, "F.avg_pool2d", tf.avgpool_args, at_root=True),
+        Diagram("pool", labels.pool_label("avg"), "avg pool"),
+        flops=costs.zero,  # unsupported in fvcore (fvcore#148)
+        all_ops=costs.window_ops(1),
+        rf=rf_rules.windowed,
+        role="pool",
+        imports=Imports(modules={NN + "pooling.AvgPool2d": import_avgpool}, functions={F + "avg_pool2d": f_avgpool}),
+        aliases={"avg_pool": {}},
+    ),
+    OpRecord(
+        Op.ADAPTIVE_AVGPOOL,
+        ADAPTIVE_AVGPOOL_SIG,
+        sr.adaptive_shape,
+        TorchOp("nn.AdaptiveAvgPool2d", tf.adaptive_args, "F.adaptive_avg_pool2d", tf.adaptive_args, at_root=True),
+        Diagram("pool", adaptive_label("avg"), "avg pool"),
+        flops=costs.in_numel,  # fvcore: elementwise_flop_counter(1, 0) on the input
+        all_ops=costs.adaptive_ops(1),
+        rf=rf_rules.adaptive,
+        role="global",
+        imports=Imports(
+            modules={NN + "pooling.AdaptiveAvgPool2d": lambda m: _adaptive_avg(m.output_size)},
+            functions={F + "adaptive_avg_pool2d": f_adaptive_avg},
+        ),
+        aliases={"global_avgpool": {"output_size": 1}},
+    ),
+    OpRecord(
+        Op.ADAPTIVE_MAXPOOL,
+        ADAPTIVE_MAXPOOL_SIG,
+        _adaptive_max_shape,
+        TorchOp("nn.AdaptiveMaxPool2d", tf.adaptive_args, "F.adaptive_max_pool2d", tf.adaptive_args, at_root=True),
+        Diagram("pool", adaptive_label("max"), "max pool"),
+        flops=costs.zero,  # aten::adaptive_max_pool2d: no fvcore handle
+        all_ops=costs.adaptive_ops(0),  # n - 1 comparisons per n-element bin
+        rf=rf_rules.adaptive,
+        role="global",
+        imports=Imports(
+            modules={NN + "pooling.AdaptiveMaxPool2d": import_adaptive_max},
+            functions={F + "adaptive_max_pool2d": f_adaptive_max},
+        ),
+        aliases={"global_maxpool": {"output_size": 1}},
+    ),
+)

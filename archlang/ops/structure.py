@@ -1,0 +1,236 @@
+"""Structural ops: the input, merges, padding, layout and channel moves."""
+
+from __future__ import annotations
+
+from . import costs, labels, rf_rules
+from . import shape_rules as sr
+from . import torch_form as tf
+from .base import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    A,
+    Op,
+    ShapeError,
+    sig,
+    t_float,
+    t_float_triple,
+    t_int,
+    t_nonneg,
+    t_pad4,
+    t_permutation,
+)
+from .import_form import NN, Unsupported, simple
+from .record import Diagram, Imports, OpRecord
+from .torch_form import Arg, TorchOp
+
+
+def import_zeropad(m):
+    left, right, top, bottom = m.padding
+    return "pad", ((top, bottom, left, right),), ()
+
+
+def f_pad(input, pad, mode="constant", value=None):
+    if mode != "constant" or value not in (None, 0) or len(pad) != 4:
+        raise Unsupported(f"pad={tuple(pad)}, mode={mode!r}, value={value!r} (archlang pads H and W with zeros)")
+    left, right, top, bottom = pad
+    return "pad", ((top, bottom, left, right),), ()
+
+
+def f_channel_shuffle(x, groups):
+    return "channel_shuffle", (groups,), ()
+
+
+def f_permute(input, *dims):
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    return "permute", (tuple(dims),), ()
+
+
+def f_identity(input, *args, **kwargs):
+    return None  # contiguous(), clone(): no change to the values
+
+
+def pixel_shuffle_shape(attrs, shapes):
+    (shape,) = shapes
+    c, h, w = sr.need_map(Op.PIXEL_SHUFFLE, shape)
+    r = attrs["upscale_factor"]
+    if c % (r * r):
+        raise ShapeError(
+            "E405",
+            f"pixel_shuffle({r}) needs channels divisible by {r * r}, got {c}",
+            help="nn.PixelShuffle moves r² channels into an r×r block of pixels",
+        )
+    return (c // (r * r), h * r, w * r)
+
+
+def _merge(op: Op, doc: str, functional: str, inputs: str, shape, label: str, **more):
+    extra, width = more.pop("extra", ()), more.pop("width", "same")
+    return OpRecord(
+        op,
+        sig(doc),
+        shape,
+        TorchOp(None, tf.none, functional, inputs=inputs, fresh=True, extra=extra, width=width),
+        Diagram("other", lambda a: label),
+        **more,
+        rf=rf_rules.merge,
+        role="merge",
+    )
+
+
+RECORDS = (
+    OpRecord(
+        Op.INPUT,
+        sig("the network input"),
+        lambda attrs, shapes: tuple(attrs["shape"]),
+        TorchOp(None, inputs="alias"),
+        Diagram("other", lambda a: "input"),
+        rf=rf_rules.source,
+        role="source",
+    ),
+    OpRecord(
+        Op.TRANSFORM_INPUT,
+        sig(
+            "torchvision's transform_input: re-normalise ImageNet-normalised input to [-1, 1]",
+            A("mean", t_float_triple, IMAGENET_MEAN),
+            A("std", t_float_triple, IMAGENET_STD),
+        ),
+        sr.transform_input_shape,
+        TorchOp("TransformInput", tf.transform_args, "transform_input", tf.transform_args),
+        Diagram("other", lambda a: "transform input"),
+        all_ops=costs.per_element(2),  # x * scale_c + shift_c (aten::mul / add / cat: no fvcore handle)
+        # constants folded into the expression, not registered: no params
+    ),
+    OpRecord(
+        Op.IDENTITY,
+        sig("identity"),
+        sr.same(Op.IDENTITY),
+        TorchOp("nn.Identity", tf.none, inputs="alias"),
+        Diagram("other", lambda a: "identity"),
+        view=True,
+        imports=Imports(
+            modules={NN + "linear.Identity": simple("identity")},
+            methods={"contiguous": f_identity, "clone": f_identity},
+        ),
+    ),
+    OpRecord(
+        Op.PAD,
+        sig("zero padding of the borders: an integer, (h, w) or (top, bottom, left, right)", A("padding", t_pad4)),
+        sr.pad_shape,
+        TorchOp("nn.ZeroPad2d", tf.zero_pad_args, "F.pad", tf.f_pad_args),
+        Diagram("other", lambda a: "zero pad " + ", ".join(map(str, a["padding"]))),
+        rf=rf_rules.pad,
+        role="pointwise",  # no window: only moves the grid (receptive field keeps its size)
+        imports=Imports(
+            modules={NN + "padding.ZeroPad2d": import_zeropad}, functions={"torch.nn.functional.pad": f_pad}
+        ),
+    ),
+    _merge(
+        Op.CONCAT,
+        "channel concatenation of parallel branches",
+        "torch.cat",
+        "list",
+        sr.concat_shape,
+        "concat",
+        extra=(Arg("dim", 1, True),),  # a copy, no arithmetic
+        width="concat",
+    ),
+    _merge(
+        Op.ADD,
+        "elementwise sum of parallel branches",
+        "add",
+        "sum",
+        sr.add_shape,
+        "sum",
+        channels_last=sr.add_shape,
+        all_ops=costs.add_ops,  # aten::add: no fvcore handle
+    ),
+    _merge(
+        Op.MUL,
+        "elementwise product of parallel branches, a C×1×1 branch broadcast over C×H×W",
+        "mul",
+        "product",
+        sr.mul(False),
+        "×",
+        channels_last=sr.mul(True),
+        all_ops=costs.add_ops,  # one multiply per element per extra branch (after broadcasting)
+    ),
+    OpRecord(
+        Op.LAYER_SCALE,
+        sig("learnable per-channel scale (C×1×1 parameter named by the label)", A("init", t_float, 1e-6)),
+        sr.map_same(Op.LAYER_SCALE),
+        TorchOp("nn.Parameter", tf.layer_scale_args, inputs="scale", fresh=True),
+        Diagram("other", lambda a: "layer scale"),
+        params=costs.channels,  # the C×1×1 scale
+        all_ops=costs.per_element(1),
+    ),
+    OpRecord(
+        Op.PERMUTE,
+        sig("torch.permute, dims with the batch dim: (0, 2, 3, 1) is channels-last", A("dims", t_permutation)),
+        sr.permute_shape,
+        TorchOp("Permute", tf.permute_args, "torch.permute", tf.permute_args),
+        Diagram("other", labels.permute_label),
+        channels_last=sr.permute_shape,
+        view=True,  # strides change, no copy
+        role="pointwise",  # changes the layout, not the representation
+        imports=Imports(
+            modules={"torchvision.ops.misc.Permute": lambda m: ("permute", (tuple(m.dims),), ())},
+            functions={"torch.permute": f_permute},
+            methods={"permute": f_permute},
+        ),
+    ),
+    OpRecord(
+        Op.SPLIT,
+        sig(
+            "one chunk along channels: torch.chunk(x, chunks, dim=1)[index]",
+            A("chunks", t_int),
+            A("index", t_nonneg),
+        ),
+        sr.split_shape,
+        TorchOp(None, tf.none, "torch.chunk", tf.chunk_args, extra=(Arg("dim", 1),), index="index", width="split"),
+        Diagram("other", lambda a: f"split {a['index'] + 1}/{a['chunks']}"),
+        view=True,  # torch.chunk returns a view of its input
+        role="pointwise",  # a subset of the channels, at every position
+    ),
+    OpRecord(
+        Op.CHANNEL_SHUFFLE,
+        sig("channel shuffle: (groups, C/groups) -> (C/groups, groups)", A("groups", t_int)),
+        sr.channel_shuffle_shape,
+        TorchOp("nn.ChannelShuffle", tf.shuffle_args, "F.channel_shuffle", tf.shuffle_args),
+        Diagram("other", lambda a: f"channel shuffle, g{a['groups']}"),
+        # a copy (the transpose is made contiguous); it permutes channels only
+        imports=Imports(
+            modules={NN + "channelshuffle.ChannelShuffle": lambda m: ("channel_shuffle", (m.groups,), ())},
+            functions={
+                "torch.nn.functional.channel_shuffle": f_channel_shuffle,
+                "torch.channel_shuffle": f_channel_shuffle,
+                "torchvision.models.shufflenetv2.channel_shuffle": f_channel_shuffle,
+            },
+        ),
+    ),
+    OpRecord(
+        Op.PIXEL_SHUFFLE,
+        sig("pixel shuffle: C×H×W -> C/r²×rH×rW (sub-pixel convolution's upsampling)", A("upscale_factor", t_int)),
+        pixel_shuffle_shape,
+        TorchOp(
+            "nn.PixelShuffle",
+            lambda a, s=None: [Arg("upscale_factor", a["upscale_factor"], True)],
+            "F.pixel_shuffle",
+            lambda a, s=None: [Arg("upscale_factor", a["upscale_factor"], True)],
+            width="shape",
+        ),
+        Diagram("other", lambda a: f"pixel shuffle, ×{a['upscale_factor']}"),
+        # a copy (aten::pixel_shuffle: no fvcore handle, no arithmetic)
+        rf=rf_rules.upscaled(lambda a, shape: (a["upscale_factor"],) * 2),
+        role="upsample",
+        imports=Imports(
+            modules={NN + "pixelshuffle.PixelShuffle": lambda m: ("pixel_shuffle", (m.upscale_factor,), ())},
+            functions={
+                "torch.nn.functional.pixel_shuffle": lambda input, upscale_factor: (
+                    "pixel_shuffle",
+                    (upscale_factor,),
+                    (),
+                )
+            },
+        ),
+    ),
+)

@@ -10,11 +10,13 @@ from __future__ import annotations
 _VGG = {f"vgg{d}": ("vgg.arch", {"depth": d}) for d in (11, 13, 16, 19)}
 _VGG_BN = {f"vgg{d}_bn": ("vgg.arch", {"depth": d, "batch_norm": True}) for d in (11, 13, 16, 19)}
 _RESNET = {f"resnet{d}": ("resnet.arch", {"depth": d}) for d in (18, 34, 50, 101, 152)}
+_DENSENET = {f"densenet{d}": ("densenet.arch", {"depth": d}) for d in (121, 161, 169, 201)}
 
 VARIANTS: dict[str, tuple[str, dict]] = {
     **_VGG,
     **_VGG_BN,
     **_RESNET,
+    **_DENSENET,
     "resnet50_v1": ("resnet.arch", {"depth": 50, "version": "v1"}),
     "resnext50_32x4d": ("resnet.arch", {"depth": 50, "groups": 32, "width_per_group": 4}),
     "resnext101_32x8d": ("resnet.arch", {"depth": 101, "groups": 32, "width_per_group": 8}),

@@ -19,9 +19,11 @@ from .transfer import read_state_dict
 def checkpoint_hparams(path) -> dict:
     """The ``hyper_parameters`` an ``archc train`` checkpoint carries (``{}`` for a plain
     state_dict): the spec parameters, the class names and the recipe."""
+    from .checkpoint import safe_load
+
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # read_state_dict reports unreadable files with a diagnostic
+        data = safe_load(path)
+    except SpecError:  # read_state_dict reports unreadable files
         return {}
     return dict(data.get("hyper_parameters") or {}) if isinstance(data, dict) else {}
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import click
+
 from archlang.cli.group import UsageProblem
 
 
@@ -29,6 +31,25 @@ def parse_dims(text: str) -> tuple[int, ...]:
     return dims
 
 
+def read_stdin() -> bytes:
+    """Standard input, bounded as a spec file is; a closed stdin (``<&-``) is one line, exit 1."""
+    from archlang.frontend.loader import MAX_FILE_BYTES
+
+    def fail(message: str, code: str = "E104"):
+        click.echo(f"error[{code}]: {message}", err=True)
+        sys.exit(1)
+
+    if sys.stdin is None:
+        fail("cannot read `-`: standard input is closed")
+    try:
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as err:
+        fail(f"cannot read `-`: {(getattr(err, 'strerror', None) or str(err)).lower()}")
+    if len(data) > MAX_FILE_BYTES:
+        fail(f"standard input is larger than the limit of {MAX_FILE_BYTES:,} bytes", "E603")
+    return data
+
+
 def spec_source(file: str | None, text: str | None):
     """What FILE / ``-e TEXT`` name: an existing path is a path (whatever characters it has),
     ``-`` is stdin, ``-e`` is spec text, and anything else a bundled spec name or a missing
@@ -42,7 +63,7 @@ def spec_source(file: str | None, text: str | None):
     if file is None:
         raise UsageProblem("Missing argument 'FILE' (a path, a bundled spec name, `-` for stdin, or -e TEXT)")
     if file == "-":
-        return ("<stdin>", sys.stdin.buffer.read())
+        return ("<stdin>", read_stdin())
     if _is_file(file) or "/" in file or file.endswith(".arch"):
         return Path(file)
     if file in bundled_specs() or file in bundled_variants():

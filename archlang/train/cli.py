@@ -158,12 +158,16 @@ def eval_cmd(spec, weights, data, sets, input_dims, batch_size, out, recipe):
         batch_size=batch_size,
         recipe=_recipe(recipe, ()) if recipe else None,
     )
-    figures = result.pop("figures")
+    draw = result.pop("figures")
     text = json.dumps(result, indent=2) + "\n"
     if out:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        write_output(text, str(Path(out) / "eval.json"))
-        for suffix, payload in figures.items():
+        try:
+            Path(out).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            click.echo(f"error[E110]: cannot create --out `{out}`: {(err.strerror or str(err)).lower()}", err=True)
+            sys.exit(1)
+        write_output(text, str(Path(out) / "eval.json"))  # the numbers first: drawing may be what fails
+        for suffix, payload in draw().items():
             write_output(payload, str(Path(out) / f"confusion.{suffix}"))
     click.echo(text, nl=False)
 

@@ -43,17 +43,12 @@ def image_folder(root: Path, classes=("cat", "dog"), per_class: int = 4, side: i
     return root
 
 
-def archc(*args, timeout: float = 120, stdin=None, preexec_fn=None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "archlang.cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=timeout,
-        stdin=stdin if stdin is not None else subprocess.DEVNULL,
-        preexec_fn=preexec_fn,
-        **kwargs,
-    )
+def archc(*args, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    options = {"capture_output": True, "text": True, "env": ENV, "timeout": timeout, "stdin": subprocess.DEVNULL}
+    if "stdout" in kwargs or "stderr" in kwargs:
+        options.pop("capture_output")
+    options.update(kwargs)
+    return subprocess.run([sys.executable, "-m", "archlang.cli.main", *map(str, args)], **options)
 
 
 def refused(run: subprocess.CompletedProcess, code: str, *words: str, rc: int = 1) -> str:

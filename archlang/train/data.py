@@ -156,7 +156,7 @@ class BadImage(SpecError):
 
 
 def _image_folder(root: Path, split: str, channels: int, transform):
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
     from torchvision.datasets import ImageFolder
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
@@ -166,6 +166,10 @@ def _image_folder(root: Path, split: str, channels: int, transform):
         try:
             with open(path, "rb") as f:
                 return Image.open(f).convert(mode)
+        except UnidentifiedImageError:
+            raise BadImage(
+                f"cannot read image `{printable(str(path))}`: not an image PIL can read (empty, cut short or another format)"
+            ) from None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
             # DecompressionBombError: PIL's own bound (about 179 megapixels) on one image
             reason = str(err).split("\n")[0][:200] or type(err).__name__

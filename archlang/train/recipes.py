@@ -234,7 +234,7 @@ def _span(file: str, text: str, loc: tuple, *, at_value: bool) -> Span:
 def _diagnostic(file: str, text: str, error: dict, overridden: set[str] = frozenset()) -> Diagnostic:
     loc = tuple(error["loc"])
     where = ".".join(str(p) for p in loc if not isinstance(p, int)) or "recipe"
-    if where in overridden:  # the value came from the command line, not from the file
+    if where in overridden or any(o.startswith(f"{where}.") for o in overridden):  # from the command line
         message = error["msg"].removeprefix("Value error, ")
         return Diagnostic(code="E803", message=f"bad value for `{where}` (given on the command line): {message}")
     if error["type"] == "extra_forbidden":
@@ -284,9 +284,14 @@ def parse_recipe(text: str, file: str = "<recipe>", overrides: dict[str, Any] | 
     sources.add(file, text)
 
     def too_deep() -> SpecError:
-        # tomllib parses arrays recursively: point at the line that opens the most of them
+        # tomllib parses arrays recursively: point at the line that opens the most levels
         lines = text.split("\n")
-        line = max(range(len(lines)), key=lambda i: lines[i].count("[") + lines[i].count("{")) + 1
+
+        def opens(line: str) -> int:
+            header_dots = line.count(".") if line.lstrip().startswith("[") else 0
+            return line.count("[") + line.count("{") + header_dots
+
+        line = max(range(len(lines)), key=lambda i: opens(lines[i])) + 1
         error = SpecError(
             Diagnostic(
                 code="E801",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,7 @@ def image_folder(root: Path, classes=("cat", "dog"), per_class: int = 4, side: i
 
 def archc(*args, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
     options = {"capture_output": True, "text": True, "env": ENV, "timeout": timeout, "stdin": subprocess.DEVNULL}
+    options["cwd"] = tempfile.mkdtemp(prefix="archc-")  # a run without --out writes runs/train here
     if "stdout" in kwargs or "stderr" in kwargs:
         options.pop("capture_output")
     options.update(kwargs)

@@ -16,16 +16,26 @@ def epoch_rows(metrics_csv: Path) -> list[dict[str, float]]:
         return []
     with open(metrics_csv, newline="") as f:
         for row in csv.DictReader(f):
-            if not row.get("epoch"):
+            if None in row or None in row.values():
+                continue  # more or fewer fields than the header: a row cut short by a crash
+            values = {k: _number(v) for k, v in row.items() if k != "step"}
+            if values.get("epoch") is None:
                 continue
-            merged = epochs.setdefault(int(float(row["epoch"])), {})
-            merged.update({k: float(v) for k, v in row.items() if v not in ("", None) and k not in ("epoch", "step")})
+            merged = epochs.setdefault(int(values.pop("epoch")), {})
+            merged.update({k: v for k, v in values.items() if v is not None})
     return [{"epoch": e, **epochs[e]} for e in sorted(epochs)]
 
 
 def _plain(text) -> str:
     """``text`` shown as typed: a `$` in a spec, recipe or class name starts no mathtext."""
     return str(text).replace("$", r"\$")
+
+
+def _number(text) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _encode(figure) -> dict[str, bytes]:

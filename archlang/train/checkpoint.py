@@ -112,6 +112,13 @@ def check_resumable(checkpoint, path, module: torch.nn.Module, recipe) -> int:
             "resume with the spec, --set and data of that run, or give another --out",
         )
     hparams = checkpoint.get("hyper_parameters") or {}
+    classes = hparams.get("classes") if isinstance(hparams, dict) else None
+    now = getattr(module, "hparams", {}).get("classes")
+    if isinstance(classes, list) and now is not None and list(classes) != list(now):
+        raise fail(
+            f"was trained on classes {printable(str(classes[:5]))[:200]}, the data now has {printable(str(now[:5]))[:200]}",
+            "resume with the data of that run, or give another --out",
+        )
     stored = hparams.get("recipe") if isinstance(hparams, dict) else None
     stored = stored if isinstance(stored, dict) else {}
     before = (stored.get("optimizer") or {}).get("name") if isinstance(stored.get("optimizer"), dict) else None

@@ -102,15 +102,6 @@ def test_resume_with_another_specs_checkpoint_keeps_the_history(tmp_path):
 
 
 @pytest.mark.slow  # torch and Lightning start-up: 5-10 s a command on 2 busy cores
-def test_resume_of_a_plain_state_dict_says_what_it_is(tmp_path):
-    spec, data = tiny_spec(tmp_path), image_folder(tmp_path / "data")
-    out = tmp_path / "run"
-    (out / "checkpoints").mkdir(parents=True)
-    torch.save({"conv1.weight": torch.zeros(4, 1, 3, 3)}, out / "checkpoints" / "last.ckpt")
-    refused(archc("train", spec, "--data", data, "--out", out, "--resume", *FAST), "E809", "--init")
-
-
-@pytest.mark.slow  # torch and Lightning start-up: 5-10 s a command on 2 busy cores
 def test_a_non_regular_weights_file_is_refused_without_blocking(tmp_path):
     spec = tiny_spec(tmp_path)
     fifo = tmp_path / "weights.pt"
@@ -192,22 +183,37 @@ def test_a_diverged_run_writes_json_with_null_and_says_so(tmp_path):
     assert "diverged" in run.stderr and "Traceback" not in run.stderr
 
 
-@pytest.mark.slow  # three trainings
+@pytest.mark.slow  # two trainings
 def test_extending_a_finished_run(tmp_path):
     spec, data = tiny_spec(tmp_path), image_folder(tmp_path / "data")
-    cosine = [a if a != "schedule.name=constant" else "schedule.name=cosine" for a in FAST]
-    out = tmp_path / "cosine"
-    assert archc("train", spec, "--data", data, "--out", out, *cosine).returncode == 0
-    weights = (out / "checkpoints" / "last.ckpt").read_bytes()
-    longer = [*cosine[:-4], "--max-epochs", "2", *cosine[-2:]]
-    refused(archc("train", spec, "--data", data, "--out", out, "--resume", *longer), "E809", "cosine", "--init")
-    assert (out / "checkpoints" / "last.ckpt").read_bytes() == weights
-
-    out = tmp_path / "constant"
+    out = tmp_path / "run"
     assert archc("train", spec, "--data", data, "--out", out, *FAST).returncode == 0
-    state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    run = archc("train", spec, "--data", data, "--out", out, "--resume", *FAST[:-4], "--max-epochs", "2", *FAST[-2:])
+    last = out / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True)["state_dict"]
+    longer = [*FAST[:-4], "--max-epochs", "2"]
+
+    # the same finished run, had its schedule been cosine (laid out over 1 epoch): refused
+    cosine = tmp_path / "cosine" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint["hyper_parameters"]["recipe"]["schedule"] = {"name": "cosine"}
+    cosine.parent.mkdir(parents=True)
+    torch.save(checkpoint, cosine)
+    run = archc(
+        "train",
+        spec,
+        "--data",
+        data,
+        "--out",
+        cosine.parent.parent,
+        "--resume",
+        *longer,
+        "--recipe-set",
+        "schedule.name=cosine",
+    )
+    refused(run, "E809", "cosine schedule", "spans 1 epochs", "--init")
+
+    run = archc("train", spec, "--data", data, "--out", out, "--resume", *longer, *FAST[-2:])
     assert run.returncode == 0 and "extends the run from 1 to 2 epochs" in run.stderr, run.stderr[-3000:]
     assert json.loads((out / "summary.json").read_text())["epochs"] == 2
-    after = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    after = torch.load(last, weights_only=True)["state_dict"]
     assert not torch.equal(after["model.fc.weight"], state["model.fc.weight"])  # epoch 2 trained

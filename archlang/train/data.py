@@ -219,7 +219,11 @@ def image_files(split: Path, class_to_idx: dict[str, int], extensions) -> list[t
 
 def class_folders(split: Path) -> list[str]:
     """The class folder names of ``split`` (``DIR/train``), sorted; none is E807."""
-    classes = sorted(entry.name for entry in os.scandir(split) if entry.is_dir())
+    try:
+        classes = sorted(entry.name for entry in os.scandir(split) if entry.is_dir())
+    except OSError as err:
+        reason = (err.strerror or type(err).__name__).lower()
+        raise SpecError(Diagnostic(code="E807", message=f"cannot list `{printable(str(split))}`: {reason}")) from None
     if not classes:
         raise SpecError(
             Diagnostic(

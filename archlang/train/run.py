@@ -151,7 +151,9 @@ def _averaging_kwargs(recipe: Recipe) -> dict:
 def make_trainer(recipe: Recipe, options: TrainOptions, out: Path) -> L.Trainer:
     try:
         return _trainer(recipe, options, out)
-    except (MisconfigurationException, ValueError, TypeError) as err:
+    # Lightning's refusals have many types (MisconfigurationException, ValueError, TypeError,
+    # ModuleNotFoundError for --accelerator tpu without torch_xla): all are about the options
+    except (MisconfigurationException, ImportError, ValueError, TypeError, RuntimeError) as err:
         given = [
             f"--{name} {getattr(options, name)}"
             for name in ("accelerator", "devices", "strategy", "precision")

@@ -183,8 +183,9 @@ def test_an_image_folder_with_a_symlink_loop_trains(tmp_path):
 def test_lightning_options_lightning_refuses_are_one_line(tmp_path):
     spec, data = tiny_spec(tmp_path), image_folder(tmp_path / "data")
     # --accelerator gpu and --strategy bogus take the same path (the Trainer's constructor refuses)
-    # (--accelerator tpu without torch_xla is a ModuleNotFoundError: found by fuzz/train_campaign.py)
-    for option in (["--devices", "0"], ["--precision", "bogus"], ["--accelerator", "tpu"]):
+    # found by fuzz/train_campaign.py: --accelerator tpu without torch_xla (a ModuleNotFoundError),
+    # --devices 10000 on the CPU (Lightning started that many processes)
+    for option in (["--devices", "0"], ["--precision", "bogus"], ["--accelerator", "tpu"], ["--devices", "10000"]):
         run = archc("train", spec, "--data", data, "--out", tmp_path / "run", *FAST, *option)
         refused(run, "E812", " ".join(option))
     assert not (tmp_path / "run" / "metrics.csv").exists()

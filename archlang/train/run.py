@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -149,6 +150,18 @@ def _averaging_kwargs(recipe: Recipe) -> dict:
 
 
 def make_trainer(recipe: Recipe, options: TrainOptions, out: Path) -> L.Trainer:
+    cpus = os.cpu_count() or 1
+    on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
+    if on_cpu and isinstance(options.devices, int) and options.devices > cpus:
+        # Lightning would start that many processes (`--devices 99` ran until killed)
+        raise SpecError(
+            Diagnostic(
+                code="E812",
+                message=f"--devices {options.devices}: training on the CPU runs one process per device, "
+                f"and this machine has {cpus} CPUs",
+                help=f"give --devices 1 to {cpus}",
+            )
+        )
     try:
         return _trainer(recipe, options, out)
     # Lightning's refusals have many types (MisconfigurationException, ValueError, TypeError,

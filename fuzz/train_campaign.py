@@ -304,6 +304,7 @@ def run_case(seed: int, index: int, keep: Path | None = None) -> tuple[str, str,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=40)
+    parser.add_argument("--start", type=int, default=0, help="first case index (to go on after an interrupted run)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", type=int, help="replay one case and print its output")
     parser.add_argument("--save", type=Path, help="copy failing cases' folders here")
@@ -317,7 +318,7 @@ def main() -> int:
     counts: Counter = Counter()
     failures = []
     start = time.perf_counter()
-    for index in range(args.cases):
+    for index in range(args.start, args.start + args.cases):
         family, outcome, output = run_case(args.seed, index, args.save)
         counts[family, outcome] += 1
         if outcome not in ("ok", "refused"):

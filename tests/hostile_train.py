@@ -46,11 +46,11 @@ def image_folder(root: Path, classes=("cat", "dog"), per_class: int = 4, side: i
 
 def archc(*args, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
     options = {"capture_output": True, "text": True, "env": ENV, "timeout": timeout, "stdin": subprocess.DEVNULL}
-    options["cwd"] = tempfile.mkdtemp(prefix="archc-")  # a run without --out writes runs/train here
     if "stdout" in kwargs or "stderr" in kwargs:
         options.pop("capture_output")
     options.update(kwargs)
-    return subprocess.run([sys.executable, "-m", "archlang.cli.main", *map(str, args)], **options)
+    with tempfile.TemporaryDirectory(prefix="archc-") as cwd:  # a run without --out writes runs/ here
+        return subprocess.run([sys.executable, "-m", "archlang.cli.main", *map(str, args)], cwd=cwd, **options)
 
 
 def refused(run: subprocess.CompletedProcess, code: str, *words: str, rc: int = 1) -> str:

@@ -188,3 +188,23 @@ def test_emitted_file_equals_built(name, tmp_path):
     compiled = archlang.compile_spec(name, _kwargs(name, aux=True, num_classes=3), input_shape=SMALL)
     check_emitted_equals_built(compiled, tmp_path)
     ruff_clean(tmp_path)
+
+
+def test_an_init_with_a_bias_constant_skips_bias_less_convs_in_the_per_module_table():
+    """MobileNetV3's `init kaiming_normal(mode="fan_out", bias=0)` over convs with and without
+    a bias, next to a head under PyTorch's default init (so the generated
+    `_initialize_weights` is a table by module name): the build used to call
+    `constant_(None, 0)` for the bias-less conv."""
+    spec = """network N {
+      input 3x8x8
+      init kaiming_normal(mode="fan_out", bias=0)
+      a: conv2d(4, 3, padding=1, bias=false)
+      b: conv2d(4, 1)
+      init default
+      c: conv2d(2, 1)
+    }"""
+    torch.manual_seed(0)
+    model = archlang.build(spec)
+    assert model.a.bias is None
+    assert torch.count_nonzero(model.b.bias) == 0  # the scheme's bias constant still applies
+    assert torch.count_nonzero(model.c.bias) == 2  # PyTorch's default bias

@@ -92,13 +92,23 @@ def test_same_state_dict_keys_strict_load_and_float64_equal_outputs(pair):
         torch.testing.assert_close(got[key], expected[key], rtol=1e-12, atol=1e-12 * scale, msg=key)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_params_equal_torchvisions_published_count(name):
-    """The weights' metadata (21 classes, aux head where the weights have one), a number
-    from outside archlang and outside this test; no torch model is built."""
-    meta = getattr(torchvision.models.segmentation, NETWORKS[name][1]).COCO_WITH_VOC_LABELS_V1.meta
-    result = analyze(archlang.compile_spec(name, _kwargs(name, aux=True, num_classes=21)))
+PUBLISHED = {
+    **{name: (weights, aux) for name, (_, weights, aux) in NETWORKS.items()},
+    "fcn_resnet101": ("FCN_ResNet101_Weights", True),
+    "deeplabv3_resnet101": ("DeepLabV3_ResNet101_Weights", True),
+}
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_params_and_macs_equal_torchvisions_published_figures(name):
+    """The weights' metadata (21 classes, the aux head where the weights have one, 520×520):
+    numbers from outside archlang and outside this test; no torch model is built.
+    torchvision's `_ops` is GMACs (conv multiply-accumulates), rounded to 3 decimals."""
+    weights, aux = PUBLISHED[name]
+    meta = getattr(torchvision.models.segmentation, weights).COCO_WITH_VOC_LABELS_V1.meta
+    result = analyze(archlang.compile_spec(name, {"aux_loss": True} if aux else {}))
     assert result.totals.params == meta["num_params"]
+    assert round(result.totals.macs / 1e9, 3) == meta["_ops"]
 
 
 def _fvcore(model, shape) -> int:

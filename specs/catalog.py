@@ -23,6 +23,12 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "resnext101_64x4d": ("resnet.arch", {"depth": 101, "groups": 64, "width_per_group": 4}),
     "wide_resnet50_2": ("resnet.arch", {"depth": 50, "width_per_group": 128}),
     "wide_resnet101_2": ("resnet.arch", {"depth": 101, "width_per_group": 128}),
+    # torchvision.models.segmentation, with weights=None, weights_backbone=None
+    "fcn_resnet50": ("fcn.arch", {"depth": 50}),
+    "fcn_resnet101": ("fcn.arch", {"depth": 101}),
+    "deeplabv3_resnet50": ("deeplabv3.arch", {"depth": 50}),
+    "deeplabv3_resnet101": ("deeplabv3.arch", {"depth": 101}),
+    "lraspp_mobilenet_v3_large": ("lraspp.arch", {}),
     "alexnet_paper": ("alexnet.arch", {"variant": "paper"}),
     "lenet5_modern": ("lenet5.arch", {"variant": "modern"}),
 }

@@ -35,7 +35,7 @@ def bundled_names() -> list[str]:
 # Bundled specs whose torch model takes seconds to build and run on a CPU (VGG's 128M
 # parameters, ResNet-50's depth, Inception v3 at 299×299): parametrized over every bundled
 # spec, their cases are `slow`; the quick loop keeps the small ones.
-HEAVY_SPECS = {"inception_v3", "resnet", "vgg"}
+HEAVY_SPECS = {"inception_v3", "resnet", "resnet50_fpn", "unet", "vgg"}
 
 
 def bundled_params() -> list:

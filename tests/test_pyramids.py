@@ -194,7 +194,9 @@ def test_the_full_size_unet_has_the_parameters_torch_counts():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("params", "shape"),
-    [({"padding": False}, (1, 572, 572)), ({}, (1, 256, 256)), ({"batch_norm": True}, (1, 128, 128))],
+    # the paper's 572×572 tile at a quarter of the width (float64 convs at full width and
+    # size take minutes on a CPU); the full width at smaller sizes
+    [({"padding": False, "base": 16}, (1, 572, 572)), ({}, (1, 64, 64)), ({"batch_norm": True}, (1, 32, 32))],
 )
 def test_the_full_width_unet_equals_pytorch(params, shape):
     _, out = _unet_case(params, shape, params)
@@ -291,6 +293,18 @@ def test_resnet50_fpn_with_an_odd_input_upsamples_to_each_laterals_size():
     _fpn_case((3, 90, 70))
 
 
+def test_resnet50_fpn_at_an_odd_size_analyses_each_level():
+    # by hand, 90×70: conv1 7/2 -> 45×35, max-pool 3/2 -> 23×18, then each stage's stride 2:
+    # 12×9, 6×5, 3×3; "pool" (1/2) 2×2. Upsampling 6×5 -> 12×9 is not a factor of 2: the
+    # receptive-field centres go fractional, and the report prints them
+    compiled = archlang.compile_spec("resnet50_fpn", input_shape=(3, 90, 70))
+    levels = [compiled.graph.nodes[nid].shape[1:] for _, nid in compiled.graph.returns]
+    assert levels == [(23, 18), (12, 9), (6, 5), (3, 3), (2, 2)]
+    result = analyze(compiled)
+    assert result.totals.params == 26_852_416
+    assert result.nodes["fpn/merged1"].rf.misaligned
+
+
 def test_resnet50_fpn_init_is_torchvisions():
     compiled = archlang.compile_spec("resnet50_fpn", input_shape=(3, 64, 64))
     nodes = compiled.graph.nodes
@@ -342,14 +356,14 @@ def test_archc_check_against_torchvisions_backbone(tmp_path):
     ok = _archc("check", "resnet50_fpn", "--against", f"{factory}:make", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "ok: the 334 state_dict entries match" in ok.stdout
-    # a key slip is found: the lateral convs one level off
     specs = Path(archlang.specs.__file__).parent
     (tmp_path / "resnet.arch").write_text((specs / "resnet.arch").read_text())
     text = (specs / "resnet50_fpn.arch").read_text()
-    slip = '"{i + 1}": { conv2d(out_channels, 1) }'
-    (tmp_path / "slip.arch").write_text(text.replace('"{i}": { conv2d(out_channels, 1) }', slip))
+    # a key slip: the 3×3 of each level one place down its sequence (`layer_blocks.0.1`)
+    layer = "{ conv2d(out_channels, 3, padding=1) }"
+    (tmp_path / "slip.arch").write_text(text.replace(layer, "{ identity; conv2d(out_channels, 3, padding=1) }"))
     bad = _archc("check", "slip.arch", "--against", f"{factory}:make", cwd=tmp_path)
-    assert bad.returncode == 1 and "E730" in bad.stderr and "fpn.inner_blocks.4.0.weight" in bad.stderr, bad.stderr
+    assert bad.returncode == 1 and "E730" in bad.stderr and "fpn.layer_blocks.0.1.weight" in bad.stderr, bad.stderr
 
 
 def test_resnet50_fpn_report_has_rf_and_peak_memory():

@@ -409,3 +409,14 @@ def test_outputs_name_a_value_inside_a_scope():
     assert "did you mean `s.mid`?" in bad.stderr and "<stdin>:4:" in bad.stderr
     formatted = _archc("fmt", "-", stdin=spec)
     assert '"mid" = s.mid, "first" = s.0)' in formatted.stdout
+
+
+def test_unet_report_has_rf_and_the_peak_with_its_skip_alive():
+    proc = _archc("unet", "--report")
+    assert proc.returncode == 0, proc.stderr
+    assert "RF (h×w)" in proc.stdout
+    # by hand, float32, batch 1, 512×512: at the last concat, inc's 64-channel map (the skip,
+    # 64 MiB) and up4's 64-channel up-convolution (64 MiB) are alive beside the 128-channel
+    # concatenation (128 MiB): 256 MiB
+    skip = up = 64 * 512 * 512 * 4
+    assert f"peak live activations at inference: {skip + up + 2 * skip:,} bytes (at up4/cat)" in proc.stdout

@@ -37,7 +37,18 @@ def bundled_names() -> list[str]:
 # segmentation models at 520×520; and MobileNetV2 / MobileNetV3, whose float64 depthwise
 # convs take torch's slow path, from 0.5 s to 30 s on a busy 2-core machine): parametrized
 # over every bundled spec, their cases are `slow`; the quick loop keeps the small ones.
-HEAVY_SPECS = {"deeplabv3", "densenet", "fcn", "inception_v3", "lraspp", "mobilenet_v2", "resnet", "vgg"}
+HEAVY_SPECS = {
+    "deeplabv3",
+    "densenet",
+    "fcn",
+    "inception_v3",
+    "lraspp",
+    "mobilenet_v2",
+    "resnet",
+    "resnet50_fpn",
+    "unet",
+    "vgg",
+}
 
 
 def bundled_params() -> list:

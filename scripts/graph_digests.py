@@ -14,7 +14,7 @@ from archlang.specs.catalog import VARIANTS
 
 from archlang.compiler import compile_spec
 
-FILES = ["alexnet", "googlenet", "inception_v3", "lenet5", "resnet", "vgg"]
+FILES = ["alexnet", "densenet", "googlenet", "inception_v3", "lenet5", "mobilenet_v2", "resnet", "vgg"]
 EXTRA = {
     "googlenet_paper": ("googlenet", {"variant": "paper"}),
     "googlenet_plain": ("googlenet", {"aux_logits": False}),

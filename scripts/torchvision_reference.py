@@ -6,6 +6,7 @@ from the module, fvcore's FlopCountAnalysis total and per operator (eval, batch 
 fvcore's conv + linear counts, and torchvision's published GFLOPS (``meta["_ops"]``).
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/torchvision_reference.py
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/torchvision_reference.py mobilenet_v2  # one entry
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ MODELS = [
     "resnext101_64x4d",
     "wide_resnet50_2",
     "wide_resnet101_2",
+    "mobilenet_v2",
+    *(f"densenet{d}" for d in (121, 161, 169, 201)),
 ]
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "torchvision_models.json"
 
@@ -51,7 +54,9 @@ def figures(name: str) -> dict:
 
 def main() -> None:
     torch.set_num_threads(1)
-    data = {"source": f"torchvision {torchvision.__version__}, torch {torch.__version__}, fvcore 0.1.5"}
+    # Named models update their entries in the existing file; no names rewrites it whole.
+    data = json.loads(OUT.read_text()) if sys.argv[1:] and OUT.exists() else {}
+    data["source"] = f"torchvision {torchvision.__version__}, torch {torch.__version__}, fvcore 0.1.5"
     for name in sys.argv[1:] or MODELS:
         data[name] = figures(name)
         print(name, data[name]["params"], data[name]["fvcore_flops"], flush=True)

@@ -33,9 +33,22 @@ def bundled_names() -> list[str]:
 
 
 # Bundled specs whose torch model takes seconds to build and run on a CPU (VGG's 128M
-# parameters, ResNet-50's depth, Inception v3 at 299×299): parametrized over every bundled
-# spec, their cases are `slow`; the quick loop keeps the small ones.
-HEAVY_SPECS = {"inception_v3", "resnet", "vgg"}
+# parameters, ResNet-50's depth, DenseNet-121's 120 layers, Inception v3 at 299×299, the
+# segmentation models at 520×520; and MobileNetV2 / MobileNetV3, whose float64 depthwise
+# convs take torch's slow path, from 0.5 s to 30 s on a busy 2-core machine): parametrized
+# over every bundled spec, their cases are `slow`; the quick loop keeps the small ones.
+HEAVY_SPECS = {
+    "deeplabv3",
+    "densenet",
+    "fcn",
+    "inception_v3",
+    "lraspp",
+    "mobilenet_v2",
+    "resnet",
+    "resnet50_fpn",
+    "unet",
+    "vgg",
+}
 
 
 def bundled_params() -> list:

@@ -19,6 +19,8 @@ CASES = {
         (3, 224, 224),
     ),
     "inception_v3": ({"aux_logits": True, "init_weights": False}, "specs/inception_v3.arch", {}, (3, 299, 299)),
+    "mobilenet_v2": ({}, "specs/mobilenet_v2.arch", {}, (3, 224, 224)),
+    "densenet121": ({}, "specs/densenet.arch", {"depth": 121}, (3, 224, 224)),
 }
 
 

@@ -7,7 +7,9 @@ import pickle
 import subprocess
 import sys
 
+import pytest
 import torch
+from conftest import SPECS
 from torch import nn
 
 SPEC = """
@@ -95,3 +97,23 @@ def test_an_unsafe_or_missing_checkpoint_is_refused_in_one_line(tmp_path):
     assert missing.returncode == 1 and "error[E733]: no checkpoint file" in missing.stderr
     usage = _check(tmp_path, SPEC, "--kw", "a=1")
     assert usage.returncode == 2 and "--kw gives arguments to the model of --against" in usage.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "reference", "entries"),
+    [
+        ("mobilenet_v2.arch", "torchvision.models.mobilenet_v2", 314),
+        pytest.param("densenet.arch", "torchvision.models.densenet121", 727, marks=pytest.mark.slow),
+    ],
+)
+def test_the_bundled_specs_match_torchvision_by_key_and_shape(spec, reference, entries):
+    """The bundled files as a user checks them; entry counts are torchvision's state_dict
+    sizes (mobilenet_v2: 314, densenet121: 727)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "archlang.cli", "check", str(SPECS / spec), "--against", reference],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"ok: the {entries} state_dict entries match `{reference}` (keys and shapes)" in proc.stdout

@@ -1,7 +1,7 @@
 """The course's networks against live torchvision and fvcore (issue 10).
 
 Expected numbers come from torchvision's modules and fvcore's FlopCountAnalysis — run here,
-or, for the 224×224 totals of all 19 models (too slow to trace on every run), read from
+or, for the 224×224 totals of all 24 models (too slow to trace on every run), read from
 ``tests/data/torchvision_models.json``, which ``scripts/torchvision_reference.py`` writes
 from torchvision and fvcore alone. Never from archlang's own output.
 """
@@ -42,6 +42,11 @@ DOCUMENTED_PARAMS = {
     "resnet152": 60_192_808,
     "resnext50_32x4d": 25_028_904,
     "wide_resnet50_2": 68_883_240,
+    "mobilenet_v2": 3_504_872,
+    "densenet121": 7_978_856,
+    "densenet161": 28_681_000,
+    "densenet169": 14_149_480,
+    "densenet201": 20_013_928,
 }
 
 
@@ -113,6 +118,7 @@ def _input_size(name: str) -> int:
 # here, vgg16 at full size below): their structure and counts are checked above for all.
 REPEATS = {"resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2"}
 REPEATS |= {"vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19"}
+REPEATS |= {"densenet161", "densenet169", "densenet201"}  # densenet121's layers, more of them
 NUMERIC = [n for n in TORCHVISION_NAMES if n not in REPEATS]
 
 
@@ -139,11 +145,15 @@ def test_strict_load_and_equal_eval_and_train_outputs(name):
         torch.testing.assert_close(ours.train()(x), train_theirs, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", ["alexnet", "vgg11_bn", "resnet18", "resnet50", "resnext50_32x4d"])
+@pytest.mark.parametrize(
+    "name", ["alexnet", "vgg11_bn", "resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "densenet121"]
+)
 def test_same_initial_weights_as_torchvision_under_the_same_seed(name):
     """torchvision's per-model init: AlexNet PyTorch's defaults; VGG Kaiming normal fan_out
     convs with zero biases and normal(0, 0.01) linears; ResNet Kaiming normal fan_out convs,
-    BN 1 / 0, the fc PyTorch's default."""
+    BN 1 / 0, the fc PyTorch's default; MobileNetV2 Kaiming normal fan_out convs (leaky_relu
+    gain), normal(0, 0.01) linear with bias 0; DenseNet Kaiming normal fan_in convs, the
+    classifier PyTorch's default weights with bias 0."""
     torch.manual_seed(0)
     theirs = getattr(torchvision.models, name)(weights=None).state_dict()
     torch.manual_seed(0)
@@ -162,7 +172,17 @@ def test_zero_init_residual_matches_torchvision():
     assert not ours.layer1[0].bn2.weight.detach().any()
 
 
-@pytest.mark.parametrize("name, size", [("resnet18", 64), ("alexnet", 64), ("vgg11_bn", 32), ("resnet50_v1", 64)])
+@pytest.mark.parametrize(
+    "name, size",
+    [
+        ("resnet18", 64),
+        ("alexnet", 64),
+        ("vgg11_bn", 32),
+        ("resnet50_v1", 64),
+        ("mobilenet_v2", 64),
+        pytest.param("densenet121", 64, marks=pytest.mark.slow),  # 120 layers to trace
+    ],
+)
 def test_fvcore_flops_live_at_small_inputs(name, size):
     """fvcore traced here, at a size where the forward is cheap."""
     tv_name = name.removesuffix("_v1")
@@ -226,3 +246,69 @@ def test_check_and_list_specs_by_torchvision_name():
     listing = CliRunner().invoke(main, ["--list-specs"]).output
     for name in TORCHVISION_NAMES:
         assert any(line.split()[0] == name for line in listing.splitlines()), name
+
+
+# Receptive fields counted by hand: RF = 1 + Σ (k − 1)·jump over the spatial layers, the jump
+# the product of the strides before. MobileNetV2: the 3×3/2 stem (+2) and one 3×3 depthwise
+# conv per block, 17 blocks at jumps 2, 2, 4, 4, 8×3, 16×4, 16×3, 32×3, 32: 1 + 2 + 4 + 4 + 8 +
+# 8 + 16 + 16 + 16 + 96 + 96 + 32 + 128 + 64 = 491. DenseNet-121: 7×7/2 (+6), 3×3/2 pool (+4),
+# then each dense layer's 3×3 adds 2·jump and each 2×2/2 transition pool one jump:
+# 11 + 6·8 + 4 + 12·16 + 8 + 24·32 + 16 + 16·64 = 2071.
+# Peaks counted by hand, float32 at batch 1: MobileNetV2's first expansion (96 channels at
+# 112×112) with its BN output, the block input freed (a strided block has no shortcut):
+# 2·96·112·112·4 bytes; DenseNet's denselayer6 of block 1 holds its 224-channel input (for its
+# concat), norm1's and relu1's outputs at 56×56: 3·224·56·56·4 bytes.
+@pytest.mark.parametrize(
+    ("name", "last_conv", "rf", "peak", "peak_at"),
+    [
+        ("mobilenet_v2", "features/18/0", 491, 2 * 96 * 112 * 112 * 4, "features/2/conv/0/1"),
+        (
+            "densenet121",
+            "features/denseblock4/denselayer16/conv2",
+            2071,
+            3 * 224 * 56 * 56 * 4,
+            "features/denseblock1/denselayer6/relu1",
+        ),
+    ],
+)
+def test_report_gives_receptive_field_and_peak_memory(name, last_conv, rf, peak, peak_at):
+    from click.testing import CliRunner
+
+    from archlang.cli.main import main
+
+    result = CliRunner().invoke(main, [name, "--report", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    rows = {row["name"]: row for section in report["sections"] for row in section["rows"]}
+    assert (rows[last_conv]["rf"]["h"]["size"], rows[last_conv]["rf"]["w"]["size"]) == (rf, rf)
+    assert (report["peak_activation_bytes"], report["peak_at"]) == (peak, peak_at)
+    assert report["totals"]["flops"] == REFERENCE[name]["fvcore_flops"]
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        # _make_divisible below the 10% floor (0.35: 32·0.35 = 11.2 -> 8 + 8 = 16), rounding
+        # up (1.3), the last conv kept at 1280 below width 1 and widened above it (1.4 -> 1792)
+        ("mobilenet_v2", {"width_mult": 0.35}),
+        ("mobilenet_v2", {"width_mult": 0.75, "round_nearest": 4, "num_classes": 10}),
+        ("mobilenet_v2", {"width_mult": 1.3}),
+        ("mobilenet_v2", {"width_mult": 1.4}),
+        # densenet121() fixes growth_rate and num_init_features: its class takes them
+        ("DenseNet", {"growth_rate": 12, "bn_size": 2, "num_init_features": 24, "num_classes": 10}),
+        ("densenet161", {"num_classes": 10}),
+    ],
+)
+def test_constructor_arguments_shape_the_model_as_torchvision(name, params):
+    """torchvision's constructor arguments are the spec's parameters: the same keys and
+    shapes on the meta device (the width arithmetic is the spec's own expressions)."""
+    with torch.device("meta"):
+        if name == "DenseNet":
+            ours = archlang.build("densenet121", **params)
+            theirs = torchvision.models.DenseNet(block_config=(6, 12, 24, 16), **params)
+        else:
+            ours = archlang.build(name, **params)
+            theirs = getattr(torchvision.models, name)(weights=None, **params)
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in theirs.state_dict().items()
+    ]

@@ -56,7 +56,7 @@ def test_readme_table_equals_torchvision_and_fvcore():
         checked += 1
     for name, expected in FACTS.items():
         assert tuple(_int(c) for c in rows[name][3:6]) == expected
-    assert checked == 19  # alexnet, 8 VGGs, 5 ResNets, 3 ResNeXts, 2 wide ResNets
+    assert checked == 24  # alexnet, 8 VGGs, 5 ResNets, 3 ResNeXts, 2 wide ResNets, MobileNetV2, 4 DenseNets
 
 
 def test_readme_table_course_numbers():

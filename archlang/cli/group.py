@@ -10,6 +10,9 @@ one of them (``archc check FILE --report``) gets a usage error that shows the ri
 from __future__ import annotations
 
 import difflib
+import errno
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -18,6 +21,9 @@ import click
 class UsageProblem(click.UsageError):
     """A usage error (exit 2) with archlang's wording."""
 
+
+# errors of writing standard output, as opposed to reading an input
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF}
 
 DEFAULT = "compile"  # the command `archc FILE ...` runs
 
@@ -78,6 +84,24 @@ class DefaultGroup(click.Group):
     ``archc --help`` shows both forms and the default command's options."""
 
     command_class = SubCommand
+
+    def main(self, *args, **kwargs):
+        # standard output that cannot be written (`> /dev/full`, a closed pipe) is one line
+        # and exit 1 for every command; click itself handles only a broken pipe, and only
+        # while a command runs, not the flush at exit
+        try:
+            try:
+                return super().main(*args, **kwargs)
+            finally:
+                if sys.stdout is not None:
+                    sys.stdout.flush()
+        except OSError as err:
+            if err.errno not in _OUTPUT_ERRNOS:
+                raise
+            sys.stdout = open(os.devnull, "w")  # nothing more to flush at exit
+            reason = (err.strerror or "").lower() or type(err).__name__
+            click.echo(f"error[E110]: cannot write standard output: {reason}", err=True)
+            sys.exit(1)
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version", "--list-specs"):

@@ -133,7 +133,7 @@ def import_cmd(target, output, input_dims, name, kws):
     source_file = target.rpartition(":")[0]
     if output and source_file.endswith(".py") and _same_file(output, source_file):
         raise UsageProblem(f"refusing to write over `{output}`: it is the model's source file")
-    from archlang.diagnostics import SpecError
+    from archlang.diagnostics import SpecError, printable
 
     try:
         with contextlib.redirect_stdout(sys.stderr):  # what the model prints must not mix with the spec
@@ -149,5 +149,13 @@ def import_cmd(target, output, input_dims, name, kws):
             text = from_module(model, shape, name=name, source=f"{target}({call})")
     except SpecError as err:
         report_errors(err)
+        sys.exit(1)
+    except RecursionError:  # torch's own named_modules() recurses once per level of nesting
+        click.echo(
+            f"error[E724]: `{printable(target)}` nests modules deeper than Python's recursion limit "
+            f"({sys.getrecursionlimit()}) lets torch walk them\n"
+            "  = help: a spec nests blocks a few levels deep; flatten the nn.Sequential chain",
+            err=True,
+        )
         sys.exit(1)
     write_output(text, output)

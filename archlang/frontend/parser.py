@@ -224,6 +224,9 @@ class _ToIR(Transformer_NonRecursive):
         key = _unquote(name, self.problems, self.file) if name.type == "STRING" else str(name)
         return ir.OutputField(span=self.sp(meta), name=key, source=str(source) if source else None)
 
+    def output_path(self, meta, c):
+        return ".".join(str(x) for x in c)
+
     def outputs_stmt(self, meta, c):
         return ir.OutputsStmt(span=self.sp(meta), type_name=str(c[0]), fields=tuple(f for f in c[1:] if f is not None))
 

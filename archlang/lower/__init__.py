@@ -101,7 +101,8 @@ def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> Gr
     g.returns = dict_returns(lw, top.scope, out) if lw.returns else ()
     g.network = net.name
     g.params = values
-    g.output = out
+    # the main output (the report's total, lint's main path): the first value returned
+    g.output = g.returns[0][1] if g.returns else out
     g.aux_outputs = lw.aux_outputs
     g.outputs_type = lw.outputs_type
     g.scopes = lw.scopes

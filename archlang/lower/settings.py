@@ -179,6 +179,9 @@ def dict_returns(lw: Lowering, root, out: str) -> tuple[tuple[str, str], ...]:
             returns.append((key, out))  # a key no value is named after: the main output
             continue
         source = source or key  # `outputs dict(out, aux)`: the values named out and aux
+        if "." in source:  # `fpn.layer_blocks.0`: a value inside a block, sequence or group
+            returns.append((key, _dotted_value(lw, root, source, key, span)))
+            continue
         entry = root.labels.get(source)
         if entry is None or entry[0] is None:
             close = difflib.get_close_matches(source, [n for n, e in root.labels.items() if e[0]], n=1)
@@ -197,6 +200,21 @@ def dict_returns(lw: Lowering, root, out: str) -> tuple[tuple[str, str], ...]:
             )
         returns.append((key, entry[0]))
     return tuple(returns)
+
+
+def _dotted_value(lw: Lowering, root, source: str, key: str, span) -> str:
+    """The node id of ``a.b.c`` among the network's values, as ``from a.b.c`` reads it."""
+    path = tuple(source.split("."))
+    if path in lw.values and (root.labels.get(path[0]) or (None,))[0] is not None:
+        return lw.values[path]
+    known = [".".join(p) for p in lw.values if p[:-1] == path[:-1]]
+    close = difflib.get_close_matches(source, known, n=1)
+    raise lowering_error(
+        "E208",
+        f"no value named `{source}` in the network for the outputs key `{key}`",
+        span,
+        help=f"did you mean `{close[0]}`?" if close else "name a value inside a layer of the network body",
+    )
 
 
 def check_outputs(lw: Lowering) -> None:

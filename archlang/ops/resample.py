@@ -178,7 +178,7 @@ CROP_HELPERS = {
     "center_crop": '''def center_crop(x: torch.Tensor, size: tuple) -> torch.Tensor:
     """torchvision's `center_crop` of an NCHW map to `size` (h, w)."""
     h, w = size
-    # torchvision's int(round((in - out) / 2)), half to even, in integers so that it traces
+    # torchvision's int(round((in - out) / 2)), half to even; integers, so it traces
     dh, dw = int(x.shape[-2]) - h, int(x.shape[-1]) - w
     top, left = dh // 2 + (dh % 4 == 3), dw // 2 + (dw % 4 == 3)
     return x[..., top : top + h, left : left + w]''',

@@ -147,7 +147,8 @@ def adaptive(attrs, rfs, ids, shapes) -> ReceptiveField:
 
 def centre(a: AxisRF) -> str:
     c2 = a.centre2
-    return str(c2 // 2) if c2 % 2 == 0 else f"{c2 / 2:g}"
+    # a Fraction after an upsample by an uneven factor: Fraction has no format spec on 3.11
+    return str(c2 // 2) if c2 % 2 == 0 else f"{float(c2) / 2:g}"
 
 
 def merge_axis(axis: str, fields: list[AxisRF], ids: tuple) -> tuple[AxisRF, list[str]]:

@@ -150,6 +150,10 @@ def _space(prev: Item, cur: Item, top: _Open | None) -> str:
     """The spacing between two tokens on one output line."""
     if cur.type in _NO_SPACE_BEFORE:
         return ""
+    # a dotted path `fpn.layer_blocks.0`: the basic lexer reads its `.0` as a float
+    path_float = cur.type == "FLOAT" and cur.text.startswith(".") and prev.type in ("NAME", "STRING", "INT", "FLOAT")
+    if cur.type == "DOT" or prev.type == "DOT" or path_float:
+        return ""
     if cur.type == "RBRACE":
         return "" if prev.type == "LBRACE" else " "
     if prev.type in ("LPAR", "LSQB", "MINUS"):

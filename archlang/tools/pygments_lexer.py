@@ -57,10 +57,12 @@ class ArchLexer(RegexLexer):
             (rf"{_NAME}(?=\s*:)", Name.Label),
             (_NAME, Name),
             (r"[0-9]+(?:x[0-9]+)+(?![A-Za-z0-9_])", Number.Integer),  # dimensions: 3x224x224
+            # a dotted path's step (`from fpn.layer_blocks.0`), not a float `.0`
+            (r'(?<=[A-Za-z0-9_"])(\.)([0-9]+)', bygroups(Punctuation, Number.Integer)),
             (r"[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+", Number.Float),
             (r"[0-9]+", Number.Integer),
             (r"\*\*|//|==|!=|<=|>=|[-+*/%<>=]", Operator),
-            (r"[(){}\[\],;:]", Punctuation),
+            (r"[(){}\[\],;:.]", Punctuation),
         ],
         "string": [
             (r"\\[^\n]", String.Escape),

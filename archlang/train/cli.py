@@ -124,12 +124,17 @@ def train_cmd(spec, data, recipe, sets, input_dims, recipe_sets, max_epochs, bat
         progress=options["progress"],
     )
     summary = _fail_on_spec_error(fit, spec, chosen, train_options)
-    if summary.get("val_acc") is not None and summary["rank"] == 0:
+    if summary["rank"] == 0:
+        figures = ", ".join(f"{k} {_number(summary.get(k))}" for k in ("val_acc", "val_acc5", "val_loss"))
+        diverged = f" (diverged: {', '.join(summary['diverged'])} not finite)" if summary.get("diverged") else ""
         click.echo(
-            f"{summary['epochs']} epochs, val_acc {summary['val_acc']:.4f}, val_acc5 {summary['val_acc5']:.4f}, "
-            f"val_loss {summary['val_loss']:.4f}, {summary['seconds']:.1f} s -> {options['out']}/summary.json",
+            f"{summary['epochs']} epochs, {figures}{diverged}, {summary['seconds']:.1f} s -> {options['out']}/summary.json",
             err=True,
         )
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 @click.command("eval")
@@ -164,12 +169,16 @@ def eval_cmd(spec, weights, data, sets, input_dims, batch_size, out, recipe, fmt
         batch_size=batch_size,
         recipe=_recipe(recipe, ()) if recipe else None,
     )
-    figures = result.pop("figures")
+    draw = result.pop("figures")
     text = json.dumps(result, indent=2) + "\n"
     if out:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        write_output(text, str(Path(out) / "eval.json"))
-        for suffix, payload in figures.items():
+        try:
+            Path(out).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            click.echo(f"error[E110]: cannot create --out `{out}`: {(err.strerror or str(err)).lower()}", err=True)
+            sys.exit(1)
+        write_output(text, str(Path(out) / "eval.json"))  # the numbers first: drawing may be what fails
+        for suffix, payload in draw().items():
             write_output(payload, str(Path(out) / f"confusion.{suffix}"))
     if fmt == "text":
         from .eval_table import eval_table

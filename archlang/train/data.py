@@ -13,6 +13,8 @@ an uninterrupted run would. ``batch_size`` is global: each of ``world`` ranks ta
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from archlang.diagnostics import Diagnostic, SpecError
+from archlang.diagnostics import Diagnostic, SpecError, printable
 
 from .augment import eval_transform, train_transform
 from .recipes import Recipe
@@ -73,7 +75,9 @@ class SeededSamples(Dataset):
     def __getitem__(self, key: int):
         epoch, index = divmod(key, len(self.dataset))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed((self.seed * 1_000_003 + epoch) * 1_000_003 + index)
+            # modulo 2**63: torch takes no larger seed (a large recipe seed overflowed here);
+            # every seed of a short run stays below it, so its draws are unchanged
+            torch.manual_seed(((self.seed * 1_000_003 + epoch) * 1_000_003 + index) % 2**63)
             return self.dataset[index]
 
 
@@ -134,17 +138,101 @@ class DataSpec:
     size: tuple[int, int]
 
 
+class BadImage(SpecError):
+    """An image of the data folder that PIL cannot read; training stops and names the file.
+    Built from a message alone, so a DataLoader worker can hand it back to the main process."""
+
+    def __init__(self, message):
+        if isinstance(message, str):
+            # a worker's error comes back as "Caught BadImage ... Original Traceback ...":
+            # keep the line that says which file and why
+            found = re.search(r"cannot read image `.*", message)
+            message = Diagnostic(
+                code="E811",
+                message=found.group(0) if found else message,
+                help="remove or replace the file; every image of the data folder is read",
+            )
+        super().__init__(message)
+
+
 def _image_folder(root: Path, split: str, channels: int, transform):
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
     from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS
 
     mode = "L" if channels == 1 else "RGB"
 
     def load(path):
-        with open(path, "rb") as f:
-            return Image.open(f).convert(mode)
+        try:
+            with open(path, "rb") as f:
+                return Image.open(f).convert(mode)
+        except UnidentifiedImageError:
+            raise BadImage(
+                f"cannot read image `{printable(str(path))}`: not an image PIL can read (empty, cut short or another format)"
+            ) from None
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            # DecompressionBombError: PIL's own bound (about 179 megapixels) on one image
+            reason = str(err).split("\n")[0][:200] or type(err).__name__
+            raise BadImage(f"cannot read image `{printable(str(path))}`: {reason}") from None
 
-    return ImageFolder(str(root / split), transform=transform, loader=load)
+    class Folder(ImageFolder):
+        # torchvision walks with followlinks=True and no memory of where it has been: a
+        # symlink loop recursed until memory ran out. Each real folder is visited once.
+        @staticmethod
+        def make_dataset(directory, class_to_idx=None, extensions=None, is_valid_file=None, **_):
+            return image_files(Path(directory), class_to_idx, IMG_EXTENSIONS)
+
+    return Folder(str(root / split), transform=transform, loader=load)
+
+
+def image_files(split: Path, class_to_idx: dict[str, int], extensions) -> list[tuple[str, int]]:
+    """``(path, class index)`` of every image under ``split/<class>/`` in torchvision's order,
+    following symlinks but entering each real folder once. A class without images is E807."""
+    samples = []
+    for name, index in sorted(class_to_idx.items(), key=lambda item: item[1]):
+        seen: set[tuple[int, int]] = set()
+        found = []
+        for folder, folders, files in os.walk(split / name, followlinks=True):
+            try:
+                stat = os.stat(folder)
+            except OSError:  # a link that broke or loops in the kernel's count
+                folders[:] = []
+                continue
+            key = (stat.st_dev, stat.st_ino)
+            if key in seen:
+                folders[:] = []  # os.walk descends into what is left in `folders`
+                continue
+            seen.add(key)
+            found += [(folder, f) for f in files if f.lower().endswith(tuple(extensions))]
+        if not found:
+            raise SpecError(
+                Diagnostic(
+                    code="E807",
+                    message=f"class folder `{printable(str(split / name))}` has no images",
+                    help=f"images end in {', '.join(sorted({e.lower() for e in extensions}))}; "
+                    "remove the folder or add its images",
+                )
+            )
+        samples += [(os.path.join(folder, f), index) for folder, f in sorted(found)]
+    return samples
+
+
+def class_folders(split: Path) -> list[str]:
+    """The class folder names of ``split`` (``DIR/train``), sorted; none is E807."""
+    try:
+        classes = sorted(entry.name for entry in os.scandir(split) if entry.is_dir())
+    except OSError as err:
+        reason = (err.strerror or type(err).__name__).lower()
+        raise SpecError(Diagnostic(code="E807", message=f"cannot list `{printable(str(split))}`: {reason}")) from None
+    if not classes:
+        raise SpecError(
+            Diagnostic(
+                code="E807",
+                message=f"`{printable(str(split))}` has no class folders",
+                help="--data wants DIR/train/<class>/*.png and DIR/val/<class>/*.png, one folder per class",
+            )
+        )
+    return classes
 
 
 def check_data_dir(source: str) -> None:
@@ -161,6 +249,8 @@ def check_data_dir(source: str) -> None:
                 help="--data wants DIR/train/<class>/*.png and DIR/val/<class>/*.png, or `digits`",
             )
         )
+    for split in ("train", "val"):
+        class_folders(root / split)
 
 
 def make_datasets(data: DataSpec, recipe: Recipe, split_names=("train", "val")):

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import torch
+from pydantic import ValidationError
 
 import archlang
-from archlang.diagnostics import Diagnostic, SpecError
+from archlang.diagnostics import Diagnostic, SpecError, printable
 
 from .data import DataSpec, make_datasets
 from .plots import confusion_figures
@@ -19,9 +20,11 @@ from .transfer import read_state_dict
 def checkpoint_hparams(path) -> dict:
     """The ``hyper_parameters`` an ``archc train`` checkpoint carries (``{}`` for a plain
     state_dict): the spec parameters, the class names and the recipe."""
+    from .checkpoint import safe_load
+
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # read_state_dict reports unreadable files with a diagnostic
+        data = safe_load(path)
+    except SpecError:  # read_state_dict reports unreadable files
         return {}
     return dict(data.get("hyper_parameters") or {}) if isinstance(data, dict) else {}
 
@@ -40,10 +43,22 @@ def load_model(spec, weights, params: dict | None = None, input_shape=None):
     return model.eval(), compiled, hparams
 
 
-def _recipe_from(hparams: dict) -> Recipe:
+def _recipe_from(hparams: dict, weights) -> Recipe:
     stored = hparams.get("recipe")
     if stored:
-        return Recipe.model_validate_json(json.dumps(stored))
+        try:
+            return Recipe.model_validate_json(json.dumps(stored))
+        except (ValidationError, TypeError, ValueError, RecursionError) as err:
+            first = err.errors()[0] if isinstance(err, ValidationError) else {"loc": (), "msg": str(err)}
+            where = ".".join(str(p) for p in first["loc"]) or "recipe"
+            raise SpecError(
+                Diagnostic(
+                    code="E814",
+                    message=f"the recipe stored in `{printable(str(weights))}` is not one this archlang reads: "
+                    f"`{where}`: {printable(first['msg'][:200])}",
+                    help="give the eval transform's recipe with --recipe NAME or --recipe FILE.toml",
+                )
+            ) from None
     return Recipe.model_validate_json(
         json.dumps(
             {"name": "eval", "source": "-", "max_epochs": 1, "batch_size": 1, "optimizer": {"name": "sgd", "lr": 1}}
@@ -58,7 +73,7 @@ def evaluate(spec, weights, data: str = "digits", *, params=None, input_shape=No
 
     model, compiled, hparams = load_model(spec, weights, params, input_shape)
     channels, *size = compiled.graph.input_shape
-    recipe = recipe or _recipe_from(hparams)
+    recipe = recipe or _recipe_from(hparams, weights)
     _, val = make_datasets(DataSpec(data, channels, tuple(size)), recipe)
     classes = list(val.classes)
     trained_on = hparams.get("classes")
@@ -96,5 +111,8 @@ def evaluate(spec, weights, data: str = "digits", *, params=None, input_shape=No
         "classes": classes,
         "confusion": confusion.tolist(),
     }
-    result["figures"] = confusion_figures(confusion.numpy(), classes, title=f"{spec}: top-1 {result['top1']:.3f}")
+    # drawn when the caller asks, after it has written the numbers: a figure can be the slow part
+    result["figures"] = lambda: confusion_figures(
+        confusion.numpy(), classes, title=f"{spec}: top-1 {result['top1']:.3f}"
+    )
     return result

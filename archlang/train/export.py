@@ -16,6 +16,35 @@ from .evaluate import load_model
 ONNX_TOLERANCE = 1e-4  # max |onnxruntime - torch|, relative to the output's scale when above 1
 
 
+def _opsets() -> range | None:
+    """The opsets torch's TorchScript exporter writes (private constants: None if moved)."""
+    try:
+        from torch.onnx import _constants
+    except ImportError:
+        return None
+    low = getattr(_constants, "ONNX_MIN_OPSET", None)
+    high = getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", getattr(_constants, "ONNX_MAX_OPSET", None))
+    return range(low, high + 1) if isinstance(low, int) and isinstance(high, int) else None
+
+
+def _bad_opset(opset: int, opsets: range | None) -> SpecError:
+    known = f" (this torch writes {opsets.start} to {opsets.stop - 1})" if opsets else ""
+    return SpecError(Diagnostic(code="E813", message=f"--opset {opset}: not an ONNX opset torch can export{known}"))
+
+
+def _to_onnx(model, x: torch.Tensor, opset: int | None) -> bytes:
+    # The TorchScript exporter: the dynamo one needs onnxscript, which is not a dependency.
+    opsets = _opsets()
+    if opset is not None and opsets is not None and opset not in opsets:
+        raise _bad_opset(opset, opsets)
+    try:
+        return to_onnx(model, x, opset)
+    except (RuntimeError, ValueError) as err:
+        if opset is not None and "opset" in str(err).lower():
+            raise _bad_opset(opset, opsets) from None
+        raise
+
+
 def check_onnx(payload: bytes, model, x: torch.Tensor) -> float:
     """Largest difference between onnxruntime's and torch's outputs, scaled as ONNX_TOLERANCE."""
     import onnxruntime as ort
@@ -49,7 +78,7 @@ def export(spec, weights, fmt: str, *, params=None, input_shape=None, opset=None
     x = torch.randn(2, *shape, generator=generator)
     if fmt == "pt2":
         return {"format": "pt2", "payload": _to_pt2(model, x), "input_shape": ["batch", *shape]}
-    payload = to_onnx(model, x, opset)
+    payload = _to_onnx(model, x, opset)
     difference = check_onnx(payload, model, torch.randn(3, *shape, generator=generator))
     if difference > ONNX_TOLERANCE:
         raise SpecError(

@@ -16,11 +16,26 @@ def epoch_rows(metrics_csv: Path) -> list[dict[str, float]]:
         return []
     with open(metrics_csv, newline="") as f:
         for row in csv.DictReader(f):
-            if not row.get("epoch"):
+            if None in row or None in row.values():
+                continue  # more or fewer fields than the header: a row cut short by a crash
+            values = {k: _number(v) for k, v in row.items() if k != "step"}
+            if values.get("epoch") is None:
                 continue
-            merged = epochs.setdefault(int(float(row["epoch"])), {})
-            merged.update({k: float(v) for k, v in row.items() if v not in ("", None) and k not in ("epoch", "step")})
+            merged = epochs.setdefault(int(values.pop("epoch")), {})
+            merged.update({k: v for k, v in values.items() if v is not None})
     return [{"epoch": e, **epochs[e]} for e in sorted(epochs)]
+
+
+def _plain(text) -> str:
+    """``text`` shown as typed: a `$` in a spec, recipe or class name starts no mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _number(text) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _encode(figure) -> dict[str, bytes]:
@@ -59,32 +74,48 @@ def curves_figures(rows: list[dict[str, float]], title: str = "") -> dict[str, b
     loss_ax.set_ylabel("loss")
     acc_ax.set_ylabel("accuracy")
     acc_ax.set_ylim(0, 1)
-    figure.suptitle(title)
+    figure.suptitle(_plain(title))
     files = _encode(figure)
     plt.close(figure)
     return files
 
 
+MAX_CONFUSION_CLASSES = 30  # beyond this a figure is unreadable (and 1000 classes drew ~12 GB)
+
+
 def confusion_figures(matrix, classes: list[str], title: str = "") -> dict[str, bytes]:
-    """The confusion matrix (rows: true class, columns: predicted), counts in the cells."""
+    """The confusion matrix (rows: true class, columns: predicted), counts in the cells. Of
+    more than :data:`MAX_CONFUSION_CLASSES` classes, those with the most errors are drawn and
+    the title says so (eval.json has the whole matrix)."""
+    import numpy as np
+
+    matrix = np.asarray(matrix)
+    shown = list(range(len(classes)))
+    if len(classes) > MAX_CONFUSION_CLASSES:
+        errors = matrix.sum(0) + matrix.sum(1) - 2 * np.diag(matrix)
+        worst = np.argsort(-errors, kind="stable")[:MAX_CONFUSION_CLASSES]
+        shown = sorted(int(i) for i in worst)
+        title = (
+            f"{title}\n{len(shown)} of {len(classes)} classes, those with the most errors "
+            "(the whole matrix is in eval.json)"
+        )
+        matrix = matrix[np.ix_(shown, shown)]
+    labels = [_plain(classes[i]) for i in shown]
     plt = _pyplot()
-    size = max(4.0, 0.45 * len(classes) + 2)
+    size = max(4.0, 0.45 * len(labels) + 2)
     figure, ax = plt.subplots(figsize=(size, size))
     image = ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=90 if len(classes) > 12 else 0)
-    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xticks(range(len(labels)), labels, rotation=90 if len(labels) > 12 else 0)
+    ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    if len(classes) <= 30:
-        top = max(1, int(matrix.max()))
-        for i in range(len(classes)):
-            for j in range(len(classes)):
-                value = int(matrix[i][j])
-                ax.text(
-                    j, i, value, ha="center", va="center", color="white" if value > top / 2 else "black", fontsize=7
-                )
+    top = max(1, int(matrix.max())) if matrix.size else 1
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            value = int(matrix[i][j])
+            ax.text(j, i, value, ha="center", va="center", color="white" if value > top / 2 else "black", fontsize=7)
     figure.colorbar(image, ax=ax, fraction=0.046)
-    ax.set_title(title)
+    ax.set_title(_plain(title))
     files = _encode(figure)
     plt.close(figure)
     return files

@@ -19,16 +19,24 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from archlang.diagnostics import Diagnostic, SourceMap, Span, SpecError
+from archlang.diagnostics import Diagnostic, SourceMap, Span, SpecError, printable
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
-Positive = Annotated[float, Field(gt=0.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
+# allow_inf_nan=False: `lr = inf` passed `gt=0` and trained to NaN
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+MAX_JITTER = 10.0  # a colour factor drawn from [0, 1 + 10] already saturates every image
+MAX_SCALE = 8  # a recipe's pixel sizes are at most 8 × its reference_size (VGG's 512/224 is 2.3)
+MAX_PIXELS = 8192  # reference_size and every pixel size of a recipe
+MAX_RECIPE_BYTES = 1 << 20  # a recipe is a page of TOML; /dev/zero is not
+MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
+Pixels = Annotated[int, Field(ge=1, le=MAX_PIXELS)]
 
 
 class _Strict(BaseModel):
@@ -105,15 +113,29 @@ class Averaging(_Strict):
     decay: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.999  # ema only
 
 
+def _ordered(pair, name: str) -> None:
+    if pair is not None and pair[0] > pair[1]:
+        raise ValueError(f"{name} is a range (low, high): {pair[0]} > {pair[1]}")
+
+
 class ResizedCrop(_Strict):
-    scale: tuple[Positive, Positive] = (0.08, 1.0)  # fraction of the image area
-    ratio: tuple[Positive, Positive] = (3 / 4, 4 / 3)  # aspect ratio range
+    scale: tuple[Annotated[float, Field(gt=0.0, le=1.0)], Annotated[float, Field(gt=0.0, le=1.0)]] = (0.08, 1.0)
+    ratio: tuple[Annotated[float, Field(gt=0.0, le=100.0)], Annotated[float, Field(gt=0.0, le=100.0)]] = (3 / 4, 4 / 3)
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        _ordered(self.scale, "scale")
+        _ordered(self.ratio, "ratio")
+        return self
+
+
+Jitter = Annotated[float, Field(ge=0.0, le=MAX_JITTER, allow_inf_nan=False)]
 
 
 class ColorJitter(_Strict):
-    brightness: NonNegative = 0.0
-    contrast: NonNegative = 0.0
-    saturation: NonNegative = 0.0
+    brightness: Jitter = 0.0
+    contrast: Jitter = 0.0
+    saturation: Jitter = 0.0
     hue: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0
 
 
@@ -123,16 +145,16 @@ class Augment(_Strict):
     Pixel sizes are for a ``reference_size`` crop and scale with the spec's input size
     (AlexNet's "224 crops of 256" become 32 crops of 36.6 on a 32×32 input)."""
 
-    reference_size: Annotated[int, Field(ge=1)] = 224
-    resize: Annotated[int, Field(ge=1)] | None = None  # shorter side, then a random crop
-    scale_jitter: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
+    reference_size: Pixels = 224
+    resize: Pixels | None = None  # shorter side, then a random crop
+    scale_jitter: tuple[Pixels, Pixels] | None = None
     random_resized_crop: ResizedCrop | None = None
     translate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # random shift, fraction of the side
     horizontal_flip: bool = False
     color_jitter: ColorJitter | None = None
-    pca_lighting: NonNegative = 0.0  # AlexNet's PCA colour noise, std of the eigen-coefficients
-    eval_resize: Annotated[int, Field(ge=1)] | None = None  # val: shorter side, then a centre crop
-    mean: tuple[float, ...] | None = None
+    pca_lighting: Annotated[float, Field(ge=0.0, le=MAX_JITTER)] = 0.0  # AlexNet's PCA colour noise std
+    eval_resize: Pixels | None = None  # val: shorter side, then a centre crop
+    mean: tuple[Finite, ...] | None = None
     std: tuple[Positive, ...] | None = None
 
     @model_validator(mode="after")
@@ -142,6 +164,16 @@ class Augment(_Strict):
             raise ValueError(f"give one of resize, scale_jitter, random_resized_crop, not {' and '.join(crops)}")
         if (self.mean is None) != (self.std is None) or (self.mean and len(self.mean) != len(self.std)):
             raise ValueError("mean and std go together and have one value per channel")
+        _ordered(self.scale_jitter, "scale_jitter")
+        bound = MAX_SCALE * self.reference_size
+        for name in ("resize", "scale_jitter", "eval_resize"):
+            value = getattr(self, name)
+            largest = max(value) if isinstance(value, tuple) else value
+            if largest is not None and largest > bound:
+                raise ValueError(
+                    f"{name} {largest} is more than {MAX_SCALE} × reference_size ({self.reference_size}) = {bound} "
+                    "pixels; the images would be resized that much larger than the input"
+                )
         return self
 
 
@@ -152,7 +184,7 @@ class Recipe(_Strict):
     source: str
     max_epochs: Annotated[int, Field(ge=1)]
     batch_size: Annotated[int, Field(ge=1)]  # global: split across devices
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
     label_smoothing: Fraction = 0.0
     aux_loss_weight: NonNegative = 0.0  # each aux head's loss is added with this weight
     gradient_clip: Positive | None = None  # max global L2 norm of the gradients
@@ -202,7 +234,7 @@ def _span(file: str, text: str, loc: tuple, *, at_value: bool) -> Span:
 def _diagnostic(file: str, text: str, error: dict, overridden: set[str] = frozenset()) -> Diagnostic:
     loc = tuple(error["loc"])
     where = ".".join(str(p) for p in loc if not isinstance(p, int)) or "recipe"
-    if where in overridden:  # the value came from the command line, not from the file
+    if where in overridden or any(o.startswith(f"{where}.") for o in overridden):  # from the command line
         message = error["msg"].removeprefix("Value error, ")
         return Diagnostic(code="E803", message=f"bad value for `{where}` (given on the command line): {message}")
     if error["type"] == "extra_forbidden":
@@ -226,6 +258,22 @@ def _diagnostic(file: str, text: str, error: dict, overridden: set[str] = frozen
     )
 
 
+MAX_DEPTH = 16  # the deepest recipe field is 3 levels down (augment.random_resized_crop.scale)
+
+
+def _depth(data) -> int:
+    """How deep tables and arrays nest in ``data`` (without recursion: it may be 3000 deep)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack += [(child, depth + 1) for child in children if isinstance(child, (dict, list))]
+    return deepest
+
+
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -234,8 +282,31 @@ def parse_recipe(text: str, file: str = "<recipe>", overrides: dict[str, Any] | 
     replace fields before validation. Raises :class:`SpecError` with located diagnostics."""
     sources = SourceMap()
     sources.add(file, text)
+
+    def too_deep() -> SpecError:
+        # tomllib parses arrays recursively: point at the line that opens the most levels
+        lines = text.split("\n")
+
+        def opens(line: str) -> int:
+            header_dots = line.count(".") if line.lstrip().startswith("[") else 0
+            return line.count("[") + line.count("{") + header_dots
+
+        line = max(range(len(lines)), key=lambda i: opens(lines[i])) + 1
+        error = SpecError(
+            Diagnostic(
+                code="E801",
+                message=f"the recipe nests tables or arrays more than {MAX_DEPTH} deep",
+                span=Span(file=file, line=line, col=1, end_line=line, end_col=2),
+                help="a recipe is a few flat tables of numbers, strings and short arrays",
+            )
+        )
+        error.sources = sources
+        return error
+
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise too_deep() from None
     except tomllib.TOMLDecodeError as err:
         found = _TOML_POSITION.search(str(err))
         line, col = (int(found.group(1)), int(found.group(2))) if found else (1, 1)
@@ -257,6 +328,8 @@ def parse_recipe(text: str, file: str = "<recipe>", overrides: dict[str, Any] | 
             if not isinstance(node, dict):
                 raise SpecError(Diagnostic(code="E803", message=f"cannot set `{dotted}`: `{table}` is not a table"))
         node[key] = value
+    if _depth(data) > MAX_DEPTH:
+        raise too_deep()
     try:
         # TOML arrays are JSON arrays: strict mode then takes them for tuples
         return Recipe.model_validate_json(json.dumps(data, default=str))
@@ -276,17 +349,27 @@ def load_recipe(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
     """A bundled recipe by name, or a TOML file by path."""
     bundled = bundled_recipes()
     path = bundled.get(str(name_or_path)) or Path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise SpecError(
+
+    def fail(reason: str, code: str = "E804") -> SpecError:
+        return SpecError(
             Diagnostic(
-                code="E804",
-                message=f"cannot read recipe `{name_or_path}`: {reason.lower()}",
+                code=code,
+                message=f"cannot read recipe `{printable(str(name_or_path), keep_newlines=False)}`: {reason}",
                 help=f"bundled recipes: {', '.join(sorted(bundled))}, or give a path to a .toml file",
             )
-        ) from None
+        )
+
+    try:
+        if path.exists() and not path.is_file():  # a FIFO would block, /dev/zero never ends
+            raise fail("not a regular file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_RECIPE_BYTES + 1)  # stat's size may lie (/proc) or change
+        if len(data) > MAX_RECIPE_BYTES:
+            raise fail(f"larger than the limit of {MAX_RECIPE_BYTES:,} bytes", "E603")
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise fail(reason.lower()) from None
     return parse_recipe(text, str(path), overrides)
 
 

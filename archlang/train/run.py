@@ -4,26 +4,29 @@ leave ``OUT/`` with checkpoints (``last.ckpt``, ``best.ckpt``), ``metrics.csv``,
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
+import math
+import os
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint, WeightAveraging
-from lightning.pytorch.loggers import CSVLogger
 
 import archlang
 from archlang.atomic import write_atomic
 from archlang.compiler import compile_spec
-from archlang.diagnostics import Diagnostic, SpecError
+from archlang.diagnostics import Diagnostic, SpecError, printable
 
 from . import transfer
-from .data import DataSpec, SpecDataModule, check_data_dir
+from .checkpoint import check_resumable, load_checkpoint_io, safe_load
+from .data import DataSpec, SpecDataModule, check_data_dir, class_folders
+from .history import HistoryLogger
 from .module import SpecModule
 from .notes import StartNotes, quiet_lightning
 from .plots import curves_figures, epoch_rows
@@ -72,7 +75,7 @@ def _dataset_classes(source: str) -> list[str]:
     if source == "digits":
         return [str(d) for d in range(10)]
     check_data_dir(source)
-    return sorted(p.name for p in (Path(source) / "train").iterdir() if p.is_dir())
+    return class_folders(Path(source) / "train")
 
 
 def spec_params(spec, recipe: Recipe, options: TrainOptions, classes: int) -> dict:
@@ -196,6 +199,39 @@ def _averaging_kwargs(recipe: Recipe) -> dict:
 
 
 def make_trainer(recipe: Recipe, options: TrainOptions, out: Path) -> L.Trainer:
+    cpus = os.cpu_count() or 1
+    on_cpu = options.accelerator == "cpu" or (options.accelerator == "auto" and not torch.cuda.is_available())
+    if on_cpu and isinstance(options.devices, int) and options.devices > cpus:
+        # Lightning would start that many processes (`--devices 99` ran until killed)
+        raise SpecError(
+            Diagnostic(
+                code="E812",
+                message=f"--devices {options.devices}: training on the CPU runs one process per device, "
+                f"and this machine has {cpus} CPUs",
+                help=f"give --devices 1 to {cpus}",
+            )
+        )
+    try:
+        return _trainer(recipe, options, out)
+    # Lightning's refusals have many types (MisconfigurationException, ValueError, TypeError,
+    # ModuleNotFoundError for --accelerator tpu without torch_xla): all are about the options
+    except (MisconfigurationException, ImportError, ValueError, TypeError, RuntimeError) as err:
+        given = [
+            f"--{name} {getattr(options, name)}"
+            for name in ("accelerator", "devices", "strategy", "precision")
+            if getattr(options, name) not in ("auto", None)
+        ]
+        raise SpecError(
+            Diagnostic(
+                code="E812",
+                message=f"Lightning refused {', '.join(given) or 'the trainer options'}: "
+                + printable(str(err).strip().split(chr(10))[0][:300]),
+                help="see `archc train --help`; --accelerator cpu --devices 1 always works",
+            )
+        ) from None
+
+
+def _trainer(recipe: Recipe, options: TrainOptions, out: Path) -> L.Trainer:
     return L.Trainer(
         default_root_dir=out,
         max_epochs=recipe.max_epochs,
@@ -208,7 +244,8 @@ def make_trainer(recipe: Recipe, options: TrainOptions, out: Path) -> L.Trainer:
         gradient_clip_val=recipe.gradient_clip,
         gradient_clip_algorithm="norm",
         callbacks=[*_callbacks(recipe, options, out / "checkpoints"), *options.callbacks],
-        logger=CSVLogger(save_dir=out, name="", version="", flush_logs_every_n_steps=1),  # survives SIGKILL
+        logger=HistoryLogger(out / "metrics.csv", resume=options.resume),
+        plugins=[load_checkpoint_io()],  # --resume loads with weights_only=True on every torch
         use_distributed_sampler=False,  # data.EpochSampler shards by rank itself
         num_sanity_val_steps=0,
         enable_model_summary=False,
@@ -235,29 +272,46 @@ def _replica_digests(model: torch.nn.Module) -> list[str]:
     return gathered
 
 
-def merge_metrics(earlier: str, resumed: str) -> str:
-    """``metrics.csv`` of a resumed run: the rows logged before the crash for the epochs the
-    resumed run did not log again, then the resumed run's rows (Lightning starts a new file)."""
-    old, new = (list(csv.DictReader(io.StringIO(text))) for text in (earlier, resumed))
-    again = {row.get("epoch") for row in new}
-    rows = [row for row in old if row.get("epoch") not in again] + new
-    fields = list(
-        dict.fromkeys(f for text in (earlier, resumed) for f in csv.DictReader(io.StringIO(text)).fieldnames or [])
+def _check_extension(planned: int, recipe: Recipe, last: Path) -> None:
+    """A resumed run whose ``max_epochs`` differs from its checkpoint's: a cosine schedule
+    was laid out over the old count (it would go on at its final lr, or jump), so refuse;
+    the other schedules do not depend on it, so go on, saying so."""
+    if planned == recipe.max_epochs:
+        return
+    if recipe.schedule.name == "cosine":
+        raise SpecError(
+            Diagnostic(
+                code="E809",
+                message=f"--resume: the cosine schedule of `{last}` spans {planned} epochs; "
+                f"it cannot be stretched to {recipe.max_epochs}",
+                help=f"resume with --max-epochs {planned}, or train on from its weights in a new run: "
+                f"--init {last} --out NEW",
+            )
+        )
+    verb = "extends" if recipe.max_epochs > planned else "shortens"
+    print(
+        f"note: --resume {verb} the run from {planned} to {recipe.max_epochs} epochs "
+        f"(the {recipe.schedule.name} schedule goes on where it stopped)",
+        file=sys.stderr,
     )
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
     """Train ``spec`` with ``recipe``; returns the summary (also written to ``OUT/summary.json``
     by rank 0)."""
     out = Path(options.out)
+    if out.exists() and not out.is_dir():
+        raise SpecError(
+            Diagnostic(
+                code="E110",
+                message=f"--out `{printable(str(out))}` is a file, not a folder",
+                help="--out names the run's folder (checkpoints, metrics.csv, summary.json)",
+            )
+        )
     last = out / "checkpoints" / "last.ckpt"
     if options.resume and not last.exists():
         raise SpecError(Diagnostic(code="E809", message=f"--resume: no checkpoint `{last}` to continue from"))
+    checkpoint = safe_load(last, "E809", "checkpoint") if options.resume else None
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     prepared = prepare(spec, recipe, options)
     hparams = {
@@ -274,19 +328,31 @@ def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
         compile=options.compile,
         hparams=hparams,
     )
+    if checkpoint is not None:
+        planned = check_resumable(checkpoint, last, module, recipe)
+        del checkpoint  # Lightning reads it again, through load_checkpoint_io
+        _check_extension(planned, recipe, last)
     datamodule = SpecDataModule(prepared.data, recipe, recipe.batch_size, options.num_workers)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        reason = (err.strerror or type(err).__name__).lower()
+        raise SpecError(
+            Diagnostic(code="E110", message=f"cannot create --out `{printable(str(out))}`: {reason}")
+        ) from None
     untrained_aux = prepared.aux_heads if recipe.aux_loss_weight == 0 else []
     notes = StartNotes(prepared.head_classes, options.init, frozen_norms, untrained_aux)
     metrics_csv = out / "metrics.csv"
-    earlier = metrics_csv.read_text() if options.resume and metrics_csv.exists() else None
     with quiet_lightning():
         trainer = make_trainer(recipe, replace(options, callbacks=[*options.callbacks, notes]), out)
         start = time.perf_counter()
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if options.resume else None)
     seconds = time.perf_counter() - start
     digests = _replica_digests(prepared.model)
+    # a diverged run's NaN/inf become null, so summary.json stays JSON; `diverged` names them
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    diverged = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+    metrics = {k: (v if math.isfinite(v) else None) for k, v in metrics.items()}
     summary = {
         "spec": str(spec) if not hasattr(spec, "graph") else "<compiled>",
         "recipe": recipe.name,
@@ -305,12 +371,11 @@ def fit(spec, recipe: Recipe, options: TrainOptions) -> dict:
         "world_size": trainer.world_size,
         "replica_sha256": digests,
         "replicas_identical": len(set(digests)) == 1,
+        "diverged": diverged,
     }
     summary_rank = trainer.global_rank
     if trainer.is_global_zero:
-        if earlier is not None:
-            write_atomic(metrics_csv, merge_metrics(earlier, metrics_csv.read_text()))
-        write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_atomic(out / "summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
         rows = epoch_rows(metrics_csv)
         for suffix, data in curves_figures(rows, title=f"{summary['spec']} — {recipe.name}").items():
             write_atomic(out / f"curves.{suffix}", data)

@@ -38,12 +38,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A state_dict from a file: a plain ``state_dict`` (torchvision's released weights), a
     ``{"state_dict": ...}`` or ``{"model": ...}`` checkpoint, or one of this package's
     Lightning checkpoints (keys ``model.<name>``)."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise _error("E805", f"no weights file `{path}`") from None
-    except Exception as err:  # pickle/zip errors have many types; the message says which
-        raise _error("E805", f"cannot read weights `{path}`: {err}") from None
+    from .checkpoint import safe_load
+
+    data = safe_load(path, "E805", "weights")
     lightning = isinstance(data, dict) and "pytorch-lightning_version" in data
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):

@@ -139,11 +139,12 @@ def _per_name(inits, bn_test) -> list[str]:
                         if i["scheme"] == "default"
                         else py_str(INIT_SCHEMES[i["scheme"]].removeprefix("nn.init.")),
                         Seq("{", "}", [] if i["scheme"] == "default" else [(py_str(k), v) for k, v in _kwargs(i)]),
-                        _value(i.get("bias")),
+                        # a bias-less layer under an init with a bias constant: nothing to set
+                        _value(i.get("bias") if has_bias else None),
                     ],
                 ),
             )
-            for n, i, _ in given
+            for n, i, has_bias in given
         ],
         explode=True,
     )

@@ -24,7 +24,7 @@ from .describe import Described, Describer
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
 from .ops import TORCH_OPS
 from .plan import UNIT_CLASSES, Leaf, ModulePlan, iter_plans
-from .pyfmt import Call, Seq, py_str, py_value, signature, statement
+from .pyfmt import Call, Seq, lines, py_str, py_value, signature, statement
 from .symbols import Scaled, bind_group, bind_slots, used_params
 from .texts import BLOCK_MARKER, HELPER_FUNCTIONS, HELPER_NEEDS, HELPERS, I1, I2, Stmt, docstring, shape_comment, show
 from .variants import merge_variants, separating_flag, unify, variant_names
@@ -343,8 +343,10 @@ class Emitter:
             binding.update(texts)
         forward = self.forward_statements(d, binding)
         if d.plan.outputs_dict:
-            pairs = ", ".join(f"({py_str(key)}, {v})" for (key, _), (_, v) in zip(d.plan.outputs, d.outputs))
-            forward.append(Stmt.line(f"return OrderedDict([{pairs}])"))
+            # a pyramid's five levels do not fit one line: split as ruff would
+            pairs = [Seq("(", ")", [py_str(key), v]) for (key, _), (_, v) in zip(d.plan.outputs, d.outputs)]
+            value = Call("OrderedDict", [Seq("[", "]", pairs)])
+            forward.append(Stmt(lambda indent: lines(value, indent, prefix="return ")))
             return self.init_statements(d, binding), forward
         if d.plan.outputs:
             fields = ", ".join(v for _, v in d.outputs)

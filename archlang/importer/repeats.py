@@ -41,6 +41,10 @@ def _identical(a, b) -> bool:
         isinstance(a, tree.Call)
         and isinstance(b, tree.Call)
         and a.op == b.op
+        and not a.reads
+        and not b.reads
+        and not a.named
+        and not b.named
         and same(a.args, b.args)
         and len(a.kwargs) == len(b.kwargs)
         and all(x[0] == y[0] and same(x[1], y[1]) for x, y in zip(a.kwargs, b.kwargs))
@@ -103,7 +107,7 @@ def implicit(item) -> None:
         items = item.items if isinstance(item, tree.Seq) else item.body.items
         for k, (it, pos) in enumerate(zip(items, positions(items))):
             if isinstance(it, tree.Call) and pos is not None and it.label == str(pos):
-                items[k] = tree.Call(it.op, it.args, it.kwargs, None, it.source)
+                items[k] = tree.Call(it.op, it.args, it.kwargs, None, it.source, it.reads)
 
 
 def fold(item) -> None:
@@ -183,7 +187,8 @@ def fold_indexed_items(items: list) -> list:
     shapes = []
     for it in items:
         numbers: list[int] = []
-        shapes.append((_skeleton(it, numbers), numbers))
+        skeleton = _skeleton(it, numbers)
+        shapes.append((skeleton, [] if _wired(it) else numbers))
     out, i = [], 0
     while i < len(items):
         j = i + 1
@@ -200,6 +205,13 @@ def fold_indexed_items(items: list) -> list:
             out.extend(items[i:j])
         i = j
     return out
+
+
+def _wired(item) -> bool:
+    """Does ``item`` read or give a named value (`from`)? A repeat would rename them."""
+    if getattr(item, "reads", ()) or getattr(item, "named", False):
+        return True
+    return any(_wired(child) for child in walk(item))
 
 
 def fold_indexed(item) -> None:

@@ -120,3 +120,41 @@ def test_law_on_dag_specs(text):
     """build(S) -> import -> T compiles, loads strictly, equal outputs and analyses."""
     outcome = import_law.check(text)
     assert outcome.kind == "ok", f"{outcome.kind}: {outcome.detail}\n--- spec:\n{text}"
+
+
+class _Unit(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+
+
+class _Aggregate(nn.Module):
+    """hgnet's block: every output of a chain of units is concatenated (`outs.append(x)`);
+    without ``first`` the input is concatenated too (selecsls: instances wired apart)."""
+
+    def __init__(self, c, first=False):
+        super().__init__()
+        self.layers = nn.ModuleList([_Unit(c) for _ in range(3)])
+        self.agg = nn.Conv2d((3 if first else 4) * c, c, 1)
+        self.first = first
+
+    def forward(self, x):
+        outs = [] if self.first else [x]
+        y = x
+        for layer in self.layers:
+            y = layer(y)
+            outs.append(y)
+        return self.agg(torch.cat(outs, 1))
+
+
+def test_a_block_reads_its_children_by_position_and_instances_wired_apart_stay_apart():
+    def forward(s, x):
+        return s.c(s.b(s.a(s.stem(x))))
+
+    model = _Net(forward, stem=nn.Conv2d(3, 4, 1), a=_Aggregate(4, first=True), b=_Aggregate(4), c=_Aggregate(4))
+    text, built = _exact(model, (3, 8, 8))
+    assert 'layers."0"' in text and "block _Aggregate" in text, text
+    assert _body(archlang.from_module(built, (3, 8, 8))) == _body(text)

@@ -60,14 +60,15 @@ def same(a, b) -> bool:
 
 
 def key(item) -> tuple:
+    # what a layer reads by name is part of what it is: instances wired differently differ
     if isinstance(item, tree.Call):
-        return ("call", item.label, item.op)
+        return ("call", item.label, item.op, item.reads)
     if isinstance(item, tree.Seq):
-        return ("seq", item.label)
+        return ("seq", item.label, item.reads)
     if isinstance(item, tree.Group):
-        return ("group", item.label, item.mode)
+        return ("group", item.label, item.mode, item.reads)
     if isinstance(item, tree.Instance):
-        return ("inst", item.label, item.cls, item.container)
+        return ("inst", item.label, item.cls, item.container, item.reads)
     if isinstance(item, tree.Repeat):
         return ("repeat", item.var, tuple(key(i) for i in item.body))
     raise Incompatible(f"cannot align a {type(item).__name__}")

@@ -53,10 +53,12 @@ def abstract(network: tree.Network) -> tree.Network:
     for a in net.aux:
         a.body = state.substitute(a.body)
     net.blocks = list(net.blocks) + state.blocks
-    for root in [net.body] + [a.body for a in net.aux] + [b for blk in net.blocks for b in blk.body]:
-        implicit(root)
-        fold(root)
-        fold_indexed(root)
+    roots = [net.body] + [a.body for a in net.aux] + [b for blk in net.blocks for b in blk.body]
+    refs = tree.read_names(roots)
+    for root in roots:
+        implicit(root, refs)
+        fold(root, refs)
+        fold_indexed(root, refs)
     return net
 
 
@@ -164,8 +166,9 @@ class _State:
     def abstract_class(self, cls: str, instances: list[tree.Instance]) -> None:
         bodies = [_unnamed_pools(self.substitute(inst.body)) for inst in instances]
         for body in bodies:
-            implicit(body)
-            fold_indexed(body)
+            refs = tree.read_names([body])  # a sequence read into by `from` keeps its labels
+            implicit(body, refs)
+            fold_indexed(body, refs)
         groups: list[list[int]] = []
         for i in range(len(instances)):
             for group in groups:

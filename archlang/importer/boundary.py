@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..analysis.params import STATEFUL
 from ..ops import CALLABLE_OPS
 from .nesting import _fills_gap
-from .tree import Call, Group, If, Instance, Network, Repeat, Seq
+from .tree import Call, Group, If, Instance, Network, Repeat, Seq, read_names
 
 _INLINE_OPS = frozenset({"split", "spatial_mean"})  # ops the torch back end has no module for
 # Ops without parameters (an unlabelled conv also prints without a label when its key is
@@ -27,39 +27,12 @@ _FREE_OPS = frozenset(name for name, op in CALLABLE_OPS.items() if op not in STA
 
 
 def canonical_network(net: Network) -> Network:
-    refs = _read_names([net.body, *(b for blk in net.blocks for b in blk.body)])
+    refs = read_names([net.body, *(b for blk in net.blocks for b in blk.body)])
     anchors = {a.anchor for a in net.aux}
     net.body.items[:] = canonical(net.body.items, anchors | refs)
     for block in net.blocks:
         block.body[:] = canonical(block.body, refs)
     return net
-
-
-def _read_names(items: list) -> set[str]:
-    """Every name part a `from` reads: a sequence read by name (or through it) keeps its
-    edge layers, or its readers would see another value."""
-    out: set[str] = set()
-    stack = list(items)
-    while stack:
-        item = stack.pop()
-        for ref in getattr(item, "reads", ()):
-            out.update(ref.split("."))
-        stack.extend(_children(item))
-    return out
-
-
-def _children(item) -> list:
-    if isinstance(item, Seq):
-        return item.items
-    if isinstance(item, Instance):
-        return item.body.items
-    if isinstance(item, Group):
-        return item.branches
-    if isinstance(item, If):
-        return item.then + item.orelse
-    if isinstance(item, Repeat):
-        return item.body
-    return []
 
 
 def canonical(items: list, keep: frozenset | set = frozenset()) -> list:

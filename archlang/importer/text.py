@@ -28,7 +28,7 @@ from ..analysis.params import STATEFUL
 from ..diagnostics import Diagnostic, SpecError
 from ..ops import CALLABLE_OPS
 from ..version import __version__
-from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq
+from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq, read_names
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Ops with weights or running statistics: their labels are state_dict keys, never given here.
@@ -86,7 +86,8 @@ def call_text(call: Call) -> str:
 
 
 class _Printer:
-    def __init__(self):
+    def __init__(self, refs: frozenset | set = frozenset()):
+        self.refs = refs  # names a `from` reads: a positional label among them is printed
         self.lines: list[str] = []
         self.depth = 0
         self.calls: dict[int, Call] = {}  # line number (1-based) -> the call printed there
@@ -113,7 +114,7 @@ class _Printer:
         by position; a call labelled with its position then prints without the label."""
         positional = numbered and all(_one_position(item) for item in items)
         for index, item in enumerate(items):
-            if positional and isinstance(item, Call) and item.label == str(index):
+            if positional and isinstance(item, Call) and item.label == str(index) and item.label not in self.refs:
                 self.call_line(call_text(item) + _from(item.reads), item)
             else:
                 self.item(item)
@@ -235,7 +236,7 @@ def network_text(network: Network, file: str = "<import>") -> str:
 
 
 def _printed(network: Network) -> _Printer:
-    p = _Printer()
+    p = _Printer(read_names([network.body, *(b for blk in network.blocks for b in blk.body)]))
     for line in header_lines(network):
         p.line(f"# {line}".rstrip())
     p.line("")

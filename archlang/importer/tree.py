@@ -127,3 +127,25 @@ class Network:
     blocks: list[BlockDef] = field(default_factory=list)
     header: list[str] = field(default_factory=list)  # comment lines for the top of the file
     params: list[tuple[str, str, object]] = field(default_factory=list)  # `network N(num_classes: int = 1000)`
+
+
+def read_names(items: list) -> set[str]:
+    """Every name part that a ``from`` in ``items`` (and inside them) reads: a layer so
+    named keeps its name and place (no repeat folds it, no edge layer leaves it)."""
+    out: set[str] = set()
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        for ref in getattr(item, "reads", ()):
+            out.update(ref.split("."))
+        if isinstance(item, Seq):
+            stack.extend(item.items)
+        elif isinstance(item, Instance):
+            stack.extend(item.body.items)
+        elif isinstance(item, Group):
+            stack.extend(item.branches)
+        elif isinstance(item, If):
+            stack.extend(item.then + item.orelse)
+        elif isinstance(item, Repeat):
+            stack.extend(item.body)
+    return out

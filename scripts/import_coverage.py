@@ -75,9 +75,9 @@ def _body(text: str) -> str:
     return "\n".join(lines)
 
 
-def check(name: str, size: int) -> dict:
+def check(name: str, size: int, shape: tuple[int, int, int] | None = None) -> dict:
     row = {"model": name, "imported": False}
-    shape = (3, NATIVE_SIZE.get(name, size), NATIVE_SIZE.get(name, size))
+    shape = shape or (3, NATIVE_SIZE.get(name, size), NATIVE_SIZE.get(name, size))
     torch.manual_seed(0)
     original = make(name)
     start = time.perf_counter()

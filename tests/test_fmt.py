@@ -337,3 +337,8 @@ def test_pre_commit_hook_runs_the_check(run, tmp_path):
     messy.write_text(MESSY)
     assert run(*args, str(messy)).exit_code == 1  # pre-commit passes the staged files last
     assert run(*args, *map(str, BUNDLED)).exit_code == 0
+
+
+def test_a_path_read_with_from_keeps_its_dots_unspaced():
+    text = 'network A {\n  input 3x8x8\n  s: { a: conv(4, 1); b: conv(4, 1) }\n  c: relu from s.a\n  d: relu from s."b"\n}\n'
+    assert format_source(text, "<t>") == text

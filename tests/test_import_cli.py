@@ -24,7 +24,8 @@ def test_import_resnet18_to_a_file(run, tmp_path):
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert text.startswith("# ResNet, imported from torchvision.models.resnet18(num_classes=10)\n")
-    assert "input 3x32x32" in text and "fc: linear(10)" in text
+    assert "input 3x32x32" in text and "fc: linear(num_classes)" in text
+    assert "network ResNet(num_classes: int = 10) {" in text
     model = torchvision.models.resnet18(num_classes=10)
     built = archlang.build(str(out))
     built.load_state_dict(model.state_dict(), strict=True)
@@ -63,14 +64,14 @@ def test_unsupported_module_exits_1_with_a_located_message(run, tmp_path):
     path.write_text(textwrap.dedent(_LSTM_FILE))
     result = run("import", f"{path}:make_model", "--kw", "width=4")
     assert result.exit_code == 1
-    assert "error[E720]: features.2 (torch.nn.ReflectionPad2d): no archlang op for this module" in result.output
+    assert "error[E720]: `features.2` (torch.nn.ReflectionPad2d): no archlang op for this module" in result.output
     assert "Traceback" not in result.output
 
 
 def test_module_colon_factory_form(run):
     result = run("import", "torchvision.models:alexnet", "--input", "3x64x64")
     assert result.exit_code == 0, result.output
-    assert "network AlexNet {" in result.output
+    assert "network AlexNet(num_classes: int = 1000) {" in result.output
 
 
 @pytest.mark.parametrize(

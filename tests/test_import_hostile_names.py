@@ -106,7 +106,7 @@ def test_batchnorm_without_affine_round_trips():
     ],
 )
 def test_batchnorm_archlang_cannot_say(bn, fragment):
-    _refused(_small(bn=bn), "E722", "1 (torch.nn.BatchNorm2d): " + fragment)
+    _refused(_small(bn=bn), "E722", "`1` (torch.nn.BatchNorm2d): " + fragment)
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_batchnorm_archlang_cannot_say(bn, fragment):
 )
 def test_torch_leaves_without_an_op_are_refused_by_name(module):
     model = nn.Sequential(nn.Conv2d(3, 8, 3), module)
-    _refused(model, "E720", f"1 (torch.nn.{type(module).__name__}): no archlang op for this module")
+    _refused(model, "E720", f"`1` (torch.nn.{type(module).__name__}): no archlang op for this module")
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_torch_leaves_without_an_op_are_refused_by_name(module):
     ids=["same_even", "softmax_last", "adaptive_none", "flatten2", "layernorm2d_shape", "inf"],
 )
 def test_supported_leaves_with_arguments_archlang_cannot_say(module, fragment):
-    _refused(nn.Sequential(nn.Conv2d(3, 8, 3), module), "E722", f"1 (torch.nn.{type(module).__name__})", fragment,
+    _refused(nn.Sequential(nn.Conv2d(3, 8, 3), module), "E722", f"`1` (torch.nn.{type(module).__name__})", fragment,
              help=False)  # fmt: skip
 
 

@@ -164,7 +164,7 @@ def test_a_subclass_of_a_generated_class_is_not_the_block():
     assert "block Mine" in text and "block Unit" not in text
 
 
-HELPERS_SPEC = """network T {
+HELPERS_SPEC = """network T(num_classes: int = 10) {
   input 3x16x16
 
   stem: {
@@ -178,7 +178,7 @@ HELPERS_SPEC = """network T {
     relu
   }
   flatten
-  fc: linear(10)
+  fc: linear(num_classes)
 }"""
 
 

@@ -60,14 +60,15 @@ def same(a, b) -> bool:
 
 
 def key(item) -> tuple:
+    # what a layer reads by name is part of what it is: instances wired differently differ
     if isinstance(item, tree.Call):
-        return ("call", item.label, item.op)
+        return ("call", item.label, item.op, item.reads)
     if isinstance(item, tree.Seq):
-        return ("seq", item.label)
+        return ("seq", item.label, item.reads)
     if isinstance(item, tree.Group):
-        return ("group", item.label, item.mode)
+        return ("group", item.label, item.mode, item.reads)
     if isinstance(item, tree.Instance):
-        return ("inst", item.label, item.cls, item.container)
+        return ("inst", item.label, item.cls, item.container, item.reads)
     if isinstance(item, tree.Repeat):
         return ("repeat", item.var, tuple(key(i) for i in item.body))
     raise Incompatible(f"cannot align a {type(item).__name__}")
@@ -211,11 +212,13 @@ class Aligner:
             return self.call(members, path + ((first.label,) if first.label else ()))
         if isinstance(first, tree.Seq):
             inner = path + (first.label,) if first.label else path
-            return tree.Seq(self.items([None if m is None else m.items for m in members], inner), first.label)
+            return tree.Seq(
+                self.items([None if m is None else m.items for m in members], inner), first.label, first.reads
+            )
         if isinstance(first, tree.Group):
             inner = path + (first.label,) if first.label else path
             branches = self.items([None if m is None else m.branches for m in members], inner)
-            return tree.Group(first.mode, branches, first.label)
+            return tree.Group(first.mode, branches, first.label, first.reads)
         if isinstance(first, tree.Repeat):
             label = next((getattr(i, "label", None) for i in first.body if getattr(i, "label", None)), None)
             name = label.split("{")[0].rstrip("_") if label else ""
@@ -226,7 +229,9 @@ class Aligner:
             return tree.Repeat(count, body, first.var)
         inner = path + (first.label,) if first.label else path
         body = self.items([None if m is None else m.body.items for m in members], inner)
-        return tree.Instance(first.cls, first.path, tree.Seq(body, first.body.label), first.label, first.container)
+        return tree.Instance(
+            first.cls, first.path, tree.Seq(body, first.body.label), first.label, first.container, first.reads
+        )
 
     def call(self, members: list, path: tuple[str, ...]) -> tree.Call:
         present = [m for m in members if m is not None]
@@ -250,7 +255,7 @@ class Aligner:
                 args.append(value)
             else:
                 kwargs.append((name, value))
-        return tree.Call(first.op, tuple(args), tuple(kwargs), first.label, first.source)
+        return tree.Call(first.op, tuple(args), tuple(kwargs), first.label, first.source, first.reads, first.named)
 
 
 def _flag_name(item) -> str:

@@ -28,7 +28,33 @@ def from_module(
         f"{network.name}, imported from {source or type(module).__module__ + '.' + type(module).__qualname__}"
     ]
     network = canonical_network(abstract(network))
+    _num_classes(network)
     return check_text(lambda: network_text(network))
+
+
+def _num_classes(network) -> None:
+    """A classifier's last ``linear`` (of the network, not of a block) reads its width from
+    a ``num_classes`` parameter, as the bundled specs do, so ``archc train`` sets it from
+    the data (``--num-classes``); aux heads of the same width follow it."""
+    from .tree import Call, Instance, Param, Seq
+
+    def last_linear(item):
+        while isinstance(item, (Seq, Instance)):
+            items = item.items if isinstance(item, Seq) else item.body.items
+            if not items:
+                return None
+            item = items[-1]
+        ok = isinstance(item, Call) and item.op == "linear" and item.args and isinstance(item.args[0], int)
+        return item if ok and not isinstance(item.args[0], bool) else None
+
+    main = last_linear(network.body)
+    if main is None:
+        return
+    width = main.args[0]
+    for call in [main, *(last_linear(a.body) for a in network.aux)]:
+        if call is not None and call.args[0] == width:
+            call.args = (Param("num_classes"), *call.args[1:])
+    network.params = [("num_classes", "int", width)]
 
 
 def _checked(module, input_shape) -> tuple[int, ...]:

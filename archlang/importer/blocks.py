@@ -53,10 +53,12 @@ def abstract(network: tree.Network) -> tree.Network:
     for a in net.aux:
         a.body = state.substitute(a.body)
     net.blocks = list(net.blocks) + state.blocks
-    for root in [net.body] + [a.body for a in net.aux] + [b for blk in net.blocks for b in blk.body]:
-        implicit(root)
-        fold(root)
-        fold_indexed(root)
+    roots = [net.body] + [a.body for a in net.aux] + [b for blk in net.blocks for b in blk.body]
+    refs = tree.read_names(roots)
+    for root in roots:
+        implicit(root, refs)
+        fold(root, refs)
+        fold_indexed(root, refs)
     return net
 
 
@@ -67,15 +69,15 @@ _FUNCTIONAL_IN_BLOCKS = frozenset(op.value for op in MODULE_AT_ROOT - MODULE_ALW
 
 def _unnamed_pools(item):
     """``item`` (a new tree) with the pools of :data:`_FUNCTIONAL_IN_BLOCKS` unlabelled."""
-    if isinstance(item, tree.Call) and item.op in _FUNCTIONAL_IN_BLOCKS and item.label is not None:
-        return tree.Call(item.op, item.args, item.kwargs, None, item.source)
+    if isinstance(item, tree.Call) and item.op in _FUNCTIONAL_IN_BLOCKS and item.label is not None and not item.named:
+        return tree.Call(item.op, item.args, item.kwargs, None, item.source, item.reads)
     if isinstance(item, tree.Seq):
-        seq = tree.Seq([_unnamed_pools(x) for x in item.items], item.label)
+        seq = tree.Seq([_unnamed_pools(x) for x in item.items], item.label, item.reads)
         if getattr(item, "nest", False):
             seq.nest = True
         return seq
     if isinstance(item, tree.Group):
-        return tree.Group(item.mode, [_unnamed_pools(b) for b in item.branches], item.label)
+        return tree.Group(item.mode, [_unnamed_pools(b) for b in item.branches], item.label, item.reads)
     return item
 
 
@@ -135,11 +137,13 @@ class _State:
         if isinstance(item, tree.Instance):
             if id(item) in self.replaced:
                 return self.replaced[id(item)]
-            return tree.Instance(item.cls, item.path, self.substitute(item.body), item.label, item.container)
+            return tree.Instance(
+                item.cls, item.path, self.substitute(item.body), item.label, item.container, item.reads
+            )
         if isinstance(item, tree.Seq):
-            return tree.Seq([self.substitute(i) for i in item.items], item.label)
+            return tree.Seq([self.substitute(i) for i in item.items], item.label, item.reads)
         if isinstance(item, tree.Group):
-            return tree.Group(item.mode, [self.substitute(b) for b in item.branches], item.label)
+            return tree.Group(item.mode, [self.substitute(b) for b in item.branches], item.label, item.reads)
         return item
 
     def _name(self, cls: str) -> str:
@@ -162,8 +166,9 @@ class _State:
     def abstract_class(self, cls: str, instances: list[tree.Instance]) -> None:
         bodies = [_unnamed_pools(self.substitute(inst.body)) for inst in instances]
         for body in bodies:
-            implicit(body)
-            fold_indexed(body)
+            refs = tree.read_names([body])  # a sequence read into by `from` keeps its labels
+            implicit(body, refs)
+            fold_indexed(body, refs)
         groups: list[list[int]] = []
         for i in range(len(instances)):
             for group in groups:
@@ -182,7 +187,9 @@ class _State:
             for k, j in enumerate(group):
                 inst = instances[j]
                 args, kwargs = params.call_args(k)
-                self.replaced[id(inst)] = tree.Call(name, args, kwargs, inst.label, f"{inst.path} ({inst.cls})")
+                self.replaced[id(inst)] = tree.Call(
+                    name, args, kwargs, inst.label, f"{inst.path} ({inst.cls})", inst.reads
+                )
 
     def _unify(self, bodies: list[tree.Seq]):
         aligner = Aligner(len(bodies), self.signature)

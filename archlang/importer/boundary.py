@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..analysis.params import STATEFUL
 from ..ops import CALLABLE_OPS
 from .nesting import _fills_gap
-from .tree import Call, Group, If, Instance, Network, Repeat, Seq
+from .tree import Call, Group, If, Instance, Network, Repeat, Seq, read_names
 
 _INLINE_OPS = frozenset({"split", "spatial_mean"})  # ops the torch back end has no module for
 # Ops without parameters (an unlabelled conv also prints without a label when its key is
@@ -27,10 +27,11 @@ _FREE_OPS = frozenset(name for name, op in CALLABLE_OPS.items() if op not in STA
 
 
 def canonical_network(net: Network) -> Network:
+    refs = read_names([net.body, *(b for blk in net.blocks for b in blk.body)])
     anchors = {a.anchor for a in net.aux}
-    net.body.items[:] = canonical(net.body.items, anchors)
+    net.body.items[:] = canonical(net.body.items, anchors | refs)
     for block in net.blocks:
-        block.body[:] = canonical(block.body)
+        block.body[:] = canonical(block.body, refs)
     return net
 
 
@@ -38,10 +39,10 @@ def canonical(items: list, keep: frozenset | set = frozenset()) -> list:
     """``items`` (one scope level) with the edge layers of its inline sequences placed as a
     re-import places them; ``keep``: labels whose last layer an aux head reads (unchanged)."""
     for item in items:
-        _inner(item)
+        _inner(item, keep)
     level: list = []
     for item in items:
-        if _flat(item) and item.label not in keep:
+        if _flat(item) and item.label not in keep and not item.reads:
             lead, trail = _edge(item, front=True), _edge(item, front=False)
             level.extend([*lead, item, *trail])
         else:
@@ -52,7 +53,7 @@ def canonical(items: list, keep: frozenset | set = frozenset()) -> list:
         item = level[i]
         out.append(item)
         i += 1
-        if not (_flat(item) and item.label not in keep):
+        if not (_flat(item) and item.label not in keep and not item.reads):
             continue
         k = i
         while k < len(level) and _wild(level[k]):
@@ -65,22 +66,22 @@ def canonical(items: list, keep: frozenset | set = frozenset()) -> list:
     return out
 
 
-def _inner(item) -> None:
+def _inner(item, refs: frozenset | set = frozenset()) -> None:
     if isinstance(item, Seq):
-        item.items[:] = canonical(item.items)
+        item.items[:] = canonical(item.items, refs)
     elif isinstance(item, Instance):
-        item.body.items[:] = canonical(item.body.items)
+        item.body.items[:] = canonical(item.body.items, refs)
     elif isinstance(item, Group):
         for branch in item.branches:
             if isinstance(branch, Seq) and branch.label is None:
-                branch.items[:] = canonical(branch.items)
+                branch.items[:] = canonical(branch.items, refs)
             else:
-                _inner(branch)
+                _inner(branch, refs)
     elif isinstance(item, If):
-        item.then[:] = canonical(item.then)
-        item.orelse[:] = canonical(item.orelse)
+        item.then[:] = canonical(item.then, refs)
+        item.orelse[:] = canonical(item.orelse, refs)
     elif isinstance(item, Repeat):
-        item.body[:] = canonical(item.body)
+        item.body[:] = canonical(item.body, refs)
 
 
 def _items(item) -> list | None:
@@ -92,7 +93,10 @@ def _items(item) -> list | None:
 
 
 def _wild(item) -> bool:
-    """An unlabelled layer (or unlabelled group of them) without parameters."""
+    """An unlabelled layer (or unlabelled group of them) without parameters; one that
+    reads named values stays where its names are seen."""
+    if getattr(item, "reads", ()):
+        return False
     if isinstance(item, Call):
         return item.label is None and item.op in _FREE_OPS
     if isinstance(item, Group):

@@ -66,7 +66,10 @@ def reads_size(where: str, what: str):
     return problem(
         "E723",
         f"{where}: the forward reads a tensor's size (`{what}`): archlang layers have static shapes",
-        "write `torch.flatten(x, 1)` for `x.view(x.size(0), -1)`; a size computed from the input has no spec",
+        "write `torch.flatten(x, 1)` for `x.view(x.size(0), -1)`; a size computed from the input has no spec"
+        if what in ("Tensor.size", "Tensor.shape")
+        else f"archc import traces symbolically, without shapes, so a rank test (`{what}`, `if x.dim() == 4`) "
+        "has no value to branch on; remove the test from the forward (docs/import.md)",
     )
 
 
@@ -75,7 +78,7 @@ def softmax_dim(sub, target: str, ndim: int | None) -> None:
     if ndim is not None and ndim != 2 and sub.dim % ndim != 1:
         raise problem(
             "E722",
-            f"{target} ({opmap.public_name(type(sub))}): softmax over dim={sub.dim} of a {ndim}-d tensor "
+            f"`{target}` ({opmap.public_name(type(sub))}): softmax over dim={sub.dim} of a {ndim}-d tensor "
             "(archlang's softmax runs over the channels)",
         )
 

@@ -41,6 +41,10 @@ def _identical(a, b) -> bool:
         isinstance(a, tree.Call)
         and isinstance(b, tree.Call)
         and a.op == b.op
+        and not a.reads
+        and not b.reads
+        and not a.named
+        and not b.named
         and same(a.args, b.args)
         and len(a.kwargs) == len(b.kwargs)
         and all(x[0] == y[0] and same(x[1], y[1]) for x, y in zip(a.kwargs, b.kwargs))
@@ -92,24 +96,27 @@ def fold_items(items: list) -> list:
     return out
 
 
-def implicit(item) -> None:
+def implicit(item, refs: frozenset | set = frozenset()) -> None:
     """Drop the labels that name a call by its position in a labelled sequence (``"0"``,
     ``"1"``: the language names it so anyway), in place: ``downsample: { conv2d(...);
     batchnorm }`` as a person writes it, and calls align by what they are, not where."""
     for child in walk(item):
-        implicit(child)
+        implicit(child, refs)
     scope = isinstance(item, (tree.Seq, tree.Instance)) and item.label is not None
     if scope:
         items = item.items if isinstance(item, tree.Seq) else item.body.items
         for k, (it, pos) in enumerate(zip(items, positions(items))):
-            if isinstance(it, tree.Call) and pos is not None and it.label == str(pos):
-                items[k] = tree.Call(it.op, it.args, it.kwargs, None, it.source)
+            if isinstance(it, tree.Call) and pos is not None and it.label == str(pos) and it.label not in refs:
+                items[k] = tree.Call(it.op, it.args, it.kwargs, None, it.source, it.reads)
 
 
-def fold(item) -> None:
-    """Fold every labelled sequence in ``item``, in place."""
+def fold(item, refs: frozenset | set = frozenset()) -> None:
+    """Fold every labelled sequence in ``item``, in place; a sequence a ``from`` reads into
+    (``refs``: :func:`~.tree.read_names`) keeps its layers by position."""
     for child in walk(item):
-        fold(child)
+        fold(child, refs)
+    if getattr(item, "label", None) in refs:
+        return
     if isinstance(item, tree.Seq) and item.label is not None:
         item.items = fold_items(item.items)
     elif isinstance(item, tree.Instance) and item.label is not None:
@@ -177,13 +184,14 @@ def _template(item, var: str):
     return item
 
 
-def fold_indexed_items(items: list) -> list:
+def fold_indexed_items(items: list, refs: frozenset | set = frozenset()) -> list:
     """``items`` with runs (of at least :data:`MIN_INDEXED_RUN`) of layers that differ only
     in labels counting up by one folded into ``repeat n as i``."""
     shapes = []
     for it in items:
         numbers: list[int] = []
-        shapes.append((_skeleton(it, numbers), numbers))
+        skeleton = _skeleton(it, numbers)
+        shapes.append((skeleton, [] if _wired(it) or getattr(it, "label", None) in refs else numbers))
     out, i = [], 0
     while i < len(items):
         j = i + 1
@@ -202,18 +210,25 @@ def fold_indexed_items(items: list) -> list:
     return out
 
 
-def fold_indexed(item) -> None:
+def _wired(item) -> bool:
+    """Does ``item`` read or give a named value (`from`)? A repeat would rename them."""
+    if getattr(item, "reads", ()) or getattr(item, "named", False):
+        return True
+    return any(_wired(child) for child in walk(item))
+
+
+def fold_indexed(item, refs: frozenset | set = frozenset()) -> None:
     """Fold counted runs everywhere inside ``item``, in place (innermost first)."""
     for child in walk(item):
-        fold_indexed(child)
+        fold_indexed(child, refs)
     if isinstance(item, tree.Seq):
-        item.items = fold_indexed_items(item.items)
+        item.items = fold_indexed_items(item.items, refs)
     elif isinstance(item, tree.Group):
-        item.branches = fold_indexed_items(item.branches)
+        item.branches = fold_indexed_items(item.branches, refs)
     elif isinstance(item, tree.Instance):
-        item.body.items = fold_indexed_items(item.body.items)
+        item.body.items = fold_indexed_items(item.body.items, refs)
     elif isinstance(item, tree.If):
-        item.then = fold_indexed_items(item.then)
-        item.orelse = fold_indexed_items(item.orelse)
+        item.then = fold_indexed_items(item.then, refs)
+        item.orelse = fold_indexed_items(item.orelse, refs)
     elif isinstance(item, tree.Repeat):
-        item.body = fold_indexed_items(item.body)
+        item.body = fold_indexed_items(item.body, refs)

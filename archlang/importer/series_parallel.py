@@ -15,8 +15,9 @@ in (``nn_module_stack``). :func:`build` then
    parallel parts with immediate dominators: a merge's branches start at the nearest value
    every path to it passes through.
 
-A DAG that is not series-parallel, a scope with several inputs or outputs, and a module
-with weights called twice are E724 (archlang cannot say them).
+A DAG that is not series-parallel is written with named values instead (:func:`_wired`:
+``from``, bare merges); a scope with several inputs or outputs and a module with weights
+called twice are E724.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from . import nesting
 
 INPUT = 0
 CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}  # exact torch.nn container classes
+_MERGE_NAMES = {"add": "sum", "mul": "prod", "concat": "cat"}  # a merge read by name, when it has none
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ def scope_locals(elems: list[Elem], depth: int, chain: tuple[Scope, ...], used_o
                 "only modules with one tensor input and one tensor output can be imported",
             )
         sub = scope_locals(members, depth + 1, (*chain, scope), used_outside)
-        body = decompose(sub, sub_inputs[0], outputs[0])
+        body = decompose(sub, sub_inputs[0], outputs[0], wired=False)
         label_path = relative(scope.path, base, what)
         if scope.key != scope.path and scope.has_state:
             raise problem("E724", f"{what} is called more than once: archlang layers cannot share weights")
@@ -178,8 +180,12 @@ def scope_locals(elems: list[Elem], depth: int, chain: tuple[Scope, ...], used_o
 # ---- 3. series-parallel ------------------------------------------------------------------
 
 
-def decompose(graph: ScopeGraph, source: int, sink: int, emitted: set[int] | None = None) -> list:
-    """The items that compute ``sink`` from ``source`` in ``graph``."""
+def decompose(
+    graph: ScopeGraph, source: int, sink: int, emitted: set[int] | None = None, wired: bool | None = None
+) -> list:
+    """The items that compute ``sink`` from ``source`` in ``graph``: series-parallel
+    nesting where the dataflow is one, else (``wired`` not None) named values
+    (:func:`_wired`; ``wired``: ``source`` is the network's input, ``from input``)."""
     idom: dict[int, int] = {source: source}
     depth: dict[int, int] = {source: 0}
 
@@ -228,7 +234,12 @@ def decompose(graph: ScopeGraph, source: int, sink: int, emitted: set[int] | Non
         return out
 
     dominator(sink)
-    items = between(source, sink)
+    try:
+        items = between(source, sink)
+    except SpecError as err:
+        if err.diagnostics[0].code != "E724" or wired is None:
+            raise
+        items = _wired(graph, source, sink, emitted, top=wired)
     leftover = [x for x in graph.locals.values() if x.id not in emitted and x.label_path]
     if leftover and graph.chain:
         raise problem(
@@ -239,6 +250,88 @@ def decompose(graph: ScopeGraph, source: int, sink: int, emitted: set[int] | Non
     items = nesting.merge(items)
     _check_labels(items, graph)
     return items
+
+
+def _wired(graph: ScopeGraph, source: int, sink: int, emitted: set[int], top: bool) -> list:
+    """The items that compute ``sink`` from ``source`` in trace order, each reading the
+    value before it or, with ``from``, the named values it reads (any DAG). A value read by
+    name is its layer's label (a parameter-free layer without one gets a free name, after
+    its op); the scope's input is ``input`` in the network, and elsewhere a labelled
+    ``identity`` first (inside an inline sequence ``input`` would be the network's)."""
+    needed: set[int] = set()
+    stack = [sink]
+    while stack:
+        v = stack.pop()
+        if v == source or v in needed:
+            continue
+        if v not in graph.locals:
+            raise _not_series_parallel(graph)
+        needed.add(v)
+        stack.extend(graph.locals[v].inputs)
+    order = sorted(needed)  # ids follow the trace: every value after the values it reads
+    by_name: dict[int, tuple[str, ...]] = {}
+    named: set[int] = set()
+    prev = source
+    for v in order:
+        local = graph.locals[v]
+        if local.merge is not None:
+            named.update(local.inputs)
+        elif local.inputs[0] != prev:
+            named.add(local.inputs[0])
+        prev = v
+    taken = {x.label_path[0] for x in graph.locals.values() if x.label_path}
+    taken |= {x.module_path[0] for x in graph.locals.values() if x.module_path}
+    taken |= {x.nest[0] for x in graph.locals.values() if x.nest}
+
+    def free(base: str) -> str:
+        name, k = base, 2
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        taken.add(name)
+        return name
+
+    out: list = []
+    if source in named:
+        by_name[source] = ("input",) if top else (free("x_in"),)
+        if not top:
+            out.append(Call("identity", label=by_name[source][0], named=True))
+    groups: dict[int, Group] = {}
+    for v in order:
+        local = graph.locals[v]
+        if local.merge is not None:
+            groups[v] = Group(local.merge, [])
+        if v in named:
+            item = groups.get(v, local.item)
+            if item.label is None:
+                item.label = free(_MERGE_NAMES[item.mode] if isinstance(item, Group) else getattr(item, "op", "value"))
+                local.nest = ()  # a parameter-free layer: it may sit outside its container
+            if isinstance(item, Call):
+                item.named = True
+            by_name[v] = (*local.nest, item.label)
+
+    def ref(u: int, nest: tuple[str, ...]) -> str:
+        path = by_name[u]
+        k = 0
+        while k < min(len(nest), len(path) - 1) and nest[k] == path[k]:
+            k += 1
+        return ".".join(path[k:])
+
+    prev = source
+    for v in order:
+        local = graph.locals[v]
+        emitted.add(v)
+        if local.merge is not None:
+            item = groups[v]
+            item.reads = tuple(ref(u, local.nest) for u in local.inputs)
+            local.nest = ()
+        else:
+            item = local.item
+            if local.inputs[0] != prev:
+                item.reads = (ref(local.inputs[0], local.nest),)
+        graph.made_by[v] = item
+        out.append(nesting.nest(item, local.nest))
+        prev = v
+    return nesting.merge(out)
 
 
 def _check_labels(items: list, graph: ScopeGraph) -> None:
@@ -315,7 +408,7 @@ def build(elems: list[Elem], main: int, aux_outputs: list[int]) -> tuple[Seq, li
 
     root = scope_locals(elems, 0, (), used_outside)
     emitted: set[int] = set()
-    body = decompose(root, INPUT, main, emitted)
+    body = decompose(root, INPUT, main, emitted, wired=True)
     heads, labels = [], {}
     for value in aux_outputs:
         anchor, head = _aux_head(root, value, emitted, body)

@@ -28,7 +28,7 @@ from ..analysis.params import STATEFUL
 from ..diagnostics import Diagnostic, SpecError
 from ..ops import CALLABLE_OPS
 from ..version import __version__
-from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq
+from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq, read_names
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Ops with weights or running statistics: their labels are state_dict keys, never given here.
@@ -77,12 +77,17 @@ def call_text(call: Call) -> str:
     try:
         parts = [value_text(a) for a in call.args] + [f"{k}={value_text(v)}" for k, v in call.kwargs]
     except SpecError as err:  # a value with no literal (inf, nan): say which layer has it
-        raise _no_literal(None, f"{call.source or call.op}: {err.diagnostics[0].message}") from None
+        where = call.source or call.op
+        if " (" in where and not where.startswith("`"):  # `path` (class), as the other messages
+            path, _, cls = where.partition(" (")
+            where = f"`{path}` ({cls}"
+        raise _no_literal(None, f"{where}: {err.diagnostics[0].message}") from None
     return f"{call.op}({', '.join(parts)})" if parts else call.op
 
 
 class _Printer:
-    def __init__(self):
+    def __init__(self, refs: frozenset | set = frozenset()):
+        self.refs = refs  # names a `from` reads: a positional label among them is printed
         self.lines: list[str] = []
         self.depth = 0
         self.calls: dict[int, Call] = {}  # line number (1-based) -> the call printed there
@@ -100,17 +105,17 @@ class _Printer:
         self.line(head + "{" if head.endswith(": ") or not head else head + " {")
         self.depth += 1
 
-    def close(self) -> None:
+    def close(self, reads: tuple[str, ...] = ()) -> None:
         self.depth -= 1
-        self.line("}")
+        self.line("}" + _from(reads))
 
     def items(self, items, numbered: bool = False) -> None:
         """``numbered``: the body of a labelled sequence, whose unlabelled items are named
         by position; a call labelled with its position then prints without the label."""
         positional = numbered and all(_one_position(item) for item in items)
         for index, item in enumerate(items):
-            if positional and isinstance(item, Call) and item.label == str(index):
-                self.call_line(call_text(item), item)
+            if positional and isinstance(item, Call) and item.label == str(index) and item.label not in self.refs:
+                self.call_line(call_text(item) + _from(item.reads), item)
             else:
                 self.item(item)
 
@@ -118,23 +123,26 @@ class _Printer:
         prefix = f"{label_text(label)}: " if label is not None else ""
         if isinstance(item, Call):
             prefix = prefix or (f"{label_text(item.label)}: " if item.label is not None else "")
-            self.call_line(prefix + call_text(item), item)
+            self.call_line(prefix + call_text(item) + _from(item.reads), item)
         elif isinstance(item, Instance):
             own = item.label if label is None else label
             self.open(f"{label_text(own)}: " if own is not None else "")
             self.items(item.body.items, numbered=own is not None)
-            self.close()
+            self.close(item.reads)
         elif isinstance(item, Seq):
             own = item.label if label is None else label
             self.open(f"{label_text(own)}: " if own is not None else "")
             self.items(item.items, numbered=own is not None)
-            self.close()
+            self.close(item.reads)
+        elif isinstance(item, Group) and not item.branches:  # a bare merge of named values
+            own = item.label if label is None else label
+            self.line((f"{label_text(own)}: " if own is not None else "") + item.mode + _from(item.reads))
         elif isinstance(item, Group):
             own = item.label if label is None else label
             self.open((f"{label_text(own)}: " if own is not None else "") + item.mode)
             for branch in item.branches:
                 self.item(branch)
-            self.close()
+            self.close(item.reads)
         elif isinstance(item, If):
             self.open(f"if {value_text(item.cond)}")
             self.items(item.then)
@@ -178,6 +186,15 @@ class _Printer:
         self.close()
 
 
+def _from(reads: tuple[str, ...]) -> str:
+    """`` from a, b.c`` for the named values a layer reads (each part a label)."""
+    if not reads:
+        return ""
+    return " from " + ", ".join(
+        ref if ref == "input" else ".".join(label_text(part) for part in ref.split(".")) for ref in reads
+    )
+
+
 def _one_position(item) -> bool:
     """Does ``item`` take exactly one position of a numbered sequence? A call or a labelled
     scope does; an unlabelled sequence or group numbers its contents in the same scope."""
@@ -219,14 +236,15 @@ def network_text(network: Network, file: str = "<import>") -> str:
 
 
 def _printed(network: Network) -> _Printer:
-    p = _Printer()
+    p = _Printer(read_names([network.body, *(b for blk in network.blocks for b in blk.body)]))
     for line in header_lines(network):
         p.line(f"# {line}".rstrip())
     p.line("")
     for block in network.blocks:
         p.block(block)
     name = network.name if is_name(network.name) else "Imported"
-    p.open(f"network {name}")
+    params = ", ".join(f"{n}: {t} = {value_text(v)}" for n, t, v in network.params)
+    p.open(f"network {name}" + (f"({params})" if params else ""))
     p.line("input " + "x".join(str(d) for d in network.input_shape))
     p.line("")
     p.items(network.body.items)

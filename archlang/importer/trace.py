@@ -102,7 +102,7 @@ def _trace_failed(tracer: _Tracer, err: Exception):
         "E723",
         f"torch.fx cannot trace {where}: {reason}",
         "the forward must not branch or loop on tensor values, nor read tensor sizes; archc import "
-        "follows one symbolic trace",
+        "follows one symbolic trace, without shapes, so a rank test (`if x.dim() == 4`) cannot be traced either",
     )
 
 
@@ -267,7 +267,7 @@ class _Converter:
             code = "E720" if str(err).startswith("no archlang op") else "E722"
             raise problem(
                 code,
-                f"{node.target} ({opmap.public_name(type(sub))}): {err}",
+                f"`{node.target}` ({opmap.public_name(type(sub))}): {err}",
                 "archc import knows the modules of torchvision's classifiers; see docs/import.md",
             ) from None
 

@@ -42,6 +42,8 @@ class Call:
     kwargs: tuple[tuple[str, object], ...] = ()
     label: str | None = None
     source: str = ""  # where it came from: the module path and class (for comments, errors)
+    reads: tuple[str, ...] = ()  # `from a, b`: the named values it reads (none: the value before it)
+    named: bool = False  # another layer reads it by its label: the label stays
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Seq:
 
     items: list = field(default_factory=list)
     label: str | None = None
+    reads: tuple[str, ...] = ()
 
 
 @dataclass
@@ -57,8 +60,9 @@ class Group:
     """Parallel branches on the same input, merged: ``concat`` | ``add`` | ``mul``."""
 
     mode: str
-    branches: list = field(default_factory=list)
+    branches: list = field(default_factory=list)  # none: a bare merge of ``reads`` (`add from a, b`)
     label: str | None = None
+    reads: tuple[str, ...] = ()
 
 
 @dataclass
@@ -72,6 +76,7 @@ class Instance:
     body: Seq
     label: str | None = None
     container: bool = False
+    reads: tuple[str, ...] = ()
 
 
 @dataclass
@@ -121,3 +126,26 @@ class Network:
     outputs: tuple[str, tuple[tuple[str, str], ...]] | None = None
     blocks: list[BlockDef] = field(default_factory=list)
     header: list[str] = field(default_factory=list)  # comment lines for the top of the file
+    params: list[tuple[str, str, object]] = field(default_factory=list)  # `network N(num_classes: int = 1000)`
+
+
+def read_names(items: list) -> set[str]:
+    """Every name part that a ``from`` in ``items`` (and inside them) reads: a layer so
+    named keeps its name and place (no repeat folds it, no edge layer leaves it)."""
+    out: set[str] = set()
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        for ref in getattr(item, "reads", ()):
+            out.update(ref.split("."))
+        if isinstance(item, Seq):
+            stack.extend(item.items)
+        elif isinstance(item, Instance):
+            stack.extend(item.body.items)
+        elif isinstance(item, Group):
+            stack.extend(item.branches)
+        elif isinstance(item, If):
+            stack.extend(item.then + item.orelse)
+        elif isinstance(item, Repeat):
+            stack.extend(item.body)
+    return out

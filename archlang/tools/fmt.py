@@ -156,8 +156,8 @@ def _space(prev: Item, cur: Item, top: _Open | None) -> str:
         return ""
     if cur.type == "RBRACE":
         return "" if prev.type == "LBRACE" else " "
-    if prev.type in ("LPAR", "LSQB", "MINUS"):
-        return ""
+    if prev.type in ("LPAR", "LSQB", "MINUS", "DOT") or cur.type == "DOT":
+        return ""  # `from s.a`: a path's dots stay unspaced
     if cur.type == "EQUAL" or prev.type == "EQUAL":
         return "" if top is not None and top.kind == "call" else " "
     if cur.type == "LPAR":

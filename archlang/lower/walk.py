@@ -80,26 +80,25 @@ def _loop(lw, stmt, acc, frame: Frame, mode):
 
 
 def _const(lw, stmt, acc, frame: Frame, mode):
-    env = frame.env
-    if stmt.name in env.vars:
-        raise lowering_error("E302", f"`{stmt.name}` is already defined here", stmt.span)
-    _warn_shadowing(lw, stmt, env, "const")
-    env.vars[stmt.name], sym = evaluate_recorded(stmt.value, env)
-    if sym is not None:
-        env.syms = {**(env.syms or {}), stmt.name: sym}
+    _define(lw, stmt, frame.env, "const")
     return acc
 
 
 def _var(lw, stmt, acc, frame: Frame, mode):
-    env = frame.env
+    _define(lw, stmt, frame.env, "var")
+    frame.env.mutable = {*(frame.env.mutable or ()), stmt.name}  # `name = ...` may change it
+    return acc
+
+
+def _define(lw, stmt, env, what: str) -> None:
+    """A ``const`` or ``var`` of this body: its value, and the expression over network
+    parameters it came from (kept for the emitter)."""
     if stmt.name in env.vars:
         raise lowering_error("E302", f"`{stmt.name}` is already defined here", stmt.span)
-    _warn_shadowing(lw, stmt, env, "var")
+    _warn_shadowing(lw, stmt, env, what)
     env.vars[stmt.name], sym = evaluate_recorded(stmt.value, env)
     if sym is not None:
         env.syms = {**(env.syms or {}), stmt.name: sym}
-    env.mutable = {*(env.mutable or ()), stmt.name}
-    return acc
 
 
 def _assign(lw, stmt, acc, frame: Frame, mode):

@@ -45,12 +45,12 @@ def test_help_synopsis_lists_every_command_and_cuts_no_summary():
     assert proc.returncode == 0, proc.stderr
     synopsis = proc.stdout.split("Options of archc FILE")[0]
     commands = proc.stdout.split("\nCommands:\n")[1]
-    for name in ("check", "lint", "fmt", "diff", "train", "eval", "export", "import"):
+    for name in ("check", "lint", "fmt", "diff", "train", "eval", "export", "import", "bench"):
         assert f"archc {name} " in synopsis, name
         assert re.search(rf"^  {name} ", commands, re.M), name
     # every summary is whole: each command's text ends a sentence, nothing ends in "..."
     entries = re.split(r"\n(?=  \w)", commands.strip("\n"))
-    assert len(entries) == 8
+    assert len(entries) == 9
     for entry in entries:
         assert entry.rstrip().endswith("."), entry
         assert "..." not in entry, entry

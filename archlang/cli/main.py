@@ -1,7 +1,7 @@
 """``archc``: the command line.
 
     archc FILE [--emit ir|torch|dot|svg|pdf|png|plot|html] [-o OUT] [--report] [...]
-    archc check FILE
+    archc check FILE [--against MODEL_OR_CHECKPOINT]
     archc lint FILE
     archc fmt FILES... [--check] [--diff]
     archc diff A B [--set-a K=V] [--set-b K=V]
@@ -140,7 +140,7 @@ def main():
     \b
     archc FILE --emit ir|torch|dot|svg|pdf|png|plot|html [-o OUT]
     archc FILE --report [--format text|md|csv|json|latex] [--depth N]
-    archc check FILE
+    archc check FILE [--against MODEL_OR_CHECKPOINT]
     archc lint FILE
     archc fmt FILES... [--check] [--diff]
     archc diff A B [--set-a NAME=VALUE] [--set-b NAME=VALUE]

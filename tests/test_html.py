@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 import pytest
 from archlang.backends.html import html_page
 from click.testing import CliRunner
-from conftest import bundled_names
+from conftest import bundled_names, bundled_params
 
 from archlang.analysis import analyze
 from archlang.analysis.grouping import group_nodes
@@ -182,7 +182,7 @@ def test_console_errors_are_seen(browser, tmp_path):
     assert "SEVERE" in levels
 
 
-@pytest.mark.parametrize("spec", BUNDLED)
+@pytest.mark.parametrize("spec", bundled_params())  # the heavy specs: slow
 def test_every_bundled_spec_in_chromium(browser, spec, tmp_path):
     from selenium.webdriver.common.by import By
 

@@ -11,14 +11,13 @@ import pytest
 from archlang.backends.plot import emit_cli
 from archlang.backends.plot.costs import block_rows
 from click.testing import CliRunner
-from conftest import bundled_names
+from conftest import bundled_params
 
 from archlang.analysis import analyze
 from archlang.cli.main import main
 from archlang.compiler import compile_spec
 from archlang.diagnostics import SpecError
 
-BUNDLED = bundled_names()
 GOOGLENET_BLOCKS = [
     "input", "conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3",
     "inception4a", "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4", "inception5a",
@@ -33,7 +32,7 @@ def _emit(tmp_path, spec: str, suffix: str) -> bytes:
     return out.read_bytes()
 
 
-@pytest.mark.parametrize("spec", BUNDLED)
+@pytest.mark.parametrize("spec", bundled_params())  # the heavy specs: slow
 def test_every_bundled_spec_plots_in_every_format(tmp_path, spec):
     svg = _emit(tmp_path, spec, "svg")
     ids = {el.get("id") for el in ET.fromstring(svg).iter() if el.get("id")}

@@ -28,7 +28,7 @@ from ..analysis.params import STATEFUL
 from ..diagnostics import Diagnostic, SpecError
 from ..ops import CALLABLE_OPS
 from ..version import __version__
-from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq, read_names
+from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq, children, read_names
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Ops with weights or running statistics: their labels are state_dict keys, never given here.
@@ -290,16 +290,7 @@ def _labels(network: Network) -> set[str]:
         label = getattr(item, "label", None)
         if label is not None:
             out.add(label)
-        if isinstance(item, Seq):
-            stack.extend(item.items)
-        elif isinstance(item, Instance):
-            stack.extend(item.body.items)
-        elif isinstance(item, Group):
-            stack.extend(item.branches)
-        elif isinstance(item, If):
-            stack.extend([*item.then, *item.orelse])
-        elif isinstance(item, Repeat):
-            stack.extend(item.body)
+        stack.extend(children(item))
     return out
 
 

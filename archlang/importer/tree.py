@@ -129,6 +129,22 @@ class Network:
     params: list[tuple[str, str, object]] = field(default_factory=list)  # `network N(num_classes: int = 1000)`
 
 
+def children(item) -> list:
+    """The items directly inside ``item`` (a sequence's, an instance's body's, a group's
+    branches, both sides of an ``if``, a repeat's body); none for a call."""
+    if isinstance(item, Seq):
+        return item.items
+    if isinstance(item, Instance):
+        return item.body.items
+    if isinstance(item, Group):
+        return item.branches
+    if isinstance(item, If):
+        return [*item.then, *item.orelse]
+    if isinstance(item, Repeat):
+        return item.body
+    return []
+
+
 def read_names(items: list) -> set[str]:
     """Every name part that a ``from`` in ``items`` (and inside them) reads: a layer so
     named keeps its name and place (no repeat folds it, no edge layer leaves it)."""
@@ -138,14 +154,5 @@ def read_names(items: list) -> set[str]:
         item = stack.pop()
         for ref in getattr(item, "reads", ()):
             out.update(ref.split("."))
-        if isinstance(item, Seq):
-            stack.extend(item.items)
-        elif isinstance(item, Instance):
-            stack.extend(item.body.items)
-        elif isinstance(item, Group):
-            stack.extend(item.branches)
-        elif isinstance(item, If):
-            stack.extend(item.then + item.orelse)
-        elif isinstance(item, Repeat):
-            stack.extend(item.body)
+        stack.extend(children(item))
     return out

@@ -3,7 +3,8 @@
 
 No timing is asserted: the figures are whatever this machine measured. The static figures
 are checked against ``archlang.analyze`` and the layers against the eager module's own
-leaf modules; the agreement check is proven to fail by a backend that is off by 0.01.
+leaf modules; the agreement check is proven to fail by a backend that is off by 0.01. The
+roofline (``--plot``) is read back from its SVG; its roof is checked on layers made by hand.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 import torch
+from archlang.backends.plot import roofline
 from archlang.backends.torch import bench
 from conftest import ROOT
 
@@ -30,15 +33,22 @@ CONTEXT_KEYS = {"network", "input_shape", "batch", "dtype", "threads", "rounds",
 
 
 @pytest.fixture(scope="module")
-def result() -> dict:
-    """``archc bench --layers --freeze --format json`` on the tiny spec, as a user runs it."""
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench")
+
+
+@pytest.fixture(scope="module")
+def result(workdir) -> dict:
+    """``archc bench --freeze --format json --plot roofline.svg`` on the tiny spec, as a
+    user runs it (--plot implies --layers)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     out = subprocess.run(
-        [sys.executable, "-m", "archlang.cli", "bench", str(SPEC), *QUICK, "--threads", "1", "--layers", "--freeze"]
-        + ["--format", "json"],
+        [sys.executable, "-m", "archlang.cli", "bench", str(SPEC), *QUICK, "--threads", "1", "--freeze"]
+        + ["--format", "json", "--plot", "roofline.svg"],
         capture_output=True,
         text=True,
         env=env,
+        cwd=workdir,
         timeout=600,  # about 5 s of CPU; minutes of wall time on a machine busy with other suites
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -82,6 +92,45 @@ def test_memory_and_layers_match_the_static_analysis(result):
     assert stem["bytes"] == 4 * (2 * (256 + 16 * 256) + 16 * 9)
     assert stem["intensity"] == pytest.approx(stem["macs"] / stem["bytes"])
     assert result["layers_summary"]["forward_ms"] > 0
+
+
+def test_phase_times_add_up_to_the_total(result):
+    seconds = result["context"]["seconds"]
+    assert list(seconds) == ["setup", "batch 1", "batch", "memory", "layers", "total"]
+    assert all(t >= 0 for t in seconds.values())
+    assert sum(t for k, t in seconds.items() if k != "total") == pytest.approx(seconds["total"], abs=0.1)
+    assert "wall time: setup (build, --optimize, ONNX export) " in bench.render(result, "text")
+
+
+def test_the_roofline_has_one_marker_per_layer_with_macs(result, workdir):
+    svg = ET.parse(workdir / "roofline.svg").getroot()
+    ids = [el.get("id") for el in svg.iter() if el.get("id")]
+    measured = [r["name"] for r in result["layers"] if r["macs"] and r["ms"]]
+    assert measured and [i.removeprefix("layer-") for i in ids if i.startswith("layer-")] == measured
+    assert "roof" in ids  # the measured ceiling and slope
+    labels = [i for i in ids if i.startswith("label-")]
+    assert 0 < len(labels) <= roofline.LABELLED and all(i.replace("label-", "layer-") in ids for i in labels)
+    assert sorted(os.listdir(workdir)) == ["roofline.svg"]  # nothing else written
+
+
+def test_roof_by_hand():
+    layers = [  # 2 GMAC in 10 ms; 1 GMAC over 4 GB in 100 ms; a BN moving 8 GB in 200 ms
+        {"name": "a", "macs": 2e9, "bytes": 1e8, "ms": 10.0, "gmacs": 200.0, "intensity": 20.0, "flag": ""},
+        {"name": "b", "macs": 1e9, "bytes": 4e9, "ms": 100.0, "gmacs": 10.0, "intensity": 0.25, "flag": "◀"},
+        {"name": "bn", "macs": 0, "bytes": 8e9, "ms": 200.0, "gmacs": None, "intensity": None, "flag": ""},
+    ]
+    assert roofline.roof(layers) == (200.0, 40.0)  # GB/s: b's 4 GB in 0.1 s
+    shown = roofline.points(layers)
+    assert [p["name"] for p in shown] == ["a", "b"]
+    assert shown[0]["of_roof"] == 1.0 and shown[1]["of_roof"] == pytest.approx(10.0 / (40.0 * 0.25))
+
+
+def test_a_plot_with_a_bad_suffix_fails_before_measuring(run, tmp_path):
+    result = run("bench", str(SPEC), "--plot", str(tmp_path / "roof.txt"))
+    assert result.exit_code == 1 and "error[E110]" in result.stderr and ".svg, .pdf or .png" in result.stderr
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
+    result = run("bench", str(SPEC), "--plot", "-")
+    assert result.exit_code == 2 and "--plot needs a file name" in result.stderr
 
 
 @pytest.mark.parametrize("fmt", ["text", "md", "csv"])

@@ -1,5 +1,6 @@
 """``archc SPEC --emit plot -o costs.svg|pdf|png``: where a network spends its compute and
-how fast its receptive field grows, per top-level block (see :mod:`.costs`).
+how fast its receptive field grows, per top-level block (see :mod:`.costs`); and
+``archc bench SPEC --plot roofline.svg``: the measured roofline per layer (:mod:`.roofline`).
 
 Needs matplotlib (``pip install archlang[plot]``); without it the command reports E114.
 """
@@ -26,10 +27,12 @@ def plot_format(output: str | None) -> str:
     return suffix
 
 
-def emit_cli(compiled, fmt: str, options: dict) -> str | bytes:
-    out_format = plot_format(options.get("output"))
+def _plotter(module: str):
+    """``plot_bytes`` of the plot module named, E114 when matplotlib is not installed."""
+    import importlib
+
     try:
-        from .costs import plot_bytes
+        return importlib.import_module(f"{__name__}.{module}").plot_bytes
     except ImportError as err:
         if "matplotlib" not in str(err):
             raise
@@ -40,5 +43,23 @@ def emit_cli(compiled, fmt: str, options: dict) -> str | bytes:
                 help="pip install 'archlang[plot]' (or pip install matplotlib)",
             )
         ) from None
-    data = plot_bytes(compiled, out_format, options.get("notes"), options.get("dpi"))
+
+
+def emit_cli(compiled, fmt: str, options: dict) -> str | bytes:
+    out_format = plot_format(options.get("output"))
+    data = _plotter("costs")(compiled, out_format, options.get("notes"), options.get("dpi"))
     return data.decode("utf-8") if out_format == "svg" else data
+
+
+def roofline_plotter(output: str):
+    """For ``archc bench --plot FILE``: a function from a bench result (layers measured) to
+    the roofline in the format ``output``'s suffix names. Checked before anything is
+    measured: a bad suffix is E110, no matplotlib E114."""
+    out_format = plot_format(output)
+    plot_bytes = _plotter("roofline")
+
+    def draw(result: dict, dpi: int | None = None) -> str | bytes:
+        data = plot_bytes(result, out_format, dpi)
+        return data.decode("utf-8") if out_format == "svg" else data
+
+    return draw

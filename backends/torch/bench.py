@@ -77,9 +77,12 @@ class Settings:
     layers: bool = False
     compile: bool = False
     freeze: bool = False
-    max_time: float = 60.0  # seconds of timed rounds, both batch sizes together
+    # seconds for the whole measurement: building the backends (the ONNX export included),
+    # warm-up, rounds and the memory profile; the rounds get what setup left of it
+    max_time: float = 75.0
     rounds_done: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each phase
 
 
 def _tensors(y) -> list:
@@ -207,21 +210,22 @@ def make_backends(compiled, eager: nn.Module, inputs: list, s: Settings) -> list
 # ---- measuring --------------------------------------------------------------------------
 
 
-def interleaved(backends: list[Backend], x, rounds: int, warmup: int, budget: float) -> tuple[dict, dict]:
+def interleaved(backends: list[Backend], x, rounds: int, warmup: int, deadline: float) -> tuple[dict, dict]:
     """(seconds per call, outputs) of each backend: ``warmup`` untimed calls each (one at
     least: its outputs are the ones compared), then ``rounds`` rounds of one call per
     backend, each round starting one backend later; fewer rounds (MIN_ROUNDS at least)
-    once ``budget`` seconds have gone by."""
+    when the next one would end past ``deadline`` (a ``time.perf_counter()`` value)."""
     times: dict[str, list[float]] = {b.name: [] for b in backends}
     outputs = {}
-    started = time.perf_counter()
     with torch.inference_mode():
         for b in backends:
             outputs[b.name] = b.run(x)
             for _ in range(warmup - 1):
                 b.run(x)
         for r in range(rounds):
-            if r >= MIN_ROUNDS and time.perf_counter() - started > budget:
+            # a round costs about what the last one did: stop if it would overrun
+            last = sum(t[-1] for t in times.values()) if r else 0.0
+            if r >= MIN_ROUNDS and time.perf_counter() + last > deadline:
                 break
             k = r % len(backends)
             for b in backends[k:] + backends[:k]:
@@ -423,7 +427,22 @@ def run_bench(compiled, s: Settings) -> dict:
         torch.set_num_threads(saved_threads)
 
 
+# Of the time setup leaves, what the rounds at batch 1 get (the rest goes to --batch, whose
+# calls cost several batch-1 calls each) and what is kept back for the memory profile (two
+# profiled forwards at --batch) and the layers' (up to 6 profiled forwards).
+LATENCY_SHARE = 0.3
+TAIL_SHARE = 0.1
+
+
 def _run(compiled, s: Settings) -> dict:
+    started = clock = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        s.seconds[name] = round(now - clock, 2)
+        clock = now
+
     shape = tuple(compiled.graph.input_shape)
     generator = torch.Generator().manual_seed(1)
     x1 = torch.randn(1, *shape, generator=generator)
@@ -431,12 +450,15 @@ def _run(compiled, s: Settings) -> dict:
     eager = eager_model(compiled)
     inputs = [x1] if s.batch == 1 else [x1, xn]
     backends = make_backends(compiled, eager, inputs, s)
+    phase("setup")
 
-    # a quarter of the time for latency (batch 1 is the cheap call), the rest for throughput
-    latency, out1 = interleaved(backends, x1, s.rounds, s.warmup, s.max_time / 4 if s.batch > 1 else s.max_time)
-    batched, outn = (
-        interleaved(backends, xn, s.rounds, s.warmup, s.max_time * 3 / 4) if s.batch > 1 else (latency, out1)
-    )
+    # the rounds end by `end`, the tail's share of the whole budget kept for the profiles
+    end = started + s.max_time * (1 - TAIL_SHARE * (2 if s.layers else 1))
+    split = LATENCY_SHARE if s.batch > 1 else 1.0
+    latency, out1 = interleaved(backends, x1, s.rounds, s.warmup, clock + (end - clock) * split)
+    phase("batch 1")
+    batched, outn = interleaved(backends, xn, s.rounds, s.warmup, end) if s.batch > 1 else (latency, out1)
+    phase("batch")
     diffs = {
         b.name: max(difference(out1[b.name], out1["eager"]), difference(outn[b.name], outn["eager"])) for b in backends
     }
@@ -465,6 +487,7 @@ def _run(compiled, s: Settings) -> dict:
         "how": "torch.profiler profile_memory: peak of bytes allocated through torch's CPU allocator "
         "during one forward (weights and input excluded)",
     }
+    phase("memory")
     result = {
         "schema_version": SCHEMA_VERSION,
         "context": _context(compiled, s, backends),
@@ -477,6 +500,8 @@ def _run(compiled, s: Settings) -> dict:
     }
     if s.layers:
         result["layers"], result["layers_summary"] = _layer_rows(compiled, eager, xn, s)
+        phase("layers")
+    result["context"]["seconds"] = {**s.seconds, "total": round(time.perf_counter() - started, 2)}
     return result
 
 
@@ -544,6 +569,25 @@ def _rounds(c: dict) -> str:
     return f"{done['batch 1']} (batch 1) and {done['batch']} (batch {c['batch']}) of {c['rounds']} (--max-time {c['max_time']:g} s)"
 
 
+PHASES = {
+    "setup": "setup (build, --optimize, ONNX export)",
+    "batch 1": "batch 1",
+    "batch": "batch {batch}",
+    "memory": "memory profile",
+    "layers": "layers",
+}
+
+
+def _phases(c: dict) -> str:
+    t = c["seconds"]
+    parts = [
+        f"{PHASES[k].format(batch=c['batch'])} {t[k]:.1f} s"
+        for k in PHASES
+        if k in t and (k, c["batch"]) != ("batch", 1)
+    ]
+    return f"wall time: {', '.join(parts)}; {t['total']:.1f} s in all (--max-time {c['max_time']:g} s)."
+
+
 def tables(result: dict) -> list:
     """The result as report tables: backends (with memory), then layers (``--layers``)."""
     c = result["context"]
@@ -561,6 +605,8 @@ def tables(result: dict) -> list:
         f"{m['optimize_bytes'] / mib:.1f} MiB --optimize ({m['how']}).",
         *result["notes"],
     ]
+    if "seconds" in c:  # results saved before it had no phase times
+        notes.append(_phases(c))
     title = f"archc bench: {c['network']} ({'×'.join(map(str, c['input_shape']))} input)"
     out = [_table(title, BACKEND_COLUMNS, shown_rows, notes)]
     if result["layers"] is not None:
@@ -589,7 +635,8 @@ def render(result: dict, fmt: str) -> str:
     return "\n".join(RENDERERS[fmt](t) for t in tables(result))
 
 
-def bench_cli(compiled, s: Settings, fmt: str) -> tuple[str, SpecError | None]:
-    """The rendered report, and the E740 error when a backend disagrees with eager."""
+def bench_cli(compiled, s: Settings, fmt: str, draw: Callable | None = None) -> tuple[str, SpecError | None, object]:
+    """The rendered report, the E740 error when a backend disagrees with eager, and the
+    roofline ``draw`` makes of the result (None without it)."""
     result = run_bench(compiled, s)
-    return render(result, fmt), disagreements(result)
+    return render(result, fmt), disagreements(result), draw(result) if draw else None

@@ -78,7 +78,7 @@ class Settings:
     compile: bool = False
     freeze: bool = False
     # seconds for the whole measurement: building the backends (the ONNX export included),
-    # warm-up, rounds and the memory profile; the rounds get what setup left of it
+    # warm-up (the memory profile is one of its calls), rounds; the rounds get what is left
     max_time: float = 75.0
     rounds_done: tuple[int, int] = (0, 0)
     notes: list[str] = field(default_factory=list)
@@ -210,18 +210,24 @@ def make_backends(compiled, eager: nn.Module, inputs: list, s: Settings) -> list
 # ---- measuring --------------------------------------------------------------------------
 
 
-def interleaved(backends: list[Backend], x, rounds: int, warmup: int, deadline: float) -> tuple[dict, dict]:
-    """(seconds per call, outputs) of each backend: ``warmup`` untimed calls each (one at
-    least: its outputs are the ones compared), then ``rounds`` rounds of one call per
-    backend, each round starting one backend later; fewer rounds (MIN_ROUNDS at least)
-    when the next one would end past ``deadline`` (a ``time.perf_counter()`` value)."""
+def interleaved(
+    backends: list[Backend], x, rounds: int, warmup: int, deadline: float, profile: tuple[str, ...] = ()
+) -> tuple[dict, dict, dict]:
+    """(seconds per call, outputs, peak bytes) of each backend: ``warmup`` untimed calls
+    each (one at least: its outputs are the ones compared; the last one of the backends
+    named in ``profile`` runs under :func:`measured_peak`), then ``rounds`` rounds of one
+    call per backend, each round starting one backend later; fewer rounds (MIN_ROUNDS at
+    least) when the next one would end past ``deadline`` (a ``time.perf_counter()`` value)."""
     times: dict[str, list[float]] = {b.name: [] for b in backends}
-    outputs = {}
+    outputs, peaks = {}, {}
     with torch.inference_mode():
         for b in backends:
-            outputs[b.name] = b.run(x)
-            for _ in range(warmup - 1):
-                b.run(x)
+            calls = [b.run] * warmup
+            if b.name in profile:  # a warm-up call anyway: the profile costs no extra forward
+                calls[-1] = lambda x, run=b.run, name=b.name: measured_peak(run, x, peaks, name)
+            outputs[b.name] = calls[0](x)
+            for call in calls[1:]:
+                call(x)
         for r in range(rounds):
             # a round costs about what the last one did: stop if it would overrun
             last = sum(t[-1] for t in times.values()) if r else 0.0
@@ -232,7 +238,7 @@ def interleaved(backends: list[Backend], x, rounds: int, warmup: int, deadline: 
                 t = time.perf_counter()
                 b.run(x)
                 times[b.name].append(time.perf_counter() - t)
-    return times, outputs
+    return times, outputs, peaks
 
 
 def difference(got: list, expected: list) -> float:
@@ -268,17 +274,19 @@ def _profile(**kwargs):
     return profile(activities=[ProfilerActivity.CPU], **kwargs)
 
 
-def measured_peak(run: Callable, x) -> int:
-    """Peak bytes allocated through torch's CPU allocator during one call (profile_memory)."""
-    with torch.inference_mode(), _quiet_stderr():  # after the timed rounds: caches are warm
+def measured_peak(run: Callable, x, peaks: dict, name: str) -> list:
+    """``run(x)``, recording in ``peaks[name]`` the peak bytes allocated through torch's CPU
+    allocator during the call (profile_memory)."""
+    with torch.inference_mode(), _quiet_stderr():
         with _profile(profile_memory=True) as prof:
-            run(x)
+            out = run(x)
     events = [(e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
     current = peak = 0
     for _, nbytes in sorted(events):
         current += nbytes
         peak = max(peak, current)
-    return peak
+    peaks[name] = peak
+    return out
 
 
 def layer_times(eager: nn.Module, leaves: dict[str, str], x, rounds: int) -> tuple[dict[str, float], float]:
@@ -427,11 +435,11 @@ def run_bench(compiled, s: Settings) -> dict:
         torch.set_num_threads(saved_threads)
 
 
-# Of the time setup leaves, what the rounds at batch 1 get (the rest goes to --batch, whose
-# calls cost several batch-1 calls each) and what is kept back for the memory profile (two
-# profiled forwards at --batch) and the layers' (up to 6 profiled forwards).
+# Of the time setup leaves for the rounds, the share of batch 1's (the rest goes to
+# --batch, whose calls cost several batch-1 calls each); with --layers, the share of the
+# whole budget kept back for the layers' profile (up to 6 forwards at --batch).
 LATENCY_SHARE = 0.3
-TAIL_SHARE = 0.1
+LAYERS_SHARE = 0.15
 
 
 def _run(compiled, s: Settings) -> dict:
@@ -452,13 +460,18 @@ def _run(compiled, s: Settings) -> dict:
     backends = make_backends(compiled, eager, inputs, s)
     phase("setup")
 
-    # the rounds end by `end`, the tail's share of the whole budget kept for the profiles
-    end = started + s.max_time * (1 - TAIL_SHARE * (2 if s.layers else 1))
-    split = LATENCY_SHARE if s.batch > 1 else 1.0
-    latency, out1 = interleaved(backends, x1, s.rounds, s.warmup, clock + (end - clock) * split)
-    phase("batch 1")
-    batched, outn = interleaved(backends, xn, s.rounds, s.warmup, end) if s.batch > 1 else (latency, out1)
-    phase("batch")
+    # the rounds end by `end`, the layers' share of the whole budget kept back
+    end = started + s.max_time * (1 - (LAYERS_SHARE if s.layers else 0))
+    profiled = ("eager", "--optimize")  # measured peak memory at --batch, in a warm-up call
+    if s.batch > 1:
+        latency, out1, _ = interleaved(backends, x1, s.rounds, s.warmup, clock + (end - clock) * LATENCY_SHARE)
+        phase("batch 1")
+        batched, outn, peaks = interleaved(backends, xn, s.rounds, s.warmup, end, profiled)
+        phase("batch")
+    else:
+        latency, out1, peaks = interleaved(backends, x1, s.rounds, s.warmup, end, profiled)
+        batched, outn = latency, out1
+        phase("batch 1")
     diffs = {
         b.name: max(difference(out1[b.name], out1["eager"]), difference(outn[b.name], outn["eager"])) for b in backends
     }
@@ -482,12 +495,11 @@ def _run(compiled, s: Settings) -> dict:
     analysis = run_passes(compiled.graph, dtype=DTYPE, batch=s.batch)
     memory = {
         "static_bytes": analysis.peak_activation_bytes,
-        "eager_bytes": measured_peak(backends[0].run, xn),
-        "optimize_bytes": measured_peak(backends[1].run, xn),
+        "eager_bytes": peaks["eager"],
+        "optimize_bytes": peaks["--optimize"],
         "how": "torch.profiler profile_memory: peak of bytes allocated through torch's CPU allocator "
-        "during one forward (weights and input excluded)",
+        "during the last warm-up forward (weights and input excluded)",
     }
-    phase("memory")
     result = {
         "schema_version": SCHEMA_VERSION,
         "context": _context(compiled, s, backends),
@@ -573,7 +585,6 @@ PHASES = {
     "setup": "setup (build, --optimize, ONNX export)",
     "batch 1": "batch 1",
     "batch": "batch {batch}",
-    "memory": "memory profile",
     "layers": "layers",
 }
 

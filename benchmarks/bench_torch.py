@@ -90,17 +90,19 @@ def run_rounds(candidates: dict, rounds: int, budget: float, label: str) -> dict
     return times
 
 
-def report(title: str, times: dict[str, list[float]], reference: str, goals: dict[str, str]) -> None:
+def report(title: str, times: dict[str, list[float]], reference: str, goals: dict[str, str], batch: int) -> None:
     rounds = len(times[reference])
     print(
-        f"\n{title}: {rounds} rounds, seconds per call (median and min over rounds); ratio = "
+        f"\n{title}: {rounds} rounds, seconds per call (median and min over rounds) and images/s "
+        f"(batch over the median: `archc bench`'s throughput column); ratio = "
         f"median over rounds of time / {reference}'s time in the same round (min ratio = ratio of the mins)"
     )
     for name, ts in times.items():
         ratio = statistics.median(t / r for t, r in zip(ts, times[reference]))
         best = min(ts) / min(times[reference])
         print(
-            f"  {name:<26} median {statistics.median(ts):7.3f}  min {min(ts):7.3f}   ratio {ratio:5.3f} "
+            f"  {name:<26} median {statistics.median(ts):7.3f}  min {min(ts):7.3f}  "
+            f"{batch / statistics.median(ts):7.2f} img/s   ratio {ratio:5.3f} "
             f"(min ratio {best:5.3f}) = {1 / ratio:4.2f}x as fast  {goals.get(name, '')}"
         )
 
@@ -189,6 +191,7 @@ def main(argv=None) -> None:
         times,
         "torchvision",
         {"archlang": "goal (a): ratio <= 1.05", "archlang --optimize": "goal (c): speed-up >= 1.2"},
+        batch,
     )
 
     # ---- (b): train step ------------------------------------------------------------------
@@ -213,6 +216,7 @@ def main(argv=None) -> None:
         times,
         "torchvision",
         {"archlang": "goal (b): ratio <= 1.05"},
+        batch,
     )
     print(
         f"\nload average at the end {os.getloadavg()[0]:.2f} (other processes share these cores: "

@@ -133,6 +133,18 @@ def test_a_plot_with_a_bad_suffix_fails_before_measuring(run, tmp_path):
     assert result.exit_code == 2 and "--plot needs a file name" in result.stderr
 
 
+def test_a_plot_without_matplotlib_is_e114(monkeypatch):
+    from archlang.backends.plot import roofline_plotter
+
+    from archlang.diagnostics import SpecError
+
+    monkeypatch.delitem(sys.modules, "archlang.backends.plot.roofline", raising=False)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    with pytest.raises(SpecError) as err:
+        roofline_plotter("roofline.svg")
+    assert err.value.diagnostics[0].code == "E114" and "archlang[plot]" in err.value.diagnostics[0].help
+
+
 @pytest.mark.parametrize("fmt", ["text", "md", "csv"])
 def test_formats_show_every_column(result, fmt):
     out = bench.render(result, fmt)

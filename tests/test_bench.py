@@ -92,6 +92,7 @@ def test_memory_and_layers_match_the_static_analysis(result):
     assert stem["bytes"] == 4 * (2 * (256 + 16 * 256) + 16 * 9)
     assert stem["intensity"] == pytest.approx(stem["macs"] / stem["bytes"])
     assert result["layers_summary"]["forward_ms"] > 0
+    assert result["layers_summary"]["profiled"] == 1  # --rounds 1 caps the profiled forwards
 
 
 def test_phase_times_add_up_to_the_total(result):
@@ -123,6 +124,15 @@ def test_roof_by_hand():
     shown = roofline.points(layers)
     assert [p["name"] for p in shown] == ["a", "b"]
     assert shown[0]["of_roof"] == 1.0 and shown[1]["of_roof"] == pytest.approx(10.0 / (40.0 * 0.25))
+
+
+def test_labels_of_points_close_together_stack():
+    def layer(name, intensity, gmacs):
+        return {"name": name, "intensity": intensity, "gmacs": gmacs}
+
+    # layers of one shape measure alike: their labels go one under the other, top first
+    points = [layer("low", 50.0, 10.0), layer("top", 50.0, 10.5), layer("far", 5.0, 10.0)]
+    assert roofline.label_drops(points) == {"top": 0, "low": 1, "far": 0}
 
 
 def test_a_plot_with_a_bad_suffix_fails_before_measuring(run, tmp_path):

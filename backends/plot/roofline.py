@@ -16,9 +16,11 @@ Built without pyplot and with a fixed SVG hash salt, as :mod:`.costs`.
 from __future__ import annotations
 
 import io
+import math
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from .costs import DEFAULT_DPI, LINE_COLOR, MACS_COLOR, METADATA
 
@@ -48,6 +50,30 @@ def points(layers: list[dict]) -> list[dict]:
     ]
 
 
+LINE_POINTS = 9  # a label's line height, in points
+
+
+def label_drops(labelled: list[dict]) -> dict[str, int]:
+    """How many lines each label moves down so that labels of points close together (layers
+    of the same shape measure alike) do not print over each other: top to bottom, a label
+    goes under those already placed near its point."""
+    drops: dict[str, int] = {}
+    placed: list[tuple[float, float, int]] = []  # log10 x, log10 y, line
+    for r in sorted(labelled, key=lambda r: -r["gmacs"]):
+        x, y = math.log10(r["intensity"]), math.log10(r["gmacs"])
+        near = [line for px, py, line in placed if abs(px - x) < 0.3 and abs(py - y) < 0.05]
+        drops[r["name"]] = max(near) + 1 if near else 0
+        placed.append((x, y, drops[r["name"]]))
+    return drops
+
+
+def _minor_label(value: float, _) -> str:
+    """Label 2, 3 and 5 times a power of ten (the minor ticks an axis spanning about a
+    decade needs), no others."""
+    mantissa = value / 10 ** math.floor(math.log10(value)) if value > 0 else 0
+    return f"{value:g}" if round(mantissa, 6) in (2, 3, 5) else ""
+
+
 def build_figure(result: dict) -> Figure:
     context, layers = result["context"], result["layers"]
     shown = points(layers)
@@ -69,7 +95,8 @@ def build_figure(result: dict) -> Figure:
         return fig
 
     total = sum(r["ms"] for r in shown) or 1.0
-    worst = {r["name"] for r in sorted(shown, key=lambda r: r["of_roof"])[:LABELLED]}
+    worst = sorted(shown, key=lambda r: r["of_roof"])[:LABELLED]
+    drops = label_drops(worst)
     for r in shown:
         flagged = bool(r["flag"])
         dot = ax.scatter(
@@ -81,12 +108,12 @@ def build_figure(result: dict) -> Figure:
             edgecolors="none",
         )
         dot.set_gid(f"layer-{r['name']}")
-        if r["name"] in worst:
+        if r["name"] in drops:
             ax.annotate(
                 f"{r['name']} ({100 * r['of_roof']:.0f}%)",
                 (r["intensity"], r["gmacs"]),
                 textcoords="offset points",
-                xytext=(5, -3),
+                xytext=(5, -3 - LINE_POINTS * drops[r["name"]]),
                 fontsize=7,
                 parse_math=False,
                 annotation_clip=False,
@@ -109,10 +136,14 @@ def build_figure(result: dict) -> Figure:
         label=f"measured roof: {peak:.1f} GMAC/s" + (f", {bandwidth:.1f} GB/s" if bandwidth is not None else ""),
     )
     line.set_gid("roof")
-    ax.scatter([], [], color=FLAGGED_COLOR, label="flagged ◀ in the table (far below the best GMAC/s)")
+    if any(r["flag"] for r in shown):
+        ax.scatter([], [], color=FLAGGED_COLOR, label="flagged ◀ in the table (far below the best GMAC/s)")
     ax.set_xlim(lo, hi)
     ys = [r["gmacs"] for r in shown]
     ax.set_ylim(min(ys) / 2, peak * 2)
+    for axis in (ax.xaxis, ax.yaxis):  # 20 and 0.5, not 2×10¹ and 5×10⁻¹
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(FuncFormatter(_minor_label))
     ax.grid(which="both", alpha=0.25)
     ax.legend(loc="lower right", fontsize=8)
     hidden = len(layers) - len(shown)

@@ -380,7 +380,7 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def _layer_rows(compiled, eager, x, s: Settings) -> tuple[list[dict], dict]:
+def _layer_rows(compiled, eager, x, s: Settings, profiled: int) -> tuple[list[dict], dict]:
     graph = compiled.graph
     analysis = run_passes(graph, dtype=DTYPE, batch=s.batch)
     outputs = module_outputs(plan(graph))
@@ -393,7 +393,7 @@ def _layer_rows(compiled, eager, x, s: Settings) -> tuple[list[dict], dict]:
         and node in analysis.nodes
         and analysis.nodes[node].aux is None  # aux heads do not run in eval mode
     }
-    per_layer, total = layer_times(eager, leaves, x, max(1, min(s.rounds, 5)))
+    per_layer, total = layer_times(eager, leaves, x, profiled)
     width = 4  # float32
     rows = []
     for name, node in leaves.items():
@@ -420,7 +420,7 @@ def _layer_rows(compiled, eager, x, s: Settings) -> tuple[list[dict], dict]:
         if best and r["gmacs"] and r["gmacs"] < SLOW_FRACTION * best:
             r["flag"] = f"◀ {100 * r['gmacs'] / best:.0f}% of best"
     other = max(0.0, total - sum(per_layer.values()))
-    summary = {"forward_ms": total * 1e3, "other_ms": other * 1e3, "best_gmacs": best}
+    summary = {"forward_ms": total * 1e3, "other_ms": other * 1e3, "best_gmacs": best, "profiled": profiled}
     return rows, summary
 
 
@@ -511,7 +511,11 @@ def _run(compiled, s: Settings) -> dict:
         "notes": list(s.notes),
     }
     if s.layers:
-        result["layers"], result["layers_summary"] = _layer_rows(compiled, eager, xn, s)
+        # up to 5 profiled forwards, as many as the budget's rest holds after the plain one and
+        # the profiler's warm-up step (hooks and records cost about half a forward more)
+        left = started + s.max_time - time.perf_counter()
+        profiled = max(1, min(s.rounds, 5, int(left / (1.5 * eager_batched)) - 2))
+        result["layers"], result["layers_summary"] = _layer_rows(compiled, eager, xn, s, profiled)
         phase("layers")
     result["context"]["seconds"] = {**s.seconds, "total": round(time.perf_counter() - started, 2)}
     return result
@@ -627,6 +631,7 @@ def tables(result: dict) -> list:
             other["share"] = 100 * summary["other_ms"] / summary["forward_ms"]
         layer_notes = [
             f"eager, batch {c['batch']}, torch.profiler (a record_function range per leaf module); "
+            f"medians of {summary.get('profiled', '?')} profiled forwards; "
             f"forward {summary['forward_ms']:.2f} ms per call.",
             "MACs and bytes moved (inputs + output + weights, float32) from the static analysis; "
             f"◀ marks layers below {SLOW_FRACTION:.0%} of the best GMAC/s any layer reached.",

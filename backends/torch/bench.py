@@ -30,8 +30,13 @@ any layer reached (the machine's peak as this network sees it). Functional ops (
 concat written in ``forward``) are not modules: their time is the ``other`` row.
 
 Memory: the peak of bytes allocated through torch's CPU allocator during one forward (the
-profiler's ``profile_memory`` events summed in time order; weights and the input, allocated
-before, are not counted), next to the report's static estimate of peak live activations.
+last warm-up call at the batch size; the profiler's ``profile_memory`` events summed in time
+order; weights and the input, allocated before, are not counted), next to the report's
+static estimate of peak live activations.
+
+``--max-time`` budgets the whole measurement, setup (the ONNX export is the slow part)
+included: the rounds get what is left, 3 of them whatever it says; the wall time of each
+phase is in the notes.
 """
 
 from __future__ import annotations

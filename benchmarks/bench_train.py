@@ -1,8 +1,8 @@
 """Training throughput (images/s) of archlang's generated modules against torchvision's same
 networks, under the same Lightning loop (issue #23, item 3; first written for issue #11).
 
-    python benchmarks/bench_train.py                       # ResNet-18 and -50, 3×64×64, batch 8: ~1-2 min on 2 cores
-    python benchmarks/bench_train.py --threads 1           # on a machine shared with other jobs
+    python benchmarks/bench_train.py                       # ResNet-18 and -50, 3×64×64, batch 8, fp32 and channels_last+bf16
+    python benchmarks/bench_train.py --threads 1           # on a machine shared with other jobs (129 s at load 13 on 2 cores)
     python benchmarks/bench_train.py --models resnet50 --size 112 --configs fp32 channels_last bf16 channels_last+bf16
     python benchmarks/bench_train.py --models googlenet inception_v3 --configs fp32   # aux heads on (299 for Inception)
     python benchmarks/bench_train.py --accelerator gpu --batch 64 --size 224

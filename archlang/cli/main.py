@@ -148,7 +148,7 @@ def main():
     archc eval SPEC --weights CKPT --data DIR
     archc export SPEC -o model.onnx|model.pt2 [--weights CKPT]
     archc import TARGET [-o FILE] [--input CxHxW]
-    archc bench SPEC [--batch N] [--layers] [--plot FILE] [--format text|md|csv|json]
+    archc bench SPEC [--layers] [--plot FILE] [--format text|md|csv|json]
     """
 
 

@@ -608,6 +608,12 @@ def _phases(c: dict) -> str:
     return f"wall time: {', '.join(parts)}; {t['total']:.1f} s in all (--max-time {c['max_time']:g} s)."
 
 
+def _profiled(n: int | None) -> str:
+    if n is None:  # results saved before the count was kept
+        return "medians of up to 5 profiled forwards"
+    return "one profiled forward" if n == 1 else f"medians of {n} profiled forwards"
+
+
 def tables(result: dict) -> list:
     """The result as report tables: backends (with memory), then layers (``--layers``)."""
     c = result["context"]
@@ -636,7 +642,7 @@ def tables(result: dict) -> list:
             other["share"] = 100 * summary["other_ms"] / summary["forward_ms"]
         layer_notes = [
             f"eager, batch {c['batch']}, torch.profiler (a record_function range per leaf module); "
-            f"medians of {summary.get('profiled', '?')} profiled forwards; "
+            f"{_profiled(summary.get('profiled'))}; "
             f"forward {summary['forward_ms']:.2f} ms per call.",
             "MACs and bytes moved (inputs + output + weights, float32) from the static analysis; "
             f"◀ marks layers below {SLOW_FRACTION:.0%} of the best GMAC/s any layer reached.",

@@ -8,7 +8,9 @@ through the generated ``from_unoptimized`` class method:
     >>> from archlang.backends.torch import optimize
     >>> model = optimize.optimize("inception_v3", torchvision_model.state_dict())
 
-Emitting does not import torch.
+:class:`Frozen` runs such a model with TorchScript's oneDNN Graph fuser: the fastest CPU
+route PyTorch offers here (about onnxruntime's speed; docs/torch.md). Emitting does not
+import torch.
 """
 
 from __future__ import annotations

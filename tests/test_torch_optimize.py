@@ -381,3 +381,54 @@ def test_build_with_optimize_flag_gives_the_optimized_module():
     kinds = {type(m).__name__ for m in model.modules()}
     assert "BatchNorm2d" not in kinds  # folded: the optimized module has no BN at all
     assert not model.training
+
+
+# Residual add, ReLU after it, and a concat of fused 1×1 siblings: the patterns the oneDNN
+# Graph fuser turns into partitions (conv + add + ReLU, conv + ReLU).
+FROZEN = """
+network Tiny() {
+  input 3x16x16
+  unit conv = conv_bn_relu
+  stem: conv(8, 3, padding=1)
+  add {
+    { conv(8, 3, padding=1); conv2d(8, 3, padding=1); batchnorm }
+    identity
+  }
+  relu
+  concat {
+    a: conv(4, 1)
+    b: { conv(6, 1); conv(4, 3, padding=1) }
+  }
+  global_avgpool
+  flatten
+  fc: linear(10)
+}
+"""
+
+
+@pytest.mark.parametrize("fusion_before", [False, True])
+def test_frozen_runs_fused_and_agrees_with_eager(fusion_before):
+    """``optimize.Frozen``: traced on a batch of 1, called on other batch sizes, float32
+    outputs of the eager build (random BN statistics and affine parameters) within 1e-4; the
+    graph TorchScript ran holds oneDNN fusion groups; the process-wide fuser switch is as
+    the caller left it. No timing."""
+    torch.manual_seed(0)
+    plain = archlang.build(FROZEN).eval()
+    randomize_bn(plain, seed=7, affine=True)
+    optimized = torch_optimize.optimize(FROZEN, plain.state_dict())
+    g = torch.Generator().manual_seed(107)
+    torch.jit.enable_onednn_fusion(fusion_before)
+    try:
+        frozen = torch_optimize.Frozen(optimized, torch.randn(1, 3, 16, 16, generator=g))
+        for call, batch in enumerate((2, 2, 3)):
+            x = torch.randn(batch, 3, 16, 16, generator=g)
+            out = frozen(x)
+            assert torch.jit.onednn_fusion_enabled() is fusion_before
+            with torch.inference_mode():
+                expected = plain(x)
+            assert expected.abs().max() > 0.5  # the tolerance means something
+            torch.testing.assert_close(out, expected, atol=1e-4, rtol=1e-4)
+            if call == 1:  # TorchScript profiles the first call, runs the fused graph from the second
+                assert "prim::oneDNNFusionGroup" in str(torch.jit.last_executed_optimized_graph())
+    finally:
+        torch.jit.enable_onednn_fusion(False)

@@ -8,11 +8,14 @@ through the generated ``from_unoptimized`` class method:
     >>> from archlang.backends.torch import optimize
     >>> model = optimize.optimize("inception_v3", torchvision_model.state_dict())
 
-Emitting does not import torch.
+:class:`Frozen` runs such a model with TorchScript's oneDNN Graph fuser: the fastest CPU
+route PyTorch offers here (about onnxruntime's speed; docs/torch.md). Emitting does not
+import torch.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from archlang.compiler import Compiled, ensure_compiled
@@ -82,3 +85,36 @@ def optimize(
         model.to(dtype)
     model.load_state_dict(module.convert_unoptimized(model, state_dict))
     return model
+
+
+class Frozen:
+    """An inference model traced on an example batch, frozen (weights become constants, BN
+    already folded by ``--optimize``) and run by TorchScript with the oneDNN Graph fuser:
+    conv + bias + ReLU and conv + add + ReLU run as one oneDNN partition each, and
+    activations stay in oneDNN's blocked layout from one partition to the next (what
+    onnxruntime's NCHWc transformer does). The fuser is a process-wide TorchScript switch,
+    so each call turns it on and restores it after: TorchScript profiles the first calls
+    for each new input shape, and the fused plan it builds then is the one it keeps.
+
+        >>> fast = optimize.Frozen(archlang.build("resnet50", optimize=True), torch.randn(1, 3, 224, 224))
+        >>> logits = fast(images)  # any batch size; no autograd
+
+    The example's batch size does not bind later calls."""
+
+    def __init__(self, model, example):
+        import torch
+
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            self.module = torch.jit.freeze(torch.jit.trace(model.eval(), example, check_trace=False))
+
+    def __call__(self, x):
+        import torch
+
+        was = torch.jit.onednn_fusion_enabled()
+        torch.jit.enable_onednn_fusion(True)
+        try:
+            with torch.no_grad():
+                return self.module(x)
+        finally:
+            torch.jit.enable_onednn_fusion(was)

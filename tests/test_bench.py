@@ -63,7 +63,7 @@ def test_json_schema(result):
     assert (context["threads"], context["dtype"], context["torch"]) == (1, "float32", torch.__version__)
     names = [r["backend"] for r in result["backends"]]
     assert names == context["backends"]
-    assert names[:3] == ["eager", "--optimize", "--optimize + jit.freeze"]
+    assert names[:4] == ["eager", "--optimize", "--optimize, frozen", "--optimize + jit.freeze"]
     assert ("onnxruntime" in names) == HAS_ORT
     assert "torch.compile" not in names and any("give --compile" in n for n in result["notes"])
     for row in result["backends"]:

@@ -9,6 +9,10 @@ each time):
 * ``torch.compile``: inductor on the eager build, with ``--compile`` (compiling ResNet-50
   takes 15-90 s on 2 cores; a time cap by SIGALRM left inductor's compile workers hung, so
   it is opt-in rather than capped), left out with a note when it fails;
+* ``--optimize, frozen``: :class:`.optimize.Frozen` on the ``--optimize`` module (traced,
+  frozen, run by TorchScript's oneDNN Graph fuser: conv + bias + ReLU and conv + add + ReLU
+  fused, activations kept in oneDNN's blocked layout), the fastest route to CPU inference
+  in PyTorch that we found; left out with a note when TorchScript cannot trace the model;
 * ``--optimize + jit.freeze``: with ``--freeze``, the ``--optimize`` module traced, frozen
   and passed through ``torch.jit.optimize_for_inference`` (oneDNN's blocked layout, conv +
   ReLU / add fused);
@@ -163,6 +167,20 @@ def frozen_runner(model: nn.Module, x, notes: list[str]) -> Callable | None:
     return _module_runner(frozen)
 
 
+def fused_runner(model: nn.Module, x, notes: list[str]) -> Callable | None:
+    """:class:`.optimize.Frozen` of ``model`` traced on ``x``; None (and a note) when
+    TorchScript cannot take it."""
+    from .optimize import Frozen
+
+    try:
+        frozen = Frozen(model, x)
+    except Exception as err:  # noqa: BLE001 - any TorchScript failure leaves this backend out
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        notes.append(f"--optimize, frozen left out: {type(err).__name__}: {reason}")
+        return None
+    return lambda x: _tensors(frozen(x))
+
+
 def onnx_runner(eager: nn.Module, shape: tuple, threads: int, notes: list[str]) -> Callable | None:
     """onnxruntime on the ONNX ``archc export`` writes; None (and a note) without it."""
     try:
@@ -190,6 +208,9 @@ def make_backends(compiled, eager: nn.Module, inputs: list, s: Settings) -> list
     backends = [Backend("eager", _module_runner(eager))]
     optimized = optimized_model(compiled, eager)
     backends.append(Backend("--optimize", _module_runner(optimized)))
+    run = fused_runner(optimized, inputs[-1], s.notes)
+    if run is not None:
+        backends.append(Backend("--optimize, frozen", run))
     if s.freeze:
         run = frozen_runner(optimized, inputs[-1], s.notes)
         if run is not None:

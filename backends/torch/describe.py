@@ -33,6 +33,7 @@ class Statement:
     value: object
     aux: str | None = None
     shape: tuple = ()
+    when: tuple = ()  # the conditions on network flags it runs under (root only)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Described:
     ret: str = "x"
     outputs: list = field(default_factory=list)  # (field, variable) of the outputs namedtuple
     key: str = ""
+    init_when: dict = field(default_factory=dict)  # attribute -> its conditions (root only)
 
 
 def _is_number(value) -> bool:
@@ -145,6 +147,9 @@ class Describer:
         self.classes = classes
         self.order = {nid: i for i, nid in enumerate(graph.nodes)}
         self.uses: set[str] = set()  # helper definitions the file needs ("transform_input", ...)
+        # root values whose variable the last value of an `if` branch on flags assigns
+        # (.conditions.joins)
+        self.joins: dict[str, str] = {}
 
     # -- constructor calls -----------------------------------------------------------------
     def _slot(self, d: Described, value, default=None, role="channels", origin=None) -> Slot:
@@ -238,10 +243,13 @@ class Describer:
                 trees[step.module] = self._ctor(d, lookup(p, step.module, index), lins, lins[step.inputs[0]])[0]
         for c in p.children:
             d.init.append((c.name, self._assemble(c, (c.name,), trees)))
+            if c.when and p.kind == "root":
+                d.init_when[c.name] = c.when
         self._forward(d)
         keys = Placeholders()
         parts = [f"{n}={flat(bind_slots(t, keys))}" for n, t in d.init]
-        parts += [f"{s.target}={flat(bind_slots(s.value, keys))}|{s.aux}" for s in d.forward]
+        parts += [f"{s.target}={flat(bind_slots(s.value, keys))}|{s.aux}|{s.when}" for s in d.forward]
+        parts += [f"{n}|{w}" for n, w in d.init_when.items()]
         d.key = "\n".join(parts) + f"\nreturn {d.ret}"
         return d
 
@@ -281,8 +289,10 @@ class Describer:
                 expiring.setdefault(last_read[node], []).append(node)
 
         produced(p.input, -1)
+        root = p.kind == "root"
         for i, s in enumerate(steps):
             leaf = s.leaf
+            when = s.when if root else ()
             for node in expiring.pop(i, ()):
                 alive.discard(node)
             produced(s.target, i)
@@ -308,9 +318,11 @@ class Describer:
                 for t in s.targets:
                     var[t] = names.name(labels[t].replace(".", "_"), key=t)
                 target = ", ".join(var[t] for t in s.targets)
-                d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape))
+                d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape, when))
                 continue
-            if s.target in aux_out:
+            if root and s.target in self.joins and self.joins[s.target] in var:
+                target = var[self.joins[s.target]]  # the branch's value replaces the one before
+            elif s.target in aux_out:
                 target = names.name(s.aux, key=("aux", s.aux))
             elif s.target not in last_read:
                 target = "_"  # a value nothing reads (warning W201): computed, as the spec says, then dropped
@@ -319,7 +331,7 @@ class Describer:
             else:
                 target = names.name("_".join(s.module) if s.module else self._local(p, leaf), key=s.target)
             var[s.target] = target
-            d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape))
+            d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape, when))
         d.ret = ", ".join(var[o] for o in (p.output, *p.extra_outputs))
         d.outputs = [(f, var[n]) for f, n in p.outputs]
 

@@ -53,6 +53,7 @@ class Leaf:
     init: dict | None = None
     inplace: bool = False
     in_last: bool = False  # the input is channels-last (H×W×C): its channels are in_shape[-1]
+    when: tuple = ()  # the conditions on network flags it exists under (Node.when)
 
     @property
     def args(self) -> list[Arg]:
@@ -75,6 +76,7 @@ class Step:
     aux: str | None = None
     shape: tuple = ()
     targets: tuple[str, ...] = ()  # several outputs (a fused conv): their node ids, in order
+    when: tuple = ()  # the conditions on network flags it runs under (Node.when)
 
 
 @dataclass
@@ -98,6 +100,7 @@ class ModulePlan:
     extra_inputs: tuple[str, ...] = ()
     extra_outputs: tuple[str, ...] = ()
     extras: object = None  # root only: what a plan rewrite adds to the file (see .inference)
+    when: tuple = ()  # the conditions on network flags it exists under (ScopeInfo.when)
 
     @property
     def qualname(self) -> str:
@@ -238,6 +241,7 @@ class _Planner:
             init=data.init if row.init else None,
             inplace=op is Op.RELU and _inplace_ok(self.g, nid),
             in_last=bool(data.inputs) and self.g.nodes[data.inputs[0]].channels_last,
+            when=data.when,
         )
 
     def scope(self, path: tuple, where: str) -> ModulePlan:
@@ -262,6 +266,7 @@ class _Planner:
             aux=info.aux,
             extra_inputs=tuple(extra_in),
             extra_outputs=tuple(extra_out),
+            when=info.when,
         )
         inner = {"block": "block", "unit": "block", "sequential": "sequential", "container": where}[kind]
         self._fill(plan, path, inner)
@@ -319,6 +324,7 @@ class _Planner:
                         leaf=leaf,
                         aux=self.g.nodes[ref].aux if not plan.path else None,
                         shape=leaf.shape,
+                        when=leaf.when,
                     )
                 )
             else:
@@ -337,6 +343,7 @@ class _Planner:
                                 step.leaf,
                                 child.aux if not plan.path else None,
                                 step.shape,
+                                when=step.when,
                             )
                         )
                     child.steps = []
@@ -349,6 +356,7 @@ class _Planner:
                             aux=child.aux if not plan.path else None,
                             shape=tuple(self.g.nodes[child.output].shape),
                             targets=(child.output, *child.extra_outputs) if child.extra_outputs else (),
+                            when=child.when,
                         )
                     )
 

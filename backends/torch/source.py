@@ -22,14 +22,16 @@ from archlang.diagnostics import Diagnostic, SpecError
 
 from .arguments import flag_kinds, numeric_arguments, zero_init_flag
 from .codegen_init import initialize_weights, zero_init_norms
+from .conditions import with_alternatives
 from .emit import Emitter
 from .plan import plan
 from .variants import merge_variants
 
 
-def _prepared(compiled: Compiled, rewrite=None):
-    root = plan(compiled.graph)
-    emitter = Emitter(rewrite(root) if rewrite else root, compiled.graph, compiled.templates)
+def _prepared(compiled: Compiled, rewrite=None, graph=None):
+    graph = compiled.graph if graph is None else graph
+    root = plan(graph)
+    emitter = Emitter(rewrite(root) if rewrite else root, graph, compiled.templates)
     return emitter, emitter.prepare()
 
 
@@ -224,32 +226,54 @@ def _attributes(init) -> set[str]:
     return {m for s in init for line in s.render("") for m in re.findall(r"self\.(\w+) = ", line)}
 
 
+def _conditional(compiled: Compiled, structural: list[str]):
+    """The graph with the structures the flags do not choose (:mod:`.conditions`), when
+    every flag that chooses structure is read only by ``if`` tests of the network body
+    that lowering kept both sides of; else None."""
+    g = compiled.graph
+    if not g.alternatives or not structural or not set(structural) <= g.symbolic_flags:
+        return None
+    if g.returns and g.outputs_when:
+        return None  # `outputs dict(...)` under a flag: one return statement cannot say so
+    return with_alternatives(g)
+
+
 def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
     """(source, network class name) for a compiled spec; ``rewrite``: a plan -> plan pass
     applied first (``--optimize``'s :func:`.rewrite.inference_plan`)."""
+    structural, zeroing = flag_kinds(compiled.graph)
+    full = _conditional(compiled, structural)
+    if full is not None:
+        emitter, root = _prepared(compiled, rewrite, full)
+        arguments = numeric_arguments(full, emitter, root)
+        flags = [q for q in compiled.graph.params if q in structural]
+        flags += _zero_init(full, emitter, zeroing)
+        taken = {q: slots for q, slots in arguments.items() if slots}
+        source, name = emitter.generate(root, taken, flags=flags)
+        _check_syntax(source, compiled)
+        return source, name
     emitter, root = _prepared(compiled, rewrite)
     arguments = numeric_arguments(compiled.graph, emitter, root)
-    structural, zeroing = flag_kinds(compiled.graph)
     merged = _flags_merged(compiled, rewrite, emitter, root, arguments, structural)
     if merged is None:
-        flags = _zero_init(compiled, emitter, zeroing)
+        flags = _zero_init(compiled.graph, emitter, zeroing)
         taken = {q: slots for q, slots in arguments.items() if slots}
         source, name = emitter.generate(root, taken, flags=flags)
     else:
         full, statements, flags, taken = merged  # full: the combination that has every class
         if full.zero_init is None:
-            flags = [*flags, *_zero_init(compiled, full, zeroing)]
+            flags = [*flags, *_zero_init(compiled.graph, full, zeroing)]
         params = compiled.graph.params or {}
         source, name = full.generate(root, dict.fromkeys(taken), statements, flags, params)
     _check_syntax(source, compiled)
     return source, name
 
 
-def _zero_init(compiled: Compiled, emitter: Emitter, flags: list[str]) -> list[str]:
+def _zero_init(graph, emitter: Emitter, flags: list[str]) -> list[str]:
     """Make the first of ``flags`` that zeroes batch norms the argument of
     ``_initialize_weights`` (``zero_init_residual``); [that flag] or []."""
     for flag in flags:
-        norms = zero_init_flag(compiled.graph, emitter.root, flag)
+        norms = zero_init_flag(graph, emitter.root, flag)
         if norms:
             emitter.zero_init = (norms, flag)
             return [flag]

@@ -1,0 +1,120 @@
+"""Network flags written as code: ``if aux_logits:`` in ``__init__``, ``if
+self.transform_input:`` in ``forward``, from one compile.
+
+Lowering keeps the choice an ``if`` on boolean network parameters makes in the network body
+(:class:`archlang.graph.model.Alternative`): the nodes it made carry the condition they
+exist under, and the structure it did not make is lowered beside the graph. The emitter
+plans the graph with those structures put back where they would stand
+(:func:`with_alternatives`) and writes each statement under its condition
+(:func:`grouped`). No torch import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from archlang.graph.model import Graph
+from archlang.graph.symbolic import params_of
+
+from .texts import Stmt
+
+
+def with_alternatives(graph: Graph) -> Graph | None:
+    """``graph`` with the nodes and scopes of every alternative structure added, each
+    where its ``if`` stands in creation order; None when a name is in both (the two
+    structures give one layer different contents, which one attribute cannot hold)."""
+    if not graph.alternatives:
+        return graph
+    live = list(graph.nodes.values())
+    nodes, start = [], 0
+    scopes = dict(graph.scopes)
+    aux = dict(graph.aux_outputs)
+    otype, otype_when = graph.outputs_type, graph.outputs_when
+    for alt in sorted(graph.alternatives, key=lambda a: a.anchor):
+        nodes += live[start : alt.anchor]
+        start = alt.anchor
+        nodes += alt.nodes
+        for info in alt.scopes:
+            if info.id in scopes:
+                return None
+            scopes[info.id] = info
+        for name, nid in alt.aux_outputs:
+            if name in aux:
+                return None
+            aux[name] = nid
+        if alt.outputs_type is not None:
+            if otype is not None:
+                return None
+            otype, otype_when = alt.outputs_type, alt.when
+    nodes += live[start:]
+    if len({n.id for n in nodes}) != len(nodes):
+        return None
+    return replace(
+        graph,
+        nodes={n.id: n for n in nodes},
+        scopes=scopes,
+        aux_outputs=aux,
+        outputs_type=otype,
+        outputs_when=otype_when,
+    )
+
+
+def joins(graph: Graph) -> dict[str, str]:
+    """Node -> the value before its ``if`` whose variable it assigns: the last value of
+    either branch replaces it (``x = transform_input(x, ...)`` under the condition)."""
+    out = {}
+    for alt in graph.alternatives:
+        for value in (alt.taken, alt.other):
+            if value is not None and value != alt.entry:
+                out[value] = alt.entry
+    return out
+
+
+def simplified(when: tuple) -> tuple:
+    """Conditions without repeats, ``not not a`` as ``a``."""
+    out = []
+    for c in when:
+        while c[0] == "not" and c[1][0] == "not":
+            c = c[1][1]
+        if c not in out:
+            out.append(c)
+    return tuple(out)
+
+
+def render(expr, names: dict[str, str]) -> str:
+    """Python source of a condition over flags (``names``: each flag's spelling)."""
+    kind = expr[0]
+    if kind == "param":
+        return names[expr[1]]
+    if kind == "not":
+        inner = render(expr[1], names)
+        return f"not {inner}" if expr[1][0] in ("param", "not") else f"not ({inner})"
+    left, right = (render(e, names) if e[0] != "bin" or e[1] == expr[1] else f"({render(e, names)})" for e in expr[2:])
+    return f"{left} {expr[1]} {right}"
+
+
+def flags_of(whens) -> set[str]:
+    return {q for when in whens for c in when for q in params_of(c)}
+
+
+def grouped(items: list[tuple[tuple, Stmt]], names: dict[str, str]) -> list[Stmt]:
+    """Statements, each under its conditions: consecutive ones under the same conditions
+    share one ``if``."""
+    out: list[Stmt] = []
+    k = 0
+    while k < len(items):
+        when = simplified(items[k][0])
+        j = k
+        while j < len(items) and simplified(items[j][0]) == when:
+            j += 1
+        body = [s for _, s in items[k:j]]
+        if when:
+            test = " and ".join(
+                render(c, names) if c[0] != "bin" or c[1] == "and" or len(when) == 1 else f"({render(c, names)})"
+                for c in when
+            )
+            out.append(Stmt.block(f"if {test}:", body))
+        else:
+            out += body
+        k = j
+    return out

@@ -93,8 +93,10 @@ def _flag_if(lw, stmt, acc, frame: Frame, mode):
     finally:
         USES.reset(token)
     sym = substitute(test, frame.env) if uses else None
-    if sym is None or not isinstance(value, bool) or not _flag_test(sym, lw.params) or params_of(sym) != uses:
+    if sym is None or not isinstance(value, bool) or not _flag_test(sym, lw.params) or not uses <= params_of(sym):
         return None  # evaluated again by _if, which notes what it reads as structural
+    # (`not b and a` with b true reads only b; the test still names a)
+    uses = params_of(sym)
     lw.flag_tests |= uses
     body, orelse = stmt.branches[0].body, stmt.orelse or []
     taken, other = (body, orelse) if value else (orelse, body)

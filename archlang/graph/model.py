@@ -95,6 +95,7 @@ class Alternative:
     anchor: int
     aux_outputs: tuple[tuple[str, str], ...] = ()
     outputs_type: OutputsType | None = None
+    returns: tuple[tuple[str, str], ...] = ()  # its `outputs dict(...)`, as Graph.returns
 
 
 @dataclass
@@ -120,7 +121,9 @@ class Graph:
     # is in ``alternatives`` (a back end can write the choice as code)
     symbolic_flags: frozenset[str] = frozenset()
     alternatives: tuple[Alternative, ...] = ()
-    outputs_when: tuple = ()  # the conditions under which ``outputs_type`` was declared
+    outputs_when: tuple = ()  # the conditions under which ``outputs_type`` / ``returns`` were declared
+    # (conditions, returns) of the alternatives' `outputs dict(...)` (back ends' graphs only)
+    other_returns: tuple = ()
     warnings: tuple = ()  # diagnostics that do not stop the compile (a value never read)
     # node id -> the nodes reading it, each once, in creation order (torch.fx's ``users``);
     # derived from the nodes' inputs as they are added.

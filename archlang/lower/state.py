@@ -246,10 +246,11 @@ class Lowering:
         self.created.append(nid)
         return nid
 
-    def lower_other(self, scope: Scope, run):
+    def lower_other(self, scope: Scope, run, resolve):
         """Lower what ``run()`` makes, then take it out again: (its value, its nodes, its
-        scopes, its aux heads, its ``outputs`` type), or None when it has an error. Nothing
-        it did stays: the graph, names, errors and warnings are as before."""
+        scopes, its aux heads, its ``outputs`` type, its ``outputs dict(...)`` as
+        ``resolve(value)`` gives it), or None when it has an error. Nothing it did stays:
+        the graph, names, errors and warnings are as before."""
         g = self.g
         mark = len(self.created)
         scopes, values = dict(self.scopes), dict(self.values)
@@ -264,13 +265,13 @@ class Lowering:
             made = self.created[mark:]
             if made:
                 self.shape_of(made[-1])
-            complete = len(self.errors) == len(errors) and self.returns == returns
-            if complete and all(g.nodes[n].shape is not None for n in made):
+            own_returns = resolve(value) if self.returns != returns else ()
+            if len(self.errors) == len(errors) and all(g.nodes[n].shape is not None for n in made):
                 nodes = tuple(g.nodes[n] for n in made)
                 new_scopes = tuple(info for key, info in self.scopes.items() if key not in scopes)
                 new_aux = tuple((k, v) for k, v in self.aux_outputs.items() if k not in aux)
                 otype = self.outputs_type if self.outputs_type is not outputs_type else None
-                out = value, nodes, new_scopes, new_aux, otype
+                out = value, nodes, new_scopes, new_aux, otype, own_returns
         except SpecError:
             out = None
         finally:

@@ -13,6 +13,7 @@ from archlang.graph.model import Alternative
 from archlang.graph.symbolic import params_of
 
 from ..diagnostics import Diagnostic, Severity, SpecError
+from .settings import dict_returns
 from .state import Frame, Lowering, lowering_error
 from .symbolic import evaluate_recorded, substitute
 
@@ -103,23 +104,29 @@ def _flag_if(lw, stmt, acc, frame: Frame, mode):
     when_taken, when_other = (sym, ("not", sym)) if value else (("not", sym), sym)
     outer = lw.when
     anchor = len(lw.created)
-    found = (acc, (), (), (), None)
+    found = (acc, (), (), (), None, ())
     if other:
         lw.when = (*outer, when_other)
         try:
-            found = lw.lower_other(frame.scope, lambda: walk(lw, other, acc, frame.child(), mode))
+            found = lw.lower_other(
+                frame.scope,
+                lambda: walk(lw, other, acc, frame.child(), mode),
+                lambda value: dict_returns(lw, frame.scope, value),
+            )
         finally:
             lw.when = outer
         if found is None:
             lw.flag_failed |= uses
-            found = (acc, (), (), (), None)
+            found = (acc, (), (), (), None, ())
     lw.when = (*outer, when_taken)
     try:
         out = walk(lw, taken, acc, frame.child(), mode) if taken else acc
     finally:
         lw.when = outer
-    value_other, nodes, scopes, aux, otype = found
-    lw.alternatives.append(Alternative((*outer, when_other), nodes, scopes, acc, out, value_other, anchor, aux, otype))
+    value_other, nodes, scopes, aux, otype, returns = found
+    lw.alternatives.append(
+        Alternative((*outer, when_other), nodes, scopes, acc, out, value_other, anchor, aux, otype, returns)
+    )
     return (out,)
 
 

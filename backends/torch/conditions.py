@@ -30,6 +30,7 @@ def with_alternatives(graph: Graph) -> Graph | None:
     scopes = dict(graph.scopes)
     aux = dict(graph.aux_outputs)
     otype, otype_when = graph.outputs_type, graph.outputs_when
+    returns = []
     for alt in sorted(graph.alternatives, key=lambda a: a.anchor):
         nodes += live[start : alt.anchor]
         start = alt.anchor
@@ -42,6 +43,8 @@ def with_alternatives(graph: Graph) -> Graph | None:
             if name in aux:
                 return None
             aux[name] = nid
+        if alt.returns:
+            returns.append((alt.when, alt.returns))
         if alt.outputs_type is not None:
             if otype is not None:
                 return None
@@ -56,14 +59,20 @@ def with_alternatives(graph: Graph) -> Graph | None:
         aux_outputs=aux,
         outputs_type=otype,
         outputs_when=otype_when,
+        other_returns=tuple(returns),
     )
 
 
 def joins(graph: Graph) -> dict[str, str]:
-    """Node -> the value before its ``if`` whose variable it assigns: the last value of
-    either branch replaces it (``x = transform_input(x, ...)`` under the condition)."""
+    """Node -> the value before its ``if`` whose variable it assigns: where what follows
+    the ``if`` reads the value it ends with, the last value of either branch replaces it
+    (``x = transform_input(x, ...)`` under the condition)."""
     out = {}
     for alt in graph.alternatives:
+        outer = alt.when[:-1]
+        after = any(graph.nodes[r].when == outer for r in graph.successors(alt.taken) if r in graph.nodes)
+        if not after and not (alt.taken == graph.output and not graph.returns):
+            continue  # nothing after it reads the value (FCN's aux head, read by `outputs`)
         for value in (alt.taken, alt.other):
             if value is not None and value != alt.entry:
                 out[value] = alt.entry

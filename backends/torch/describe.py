@@ -50,6 +50,7 @@ class Described:
     outputs: list = field(default_factory=list)  # (field, variable) of the outputs namedtuple
     key: str = ""
     init_when: dict = field(default_factory=dict)  # attribute -> its conditions (root only)
+    other_outputs: list = field(default_factory=list)  # (conditions, [(key, variable)]) (root only)
 
 
 def _is_number(value) -> bool:
@@ -270,7 +271,8 @@ class Describer:
         aux_of = {s.target: s.aux for s in steps}
         end = len(steps)
         last_read[p.output] = end
-        for nid in (*(n for _, n in p.outputs), *p.extra_outputs):
+        others = [n for _, outs in p.other_outputs for _, n in outs]
+        for nid in (*(n for _, n in p.outputs), *p.extra_outputs, *others):
             last_read[nid] = end
         names = Namespace(self.classes.reserved)
         index: dict[int, dict] = {}
@@ -334,6 +336,7 @@ class Describer:
             d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape, when))
         d.ret = ", ".join(var[o] for o in (p.output, *p.extra_outputs))
         d.outputs = [(f, var[n]) for f, n in p.outputs]
+        d.other_outputs = [(when, [(f, var[n]) for f, n in outs]) for when, outs in p.other_outputs]
 
     def _local(self, p: ModulePlan, leaf) -> str:
         """The local a functional step assigns: the layer's name; a named group's merge

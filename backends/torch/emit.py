@@ -20,7 +20,7 @@ from archlang.ops import Op
 from archlang.version import __version__
 
 from .codegen_init import initialize_weights
-from .conditions import flags_of, grouped, joins
+from .conditions import flags_of, grouped
 from .describe import Described, Describer
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
 from .ops import TORCH_OPS
@@ -59,10 +59,8 @@ class Emitter:
         # (batch norms, network flag): zero_init batch norms zeroed only when the flag is true
         self.zero_init: tuple[list[str], str] | None = None
         # the graph holds the structures its network flags do not choose (.conditions):
-        # the network class writes each choice as an `if`
-        self.conditional = bool(graph.alternatives)
-        if self.conditional:
-            self.describer.joins = joins(graph)
+        # the network class writes each choice as an `if` (set by .source)
+        self.conditional = False
 
     # -- what the describer asks -------------------------------------------------------------
     def block_call(self, p: ModulePlan):
@@ -357,14 +355,16 @@ class Emitter:
         if self.conditional:
             init = grouped([(d.init_when.get(a, ()), st) for (a, _), st in zip(d.init, init, strict=True)], idents)
             forward = grouped([(s.when, st) for s, st in zip(d.forward, forward, strict=True)], attrs)
-        tested = flags_of([outputs_when, *(s.when for s in d.forward)]) if self.conditional else set()
+        others = [w for w, _ in d.other_outputs]
+        tested = flags_of([outputs_when, *others, *(s.when for s in d.forward)]) if self.conditional else set()
         kept = [Stmt.line(f"self.{idents[q]} = {idents[q]}") for q in self.graph.params if q in tested]
         init = [*kept, *init]
         if d.plan.outputs_dict:
-            # a pyramid's five levels do not fit one line: split as ruff would
-            pairs = [Seq("(", ")", [py_str(key), v]) for (key, _), (_, v) in zip(d.plan.outputs, d.outputs)]
-            value = Call("OrderedDict", [Seq("[", "]", pairs)])
-            forward.append(Stmt(lambda indent: lines(value, indent, prefix="return ")))
+            # what other flag values return first (the one `if` of .source._conditional),
+            # then this compile's
+            for when, outs in d.other_outputs if self.conditional else ():
+                forward += grouped([(when, _dict_return(outs))], attrs)
+            forward.append(_dict_return(d.outputs))
             return init, forward
         if d.plan.outputs:
             fields = ", ".join(v for _, v in d.outputs)
@@ -437,6 +437,13 @@ class Emitter:
         for part in [*helpers, *body, *tail]:
             text += "\n\n" + part + "\n"
         return text
+
+
+def _dict_return(outputs: list) -> Stmt:
+    """``return OrderedDict([("out", x), ...])``: a pyramid's five levels do not fit one
+    line, split as ruff would."""
+    value = Call("OrderedDict", [Seq("[", "]", [Seq("(", ")", [py_str(key), v]) for key, v in outputs])])
+    return Stmt(lambda indent: lines(value, indent, prefix="return "))
 
 
 def _renamed(binding: dict, rename: dict) -> dict:

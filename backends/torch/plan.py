@@ -95,6 +95,8 @@ class ModulePlan:
     outputs_type: str | None = None
     # root only: `outputs` is an OrderedDict returned in training and eval (`outputs dict(...)`)
     outputs_dict: bool = False
+    # root only: (conditions, outputs) returned instead where the network flags say so
+    other_outputs: tuple = ()
     # a block read with `from a, b` (its further inputs, after `input`), or whose inner
     # values are read outside it (`from block.mid`: its further outputs, after `output`)
     extra_inputs: tuple[str, ...] = ()
@@ -378,6 +380,7 @@ class _Planner:
         otype = g.outputs_type
         if g.returns:
             plan.outputs, plan.outputs_dict = g.returns, True
+            plan.other_outputs = g.other_returns
         elif aux:
             if otype is None:
                 plan.outputs_type = f"{g.network}Outputs"

@@ -22,16 +22,22 @@ from archlang.diagnostics import Diagnostic, SpecError
 
 from .arguments import flag_kinds, numeric_arguments, zero_init_flag
 from .codegen_init import initialize_weights, zero_init_norms
-from .conditions import with_alternatives
+from .conditions import joins, with_alternatives
 from .emit import Emitter
 from .plan import plan
 from .variants import merge_variants
 
 
 def _prepared(compiled: Compiled, rewrite=None, graph=None):
+    """(emitter, the network's description); ``graph``: the graph with the structures the
+    flags do not choose (:func:`.conditions.with_alternatives`), written as ``if``."""
+    conditional = graph is not None
     graph = compiled.graph if graph is None else graph
     root = plan(graph)
     emitter = Emitter(rewrite(root) if rewrite else root, graph, compiled.templates)
+    if conditional:
+        emitter.conditional = True
+        emitter.describer.joins = joins(graph)
     return emitter, emitter.prepare()
 
 
@@ -233,9 +239,19 @@ def _conditional(compiled: Compiled, structural: list[str]):
     g = compiled.graph
     if not g.alternatives or not structural or not set(structural) <= g.symbolic_flags:
         return None
-    if g.returns and g.outputs_when:
-        return None  # `outputs dict(...)` under a flag: one return statement cannot say so
-    return with_alternatives(g)
+    full = with_alternatives(g)
+    if full is None or not (full.returns and full.outputs_when or full.other_returns):
+        return full
+    # `outputs dict(...)` under a flag: one `if` / `else` that both return (FCN's aux_loss)
+    ((when, _),) = full.other_returns if len(full.other_returns) == 1 else ((None, None),)
+    if when is None or not full.returns or not _complement(when, full.outputs_when):
+        return None
+    return full
+
+
+def _complement(a: tuple, b: tuple) -> bool:
+    """Whether conditions ``a`` and ``b`` are those of the two branches of one ``if``."""
+    return len(a) == len(b) > 0 and a[:-1] == b[:-1] and (a[-1] == ("not", b[-1]) or b[-1] == ("not", a[-1]))
 
 
 def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:

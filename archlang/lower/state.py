@@ -26,6 +26,10 @@ MAX_REPORTED_ERRORS = 20
 MAX_RAW_ERRORS = 100
 
 
+# Ends the id of a node of a structure the network flags do not choose (Alternative).
+OTHER_MARK = "~"
+
+
 def lowering_error(code, message, span, help=None, notes=()) -> SpecError:
     return SpecError(Diagnostic(code=code, message=message, span=span, help=help, notes=tuple(notes)))
 
@@ -123,6 +127,7 @@ class Lowering:
         self.params: dict = {}  # the network parameters' values
         self.outputs_when: tuple = ()
         self.in_other = False
+        self.other_ids: set[str] = set()
 
     def warn(self, diagnostic: Diagnostic) -> None:
         """Keep a warning, once per place (a loop repeats its statements)."""
@@ -267,11 +272,20 @@ class Lowering:
                 self.shape_of(made[-1])
             own_returns = resolve(value) if self.returns != returns else ()
             if len(self.errors) == len(errors) and all(g.nodes[n].shape is not None for n in made):
-                nodes = tuple(g.nodes[n] for n in made)
-                new_scopes = tuple(info for key, info in self.scopes.items() if key not in scopes)
-                new_aux = tuple((k, v) for k, v in self.aux_outputs.items() if k not in aux)
+                # ids of their own: a sequence numbers its items, so the other structure's
+                # `features/1` (a batch norm) is not this one's `features/1` (a ReLU)
+                ids = {n: f"{n}{OTHER_MARK}{len(self.other_ids) + k}" for k, n in enumerate(made)}
+                self.other_ids.update(ids.values())
+                own = lambda n: ids.get(n, n)  # noqa: E731
+                nodes = tuple(replace(g.nodes[n], id=own(n), inputs=tuple(map(own, g.nodes[n].inputs))) for n in made)
+                new_scopes = tuple(
+                    replace(info, inputs=tuple(map(own, info.inputs)), output=info.output and own(info.output))
+                    for key, info in self.scopes.items()
+                    if key not in scopes
+                )
+                new_aux = tuple((k, own(v)) for k, v in self.aux_outputs.items() if k not in aux)
                 otype = self.outputs_type if self.outputs_type is not outputs_type else None
-                out = value, nodes, new_scopes, new_aux, otype, own_returns
+                out = own(value), nodes, new_scopes, new_aux, otype, tuple((k, own(v)) for k, v in own_returns)
         except SpecError:
             out = None
         finally:

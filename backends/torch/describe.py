@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from archlang.ops import MERGE_OPS, RECORDS, Op
 
+from .conditions import render, simplified
 from .naming import Namespace, is_plain_attribute
 from .ops import SYMBOLIC, TORCH_OPS, TRAINING, Arg, explicit
 from .plan import Leaf, ModulePlan, lookup
@@ -212,7 +213,10 @@ class Describer:
             items = []
             for sub in item.children:
                 tree, in_lin = self._ctor(d, sub, lins, in_lin)
-                items.append((sub.name, tree))
+                items.append((sub.name, self._conditional_item(tree, sub.when, item.when)))
+            if any(sub.when != item.when for sub in item.children):
+                # items under network flags: nn.Sequential numbers what it is given
+                return Call("nn.Sequential", [v for _, v in items], explode=True), in_lin
             if [n for n, _ in items] == [str(i) for i in range(len(items))]:
                 return Call("nn.Sequential", [v for _, v in items], explode=True), in_lin
             pairs = [Seq("(", ")", [py_str(n), v]) for n, v in items]
@@ -227,6 +231,18 @@ class Describer:
         for out in (item.output, *item.extra_outputs):
             lins[out] = Lin(((self._slot(d, channels(self.graph.nodes[out])).index, 1),))
         return call, lins[item.output]
+
+    def _conditional_item(self, tree, when: tuple, outer: tuple):
+        """``*([item] if flag else [])`` for an item of a sequence under conditions of its
+        own (VGG's batch norms with ``batch_norm``), in the constructor's arguments."""
+        own = simplified(when[len(outer) :]) if when[: len(outer)] == outer else simplified(when)
+        if not own:
+            return tree
+        names = self.classes.idents()
+        test = " and ".join(
+            render(c, names) if c[0] != "bin" or c[1] == "and" else f"({render(c, names)})" for c in own
+        )
+        return Seq("*([", f"] if {test} else [])", [tree])
 
     # -- an instance -------------------------------------------------------------------------
     def describe(self, p: ModulePlan) -> Described:

@@ -24,7 +24,7 @@ from .arguments import flag_kinds, numeric_arguments, zero_init_flag
 from .codegen_init import initialize_weights, zero_init_norms
 from .conditions import joins, with_alternatives
 from .emit import Emitter
-from .plan import plan
+from .plan import iter_plans, plan
 from .variants import merge_variants
 
 
@@ -254,13 +254,32 @@ def _complement(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) > 0 and a[:-1] == b[:-1] and (a[-1] == ("not", b[-1]) or b[-1] == ("not", a[-1]))
 
 
+def _numbered_by_path(emitter: Emitter) -> bool:
+    """Whether the weight init names a module that an item under a flag renumbers: the
+    items of an ``nn.Sequential`` after one that exists only under a flag have other
+    numbers where it is absent, and an init written per module path would miss them."""
+    shifted = []
+    for p in iter_plans(emitter.root):
+        if p.kind == "sequential":
+            conditional = [i for i, c in enumerate(p.children) if c.when != p.when]
+            if conditional:
+                shifted += [".".join((*p.path, c.name)) for c in p.children[conditional[0] :]]
+    if not shifted:
+        return False
+    text = "\n".join(emitter.init_lines())
+    return any(f'"{path}' in text for path in shifted)
+
+
 def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
     """(source, network class name) for a compiled spec; ``rewrite``: a plan -> plan pass
     applied first (``--optimize``'s :func:`.rewrite.inference_plan`)."""
     structural, zeroing = flag_kinds(compiled.graph)
     full = _conditional(compiled, structural)
-    if full is not None:
-        emitter, root = _prepared(compiled, rewrite, full)
+    prepared = _prepared(compiled, rewrite, full) if full is not None else None
+    if prepared is not None and _numbered_by_path(prepared[0]):
+        prepared = None
+    if prepared is not None:
+        emitter, root = prepared
         arguments = numeric_arguments(full, emitter, root)
         flags = [q for q in compiled.graph.params if q in structural]
         flags += _zero_init(full, emitter, zeroing)

@@ -63,7 +63,7 @@ def test_the_branch_not_taken_stays_out_of_the_graph():
     and every other back end see the network the flags give."""
     plain = archlang.compile_spec("googlenet").graph
     assert "transform_input" not in plain.nodes
-    (other,) = [a for a in plain.alternatives if a.nodes and a.nodes[0].id == "transform_input"]
+    (other,) = [a for a in plain.alternatives if a.nodes and a.nodes[0].path == ("transform_input",)]
     assert other.when == (("param", "transform_input"),)
     assert all(n.when == (("param", "aux_logits"),) for nid, n in plain.nodes.items() if nid.startswith("aux"))
     flipped = archlang.compile_spec("googlenet", {"transform_input": True, "aux_logits": False}).graph

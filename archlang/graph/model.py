@@ -122,7 +122,9 @@ class Graph:
     symbolic_flags: frozenset[str] = frozenset()
     alternatives: tuple[Alternative, ...] = ()
     outputs_when: tuple = ()  # the conditions under which ``outputs_type`` / ``returns`` were declared
-    # (conditions, returns) of the alternatives' `outputs dict(...)` (back ends' graphs only)
+    # back ends' graphs only: the alternatives' nodes are in ``nodes`` (see the torch back
+    # end's conditions.with_alternatives), and their `outputs dict(...)` as (conditions, returns)
+    holds_alternatives: bool = False
     other_returns: tuple = ()
     warnings: tuple = ()  # diagnostics that do not stop the compile (a value never read)
     # node id -> the nodes reading it, each once, in creation order (torch.fx's ``users``);

@@ -124,10 +124,24 @@ def _flag_if(lw, stmt, acc, frame: Frame, mode):
     finally:
         lw.when = outer
     value_other, nodes, scopes, aux, otype, returns = found
+    if value_other != out and _shape(lw, value_other, nodes) != _shape(lw, out, ()):
+        # what follows was lowered for one shape: the other structure changes it
+        # (`if wide { conv2d(16, 1) } else { conv2d(8, 1) }`)
+        lw.flag_failed |= uses
     lw.alternatives.append(
         Alternative((*outer, when_other), nodes, scopes, acc, out, value_other, anchor, aux, otype, returns)
     )
     return (out,)
+
+
+def _shape(lw, nid, nodes) -> tuple:
+    for node in nodes:
+        if node.id == nid:
+            return node.shape, node.channels_last
+    try:
+        return lw.shape_of(nid), lw.g.nodes[nid].channels_last
+    except SpecError:
+        return None, None
 
 
 def _flag_test(expr, params: dict) -> bool:

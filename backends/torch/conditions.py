@@ -23,8 +23,6 @@ def with_alternatives(graph: Graph) -> Graph | None:
     """``graph`` with the nodes and scopes of every alternative structure added, each
     where its ``if`` stands in creation order; None when a name is in both (the two
     structures give one layer different contents, which one attribute cannot hold)."""
-    if not graph.alternatives:
-        return graph
     live = list(graph.nodes.values())
     nodes, start = [], 0
     scopes = dict(graph.scopes)
@@ -60,6 +58,7 @@ def with_alternatives(graph: Graph) -> Graph | None:
         outputs_type=otype,
         outputs_when=otype_when,
         other_returns=tuple(returns),
+        holds_alternatives=True,
     )
 
 

@@ -132,12 +132,15 @@ class _Planner:
         self.order = {nid: i for i, nid in enumerate(graph.nodes)}
         # a branch of an `if` on network flags ends with a value that stands for the one
         # before it (.conditions.joins): a sequence goes on from either
-        self.joins = joins(graph) if graph.alternatives else {}
+        # conditions are planned only with the structures they choose between (else a
+        # compile's nodes under a flag plan as they always did)
+        self.conditional = conditional = graph.holds_alternatives
+        self.joins = joins(graph) if conditional else {}
         # conditions of a ReLU -> (value, reader) pairs of readers that do not run where it
         # does: after an `if`, the first nodes of the branch not taken; in that branch, what
         # follows the `if` (which then reads the branch's value instead)
         self.elsewhere: dict[tuple, frozenset] = {}
-        for alt in graph.alternatives:
+        for alt in graph.alternatives if conditional else ():
             outer, entry = alt.when[:-1], alt.entry
             first = {(entry, n.id) for n in alt.nodes if entry in n.inputs}
             self.elsewhere[outer] = self.elsewhere.get(outer, frozenset()) | first
@@ -266,7 +269,7 @@ class _Planner:
             init=data.init if row.init else None,
             inplace=op is Op.RELU and _inplace_ok(self.g, nid, self.elsewhere.get(data.when, frozenset())),
             in_last=bool(data.inputs) and self.g.nodes[data.inputs[0]].channels_last,
-            when=data.when,
+            when=data.when if self.conditional else (),
         )
 
     def scope(self, path: tuple, where: str) -> ModulePlan:
@@ -291,7 +294,7 @@ class _Planner:
             aux=info.aux,
             extra_inputs=tuple(extra_in),
             extra_outputs=tuple(extra_out),
-            when=info.when,
+            when=info.when if self.conditional else (),
         )
         inner = {"block": "block", "unit": "block", "sequential": "sequential", "container": where}[kind]
         self._fill(plan, path, inner)

@@ -135,6 +135,9 @@ def _fold_bare(p: ModulePlan, eps: dict, pairs: dict, alias: dict) -> None:
             and conv.module is not None
             and reads.get(conv.target) == 1
             and conv.target != p.output
+            # a batch norm under a network flag the conv is not under (VGG's) stays: the
+            # conv's weights must hold for either setting
+            and s.when == conv.when
             # a block's output BatchNorm stays: its parent refers to that node by id
             and (p.kind == "sequential" or s.target != p.output)
         )

@@ -19,12 +19,13 @@ from difflib import SequenceMatcher
 
 from archlang.compiler import Compiled, compile_spec
 from archlang.diagnostics import Diagnostic, SpecError
+from archlang.ops import Op
 
 from .arguments import flag_kinds, numeric_arguments, zero_init_flag
 from .codegen_init import initialize_weights, zero_init_norms
 from .conditions import joins, with_alternatives
 from .emit import Emitter
-from .plan import iter_plans, plan
+from .plan import Leaf, iter_plans, plan
 from .variants import merge_variants
 
 
@@ -270,13 +271,22 @@ def _numbered_by_path(emitter: Emitter) -> bool:
     return any(f'"{path}' in text for path in shifted)
 
 
+def _unfolded(emitter: Emitter) -> bool:
+    """Whether the inference rewrite left a batch norm that exists under a flag (VGG's
+    ``batch_norm``; it folds only where the conv is under the same conditions): the
+    combinations are then written from their own compiles, folded."""
+    return any(
+        isinstance(c, Leaf) and c.op is Op.BATCHNORM and c.when for p in iter_plans(emitter.root) for c in p.children
+    )
+
+
 def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
     """(source, network class name) for a compiled spec; ``rewrite``: a plan -> plan pass
     applied first (``--optimize``'s :func:`.rewrite.inference_plan`)."""
     structural, zeroing = flag_kinds(compiled.graph)
     full = _conditional(compiled, structural)
     prepared = _prepared(compiled, rewrite, full) if full is not None else None
-    if prepared is not None and _numbered_by_path(prepared[0]):
+    if prepared is not None and (_numbered_by_path(prepared[0]) or rewrite and _unfolded(prepared[0])):
         prepared = None
     if prepared is not None:
         emitter, root = prepared

@@ -2,13 +2,20 @@
 network parameters the network class takes as arguments.
 
 Numeric parameters and the flag of ``zero_init_residual`` are read from the expressions
-lowering keeps (:mod:`.arguments`): no compile beyond the one emitted. A boolean parameter
-that chooses structure (``aux_logits``, ``transform_input``, VGG's ``batch_norm``) needs
-the structure it does not choose, which the one lowering does not build: the spec is
-compiled once more per such flag, flipped (googlenet: two), and when the flags are
-independent every combination follows from those (:func:`_combinations`); flags that
-interact (one changes shapes the other's layers see) are compiled in every combination,
-three of them at most. No torch import.
+lowering keeps (:mod:`.arguments`). A boolean parameter that chooses structure
+(``aux_logits``, ``transform_input``, VGG's ``batch_norm``, FCN's ``aux_loss``) is read
+from the structures lowering keeps for it: an ``if`` on flags outside block instances is
+lowered on both sides, the side not taken beside the graph
+(:class:`archlang.graph.model.Alternative`), and the class writes the choice as ``if``
+(:mod:`.conditions`). No compile beyond the one emitted, whatever the number of flags.
+
+What one compile cannot express falls back to compiling the flags' other values and
+merging the class texts (:func:`_flags_merged`): an ``if`` on a flag inside a block (U-Net's
+``batch_norm`` and ``padding``), a flag read other than by an ``if`` test (``input if
+padding ...``, ``bias=not batch_norm``), and a side that changes the shape after the
+``if``. When the flags are independent every combination follows from one compile with
+each flipped (:func:`_combinations`); flags that interact are compiled in every
+combination, three of them at most. No torch import.
 """
 
 from __future__ import annotations

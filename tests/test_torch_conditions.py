@@ -97,6 +97,7 @@ def test_every_flag_setting_from_one_file(a, b, tmp_path, monkeypatch):
     text = emit(compiled)
     assert not calls  # no compile beyond the one emitted
     assert "if self.a:" in text and "if self.b:" in text and "if not self.b and self.a:" in text
+    assert "        else:\n            x = F.gelu(x)" in text  # the two sides of one `if`
     for flags in itertools.product((True, False), repeat=2):
         _check(text, {"a": a, "b": b}, tmp_path, dict(zip("ab", flags, strict=True)))
 
@@ -107,3 +108,14 @@ def test_flags_file_is_the_built_model(tmp_path):
     built = archlang.build(compiled)
     assert type(built).__name__ == "Flags"
     assert "if a:" in emit(compiled)
+
+
+def test_settings_in_the_branch_not_taken_do_not_leak():
+    """An `init` (or `unit`) under a flag changes what follows the `if`: the side not
+    taken is lowered, but its settings stay there, and the flag is not one the class can
+    take from this compile (the fallback compiles it)."""
+    spec = "network N(f: bool = false) {\n  input 3x8x8\n  if f { init xavier_uniform }\n  conv2d(4, 3)\n}\n"
+    off = archlang.compile_spec(spec).graph
+    assert off.nodes["conv2d"].init is None
+    assert off.symbolic_flags == frozenset()
+    assert archlang.compile_spec(spec, {"f": True}).graph.nodes["conv2d"].init["scheme"] == "xavier_uniform"

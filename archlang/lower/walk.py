@@ -104,6 +104,8 @@ def _flag_if(lw, stmt, acc, frame: Frame, mode):
     when_taken, when_other = (sym, ("not", sym)) if value else (("not", sym), sym)
     outer = lw.when
     anchor = len(lw.created)
+    ctx = frame.ctx
+    settings = (ctx.unit, ctx.init, lw.g.input)
     found = (acc, (), (), (), None, ())
     if other:
         lw.when = (*outer, when_other)
@@ -115,7 +117,9 @@ def _flag_if(lw, stmt, acc, frame: Frame, mode):
             )
         finally:
             lw.when = outer
-        if found is None:
+            changed = (ctx.unit, ctx.init, lw.g.input) != settings
+            ctx.unit, ctx.init, lw.g.input = settings
+        if found is None or changed:
             lw.flag_failed |= uses
             found = (acc, (), (), (), None, ())
     lw.when = (*outer, when_taken)
@@ -123,6 +127,8 @@ def _flag_if(lw, stmt, acc, frame: Frame, mode):
         out = walk(lw, taken, acc, frame.child(), mode) if taken else acc
     finally:
         lw.when = outer
+    if (ctx.unit, ctx.init, lw.g.input) != settings:
+        lw.flag_failed |= uses  # a `unit`, `init` or `input` under the flag: what follows differs
     value_other, nodes, scopes, aux, otype, returns = found
     if value_other != out and _shape(lw, value_other, nodes) != _shape(lw, out, ()):
         # what follows was lowered for one shape: the other structure changes it

@@ -105,24 +105,47 @@ def flags_of(whens) -> set[str]:
     return {q for when in whens for c in when for q in params_of(c)}
 
 
+def _test(when: tuple, names: dict[str, str]) -> str:
+    return " and ".join(
+        render(c, names) if c[0] != "bin" or c[1] == "and" or len(when) == 1 else f"({render(c, names)})" for c in when
+    )
+
+
+def _negates(a: tuple, b: tuple) -> bool:
+    """Whether conditions ``b`` are ``a`` with its last one negated (the two sides of one
+    ``if``)."""
+    return len(a) == len(b) > 0 and a[:-1] == b[:-1] and b[-1] == ("not", a[-1])
+
+
 def grouped(items: list[tuple[tuple, Stmt]], names: dict[str, str]) -> list[Stmt]:
     """Statements, each under its conditions: consecutive ones under the same conditions
-    share one ``if``."""
+    share one ``if``; the two sides of one ``if`` next to each other read ``if`` /
+    ``else`` (the side without ``not`` first: only one of them runs)."""
+    runs: list[tuple[tuple, list]] = []
+    for when, stmt in items:
+        when = simplified(when)
+        if runs and runs[-1][0] == when:
+            runs[-1][1].append(stmt)
+        else:
+            runs.append((when, [stmt]))
     out: list[Stmt] = []
     k = 0
-    while k < len(items):
-        when = simplified(items[k][0])
-        j = k
-        while j < len(items) and simplified(items[j][0]) == when:
-            j += 1
-        body = [s for _, s in items[k:j]]
-        if when:
-            test = " and ".join(
-                render(c, names) if c[0] != "bin" or c[1] == "and" or len(when) == 1 else f"({render(c, names)})"
-                for c in when
-            )
-            out.append(Stmt.block(f"if {test}:", body))
-        else:
+    while k < len(runs):
+        when, body = runs[k]
+        if not when:
             out += body
-        k = j
+        elif k + 1 < len(runs) and (_negates(when, runs[k + 1][0]) or _negates(runs[k + 1][0], when)):
+            (yes, then), (_, other) = sorted([runs[k], runs[k + 1]], key=lambda r: r[0][-1][0] == "not")
+            if yes[:-1]:
+                out.append(Stmt.block(f"if {_test(yes[:-1], names)}:", _if_else(yes[-1:], then, other, names)))
+            else:
+                out += _if_else(yes, then, other, names)
+            k += 1
+        else:
+            out.append(Stmt.block(f"if {_test(when, names)}:", body))
+        k += 1
     return out
+
+
+def _if_else(when: tuple, then: list, other: list, names: dict[str, str]) -> list[Stmt]:
+    return [Stmt.block(f"if {_test(when, names)}:", then), Stmt.block("else:", other)]

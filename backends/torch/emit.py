@@ -349,7 +349,7 @@ class Emitter:
         init = self.init_statements(d, binding)
         idents = self.idents()
         attrs = {q: f"self.{ident}" for q, ident in idents.items()}
-        outputs_when = self.graph.outputs_when if self.conditional else ()
+        outputs_when = self.graph.outputs_when if self.conditional and d.plan.outputs else ()
         # statements under network flags (see .conditions): the constructor tests its
         # arguments, forward the attributes it keeps them in
         if self.conditional:

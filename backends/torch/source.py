@@ -30,9 +30,9 @@ from archlang.ops import Op
 
 from .arguments import flag_kinds, numeric_arguments, zero_init_flag
 from .codegen_init import initialize_weights, zero_init_norms
-from .conditions import joins, with_alternatives
+from .conditions import flags_of, joins, with_alternatives
 from .emit import Emitter
-from .plan import Leaf, iter_plans, plan
+from .plan import Leaf, ModulePlan, iter_plans, plan
 from .variants import merge_variants
 
 
@@ -278,13 +278,35 @@ def _numbered_by_path(emitter: Emitter) -> bool:
     return any(f'"{path}' in text for path in shifted)
 
 
-def _unfolded(emitter: Emitter) -> bool:
-    """Whether the inference rewrite left a batch norm that exists under a flag (VGG's
-    ``batch_norm``; it folds only where the conv is under the same conditions): the
-    combinations are then written from their own compiles, folded."""
-    return any(
-        isinstance(c, Leaf) and c.op is Op.BATCHNORM and c.when for p in iter_plans(emitter.root) for c in p.children
-    )
+def _tested(emitter: Emitter) -> set[str]:
+    """The flags the file tests: those over what the plan keeps (``--optimize`` drops the
+    aux heads, and with them ``aux_logits``)."""
+    root = emitter.root
+    whens = [c.when for p in iter_plans(root) for c in p.children]
+    whens += [s.when for p in iter_plans(root) for s in p.steps]
+    whens += [w for w, _ in root.other_outputs]
+    if root.outputs:
+        whens.append(emitter.graph.outputs_when)
+    return flags_of(whens)
+
+
+def _folds_under_flag(emitter: Emitter) -> bool:
+    """Whether the inference rewrite meets a batch norm under a flag: left unfolded (VGG's
+    ``batch_norm``; it folds only where the conv is under the same conditions) or folded
+    in a module that exists under a flag (FCN's aux head), which the converter's table of
+    folded pairs cannot leave out. The combinations are then written from their own
+    compiles."""
+    for p in iter_plans(emitter.root):
+        for c in p.children:
+            if not c.when:
+                continue
+            plans = list(iter_plans(c)) if isinstance(c, ModulePlan) else []
+            leaves = [c] if isinstance(c, Leaf) else [x for q in plans for x in q.children if isinstance(x, Leaf)]
+            if any(x.op is Op.BATCHNORM or x.attrs.get("folded_bn") for x in leaves):
+                return True
+            if any(q.kind == "fused" or "folded_from" in q.args for q in plans):
+                return True
+    return False
 
 
 def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
@@ -293,12 +315,12 @@ def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
     structural, zeroing = flag_kinds(compiled.graph)
     full = _conditional(compiled, structural)
     prepared = _prepared(compiled, rewrite, full) if full is not None else None
-    if prepared is not None and (_numbered_by_path(prepared[0]) or rewrite and _unfolded(prepared[0])):
+    if prepared is not None and (_numbered_by_path(prepared[0]) or rewrite and _folds_under_flag(prepared[0])):
         prepared = None
     if prepared is not None:
         emitter, root = prepared
         arguments = numeric_arguments(full, emitter, root)
-        flags = [q for q in compiled.graph.params if q in structural]
+        flags = [q for q in compiled.graph.params if q in structural and q in _tested(emitter)]
         flags += _zero_init(full, emitter, zeroing)
         taken = {q: slots for q, slots in arguments.items() if slots}
         source, name = emitter.generate(root, taken, flags=flags)

@@ -97,8 +97,6 @@ def test_network_parameters_are_constructor_arguments(name, tmp_path):
     compiled = _compile_small(name)
     if "num_classes" not in compiled.graph.params:
         pytest.skip(f"{name} has no num_classes parameter")
-    if name in BAKED_PARAMS:
-        pytest.skip(f"{name}: the generated class has num_classes fixed ({BAKED_PARAMS[name]})")
     module = import_source(emit(compiled), tmp_path, name)
     network = getattr(module, compiled.graph.network)
     shape = compiled.graph.input_shape
@@ -115,20 +113,8 @@ def test_network_parameters_are_constructor_arguments(name, tmp_path):
         torch.testing.assert_close(mine(x), evaluate(graph, built.state_dict(), x), rtol=1e-9, atol=1e-12)
 
 
-# Networks whose generated class fixes parameters the spec has (its docstring says "compiled
-# with ..."): a head's output width read outside its block (the resize to the input) keeps
-# num_classes out of the constructor (backends/torch/arguments.py, literal_widths), and
-# aux_loss changes the returned OrderedDict's keys, which one class cannot merge.
-BAKED_PARAMS = {
-    name: "a head's width read by the resize; aux_loss changes the returned keys"
-    for name in ("deeplabv3", "fcn", "lraspp")
-}
-
-
 def _flag_cases():
     for name in bundled_names():
-        if name in BAKED_PARAMS:
-            continue
         params = archlang.compile_spec(name).graph.params
         for flag, value in params.items():
             if isinstance(value, bool):
@@ -147,7 +133,7 @@ def test_boolean_network_parameters_are_constructor_arguments(name, flag, value,
     aux_logits=False): keys, shapes and, with the same weights, eval and train outputs."""
     compiled = archlang.compile_spec(name)
     source = emit(compiled)
-    assert f"        {flag}: bool = {not value}," in source  # a constructor argument
+    assert f"{flag}: bool = {not value}" in source  # a constructor argument
     module = import_source(source, tmp_path, name)
     network = getattr(module, compiled.graph.network)
     shape = _compile_small(name).graph.input_shape  # the modules take any size it allows
@@ -170,7 +156,7 @@ def test_boolean_network_parameters_are_constructor_arguments(name, flag, value,
             for u, v in zip(a if isinstance(a, tuple) else [a], b if isinstance(b, tuple) else [b], strict=True):
                 torch.testing.assert_close(u, v, rtol=1e-9, atol=0)
             if mode == "eval":  # the graph with the flag set, evaluated independently of the generator
-                graph = archlang.compile_spec(name, {flag: value}).graph
+                graph = archlang.compile_spec(name, {flag: value}, input_shape=shape).graph
                 torch.testing.assert_close(a, evaluate(graph, built.state_dict(), x), rtol=1e-9, atol=1e-12)
 
 

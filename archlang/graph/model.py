@@ -34,6 +34,7 @@ class ScopeInfo:
     # order; empty: the one value before it
     inputs: tuple[str, ...] = ()
     output: str | None = None  # a block instance's value (the last of its body)
+    when: tuple = ()  # the conditions over boolean network parameters it exists under (see Node)
 
     @property
     def id(self) -> str:
@@ -67,6 +68,34 @@ class Node:
     shape: tuple | None = None
     channels_last: bool = False
     exprs: dict[str, object] = field(default_factory=dict)
+    # the conditions over boolean network parameters (symbolic expressions, all must hold)
+    # under which the node exists: `if aux_logits { ... }` in the network body gives
+    # (("param", "aux_logits"),); empty: always
+    when: tuple = ()
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """The structure an ``if`` on boolean network parameters did not build, lowered in the
+    same compile (for a back end that writes the choice into its code: ``if
+    self.transform_input:``). Its nodes and scopes are not the graph's: the graph is the
+    network the parameters give; these are what the other values of the flags give.
+
+    ``entry``: the value before the ``if``; ``taken`` / ``other``: the value after it in the
+    graph / in this structure (``entry`` for a branch that adds nothing to the main path);
+    ``anchor``: how many of the graph's nodes were made before the ``if`` (where these
+    would stand in creation order)."""
+
+    when: tuple
+    nodes: tuple[Node, ...]
+    scopes: tuple[ScopeInfo, ...]
+    entry: str | None
+    taken: str | None
+    other: str | None
+    anchor: int
+    aux_outputs: tuple[tuple[str, str], ...] = ()
+    outputs_type: OutputsType | None = None
+    returns: tuple[tuple[str, str], ...] = ()  # its `outputs dict(...)`, as Graph.returns
 
 
 @dataclass
@@ -88,6 +117,15 @@ class Graph:
     input_shape: tuple[int, ...] | None = None
     file: str | None = None
     structural_params: frozenset[str] = frozenset()  # parameters an `if`, loop or name reads
+    # boolean parameters read only by `if` tests in the network body whose other structure
+    # is in ``alternatives`` (a back end can write the choice as code)
+    symbolic_flags: frozenset[str] = frozenset()
+    alternatives: tuple[Alternative, ...] = ()
+    outputs_when: tuple = ()  # the conditions under which ``outputs_type`` / ``returns`` were declared
+    # back ends' graphs only: the alternatives' nodes are in ``nodes`` (see the torch back
+    # end's conditions.with_alternatives), and their `outputs dict(...)` as (conditions, returns)
+    holds_alternatives: bool = False
+    other_returns: tuple = ()
     warnings: tuple = ()  # diagnostics that do not stop the compile (a value never read)
     # node id -> the nodes reading it, each once, in creation order (torch.fx's ``users``);
     # derived from the nodes' inputs as they are added.

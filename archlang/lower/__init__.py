@@ -85,6 +85,7 @@ def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> Gr
     lw.estimate = Estimator(lw.blocks, lw.globals, items, cap=max_nodes + 1)
     net = the_network(program)
     values = bind_network_params(net, overrides, lw.globals)
+    lw.params = values
     top = Frame(Scope(()), network_env(lw.globals, values), Ctx(), top=True)
     with structural(set()) as fixed:
         out = walk(lw, net.body, None, top, BODY)
@@ -107,7 +108,10 @@ def _lower(program: Program, overrides: dict, max_nodes: int, input_shape) -> Gr
     g.outputs_type = lw.outputs_type
     g.scopes = lw.scopes
     g.file = program.main.file
-    g.structural_params = frozenset(fixed)
+    g.structural_params = frozenset(fixed | lw.flag_tests)
+    g.symbolic_flags = frozenset(lw.flag_tests - fixed - lw.flag_failed)
+    g.alternatives = tuple(lw.alternatives)
+    g.outputs_when = lw.outputs_when
     g.warnings = (*lw.warnings, *_unused_values(g))
     return lw.g
 

@@ -126,6 +126,7 @@ def outputs_stmt(lw: Lowering, stmt: ir.OutputsStmt, cur, frame: Frame):
         _check_outputs_name(f.name, "field", f.span)
     lw.outputs_type = OutputsType(stmt.type_name, tuple((f.name, f.source) for f in stmt.fields))
     lw.outputs_field_spans = [f.span for f in stmt.fields]
+    lw.outputs_when = lw.when
     return cur
 
 
@@ -146,6 +147,7 @@ def _dict_outputs(lw: Lowering, stmt: ir.OutputsStmt, cur):
             raise lowering_error("E302", f"the outputs key `{f.name}` is named twice", f.span)
         seen.add(f.name)
     lw.returns = [(f.name, f.source, f.span) for f in stmt.fields]
+    lw.outputs_when = lw.when
     return cur
 
 

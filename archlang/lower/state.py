@@ -26,6 +26,10 @@ MAX_REPORTED_ERRORS = 20
 MAX_RAW_ERRORS = 100
 
 
+# Ends the id of a node of a structure the network flags do not choose (Alternative).
+OTHER_MARK = "~"
+
+
 def lowering_error(code, message, span, help=None, notes=()) -> SpecError:
     return SpecError(Diagnostic(code=code, message=message, span=span, help=help, notes=tuple(notes)))
 
@@ -113,6 +117,17 @@ class Lowering:
         self.created: list[str] = []  # node ids in creation (topological) order
         self.values: dict[tuple, str] = {}  # path of every named value -> its node (`from a.b`)
         self.shaped = 0  # how many of them have their shapes (see shape_of)
+        # `if` on boolean network parameters in the network body (see walk._flag_if): the
+        # conditions the nodes made now exist under, the other structures, the flags read
+        # by such tests, and whether an other structure is being lowered
+        self.when: tuple = ()
+        self.alternatives: list = []
+        self.flag_tests: set[str] = set()
+        self.flag_failed: set[str] = set()  # flags whose other structure has an error
+        self.params: dict = {}  # the network parameters' values
+        self.outputs_when: tuple = ()
+        self.in_other = False
+        self.other_ids: set[str] = set()
 
     def warn(self, diagnostic: Diagnostic) -> None:
         """Keep a warning, once per place (a loop repeats its statements)."""
@@ -186,7 +201,14 @@ class Lowering:
     ):
         path = scope.path + (name,)
         info = ScopeInfo(
-            path=path, kind=kind, span=span, template=template, args=args or {}, aux=ctx.aux, exprs=exprs or {}
+            path=path,
+            kind=kind,
+            span=span,
+            template=template,
+            args=args or {},
+            aux=ctx.aux,
+            exprs=exprs or {},
+            when=self.when,
         )
         self.scopes[info.id] = info
         scope.labels.setdefault(name, (None, span))
@@ -220,6 +242,7 @@ class Lowering:
                 aux=ctx.aux,
                 init=_init(op, attrs, ctx),
                 exprs=exprs or {},
+                when=self.when,
             )
         )
         if scope.labels.get(name, (None,))[0] is None:
@@ -227,6 +250,64 @@ class Lowering:
         self.values.setdefault(path, nid)
         self.created.append(nid)
         return nid
+
+    def lower_other(self, scope: Scope, run, resolve):
+        """Lower what ``run()`` makes, then take it out again: (its value, its nodes, its
+        scopes, its aux heads, its ``outputs`` type, its ``outputs dict(...)`` as
+        ``resolve(value)`` gives it), or None when it has an error. Nothing it did stays:
+        the graph, names, errors and warnings are as before."""
+        g = self.g
+        mark = len(self.created)
+        scopes, values = dict(self.scopes), dict(self.values)
+        aux, outputs_type, outputs_when = dict(self.aux_outputs), self.outputs_type, self.outputs_when
+        returns, spans = list(self.returns), list(self.outputs_field_spans)
+        errors, seen, raw, warnings = list(self.errors), set(self._seen_errors), self.raw_errors, list(self.warnings)
+        labels, counts, position = dict(scope.labels), dict(scope.counts), scope.position
+        self.in_other = True
+        out = None
+        try:
+            value = run()
+            made = self.created[mark:]
+            if made:
+                self.shape_of(made[-1])
+            own_returns = resolve(value) if self.returns != returns else ()
+            if len(self.errors) == len(errors) and all(g.nodes[n].shape is not None for n in made):
+                # ids of their own: a sequence numbers its items, so the other structure's
+                # `features/1` (a batch norm) is not this one's `features/1` (a ReLU)
+                ids = {n: f"{n}{OTHER_MARK}{len(self.other_ids) + k}" for k, n in enumerate(made)}
+                self.other_ids.update(ids.values())
+                own = lambda n: ids.get(n, n)  # noqa: E731
+                nodes = tuple(replace(g.nodes[n], id=own(n), inputs=tuple(map(own, g.nodes[n].inputs))) for n in made)
+                new_scopes = tuple(
+                    replace(info, inputs=tuple(map(own, info.inputs)), output=info.output and own(info.output))
+                    for key, info in self.scopes.items()
+                    if key not in scopes
+                )
+                new_aux = tuple((k, own(v)) for k, v in self.aux_outputs.items() if k not in aux)
+                otype = self.outputs_type if self.outputs_type is not outputs_type else None
+                out = own(value), nodes, new_scopes, new_aux, otype, tuple((k, own(v)) for k, v in own_returns)
+        except SpecError:
+            out = None
+        finally:
+            self.in_other = False
+            made = self.created[mark:]
+            for nid in made:
+                node = g.nodes.pop(nid)
+                g._users.pop(nid, None)
+                for src in dict.fromkeys(node.inputs):
+                    users = g._users.get(src)
+                    if users and users[-1] == nid:
+                        users.pop()
+                    elif users and nid in users:
+                        users.remove(nid)
+            del self.created[mark:]
+            self.shaped = min(self.shaped, mark)
+            self.scopes, self.values = scopes, values
+            self.aux_outputs, self.outputs_type, self.outputs_when = aux, outputs_type, outputs_when
+            self.returns, self.outputs_field_spans = returns, spans
+            self.errors, self._seen_errors, self.raw_errors, self.warnings = errors, seen, raw, warnings
+            scope.labels, scope.counts, scope.position = labels, counts, position
+        return out
 
 
 def _init(op, attrs, ctx: Ctx) -> dict | None:

@@ -8,11 +8,14 @@ import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from archlang.frontend.expressions import Env, charge, evaluate, type_name
+from archlang.frontend.expressions import USES, Env, charge, evaluate, type_name
+from archlang.graph.model import Alternative
+from archlang.graph.symbolic import params_of
 
 from ..diagnostics import Diagnostic, Severity, SpecError
+from .settings import dict_returns
 from .state import Frame, Lowering, lowering_error
-from .symbolic import evaluate_recorded
+from .symbolic import evaluate_recorded, substitute
 
 # handler(lowering, statement, accumulated value, frame) -> accumulated value
 Handler = Callable[[Lowering, object, object, Frame], object]
@@ -65,12 +68,98 @@ def truth(node, value) -> bool:
 
 
 def _if(lw, stmt, acc, frame: Frame, mode):
+    if not frame.ctx.blocks and len(stmt.branches) == 1 and acc is not None and not lw.in_other:
+        captured = _flag_if(lw, stmt, acc, frame, mode)
+        if captured is not None:
+            return captured[0]
     for branch in stmt.branches:
         if truth(branch.test, evaluate(branch.test, frame.env)):
             return walk(lw, branch.body, acc, frame.child(), mode)
     if stmt.orelse is not None:
         return walk(lw, stmt.orelse, acc, frame.child(), mode)
     return acc
+
+
+def _flag_if(lw, stmt, acc, frame: Frame, mode):
+    """An ``if`` of the network (not in a block) whose test reads only boolean network parameters
+    (``if aux_logits``, ``if not a and b``): lowered as any ``if``, with the nodes it makes
+    marked with the condition they exist under (:attr:`Node.when`), and the branch not
+    taken lowered too, kept apart as an :class:`Alternative`. A back end then writes the
+    choice as code from this one compile. (value,) or None for any other ``if``."""
+    test = stmt.branches[0].test
+    uses: set = set()
+    token = USES.set(uses)
+    try:
+        value = evaluate(test, frame.env)
+    finally:
+        USES.reset(token)
+    sym = substitute(test, frame.env) if uses else None
+    if sym is None or not isinstance(value, bool) or not _flag_test(sym, lw.params) or not uses <= params_of(sym):
+        return None  # evaluated again by _if, which notes what it reads as structural
+    # (`not b and a` with b true reads only b; the test still names a)
+    uses = params_of(sym)
+    lw.flag_tests |= uses
+    body, orelse = stmt.branches[0].body, stmt.orelse or []
+    taken, other = (body, orelse) if value else (orelse, body)
+    when_taken, when_other = (sym, ("not", sym)) if value else (("not", sym), sym)
+    outer = lw.when
+    anchor = len(lw.created)
+    ctx = frame.ctx
+    settings = (ctx.unit, ctx.init, lw.g.input)
+    found = (acc, (), (), (), None, ())
+    if other:
+        lw.when = (*outer, when_other)
+        try:
+            found = lw.lower_other(
+                frame.scope,
+                lambda: walk(lw, other, acc, frame.child(), mode),
+                lambda value: dict_returns(lw, frame.scope, value),
+            )
+        finally:
+            lw.when = outer
+            changed = (ctx.unit, ctx.init, lw.g.input) != settings
+            ctx.unit, ctx.init, lw.g.input = settings
+        if found is None or changed:
+            lw.flag_failed |= uses
+            found = (acc, (), (), (), None, ())
+    lw.when = (*outer, when_taken)
+    try:
+        out = walk(lw, taken, acc, frame.child(), mode) if taken else acc
+    finally:
+        lw.when = outer
+    if (ctx.unit, ctx.init, lw.g.input) != settings:
+        lw.flag_failed |= uses  # a `unit`, `init` or `input` under the flag: what follows differs
+    value_other, nodes, scopes, aux, otype, returns = found
+    if value_other != out and _shape(lw, value_other, nodes) != _shape(lw, out, ()):
+        # what follows was lowered for one shape: the other structure changes it
+        # (`if wide { conv2d(16, 1) } else { conv2d(8, 1) }`)
+        lw.flag_failed |= uses
+    lw.alternatives.append(
+        Alternative((*outer, when_other), nodes, scopes, acc, out, value_other, anchor, aux, otype, returns)
+    )
+    return (out,)
+
+
+def _shape(lw, nid, nodes) -> tuple:
+    for node in nodes:
+        if node.id == nid:
+            return node.shape, node.channels_last
+    try:
+        return lw.shape_of(nid), lw.g.nodes[nid].channels_last
+    except SpecError:
+        return None, None
+
+
+def _flag_test(expr, params: dict) -> bool:
+    """Whether ``expr`` is boolean network parameters joined by ``not`` / ``and`` / ``or``."""
+    kind = expr[0]
+    if kind == "param":
+        return isinstance(params.get(expr[1]), bool)
+    if kind == "not":
+        return _flag_test(expr[1], params)
+    if kind == "bin" and expr[1] in ("and", "or"):
+        return _flag_test(expr[2], params) and _flag_test(expr[3], params)
+    return False
 
 
 def _loop(lw, stmt, acc, frame: Frame, mode):

@@ -27,6 +27,8 @@ from __future__ import annotations
 from archlang.graph.symbolic import Unknown, evaluate, params_of, render
 from archlang.ops import Op
 
+from .describe import INPUT_WIDTH
+from .ops import TORCH_OPS
 from .plan import Leaf, ModulePlan, iter_plans
 from .symbols import Scaled
 
@@ -115,9 +117,33 @@ class _Checker:
             for s in g.successors(nid):
                 if g.nodes[s].op is Op.SPLIT:
                     return True
-                if any(g.nodes[s].path[: len(b)] != b for b in owners):
+                if any(g.nodes[s].path[: len(b)] != b for b in owners) and self._prints_width(s, blocks, set()):
                     return True  # the output width of a block instance, read outside it
         return False
+
+    def _prints_width(self, nid: str, blocks: set, seen: set) -> bool:
+        """Whether the file prints the width of the value ``nid`` reads as a literal: a
+        layer that takes it (``in_channels``), a block instance or a merge (which take
+        widths in their class), and so on through ops that keep it (a resize, an
+        activation); a value only returned prints none (FCN's head read by the resize to
+        the input's size)."""
+        if nid in seen:
+            return False
+        seen.add(nid)
+        data = self.graph.nodes[nid]
+        if any(data.path[:k] in blocks for k in range(1, len(data.path))):
+            return True
+        row = TORCH_OPS.get(data.op)
+        if row is None or row.width != "same" or row.inputs not in ("one", "alias"):
+            return True
+        in_shape = self.graph.nodes[data.inputs[0]].shape
+        try:
+            names = {a.name for build in (row.module_args, row.functional_args) for a in build(data.attrs, in_shape)}
+        except (KeyError, TypeError, ValueError, IndexError):
+            return True
+        if names & set(INPUT_WIDTH):
+            return True
+        return any(self._prints_width(s, blocks, seen) for s in self.graph.successors(nid))
 
     def argument(self, q: str) -> dict[int, str] | None:
         """Root slot -> source text for parameter ``q``, or None if it cannot be an argument."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from archlang.ops import MERGE_OPS, RECORDS, Op
 
+from .conditions import render, simplified
 from .naming import Namespace, is_plain_attribute
 from .ops import SYMBOLIC, TORCH_OPS, TRAINING, Arg, explicit
 from .plan import Leaf, ModulePlan, lookup
@@ -33,6 +34,7 @@ class Statement:
     value: object
     aux: str | None = None
     shape: tuple = ()
+    when: tuple = ()  # the conditions on network flags it runs under (root only)
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Described:
     ret: str = "x"
     outputs: list = field(default_factory=list)  # (field, variable) of the outputs namedtuple
     key: str = ""
+    init_when: dict = field(default_factory=dict)  # attribute -> its conditions (root only)
+    other_outputs: list = field(default_factory=list)  # (conditions, [(key, variable)]) (root only)
 
 
 def _is_number(value) -> bool:
@@ -145,6 +149,9 @@ class Describer:
         self.classes = classes
         self.order = {nid: i for i, nid in enumerate(graph.nodes)}
         self.uses: set[str] = set()  # helper definitions the file needs ("transform_input", ...)
+        # root values whose variable the last value of an `if` branch on flags assigns
+        # (.conditions.joins)
+        self.joins: dict[str, str] = {}
 
     # -- constructor calls -----------------------------------------------------------------
     def _slot(self, d: Described, value, default=None, role="channels", origin=None) -> Slot:
@@ -206,7 +213,10 @@ class Describer:
             items = []
             for sub in item.children:
                 tree, in_lin = self._ctor(d, sub, lins, in_lin)
-                items.append((sub.name, tree))
+                items.append((sub.name, self._conditional_item(tree, sub.when, item.when)))
+            if any(sub.when != item.when for sub in item.children):
+                # items under network flags: nn.Sequential numbers what it is given
+                return Call("nn.Sequential", [v for _, v in items], explode=True), in_lin
             if [n for n, _ in items] == [str(i) for i in range(len(items))]:
                 return Call("nn.Sequential", [v for _, v in items], explode=True), in_lin
             pairs = [Seq("(", ")", [py_str(n), v]) for n, v in items]
@@ -221,6 +231,18 @@ class Describer:
         for out in (item.output, *item.extra_outputs):
             lins[out] = Lin(((self._slot(d, channels(self.graph.nodes[out])).index, 1),))
         return call, lins[item.output]
+
+    def _conditional_item(self, tree, when: tuple, outer: tuple):
+        """``*([item] if flag else [])`` for an item of a sequence under conditions of its
+        own (VGG's batch norms with ``batch_norm``), in the constructor's arguments."""
+        own = simplified(when[len(outer) :]) if when[: len(outer)] == outer else simplified(when)
+        if not own:
+            return tree
+        names = self.classes.idents()
+        test = " and ".join(
+            render(c, names) if c[0] != "bin" or c[1] == "and" else f"({render(c, names)})" for c in own
+        )
+        return Seq("*([", f"] if {test} else [])", [tree])
 
     # -- an instance -------------------------------------------------------------------------
     def describe(self, p: ModulePlan) -> Described:
@@ -238,10 +260,13 @@ class Describer:
                 trees[step.module] = self._ctor(d, lookup(p, step.module, index), lins, lins[step.inputs[0]])[0]
         for c in p.children:
             d.init.append((c.name, self._assemble(c, (c.name,), trees)))
+            if c.when and p.kind == "root":
+                d.init_when[c.name] = c.when
         self._forward(d)
         keys = Placeholders()
         parts = [f"{n}={flat(bind_slots(t, keys))}" for n, t in d.init]
-        parts += [f"{s.target}={flat(bind_slots(s.value, keys))}|{s.aux}" for s in d.forward]
+        parts += [f"{s.target}={flat(bind_slots(s.value, keys))}|{s.aux}|{s.when}" for s in d.forward]
+        parts += [f"{n}|{w}" for n, w in d.init_when.items()]
         d.key = "\n".join(parts) + f"\nreturn {d.ret}"
         return d
 
@@ -262,7 +287,8 @@ class Describer:
         aux_of = {s.target: s.aux for s in steps}
         end = len(steps)
         last_read[p.output] = end
-        for nid in (*(n for _, n in p.outputs), *p.extra_outputs):
+        others = [n for _, outs in p.other_outputs for _, n in outs]
+        for nid in (*(n for _, n in p.outputs), *p.extra_outputs, *others):
             last_read[nid] = end
         names = Namespace(self.classes.reserved)
         index: dict[int, dict] = {}
@@ -281,8 +307,10 @@ class Describer:
                 expiring.setdefault(last_read[node], []).append(node)
 
         produced(p.input, -1)
+        root = p.kind == "root"
         for i, s in enumerate(steps):
             leaf = s.leaf
+            when = s.when if root else ()
             for node in expiring.pop(i, ()):
                 alive.discard(node)
             produced(s.target, i)
@@ -308,9 +336,11 @@ class Describer:
                 for t in s.targets:
                     var[t] = names.name(labels[t].replace(".", "_"), key=t)
                 target = ", ".join(var[t] for t in s.targets)
-                d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape))
+                d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape, when))
                 continue
-            if s.target in aux_out:
+            if root and s.target in self.joins and self.joins[s.target] in var:
+                target = var[self.joins[s.target]]  # the branch's value replaces the one before
+            elif s.target in aux_out:
                 target = names.name(s.aux, key=("aux", s.aux))
             elif s.target not in last_read:
                 target = "_"  # a value nothing reads (warning W201): computed, as the spec says, then dropped
@@ -319,9 +349,10 @@ class Describer:
             else:
                 target = names.name("_".join(s.module) if s.module else self._local(p, leaf), key=s.target)
             var[s.target] = target
-            d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape))
+            d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape, when))
         d.ret = ", ".join(var[o] for o in (p.output, *p.extra_outputs))
         d.outputs = [(f, var[n]) for f, n in p.outputs]
+        d.other_outputs = [(when, [(f, var[n]) for f, n in outs]) for when, outs in p.other_outputs]
 
     def _local(self, p: ModulePlan, leaf) -> str:
         """The local a functional step assigns: the layer's name; a named group's merge

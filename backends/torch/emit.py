@@ -20,6 +20,7 @@ from archlang.ops import Op
 from archlang.version import __version__
 
 from .codegen_init import initialize_weights
+from .conditions import flags_of, grouped
 from .describe import Described, Describer
 from .naming import Namespace, class_name, docstring_text, is_plain_attribute
 from .ops import TORCH_OPS
@@ -57,6 +58,9 @@ class Emitter:
         self.describer = Describer(graph, self)
         # (batch norms, network flag): zero_init batch norms zeroed only when the flag is true
         self.zero_init: tuple[list[str], str] | None = None
+        # the graph holds the structures its network flags do not choose (.conditions):
+        # the network class writes each choice as an `if` (set by .source)
+        self.conditional = False
 
     # -- what the describer asks -------------------------------------------------------------
     def block_call(self, p: ModulePlan):
@@ -342,17 +346,32 @@ class Emitter:
         for texts in arguments.values():
             binding.update(texts)
         forward = self.forward_statements(d, binding)
+        init = self.init_statements(d, binding)
+        idents = self.idents()
+        attrs = {q: f"self.{ident}" for q, ident in idents.items()}
+        outputs_when = self.graph.outputs_when if self.conditional and d.plan.outputs else ()
+        # statements under network flags (see .conditions): the constructor tests its
+        # arguments, forward the attributes it keeps them in
+        if self.conditional:
+            init = grouped([(d.init_when.get(a, ()), st) for (a, _), st in zip(d.init, init, strict=True)], idents)
+            forward = grouped([(s.when, st) for s, st in zip(d.forward, forward, strict=True)], attrs)
+        others = [w for w, _ in d.other_outputs]
+        tested = flags_of([outputs_when, *others, *(s.when for s in d.forward)]) if self.conditional else set()
+        kept = [Stmt.line(f"self.{idents[q]} = {idents[q]}") for q in self.graph.params if q in tested]
+        init = [*kept, *init]
         if d.plan.outputs_dict:
-            # a pyramid's five levels do not fit one line: split as ruff would
-            pairs = [Seq("(", ")", [py_str(key), v]) for (key, _), (_, v) in zip(d.plan.outputs, d.outputs)]
-            value = Call("OrderedDict", [Seq("[", "]", pairs)])
-            forward.append(Stmt(lambda indent: lines(value, indent, prefix="return ")))
-            return self.init_statements(d, binding), forward
+            # what other flag values return first (the one `if` of .source._conditional),
+            # then this compile's
+            for when, outs in d.other_outputs if self.conditional else ():
+                forward += grouped([(when, _dict_return(outs))], attrs)
+            forward.append(_dict_return(d.outputs))
+            return init, forward
         if d.plan.outputs:
             fields = ", ".join(v for _, v in d.outputs)
-            forward.append(Stmt.block("if self.training:", [Stmt.line(f"return {self.outputs_name}({fields})")]))
+            ret = Stmt.block("if self.training:", [Stmt.line(f"return {self.outputs_name}({fields})")])
+            forward += grouped([(outputs_when, ret)], attrs)
         forward.append(Stmt.line(f"return {d.ret}"))
-        return self.init_statements(d, binding), forward
+        return init, forward
 
     def generate(
         self, d: Described, arguments: dict, statements=None, flags=(), params: dict | None = None
@@ -418,6 +437,13 @@ class Emitter:
         for part in [*helpers, *body, *tail]:
             text += "\n\n" + part + "\n"
         return text
+
+
+def _dict_return(outputs: list) -> Stmt:
+    """``return OrderedDict([("out", x), ...])``: a pyramid's five levels do not fit one
+    line, split as ruff would."""
+    value = Call("OrderedDict", [Seq("[", "]", [Seq("(", ")", [py_str(key), v]) for key, v in outputs])])
+    return Stmt(lambda indent: lines(value, indent, prefix="return "))
 
 
 def _renamed(binding: dict, rename: dict) -> dict:

@@ -28,6 +28,7 @@ from archlang.diagnostics import Diagnostic, SpecError
 from archlang.graph.model import Graph
 from archlang.ops import Op
 
+from .conditions import joins
 from .naming import MODULE_ATTRIBUTES
 from .ops import FRESH_OUTPUT, TORCH_OPS, Arg
 
@@ -53,6 +54,7 @@ class Leaf:
     init: dict | None = None
     inplace: bool = False
     in_last: bool = False  # the input is channels-last (H×W×C): its channels are in_shape[-1]
+    when: tuple = ()  # the conditions on network flags it exists under (Node.when)
 
     @property
     def args(self) -> list[Arg]:
@@ -75,6 +77,7 @@ class Step:
     aux: str | None = None
     shape: tuple = ()
     targets: tuple[str, ...] = ()  # several outputs (a fused conv): their node ids, in order
+    when: tuple = ()  # the conditions on network flags it runs under (Node.when)
 
 
 @dataclass
@@ -93,11 +96,14 @@ class ModulePlan:
     outputs_type: str | None = None
     # root only: `outputs` is an OrderedDict returned in training and eval (`outputs dict(...)`)
     outputs_dict: bool = False
+    # root only: (conditions, outputs) returned instead where the network flags say so
+    other_outputs: tuple = ()
     # a block read with `from a, b` (its further inputs, after `input`), or whose inner
     # values are read outside it (`from block.mid`: its further outputs, after `output`)
     extra_inputs: tuple[str, ...] = ()
     extra_outputs: tuple[str, ...] = ()
     extras: object = None  # root only: what a plan rewrite adds to the file (see .inference)
+    when: tuple = ()  # the conditions on network flags it exists under (ScopeInfo.when)
 
     @property
     def qualname(self) -> str:
@@ -108,12 +114,15 @@ def _fail(message: str, span=None, help=None):
     raise SpecError(Diagnostic(code="E701", message=message, span=span, help=help))
 
 
-def _inplace_ok(graph: Graph, nid: str) -> bool:
-    """A ReLU may overwrite its input if nothing else reads it and it is a fresh tensor."""
+def _inplace_ok(graph: Graph, nid: str, elsewhere: frozenset = frozenset()) -> bool:
+    """A ReLU may overwrite its input if nothing else reads it and it is a fresh tensor.
+    ``elsewhere``: (value, reader) pairs where the reader starts a structure the network
+    flags choose instead of the one the ReLU reads the value in (VGG's batch norm)."""
     (src,) = graph.nodes[nid].inputs
     data = graph.nodes[src]
     outputs = {graph.output, *graph.aux_outputs.values(), *(n for _, n in graph.returns)}
-    return data.op in FRESH_OUTPUT and len(graph.successors(src)) == 1 and src not in outputs
+    readers = [r for r in graph.successors(src) if (src, r) not in elsewhere]
+    return data.op in FRESH_OUTPUT and len(readers) == 1 and src not in outputs
 
 
 class _Planner:
@@ -121,6 +130,28 @@ class _Planner:
         self.g = graph
         self.scopes = graph.scopes
         self.order = {nid: i for i, nid in enumerate(graph.nodes)}
+        # a branch of an `if` on network flags ends with a value that stands for the one
+        # before it (.conditions.joins): a sequence goes on from either
+        # conditions are planned only with the structures they choose between (else a
+        # compile's nodes under a flag plan as they always did)
+        self.conditional = conditional = graph.holds_alternatives
+        self.joins = joins(graph) if conditional else {}
+        # conditions of a ReLU -> (value, reader) pairs of readers that do not run where it
+        # does: after an `if`, the first nodes of the branch not taken; in that branch, what
+        # follows the `if` (which then reads the branch's value instead)
+        self.elsewhere: dict[tuple, frozenset] = {}
+        for alt in graph.alternatives if conditional else ():
+            outer, entry = alt.when[:-1], alt.entry
+            first = {(entry, n.id) for n in alt.nodes if entry in n.inputs}
+            self.elsewhere[outer] = self.elsewhere.get(outer, frozenset()) | first
+            if alt.nodes and alt.taken == entry and alt.other in self.joins:
+                start = self.order[alt.nodes[0].id]
+                after = {
+                    (entry, r)
+                    for r in graph.successors(entry)
+                    if graph.nodes[r].when == outer and self.order[r] > start
+                }
+                self.elsewhere[alt.when] = self.elsewhere.get(alt.when, frozenset()) | after
         # Direct children (scope ids and node ids) of every scope, in creation order.
         self.members: dict[tuple, list] = {(): []}
         self.scope_nodes: dict[tuple, list[str]] = {(): []}
@@ -236,8 +267,9 @@ class _Planner:
             shape=tuple(data.shape),
             module=module,
             init=data.init if row.init else None,
-            inplace=op is Op.RELU and _inplace_ok(self.g, nid),
+            inplace=op is Op.RELU and _inplace_ok(self.g, nid, self.elsewhere.get(data.when, frozenset())),
             in_last=bool(data.inputs) and self.g.nodes[data.inputs[0]].channels_last,
+            when=data.when if self.conditional else (),
         )
 
     def scope(self, path: tuple, where: str) -> ModulePlan:
@@ -262,6 +294,7 @@ class _Planner:
             aux=info.aux,
             extra_inputs=tuple(extra_in),
             extra_outputs=tuple(extra_out),
+            when=info.when if self.conditional else (),
         )
         inner = {"block": "block", "unit": "block", "sequential": "sequential", "container": where}[kind]
         self._fill(plan, path, inner)
@@ -273,7 +306,8 @@ class _Planner:
             if kind == "node":
                 data = self.g.nodes[ref]
                 row = TORCH_OPS[data.op]
-                if row.module is None or row.inputs not in ("one", "alias") or data.inputs != (current,):
+                follows = data.inputs == (current,) or data.inputs == (self.joins.get(current),)
+                if row.module is None or row.inputs not in ("one", "alias") or not follows:
                     return False
                 current = ref
             else:
@@ -285,14 +319,14 @@ class _Planner:
                     sub_first, sub_out = self._boundary(ref, strict=False)
                 if (
                     sub_first is None
-                    or sub_first != current
+                    or sub_first not in (current, self.joins.get(current))
                     or self.scopes["/".join(ref)].kind not in ("block", "unit", "branch")
                 ):
                     return False
                 if self.scopes["/".join(ref)].kind == "branch" and not self._is_chain(ref, sub_first, sub_out):
                     return False
                 current = sub_out
-        return current == out
+        return out in (current, self.joins.get(current))
 
     def _fill(self, plan: ModulePlan, path: tuple, where: str) -> None:
         for kind, ref in self.members[path]:
@@ -319,6 +353,7 @@ class _Planner:
                         leaf=leaf,
                         aux=self.g.nodes[ref].aux if not plan.path else None,
                         shape=leaf.shape,
+                        when=leaf.when,
                     )
                 )
             else:
@@ -337,6 +372,7 @@ class _Planner:
                                 step.leaf,
                                 child.aux if not plan.path else None,
                                 step.shape,
+                                when=step.when,
                             )
                         )
                     child.steps = []
@@ -349,6 +385,7 @@ class _Planner:
                             aux=child.aux if not plan.path else None,
                             shape=tuple(self.g.nodes[child.output].shape),
                             targets=(child.output, *child.extra_outputs) if child.extra_outputs else (),
+                            when=child.when,
                         )
                     )
 
@@ -370,6 +407,7 @@ class _Planner:
         otype = g.outputs_type
         if g.returns:
             plan.outputs, plan.outputs_dict = g.returns, True
+            plan.other_outputs = g.other_returns
         elif aux:
             if otype is None:
                 plan.outputs_type = f"{g.network}Outputs"

@@ -135,6 +135,9 @@ def _fold_bare(p: ModulePlan, eps: dict, pairs: dict, alias: dict) -> None:
             and conv.module is not None
             and reads.get(conv.target) == 1
             and conv.target != p.output
+            # a batch norm under a network flag the conv is not under (VGG's) stays: the
+            # conv's weights must hold for either setting
+            and s.when == conv.when
             # a block's output BatchNorm stays: its parent refers to that node by id
             and (p.kind == "sequential" or s.target != p.output)
         )
@@ -146,9 +149,11 @@ def _fold_bare(p: ModulePlan, eps: dict, pairs: dict, alias: dict) -> None:
         eps[conv_path] = float(s.leaf.attrs["eps"])
         conv.leaf.attrs = {**conv.leaf.attrs, "bias": True, "folded_bn": True}
         if p.kind == "sequential":
-            identity = Leaf(s.leaf.name, s.leaf.node, Op.IDENTITY, {}, s.leaf.in_shape, s.leaf.shape, True)
+            identity = Leaf(
+                s.leaf.name, s.leaf.node, Op.IDENTITY, {}, s.leaf.in_shape, s.leaf.shape, True, when=s.leaf.when
+            )
             identities[id(s.leaf)] = identity
-            kept.append(Step(s.target, s.inputs, s.module, identity, s.aux, s.shape))
+            kept.append(Step(s.target, s.inputs, s.module, identity, s.aux, s.shape, when=s.when))
             continue
         removed.append(s.module)
         alias[s.target] = conv.target
@@ -218,7 +223,7 @@ def _open(p: ModulePlan, path: tuple[str, ...], index: dict) -> None:
         seq.kind = "container"
         at = next(i for i, s in enumerate(p.steps) if s.module == path[:k])
         inner = [
-            Step(s.target, s.inputs, path[:k] + s.module if s.module else None, s.leaf, s.aux, s.shape)
+            Step(s.target, s.inputs, path[:k] + s.module if s.module else None, s.leaf, s.aux, s.shape, when=s.when)
             for s in seq.steps
         ]
         seq.steps = []
@@ -275,6 +280,7 @@ def _fuse(p: ModulePlan) -> None:
             (name,),
             shape=(widths, *first.step.shape[1:]),
             targets=tuple(m.step.target for m in group),
+            when=first.step.when,
         )
         dropped |= {m.step.target for m in group[1:]}
     if not replaced:

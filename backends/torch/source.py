@@ -2,13 +2,20 @@
 network parameters the network class takes as arguments.
 
 Numeric parameters and the flag of ``zero_init_residual`` are read from the expressions
-lowering keeps (:mod:`.arguments`): no compile beyond the one emitted. A boolean parameter
-that chooses structure (``aux_logits``, ``transform_input``, VGG's ``batch_norm``) needs
-the structure it does not choose, which the one lowering does not build: the spec is
-compiled once more per such flag, flipped (googlenet: two), and when the flags are
-independent every combination follows from those (:func:`_combinations`); flags that
-interact (one changes shapes the other's layers see) are compiled in every combination,
-three of them at most. No torch import.
+lowering keeps (:mod:`.arguments`). A boolean parameter that chooses structure
+(``aux_logits``, ``transform_input``, VGG's ``batch_norm``, FCN's ``aux_loss``) is read
+from the structures lowering keeps for it: an ``if`` on flags outside block instances is
+lowered on both sides, the side not taken beside the graph
+(:class:`archlang.graph.model.Alternative`), and the class writes the choice as ``if``
+(:mod:`.conditions`). No compile beyond the one emitted, whatever the number of flags.
+
+What one compile cannot express falls back to compiling the flags' other values and
+merging the class texts (:func:`_flags_merged`): an ``if`` on a flag inside a block (U-Net's
+``batch_norm`` and ``padding``), a flag read other than by an ``if`` test (``input if
+padding ...``, ``bias=not batch_norm``), and a side that changes the shape after the
+``if``. When the flags are independent every combination follows from one compile with
+each flipped (:func:`_combinations`); flags that interact are compiled in every
+combination, three of them at most. No torch import.
 """
 
 from __future__ import annotations
@@ -19,17 +26,26 @@ from difflib import SequenceMatcher
 
 from archlang.compiler import Compiled, compile_spec
 from archlang.diagnostics import Diagnostic, SpecError
+from archlang.ops import Op
 
 from .arguments import flag_kinds, numeric_arguments, zero_init_flag
 from .codegen_init import initialize_weights, zero_init_norms
+from .conditions import flags_of, joins, with_alternatives
 from .emit import Emitter
-from .plan import plan
+from .plan import Leaf, ModulePlan, iter_plans, plan
 from .variants import merge_variants
 
 
-def _prepared(compiled: Compiled, rewrite=None):
-    root = plan(compiled.graph)
-    emitter = Emitter(rewrite(root) if rewrite else root, compiled.graph, compiled.templates)
+def _prepared(compiled: Compiled, rewrite=None, graph=None):
+    """(emitter, the network's description); ``graph``: the graph with the structures the
+    flags do not choose (:func:`.conditions.with_alternatives`), written as ``if``."""
+    conditional = graph is not None
+    graph = compiled.graph if graph is None else graph
+    root = plan(graph)
+    emitter = Emitter(rewrite(root) if rewrite else root, graph, compiled.templates)
+    if conditional:
+        emitter.conditional = True
+        emitter.describer.joins = joins(graph)
     return emitter, emitter.prepare()
 
 
@@ -224,32 +240,114 @@ def _attributes(init) -> set[str]:
     return {m for s in init for line in s.render("") for m in re.findall(r"self\.(\w+) = ", line)}
 
 
+def _conditional(compiled: Compiled, structural: list[str]):
+    """The graph with the structures the flags do not choose (:mod:`.conditions`), when
+    every flag that chooses structure is read only by ``if`` tests of the network body
+    that lowering kept both sides of; else None."""
+    g = compiled.graph
+    if not g.alternatives or not structural or not set(structural) <= g.symbolic_flags:
+        return None
+    full = with_alternatives(g)
+    if full is None or not (full.returns and full.outputs_when or full.other_returns):
+        return full
+    # `outputs dict(...)` under a flag: one `if` / `else` that both return (FCN's aux_loss)
+    ((when, _),) = full.other_returns if len(full.other_returns) == 1 else ((None, None),)
+    if when is None or not full.returns or not _complement(when, full.outputs_when):
+        return None
+    return full
+
+
+def _complement(a: tuple, b: tuple) -> bool:
+    """Whether conditions ``a`` and ``b`` are those of the two branches of one ``if``."""
+    return len(a) == len(b) > 0 and a[:-1] == b[:-1] and (a[-1] == ("not", b[-1]) or b[-1] == ("not", a[-1]))
+
+
+def _numbered_by_path(emitter: Emitter) -> bool:
+    """Whether the weight init names a module that an item under a flag renumbers: the
+    items of an ``nn.Sequential`` after one that exists only under a flag have other
+    numbers where it is absent, and an init written per module path would miss them."""
+    shifted = []
+    for p in iter_plans(emitter.root):
+        if p.kind == "sequential":
+            conditional = [i for i, c in enumerate(p.children) if c.when != p.when]
+            if conditional:
+                shifted += [".".join((*p.path, c.name)) for c in p.children[conditional[0] :]]
+    if not shifted:
+        return False
+    text = "\n".join(emitter.init_lines())
+    return any(f'"{path}' in text for path in shifted)
+
+
+def _tested(emitter: Emitter) -> set[str]:
+    """The flags the file tests: those over what the plan keeps (``--optimize`` drops the
+    aux heads, and with them ``aux_logits``)."""
+    root = emitter.root
+    whens = [c.when for p in iter_plans(root) for c in p.children]
+    whens += [s.when for p in iter_plans(root) for s in p.steps]
+    whens += [w for w, _ in root.other_outputs]
+    if root.outputs:
+        whens.append(emitter.graph.outputs_when)
+    return flags_of(whens)
+
+
+def _folds_under_flag(emitter: Emitter) -> bool:
+    """Whether the inference rewrite meets a batch norm under a flag: left unfolded (VGG's
+    ``batch_norm``; it folds only where the conv is under the same conditions) or folded
+    in a module that exists under a flag (FCN's aux head), which the converter's table of
+    folded pairs cannot leave out. The combinations are then written from their own
+    compiles."""
+    for p in iter_plans(emitter.root):
+        for c in p.children:
+            if not c.when:
+                continue
+            plans = list(iter_plans(c)) if isinstance(c, ModulePlan) else []
+            leaves = [c] if isinstance(c, Leaf) else [x for q in plans for x in q.children if isinstance(x, Leaf)]
+            if any(x.op is Op.BATCHNORM or x.attrs.get("folded_bn") for x in leaves):
+                return True
+            if any(q.kind == "fused" or "folded_from" in q.args for q in plans):
+                return True
+    return False
+
+
 def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
     """(source, network class name) for a compiled spec; ``rewrite``: a plan -> plan pass
     applied first (``--optimize``'s :func:`.rewrite.inference_plan`)."""
+    structural, zeroing = flag_kinds(compiled.graph)
+    full = _conditional(compiled, structural)
+    prepared = _prepared(compiled, rewrite, full) if full is not None else None
+    if prepared is not None and (_numbered_by_path(prepared[0]) or rewrite and _folds_under_flag(prepared[0])):
+        prepared = None
+    if prepared is not None:
+        emitter, root = prepared
+        arguments = numeric_arguments(full, emitter, root)
+        flags = [q for q in compiled.graph.params if q in structural and q in _tested(emitter)]
+        flags += _zero_init(full, emitter, zeroing)
+        taken = {q: slots for q, slots in arguments.items() if slots}
+        source, name = emitter.generate(root, taken, flags=flags)
+        _check_syntax(source, compiled)
+        return source, name
     emitter, root = _prepared(compiled, rewrite)
     arguments = numeric_arguments(compiled.graph, emitter, root)
-    structural, zeroing = flag_kinds(compiled.graph)
     merged = _flags_merged(compiled, rewrite, emitter, root, arguments, structural)
     if merged is None:
-        flags = _zero_init(compiled, emitter, zeroing)
+        flags = _zero_init(compiled.graph, emitter, zeroing)
         taken = {q: slots for q, slots in arguments.items() if slots}
         source, name = emitter.generate(root, taken, flags=flags)
     else:
         full, statements, flags, taken = merged  # full: the combination that has every class
         if full.zero_init is None:
-            flags = [*flags, *_zero_init(compiled, full, zeroing)]
+            flags = [*flags, *_zero_init(compiled.graph, full, zeroing)]
         params = compiled.graph.params or {}
         source, name = full.generate(root, dict.fromkeys(taken), statements, flags, params)
     _check_syntax(source, compiled)
     return source, name
 
 
-def _zero_init(compiled: Compiled, emitter: Emitter, flags: list[str]) -> list[str]:
+def _zero_init(graph, emitter: Emitter, flags: list[str]) -> list[str]:
     """Make the first of ``flags`` that zeroes batch norms the argument of
     ``_initialize_weights`` (``zero_init_residual``); [that flag] or []."""
     for flag in flags:
-        norms = zero_init_flag(compiled.graph, emitter.root, flag)
+        norms = zero_init_flag(graph, emitter.root, flag)
         if norms:
             emitter.zero_init = (norms, flag)
             return [flag]

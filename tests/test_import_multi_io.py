@@ -232,3 +232,13 @@ def test_identity_placeholders_leave_the_first_import_a_fixed_point():
     model = nn.Sequential(nn.Conv2d(3, 4, 1), Block(4), Block(4), nn.Identity())
     text = _exact(model, (3, 8, 8))
     assert "drop" not in text and "aa" not in text and '"3"' not in text, text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dla34", "hrnet_w18_small"])
+def test_timm_models_that_call_modules_with_several_tensors(name):
+    """dla34 (`DlaTree.forward(x, shortcut, children)`, recursive) and hrnet (stages take
+    and return lists of branches; fuse loops over `nn.ModuleList`s), at 3x128x128."""
+    timm = pytest.importorskip("timm")
+    text = _exact(timm.create_model(name, pretrained=False), (3, 128, 128))
+    assert " from x, " in text, text

@@ -54,7 +54,7 @@ def abstract(network: tree.Network) -> tree.Network:
     net.body = state.substitute(net.body)
     for a in net.aux:
         a.body = state.substitute(a.body)
-    net.blocks = list(net.blocks) + state.blocks
+    net.blocks = _called_first(list(net.blocks) + state.blocks, [net.body, *(a.body for a in net.aux)])
     roots = [net.body] + [a.body for a in net.aux] + [b for blk in net.blocks for b in blk.body]
     refs = tree.read_names(roots)
     for root in roots:
@@ -159,6 +159,37 @@ def _innermost_first(classes: list[str], inside: dict[str, set[str]], wired: set
     for c in classes:
         visit(c)
     return out
+
+
+def _called_first(blocks: list[tree.BlockDef], roots: list) -> list[tree.BlockDef]:
+    """``blocks`` in the order the network first calls them, each after the blocks its body
+    calls: an order that does not depend on how the classes were grouped (a class split
+    into ``Cls``, ``Cls_2`` comes back from a built spec as two classes)."""
+    by_name = {b.name: b for b in blocks}
+    out: list[tree.BlockDef] = []
+    seen: set[str] = set()
+
+    def visit(items: list) -> None:
+        stack = [iter(items)]
+        pending: list[str | None] = [None]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+                name = pending.pop()
+                if name is not None:
+                    out.append(by_name[name])
+                continue
+            if isinstance(item, tree.Call) and item.op in by_name and item.op not in seen:
+                seen.add(item.op)
+                stack.append(iter(by_name[item.op].body))
+                pending.append(item.op)
+            else:
+                stack.append(iter(walk(item)))
+                pending.append(None)
+
+    visit(roots)
+    return out + [b for b in blocks if b.name not in seen]
 
 
 def _by_height(instances: list[tree.Instance]) -> list[list[tree.Instance]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ..analysis.params import STATEFUL
 from ..ops import CALLABLE_OPS
+from .chains import canonical_reads
 from .nesting import _fills_gap
 from .tree import Call, Group, If, Instance, Network, Repeat, Seq, read_names
 
@@ -27,6 +28,7 @@ _FREE_OPS = frozenset(name for name, op in CALLABLE_OPS.items() if op not in STA
 
 
 def canonical_network(net: Network) -> Network:
+    canonical_reads(net)
     refs = read_names([net.body, *(b for blk in net.blocks for b in blk.body)])
     anchors = {a.anchor for a in net.aux}
     net.body.items[:] = canonical(net.body.items, anchors | refs)

@@ -19,6 +19,8 @@ def record(tracer: fx.Tracer, m, args, kwargs, into: dict) -> None:
         name = tracer.path_of_module(m)
     except NameError:  # a module outside the hierarchy: fx refuses it itself
         return
+    if tracer.is_leaf_module(m, name):  # one op: its input is the value it reads
+        return
     n = tracer.num_calls.get(name, 0)
     key = f"{name}@{n}" if n else name
     try:

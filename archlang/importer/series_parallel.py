@@ -16,8 +16,9 @@ in (``nn_module_stack``). :func:`build` then
    every path to it passes through.
 
 A DAG that is not series-parallel is written with named values instead (:func:`_wired`:
-``from``, bare merges); a scope with several inputs or outputs and a module with weights
-called twice are E724.
+``from``, bare merges). A scope with several inputs or outputs (:func:`wire_scope`) is an
+instance with named inputs (a block ``from x, skip``) whose further outputs the enclosing
+scope reads by path (aliases: ``from two.relu``); a module with weights called twice is E724.
 """
 
 from __future__ import annotations
@@ -187,8 +188,9 @@ def scope_locals(
         else:  # a block `from x, skip` whose further outputs are read by name (`from blk.b`)
             wanted = [next((name for u, name in scope_args if u == v), "x") for v in sub_inputs]
             body, names, inner, main = wire_scope(sub, sub_inputs, wanted, outputs)
+        container = scope.container and not names  # a block, never an inline sequence
         instance = Instance(
-            cls=scope.cls, path=scope.path, body=Seq(body), label=label, container=scope.container, inputs=names
+            cls=scope.cls, path=scope.path, body=Seq(body), label=label, container=container, inputs=names
         )
         graph.locals[main] = Local(
             main, sub_inputs, item=instance, label_path=label_path if label else (), nest=label_path[:-1]

@@ -102,6 +102,14 @@ _FOUND = [  # minimal specs hypothesis found (kept as fast cases)
     "block B0(c: int) {\n  a: conv2d(c, 3, padding=1)\n  b: conv2d(c, 1) from input\n  s: add from a, b\n"
     "  relu\n}\nnetwork Dag {\n  input 1x6x6\n  v0: relu from input\n  v1: relu from input\n"
     "  v2: add from input, v0\n  v3: B0(1) from v0\n  v4: concat from v1, v2, v3\n}\n",
+    # `outputs dict` read `v0` while its last `relu` moved out of it (a wrong output)
+    "block B0(c: int) {\n  a: conv2d(c, 3, padding=1)\n  b: conv2d(c, 1) from input\n  s: add from a, b\n"
+    "  relu\n}\nnetwork Dag {\n  input 4x9x9\n  v0: B0(5) from input\n  v1: sigmoid from v0\n"
+    '  outputs dict(out, "side" = v0)\n}\n',
+    # a block of two inputs whose own value nothing reads, only its inner `a` (was E724)
+    "block Fuse(c: int) from x, skip {\n  a: conv2d(c, 1)\n  b: conv2d(c, 3, padding=1) from skip\n"
+    "  cat: concat from a, b, skip\n  relu\n}\nnetwork Dag {\n  input 3x11x11\n  v0: relu from input\n"
+    "  v1: Fuse(1) from input, v0\n  v2: relu from v1.a\n  v3: concat from v0, v2\n}\n",
 ]
 
 
@@ -115,7 +123,7 @@ def test_law_on_found_dag_specs(text):
 
 @pytest.mark.slow
 @settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(dag_specs(dict_outputs=False).filter(lambda t: "Fuse(" not in t))
+@given(dag_specs())  # with blocks of two inputs (`Fuse from a, b`, `from v3.a`) and `outputs dict`
 def test_law_on_dag_specs(text):
     """build(S) -> import -> T compiles, loads strictly, equal outputs and analyses."""
     outcome = import_law.check(text)

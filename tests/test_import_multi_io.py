@@ -143,7 +143,7 @@ def test_a_block_called_with_the_network_input_and_a_value_inside_another_block(
             self.conv, self.proj = nn.Conv2d(4, 8, 1), nn.Conv2d(3, 8, 1)
 
         def forward(self, x, y):
-            return self.conv(x) + self.proj(y)
+            return self.proj(y) + self.conv(x)  # reads y first: the inputs follow the signature
 
     class Net(nn.Module):
         def __init__(self):

@@ -30,6 +30,7 @@ _FREE_OPS = frozenset(name for name, op in CALLABLE_OPS.items() if op not in STA
 def canonical_network(net: Network) -> Network:
     canonical_reads(net)
     refs = read_names([net.body, *(b for blk in net.blocks for b in blk.body)])
+    refs |= {part for _, path in net.returns for part in path.split(".")}  # `outputs dict` reads them too
     anchors = {a.anchor for a in net.aux}
     net.body.items[:] = canonical(net.body.items, anchors | refs)
     for block in net.blocks:

@@ -14,13 +14,15 @@ import inspect
 import torch.fx as fx
 
 
-def record(tracer: fx.Tracer, m, args, kwargs, into: dict) -> None:
+def record(tracer: fx.Tracer, m, args, kwargs, into: dict) -> str | None:
+    """Keep the tensors passed to this call of ``m``; returns the call's key (None for a
+    leaf, whose op reads its input anyway)."""
     try:
         name = tracer.path_of_module(m)
     except NameError:  # a module outside the hierarchy: fx refuses it itself
-        return
-    if tracer.is_leaf_module(m, name):  # one op: its input is the value it reads
-        return
+        return None
+    if tracer.is_leaf_module(m, name):
+        return None
     n = tracer.num_calls.get(name, 0)
     key = f"{name}@{n}" if n else name
     try:
@@ -35,6 +37,14 @@ def record(tracer: fx.Tracer, m, args, kwargs, into: dict) -> None:
         else:
             passed.extend((node, f"{param}_{k}") for k, node in enumerate(nodes))
     into[key] = passed
+    return key
+
+
+def returned(key: str | None, value, into: dict) -> None:
+    """Keep the tensors a call returned: one its caller drops is still computed (a block
+    returns it), so it is no dead layer."""
+    if key is not None:
+        into[key] = _proxied(value)
 
 
 def _proxied(value) -> list[fx.Node]:

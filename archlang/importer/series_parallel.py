@@ -142,13 +142,18 @@ def relative(path: str, base: str, what: str) -> tuple[str, ...]:
 
 
 def scope_locals(
-    elems: list[Elem], depth: int, chain: tuple[Scope, ...], used_outside, same: dict[int, int] | None = None
+    elems: list[Elem],
+    depth: int,
+    chain: tuple[Scope, ...],
+    used_outside,
+    same: dict[int, int] | None = None,
+    results: dict[str, list[int]] | None = None,
 ) -> ScopeGraph:
     """The elements of scope ``chain`` (all of ``elems`` lie inside it), child scopes
     collapsed to one :class:`Local` holding an :class:`Instance`. ``used_outside(i, ids)``:
     is value ``i`` read by an element not in ``ids``, or returned? ``same``: the values of
-    dropped identities (a call's arguments may be one)."""
-    same = same or {}
+    dropped identities (a call's arguments may be one); ``results``: what each call returned."""
+    same, results = same or {}, results or {}
     graph = ScopeGraph(chain)
     base = chain[-1].path if chain else ""
     children: dict[str, list[Elem]] = {}
@@ -167,6 +172,7 @@ def scope_locals(
         scope_args = tuple((same.get(v, v), name) for v, name in scope.args)
         sub_inputs = _ordered_inputs(scope_args, members, ids)
         outputs = sorted(i for i in ids if used_outside(i, ids))
+        outputs = _with_dropped_results(members, outputs, [same.get(v, v) for v in results.get(scope.key, ())], ids)
         what = f"`{scope.path}` ({scope.cls})"
         if not sub_inputs or not outputs:
             raise problem(
@@ -175,7 +181,7 @@ def scope_locals(
                 "read a tensor and produce one",
                 "only modules that read and return tensors can be imported",
             )
-        sub = scope_locals(members, depth + 1, (*chain, scope), used_outside, same)
+        sub = scope_locals(members, depth + 1, (*chain, scope), used_outside, same, results)
         label_path = relative(scope.path, base, what)
         if scope.key != scope.path and scope.has_state:
             raise problem("E724", f"{what} is called more than once: archlang layers cannot share weights")
@@ -199,6 +205,23 @@ def scope_locals(
             if v != main:
                 graph.locals[v] = Local(v, [main], alias=inner[v])
     return graph
+
+
+def _with_dropped_results(members: list[Elem], outputs: list[int], returned: list[int], ids: set[int]) -> list[int]:
+    """``outputs`` and the values the call returned that its caller drops and no output
+    needs (a block's own value when only ``blk.a`` is read): they are computed all the
+    same, so the block returns them rather than refusing them as dead layers."""
+    inputs = {e.id: e.inputs for e in members}
+    needed: set[int] = set()
+    stack = list(outputs)
+    while stack:
+        v = stack.pop()
+        if v in needed or v not in ids:
+            continue
+        needed.add(v)
+        stack.extend(inputs[v])
+    extra = [v for v in dict.fromkeys(returned) if v in ids and v not in needed]
+    return sorted({*outputs, *extra}) if outputs else outputs
 
 
 def _ordered_inputs(args: tuple[tuple[int, str], ...], members: list[Elem], ids: set[int]) -> list[int]:
@@ -584,12 +607,17 @@ def _branch(items: list):
 
 
 def build(
-    elems: list[Elem], main: int, aux_outputs: list[int], returns: list[int] | None = None
+    elems: list[Elem],
+    main: int,
+    aux_outputs: list[int],
+    returns: list[int] | None = None,
+    results: dict[str, list[int]] | None = None,
 ) -> tuple[Seq, list[Aux], dict]:
     """The network body and aux heads; ``aux_outputs`` are the values of the other outputs.
     Returns also each aux output's head label. With ``returns`` (the values of an
     OrderedDict, in order) the body is wired to each and the third result is each one's
-    path (``outputs dict(out = head.conv, ...)``)."""
+    path (``outputs dict(out = head.conv, ...)``). ``results``: the values each module call
+    returned (by ``nn_module_stack`` key), read or not."""
     elems, same = _without_identities(elems)
     main, aux_outputs = same.get(main, main), [same.get(v, v) for v in aux_outputs]
     returns = None if returns is None else [same.get(v, v) for v in returns]
@@ -604,7 +632,7 @@ def build(
     def used_outside(i: int, ids: set[int]) -> bool:
         return i in returned or any(r not in ids for r in readers.get(i, ()))
 
-    root = scope_locals(elems, 0, (), used_outside, same)
+    root = scope_locals(elems, 0, (), used_outside, same, results)
     emitted: set[int] = set()
     if returns:
         sinks = list(dict.fromkeys(returns))

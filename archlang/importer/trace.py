@@ -33,10 +33,13 @@ class _Tracer(fx.Tracer):
     def __init__(self, autowrap: tuple):
         super().__init__(autowrap_functions=autowrap)
         self.call_args: dict[str, list] = {}  # module call -> the tensors passed (calls.py)
+        self.call_returns: dict[str, list] = {}  # and those it returned
 
     def call_module(self, m, forward, args, kwargs):
-        calls.record(self, m, args, kwargs, self.call_args)
-        return super().call_module(m, forward, args, kwargs)
+        key = calls.record(self, m, args, kwargs, self.call_args)
+        out = super().call_module(m, forward, args, kwargs)
+        calls.returned(key, out, self.call_returns)
+        return out
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         return opmap.is_leaf_class(type(m))
@@ -77,7 +80,7 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
                 f"the module's forward takes several tensors ({', '.join(inputs)}): archlang networks take one input",
             )
         converter = _Converter(module, graph, helpers)
-        converter.call_args = tracer.call_args
+        converter.call_args, converter.call_returns = tracer.call_args, tracer.call_returns
         converter.precheck()
         inplace.check(graph, module, converter.functions)
         refusals.same_in_eval(graph, _Tracer((*_autowrap(), *helpers)), module)
@@ -205,11 +208,13 @@ class _Converter:
             elif node.op == "output":
                 output = node.args[0]
         main, aux, typename = self._outputs(output)
+        kept = getattr(self, "call_returns", {})
+        results = {k: [v for n in nodes if isinstance(v := self.values.get(n), int)] for k, nodes in kept.items()}
         if typename == "dict":  # an OrderedDict of named values
-            body, heads, paths = build(self.elems, main, [], returns=[v for _, v in self._fields])
+            body, heads, paths = build(self.elems, main, [], returns=[v for _, v in self._fields], results=results)
             returns = tuple((f, ".".join(paths[v])) for f, v in self._fields)
             return Network(name=name, input_shape=input_shape, body=body, returns=returns)
-        body, heads, labels = build(self.elems, main, [v for _, v in aux])
+        body, heads, labels = build(self.elems, main, [v for _, v in aux], results=results)
         outputs = None
         if typename is not None:
             outputs = (typename, tuple((f, labels[v] if v in labels else "logits") for f, v in self._fields))

@@ -196,6 +196,41 @@ def test_a_network_returning_an_ordered_dict():
     assert 'outputs dict(out = head, "aux" = side, feat = stem)' in text, text
 
 
+def test_a_backbone_returning_a_dict_of_stages_and_a_network_returning_a_dict():
+    """torchvision's segmentation layout: an `IntermediateLayerGetter` returns an
+    OrderedDict of two stages (a block whose further output is read as `backbone.layer2`),
+    the heads' outputs are returned as an OrderedDict."""
+    from torchvision.models._utils import IntermediateLayerGetter
+
+    class Body(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 3, padding=1)
+            self.layer1 = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.ReLU())
+            self.layer2 = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+            self.layer3 = nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU())
+            self.fc = nn.Linear(16, 10)  # left out by the getter
+
+    class Seg(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = IntermediateLayerGetter(Body(), {"layer2": "aux", "layer3": "out"})
+            self.classifier = nn.Sequential(nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 1))
+            self.aux_classifier = nn.Conv2d(8, 3, 1)
+
+        def forward(self, x):
+            features = self.backbone(x)
+            out = collections.OrderedDict()
+            out["out"] = self.classifier(features["out"])
+            out["aux"] = self.aux_classifier(features["aux"])
+            return out
+
+    text = _exact(Seg(), (3, 16, 16))
+    assert "block IntermediateLayerGetter from x {" in text and "backbone: IntermediateLayerGetter" in text, text
+    assert "aux_classifier: conv2d(3, 1) from backbone.layer2" in text, text
+    assert 'outputs dict(out = classifier, "aux" = aux_classifier)' in text, text
+
+
 def test_a_network_returning_a_plain_tuple_is_refused_with_the_dict_spelling():
     class Net(nn.Module):
         def __init__(self):

@@ -270,7 +270,7 @@ def test_identity_placeholders_leave_the_first_import_a_fixed_point():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["dla34", "hrnet_w18_small"])
+@pytest.mark.parametrize("name", ["dla34", "dla60", "hrnet_w18_small"])
 def test_timm_models_that_call_modules_with_several_tensors(name):
     """dla34 (`DlaTree.forward(x, shortcut, children)`, recursive) and hrnet (stages take
     and return lists of branches; fuse loops over `nn.ModuleList`s), at 3x128x128."""

@@ -28,7 +28,11 @@ from dataclasses import dataclass, field
 from archlang.diagnostics import Diagnostic, SpecError
 from archlang.importer.tree import Aux, Call, Group, Instance, Seq
 
+from ..analysis.params import STATEFUL
+from ..ops import CALLABLE_OPS
 from . import nesting
+
+_STATEFUL = frozenset(op.value for op in STATEFUL)
 
 INPUT = 0
 CONTAINERS = {"Sequential", "ModuleList", "ModuleDict"}  # exact torch.nn container classes
@@ -299,7 +303,7 @@ def decompose(
         if err.diagnostics[0].code != "E724" or wired is None:
             raise
         items = _wired(graph, source, sink, emitted, top=wired)[0]
-    leftover = [x for x in graph.locals.values() if x.id not in emitted and x.label_path]
+    leftover = _dead(graph, emitted)
     if leftover and graph.chain:
         raise problem(
             "E724",
@@ -320,7 +324,7 @@ def wire_scope(
     value its last item makes (the module's own value)."""
     emitted: set[int] = set()
     items, paths, names, last = _wired(graph, sources, sinks, emitted, top=False, wanted=wanted)
-    leftover = [x for x in graph.locals.values() if x.id not in emitted and x.label_path]
+    leftover = _dead(graph, emitted)
     if leftover:
         raise problem(
             "E724",
@@ -548,6 +552,19 @@ def _plain(name: str) -> bool:
     return name.isascii() and name.isidentifier() and name not in KEYWORDS and name != "input"
 
 
+def _dead(graph: ScopeGraph, emitted: set[int]) -> list[Local]:
+    """The named layers nothing reads (E724), leaving out layers without weights: a result
+    computed and dropped (timm's DlaTree pools a value a deeper tree ignores) changes no
+    output and no key, so the spec leaves it out."""
+    return [
+        x
+        for x in graph.locals.values()
+        if x.id not in emitted
+        and x.label_path
+        and not (isinstance(x.item, Call) and x.item.op not in _STATEFUL and x.item.op in CALLABLE_OPS)
+    ]
+
+
 def _check_labels(items: list, graph: ScopeGraph) -> None:
     """Two layers of one scope with the same name (a container's children called in
     different branches) cannot both keep their keys."""
@@ -646,7 +663,7 @@ def build(
             anchor, head = _aux_head(root, value, emitted, body)
             heads.append((anchor, head))
             labels[value] = head.label
-    unused = [x for x in root.locals.values() if x.id not in emitted and x.label_path]
+    unused = _dead(root, emitted)
     if unused:
         raise problem(
             "E724",

@@ -161,6 +161,12 @@ def _innermost_first(classes: list[str], inside: dict[str, set[str]], wired: set
     return out
 
 
+def _arity(inst: tree.Instance) -> tuple[str, ...]:
+    """What a block's instances must share: the names of several inputs (one input is
+    ``x``, declared or not)."""
+    return inst.inputs if len(inst.inputs) > 1 else ()
+
+
 def _called_first(blocks: list[tree.BlockDef], roots: list) -> list[tree.BlockDef]:
     """``blocks`` in the order the network first calls them, each after the blocks its body
     calls: an order that does not depend on how the classes were grouped (a class split
@@ -265,7 +271,7 @@ class _State:
         groups: list[list[int]] = []
         for i in range(len(instances)):
             for group in groups:
-                if instances[group[0]].inputs != instances[i].inputs:
+                if _arity(instances[group[0]]) != _arity(instances[i]):
                     continue  # a block's body reads its inputs by name
                 if self._unify([bodies[j] for j in group + [i]]) is not None:
                     group.append(i)
@@ -273,7 +279,7 @@ class _State:
             else:
                 groups.append([i])
         for group in groups:
-            inputs = instances[group[0]].inputs
+            inputs = next((instances[j].inputs for j in group if instances[j].inputs), ())
             if len(group) < 2 and not inputs:
                 continue
             template, params = self._unify([bodies[j] for j in group])

@@ -75,11 +75,13 @@ def _inner(item, refs: frozenset | set = frozenset()) -> None:
     elif isinstance(item, Instance):
         item.body.items[:] = canonical(item.body.items, refs)
     elif isinstance(item, Group):
-        for branch in item.branches:
+        for k, branch in enumerate(item.branches):
             if isinstance(branch, Seq) and branch.label is None:
                 branch.items[:] = canonical(branch.items, refs)
-            else:
-                _inner(branch, refs)
+            else:  # a branch that is one inline sequence: its edge layers join the branch
+                level = canonical([branch], refs)
+                if len(level) > 1:
+                    item.branches[k] = Seq(level)
     elif isinstance(item, If):
         item.then[:] = canonical(item.then, refs)
         item.orelse[:] = canonical(item.orelse, refs)

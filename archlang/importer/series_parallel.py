@@ -192,10 +192,17 @@ def scope_locals(
         label = None if scope.key != scope.path else label_path[-1]
         names: tuple[str, ...] = ()
         inner: dict[int, tuple[str, ...]] = {}
+        body = None
         if len(sub_inputs) == 1 and len(outputs) == 1:
-            body = decompose(sub, sub_inputs[0], outputs[0], wired=False)
-            main = outputs[0]
-        else:  # a block `from x, skip` whose further outputs are read by name (`from blk.b`)
+            try:
+                body, main = decompose(sub, sub_inputs[0], outputs[0]), outputs[0]
+            except SpecError as err:
+                if err.diagnostics[0].code != "E724":
+                    raise
+        if body is None:
+            # named values: a block `from x, skip` whose further outputs are read by name
+            # (`from blk.b`); one input too (an inline sequence would be built as an
+            # nn.ModuleDict run by its owner, whose re-import reads its layers from outside)
             wanted = [next((name for u, name in scope_args if u == v), "x") for v in sub_inputs]
             body, names, inner, main = wire_scope(sub, sub_inputs, wanted, outputs)
         container = scope.container and not names  # a block, never an inline sequence
@@ -247,8 +254,8 @@ def decompose(
     graph: ScopeGraph, source: int, sink: int, emitted: set[int] | None = None, wired: bool | None = None
 ) -> list:
     """The items that compute ``sink`` from ``source`` in ``graph``: series-parallel
-    nesting where the dataflow is one, else (``wired`` not None) named values
-    (:func:`_wired`; ``wired``: ``source`` is the network's input, ``from input``)."""
+    nesting where the dataflow is one, else E724, or with ``wired`` (the network's body,
+    ``source`` its input) named values (:func:`_wired`)."""
     idom: dict[int, int] = {source: source}
     depth: dict[int, int] = {source: 0}
 
@@ -347,11 +354,10 @@ def _wired(
     """The items that compute ``sinks`` from ``sources`` in trace order, each reading the
     value before it or, with ``from``, the named values it reads (any DAG). A value read by
     name is its layer's label (a parameter-free layer without one gets a free name, after
-    its op). Inputs: the network's is ``input``; a module's declared inputs (``wanted``: a
-    block ``from x, skip``) go by those names; else the scope's one input is a labelled
-    ``identity`` first (inside an inline sequence ``input`` would be the network's). A
-    module's further outputs (aliases) are read as ``label.path``. Returns the items, the
-    sinks' paths, the inputs' names and the value of the last item."""
+    its op). Inputs: a module's (``wanted``: a block ``from x, skip``) go by those names, the
+    network's (``top``) is ``input``. A module's further outputs (aliases) are read as
+    ``label.path``. Returns the items, the sinks' paths, the inputs' names and the value of
+    the last item."""
     sources = [sources] if isinstance(sources, int) else list(sources)
     sinks = [sinks] if isinstance(sinks, int) else list(sinks)
     needed: set[int] = set()
@@ -404,10 +410,8 @@ def _wired(
         # the torch back end's forward calls its first input `x` (a re-import reads that)
         names = tuple(free("x" if k == 0 else _python_name(w)) for k, w in enumerate(wanted))
         by_name.update({s: (n,) for s, n in zip(sources, names)})
-    elif sources[0] in named:
-        by_name[sources[0]] = ("input",) if top else (free("x_in"),)
-        if not top:
-            out.append(Call("identity", label=by_name[sources[0]][0], named=True))
+    else:  # the network's own input
+        by_name[sources[0]] = ("input",)
     groups: dict[int, Group] = {}
     freed: set[int] = set()  # parameter-free layers named here: they may sit outside their container
     for v in order:
@@ -421,6 +425,10 @@ def _wired(
         if isinstance(item, Instance) and item.inputs and item.label is None:
             item.label = free(_snake(item.cls))  # a block call read by name (`from x, skip`)
             local.nest = ()
+        if isinstance(item, Instance) and v in named and not item.inputs and not item.container:
+            # read by name, an inline sequence that is no chain would be built as an
+            # nn.ModuleDict run by its owner (a re-import reads its last layer instead)
+            item.inputs = ("x",)
         if isinstance(item, Call) and item.label is None:
             freed.add(v)
         if v in named:

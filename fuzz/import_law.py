@@ -146,6 +146,11 @@ def check(text: str, fixed_point: bool = False, seed: int = 1) -> Outcome:
         x = torch.randn(2, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
             expected, got = model(x), built(x)
+        if isinstance(expected, dict):  # `outputs dict(...)`: the same keys, in order, each equal
+            if not isinstance(got, dict) or list(got) != list(expected):
+                return Outcome("fail", f"outputs: {type(got).__name__} {list(got)}, expected {list(expected)}")
+            expected = torch.cat([t.flatten() for t in expected.values()])
+            got = torch.cat([t.flatten() for t in got.values()])
         if got.shape != expected.shape:
             return Outcome(
                 "fail", f"outputs: shape {tuple(got.shape)}, expected {tuple(expected.shape)}", None, imported

@@ -214,17 +214,24 @@ def test_unused_layer_is_refused():
     assert diag.code == "E724" and "`unused` runs but its result is not used" in diag.message
 
 
-def test_module_with_two_inputs_is_refused():
+def test_module_with_weights_called_twice_with_two_inputs_is_refused():
+    """Two inputs are a block `from x, b` (tests/test_import_multi_io.py); shared weights
+    still have no spelling."""
+
     class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+
         def forward(self, a, b):
-            return a + b
+            return self.conv(a) + b
 
     def forward(s, x):
-        y = s.conv(x)
+        y = s.two(s.conv(x), x)
         return s.two(y, x)
 
     diag = _error(_Net(forward, conv=nn.Conv2d(3, 3, 1), two=Two()))
-    assert diag.code == "E724" and "`two` (Two) reads 2 tensors and returns 1 tensor" in diag.message
+    assert diag.code == "E724" and "two.conv (torch.nn.Conv2d) is called 2 times" in diag.message
 
 
 def test_several_model_inputs_are_refused():

@@ -196,7 +196,7 @@ def test_initialised_lazy_module_round_trips():
 @pytest.mark.parametrize(
     ("forward", "what"),
     [
-        (lambda s, x: {"out": s.a(x)}, "returns a dict"),
+        (lambda s, x: {0: s.a(x)}, "returns a dict with the key 0"),
         (lambda s, x: (s.a(x), s.b(x)), "returns a tuple"),
         (lambda s, x: [s.a(x)], "returns a list"),
         (lambda s, x: x, "something other than a layer's output"),

@@ -45,14 +45,16 @@ def abstract(network: tree.Network) -> tree.Network:
     _collect(net.body, by_class, inside, [])
     for a in net.aux:  # an aux head's body is the head's scope, labelled by the `aux` line
         _collect(a.body, by_class, inside, [], head=True)
-    order = _innermost_first([c for c, insts in by_class.items() if len(insts) > 1], inside)
+    wired = {c for c, insts in by_class.items() if any(i.inputs for i in insts)}  # a block even alone
+    order = _innermost_first([c for c, insts in by_class.items() if len(insts) > 1 or c in wired], inside, wired)
     state = _State(net)
     for cls in order:
-        state.abstract_class(cls, by_class[cls])
+        for instances in _by_height(by_class[cls]) if cls in inside.get(cls, ()) else [by_class[cls]]:
+            state.abstract_class(cls, instances)
     net.body = state.substitute(net.body)
     for a in net.aux:
         a.body = state.substitute(a.body)
-    net.blocks = list(net.blocks) + state.blocks
+    net.blocks = _called_first(list(net.blocks) + state.blocks, [net.body, *(a.body for a in net.aux)])
     roots = [net.body] + [a.body for a in net.aux] + [b for blk in net.blocks for b in blk.body]
     refs = tree.read_names(roots)
     for root in roots:
@@ -67,18 +69,61 @@ def abstract(network: tree.Network) -> tree.Network:
 _FUNCTIONAL_IN_BLOCKS = frozenset(op.value for op in MODULE_AT_ROOT - MODULE_ALWAYS)
 
 
-def _unnamed_pools(item):
-    """``item`` (a new tree) with the pools of :data:`_FUNCTIONAL_IN_BLOCKS` unlabelled."""
-    if isinstance(item, tree.Call) and item.op in _FUNCTIONAL_IN_BLOCKS and item.label is not None and not item.named:
-        return tree.Call(item.op, item.args, item.kwargs, None, item.source, item.reads)
+def _unnamed_pools(item, renames: dict[str, str] | None = None):
+    """``item`` (a new tree) with the pools of :data:`_FUNCTIONAL_IN_BLOCKS` unlabelled; a
+    pool read by name takes the name a re-import gives it (``renames``: old -> new, see
+    :func:`_pool_names`), and the reads follow."""
+    renames = _pool_names(item) if renames is None else renames
+    reads = _renamed(getattr(item, "reads", ()), renames)
+    if isinstance(item, tree.Call):
+        if item.op in _FUNCTIONAL_IN_BLOCKS and item.label is not None and not item.named:
+            return tree.Call(item.op, item.args, item.kwargs, None, item.source, reads)
+        if item.label in renames and item.named and item.op in _FUNCTIONAL_IN_BLOCKS or reads != item.reads:
+            call = tree.Call(item.op, item.args, item.kwargs, item.label, item.source, reads, item.named)
+            call.label = renames.get(item.label, item.label) if item.named else item.label
+            return call
+        return item
     if isinstance(item, tree.Seq):
-        seq = tree.Seq([_unnamed_pools(x) for x in item.items], item.label, item.reads)
+        seq = tree.Seq([_unnamed_pools(x, renames) for x in item.items], item.label, reads)
         if getattr(item, "nest", False):
             seq.nest = True
         return seq
     if isinstance(item, tree.Group):
-        return tree.Group(item.mode, [_unnamed_pools(b) for b in item.branches], item.label, item.reads)
+        return tree.Group(item.mode, [_unnamed_pools(b, renames) for b in item.branches], item.label, reads)
+    if isinstance(item, tree.Instance) and renames:
+        body = tree.Seq([_unnamed_pools(x, renames) for x in item.body.items], item.body.label)
+        return tree.Instance(item.cls, item.path, body, item.label, item.container, reads, item.inputs)
     return item
+
+
+def _pool_names(body) -> dict[str, str]:
+    """A pool of a block body that another layer reads by name is a function call in the
+    built block (no module, no name): a re-import names it after its op (``maxpool``,
+    ``maxpool_2``), so the first import does too."""
+    items = body.items if isinstance(body, tree.Seq) else []
+    pools = [x for x in items if isinstance(x, tree.Call) and x.op in _FUNCTIONAL_IN_BLOCKS and x.named and x.label]
+    if not pools:
+        return {}
+    taken = {x.label for x in items if getattr(x, "label", None) and x not in pools}
+    renames = {}
+    for pool in pools:
+        name, k = pool.op, 2
+        while name in taken:
+            name, k = f"{pool.op}_{k}", k + 1
+        taken.add(name)
+        if name != pool.label:
+            renames[pool.label] = name
+    return renames
+
+
+def _renamed(reads: tuple[str, ...], renames: dict[str, str]) -> tuple[str, ...]:
+    if not renames:
+        return reads
+    out = []
+    for ref in reads:
+        head, dot, rest = ref.partition(".")
+        out.append(renames.get(head, head) + dot + rest)
+    return tuple(out)
 
 
 def _collect(item, by_class: dict, inside: dict, stack: list[str], head: bool = False) -> None:
@@ -93,11 +138,12 @@ def _collect(item, by_class: dict, inside: dict, stack: list[str], head: bool = 
         _collect(child, by_class, inside, stack)
 
 
-def _innermost_first(classes: list[str], inside: dict[str, set[str]]) -> list[str]:
+def _innermost_first(classes: list[str], inside: dict[str, set[str]], wired: set[str] = frozenset()) -> list[str]:
     """The classes to abstract, each after every class nested in it; one that contains
-    itself (directly or through others) is left out."""
+    itself (directly or through others) is left out, unless its calls read several tensors
+    (``wired``: no inline spelling; :func:`_by_height` makes a block per depth)."""
     chosen = set(classes)
-    recursive = {c for c in classes if c in inside.get(c, set())}
+    recursive = {c for c in classes if c in inside.get(c, set()) and c not in wired}
     out: list[str] = []
     done: set[str] = set()
 
@@ -113,6 +159,59 @@ def _innermost_first(classes: list[str], inside: dict[str, set[str]]) -> list[st
     for c in classes:
         visit(c)
     return out
+
+
+def _arity(inst: tree.Instance) -> tuple[str, ...]:
+    """What a block's instances must share: the names of several inputs (one input is
+    ``x``, declared or not)."""
+    return inst.inputs if len(inst.inputs) > 1 else ()
+
+
+def _called_first(blocks: list[tree.BlockDef], roots: list) -> list[tree.BlockDef]:
+    """``blocks`` in the order the network first calls them, each after the blocks its body
+    calls: an order that does not depend on how the classes were grouped (a class split
+    into ``Cls``, ``Cls_2`` comes back from a built spec as two classes)."""
+    by_name = {b.name: b for b in blocks}
+    out: list[tree.BlockDef] = []
+    seen: set[str] = set()
+
+    def visit(items: list) -> None:
+        stack = [iter(items)]
+        pending: list[str | None] = [None]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+                name = pending.pop()
+                if name is not None:
+                    out.append(by_name[name])
+                continue
+            if isinstance(item, tree.Call) and item.op in by_name and item.op not in seen:
+                seen.add(item.op)
+                stack.append(iter(by_name[item.op].body))
+                pending.append(item.op)
+            else:
+                stack.append(iter(walk(item)))
+                pending.append(None)
+
+    visit(roots)
+    return out + [b for b in blocks if b.name not in seen]
+
+
+def _by_height(instances: list[tree.Instance]) -> list[list[tree.Instance]]:
+    """The instances of a class that contains itself (timm's ``DlaTree``), innermost
+    first: those holding no instance of the class, then those holding only those, ...;
+    each height gets its own blocks, so no block calls itself."""
+    cls = instances[0].cls
+
+    def height(item) -> int:
+        below = max((height(c) for c in walk(item)), default=-1)
+        return below + 1 if isinstance(item, tree.Instance) and item.cls == cls else below
+
+    levels: dict[int, list[tree.Instance]] = {}
+    for inst in instances:
+        levels.setdefault(max((height(c) for c in walk(inst)), default=-1) + 1, []).append(inst)
+    return [levels[h] for h in sorted(levels)]
 
 
 class _State:
@@ -138,7 +237,7 @@ class _State:
             if id(item) in self.replaced:
                 return self.replaced[id(item)]
             return tree.Instance(
-                item.cls, item.path, self.substitute(item.body), item.label, item.container, item.reads
+                item.cls, item.path, self.substitute(item.body), item.label, item.container, item.reads, item.inputs
             )
         if isinstance(item, tree.Seq):
             return tree.Seq([self.substitute(i) for i in item.items], item.label, item.reads)
@@ -172,17 +271,20 @@ class _State:
         groups: list[list[int]] = []
         for i in range(len(instances)):
             for group in groups:
+                if _arity(instances[group[0]]) != _arity(instances[i]):
+                    continue  # a block's body reads its inputs by name
                 if self._unify([bodies[j] for j in group + [i]]) is not None:
                     group.append(i)
                     break
             else:
                 groups.append([i])
         for group in groups:
-            if len(group) < 2:
+            inputs = next((instances[j].inputs for j in group if instances[j].inputs), ())
+            if len(group) < 2 and not inputs:
                 continue
             template, params = self._unify([bodies[j] for j in group])
             name = self._name(cls)
-            self.blocks.append(tree.BlockDef(name, params.signature(), template))
+            self.blocks.append(tree.BlockDef(name, params.signature(), template, inputs))
             self.sigs[name] = [(n, MISSING if d is ABSENT else d) for n, d in params.defaults()]
             for k, j in enumerate(group):
                 inst = instances[j]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ..analysis.params import STATEFUL
 from ..ops import CALLABLE_OPS
+from .chains import canonical_reads
 from .nesting import _fills_gap
 from .tree import Call, Group, If, Instance, Network, Repeat, Seq, read_names
 
@@ -27,7 +28,9 @@ _FREE_OPS = frozenset(name for name, op in CALLABLE_OPS.items() if op not in STA
 
 
 def canonical_network(net: Network) -> Network:
+    canonical_reads(net)
     refs = read_names([net.body, *(b for blk in net.blocks for b in blk.body)])
+    refs |= {part for _, path in net.returns for part in path.split(".")}  # `outputs dict` reads them too
     anchors = {a.anchor for a in net.aux}
     net.body.items[:] = canonical(net.body.items, anchors | refs)
     for block in net.blocks:
@@ -72,11 +75,13 @@ def _inner(item, refs: frozenset | set = frozenset()) -> None:
     elif isinstance(item, Instance):
         item.body.items[:] = canonical(item.body.items, refs)
     elif isinstance(item, Group):
-        for branch in item.branches:
+        for k, branch in enumerate(item.branches):
             if isinstance(branch, Seq) and branch.label is None:
                 branch.items[:] = canonical(branch.items, refs)
-            else:
-                _inner(branch, refs)
+            else:  # a branch that is one inline sequence: its edge layers join the branch
+                level = canonical([branch], refs)
+                if len(level) > 1:
+                    item.branches[k] = Seq(level)
     elif isinstance(item, If):
         item.then[:] = canonical(item.then, refs)
         item.orelse[:] = canonical(item.orelse, refs)

@@ -169,7 +169,9 @@ class _Printer:
             if default is not None:
                 text += f" = {value_text(default)}"
             params.append(text)
-        self.open(f"block {block.name}({', '.join(params)})")
+        inputs = f" from {', '.join(block.inputs)}" if block.inputs else ""
+        params_text = f"({', '.join(params)})" if params or not inputs else ""
+        self.open(f"block {block.name}{params_text}{inputs}")
         self.items(block.body)
         self.close()
         self.line("")
@@ -193,6 +195,20 @@ def _from(reads: tuple[str, ...]) -> str:
     return " from " + ", ".join(
         ref if ref == "input" else ".".join(label_text(part) for part in ref.split(".")) for ref in reads
     )
+
+
+def _path_text(path: str) -> str:
+    """A value's dotted path as ``outputs dict`` writes it: names, then names or digits."""
+    parts = path.split(".")
+    if not all(is_name(p) or (k and p.isdigit()) for k, p in enumerate(parts)):
+        raise SpecError(
+            Diagnostic(
+                code="E725",
+                message=f"the module returns the value of `{path}`, which `outputs dict` cannot name",
+                help="outputs dict reads plain names (`head.conv`, `fpn.layer_blocks.0`)",
+            )
+        )
+    return path
 
 
 def _one_position(item) -> bool:
@@ -255,6 +271,9 @@ def _printed(network: Network) -> _Printer:
         aux_names = {a.label for a in network.aux}
         parts = [f if (src == "logits" and "logits" not in aux_names) else f"{f} = {src}" for f, src in fields]
         p.line(f"outputs {typename}({', '.join(parts)})")
+    if network.returns:
+        parts = [label_text(k) if k == v else f"{label_text(k)} = {_path_text(v)}" for k, v in network.returns]
+        p.line(f"outputs dict({', '.join(parts)})")
     p.close()
     return p
 

@@ -24,7 +24,7 @@ from archlang.importer.series_parallel import CONTAINERS, INPUT, Elem, Scope, bu
 from archlang.importer.shape_prop import ndim as rank
 from archlang.importer.shape_prop import propagate_shapes
 
-from . import generated, inplace, opmap, refusals
+from . import calls, generated, inplace, opmap, refusals
 from .leaves import NAMED_STATELESS, is_param, shortest, transform_input_method
 from .tree import Call, Network
 
@@ -32,6 +32,14 @@ from .tree import Call, Network
 class _Tracer(fx.Tracer):
     def __init__(self, autowrap: tuple):
         super().__init__(autowrap_functions=autowrap)
+        self.call_args: dict[str, list] = {}  # module call -> the tensors passed (calls.py)
+        self.call_returns: dict[str, list] = {}  # and those it returned
+
+    def call_module(self, m, forward, args, kwargs):
+        key = calls.record(self, m, args, kwargs, self.call_args)
+        out = super().call_module(m, forward, args, kwargs)
+        calls.returned(key, out, self.call_returns)
+        return out
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         return opmap.is_leaf_class(type(m))
@@ -72,6 +80,7 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
                 f"the module's forward takes several tensors ({', '.join(inputs)}): archlang networks take one input",
             )
         converter = _Converter(module, graph, helpers)
+        converter.call_args, converter.call_returns = tracer.call_args, tracer.call_returns
         converter.precheck()
         inplace.check(graph, module, converter.functions)
         refusals.same_in_eval(graph, _Tracer((*_autowrap(), *helpers)), module)
@@ -132,7 +141,9 @@ class _Converter:
             )
             exact = type(sub).__module__ == "torch.nn.modules.container" and cls_name in CONTAINERS
             state = any(True for _ in sub.parameters()) or any(True for _ in sub.buffers())
-            scope = self.scopes[key] = Scope(key, path, cls_name, exact, state)
+            passed = getattr(self, "call_args", {}).get(key, ())
+            args = tuple((self.values[n], p) for n, p in passed if isinstance(self.values.get(n), int))
+            scope = self.scopes[key] = Scope(key, path, cls_name, exact, state, args)
         return scope
 
     def _chain(self, node: fx.Node) -> tuple[Scope, ...]:
@@ -197,7 +208,13 @@ class _Converter:
             elif node.op == "output":
                 output = node.args[0]
         main, aux, typename = self._outputs(output)
-        body, heads, labels = build(self.elems, main, [v for _, v in aux])
+        kept = getattr(self, "call_returns", {})
+        results = {k: [v for n in nodes if isinstance(v := self.values.get(n), int)] for k, nodes in kept.items()}
+        if typename == "dict":  # an OrderedDict of named values
+            body, heads, paths = build(self.elems, main, [], returns=[v for _, v in self._fields], results=results)
+            returns = tuple((f, ".".join(paths[v])) for f, v in self._fields)
+            return Network(name=name, input_shape=input_shape, body=body, returns=returns)
+        body, heads, labels = build(self.elems, main, [v for _, v in aux], results=results)
         outputs = None
         if typename is not None:
             outputs = (typename, tuple((f, labels[v] if v in labels else "logits") for f, v in self._fields))
@@ -213,6 +230,16 @@ class _Converter:
             output = self.values[output]
         if isinstance(output, fx.Node):
             return self._tensor_out(output), [], None
+        if isinstance(output, dict) and output:  # fx keeps an OrderedDict's order
+            for key, value in output.items():
+                if not isinstance(key, str):
+                    raise problem(
+                        "E725",
+                        f"the module returns a dict with the key {key!r}: `outputs dict` keys are strings",
+                        'key the outputs by strings, as torchvision does (`{"out": x}`)',
+                    )
+                self._fields.append((key, self._tensor_out(value)))
+            return self._fields[-1][1], [], "dict"
         if isinstance(output, tuple) and hasattr(output, "_fields"):
             for field in output._fields:
                 value = getattr(output, field)
@@ -227,8 +254,8 @@ class _Converter:
         raise problem(
             "E725",
             f"the module returns a {type(output).__name__.replace('immutable_', '')}: archlang networks return "
-            "one tensor (or a namedtuple with aux heads in training mode)",
-            "return the one tensor the spec should compute",
+            "one tensor, an OrderedDict of tensors, or a namedtuple with aux heads in training mode",
+            "return the one tensor the spec should compute, or an OrderedDict naming each",
         )
 
     def _tensor_out(self, node) -> int:

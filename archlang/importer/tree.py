@@ -77,6 +77,9 @@ class Instance:
     label: str | None = None
     container: bool = False
     reads: tuple[str, ...] = ()
+    # a module called with several tensors or read for several: its inputs' names (a block
+    # `from x, skip`; its further outputs are its inner values read by name). Never inline.
+    inputs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -104,6 +107,7 @@ class BlockDef:
     name: str
     params: list[tuple[str, str, object]] = field(default_factory=list)
     body: list = field(default_factory=list)
+    inputs: tuple[str, ...] = ()  # `from x, skip`: the values it is called with
 
 
 @dataclass
@@ -127,6 +131,7 @@ class Network:
     blocks: list[BlockDef] = field(default_factory=list)
     header: list[str] = field(default_factory=list)  # comment lines for the top of the file
     params: list[tuple[str, str, object]] = field(default_factory=list)  # `network N(num_classes: int = 1000)`
+    returns: tuple[tuple[str, str], ...] = ()  # `outputs dict(key = value path, ...)`
 
 
 def children(item) -> list:

@@ -58,6 +58,19 @@ def test_one_compile_per_emit(name, monkeypatch):
         assert f"        {flag}: bool = {params[flag]}," in text
 
 
+def test_the_fallback_stops_at_the_first_class_that_cannot_merge(monkeypatch):
+    """U-Net's flags change its block classes (`DoubleConv` with padding 0, `Up` with the
+    crop): the merged file could hold only one `DoubleConv`, so after the first flag
+    flipped the fallback gives up (1 more compile, was 3) and the file is the one of the
+    compiled setting, flags fixed and listed in the docstring."""
+    compiled = compiler.compile_spec("unet")
+    calls = _compiles(monkeypatch)
+    text, _ = source.generate(compiled)
+    assert len(calls) == 1
+    assert "padding: bool" not in text and "batch_norm: bool" not in text
+    assert "padding=true,\n    batch_norm=false." in text
+
+
 def test_the_branch_not_taken_stays_out_of_the_graph():
     """What the flags do not choose is lowered beside the graph, never in it: the analyses
     and every other back end see the network the flags give."""

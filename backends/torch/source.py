@@ -80,6 +80,8 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
         except SpecError:
             return False
         e, r = _prepared(other, rewrite)
+        if _clashes(e, [f[0] for f in found.values()]):
+            return False
         found[values] = (e, r, numeric_arguments(other.graph, e, r))
         graphs[values] = other.graph
         return True
@@ -158,6 +160,26 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
 MAX_FLAGS = 8
 # Flags that interact are compiled in every combination: at most this many (seven compiles more).
 MAX_COMPILED_FLAGS = 3
+
+
+def _clashes(emitter: Emitter, others: list[Emitter]) -> bool:
+    """Whether ``emitter`` writes a class of the same name as one of ``others`` with another
+    text. The merged file holds the classes of one combination, which must contain every
+    other combination's; one name cannot have two texts there, so the merge fails whatever
+    the remaining combinations give (U-Net's ``DoubleConv`` with and without its batch
+    norms): the fallback stops before compiling them."""
+    mine = {_class_name(t): t for t in _without_shapes(emitter.texts)}
+    for other in others:
+        for text in _without_shapes(other.texts):
+            name = _class_name(text)
+            if name in mine and mine[name] != text:
+                return True
+    return False
+
+
+def _class_name(text: str) -> str | None:
+    match = re.search(r"^class (\w+)\b", text, re.MULTILINE)
+    return match.group(1) if match else None
 
 
 def _rendered(stmt) -> str:

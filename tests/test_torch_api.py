@@ -119,11 +119,6 @@ def _flag_cases():
         for flag, value in params.items():
             if isinstance(value, bool):
                 marks = [pytest.mark.slow] if name in HEAVY_SPECS else []
-                if name == "unet":
-                    # the emitter merges a flag's two structures in the network class only;
-                    # unet's flags change its block classes (DoubleConv's BN, Up's crop),
-                    # so its file is written for one setting (the docstring says which)
-                    marks.append(pytest.mark.xfail(strict=True, reason="a flag inside block classes"))
                 yield pytest.param(name, flag, not value, marks=marks, id=f"{name}-{flag}")
 
 

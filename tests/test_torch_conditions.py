@@ -71,15 +71,25 @@ def test_unet_flags_inside_block_classes_from_one_compile(monkeypatch):
     assert "*([nn.BatchNorm2d(c)] if batch_norm else [])," in text
     assert "        if self.padding:\n            x = torch.cat([skip, x], 1)" in text
     assert "DoubleConv(1, 64, padding=padding, batch_norm=batch_norm)" in text
+    # compiled unpadded, the padded side's `cat` of uncropped maps cannot be lowered: that
+    # file keeps its flags fixed (the fallback stops after one more compile, was three)
+    unpadded = compiler.compile_spec("unet", {"padding": False})
+    calls.clear()
+    text, _ = source.generate(unpadded)
+    assert len(calls) == 1
+    assert "padding: bool" not in text and "batch_norm: bool" not in text
 
 
 @pytest.mark.parametrize("padding,batch_norm", list(itertools.product((True, False), repeat=2)))
-def test_unet_every_flag_setting_from_one_file(padding, batch_norm, tmp_path):
-    """The default file, instantiated with each setting, is the graph compiled with it
-    (tests/graph_reference.py): keys, shapes, eval outputs (the crop, the batch norms)."""
+@pytest.mark.parametrize("emitted_bn", [False, True])
+def test_unet_every_flag_setting_from_one_file(padding, batch_norm, emitted_bn, tmp_path):
+    """The file emitted with either `batch_norm`, instantiated with each setting, is the
+    graph compiled with it (tests/graph_reference.py): keys, shapes, eval outputs (the
+    crop, the batch norms, the conv biases)."""
     params = {"base": 4, "depth": 2}
-    text = emit(archlang.compile_spec("unet", params))
-    module = import_source(text, tmp_path, f"unet_{int(padding)}{int(batch_norm)}")
+    text = emit(archlang.compile_spec("unet", {**params, "batch_norm": emitted_bn}))
+    assert "padding: bool = True," in text and f"batch_norm: bool = {emitted_bn}," in text
+    module = import_source(text, tmp_path, f"unet_{int(padding)}{int(batch_norm)}{int(emitted_bn)}")
     flags = {"padding": padding, "batch_norm": batch_norm}
     mine = module.UNet(**flags).double().eval()
     size = 32 if padding else 44  # unpadded: 44 -> 40 -> 20 -> 16 -> 8 -> 4 -> 16 -> 12 -> 24 -> 20

@@ -8,7 +8,7 @@ time per layer at 20,000 is about that at 10,000.
 Then, in one process, the time to emit a bundled spec's compiled graph against the time to
 compile it (best of --repeat), and the compiles the emit makes: one, with parameters kept
 symbolic through lowering (numeric ones as expressions, the flags that choose structure as
-both sides of their `if`); U-Net's flags inside its blocks still take one per combination.
+both sides of their `if`, inside blocks too: U-Net's).
 
     python benchmarks/bench_emit.py [--layers 5000 10000 20000] [--specs googlenet resnet50]
 """

@@ -58,6 +58,53 @@ def test_one_compile_per_emit(name, monkeypatch):
         assert f"        {flag}: bool = {params[flag]}," in text
 
 
+def test_unet_flags_inside_block_classes_from_one_compile(monkeypatch):
+    """U-Net's `batch_norm` and `padding` are tested inside its block classes, reach conv
+    attributes and choose the input size: one compile (was 4), the blocks take the flags
+    from the network class, attributes print their expression."""
+    compiled = compiler.compile_spec("unet")
+    calls = _compiles(monkeypatch)
+    text, _ = source.generate(compiled)
+    assert not calls
+    assert "        padding: bool = True,\n        batch_norm: bool = False," in text
+    assert "padding=1 if padding else 0," in text and "bias=not batch_norm," in text
+    assert "*([nn.BatchNorm2d(c)] if batch_norm else [])," in text
+    assert "        if self.padding:\n            x = torch.cat([skip, x], 1)" in text
+    assert "DoubleConv(1, 64, padding=padding, batch_norm=batch_norm)" in text
+    # compiled unpadded, the padded side's `cat` of uncropped maps cannot be lowered: that
+    # file keeps its flags fixed (the fallback stops after one more compile, was three)
+    unpadded = compiler.compile_spec("unet", {"padding": False})
+    calls.clear()
+    text, _ = source.generate(unpadded)
+    assert len(calls) == 1
+    assert "padding: bool" not in text and "batch_norm: bool" not in text
+
+
+@pytest.mark.parametrize("padding,batch_norm", list(itertools.product((True, False), repeat=2)))
+@pytest.mark.parametrize("emitted_bn", [False, True])
+def test_unet_every_flag_setting_from_one_file(padding, batch_norm, emitted_bn, tmp_path):
+    """The file emitted with either `batch_norm`, instantiated with each setting, is the
+    graph compiled with it (tests/graph_reference.py): keys, shapes, eval outputs (the
+    crop, the batch norms, the conv biases)."""
+    params = {"base": 4, "depth": 2}
+    text = emit(archlang.compile_spec("unet", {**params, "batch_norm": emitted_bn}))
+    assert "padding: bool = True," in text and f"batch_norm: bool = {emitted_bn}," in text
+    module = import_source(text, tmp_path, f"unet_{int(padding)}{int(batch_norm)}{int(emitted_bn)}")
+    flags = {"padding": padding, "batch_norm": batch_norm}
+    mine = module.UNet(**flags).double().eval()
+    size = 32 if padding else 44  # unpadded: 44 -> 40 -> 20 -> 16 -> 8 -> 4 -> 16 -> 12 -> 24 -> 20
+    graph = archlang.compile_spec("unet", {**params, **flags}, input_shape=(1, size, size)).graph
+    built = archlang.build("unet", **params, **flags).double().eval()
+    assert [(k, v.shape) for k, v in mine.state_dict().items()] == [(k, v.shape) for k, v in built.state_dict().items()]
+    torch.manual_seed(0)
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in built.state_dict().items()}
+    state = {k: v.abs() + 0.5 if k.endswith("running_var") else v for k, v in state.items()}
+    mine.load_state_dict(state, strict=True)
+    x = torch.randn(2, 1, size, size, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(mine(x), evaluate(graph, state, x), rtol=1e-9, atol=1e-12)
+
+
 def test_the_branch_not_taken_stays_out_of_the_graph():
     """What the flags do not choose is lowered beside the graph, never in it: the analyses
     and every other back end see the network the flags give."""

@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import keyword
 
 from archlang.frontend import ir
-from archlang.frontend.expressions import evaluate
+from archlang.frontend.expressions import USES, evaluate
 from archlang.graph.model import OutputsType
+from archlang.graph.symbolic import Unknown
+from archlang.graph.symbolic import evaluate as symbolic_value
 from archlang.ops.binding import bind_args
 from archlang.ops.inits import INIT_SCHEMES, InitArgError, resolve_init
 
 from ..ops import CALLABLE_OPS, ArgError, Op, positive_int
 from .state import Frame, Lowering, arg_span, lowering_error
+from .symbolic import OPAQUE, evaluate_recorded
 
 # What a conv unit expands to: the layers after the conv2d, and the conv's bias default.
 UNIT_STYLES = {
@@ -24,12 +28,41 @@ UNIT_STYLES = {
 }
 
 
+def _sizes_only(sym, params: dict, shape) -> bool:
+    """Whether the flags an ``input`` reads choose only its height and width (U-Net's
+    ``input if padding then (c, 512, 512) else (c, 572, 572)``): the generated class holds
+    no input size, so such a flag may stay an argument; one that can change the channel
+    count is structural (as every non-boolean parameter an ``input`` reads)."""
+    expr, uses = sym
+    flags = sorted(q for q in uses if isinstance(params.get(q), bool))
+    if expr is OPAQUE or len(flags) > 4:
+        return False
+
+    def channels(value):
+        return value[0] if isinstance(value, tuple) and value else value
+
+    for values in itertools.product((True, False), repeat=len(flags)):
+        try:
+            other = symbolic_value(expr, {**params, **dict(zip(flags, values, strict=True))})
+        except (Unknown, ArithmeticError, KeyError, TypeError, IndexError, ValueError):
+            return False
+        if type(other) is not type(shape) or len(other) != len(shape) or channels(other) != channels(shape):
+            return False
+    return True
+
+
 def input_stmt(lw: Lowering, stmt: ir.InputStmt, cur, frame: Frame):
     if not frame.top:
         raise lowering_error("E507", "`input` belongs at the top level of the network", stmt.span)
     if cur is not None:
         raise lowering_error("E302", "the network's input is declared twice", stmt.span)
-    shape = evaluate(stmt.shape, frame.env)
+    shape, sym = evaluate_recorded(stmt.shape, frame.env)
+    if sym is not None:
+        sink = USES.get()
+        if sink is not None:  # structural: all it reads, but flags that choose only sizes
+            sink |= {q for q in sym[1] if not isinstance(lw.params.get(q), bool)}
+            if not _sizes_only(sym, lw.params, shape):
+                sink |= sym[1]
     if isinstance(shape, int) and not isinstance(shape, bool):
         shape = (shape,)
     if not isinstance(shape, tuple) or len(shape) not in (1, 3):

@@ -68,7 +68,7 @@ def truth(node, value) -> bool:
 
 
 def _if(lw, stmt, acc, frame: Frame, mode):
-    if not frame.ctx.blocks and len(stmt.branches) == 1 and acc is not None and not lw.in_other:
+    if len(stmt.branches) == 1 and acc is not None and not lw.in_other:
         captured = _flag_if(lw, stmt, acc, frame, mode)
         if captured is not None:
             return captured[0]
@@ -81,7 +81,7 @@ def _if(lw, stmt, acc, frame: Frame, mode):
 
 
 def _flag_if(lw, stmt, acc, frame: Frame, mode):
-    """An ``if`` of the network (not in a block) whose test reads only boolean network parameters
+    """An ``if`` (in the network body or a block) whose test reads only boolean network parameters
     (``if aux_logits``, ``if not a and b``): lowered as any ``if``, with the nodes it makes
     marked with the condition they exist under (:attr:`Node.when`), and the branch not
     taken lowered too, kept apart as an :class:`Alternative`. A back end then writes the

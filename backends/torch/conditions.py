@@ -101,6 +101,35 @@ def render(expr, names: dict[str, str]) -> str:
     return f"{left} {expr[1]} {right}"
 
 
+def value_source(expr, names: dict[str, str]) -> str | None:
+    """Python source of a layer attribute's value over flags (``bias=not batch_norm``,
+    ``padding=1 if padding else 0``); None for anything else (it is not printed)."""
+    kind = expr[0]
+    if kind == "const":
+        v = expr[1]
+        return repr(v) if isinstance(v, (bool, int)) or isinstance(v, float) and v == v else None
+    if kind == "if":
+        test, then, other = (value_source(e, names) for e in expr[1:])
+        if None in (test, then, other):
+            return None
+        test, then = (f"({t})" if " if " in t else t for t in (test, then))
+        return f"{then} if {test} else {other}"
+    if kind in ("param", "not") or kind == "bin" and expr[1] in ("and", "or"):
+        if not all(q in names for q in params_of(expr)) or not _boolean(expr):
+            return None
+        return render(expr, names)
+    return None
+
+
+def _boolean(expr) -> bool:
+    kind = expr[0]
+    if kind == "param":
+        return True
+    if kind == "not":
+        return _boolean(expr[1])
+    return kind == "bin" and expr[1] in ("and", "or") and _boolean(expr[2]) and _boolean(expr[3])
+
+
 def flags_of(whens) -> set[str]:
     return {q for when in whens for c in when for q in params_of(c)}
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from archlang.graph.symbolic import Unknown, evaluate, params_of
 from archlang.ops import MERGE_OPS, RECORDS, Op
 
-from .conditions import render, simplified
+from .conditions import render, simplified, value_source
 from .naming import Namespace, is_plain_attribute
 from .ops import SYMBOLIC, TORCH_OPS, TRAINING, Arg, explicit
 from .plan import Leaf, ModulePlan, lookup
@@ -52,6 +53,15 @@ class Described:
     key: str = ""
     init_when: dict = field(default_factory=dict)  # attribute -> its conditions (root only)
     other_outputs: list = field(default_factory=list)  # (conditions, [(key, variable)]) (root only)
+
+
+# Modules whose `bias` argument defaults to True (left out of the arguments when it is).
+_BIAS_DEFAULT_TRUE = frozenset({"nn.Conv2d", "nn.Linear", "nn.ConvTranspose2d"})
+
+
+def _relative(when: tuple, outer: tuple) -> tuple:
+    """Conditions of a block's statement beyond those its instance exists under."""
+    return when[len(outer) :] if when[: len(outer)] == outer else when
 
 
 def _is_number(value) -> bool:
@@ -152,6 +162,11 @@ class Describer:
         # root values whose variable the last value of an `if` branch on flags assigns
         # (.conditions.joins)
         self.joins: dict[str, str] = {}
+        # flags the classes take as arguments (.source): a layer attribute whose value is an
+        # expression over them prints the expression (`bias=not batch_norm`)
+        self.flag_args: frozenset = frozenset()
+        self.flag_uses: set[str] = set()
+        self.flag_printed: set[tuple] = set()  # (node id, attribute) printed as its expression
 
     # -- constructor calls -----------------------------------------------------------------
     def _slot(self, d: Described, value, default=None, role="channels", origin=None) -> Slot:
@@ -165,7 +180,10 @@ class Describer:
         cannot see constructor parameters)."""
         call = Call(func, list(lead or []))
         for a in args:
-            if a.name in INPUT_WIDTH:
+            text = self._flag_value(node, a)
+            if text is not None:
+                value = text
+            elif a.name in INPUT_WIDTH:
                 value = in_lin
             elif symbolic and SYMBOLIC.get(a.name) and _is_number(a.value):
                 default = a.default if a.has_default else None
@@ -177,7 +195,31 @@ class Describer:
             else:
                 continue  # equal to PyTorch's default
             (call.args.append(value) if a.positional else call.kwargs.append((a.name, value)))
+        if node is not None and all(a.name != "bias" for a in args) and func in _BIAS_DEFAULT_TRUE:
+            # a bias at PyTorch's default (True) is not among the arguments: over flags it is
+            text = self._flag_value(node, Arg("bias", True))
+            if text is not None:
+                call.kwargs.append(("bias", text))
         return call
+
+    def _flag_value(self, node, a: Arg) -> str | None:
+        """The source of an argument whose attribute is an expression over the flags the
+        classes take, when the torch argument is the attribute's value unchanged."""
+        data = self.graph.nodes.get(node) if self.flag_args and node is not None else None
+        expr = data.exprs.get(a.name) if data is not None else None
+        if expr is None or not params_of(expr) or not params_of(expr) <= self.flag_args:
+            return None
+        try:
+            value = evaluate(expr, self.graph.params)
+        except (Unknown, ArithmeticError, KeyError, TypeError, IndexError, ValueError):
+            return None
+        if type(value) is not type(a.value) or value != a.value:
+            return None  # the argument is not the attribute's value as written
+        text = value_source(expr, self.classes.idents())
+        if text is not None:
+            self.flag_uses |= params_of(expr)
+            self.flag_printed.add((node, a.name))
+        return text
 
     def _ctor(self, d: Described, item, lins: dict, in_lin: Lin):
         """Constructor tree for a child module reading ``in_lin`` channels; records the
@@ -228,6 +270,8 @@ class Describer:
         for param, ident, keyword, default in params:
             slot = self._slot(d, item.args[param], default if keyword else None, origin=(item.path, param))
             (call.kwargs.append((ident, slot)) if keyword else call.args.append(slot))
+        names = self.classes.idents()
+        call.kwargs += [(names[q], names[q]) for q in self.classes.flags_of_class.get(cls, ())]
         for out in (item.output, *item.extra_outputs):
             lins[out] = Lin(((self._slot(d, channels(self.graph.nodes[out])).index, 1),))
         return call, lins[item.output]
@@ -260,8 +304,9 @@ class Describer:
                 trees[step.module] = self._ctor(d, lookup(p, step.module, index), lins, lins[step.inputs[0]])[0]
         for c in p.children:
             d.init.append((c.name, self._assemble(c, (c.name,), trees)))
-            if c.when and p.kind == "root":
-                d.init_when[c.name] = c.when
+            own = _relative(c.when, p.when)
+            if own:
+                d.init_when[c.name] = own
         self._forward(d)
         keys = Placeholders()
         parts = [f"{n}={flat(bind_slots(t, keys))}" for n, t in d.init]
@@ -310,7 +355,7 @@ class Describer:
         root = p.kind == "root"
         for i, s in enumerate(steps):
             leaf = s.leaf
-            when = s.when if root else ()
+            when = s.when if root else _relative(s.when, p.when)
             for node in expiring.pop(i, ()):
                 alive.discard(node)
             produced(s.target, i)
@@ -338,7 +383,7 @@ class Describer:
                 target = ", ".join(var[t] for t in s.targets)
                 d.forward.append(Statement(target, self._step_value(d, s, var), s.aux, s.shape, when))
                 continue
-            if root and s.target in self.joins and self.joins[s.target] in var:
+            if s.target in self.joins and self.joins[s.target] in var:
                 target = var[self.joins[s.target]]  # the branch's value replaces the one before
             elif s.target in aux_out:
                 target = names.name(s.aux, key=("aux", s.aux))

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from archlang.frontend.ir import Const
+from archlang.graph.symbolic import params_of
 from archlang.ops import Op
 from archlang.version import __version__
 
@@ -41,6 +42,8 @@ class Emitter:
         self.classes = Namespace({*HELPERS, "OrderedDict", "namedtuple", *extra_names})
         self.class_of: dict[tuple, str] = {}  # block instance path -> class name
         self.params_of: dict[str, list[tuple]] = {}  # class -> (param, ident, keyword?, default)
+        # class -> the network flags it takes (tested inside it, or passed on to a block)
+        self.flags_of_class: dict[str, list[str]] = {}
         # block instance path -> (its description, the binding its class prints it with)
         self.instances: dict[tuple, tuple[Described, dict]] = {}
         self.unit_classes: dict[tuple, str] = {}
@@ -160,8 +163,25 @@ class Emitter:
         self.params_of[name] = [
             (q, rename[q], self._has_default(template, q), self._param_default(template, q)) for q in used
         ]
+        self.flags_of_class[name] = self._class_flags(members)
         for d in members:
             self.class_of[d.plan.path] = name
+
+    def _class_flags(self, members: list[Described]) -> list[str]:
+        """The network flags a block class takes: those its layers exist under or whose
+        attributes they read, beyond the conditions its instances exist under (a flag
+        reaches the class as an argument named like the network's, `batch_norm`)."""
+        flags = self.describer.flag_args
+        if not flags:
+            return []
+        found: set[str] = set()
+        for d in members:
+            path, outer = d.plan.path, d.plan.when
+            for data in self.graph.nodes.values():
+                if len(data.path) > len(path) and data.path[: len(path)] == path:
+                    when = data.when[len(outer) :] if data.when[: len(outer)] == outer else data.when
+                    found |= flags_of([when]) | {q for e in data.exprs.values() for q in params_of(e)}
+        return [q for q in self.graph.params if q in found and q in flags]
 
     def _signature(self, template, first: Described, used, rename) -> list[str]:
         params = ["self", "in_channels: int", *(f"{q.text}_channels: int" for q in self.templates[template].inputs[1:])]
@@ -170,6 +190,9 @@ class Emitter:
             kind = "float" if isinstance(v, float) else "bool" if isinstance(v, bool) else "int"
             default = self._param_default(template, q)
             params.append(f"{rename[q]}: {kind}" + (f" = {py_value(default)}" if default is not None else ""))
+        idents, values = self.idents(), self.graph.params
+        cls = self.class_of[first.plan.path]
+        params += [f"{idents[q]}: bool = {py_value(values[q])}" for q in self.flags_of_class.get(cls, ())]
         return params
 
     def _merged_class(self, template, final, params, flag) -> bool:
@@ -188,8 +211,10 @@ class Emitter:
         merged = merge_variants(flag, rename[flag], *sides, *attrs)
         if merged is None:
             return False
-        name = class_name(template, self.classes)
         members = sorted([*true[0], *false[0]], key=lambda d: self.describer.order[d.plan.output])
+        if self._class_flags(members):
+            return False  # its statements under network flags: a class per structure writes them
+        name = class_name(template, self.classes)
         self._register(name, template, members, used, rename)
         block = self.templates[template]
         doc = [
@@ -241,9 +266,18 @@ class Emitter:
         return out
 
     def _module_class(self, name, doc, params, d: Described, binding, block=None) -> str:
-        forward = [*self.forward_statements(d, binding), Stmt.line(f"return {d.ret}")]
+        forward = self.forward_statements(d, binding)
         outputs = 1 + len(d.plan.extra_outputs)
         init = self.init_statements(d, binding)
+        if self.conditional and block is not None:
+            # statements under network flags the class takes (.conditions), as in the network
+            idents = self.idents()
+            attrs = {q: f"self.{ident}" for q, ident in idents.items()}
+            init = grouped([(d.init_when.get(a, ()), st) for (a, _), st in zip(d.init, init, strict=True)], idents)
+            forward = grouped([(s.when, st) for s, st in zip(d.forward, forward, strict=True)], attrs)
+            tested = flags_of([s.when for s in d.forward])
+            init = [*(Stmt.line(f"self.{idents[q]} = {idents[q]}") for q in self.graph.params if q in tested), *init]
+        forward = [*forward, Stmt.line(f"return {d.ret}")]
         return self.class_text(name, doc, params, init, forward, block=block, forward_outputs=outputs)
 
     def class_text(self, name, doc, params, init, forward, root=False, block=None, forward_outputs=1) -> str:

@@ -7,13 +7,15 @@ lowering keeps (:mod:`.arguments`). A boolean parameter that chooses structure
 from the structures lowering keeps for it: an ``if`` on flags outside block instances is
 lowered on both sides, the side not taken beside the graph
 (:class:`archlang.graph.model.Alternative`), and the class writes the choice as ``if``
-(:mod:`.conditions`). No compile beyond the one emitted, whatever the number of flags.
+(:mod:`.conditions`), in block classes too (U-Net's ``batch_norm`` and ``padding``: the
+blocks take them as arguments; ``bias=not batch_norm``). No compile beyond the one
+emitted, whatever the number of flags.
 
 What one compile cannot express falls back to compiling the flags' other values and
-merging the class texts (:func:`_flags_merged`): an ``if`` on a flag inside a block (U-Net's
-``batch_norm`` and ``padding``), a flag read other than by an ``if`` test (``input if
-padding ...``, ``bias=not batch_norm``), and a side that changes the shape after the
-``if``. When the flags are independent every combination follows from one compile with
+merging the class texts (:func:`_flags_merged`): a flag read only by attributes, or by an
+``input`` for its channels, a side that changes the shape after the ``if`` or cannot be
+lowered at the compiled setting, an attribute over flags whose torch argument is not its
+value. When the flags are independent every combination follows from one compile with
 each flipped (:func:`_combinations`); flags that interact are compiled in every
 combination, three of them at most. No torch import.
 """
@@ -26,6 +28,7 @@ from difflib import SequenceMatcher
 
 from archlang.compiler import Compiled, compile_spec
 from archlang.diagnostics import Diagnostic, SpecError
+from archlang.graph.symbolic import params_of
 from archlang.ops import Op
 
 from .arguments import flag_kinds, numeric_arguments, zero_init_flag
@@ -36,7 +39,7 @@ from .plan import Leaf, ModulePlan, iter_plans, plan
 from .variants import merge_variants
 
 
-def _prepared(compiled: Compiled, rewrite=None, graph=None):
+def _prepared(compiled: Compiled, rewrite=None, graph=None, flags=frozenset()):
     """(emitter, the network's description); ``graph``: the graph with the structures the
     flags do not choose (:func:`.conditions.with_alternatives`), written as ``if``."""
     conditional = graph is not None
@@ -46,6 +49,7 @@ def _prepared(compiled: Compiled, rewrite=None, graph=None):
     if conditional:
         emitter.conditional = True
         emitter.describer.joins = joins(graph)
+        emitter.describer.flag_args = frozenset(flags)
     return emitter, emitter.prepare()
 
 
@@ -80,6 +84,8 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
         except SpecError:
             return False
         e, r = _prepared(other, rewrite)
+        if _clashes(e, [f[0] for f in found.values()]):
+            return False
         found[values] = (e, r, numeric_arguments(other.graph, e, r))
         graphs[values] = other.graph
         return True
@@ -158,6 +164,26 @@ def _flags_merged(compiled: Compiled, rewrite, emitter: Emitter, root, arguments
 MAX_FLAGS = 8
 # Flags that interact are compiled in every combination: at most this many (seven compiles more).
 MAX_COMPILED_FLAGS = 3
+
+
+def _clashes(emitter: Emitter, others: list[Emitter]) -> bool:
+    """Whether ``emitter`` writes a class of the same name as one of ``others`` with another
+    text. The merged file holds the classes of one combination, which must contain every
+    other combination's; one name cannot have two texts there, so the merge fails whatever
+    the remaining combinations give (U-Net's ``DoubleConv`` with and without its batch
+    norms): the fallback stops before compiling them."""
+    mine = {_class_name(t): t for t in _without_shapes(emitter.texts)}
+    for other in others:
+        for text in _without_shapes(other.texts):
+            name = _class_name(text)
+            if name in mine and mine[name] != text:
+                return True
+    return False
+
+
+def _class_name(text: str) -> str | None:
+    match = re.search(r"^class (\w+)\b", text, re.MULTILINE)
+    return match.group(1) if match else None
 
 
 def _rendered(stmt) -> str:
@@ -278,6 +304,18 @@ def _numbered_by_path(emitter: Emitter) -> bool:
     return any(f'"{path}' in text for path in shifted)
 
 
+def _unprinted(emitter: Emitter, flags: set[str]) -> bool:
+    """Whether a layer attribute over the flags the class takes is printed as its value
+    at this compile's setting instead of the expression (a ``padding`` the torch argument
+    writes otherwise): the file would be exact for this setting only."""
+    printed = emitter.describer.flag_printed
+    for nid, data in emitter.graph.nodes.items():
+        for attr, expr in data.exprs.items():
+            if attr != "zero_init" and params_of(expr) & flags and (nid, attr) not in printed:
+                return True
+    return False
+
+
 def _tested(emitter: Emitter) -> set[str]:
     """The flags the file tests: those over what the plan keeps (``--optimize`` drops the
     aux heads, and with them ``aux_logits``)."""
@@ -314,13 +352,17 @@ def generate(compiled: Compiled, rewrite=None) -> tuple[str, str]:
     applied first (``--optimize``'s :func:`.rewrite.inference_plan`)."""
     structural, zeroing = flag_kinds(compiled.graph)
     full = _conditional(compiled, structural)
-    prepared = _prepared(compiled, rewrite, full) if full is not None else None
+    flag_args = set(structural) & compiled.graph.symbolic_flags
+    prepared = _prepared(compiled, rewrite, full, flag_args) if full is not None else None
     if prepared is not None and (_numbered_by_path(prepared[0]) or rewrite and _folds_under_flag(prepared[0])):
+        prepared = None
+    if prepared is not None and _unprinted(prepared[0], flag_args):
         prepared = None
     if prepared is not None:
         emitter, root = prepared
         arguments = numeric_arguments(full, emitter, root)
-        flags = [q for q in compiled.graph.params if q in structural and q in _tested(emitter)]
+        tested = _tested(emitter) | emitter.describer.flag_uses
+        flags = [q for q in compiled.graph.params if q in structural and q in tested]
         flags += _zero_init(full, emitter, zeroing)
         taken = {q: slots for q, slots in arguments.items() if slots}
         source, name = emitter.generate(root, taken, flags=flags)

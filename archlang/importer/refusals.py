@@ -62,14 +62,13 @@ def shared(target: str, cls: str, uses: list[str]):
 
 
 def reads_size(where: str, what: str):
-    """E723: ``x.size()`` / ``x.shape`` / ``x.dim()`` in the forward."""
+    """E723: ``x.size()`` / ``x.shape`` / ``x.dim()`` of a value whose shape the trace could
+    not compute (its op failed on a fake tensor)."""
     return problem(
         "E723",
-        f"{where}: the forward reads a tensor's size (`{what}`): archlang layers have static shapes",
-        "write `torch.flatten(x, 1)` for `x.view(x.size(0), -1)`; a size computed from the input has no spec"
-        if what in ("Tensor.size", "Tensor.shape")
-        else f"archc import traces symbolically, without shapes, so a rank test (`{what}`, `if x.dim() == 4`) "
-        "has no value to branch on; remove the test from the forward (docs/import.md)",
+        f"{where}: the forward reads the size of a value whose shape is unknown (`{what}`)",
+        "archc import computes shapes by running each op on the given input's shapes; an op before this "
+        "read could not run there (see docs/import.md)",
     )
 
 

@@ -27,6 +27,19 @@ def f_flatten(input, start_dim=0, end_dim=-1, *, ndim):
     return "flatten", (), ()
 
 
+def f_view(input, *shape, ndim):
+    """``x.view(x.size(0), -1)`` / ``x.reshape(x.shape[0], n)``: the batch size read off a
+    tensor (the importer's sizes know their axis: ``.batch``) and one more dim is a flatten."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if len(shape) != 2 or not getattr(shape[0], "batch", False):
+        raise Unsupported(
+            f"a reshape to {tuple(int(s) for s in shape)} (archlang reshapes only by `flatten`, keeping "
+            "the batch dim: `x.view(x.size(0), -1)`)"
+        )
+    return None if ndim == 2 else ("flatten", (), ())
+
+
 def import_linear(m):
     return "linear", (m.out_features,), kw(LINEAR_SIG, [("bias", m.bias is not None)])
 
@@ -44,8 +57,8 @@ RECORDS = (
         role="global",
         imports=Imports(
             modules={NN + "flatten.Flatten": import_flatten},
-            functions={"torch.flatten": f_flatten},
-            methods={"flatten": f_flatten},
+            functions={"torch.flatten": f_flatten, "torch.reshape": f_view},
+            methods={"flatten": f_flatten, "view": f_view, "reshape": f_view},
         ),
     ),
     OpRecord(

@@ -1,0 +1,213 @@
+"""Tracing with the input's shapes known: every traced value also carries its value on a fake
+(shape-only) tensor of the given input, so Python that depends only on static shapes runs.
+
+``x.ndim``, ``x.dim()``, ``x.shape[1]``, ``x.size(0)``, ``if x.dim() == 4``, input-size guards
+and loops over the pieces of a ``torch.split`` are answered from those values instead of being
+recorded: they are constants for the given input. A size is an :class:`Dim` (an ``int`` that
+remembers which tensor's which axis it is), so ``x.view(x.size(0), -1)`` still reads as a
+flatten that keeps the batch dimension, and ``F.interpolate(x, size=y.shape[-2:])`` as a resize
+to ``y``'s size. Only Python that branches on tensor *values* stays a trace error.
+
+The fake values live in one ``FakeTensorMode`` per trace, entered only around each op's
+evaluation: real parameters and buffers are converted on the fly and never written to.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+
+import torch
+import torch.fx as fx
+from torch.utils._pytree import tree_flatten, tree_map
+
+from .inplace import InPlaceProxy
+
+_MISSING = object()
+# Tensor attributes that are facts of the input's shape and type, not of its values.
+_STATIC_ATTRS = frozenset({"shape", "ndim", "dtype", "device", "is_cuda", "layout"})
+
+
+class Dim(int):
+    """A size read off a traced tensor: axis ``axis`` of the value ``node``."""
+
+    def __new__(cls, value: int, node: fx.Node | None, axis: int):
+        self = int.__new__(cls, value)
+        self.node, self.axis = node, axis
+        return self
+
+    @property
+    def batch(self) -> bool:
+        return self.axis == 0
+
+    def __reduce__(self):  # copies and pickles of a graph keep the plain number
+        return int, (int(self),)
+
+
+class Shape(tuple):
+    """``x.shape`` of a traced tensor: a tuple of :class:`Dim` (``torch.Size`` cannot be
+    subclassed); slices stay shapes."""
+
+    def __getitem__(self, index):
+        item = tuple.__getitem__(self, index)
+        return Shape(item) if isinstance(index, slice) else item
+
+    def numel(self) -> int:
+        out = 1
+        for d in self:
+            out *= int(d)
+        return out
+
+
+def _shape(value: torch.Size, node: fx.Node) -> Shape:
+    return Shape(Dim(int(n), node, i) for i, n in enumerate(value))
+
+
+def _static(value) -> bool:
+    """A result that is a fact of shapes (a size, a rank, a dtype), not a tensor."""
+    leaves, _ = tree_flatten(value)
+    return not any(isinstance(v, torch.Tensor) for v in leaves)
+
+
+def _uninitialised(module: torch.nn.Module) -> bool:
+    return any(getattr(m, "has_uninitialized_params", lambda: False)() for m in module.modules())
+
+
+class ConcreteProxy(InPlaceProxy):
+    """A traced value whose shape queries are answered from its fake value."""
+
+    def __getattr__(self, k: str):
+        if k in _STATIC_ATTRS and "value" in self.node.meta:
+            return self.tracer.create_proxy("call_function", getattr, (self, k), {})
+        return super().__getattr__(k)
+
+    def __len__(self) -> int:
+        value = self.node.meta.get("value", _MISSING)
+        if isinstance(value, (tuple, list)):
+            return len(value)
+        return super().__len__()
+
+
+class ConcreteTracing:
+    """Mix-in for an ``fx.Tracer``: call :meth:`start` with the input before ``trace``."""
+
+    proxy_buffer_attributes = True  # a buffer's in-place update is recorded, never run on the real one
+
+    def start(self, module: torch.nn.Module, input_shape: tuple[int, ...]) -> None:
+        from torch._dynamo.utils import deepcopy_to_fake_tensor
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        param = next(module.parameters(), None)
+        self._fake = FakeTensorMode(allow_non_fake_inputs=True)
+        # The ops run on a fake copy: a leaf's in-place update (BatchNorm's running statistics)
+        # must not reach the user's module.
+        self._fake_root = deepcopy_to_fake_tensor(module, self._fake)
+        with self._fake:
+            self._input = torch.empty(
+                1,
+                *input_shape,
+                dtype=param.dtype if param is not None else torch.float32,
+                device=param.device if param is not None else "cpu",
+            )
+        self._placeholders = 0
+
+    # -- values
+
+    def _concrete(self, a):
+        if isinstance(a, fx.Proxy):
+            return a.node.meta.get("value", _MISSING)
+        if isinstance(a, fx.Node):
+            return a.meta.get("value", _MISSING)
+        return a
+
+    def _evaluate(self, kind: str, target, args, kwargs):
+        if not hasattr(self, "_fake") or self._evaluating:
+            return _MISSING
+        if kind == "placeholder":
+            self._placeholders += 1
+            return self._input if self._placeholders == 1 else _MISSING
+        args, kwargs = tree_map(self._concrete, (args, kwargs))
+        if any(v is _MISSING for v in tree_flatten((args, kwargs))[0]):
+            return _MISSING
+        self._evaluating = True  # fx's patched Module.__call__ / __getattr__ just run the module
+        log = logging.getLogger("torch._subclasses.fake_tensor")
+        quiet, log.disabled = log.disabled, True  # a failing op is reported by shape_prop (E727), not logged
+        try:
+            if kind == "get_attr":
+                value = self._fake_root
+                for part in target.split("."):
+                    value = getattr(value, part)
+                return value
+            with self._fake, torch.no_grad():
+                if kind == "call_function":
+                    return target(*args, **kwargs)
+                if kind == "call_method":
+                    return getattr(args[0], target)(*args[1:], **kwargs)
+                if kind == "call_module":
+                    module = self._fake_root.get_submodule(target)
+                    if _uninitialised(module):  # running it would materialise the user's lazy module
+                        return _MISSING
+                    return module(*args, **kwargs)
+        except Exception:  # e.g. an op fake tensors cannot run: shapes after it stay unknown
+            return _MISSING
+        finally:
+            self._evaluating, log.disabled = False, quiet
+        return _MISSING
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+        value = self._evaluate(kind, target, args, kwargs)
+        if value is not _MISSING and kind in ("call_function", "call_method") and _static(value):
+            source = args[0].node if args and isinstance(args[0], fx.Proxy) else None
+            if isinstance(value, torch.Size):
+                return _shape(value, source)
+            if kind == "call_method" and target == "size" and isinstance(value, int) and source is not None:
+                axis = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+                return Dim(value, source, axis % len(source.meta["value"].shape))
+            return value
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        if value is not _MISSING:
+            proxy.node.meta["value"] = value
+        return proxy
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return ConcreteProxy(node, self)
+
+    def iter(self, obj: fx.Proxy):
+        value = obj.node.meta.get("value", _MISSING)
+        if isinstance(value, (tuple, list)):  # the pieces of a split, a module's returned tuple
+            return iter([self.create_proxy("call_function", operator.getitem, (obj, i), {}) for i in range(len(value))])
+        return super().iter(obj)
+
+    _evaluating = False
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        if self._evaluating:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def call_module(self, m: torch.nn.Module, forward, args, kwargs):
+        if self._evaluating:
+            return forward(*args, **kwargs)
+        try:
+            self.path_of_module(m)
+        except NameError:  # made inside forward (`nn.ZeroPad2d(1)(x)`): its op, or its forward traced through
+            if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
+                raise
+            if self.is_leaf_module(m, ""):
+                return self.create_proxy("call_function", Inline(m), args, kwargs)
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+
+class Inline:
+    """A parameter-free module made inside ``forward``, called as a function."""
+
+    def __init__(self, module: torch.nn.Module):
+        self.module = module
+        self.__name__ = self.__qualname__ = type(module).__name__  # fx names the node after it
+
+    def __call__(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return repr(self.module)

@@ -75,7 +75,7 @@ class _Double(torch.autograd.Function):
     [
         (_tensor_branch, "E723", "torch.fx cannot trace"),
         (lambda s, x: s.fc(s.conv(x).view(-1, 4 * 256)), "E722", "a reshape to (-1, 1024)"),
-        (lambda s, x: s.conv(x).reshape(x.shape[0], 4, -1), "E722", "a reshape to (1, 4, -1)"),
+        (lambda s, x: s.conv(x).reshape(x.shape[0], 4, -1), "E722", "a reshape to (B, 4, -1)"),
         (lambda s, x: s.conv(x).flatten(x.dim() - 2), "E722", "flatten(start_dim=2"),
         (lambda s, x: _Double.apply(s.conv(x)), "E721", "`*` of a tensor and a constant"),
         (lambda s, x: s.conv(x) * 0.5, "E721", "`*` of a tensor and a constant"),

@@ -73,7 +73,7 @@ def test_a_branch_on_tensor_values_is_still_refused():
 
 def test_a_reshape_that_is_not_a_flatten_is_refused():
     refused(
-        Net(lambda s, x: s.conv(x).view(x.size(0), 4, -1), conv=conv()), "E722", "a reshape to (1, 4, -1)", help=False
+        Net(lambda s, x: s.conv(x).view(x.size(0), 4, -1), conv=conv()), "E722", "a reshape to (B, 4, -1)", help=False
     )
 
 
@@ -139,3 +139,66 @@ def test_f_batch_norm_on_another_modules_buffers_is_refused():
         return F.batch_norm(s.conv(x), s.bn.running_mean, s.bn.running_var, s.bn.weight, s.bn.bias)
 
     refused(Net(forward, conv=conv(), bn=bn), "E721", "reads tensors besides its input (bn.running_mean")
+
+
+def _split_sizes(s, x):
+    a, b = torch.split(s.conv(x), 2, 1)  # res2net: equal parts by their size
+    return torch.cat([s.c1(a), b], 1)
+
+
+def _split_loop(s, x):
+    parts = s.conv(x).split([2, 2], dim=1)
+    return torch.cat([conv(part) for conv, part in zip(s.convs, parts)], 1)  # iterating the parts
+
+
+@pytest.mark.parametrize(
+    ("forward", "expected"),
+    [
+        (lambda s, x: F.leaky_relu(s.conv(x), 0.1), "leaky_relu(negative_slope=0.1)"),
+        (lambda s, x: F.interpolate(s.conv(x), scale_factor=2), "upsample(scale_factor=2)"),
+        (
+            lambda s, x: F.interpolate(s.conv(x), scale_factor=2, mode="bilinear", align_corners=False),
+            'upsample(scale_factor=2, mode="bilinear")',
+        ),
+        (lambda s, x: s.up(s.conv(x)), "  upsample(scale_factor=2)\n"),
+        (lambda s, x: F.adaptive_max_pool2d(s.conv(x), 1), "adaptive_maxpool"),
+        (lambda s, x: F.pad(s.conv(x), (1, 1, 2, 2)), "pad((2, 2, 1, 1))"),
+        (lambda s, x: s.conv(x).mean((2, 3)), "spatial_mean"),
+        (_split_sizes, "split(2, 0)"),
+        (_split_loop, "split(2, 1)"),
+    ],
+    ids=[
+        "leaky_relu",
+        "interpolate",
+        "bilinear",
+        "upsample_module",
+        "adaptive_max",
+        "pad",
+        "mean",
+        "split",
+        "split_loop",
+    ],
+)
+def test_functional_forms_import_exactly(forward, expected):
+    extra = {
+        _split_sizes: {"c1": conv(2, 2)},
+        _split_loop: {"convs": nn.ModuleList([conv(2, 3), conv(2, 3)])},
+    }.get(forward, {"up": nn.Upsample(scale_factor=2)} if expected.startswith(" ") else {})
+    text = roundtrip(Net(forward, conv=conv(), **extra))
+    assert expected in text, text
+
+
+def test_split_into_unequal_parts_is_refused():
+    refused(Net(lambda s, x: torch.split(s.conv(x), [1, 3], 1)[0], conv=conv()), "E722", "into [1, 3]", help=False)
+
+
+def test_a_refused_op_points_at_its_python_line():
+    def forward(s, x):
+        return F.selu(s.conv(x))  # the refused line
+
+    with pytest.raises(archlang.SpecError) as info:
+        archlang.from_module(Net(forward, conv=conv()), (3, 16, 16))
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E721" and diag.span is not None
+    assert (diag.span.file, diag.span.line) == (__file__, forward.__code__.co_firstlineno + 1)
+    assert "return F.selu(s.conv(x))  # the refused line" in str(info.value)

@@ -14,14 +14,18 @@ evaluation: real parameters and buffers are converted on the fly and never writt
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
+import os
+import sys
 
 import torch
 import torch.fx as fx
 from torch.utils._pytree import tree_flatten, tree_map
 
 from .inplace import InPlaceProxy
+from .shape_prop import BATCH
 
 _MISSING = object()
 # Tensor attributes that are facts of the input's shape and type, not of its values.
@@ -69,6 +73,33 @@ def _static(value) -> bool:
     return not any(isinstance(v, torch.Tensor) for v in leaves)
 
 
+_SKIP = (os.path.dirname(torch.__file__) + os.sep, os.path.dirname(__file__) + os.sep)
+
+
+def _caller() -> tuple[str, int] | None:
+    """The file and line of the user's code that made the op being traced (for messages)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not name.startswith(_SKIP) and not name.startswith("<"):
+            return name, frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
+@contextlib.contextmanager
+def _eval(module: torch.nn.Module):
+    """A leaf runs in eval mode on the fake input: same shapes, and a BatchNorm neither
+    updates its real running statistics nor needs two values per channel."""
+    flags = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
 def _uninitialised(module: torch.nn.Module) -> bool:
     return any(getattr(m, "has_uninitialized_params", lambda: False)() for m in module.modules())
 
@@ -94,17 +125,13 @@ class ConcreteTracing:
     proxy_buffer_attributes = True  # a buffer's in-place update is recorded, never run on the real one
 
     def start(self, module: torch.nn.Module, input_shape: tuple[int, ...]) -> None:
-        from torch._dynamo.utils import deepcopy_to_fake_tensor
         from torch._subclasses.fake_tensor import FakeTensorMode
 
         param = next(module.parameters(), None)
         self._fake = FakeTensorMode(allow_non_fake_inputs=True)
-        # The ops run on a fake copy: a leaf's in-place update (BatchNorm's running statistics)
-        # must not reach the user's module.
-        self._fake_root = deepcopy_to_fake_tensor(module, self._fake)
         with self._fake:
             self._input = torch.empty(
-                1,
+                BATCH,
                 *input_shape,
                 dtype=param.dtype if param is not None else torch.float32,
                 device=param.device if param is not None else "cpu",
@@ -133,21 +160,22 @@ class ConcreteTracing:
         log = logging.getLogger("torch._subclasses.fake_tensor")
         quiet, log.disabled = log.disabled, True  # a failing op is reported by shape_prop (E727), not logged
         try:
-            if kind == "get_attr":
-                value = self._fake_root
+            if kind == "get_attr":  # a fake twin: an in-place update (running statistics) stays there
+                value = self.root
                 for part in target.split("."):
                     value = getattr(value, part)
-                return value
+                return self._fake.from_tensor(value) if isinstance(value, torch.Tensor) else value
             with self._fake, torch.no_grad():
                 if kind == "call_function":
                     return target(*args, **kwargs)
                 if kind == "call_method":
                     return getattr(args[0], target)(*args[1:], **kwargs)
                 if kind == "call_module":
-                    module = self._fake_root.get_submodule(target)
+                    module = self.root.get_submodule(target)
                     if _uninitialised(module):  # running it would materialise the user's lazy module
                         return _MISSING
-                    return module(*args, **kwargs)
+                    with _eval(module):
+                        return module(*args, **kwargs)
         except Exception:  # e.g. an op fake tensors cannot run: shapes after it stay unknown
             return _MISSING
         finally:
@@ -167,6 +195,9 @@ class ConcreteTracing:
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
         if value is not _MISSING:
             proxy.node.meta["value"] = value
+        where = _caller()
+        if where is not None:
+            proxy.node.meta["source"] = where
         return proxy
 
     def proxy(self, node: fx.Node) -> fx.Proxy:

@@ -5,13 +5,38 @@ where it meets the case; each returns (or raises) a located :class:`SpecError`."
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import linecache
 from collections import Counter
 
 import torch.fx as fx
 
+from archlang.diagnostics import SourceMap, Span, SpecError
 from archlang.importer.series_parallel import problem
 
 from . import opmap
+
+
+@contextlib.contextmanager
+def at_source(converter):
+    """A refusal of one traced op points at the line of Python that made it (the file and
+    line :mod:`.concrete` recorded), quoted with a caret like a spec's errors."""
+    try:
+        yield
+    except SpecError as err:
+        node = converter.current
+        where = node.meta.get("source") if node is not None else None
+        text = "".join(linecache.getlines(where[0])) if where else ""
+        if not text or len(err.diagnostics) != 1 or err.diagnostics[0].span is not None:
+            raise
+        file, line = where
+        code = text.split("\n")[line - 1]
+        start = len(code) - len(code.lstrip()) + 1
+        span = Span(file, line, start, line, len(code.rstrip()) + 1)
+        sources = err.sources or SourceMap()
+        sources.add(file, text)
+        raise SpecError(dataclasses.replace(err.diagnostics[0], span=span), sources) from None
 
 
 def lazy(sub, target: str):

@@ -74,7 +74,8 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
                 f"the module's forward takes several tensors ({', '.join(inputs)}): archlang networks take one input",
             )
         converter = _Converter(module, graph, helpers)
-        converter.precheck()
+        with refusals.at_source(converter):
+            converter.precheck()
         inplace.check(graph, module, converter.functions)
         refusals.same_in_eval(graph, _Tracer((*_autowrap(), *helpers), module, tuple(input_shape)), module)
         propagate_shapes(graph, module, input_shape)
@@ -83,7 +84,8 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             m.training = flag
         if patched:
             del module._transform_input
-    network = converter.network(name or type(module).__name__, tuple(input_shape))
+    with refusals.at_source(converter):
+        network = converter.network(name or type(module).__name__, tuple(input_shape))
     refusals.unused_state(module, graph)
     return network
 
@@ -129,7 +131,10 @@ class _Converter:
         for node in graph.nodes:
             if node.op == "call_module":
                 self.calls[node.target] = self.calls.get(node.target, 0) + 1
-        self.owners = owned.owners(graph, self.functions)  # modules a functional call is the layer of
+        self.owners = owned.owners(graph, self.functions)
+        self.current: fx.Node | None = (
+            None  # the node being converted (its source line for messages)  # modules a functional call is the layer of
+        )
 
     # -- scopes
 
@@ -192,6 +197,7 @@ class _Converter:
     def network(self, name: str, input_shape: tuple[int, ...]) -> Network:
         output = None
         for node in self.graph.nodes:
+            self.current = node
             if node.op == "placeholder":
                 if INPUT in self.values.values():
                     continue  # an optional argument the forward does not use (checked in `trace`)
@@ -250,6 +256,7 @@ class _Converter:
     def precheck(self) -> None:
         """Modules, functions and methods with no archlang op, before anything runs."""
         for node in self.graph.nodes:
+            self.current = node
             if node.op == "call_module":
                 self._module_op(node)
             elif node.op == "call_function" and not self._known(node.target):

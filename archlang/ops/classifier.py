@@ -34,7 +34,8 @@ def f_view(input, *shape, ndim):
         shape = tuple(shape[0])
     if len(shape) != 2 or not getattr(shape[0], "batch", False):
         raise Unsupported(
-            f"a reshape to {tuple(int(s) for s in shape)} (archlang reshapes only by `flatten`, keeping "
+            f"a reshape to ({', '.join('B' if getattr(s, 'batch', False) else str(int(s)) for s in shape)}) "
+            "(archlang reshapes only by `flatten`, keeping "
             "the batch dim: `x.view(x.size(0), -1)`)"
         )
     return None if ndim == 2 else ("flatten", (), ())
@@ -42,6 +43,11 @@ def f_view(input, *shape, ndim):
 
 def import_linear(m):
     return "linear", (m.out_features,), kw(LINEAR_SIG, [("bias", m.bias is not None)])
+
+
+def f_linear(input, weight, bias=None):
+    """``F.linear`` on a module's own weight (timm's ``Linear``)."""
+    return "linear", (weight.shape[0],), kw(LINEAR_SIG, [("bias", bias is not None)])
 
 
 RECORDS = (
@@ -74,7 +80,9 @@ RECORDS = (
         all_ops=costs.dot_ops(costs.linear_macs),
         rf=rf_rules.linear,
         role="global",
-        imports=Imports(modules={NN + "linear.Linear": import_linear}),
+        imports=Imports(
+            modules={NN + "linear.Linear": import_linear}, functions={"torch.nn.functional.linear": f_linear}
+        ),
         aliases={"fc": {}},
     ),
 )

@@ -57,6 +57,15 @@ def test_a_module_made_in_forward_becomes_its_op():
     assert "pad((1, 1, 1, 1))" in text
 
 
+def test_an_unknown_module_made_in_forward_is_refused_at_its_line():
+    diag = refused(
+        Net(lambda s, x: nn.ReflectionPad2d(1)(s.conv(x)), conv=conv()),
+        "E720",
+        "`torch.nn.ReflectionPad2d` made in forward",
+    )
+    assert diag.span is not None and diag.span.file == __file__
+
+
 def test_an_input_guard_refuses_the_wrong_size_naming_the_input():
     model = Net(_channel_guard, conv=conv(), fc=nn.Linear(4 * 16 * 16, 2))
     diag = refused(model, "E727", "1x3x12x12", "expected 3x16x16, got (3, 12, 12)", shape=(3, 12, 12))

@@ -10,6 +10,7 @@ from hostile_models import roundtrip
 timm = pytest.importorskip("timm")
 
 
+@pytest.mark.slow  # ~8 s each on an idle core (the hand-written BatchNormAct2d is in test_import_shapes.py)
 @pytest.mark.parametrize("name", ["mobilenetv3_small_050", "lcnet_050"])
 def test_timm_batchnorm_act_models_import_exactly(name):
     text = roundtrip(timm.create_model(name, num_classes=5), shape=(3, 32, 32))

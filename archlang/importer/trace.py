@@ -131,10 +131,8 @@ class _Converter:
         for node in graph.nodes:
             if node.op == "call_module":
                 self.calls[node.target] = self.calls.get(node.target, 0) + 1
-        self.owners = owned.owners(graph, self.functions)
-        self.current: fx.Node | None = (
-            None  # the node being converted (its source line for messages)  # modules a functional call is the layer of
-        )
+        self.owners = owned.owners(graph, self.functions)  # modules a functional call is the layer of
+        self.current: fx.Node | None = None  # the node being converted (its source line for messages)
 
     # -- scopes
 
@@ -303,7 +301,9 @@ class _Converter:
             return opmap.module_op(sub)
         except opmap.Unsupported as err:
             raise problem(
-                "E720", f"{self._where(node)}: `{opmap.public_name(type(sub))}` made in forward: {err}"
+                "E720",
+                f"{self._where(node)}: `{opmap.public_name(type(sub))}` made in forward: {err}",
+                "archc import knows the modules listed in docs/import.md",
             ) from None
 
     def _call_module(self, node: fx.Node) -> None:

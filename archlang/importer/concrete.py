@@ -1,15 +1,18 @@
-"""Tracing with the input's shapes known: every traced value also carries its value on a fake
-(shape-only) tensor of the given input, so Python that depends only on static shapes runs.
+"""Tracing with the input's shapes known: every traced value can give its value on a fake
+(shape-only) tensor of the given input (a batch of 2), so Python that depends only on static
+shapes runs. The ops recorded are evaluated lazily, in order, when a shape is first asked
+for: a forward that asks nothing (torchvision's) costs no evaluation.
 
 ``x.ndim``, ``x.dim()``, ``x.shape[1]``, ``x.size(0)``, ``if x.dim() == 4``, input-size guards
 and loops over the pieces of a ``torch.split`` are answered from those values instead of being
 recorded: they are constants for the given input. A size is an :class:`Dim` (an ``int`` that
 remembers which tensor's which axis it is), so ``x.view(x.size(0), -1)`` still reads as a
-flatten that keeps the batch dimension, and ``F.interpolate(x, size=y.shape[-2:])`` as a resize
-to ``y``'s size. Only Python that branches on tensor *values* stays a trace error.
+flatten that keeps the batch dimension. Only Python that branches on tensor *values* stays
+a trace error.
 
 The fake values live in one ``FakeTensorMode`` per trace, entered only around each op's
-evaluation: real parameters and buffers are converted on the fly and never written to.
+evaluation: parameters and buffers read in the forward become fake twins (an in-place update
+of running statistics stays there), and a leaf module runs in eval mode on fake inputs.
 """
 
 from __future__ import annotations
@@ -28,8 +31,14 @@ from .inplace import InPlaceProxy
 from .shape_prop import BATCH
 
 _MISSING = object()
+_PENDING = object()
 # Tensor attributes that are facts of the input's shape and type, not of its values.
 _STATIC_ATTRS = frozenset({"shape", "ndim", "dtype", "device", "is_cuda", "layout"})
+# Tensor methods whose result is a fact of the shape or type: answered at once. Every other
+# op is evaluated only when some answer needs its value (a forward that never asks costs nothing).
+_STATIC_METHODS = frozenset(
+    "size dim ndimension numel nelement is_contiguous is_floating_point element_size get_device".split()
+)
 
 
 class Dim(int):
@@ -108,12 +117,12 @@ class ConcreteProxy(InPlaceProxy):
     """A traced value whose shape queries are answered from its fake value."""
 
     def __getattr__(self, k: str):
-        if k in _STATIC_ATTRS and "value" in self.node.meta:
+        if k in _STATIC_ATTRS and self.tracer.value(self.node) is not _MISSING:
             return self.tracer.create_proxy("call_function", getattr, (self, k), {})
         return super().__getattr__(k)
 
     def __len__(self) -> int:
-        value = self.node.meta.get("value", _MISSING)
+        value = self.tracer.value(self.node)
         if isinstance(value, (tuple, list)):
             return len(value)
         return super().__len__()
@@ -137,14 +146,26 @@ class ConcreteTracing:
                 device=param.device if param is not None else "cpu",
             )
         self._placeholders = 0
+        self._pending: list[tuple] = []  # recorded ops not evaluated yet, in order
+        self._next = 0
+        self._waiting: set[fx.Node] = set()
 
     # -- values
 
+    def value(self, node: fx.Node):
+        """``node``'s fake value: the ops recorded so far run in order up to it."""
+        while node in self._waiting:
+            n, kind, target, args, kwargs = self._pending[self._next]
+            self._next += 1
+            self._waiting.discard(n)
+            n.meta["value"] = self._evaluate(kind, target, args, kwargs)
+        return node.meta.get("value", _MISSING)
+
     def _concrete(self, a):
         if isinstance(a, fx.Proxy):
-            return a.node.meta.get("value", _MISSING)
+            return self.value(a.node)
         if isinstance(a, fx.Node):
-            return a.meta.get("value", _MISSING)
+            return self.value(a)
         return a
 
     def _evaluate(self, kind: str, target, args, kwargs):
@@ -183,8 +204,9 @@ class ConcreteTracing:
         return _MISSING
 
     def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
-        value = self._evaluate(kind, target, args, kwargs)
-        if value is not _MISSING and kind in ("call_function", "call_method") and _static(value):
+        asked = (kind == "call_method" and target in _STATIC_METHODS) or (kind == "call_function" and target is getattr)
+        value = self._evaluate(kind, target, args, kwargs) if asked or kind == "placeholder" else _PENDING
+        if value is not _MISSING and value is not _PENDING and asked and _static(value):
             source = args[0].node if args and isinstance(args[0], fx.Proxy) else None
             if isinstance(value, torch.Size):
                 return _shape(value, source)
@@ -193,7 +215,10 @@ class ConcreteTracing:
                 return Dim(value, source, axis % len(source.meta["value"].shape))
             return value
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
-        if value is not _MISSING:
+        if value is _PENDING:
+            self._pending.append((proxy.node, kind, target, args, kwargs))
+            self._waiting.add(proxy.node)
+        else:
             proxy.node.meta["value"] = value
         where = _caller()
         if where is not None:
@@ -204,7 +229,7 @@ class ConcreteTracing:
         return ConcreteProxy(node, self)
 
     def iter(self, obj: fx.Proxy):
-        value = obj.node.meta.get("value", _MISSING)
+        value = self.value(obj.node)
         if isinstance(value, (tuple, list)):  # the pieces of a split, a module's returned tuple
             return iter([self.create_proxy("call_function", operator.getitem, (obj, i), {}) for i in range(len(value))])
         return super().iter(obj)

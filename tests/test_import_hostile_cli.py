@@ -174,3 +174,20 @@ def test_what_the_model_prints_does_not_mix_with_the_spec(factories):
 def test_name_that_is_a_keyword_is_a_usage_error(run, factories, name):
     result = run("import", "f.py:ok", "--name", name)
     assert result.exit_code == 2 and "--name wants a name" in result.output
+
+
+def test_a_refused_op_is_shown_at_its_python_line(run, factories):
+    (factories / "net.py").write_text(
+        "import torch.nn.functional as F\nfrom torch import nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 4, 3)\n\n"
+        "    def forward(self, x):\n"
+        "        return F.selu(self.conv(x))\n"
+    )
+    result = run("import", "net.py:Net", "--input", "3x8x8")
+    _no_traceback(result)
+    assert result.exit_code == 1, result.output
+    assert "error[E721]" in result.output and "net.py:11:9" in result.output, result.output
+    assert "11 |         return F.selu(self.conv(x))" in result.output and "^^^^" in result.output

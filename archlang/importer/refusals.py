@@ -5,13 +5,38 @@ where it meets the case; each returns (or raises) a located :class:`SpecError`."
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import linecache
 from collections import Counter
 
 import torch.fx as fx
 
+from archlang.diagnostics import SourceMap, Span, SpecError
 from archlang.importer.series_parallel import problem
 
 from . import opmap
+
+
+@contextlib.contextmanager
+def at_source(converter):
+    """A refusal of one traced op points at the line of Python that made it (the file and
+    line :mod:`.concrete` recorded), quoted with a caret like a spec's errors."""
+    try:
+        yield
+    except SpecError as err:
+        node = converter.current
+        where = node.meta.get("source") if node is not None else None
+        text = "".join(linecache.getlines(where[0])) if where else ""
+        if not text or len(err.diagnostics) != 1 or err.diagnostics[0].span is not None:
+            raise
+        file, line = where
+        code = text.split("\n")[line - 1]
+        start = len(code) - len(code.lstrip()) + 1
+        span = Span(file, line, start, line, len(code.rstrip()) + 1)
+        sources = err.sources or SourceMap()
+        sources.add(file, text)
+        raise SpecError(dataclasses.replace(err.diagnostics[0], span=span), sources) from None
 
 
 def lazy(sub, target: str):
@@ -62,14 +87,13 @@ def shared(target: str, cls: str, uses: list[str]):
 
 
 def reads_size(where: str, what: str):
-    """E723: ``x.size()`` / ``x.shape`` / ``x.dim()`` in the forward."""
+    """E723: ``x.size()`` / ``x.shape`` / ``x.dim()`` of a value whose shape the trace could
+    not compute (its op failed on a fake tensor)."""
     return problem(
         "E723",
-        f"{where}: the forward reads a tensor's size (`{what}`): archlang layers have static shapes",
-        "write `torch.flatten(x, 1)` for `x.view(x.size(0), -1)`; a size computed from the input has no spec"
-        if what in ("Tensor.size", "Tensor.shape")
-        else f"archc import traces symbolically, without shapes, so a rank test (`{what}`, `if x.dim() == 4`) "
-        "has no value to branch on; remove the test from the forward (docs/import.md)",
+        f"{where}: the forward reads the size of a value whose shape is unknown (`{what}`)",
+        "archc import computes shapes by running each op on the given input's shapes; an op before this "
+        "read could not run there (see docs/import.md)",
     )
 
 

@@ -1,5 +1,5 @@
 """Every value's shape in a traced graph: one forward pass (eval mode, no grad) of a random
-``(1, C, H, W)`` input, on fake tensors where torch can (shapes without the arithmetic: a
+``(2, C, H, W)`` input, on fake tensors where torch can (shapes without the arithmetic: a
 100-GFLOP model in a second), else on real ones. A failure is E727 naming the module that
 failed; ``ShapeProp``'s own traceback printing is silenced."""
 
@@ -13,6 +13,11 @@ import torch.fx as fx
 from torch.fx.passes.shape_prop import ShapeProp
 
 from archlang.importer.series_parallel import problem
+
+# The batch of the trace's and this pass's inputs: 2, so that a BatchNorm in training mode
+# after a global pool (one value per channel at batch 1) runs; sizes read in the forward are
+# those of this batch, and `x.size(0)` is known to be the batch (:class:`~.concrete.Dim`).
+BATCH = 2
 
 
 class _Shapes(ShapeProp):
@@ -47,14 +52,14 @@ def propagate_shapes(graph: fx.Graph, module, input_shape) -> None:
 
             fake = FakeTensorMode(allow_non_fake_inputs=True)
             with fake:  # no memory for the input either: a 3x8192x8192 input costs nothing
-                x = torch.randn(1, *input_shape, dtype=dtype, device=device)
+                x = torch.randn(BATCH, *input_shape, dtype=dtype, device=device)
             _Shapes(module, graph, fake_mode=fake).propagate(x)
             return
         except Exception:
             pass
         real = _Shapes(module, graph)
         try:
-            real.propagate(torch.randn(1, *input_shape, dtype=dtype, device=device))
+            real.propagate(torch.randn(BATCH, *input_shape, dtype=dtype, device=device))
         except Exception as err:
             raise _failed(real.current, err, input_shape) from None
 

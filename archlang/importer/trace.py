@@ -24,18 +24,25 @@ from archlang.importer.series_parallel import CONTAINERS, INPUT, Elem, Scope, bu
 from archlang.importer.shape_prop import ndim as rank
 from archlang.importer.shape_prop import propagate_shapes
 
-from . import calls, generated, inplace, opmap, refusals
+from . import calls, generated, inplace, opmap, owned, refusals
+from .concrete import ConcreteTracing, Inline
 from .leaves import NAMED_STATELESS, is_param, shortest, transform_input_method
 from .tree import Call, Network
 
 
-class _Tracer(fx.Tracer):
-    def __init__(self, autowrap: tuple):
+class _Tracer(ConcreteTracing, fx.Tracer):
+    """Values are :class:`~.concrete.ConcreteProxy`: shape queries answered, ``a += b``
+    recorded as a mutation (:class:`~.inplace.InPlaceProxy`)."""
+
+    def __init__(self, autowrap: tuple, module: torch.nn.Module, input_shape: tuple[int, ...]):
         super().__init__(autowrap_functions=autowrap)
+        self.start(module, input_shape)
         self.call_args: dict[str, list] = {}  # module call -> the tensors passed (calls.py)
         self.call_returns: dict[str, list] = {}  # and those it returned
 
     def call_module(self, m, forward, args, kwargs):
+        if self._evaluating:  # a fake-tensor run of a recorded op (concrete.py), not a call to record
+            return super().call_module(m, forward, args, kwargs)
         key = calls.record(self, m, args, kwargs, self.call_args)
         out = super().call_module(m, forward, args, kwargs)
         calls.returned(key, out, self.call_returns)
@@ -43,9 +50,6 @@ class _Tracer(fx.Tracer):
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         return opmap.is_leaf_class(type(m))
-
-    def proxy(self, node: fx.Node) -> fx.Proxy:
-        return inplace.InPlaceProxy(node, self)  # records `a += b` as a mutation
 
 
 def _autowrap() -> tuple:
@@ -66,13 +70,13 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
     flags = [(m, m.training) for m in module.modules()]
     patched = _patch_transform_input(module)
     helpers = generated.helper_functions(module)  # archlang's own, in a built spec
-    tracer = _Tracer((*_autowrap(), *helpers))
+    tracer = _Tracer((*_autowrap(), *helpers), module, tuple(input_shape))
     try:
         module.train()
         try:
             graph = tracer.trace(module)
         except Exception as err:  # fx raises TraceError, TypeError, NotImplementedError, ...
-            raise _trace_failed(tracer, err) from None
+            raise _trace_failed(tracer, err, tuple(input_shape)) from None
         inputs = [n.target for n in graph.nodes if n.op == "placeholder"]
         if len(inputs) > 1 and any(n.users for n in graph.nodes if n.op == "placeholder" and n.target != inputs[0]):
             raise problem(
@@ -81,16 +85,18 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
             )
         converter = _Converter(module, graph, helpers)
         converter.call_args, converter.call_returns = tracer.call_args, tracer.call_returns
-        converter.precheck()
+        with refusals.at_source(converter):
+            converter.precheck()
         inplace.check(graph, module, converter.functions)
-        refusals.same_in_eval(graph, _Tracer((*_autowrap(), *helpers)), module)
+        refusals.same_in_eval(graph, _Tracer((*_autowrap(), *helpers), module, tuple(input_shape)), module)
         propagate_shapes(graph, module, input_shape)
     finally:
         for m, flag in flags:
             m.training = flag
         if patched:
             del module._transform_input
-    network = converter.network(name or type(module).__name__, tuple(input_shape))
+    with refusals.at_source(converter):
+        network = converter.network(name or type(module).__name__, tuple(input_shape))
     refusals.unused_state(module, graph)
     return network
 
@@ -102,16 +108,23 @@ def _patch_transform_input(module) -> bool:
     return False
 
 
-def _trace_failed(tracer: _Tracer, err: Exception):
+def _trace_failed(tracer: _Tracer, err: Exception, input_shape: tuple[int, ...]):
     stack = list(getattr(tracer, "module_stack", {}).values())
     path, cls = stack[-1] if stack else ("", type(None))
     where = f"`{path}` ({cls if isinstance(cls, str) else opmap.public_name(cls)})" if path else "the top-level module"
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if not isinstance(err, fx.proxy.TraceError) and "Proxy" not in str(err) and "symbolic" not in str(err):
+        # the forward's own check on the input's shapes (`if x.shape[-1] != 224: raise ...`)
+        return problem(
+            "E727",
+            f"the module fails on a 1x{'x'.join(map(str, input_shape))} input at {where}: {reason}",
+            "give the input size it expects with --input CxHxW (input_shape=)",
+        )
     return problem(
         "E723",
         f"torch.fx cannot trace {where}: {reason}",
-        "the forward must not branch or loop on tensor values, nor read tensor sizes; archc import "
-        "follows one symbolic trace, without shapes, so a rank test (`if x.dim() == 4`) cannot be traced either",
+        "the forward must not branch or loop on tensor values; archc import follows the forward on the "
+        "given input's shapes, so tests on sizes (`if x.dim() == 4`, `x.shape[-1]`) are fine",
     )
 
 
@@ -129,6 +142,8 @@ class _Converter:
         for node in graph.nodes:
             if node.op == "call_module":
                 self.calls[node.target] = self.calls.get(node.target, 0) + 1
+        self.owners = owned.owners(graph, self.functions)  # modules a functional call is the layer of
+        self.current: fx.Node | None = None  # the node being converted (its source line for messages)
 
     # -- scopes
 
@@ -150,7 +165,7 @@ class _Converter:
         stack = list(node.meta.get("nn_module_stack", {}).items())
         if node.op == "call_module" and stack:
             stack = stack[:-1]  # the leaf itself
-        return tuple(self._scope(key, path, cls) for key, (path, cls) in stack)
+        return tuple(self._scope(key, path, cls) for key, (path, cls) in stack if path not in self.owners)
 
     def _where(self, node: fx.Node) -> str:
         chain = self._chain(node)
@@ -193,6 +208,7 @@ class _Converter:
     def network(self, name: str, input_shape: tuple[int, ...]) -> Network:
         output = None
         for node in self.graph.nodes:
+            self.current = node
             if node.op == "placeholder":
                 if INPUT in self.values.values():
                     continue  # an optional argument the forward does not use (checked in `trace`)
@@ -267,20 +283,31 @@ class _Converter:
     def precheck(self) -> None:
         """Modules, functions and methods with no archlang op, before anything runs."""
         for node in self.graph.nodes:
+            self.current = node
             if node.op == "call_module":
                 self._module_op(node)
             elif node.op == "call_function" and not self._known(node.target):
                 self._call_function(node)  # raises E721
-            elif node.op == "call_method" and node.target not in {*opmap.MERGE_METHODS, "chunk", *opmap.METHODS}:
+            elif node.op == "call_method" and node.target not in {
+                *opmap.MERGE_METHODS,
+                "chunk",
+                "split",
+                *opmap.METHODS,
+            }:
                 self._call_method(node)  # raises E721
 
     def _known(self, fn) -> bool:
         if isinstance(fn, type) and issubclass(fn, tuple) and hasattr(fn, "_fields"):
             return True
+        if isinstance(fn, Inline):  # unknown ones are refused by _call_function, located
+            try:
+                return opmap.module_op(fn.module) is not None
+            except opmap.Unsupported:
+                return False
         return (
             fn in self.functions
             or fn in opmap.MERGES
-            or fn in (torch.add, torch.mul, torch.cat, torch.chunk, operator.getitem)
+            or fn in (torch.add, torch.mul, torch.cat, torch.chunk, torch.split, operator.getitem)
             or fn is getattr(torch, "concat", None)
         )
 
@@ -296,6 +323,16 @@ class _Converter:
                 code,
                 f"`{node.target}` ({opmap.public_name(type(sub))}): {err}",
                 "archc import knows the modules of torchvision's classifiers; see docs/import.md",
+            ) from None
+
+    def _inline_op(self, node: fx.Node, sub):
+        try:
+            return opmap.module_op(sub)
+        except opmap.Unsupported as err:
+            raise problem(
+                "E720",
+                f"{self._where(node)}: `{opmap.public_name(type(sub))}` made in forward: {err}",
+                "archc import knows the modules listed in docs/import.md",
             ) from None
 
     def _call_module(self, node: fx.Node) -> None:
@@ -316,7 +353,12 @@ class _Converter:
                 uses = [self._where(n) for n in self.graph.nodes if n.op == "call_module" and n.target == node.target]
                 raise refusals.shared(node.target, cls, uses)
             label = None
-        self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=node.target)
+        path = node.target
+        if op == ("identity", (), ()):
+            op = None  # a placeholder (timm's `drop = nn.Identity()`): the torch back end builds no module for it
+        if stateless and any(path.startswith(owner + ".") for owner in self.owners):
+            label, path = None, ""  # beside its owner's layer (BatchNormAct2d's act), not nested in its name
+        self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=path)
 
     def _merge(self, node: fx.Node, mode: str, a, b) -> None:
         pa = self.values.get(a) if isinstance(a, fx.Node) else None
@@ -365,8 +407,13 @@ class _Converter:
             return self._cat(node)
         if fn is torch.chunk:
             return self._chunk(node)
+        if fn is torch.split:
+            return self._split(node)
         if fn is operator.getitem:
             return self._getitem(node)
+        if isinstance(fn, Inline):
+            op = self._inline_op(node, fn.module)
+            return self._unary(node, op, source=f"{opmap.public_name(type(fn.module))} made in forward")
         if fn is getattr and node.args[1:2] in (("shape",), ("ndim",)):
             raise refusals.reads_size(self._where(node), f"Tensor.{node.args[1]}")
         stub = self.functions.get(fn)
@@ -380,12 +427,16 @@ class _Converter:
 
     def _call_method(self, node: fx.Node) -> None:
         name = node.target
+        if owned.bookkeeping(node, self.owners):
+            return  # the layer's own running-statistics count
         if name in ("size", "dim", "numel"):
             raise refusals.reads_size(self._where(node), f"Tensor.{name}")
         if name in opmap.MERGE_METHODS:
             return self._merge(node, opmap.MERGE_METHODS[name], *node.args)
         if name == "chunk":
             return self._chunk(node)
+        if name == "split":
+            return self._split(node)
         stub = opmap.METHODS.get(name)
         if stub is None:
             raise problem(
@@ -397,10 +448,24 @@ class _Converter:
 
     def _apply(self, node: fx.Node, stub, name: str) -> None:
         x = node.args[0] if node.args else None
+        path = owned.owner(node, stub) if node.op == "call_function" else None
+        if path not in self.owners and _has_node((node.args[1:], node.kwargs)):
+            read = [n.target if n.op == "get_attr" else n.name for n in node.all_input_nodes[1:]]
+            raise problem(
+                "E721",
+                f"{self._where(node)}: `{name}` reads tensors besides its input ({', '.join(map(str, read))}) that "
+                "are not the own parameters of the module it runs in",
+                "a functional layer is imported where it runs inside a module and reads that module's own "
+                "parameters and buffers by their names (`self.weight`, `self.bias`)",
+            )
+        args, kwargs = owned.state_values(node, self.module) if path in self.owners else (node.args, node.kwargs)
         try:
-            op = opmap.function_op(stub, (None, *node.args[1:]), dict(node.kwargs), rank(x))
+            op = opmap.function_op(stub, (None, *args[1:]), dict(kwargs), rank(x))
         except opmap.Unsupported as err:
             raise problem("E722", f"{self._where(node)}: `{name}`: {err}") from None
+        if path in self.owners and op is not None:  # the layer of module `path`, with its keys
+            call = Call(op[0], tuple(op[1]), tuple(op[2]), label=path, source=f"{path} ({name})")
+            return self._add(node, [self._tensor(node, x, name)], call, path=path)
         self._unary(node, op, source=name)
 
     def _cat(self, node: fx.Node) -> None:
@@ -430,6 +495,31 @@ class _Converter:
                 "E722", f"{self._where(node)}: `chunk` on dim={dim}: archlang's `split` cuts channels (dim=1)"
             )
         self.values[node] = ("chunk", x, chunks)
+
+    def _split(self, node: fx.Node) -> None:
+        """``torch.split(x, size, 1)`` into equal parts is ``chunk``: the parts of ``split``."""
+        x = self._tensor(node, node.args[0], "split")
+        sizes = (
+            node.args[1]
+            if len(node.args) > 1
+            else node.kwargs.get("split_size_or_sections", node.kwargs.get("split_size"))
+        )
+        dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
+        meta = node.args[0].meta.get("tensor_meta")
+        ndim = len(meta.shape) if meta is not None else None
+        if ndim is None or not isinstance(dim, int) or dim % ndim != 1:
+            raise problem(
+                "E722", f"{self._where(node)}: `split` on dim={dim}: archlang's `split` cuts channels (dim=1)"
+            )
+        channels = meta.shape[1]
+        sizes = [sizes] * (channels // sizes) if isinstance(sizes, int) and sizes and channels % sizes == 0 else sizes
+        if not isinstance(sizes, (list, tuple)) or len(set(sizes)) != 1 or sum(sizes) != channels:
+            raise problem(
+                "E722",
+                f"{self._where(node)}: `split` of {channels} channels into {sizes}: archlang's `split` cuts "
+                "channels into equal parts",
+            )
+        self.values[node] = ("chunk", x, len(sizes))
 
     def _getitem(self, node: fx.Node) -> None:
         source, index = node.args

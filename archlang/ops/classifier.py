@@ -27,8 +27,27 @@ def f_flatten(input, start_dim=0, end_dim=-1, *, ndim):
     return "flatten", (), ()
 
 
+def f_view(input, *shape, ndim):
+    """``x.view(x.size(0), -1)`` / ``x.reshape(x.shape[0], n)``: the batch size read off a
+    tensor (the importer's sizes know their axis: ``.batch``) and one more dim is a flatten."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if len(shape) != 2 or not getattr(shape[0], "batch", False):
+        raise Unsupported(
+            f"a reshape to ({', '.join('B' if getattr(s, 'batch', False) else str(int(s)) for s in shape)}) "
+            "(archlang reshapes only by `flatten`, keeping "
+            "the batch dim: `x.view(x.size(0), -1)`)"
+        )
+    return None if ndim == 2 else ("flatten", (), ())
+
+
 def import_linear(m):
     return "linear", (m.out_features,), kw(LINEAR_SIG, [("bias", m.bias is not None)])
+
+
+def f_linear(input, weight, bias=None):
+    """``F.linear`` on a module's own weight (timm's ``Linear``)."""
+    return "linear", (weight.shape[0],), kw(LINEAR_SIG, [("bias", bias is not None)])
 
 
 RECORDS = (
@@ -44,8 +63,8 @@ RECORDS = (
         role="global",
         imports=Imports(
             modules={NN + "flatten.Flatten": import_flatten},
-            functions={"torch.flatten": f_flatten},
-            methods={"flatten": f_flatten},
+            functions={"torch.flatten": f_flatten, "torch.reshape": f_view},
+            methods={"flatten": f_flatten, "view": f_view, "reshape": f_view},
         ),
     ),
     OpRecord(
@@ -61,7 +80,9 @@ RECORDS = (
         all_ops=costs.dot_ops(costs.linear_macs),
         rf=rf_rules.linear,
         role="global",
-        imports=Imports(modules={NN + "linear.Linear": import_linear}),
+        imports=Imports(
+            modules={NN + "linear.Linear": import_linear}, functions={"torch.nn.functional.linear": f_linear}
+        ),
         aliases={"fc": {}},
     ),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from . import costs, labels, rf_rules
 from . import shape_rules as sr
 from . import torch_form as tf
@@ -43,6 +45,25 @@ def import_conv2d(m):
         ],
     )
     return "conv2d", (m.out_channels, size(m.kernel_size)), kwargs
+
+
+def f_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``F.conv2d`` on a module's own weight (timm's ``Conv2dSame``, after its ``F.pad``)."""
+
+    def pair(v):
+        return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+    conv = SimpleNamespace(
+        padding_mode="zeros",
+        padding=padding if isinstance(padding, str) else pair(padding),
+        kernel_size=tuple(weight.shape[2:]),
+        stride=pair(stride),
+        dilation=pair(dilation),
+        groups=groups,
+        bias=bias,
+        out_channels=weight.shape[0],
+    )
+    return import_conv2d(conv)
 
 
 CONV_TRANSPOSE_SIG = sig(
@@ -149,7 +170,9 @@ RECORDS = (
         all_ops=costs.dot_ops(costs.conv_macs),
         rf=rf_rules.windowed,
         role="conv",
-        imports=Imports(modules={NN + "conv.Conv2d": import_conv2d}),
+        imports=Imports(
+            modules={NN + "conv.Conv2d": import_conv2d}, functions={"torch.nn.functional.conv2d": f_conv2d}
+        ),
     ),
     OpRecord(
         Op.CONV_TRANSPOSE,

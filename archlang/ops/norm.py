@@ -42,6 +42,17 @@ def import_batchnorm(m):
     return "batchnorm", (), kw(BATCHNORM_SIG, [("eps", m.eps), ("momentum", m.momentum), ("affine", m.affine)])
 
 
+def f_batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """``F.batch_norm`` on a module's own buffers and parameters (timm's ``BatchNormAct2d``)."""
+    if running_mean is None or running_var is None:
+        raise Unsupported("no running statistics (track_running_stats=False)")
+    if (weight is None) != (bias is None):
+        raise Unsupported("a weight without a bias, or a bias without a weight")
+    if momentum is None:
+        raise Unsupported("momentum=None (a cumulative moving average)")
+    return "batchnorm", (), kw(BATCHNORM_SIG, [("eps", eps), ("momentum", momentum), ("affine", weight is not None)])
+
+
 def import_lrn(m):
     return "lrn", (m.size,), kw(LRN_SIG, [("alpha", m.alpha), ("beta", m.beta), ("k", float(m.k))])
 
@@ -52,6 +63,15 @@ def import_layernorm(m):
     if m.elementwise_affine and getattr(m, "bias", True) is None:
         raise Unsupported("bias=False")
     return "layernorm", (), kw(LAYERNORM_SIG, [("eps", m.eps), ("affine", m.elementwise_affine)])
+
+
+def f_layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """``F.layer_norm`` on a module's own parameters (timm's ``LayerNorm2d`` between permutes)."""
+    if len(normalized_shape) != 1:
+        raise Unsupported(f"normalized_shape={tuple(normalized_shape)} (archlang normalises the last dim)")
+    if (weight is None) != (bias is None):
+        raise Unsupported("a weight without a bias, or a bias without a weight")
+    return "layernorm", (), kw(LAYERNORM_SIG, [("eps", eps), ("affine", weight is not None)])
 
 
 def import_layernorm2d(m):
@@ -146,7 +166,10 @@ RECORDS = (
         buffers=costs.bn_buffers,
         flops=costs.fvcore_bn,
         all_ops=costs.per_element(2),  # eval: folded to x * scale_c + shift_c
-        imports=Imports(modules={NN + "batchnorm.BatchNorm2d": import_batchnorm}),
+        imports=Imports(
+            modules={NN + "batchnorm.BatchNorm2d": import_batchnorm},
+            functions={"torch.nn.functional.batch_norm": f_batch_norm},
+        ),
         aliases={"batch_norm": {}},
     ),
     OpRecord(
@@ -173,7 +196,10 @@ RECORDS = (
         # mean (1 add), subtract, square, variance (1 add), scale by 1/sqrt: 5 per element (the
         # per-row sqrt and divide not counted), plus multiply and add when affine
         all_ops=lambda attrs, ins, out: math.prod(out) * (7 if attrs["affine"] else 5),
-        imports=Imports(modules={NN + "normalization.LayerNorm": import_layernorm}),
+        imports=Imports(
+            modules={NN + "normalization.LayerNorm": import_layernorm},
+            functions={"torch.nn.functional.layer_norm": f_layer_norm},
+        ),
     ),
     OpRecord(
         Op.LAYERNORM2D,

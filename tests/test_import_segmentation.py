@@ -141,3 +141,72 @@ def test_archc_import_writes_a_segmentation_spec(tmp_path):
     x = torch.randn(1, 3, 80, 72)
     with torch.no_grad():
         torch.testing.assert_close(built(x)["out"], model(x)["out"])
+
+
+# ---- detection backbones with a feature pyramid -------------------------------------------
+
+
+def _fpn(name: str, norm_layer=None):
+    from torchvision.models.detection import backbone_utils
+
+    kw = {} if norm_layer is None else {"norm_layer": norm_layer}
+    torch.manual_seed(0)
+    if name == "resnet18":
+        model = backbone_utils.resnet_fpn_backbone(backbone_name=name, weights=None, trainable_layers=3, **kw)
+    else:
+        model = backbone_utils.mobilenet_backbone(backbone_name=name, weights=None, fpn=True, trainable_layers=3, **kw)
+    model = model.double()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # statistics and affine away from the identity, BN and frozen BN alike
+        for m in model.modules():
+            if hasattr(m, "running_var") and m.running_var is not None:
+                n = m.running_var.numel()
+                m.running_mean.copy_(torch.randn(n, generator=g, dtype=torch.float64))
+                m.running_var.copy_(torch.rand(n, generator=g, dtype=torch.float64) + 0.5)
+                m.weight.copy_(torch.rand(n, generator=g, dtype=torch.float64) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=g, dtype=torch.float64))
+    return model
+
+
+def _check_fpn(model, exact: bool):
+    text = archlang.from_module(model, SHAPE)
+    built = archlang.build(text).double()
+    built.load_state_dict(model.state_dict(), strict=True)
+    model.eval(), built.eval()
+    g = torch.Generator().manual_seed(2)
+    for shape in ((2, *SHAPE), OTHER):
+        x = torch.randn(shape, generator=g, dtype=torch.float64)
+        with torch.no_grad():
+            want, got = model(x), built(x)
+        assert list(got) == list(want)
+        for key in want:
+            if exact:
+                assert torch.equal(got[key], want[key]), key
+            else:
+                torch.testing.assert_close(got[key], want[key], rtol=1e-12, atol=1e-12)
+    assert _body(archlang.from_module(built, SHAPE)) == _body(text)
+    return text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large"])
+def test_fpn_backbone_with_batchnorm_imports_exactly(name):
+    model = _fpn(name, norm_layer=nn.BatchNorm2d)
+    text = _check_fpn(model, exact=True)
+    assert "upsample from" in text and "size=" not in text  # the top-down path follows each level
+    assert archlang.analyze(text).totals.params == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.slow
+def test_fpn_backbone_with_frozen_batchnorm_is_a_batchnorm():
+    """torchvision's default ``FrozenBatchNorm2d`` is ``batchnorm``: the same eval function
+    (to rounding: torch folds it into one scale and shift), a strict load, a fixed point; its
+    γ and β, buffers in torch, are parameters of the spec (archlang has no frozen norm)."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    model = _fpn("resnet18")
+    frozen = [m for m in model.modules() if isinstance(m, FrozenBatchNorm2d)]
+    assert frozen
+    text = _check_fpn(model, exact=False)
+    affine = sum(m.weight.numel() + m.bias.numel() for m in frozen)
+    assert archlang.analyze(text).totals.params == sum(p.numel() for p in model.parameters()) + affine

@@ -109,6 +109,41 @@ def test_interpolate_to_another_tensors_size_reads_that_tensor():
     assert _body(archlang.from_module(built, (3, 16, 16))) == _body(text)
 
 
+class _SizedHead(nn.Module):
+    """Given the size as a value, not a tensor (the caller read it off its input)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x, size):
+        return F.interpolate(self.conv(x), size=size, mode="bilinear")
+
+
+class _PassesSize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.head = _SizedHead()
+
+    def forward(self, x):
+        size = [x.shape[2], x.shape[3]]  # a list of sizes, one by one
+        return self.head(self.down(x), size)
+
+
+def test_a_size_passed_to_a_submodule_is_read_from_its_tensor():
+    torch.manual_seed(0)
+    model = _PassesSize().eval()
+    text = archlang.from_module(model, (3, 16, 16))
+    assert "head: _SizedHead from down, input" in text and "size=" not in text, text
+    built = archlang.build(text).eval()
+    built.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(1, 3, 20, 26)
+    with torch.no_grad():
+        assert torch.equal(built(x), model(x))
+    assert _body(archlang.from_module(built, (3, 16, 16))) == _body(text)
+
+
 def test_interpolate_to_a_constant_size_stays_a_size():
     class Fixed(nn.Module):
         def __init__(self):

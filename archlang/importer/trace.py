@@ -483,7 +483,7 @@ class _Converter:
         params = list(inspect.signature(stub).parameters)
         i = params.index("size")
         size = args[i] if len(args) > i else kwargs.get("size")
-        dims = list(size) if isinstance(size, tuple) else []
+        dims = list(size) if isinstance(size, (tuple, list)) else []
         source = dims[0].node if dims and all(isinstance(d, Dim) for d in dims) else None
         if len(dims) != 2 or source is None or any(d.node is not source for d in dims) or source is args[0]:
             return None, args, kwargs

@@ -14,6 +14,7 @@ naming the module path and the op, never a traceback.
 
 from __future__ import annotations
 
+import inspect
 import operator
 import re
 
@@ -25,7 +26,7 @@ from archlang.importer.shape_prop import ndim as rank
 from archlang.importer.shape_prop import propagate_shapes
 
 from . import calls, generated, inplace, opmap, owned, refusals
-from .concrete import ConcreteTracing, Inline
+from .concrete import ConcreteTracing, Dim, Inline
 from .leaves import NAMED_STATELESS, is_param, shortest, transform_input_method
 from .tree import Call, Network
 
@@ -144,6 +145,7 @@ class _Converter:
                 self.calls[node.target] = self.calls.get(node.target, 0) + 1
         self.owners = owned.owners(graph, self.functions)  # modules a functional call is the layer of
         self.current: fx.Node | None = None  # the node being converted (its source line for messages)
+        self._interpolate = self.functions.get(torch.nn.functional.interpolate)
 
     # -- scopes
 
@@ -459,14 +461,39 @@ class _Converter:
                 "parameters and buffers by their names (`self.weight`, `self.bias`)",
             )
         args, kwargs = owned.state_values(node, self.module) if path in self.owners else (node.args, node.kwargs)
+        ref, args, kwargs = self._size_from(node, stub, args, kwargs)
         try:
             op = opmap.function_op(stub, (None, *args[1:]), dict(kwargs), rank(x))
         except opmap.Unsupported as err:
             raise problem("E722", f"{self._where(node)}: `{name}`: {err}") from None
+        if ref is not None and op is not None:  # `upsample from x, ref`: ref's H×W when it runs
+            call = Call(op[0], tuple(op[1]), tuple(op[2]), source=name)
+            return self._add(node, [self._tensor(node, x, name), ref], call)
         if path in self.owners and op is not None:  # the layer of module `path`, with its keys
             call = Call(op[0], tuple(op[1]), tuple(op[2]), label=path, source=f"{path} ({name})")
             return self._add(node, [self._tensor(node, x, name)], call, path=path)
         self._unary(node, op, source=name)
+
+    def _size_from(self, node: fx.Node, stub, args, kwargs):
+        """``F.interpolate(x, size=ref.shape[-2:])``: the size is ``ref``'s H×W wherever the
+        model runs, not the number it has at the traced input. Returns ``ref``'s value (None
+        where the size is no other tensor's H×W) and the arguments with that size left out."""
+        if stub is not self._interpolate:
+            return None, args, kwargs
+        params = list(inspect.signature(stub).parameters)
+        i = params.index("size")
+        size = args[i] if len(args) > i else kwargs.get("size")
+        dims = list(size) if isinstance(size, (tuple, list)) else []
+        source = dims[0].node if dims and all(isinstance(d, Dim) for d in dims) else None
+        if len(dims) != 2 or source is None or any(d.node is not source for d in dims) or source is args[0]:
+            return None, args, kwargs
+        ndim = rank(source)
+        ref = self.values.get(source)
+        if ndim is None or [d.axis for d in dims] != [ndim - 2, ndim - 1] or not isinstance(ref, int):
+            return None, args, kwargs
+        if len(args) > i:
+            return ref, (*args[:i], None, *args[i + 1 :]), kwargs
+        return ref, args, {**kwargs, "size": None}
 
     def _cat(self, node: fx.Node) -> None:
         tensors = node.args[0] if node.args else node.kwargs.get("tensors")

@@ -42,6 +42,15 @@ def import_batchnorm(m):
     return "batchnorm", (), kw(BATCHNORM_SIG, [("eps", m.eps), ("momentum", m.momentum), ("affine", m.affine)])
 
 
+def import_frozen_batchnorm(m):
+    """torchvision's ``FrozenBatchNorm2d`` (detection backbones) is a batch norm in eval mode:
+    ``x * w / sqrt(var + eps) + b - mean * w / sqrt(var + eps)``, the same function. Its
+    state_dict (no ``num_batches_tracked``: torch fills that key in for a state_dict of module
+    version 1) loads strictly into ``nn.BatchNorm2d``. archlang has no frozen batch norm, so
+    the spec's γ and β are parameters (the frozen module's are buffers) and it trains."""
+    return "batchnorm", (), kw(BATCHNORM_SIG, [("eps", m.eps)])
+
+
 def f_batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """``F.batch_norm`` on a module's own buffers and parameters (timm's ``BatchNormAct2d``)."""
     if running_mean is None or running_var is None:
@@ -167,7 +176,10 @@ RECORDS = (
         flops=costs.fvcore_bn,
         all_ops=costs.per_element(2),  # eval: folded to x * scale_c + shift_c
         imports=Imports(
-            modules={NN + "batchnorm.BatchNorm2d": import_batchnorm},
+            modules={
+                NN + "batchnorm.BatchNorm2d": import_batchnorm,
+                "torchvision.ops.misc.FrozenBatchNorm2d": import_frozen_batchnorm,
+            },
             functions={"torch.nn.functional.batch_norm": f_batch_norm},
         ),
         aliases={"batch_norm": {}},

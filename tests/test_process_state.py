@@ -166,10 +166,12 @@ def test_only_the_importers_tracer_records_in_place_adds():
 
     from archlang.importer.trace import _Tracer
 
-    def targets(tracer):
-        return {n.target for n in tracer.trace(_accumulating_net()).nodes if n.op == "call_function"}
+    model = _accumulating_net()
 
-    assert operator.iadd in targets(_Tracer(()))  # what E724's check needs to see
+    def targets(tracer):
+        return {n.target for n in tracer.trace(model).nodes if n.op == "call_function"}
+
+    assert operator.iadd in targets(_Tracer((), model, (3, 8, 8)))  # what E724's check needs to see
     assert operator.iadd not in targets(fx.Tracer())  # torch.fx as torch ships it: `y = y + ...`
 
 

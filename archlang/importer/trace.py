@@ -367,6 +367,10 @@ class _Converter:
             return self._layer_scale(node, pa[1], pb, b)
         if mode == "mul" and isinstance(pb, tuple) and pb[0] == "param" and isinstance(pa, int):
             return self._layer_scale(node, pb[1], pa, a)
+        if mode == "mul" and _number(a) and isinstance(pb, int):
+            return self._add(node, [pb], Call("scale", (float(a),), source="*"))
+        if mode == "mul" and _number(b) and isinstance(pa, int):
+            return self._add(node, [pa], Call("scale", (float(b),), source="*"))
         if not (isinstance(pa, int) and isinstance(pb, int)):
             what = node.target if isinstance(node.target, str) else {"add": "+", "mul": "*"}[mode]
             raise problem(
@@ -524,10 +528,38 @@ class _Converter:
     def _getitem(self, node: fx.Node) -> None:
         source, index = node.args
         value = self.values.get(source) if isinstance(source, fx.Node) else None
+        channels = _channel_slice(source, index) if isinstance(value, int) else None
+        if channels is not None:
+            start, length = channels
+            return self._add(node, [value], Call("narrow", (start, length), source="slice"))
         if not (isinstance(value, tuple) and value[0] == "chunk" and isinstance(index, int)):
             raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
         _, x, chunks = value
         self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _channel_slice(source: fx.Node, index) -> tuple[int, int] | None:
+    """``(start, length)`` for ``x[:, a:b]`` (more dims taken whole, or ``...``), the only
+    indexing archlang has an op for: consecutive channels at every position."""
+    meta = source.meta.get("tensor_meta")
+    if meta is None or not isinstance(index, tuple) or len(index) < 2 or len(index) > len(meta.shape):
+        return None
+    whole = slice(None)
+    rest = [i for i in index[2:] if i is not Ellipsis]
+    if index[0] != whole or not isinstance(index[1], slice) or any(i != whole for i in rest):
+        return None
+    cut = index[1]
+    if any(v is not None and not isinstance(v, int) for v in (cut.start, cut.stop, cut.step)) or cut.step not in (
+        None,
+        1,
+    ):
+        return None
+    start, stop, _ = cut.indices(meta.shape[1])
+    return (start, stop - start) if stop > start else None
 
 
 def _has_node(args) -> bool:

@@ -65,6 +65,8 @@ class Op(str, Enum):
     CONV_TRANSPOSE = "conv_transpose"
     UPSAMPLE = "upsample"
     CROP = "crop"
+    NARROW = "narrow"
+    SCALE = "scale"
     EXTERNAL = "extern"  # a module from outside archlang, declared with `extern`
 
 

@@ -1,0 +1,120 @@
+"""Constructs of timm's CNNs that map to ops of their own: a constant factor (``x * 0.17``,
+Inception-ResNet's residual scale) is ``scale``, a slice of consecutive channels
+(``x[:, :C]``: GhostNet, ReXNet) is ``narrow``. Each imports exactly (strict load, float64
+outputs equal), its parameters are torch's numel, and the spec re-imports to itself."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hostile_models import roundtrip
+from torch import nn
+
+import archlang
+
+SHAPE = (4, 6, 6)
+
+
+class Scaled(nn.Module):
+    def __init__(self, scale=0.17):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.scale = scale
+
+    def forward(self, x):
+        return self.conv(x) * self.scale + x
+
+
+class ScaledLeft(Scaled):
+    def forward(self, x):
+        return torch.relu(2.5 * self.conv(x))
+
+
+class GhostSlice(nn.Module):
+    # GhostNet's module: a cheap op doubles the channels, then the first out_chs are kept
+    def __init__(self):
+        super().__init__()
+        self.primary = nn.Conv2d(4, 3, 1)
+        self.cheap = nn.Conv2d(3, 3, 3, padding=1, groups=3)
+
+    def forward(self, x):
+        x1 = self.primary(x)
+        out = torch.cat([x1, self.cheap(x1)], dim=1)
+        return out[:, :5, :, :]
+
+
+class RexSlice(nn.Module):
+    # ReXNet's partial residual: the shortcut is added to the first in_chs channels only
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 7, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.cat([y[:, 0:4] + x, y[:, 4:]], dim=1)
+
+
+class Ellipsis_(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 6, 1)
+
+    def forward(self, x):
+        return self.conv(x)[:, -4:-1, ...]
+
+
+def _fixed_point(text: str, model: nn.Module) -> None:
+    built = archlang.build(text)
+    again = archlang.from_module(built, SHAPE, name="T", source="s")
+    assert archlang.from_module(archlang.build(again), SHAPE, name="T", source="s") == again
+    numel = sum(p.numel() for p in model.parameters())
+    assert sum(p.numel() for p in built.parameters()) == numel
+
+
+@pytest.mark.parametrize(
+    ("model", "factor"), [(Scaled(), "scale(0.17)"), (Scaled(1.0), "scale(1.0)"), (ScaledLeft(), "scale(2.5)")]
+)
+def test_constant_factor_is_scale(model, factor):
+    text = roundtrip(model, SHAPE)
+    assert factor in text, text
+    _fixed_point(text, model)
+
+
+@pytest.mark.parametrize(
+    ("model", "ops"),
+    [(GhostSlice(), ["narrow(0, 5)"]), (RexSlice(), ["narrow(0, 4)", "narrow(4, 3)"]), (Ellipsis_(), ["narrow(2, 3)"])],
+    ids=["ghost", "rexnet", "negative-ellipsis"],
+)
+def test_channel_slice_is_narrow(model, ops):
+    text = roundtrip(model, SHAPE)
+    for op in ops:
+        assert op in text, text
+    _fixed_point(text, model)
+
+
+def test_narrow_and_scale_costs_and_shapes():
+    spec = "network T() {\n  input 6x4x5\n  a: narrow(2, 3)\n  b: scale(0.5)\n}"
+    built = archlang.build(spec)
+    x = torch.randn(1, 6, 4, 5)
+    torch.testing.assert_close(built(x), x[:, 2:5] * 0.5)
+
+
+def test_narrow_past_the_channels_is_located():
+    with pytest.raises(archlang.SpecError) as info:
+        archlang.build("network T() {\n  input 6x4x5\n  a: narrow(4, 3)\n}")
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E303" and "past the input's 6" in diag.message
+
+
+def test_other_indexing_is_still_refused():
+    class Strided(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 6, 1)
+
+        def forward(self, x):
+            return self.conv(x)[:, ::2]
+
+    with pytest.raises(archlang.SpecError) as info:
+        archlang.from_module(Strided(), SHAPE)
+    assert info.value.diagnostics[0].code == "E721"

@@ -118,3 +118,34 @@ def test_other_indexing_is_still_refused():
     with pytest.raises(archlang.SpecError) as info:
         archlang.from_module(Strided(), SHAPE)
     assert info.value.diagnostics[0].code == "E721"
+
+
+class FlatGamma(nn.Module):
+    # timm's ConvNeXt block: a (C,) gamma reshaped to (1, -1, 1, 1) where it multiplies
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        self.gamma = nn.Parameter(0.5 * torch.ones(4))
+
+    def forward(self, x):
+        return self.conv(x).mul(self.gamma.reshape(1, -1, 1, 1)) + x
+
+
+def test_flat_gamma_is_a_flat_layer_scale():
+    model = FlatGamma()
+    with torch.no_grad():
+        model.gamma.copy_(torch.randn(4))  # a swapped or broadcast-wrong gamma shows
+    text = roundtrip(model, SHAPE)
+    assert "flat=true" in text, text
+    _fixed_point(text, model)
+    assert archlang.build(text).state_dict()["gamma"].shape == (4,)
+
+
+def test_other_reshapes_of_a_parameter_are_refused():
+    class Odd(FlatGamma):
+        def forward(self, x):
+            return self.conv(x) * self.gamma.reshape(1, 4, 1, 1)
+
+    with pytest.raises(archlang.SpecError) as info:
+        archlang.from_module(Odd(), SHAPE)
+    assert info.value.diagnostics[0].code == "E721"

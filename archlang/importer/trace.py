@@ -364,9 +364,9 @@ class _Converter:
         pa = self.values.get(a) if isinstance(a, fx.Node) else None
         pb = self.values.get(b) if isinstance(b, fx.Node) else None
         if mode == "mul" and isinstance(pa, tuple) and pa[0] == "param" and isinstance(pb, int):
-            return self._layer_scale(node, pa[1], pb, b)
+            return self._layer_scale(node, pa[1:] if len(pa) == 3 else pa[1], pb, b)
         if mode == "mul" and isinstance(pb, tuple) and pb[0] == "param" and isinstance(pa, int):
-            return self._layer_scale(node, pb[1], pa, a)
+            return self._layer_scale(node, pb[1:] if len(pb) == 3 else pb[1], pa, a)
         if mode == "mul" and _number(a) and isinstance(pb, int):
             return self._add(node, [pb], Call("scale", (float(a),), source="*"))
         if mode == "mul" and _number(b) and isinstance(pa, int):
@@ -380,18 +380,33 @@ class _Converter:
             )
         self._add(node, [pa, pb], merge=mode)
 
-    def _layer_scale(self, node: fx.Node, path: str, x: int, tensor: fx.Node) -> None:
+    def _flat_param(self, node: fx.Node, source: tuple) -> None:
+        # timm's `self.gamma.reshape(1, -1, 1, 1)`: a (C,) parameter broadcast over a map
+        dims = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (tuple, list)) else node.args[1:]
+        if len(source) != 2 or tuple(dims) != (1, -1, 1, 1) or node.kwargs:
+            raise problem(
+                "E721",
+                f"{self._where(node)}: `Tensor.{node.target}` of `{source[1]}` has no archlang op",
+                "a (C,) parameter reshaped to (1, -1, 1, 1) and multiplied is a `layer_scale(flat=true)`",
+            )
+        self.values[node] = ("param", source[1], "flat")
+
+    def _layer_scale(self, node: fx.Node, path, x: int, tensor: fx.Node) -> None:
+        flat = isinstance(path, tuple)
+        path = path[0] if flat else path
         param = self.module.get_parameter(path) if is_param(self.module, path) else None
         meta = tensor.meta.get("tensor_meta")
         channels = meta.shape[1] if meta is not None and len(meta.shape) == 4 else None
-        if param is None or tuple(param.shape) != (channels, 1, 1):
+        if param is None or tuple(param.shape) != ((channels,) if flat else (channels, 1, 1)):
             raise problem(
                 "E721",
                 f"{self._where(node)}: multiplying by `{path}` has no archlang op",
                 "only a (C, 1, 1) parameter times a C-channel map is a `layer_scale`",
             )
         init = shortest(param.detach().flatten()[0])
-        self._add(node, [x], Call("layer_scale", () if init == 1e-6 else (init,), label=path, source=path), path=path)
+        args = () if init == 1e-6 else (init,)
+        kwargs = (("flat", True),) if flat else ()
+        self._add(node, [x], Call("layer_scale", args, kwargs, label=path, source=path), path=path)
 
     def _call_function(self, node: fx.Node) -> None:
         fn = node.target
@@ -435,6 +450,9 @@ class _Converter:
             return  # the layer's own running-statistics count
         if name in ("size", "dim", "numel"):
             raise refusals.reads_size(self._where(node), f"Tensor.{name}")
+        source = self.values.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        if name in ("reshape", "view") and isinstance(source, tuple) and source[0] == "param":
+            return self._flat_param(node, source)
         if name in opmap.MERGE_METHODS:
             return self._merge(node, opmap.MERGE_METHODS[name], *node.args)
         if name == "chunk":

@@ -12,6 +12,7 @@ from .base import (
     Op,
     ShapeError,
     sig,
+    t_bool,
     t_float,
     t_float_triple,
     t_int,
@@ -178,7 +179,11 @@ RECORDS = (
     ),
     OpRecord(
         Op.LAYER_SCALE,
-        sig("learnable per-channel scale (C×1×1 parameter named by the label)", A("init", t_float, 1e-6)),
+        sig(
+            "learnable per-channel scale (C×1×1 parameter named by the label)",
+            A("init", t_float, 1e-6),
+            A("flat", t_bool, False, "a (C,) parameter, reshaped to (1, C, 1, 1) where it multiplies (timm's gamma)"),
+        ),
         sr.map_same(Op.LAYER_SCALE),
         TorchOp("nn.Parameter", tf.layer_scale_args, inputs="scale", fresh=True),
         Diagram("other", lambda a: "layer scale"),

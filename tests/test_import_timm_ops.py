@@ -149,3 +149,31 @@ def test_other_reshapes_of_a_parameter_are_refused():
     with pytest.raises(archlang.SpecError) as info:
         archlang.from_module(Odd(), SHAPE)
     assert info.value.diagnostics[0].code == "E721"
+
+
+class NormHead(nn.Module):
+    # RepViT's classifier: BatchNorm1d then linear, two heads averaged in eval
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.bn = nn.BatchNorm1d(4)
+        self.fc = nn.Linear(4, 3)
+        self.dist = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.bn(torch.flatten(self.pool(x), 1))
+        return (self.fc(x) + self.dist(x)) / 2
+
+
+def test_batchnorm1d_and_a_divided_mean_of_heads():
+    model = NormHead()
+    text = roundtrip(model, SHAPE)
+    assert "batchnorm1d" in text and "scale(0.5)" in text, text
+    _fixed_point(text, model)
+    assert isinstance(archlang.build(text).bn, nn.BatchNorm1d)
+
+
+def test_batchnorm1d_on_a_map_is_located():
+    with pytest.raises(archlang.SpecError) as info:
+        archlang.build("network T() {\n  input 6x4x5\n  b: batchnorm1d\n}")
+    assert info.value.diagnostics[0].code == "E404"

@@ -307,7 +307,7 @@ class _Converter:
         return (
             fn in self.functions
             or fn in opmap.MERGES
-            or fn in (torch.add, torch.mul, torch.cat, torch.chunk, torch.split, operator.getitem)
+            or fn in (torch.add, torch.mul, torch.cat, torch.chunk, torch.split, operator.getitem, operator.truediv)
             or fn is getattr(torch, "concat", None)
         )
 
@@ -380,6 +380,17 @@ class _Converter:
             )
         self._add(node, [pa, pb], merge=mode)
 
+    def _divide(self, node: fx.Node, a, b) -> None:
+        # `(x1 + x2) / 2` (timm's distilled heads): a constant factor 1 / c, exact for powers of two
+        x = self.values.get(a) if isinstance(a, fx.Node) else None
+        if not (isinstance(x, int) and _number(b) and b != 0):
+            raise problem(
+                "E721",
+                f"{self._where(node)}: `/` other than a tensor divided by a constant has no archlang op",
+                "a tensor divided by a nonzero number is a `scale(1 / c)`",
+            )
+        self._add(node, [x], Call("scale", (1 / b,), source="/"))
+
     def _flat_param(self, node: fx.Node, source: tuple) -> None:
         # timm's `self.gamma.reshape(1, -1, 1, 1)`: a (C,) parameter broadcast over a map
         dims = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (tuple, list)) else node.args[1:]
@@ -422,6 +433,8 @@ class _Converter:
                     f"archlang's `{mode} {{ }}` combines two branches, without `alpha` or `out`",
                 )
             return self._merge(node, mode, *node.args)
+        if fn is operator.truediv:
+            return self._divide(node, *node.args)
         if fn in (torch.cat, getattr(torch, "concat", None)):
             return self._cat(node)
         if fn is torch.chunk:

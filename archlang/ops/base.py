@@ -67,6 +67,7 @@ class Op(str, Enum):
     CROP = "crop"
     NARROW = "narrow"
     SCALE = "scale"
+    BATCHNORM1D = "batchnorm1d"
     EXTERNAL = "extern"  # a module from outside archlang, declared with `extern`
 
 

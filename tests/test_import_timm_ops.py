@@ -177,3 +177,24 @@ def test_batchnorm1d_on_a_map_is_located():
     with pytest.raises(archlang.SpecError) as info:
         archlang.build("network T() {\n  input 6x4x5\n  b: batchnorm1d\n}")
     assert info.value.diagnostics[0].code == "E404"
+
+
+@pytest.mark.slow  # timm models, seconds each on an idle core (inception_resnet_v2: ~30 s)
+@pytest.mark.parametrize(
+    ("name", "op", "shape"),
+    [
+        ("ghostnet_050", "narrow(", (3, 64, 64)),
+        ("rexnet_100", "narrow(", (3, 64, 64)),
+        ("convnext_atto", "flat=true", (3, 64, 64)),
+        ("repvit_m1", "batchnorm1d", (3, 64, 64)),
+        ("inception_resnet_v2", "scale(0.17)", (3, 75, 75)),
+    ],
+)
+def test_timm_models_import_exactly(name, op, shape):
+    timm = pytest.importorskip("timm")
+    model = timm.create_model(name, num_classes=5)
+    text = roundtrip(model, shape)
+    assert op in text
+    assert sum(p.numel() for p in archlang.build(text).parameters()) == sum(p.numel() for p in model.parameters())
+    again = archlang.from_module(archlang.build(text), shape, name="T", source="s")
+    assert archlang.from_module(archlang.build(again), shape, name="T", source="s") == again

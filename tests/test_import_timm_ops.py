@@ -198,3 +198,12 @@ def test_timm_models_import_exactly(name, op, shape):
     assert sum(p.numel() for p in archlang.build(text).parameters()) == sum(p.numel() for p in model.parameters())
     again = archlang.from_module(archlang.build(text), shape, name="T", source="s")
     assert archlang.from_module(archlang.build(again), shape, name="T", source="s") == again
+
+
+def test_same_padding_imports_as_numbers_and_is_a_fixed_point():
+    # ConvMixer's depthwise conv: padding="same" (odd kernel, stride 1) is the padding the
+    # built spec's conv holds, so its re-import gives the same text
+    model = nn.Sequential(nn.Conv2d(4, 4, (3, 5), padding="same"), nn.Conv2d(4, 4, 3, padding="same", dilation=2))
+    text = roundtrip(model, SHAPE)
+    assert "padding=(1, 2)" in text and "padding=2, dilation=2" in text, text
+    _fixed_point(text, model)

@@ -207,3 +207,12 @@ def test_same_padding_imports_as_numbers_and_is_a_fixed_point():
     text = roundtrip(model, SHAPE)
     assert "padding=(1, 2)" in text and "padding=2, dilation=2" in text, text
     _fixed_point(text, model)
+
+
+def test_same_padding_flops_are_fvcores_on_the_built_model():
+    fvcore = pytest.importorskip("fvcore.nn")
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, padding="same"))
+    text = archlang.from_module(model, SHAPE)
+    counter = fvcore.FlopCountAnalysis(archlang.build(text).eval(), torch.zeros(1, *SHAPE))
+    counter.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    assert archlang.analyze(text).totals.flops == counter.total() == 4 * 4 * 9 * 36

@@ -63,11 +63,11 @@ def _tensor_branch(s, x):
 class _Double(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
-        return x * 2
+        return x + 2
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * 2
+        return grad
 
 
 @pytest.mark.parametrize(
@@ -77,8 +77,9 @@ class _Double(torch.autograd.Function):
         (lambda s, x: s.fc(s.conv(x).view(-1, 4 * 256)), "E722", "a reshape to (-1, 1024)"),
         (lambda s, x: s.conv(x).reshape(x.shape[0], 4, -1), "E722", "a reshape to (B, 4, -1)"),
         (lambda s, x: s.conv(x).flatten(x.dim() - 2), "E722", "flatten(start_dim=2"),
-        (lambda s, x: _Double.apply(s.conv(x)), "E721", "`*` of a tensor and a constant"),
-        (lambda s, x: s.conv(x) * 0.5, "E721", "`*` of a tensor and a constant"),
+        (lambda s, x: _Double.apply(s.conv(x)), "E721", "`+` of a tensor and a constant"),
+        # a constant factor is `scale` (tests/test_import_timm_ops.py); a tensor's sum is not
+        (lambda s, x: s.conv(x) * s.conv(x).sum(), "E721", "`Tensor.sum`"),
         (lambda s, x: 1 + s.conv(x), "E721", "`+` of a tensor and a constant"),
         (lambda s, x: s.conv(x) - s.conv2(x), "E721", "_operator.sub"),
         (lambda s, x: s.conv(x).view(1, -1), "E722", "`Tensor.view`: a reshape to (1, -1)"),
@@ -92,7 +93,7 @@ class _Double(torch.autograd.Function):
         "reshape_3d",
         "flatten_at_dim",
         "autograd_fn",
-        "times_const",
+        "times_tensor_sum",
         "plus_const",
         "sub",
         "view",

@@ -113,7 +113,7 @@ def test_batchnorm_archlang_cannot_say(bn, fragment):
     "module",
     [
         nn.AlphaDropout(0.2),
-        nn.BatchNorm1d(8),
+        nn.BatchNorm3d(8),
         nn.SELU(),
         nn.RReLU(),
         nn.ReflectionPad2d(1),

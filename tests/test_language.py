@@ -164,6 +164,8 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "upsample(scale_factor=2)": (3, 64, 64),
     "interpolate(size=40)": (3, 40, 40),
     "crop((30, 28))": (3, 30, 28),
+    "narrow(1, 2)": (2, 32, 32),
+    "scale(0.5)": (3, 32, 32),
 }
 
 
@@ -180,6 +182,7 @@ def test_linear_and_fc():
 
 def test_op_cases_cover_every_callable_op_and_alias():
     names = {call.split("(")[0] for call in OP_CASES} | {"linear", "fc", "layernorm"}  # layernorm: test_layout
+    names |= {"batchnorm1d"}  # needs a flat input: tests/test_import_timm_ops.py
     assert names == set(CALLABLE_OPS) | set(ALIASES)
 
 

@@ -21,7 +21,7 @@ from .chains import canonical_reads
 from .nesting import _fills_gap
 from .tree import Call, Group, If, Instance, Network, Repeat, Seq, read_names
 
-_INLINE_OPS = frozenset({"split", "spatial_mean"})  # ops the torch back end has no module for
+_INLINE_OPS = frozenset({"split", "spatial_mean", "narrow", "scale"})  # ops the torch back end has no module for
 # Ops without parameters (an unlabelled conv also prints without a label when its key is
 # its position: it must never move, or its key would change).
 _FREE_OPS = frozenset(name for name, op in CALLABLE_OPS.items() if op not in STATEFUL)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .tree import Call, Group, If, Instance, Network, Repeat, Seq
 
-_NO_MODULE = frozenset({"add", "mul", "concat", "split", "spatial_mean", "layer_scale"})
+_NO_MODULE = frozenset({"add", "mul", "concat", "split", "spatial_mean", "layer_scale", "narrow", "scale"})
 
 
 def canonical_reads(net: Network) -> None:

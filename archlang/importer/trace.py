@@ -309,7 +309,7 @@ class _Converter:
         return (
             fn in self.functions
             or fn in opmap.MERGES
-            or fn in (torch.add, torch.mul, torch.cat, torch.chunk, torch.split, operator.getitem)
+            or fn in (torch.add, torch.mul, torch.cat, torch.chunk, torch.split, operator.getitem, operator.truediv)
             or fn is getattr(torch, "concat", None)
         )
 
@@ -366,9 +366,13 @@ class _Converter:
         pa = self.values.get(a) if isinstance(a, fx.Node) else None
         pb = self.values.get(b) if isinstance(b, fx.Node) else None
         if mode == "mul" and isinstance(pa, tuple) and pa[0] == "param" and isinstance(pb, int):
-            return self._layer_scale(node, pa[1], pb, b)
+            return self._layer_scale(node, pa[1:] if len(pa) == 3 else pa[1], pb, b)
         if mode == "mul" and isinstance(pb, tuple) and pb[0] == "param" and isinstance(pa, int):
-            return self._layer_scale(node, pb[1], pa, a)
+            return self._layer_scale(node, pb[1:] if len(pb) == 3 else pb[1], pa, a)
+        if mode == "mul" and _number(a) and isinstance(pb, int):
+            return self._add(node, [pb], Call("scale", (float(a),), source="*"))
+        if mode == "mul" and _number(b) and isinstance(pa, int):
+            return self._add(node, [pa], Call("scale", (float(b),), source="*"))
         if not (isinstance(pa, int) and isinstance(pb, int)):
             what = node.target if isinstance(node.target, str) else {"add": "+", "mul": "*"}[mode]
             raise problem(
@@ -378,18 +382,44 @@ class _Converter:
             )
         self._add(node, [pa, pb], merge=mode)
 
-    def _layer_scale(self, node: fx.Node, path: str, x: int, tensor: fx.Node) -> None:
+    def _divide(self, node: fx.Node, a, b) -> None:
+        # `(x1 + x2) / 2` (timm's distilled heads): a constant factor 1 / c, exact for powers of two
+        x = self.values.get(a) if isinstance(a, fx.Node) else None
+        if not (isinstance(x, int) and _number(b) and b != 0):
+            raise problem(
+                "E721",
+                f"{self._where(node)}: `/` other than a tensor divided by a constant has no archlang op",
+                "a tensor divided by a nonzero number is a `scale(1 / c)`",
+            )
+        self._add(node, [x], Call("scale", (1 / b,), source="/"))
+
+    def _flat_param(self, node: fx.Node, source: tuple) -> None:
+        # timm's `self.gamma.reshape(1, -1, 1, 1)`: a (C,) parameter broadcast over a map
+        dims = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (tuple, list)) else node.args[1:]
+        if len(source) != 2 or tuple(dims) != (1, -1, 1, 1) or node.kwargs:
+            raise problem(
+                "E721",
+                f"{self._where(node)}: `Tensor.{node.target}` of `{source[1]}` has no archlang op",
+                "a (C,) parameter reshaped to (1, -1, 1, 1) and multiplied is a `layer_scale(flat=true)`",
+            )
+        self.values[node] = ("param", source[1], "flat")
+
+    def _layer_scale(self, node: fx.Node, path, x: int, tensor: fx.Node) -> None:
+        flat = isinstance(path, tuple)
+        path = path[0] if flat else path
         param = self.module.get_parameter(path) if is_param(self.module, path) else None
         meta = tensor.meta.get("tensor_meta")
         channels = meta.shape[1] if meta is not None and len(meta.shape) == 4 else None
-        if param is None or tuple(param.shape) != (channels, 1, 1):
+        if param is None or tuple(param.shape) != ((channels,) if flat else (channels, 1, 1)):
             raise problem(
                 "E721",
                 f"{self._where(node)}: multiplying by `{path}` has no archlang op",
                 "only a (C, 1, 1) parameter times a C-channel map is a `layer_scale`",
             )
         init = shortest(param.detach().flatten()[0])
-        self._add(node, [x], Call("layer_scale", () if init == 1e-6 else (init,), label=path, source=path), path=path)
+        args = () if init == 1e-6 else (init,)
+        kwargs = (("flat", True),) if flat else ()
+        self._add(node, [x], Call("layer_scale", args, kwargs, label=path, source=path), path=path)
 
     def _call_function(self, node: fx.Node) -> None:
         fn = node.target
@@ -405,6 +435,8 @@ class _Converter:
                     f"archlang's `{mode} {{ }}` combines two branches, without `alpha` or `out`",
                 )
             return self._merge(node, mode, *node.args)
+        if fn is operator.truediv:
+            return self._divide(node, *node.args)
         if fn in (torch.cat, getattr(torch, "concat", None)):
             return self._cat(node)
         if fn is torch.chunk:
@@ -433,6 +465,9 @@ class _Converter:
             return  # the layer's own running-statistics count
         if name in ("size", "dim", "numel"):
             raise refusals.reads_size(self._where(node), f"Tensor.{name}")
+        source = self.values.get(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        if name in ("reshape", "view") and isinstance(source, tuple) and source[0] == "param":
+            return self._flat_param(node, source)
         if name in opmap.MERGE_METHODS:
             return self._merge(node, opmap.MERGE_METHODS[name], *node.args)
         if name == "chunk":
@@ -551,10 +586,38 @@ class _Converter:
     def _getitem(self, node: fx.Node) -> None:
         source, index = node.args
         value = self.values.get(source) if isinstance(source, fx.Node) else None
+        channels = _channel_slice(source, index) if isinstance(value, int) else None
+        if channels is not None:
+            start, length = channels
+            return self._add(node, [value], Call("narrow", (start, length), source="slice"))
         if not (isinstance(value, tuple) and value[0] == "chunk" and isinstance(index, int)):
             raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
         _, x, chunks = value
         self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _channel_slice(source: fx.Node, index) -> tuple[int, int] | None:
+    """``(start, length)`` for ``x[:, a:b]`` (more dims taken whole, or ``...``), the only
+    indexing archlang has an op for: consecutive channels at every position."""
+    meta = source.meta.get("tensor_meta")
+    if meta is None or not isinstance(index, tuple) or len(index) < 2 or len(index) > len(meta.shape):
+        return None
+    whole = slice(None)
+    rest = [i for i in index[2:] if i is not Ellipsis]
+    if index[0] != whole or not isinstance(index[1], slice) or any(i != whole for i in rest):
+        return None
+    cut = index[1]
+    if any(v is not None and not isinstance(v, int) for v in (cut.start, cut.stop, cut.step)) or cut.step not in (
+        None,
+        1,
+    ):
+        return None
+    start, stop, _ = cut.indices(meta.shape[1])
+    return (start, stop - start) if stop > start else None
 
 
 def _has_node(args) -> bool:

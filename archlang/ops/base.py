@@ -65,6 +65,9 @@ class Op(str, Enum):
     CONV_TRANSPOSE = "conv_transpose"
     UPSAMPLE = "upsample"
     CROP = "crop"
+    NARROW = "narrow"
+    SCALE = "scale"
+    BATCHNORM1D = "batchnorm1d"
     EXTERNAL = "extern"  # a module from outside archlang, declared with `extern`
 
 

@@ -34,6 +34,8 @@ def import_conv2d(m):
     padding = m.padding if isinstance(m.padding, str) else size(m.padding)
     if padding == "same" and any(d * (k - 1) % 2 for k, d in zip(m.kernel_size, m.dilation)):
         raise Unsupported("padding='same' with an even kernel (torch pads one side more; archlang's 'same' is even)")
+    if padding == "same":  # as numbers, which is what the built spec's conv holds (a fixed point)
+        padding = size(tuple(d * (k - 1) // 2 for k, d in zip(m.kernel_size, m.dilation)))
     kwargs = kw(
         CONV2D_SIG,
         [

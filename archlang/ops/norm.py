@@ -51,6 +51,22 @@ def import_frozen_batchnorm(m):
     return "batchnorm", (), kw(BATCHNORM_SIG, [("eps", m.eps)])
 
 
+def import_batchnorm1d(m):
+    op, args, kwargs = import_batchnorm(m)
+    return "batchnorm1d", args, kwargs
+
+
+def _vector_same(attrs, shapes):
+    (shape,) = shapes
+    if len(shape) != 1:
+        raise ShapeError(
+            "E404",
+            f"batchnorm1d needs a flat input, got a {'×'.join(map(str, shape))} feature map",
+            help="use `batchnorm` on feature maps, or `flatten` first",
+        )
+    return shape
+
+
 def f_batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """``F.batch_norm`` on a module's own buffers and parameters (timm's ``BatchNormAct2d``)."""
     if running_mean is None or running_var is None:
@@ -183,6 +199,23 @@ RECORDS = (
             functions={"torch.nn.functional.batch_norm": f_batch_norm},
         ),
         aliases={"batch_norm": {}},
+    ),
+    OpRecord(
+        Op.BATCHNORM1D,
+        sig(
+            "batch normalisation of a flat vector's features (nn.BatchNorm1d)",
+            A("eps", t_positive_float, 1e-5),
+            A("momentum", t_float, 0.1),
+            A("affine", t_bool, True),
+        ),
+        _vector_same,
+        TorchOp("nn.BatchNorm1d", tf.bn_args, fresh=True),
+        Diagram("norm", lambda a: "batch norm"),
+        params=costs.bn_params,
+        buffers=costs.bn_buffers,
+        flops=costs.fvcore_bn,
+        all_ops=costs.per_element(2),  # eval: folded to x * scale_f + shift_f
+        imports=Imports(modules={NN + "batchnorm.BatchNorm1d": import_batchnorm1d}),
     ),
     OpRecord(
         Op.LRN,

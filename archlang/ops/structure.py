@@ -12,6 +12,7 @@ from .base import (
     Op,
     ShapeError,
     sig,
+    t_bool,
     t_float,
     t_float_triple,
     t_int,
@@ -34,6 +35,28 @@ def f_pad(input, pad, mode="constant", value=None):
         raise Unsupported(f"pad={tuple(pad)}, mode={mode!r}, value={value!r} (archlang pads H and W with zeros)")
     left, right, top, bottom = pad
     return "pad", ((top, bottom, left, right),), ()
+
+
+def narrow_shape(attrs, shapes):
+    (shape,) = shapes
+    start, length = attrs["start"], attrs["length"]
+    if start + length > shape[0]:
+        raise ShapeError(
+            "E303",
+            f"narrow({start}, {length}) reaches channel {start + length}, past the input's {shape[0]}",
+            help=f"start + length must be at most {shape[0]}",
+        )
+    return (length, *shape[1:])
+
+
+def f_narrow(input, dim, start, length):
+    if dim != 1:
+        raise Unsupported(f"narrow along dim {dim} (archlang narrows the channels, dim 1)")
+    return "narrow", (start, length), ()
+
+
+def f_scale(input, other):
+    return "scale", (float(other),), ()
 
 
 def f_channel_shuffle(x, groups):
@@ -156,7 +179,11 @@ RECORDS = (
     ),
     OpRecord(
         Op.LAYER_SCALE,
-        sig("learnable per-channel scale (C×1×1 parameter named by the label)", A("init", t_float, 1e-6)),
+        sig(
+            "learnable per-channel scale (C×1×1 parameter named by the label)",
+            A("init", t_float, 1e-6),
+            A("flat", t_bool, False, "a (C,) parameter, reshaped to (1, C, 1, 1) where it multiplies (timm's gamma)"),
+        ),
         sr.map_same(Op.LAYER_SCALE),
         TorchOp("nn.Parameter", tf.layer_scale_args, inputs="scale", fresh=True),
         Diagram("other", lambda a: "layer scale"),
@@ -190,6 +217,35 @@ RECORDS = (
         Diagram("other", lambda a: f"split {a['index'] + 1}/{a['chunks']}"),
         view=True,  # torch.chunk returns a view of its input
         role="pointwise",  # a subset of the channels, at every position
+    ),
+    OpRecord(
+        Op.NARROW,
+        sig(
+            "consecutive channels: torch.narrow(x, 1, start, length), x[:, start:start + length]",
+            A("start", t_nonneg),
+            A("length", t_int),
+        ),
+        narrow_shape,
+        TorchOp(
+            None,
+            tf.none,
+            "torch.narrow",
+            lambda a, s=None: [Arg("dim", 1, True), Arg("start", a["start"], True), Arg("length", a["length"], True)],
+            width="shape",
+        ),
+        Diagram("other", lambda a: f"channels {a['start']}..{a['start'] + a['length'] - 1}"),
+        view=True,  # a slice of its input (aten::narrow / aten::slice: no fvcore handle)
+        role="pointwise",  # a subset of the channels, at every position
+        imports=Imports(functions={"torch.narrow": f_narrow}, methods={"narrow": f_narrow}),
+    ),
+    OpRecord(
+        Op.SCALE,
+        sig("a constant factor: x * factor (Inception-ResNet's residual scale)", A("factor", t_float)),
+        sr.same(Op.SCALE),
+        TorchOp(None, tf.none, "torch.mul", lambda a, s=None: [Arg("other", a["factor"], True)]),
+        Diagram("other", lambda a: f"× {a['factor']:g}"),
+        flops=costs.zero,  # aten::mul: fvcore has no handle for it
+        all_ops=costs.per_element(1),
     ),
     OpRecord(
         Op.CHANNEL_SHUFFLE,

@@ -226,8 +226,8 @@ class Describer:
         channels of what it outputs in ``lins``. Returns (tree, output channels)."""
         if isinstance(item, Leaf):
             lins[item.node] = in_lin
-            if item.op is Op.LAYER_SCALE:  # a bare parameter, C×1×1
-                shape = Seq("(", ")", [in_lin, "1", "1"])
+            if item.op is Op.LAYER_SCALE:  # a bare parameter, C×1×1 (or C, reshaped where used)
+                shape = Seq("[", "]", [in_lin]) if item.attrs["flat"] else Seq("(", ")", [in_lin, "1", "1"])
                 return Call("nn.Parameter", [Call("torch.full", [shape, py_value(item.attrs["init"])])]), in_lin
             module = item.attrs["class"] if item.op is Op.EXTERNAL else TORCH_OPS[item.op].module
             call = self._call(module, d, item.args, in_lin, node=item.node)
@@ -423,7 +423,8 @@ class Describer:
         row = TORCH_OPS[leaf.op] if leaf is not None else None
         if s.module is not None:
             if row is not None and row.inputs == "scale":  # a bare parameter times the input
-                return f"{accessor(s.module)} * {inputs[0]}"
+                flat = ".reshape(1, -1, 1, 1)" if leaf.attrs["flat"] else ""
+                return f"{accessor(s.module)}{flat} * {inputs[0]}"
             return Call(accessor(s.module), inputs)
         if row.inputs in ("sum", "product"):
             return (" + " if row.inputs == "sum" else " * ").join(inputs)

@@ -52,6 +52,11 @@ def _shuffle(groups, x):
     return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
+def _layer_scale(scale, x):
+    """A (C, 1, 1) gamma, or timm's flat (C,) one (``layer_scale(flat=true)``), per channel."""
+    return scale.view(-1, 1, 1) * x
+
+
 # op -> f(attrs, input tensors, parameters of the node) in eval mode
 def _external(a, x, p):
     """An `extern` module: the declared class itself, made with the node's arguments and
@@ -91,7 +96,10 @@ EVAL = {
     Op.CONCAT: lambda a, xs, p: torch.cat(xs, 1),
     Op.ADD: lambda a, xs, p: sum(xs[1:], xs[0]),
     Op.MUL: lambda a, xs, p: _product(xs),
-    Op.LAYER_SCALE: lambda a, xs, p: p["scale"] * xs[0],
+    Op.LAYER_SCALE: lambda a, xs, p: _layer_scale(p["scale"], xs[0]),
+    Op.NARROW: lambda a, xs, p: xs[0][:, a["start"] : a["start"] + a["length"]],
+    Op.SCALE: lambda a, xs, p: xs[0] * a["factor"],
+    Op.BATCHNORM1D: lambda a, xs, p: _bn(a, xs[0], p),
     Op.PERMUTE: lambda a, xs, p: xs[0].permute(a["dims"]),
     Op.LAYERNORM: lambda a, xs, p: F.layer_norm(xs[0], xs[0].shape[-1:], p.get("weight"), p.get("bias"), a["eps"]),
     Op.LAYERNORM2D: lambda a, xs, p: _layernorm2d(a, xs[0], p),

@@ -19,7 +19,7 @@ from ..analysis.params import STATEFUL
 from ..ops import CALLABLE_OPS
 from .chains import canonical_reads
 from .nesting import _fills_gap
-from .tree import Call, Group, If, Instance, Network, Repeat, Seq, read_names
+from .tree import Call, Group, If, Instance, Network, Repeat, Seq, read_names, run_items
 
 _INLINE_OPS = frozenset({"split", "spatial_mean", "narrow", "scale"})  # ops the torch back end has no module for
 # Ops without parameters (an unlabelled conv also prints without a label when its key is
@@ -64,7 +64,7 @@ def canonical(items: list, keep: frozenset | set = frozenset()) -> list:
         run, nxt = level[i:k], level[k] if k < len(level) else None
         if run and nxt is not None and _flat(nxt) and nxt.label != item.label:
             if not _fills_gap(item.label, nxt.label, len(run)):
-                _items(_innermost_last(item)).extend(run)
+                run_items(_innermost_last(item)).extend(run)
                 i = k
     return out
 
@@ -89,14 +89,6 @@ def _inner(item, refs: frozenset | set = frozenset()) -> None:
         item.body[:] = canonical(item.body, refs)
 
 
-def _items(item) -> list | None:
-    if isinstance(item, Seq):
-        return item.items
-    if isinstance(item, Instance):
-        return item.body.items
-    return None
-
-
 def _wild(item) -> bool:
     """An unlabelled layer (or unlabelled group of them) without parameters; one that
     reads named values stays where its names are seen."""
@@ -106,7 +98,7 @@ def _wild(item) -> bool:
         return item.label is None and item.op in _FREE_OPS
     if isinstance(item, Group):
         return item.label is None and all(_wild(b) for b in item.branches)
-    inner = _items(item)
+    inner = run_items(item)
     return inner is not None and getattr(item, "label", None) is None and all(_wild(x) for x in inner)
 
 
@@ -115,19 +107,19 @@ def _not_chain(item) -> bool:
         return True
     if isinstance(item, Call):
         return item.op in _INLINE_OPS
-    inner = _items(item)
+    inner = run_items(item)
     return inner is not None and any(_not_chain(x) for x in inner)
 
 
 def _flat(item) -> bool:
     """A labelled sequence the torch back end runs inline (a ``nn.ModuleDict``)."""
-    return getattr(item, "label", None) is not None and _items(item) is not None and _not_chain(item)
+    return getattr(item, "label", None) is not None and run_items(item) is not None and _not_chain(item)
 
 
 def _edge(item, front: bool) -> list:
     """Take the parameter-free layers off the front (or back) of ``item``, and of the inline
     sequence that starts (ends) it, in order; at least one labelled layer stays."""
-    items = _items(item)
+    items = run_items(item)
     at = 0 if front else -1
     taken: list = []
     while len(items) > 1 and _wild(items[at]) and any(not _wild(x) for x in items):
@@ -141,6 +133,6 @@ def _edge(item, front: bool) -> list:
 
 
 def _innermost_last(item):
-    while _items(item) and _flat(_items(item)[-1]):
-        item = _items(item)[-1]
+    while run_items(item) and _flat(run_items(item)[-1]):
+        item = run_items(item)[-1]
     return item

@@ -15,7 +15,7 @@ calls one by one: HRNet's ``fuse_layers``, ``transition2``) and wrote the longer
 
 from __future__ import annotations
 
-from .tree import Call, Group, If, Instance, Network, Repeat, Seq
+from .tree import Call, Group, If, Network, Repeat, Seq, children, run_items
 
 _NO_MODULE = frozenset({"add", "mul", "concat", "split", "spatial_mean", "layer_scale", "narrow", "scale"})
 
@@ -31,14 +31,6 @@ def canonical_reads(net: Network) -> None:
         net.returns = tuple((key, _shortest(path, [net.body.items])) for key, path in net.returns)
 
 
-def _items(item) -> list | None:
-    if isinstance(item, Seq):
-        return item.items
-    if isinstance(item, Instance):
-        return item.body.items
-    return None
-
-
 def _flat(items: list) -> list:
     """``items`` with unlabelled sequences opened (their layers live in this scope)."""
     out = []
@@ -52,7 +44,7 @@ def _flat(items: list) -> list:
 
 def _chain(item) -> bool:
     """A labelled sequence the torch back end builds as one ``nn.Sequential``."""
-    items = _items(item)
+    items = run_items(item)
     if getattr(item, "label", None) is None or not items:
         return False
     for k, x in enumerate(_flat(items)):
@@ -61,31 +53,21 @@ def _chain(item) -> bool:
             return False
         if isinstance(x, Call) and x.op in _NO_MODULE:
             return False
-        if _items(x) is not None and not _chain(x):
+        if run_items(x) is not None and not _chain(x):
             return False
     return True
 
 
 def _hoist(item) -> None:
     """Innermost first: a chain's first layer's one read becomes the chain's."""
-    for child in _children(item):
+    for child in children(item):
         _hoist(child)
-    items = _items(item)
+    items = run_items(item)
     if items is None or item.reads or not _chain(item):
         return
     first = _flat(items)[0]
     if len(getattr(first, "reads", ())) == 1:
         item.reads, first.reads = first.reads, ()
-
-
-def _children(item) -> list:
-    if isinstance(item, Group):
-        return item.branches
-    if isinstance(item, If):
-        return [*item.then, *item.orelse]
-    if isinstance(item, Repeat):
-        return item.body
-    return _items(item) or []
 
 
 def _labelled(items: list) -> dict:
@@ -96,7 +78,7 @@ def _labelled(items: list) -> dict:
         if label is not None:
             out.setdefault(label, x)
         elif isinstance(x, (Seq, Group, If, Repeat)):
-            out.update({k: v for k, v in _labelled(_children(x)).items() if k not in out})
+            out.update({k: v for k, v in _labelled(children(x)).items() if k not in out})
     return out
 
 
@@ -115,13 +97,13 @@ def _shortest(ref: str, scopes: list[list]) -> str:
         return ref
     path = [node]
     for part in parts[1:]:
-        inner = _items(path[-1]) if not isinstance(path[-1], Group) else path[-1].branches
+        inner = run_items(path[-1]) if not isinstance(path[-1], Group) else path[-1].branches
         node = _labelled(inner).get(part) if inner is not None else None
         if node is None:
             return ref
         path.append(node)
     k = len(parts)
-    while k > 1 and _chain(path[k - 2]) and _flat(_items(path[k - 2]))[-1] is path[k - 1]:
+    while k > 1 and _chain(path[k - 2]) and _flat(run_items(path[k - 2]))[-1] is path[k - 1]:
         k -= 1
     return ".".join(parts[:k])
 
@@ -130,8 +112,8 @@ def _shorten(items: list, scopes: list[list]) -> None:
     for x in items:
         if getattr(x, "reads", ()):
             x.reads = tuple(_shortest(r, scopes) for r in x.reads)
-        inner = x.branches if isinstance(x, Group) else _items(x)
+        inner = x.branches if isinstance(x, Group) else run_items(x)
         if inner is not None and x.label is not None:  # a scope of its own
             _shorten(inner, [*scopes, inner])
         else:
-            _shorten(_children(x), scopes)
+            _shorten(children(x), scopes)

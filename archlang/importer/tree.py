@@ -134,6 +134,16 @@ class Network:
     returns: tuple[tuple[str, str], ...] = ()  # `outputs dict(key = value path, ...)`
 
 
+def run_items(item) -> list | None:
+    """The run of items a sequence or a block instance holds in order (what a chain of layers
+    is made of); None for anything else."""
+    if isinstance(item, Seq):
+        return item.items
+    if isinstance(item, Instance):
+        return item.body.items
+    return None
+
+
 def children(item) -> list:
     """The items directly inside ``item`` (a sequence's, an instance's body's, a group's
     branches, both sides of an ``if``, a repeat's body); none for a call."""

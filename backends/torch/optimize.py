@@ -106,6 +106,8 @@ class Frozen:
 
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # torch >= 2.9 marks TorchScript deprecated; this route is chosen knowingly
+            warnings.simplefilter("ignore", FutureWarning)
             self.module = torch.jit.freeze(torch.jit.trace(model.eval(), example, check_trace=False))
 
     def __call__(self, x):

@@ -58,12 +58,7 @@ def import_batchnorm1d(m):
 
 def _vector_same(attrs, shapes):
     (shape,) = shapes
-    if len(shape) != 1:
-        raise ShapeError(
-            "E404",
-            f"batchnorm1d needs a flat input, got a {'×'.join(map(str, shape))} feature map",
-            help="use `batchnorm` on feature maps, or `flatten` first",
-        )
+    sr.require_flat("batchnorm1d", shape, "use `batchnorm` on feature maps, or `flatten` first")
     return shape
 
 

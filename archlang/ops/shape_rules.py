@@ -170,14 +170,15 @@ def flatten_shape(attrs, shapes):
     return (math.prod(shape),)
 
 
+def require_flat(op: str, shape: tuple, help: str) -> None:
+    """E404 unless ``shape`` is a vector (what ``linear`` and ``batchnorm1d`` take)."""
+    if len(shape) != 1:
+        raise ShapeError("E404", f"{op} needs a flat input, got a {'×'.join(map(str, shape))} feature map", help=help)
+
+
 def linear_shape(attrs, shapes):
     (shape,) = shapes
-    if len(shape) != 1:
-        raise ShapeError(
-            "E404",
-            f"linear needs a flat input, got a {'×'.join(map(str, shape))} feature map",
-            help="add `flatten` before this layer",
-        )
+    require_flat("linear", shape, "add `flatten` before this layer")
     check_weight(Op.LINEAR, (attrs["out_features"], shape[0]))
     return (attrs["out_features"],)
 

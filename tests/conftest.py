@@ -14,6 +14,26 @@ ROOT = Path(__file__).resolve().parent.parent
 # sets it): the tests that check the fitting set COLUMNS themselves.
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
+
+
+def _cores() -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a
+    container limited to 2 CPUs on a 64-CPU host still has 64 in its affinity)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            n = min(n, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return n
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``--numprocesses=auto``: one worker per usable core (``--maxprocesses`` caps it)."""
+    return _cores()
+
+
 # The test command runs one pytest-xdist worker per core (up to 4): each worker's torch and
 # the archc subprocesses it starts get their share of the cores. Two workers with two
 # OpenMP threads each on two cores stall at every op's barrier waiting for a descheduled
@@ -21,8 +41,8 @@ os.environ.pop("LINES", None)
 # imported, which reads it once.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
-    _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    os.environ["OMP_NUM_THREADS"] = str(max(1, _CORES // _WORKERS))
+    os.environ["OMP_NUM_THREADS"] = str(max(1, _cores() // _WORKERS))
+
 SPECS = ROOT / "specs"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

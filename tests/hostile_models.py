@@ -1,4 +1,4 @@
-"""Helpers of tests/test_import_hostile*.py: a one-off module whose forward is a lambda,
+"""Helpers of the importer tests (tests/test_import_*.py): a one-off module whose forward is a lambda,
 and the two outcomes every import must have (a correct spec, or one diagnostic)."""
 
 from __future__ import annotations

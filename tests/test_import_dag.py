@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import examples
+from hostile_models import Net as _Net
 from hypothesis import HealthCheck, given, settings
 from strategies import dag_specs
 from torch import nn
@@ -18,17 +19,6 @@ import archlang
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 import import_law  # noqa: E402
-
-
-class _Net(nn.Module):
-    def __init__(self, forward, **modules):
-        super().__init__()
-        for name, m in modules.items():
-            setattr(self, name, m)
-        self._fn = forward
-
-    def forward(self, x):
-        return self._fn(self, x)
 
 
 class _NBlock(nn.Module):

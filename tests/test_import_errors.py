@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 import torchvision
+from hostile_models import Net as _Net
 from torch import nn
 
 import archlang
@@ -20,19 +21,6 @@ def _error(module, shape=(3, 16, 16)):
         archlang.from_module(module, shape)
     (diag,) = info.value.diagnostics
     return diag
-
-
-class _Net(nn.Module):
-    """A tiny net whose forward is the given function of (self, x)."""
-
-    def __init__(self, forward, **modules):
-        super().__init__()
-        for name, m in modules.items():
-            setattr(self, name, m)
-        self._fn = forward
-
-    def forward(self, x):
-        return self._fn(self, x)
 
 
 def test_unsupported_module_is_named_with_its_path():

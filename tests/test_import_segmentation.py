@@ -36,19 +36,31 @@ def _imported(name: str, aux_loss: bool = False):
     return model, archlang.from_module(model, SHAPE)
 
 
-@pytest.mark.parametrize("name", quick_only(["fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large"], set()))
-def test_segmentation_model_imports_exactly(name):
-    model, text = _imported(name)
-    assert 'upsample(mode="bilinear") from classifier, input' in text
-    assert "size=" not in text  # every resize reads its size from a value
+def _loaded(text: str, model):
+    """The spec built in float64 with ``model``'s state_dict loaded strictly."""
     built = archlang.build(text).double()
     built.load_state_dict(model.state_dict(), strict=True)
+    return built
+
+
+def _outputs(model, built):
+    """(input shape, model's outputs, built's outputs) in eval mode at the traced size and at
+    another one (a resize that kept the traced size would show there)."""
     model.eval(), built.eval()
     g = torch.Generator().manual_seed(2)
     for shape in ((2, *SHAPE), OTHER):
         x = torch.randn(shape, generator=g, dtype=torch.float64)
         with torch.no_grad():
-            want, got = model(x), built(x)
+            yield shape, model(x), built(x)
+
+
+@pytest.mark.parametrize("name", quick_only(["fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large"], set()))
+def test_segmentation_model_imports_exactly(name):
+    model, text = _imported(name)
+    assert 'upsample(mode="bilinear") from classifier, input' in text
+    assert "size=" not in text  # every resize reads its size from a value
+    built = _loaded(text, model)
+    for shape, want, got in _outputs(model, built):
         assert list(got) == list(want) == ["out"]
         assert got["out"].shape == (shape[0], 21, *shape[2:])
         assert torch.equal(got["out"], want["out"]), name
@@ -59,8 +71,7 @@ def test_segmentation_model_imports_exactly(name):
 @pytest.mark.slow
 def test_aux_head_is_a_second_output_resized_to_the_input():
     model, text = _imported("fcn_resnet50", aux_loss=True)
-    built = archlang.build(text).double()
-    built.load_state_dict(model.state_dict(), strict=True)
+    built = _loaded(text, model)
     x = torch.randn(OTHER, dtype=torch.float64)
     with torch.no_grad():
         want, got = model.eval()(x), built.eval()(x)
@@ -205,14 +216,8 @@ def _fpn(name: str, norm_layer=None):
 
 def _check_fpn(model, exact: bool):
     text = archlang.from_module(model, SHAPE)
-    built = archlang.build(text).double()
-    built.load_state_dict(model.state_dict(), strict=True)
-    model.eval(), built.eval()
-    g = torch.Generator().manual_seed(2)
-    for shape in ((2, *SHAPE), OTHER):
-        x = torch.randn(shape, generator=g, dtype=torch.float64)
-        with torch.no_grad():
-            want, got = model(x), built(x)
+    built = _loaded(text, model)
+    for _, want, got in _outputs(model, built):
         assert list(got) == list(want)
         for key in want:
             if exact:

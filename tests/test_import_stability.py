@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 import torchvision
 from conftest import quick_only
+from hostile_models import Net as _Net
 from torch import nn
 
 import archlang
@@ -62,17 +63,6 @@ def test_reimport_is_a_fixed_point(name):
     rebuilt = archlang.build(again)
     assert _body(archlang.from_module(rebuilt, shape)) == _body(again)
     _same_function(rebuilt, original, shape)
-
-
-class _Net(nn.Module):
-    def __init__(self, forward, **modules):
-        super().__init__()
-        for key, m in modules.items():
-            setattr(self, key, m)
-        self._fn = forward
-
-    def forward(self, x):
-        return self._fn(self, x)
 
 
 def _fixed(model: nn.Module, shape) -> str:

@@ -102,6 +102,12 @@ def _tensors(y) -> list:
     return [t for item in y for t in _tensors(item)]
 
 
+def _failure(err: Exception) -> str:
+    """``Type: first line of the message`` (at most 200 characters), for a backend's note."""
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    return f"{type(err).__name__}: {reason}"
+
+
 def _module_runner(model: nn.Module, device: str = "cpu") -> Callable:
     if device == "cpu":
         return lambda x: _tensors(model(x))
@@ -144,8 +150,7 @@ def compiled_runner(eager: nn.Module, inputs: list, notes: list[str]) -> Callabl
                     fn(x)
     except Exception as err:  # noqa: BLE001 - any compiler failure leaves this backend out
         torch._dynamo.reset()
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        notes.append(f"torch.compile left out: it failed ({type(err).__name__}: {reason})")
+        notes.append(f"torch.compile left out: it failed ({_failure(err)})")
         return None
     notes.append(f"torch.compile (inductor, dynamic=False) compiled in {time.perf_counter() - started:.1f} s")
     return _module_runner(fn)
@@ -161,8 +166,7 @@ def frozen_runner(model: nn.Module, x, notes: list[str]) -> Callable | None:
             traced = torch.jit.trace(model, x, check_trace=False)
             frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
     except Exception as err:  # noqa: BLE001 - any TorchScript failure leaves this backend out
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        notes.append(f"--optimize + jit.freeze left out: {type(err).__name__}: {reason}")
+        notes.append(f"--optimize + jit.freeze left out: {_failure(err)}")
         return None
     return _module_runner(frozen)
 
@@ -175,8 +179,7 @@ def fused_runner(model: nn.Module, x, notes: list[str]) -> Callable | None:
     try:
         frozen = Frozen(model, x)
     except Exception as err:  # noqa: BLE001 - any TorchScript failure leaves this backend out
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        notes.append(f"--optimize, frozen left out: {type(err).__name__}: {reason}")
+        notes.append(f"--optimize, frozen left out: {_failure(err)}")
         return None
     return lambda x: _tensors(frozen(x))
 
@@ -193,8 +196,7 @@ def onnx_runner(eager: nn.Module, shape: tuple, threads: int, notes: list[str]) 
             warnings.simplefilter("ignore")
             payload = to_onnx(eager, torch.randn(2, *shape))
     except Exception as err:  # noqa: BLE001 - an export failure leaves this backend out
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        notes.append(f"onnxruntime left out: the ONNX export failed ({type(err).__name__}: {reason})")
+        notes.append(f"onnxruntime left out: the ONNX export failed ({_failure(err)})")
         return None
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -12,11 +12,10 @@ from .import_form import NN, Unsupported, kw
 from .record import Diagram, Imports, OpRecord
 from .torch_form import Arg, TorchOp
 
+_BN_ARGS = (A("eps", t_positive_float, 1e-5), A("momentum", t_float, 0.1), A("affine", t_bool, True))
 BATCHNORM_SIG = sig(
     "batch normalisation over channels",
-    A("eps", t_positive_float, 1e-5),
-    A("momentum", t_float, 0.1),
-    A("affine", t_bool, True),
+    *_BN_ARGS,
     A("zero_init", t_bool, False, "start the scale γ at 0 (ResNet's zero_init_residual)"),
 )
 LRN_SIG = sig(
@@ -197,12 +196,7 @@ RECORDS = (
     ),
     OpRecord(
         Op.BATCHNORM1D,
-        sig(
-            "batch normalisation of a flat vector's features (nn.BatchNorm1d)",
-            A("eps", t_positive_float, 1e-5),
-            A("momentum", t_float, 0.1),
-            A("affine", t_bool, True),
-        ),
+        sig("batch normalisation of a flat vector's features (nn.BatchNorm1d)", *_BN_ARGS),
         _vector_same,
         TorchOp("nn.BatchNorm1d", tf.bn_args, fresh=True),
         Diagram("norm", lambda a: "batch norm"),

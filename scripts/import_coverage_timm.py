@@ -28,11 +28,19 @@ import import_coverage  # noqa: E402
 DOC = import_coverage.DOC
 START = "<!-- BEGIN GENERATED TIMM COVERAGE TABLE (written by a script; do not edit by hand) -->"
 END = "<!-- END GENERATED TIMM COVERAGE TABLE -->"
-# timm's registry modules whose models are convolutional networks.
+# timm's registry modules whose models are convolutional networks: every module of
+# ``timm.list_modules()`` but the transformer, MLP, state-space and hybrid (conv + attention)
+# ones (beit, byoanet, cait, coat, convit, crossvit, csatv2, davit, deit, edgenext,
+# efficientformer(_v2), efficientvim, efficientvit_*, eva, fastvit, focalnet, gcvit, hiera,
+# iformer, levit, lowformer, maxxvit, mlp_mixer, mobilenetv5, mobilevit, mvitv2, nest, nextvit,
+# pit, pvt_v2, sequencer, shvit, swiftformer, swin_*, tiny_vit, tnt, twins, visformer, vit*,
+# volo, xcit and the other ViTs). ``metaformer`` holds conv (PoolFormer, ConvFormer) and
+# attention (CAFormer) models: its row is a conv one.
 CONVOLUTIONAL = (
-    "byobnet cspnet convmixer convnext densenet dla dpn efficientnet ghostnet hardcorenas hgnet hrnet "
-    "inception_resnet_v2 inception_v3 inception_v4 mobilenetv3 nasnet pnasnet regnet repghost repvit res2net "
-    "resnest resnet resnetv2 rexnet selecsls senet sknet tresnet vgg vovnet xception xception_aligned"
+    "byobnet convmixer convnext cpubone cspnet cspnext densenet dla dpn efficientnet fasternet ghostnet "
+    "hardcorenas hgnet hrnet inception_next inception_resnet_v2 inception_v3 inception_v4 lcnetv2 mambaout "
+    "metaformer mobilenetv3 nasnet nfnet pnasnet rdnet regnet repghost repvit res2net resnest resnet resnetv2 "
+    "rexnet selecsls senet sknet starnet tresnet vgg vovnet xception xception_aligned"
 ).split()
 
 
@@ -50,6 +58,15 @@ BASE = {
     "tresnet": "tresnet_m",
     "resnet": "resnet50d",
     "selecsls": "selecsls42b",
+    "cpubone": "cpubone_t0",
+    "cspnext": "cspnext_tiny",
+    "fasternet": "fasternet_t0",
+    "lcnetv2": "lcnetv2_small",
+    "mambaout": "mambaout_femto",
+    "metaformer": "poolformer_s12",
+    "nfnet": "nf_resnet26",
+    "rdnet": "rdnet_tiny",
+    "starnet": "starnet_s050",
 }
 
 

@@ -71,6 +71,7 @@ EVAL = {
     Op.TRANSFORM_INPUT: lambda a, xs, p: _transform(a, xs[0], p),
     Op.CONV2D: lambda a, xs, p: _conv(a, xs[0], p),
     Op.BATCHNORM: lambda a, xs, p: _bn(a, xs[0], p),
+    Op.FROZEN_BATCHNORM: lambda a, xs, p: _frozen_bn(a, xs[0], p),
     Op.RELU: lambda a, xs, p: torch.relu(xs[0]),
     Op.TANH: lambda a, xs, p: torch.tanh(xs[0]),
     Op.SIGMOID: lambda a, xs, p: torch.sigmoid(xs[0]),
@@ -119,6 +120,13 @@ EVAL = {
     Op.CROP: lambda a, xs, p: _crop(a, xs[0]),
     Op.EXTERNAL: lambda a, xs, p: _external(a, xs[0], p),
 }
+
+
+def _frozen_bn(a, x, p):
+    # torchvision's FrozenBatchNorm2d.forward: folded to one scale and shift per channel
+    scale = p["weight"] * (p["running_var"] + a["eps"]).rsqrt()
+    shift = p["bias"] - p["running_mean"] * scale
+    return x * scale[None, :, None, None] + shift[None, :, None, None]
 
 
 def _instance_norm(a, x, p):

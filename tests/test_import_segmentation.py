@@ -197,7 +197,7 @@ def _fpn(name: str, norm_layer=None):
 
     kw = {} if norm_layer is None else {"norm_layer": norm_layer}
     torch.manual_seed(0)
-    if name == "resnet18":
+    if name.startswith("resnet"):
         model = backbone_utils.resnet_fpn_backbone(backbone_name=name, weights=None, trainable_layers=3, **kw)
     else:
         model = backbone_utils.mobilenet_backbone(backbone_name=name, weights=None, fpn=True, trainable_layers=3, **kw)
@@ -214,16 +214,35 @@ def _fpn(name: str, norm_layer=None):
     return model
 
 
-def _check_fpn(model, exact: bool):
+def _fvcore_flops(model) -> int:
+    import logging
+
+    import fvcore.nn
+
+    logging.disable(logging.WARNING)
+    try:
+        counter = fvcore.nn.FlopCountAnalysis(model.eval(), (torch.randn(1, *SHAPE, dtype=torch.float64),))
+        counter.unsupported_ops_warnings(False)
+        counter.uncalled_modules_warnings(False)
+        return counter.total()
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _check_fpn(model):
+    """Imported exactly: strict load, bit-equal float64 outputs at two sizes, params = numel,
+    buffers = numel, FLOPs = fvcore's, a fixed point. Returns the text."""
     text = archlang.from_module(model, SHAPE)
     built = _loaded(text, model)
     for _, want, got in _outputs(model, built):
         assert list(got) == list(want)
         for key in want:
-            if exact:
-                assert torch.equal(got[key], want[key]), key
-            else:
-                torch.testing.assert_close(got[key], want[key], rtol=1e-12, atol=1e-12)
+            assert torch.equal(got[key], want[key]), key
+    totals = archlang.analyze(text).totals
+    assert totals.params == sum(p.numel() for p in model.parameters())
+    assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
+    assert totals.buffers == sum(b.numel() for b in model.buffers())
+    assert totals.flops == _fvcore_flops(model)
     assert _body(archlang.from_module(built, SHAPE)) == _body(text)
     return text
 
@@ -231,22 +250,21 @@ def _check_fpn(model, exact: bool):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large"])
 def test_fpn_backbone_with_batchnorm_imports_exactly(name):
-    model = _fpn(name, norm_layer=nn.BatchNorm2d)
-    text = _check_fpn(model, exact=True)
+    text = _check_fpn(_fpn(name, norm_layer=nn.BatchNorm2d))
     assert "upsample from" in text and "size=" not in text  # the top-down path follows each level
-    assert archlang.analyze(text).totals.params == sum(p.numel() for p in model.parameters())
+    assert "frozen_batchnorm" not in text
 
 
 @pytest.mark.slow
-def test_fpn_backbone_with_frozen_batchnorm_is_a_batchnorm():
-    """torchvision's default ``FrozenBatchNorm2d`` is ``batchnorm``: the same eval function
-    (to rounding: torch folds it into one scale and shift), a strict load, a fixed point; its
-    γ and β, buffers in torch, are parameters of the spec (archlang has no frozen norm)."""
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v3_large", "mobilenet_v2"])
+def test_fpn_backbone_with_frozen_batchnorm_imports_exactly(name):
+    """torchvision's default ``FrozenBatchNorm2d`` is ``frozen_batchnorm``: its γ, β and
+    statistics are buffers of the built model too (nothing of them trains), and its forward
+    rounds as torchvision's does, so the outputs are bit-equal."""
     from torchvision.ops.misc import FrozenBatchNorm2d
 
-    model = _fpn("resnet18")
-    frozen = [m for m in model.modules() if isinstance(m, FrozenBatchNorm2d)]
-    assert frozen
-    text = _check_fpn(model, exact=False)
-    affine = sum(m.weight.numel() + m.bias.numel() for m in frozen)
-    assert archlang.analyze(text).totals.params == sum(p.numel() for p in model.parameters()) + affine
+    model = _fpn(name)
+    assert any(isinstance(m, FrozenBatchNorm2d) for m in model.modules())
+    text = _check_fpn(model)
+    assert "frozen_batchnorm" in text
+    assert not any(line.split(":")[-1].strip().startswith("batchnorm") for line in text.splitlines())

@@ -145,6 +145,7 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "max_pool(3, stride=2)": (3, 15, 15),
     "avg_pool(2, stride=2)": (3, 16, 16),
     "batch_norm(eps=0.001)": (3, 32, 32),
+    "frozen_batchnorm(eps=0.001)": (3, 32, 32),
     "layer_scale(0.1)": (3, 32, 32),
     "permute((0, 2, 3, 1))": (32, 32, 3),  # channels-last (H, W, C)
     "layernorm2d": (3, 32, 32),

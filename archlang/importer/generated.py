@@ -9,7 +9,7 @@ the importer reads them as the spec they came from:
   class is an instance of the block, so instances group as in the spec. The marker is read
   from the class itself, not inherited: a hand-written subclass is a class of its own.
 * **Helpers.** The generated file defines what torch lacks (``StochasticDepth``,
-  ``stochastic_depth``, ``Permute``, ``LayerNorm2d``, ``TransformInput``,
+  ``stochastic_depth``, ``Permute``, ``LayerNorm2d``, ``FrozenBatchNorm2d``, ``TransformInput``,
   ``transform_input``: ``HELPERS`` of :mod:`archlang.backends.torch.texts`). A class or
   function of that name whose source is the helper's text is that op: a leaf module, or a
   function recorded as one call (torch.fx's ``autowrap_functions``).

@@ -22,6 +22,7 @@ class Op(str, Enum):
     TRANSFORM_INPUT = "transform_input"
     CONV2D = "conv2d"
     BATCHNORM = "batchnorm"
+    FROZEN_BATCHNORM = "frozen_batchnorm"
     RELU = "relu"
     TANH = "tanh"
     SIGMOID = "sigmoid"

@@ -41,13 +41,53 @@ def import_batchnorm(m):
     return "batchnorm", (), kw(BATCHNORM_SIG, [("eps", m.eps), ("momentum", m.momentum), ("affine", m.affine)])
 
 
+FROZEN_BATCHNORM_SIG = sig(
+    "batch normalisation with fixed statistics and affine (torchvision's FrozenBatchNorm2d)",
+    A("eps", t_positive_float, 1e-5),
+)
+
+# torchvision.ops.misc.FrozenBatchNorm2d, written out so the generated file needs no
+# torchvision. Its forward is torchvision's, line for line: the same rounding, so outputs are
+# bit-equal (nn.BatchNorm2d's kernel rounds differently).
+FROZEN_BATCHNORM_HELPERS = {
+    "FrozenBatchNorm2d": '''class FrozenBatchNorm2d(nn.Module):
+    """torchvision's `FrozenBatchNorm2d`: batch norm whose statistics and affine
+    γ, β are buffers, not parameters: nothing trains, and training mode computes
+    as eval does."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args) -> None:
+        # a BatchNorm2d's state_dict loads too (pretrained weights): its step count goes
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.reshape(1, -1, 1, 1)
+        b = self.bias.reshape(1, -1, 1, 1)
+        rv = self.running_var.reshape(1, -1, 1, 1)
+        rm = self.running_mean.reshape(1, -1, 1, 1)
+        scale = w * (rv + self.eps).rsqrt()
+        bias = b - rm * scale
+        return x * scale + bias
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"''',
+}
+
+
 def import_frozen_batchnorm(m):
-    """torchvision's ``FrozenBatchNorm2d`` (detection backbones) is a batch norm in eval mode:
-    ``x * w / sqrt(var + eps) + b - mean * w / sqrt(var + eps)``, the same function. Its
-    state_dict (no ``num_batches_tracked``: torch fills that key in for a state_dict of module
-    version 1) loads strictly into ``nn.BatchNorm2d``. archlang has no frozen batch norm, so
-    the spec's γ and β are parameters (the frozen module's are buffers) and it trains."""
-    return "batchnorm", (), kw(BATCHNORM_SIG, [("eps", m.eps)])
+    return "frozen_batchnorm", (), kw(FROZEN_BATCHNORM_SIG, [("eps", m.eps)])
+
+
+def _frozen_bn_args(attrs, in_shape):
+    return [Arg("num_features", in_shape[0], True), *tf.opt("eps", attrs["eps"], 1e-5, float)]
 
 
 def import_batchnorm1d(m):
@@ -188,11 +228,25 @@ RECORDS = (
         imports=Imports(
             modules={
                 NN + "batchnorm.BatchNorm2d": import_batchnorm,
-                "torchvision.ops.misc.FrozenBatchNorm2d": import_frozen_batchnorm,
             },
             functions={"torch.nn.functional.batch_norm": f_batch_norm},
         ),
         aliases={"batch_norm": {}},
+    ),
+    OpRecord(
+        Op.FROZEN_BATCHNORM,
+        FROZEN_BATCHNORM_SIG,
+        sr.map_same(Op.FROZEN_BATCHNORM),
+        TorchOp("FrozenBatchNorm2d", _frozen_bn_args, fresh=True, helpers=FROZEN_BATCHNORM_HELPERS),
+        Diagram("norm", lambda a: "frozen batch norm"),
+        # γ, β, running mean and variance: buffers (no num_batches_tracked), no parameters
+        buffers=lambda attrs, ins, out: 4 * out[0],
+        # fvcore has no handle for the forward's aten::mul / add / rsqrt / sub: 0 FLOPs
+        all_ops=costs.per_element(2),  # x * scale_c + shift_c
+        imports=Imports(
+            modules={"torchvision.ops.misc.FrozenBatchNorm2d": import_frozen_batchnorm},
+            helpers={"FrozenBatchNorm2d": import_frozen_batchnorm},
+        ),
     ),
     OpRecord(
         Op.BATCHNORM1D,

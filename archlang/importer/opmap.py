@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import operator
+import sys
 
 from ..ops.import_form import NN as _NN
 from ..ops.import_form import Unsupported
@@ -84,6 +85,8 @@ def function_table() -> dict:
     table = {transform_input: _f_transform_input}
     for record in RECORDS.values():
         for dotted, stub in record.imports.functions.items():
+            if dotted.partition(".")[0] not in sys.modules:  # a model cannot call what is not loaded
+                continue  # (and importing timm here would cost every import a second)
             try:
                 table[_resolve(dotted)] = stub
             except (ImportError, AttributeError):  # torchvision missing or changed

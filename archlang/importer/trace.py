@@ -54,16 +54,11 @@ class _Tracer(ConcreteTracing, fx.Tracer):
 
 
 def _autowrap() -> tuple:
-    found = []
-    for module, name in (
-        ("torchvision.models.shufflenetv2", "channel_shuffle"),
-        ("torchvision.ops", "stochastic_depth"),
-    ):
-        try:
-            found.append(getattr(__import__(module, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(found)
+    """The Python functions of other libraries that ops map (torchvision's
+    ``stochastic_depth``, timm's ``drop_path``...): traced as one call each, not into."""
+    return tuple(
+        f for f in opmap.function_table() if getattr(f, "__module__", "").partition(".")[0] not in ("torch", "archlang")
+    )
 
 
 def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | None = None) -> Network:

@@ -6,7 +6,7 @@ from . import labels
 from . import shape_rules as sr
 from . import torch_form as tf
 from .base import A, Op, sig, t_choice, t_prob
-from .import_form import NN, default, kw
+from .import_form import NN, Unsupported, default, kw
 from .record import Diagram, Imports, OpRecord
 from .torch_form import TRAINING, Arg, TorchOp
 
@@ -30,6 +30,22 @@ def f_dropout(input, p=0.5, training=True, inplace=False):
 
 def import_stochastic_depth(m):
     return "stochastic_depth", (float(m.p),), kw(STOCHASTIC_DEPTH_SIG, [("mode", m.mode)])
+
+
+def import_drop_path(m):
+    """timm's ``DropPath``: per-sample stochastic depth, the survivors scaled by 1 / keep
+    (torchvision's ``stochastic_depth(mode="row")``) unless ``scale_by_keep`` is off."""
+    if not getattr(m, "scale_by_keep", True):
+        raise Unsupported("scale_by_keep=False (archlang's stochastic_depth scales the kept samples by 1 / (1 - p))")
+    return "stochastic_depth", (float(m.drop_prob),), ()
+
+
+def f_drop_path(x, drop_prob=0.0, training=False, scale_by_keep=True):
+    if not training or drop_prob == 0.0:
+        return None
+    if not scale_by_keep:
+        raise Unsupported("scale_by_keep=False (archlang's stochastic_depth scales the kept samples by 1 / (1 - p))")
+    return "stochastic_depth", (float(drop_prob),), ()
 
 
 def f_stochastic_depth(input, p, mode, training=True):
@@ -77,8 +93,14 @@ RECORDS = (
         Diagram("other", lambda a: f"stochastic depth ({labels.percent(a['p'])}, {a['mode']})"),
         view=True,  # eval mode returns its input
         imports=Imports(
-            modules={"torchvision.ops.stochastic_depth.StochasticDepth": import_stochastic_depth},
-            functions={"torchvision.ops.stochastic_depth.stochastic_depth": f_stochastic_depth},
+            modules={
+                "torchvision.ops.stochastic_depth.StochasticDepth": import_stochastic_depth,
+                "timm.layers.drop.DropPath": import_drop_path,
+            },
+            functions={
+                "torchvision.ops.stochastic_depth.stochastic_depth": f_stochastic_depth,
+                "timm.layers.drop.drop_path": f_drop_path,
+            },
         ),
     ),
     OpRecord(

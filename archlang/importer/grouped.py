@@ -35,6 +35,8 @@ from .tree import Call
 # Tensor methods and torch functions that only reshape (a view of the same memory).
 RESHAPE_METHODS = frozenset({"view", "reshape", "unsqueeze", "squeeze"})
 RESHAPE_FUNCTIONS = (torch.reshape, torch.unsqueeze, torch.squeeze)
+# ``flatten``, on a view: a reshape too (``flatten(1, 2)`` of (B, R, C, H, W) is the map itself)
+FLATTENS = ("flatten", torch.flatten)
 GROUP_METHODS = frozenset({"sum", "transpose", "swapaxes"}) | RESHAPE_METHODS
 GROUP_FUNCTIONS = (torch.stack, torch.sum, torch.transpose, torch.swapaxes, *RESHAPE_FUNCTIONS)
 SOFTMAX_FUNCTIONS = (torch.softmax, torch.nn.functional.softmax)
@@ -92,7 +94,7 @@ class GroupedViews:
     def grouped(self, node) -> bool:
         """A view, or a tensor of a rank archlang has no value of (not a map, not a vector)."""
         shape = _meta(node)
-        return node in self.views or (shape is not None and len(shape) not in (2, 4))
+        return shape is not None and (node in self.views or len(shape) not in (2, 4))
 
     def refuse_view(self, node: fx.Node, arg, what: str):
         view = self.views[arg]
@@ -105,6 +107,17 @@ class GroupedViews:
             "multiplied or added elementwise, or reshaped back (SKNet, ResNeSt); see docs/import.md",
         )
 
+    def flat_view(self, arg) -> int | None:
+        """A (B, C) view of a C×1×1 map (timm's RadixSoftmax returns one) read as a vector:
+        the map's ``flatten``, made once where the view was made."""
+        view = self.views.get(arg)
+        own = _meta(arg)
+        if view is None or view.swapped or own is None or len(own) != 2 or len(view.shape) != 4:
+            return None
+        self._add(arg, [self.values[arg]], Call("flatten", source="a flat view of a C×1×1 map"))
+        del self.views[arg]
+        return self.values[arg]
+
     def _set_view(self, node: fx.Node, value: int, shape: tuple[int, ...], swapped: bool = False) -> None:
         self.values[node] = value
         if _meta(node) != shape or swapped:
@@ -115,7 +128,14 @@ class GroupedViews:
         value = self.values.get(arg) if isinstance(arg, fx.Node) else None
         shape, own = self.value_shape(arg), _meta(arg)
         view = self.views.get(arg)
-        if not isinstance(value, int) or shape is None or own is None or (view is not None and view.swapped):
+        if view is not None and view.swapped:
+            raise problem(
+                "E721",
+                f"{self._where(node)}: `{what}` reads channel groups transposed (dims 1 and 2 exchanged), not in "
+                "the order of the map's channels",
+                "archlang reads a transpose(1, 2) of channel groups only in a softmax over dim 1 (ResNeSt's rSoftMax)",
+            )
+        if not isinstance(value, int) or shape is None or own is None:
             raise problem(
                 "E721",
                 f"{self._where(node)}: {what} reads a value that is not a layer's output tensor (or its channel "
@@ -144,20 +164,18 @@ class GroupedViews:
         (``view(B, -1)`` is a flatten)."""
         arg = node.args[0] if node.args else node.kwargs.get("input")
         own, out = _meta(arg), _meta(node)
-        if own is None or out is None or (arg not in self.views and len(out) in (2, 4) and out != own):
+        if own is None or out is None:
             return False
-        if arg not in self.views and out != own and channel_dims(out, own) is None:
-            return False  # not a grouping of the map's channels: the op records refuse it, with the shape
+        if arg not in self.views and out != own and (len(out) == 2 or channel_dims(out, own) is None):
+            return False  # a flatten, or no grouping of the channels: the op records' (they refuse it)
         what = f"Tensor.{node.target}" if node.op == "call_method" else f"torch.{node.target.__name__}"
         value, shape, _ = self._source(node, arg, what)
-        if node.target in ("view", "reshape", torch.reshape):
+        if node.target in ("view", "reshape", torch.reshape):  # the others keep the batch dim
             self._batch_kept(node, what)
-        if out == shape:
+        if out == shape or channel_dims(out, shape) is not None:
             self._set_view(node, value, shape)
-        elif len(out) == 2 and len(shape) == 4:  # (B, R, C, 1, 1) -> (B, R·C): the map flattened
+        elif len(out) == 2 and len(shape) == 4:  # (B, R, C, H, W) -> (B, R·C·H·W): the map flattened
             self._add(node, [value], Call("flatten", source=what))
-        elif channel_dims(out, shape) is not None:
-            self._set_view(node, value, shape)
         else:
             raise self._not_a_view(node, what, out, shape)
         return True
@@ -183,13 +201,18 @@ class GroupedViews:
         dims = list(node.args[1:]) + [node.kwargs[k] for k in ("dim0", "dim1") if k in node.kwargs]
         rank = len(_meta(arg) or ())
         if not self.grouped(arg) or len(dims) != 2 or not all(isinstance(d, int) for d in dims):
-            raise problem("E721", f"{self._where(node)}: no archlang op for `{what}` of a map or vector")
+            raise problem(
+                "E721",
+                f"{self._where(node)}: no archlang op for `{what}` of a map or vector",
+                "archlang transposes only channel groups, before a softmax over them (ResNeSt's rSoftMax)",
+            )
         value, shape, channels = self._source(node, arg, what)
         if sorted(d % rank for d in dims) != [1, 2] or len(channels) < 2:
             raise problem(
                 "E721",
                 f"{self._where(node)}: `{what}` of dims {tuple(dims)}: archlang reads only the exchange of the first "
                 "two channel groups (dims 1 and 2), before a softmax over dim 1 (ResNeSt's rSoftMax)",
+                "x.view(B, groups, radix, -1).transpose(1, 2), then a softmax over dim 1, is `radix_softmax`",
             )
         self._set_view(node, value, shape, swapped=True)
 

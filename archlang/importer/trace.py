@@ -27,7 +27,15 @@ from archlang.importer.shape_prop import propagate_shapes
 
 from . import calls, generated, inplace, opmap, owned, refusals
 from .concrete import ConcreteTracing, Dim, Inline
-from .grouped import GROUP_FUNCTIONS, GROUP_METHODS, RESHAPE_FUNCTIONS, RESHAPE_METHODS, SOFTMAX_FUNCTIONS, GroupedViews
+from .grouped import (
+    FLATTENS,
+    GROUP_FUNCTIONS,
+    GROUP_METHODS,
+    RESHAPE_FUNCTIONS,
+    RESHAPE_METHODS,
+    SOFTMAX_FUNCTIONS,
+    GroupedViews,
+)
 from .leaves import NAMED_STATELESS, is_param, shortest, transform_input_method
 from .tree import Call, Network
 
@@ -181,9 +189,9 @@ class _Converter(GroupedViews):
     # -- values
 
     def _tensor(self, node: fx.Node, arg, what: str, views: bool = False) -> int:
-        value = self.values.get(arg) if isinstance(arg, fx.Node) else None
-        if arg in self.views and not views:
+        if isinstance(arg, fx.Node) and arg in self.views and not views and self.flat_view(arg) is None:
             raise self.refuse_view(node, arg, what)
+        value = self.values.get(arg) if isinstance(arg, fx.Node) else None
         if not isinstance(value, int):
             raise problem(
                 "E721",
@@ -206,7 +214,7 @@ class _Converter(GroupedViews):
             raise problem("E721", f"{self._where(node)}: `{source}` takes a tensor-dependent argument")
         if op_tuple is None:  # the identity: the value passes through (channel groups stay groups)
             self.values[node] = x
-            if arg in self.views:
+            if isinstance(arg, fx.Node) and arg in self.views:
                 self.views[node] = self.views[arg]
             return
         op, args, kwargs = op_tuple
@@ -284,9 +292,9 @@ class _Converter(GroupedViews):
         )
 
     def _tensor_out(self, node) -> int:
-        value = self.values.get(node) if isinstance(node, fx.Node) else None
-        if node in self.views:
+        if isinstance(node, fx.Node) and node in self.views and self.flat_view(node) is None:
             raise self.refuse_view(node, node, "the module's output")
+        value = self.values.get(node) if isinstance(node, fx.Node) else None
         if not isinstance(value, int) or value == INPUT:
             raise problem("E725", "the module returns something other than a layer's output tensor")
         return value
@@ -381,7 +389,7 @@ class _Converter(GroupedViews):
             self._set_view(node, self.values[node], self.value_shape(node.args[0]))
 
     def _merge(self, node: fx.Node, mode: str, a, b) -> None:
-        if a in self.views or b in self.views:
+        if any(isinstance(t, fx.Node) and t in self.views for t in (a, b)):
             return self.merge_views(node, mode, a, b)
         pa = self.values.get(a) if isinstance(a, fx.Node) else None
         pb = self.values.get(b) if isinstance(b, fx.Node) else None
@@ -389,6 +397,10 @@ class _Converter(GroupedViews):
             return self._layer_scale(node, pa[1:] if len(pa) == 3 else pa[1], pb, b)
         if mode == "mul" and isinstance(pb, tuple) and pb[0] == "param" and isinstance(pa, int):
             return self._layer_scale(node, pb[1:] if len(pb) == 3 else pb[1], pa, a)
+        zero_a, zero_b = _number(a) and a == 0, _number(b) and b == 0
+        if mode == "add" and (zero_a and isinstance(pb, int) or zero_b and isinstance(pa, int)):
+            self.values[node] = pb if zero_a else pa  # Python's `sum(paths)` starts at 0: the identity
+            return None
         if mode == "mul" and _number(a) and isinstance(pb, int):
             return self._add(node, [pb], Call("scale", (float(a),), source="*"))
         if mode == "mul" and _number(b) and isinstance(pa, int):
@@ -469,7 +481,9 @@ class _Converter(GroupedViews):
             return self.group_sum(node)
         if fn in (torch.transpose, torch.swapaxes):
             return self.transpose(node)
-        if fn in RESHAPE_FUNCTIONS and self.reshape(node):
+        if (fn in RESHAPE_FUNCTIONS or fn in FLATTENS and node.args and self.grouped(node.args[0])) and self.reshape(
+            node
+        ):
             return None
         if fn in SOFTMAX_FUNCTIONS and node.args and self.grouped(node.args[0]):
             return self.group_softmax(node, _arg(node, 1, "dim"), what=opmap.qualname(fn))
@@ -508,7 +522,7 @@ class _Converter(GroupedViews):
             return self.group_sum(node)
         if name in ("transpose", "swapaxes"):
             return self.transpose(node)
-        if name in RESHAPE_METHODS and self.reshape(node):
+        if (name in RESHAPE_METHODS or name in FLATTENS and self.grouped(node.args[0])) and self.reshape(node):
             return None
         if name == "softmax" and self.grouped(node.args[0]):
             return self.group_softmax(node, _arg(node, 1, "dim"), what="Tensor.softmax")
@@ -573,7 +587,11 @@ class _Converter(GroupedViews):
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
         if not isinstance(tensors, (list, tuple)) or not tensors:
             raise problem("E721", f"{self._where(node)}: torch.cat of something other than a list of tensors")
-        if any(t in self.views for t in tensors) and isinstance(dim, int) and dim % (rank(tensors[0]) or 1) == 1:
+        if (
+            any(isinstance(t, fx.Node) and t in self.views for t in tensors)
+            and isinstance(dim, int)
+            and dim % (rank(tensors[0]) or 1) == 1
+        ):
             return self.cat_views(node, tensors)  # paths unsqueezed on dim 1, joined: a stack
         ndim = rank(tensors[0])
         if ndim is None or not isinstance(dim, int) or dim % ndim != 1:
@@ -625,7 +643,7 @@ class _Converter(GroupedViews):
 
     def _getitem(self, node: fx.Node) -> None:
         source, index = node.args
-        if source in self.views:
+        if isinstance(source, fx.Node) and source in self.views:
             raise self.refuse_view(node, source, "indexing (`operator.getitem`)")
         value = self.values.get(source) if isinstance(source, fx.Node) else None
         channels = _channel_slice(source, index) if isinstance(value, int) else None

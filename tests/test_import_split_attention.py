@@ -81,6 +81,20 @@ class SplitAttention5D(SplitAttention):
         return out.contiguous()
 
 
+class SplitAttentionMM(SplitAttention):
+    """mmdetection's / mmpretrain's SplitAttentionConv2d forward: ``view(B, R, -1, *x.shape[2:])``
+    and the product in the other order."""
+
+    def forward(self, x):
+        x = F.relu(self.bn0(self.conv(x)))
+        batch = x.shape[0]
+        splits = x.view(batch, self.radix, -1, *x.shape[2:])
+        gap = F.relu(self.bn1(self.fc1(F.adaptive_avg_pool2d(splits.sum(dim=1), 1))))
+        atten = self.rsoftmax(self.fc2(gap)).view(batch, -1, 1, 1)
+        attens = atten.view(batch, self.radix, -1, *atten.shape[2:])
+        return torch.sum(attens * splits, dim=1).contiguous()
+
+
 class SelectiveKernel(nn.Module):
     """SKNet's unit: a 3×3 and a dilated 3×3 path stacked on dim 1, their sum pooled, an
     attention vector per path soft-maxed over the paths, the paths weighted and summed."""
@@ -159,7 +173,9 @@ def test_selective_kernel_imports_exactly(model, ops):
     _exact(model, *ops)
 
 
-@pytest.mark.parametrize("cls", [SplitAttention, SplitAttention5D], ids=["split", "reshape-5d"])
+@pytest.mark.parametrize(
+    "cls", [SplitAttention, SplitAttention5D, SplitAttentionMM], ids=["split", "reshape-5d", "mm-view"]
+)
 @pytest.mark.parametrize(("cardinality", "op"), [(1, "radix_softmax(2)"), (2, "radix_softmax(2, groups=2)")])
 def test_split_attention_imports_exactly(cls, cardinality, op):
     _exact(cls(cardinality=cardinality), op)

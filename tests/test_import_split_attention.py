@@ -141,6 +141,27 @@ class SelectiveKernelCat(SelectiveKernel):
         return (feas * attention).sum(dim=1)
 
 
+class SelectiveKernelViews(SelectiveKernel):
+    """A third spelling (common SKNet ports): 4-D paths and attention vectors concatenated on
+    channels, then viewed as (B, M, C, H, W); an attention conv per path."""
+
+    def __init__(self, channels=8, paths=2, attn=4):
+        super().__init__(channels, paths, attn)
+        self.fcs = nn.ModuleList(nn.Conv2d(attn, channels, 1) for _ in range(paths))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.softmax = nn.Softmax(dim=1)
+        del self.fc_select
+
+    def forward(self, x):
+        batch, channels = x.shape[0], x.shape[1]
+        feats = torch.cat([p(x) for p in self.paths], dim=1)
+        feats = feats.view(batch, self.num_paths, channels, feats.shape[2], feats.shape[3])
+        z = F.relu(self.bn(self.fc_reduce(self.pool(torch.sum(feats, dim=1)))))
+        attention = torch.cat([fc(z) for fc in self.fcs], dim=1)
+        attention = self.softmax(attention.view(batch, self.num_paths, channels, 1, 1))
+        return torch.sum(feats * attention, dim=1)
+
+
 def _fvcore_flops(model: nn.Module, shape) -> int:
     counter = fvcore.nn.FlopCountAnalysis(model.float().eval(), (torch.zeros(1, *shape),))
     counter.unsupported_ops_warnings(False)
@@ -166,8 +187,9 @@ def _exact(model: nn.Module, *ops: str) -> str:
         (SelectiveKernel(), ["radix_softmax(2)", "narrow(8, 8)"]),
         (SelectiveKernel(paths=3), ["radix_softmax(3)", "narrow(16, 8)"]),
         (SelectiveKernelCat(), ["radix_softmax(2)", "narrow(8, 8)"]),
+        (SelectiveKernelViews(paths=3), ["radix_softmax(3)", "narrow(16, 8)"]),
     ],
-    ids=["sk", "sk-3-paths", "sk-unsqueeze-cat-softmax-module"],
+    ids=["sk", "sk-3-paths", "sk-unsqueeze-cat-softmax-module", "sk-cat-then-view"],
 )
 def test_selective_kernel_imports_exactly(model, ops):
     _exact(model, *ops)

@@ -27,6 +27,15 @@ from archlang.importer.shape_prop import propagate_shapes
 
 from . import calls, generated, inplace, opmap, owned, refusals
 from .concrete import ConcreteTracing, Dim, Inline
+from .grouped import (
+    FLATTENS,
+    GROUP_FUNCTIONS,
+    GROUP_METHODS,
+    RESHAPE_FUNCTIONS,
+    RESHAPE_METHODS,
+    SOFTMAX_FUNCTIONS,
+    GroupedViews,
+)
 from .leaves import NAMED_STATELESS, is_param, shortest, transform_input_method
 from .tree import Call, Network
 
@@ -124,13 +133,14 @@ def _trace_failed(tracer: _Tracer, err: Exception, input_shape: tuple[int, ...])
     )
 
 
-class _Converter:
+class _Converter(GroupedViews):
     """Graph nodes -> :class:`~.structure.Elem` list, then :func:`~.structure.build`."""
 
     def __init__(self, module: torch.nn.Module, graph: fx.Graph, helpers: dict | None = None):
         self.module = module
         self.graph = graph
         self.values: dict[fx.Node, object] = {}  # node -> value id | ("param", path) | ("chunk", id, n)
+        self.views: dict = {}  # node -> grouped.View: a tensor read as channel groups of its value
         self.elems: list[Elem] = []
         self.scopes: dict[str, Scope] = {}
         self.functions = {**opmap.function_table(), **(helpers or {})}
@@ -173,7 +183,9 @@ class _Converter:
 
     # -- values
 
-    def _tensor(self, node: fx.Node, arg, what: str) -> int:
+    def _tensor(self, node: fx.Node, arg, what: str, views: bool = False) -> int:
+        if isinstance(arg, fx.Node) and arg in self.views and not views and self.flat_view(arg) is None:
+            raise self.refuse_view(node, arg, what)
         value = self.values.get(arg) if isinstance(arg, fx.Node) else None
         if not isinstance(value, int):
             raise problem(
@@ -191,11 +203,14 @@ class _Converter:
         self.values[node] = elem.id
 
     def _unary(self, node: fx.Node, op_tuple, label: str | None = None, source: str = "", path: str = "") -> None:
-        x = self._tensor(node, node.args[0] if node.args else None, source or str(node.target))
+        arg = node.args[0] if node.args else None
+        x = self._tensor(node, arg, source or str(node.target), views=op_tuple is None)
         if _has_node((node.args[1:], node.kwargs)):
             raise problem("E721", f"{self._where(node)}: `{source}` takes a tensor-dependent argument")
-        if op_tuple is None:  # the identity: the value passes through
+        if op_tuple is None:  # the identity: the value passes through (channel groups stay groups)
             self.values[node] = x
+            if isinstance(arg, fx.Node) and arg in self.views:
+                self.views[node] = self.views[arg]
             return
         op, args, kwargs = op_tuple
         self._add(node, [x], Call(op, tuple(args), tuple(kwargs), label=label, source=source), path=path)
@@ -272,6 +287,8 @@ class _Converter:
         )
 
     def _tensor_out(self, node) -> int:
+        if isinstance(node, fx.Node) and node in self.views and self.flat_view(node) is None:
+            raise self.refuse_view(node, node, "the module's output")
         value = self.values.get(node) if isinstance(node, fx.Node) else None
         if not isinstance(value, int) or value == INPUT:
             raise problem("E725", "the module returns something other than a layer's output tensor")
@@ -289,9 +306,13 @@ class _Converter:
                 *opmap.MERGE_METHODS,
                 "chunk",
                 "split",
+                *GROUP_METHODS,
                 *opmap.METHODS,
             }:
                 self._call_method(node)  # raises E721
+            elif node.op in ("call_method", "call_function") and node.target in ("sum", torch.sum):
+                if not self.sums_paths(node):
+                    self.group_sum(node)  # a sum over other dims: E721 before anything runs
 
     def _known(self, fn) -> bool:
         if isinstance(fn, type) and issubclass(fn, tuple) and hasattr(fn, "_fields"):
@@ -305,6 +326,7 @@ class _Converter:
             fn in self.functions
             or fn in opmap.MERGES
             or fn in (torch.add, torch.mul, torch.cat, torch.chunk, torch.split, operator.getitem, operator.truediv)
+            or fn in GROUP_FUNCTIONS
             or fn is getattr(torch, "concat", None)
         )
 
@@ -336,6 +358,8 @@ class _Converter:
         sub = self.module.get_submodule(node.target)
         cls = opmap.public_name(type(sub))
         op = self._module_op(node)
+        if op[0] == "softmax" and self.grouped(node.args[0]):  # over the paths of a (B, R, C, H, W) tensor
+            return self.group_softmax(node, sub.dim, what=f"{node.target} ({cls})")
         if op[0] == "softmax":
             refusals.softmax_dim(sub, node.target, rank(node.args[0]))
         stateless = not any(True for _ in sub.parameters()) and not any(True for _ in sub.buffers())
@@ -356,14 +380,22 @@ class _Converter:
         if stateless and any(path.startswith(owner + ".") for owner in self.owners):
             label, path = None, ""  # beside its owner's layer (BatchNormAct2d's act), not nested in its name
         self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=path)
+        if op is not None and op[0] == "radix_softmax":  # timm's returns it flat: (B, C) of a C×1×1 map
+            self._set_view(node, self.values[node], self.value_shape(node.args[0]))
 
     def _merge(self, node: fx.Node, mode: str, a, b) -> None:
+        if any(isinstance(t, fx.Node) and t in self.views for t in (a, b)):
+            return self.merge_views(node, mode, a, b)
         pa = self.values.get(a) if isinstance(a, fx.Node) else None
         pb = self.values.get(b) if isinstance(b, fx.Node) else None
         if mode == "mul" and isinstance(pa, tuple) and pa[0] == "param" and isinstance(pb, int):
             return self._layer_scale(node, pa[1:] if len(pa) == 3 else pa[1], pb, b)
         if mode == "mul" and isinstance(pb, tuple) and pb[0] == "param" and isinstance(pa, int):
             return self._layer_scale(node, pb[1:] if len(pb) == 3 else pb[1], pa, a)
+        zero_a, zero_b = _number(a) and a == 0, _number(b) and b == 0
+        if mode == "add" and (zero_a and isinstance(pb, int) or zero_b and isinstance(pa, int)):
+            self.values[node] = pb if zero_a else pa  # Python's `sum(paths)` starts at 0: the identity
+            return None
         if mode == "mul" and _number(a) and isinstance(pb, int):
             return self._add(node, [pb], Call("scale", (float(a),), source="*"))
         if mode == "mul" and _number(b) and isinstance(pa, int):
@@ -438,6 +470,18 @@ class _Converter:
             return self._chunk(node)
         if fn is torch.split:
             return self._split(node)
+        if fn is torch.stack:
+            return self.stack(node)
+        if fn is torch.sum:
+            return self.group_sum(node)
+        if fn in (torch.transpose, torch.swapaxes):
+            return self.transpose(node)
+        if (fn in RESHAPE_FUNCTIONS or fn in FLATTENS and node.args and self.grouped(node.args[0])) and self.reshape(
+            node
+        ):
+            return None
+        if fn in SOFTMAX_FUNCTIONS and node.args and self.grouped(node.args[0]):
+            return self.group_softmax(node, _arg(node, 1, "dim"), what=opmap.qualname(fn))
         if fn is operator.getitem:
             return self._getitem(node)
         if isinstance(fn, Inline):
@@ -469,6 +513,14 @@ class _Converter:
             return self._chunk(node)
         if name == "split":
             return self._split(node)
+        if name == "sum":
+            return self.group_sum(node)
+        if name in ("transpose", "swapaxes"):
+            return self.transpose(node)
+        if (name in RESHAPE_METHODS or name in FLATTENS and self.grouped(node.args[0])) and self.reshape(node):
+            return None
+        if name == "softmax" and self.grouped(node.args[0]):
+            return self.group_softmax(node, _arg(node, 1, "dim"), what="Tensor.softmax")
         stub = opmap.METHODS.get(name)
         if stub is None:
             raise problem(
@@ -530,6 +582,12 @@ class _Converter:
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
         if not isinstance(tensors, (list, tuple)) or not tensors:
             raise problem("E721", f"{self._where(node)}: torch.cat of something other than a list of tensors")
+        if (
+            any(isinstance(t, fx.Node) and t in self.views for t in tensors)
+            and isinstance(dim, int)
+            and dim % (rank(tensors[0]) or 1) == 1
+        ):
+            return self.cat_views(node, tensors)  # paths unsqueezed on dim 1, joined: a stack
         ndim = rank(tensors[0])
         if ndim is None or not isinstance(dim, int) or dim % ndim != 1:
             raise problem(
@@ -580,6 +638,8 @@ class _Converter:
 
     def _getitem(self, node: fx.Node) -> None:
         source, index = node.args
+        if isinstance(source, fx.Node) and source in self.views:
+            raise self.refuse_view(node, source, "indexing (`operator.getitem`)")
         value = self.values.get(source) if isinstance(source, fx.Node) else None
         channels = _channel_slice(source, index) if isinstance(value, int) else None
         if channels is not None:
@@ -589,6 +649,10 @@ class _Converter:
             raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
         _, x, chunks = value
         self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
+
+
+def _arg(node: fx.Node, i: int, name: str):
+    return node.args[i] if len(node.args) > i else node.kwargs.get(name)
 
 
 def _number(value) -> bool:

@@ -54,6 +54,40 @@ def f_softmax(input, dim=None, _stacklevel=3, dtype=None, *, ndim):
     return "softmax", (), ()
 
 
+RADIX_SOFTMAX_SIG = sig(
+    "ResNeSt's rSoftMax: channels as (groups, radix, C/(groups·radix)), softmax over radix, "
+    "written in (radix, groups, C/(groups·radix)) order",
+    A("radix", t_int),
+    A("groups", t_int, 1),
+)
+# The generated file's definition (a helper: torch has no such function); re-importing a
+# built spec reads the call back as the op (``Imports.helpers``).
+RADIX_SOFTMAX_HELPERS = {
+    "radix_softmax": '''def radix_softmax(x: torch.Tensor, radix: int, groups: int = 1) -> torch.Tensor:
+    """ResNeSt's rSoftMax over the channels of a map or vector, at every position."""
+    y = x.reshape(x.shape[0], groups, radix, -1).transpose(1, 2)
+    return torch.softmax(y, dim=1).reshape(x.shape)'''
+}
+
+
+def _radix_call(radix, groups):
+    if radix == 1:  # timm's RadixSoftmax and ResNeSt's rSoftMax: a sigmoid gate without paths
+        return "sigmoid", (), ()
+    return "radix_softmax", (int(radix),), kw(RADIX_SOFTMAX_SIG, [("groups", int(groups))])
+
+
+def _radix_softmax_shape(attrs, shapes):
+    (shape,) = shapes
+    c, r, g = shape[0], attrs["radix"], attrs["groups"]
+    if c % (r * g):
+        raise ShapeError(
+            "E405",
+            f"radix_softmax radix={r} × groups={g} must divide the channels ({c})",
+            help="the channels are viewed as (groups, radix, C / (groups · radix))",
+        )
+    return shape
+
+
 LEAKY_RELU_SIG = sig("leaky ReLU: x if x > 0 else negative_slope * x", A("negative_slope", t_float, 0.01))
 ELU_SIG = sig("ELU: x if x > 0 else alpha * (exp(x) - 1)", A("alpha", t_float, 1.0))
 SOFTPLUS_SIG = sig(
@@ -216,6 +250,27 @@ RECORDS = (
             modules={NN + "activation.Softmax": import_softmax},
             functions={F + "softmax": f_softmax, "torch.softmax": f_softmax},
             methods={"softmax": f_softmax},
+        ),
+    ),
+    OpRecord(
+        Op.RADIX_SOFTMAX,
+        RADIX_SOFTMAX_SIG,
+        _radix_softmax_shape,
+        TorchOp(
+            None,
+            tf.none,
+            "radix_softmax",
+            lambda a, s=None: [Arg("radix", a["radix"], True), *opt("groups", a["groups"], 1, int)],
+            helpers=RADIX_SOFTMAX_HELPERS,
+        ),
+        Diagram("other", lambda a: f"radix softmax, r{a['radix']}" + (f" g{a['groups']}" if a["groups"] > 1 else "")),
+        # aten::softmax has no fvcore handle (0 FLOPs there, as softmax); the reshapes are views
+        all_ops=costs.per_element(3),  # exp, add to the sum, divide (as softmax)
+        imports=Imports(
+            # timm's module; other copies of rSoftMax are traced through (view, transpose,
+            # softmax over dim 1, reshape: the importer's channel-group views)
+            modules={"timm.layers.split_attn.RadixSoftmax": lambda m: _radix_call(m.radix, m.cardinality)},
+            helpers={"radix_softmax": lambda x, radix, groups=1: _radix_call(radix, groups)},
         ),
     ),
     _with_args(

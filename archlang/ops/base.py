@@ -43,6 +43,7 @@ class Op(str, Enum):
     FLATTEN = "flatten"
     LINEAR = "linear"
     SOFTMAX = "softmax"
+    RADIX_SOFTMAX = "radix_softmax"
     IDENTITY = "identity"
     PAD = "pad"
     CONCAT = "concat"

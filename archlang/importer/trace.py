@@ -24,6 +24,7 @@ import torch.fx as fx
 from archlang.importer.series_parallel import CONTAINERS, INPUT, Elem, Scope, build, problem
 from archlang.importer.shape_prop import ndim as rank
 from archlang.importer.shape_prop import propagate_shapes
+from archlang.ops.shape_rules import permuted_layout
 
 from . import calls, generated, inplace, opmap, owned, refusals
 from .concrete import ConcreteTracing, Dim, Inline
@@ -135,7 +136,11 @@ class _Converter:
     def __init__(self, module: torch.nn.Module, graph: fx.Graph, helpers: dict | None = None):
         self.module = module
         self.graph = graph
-        self.values: dict[fx.Node, object] = {}  # node -> value id | ("param", path) | ("chunk", id, n)
+        # node -> value id | ("param", path) | ("chunk", id, count or sizes)
+        self.values: dict[fx.Node, object] = {}
+        # value id -> whether it is channels-last (H×W×C), as archlang's shape pass will say:
+        # where a `dim=-1` cuts or joins the channels
+        self.last: dict[int, bool] = {}
         self.elems: list[Elem] = []
         self.scopes: dict[str, Scope] = {}
         self.functions = {**opmap.function_table(), **(helpers or {})}
@@ -194,6 +199,8 @@ class _Converter:
         elem = Elem(len(self.elems) + 1, inputs, self._chain(node), call, merge, self._where(node), path)
         self.elems.append(elem)
         self.values[node] = elem.id
+        vector = rank(node) == 2  # (batch, features): no layout, as in archlang's shape pass
+        self.last[elem.id] = not vector and _layout(call, any(self.last.get(v, False) for v in inputs))
 
     def _unary(self, node: fx.Node, op_tuple, label: str | None = None, source: str = "", path: str = "") -> None:
         x = self._tensor(node, node.args[0] if node.args else None, source or str(node.target))
@@ -498,7 +505,8 @@ class _Converter:
         args, kwargs = owned.state_values(node, self.module) if path in self.owners else (node.args, node.kwargs)
         ref, args, kwargs = self._size_from(node, stub, args, kwargs)
         try:
-            op = opmap.function_op(stub, (None, *args[1:]), dict(kwargs), rank(x))
+            last = self.last.get(self.values.get(x), False) if isinstance(x, fx.Node) else False
+            op = opmap.function_op(stub, (None, *args[1:]), dict(kwargs), rank(x), last)
         except opmap.Unsupported as err:
             raise problem("E722", f"{self._where(node)}: `{name}`: {err}") from None
         if ref is not None and op is not None:  # `upsample from x, ref`: ref's H×W when it runs
@@ -535,31 +543,41 @@ class _Converter:
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
         if not isinstance(tensors, (list, tuple)) or not tensors:
             raise problem("E721", f"{self._where(node)}: torch.cat of something other than a list of tensors")
-        ndim = rank(tensors[0])
-        if ndim is None or not isinstance(dim, int) or dim % ndim != 1:
+        inputs = [self._tensor(node, t, "torch.cat") for t in tensors]
+        if not self._channel_dim(tensors[0], inputs[0], dim):
             raise problem(
                 "E722",
-                f"{self._where(node)}: `torch.cat` on dim={dim}: archlang's `concat` joins channels (dim=1)",
+                f"{self._where(node)}: `torch.cat` on dim={dim}: archlang's `concat` joins the channels "
+                "(dim=1, or the last dim of a channels-last tensor)",
             )
-        inputs = [self._tensor(node, t, "torch.cat") for t in tensors]
         if len(inputs) == 1:
             self.values[node] = inputs[0]
             return
         self._add(node, inputs, merge="concat")
 
+    def _channel_dim(self, tensor: fx.Node, value: int, dim) -> bool:
+        """Whether torch's ``dim`` of ``tensor`` is its channels: 1, or the last dim where
+        archlang's shape pass makes the value channels-last (after ``permute((0, 2, 3, 1))``)."""
+        ndim = rank(tensor)
+        if ndim is None or not isinstance(dim, int) or isinstance(dim, bool) or not -ndim <= dim < ndim:
+            return False
+        return dim % ndim == (ndim - 1 if self.last.get(value, False) else 1)
+
     def _chunk(self, node: fx.Node) -> None:
         x = self._tensor(node, node.args[0], "chunk")
         chunks = node.args[1] if len(node.args) > 1 else node.kwargs.get("chunks")
         dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
-        ndim = rank(node.args[0])
-        if not isinstance(chunks, int) or ndim is None or not isinstance(dim, int) or dim % ndim != 1:
+        if not isinstance(chunks, int) or not self._channel_dim(node.args[0], x, dim):
             raise problem(
-                "E722", f"{self._where(node)}: `chunk` on dim={dim}: archlang's `split` cuts channels (dim=1)"
+                "E722",
+                f"{self._where(node)}: `chunk` on dim={dim}: archlang's `split` cuts the channels "
+                "(dim=1, or the last dim of a channels-last tensor)",
             )
         self.values[node] = ("chunk", x, chunks)
 
     def _split(self, node: fx.Node) -> None:
-        """``torch.split(x, size, 1)`` into equal parts is ``chunk``: the parts of ``split``."""
+        """``torch.split(x, size, 1)`` into equal parts is ``chunk`` (``split(n, i)``); other
+        sizes are ``split((10, 30), i)``."""
         x = self._tensor(node, node.args[0], "split")
         sizes = (
             node.args[1]
@@ -567,21 +585,25 @@ class _Converter:
             else node.kwargs.get("split_size_or_sections", node.kwargs.get("split_size"))
         )
         dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
-        meta = node.args[0].meta.get("tensor_meta")
-        ndim = len(meta.shape) if meta is not None else None
-        if ndim is None or not isinstance(dim, int) or dim % ndim != 1:
-            raise problem(
-                "E722", f"{self._where(node)}: `split` on dim={dim}: archlang's `split` cuts channels (dim=1)"
-            )
-        channels = meta.shape[1]
-        sizes = [sizes] * (channels // sizes) if isinstance(sizes, int) and sizes and channels % sizes == 0 else sizes
-        if not isinstance(sizes, (list, tuple)) or len(set(sizes)) != 1 or sum(sizes) != channels:
+        if not self._channel_dim(node.args[0], x, dim):
             raise problem(
                 "E722",
-                f"{self._where(node)}: `split` of {channels} channels into {sizes}: archlang's `split` cuts "
-                "channels into equal parts",
+                f"{self._where(node)}: `split` on dim={dim}: archlang's `split` cuts the channels "
+                "(dim=1, or the last dim of a channels-last tensor)",
             )
-        self.values[node] = ("chunk", x, len(sizes))
+        shape = node.args[0].meta["tensor_meta"].shape
+        channels = shape[dim]
+        if isinstance(sizes, int) and not isinstance(sizes, bool) and sizes > 0:
+            sizes = [min(sizes, channels - start) for start in range(0, channels, sizes)]
+        ok = isinstance(sizes, (list, tuple)) and all(isinstance(n, int) and not isinstance(n, bool) for n in sizes)
+        if not ok or sum(sizes) != channels or any(n <= 0 for n in sizes):
+            raise problem(
+                "E722",
+                f"{self._where(node)}: `split` of {channels} channels into {sizes}: archlang's `split` takes "
+                "positive channel counts that add up to the channels",
+            )
+        equal = len(set(sizes)) == 1
+        self.values[node] = ("chunk", x, len(sizes) if equal else tuple(sizes))
 
     def _getitem(self, node: fx.Node) -> None:
         source, index = node.args
@@ -593,7 +615,18 @@ class _Converter:
         if not (isinstance(value, tuple) and value[0] == "chunk" and isinstance(index, int)):
             raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
         _, x, chunks = value
-        self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
+        count = len(chunks) if isinstance(chunks, tuple) else chunks
+        self._add(node, [x], Call("split", (chunks, index % count), source="chunk"))
+
+
+def _layout(call: Call | None, last: bool) -> bool:
+    """Whether an op's output is channels-last given its inputs' (``last``): the rule of
+    archlang's shape pass (graph/shape_pass.py), which a permute and a flatten change."""
+    if call is None:
+        return last
+    if call.op == "permute":
+        return permuted_layout(tuple(call.args[0]), last) is True
+    return last and call.op != "flatten"
 
 
 def _number(value) -> bool:

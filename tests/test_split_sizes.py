@@ -251,11 +251,10 @@ def test_concat_of_channels_last_values_must_agree_in_space():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["fasternet_t0", "mambaout_femto"])
-def test_timm_models_import_exactly(name):
+def test_timm_models_import_exactly():
     timm = pytest.importorskip("timm")
-    model = timm.create_model(name, pretrained=False)
-    shape = (3, 64, 64)
-    text = roundtrip(model, shape)
-    built = archlang.build(text)
-    assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
+    for name in ("fasternet_t0", "mambaout_femto"):
+        model = timm.create_model(name, pretrained=False)
+        text = roundtrip(model, (3, 64, 64))  # strict load, float64 outputs equal
+        built = archlang.build(text)
+        assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters()), name

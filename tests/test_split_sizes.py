@@ -159,6 +159,22 @@ def test_other_dims_are_refused(model, fragment):
     refused(model, "E722", fragment, shape=SHAPE, help=False)
 
 
+class PartialInPlace(PartialConv):
+    """FasterNet's ``forward_slicing`` (its inference-only form): an assignment into a slice."""
+
+    def forward(self, x):
+        x = x.clone()
+        x[:, :1, :, :] = self.conv(x[:, :1, :, :])  # the refused line
+        return x
+
+
+def test_assignment_into_a_slice_is_refused_at_its_line():
+    diag = refused(PartialInPlace(), "E721", "assigning into part of a tensor", shape=SHAPE)
+    assert "torch.cat" in diag.help
+    assert diag.span is not None
+    assert (diag.span.file, diag.span.line) == (__file__, PartialInPlace.forward.__code__.co_firstlineno + 2)
+
+
 SPEC = """network T() {
   input 8x4x5
   a: split((2, 6), 1)

@@ -115,6 +115,14 @@ def _trace_failed(tracer: _Tracer, err: Exception, input_shape: tuple[int, ...])
     path, cls = stack[-1] if stack else ("", type(None))
     where = f"`{path}` ({cls if isinstance(cls, str) else opmap.public_name(cls)})" if path else "the top-level module"
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if "does not support item assignment" in reason:  # `x[:, :c] = conv(x[:, :c])` (FasterNet's slicing)
+        refusal = problem(
+            "E721",
+            f"{where}: assigning into part of a tensor (`x[...] = ...`) has no archlang op",
+            "compute the new tensor instead: `torch.cat((conv(x[:, :c]), x[:, c:]), 1)`, or cut it with "
+            "`torch.split(x, [c, rest], 1)` and join the pieces with `torch.cat`",
+        )
+        return refusals.in_forward(refusal, err)
     if not isinstance(err, fx.proxy.TraceError) and "Proxy" not in str(err) and "symbolic" not in str(err):
         # the forward's own check on the input's shapes (`if x.shape[-1] != 224: raise ...`)
         return problem(

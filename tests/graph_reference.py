@@ -57,6 +57,9 @@ def _layer_scale(scale, x):
     return scale.view(-1, 1, 1) * x
 
 
+_DIM = " dim"  # an attribute no op has: the channels' dim of the node's input
+
+
 # op -> f(attrs, input tensors, parameters of the node) in eval mode
 def _external(a, x, p):
     """An `extern` module: the declared class itself, made with the node's arguments and
@@ -82,8 +85,8 @@ EVAL = {
     Op.GELU: lambda a, xs, p: F.gelu(xs[0], approximate=a["approximate"]),
     Op.STOCHASTIC_DEPTH: lambda a, xs, p: xs[0],
     Op.CHANNEL_SHUFFLE: lambda a, xs, p: _shuffle(a["groups"], xs[0]),
-    Op.SPLIT: lambda a, xs, p: torch.chunk(xs[0], a["chunks"], 1)[a["index"]],
-    Op.SPATIAL_MEAN: lambda a, xs, p: xs[0].mean((2, 3), keepdim=a["keepdim"]),
+    Op.SPLIT: lambda a, xs, p: _split(a, xs[0]),
+    Op.SPATIAL_MEAN: lambda a, xs, p: xs[0].mean((1, 2) if a[_DIM] == -1 else (2, 3), keepdim=a["keepdim"]),
     Op.MAXPOOL: lambda a, xs, p: _maxpool(a, xs[0], p),
     Op.AVGPOOL: lambda a, xs, p: _avgpool(a, xs[0], p),
     Op.ADAPTIVE_AVGPOOL: lambda a, xs, p: F.adaptive_avg_pool2d(xs[0], a["output_size"]),
@@ -94,7 +97,7 @@ EVAL = {
     Op.SOFTMAX: lambda a, xs, p: torch.softmax(xs[0], 1),
     Op.IDENTITY: lambda a, xs, p: xs[0],
     Op.PAD: lambda a, xs, p: _pad(a, xs[0]),
-    Op.CONCAT: lambda a, xs, p: torch.cat(xs, 1),
+    Op.CONCAT: lambda a, xs, p: torch.cat(xs, a[_DIM]),
     Op.ADD: lambda a, xs, p: sum(xs[1:], xs[0]),
     Op.MUL: lambda a, xs, p: _product(xs),
     Op.LAYER_SCALE: lambda a, xs, p: _layer_scale(p["scale"], xs[0]),
@@ -154,6 +157,13 @@ def _crop(a, x):
     return x[..., top : top + h, left : left + w]
 
 
+def _split(a, x):
+    chunks = a["chunks"]
+    if isinstance(chunks, tuple):
+        return torch.split(x, list(chunks), a[_DIM])[a["index"]]
+    return torch.chunk(x, chunks, a[_DIM])[a["index"]]
+
+
 def _product(xs):
     out = xs[0]
     for x in xs[1:]:
@@ -183,7 +193,9 @@ def evaluate(graph, state_dict: dict, x: torch.Tensor):
         params = by_prefix.get(".".join(data.path), {})
         if data.op is Op.LAYER_SCALE:  # a bare parameter of its owner, named by the label
             params = {"scale": state_dict[".".join(data.path)]}
-        values[nid] = EVAL[data.op](data.attrs, [values[i] for i in data.inputs], params)
+        # the channels' dim, for split and concat: the last of a channels-last (H×W×C) value
+        attrs = {**data.attrs, _DIM: -1 if any(graph.nodes[i].channels_last for i in data.inputs) else 1}
+        values[nid] = EVAL[data.op](attrs, [values[i] for i in data.inputs], params)
     if graph.returns:
         return OrderedDict((key, values[nid]) for key, nid in graph.returns)
     return values[graph.output]

@@ -99,8 +99,8 @@ def _infer(nodes, data: Node, in_shapes: list) -> tuple:
                 f"permute{attrs['dims']} moves the channels between the spatial dims",
                 help="keep the channels first (C×H×W) or last (H×W×C)",
             )
-    elif op is Op.FLATTEN:
-        last = False
+    elif op is Op.FLATTEN or len(shape) == 1:
+        last = False  # a vector has no layout (a channels-last map's spatial mean)
     data.channels_last = bool(last)
     return shape
 

@@ -104,11 +104,12 @@ MERGES = {
 MERGE_METHODS = {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul"}
 
 
-def function_op(stub, args: tuple, kwargs: dict, ndim: int | None):
+def function_op(stub, args: tuple, kwargs: dict, ndim: int | None, last: bool = False):
     """Bind ``args``/``kwargs`` to ``stub`` (the tensor first) and make the op; ``None``
-    for a call that is the identity (``F.dropout(x, training=False)``)."""
+    for a call that is the identity (``F.dropout(x, training=False)``). A stub that takes
+    ``ndim`` gets the tensor's rank, one that takes ``last`` whether it is channels-last."""
     params = inspect.signature(stub).parameters
-    extra = {"ndim": ndim} if "ndim" in params else {}
+    extra = {k: v for k, v in (("ndim", ndim), ("last", last)) if k in params}
     try:
         bound = inspect.signature(stub).bind(*args, **kwargs, **extra)
     except TypeError as err:

@@ -39,6 +39,32 @@ def at_source(converter):
         raise SpecError(dataclasses.replace(err.diagnostics[0], span=span), sources) from None
 
 
+def in_forward(err: SpecError, exc: BaseException) -> SpecError:
+    """``err`` pointed at the line of the model's own Python where ``exc`` was raised (the
+    innermost frame outside torch and archlang), when there is one."""
+    import os
+
+    import torch
+
+    skip = (os.path.dirname(torch.__file__) + os.sep, os.path.dirname(os.path.dirname(__file__)) + os.sep)
+    tb, where = exc.__traceback__, None
+    while tb is not None:
+        file = tb.tb_frame.f_code.co_filename
+        if not file.startswith(skip) and not file.startswith("<"):
+            where = (file, tb.tb_lineno)
+        tb = tb.tb_next
+    text = "".join(linecache.getlines(where[0])) if where else ""
+    if not text or len(err.diagnostics) != 1:
+        return err
+    file, line = where
+    code = text.split("\n")[line - 1]
+    start = len(code) - len(code.lstrip()) + 1
+    sources = err.sources or SourceMap()
+    sources.add(file, text)
+    span = Span(file, line, start, line, len(code.rstrip()) + 1)
+    return SpecError(dataclasses.replace(err.diagnostics[0], span=span), sources)
+
+
 def lazy(sub, target: str):
     """E720 for an uninitialised ``nn.Lazy*`` module (its sizes are not known yet)."""
     uninitialised = getattr(sub, "has_uninitialized_params", None)

@@ -24,6 +24,7 @@ import torch.fx as fx
 from archlang.importer.series_parallel import CONTAINERS, INPUT, Elem, Scope, build, problem
 from archlang.importer.shape_prop import ndim as rank
 from archlang.importer.shape_prop import propagate_shapes
+from archlang.ops.shape_rules import permuted_layout
 
 from . import calls, generated, inplace, opmap, owned, refusals
 from .concrete import ConcreteTracing, Dim, Inline
@@ -118,6 +119,14 @@ def _trace_failed(tracer: _Tracer, err: Exception, input_shape: tuple[int, ...])
     path, cls = stack[-1] if stack else ("", type(None))
     where = f"`{path}` ({cls if isinstance(cls, str) else opmap.public_name(cls)})" if path else "the top-level module"
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if "does not support item assignment" in reason:  # `x[:, :c] = conv(x[:, :c])` (FasterNet's slicing)
+        refusal = problem(
+            "E721",
+            f"{where}: assigning into part of a tensor (`x[...] = ...`) has no archlang op",
+            "compute the new tensor instead: `torch.cat((conv(x[:, :c]), x[:, c:]), 1)`, or cut it with "
+            "`torch.split(x, [c, rest], 1)` and join the pieces with `torch.cat`",
+        )
+        return refusals.in_forward(refusal, err)
     if not isinstance(err, fx.proxy.TraceError) and "Proxy" not in str(err) and "symbolic" not in str(err):
         # the forward's own check on the input's shapes (`if x.shape[-1] != 224: raise ...`)
         return problem(
@@ -139,8 +148,12 @@ class _Converter(GroupedViews):
     def __init__(self, module: torch.nn.Module, graph: fx.Graph, helpers: dict | None = None):
         self.module = module
         self.graph = graph
-        self.values: dict[fx.Node, object] = {}  # node -> value id | ("param", path) | ("chunk", id, n)
+        # node -> value id | ("param", path) | ("chunk", id, count or sizes)
+        self.values: dict[fx.Node, object] = {}
         self.views: dict = {}  # node -> grouped.View: a tensor read as channel groups of its value
+        # value id -> whether it is channels-last (H×W×C), as archlang's shape pass will say:
+        # where a `dim=-1` cuts or joins the channels
+        self.last: dict[int, bool] = {}
         self.elems: list[Elem] = []
         self.scopes: dict[str, Scope] = {}
         self.functions = {**opmap.function_table(), **(helpers or {})}
@@ -201,6 +214,8 @@ class _Converter(GroupedViews):
         elem = Elem(len(self.elems) + 1, inputs, self._chain(node), call, merge, self._where(node), path)
         self.elems.append(elem)
         self.values[node] = elem.id
+        vector = rank(node) == 2  # (batch, features): no layout, as in archlang's shape pass
+        self.last[elem.id] = not vector and _layout(call, any(self.last.get(v, False) for v in inputs))
 
     def _unary(self, node: fx.Node, op_tuple, label: str | None = None, source: str = "", path: str = "") -> None:
         arg = node.args[0] if node.args else None
@@ -545,7 +560,8 @@ class _Converter(GroupedViews):
         args, kwargs = owned.state_values(node, self.module) if path in self.owners else (node.args, node.kwargs)
         ref, args, kwargs = self._size_from(node, stub, args, kwargs)
         try:
-            op = opmap.function_op(stub, (None, *args[1:]), dict(kwargs), rank(x))
+            last = self.last.get(self.values.get(x), False) if isinstance(x, fx.Node) else False
+            op = opmap.function_op(stub, (None, *args[1:]), dict(kwargs), rank(x), last)
         except opmap.Unsupported as err:
             raise problem("E722", f"{self._where(node)}: `{name}`: {err}") from None
         if ref is not None and op is not None:  # `upsample from x, ref`: ref's H×W when it runs
@@ -588,31 +604,41 @@ class _Converter(GroupedViews):
             and dim % (rank(tensors[0]) or 1) == 1
         ):
             return self.cat_views(node, tensors)  # paths unsqueezed on dim 1, joined: a stack
-        ndim = rank(tensors[0])
-        if ndim is None or not isinstance(dim, int) or dim % ndim != 1:
+        inputs = [self._tensor(node, t, "torch.cat") for t in tensors]
+        if not self._channel_dim(tensors[0], inputs[0], dim):
             raise problem(
                 "E722",
-                f"{self._where(node)}: `torch.cat` on dim={dim}: archlang's `concat` joins channels (dim=1)",
+                f"{self._where(node)}: `torch.cat` on dim={dim}: archlang's `concat` joins the channels "
+                "(dim=1, or the last dim of a channels-last tensor)",
             )
-        inputs = [self._tensor(node, t, "torch.cat") for t in tensors]
         if len(inputs) == 1:
             self.values[node] = inputs[0]
             return
         self._add(node, inputs, merge="concat")
 
+    def _channel_dim(self, tensor: fx.Node, value: int, dim) -> bool:
+        """Whether torch's ``dim`` of ``tensor`` is its channels: 1, or the last dim where
+        archlang's shape pass makes the value channels-last (after ``permute((0, 2, 3, 1))``)."""
+        ndim = rank(tensor)
+        if ndim is None or not isinstance(dim, int) or isinstance(dim, bool) or not -ndim <= dim < ndim:
+            return False
+        return dim % ndim == (ndim - 1 if self.last.get(value, False) else 1)
+
     def _chunk(self, node: fx.Node) -> None:
         x = self._tensor(node, node.args[0], "chunk")
         chunks = node.args[1] if len(node.args) > 1 else node.kwargs.get("chunks")
         dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
-        ndim = rank(node.args[0])
-        if not isinstance(chunks, int) or ndim is None or not isinstance(dim, int) or dim % ndim != 1:
+        if not isinstance(chunks, int) or not self._channel_dim(node.args[0], x, dim):
             raise problem(
-                "E722", f"{self._where(node)}: `chunk` on dim={dim}: archlang's `split` cuts channels (dim=1)"
+                "E722",
+                f"{self._where(node)}: `chunk` on dim={dim}: archlang's `split` cuts the channels "
+                "(dim=1, or the last dim of a channels-last tensor)",
             )
         self.values[node] = ("chunk", x, chunks)
 
     def _split(self, node: fx.Node) -> None:
-        """``torch.split(x, size, 1)`` into equal parts is ``chunk``: the parts of ``split``."""
+        """``torch.split(x, size, 1)`` into equal parts is ``chunk`` (``split(n, i)``); other
+        sizes are ``split((10, 30), i)``."""
         x = self._tensor(node, node.args[0], "split")
         sizes = (
             node.args[1]
@@ -620,21 +646,25 @@ class _Converter(GroupedViews):
             else node.kwargs.get("split_size_or_sections", node.kwargs.get("split_size"))
         )
         dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
-        meta = node.args[0].meta.get("tensor_meta")
-        ndim = len(meta.shape) if meta is not None else None
-        if ndim is None or not isinstance(dim, int) or dim % ndim != 1:
-            raise problem(
-                "E722", f"{self._where(node)}: `split` on dim={dim}: archlang's `split` cuts channels (dim=1)"
-            )
-        channels = meta.shape[1]
-        sizes = [sizes] * (channels // sizes) if isinstance(sizes, int) and sizes and channels % sizes == 0 else sizes
-        if not isinstance(sizes, (list, tuple)) or len(set(sizes)) != 1 or sum(sizes) != channels:
+        if not self._channel_dim(node.args[0], x, dim):
             raise problem(
                 "E722",
-                f"{self._where(node)}: `split` of {channels} channels into {sizes}: archlang's `split` cuts "
-                "channels into equal parts",
+                f"{self._where(node)}: `split` on dim={dim}: archlang's `split` cuts the channels "
+                "(dim=1, or the last dim of a channels-last tensor)",
             )
-        self.values[node] = ("chunk", x, len(sizes))
+        shape = node.args[0].meta["tensor_meta"].shape
+        channels = shape[dim]
+        if isinstance(sizes, int) and not isinstance(sizes, bool) and sizes > 0:
+            sizes = [min(sizes, channels - start) for start in range(0, channels, sizes)]
+        ok = isinstance(sizes, (list, tuple)) and all(isinstance(n, int) and not isinstance(n, bool) for n in sizes)
+        if not ok or sum(sizes) != channels or any(n <= 0 for n in sizes):
+            raise problem(
+                "E722",
+                f"{self._where(node)}: `split` of {channels} channels into {sizes}: archlang's `split` takes "
+                "positive channel counts that add up to the channels",
+            )
+        equal = len(set(sizes)) == 1
+        self.values[node] = ("chunk", x, len(sizes) if equal else tuple(sizes))
 
     def _getitem(self, node: fx.Node) -> None:
         source, index = node.args
@@ -648,7 +678,18 @@ class _Converter(GroupedViews):
         if not (isinstance(value, tuple) and value[0] == "chunk" and isinstance(index, int)):
             raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
         _, x, chunks = value
-        self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
+        count = len(chunks) if isinstance(chunks, tuple) else chunks
+        self._add(node, [x], Call("split", (chunks, index % count), source="chunk"))
+
+
+def _layout(call: Call | None, last: bool) -> bool:
+    """Whether an op's output is channels-last given its inputs' (``last``): the rule of
+    archlang's shape pass (graph/shape_pass.py), which a permute and a flatten change."""
+    if call is None:
+        return last
+    if call.op == "permute":
+        return permuted_layout(tuple(call.args[0]), last) is True
+    return last and call.op != "flatten"
 
 
 def _arg(node: fx.Node, i: int, name: str):

@@ -178,6 +178,19 @@ def t_pad4(v, name):
     return (h, h, w, w)
 
 
+def t_chunks(v, name):
+    """``split``'s pieces: a count of equal chunks (``torch.chunk``), or the channel count of
+    each piece, as a tuple (``torch.split`` with sizes)."""
+    if isinstance(v, (tuple, list)) and v:
+        return tuple(positive_int(x, name) for x in v)
+    if _is_int(v):
+        return positive_int(v, name)
+    raise ArgError(
+        f"{name} must be a count of equal chunks or a tuple of channel counts, got {describe(v)}",
+        help="split(2, 0) is the first half; split((10, 30), 1) the 30 channels after the first 10",
+    )
+
+
 def t_bool(v, name):
     if not isinstance(v, bool):
         raise ArgError(f"{name} must be true or false, got {describe(v)}")

@@ -9,7 +9,7 @@ from .base import A, Op, sig, t_bool, t_opt_pair, t_pair, t_pair0
 from .import_form import NN, F, Unsupported, default, kw
 from .import_form import import_size as size
 from .record import Diagram, Imports, OpRecord
-from .torch_form import TorchOp
+from .torch_form import Arg, TorchOp
 
 MAXPOOL_SIG = sig(
     "max pooling",
@@ -105,10 +105,14 @@ def f_adaptive_avg(input, output_size):
     return _adaptive_avg(output_size)
 
 
-def f_mean(input, dim=None, keepdim=False, *, ndim, dtype=None):
+def f_mean(input, dim=None, keepdim=False, *, ndim, last=False, dtype=None):
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-    if ndim != 4 or sorted(d % 4 for d in dims if d is not None) != [2, 3]:
-        raise Unsupported(f"mean over dim={dim!r} (archlang's spatial_mean averages H×W of a C×H×W map)")
+    spatial = [1, 2] if last else [2, 3]
+    if ndim != 4 or not all(isinstance(d, int) for d in dims) or sorted(d % 4 for d in dims) != spatial:
+        raise Unsupported(
+            f"mean over dim={dim!r} (archlang's spatial_mean averages H×W: dims (2, 3) of a C×H×W map, "
+            "(1, 2) of a channels-last H×W×C one)"
+        )
     return "spatial_mean", (), kw(SPATIAL_MEAN_SIG, [("keepdim", bool(keepdim))])
 
 
@@ -147,12 +151,20 @@ RECORDS = (
         Op.SPATIAL_MEAN,
         SPATIAL_MEAN_SIG,
         sr.spatial_mean_shape,
-        TorchOp(None, tf.none, "torch.mean", tf.mean_args),
+        TorchOp(
+            None,
+            tf.none,
+            "torch.mean",
+            tf.mean_args,
+            extra=(Arg("dim", (2, 3), True),),
+            extra_last=(Arg("dim", (1, 2), True),),
+        ),
         Diagram("pool", lambda a: "global mean", "avg pool"),  # a global average pool
         flops=costs.zero,  # aten::mean: unsupported in fvcore
         all_ops=costs.in_numel,  # per channel H·W - 1 adds and one divide
         rf=rf_rules.whole,
         role="global",
+        channels_last=sr.spatial_mean_last,  # MambaOut's head: x.mean((1, 2)) of B×H×W×C
         imports=Imports(functions={"torch.mean": f_mean}, methods={"mean": f_mean}),
     ),
     OpRecord(

@@ -203,24 +203,47 @@ def chunk_sizes(c: int, chunks: int) -> list[int]:
     return [min(size, c - start) for start in range(0, c, size)]
 
 
-def split_shape(attrs, shapes):
-    (shape,) = shapes
-    chunks, index = attrs["chunks"], attrs["index"]
-    sizes = chunk_sizes(shape[0], chunks)
-    if index >= len(sizes):
-        fewer = f" (torch.chunk gives only {len(sizes)} for {shape[0]} channels)" if len(sizes) < chunks else ""
-        raise ShapeError(
-            "E303",
-            f"split index {index} is out of range: {chunks} chunks{fewer}",
-            help=f"index counts from 0; the chunks have {', '.join(map(str, sizes))} channels",
-        )
-    return (sizes[index], *shape[1:])
+def split(channels_last: bool):
+    """``split``'s rule: the channels are the first dim, or the last of a channels-last
+    (H×W×C) value (MambaOut's gated block splits its linear's output that way)."""
+
+    def rule(attrs, shapes):
+        (shape,) = shapes
+        axis = len(shape) - 1 if channels_last else 0
+        c, chunks, index = shape[axis], attrs["chunks"], attrs["index"]
+        if isinstance(chunks, tuple):
+            if sum(chunks) != c:
+                raise ShapeError(
+                    "E303",
+                    f"split sizes {chunks} add up to {sum(chunks)} channels; the input has {c}",
+                    help=f"give channel counts that add up to {c}",
+                )
+            sizes, what = list(chunks), f"{len(chunks)} pieces"
+        else:
+            sizes = chunk_sizes(c, chunks)
+            fewer = f" (torch.chunk gives only {len(sizes)} for {c} channels)" if len(sizes) < chunks else ""
+            what = f"{chunks} chunks{fewer}"
+        if index >= len(sizes):
+            raise ShapeError(
+                "E303",
+                f"split index {index} is out of range: {what}",
+                help=f"index counts from 0; the pieces have {', '.join(map(str, sizes))} channels",
+            )
+        return (*shape[:axis], sizes[index], *shape[axis + 1 :])
+
+    return rule
 
 
 def spatial_mean_shape(attrs, shapes):
     (shape,) = shapes
     c, _, _ = need_map(Op.SPATIAL_MEAN, shape)
     return (c, 1, 1) if attrs["keepdim"] else (c,)
+
+
+def spatial_mean_last(attrs, shapes):
+    (shape,) = shapes
+    _, _, c = need_map(Op.SPATIAL_MEAN, shape)
+    return (1, 1, c) if attrs["keepdim"] else (c,)
 
 
 def softmax_shape(attrs, shapes):
@@ -246,6 +269,18 @@ def concat_shape(attrs, shapes):
             )
         return (sum(s[0] for s in shapes), *shapes[0][1:])
     return (sum(s[0] for s in shapes),)
+
+
+def concat_last(attrs, shapes):
+    """Channels-last (H×W×C) values join on their last dim: ``torch.cat(xs, -1)``."""
+    if len({s[:-1] for s in shapes}) > 1:
+        raise ShapeError(
+            "E401",
+            "channels-last concat inputs disagree in the dims before the channels",
+            help="every branch of a concat must keep the same spatial size; check strides and padding",
+            notes=tuple(f"branch {i + 1}: {format_shape(s)}" for i, s in enumerate(shapes)),
+        )
+    return (*shapes[0][:-1], sum(s[-1] for s in shapes))
 
 
 def add_shape(attrs, shapes):

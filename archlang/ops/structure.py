@@ -13,6 +13,7 @@ from .base import (
     ShapeError,
     sig,
     t_bool,
+    t_chunks,
     t_float,
     t_float_triple,
     t_int,
@@ -55,6 +56,14 @@ def f_narrow(input, dim, start, length):
     return "narrow", (start, length), ()
 
 
+def split_label(a) -> str:
+    chunks, index = a["chunks"], a["index"]
+    if isinstance(chunks, tuple):
+        start = sum(chunks[:index])
+        return f"split, channels {start}..{start + chunks[index] - 1}" if index < len(chunks) else "split"
+    return f"split {index + 1}/{chunks}"
+
+
 def f_scale(input, other):
     return "scale", (float(other),), ()
 
@@ -87,12 +96,12 @@ def pixel_shuffle_shape(attrs, shapes):
 
 
 def _merge(op: Op, doc: str, functional: str, inputs: str, shape, label: str, **more):
-    extra, width = more.pop("extra", ()), more.pop("width", "same")
+    extra, width, last = more.pop("extra", ()), more.pop("width", "same"), more.pop("extra_last", None)
     return OpRecord(
         op,
         sig(doc),
         shape,
-        TorchOp(None, tf.none, functional, inputs=inputs, fresh=True, extra=extra, width=width),
+        TorchOp(None, tf.none, functional, inputs=inputs, fresh=True, extra=extra, width=width, extra_last=last),
         Diagram("other", lambda a: label),
         **more,
         rf=rf_rules.merge,
@@ -155,7 +164,9 @@ RECORDS = (
         sr.concat_shape,
         "concat",
         extra=(Arg("dim", 1, True),),  # a copy, no arithmetic
+        extra_last=(Arg("dim", -1, True),),
         width="concat",
+        channels_last=sr.concat_last,
     ),
     _merge(
         Op.ADD,
@@ -208,14 +219,26 @@ RECORDS = (
     OpRecord(
         Op.SPLIT,
         sig(
-            "one chunk along channels: torch.chunk(x, chunks, dim=1)[index]",
-            A("chunks", t_int),
+            "one piece of the channels: torch.chunk(x, chunks, dim=1)[index] for a count of equal "
+            "chunks, torch.split(x, [10, 30], dim=1)[index] for the sizes (10, 30)",
+            A("chunks", t_chunks),
             A("index", t_nonneg),
         ),
-        sr.split_shape,
-        TorchOp(None, tf.none, "torch.chunk", tf.chunk_args, extra=(Arg("dim", 1),), index="index", width="split"),
-        Diagram("other", lambda a: f"split {a['index'] + 1}/{a['chunks']}"),
-        view=True,  # torch.chunk returns a view of its input
+        sr.split(False),
+        TorchOp(
+            None,
+            tf.none,
+            "torch.chunk",
+            tf.chunk_args,
+            extra=(Arg("dim", 1),),
+            extra_last=(Arg("dim", -1),),
+            index="index",
+            width="split",
+            functional_for=tf.chunk_function,
+        ),
+        Diagram("other", split_label),
+        channels_last=sr.split(True),  # the last dim: torch.split(x, sizes, dim=-1)[index]
+        view=True,  # torch.chunk and torch.split return views of their input
         role="pointwise",  # a subset of the channels, at every position
     ),
     OpRecord(

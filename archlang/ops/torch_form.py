@@ -161,11 +161,20 @@ def shuffle_args(attrs, in_shape=None):
 
 
 def chunk_args(attrs, in_shape=None):
-    return [Arg("chunks", attrs["chunks"], True)]
+    # sizes print as a list, as torch.split's documentation and published code write them
+    chunks = attrs["chunks"]
+    if isinstance(chunks, tuple):
+        return [Arg("split_size_or_sections", list(chunks), True)]
+    return [Arg("chunks", chunks, True)]
+
+
+def chunk_function(attrs) -> str:
+    return "torch.split" if isinstance(attrs["chunks"], tuple) else "torch.chunk"
 
 
 def mean_args(attrs, in_shape=None):
-    return [Arg("dim", (2, 3), True), *opt("keepdim", attrs["keepdim"], False, bool)]
+    # the dims are the record's `extra`: (2, 3), or (1, 2) of a channels-last tensor
+    return opt("keepdim", attrs["keepdim"], False, bool)
 
 
 def none(attrs, in_shape=None):
@@ -229,3 +238,16 @@ class TorchOp:
     # Definitions the generated file includes when the op uses them, by name (a function,
     # ``def name``, or a class): what torch lacks, written without importing torchvision.
     helpers: Mapping[str, str] = field(default_factory=dict)
+    # The functional's name where the attributes choose it (``split``: ``torch.split`` for
+    # sizes, ``torch.chunk`` for a count); None: always ``functional``.
+    functional_for: Callable[[dict], str] | None = None
+
+    def function(self, attrs: dict) -> str | None:
+        return self.functional_for(attrs) if self.functional_for is not None else self.functional
+
+    # ``extra`` for a channels-last (H×W×C) input, whose dims are counted differently
+    # (``torch.cat(xs, -1)``); None: the op takes none
+    extra_last: tuple[Arg, ...] | None = None
+
+    def extras(self, channels_last: bool) -> tuple[Arg, ...]:
+        return self.extra_last if channels_last and self.extra_last is not None else self.extra

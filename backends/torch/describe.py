@@ -94,9 +94,11 @@ def _flatten_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
 
 
 def _split_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
-    # an exact division of the input width (`in_channels // 2`), else a literal
-    chunks = leaf.attrs["chunks"]
-    return in_lins[0].divide(chunks) if leaf.in_shape[0] % chunks == 0 else Lin((), leaf.shape[0])
+    # an exact division of the input width (`in_channels // 2`), else a literal (the sizes)
+    chunks, axis = leaf.attrs["chunks"], -1 if leaf.in_last else 0
+    if isinstance(chunks, int) and leaf.in_shape[axis] % chunks == 0:
+        return in_lins[0].divide(chunks)
+    return Lin((), leaf.shape[axis])
 
 
 def _concat_out(leaf: Leaf, call: Call | None, in_lins: list[Lin]) -> Lin:
@@ -436,9 +438,10 @@ class Describer:
             args = [
                 Arg(a.name, _Source(f"{inputs[1]}.shape[-2:]"), a.positional) if a.name == attr else a for a in args
             ]
-        if row.functional in HELPERS:
-            self.uses.add(row.functional)
-        call = self._call(row.functional, d, [*args, *row.extra], Lin(), lead=lead, symbolic=False)
+        func = row.function(leaf.attrs)
+        if func in HELPERS:
+            self.uses.add(func)
+        call = self._call(func, d, [*args, *row.extras(leaf.in_last)], Lin(), lead=lead, symbolic=False)
         if row.index is not None:  # split: torch.chunk(x, 2, dim=1)[index]
             call.subscript = f"[{leaf.attrs[row.index]}]"
         return call

@@ -5,9 +5,8 @@ float64 outputs (``scripts/import_coverage_timm.py`` checks one model of every f
 from __future__ import annotations
 
 import pytest
+import timm
 from hostile_models import roundtrip
-
-timm = pytest.importorskip("timm")
 
 
 @pytest.mark.slow  # ~8 s each on an idle core (the hand-written BatchNormAct2d is in test_import_shapes.py)

@@ -21,6 +21,8 @@ class Op(str, Enum):
     INPUT = "input"
     TRANSFORM_INPUT = "transform_input"
     CONV2D = "conv2d"
+    STD_CONV2D = "std_conv2d"
+    SCALED_STD_CONV2D = "scaled_std_conv2d"
     BATCHNORM = "batchnorm"
     RELU = "relu"
     TANH = "tanh"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from types import SimpleNamespace
 
 from . import costs, labels, rf_rules
@@ -169,10 +170,19 @@ def import_std_conv2d(m):
     return "std_conv2d", args, kwargs + kw(STD_CONV2D_SIG, [("eps", m.eps)])
 
 
+def _float32(v: float) -> float:
+    return struct.unpack("f", struct.pack("f", v))[0]
+
+
 def gamma_of(scale: float, fan_in: int) -> float:
     """The shortest decimal ``g`` with ``g * fan_in ** -0.5 == scale``: timm keeps only the
     product ``scale``; the spec writes the gamma it came from (``1.7139588594436646``, ReLU's),
-    and the built layer's ``gamma * fan_in ** -0.5`` is ``scale`` again, bit for bit."""
+    and the built layer's ``gamma * fan_in ** -0.5`` is ``scale`` again, bit for bit.
+
+    Several doubles a few ulps apart can give the same product. A float32 among them wins
+    (at most one lies this close): NF-Nets' gammas are float32 values that timm's table prints
+    as doubles, and a shorter neighbour that happens to fit one fan-in would not fit the next,
+    so every layer of a network writes the same gamma. Else the fewest digits win."""
     root = fan_in**-0.5
     guess = scale / root
     low, high = guess, guess
@@ -180,11 +190,13 @@ def gamma_of(scale: float, fan_in: int) -> float:
     for _ in range(4):  # the quotient can be a few ulps off the gamma the product came from
         low, high = math.nextafter(low, -math.inf), math.nextafter(high, math.inf)
         near += [low, high]
+    single = [v for v in near if v * root == scale and _float32(v) == v]
+    if single:
+        return single[0]
     for digits in range(1, 18):
-        for v in near:
-            g = float(f"{v:.{digits}g}")
-            if g * root == scale:
-                return g
+        exact = [g for g in (float(f"{v:.{digits}g}") for v in near) if g * root == scale]
+        if exact:
+            return exact[0]
     return guess
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fvcore.nn import FlopCountAnalysis
-from hostile_models import refused, roundtrip
+from hostile_models import roundtrip
 from torch import nn
 
 import archlang
@@ -70,10 +70,17 @@ class ScaledStdConv2d(nn.Conv2d):
 
 @_timm
 class ScaledStdConv2dSame(ScaledStdConv2d):
-    # timm's SAME form: with a stride > 1 it pads by the input's size at every call
+    # timm's SAME form: with a stride > 1 it pads by the input's size at every call (pad_same)
     def __init__(self, *args, **kwargs):
         super().__init__(*args, padding=0, **kwargs)
         self.same_pad = True
+
+    def forward(self, x):
+        pads = []
+        for n, k, s, d in zip(x.shape[-2:], self.kernel_size, self.stride, self.dilation):
+            pads.append(max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0))
+        (h, w) = pads
+        return super().forward(F.pad(x, (w // 2, w - w // 2, h // 2, h - h // 2)))
 
 
 def standardised(w, eps):
@@ -206,9 +213,14 @@ def test_an_nf_block_imports_exactly():
     assert archlang.from_module(archlang.build(again), SHAPE, name="T", source="s") == again
 
 
-def test_input_dependent_same_padding_is_located():
-    model = nn.Sequential(ScaledStdConv2dSame(4, 6, 3, stride=2))
-    refused(model, "E722", "`0`", "SAME", help=False)
+@pytest.mark.parametrize(("size", "pad"), [(9, "pad((1, 1, 1, 1))"), (10, "pad((0, 1, 0, 1))")])
+def test_same_padding_by_the_input_size_is_a_pad_before_the_conv(size, pad):
+    # TensorFlow's SAME with a stride of 2: the padding follows the input's size
+    model = nn.Sequential(ScaledStdConv2dSame(4, 6, 3, stride=2, gamma=RELU_GAMMA), nn.ReLU())
+    text = roundtrip(model, (4, size, size))
+    assert f'{pad}\n  "0": scaled_std_conv2d(6, 3, stride=2, gamma=1.7139588594436646)' in text, text
+    again = archlang.from_module(archlang.build(text), (4, size, size), name="T", source="s")
+    assert archlang.from_module(archlang.build(again), (4, size, size), name="T", source="s") == again
 
 
 def test_a_spec_error_names_the_op():

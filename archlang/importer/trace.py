@@ -195,8 +195,11 @@ class _Converter:
         self.elems.append(elem)
         self.values[node] = elem.id
 
-    def _unary(self, node: fx.Node, op_tuple, label: str | None = None, source: str = "", path: str = "") -> None:
-        x = self._tensor(node, node.args[0] if node.args else None, source or str(node.target))
+    def _unary(
+        self, node: fx.Node, op_tuple, label: str | None = None, source: str = "", path: str = "", x: int | None = None
+    ) -> None:
+        if x is None:
+            x = self._tensor(node, node.args[0] if node.args else None, source or str(node.target))
         if _has_node((node.args[1:], node.kwargs)):
             raise problem("E721", f"{self._where(node)}: `{source}` takes a tensor-dependent argument")
         if op_tuple is None:  # the identity: the value passes through
@@ -313,12 +316,12 @@ class _Converter:
             or fn is getattr(torch, "concat", None)
         )
 
-    def _module_op(self, node: fx.Node):
+    def _module_op(self, node: fx.Node, in_shape: tuple[int, ...] | None = None):
         sub = self.module.get_submodule(node.target)
         refusals.lazy(sub, node.target)
         refusals.hooks(sub, node.target)
         try:
-            return opmap.module_op(sub)
+            return opmap.module_op(sub, in_shape)
         except opmap.Unsupported as err:
             code = "E720" if str(err).startswith("no archlang op") else "E722"
             raise problem(
@@ -340,7 +343,15 @@ class _Converter:
     def _call_module(self, node: fx.Node) -> None:
         sub = self.module.get_submodule(node.target)
         cls = opmap.public_name(type(sub))
-        op = self._module_op(node)
+        meta = node.args[0].meta.get("tensor_meta") if node.args and isinstance(node.args[0], fx.Node) else None
+        op = self._module_op(node, tuple(meta.shape[1:]) if meta is not None else None)
+        x = None
+        if isinstance(op, list):  # ops the module runs before its layer (a SAME layer's pad)
+            *before, op = op
+            x = self._tensor(node, node.args[0], f"{node.target} ({cls})")
+            for name, args, kwargs in before:
+                self._add(node, [x], Call(name, tuple(args), tuple(kwargs), source=f"{node.target} ({cls})"))
+                x = self.elems[-1].id
         if op[0] == "softmax":
             refusals.softmax_dim(sub, node.target, rank(node.args[0]))
         stateless = not any(True for _ in sub.parameters()) and not any(True for _ in sub.buffers())
@@ -360,7 +371,7 @@ class _Converter:
             op = None  # a placeholder (timm's `drop = nn.Identity()`): the torch back end builds no module for it
         if stateless and any(path.startswith(owner + ".") for owner in self.owners):
             label, path = None, ""  # beside its owner's layer (BatchNormAct2d's act), not nested in its name
-        self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=path)
+        self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=path, x=x)
 
     def _merge(self, node: fx.Node, mode: str, a, b) -> None:
         pa = self.values.get(a) if isinstance(a, fx.Node) else None

@@ -158,16 +158,30 @@ def _fan_in(m) -> int:
 
 
 def _conv_part(m) -> tuple[tuple, tuple]:
-    if getattr(m, "same_pad", False):  # timm's *Same layers pad by the input's size at every call
-        raise Unsupported("TensorFlow 'SAME' padding computed from the input size (a stride > 1)")
     _, args, kwargs = import_conv2d(m)
     return args, kwargs
 
 
-def import_std_conv2d(m):
-    """timm's ``StdConv2d`` (and ``StdConv2dSame`` whose padding is static)."""
+def same_pad(m, in_shape) -> list:
+    """timm's ``pad_same`` before a ``*Same`` layer whose padding depends on the input
+    (TensorFlow's SAME with a stride > 1): ``[pad((top, bottom, left, right))]`` for this
+    input's H×W, as ``F.pad`` in timm's ``Conv2dSame`` imports; [] for a static padding."""
+    if not getattr(m, "same_pad", False) or in_shape is None:
+        return []
+    total = [
+        max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        for n, k, s, d in zip(in_shape[-2:], m.kernel_size, m.stride, m.dilation)
+    ]
+    (h, w) = total
+    return [("pad", ((h // 2, h - h // 2, w // 2, w - w // 2),), ())]
+
+
+def import_std_conv2d(m, in_shape=None):
+    """timm's ``StdConv2d`` and ``StdConv2dSame``."""
     args, kwargs = _conv_part(m)
-    return "std_conv2d", args, kwargs + kw(STD_CONV2D_SIG, [("eps", m.eps)])
+    op = ("std_conv2d", args, kwargs + kw(STD_CONV2D_SIG, [("eps", m.eps)]))
+    pads = same_pad(m, in_shape)
+    return [*pads, op] if pads else op
 
 
 def _float32(v: float) -> float:
@@ -200,11 +214,13 @@ def gamma_of(scale: float, fan_in: int) -> float:
     return guess
 
 
-def import_scaled_std_conv2d(m):
-    """timm's ``ScaledStdConv2d`` (and ``ScaledStdConv2dSame`` whose padding is static)."""
+def import_scaled_std_conv2d(m, in_shape=None):
+    """timm's ``ScaledStdConv2d`` and ``ScaledStdConv2dSame``."""
     args, kwargs = _conv_part(m)
     pairs = [("gamma", gamma_of(m.scale, _fan_in(m))), ("eps", m.eps)]
-    return "scaled_std_conv2d", args, kwargs + kw(SCALED_STD_CONV2D_SIG, pairs)
+    op = ("scaled_std_conv2d", args, kwargs + kw(SCALED_STD_CONV2D_SIG, pairs))
+    pads = same_pad(m, in_shape)
+    return [*pads, op] if pads else op
 
 
 def _helper_scaled(m):

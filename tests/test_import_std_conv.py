@@ -201,6 +201,44 @@ class NormFree(nn.Module):
         return out * self.alpha + shortcut
 
 
+class SkipInit(nn.Module):
+    """DeepMind's NFNet block (timm's ``dm_nfnet``): a scalar gain, multiplied in place as a
+    statement, ends the residual branch (SkipInit, De & Smith 2020)."""
+
+    def __init__(self, alpha=0.2):
+        super().__init__()
+        self.alpha = alpha
+        self.conv1 = ScaledStdConv2d(4, 4, 1, gamma=RELU_GAMMA)
+        self.conv2 = ScaledStdConv2d(4, 4, 3, padding=1, gamma=RELU_GAMMA)
+        self.drop_path = nn.Identity()  # its output is a view of its input
+        self.skipinit_gain = nn.Parameter(torch.tensor(0.0))
+
+    def forward(self, x):
+        out = self.drop_path(self.conv2(F.relu(self.conv1(F.relu(x)))))
+        out.mul_(self.skipinit_gain)  # the product is read through `out`
+        return out * self.alpha + x
+
+
+def test_a_scalar_gain_multiplied_in_place_is_a_scalar_layer_scale():
+    model = SkipInit()
+    with torch.no_grad():
+        model.skipinit_gain.fill_(0.75)
+    text = roundtrip(model, SHAPE)
+    assert "skipinit_gain: layer_scale(0.75, scalar=true)" in text, text
+    assert archlang.analyze(text).totals.params == sum(p.numel() for p in model.parameters())
+    built = archlang.build(text)
+    assert built.state_dict()["skipinit_gain"].shape == ()
+    again = archlang.from_module(built, SHAPE, name="T", source="s")
+    assert archlang.from_module(archlang.build(again), SHAPE, name="T", source="s") == again
+
+
+def test_a_layer_scale_cannot_be_scalar_and_flat():
+    with pytest.raises(archlang.SpecError) as info:
+        archlang.build("network T() {\n  input 4x9x9\n  g: layer_scale(scalar=true, flat=true)\n}")
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E303" and "not both" in diag.message
+
+
 def test_an_nf_block_imports_exactly():
     model = NormFree()
     with torch.no_grad():

@@ -88,8 +88,10 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
         converter.call_args, converter.call_returns = tracer.call_args, tracer.call_returns
         with refusals.at_source(converter):
             converter.precheck()
+        inplace.rewire(graph, module, converter.functions)
         inplace.check(graph, module, converter.functions)
-        refusals.same_in_eval(graph, _Tracer((*_autowrap(), *helpers), module, tuple(input_shape)), module)
+        eval_tracer = _Tracer((*_autowrap(), *helpers), module, tuple(input_shape))
+        refusals.same_in_eval(graph, eval_tracer, module, converter.functions)
         propagate_shapes(graph, module, input_shape)
     finally:
         for m, flag in flags:
@@ -421,15 +423,16 @@ class _Converter:
         param = self.module.get_parameter(path) if is_param(self.module, path) else None
         meta = tensor.meta.get("tensor_meta")
         channels = meta.shape[1] if meta is not None and len(meta.shape) == 4 else None
-        if param is None or tuple(param.shape) != ((channels,) if flat else (channels, 1, 1)):
+        scalar = param is not None and param.dim() == 0 and not flat
+        if param is None or (not scalar and tuple(param.shape) != ((channels,) if flat else (channels, 1, 1))):
             raise problem(
                 "E721",
                 f"{self._where(node)}: multiplying by `{path}` has no archlang op",
-                "only a (C, 1, 1) parameter times a C-channel map is a `layer_scale`",
+                "only a (C, 1, 1) parameter times a C-channel map, or a 0-d parameter, is a `layer_scale`",
             )
         init = shortest(param.detach().flatten()[0])
         args = () if init == 1e-6 else (init,)
-        kwargs = (("flat", True),) if flat else ()
+        kwargs = (("flat", True),) if flat else (("scalar", True),) if scalar else ()
         self._add(node, [x], Call("layer_scale", args, kwargs, label=path, source=path), path=path)
 
     def _call_function(self, node: fx.Node) -> None:

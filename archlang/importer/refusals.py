@@ -113,7 +113,13 @@ def unused_state(module, graph: fx.Graph) -> None:
     leaves = {n.target for n in graph.nodes if n.op == "call_module"}
     attrs = {n.target for n in graph.nodes if n.op == "get_attr"}
     state = module.state_dict(keep_vars=True)
-    used = {id(v) for k, v in state.items() if k.rpartition(".")[0] in leaves or k in attrs}
+    parts = {k: k.split(".") for k in state}
+    # a leaf's own state, at any depth (timm's EcaModule keeps its weight in `conv`)
+    used = {
+        id(v)
+        for k, v in state.items()
+        if k in attrs or any(".".join(parts[k][:i]) in leaves for i in range(1, len(parts[k])))
+    }
     for key, value in state.items():
         if id(value) in used:
             continue

@@ -50,6 +50,7 @@ class Op(str, Enum):
     ADD = "add"
     MUL = "mul"
     LAYER_SCALE = "layer_scale"
+    ECA = "eca"
     PERMUTE = "permute"
     LAYERNORM = "layernorm"
     LAYERNORM2D = "layernorm2d"

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fvcore.nn import FlopCountAnalysis
-from hostile_models import roundtrip
+from hostile_models import refused, roundtrip
 from torch import nn
 
 import archlang
@@ -230,6 +230,17 @@ def test_a_scalar_gain_multiplied_in_place_is_a_scalar_layer_scale():
     assert built.state_dict()["skipinit_gain"].shape == ()
     again = archlang.from_module(built, SHAPE, name="T", source="s")
     assert archlang.from_module(archlang.build(again), SHAPE, name="T", source="s") == again
+
+
+def test_a_statement_in_place_op_whose_source_is_read_after_is_still_refused():
+    class Aliased(SkipInit):
+        def forward(self, x):
+            y = self.conv2(self.conv1(x))
+            out = self.drop_path(y)  # a view of y
+            out.mul_(self.skipinit_gain)  # changes y too, which the sum reads
+            return out + y
+
+    refused(Aliased(), "E724", "`mul_` changes a tensor in place")
 
 
 def test_a_layer_scale_cannot_be_scalar_and_flat():

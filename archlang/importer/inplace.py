@@ -7,6 +7,11 @@ b`` adds ``relu(a)`` twice in PyTorch, but ``a + relu(a)`` in the spec. So an in
 is refused when a value sharing its target's storage (the target, views of it made before
 the op, the values they were viewed from) is read after it by anything but the op's own
 result and its views. Dropout is not checked (the identity in eval mode).
+
+One form reads the old name on purpose: an in-place op as a statement (``out.mul_(g)``, its
+result unused) whose target is the only stale value read after it. The name is then the only
+way to read the result, and the target's readers after it are rewired to the op's result
+(:func:`rewire`), the same function.
 """
 
 from __future__ import annotations
@@ -69,41 +74,73 @@ def _views() -> tuple:
     return (torch.flatten, torch.permute, torch.chunk, torch.reshape, torch.split, torch.transpose)
 
 
-def check(graph: fx.Graph, module, functions: dict) -> None:
-    order = {n: i for i, n in enumerate(graph.nodes)}
+def _first_arg(n: fx.Node):
+    return n.args[0] if n.args and isinstance(n.args[0], fx.Node) else None
 
-    def first_arg(n: fx.Node):
-        return n.args[0] if n.args and isinstance(n.args[0], fx.Node) else None
 
-    def views_of(start: fx.Node) -> set[fx.Node]:
+class _Storage:
+    """Which values of ``graph`` share storage, and who reads them after an in-place op."""
+
+    def __init__(self, graph: fx.Graph, module, functions: dict):
+        self.module, self.functions = module, functions
+        self.order = {n: i for i, n in enumerate(graph.nodes)}
+
+    def views_of(self, start: fx.Node) -> set[fx.Node]:
         found, stack = set(), [start]
         while stack:
             n = stack.pop()
             if n in found:
                 continue
             found.add(n)
-            stack.extend(u for u in n.users if first_arg(u) is n and _is_view(u, module, functions))
+            stack.extend(u for u in n.users if _first_arg(u) is n and _is_view(u, self.module, self.functions))
         return found
 
+    def late_readers(self, node: fx.Node, target: fx.Node) -> dict[fx.Node, list[fx.Node]]:
+        """The values sharing ``target``'s storage that ``node`` makes stale, each with its
+        readers after ``node`` (those with none left out)."""
+        root = target
+        while _first_arg(root) is not None and _is_view(root, self.module, self.functions):
+            root = _first_arg(root)
+        stale = self.views_of(root) - self.views_of(node)
+        out = {}
+        for value in stale:
+            late = [u for u in value.users if u not in stale and u is not node and self.order[u] > self.order[node]]
+            if late:
+                out[value] = late
+        return out
+
+
+def rewire(graph: fx.Graph, module, functions: dict) -> None:
+    """``out.mul_(g)`` as a statement (its result unused): the code reads the product through
+    ``out``, so where ``out`` is the only stale value read afterwards, its readers are made to
+    read the op's result (NF-Nets' ``out.mul_(self.skipinit_gain)``; ``out`` may be a view,
+    an ``nn.Identity``'s output, whose source nothing reads afterwards)."""
+    storage = _Storage(graph, module, functions)
+    for node in graph.nodes:
+        target = _mutated(node, module, functions)
+        if target is None or node.users:
+            continue
+        late = storage.late_readers(node, target)
+        if set(late) == {target}:
+            for user in late[target]:
+                user.replace_input_with(target, node)
+
+
+def check(graph: fx.Graph, module, functions: dict) -> None:
+    storage = _Storage(graph, module, functions)
     for node in graph.nodes:
         target = _mutated(node, module, functions)
         if target is None:
             continue
-        root = target
-        while first_arg(root) is not None and _is_view(root, module, functions):
-            root = first_arg(root)
-        stale = views_of(root) - views_of(node)
-        for value in stale:
-            late = [u for u in value.users if u not in stale and u is not node and order[u] > order[node]]
-            if late:
-                what = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "op")
-                raise problem(
-                    "E724",
-                    f"`{what}` changes a tensor in place that `{late[0].name}` reads afterwards: "
-                    "a spec's layers do not mutate their inputs",
-                    "use the out-of-place form (`x = x + y`, `F.relu(x)`, `nn.ReLU()`), or read the value after the "
-                    "in-place op only through its result",
-                )
+        for late in storage.late_readers(node, target).values():
+            what = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "op")
+            raise problem(
+                "E724",
+                f"`{what}` changes a tensor in place that `{late[0].name}` reads afterwards: "
+                "a spec's layers do not mutate their inputs",
+                "use the out-of-place form (`x = x + y`, `F.relu(x)`, `nn.ReLU()`), or read the value after the "
+                "in-place op only through its result",
+            )
 
 
 class InPlaceProxy(fx.Proxy):

@@ -53,13 +53,19 @@ def is_leaf_class(cls: type) -> bool:
     return name.startswith("torch.nn.") and not name.startswith(_NN + "container.")
 
 
-def module_op(module) -> tuple[str, tuple, tuple]:
-    """``(op, args, kwargs)`` for a leaf module; :class:`Unsupported` if none."""
+def module_op(module, in_shape: tuple[int, ...] | None = None):
+    """``(op, args, kwargs)`` for a leaf module; :class:`Unsupported` if none.
+
+    A mapping that takes ``in_shape`` (the input's per-sample shape, None before the shapes
+    are known) may return a list of ops run in sequence, the module's own layer last: timm's
+    ``*Same`` layers pad by the input's size (TensorFlow's SAME) before their conv."""
     row = MODULES.get(qualname(type(module)))
     if row is None and generated.helper_class(type(module)):
         return generated.helper_module_op(module)
     if row is None:
         raise Unsupported("no archlang op for this module")
+    if "in_shape" in inspect.signature(row).parameters:
+        return row(module, in_shape=in_shape)
     return row(module)
 
 

@@ -15,7 +15,7 @@ import torch.fx as fx
 from archlang.diagnostics import SourceMap, Span, SpecError
 from archlang.importer.series_parallel import problem
 
-from . import opmap
+from . import inplace, opmap
 
 
 @contextlib.contextmanager
@@ -139,7 +139,13 @@ def unused_state(module, graph: fx.Graph) -> None:
     leaves = {n.target for n in graph.nodes if n.op == "call_module"}
     attrs = {n.target for n in graph.nodes if n.op == "get_attr"}
     state = module.state_dict(keep_vars=True)
-    used = {id(v) for k, v in state.items() if k.rpartition(".")[0] in leaves or k in attrs}
+    parts = {k: k.split(".") for k in state}
+    # a leaf's own state, at any depth (timm's EcaModule keeps its weight in `conv`)
+    used = {
+        id(v)
+        for k, v in state.items()
+        if k in attrs or any(".".join(parts[k][:i]) in leaves for i in range(1, len(parts[k])))
+    }
     for key, value in state.items():
         if id(value) in used:
             continue
@@ -155,7 +161,7 @@ def unused_state(module, graph: fx.Graph) -> None:
 _TRAIN_ONLY = ("dropout", "stochastic_depth", "StochasticDepth", "Dropout")
 
 
-def same_in_eval(train: fx.Graph, tracer: fx.Tracer, module) -> None:
+def same_in_eval(train: fx.Graph, tracer: fx.Tracer, module, functions: dict | None = None) -> None:
     """E723 unless the ops computing the main output are the same traced in eval mode
     (``module`` is put in eval mode; the caller restores the flags). The spec is read off the training-mode trace (aux
     heads run there); a forward that computes something else in eval mode (`if not
@@ -166,6 +172,7 @@ def same_in_eval(train: fx.Graph, tracer: fx.Tracer, module) -> None:
     except Exception as err:  # fx raises TraceError, TypeError, ...
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise _mode_problem(f"torch.fx cannot trace the module in eval mode: {reason}") from None
+    inplace.rewire(graph, module, functions or {})  # as the training-mode graph was
     out = next(n for n in graph.nodes if n.op == "output").args[0]
     if isinstance(out, fx.Node) and isinstance(out.target, type) and hasattr(out.target, "_fields"):
         raise problem(

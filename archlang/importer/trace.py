@@ -93,8 +93,10 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
         converter.call_args, converter.call_returns = tracer.call_args, tracer.call_returns
         with refusals.at_source(converter):
             converter.precheck()
+        inplace.rewire(graph, module, converter.functions)
         inplace.check(graph, module, converter.functions)
-        refusals.same_in_eval(graph, _Tracer((*_autowrap(), *helpers), module, tuple(input_shape)), module)
+        eval_tracer = _Tracer((*_autowrap(), *helpers), module, tuple(input_shape))
+        refusals.same_in_eval(graph, eval_tracer, module, converter.functions)
         propagate_shapes(graph, module, input_shape)
     finally:
         for m, flag in flags:
@@ -217,9 +219,12 @@ class _Converter(GroupedViews):
         vector = rank(node) == 2  # (batch, features): no layout, as in archlang's shape pass
         self.last[elem.id] = not vector and _layout(call, any(self.last.get(v, False) for v in inputs))
 
-    def _unary(self, node: fx.Node, op_tuple, label: str | None = None, source: str = "", path: str = "") -> None:
+    def _unary(
+        self, node: fx.Node, op_tuple, label: str | None = None, source: str = "", path: str = "", x: int | None = None
+    ) -> None:
         arg = node.args[0] if node.args else None
-        x = self._tensor(node, arg, source or str(node.target), views=op_tuple is None)
+        if x is None:
+            x = self._tensor(node, arg, source or str(node.target), views=op_tuple is None)
         if _has_node((node.args[1:], node.kwargs)):
             raise problem("E721", f"{self._where(node)}: `{source}` takes a tensor-dependent argument")
         if op_tuple is None:  # the identity: the value passes through (channel groups stay groups)
@@ -345,12 +350,12 @@ class _Converter(GroupedViews):
             or fn is getattr(torch, "concat", None)
         )
 
-    def _module_op(self, node: fx.Node):
+    def _module_op(self, node: fx.Node, in_shape: tuple[int, ...] | None = None):
         sub = self.module.get_submodule(node.target)
         refusals.lazy(sub, node.target)
         refusals.hooks(sub, node.target)
         try:
-            return opmap.module_op(sub)
+            return opmap.module_op(sub, in_shape)
         except opmap.Unsupported as err:
             code = "E720" if str(err).startswith("no archlang op") else "E722"
             raise problem(
@@ -372,9 +377,17 @@ class _Converter(GroupedViews):
     def _call_module(self, node: fx.Node) -> None:
         sub = self.module.get_submodule(node.target)
         cls = opmap.public_name(type(sub))
-        op = self._module_op(node)
-        if op[0] == "softmax" and self.grouped(node.args[0]):  # over the paths of a (B, R, C, H, W) tensor
-            return self.group_softmax(node, sub.dim, what=f"{node.target} ({cls})")
+        meta = node.args[0].meta.get("tensor_meta") if node.args and isinstance(node.args[0], fx.Node) else None
+        op = self._module_op(node, tuple(meta.shape[1:]) if meta is not None else None)
+        if isinstance(op, tuple) and op[0] == "softmax" and self.grouped(node.args[0]):  # over a (B, R, C, H, W)
+            return self.group_softmax(node, sub.dim, what=f"{node.target} ({cls})")  # tensor's paths
+        x = None
+        if isinstance(op, list):  # ops the module runs before its layer (a SAME layer's pad)
+            *before, op = op
+            x = self._tensor(node, node.args[0], f"{node.target} ({cls})")
+            for name, args, kwargs in before:
+                self._add(node, [x], Call(name, tuple(args), tuple(kwargs), source=f"{node.target} ({cls})"))
+                x = self.elems[-1].id
         if op[0] == "softmax":
             refusals.softmax_dim(sub, node.target, rank(node.args[0]))
         stateless = not any(True for _ in sub.parameters()) and not any(True for _ in sub.buffers())
@@ -394,7 +407,7 @@ class _Converter(GroupedViews):
             op = None  # a placeholder (timm's `drop = nn.Identity()`): the torch back end builds no module for it
         if stateless and any(path.startswith(owner + ".") for owner in self.owners):
             label, path = None, ""  # beside its owner's layer (BatchNormAct2d's act), not nested in its name
-        self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=path)
+        self._unary(node, op, label=label, source=f"{node.target} ({cls})", path=path, x=x)
         if op is not None and op[0] == "radix_softmax":  # timm's returns it flat: (B, C) of a C×1×1 map
             self._set_view(node, self.values[node], self.value_shape(node.args[0]))
 
@@ -452,15 +465,16 @@ class _Converter(GroupedViews):
         param = self.module.get_parameter(path) if is_param(self.module, path) else None
         meta = tensor.meta.get("tensor_meta")
         channels = meta.shape[1] if meta is not None and len(meta.shape) == 4 else None
-        if param is None or tuple(param.shape) != ((channels,) if flat else (channels, 1, 1)):
+        scalar = param is not None and param.dim() == 0 and not flat
+        if param is None or (not scalar and tuple(param.shape) != ((channels,) if flat else (channels, 1, 1))):
             raise problem(
                 "E721",
                 f"{self._where(node)}: multiplying by `{path}` has no archlang op",
-                "only a (C, 1, 1) parameter times a C-channel map is a `layer_scale`",
+                "only a (C, 1, 1) parameter times a C-channel map, or a 0-d parameter, is a `layer_scale`",
             )
         init = shortest(param.detach().flatten()[0])
         args = () if init == 1e-6 else (init,)
-        kwargs = (("flat", True),) if flat else ()
+        kwargs = (("flat", True),) if flat else (("scalar", True),) if scalar else ()
         self._add(node, [x], Call("layer_scale", args, kwargs, label=path, source=path), path=path)
 
     def _call_function(self, node: fx.Node) -> None:

@@ -387,7 +387,7 @@ def _bind(op, call: ir.Call, env, fixed: dict):
             exprs[kw.name] = sym[0]
     try:
         attrs = bind_args(op, positional, keyword)
-        if op is Op.CONV2D:
+        if op in (Op.CONV2D, Op.STD_CONV2D, Op.SCALED_STD_CONV2D):
             attrs["padding"] = resolve_padding(attrs)
     except ArgError as e:
         message, help = e.message, e.help

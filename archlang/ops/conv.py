@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import math
+import struct
 from types import SimpleNamespace
 
 from . import costs, labels, rf_rules
 from . import shape_rules as sr
 from . import torch_form as tf
-from .base import A, Op, ShapeError, sig, t_bool, t_int, t_opt_float, t_padding, t_pair, t_pair0
+from .base import (
+    A,
+    Op,
+    ShapeError,
+    sig,
+    t_bool,
+    t_float,
+    t_int,
+    t_opt_float,
+    t_padding,
+    t_pair,
+    t_pair0,
+    t_positive_float,
+)
 from .import_form import NN, Unsupported, kw
 from .import_form import import_size as size
 from .record import Diagram, Imports, OpRecord
@@ -66,6 +81,183 @@ def f_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
         out_channels=weight.shape[0],
     )
     return import_conv2d(conv)
+
+
+# ---- weight-standardised convolutions --------------------------------------------------
+# Qiao et al., "Weight Standardization" (arXiv 1903.10520), and its scaled form with a learned
+# gain from Brock et al.'s normaliser-free ResNets (arXiv 2101.08692): the conv's filters are
+# standardised over their fan-in at every forward. timm writes the standardisation as a
+# training-mode ``F.batch_norm`` of the (1, out, fan-in) weight, which fvcore counts as a
+# norm (5 per weight element with the gain as its affine weight, 4 without); the emitted
+# helper makes the same call, so the built module computes (and is counted) as timm's is.
+
+_CONV_ARGS = CONV2D_SIG.args[:7]  # out_channels ... bias (no init_std: the spec's init is conv2d's)
+STD_CONV2D_SIG = sig(
+    "2-D convolution of weight-standardised filters (each filter: zero mean, unit variance over its fan-in)",
+    *_CONV_ARGS,
+    A("eps", t_positive_float, 1e-6),
+)
+SCALED_STD_CONV2D_SIG = sig(
+    "2-D convolution of scaled weight-standardised filters: standardised, times a learned per-filter "
+    "gain and gamma / sqrt(fan-in) (NF-ResNets)",
+    *_CONV_ARGS,
+    A("gamma", t_float, 1.0, "the activation's gain the scale folds in (NF-Nets' nonlinearity gamma)"),
+    A("eps", t_positive_float, 1e-6),
+)
+
+STD_CONV_HELPERS = {
+    "StdConv2d": '''class StdConv2d(nn.Conv2d):
+    """Weight standardisation (Qiao et al., 2019): each filter is standardised over its
+    fan-in (zero mean, unit variance) before the convolution."""
+
+    def __init__(self, *args, eps: float = 1e-6, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # a training-mode batch norm of the (1, out, fan-in) weight: per filter, minus the
+        # mean, over sqrt(biased variance + eps)
+        weight = nn.functional.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            training=True,
+            momentum=0.0,
+            eps=self.eps,
+        ).reshape_as(self.weight)
+        return self._conv_forward(x, weight, self.bias)''',
+    "ScaledStdConv2d": '''class ScaledStdConv2d(nn.Conv2d):
+    """Scaled weight standardisation (Brock et al., 2021, NF-ResNets): each filter is
+    standardised over its fan-in, then scaled by a learned gain and gamma / sqrt(fan-in)."""
+
+    def __init__(self, *args, gamma: float = 1.0, eps: float = 1e-6, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.gain = nn.Parameter(torch.ones(self.out_channels, 1, 1, 1))
+        self.gamma, self.eps = gamma, eps
+        self.scale = gamma * self.weight[0].numel() ** -0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # a training-mode batch norm of the (1, out, fan-in) weight: per filter, minus the
+        # mean, over sqrt(biased variance + eps), times gain * scale
+        weight = nn.functional.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            weight=(self.gain * self.scale).view(-1),
+            training=True,
+            momentum=0.0,
+            eps=self.eps,
+        ).reshape_as(self.weight)
+        return self._conv_forward(x, weight, self.bias)''',
+}
+
+
+def _fan_in(m) -> int:
+    kh, kw = m.kernel_size
+    return m.in_channels // m.groups * kh * kw
+
+
+def _conv_part(m) -> tuple[tuple, tuple]:
+    _, args, kwargs = import_conv2d(m)
+    return args, kwargs
+
+
+def same_pad(m, in_shape) -> list:
+    """timm's ``pad_same`` before a ``*Same`` layer whose padding depends on the input
+    (TensorFlow's SAME with a stride > 1): ``[pad((top, bottom, left, right))]`` for this
+    input's H×W, as ``F.pad`` in timm's ``Conv2dSame`` imports; [] for a static padding."""
+    if not getattr(m, "same_pad", False) or in_shape is None:
+        return []
+    total = [
+        max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        for n, k, s, d in zip(in_shape[-2:], m.kernel_size, m.stride, m.dilation)
+    ]
+    (h, w) = total
+    return [("pad", ((h // 2, h - h // 2, w // 2, w - w // 2),), ())]
+
+
+def import_std_conv2d(m, in_shape=None):
+    """timm's ``StdConv2d`` and ``StdConv2dSame``."""
+    args, kwargs = _conv_part(m)
+    op = ("std_conv2d", args, kwargs + kw(STD_CONV2D_SIG, [("eps", m.eps)]))
+    pads = same_pad(m, in_shape)
+    return [*pads, op] if pads else op
+
+
+def _float32(v: float) -> float:
+    return struct.unpack("f", struct.pack("f", v))[0]
+
+
+def gamma_of(scale: float, fan_in: int) -> float:
+    """The shortest decimal ``g`` with ``g * fan_in ** -0.5 == scale``: timm keeps only the
+    product ``scale``; the spec writes the gamma it came from (``1.7139588594436646``, ReLU's),
+    and the built layer's ``gamma * fan_in ** -0.5`` is ``scale`` again, bit for bit.
+
+    Several doubles a few ulps apart can give the same product. A float32 among them wins
+    (at most one lies this close): NF-Nets' gammas are float32 values that timm's table prints
+    as doubles, and a shorter neighbour that happens to fit one fan-in would not fit the next,
+    so every layer of a network writes the same gamma. Else the fewest digits win."""
+    root = fan_in**-0.5
+    guess = scale / root
+    low, high = guess, guess
+    near = [guess]
+    for _ in range(4):  # the quotient can be a few ulps off the gamma the product came from
+        low, high = math.nextafter(low, -math.inf), math.nextafter(high, math.inf)
+        near += [low, high]
+    single = [v for v in near if v * root == scale and _float32(v) == v]
+    if single:
+        return single[0]
+    for digits in range(1, 18):
+        exact = [g for g in (float(f"{v:.{digits}g}") for v in near) if g * root == scale]
+        if exact:
+            return exact[0]
+    return guess
+
+
+def import_scaled_std_conv2d(m, in_shape=None):
+    """timm's ``ScaledStdConv2d`` and ``ScaledStdConv2dSame``."""
+    args, kwargs = _conv_part(m)
+    pairs = [("gamma", gamma_of(m.scale, _fan_in(m))), ("eps", m.eps)]
+    op = ("scaled_std_conv2d", args, kwargs + kw(SCALED_STD_CONV2D_SIG, pairs))
+    pads = same_pad(m, in_shape)
+    return [*pads, op] if pads else op
+
+
+def _helper_scaled(m):
+    # the emitted helper keeps the gamma it was given
+    args, kwargs = _conv_part(m)
+    return "scaled_std_conv2d", args, kwargs + kw(SCALED_STD_CONV2D_SIG, [("gamma", m.gamma), ("eps", m.eps)])
+
+
+def _std_args(attrs, in_shape):
+    return [*tf.conv_args(attrs, in_shape), *tf.opt("eps", attrs["eps"], 1e-6, float)]
+
+
+def _scaled_args(attrs, in_shape):
+    return [
+        *tf.conv_args(attrs, in_shape),
+        *tf.opt("gamma", attrs["gamma"], 1.0, float),
+        *tf.opt("eps", attrs["eps"], 1e-6, float),
+    ]
+
+
+def _standardised(per_element: int, conv_rule):
+    # the conv's count plus `per_element` per weight element (the standardisation)
+    def rule(attrs, ins, out) -> int:
+        return conv_rule(attrs, ins, out) + per_element * costs.conv_weight_numel(attrs, ins)
+
+    return rule
+
+
+def _scaled_params(attrs, ins, out) -> int:
+    return costs.conv_params(attrs, ins, out) + attrs["out_channels"]  # + the gain
+
+
+def _std_label(kind: str):
+    def label(a: dict) -> str:
+        return labels.conv_label(a).replace(" conv,", f" {kind} conv,", 1)
+
+    return label
 
 
 CONV_TRANSPOSE_SIG = sig(
@@ -174,6 +366,55 @@ RECORDS = (
         role="conv",
         imports=Imports(
             modules={NN + "conv.Conv2d": import_conv2d}, functions={"torch.nn.functional.conv2d": f_conv2d}
+        ),
+    ),
+    OpRecord(
+        Op.STD_CONV2D,
+        STD_CONV2D_SIG,
+        sr.conv_shape_of(Op.STD_CONV2D),
+        TorchOp(
+            "StdConv2d", _std_args, fresh=True, width="out_arg", helpers={"StdConv2d": STD_CONV_HELPERS["StdConv2d"]}
+        ),
+        Diagram("conv", _std_label("WS"), "convolution"),
+        params=costs.conv_params,
+        macs=costs.conv_macs,
+        flops=_standardised(4, costs.conv_macs),  # fvcore: the norm without affine weight
+        # mean, subtract, square, variance, divide per weight element
+        all_ops=_standardised(5, costs.dot_ops(costs.conv_macs)),
+        rf=rf_rules.windowed,
+        role="conv",
+        imports=Imports(
+            modules={
+                "timm.layers.std_conv.StdConv2d": import_std_conv2d,
+                "timm.layers.std_conv.StdConv2dSame": import_std_conv2d,
+            },
+            helpers={"StdConv2d": import_std_conv2d},
+        ),
+    ),
+    OpRecord(
+        Op.SCALED_STD_CONV2D,
+        SCALED_STD_CONV2D_SIG,
+        sr.conv_shape_of(Op.SCALED_STD_CONV2D),
+        TorchOp(
+            "ScaledStdConv2d",
+            _scaled_args,
+            fresh=True,
+            width="out_arg",
+            helpers={"ScaledStdConv2d": STD_CONV_HELPERS["ScaledStdConv2d"]},
+        ),
+        Diagram("conv", _std_label("scaled WS"), "convolution"),
+        params=_scaled_params,
+        macs=costs.conv_macs,
+        flops=_standardised(5, costs.conv_macs),  # fvcore: the norm with the gain as its weight
+        all_ops=_standardised(6, costs.dot_ops(costs.conv_macs)),  # and the gain's multiply
+        rf=rf_rules.windowed,
+        role="conv",
+        imports=Imports(
+            modules={
+                "timm.layers.std_conv.ScaledStdConv2d": import_scaled_std_conv2d,
+                "timm.layers.std_conv.ScaledStdConv2dSame": import_scaled_std_conv2d,
+            },
+            helpers={"ScaledStdConv2d": _helper_scaled},
         ),
     ),
     OpRecord(

@@ -88,19 +88,28 @@ def spatial(op: Op, shape: Shape, k, s, p, d, ceil_mode: bool) -> tuple[int, int
     return oh, ow
 
 
-def conv_shape(attrs, shapes):
-    (shape,) = shapes
-    c, _, _ = need_map(Op.CONV2D, shape)
-    g = attrs["groups"]
-    if c % g or attrs["out_channels"] % g:
-        raise ShapeError(
-            "E405", f"groups={g} must divide both in_channels ({c}) and out_channels ({attrs['out_channels']})"
-        )
-    kh, kw = attrs["kernel_size"]
-    check_weight(Op.CONV2D, (attrs["out_channels"], c // g, kh, kw))
-    p = resolve_padding(attrs)
-    oh, ow = spatial(Op.CONV2D, shape, attrs["kernel_size"], attrs["stride"], p, attrs["dilation"], False)
-    return (attrs["out_channels"], oh, ow)
+def conv_shape_of(op: Op):
+    """The shape rule of a 2-D convolution (conv2d and the weight-standardised ones), whose
+    messages name ``op``."""
+
+    def rule(attrs, shapes):
+        (shape,) = shapes
+        c, _, _ = need_map(op, shape)
+        g = attrs["groups"]
+        if c % g or attrs["out_channels"] % g:
+            raise ShapeError(
+                "E405", f"groups={g} must divide both in_channels ({c}) and out_channels ({attrs['out_channels']})"
+            )
+        kh, kw = attrs["kernel_size"]
+        check_weight(op, (attrs["out_channels"], c // g, kh, kw))
+        p = resolve_padding(attrs)
+        oh, ow = spatial(op, shape, attrs["kernel_size"], attrs["stride"], p, attrs["dilation"], False)
+        return (attrs["out_channels"], oh, ow)
+
+    return rule
+
+
+conv_shape = conv_shape_of(Op.CONV2D)
 
 
 def check_weight(op: Op, shape: Shape) -> None:

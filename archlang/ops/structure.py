@@ -26,6 +26,13 @@ from .record import Diagram, Imports, OpRecord
 from .torch_form import Arg, TorchOp
 
 
+def _layer_scale_shape(attrs, shapes):
+    (shape,) = shapes
+    if attrs["scalar"] and attrs["flat"]:
+        raise ShapeError("E303", "layer_scale is either `scalar` (one number) or `flat` (C numbers), not both")
+    return shape if attrs["scalar"] else sr.need_map(Op.LAYER_SCALE, shape)
+
+
 def import_zeropad(m):
     left, right, top, bottom = m.padding
     return "pad", ((top, bottom, left, right),), ()
@@ -194,11 +201,17 @@ RECORDS = (
             "learnable per-channel scale (C×1×1 parameter named by the label)",
             A("init", t_float, 1e-6),
             A("flat", t_bool, False, "a (C,) parameter, reshaped to (1, C, 1, 1) where it multiplies (timm's gamma)"),
+            A(
+                "scalar",
+                t_bool,
+                False,
+                "one learnable number for all channels (SkipInit's gain, NF-Nets' skipinit_gain)",
+            ),
         ),
-        sr.map_same(Op.LAYER_SCALE),
+        _layer_scale_shape,
         TorchOp("nn.Parameter", tf.layer_scale_args, inputs="scale", fresh=True),
-        Diagram("other", lambda a: "layer scale"),
-        params=costs.channels,  # the C×1×1 scale
+        Diagram("other", lambda a: "scalar gain" if a["scalar"] else "layer scale"),
+        params=lambda attrs, ins, out: 1 if attrs["scalar"] else out[0],  # the scalar, or the C×1×1 scale
         all_ops=costs.per_element(1),
     ),
     OpRecord(

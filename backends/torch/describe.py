@@ -228,8 +228,13 @@ class Describer:
         channels of what it outputs in ``lins``. Returns (tree, output channels)."""
         if isinstance(item, Leaf):
             lins[item.node] = in_lin
-            if item.op is Op.LAYER_SCALE:  # a bare parameter, C×1×1 (or C, reshaped where used)
-                shape = Seq("[", "]", [in_lin]) if item.attrs["flat"] else Seq("(", ")", [in_lin, "1", "1"])
+            if item.op is Op.LAYER_SCALE:  # a bare parameter, C×1×1 (or C, reshaped where used; or a scalar)
+                if item.attrs["scalar"]:
+                    shape = "()"
+                elif item.attrs["flat"]:
+                    shape = Seq("[", "]", [in_lin])
+                else:
+                    shape = Seq("(", ")", [in_lin, "1", "1"])
                 return Call("nn.Parameter", [Call("torch.full", [shape, py_value(item.attrs["init"])])]), in_lin
             module = item.attrs["class"] if item.op is Op.EXTERNAL else TORCH_OPS[item.op].module
             call = self._call(module, d, item.args, in_lin, node=item.node)

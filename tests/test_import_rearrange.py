@@ -151,8 +151,14 @@ def test_a_flatten_after_the_rearrangement_stays_a_flatten():
             8,
             "`view → transpose → reshape` rearranges",
         ),
+        # the same with -1 for the channels: at batch 3 it runs, and mixes samples
+        (
+            lambda x: x.reshape(2, -1, 4, 8, 8).transpose(1, 2).reshape(2, -1, 8, 8),
+            8,
+            "`reshape → transpose → reshape` rearranges",
+        ),
     ],
-    ids=["transpose-hw", "row-shuffle", "literal-batch"],
+    ids=["transpose-hw", "row-shuffle", "literal-batch", "literal-batch-runs"],
 )
 def test_other_rearrangements_are_located_refusals(move, channels, does):
     diag = refused(Net(move, channels), "E722", does, "none of archlang's rearrangements", shape=SHAPE)

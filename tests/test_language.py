@@ -150,6 +150,7 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "layernorm2d": (3, 32, 32),
     "pixel_shuffle(1)": (3, 32, 32),
     "pixel_unshuffle(2)": (12, 16, 16),
+    "blur_pool": (3, 16, 16),  # reflect-pad 1, 3×3 / 2: (32 + 2 - 3) // 2 + 1
     "space_to_depth(4)": (48, 8, 8),
     "depth_to_space(1)": (3, 32, 32),
     "leaky_relu(0.1)": (3, 32, 32),

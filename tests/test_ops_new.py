@@ -16,6 +16,7 @@ from fractions import Fraction
 import fvcore.nn
 import pytest
 import torch
+import torch.nn.functional as F  # noqa: N812
 import torchvision
 import torchvision.transforms.functional as TF  # noqa: N812
 from graph_reference import depth_to_space, evaluate, space_to_depth
@@ -23,6 +24,21 @@ from torch import nn
 
 import archlang
 from archlang.diagnostics import SpecError
+
+
+class Blur(nn.Module):
+    """Zhang's BlurPool written out: the normalised binomial filter as a fixed buffer (not in
+    the state_dict), pad, then a depthwise conv at the stride."""
+
+    def __init__(self, channels, taps, stride=2, padding=1, mode="reflect"):
+        super().__init__()
+        row = torch.tensor(taps) / sum(taps)
+        self.register_buffer("filt", (row[:, None] * row[None, :]).repeat(channels, 1, 1, 1), persistent=False)
+        self.stride, self.padding, self.mode, self.channels = stride, padding, mode, channels
+
+    def forward(self, x):
+        x = F.pad(x, (self.padding,) * 4, mode=self.mode)
+        return F.conv2d(x, self.filt, stride=self.stride, groups=self.channels)
 
 
 class Fn(nn.Module):
@@ -41,6 +57,10 @@ CASES = [
     ("pixel_shuffle(3)", (18, 2, 2), nn.PixelShuffle(3), 0),
     ("pixel_unshuffle(2)", (3, 4, 6), nn.PixelUnshuffle(2), 0),
     ("pixel_unshuffle(3)", (2, 6, 3), nn.PixelUnshuffle(3), 0),
+    # blur pool: fvcore's conv handle counts k² per output; all-ops k² multiplies, k² - 1 adds
+    ("blur_pool", (6, 9, 10), Blur(6, [1, 2, 1]), 6 * 5 * 5 * 17),
+    ("blur_pool(5, stride=1, padding=2)", (6, 9, 10), Blur(6, [1, 4, 6, 4, 1], 1, 2), 6 * 9 * 10 * 49),
+    ('blur_pool(pad_mode="constant")', (6, 9, 10), Blur(6, [1, 2, 1], mode="constant"), 6 * 5 * 5 * 17),
     # ONNX's SpaceToDepth / DepthToSpace (DCR) by their definition (graph_reference.py)
     ("space_to_depth(2)", (3, 4, 6), Fn(lambda x: space_to_depth(x, 2)), 0),
     ("space_to_depth(3)", (2, 6, 3), Fn(lambda x: space_to_depth(x, 3)), 0),
@@ -124,8 +144,9 @@ def _randomise(model: nn.Module) -> None:
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype))
-        for b in model.buffers():
-            if b.is_floating_point():
+        saved = model.state_dict(keep_vars=True)  # not a fixed, non-persistent one (the blur's filter)
+        for name, b in model.named_buffers():
+            if b.is_floating_point() and name in saved:
                 b.copy_(torch.rand(b.shape, generator=g, dtype=b.dtype) + 0.5)
 
 
@@ -177,6 +198,13 @@ def test_pixel_shuffle_refuses_channels_not_divisible_by_r_squared():
 def test_depth_space_moves_refuse_sizes_the_factor_does_not_divide(call, shape, message):
     err = _error(f"  x: {call}", shape)
     assert err.diagnostics[0].code == "E405" and err.diagnostics[0].message.startswith(message)
+
+
+def test_blur_pool_reflect_padding_needs_a_larger_input():
+    # torch's reflection pad takes at most size - 1 values from each side
+    err = _error("  x: blur_pool(5, padding=2)", "6x2x8")
+    assert err.diagnostics[0].code == "E403" and "reflect padding 2×2" in err.diagnostics[0].message
+    archlang.compile_spec(_spec('blur_pool(5, padding=2, pad_mode="constant")', (6, 2, 8)))
 
 
 def test_space_to_depth_receptive_field_is_one_block():
@@ -364,6 +392,7 @@ def test_a_decoder_of_the_new_ops_equals_the_independent_reference():
   sd: space_to_depth(2)
   ds: depth_to_space(2)
   n: upsample(size=(20, 21))
+  bp: blur_pool
   q: adaptive_maxpool((5, 4))
 }"""
     compiled = archlang.compile_spec(spec)

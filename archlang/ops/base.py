@@ -36,6 +36,7 @@ class Op(str, Enum):
     SPATIAL_MEAN = "spatial_mean"
     MAXPOOL = "maxpool"
     AVGPOOL = "avgpool"
+    BLUR_POOL = "blur_pool"
     ADAPTIVE_AVGPOOL = "adaptive_avgpool"
     LRN = "lrn"
     DROPOUT = "dropout"

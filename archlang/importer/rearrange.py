@@ -98,8 +98,8 @@ class Unmatched:
 
 
 def spelling(node: fx.Node) -> str:
-    name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
-    return name
+    """A step as the forward wrote it: the method's or the function's name."""
+    return node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
 
 
 def _shape(node: fx.Node) -> tuple[int, ...] | None:
@@ -125,7 +125,7 @@ def find(graph: fx.Graph) -> tuple[dict[fx.Node, Match], dict[fx.Node, Unmatched
             chain.append(next(iter(chain[-1].users)))
         ends = [i for i, n in enumerate(chain) if (s := _shape(n)) is not None and len(s) == 4]
         for i in reversed(ends):  # the longest chain that is one op
-            op = _recognise(start, chain[: i + 1], in_shape, _shape(chain[i]))
+            op = _recognise(chain[: i + 1], in_shape, _shape(chain[i]))
             if op is not False:
                 matches[chain[i]] = Match(start, tuple(chain[: i + 1]), op)
                 break
@@ -153,10 +153,12 @@ def _replay(chain: list[fx.Node], x: torch.Tensor, batch: int | None = None):
     """The chain's steps on ``x``; sizes read off the batch dim become ``batch``."""
 
     def size(a):
+        if isinstance(a, (tuple, list)):
+            return type(a)(map(size, a))
         return batch if batch is not None and getattr(a, "batch", False) else a
 
     for node in chain:
-        args = [size(a) if not isinstance(a, (tuple, list)) else type(a)(map(size, a)) for a in node.args[1:]]
+        args = [size(a) for a in node.args[1:]]
         kwargs = {k: size(v) for k, v in node.kwargs.items()}
         if node.op == "call_method":
             x = getattr(x, node.target)(*args, **kwargs)
@@ -187,7 +189,7 @@ def _candidates(in_shape: tuple[int, ...], out_shape: tuple[int, ...]):
             yield ("depth_to_space", (r,)), lambda x: F.pixel_shuffle(F.channel_shuffle(x, r * r), r)
 
 
-def _recognise(start: fx.Node, chain: list[fx.Node], in_shape, out_shape):
+def _recognise(chain: list[fx.Node], in_shape, out_shape):
     """The op (``None``: the identity) the chain is at every batch size, else ``False``."""
     candidates = list(_candidates(in_shape, out_shape))
     if not candidates:

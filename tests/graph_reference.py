@@ -108,6 +108,10 @@ EVAL = {
     Op.LAYERNORM: lambda a, xs, p: F.layer_norm(xs[0], xs[0].shape[-1:], p.get("weight"), p.get("bias"), a["eps"]),
     Op.LAYERNORM2D: lambda a, xs, p: _layernorm2d(a, xs[0], p),
     Op.PIXEL_SHUFFLE: lambda a, xs, p: F.pixel_shuffle(xs[0], a["upscale_factor"]),
+    Op.PIXEL_UNSHUFFLE: lambda a, xs, p: F.pixel_unshuffle(xs[0], a["downscale_factor"]),
+    Op.BLUR_POOL: lambda a, xs, p: blur_pool(a, xs[0]),
+    Op.SPACE_TO_DEPTH: lambda a, xs, p: space_to_depth(xs[0], a["block_size"]),
+    Op.DEPTH_TO_SPACE: lambda a, xs, p: depth_to_space(xs[0], a["block_size"]),
     Op.LEAKY_RELU: lambda a, xs, p: F.leaky_relu(xs[0], a["negative_slope"]),
     Op.PRELU: lambda a, xs, p: F.prelu(xs[0], p["weight"]),
     Op.ELU: lambda a, xs, p: F.elu(xs[0], a["alpha"]),
@@ -174,6 +178,41 @@ def _product(xs):
 def _layernorm2d(a, x, p):
     x = x.permute(0, 2, 3, 1)
     return F.layer_norm(x, x.shape[-1:], p["weight"], p["bias"], a["eps"]).permute(0, 3, 1, 2)
+
+
+BINOMIAL = {3: [1.0, 2.0, 1.0], 5: [1.0, 4.0, 6.0, 4.0, 1.0]}  # Pascal's triangle, by hand
+
+
+def blur_pool(a, x):
+    """Zhang's anti-aliased downsampling: pad, blur each channel with the normalised binomial
+    outer product, at the stride."""
+    (kh, kw), (ph, pw) = a["kernel_size"], a["padding"]
+    rows, cols = (torch.tensor(BINOMIAL[k], dtype=x.dtype) / sum(BINOMIAL[k]) for k in (kh, kw))
+    weight = (rows[:, None] * cols[None, :]).expand(x.shape[1], 1, kh, kw)
+    x = F.pad(x, (pw, pw, ph, ph), mode=a["pad_mode"])
+    return F.conv2d(x, weight, stride=a["stride"], groups=x.shape[1])
+
+
+def space_to_depth(x, b):
+    """ONNX's SpaceToDepth by its definition: output channel block (i·b + j) holds the input
+    pixels at offset (i, j) of every b×b block (strided slices, not archlang's reshapes)."""
+    n, c, h, w = x.shape
+    out = x.new_empty(n, c * b * b, h // b, w // b)
+    for i in range(b):
+        for j in range(b):
+            out[:, (i * b + j) * c : (i * b + j + 1) * c] = x[:, :, i::b, j::b]
+    return out
+
+
+def depth_to_space(x, b):
+    """ONNX's DepthToSpace (DCR), the inverse of :func:`space_to_depth`."""
+    n, c, h, w = x.shape
+    c //= b * b
+    out = x.new_empty(n, c, h * b, w * b)
+    for i in range(b):
+        for j in range(b):
+            out[:, :, i::b, j::b] = x[:, (i * b + j) * c : (i * b + j + 1) * c]
+    return out
 
 
 def evaluate(graph, state_dict: dict, x: torch.Tensor):

@@ -151,6 +151,10 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "permute((0, 2, 3, 1))": (32, 32, 3),  # channels-last (H, W, C)
     "layernorm2d": (3, 32, 32),
     "pixel_shuffle(1)": (3, 32, 32),
+    "pixel_unshuffle(2)": (12, 16, 16),
+    "blur_pool": (3, 16, 16),  # reflect-pad 1, 3×3 / 2: (32 + 2 - 3) // 2 + 1
+    "space_to_depth(4)": (48, 8, 8),
+    "depth_to_space(1)": (3, 32, 32),
     "leaky_relu(0.1)": (3, 32, 32),
     "prelu(3)": (3, 32, 32),
     "elu": (3, 32, 32),

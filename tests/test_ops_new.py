@@ -16,13 +16,29 @@ from fractions import Fraction
 import fvcore.nn
 import pytest
 import torch
+import torch.nn.functional as F  # noqa: N812
 import torchvision
 import torchvision.transforms.functional as TF  # noqa: N812
-from graph_reference import evaluate
+from graph_reference import depth_to_space, evaluate, space_to_depth
 from torch import nn
 
 import archlang
 from archlang.diagnostics import SpecError
+
+
+class Blur(nn.Module):
+    """Zhang's BlurPool written out: the normalised binomial filter as a fixed buffer (not in
+    the state_dict), pad, then a depthwise conv at the stride."""
+
+    def __init__(self, channels, taps, stride=2, padding=1, mode="reflect"):
+        super().__init__()
+        row = torch.tensor(taps) / sum(taps)
+        self.register_buffer("filt", (row[:, None] * row[None, :]).repeat(channels, 1, 1, 1), persistent=False)
+        self.stride, self.padding, self.mode, self.channels = stride, padding, mode, channels
+
+    def forward(self, x):
+        x = F.pad(x, (self.padding,) * 4, mode=self.mode)
+        return F.conv2d(x, self.filt, stride=self.stride, groups=self.channels)
 
 
 class Fn(nn.Module):
@@ -39,6 +55,16 @@ CASES = [
     # a copy: no arithmetic
     ("pixel_shuffle(2)", (8, 3, 5), nn.PixelShuffle(2), 0),
     ("pixel_shuffle(3)", (18, 2, 2), nn.PixelShuffle(3), 0),
+    ("pixel_unshuffle(2)", (3, 4, 6), nn.PixelUnshuffle(2), 0),
+    ("pixel_unshuffle(3)", (2, 6, 3), nn.PixelUnshuffle(3), 0),
+    # blur pool: fvcore's conv handle counts k² per output; all-ops k² multiplies, k² - 1 adds
+    ("blur_pool", (6, 9, 10), Blur(6, [1, 2, 1]), 6 * 5 * 5 * 17),
+    ("blur_pool(5, stride=1, padding=2)", (6, 9, 10), Blur(6, [1, 4, 6, 4, 1], 1, 2), 6 * 9 * 10 * 49),
+    ('blur_pool(pad_mode="constant")', (6, 9, 10), Blur(6, [1, 2, 1], mode="constant"), 6 * 5 * 5 * 17),
+    # ONNX's SpaceToDepth / DepthToSpace (DCR) by their definition (graph_reference.py)
+    ("space_to_depth(2)", (3, 4, 6), Fn(lambda x: space_to_depth(x, 2)), 0),
+    ("space_to_depth(3)", (2, 6, 3), Fn(lambda x: space_to_depth(x, 3)), 0),
+    ("depth_to_space(2)", (12, 3, 5), Fn(lambda x: depth_to_space(x, 2)), 0),
     # activations: no fvcore handle (0 FLOPs); all-ops per element as written in each record
     ("leaky_relu", (6, 4, 5), nn.LeakyReLU(), 2 * 120),  # comparison, multiply
     ("leaky_relu(0.2)", (6, 4, 5), nn.LeakyReLU(0.2), 2 * 120),
@@ -118,8 +144,9 @@ def _randomise(model: nn.Module) -> None:
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype))
-        for b in model.buffers():
-            if b.is_floating_point():
+        saved = model.state_dict(keep_vars=True)  # not a fixed, non-persistent one (the blur's filter)
+        for name, b in model.named_buffers():
+            if b.is_floating_point() and name in saved:
                 b.copy_(torch.rand(b.shape, generator=g, dtype=b.dtype) + 0.5)
 
 
@@ -158,6 +185,33 @@ def _error(body: str, shape: str) -> SpecError:
 def test_pixel_shuffle_refuses_channels_not_divisible_by_r_squared():
     err = _error("  x: pixel_shuffle(2)", "6x4x4")
     assert err.diagnostics[0].code == "E405" and "divisible by 4" in err.diagnostics[0].message
+
+
+@pytest.mark.parametrize(
+    ("call", "shape", "message"),
+    [
+        ("pixel_unshuffle(2)", "3x4x5", "pixel_unshuffle(2) needs H and W divisible by 2, got 4×5"),
+        ("space_to_depth(4)", "3x6x8", "space_to_depth(4) needs H and W divisible by 4, got 6×8"),
+        ("depth_to_space(2)", "6x4x4", "depth_to_space(2) needs channels divisible by 4, got 6"),
+    ],
+)
+def test_depth_space_moves_refuse_sizes_the_factor_does_not_divide(call, shape, message):
+    err = _error(f"  x: {call}", shape)
+    assert err.diagnostics[0].code == "E405" and err.diagnostics[0].message.startswith(message)
+
+
+def test_blur_pool_reflect_padding_needs_a_larger_input():
+    # torch's reflection pad takes at most size - 1 values from each side
+    err = _error("  x: blur_pool(5, padding=2)", "6x2x8")
+    assert err.diagnostics[0].code == "E403" and "reflect padding 2×2" in err.diagnostics[0].message
+    archlang.compile_spec(_spec('blur_pool(5, padding=2, pad_mode="constant")', (6, 2, 8)))
+
+
+def test_space_to_depth_receptive_field_is_one_block():
+    # after a 3×3 conv (field 3, jump 1) a 2×2 block of its units: field 4, jump 2
+    a = archlang.analyze(_spec("conv2d(8, 3)\n  y: space_to_depth(2)\n  z: pixel_unshuffle(2)", (3, 18, 18)))
+    y, z = a.nodes["y"].rf.h, a.nodes["z"].rf.h
+    assert (y.size, y.stride) == (4, 2) and (z.size, z.stride) == (6, 4)
 
 
 def test_pixel_shuffle_receptive_field_jump_is_one_over_r():
@@ -293,6 +347,7 @@ def test_crop_in_a_sequential_is_the_generated_module_and_reads_back():
         'upsample(scale_factor=2, mode="bilinear")',
         'upsample(scale_factor=3, mode="bilinear")',
         "pixel_shuffle(2)",
+        "depth_to_space(2)",
     ],
 )
 def test_upsampling_field_size_is_the_widest_gradient_support(layer):
@@ -333,7 +388,11 @@ def test_a_decoder_of_the_new_ops_equals_the_independent_reference():
   m: mish
   d: dropout2d(0.2)
   ps: pixel_shuffle(2)
+  pu: pixel_unshuffle(2)
+  sd: space_to_depth(2)
+  ds: depth_to_space(2)
   n: upsample(size=(20, 21))
+  bp: blur_pool
   q: adaptive_maxpool((5, 4))
 }"""
     compiled = archlang.compile_spec(spec)

@@ -46,8 +46,8 @@ def canonical(items: list, keep: frozenset | set = frozenset()) -> list:
     level: list = []
     for item in items:
         if _flat(item) and item.label not in keep and not item.reads:
-            lead, trail = _edge(item, front=True), _edge(item, front=False)
-            level.extend([*lead, item, *trail])
+            lead, trail = _edge(item, True, keep), _edge(item, False, keep)
+            level.extend([*lead, *([item] if run_items(item) else []), *trail])
         else:
             level.append(item)
     out: list = []
@@ -116,20 +116,40 @@ def _flat(item) -> bool:
     return getattr(item, "label", None) is not None and run_items(item) is not None and _not_chain(item)
 
 
-def _edge(item, front: bool) -> list:
+def _edge(item, front: bool, keep: frozenset | set = frozenset()) -> list:
     """Take the parameter-free layers off the front (or back) of ``item``, and of the inline
-    sequence that starts (ends) it, in order; at least one labelled layer stays."""
+    sequence that starts (ends) it, in order; at least one labelled layer stays, unless
+    nothing in ``item`` can be a module (:func:`_moduleless`): then all of it goes, and an
+    inner sequence so emptied goes too."""
     items = run_items(item)
     at = 0 if front else -1
+    empties = _moduleless(item) and item.label not in keep
     taken: list = []
-    while len(items) > 1 and _wild(items[at]) and any(not _wild(x) for x in items):
-        taken.append(items.pop(at))
-    if not front:
-        taken.reverse()
-    if items and _flat(items[at]):
-        inner = _edge(items[at], front)
-        taken = taken + inner if front else inner + taken
+    while items:
+        if _wild(items[at]) and (empties or (len(items) > 1 and any(not _wild(x) for x in items))):
+            x = items.pop(at)
+            taken = [*taken, x] if front else [x, *taken]
+            continue
+        if _flat(items[at]):
+            inner = _edge(items[at], front, keep)
+            taken = taken + inner if front else inner + taken
+            if not run_items(items[at]):  # nothing left of it: its label goes with it
+                items.pop(at)
+                continue
+        break
     return taken
+
+
+def _moduleless(item) -> bool:
+    """Only layers the torch back end writes as calls (``spatial_mean``: timm's
+    ``FastAdaptiveAvgPool``), in sequences of such: the built model has no module under
+    ``item``'s label, so a re-import sees its layers in the owner's ``forward``."""
+    inner = run_items(item)
+    return bool(inner) and all(
+        (isinstance(x, Call) and x.label is None and not x.reads and x.op in _INLINE_OPS)
+        or (run_items(x) is not None and not getattr(x, "reads", ()) and _moduleless(x))
+        for x in inner
+    )
 
 
 def _innermost_last(item):

@@ -21,12 +21,13 @@ import re
 import torch
 import torch.fx as fx
 
+from archlang.diagnostics import SpecError
 from archlang.importer.series_parallel import CONTAINERS, INPUT, Elem, Scope, build, problem
 from archlang.importer.shape_prop import ndim as rank
 from archlang.importer.shape_prop import propagate_shapes
 from archlang.ops.shape_rules import permuted_layout
 
-from . import calls, generated, inplace, opmap, owned, refusals
+from . import calls, generated, inplace, opmap, owned, rearrange, refusals
 from .concrete import ConcreteTracing, Dim, Inline
 from .grouped import (
     FLATTENS,
@@ -239,9 +240,17 @@ class _Converter(GroupedViews):
 
     def network(self, name: str, input_shape: tuple[int, ...]) -> Network:
         output = None
+        matches, unmatched = rearrange.find(self.graph)
+        inside = {n for m in matches.values() for n in m.steps[:-1]}
         for node in self.graph.nodes:
             self.current = node
-            if node.op == "placeholder":
+            if node in inside:
+                continue  # a step of a rearrangement, made by its last step
+            if node in matches:
+                self._rearranged(node, matches[node])
+            elif node in unmatched:
+                self._unmatched(node, unmatched[node])
+            elif node.op == "placeholder":
                 if INPUT in self.values.values():
                     continue  # an optional argument the forward does not use (checked in `trace`)
                 self.values[node] = INPUT
@@ -267,6 +276,32 @@ class _Converter(GroupedViews):
         if typename is not None:
             outputs = (typename, tuple((f, labels[v] if v in labels else "logits") for f, v in self._fields))
         return Network(name=name, input_shape=input_shape, body=body, aux=heads, outputs=outputs)
+
+    def _rearranged(self, node: fx.Node, match: rearrange.Match) -> None:
+        spelling = " → ".join(rearrange.spelling(n) for n in match.steps)
+        x = self._tensor(node, match.start, spelling)
+        if match.op is None:  # the identity (`x.view(x.shape)`, a transpose and back)
+            self.values[node] = x
+            return
+        op, args, kwargs = match.op
+        self._add(node, [x], Call(op, args, kwargs, source=spelling))
+
+    def _unmatched(self, node: fx.Node, chain: rearrange.Unmatched) -> None:
+        """A step of a rearrangement that is no archlang op as a whole: each step on its own
+        (a channels-last permute around a layer norm), else refused with what the chain does."""
+        try:
+            if node.op == "call_function":
+                self._call_function(node)
+            else:
+                self._call_method(node)
+        except SpecError:
+            raise problem(
+                "E722",
+                f"{self._where(node)}: {chain.describe()}, which is none of archlang's rearrangements",
+                "archc import reads a chain of view / reshape / permute / transpose / flatten between feature "
+                "maps by its effect: the identity, channel_shuffle(g), pixel_shuffle(r), pixel_unshuffle(r), "
+                "space_to_depth(b) or depth_to_space(b)",
+            ) from None
 
     def _outputs(self, output):
         self._fields: list[tuple[str, int]] = []
@@ -318,6 +353,8 @@ class _Converter(GroupedViews):
         """Modules, functions and methods with no archlang op, before anything runs."""
         for node in self.graph.nodes:
             self.current = node
+            if rearrange.is_step(node):
+                continue  # read with its chain once shapes are known (`network`)
             if node.op == "call_module":
                 self._module_op(node)
             elif node.op == "call_function" and not self._known(node.target):

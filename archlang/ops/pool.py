@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from . import costs, labels, rf_rules
 from . import shape_rules as sr
 from . import torch_form as tf
-from .base import A, Op, sig, t_bool, t_opt_pair, t_pair, t_pair0
+from .base import A, Op, ShapeError, sig, t_bool, t_choice, t_opt_pair, t_pair, t_pair0
 from .import_form import NN, F, Unsupported, default, kw
 from .import_form import import_size as size
 from .record import Diagram, Imports, OpRecord
@@ -146,6 +148,103 @@ def f_adaptive_max(input, output_size, return_indices=False):
     return _adaptive_max(output_size)
 
 
+BLUR_POOL_SIG = sig(
+    "anti-aliased downsampling (Zhang, ICML 2019; timm's BlurPool2d): pad, then a fixed binomial "
+    "blur per channel with a stride",
+    A("kernel_size", t_pair, 3),
+    A("stride", t_pair, 2),
+    A("padding", t_pair0, 1),
+    A("pad_mode", t_choice("constant", "replicate", "circular", "reflect"), "reflect"),
+)
+
+
+def binomial(k: int) -> list[float]:
+    """The blur's taps: row k - 1 of Pascal's triangle over 2^(k - 1) (sums to 1)."""
+    row = [1]
+    for _ in range(k - 1):
+        row = [a + b for a, b in zip([0, *row], [*row, 0])]
+    return [c / 2 ** (k - 1) for c in row]
+
+
+def blur_pool_shape(attrs, shapes):
+    (shape,) = shapes
+    _, h, w = sr.need_map(Op.BLUR_POOL, shape)
+    (ph, pw), mode = attrs["padding"], attrs["pad_mode"]
+    if mode in ("reflect", "circular") and (ph >= h or pw >= w):
+        raise ShapeError(
+            "E403",
+            f"{mode} padding {ph}×{pw} needs a larger input than {h}×{w}",
+            help="reflection and circular padding take at most size - 1 values from each side",
+        )
+    c, oh, ow = sr.pool_shape(Op.BLUR_POOL)({**attrs, "ceil_mode": False}, shapes)
+    return (c, oh, ow)
+
+
+def blur_macs(attrs, ins, out) -> int:
+    return math.prod(out) * math.prod(attrs["kernel_size"])  # a depthwise k×k conv, no bias
+
+
+def import_blur_pool(m):
+    """timm's ``BlurPool2d``: its filter is a non-persistent buffer (no state_dict key), the
+    binomial of ``filt_size`` unless someone changed it, which this op could not hold."""
+    k = m.filt_size
+    taps = binomial(k)
+    expected = [a * b for a in taps for b in taps]
+    if tuple(m.filt.shape[1:]) != (1, k, k) or any(row != expected for row in m.filt.reshape(-1, k * k).tolist()):
+        raise Unsupported("a filter other than the binomial blur of its filt_size")
+    top, bottom, left, right = m.padding if len(m.padding) == 4 else (*m.padding, *m.padding)
+    if top != bottom or left != right:
+        raise Unsupported(f"padding={list(m.padding)} (archlang's blur_pool pads both sides alike)")
+    pairs = [("stride", size(m.stride)), ("padding", size((top, left))), ("pad_mode", m.pad_mode)]
+    return "blur_pool", (size(k),) if size(k) != 3 else (), kw(BLUR_POOL_SIG, pairs)
+
+
+def _blur_pool_call(m):
+    """The generated ``BlurPool`` read back (its ``padding`` is F.pad's (left, right, top, bottom))."""
+    left, _, top, _ = m.padding
+    pairs = [("stride", size(m.stride)), ("padding", size((top, left))), ("pad_mode", m.pad_mode)]
+    k = size(tuple(m.filt.shape[-2:]))
+    return "blur_pool", (k,) if k != 3 else (), kw(BLUR_POOL_SIG, pairs)
+
+
+def blur_pool_args(attrs, in_shape):
+    return [
+        Arg("channels", in_shape[0], True),
+        *tf.opt("kernel_size", attrs["kernel_size"], (3, 3)),
+        *tf.opt("stride", attrs["stride"], (2, 2)),
+        *tf.opt("padding", attrs["padding"], (1, 1)),
+        *tf.opt("pad_mode", attrs["pad_mode"], "reflect", str),
+    ]
+
+
+BLUR_POOL_HELPERS = {
+    "BlurPool": '''class BlurPool(nn.Module):
+    """Anti-aliased downsampling (Zhang, ICML 2019; timm's `BlurPool2d`): pad, then blur each
+    channel with a fixed binomial filter (a non-persistent buffer) at a stride."""
+
+    def __init__(
+        self, channels: int, kernel_size=3, stride=2, padding=1, pad_mode: str = "reflect"
+    ) -> None:
+        super().__init__()
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        ph, pw = (padding, padding) if isinstance(padding, int) else padding
+        self.channels, self.stride, self.pad_mode = channels, stride, pad_mode
+        self.padding = (pw, pw, ph, ph)
+        taps = []
+        for k in (kh, kw):
+            row = torch.ones(1)
+            for _ in range(k - 1):
+                row = torch.cat([row, torch.zeros(1)]) + torch.cat([torch.zeros(1), row])
+            taps.append(row / 2 ** (k - 1))
+        filt = (taps[0][:, None] * taps[1][None, :]).expand(channels, 1, kh, kw)
+        self.register_buffer("filt", filt.contiguous(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x, self.padding, mode=self.pad_mode)
+        return nn.functional.conv2d(x, self.filt, stride=self.stride, groups=self.channels)''',
+}
+
+
 RECORDS = (
     OpRecord(
         Op.SPATIAL_MEAN,
@@ -224,5 +323,22 @@ RECORDS = (
             functions={F + "adaptive_max_pool2d": f_adaptive_max},
         ),
         aliases={"global_maxpool": {"output_size": 1}},
+    ),
+    OpRecord(
+        Op.BLUR_POOL,
+        BLUR_POOL_SIG,
+        blur_pool_shape,
+        TorchOp("BlurPool", blur_pool_args, helpers=BLUR_POOL_HELPERS),
+        Diagram("pool", labels.pool_label("blur"), "blur pool"),
+        buffers=lambda attrs, ins, out: ins[0][0] * math.prod(attrs["kernel_size"]),  # the C×1×kh×kw filter
+        macs=blur_macs,
+        flops=blur_macs,  # fvcore's conv handle on F.conv2d; the pad is aten::reflection_pad2d (no handle)
+        all_ops=lambda attrs, ins, out: math.prod(out) * (2 * math.prod(attrs["kernel_size"]) - 1),
+        rf=rf_rules.windowed,
+        role="pool",
+        imports=Imports(
+            modules={"timm.layers.blur_pool.BlurPool2d": import_blur_pool},
+            helpers={"BlurPool": _blur_pool_call},
+        ),
     ),
 )

@@ -102,6 +102,104 @@ def pixel_shuffle_shape(attrs, shapes):
     return (c // (r * r), h * r, w * r)
 
 
+def unshuffle_shape(op: Op):
+    """``pixel_unshuffle`` / ``space_to_depth``: C×H×W -> r²C×H/r×W/r, r dividing H and W."""
+
+    def rule(attrs, shapes):
+        (shape,) = shapes
+        c, h, w = sr.need_map(op, shape)
+        r = attrs["downscale_factor" if op is Op.PIXEL_UNSHUFFLE else "block_size"]
+        if h % r or w % r:
+            raise ShapeError(
+                "E405",
+                f"{op.value}({r}) needs H and W divisible by {r}, got {h}×{w}",
+                help=f"pad or crop the map to a multiple of {r} first",
+            )
+        return (c * r * r, h // r, w // r)
+
+    return rule
+
+
+def depth_to_space_shape(attrs, shapes):
+    (shape,) = shapes
+    c, h, w = sr.need_map(Op.DEPTH_TO_SPACE, shape)
+    b = attrs["block_size"]
+    if c % (b * b):
+        raise ShapeError(
+            "E405",
+            f"depth_to_space({b}) needs channels divisible by {b * b}, got {c}",
+            help="depth_to_space moves b² channels into a b×b block of pixels",
+        )
+    return (c // (b * b), h * b, w * b)
+
+
+def blocks_rf(key: str):
+    """Space to depth by ``r``: an output unit holds one r×r block of input units, r apart."""
+
+    def rule(attrs, rfs, ids, shapes):
+        (rf,) = rfs
+        r = attrs[key]
+        return rf_rules.ReceptiveField(*(rf_rules.window_axis(a, r, r, 0, 1) for a in (rf.h, rf.w)))
+
+    return rule
+
+
+# TensorFlow's / ONNX's depth-space moves (DCR order: the position in the block is the major
+# part of the channel index), which torch lacks: F.pixel_unshuffle / F.pixel_shuffle put the
+# channel major. The generated file defines them; the importer reads them back by name and
+# recognises any other spelling by its effect (archlang/importer/rearrange.py).
+SPACE_TO_DEPTH_HELPERS = {
+    "space_to_depth": '''def space_to_depth(x: torch.Tensor, block_size: int) -> torch.Tensor:
+    """ONNX's SpaceToDepth: each b×b block of pixels becomes b²·C channels, the block position
+    major (TResNet's stem; `F.pixel_unshuffle` puts the channel major)."""
+    n, c, h, w = x.shape
+    b = block_size
+    x = x.view(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4)
+    return x.reshape(n, b * b * c, h // b, w // b)''',
+    "SpaceToDepth": '''class SpaceToDepth(nn.Module):
+    """`space_to_depth` as a module, for `nn.Sequential`."""
+
+    def __init__(self, block_size: int) -> None:
+        super().__init__()
+        self.block_size = block_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        b = self.block_size
+        x = x.view(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4)
+        return x.reshape(n, b * b * c, h // b, w // b)''',
+}
+DEPTH_TO_SPACE_HELPERS = {
+    "depth_to_space": '''def depth_to_space(x: torch.Tensor, block_size: int) -> torch.Tensor:
+    """ONNX's DepthToSpace (DCR): b²·C channels become a b×b block of pixels, the block
+    position major (`F.pixel_shuffle` puts the channel major)."""
+    n, c, h, w = x.shape
+    b = block_size
+    x = x.view(n, b, b, c // (b * b), h, w).permute(0, 3, 4, 1, 5, 2)
+    return x.reshape(n, c // (b * b), h * b, w * b)''',
+    "DepthToSpace": '''class DepthToSpace(nn.Module):
+    """`depth_to_space` as a module, for `nn.Sequential`."""
+
+    def __init__(self, block_size: int) -> None:
+        super().__init__()
+        self.block_size = block_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        b = self.block_size
+        x = x.view(n, b, b, c // (b * b), h, w).permute(0, 3, 4, 1, 5, 2)
+        return x.reshape(n, c // (b * b), h * b, w * b)''',
+}
+
+
+def _block_args(attrs, in_shape=None):
+    return [Arg("block_size", attrs["block_size"], True)]
+
+
+def _block_call(op: str):
+    return lambda x, block_size: (op, (block_size,), ())
+
+
 def _merge(op: Op, doc: str, functional: str, inputs: str, shape, label: str, **more):
     extra, width, last = more.pop("extra", ()), more.pop("width", "same"), more.pop("extra_last", None)
     return OpRecord(
@@ -295,7 +393,6 @@ RECORDS = (
             functions={
                 "torch.nn.functional.channel_shuffle": f_channel_shuffle,
                 "torch.channel_shuffle": f_channel_shuffle,
-                "torchvision.models.shufflenetv2.channel_shuffle": f_channel_shuffle,
             },
         ),
     ),
@@ -322,6 +419,87 @@ RECORDS = (
                     (upscale_factor,),
                     (),
                 )
+            },
+        ),
+    ),
+    OpRecord(
+        Op.PIXEL_UNSHUFFLE,
+        sig(
+            "pixel unshuffle: C×H×W -> r²C×H/r×W/r, the channel major (pixel_shuffle's inverse)",
+            A("downscale_factor", t_int),
+        ),
+        unshuffle_shape(Op.PIXEL_UNSHUFFLE),
+        TorchOp(
+            "nn.PixelUnshuffle",
+            lambda a, s=None: [Arg("downscale_factor", a["downscale_factor"], True)],
+            "F.pixel_unshuffle",
+            lambda a, s=None: [Arg("downscale_factor", a["downscale_factor"], True)],
+            width="shape",
+        ),
+        Diagram("other", lambda a: f"pixel unshuffle, /{a['downscale_factor']}"),
+        # a copy (aten::pixel_unshuffle: no fvcore handle, no arithmetic)
+        rf=blocks_rf("downscale_factor"),
+        role="pointwise",  # moves values between the grid and the channels; the size stays
+        imports=Imports(
+            modules={NN + "pixelshuffle.PixelUnshuffle": lambda m: ("pixel_unshuffle", (m.downscale_factor,), ())},
+            functions={
+                "torch.nn.functional.pixel_unshuffle": lambda input, downscale_factor: (
+                    "pixel_unshuffle",
+                    (downscale_factor,),
+                    (),
+                )
+            },
+        ),
+    ),
+    OpRecord(
+        Op.SPACE_TO_DEPTH,
+        sig(
+            "space to depth: C×H×W -> b²C×H/b×W/b, the block position major (ONNX's SpaceToDepth)",
+            A("block_size", t_int),
+        ),
+        unshuffle_shape(Op.SPACE_TO_DEPTH),
+        TorchOp(
+            "SpaceToDepth",
+            _block_args,
+            "space_to_depth",
+            _block_args,
+            width="shape",
+            helpers=SPACE_TO_DEPTH_HELPERS,
+        ),
+        Diagram("other", lambda a: f"space to depth, /{a['block_size']}"),
+        # a copy (view, permute, reshape: no fvcore handle, no arithmetic)
+        rf=blocks_rf("block_size"),
+        role="pointwise",  # moves values between the grid and the channels; the size stays
+        imports=Imports(
+            helpers={
+                "SpaceToDepth": lambda m: ("space_to_depth", (m.block_size,), ()),
+                "space_to_depth": _block_call("space_to_depth"),
+            },
+        ),
+    ),
+    OpRecord(
+        Op.DEPTH_TO_SPACE,
+        sig(
+            "depth to space: C×H×W -> C/b²×bH×bW, the block position major (ONNX's DepthToSpace)",
+            A("block_size", t_int),
+        ),
+        depth_to_space_shape,
+        TorchOp(
+            "DepthToSpace",
+            _block_args,
+            "depth_to_space",
+            _block_args,
+            width="shape",
+            helpers=DEPTH_TO_SPACE_HELPERS,
+        ),
+        Diagram("other", lambda a: f"depth to space, ×{a['block_size']}"),
+        # a copy (view, permute, reshape: no fvcore handle, no arithmetic)
+        rf=rf_rules.upscaled(lambda a, shape: (a["block_size"],) * 2),
+        role="upsample",
+        imports=Imports(
+            helpers={
+                "DepthToSpace": lambda m: ("depth_to_space", (m.block_size,), ()),
+                "depth_to_space": _block_call("depth_to_space"),
             },
         ),
     ),

@@ -119,6 +119,9 @@ def test_block_level_unit_override_is_scoped():
 OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "transform_input": (3, 32, 32),
     "conv2d(5, 3)": (5, 30, 30),
+    "std_conv2d(5, 3)": (5, 30, 30),
+    "scaled_std_conv2d(5, 3, padding=1)": (5, 32, 32),
+    "eca(3)": (3, 32, 32),
     "batchnorm": (3, 32, 32),
     "relu": (3, 32, 32),
     "tanh": (3, 32, 32),

@@ -126,7 +126,7 @@ def find(graph: fx.Graph) -> tuple[dict[fx.Node, Match], dict[fx.Node, Unmatched
         ends = [i for i, n in enumerate(chain) if (s := _shape(n)) is not None and len(s) == 4]
         for i in reversed(ends):  # the longest chain that is one op
             op = _recognise(chain[: i + 1], in_shape, _shape(chain[i]))
-            if op is not False:
+            if op is not False and _tail_stands(chain[i + 1 : ends[-1] + 1], _shape(chain[i])):
                 matches[chain[i]] = Match(start, tuple(chain[: i + 1]), op)
                 break
         else:
@@ -136,6 +136,17 @@ def find(graph: fx.Graph) -> tuple[dict[fx.Node, Match], dict[fx.Node, Unmatched
                 for n in steps:
                     unmatched[n] = refusal
     return matches, unmatched
+
+
+def _tail_stands(tail: list[fx.Node], shape: tuple[int, ...]) -> bool:
+    """Whether the steps after a matched start of a chain can stand on their own: none, a
+    permute (into or out of channels-last, imported step by step), or another match.
+    Otherwise the start was a coincidence of sizes (a (B, 8, 1, 1) map viewed as
+    (B, 2, 2, 2) is a pixel shuffle, but ResNeSt's rSoftMax transposes it next: the channel
+    groups the importer reads step by step) and the chain is taken step by step."""
+    if not tail or all(spelling(n) in ("permute", "contiguous") for n in tail):
+        return True
+    return _recognise(tail, shape, _shape(tail[-1])) is not False
 
 
 def _continues(node) -> bool:

@@ -309,7 +309,8 @@ class _Converter:
         return (
             fn in self.functions
             or fn in opmap.MERGES
-            or fn in (torch.add, torch.mul, torch.cat, torch.chunk, torch.split, operator.getitem, operator.truediv)
+            or fn in (torch.add, torch.sub, torch.mul, torch.cat, torch.chunk, torch.split)
+            or fn in (operator.getitem, operator.truediv)
             or fn is getattr(torch, "concat", None)
         )
 
@@ -374,12 +375,15 @@ class _Converter:
         if mode == "mul" and _number(b) and isinstance(pa, int):
             return self._add(node, [pa], Call("scale", (float(b),), source="*"))
         if not (isinstance(pa, int) and isinstance(pb, int)):
-            what = node.target if isinstance(node.target, str) else {"add": "+", "mul": "*"}[mode]
+            what = node.target if isinstance(node.target, str) else {"add": "+", "sub": "-", "mul": "*"}[mode]
             raise problem(
                 "E721",
                 f"{self._where(node)}: `{what}` of a tensor and a constant, buffer or parameter has no archlang op",
-                f"archlang's `{mode} {{ }}` combines the outputs of parallel branches",
+                f"archlang's `{'add' if mode == 'sub' else mode} {{ }}` combines the outputs of parallel branches",
             )
+        if mode == "sub":  # a - b: `add { a; b then scale(-1) }`, the same bits
+            self._add(node, [pb], Call("scale", (-1.0,), source="-"))
+            mode, pb = "add", self.values[node]
         self._add(node, [pa, pb], merge=mode)
 
     def _divide(self, node: fx.Node, a, b) -> None:
@@ -394,13 +398,17 @@ class _Converter:
         self._add(node, [x], Call("scale", (1 / b,), source="/"))
 
     def _flat_param(self, node: fx.Node, source: tuple) -> None:
-        # timm's `self.gamma.reshape(1, -1, 1, 1)`: a (C,) parameter broadcast over a map
+        # timm's `self.gamma.reshape(1, -1, 1, 1)` or `self.scale.view(C, 1, 1)`: a (C,)
+        # parameter broadcast over a map
         dims = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (tuple, list)) else node.args[1:]
-        if len(source) != 2 or tuple(dims) != (1, -1, 1, 1) or node.kwargs:
+        dims = tuple(dims)
+        flat = len(source) == 2 and is_param(self.module, source[1]) and self.module.get_parameter(source[1]).dim() == 1
+        c = self.module.get_parameter(source[1]).numel() if flat else None
+        if not flat or dims[-3:] not in ((c, 1, 1), (-1, 1, 1)) or dims[:-3] not in ((), (1,)) or node.kwargs:
             raise problem(
                 "E721",
                 f"{self._where(node)}: `Tensor.{node.target}` of `{source[1]}` has no archlang op",
-                "a (C,) parameter reshaped to (1, -1, 1, 1) and multiplied is a `layer_scale(flat=true)`",
+                "a (C,) parameter reshaped to (1, -1, 1, 1) or (C, 1, 1) and multiplied is a `layer_scale(flat=true)`",
             )
         self.values[node] = ("param", source[1], "flat")
 
@@ -426,13 +434,14 @@ class _Converter:
         if isinstance(fn, type) and issubclass(fn, tuple) and hasattr(fn, "_fields"):
             self.values[node] = fn(*node.args, **node.kwargs)  # the outputs namedtuple, of nodes
             return None
-        if fn in opmap.MERGES or fn in (torch.add, torch.mul):
-            mode = opmap.MERGES.get(fn) or ("add" if fn is torch.add else "mul")
+        if fn in opmap.MERGES or fn in (torch.add, torch.sub, torch.mul):
+            mode = opmap.MERGES.get(fn) or {torch.add: "add", torch.sub: "sub", torch.mul: "mul"}[fn]
             if len(node.args) != 2 or node.kwargs:
                 raise problem(
                     "E721",
                     f"{self._where(node)}: `{opmap.qualname(fn)}` with these arguments has no archlang op",
-                    f"archlang's `{mode} {{ }}` combines two branches, without `alpha` or `out`",
+                    f"archlang's `{'add' if mode == 'sub' else mode} {{ }}` combines two branches, without `alpha` "
+                    "or `out`",
                 )
             return self._merge(node, mode, *node.args)
         if fn is operator.truediv:

@@ -146,6 +146,14 @@ def import_group_norm(m):
     return "group_norm", (m.num_groups,), kw(GROUP_NORM_SIG, [("eps", m.eps), ("affine", m.affine)])
 
 
+def f_group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """``F.group_norm`` on a module's own parameters (timm's ``GroupNorm1``, a one-group
+    ``nn.GroupNorm`` whose forward calls the function)."""
+    if (weight is None) != (bias is None):
+        raise Unsupported("a weight without a bias, or a bias without a weight")
+    return "group_norm", (num_groups,), kw(GROUP_NORM_SIG, [("eps", eps), ("affine", weight is not None)])
+
+
 def import_instance_norm(m):
     if m.momentum is None:
         raise Unsupported("momentum=None (a cumulative moving average)")
@@ -255,7 +263,10 @@ RECORDS = (
         params=costs.bn_params,  # weight and bias per channel
         flops=_affine_flops,  # aten::group_norm
         all_ops=_normalise_ops,
-        imports=Imports(modules={NN + "normalization.GroupNorm": import_group_norm}),
+        imports=Imports(
+            modules={NN + "normalization.GroupNorm": import_group_norm},
+            functions={"torch.nn.functional.group_norm": f_group_norm},
+        ),
     ),
     OpRecord(
         Op.INSTANCE_NORM,

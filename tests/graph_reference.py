@@ -91,6 +91,7 @@ EVAL = {
     Op.FLATTEN: lambda a, xs, p: torch.flatten(xs[0], 1),
     Op.LINEAR: lambda a, xs, p: F.linear(xs[0], p["weight"], p.get("bias")),
     Op.SOFTMAX: lambda a, xs, p: torch.softmax(xs[0], 1),
+    Op.ATTENTION: lambda a, xs, p: _attention(a["heads"], xs[0]),
     Op.IDENTITY: lambda a, xs, p: xs[0],
     Op.PAD: lambda a, xs, p: _pad(a, xs[0]),
     Op.CONCAT: lambda a, xs, p: torch.cat(xs, 1),
@@ -119,6 +120,16 @@ EVAL = {
     Op.CROP: lambda a, xs, p: _crop(a, xs[0]),
     Op.EXTERNAL: lambda a, xs, p: _external(a, xs[0], p),
 }
+
+
+def _attention(heads, x):
+    # softmax(qᵀk / √d) per head, written out (not scaled_dot_product_attention)
+    n, c, h, w = x.shape
+    d = c // (3 * heads)
+    t = x.reshape(n, heads, 3 * d, h * w)
+    q, k, v = t[:, :, :d], t[:, :, d : 2 * d], t[:, :, 2 * d :]  # (n, heads, d, positions)
+    weights = torch.softmax(q.transpose(-1, -2) @ k / d**0.5, -1)
+    return (v @ weights.transpose(-1, -2)).reshape(n, heads * d, h, w)
 
 
 def _instance_norm(a, x, p):

@@ -1,7 +1,10 @@
 """Constructs of timm's MetaFormers (PoolFormer) and CPUBone, written as small torch modules:
 ``F.group_norm`` on a module's own weight and bias (timm's ``GroupNorm1``) is that module's
 ``group_norm`` layer, ``a - b`` is ``add { a; b then scale(-1) }`` (PoolFormer's token mixer
-``pool(x) - x``), and a (C,) parameter viewed as (C, 1, 1) is a flat ``layer_scale``. Each
+``pool(x) - x``), a (C,) parameter viewed as (C, 1, 1) is a flat ``layer_scale``, the
+reshapes around ``F.scaled_dot_product_attention`` of per-head q/k/v channels are one
+``attention(heads)`` (CPUBone's ``ConvAttention``), and a slice that keeps a whole map
+(``o[..., :H, :W]``) is no op. Each
 imports exactly (strict load, float64 outputs equal), its parameters are torch's numel, its
 FLOPs are fvcore's count of the original module, and the spec re-imports to itself."""
 
@@ -71,6 +74,28 @@ class SubMethods(nn.Module):
         y = torch.sub(self.a(x), x)
         z = x.sub(self.b(y))
         return self.c(z) - self.d(z)
+
+
+class ConvAttention(nn.Module):
+    # CPUBone's attention: a 1x1 conv makes each head's queries, keys and values
+    def __init__(self, heads=2, d=3, crop=False):
+        super().__init__()
+        self.heads, self.crop = heads, crop
+        self.pwise = nn.Conv2d(4, 3 * heads * d, 1, bias=False)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.proj = nn.Conv2d(heads * d, 4, 1)
+
+    def forward(self, x):
+        H, W = x.shape[-2:]
+        y = self.pwise(F.avg_pool2d(x, 2) if self.crop else x)
+        N, _, h, w = y.size()
+        qkv = y.reshape(N, self.heads, y.shape[1] // self.heads, h * w).permute(0, 1, 3, 2)
+        q, k, v = qkv.chunk(3, dim=3)
+        values = F.scaled_dot_product_attention(q, k, v)
+        o = self.proj(values.permute(0, 1, 3, 2).reshape(N, y.shape[1] // 3, h, w))
+        if self.crop:
+            o = self.up(o)
+        return o[..., :H, :W] + x
 
 
 def _randomized(model: nn.Module) -> nn.Module:
@@ -159,6 +184,57 @@ def test_a_scale_viewed_otherwise_is_refused():
     refused(Odd(4), "E721", "Tensor.view", shape=(4, 4, 4))
 
 
+@pytest.mark.parametrize(("heads", "crop"), [(2, False), (1, True)])
+def test_attention_over_positions_is_one_op(heads, crop):
+    model = _randomized(ConvAttention(heads, crop=crop))
+    text = roundtrip(model, SHAPE)
+    assert f"attention({heads})" in text and "reshape" not in text, text
+    _fixed_point_and_costs(text, model)  # fvcore has no handle for aten::scaled_dot_product_attention
+
+
+def test_attention_op_computes_softmax_attention_per_head():
+    built = archlang.build("network T() {\n  input 12x3x4\n  a: attention(2)\n}").double().eval()
+    x = torch.randn(2, 12, 3, 4, dtype=torch.float64)
+    q, k, v = x.reshape(2, 2, 6, 12).split(2, dim=2)  # per head: 2 features of 12 positions each
+    weights = torch.softmax(torch.einsum("nhdi,nhdj->nhij", q, k) / 2**0.5, dim=-1)
+    expected = torch.einsum("nhij,nhdj->nhdi", weights, v).reshape(2, 4, 3, 4)
+    torch.testing.assert_close(built(x), expected, rtol=1e-12, atol=1e-12)
+    # per head, 12 positions of 2 features: 12·2 (scale q) + 4·12²·2 (q·kᵀ, weights·v) + 3·12² (softmax)
+    assert archlang.analyze(built_text := "network T() {\n  input 12x3x4\n  attention(2)\n}").totals.all_ops == 2 * (
+        12 * 2 + 4 * 144 * 2 + 3 * 144
+    ), built_text
+
+
+def test_attention_channels_not_in_thirds_per_head_are_located():
+    with pytest.raises(archlang.SpecError) as info:
+        archlang.build("network T() {\n  input 12x3x4\n  attention(3)\n}")
+    (diag,) = info.value.diagnostics
+    assert diag.code == "E405" and "divisible by 3 × 3" in diag.message
+
+
+def test_other_attention_layouts_are_refused():
+    class Masked(ConvAttention):
+        def forward(self, x):
+            y = self.pwise(x)
+            N, _, h, w = y.size()
+            q, k, v = y.reshape(N, 1, 18, h * w).permute(0, 1, 3, 2).chunk(3, dim=3)
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True).sum()
+
+    refused(Masked(), "E721", "no archlang op for function `torch.scaled_dot_product_attention`", shape=SHAPE)
+
+
+def test_a_slice_that_drops_rows_is_still_refused():
+    class Cropped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            return self.conv(x)[..., :5, :]
+
+    refused(Cropped(), "E721", "indexing", shape=SHAPE)
+
+
 @pytest.mark.slow  # a timm model, seconds on an idle core
 def test_poolformer_imports_exactly():
     timm = pytest.importorskip("timm")
@@ -169,6 +245,25 @@ def test_poolformer_imports_exactly():
     randomize_bn(model, affine=True)
     text = roundtrip(model, shape)
     assert "group_norm(1)" in text and "scale(-1.0)" in text
+    built = archlang.build(text)
+    assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
+    counter = fvcore.FlopCountAnalysis(model.float().eval(), torch.zeros(1, *shape))
+    counter.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    assert archlang.analyze(text).totals.flops == counter.total()
+    again = archlang.from_module(built, shape, name="T", source="s")
+    assert archlang.from_module(archlang.build(again), shape, name="T", source="s") == again
+
+
+@pytest.mark.slow  # a timm model, seconds on an idle core
+def test_cpubone_imports_exactly():
+    timm = pytest.importorskip("timm")
+    import fvcore.nn as fvcore
+
+    shape = (3, 64, 64)
+    model = timm.create_model("cpubone_t0", num_classes=5)
+    randomize_bn(model, affine=True)
+    text = roundtrip(model, shape)
+    assert "attention(" in text and "group_norm(1)" in text
     built = archlang.build(text)
     assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
     counter = fvcore.FlopCountAnalysis(model.float().eval(), torch.zeros(1, *shape))

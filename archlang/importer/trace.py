@@ -25,7 +25,7 @@ from archlang.importer.series_parallel import CONTAINERS, INPUT, Elem, Scope, bu
 from archlang.importer.shape_prop import ndim as rank
 from archlang.importer.shape_prop import propagate_shapes
 
-from . import calls, generated, inplace, opmap, owned, refusals
+from . import attention, calls, generated, inplace, opmap, owned, refusals
 from .concrete import ConcreteTracing, Dim, Inline
 from .leaves import NAMED_STATELESS, is_param, shortest, transform_input_method
 from .tree import Call, Network
@@ -51,6 +51,11 @@ class _Tracer(ConcreteTracing, fx.Tracer):
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         return opmap.is_leaf_class(type(m))
+
+    def trace(self, root, concrete_args=None) -> fx.Graph:
+        graph = super().trace(root, concrete_args)
+        attention.fold(graph, self.value)  # the reshapes around an attention call: one op
+        return graph
 
 
 def _autowrap() -> tuple:
@@ -595,18 +600,47 @@ class _Converter:
     def _getitem(self, node: fx.Node) -> None:
         source, index = node.args
         value = self.values.get(source) if isinstance(source, fx.Node) else None
+        if isinstance(value, int) and _whole(source, index):
+            self.values[node] = value  # `o[..., :H, :W]` that keeps every row and column at this input
+            return None
         channels = _channel_slice(source, index) if isinstance(value, int) else None
         if channels is not None:
             start, length = channels
             return self._add(node, [value], Call("narrow", (start, length), source="slice"))
         if not (isinstance(value, tuple) and value[0] == "chunk" and isinstance(index, int)):
-            raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
+            raise problem(
+                "E721",
+                f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op",
+                "archlang slices consecutive channels (`x[:, a:b]` is `narrow`); a slice that keeps the whole "
+                "map (`x[..., :H, :W]` at its own size) is dropped",
+            )
         _, x, chunks = value
         self._add(node, [x], Call("split", (chunks, index % chunks), source="chunk"))
 
 
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(source: fx.Node, index) -> bool:
+    """``x[..., :H, :W]`` (slices and one ``...``) that keeps all of every axis of ``x``."""
+    meta = source.meta.get("tensor_meta")
+    index = index if isinstance(index, tuple) else (index,)
+    if meta is None or index.count(Ellipsis) > 1 or not all(i is Ellipsis or isinstance(i, slice) for i in index):
+        return False
+    shape = tuple(meta.shape)
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        fill = len(shape) - len(index) + 1
+        index = (*index[:at], *(slice(None),) * fill, *index[at + 1 :])
+    if len(index) > len(shape):
+        return False
+    for cut, size in zip(index, shape):
+        if any(v is not None and not isinstance(v, int) for v in (cut.start, cut.stop, cut.step)):
+            return False
+        if cut.indices(size) != (0, size, 1):
+            return False
+    return True
 
 
 def _channel_slice(source: fx.Node, index) -> tuple[int, int] | None:

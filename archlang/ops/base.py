@@ -42,6 +42,7 @@ class Op(str, Enum):
     FLATTEN = "flatten"
     LINEAR = "linear"
     SOFTMAX = "softmax"
+    ATTENTION = "attention"
     IDENTITY = "identity"
     PAD = "pad"
     CONCAT = "concat"

@@ -6,11 +6,11 @@ The only place that lists the families; a family module registers an op by listi
 
 from __future__ import annotations
 
-from . import activation, classifier, conv, external, norm, pool, regularize, resample, structure
+from . import activation, attention, classifier, conv, external, norm, pool, regularize, resample, structure
 from .base import Op
 from .record import OpRecord
 
-FAMILIES = (structure, conv, norm, activation, pool, regularize, classifier, resample, external)
+FAMILIES = (structure, conv, norm, activation, attention, pool, regularize, classifier, resample, external)
 
 
 def _collect() -> dict[Op, OpRecord]:

@@ -140,6 +140,7 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "dropout(0.3)": (3, 32, 32),
     "flatten": (3072,),
     "softmax": (3, 32, 32),
+    "attention(1)": (1, 32, 32),  # one head: a third of the channels each for q, k, v
     "identity": (3, 32, 32),
     "global_avgpool": (3, 1, 1),
     "max_pool(3, stride=2)": (3, 15, 15),

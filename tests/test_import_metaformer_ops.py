@@ -271,3 +271,81 @@ def test_cpubone_imports_exactly():
     assert archlang.analyze(text).totals.flops == counter.total()
     again = archlang.from_module(built, shape, name="T", source="s")
     assert archlang.from_module(archlang.build(again), shape, name="T", source="s") == again
+
+
+class LayerNorm2dNoBias(nn.LayerNorm):
+    # MetaFormer's: F.layer_norm on its own weight (no bias), between permutes
+    def __init__(self, channels):
+        super().__init__(channels, eps=1e-6)
+        self.bias = None
+
+    def forward(self, x):
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class NoBiasNorms(nn.Module):
+    # and an nn.LayerNorm(bias=False) on a vector
+    def __init__(self):
+        super().__init__()
+        self.norm1 = LayerNorm2dNoBias(4)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.norm2 = nn.LayerNorm(4, bias=False)
+
+    def forward(self, x):
+        return self.norm2(torch.flatten(self.pool(self.norm1(x)), 1))
+
+
+def test_layer_norm_without_bias():
+    model = _randomized(NoBiasNorms())
+    text = roundtrip(model, SHAPE)
+    assert text.count("bias=false") == 2, text
+    _fixed_point_and_costs(text, model)
+    # 4 weights each; fvcore: aten::layer_norm with a weight, 5 per element (144 and 4
+    # elements), aten::adaptive_avg_pool2d 1 per input element
+    assert archlang.analyze(text).totals.params == 8
+    assert archlang.analyze(text).totals.flops == 5 * 144 + 144 + 5 * 4
+
+
+class Squares(nn.Module):
+    # MetaFormer's SquaredReLU (torch.square(relu(x))) and the other spellings of x²
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        y = torch.square(torch.relu(self.conv(x)))
+        return (y**2).square() + x.pow(2)
+
+
+def test_square_in_every_spelling():
+    model = _randomized(Squares())
+    text = roundtrip(model, SHAPE)
+    assert text.count("square") == 4, text
+    _fixed_point_and_costs(text, model)
+
+
+def test_other_powers_are_refused():
+    class Cube(nn.Module):
+        def forward(self, x):
+            return x**3
+
+    refused(Cube(), "E722", "a power 3", shape=SHAPE, help=False)
+
+
+def test_star_relu_op_against_its_formula():
+    text = "network T() {\n  input 4x6x6\n  act: star_relu(scale=0.5, bias=-0.25)\n}"
+    built = archlang.build(text).double()
+    assert {k: tuple(v.shape) for k, v in built.state_dict().items()} == {"act.scale": (1,), "act.bias": (1,)}
+    x = torch.randn(2, *SHAPE, dtype=torch.float64)
+    torch.testing.assert_close(built(x), 0.5 * torch.relu(x) ** 2 - 0.25, rtol=0, atol=0)
+    assert archlang.analyze(text).totals.params == 2
+    assert archlang.from_module(built, SHAPE, name="T", source="s").count("star_relu(scale=0.5, bias=-0.25)") == 1
+
+
+def test_timms_star_relu_is_the_op():
+    metaformer = pytest.importorskip("timm.models.metaformer")
+    model = _randomized(nn.Sequential(nn.Conv2d(4, 4, 1), metaformer.StarReLU()))
+    text = roundtrip(model, SHAPE)
+    assert "star_relu(scale=" in text, text
+    _fixed_point_and_costs(text, model)

@@ -156,6 +156,8 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "mish": (3, 32, 32),
     "softplus": (3, 32, 32),
     "hardtanh(0, 6)": (3, 32, 32),
+    "square": (3, 32, 32),
+    "star_relu(scale=0.8)": (3, 32, 32),
     "dropout2d": (3, 32, 32),
     "group_norm(3)": (3, 32, 32),
     "instance_norm": (3, 32, 32),

@@ -29,6 +29,7 @@ LAYERNORM_SIG = sig(
     "layer normalisation over the last dim (channels of a channels-last tensor)",
     A("eps", t_positive_float, 1e-5),
     A("affine", t_bool, True),
+    A("bias", t_bool, True, "the affine shift β beside the scale γ (false: nn.LayerNorm(bias=False))"),
 )
 LAYERNORM2D_SIG = sig("layer normalisation over the channels of a C×H×W map", A("eps", t_positive_float, 1e-5))
 
@@ -79,18 +80,22 @@ def import_lrn(m):
 def import_layernorm(m):
     if len(m.normalized_shape) != 1:
         raise Unsupported(f"normalized_shape={tuple(m.normalized_shape)} (archlang normalises the last dim)")
-    if m.elementwise_affine and getattr(m, "bias", True) is None:
-        raise Unsupported("bias=False")
-    return "layernorm", (), kw(LAYERNORM_SIG, [("eps", m.eps), ("affine", m.elementwise_affine)])
+    bias = not m.elementwise_affine or m.bias is not None
+    return "layernorm", (), kw(LAYERNORM_SIG, [("eps", m.eps), ("affine", m.elementwise_affine), ("bias", bias)])
 
 
 def f_layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """``F.layer_norm`` on a module's own parameters (timm's ``LayerNorm2d`` between permutes)."""
     if len(normalized_shape) != 1:
         raise Unsupported(f"normalized_shape={tuple(normalized_shape)} (archlang normalises the last dim)")
-    if (weight is None) != (bias is None):
-        raise Unsupported("a weight without a bias, or a bias without a weight")
-    return "layernorm", (), kw(LAYERNORM_SIG, [("eps", eps), ("affine", weight is not None)])
+    if weight is None and bias is not None:
+        raise Unsupported("a bias without a weight")
+    pairs = [("eps", eps), ("affine", weight is not None), ("bias", weight is None or bias is not None)]
+    return "layernorm", (), kw(LAYERNORM_SIG, pairs)
+
+
+def _layernorm_params(attrs, ins, out) -> int:
+    return out[-1] * (1 + attrs["bias"]) if attrs["affine"] else 0
 
 
 def import_layernorm2d(m):
@@ -232,12 +237,12 @@ RECORDS = (
         TorchOp("nn.LayerNorm", tf.layernorm_args, fresh=True),
         Diagram("norm", lambda a: "layer norm"),
         channels_last=lambda attrs, shapes: shapes[0],
-        params=costs.last_affine,  # weight and bias over the last dim
-        # fvcore's norm_flop_counter
+        params=_layernorm_params,  # weight (and bias) over the last dim
+        # fvcore's norm_flop_counter: 5 per element with a weight, bias or not
         flops=lambda attrs, ins, out: math.prod(out) * (5 if attrs["affine"] else 4),
         # mean (1 add), subtract, square, variance (1 add), scale by 1/sqrt: 5 per element (the
         # per-row sqrt and divide not counted), plus multiply and add when affine
-        all_ops=lambda attrs, ins, out: math.prod(out) * (7 if attrs["affine"] else 5),
+        all_ops=lambda attrs, ins, out: math.prod(out) * (5 + attrs["affine"] * (1 + attrs["bias"])),
         imports=Imports(
             modules={NN + "normalization.LayerNorm": import_layernorm},
             functions={"torch.nn.functional.layer_norm": f_layer_norm},

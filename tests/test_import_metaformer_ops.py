@@ -118,9 +118,15 @@ def _fixed_point_and_costs(text: str, model: nn.Module) -> None:
     assert archlang.analyze(text).totals.flops == counter.total()
 
 
-@pytest.mark.parametrize(("groups", "eps", "op"), [(1, 1e-5, "group_norm(1)"), (2, 1e-6, "group_norm(2, eps=1e-06)")])
-def test_functional_group_norm_on_own_parameters_is_the_modules_layer(groups, eps, op):
-    model = _randomized(nn.Sequential(nn.Conv2d(4, 4, 1), GroupNormF(4, groups, eps)))
+@pytest.mark.parametrize(
+    ("groups", "eps", "bias", "op"),
+    [(1, 1e-5, True, "group_norm(1)"), (2, 1e-6, True, "group_norm(2, eps=1e-06)"), (1, 1e-5, False, "bias=false")],
+)
+def test_functional_group_norm_on_own_parameters_is_the_modules_layer(groups, eps, bias, op):
+    norm = GroupNormF(4, groups, eps)
+    if not bias:
+        norm.bias = None  # PoolFormer v2's GroupNorm1NoBias
+    model = _randomized(nn.Sequential(nn.Conv2d(4, 4, 1), norm))
     text = roundtrip(model, SHAPE)
     assert op in text, text
     _fixed_point_and_costs(text, model)

@@ -109,6 +109,7 @@ GROUP_NORM_SIG = sig(
     A("num_groups", t_int),
     A("eps", t_positive_float, 1e-5),
     A("affine", t_bool, True),
+    A("bias", t_bool, True, "the affine shift β beside the scale γ (false: nn.GroupNorm(bias=False))"),
 )
 INSTANCE_NORM_SIG = sig(
     "instance normalisation: each channel of each sample over its H×W",
@@ -134,6 +135,7 @@ def _group_norm_args(attrs, in_shape):
         Arg("num_channels", in_shape[0], True),
         *tf.opt("eps", attrs["eps"], 1e-5, float),
         *tf.opt("affine", attrs["affine"], True, bool),
+        *tf.opt("bias", attrs["bias"], True, bool),
     ]
 
 
@@ -148,15 +150,17 @@ def _instance_norm_args(attrs, in_shape):
 
 
 def import_group_norm(m):
-    return "group_norm", (m.num_groups,), kw(GROUP_NORM_SIG, [("eps", m.eps), ("affine", m.affine)])
+    bias = not m.affine or m.bias is not None
+    return "group_norm", (m.num_groups,), kw(GROUP_NORM_SIG, [("eps", m.eps), ("affine", m.affine), ("bias", bias)])
 
 
 def f_group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """``F.group_norm`` on a module's own parameters (timm's ``GroupNorm1``, a one-group
     ``nn.GroupNorm`` whose forward calls the function)."""
-    if (weight is None) != (bias is None):
-        raise Unsupported("a weight without a bias, or a bias without a weight")
-    return "group_norm", (num_groups,), kw(GROUP_NORM_SIG, [("eps", eps), ("affine", weight is not None)])
+    if weight is None and bias is not None:
+        raise Unsupported("a bias without a weight")
+    pairs = [("eps", eps), ("affine", weight is not None), ("bias", weight is None or bias is not None)]
+    return "group_norm", (num_groups,), kw(GROUP_NORM_SIG, pairs)
 
 
 def import_instance_norm(m):
@@ -173,8 +177,8 @@ def import_instance_norm(m):
 
 def _normalise_ops(attrs, ins, out) -> int:
     # as layernorm: mean, subtract, square, variance, scale (5 per element), + multiply and
-    # add when affine
-    return math.prod(out) * (7 if attrs["affine"] else 5)
+    # add when affine (no add without a bias)
+    return math.prod(out) * (5 + attrs["affine"] * (1 + attrs.get("bias", True)))
 
 
 def _instance_norm_ops(attrs, ins, out) -> int:
@@ -265,8 +269,8 @@ RECORDS = (
         _group_norm_shape,
         TorchOp("nn.GroupNorm", _group_norm_args, fresh=True),
         Diagram("norm", lambda a: f"group norm, {a['num_groups']} groups"),
-        params=costs.bn_params,  # weight and bias per channel
-        flops=_affine_flops,  # aten::group_norm
+        params=lambda attrs, ins, out: out[0] * (1 + attrs["bias"]) if attrs["affine"] else 0,
+        flops=_affine_flops,  # aten::group_norm (5 per element with a weight, bias or not)
         all_ops=_normalise_ops,
         imports=Imports(
             modules={NN + "normalization.GroupNorm": import_group_norm},

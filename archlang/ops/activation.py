@@ -355,7 +355,7 @@ RECORDS = (
         Diagram("other", lambda a: "square"),
         all_ops=costs.per_element(1),  # aten::square / pow: no fvcore handle
         imports=Imports(
-            functions={"torch.square": f_square, "operator.pow": f_pow},
+            functions={"torch.square": f_square, "torch.pow": f_pow, "operator.pow": f_pow},
             methods={"square": f_square, "pow": f_pow},
         ),
     ),

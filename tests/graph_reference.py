@@ -95,6 +95,7 @@ EVAL = {
     Op.FLATTEN: lambda a, xs, p: torch.flatten(xs[0], 1),
     Op.LINEAR: lambda a, xs, p: F.linear(xs[0], p["weight"], p.get("bias")),
     Op.SOFTMAX: lambda a, xs, p: torch.softmax(xs[0], 1),
+    Op.ATTENTION: lambda a, xs, p: _attention(a["heads"], xs[0]),
     Op.IDENTITY: lambda a, xs, p: xs[0],
     Op.PAD: lambda a, xs, p: _pad(a, xs[0]),
     Op.CONCAT: lambda a, xs, p: torch.cat(xs, a[_DIM]),
@@ -114,10 +115,12 @@ EVAL = {
     Op.DEPTH_TO_SPACE: lambda a, xs, p: depth_to_space(xs[0], a["block_size"]),
     Op.LEAKY_RELU: lambda a, xs, p: F.leaky_relu(xs[0], a["negative_slope"]),
     Op.PRELU: lambda a, xs, p: F.prelu(xs[0], p["weight"]),
+    Op.STAR_RELU: lambda a, xs, p: p["scale"] * torch.relu(xs[0]) ** 2 + p["bias"],
     Op.ELU: lambda a, xs, p: F.elu(xs[0], a["alpha"]),
     Op.MISH: lambda a, xs, p: xs[0] * torch.tanh(F.softplus(xs[0])),
     Op.SOFTPLUS: lambda a, xs, p: F.softplus(xs[0], a["beta"], a["threshold"]),
     Op.HARDTANH: lambda a, xs, p: xs[0].clamp(a["min_val"], a["max_val"]),
+    Op.SQUARE: lambda a, xs, p: xs[0] * xs[0],
     Op.DROPOUT2D: lambda a, xs, p: xs[0],
     Op.GROUP_NORM: lambda a, xs, p: F.group_norm(xs[0], a["num_groups"], p.get("weight"), p.get("bias"), a["eps"]),
     Op.INSTANCE_NORM: lambda a, xs, p: _instance_norm(a, xs[0], p),
@@ -134,6 +137,16 @@ def _frozen_bn(a, x, p):
     scale = p["weight"] * (p["running_var"] + a["eps"]).rsqrt()
     shift = p["bias"] - p["running_mean"] * scale
     return x * scale[None, :, None, None] + shift[None, :, None, None]
+
+
+def _attention(heads, x):
+    # softmax(qᵀk / √d) per head, written out (not scaled_dot_product_attention)
+    n, c, h, w = x.shape
+    d = c // (3 * heads)
+    t = x.reshape(n, heads, 3 * d, h * w)
+    q, k, v = t[:, :, :d], t[:, :, d : 2 * d], t[:, :, 2 * d :]  # (n, heads, d, positions)
+    weights = torch.softmax(q.transpose(-1, -2) @ k / d**0.5, -1)
+    return (v @ weights.transpose(-1, -2)).reshape(n, heads * d, h, w)
 
 
 def _instance_norm(a, x, p):

@@ -143,8 +143,12 @@ def test_flat_gamma_is_a_flat_layer_scale():
 
 def test_other_reshapes_of_a_parameter_are_refused():
     class Odd(FlatGamma):
+        def __init__(self):
+            super().__init__()
+            self.gamma = nn.Parameter(torch.ones(4, 1))  # a column: no (C,) layer_scale loads it
+
         def forward(self, x):
-            return self.conv(x) * self.gamma.reshape(1, 4, 1, 1)
+            return self.conv(x) * self.gamma.reshape(1, -1, 1, 1)
 
     with pytest.raises(archlang.SpecError) as info:
         archlang.from_module(Odd(), SHAPE)

@@ -144,6 +144,7 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "flatten": (3072,),
     "softmax": (3, 32, 32),
     "radix_softmax(3)": (3, 32, 32),
+    "attention(1)": (1, 32, 32),  # one head: a third of the channels each for q, k, v
     "identity": (3, 32, 32),
     "global_avgpool": (3, 1, 1),
     "max_pool(3, stride=2)": (3, 15, 15),
@@ -164,6 +165,8 @@ OP_CASES = {  # call -> expected output shape on a 3x32x32 input (per sample)
     "mish": (3, 32, 32),
     "softplus": (3, 32, 32),
     "hardtanh(0, 6)": (3, 32, 32),
+    "square": (3, 32, 32),
+    "star_relu(scale=0.8)": (3, 32, 32),
     "dropout2d": (3, 32, 32),
     "group_norm(3)": (3, 32, 32),
     "instance_norm": (3, 32, 32),

@@ -28,7 +28,7 @@ import copy
 from archlang.importer.block_params import RESERVED, Parameters
 
 from ..backends.torch.plan import MODULE_ALWAYS, MODULE_AT_ROOT
-from ..ops import ALIASES, CALLABLE_OPS, SIGNATURES
+from ..ops import ALIASES, CALLABLE_OPS, RECORDS, SIGNATURES
 from . import tree
 from .align import ABSENT, MISSING, Aligner, Column, Incompatible
 from .repeats import fold, fold_indexed, implicit, walk
@@ -45,7 +45,9 @@ def abstract(network: tree.Network) -> tree.Network:
     _collect(net.body, by_class, inside, [])
     for a in net.aux:  # an aux head's body is the head's scope, labelled by the `aux` line
         _collect(a.body, by_class, inside, [], head=True)
-    wired = {c for c, insts in by_class.items() if any(i.inputs for i in insts)}  # a block even alone
+    # a block even alone: several inputs have no inline spelling, and a bare parameter
+    # (layer_scale) needs a module of its own class to hold it, not a container
+    wired = {c for c, insts in by_class.items() if any(i.inputs or _holds_parameter(i) for i in insts)}
     order = _innermost_first([c for c, insts in by_class.items() if len(insts) > 1 or c in wired], inside, wired)
     state = _State(net)
     for cls in order:
@@ -124,6 +126,24 @@ def _renamed(reads: tuple[str, ...], renames: dict[str, str]) -> tuple[str, ...]
         head, dot, rest = ref.partition(".")
         out.append(renames.get(head, head) + dot + rest)
     return tuple(out)
+
+
+# Ops whose parameter is an attribute of the module they run in (``x * self.gamma``).
+_BARE_PARAMETER_OPS = frozenset(op.value for op, r in RECORDS.items() if r.torch.inputs == "scale")
+
+
+def _holds_parameter(inst: tree.Instance) -> bool:
+    """Whether ``inst``'s own scope (not a labelled part of it) holds a bare parameter."""
+    stack = list(inst.body.items)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tree.Call) and item.op in _BARE_PARAMETER_OPS:
+            return True
+        if isinstance(item, (tree.If, tree.Repeat)) or (
+            isinstance(item, (tree.Seq, tree.Group)) and item.label is None
+        ):
+            stack.extend(tree.children(item))
+    return False
 
 
 def _collect(item, by_class: dict, inside: dict, stack: list[str], head: bool = False) -> None:
@@ -280,7 +300,7 @@ class _State:
                 groups.append([i])
         for group in groups:
             inputs = next((instances[j].inputs for j in group if instances[j].inputs), ())
-            if len(group) < 2 and not inputs:
+            if len(group) < 2 and not inputs and not _holds_parameter(instances[group[0]]):
                 continue
             template, params = self._unify([bodies[j] for j in group])
             name = self._name(cls)

@@ -100,14 +100,17 @@ def function_table() -> dict:
     return table
 
 
-# Binary elementwise functions: the archlang group they become.
+# Binary elementwise functions: the archlang group they become ("sub": an `add` whose second
+# branch ends in `scale(-1)`; a + (-1 * b) is a - b to the bit).
 MERGES = {
     operator.add: "add",
     operator.iadd: "add",
+    operator.sub: "sub",
+    operator.isub: "sub",
     operator.mul: "mul",
     operator.imul: "mul",
 }
-MERGE_METHODS = {"add": "add", "add_": "add", "mul": "mul", "mul_": "mul"}
+MERGE_METHODS = {"add": "add", "add_": "add", "sub": "sub", "sub_": "sub", "mul": "mul", "mul_": "mul"}
 
 
 def function_op(stub, args: tuple, kwargs: dict, ndim: int | None, last: bool = False):

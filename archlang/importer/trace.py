@@ -27,7 +27,7 @@ from archlang.importer.shape_prop import ndim as rank
 from archlang.importer.shape_prop import propagate_shapes
 from archlang.ops.shape_rules import permuted_layout
 
-from . import calls, generated, inplace, opmap, owned, rearrange, refusals
+from . import attention, calls, generated, inplace, opmap, owned, rearrange, refusals
 from .concrete import ConcreteTracing, Dim, Inline
 from .grouped import (
     FLATTENS,
@@ -62,6 +62,11 @@ class _Tracer(ConcreteTracing, fx.Tracer):
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         return opmap.is_leaf_class(type(m))
+
+    def trace(self, root, concrete_args=None) -> fx.Graph:
+        graph = super().trace(root, concrete_args)
+        attention.fold(graph, self.value)  # the reshapes around an attention call: one op
+        return graph
 
 
 def _autowrap() -> tuple:
@@ -382,7 +387,8 @@ class _Converter(GroupedViews):
         return (
             fn in self.functions
             or fn in opmap.MERGES
-            or fn in (torch.add, torch.mul, torch.cat, torch.chunk, torch.split, operator.getitem, operator.truediv)
+            or fn in (torch.add, torch.sub, torch.mul, torch.cat, torch.chunk, torch.split)
+            or fn in (operator.getitem, operator.truediv)
             or fn in GROUP_FUNCTIONS
             or fn is getattr(torch, "concat", None)
         )
@@ -466,12 +472,15 @@ class _Converter(GroupedViews):
         if mode == "mul" and _number(b) and isinstance(pa, int):
             return self._add(node, [pa], Call("scale", (float(b),), source="*"))
         if not (isinstance(pa, int) and isinstance(pb, int)):
-            what = node.target if isinstance(node.target, str) else {"add": "+", "mul": "*"}[mode]
+            what = node.target if isinstance(node.target, str) else {"add": "+", "sub": "-", "mul": "*"}[mode]
             raise problem(
                 "E721",
                 f"{self._where(node)}: `{what}` of a tensor and a constant, buffer or parameter has no archlang op",
-                f"archlang's `{mode} {{ }}` combines the outputs of parallel branches",
+                f"archlang's `{'add' if mode == 'sub' else mode} {{ }}` combines the outputs of parallel branches",
             )
+        if mode == "sub":  # a - b: `add { a; b then scale(-1) }`, the same bits
+            self._add(node, [pb], Call("scale", (-1.0,), source="-"))
+            mode, pb = "add", self.values[node]
         self._add(node, [pa, pb], merge=mode)
 
     def _divide(self, node: fx.Node, a, b) -> None:
@@ -486,13 +495,17 @@ class _Converter(GroupedViews):
         self._add(node, [x], Call("scale", (1 / b,), source="/"))
 
     def _flat_param(self, node: fx.Node, source: tuple) -> None:
-        # timm's `self.gamma.reshape(1, -1, 1, 1)`: a (C,) parameter broadcast over a map
+        # timm's `self.gamma.reshape(1, -1, 1, 1)` or `self.scale.view(C, 1, 1)`: a (C,)
+        # parameter broadcast over a map
         dims = node.args[1] if len(node.args) == 2 and isinstance(node.args[1], (tuple, list)) else node.args[1:]
-        if len(source) != 2 or tuple(dims) != (1, -1, 1, 1) or node.kwargs:
+        dims = tuple(dims)
+        flat = len(source) == 2 and is_param(self.module, source[1]) and self.module.get_parameter(source[1]).dim() == 1
+        c = self.module.get_parameter(source[1]).numel() if flat else None
+        if not flat or dims[-3:] not in ((c, 1, 1), (-1, 1, 1)) or dims[:-3] not in ((), (1,)) or node.kwargs:
             raise problem(
                 "E721",
                 f"{self._where(node)}: `Tensor.{node.target}` of `{source[1]}` has no archlang op",
-                "a (C,) parameter reshaped to (1, -1, 1, 1) and multiplied is a `layer_scale(flat=true)`",
+                "a (C,) parameter reshaped to (1, -1, 1, 1) or (C, 1, 1) and multiplied is a `layer_scale(flat=true)`",
             )
         self.values[node] = ("param", source[1], "flat")
 
@@ -519,13 +532,14 @@ class _Converter(GroupedViews):
         if isinstance(fn, type) and issubclass(fn, tuple) and hasattr(fn, "_fields"):
             self.values[node] = fn(*node.args, **node.kwargs)  # the outputs namedtuple, of nodes
             return None
-        if fn in opmap.MERGES or fn in (torch.add, torch.mul):
-            mode = opmap.MERGES.get(fn) or ("add" if fn is torch.add else "mul")
+        if fn in opmap.MERGES or fn in (torch.add, torch.sub, torch.mul):
+            mode = opmap.MERGES.get(fn) or {torch.add: "add", torch.sub: "sub", torch.mul: "mul"}[fn]
             if len(node.args) != 2 or node.kwargs:
                 raise problem(
                     "E721",
                     f"{self._where(node)}: `{opmap.qualname(fn)}` with these arguments has no archlang op",
-                    f"archlang's `{mode} {{ }}` combines two branches, without `alpha` or `out`",
+                    f"archlang's `{'add' if mode == 'sub' else mode} {{ }}` combines two branches, without `alpha` "
+                    "or `out`",
                 )
             return self._merge(node, mode, *node.args)
         if fn is operator.truediv:
@@ -722,12 +736,20 @@ class _Converter(GroupedViews):
         if isinstance(source, fx.Node) and source in self.views:
             raise self.refuse_view(node, source, "indexing (`operator.getitem`)")
         value = self.values.get(source) if isinstance(source, fx.Node) else None
+        if isinstance(value, int) and _whole(source, index):
+            self.values[node] = value  # `o[..., :H, :W]` that keeps every row and column at this input
+            return None
         channels = _channel_slice(source, index) if isinstance(value, int) else None
         if channels is not None:
             start, length = channels
             return self._add(node, [value], Call("narrow", (start, length), source="slice"))
         if not (isinstance(value, tuple) and value[0] == "chunk" and isinstance(index, int)):
-            raise problem("E721", f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op")
+            raise problem(
+                "E721",
+                f"{self._where(node)}: indexing (`operator.getitem`) has no archlang op",
+                "archlang slices consecutive channels (`x[:, a:b]` is `narrow`); a slice that keeps the whole "
+                "map (`x[..., :H, :W]` at its own size) is dropped",
+            )
         _, x, chunks = value
         count = len(chunks) if isinstance(chunks, tuple) else chunks
         self._add(node, [x], Call("split", (chunks, index % count), source="chunk"))
@@ -749,6 +771,27 @@ def _arg(node: fx.Node, i: int, name: str):
 
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(source: fx.Node, index) -> bool:
+    """``x[..., :H, :W]`` (slices and one ``...``) that keeps all of every axis of ``x``."""
+    meta = source.meta.get("tensor_meta")
+    index = index if isinstance(index, tuple) else (index,)
+    if meta is None or index.count(Ellipsis) > 1 or not all(i is Ellipsis or isinstance(i, slice) for i in index):
+        return False
+    shape = tuple(meta.shape)
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        fill = len(shape) - len(index) + 1
+        index = (*index[:at], *(slice(None),) * fill, *index[at + 1 :])
+    if len(index) > len(shape):
+        return False
+    for cut, size in zip(index, shape):
+        if any(v is not None and not isinstance(v, int) for v in (cut.start, cut.stop, cut.step)):
+            return False
+        if cut.indices(size) != (0, size, 1):
+            return False
+    return True
 
 
 def _channel_slice(source: fx.Node, index) -> tuple[int, int] | None:

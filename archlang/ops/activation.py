@@ -162,6 +162,47 @@ def import_prelu(m):
     return "prelu", (), kw(PRELU_SIG, [("num_parameters", m.num_parameters), ("init", init)])
 
 
+STAR_RELU_SIG = sig(
+    "StarReLU (MetaFormer baselines): scale · relu(x)² + bias, a learnt scalar scale and bias",
+    A("scale", t_float, 1.0),
+    A("bias", t_float, 0.0),
+)
+STAR_RELU_HELPERS = {
+    "StarReLU": '''class StarReLU(nn.Module):
+    """MetaFormer's StarReLU: scale * relu(x) ** 2 + bias, with a learnt scalar scale and bias."""
+
+    def __init__(self, scale: float = 1.0, bias: float = 0.0) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.full((1,), float(scale)))
+        self.bias = nn.Parameter(torch.full((1,), float(bias)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * torch.relu(x) ** 2 + self.bias'''
+}
+
+
+def import_star_relu(m):
+    # timm's StarReLU (and the back end's own): a (1,) scale and a (1,) bias around relu(x)²
+    if m.scale.numel() != 1 or m.bias.numel() != 1:
+        raise Unsupported("a scale or bias of more than one value")
+    pairs = [("scale", float(m.scale.detach().flatten()[0])), ("bias", float(m.bias.detach().flatten()[0]))]
+    return "star_relu", (), kw(STAR_RELU_SIG, pairs)
+
+
+def _star_relu_args(attrs, in_shape=None):
+    return [*opt("scale", attrs["scale"], 1.0, float), *opt("bias", attrs["bias"], 0.0, float)]
+
+
+def f_square(input):
+    return "square", (), ()
+
+
+def f_pow(input, exponent):
+    if exponent != 2 or isinstance(exponent, bool):
+        raise Unsupported(f"a power {exponent!r} (archlang has `square`, x ** 2)")
+    return "square", (), ()
+
+
 def _prelu_args(attrs, in_shape=None):
     return [*opt("num_parameters", attrs["num_parameters"], 1, int), *opt("init", attrs["init"], 0.25, float)]
 
@@ -346,5 +387,31 @@ RECORDS = (
         params=lambda attrs, ins, out: attrs["num_parameters"],
         all_ops=costs.per_element(2),  # one comparison, one multiply (aten::prelu: no fvcore handle)
         imports=Imports(modules={NN + "activation.PReLU": import_prelu}),
+    ),
+    OpRecord(
+        Op.STAR_RELU,
+        STAR_RELU_SIG,
+        sr.same(Op.STAR_RELU),
+        TorchOp("StarReLU", _star_relu_args, helpers=STAR_RELU_HELPERS),  # a learnt scale: always a module
+        Diagram("other", lambda a: "StarReLU"),
+        params=lambda attrs, ins, out: 2,
+        # comparison, square, multiply, add (aten::mul / pow / add: no fvcore handle)
+        all_ops=costs.per_element(4),
+        imports=Imports(
+            modules={"timm.models.metaformer.StarReLU": import_star_relu},
+            helpers={"StarReLU": import_star_relu},
+        ),
+    ),
+    OpRecord(
+        Op.SQUARE,
+        sig("x², elementwise (MetaFormer's SquaredReLU is relu then square)"),
+        sr.same(Op.SQUARE),
+        TorchOp(None, tf.none, "torch.square"),
+        Diagram("other", lambda a: "square"),
+        all_ops=costs.per_element(1),  # aten::square / pow: no fvcore handle
+        imports=Imports(
+            functions={"torch.square": f_square, "torch.pow": f_pow, "operator.pow": f_pow},
+            methods={"square": f_square, "pow": f_pow},
+        ),
     ),
 )

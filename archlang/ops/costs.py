@@ -44,10 +44,6 @@ def two_per_channel(attrs, ins, out) -> int:
     return 2 * out[0]
 
 
-def last_affine(attrs, ins, out) -> int:
-    return 2 * out[-1] if attrs["affine"] else 0
-
-
 def bn_params(attrs, ins, out) -> int:
     return 2 * out[0] if attrs["affine"] else 0
 

@@ -29,6 +29,7 @@ LAYERNORM_SIG = sig(
     "layer normalisation over the last dim (channels of a channels-last tensor)",
     A("eps", t_positive_float, 1e-5),
     A("affine", t_bool, True),
+    A("bias", t_bool, True, "the affine shift β beside the scale γ (false: nn.LayerNorm(bias=False))"),
 )
 LAYERNORM2D_SIG = sig("layer normalisation over the channels of a C×H×W map", A("eps", t_positive_float, 1e-5))
 
@@ -119,18 +120,22 @@ def import_lrn(m):
 def import_layernorm(m):
     if len(m.normalized_shape) != 1:
         raise Unsupported(f"normalized_shape={tuple(m.normalized_shape)} (archlang normalises the last dim)")
-    if m.elementwise_affine and getattr(m, "bias", True) is None:
-        raise Unsupported("bias=False")
-    return "layernorm", (), kw(LAYERNORM_SIG, [("eps", m.eps), ("affine", m.elementwise_affine)])
+    bias = not m.elementwise_affine or m.bias is not None
+    return "layernorm", (), kw(LAYERNORM_SIG, [("eps", m.eps), ("affine", m.elementwise_affine), ("bias", bias)])
 
 
 def f_layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """``F.layer_norm`` on a module's own parameters (timm's ``LayerNorm2d`` between permutes)."""
     if len(normalized_shape) != 1:
         raise Unsupported(f"normalized_shape={tuple(normalized_shape)} (archlang normalises the last dim)")
-    if (weight is None) != (bias is None):
-        raise Unsupported("a weight without a bias, or a bias without a weight")
-    return "layernorm", (), kw(LAYERNORM_SIG, [("eps", eps), ("affine", weight is not None)])
+    if weight is None and bias is not None:
+        raise Unsupported("a bias without a weight")
+    pairs = [("eps", eps), ("affine", weight is not None), ("bias", weight is None or bias is not None)]
+    return "layernorm", (), kw(LAYERNORM_SIG, pairs)
+
+
+def _layernorm_params(attrs, ins, out) -> int:
+    return out[-1] * (1 + attrs["bias"]) if attrs["affine"] else 0
 
 
 def import_layernorm2d(m):
@@ -144,6 +149,7 @@ GROUP_NORM_SIG = sig(
     A("num_groups", t_int),
     A("eps", t_positive_float, 1e-5),
     A("affine", t_bool, True),
+    A("bias", t_bool, True, "the affine shift β beside the scale γ (false: nn.GroupNorm(bias=False))"),
 )
 INSTANCE_NORM_SIG = sig(
     "instance normalisation: each channel of each sample over its H×W",
@@ -169,6 +175,7 @@ def _group_norm_args(attrs, in_shape):
         Arg("num_channels", in_shape[0], True),
         *tf.opt("eps", attrs["eps"], 1e-5, float),
         *tf.opt("affine", attrs["affine"], True, bool),
+        *tf.opt("bias", attrs["bias"], True, bool),
     ]
 
 
@@ -183,7 +190,17 @@ def _instance_norm_args(attrs, in_shape):
 
 
 def import_group_norm(m):
-    return "group_norm", (m.num_groups,), kw(GROUP_NORM_SIG, [("eps", m.eps), ("affine", m.affine)])
+    bias = not m.affine or m.bias is not None
+    return "group_norm", (m.num_groups,), kw(GROUP_NORM_SIG, [("eps", m.eps), ("affine", m.affine), ("bias", bias)])
+
+
+def f_group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """``F.group_norm`` on a module's own parameters (timm's ``GroupNorm1``, a one-group
+    ``nn.GroupNorm`` whose forward calls the function)."""
+    if weight is None and bias is not None:
+        raise Unsupported("a bias without a weight")
+    pairs = [("eps", eps), ("affine", weight is not None), ("bias", weight is None or bias is not None)]
+    return "group_norm", (num_groups,), kw(GROUP_NORM_SIG, pairs)
 
 
 def import_instance_norm(m):
@@ -200,8 +217,8 @@ def import_instance_norm(m):
 
 def _normalise_ops(attrs, ins, out) -> int:
     # as layernorm: mean, subtract, square, variance, scale (5 per element), + multiply and
-    # add when affine
-    return math.prod(out) * (7 if attrs["affine"] else 5)
+    # add when affine (no add without a bias)
+    return math.prod(out) * (5 + attrs["affine"] * (1 + attrs.get("bias", True)))
 
 
 def _instance_norm_ops(attrs, ins, out) -> int:
@@ -278,12 +295,12 @@ RECORDS = (
         TorchOp("nn.LayerNorm", tf.layernorm_args, fresh=True),
         Diagram("norm", lambda a: "layer norm"),
         channels_last=lambda attrs, shapes: shapes[0],
-        params=costs.last_affine,  # weight and bias over the last dim
-        # fvcore's norm_flop_counter
+        params=_layernorm_params,  # weight (and bias) over the last dim
+        # fvcore's norm_flop_counter: 5 per element with a weight, bias or not
         flops=lambda attrs, ins, out: math.prod(out) * (5 if attrs["affine"] else 4),
         # mean (1 add), subtract, square, variance (1 add), scale by 1/sqrt: 5 per element (the
         # per-row sqrt and divide not counted), plus multiply and add when affine
-        all_ops=lambda attrs, ins, out: math.prod(out) * (7 if attrs["affine"] else 5),
+        all_ops=lambda attrs, ins, out: math.prod(out) * (5 + attrs["affine"] * (1 + attrs["bias"])),
         imports=Imports(
             modules={NN + "normalization.LayerNorm": import_layernorm},
             functions={"torch.nn.functional.layer_norm": f_layer_norm},
@@ -306,10 +323,13 @@ RECORDS = (
         _group_norm_shape,
         TorchOp("nn.GroupNorm", _group_norm_args, fresh=True),
         Diagram("norm", lambda a: f"group norm, {a['num_groups']} groups"),
-        params=costs.bn_params,  # weight and bias per channel
-        flops=_affine_flops,  # aten::group_norm
+        params=lambda attrs, ins, out: out[0] * (1 + attrs["bias"]) if attrs["affine"] else 0,
+        flops=_affine_flops,  # aten::group_norm (5 per element with a weight, bias or not)
         all_ops=_normalise_ops,
-        imports=Imports(modules={NN + "normalization.GroupNorm": import_group_norm}),
+        imports=Imports(
+            modules={NN + "normalization.GroupNorm": import_group_norm},
+            functions={"torch.nn.functional.group_norm": f_group_norm},
+        ),
     ),
     OpRecord(
         Op.INSTANCE_NORM,

@@ -190,6 +190,7 @@ def layernorm_args(attrs, in_shape):
         Arg("normalized_shape", in_shape[-1], True),
         *opt("eps", attrs["eps"], 1e-5, float),
         *opt("elementwise_affine", attrs.get("affine", True), True, bool),
+        *opt("bias", attrs.get("bias", True), True, bool),
     ]
 
 

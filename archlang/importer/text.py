@@ -26,7 +26,8 @@ from archlang.frontend.keywords import KEYWORDS
 
 from ..analysis.params import STATEFUL
 from ..diagnostics import Diagnostic, SpecError
-from ..ops import CALLABLE_OPS
+from ..ops import CALLABLE_OPS, SIGNATURES
+from ..ops.base import t_fill
 from ..version import __version__
 from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq, children, read_names
 
@@ -46,7 +47,9 @@ def label_text(label: str) -> str:
     return '"' + label.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def value_text(value) -> str:
+def value_text(value, infinite: bool = False) -> str:
+    """``value`` as a spec literal; ``infinite``: an infinite float is allowed (an argument
+    typed as a fill value, :func:`archlang.ops.base.t_fill`), written ``inf`` / ``-inf``."""
     if isinstance(value, (Param,)):
         return value.name
     if isinstance(value, Expr):
@@ -58,13 +61,13 @@ def value_text(value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
+        if not (math.isfinite(value) or infinite and value == value):
             raise _no_literal(value)
-        return repr(value)
+        return repr(value)  # `inf` / `-inf`: the spec's constant `inf`
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     if isinstance(value, (tuple, list)):
-        inner = ", ".join(value_text(v) for v in value)
+        inner = ", ".join(value_text(v, infinite) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     raise _no_literal(value)
 
@@ -74,8 +77,10 @@ def _no_literal(value, message: str | None = None):
 
 
 def call_text(call: Call) -> str:
+    fills = _fill_args(call.op)
     try:
-        parts = [value_text(a) for a in call.args] + [f"{k}={value_text(v)}" for k, v in call.kwargs]
+        parts = [value_text(a, i in fills) for i, a in enumerate(call.args)]
+        parts += [f"{k}={value_text(v, k in fills)}" for k, v in call.kwargs]
     except SpecError as err:  # a value with no literal (inf, nan): say which layer has it
         where = call.source or call.op
         if " (" in where and not where.startswith("`"):  # `path` (class), as the other messages
@@ -83,6 +88,13 @@ def call_text(call: Call) -> str:
             where = f"`{path}` ({cls}"
         raise _no_literal(None, f"{where}: {err.diagnostics[0].message}") from None
     return f"{call.op}({', '.join(parts)})" if parts else call.op
+
+
+def _fill_args(name: str) -> set:
+    """The positions and names of an op's fill-value arguments, the ones that may be infinite."""
+    op = CALLABLE_OPS.get(name)
+    args = SIGNATURES[op].args if op is not None else ()
+    return {k for i, a in enumerate(args) if a.check is t_fill for k in (i, a.name)}
 
 
 class _Printer:

@@ -166,3 +166,12 @@ def test_a_nan_fill_and_other_pad_modes_stay_refused():
             return F.pad(self.conv(x), (1, 1, 1, 1), mode="reflect")
 
     refused(Reflect(), "E722", "mode='reflect'", help=False)
+
+
+@pytest.mark.slow  # ~30 s on a loaded core: NASNet-A at a small width (the table runs the full one)
+def test_timm_nasnet_imports_exactly_and_reimports_to_itself():
+    timm = pytest.importorskip("timm")
+    model = timm.create_model("nasnetalarge", num_classes=5, stem_size=8, num_features=96)
+    text = roundtrip(model, shape=(3, 64, 64))
+    assert "value=-inf" in text and "pad((-1, 1, -1, 1))" in text
+    assert _body(archlang.from_module(archlang.build(text), (3, 64, 64))) == _body(text)

@@ -175,3 +175,18 @@ def test_timm_nasnet_imports_exactly_and_reimports_to_itself():
     text = roundtrip(model, shape=(3, 64, 64))
     assert "value=-inf" in text and "pad((-1, 1, -1, 1))" in text
     assert _body(archlang.from_module(archlang.build(text), (3, 64, 64))) == _body(text)
+
+
+@pytest.mark.slow  # the ONNX exporter's start-up: ~10 s on a loaded core
+def test_onnx_export_of_a_minus_inf_fill_compares_equal_infinities_as_equal():
+    pytest.importorskip("onnxruntime")
+    from archlang.backends.torch.onnx_export import to_onnx
+
+    from archlang.train.export import check_onnx
+
+    # the -inf border reaches the output: onnxruntime and torch both give -inf there
+    model = archlang.build(_net("conv2d(3, 1); pad((0, 1, 2, 0), value=-inf)")).eval()
+    x = torch.randn(2, 2, 6, 7)
+    assert torch.isinf(model(x)).any()
+    err = check_onnx(to_onnx(model, x, None), model, x)
+    assert 0 <= err < 1e-5

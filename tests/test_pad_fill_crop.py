@@ -179,7 +179,6 @@ def test_timm_nasnet_imports_exactly_and_reimports_to_itself():
 
 @pytest.mark.slow  # the ONNX exporter's start-up: ~10 s on a loaded core
 def test_onnx_export_of_a_minus_inf_fill_compares_equal_infinities_as_equal():
-    pytest.importorskip("onnxruntime")
     from archlang.backends.torch.onnx_export import to_onnx
 
     from archlang.train.export import check_onnx

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from fvcore.nn import FlopCountAnalysis
-from hostile_models import refused, roundtrip
+from hostile_models import SHAPE, refused, roundtrip
 from torch import nn
 
 import archlang
@@ -151,6 +151,37 @@ def test_same_max_pool_crop_and_constant_pads_import_exactly_and_reimport_to_the
     again = roundtrip(archlang.build(text), shape=(4, 12, 12))
     assert _body(again) == _body(text)
     assert _body(archlang.from_module(archlang.build(again), (4, 12, 12))) == _body(text)
+
+
+class PadPool(nn.Module):
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forward(self, x):
+        return F.max_pool2d(F.pad(x, (1, 1, 1, 1), value=self.value), 3, 1)
+
+
+class Fills(nn.Module):
+    """One class padding with -inf in two instances and with 0 in a third: a block whose
+    fill is a parameter, -inf its default or an argument."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.a, self.b, self.c = PadPool(-math.inf), PadPool(0.0), PadPool(-math.inf)
+        with torch.no_grad():
+            self.conv.bias.fill_(-8.0)
+
+    def forward(self, x):
+        return self.c(self.b(self.a(self.conv(x))))
+
+
+def test_a_fill_value_can_be_a_block_parameter_and_its_default():
+    text = roundtrip(Fills())
+    assert "value=-inf" not in text and "inf" in text  # the block reads a parameter
+    again = archlang.from_module(archlang.build(text), SHAPE)
+    assert _body(again) == _body(text)
 
 
 def test_a_nan_fill_and_other_pad_modes_stay_refused():

@@ -40,7 +40,7 @@ def import_constant_pad(m):  # nn.ZeroPad2d is an nn.ConstantPad2d whose value i
 def f_pad(input, pad, mode="constant", value=None):
     if mode != "constant" or len(pad) != 4 or (value is not None and value != value):
         raise Unsupported(
-            f"pad={tuple(pad)}, mode={mode!r}, value={value!r} (archlang pads H and W with a constant, not NaN)"
+            f"pad={tuple(pad)}, mode={mode!r}, value={value!r} (archlang pads H and W with a constant value, not NaN)"
         )
     return _pad_call(pad, value)
 
@@ -159,9 +159,9 @@ RECORDS = (
         sr.pad_shape,
         TorchOp("nn.ZeroPad2d", tf.zero_pad_args, "F.pad", tf.f_pad_args, module_for=tf.pad_module),
         Diagram("other", pad_label),
+        # no costs: constant_pad_nd copies (no arithmetic, whatever the fill), fvcore has no handle
         rf=rf_rules.pad,
         role="pointwise",  # no window: only moves the grid (receptive field keeps its size)
-        # constant_pad_nd writes a new tensor: no arithmetic, and no fvcore handle
         imports=Imports(
             modules={NN + "padding.ZeroPad2d": import_constant_pad, NN + "padding.ConstantPad2d": import_constant_pad},
             functions={"torch.nn.functional.pad": f_pad},

@@ -44,7 +44,7 @@ def _transform(a, x, p):
 
 def _pad(a, x):
     top, bottom, left, right = a["padding"]  # the spec's order; F.pad takes the last dim first
-    return F.pad(x, (left, right, top, bottom))
+    return F.pad(x, (left, right, top, bottom), value=a["value"])  # a negative amount crops
 
 
 def _shuffle(groups, x):

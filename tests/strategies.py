@@ -10,7 +10,7 @@ differential tests built on them run fast. What the generator covers: conv units
 ``conv2d`` with square and asymmetric kernels (``3``, ``1x3``, ``(1, 5)``), stride 1–2,
 padding as an int, a pair, ``"same"`` (odd kernels, stride 1) or ``"valid"``, bias on/off,
 dilation; max/avg pools with ``ceil_mode``; every activation (relu ... gelu), stochastic depth,
-channel_shuffle, split, zero padding and batchnorm; ``concat`` groups of 2–4
+channel_shuffle, split, padding (a crop by a negative amount, a fill value) and batchnorm; ``concat`` groups of 2–4
 branches (all "same"-padded stride-1 branches, or all downsampling identically), nested
 concat, ``add`` residuals; ``repeat`` with ``{i}`` name templates; blocks with parameters
 and defaults; blocks whose instances differ in structure (`if` on a parameter), also inside
@@ -320,8 +320,11 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
             ]
             lines = [draw(st.sampled_from(forms))]
         elif item == "pad":  # (top, bottom, left, right), as nn.ZeroPad2d((left, right, top, bottom))
-            t, b, left, right = (draw(st.integers(0, 2)) for _ in range(4))
-            lines = [f"pad(({t}, {b}, {left}, {right}))"]
+            # a negative amount crops; each axis keeps at least one row (column)
+            t, b = (draw(st.integers(-1 if shape[1] > 2 else 0, 2)) for _ in range(2))
+            left, right = (draw(st.integers(-1 if shape[2] > 2 else 0, 2)) for _ in range(2))
+            value = draw(st.sampled_from(["", "", ", value=0.5", ", value=-2"]))
+            lines = [f"pad(({t}, {b}, {left}, {right}){value})"]
             shape = (shape[0], shape[1] + t + b, shape[2] + left + right)
         elif item == "concat":
             lines, shape = _concat(draw, shape, names)

@@ -7,6 +7,7 @@ memory on arithmetic (``2 ** 10 ** 10``).
 from __future__ import annotations
 
 import difflib
+import math
 import operator
 from contextvars import ContextVar
 
@@ -23,6 +24,12 @@ MAX_RANGE = 1 << 20
 # Where the lowering running in this thread notes the network parameters that the
 # expressions it evaluates read (see archlang.lower.symbolic); None outside lowering.
 USES: ContextVar[set | None] = ContextVar("archlang_uses", default=None)
+
+
+# Names every spec reads without defining them (a definition of its own comes first):
+# `inf`, so a fill value can be `-inf` (max pooling's padding). Arithmetic that makes a NaN
+# of it (`inf - inf`) is refused as any NaN is, and integer arguments refuse it.
+CONSTANTS = {"inf": math.inf}
 
 
 class Env:
@@ -51,6 +58,8 @@ class Env:
                 return env.vars[name]
             env = env.parent
         if env is None:
+            if name in CONSTANTS:
+                return CONSTANTS[name]
             raise KeyError(name)
         return env.lookup(name)  # a subclass (lazy top-level constants) resolves its own names
 
@@ -59,7 +68,7 @@ class Env:
         while type(env) is Env:
             out |= env.vars.keys()
             env = env.parent
-        return out if env is None else out | env.names()
+        return out | CONSTANTS.keys() if env is None else out | env.names()
 
     def child(self, values: dict | None = None) -> Env:
         return Env(self, values)

@@ -26,7 +26,8 @@ from archlang.frontend.keywords import KEYWORDS
 
 from ..analysis.params import STATEFUL
 from ..diagnostics import Diagnostic, SpecError
-from ..ops import CALLABLE_OPS
+from ..ops import CALLABLE_OPS, SIGNATURES
+from ..ops.base import t_fill
 from ..version import __version__
 from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq, children, read_names
 
@@ -46,7 +47,9 @@ def label_text(label: str) -> str:
     return '"' + label.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def value_text(value) -> str:
+def value_text(value, infinite: bool = False) -> str:
+    """``value`` as a spec literal; ``infinite``: an infinite float is allowed (an argument
+    typed as a fill value, :func:`archlang.ops.base.t_fill`), written ``inf`` / ``-inf``."""
     if isinstance(value, (Param,)):
         return value.name
     if isinstance(value, Expr):
@@ -58,13 +61,13 @@ def value_text(value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
+        if not (math.isfinite(value) or infinite and value == value):
             raise _no_literal(value)
-        return repr(value)
+        return repr(value)  # `inf` / `-inf`: the spec's constant `inf`
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     if isinstance(value, (tuple, list)):
-        inner = ", ".join(value_text(v) for v in value)
+        inner = ", ".join(value_text(v, infinite) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     raise _no_literal(value)
 
@@ -73,9 +76,12 @@ def _no_literal(value, message: str | None = None):
     return SpecError(Diagnostic(code="E722", message=message or f"the value {value!r} has no spec literal"))
 
 
-def call_text(call: Call) -> str:
+def call_text(call: Call, blocks: dict | None = None) -> str:
+    """``blocks``: block name -> its fill parameters (:func:`_fill_params`)."""
+    fills = _fill_args(call.op) | (blocks or {}).get(call.op, set())
     try:
-        parts = [value_text(a) for a in call.args] + [f"{k}={value_text(v)}" for k, v in call.kwargs]
+        parts = [value_text(a, i in fills) for i, a in enumerate(call.args)]
+        parts += [f"{k}={value_text(v, k in fills)}" for k, v in call.kwargs]
     except SpecError as err:  # a value with no literal (inf, nan): say which layer has it
         where = call.source or call.op
         if " (" in where and not where.startswith("`"):  # `path` (class), as the other messages
@@ -85,9 +91,40 @@ def call_text(call: Call) -> str:
     return f"{call.op}({', '.join(parts)})" if parts else call.op
 
 
+def _fill_args(name: str) -> set:
+    """The positions and names of an op's fill-value arguments, the ones that may be infinite."""
+    op = CALLABLE_OPS.get(name)
+    args = SIGNATURES[op].args if op is not None else ()
+    return {k for i, a in enumerate(args) if a.check is t_fill for k in (i, a.name)}
+
+
+def _fill_params(blocks: list[BlockDef]) -> dict[str, set]:
+    """Block name -> the positions and names of its parameters that a fill argument reads
+    (directly, or through a further block's): they may be infinite (`MaxPool2dSame(value=-inf)`)."""
+    out: dict[str, set] = {}
+    changed = True
+    while changed:  # a block's fill parameter may be passed on to another block's
+        changed = False
+        for block in blocks:
+            names, found, stack = {p[0] for p in block.params}, set(), list(block.body)
+            while stack:
+                item = stack.pop()
+                stack.extend(children(item))
+                if isinstance(item, Call):
+                    fills = _fill_args(item.op) | out.get(item.op, set())
+                    for key, value in [*enumerate(item.args), *item.kwargs]:
+                        if key in fills and isinstance(value, Param) and value.name in names:
+                            found.add(value.name)
+            keys = {k for i, (name, _, _) in enumerate(block.params) if name in found for k in (i, name)}
+            if keys != out.get(block.name, set()):
+                out[block.name], changed = keys, True
+    return out
+
+
 class _Printer:
-    def __init__(self, refs: frozenset | set = frozenset()):
+    def __init__(self, refs: frozenset | set = frozenset(), fills: dict | None = None):
         self.refs = refs  # names a `from` reads: a positional label among them is printed
+        self.fills = fills or {}  # block name -> its fill parameters
         self.lines: list[str] = []
         self.depth = 0
         self.calls: dict[int, Call] = {}  # line number (1-based) -> the call printed there
@@ -115,7 +152,7 @@ class _Printer:
         positional = numbered and all(_one_position(item) for item in items)
         for index, item in enumerate(items):
             if positional and isinstance(item, Call) and item.label == str(index) and item.label not in self.refs:
-                self.call_line(call_text(item) + _from(item.reads), item)
+                self.call_line(call_text(item, self.fills) + _from(item.reads), item)
             else:
                 self.item(item)
 
@@ -123,7 +160,7 @@ class _Printer:
         prefix = f"{label_text(label)}: " if label is not None else ""
         if isinstance(item, Call):
             prefix = prefix or (f"{label_text(item.label)}: " if item.label is not None else "")
-            self.call_line(prefix + call_text(item) + _from(item.reads), item)
+            self.call_line(prefix + call_text(item, self.fills) + _from(item.reads), item)
         elif isinstance(item, Instance):
             own = item.label if label is None else label
             self.open(f"{label_text(own)}: " if own is not None else "")
@@ -164,10 +201,11 @@ class _Printer:
 
     def block(self, block: BlockDef) -> None:
         params = []
+        fills = self.fills.get(block.name, set())
         for name, type_, default in block.params:
             text = f"{name}: {type_}" if type_ else name
             if default is not None:
-                text += f" = {value_text(default)}"
+                text += f" = {value_text(default, name in fills)}"
             params.append(text)
         inputs = f" from {', '.join(block.inputs)}" if block.inputs else ""
         params_text = f"({', '.join(params)})" if params or not inputs else ""
@@ -180,7 +218,7 @@ class _Printer:
         head = f"aux {label_text(aux.label)} at {aux.anchor}: "
         body = aux.body
         if isinstance(body, Call):
-            self.line(head + call_text(body))
+            self.line(head + call_text(body, self.fills))
             return
         items = body.body.items if isinstance(body, Instance) else body.items
         self.open(head.rstrip())
@@ -252,7 +290,9 @@ def network_text(network: Network, file: str = "<import>") -> str:
 
 
 def _printed(network: Network) -> _Printer:
-    p = _Printer(read_names([network.body, *(b for blk in network.blocks for b in blk.body)]))
+    p = _Printer(
+        read_names([network.body, *(b for blk in network.blocks for b in blk.body)]), _fill_params(network.blocks)
+    )
     for line in header_lines(network):
         p.line(f"# {line}".rstrip())
     p.line("")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from archlang.frontend import ir
-from archlang.frontend.expressions import Env, evaluate, source_text, type_name
+from archlang.frontend.expressions import CONSTANTS, Env, evaluate, source_text, type_name
 from archlang.frontend.loader import Program
 from archlang.frontend.parser import parse_expression
 
@@ -77,6 +77,8 @@ class GlobalEnv(Env):
             return self.vars[name]
         stmt = self.defs.get(name)
         if stmt is None:
+            if name in CONSTANTS:  # `inf`: a spec's own definition comes first
+                return CONSTANTS[name]
             raise KeyError(name)
         if name in self.evaluating:
             raise lowering_error("E309", f"constant `{name}` is defined in terms of itself", stmt.span)
@@ -96,7 +98,7 @@ class GlobalEnv(Env):
         return self.vars[name]
 
     def names(self):
-        return set(self.vars) | set(self.defs)
+        return set(self.vars) | set(self.defs) | CONSTANTS.keys()
 
 
 def the_network(program: Program) -> ir.NetworkDef:

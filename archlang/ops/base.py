@@ -175,17 +175,36 @@ def t_padding(v, name):
 
 
 def t_pad4(v, name):
-    """``p``, ``(h, w)`` or ``(top, bottom, left, right)`` -> (top, bottom, left, right)."""
-    if isinstance(v, (tuple, list)) and len(v) == 4:
-        return tuple(positive_int(x, name, zero_ok=True) for x in v)
-    try:
-        h, w = pair(v, name, zero_ok=True)
-    except ArgError:
+    """``p``, ``(h, w)`` or ``(top, bottom, left, right)`` -> (top, bottom, left, right);
+    a negative amount crops that side, as in PyTorch's ``F.pad`` (the shape rule checks
+    what is left)."""
+    if _is_int(v):
+        return (signed_int(v, name),) * 4
+    if isinstance(v, (tuple, list)) and len(v) in (2, 4) and all(_is_int(x) for x in v):
+        sides = tuple(signed_int(x, name) for x in v)
+        return sides if len(sides) == 4 else (sides[0], sides[0], sides[1], sides[1])
+    raise ArgError(
+        f"{name} must be an integer, a pair (h, w) or (top, bottom, left, right), got {describe(v)}",
+        help="e.g. pad((0, 1, 0, 1)) pads one row below and one column to the right; a negative amount crops",
+    )
+
+
+def signed_int(v, what: str) -> int:
+    if abs(v) > MAX_DIM:
         raise ArgError(
-            f"{name} must be an integer, a pair (h, w) or (top, bottom, left, right), got {describe(v)}",
-            help="e.g. pad((0, 1, 0, 1)) pads one row below and one column to the right",
-        ) from None
-    return (h, h, w, w)
+            f"{what} {v} is beyond the limit of ±{MAX_DIM}", help="archlang refuses sizes this large; is there a typo?"
+        )
+    return v
+
+
+def t_fill(v, name):
+    """A fill value: a number, or ``inf`` / ``-inf`` (max pooling's padding, as timm's
+    ``MaxPool2dSame`` pads); never NaN."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ArgError(f"{name} must be a number, got {describe(v)}", help="e.g. value=0 or value=-inf")
+    if v != v:
+        raise ArgError(f"{name} must be a number, got nan")
+    return float(v)
 
 
 def t_chunks(v, name):

@@ -165,7 +165,15 @@ def pad_shape(attrs, shapes):
     (shape,) = shapes
     c, h, w = need_map(Op.PAD, shape)
     top, bottom, left, right = attrs["padding"]
-    return (c, h + top + bottom, w + left + right)
+    oh, ow = h + top + bottom, w + left + right
+    # a negative amount crops (F.pad): the crops must fit in the input, and something is left
+    if oh < 1 or ow < 1 or -min(top, 0) - min(bottom, 0) > h or -min(left, 0) - min(right, 0) > w:
+        raise ShapeError(
+            "E403",
+            f"pad {(top, bottom, left, right)} crops more than its {h}×{w} input has (the output would be {oh}×{ow})",
+            help="a negative amount crops that side; the crops of an axis must leave at least one row (column)",
+        )
+    return (c, oh, ow)
 
 
 def adaptive_shape(attrs, shapes):

@@ -14,6 +14,7 @@ from .base import (
     sig,
     t_bool,
     t_chunks,
+    t_fill,
     t_float,
     t_float_triple,
     t_int,
@@ -33,16 +34,28 @@ def _layer_scale_shape(attrs, shapes):
     return shape if attrs["scalar"] else sr.need_map(Op.LAYER_SCALE, shape)
 
 
-def import_zeropad(m):
-    left, right, top, bottom = m.padding
-    return "pad", ((top, bottom, left, right),), ()
+def _pad_call(sides, value):
+    """``(op, args, kwargs)`` of PyTorch's (left, right, top, bottom) with a fill value."""
+    left, right, top, bottom = sides
+    value = 0.0 if value is None else float(value)
+    return "pad", ((top, bottom, left, right),), (() if value == 0 else (("value", value),))
+
+
+def import_constant_pad(m):  # nn.ZeroPad2d is an nn.ConstantPad2d whose value is 0
+    return _pad_call(m.padding, m.value)
 
 
 def f_pad(input, pad, mode="constant", value=None):
-    if mode != "constant" or value not in (None, 0) or len(pad) != 4:
-        raise Unsupported(f"pad={tuple(pad)}, mode={mode!r}, value={value!r} (archlang pads H and W with zeros)")
-    left, right, top, bottom = pad
-    return "pad", ((top, bottom, left, right),), ()
+    if mode != "constant" or len(pad) != 4 or (value is not None and value != value):
+        raise Unsupported(
+            f"pad={tuple(pad)}, mode={mode!r}, value={value!r} (archlang pads H and W with a constant value, not NaN)"
+        )
+    return _pad_call(pad, value)
+
+
+def pad_label(a) -> str:
+    sides = ", ".join(map(str, a["padding"]))
+    return f"zero pad {sides}" if a["value"] == 0 else f"pad {sides} with {a['value']:g}"
 
 
 def narrow_shape(attrs, shapes):
@@ -251,14 +264,21 @@ RECORDS = (
     ),
     OpRecord(
         Op.PAD,
-        sig("zero padding of the borders: an integer, (h, w) or (top, bottom, left, right)", A("padding", t_pad4)),
+        sig(
+            "constant padding of the borders: an integer, (h, w) or (top, bottom, left, right); "
+            "a negative amount crops; value: the fill (0, or -inf before a max pool)",
+            A("padding", t_pad4),
+            A("value", t_fill, 0.0),
+        ),
         sr.pad_shape,
-        TorchOp("nn.ZeroPad2d", tf.zero_pad_args, "F.pad", tf.f_pad_args),
-        Diagram("other", lambda a: "zero pad " + ", ".join(map(str, a["padding"]))),
+        TorchOp("nn.ZeroPad2d", tf.zero_pad_args, "F.pad", tf.f_pad_args, module_for=tf.pad_module),
+        Diagram("other", pad_label),
+        # no costs: constant_pad_nd copies (no arithmetic, whatever the fill), fvcore has no handle
         rf=rf_rules.pad,
         role="pointwise",  # no window: only moves the grid (receptive field keeps its size)
         imports=Imports(
-            modules={NN + "padding.ZeroPad2d": import_zeropad}, functions={"torch.nn.functional.pad": f_pad}
+            modules={NN + "padding.ZeroPad2d": import_constant_pad, NN + "padding.ConstantPad2d": import_constant_pad},
+            functions={"torch.nn.functional.pad": f_pad},
         ),
     ),
     _merge(

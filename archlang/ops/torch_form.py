@@ -137,15 +137,21 @@ def transform_args(attrs, in_shape=None):
     return [Arg("mean", tuple(attrs["mean"])), Arg("std", tuple(attrs["std"]))]
 
 
+def pad_module(attrs) -> str:
+    # nn.ZeroPad2d is nn.ConstantPad2d with value 0: the zero pad keeps its familiar name
+    return "nn.ZeroPad2d" if attrs["value"] == 0 else "nn.ConstantPad2d"
+
+
 def zero_pad_args(attrs, in_shape=None):
     top, bottom, left, right = attrs["padding"]
     sides = (left, right, top, bottom)  # PyTorch's order: last dimension first
-    return [Arg("padding", sides[0] if len(set(sides)) == 1 else sides, True)]
+    padding = [Arg("padding", sides[0] if len(set(sides)) == 1 else sides, True)]
+    return padding if attrs["value"] == 0 else [*padding, Arg("value", attrs["value"], True)]
 
 
 def f_pad_args(attrs, in_shape=None):
     top, bottom, left, right = attrs["padding"]
-    return [Arg("pad", (left, right, top, bottom), True)]
+    return [Arg("pad", (left, right, top, bottom), True), *opt("value", attrs["value"], 0.0, float)]
 
 
 def gelu_args(attrs, in_shape=None):
@@ -252,3 +258,10 @@ class TorchOp:
 
     def extras(self, channels_last: bool) -> tuple[Arg, ...]:
         return self.extra_last if channels_last and self.extra_last is not None else self.extra
+
+    # the module class by the attributes, where one op has two (pad: nn.ZeroPad2d, or
+    # nn.ConstantPad2d for another fill); None: always ``module``
+    module_for: Callable[[dict], str] | None = None
+
+    def module_name(self, attrs: dict) -> str | None:
+        return self.module if self.module_for is None else self.module_for(attrs)

@@ -236,7 +236,7 @@ class Describer:
                 else:
                     shape = Seq("(", ")", [in_lin, "1", "1"])
                 return Call("nn.Parameter", [Call("torch.full", [shape, py_value(item.attrs["init"])])]), in_lin
-            module = item.attrs["class"] if item.op is Op.EXTERNAL else TORCH_OPS[item.op].module
+            module = item.attrs["class"] if item.op is Op.EXTERNAL else TORCH_OPS[item.op].module_name(item.attrs)
             call = self._call(module, d, item.args, in_lin, node=item.node)
             lins[item.node] = out_channels(item, call, [in_lin])
             if call.func in HELPERS:  # defined by the generated file (TransformInput, ...)

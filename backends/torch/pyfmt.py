@@ -8,6 +8,7 @@ with a trailing comma, which ruff keeps exploded at any line length.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 LIMIT = 88
@@ -122,6 +123,8 @@ def py_value(value) -> str:
     """Source for a literal argument value (ints, floats, bools, None, strings, tuples)."""
     if isinstance(value, bool) or value is None:
         return repr(value)
+    if isinstance(value, float) and value in (math.inf, -math.inf):
+        return f'float("{value}")'  # repr is `inf`, a name Python does not define
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):

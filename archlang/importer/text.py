@@ -28,7 +28,22 @@ from ..analysis.params import STATEFUL
 from ..diagnostics import Diagnostic, SpecError
 from ..ops import CALLABLE_OPS
 from ..version import __version__
-from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq, children, read_names
+from .tree import (
+    Aux,
+    BlockDef,
+    Call,
+    Expr,
+    Group,
+    If,
+    Instance,
+    Network,
+    Param,
+    Repeat,
+    Seq,
+    children,
+    continued,
+    read_names,
+)
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Ops with weights or running statistics: their labels are state_dict keys, never given here.
@@ -86,8 +101,9 @@ def call_text(call: Call) -> str:
 
 
 class _Printer:
-    def __init__(self, refs: frozenset | set = frozenset()):
+    def __init__(self, refs: frozenset | set = frozenset(), again: frozenset | set = frozenset()):
         self.refs = refs  # names a `from` reads: a positional label among them is printed
+        self.again = again  # sequences opened again (tree.continued): no index is a position
         self.lines: list[str] = []
         self.depth = 0
         self.calls: dict[int, Call] = {}  # line number (1-based) -> the call printed there
@@ -132,7 +148,7 @@ class _Printer:
         elif isinstance(item, Seq):
             own = item.label if label is None else label
             self.open(f"{label_text(own)}: " if own is not None else "")
-            self.items(item.items, numbered=own is not None)
+            self.items(item.items, numbered=own is not None and id(item) not in self.again)
             self.close(item.reads)
         elif isinstance(item, Group) and not item.branches:  # a bare merge of named values
             own = item.label if label is None else label
@@ -252,7 +268,10 @@ def network_text(network: Network, file: str = "<import>") -> str:
 
 
 def _printed(network: Network) -> _Printer:
-    p = _Printer(read_names([network.body, *(b for blk in network.blocks for b in blk.body)]))
+    p = _Printer(
+        read_names([network.body, *(b for blk in network.blocks for b in blk.body)]),
+        continued([network.body.items, *(blk.body for blk in network.blocks), *([a.body] for a in network.aux)]),
+    )
     for line in header_lines(network):
         p.line(f"# {line}".rstrip())
     p.line("")

@@ -354,8 +354,12 @@ class _Converter:
             if not stateless:
                 uses = [self._where(n) for n in self.graph.nodes if n.op == "call_module" and n.target == node.target]
                 raise refusals.shared(node.target, cls, uses)
-            label = None
         path = node.target
+        if self.calls[node.target] > 1:
+            # one parameter-free module at several points (Res2Net's `self.relu`): each call
+            # is a layer of its own with no key, as the torch back end builds it (a function
+            # call), so a re-import sees no module name to keep free either
+            label, path = None, ""
         if op == ("identity", (), ()):
             op = None  # a placeholder (timm's `drop = nn.Identity()`): the torch back end builds no module for it
         if stateless and any(path.startswith(owner + ".") for owner in self.owners):

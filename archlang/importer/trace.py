@@ -357,8 +357,8 @@ class _Converter:
         path = node.target
         if self.calls[node.target] > 1:
             # one parameter-free module at several points (Res2Net's `self.relu`): each call
-            # is a layer of its own with no key, as the torch back end builds it (a function
-            # call), so a re-import sees no module name to keep free either
+            # is a layer of its own, with no key and no name of its module to keep (the
+            # built spec has a layer per call, so its re-import sees no such name either)
             label, path = None, ""
         if op == ("identity", (), ()):
             op = None  # a placeholder (timm's `drop = nn.Identity()`): the torch back end builds no module for it

@@ -241,15 +241,17 @@ def test_container_children_in_two_branches_move_the_group_inside():
     assert text.count("convs: {") == 1
 
 
-def test_same_name_in_two_scopes_is_refused():
-    """Two branches whose layers lie under different containers of one name cannot exist in
-    PyTorch; a module called from two places of one container can: `a.0` in one branch and
-    `a.1` after the merge, with the merge between them, keep distinct keys."""
+def test_one_container_in_a_branch_and_after_the_merge_goes_on():
+    """`a.0` in one branch of a concat and `a.1` after it: the sequence `a` is opened twice,
+    the second going on from the first (docs/language.md), so both keep their keys (this
+    was E724, "two layers would both be named `a`")."""
 
     def forward(s, x):
         y = s.a[0](x)
         return s.a[1](torch.cat([y, s.b(x)], 1))
 
     model = _Net(forward, a=nn.ModuleList([nn.Conv2d(3, 4, 1), nn.Conv2d(8, 4, 1)]), b=nn.Conv2d(3, 4, 1))
-    diag = _error(model, (3, 8, 8))
-    assert diag.code == "E724" and "`a`" in diag.message
+    text = _roundtrip(model, (3, 8, 8))
+    assert text.count("a: {") == 2 and '"1": conv2d(4, 1)' in text, text
+    again = archlang.from_module(archlang.build(text), (3, 8, 8), name="Net", source="hostile_models.Net")
+    assert again == text

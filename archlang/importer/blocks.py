@@ -59,9 +59,10 @@ def abstract(network: tree.Network) -> tree.Network:
     net.blocks = _called_first(list(net.blocks) + state.blocks, [net.body, *(a.body for a in net.aux)])
     roots = [net.body] + [a.body for a in net.aux] + [b for blk in net.blocks for b in blk.body]
     refs = tree.read_names(roots)
+    again = tree.continued([net.body.items, *([a.body] for a in net.aux), *(blk.body for blk in net.blocks)])
     for root in roots:
-        implicit(root, refs)
-        fold(root, refs)
+        implicit(root, refs, again)
+        fold(root, refs, again)
         fold_indexed(root, refs)
     return net
 

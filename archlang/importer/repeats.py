@@ -96,13 +96,15 @@ def fold_items(items: list) -> list:
     return out
 
 
-def implicit(item, refs: frozenset | set = frozenset()) -> None:
+def implicit(item, refs: frozenset | set = frozenset(), again: frozenset | set = frozenset()) -> None:
     """Drop the labels that name a call by its position in a labelled sequence (``"0"``,
     ``"1"``: the language names it so anyway), in place: ``downsample: { conv2d(...);
-    batchnorm }`` as a person writes it, and calls align by what they are, not where."""
+    batchnorm }`` as a person writes it, and calls align by what they are, not where.
+    ``again``: sequences that go on an earlier one (:func:`~.tree.continued`), whose
+    positions do not start at 0."""
     for child in walk(item):
-        implicit(child, refs)
-    scope = isinstance(item, (tree.Seq, tree.Instance)) and item.label is not None
+        implicit(child, refs, again)
+    scope = isinstance(item, (tree.Seq, tree.Instance)) and item.label is not None and id(item) not in again
     if scope:
         items = item.items if isinstance(item, tree.Seq) else item.body.items
         for k, (it, pos) in enumerate(zip(items, positions(items))):
@@ -110,12 +112,13 @@ def implicit(item, refs: frozenset | set = frozenset()) -> None:
                 items[k] = tree.Call(it.op, it.args, it.kwargs, None, it.source, it.reads)
 
 
-def fold(item, refs: frozenset | set = frozenset()) -> None:
+def fold(item, refs: frozenset | set = frozenset(), again: frozenset | set = frozenset()) -> None:
     """Fold every labelled sequence in ``item``, in place; a sequence a ``from`` reads into
-    (``refs``: :func:`~.tree.read_names`) keeps its layers by position."""
+    (``refs``: :func:`~.tree.read_names`) keeps its layers by position, as does one that
+    goes on an earlier one (``again``)."""
     for child in walk(item):
-        fold(child, refs)
-    if getattr(item, "label", None) in refs:
+        fold(child, refs, again)
+    if getattr(item, "label", None) in refs or id(item) in again:
         return
     if isinstance(item, tree.Seq) and item.label is not None:
         item.items = fold_items(item.items)

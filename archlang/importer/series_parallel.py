@@ -574,19 +574,24 @@ def _dead(graph: ScopeGraph, emitted: set[int]) -> list[Local]:
 
 
 def _check_labels(items: list, graph: ScopeGraph) -> None:
-    """Two layers of one scope with the same name (a container's children called in
-    different branches) cannot both keep their keys."""
+    """Two layers of one scope with the same name cannot both keep their keys; a labelled
+    sequence named again goes on the first (a container's children called apart: in
+    different branches, or in turn with another's), so only that repeats."""
     seen: set[str] = set()
+    sequences: set[str] = set()
     stack = list(items)
     while stack:
         item = stack.pop()
         label = getattr(item, "label", None)
-        if label is not None:
+        if isinstance(item, Seq) and label is not None and label not in seen - sequences:
+            seen.add(label)
+            sequences.add(label)
+        elif label is not None:
             if label in seen:
                 raise problem(
                     "E724",
                     f"in {where(graph.chain)}, two layers would both be named `{label}`",
-                    "children of one container called in different branches cannot keep their state_dict keys",
+                    "a layer and a sequence of one scope cannot share a name (a sequence named again goes on)",
                 )
             seen.add(label)
         elif isinstance(item, Seq):

@@ -29,7 +29,22 @@ from ..diagnostics import Diagnostic, SpecError
 from ..ops import CALLABLE_OPS, SIGNATURES
 from ..ops.base import t_fill
 from ..version import __version__
-from .tree import Aux, BlockDef, Call, Expr, Group, If, Instance, Network, Param, Repeat, Seq, children, read_names
+from .tree import (
+    Aux,
+    BlockDef,
+    Call,
+    Expr,
+    Group,
+    If,
+    Instance,
+    Network,
+    Param,
+    Repeat,
+    Seq,
+    children,
+    continued,
+    read_names,
+)
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Ops with weights or running statistics: their labels are state_dict keys, never given here.
@@ -122,9 +137,12 @@ def _fill_params(blocks: list[BlockDef]) -> dict[str, set]:
 
 
 class _Printer:
-    def __init__(self, refs: frozenset | set = frozenset(), fills: dict | None = None):
+    def __init__(
+        self, refs: frozenset | set = frozenset(), fills: dict | None = None, again: frozenset | set = frozenset()
+    ):
         self.refs = refs  # names a `from` reads: a positional label among them is printed
         self.fills = fills or {}  # block name -> its fill parameters
+        self.again = again  # sequences opened again (tree.continued): no index is a position
         self.lines: list[str] = []
         self.depth = 0
         self.calls: dict[int, Call] = {}  # line number (1-based) -> the call printed there
@@ -169,7 +187,7 @@ class _Printer:
         elif isinstance(item, Seq):
             own = item.label if label is None else label
             self.open(f"{label_text(own)}: " if own is not None else "")
-            self.items(item.items, numbered=own is not None)
+            self.items(item.items, numbered=own is not None and id(item) not in self.again)
             self.close(item.reads)
         elif isinstance(item, Group) and not item.branches:  # a bare merge of named values
             own = item.label if label is None else label
@@ -291,7 +309,9 @@ def network_text(network: Network, file: str = "<import>") -> str:
 
 def _printed(network: Network) -> _Printer:
     p = _Printer(
-        read_names([network.body, *(b for blk in network.blocks for b in blk.body)]), _fill_params(network.blocks)
+        read_names([network.body, *(b for blk in network.blocks for b in blk.body)]),
+        _fill_params(network.blocks),
+        continued([network.body.items, *(blk.body for blk in network.blocks), *([a.body] for a in network.aux)]),
     )
     for line in header_lines(network):
         p.line(f"# {line}".rstrip())

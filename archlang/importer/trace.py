@@ -444,8 +444,12 @@ class _Converter(GroupedViews):
             if not stateless:
                 uses = [self._where(n) for n in self.graph.nodes if n.op == "call_module" and n.target == node.target]
                 raise refusals.shared(node.target, cls, uses)
-            label = None
         path = node.target
+        if self.calls[node.target] > 1:
+            # one parameter-free module at several points (Res2Net's `self.relu`): each call
+            # is a layer of its own, with no key and no name of its module to keep (the
+            # built spec has a layer per call, so its re-import sees no such name either)
+            label, path = None, ""
         if op == ("identity", (), ()):
             op = None  # a placeholder (timm's `drop = nn.Identity()`): the torch back end builds no module for it
         if stateless and any(path.startswith(owner + ".") for owner in self.owners):

@@ -171,3 +171,35 @@ def read_names(items: list) -> set[str]:
             out.update(ref.split("."))
         stack.extend(children(item))
     return out
+
+
+def continued(scopes: list[list]) -> set[int]:
+    """The ids of the labelled sequences that go on one of the same label opened before them
+    in the same scope (``convs: { ... }`` again, docs/language.md): their layers' positions
+    go on from where it stopped, so an index there is no position. ``scopes``: the items of
+    each scope root (a network body, a block body); unlabelled sequences, groups, ``if`` and
+    ``repeat`` stay in their scope, and a sequence inside a ``repeat`` is opened again by
+    each repetition after the first."""
+    out: set[int] = set()
+
+    def scope(items: list) -> None:
+        seen: set[str] = set()
+
+        def visit(item, looped: bool) -> None:
+            label = getattr(item, "label", None)
+            if isinstance(item, Seq) and label is not None:
+                if label in seen or looped:
+                    out.add(id(item))
+                seen.add(label)
+            if label is not None:
+                scope(children(item))
+                return
+            for child in children(item):
+                visit(child, looped or isinstance(item, Repeat))
+
+        for item in items:
+            visit(item, False)
+
+    for items in scopes:
+        scope(items)
+    return out

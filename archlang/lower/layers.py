@@ -215,8 +215,12 @@ BRANCHES = Mode({"layer": branch_stmt}, other=not_a_branch, recovers=False)
 def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame, extra: tuple = ()):
     scope, env, ctx = frame.scope, frame.env, frame.ctx
     names = [label_text(lbl, env) for lbl in labels]
+    # a labelled sequence named again goes on (its numbering too): one module's ModuleLists
+    # called in turn (Res2Net's `convs` and `bns`), or a sequence in a `repeat`
+    reopen = layer.kind == "seq" and len(names) == 1 and names[0] in scope.sequences
     for lbl, text in zip(labels, names):
-        check_label(text, lbl.span, scope)
+        if not reopen:
+            check_label(text, lbl.span, scope)
     if len(names) > 1:
         return _inline(lw, layer, names, labels, cur, frame)
     name = names[0] if names else None
@@ -225,13 +229,17 @@ def lower_layer(lw: Lowering, layer, labels, cur, frame: Frame, extra: tuple = (
     if layer.kind == "call":
         out = _call(lw, layer, name, cur, frame, extra)
     elif layer.kind == "seq":
-        if name is not None:
-            scope = lw.open_scope(scope, name, "branch", layer.span, ctx, sequential=True)
+        if reopen:
+            scope = scope.sequences[name]
+        elif name is not None:
+            scope.sequences[name] = lw.open_scope(scope, name, "branch", layer.span, ctx, sequential=True)
+            scope = scope.sequences[name]
         out = walk(lw, layer.body, cur, Frame(scope, env.child(), ctx.inner()), BODY)
     else:
         out = _group(lw, layer, name, cur, frame)
     if name is not None:
-        frame.scope.labels[name] = (out, span)
+        # `from convs` reads its last layer so far; a clash later points at its first opening
+        frame.scope.labels[name] = (out, frame.scope.labels[name][1] if reopen else span)
         lw.values[(*frame.scope.path, name)] = out
     return out
 

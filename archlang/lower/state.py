@@ -47,6 +47,7 @@ class Scope:
     # block instance or the network (a block sees only its own names, like a function).
     parent: Scope | None = None
     entry: str | None = None  # a block instance's input: `from input` inside it
+    sequences: dict = field(default_factory=dict)  # name -> its labelled sequence's Scope (to go on)
 
     def auto_name(self, callee: str) -> str:
         if self.sequential:

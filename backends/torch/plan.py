@@ -329,6 +329,7 @@ class _Planner:
         return out in (current, self.joins.get(current))
 
     def _fill(self, plan: ModulePlan, path: tuple, where: str) -> None:
+        lifted = False
         for kind, ref in self.members[path]:
             if kind == "node":
                 if self.g.nodes[ref].op is Op.INPUT:
@@ -376,6 +377,7 @@ class _Planner:
                             )
                         )
                     child.steps = []
+                    lifted = True
                 else:
                     plan.steps.append(
                         Step(
@@ -388,6 +390,16 @@ class _Planner:
                             when=child.when,
                         )
                     )
+        if lifted:
+            # a sequence continued later in its owner (`convs: { "1": ... }` again, Res2Net's
+            # ModuleLists called in turn): its layers run where each was created, between
+            # the owner's others; contiguous containers keep their order (a stable sort)
+            plan.steps.sort(key=lambda step: self._step_order(path, step))
+
+    def _step_order(self, path: tuple, step: Step) -> int:
+        if step.leaf is not None:
+            return self.order[step.target]
+        return self.order[self.scope_nodes[(*path, *step.module)][0]]
 
     def root(self) -> ModulePlan:
         g = self.g

@@ -187,7 +187,7 @@ def test_batchnorm1d_on_a_map_is_located():
 @pytest.mark.parametrize(
     ("name", "op", "shape"),
     [
-        ("ghostnet_050", "narrow(", (3, 64, 64)),
+        ("ghostnet_050", "cheap_operation", (3, 64, 64)),  # its `out[:, :C]` keeps every channel: no op
         ("rexnet_100", "narrow(", (3, 64, 64)),
         ("convnext_atto", "flat=true", (3, 64, 64)),
         ("repvit_m1", "batchnorm1d", (3, 64, 64)),

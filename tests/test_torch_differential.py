@@ -108,6 +108,19 @@ def test_the_reference_evaluates_every_op():
     assert set(EVAL) | {Op.INPUT} == set(Op)
 
 
+def test_every_helper_definition_is_ruff_clean(tmp_path):
+    """The definitions a generated file may carry (BlurPool, StdConv2d, EcaModule, ...) pass
+    ruff at its defaults, 88 columns, as every emitted file must: the random specs found
+    StdConv2d's comment at 90 and BlurPool unformatted."""
+    from archlang.ops.records import RECORDS
+
+    helpers = {name: text for r in RECORDS.values() for name, text in r.torch.helpers.items()}
+    assert {"BlurPool", "StdConv2d", "ScaledStdConv2d", "EcaModule", "space_to_depth"} <= set(helpers)
+    header = "import torch\nfrom torch import nn"
+    (tmp_path / "helpers.py").write_text("\n\n\n".join([header, *helpers.values()]) + "\n")
+    ruff_clean(tmp_path)
+
+
 def _compile_small(name: str):
     """A bundled spec at 64×64 where it allows that (fast), else at its own input size."""
     try:

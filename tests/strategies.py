@@ -490,7 +490,9 @@ def dag_specs(draw, dict_outputs: bool = True) -> str:
     for i in range(n):
         name = f"v{i}"
         src = draw(st.sampled_from(sorted(widths)))
-        kind = draw(st.sampled_from(["conv", "act", "add", "concat", "seq", "group", "block", "fuse", "inner"]))
+        kind = draw(
+            st.sampled_from(["conv", "act", "add", "concat", "seq", "group", "block", "fuse", "inner", "pieces"])
+        )
         same = [v for v in widths if widths[v] == widths[src] and v != src]
         if kind == "add" and same:
             other = draw(st.sampled_from(sorted(same)))
@@ -501,8 +503,29 @@ def dag_specs(draw, dict_outputs: bool = True) -> str:
             widths[name] = sum(widths[p] for p in picks)
             continue
         elif kind == "act":
-            op = draw(st.sampled_from(["relu", "batchnorm", "sigmoid", "maxpool(3, stride=1, padding=1)"]))
+            ops = ["relu", "batchnorm", "sigmoid", "maxpool(3, stride=1, padding=1)", "frozen_batchnorm", "eca"]
+            ops += ["scale(0.5)", "layer_scale(scalar=true)", "blur_pool(stride=1)"]
+            ops += ["radix_softmax(2)"] if widths[src] % 2 == 0 else []
+            op = draw(st.sampled_from(ops))
             lines.append(f"{name}: {op} from {src}")
+        elif kind == "pieces" and widths[src] >= 2 and draw(st.booleans()):  # split by sizes, or narrow
+            first = draw(st.integers(1, widths[src] - 1))
+            if draw(st.booleans()):
+                index = draw(st.integers(0, 1))
+                lines.append(f"{name}: split(({first}, {widths[src] - first}), {index}) from {src}")
+                widths[name] = first if index == 0 else widths[src] - first
+            else:
+                lines.append(f"{name}: narrow({first}, {widths[src] - first}) from {src}")
+                widths[name] = widths[src] - first
+            continue
+        elif kind == "pieces" and size % 2 == 0:  # to half the size and back (TResNet's stem, sub-pixel conv)
+            w = draw(st.integers(1, 4))
+            down, up = draw(
+                st.sampled_from([("space_to_depth", "depth_to_space"), ("pixel_unshuffle", "pixel_shuffle")])
+            )
+            lines.append(f"{name}: {{ {down}(2); conv2d({4 * w}, 1); {up}(2) }} from {src}")
+            widths[name] = w
+            continue
         elif kind == "seq":
             w = draw(st.integers(1, 6))
             lines.append(f"{name}: {{ conv2d({w}, 3, padding=1); batchnorm; relu }} from {src}")
@@ -546,13 +569,17 @@ def dag_specs(draw, dict_outputs: bool = True) -> str:
         else:
             w = draw(st.integers(1, 6))
             k = draw(st.sampled_from([1, 3]))
-            lines.append(f"{name}: conv2d({w}, {k}, padding={k // 2}) from {src}")
+            conv = draw(st.sampled_from(["conv2d", "conv2d", "std_conv2d", "scaled_std_conv2d"]))
+            conv = "conv2d" if widths[src] * k * k == 1 else conv  # fan-in 1: nothing to standardise
+            lines.append(f"{name}: {conv}({w}, {k}, padding={k // 2}) from {src}")
             widths[name] = w
             continue
         widths[name] = widths[src]
-    # every value is read (no W201): the ones nothing reads yet are concatenated last
+    # every value is read (no W201): the ones nothing reads yet are concatenated last. A block
+    # instance read only through an inner value (`from v1.a`) is unread itself: its other
+    # layers would be dead code, run by torch but dropped by fvcore's trace
     text = "\n".join(lines)
-    unread = [v for v in widths if v != "input" and not re.search(rf"(from|,) [^\n]*\b{v}\b", text)]
+    unread = [v for v in widths if v != "input" and not re.search(rf"(from|,) [^\n]*\b{v}\b(?!\.)", text)]
     if len(unread) > 1:
         lines.append(f"v{n}: concat from {', '.join(unread)}")
         widths[f"v{n}"] = sum(widths[v] for v in unread)

@@ -162,7 +162,7 @@ class _Gen:
             roll = rng.random()
             if roll < 0.3:
                 lines = [f"channel_shuffle({rng.choice([d for d in range(1, c + 1) if c % d == 0])})"]
-            elif roll < 0.4 and c % 2 == 0:  # ResNeSt's rSoftMax: radix · groups divides C
+            elif roll < 0.45 and c % 2 == 0:  # ResNeSt's rSoftMax: radix · groups divides C
                 radix = rng.choice([r for r in range(2, c + 1) if c % r == 0])
                 groups = rng.choice([g for g in range(1, c // radix + 1) if c // radix % g == 0])
                 lines = [f"radix_softmax({radix}, groups={groups})"]

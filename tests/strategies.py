@@ -15,7 +15,11 @@ branches (all "same"-padded stride-1 branches, or all downsampling identically),
 concat, ``add`` residuals; ``repeat`` with ``{i}`` name templates; blocks with parameters
 and defaults; blocks whose instances differ in structure (`if` on a parameter), also inside
 labelled sequences (ResNet-style stages ``"0": Res(8, stride=2, down=true); "1": Res(8)``);
-unit styles; and a head (adaptive_avgpool(1) and flatten, or spatial_mean; dropout, linear).
+unit styles; the importer's newer ops (weight-standardised convs, frozen_batchnorm, eca,
+scalar and flat layer_scale, scale, radix_softmax, split by channel counts, also channels-last,
+narrow, pixel_unshuffle / space_to_depth where r divides H and W, depth_to_space, blur_pool);
+and a head (adaptive_avgpool(1) and flatten, or spatial_mean; dropout, linear and
+batchnorm1d, linear).
 
     from strategies import spec_cases, valid_specs
 

@@ -4,7 +4,8 @@
 each statement, so convs and pools fit their input, ``concat`` branches agree on H×W, ``add``
 branches agree on the whole shape and a head flattens what is left (or takes its
 ``spatial_mean``). It covers every activation, stochastic depth, ``channel_shuffle`` and
-``split`` (with torch.chunk's sizes), blocks with parameters and defaults, ``if`` on bool
+``split`` (with torch.chunk's sizes, or two channel counts), ``narrow``, ``radix_softmax``, the
+weight-standardised convs, ``blur_pool``, ``frozen_batchnorm``, ``eca``, ``scale``, blocks with parameters and defaults, ``if`` on bool
 parameters (instances of one block that differ in structure), ``repeat``/``for``, unit styles, ``init``, aux heads with ``outputs``, and labels
 drawn part of the time from :func:`generate.hostile_name`. ``gen_case`` then breaks a minority
 of them with :mod:`mutate`'s value and token mutations, so most cases reach the back ends.
@@ -24,6 +25,7 @@ ACTIVATIONS = [
     *("stochastic_depth(0.2)", 'stochastic_depth(0.1, mode="batch")', "layernorm2d"),
     *("leaky_relu(0.2)", "elu", "mish", "softplus", "hardtanh(-2, 2)", "prelu", "group_norm(1)"),
     "instance_norm(affine=true)",
+    *("frozen_batchnorm", "eca", "eca(5)", "scale(0.5)"),
 ]
 # Blocks the generator may call; the body of each keeps H×W unless `pool` (ceil halving).
 BLOCKS = {
@@ -98,7 +100,10 @@ class _Gen:
         groups = ""
         if rng.random() < 0.1 and c % 2 == 0 and out % 2 == 0:
             groups = ", groups=2"
-        text = f"conv({out}, {k}" + (f", stride={s}" if s != 1 else "") + (f", padding={p}" if p else "")
+        callee = "conv"
+        if rng.random() < 0.15 and c // (2 if groups else 1) * k * k > 1:  # fan-in 1: nothing to standardise
+            callee = rng.choice(["std_conv2d", "scaled_std_conv2d"])
+        text = f"{callee}({out}, {k}" + (f", stride={s}" if s != 1 else "") + (f", padding={p}" if p else "")
         text += (f", dilation={d}" if d != 1 else "") + groups + rng.choice(["", "", ", bias=false"]) + ")"
         return text, (out, oh, ow)
 
@@ -110,7 +115,12 @@ class _Gen:
         oh, ow = _out(h, k, s, p), _out(w, k, s, p)
         if oh < 1 or ow < 1:
             return "identity", shape
-        kind = rng.choice(["maxpool", "avgpool"])
+        kind = rng.choice(["maxpool", "avgpool", "blur_pool"])
+        if kind == "blur_pool":  # a binomial k×k blur; reflect padding needs p < H, W
+            oh, ow = _out(h, 3, s, 1), _out(w, 3, s, 1)
+            if min(h, w) == 1:
+                return "identity", shape
+            return "blur_pool" if s == 2 else "blur_pool(stride=1)", (c, oh, ow)
         return f"{kind}({k}, stride={s}" + (f", padding={p}" if p else "") + ")", (c, oh, ow)
 
     def branch(self, shape, depth: int) -> tuple[str, int]:
@@ -148,9 +158,21 @@ class _Gen:
             lines = [text]
         elif kind == "act":
             lines = [rng.choice(ACTIVATIONS)]
-        elif kind == "chan":  # channel_shuffle (groups divide C) or one torch.chunk piece
-            if rng.random() < 0.5:
+        elif kind == "chan":  # channel_shuffle (groups divide C), one torch.chunk / split piece, narrow
+            roll = rng.random()
+            if roll < 0.3:
                 lines = [f"channel_shuffle({rng.choice([d for d in range(1, c + 1) if c % d == 0])})"]
+            elif roll < 0.45 and c % 2 == 0:  # ResNeSt's rSoftMax: radix · groups divides C
+                radix = rng.choice([r for r in range(2, c + 1) if c % r == 0])
+                groups = rng.choice([g for g in range(1, c // radix + 1) if c // radix % g == 0])
+                lines = [f"radix_softmax({radix}, groups={groups})"]
+            elif roll < 0.6 and c >= 2:  # torch.split(x, [a, C - a], 1)[i], or x[:, a:]
+                a = rng.randint(1, c - 1)
+                if rng.random() < 0.5:
+                    index = rng.randrange(2)
+                    lines, shape = [f"split(({a}, {c - a}), {index})"], ((a, c - a)[index], h, w)
+                else:
+                    lines, shape = [f"narrow({a}, {c - a})"], (c - a, h, w)
             else:
                 chunks = rng.randint(1, 4)
                 size = -(-c // chunks)

@@ -53,8 +53,53 @@ def _shuffle(groups, x):
 
 
 def _layer_scale(scale, x):
-    """A (C, 1, 1) gamma, or timm's flat (C,) one (``layer_scale(flat=true)``), per channel."""
-    return scale.view(-1, 1, 1) * x
+    """A (C, 1, 1) gamma, or timm's flat (C,) one (``layer_scale(flat=true)``), per channel;
+    a 0-d one (``scalar=true``) for the whole tensor, whatever its rank."""
+    return scale * x if scale.dim() == 0 else scale.view(-1, 1, 1) * x
+
+
+def _standardised(a, p):
+    """Weight standardisation (Qiao et al.): each filter minus its mean over its fan-in, over
+    sqrt(its biased variance + eps)."""
+    w = p["weight"]
+    flat = w.reshape(w.shape[0], -1)
+    mean = flat.mean(1, keepdim=True)
+    var = ((flat - mean) ** 2).mean(1, keepdim=True)
+    return ((flat - mean) / torch.sqrt(var + a["eps"])).reshape(w.shape)
+
+
+def _scaled_standardised(a, p):
+    """NF-ResNets' form (Brock et al., 2021): the standardised filter times its gain and
+    gamma / sqrt(fan-in)."""
+    fan_in = p["weight"][0].numel()
+    return _standardised(a, p) * p["gain"] * (a["gamma"] / fan_in**0.5)
+
+
+def _eca(x, weight):
+    """ECA-Net: each channel times the sigmoid of a k-tap correlation (zero-padded, no bias)
+    across the channels' spatial means."""
+    means = x.mean((2, 3))  # (N, C)
+    k = weight.shape[-1]
+    padded = F.pad(means, ((k - 1) // 2, (k - 1) // 2))
+    taps = weight.reshape(-1)
+    gate = sum(taps[i] * padded[:, i : i + means.shape[1]] for i in range(k))
+    return x * torch.sigmoid(gate)[:, :, None, None]
+
+
+def _radix_softmax(radix, groups, x):
+    """ResNeSt's rSoftMax by index: input channel (g, r, j) of the (groups, radix, K) view goes
+    to output channel (r, g, j), softmax-ed over r for each (g, j)."""
+    k = x.shape[1] // (radix * groups)
+    out = torch.empty_like(x)
+    for g in range(groups):
+        for j in range(k):
+            paths = [x[:, (g * radix + r) * k + j] for r in range(radix)]
+            peak = torch.stack(paths).amax(0)
+            exps = [torch.exp(t - peak) for t in paths]
+            total = sum(exps)
+            for r in range(radix):
+                out[:, (r * groups + g) * k + j] = exps[r] / total
+    return out
 
 
 _DIM = " dim"  # an attribute no op has: the channels' dim of the node's input
@@ -73,6 +118,8 @@ def _external(a, x, p):
 EVAL = {
     Op.TRANSFORM_INPUT: lambda a, xs, p: _transform(a, xs[0], p),
     Op.CONV2D: lambda a, xs, p: _conv(a, xs[0], p),
+    Op.STD_CONV2D: lambda a, xs, p: _conv(a, xs[0], {**p, "weight": _standardised(a, p)}),
+    Op.SCALED_STD_CONV2D: lambda a, xs, p: _conv(a, xs[0], {**p, "weight": _scaled_standardised(a, p)}),
     Op.BATCHNORM: lambda a, xs, p: _bn(a, xs[0], p),
     Op.FROZEN_BATCHNORM: lambda a, xs, p: _frozen_bn(a, xs[0], p),
     Op.RELU: lambda a, xs, p: torch.relu(xs[0]),
@@ -96,12 +143,14 @@ EVAL = {
     Op.LINEAR: lambda a, xs, p: F.linear(xs[0], p["weight"], p.get("bias")),
     Op.SOFTMAX: lambda a, xs, p: torch.softmax(xs[0], 1),
     Op.ATTENTION: lambda a, xs, p: _attention(a["heads"], xs[0]),
+    Op.RADIX_SOFTMAX: lambda a, xs, p: _radix_softmax(a["radix"], a["groups"], xs[0]),
     Op.IDENTITY: lambda a, xs, p: xs[0],
     Op.PAD: lambda a, xs, p: _pad(a, xs[0]),
     Op.CONCAT: lambda a, xs, p: torch.cat(xs, a[_DIM]),
     Op.ADD: lambda a, xs, p: sum(xs[1:], xs[0]),
     Op.MUL: lambda a, xs, p: _product(xs),
     Op.LAYER_SCALE: lambda a, xs, p: _layer_scale(p["scale"], xs[0]),
+    Op.ECA: lambda a, xs, p: _eca(xs[0], p["weight"]),
     Op.NARROW: lambda a, xs, p: xs[0][:, a["start"] : a["start"] + a["length"]],
     Op.SCALE: lambda a, xs, p: xs[0] * a["factor"],
     Op.BATCHNORM1D: lambda a, xs, p: _bn(a, xs[0], p),
@@ -245,6 +294,8 @@ def evaluate(graph, state_dict: dict, x: torch.Tensor):
         params = by_prefix.get(".".join(data.path), {})
         if data.op is Op.LAYER_SCALE:  # a bare parameter of its owner, named by the label
             params = {"scale": state_dict[".".join(data.path)]}
+        if data.op is Op.ECA:  # its 1-D conv's weight: `<path>.conv.weight`
+            params = by_prefix.get(".".join((*data.path, "conv")), {})
         # the channels' dim, for split and concat: the last of a channels-last (H×W×C) value
         attrs = {**data.attrs, _DIM: -1 if any(graph.nodes[i].channels_last for i in data.inputs) else 1}
         values[nid] = EVAL[data.op](attrs, [values[i] for i in data.inputs], params)

@@ -15,7 +15,11 @@ branches (all "same"-padded stride-1 branches, or all downsampling identically),
 concat, ``add`` residuals; ``repeat`` with ``{i}`` name templates; blocks with parameters
 and defaults; blocks whose instances differ in structure (`if` on a parameter), also inside
 labelled sequences (ResNet-style stages ``"0": Res(8, stride=2, down=true); "1": Res(8)``);
-unit styles; and a head (adaptive_avgpool(1) and flatten, or spatial_mean; dropout, linear).
+unit styles; the importer's newer ops (weight-standardised convs, frozen_batchnorm, eca,
+scalar and flat layer_scale, scale, radix_softmax, split by channel counts, also channels-last,
+narrow, pixel_unshuffle / space_to_depth where r divides H and W, depth_to_space, blur_pool);
+and a head (adaptive_avgpool(1) and flatten, or spatial_mean; dropout, linear and
+batchnorm1d, linear).
 
     from strategies import spec_cases, valid_specs
 
@@ -115,6 +119,8 @@ def _conv(draw, shape: Shape, callee: str, *, stride_ok: bool = True, max_out: i
     """A conv call valid on ``shape`` and its output shape."""
     _, h, w = shape
     kh, kw, spelling = draw(st.sampled_from(_KERNELS))
+    if callee.endswith("std_conv2d") and shape[0] * kh * kw == 1:
+        callee = "conv2d"  # one weight per filter has nothing to standardise (E405)
     out = draw(st.integers(1, max_out))
     stride = draw(st.sampled_from([1, 1, 2])) if stride_ok else 1
     dilation = 1
@@ -167,6 +173,75 @@ def _pool(draw, shape: Shape) -> tuple[str, Shape]:
     if ceil_mode:
         text += ", ceil_mode=true"
     return text + ")", (c, oh, ow)
+
+
+def _divisors(n: int, low: int = 1) -> list[int]:
+    return [d for d in range(low, n + 1) if n % d == 0]
+
+
+def _newer_op(draw, shape: Shape) -> tuple[str, Shape]:
+    """One of the ops the importer work added (timm's layers), valid on ``shape``, and its
+    output shape by each op's definition: frozen batch norm, ECA, scalar / flat layer scale,
+    a constant scale, ResNeSt's radix softmax, split by channel counts, narrow, the
+    space/depth rearrangements, blur pool, and a channels-last split inside ConvNeXt's
+    permute pattern."""
+    c, h, w = shape
+    kinds = ["frozen_bn", "eca", "layer_scale", "scale", "narrow", "blur"]
+    if _divisors(c, 2):
+        kinds.append("radix")
+    if c >= 2:
+        kinds += ["split", "split_last"]
+    if any(h % r == 0 and w % r == 0 for r in (2, 3)):
+        kinds.append("to_depth")
+    if c % 4 == 0 and max(h, w) <= 16:  # 4× the pixels: only on small maps (test time)
+        kinds.append("to_space")
+    kind = draw(st.sampled_from(kinds))
+    if kind == "frozen_bn":
+        return draw(st.sampled_from(["frozen_batchnorm", "frozen_batchnorm(eps=0.001)"])), shape
+    if kind == "eca":
+        return draw(st.sampled_from(["eca", "eca(1)", "eca(5)"])), shape
+    if kind == "layer_scale":
+        return draw(st.sampled_from(["layer_scale(scalar=true)", "layer_scale(0.5, flat=true)"])), shape
+    if kind == "scale":
+        return draw(st.sampled_from(["scale(0.5)", "scale(-1.25)"])), shape
+    if kind == "radix":  # radix ≥ 2 paths of `groups` groups: radix · groups divides C
+        radix = draw(st.sampled_from(_divisors(c, 2)))
+        groups = draw(st.sampled_from(_divisors(c // radix)))
+        return f"radix_softmax({radix}" + (f", groups={groups})" if groups > 1 else ")"), shape
+    if kind == "narrow":  # x[:, start:start + length]
+        start = draw(st.integers(0, c - 1))
+        length = draw(st.integers(1, c - start))
+        return f"narrow({start}, {length})", (length, h, w)
+    if kind in ("split", "split_last"):  # torch.split(x, sizes, dim)[index]: sizes adding up to C
+        cuts = sorted(draw(st.sets(st.integers(1, c - 1), min_size=1, max_size=min(2, c - 1))))
+        sizes = [b - a for a, b in zip([0, *cuts], [*cuts, c])]
+        index = draw(st.integers(0, len(sizes) - 1))
+        text = f"split(({', '.join(map(str, sizes))}), {index})"
+        if kind == "split":
+            return text, (sizes[index], h, w)
+        # on channels-last values (dim=-1), between ConvNeXt's permutes
+        out = draw(st.integers(1, 6))
+        return f"{{ permute((0, 2, 3, 1)); layernorm; {text}; linear({out}); permute((0, 3, 1, 2)) }}", (out, h, w)
+    if kind == "to_depth":  # C×H×W -> r²C×H/r×W/r
+        r = draw(st.sampled_from([r for r in (2, 3) if h % r == 0 and w % r == 0]))
+        op = draw(st.sampled_from(["pixel_unshuffle", "space_to_depth"]))
+        return f"{op}({r})", (c * r * r, h // r, w // r)
+    if kind == "to_space":  # C×H×W -> C/4×2H×2W
+        return "depth_to_space(2)", (c // 4, 2 * h, 2 * w)
+    # blur_pool: pad p, a k×k binomial blur at stride s; reflect padding needs p < H, W
+    k = draw(st.sampled_from([3, 5]))
+    stride = draw(st.sampled_from([1, 2]))
+    pad = draw(st.integers(0, k // 2))
+    mode = draw(st.sampled_from(["reflect", "reflect", "constant", "replicate"]))
+    if (
+        (oh := reference_out(h, k, stride, pad)) < 1
+        or (ow := reference_out(w, k, stride, pad)) < 1
+        or (mode == "reflect" and pad >= min(h, w))
+    ):
+        return "frozen_batchnorm", shape
+    args = ([str(k)] if k != 3 else []) + (["stride=1"] if stride == 1 else []) + [f"padding={pad}"]
+    args += [f'pad_mode="{mode}"'] if mode != "reflect" else []
+    return f"blur_pool({', '.join(args)})", (c, oh, ow)
 
 
 def _same_branch(draw, shape: Shape, depth: int) -> tuple[str, int]:
@@ -282,7 +357,9 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
     named: dict[str, Shape] = {}
     items = draw(
         st.lists(
-            st.sampled_from(["conv", "conv", "pool", "act", "pad", "concat", "add", "repeat", "block", "stage"]),
+            st.sampled_from(
+                ["conv", "conv", "pool", "act", "pad", "concat", "add", "repeat", "block", "stage", "newer"]
+            ),
             min_size=1,
             max_size=max_items,
         )
@@ -292,7 +369,13 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
         if item == "act":  # an activation, or one of the channel ops
             item = draw(st.sampled_from([*ACTIVATIONS, "shuffle", "split", "struct"]))
         if item == "conv":
-            text, shape = _conv(draw, shape, draw(st.sampled_from(["conv", "conv2d"])))
+            callee = draw(st.sampled_from(["conv", "conv", "conv2d", "std_conv2d", "scaled_std_conv2d"]))
+            text, shape = _conv(draw, shape, callee)
+            if callee == "scaled_std_conv2d" and draw(st.booleans()):
+                text = text[:-1] + ", gamma=1.7139588594436646)"  # NF-Nets' ReLU gamma
+            lines = [text]
+        elif item == "newer":
+            text, shape = _newer_op(draw, shape)
             lines = [text]
         elif item == "pool":
             text, shape = _pool(draw, shape)
@@ -373,6 +456,8 @@ def spec_cases(draw, max_channels: int = 3, min_size: int = 8, max_size: int = 3
         )
         if draw(st.booleans()):
             body.append("  dropout(0.2)")
+        if draw(st.booleans()):  # RepViT's classifier: linear, BatchNorm1d
+            body += [f"  hidden: linear({draw(st.integers(1, 8))})", "  batchnorm1d"]
         body.append("  fc: linear(num_classes)")
     else:
         body.append("  relu")  # a network needs a layer (and `repeat 0` may have made none)
@@ -412,7 +497,9 @@ def dag_specs(draw, dict_outputs: bool = True) -> str:
     for i in range(n):
         name = f"v{i}"
         src = draw(st.sampled_from(sorted(widths)))
-        kind = draw(st.sampled_from(["conv", "act", "add", "concat", "seq", "group", "block", "fuse", "inner"]))
+        kind = draw(
+            st.sampled_from(["conv", "act", "add", "concat", "seq", "group", "block", "fuse", "inner", "pieces"])
+        )
         same = [v for v in widths if widths[v] == widths[src] and v != src]
         if kind == "add" and same:
             other = draw(st.sampled_from(sorted(same)))
@@ -423,8 +510,29 @@ def dag_specs(draw, dict_outputs: bool = True) -> str:
             widths[name] = sum(widths[p] for p in picks)
             continue
         elif kind == "act":
-            op = draw(st.sampled_from(["relu", "batchnorm", "sigmoid", "maxpool(3, stride=1, padding=1)"]))
+            ops = ["relu", "batchnorm", "sigmoid", "maxpool(3, stride=1, padding=1)", "frozen_batchnorm", "eca"]
+            ops += ["scale(0.5)", "layer_scale(scalar=true)", "blur_pool(stride=1)"]
+            ops += ["radix_softmax(2)"] if widths[src] % 2 == 0 else []
+            op = draw(st.sampled_from(ops))
             lines.append(f"{name}: {op} from {src}")
+        elif kind == "pieces" and widths[src] >= 2 and draw(st.booleans()):  # split by sizes, or narrow
+            first = draw(st.integers(1, widths[src] - 1))
+            if draw(st.booleans()):
+                index = draw(st.integers(0, 1))
+                lines.append(f"{name}: split(({first}, {widths[src] - first}), {index}) from {src}")
+                widths[name] = first if index == 0 else widths[src] - first
+            else:
+                lines.append(f"{name}: narrow({first}, {widths[src] - first}) from {src}")
+                widths[name] = widths[src] - first
+            continue
+        elif kind == "pieces" and size % 2 == 0:  # to half the size and back (TResNet's stem, sub-pixel conv)
+            w = draw(st.integers(1, 4))
+            down, up = draw(
+                st.sampled_from([("space_to_depth", "depth_to_space"), ("pixel_unshuffle", "pixel_shuffle")])
+            )
+            lines.append(f"{name}: {{ {down}(2); conv2d({4 * w}, 1); {up}(2) }} from {src}")
+            widths[name] = w
+            continue
         elif kind == "seq":
             w = draw(st.integers(1, 6))
             lines.append(f"{name}: {{ conv2d({w}, 3, padding=1); batchnorm; relu }} from {src}")
@@ -468,13 +576,17 @@ def dag_specs(draw, dict_outputs: bool = True) -> str:
         else:
             w = draw(st.integers(1, 6))
             k = draw(st.sampled_from([1, 3]))
-            lines.append(f"{name}: conv2d({w}, {k}, padding={k // 2}) from {src}")
+            conv = draw(st.sampled_from(["conv2d", "conv2d", "std_conv2d", "scaled_std_conv2d"]))
+            conv = "conv2d" if widths[src] * k * k == 1 else conv  # fan-in 1: nothing to standardise
+            lines.append(f"{name}: {conv}({w}, {k}, padding={k // 2}) from {src}")
             widths[name] = w
             continue
         widths[name] = widths[src]
-    # every value is read (no W201): the ones nothing reads yet are concatenated last
+    # every value is read (no W201): the ones nothing reads yet are concatenated last. A block
+    # instance read only through an inner value (`from v1.a`) is unread itself: its other
+    # layers would be dead code, run by torch but dropped by fvcore's trace
     text = "\n".join(lines)
-    unread = [v for v in widths if v != "input" and not re.search(rf"(from|,) [^\n]*\b{v}\b", text)]
+    unread = [v for v in widths if v != "input" and not re.search(rf"(from|,) [^\n]*\b{v}\b(?!\.)", text)]
     if len(unread) > 1:
         lines.append(f"v{n}: concat from {', '.join(unread)}")
         widths[f"v{n}"] = sum(widths[v] for v in unread)

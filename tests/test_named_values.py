@@ -118,6 +118,7 @@ def test_random_dags_shapes_params_flops_equal_the_analysis(text):
 
 def test_the_dag_strategy_draws_what_it_says():
     seen = {"skip": 0, "merge": 0, "dict": 0, "group": 0, "block": 0, "two inputs": 0, "inner value": 0}
+    seen |= {"timm ops": 0, "channel pieces": 0, "depth moves": 0}
 
     @settings(max_examples=100, deadline=None, derandomize=True, database=None)
     @given(text=dag_specs())
@@ -129,9 +130,13 @@ def test_the_dag_strategy_draws_what_it_says():
         seen["block"] += "block B0" in text
         seen["two inputs"] += ": Fuse(" in text
         seen["inner value"] += ".a\n" in text
+        seen["timm ops"] += any(op in text for op in ("std_conv2d", "frozen_batchnorm", "eca", "radix_softmax"))
+        seen["channel pieces"] += ": split((" in text or ": narrow(" in text
+        seen["depth moves"] += "to_depth(2)" in text or "unshuffle(2)" in text
 
     count()
-    assert all(v >= 10 for v in seen.values()), seen
+    rarer = ("timm ops", "channel pieces", "depth moves")  # drawn among others of their kind
+    assert all(v >= (5 if k in rarer else 10) for k, v in seen.items()), seen
 
 
 # ---- against plain PyTorch -------------------------------------------------------------------

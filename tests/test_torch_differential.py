@@ -108,6 +108,52 @@ def test_the_reference_evaluates_every_op():
     assert set(EVAL) | {Op.INPUT} == set(Op)
 
 
+NEWER_OPS = """
+network Newer {
+  input 4x8x8
+  a: std_conv2d(8, 3, padding=1)
+  b: scaled_std_conv2d(8, 3, padding=1, groups=2, gamma=1.7)
+  frozen_batchnorm
+  eca(5)
+  radix_softmax(2, groups=2)
+  s: layer_scale(scalar=true)
+  f: layer_scale(flat=true)
+  scale(0.5)
+  narrow(1, 6)
+  split((2, 4), 1)
+  blur_pool(stride=1, pad_mode="replicate")
+  space_to_depth(2)
+  depth_to_space(2)
+  pool: spatial_mean
+  h: linear(6)
+  batchnorm1d
+  radix_softmax(3)
+  v: layer_scale(scalar=true)
+}
+"""
+
+
+def test_the_newer_ops_on_maps_and_vectors(tmp_path):
+    """Emitted == built == the reference for the importer's ops in one network, a scalar
+    layer scale and a radix softmax on a vector too (the reference broadcast a 0-d scale
+    over a vector into 3-D, and lacked four of these ops)."""
+    check_emitted_equals_built(archlang.compile_spec(NEWER_OPS), tmp_path, optimized=True)
+    ruff_clean(tmp_path)
+
+
+def test_every_helper_definition_is_ruff_clean(tmp_path):
+    """The definitions a generated file may carry (BlurPool, StdConv2d, EcaModule, ...) pass
+    ruff at its defaults, 88 columns, as every emitted file must: the random specs found
+    StdConv2d's comment at 90 and BlurPool unformatted."""
+    from archlang.ops.records import RECORDS
+
+    helpers = {name: text for r in RECORDS.values() for name, text in r.torch.helpers.items()}
+    assert {"BlurPool", "StdConv2d", "ScaledStdConv2d", "EcaModule", "space_to_depth"} <= set(helpers)
+    header = "import torch\nfrom torch import nn"
+    (tmp_path / "helpers.py").write_text("\n\n\n".join([header, *helpers.values()]) + "\n")
+    ruff_clean(tmp_path)
+
+
 def _compile_small(name: str):
     """A bundled spec at 64×64 where it allows that (fast), else at its own input size."""
     try:

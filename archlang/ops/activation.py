@@ -79,6 +79,12 @@ def _radix_call(radix, groups):
 def _radix_softmax_shape(attrs, shapes):
     (shape,) = shapes
     c, r, g = shape[0], attrs["radix"], attrs["groups"]
+    if r < 2:  # the emitted softmax over one path would be 1 everywhere, not rSoftMax's gate
+        raise ShapeError(
+            "E303",
+            f"radix_softmax needs radix ≥ 2, got {r}",
+            help="ResNeSt's rSoftMax with radix 1 is a sigmoid gate: write `sigmoid`",
+        )
     if c % (r * g):
         raise ShapeError(
             "E405",

@@ -22,8 +22,9 @@ ECA_SIG = sig(
 
 ECA_HELPERS = {
     "EcaModule": '''class EcaModule(nn.Module):
-    """Efficient channel attention (Wang et al., ECA-Net, 2020): every channel scaled by the
-    sigmoid of a 1-D convolution, without bias, across the channels' spatial means."""
+    """Efficient channel attention (Wang et al., ECA-Net, 2020): every channel
+    scaled by the sigmoid of a 1-D convolution, without bias, across the channels'
+    spatial means."""
 
     def __init__(self, kernel_size: int = 3) -> None:
         super().__init__()

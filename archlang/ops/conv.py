@@ -115,8 +115,8 @@ STD_CONV_HELPERS = {
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # a training-mode batch norm of the (1, out, fan-in) weight: per filter, minus the
-        # mean, over sqrt(biased variance + eps)
+        # a training-mode batch norm of the (1, out, fan-in) weight: per filter,
+        # minus the mean, over sqrt(biased variance + eps)
         weight = nn.functional.batch_norm(
             self.weight.reshape(1, self.out_channels, -1),
             None,
@@ -127,8 +127,9 @@ STD_CONV_HELPERS = {
         ).reshape_as(self.weight)
         return self._conv_forward(x, weight, self.bias)''',
     "ScaledStdConv2d": '''class ScaledStdConv2d(nn.Conv2d):
-    """Scaled weight standardisation (Brock et al., 2021, NF-ResNets): each filter is
-    standardised over its fan-in, then scaled by a learned gain and gamma / sqrt(fan-in)."""
+    """Scaled weight standardisation (Brock et al., 2021, NF-ResNets): each filter
+    is standardised over its fan-in, then scaled by a learned gain and
+    gamma / sqrt(fan-in)."""
 
     def __init__(self, *args, gamma: float = 1.0, eps: float = 1e-6, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -137,8 +138,8 @@ STD_CONV_HELPERS = {
         self.scale = gamma * self.weight[0].numel() ** -0.5
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # a training-mode batch norm of the (1, out, fan-in) weight: per filter, minus the
-        # mean, over sqrt(biased variance + eps), times gain * scale
+        # a training-mode batch norm of the (1, out, fan-in) weight: per filter,
+        # minus the mean, over sqrt(biased variance + eps), times gain * scale
         weight = nn.functional.batch_norm(
             self.weight.reshape(1, self.out_channels, -1),
             None,
@@ -150,6 +151,27 @@ STD_CONV_HELPERS = {
         ).reshape_as(self.weight)
         return self._conv_forward(x, weight, self.bias)''',
 }
+
+
+def std_conv_shape(op: Op):
+    """A weight-standardised conv's shape rule: the conv's, and a fan-in above 1. One weight
+    per filter has no variance: the filter would standardise to 0, and torch's training-mode
+    batch norm, which the layer standardises with, raises at the first forward."""
+    conv_rule = sr.conv_shape_of(op)
+
+    def rule(attrs, shapes):
+        out = conv_rule(attrs, shapes)
+        kh, kw = attrs["kernel_size"]
+        if shapes[0][0] // attrs["groups"] * kh * kw == 1:
+            raise ShapeError(
+                "E405",
+                f"{op.value} standardises each filter over its fan-in, here a single weight "
+                f"({shapes[0][0]} input channel{'s' if shapes[0][0] > 1 else ''} per group, a 1×1 kernel)",
+                help="use `conv2d`, or a kernel or group with more than one weight per filter",
+            )
+        return out
+
+    return rule
 
 
 def _fan_in(m) -> int:
@@ -371,7 +393,7 @@ RECORDS = (
     OpRecord(
         Op.STD_CONV2D,
         STD_CONV2D_SIG,
-        sr.conv_shape_of(Op.STD_CONV2D),
+        std_conv_shape(Op.STD_CONV2D),
         TorchOp(
             "StdConv2d", _std_args, fresh=True, width="out_arg", helpers={"StdConv2d": STD_CONV_HELPERS["StdConv2d"]}
         ),
@@ -394,7 +416,7 @@ RECORDS = (
     OpRecord(
         Op.SCALED_STD_CONV2D,
         SCALED_STD_CONV2D_SIG,
-        sr.conv_shape_of(Op.SCALED_STD_CONV2D),
+        std_conv_shape(Op.SCALED_STD_CONV2D),
         TorchOp(
             "ScaledStdConv2d",
             _scaled_args,

@@ -219,14 +219,22 @@ def blur_pool_args(attrs, in_shape):
 
 BLUR_POOL_HELPERS = {
     "BlurPool": '''class BlurPool(nn.Module):
-    """Anti-aliased downsampling (Zhang, ICML 2019; timm's `BlurPool2d`): pad, then blur each
-    channel with a fixed binomial filter (a non-persistent buffer) at a stride."""
+    """Anti-aliased downsampling (Zhang, ICML 2019; timm's `BlurPool2d`): pad, then
+    blur each channel with a fixed binomial filter (a non-persistent buffer) at a
+    stride."""
 
     def __init__(
-        self, channels: int, kernel_size=3, stride=2, padding=1, pad_mode: str = "reflect"
+        self,
+        channels: int,
+        kernel_size=3,
+        stride=2,
+        padding=1,
+        pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        kh, kw = (
+            (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        )
         ph, pw = (padding, padding) if isinstance(padding, int) else padding
         self.channels, self.stride, self.pad_mode = channels, stride, pad_mode
         self.padding = (pw, pw, ph, ph)
@@ -234,14 +242,18 @@ BLUR_POOL_HELPERS = {
         for k in (kh, kw):
             row = torch.ones(1)
             for _ in range(k - 1):
-                row = torch.cat([row, torch.zeros(1)]) + torch.cat([torch.zeros(1), row])
+                row = torch.cat([row, torch.zeros(1)]) + torch.cat(
+                    [torch.zeros(1), row]
+                )
             taps.append(row / 2 ** (k - 1))
         filt = (taps[0][:, None] * taps[1][None, :]).expand(channels, 1, kh, kw)
         self.register_buffer("filt", filt.contiguous(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.pad(x, self.padding, mode=self.pad_mode)
-        return nn.functional.conv2d(x, self.filt, stride=self.stride, groups=self.channels)''',
+        return nn.functional.conv2d(
+            x, self.filt, stride=self.stride, groups=self.channels
+        )''',
 }
 
 

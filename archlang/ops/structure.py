@@ -163,8 +163,8 @@ def blocks_rf(key: str):
 # recognises any other spelling by its effect (archlang/importer/rearrange.py).
 SPACE_TO_DEPTH_HELPERS = {
     "space_to_depth": '''def space_to_depth(x: torch.Tensor, block_size: int) -> torch.Tensor:
-    """ONNX's SpaceToDepth: each b×b block of pixels becomes b²·C channels, the block position
-    major (TResNet's stem; `F.pixel_unshuffle` puts the channel major)."""
+    """ONNX's SpaceToDepth: each b×b block of pixels becomes b²·C channels, the block
+    position major (TResNet's stem; `F.pixel_unshuffle` puts the channel major)."""
     n, c, h, w = x.shape
     b = block_size
     x = x.view(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4)

@@ -175,7 +175,7 @@ STAR_RELU_SIG = sig(
 )
 STAR_RELU_HELPERS = {
     "StarReLU": '''class StarReLU(nn.Module):
-    """MetaFormer's StarReLU: scale * relu(x) ** 2 + bias, a learnt scalar scale and bias."""
+    """MetaFormer's StarReLU: scale * relu(x) ** 2 + bias (learnt scalars)."""
 
     def __init__(self, scale: float = 1.0, bias: float = 0.0) -> None:
         super().__init__()

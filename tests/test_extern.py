@@ -97,6 +97,26 @@ def test_the_generated_file_imports_the_class_and_equals_the_build(extpkg, tmp_p
     assert model(torch.randn(2, 3, 8, 8)).shape == (2, 2, 4, 4)
 
 
+def test_an_extern_class_named_like_a_generated_helper_keeps_both(extpkg, tmp_path):
+    # the user's SpaceToDepth (a pixel unshuffle) and archlang's space_to_depth op, whose
+    # generated file defines a class SpaceToDepth too: the import is aliased, both run
+    spec = SPEC.replace("  Shrink(lambd=0.25)\n", "  seq: { space_to_depth(2); relu }\n").replace(
+        "conv2d(2, 1)", "conv2d(2, 1)\n  flatten"
+    )
+    compiled = archlang.compile_spec(spec)
+    source = emit(compiled)
+    assert "from extpkg.layers import SpaceToDepth as ExternSpaceToDepth" in source
+    assert "class SpaceToDepth(nn.Module)" in source and "ExternSpaceToDepth(" in source
+    out = tmp_path / "files"
+    out.mkdir()
+    check_emitted_equals_built(compiled, out)
+    ruff_clean(out)
+    model = archlang.build(compiled).eval()
+    assert type(model.d).__module__ == "extpkg.layers"  # the user's class, not the helper
+    # 4×8×8 → extern 16×4×4 → space_to_depth(2) 64×2×2 → head 2×2×2, flattened
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 8)
+
+
 def test_a_class_that_does_not_import_is_located():
     with pytest.raises(archlang.SpecError) as err:
         archlang.build(SPEC.replace("extpkg.layers:Scale", "nopkg.layers:Scale"))

@@ -236,10 +236,15 @@ class Describer:
                 else:
                     shape = Seq("(", ")", [in_lin, "1", "1"])
                 return Call("nn.Parameter", [Call("torch.full", [shape, py_value(item.attrs["init"])])]), in_lin
-            module = item.attrs["class"] if item.op is Op.EXTERNAL else TORCH_OPS[item.op].module_name(item.attrs)
+            if item.op is Op.EXTERNAL:  # the user's class, imported (under another name where a helper has its own)
+                module = self.classes.extern_alias.get(item.attrs["class"], item.attrs["class"])
+            else:
+                module = TORCH_OPS[item.op].module_name(item.attrs)
             call = self._call(module, d, item.args, in_lin, node=item.node)
             lins[item.node] = out_channels(item, call, [in_lin])
-            if call.func in HELPERS:  # defined by the generated file (TransformInput, ...)
+            if (
+                call.func in HELPERS and item.op is not Op.EXTERNAL
+            ):  # defined by the generated file (TransformInput, ...)
                 self.uses.add(call.func)
             return call, lins[item.node]
         if item.kind == "unit":

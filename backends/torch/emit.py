@@ -57,7 +57,18 @@ class Emitter:
                 module, _, cls = node.attrs["target"].partition(":")
                 self.externals.setdefault(module, set()).add(cls)
         extern_names = {c for names in self.externals.values() for c in names}
-        self.reserved: set[str] = {*HELPERS, "OrderedDict", "namedtuple", *extra_names, *extern_names}
+        # an extern class named like a class the file defines (SpaceToDepth) is imported as
+        # ``SpaceToDepth as ExternSpaceToDepth``: the definition would shadow the import
+        defined = {name for node in graph.nodes.values() if node.op in TORCH_OPS for name in TORCH_OPS[node.op].helpers}
+        self.extern_alias = {c: f"Extern{c}" for c in extern_names if c in HELPERS and c in defined}
+        self.reserved: set[str] = {
+            *HELPERS,
+            "OrderedDict",
+            "namedtuple",
+            *extra_names,
+            *extern_names,
+            *self.extern_alias.values(),
+        }
         self.describer = Describer(graph, self)
         # (batch norms, network flag): zero_init batch norms zeroed only when the flag is true
         self.zero_init: tuple[list[str], str] | None = None
@@ -457,7 +468,11 @@ class Emitter:
             if name in self.describer.uses or any(name in HELPER_NEEDS.get(u, ()) for u in self.describer.uses):
                 helpers.append(HELPERS[name])
         uses_f = any(re.search(r"\bF\.", t) for t in body)
-        imports = [("torch", "nn"), *((m, ", ".join(sorted(c))) for m, c in self.externals.items())]
+        imports = [("torch", "nn")]
+        for m, c in self.externals.items():
+            plain = sorted(n for n in c if n not in self.extern_alias)
+            imports += [(m, ", ".join(plain))] if plain else []
+            imports += [(m, f"{n} as {self.extern_alias[n]}") for n in sorted(c) if n in self.extern_alias]
         text += "import torch\n" + ("import torch.nn.functional as F\n" if uses_f else "")
         text += "".join(f"from {m} import {names}\n" for m, names in sorted(imports))
         if self.outputs_name:

@@ -102,17 +102,22 @@ def f_identity(input, *args, **kwargs):
     return None  # contiguous(), clone(): no change to the values
 
 
-def pixel_shuffle_shape(attrs, shapes):
-    (shape,) = shapes
-    c, h, w = sr.need_map(Op.PIXEL_SHUFFLE, shape)
-    r = attrs["upscale_factor"]
-    if c % (r * r):
-        raise ShapeError(
-            "E405",
-            f"pixel_shuffle({r}) needs channels divisible by {r * r}, got {c}",
-            help="nn.PixelShuffle moves r² channels into an r×r block of pixels",
-        )
-    return (c // (r * r), h * r, w * r)
+def shuffle_shape(op: Op):
+    """``pixel_shuffle`` / ``depth_to_space``: C×H×W -> C/r²×rH×rW, r² dividing C."""
+
+    def rule(attrs, shapes):
+        (shape,) = shapes
+        c, h, w = sr.need_map(op, shape)
+        r = attrs["upscale_factor" if op is Op.PIXEL_SHUFFLE else "block_size"]
+        if c % (r * r):
+            raise ShapeError(
+                "E405",
+                f"{op.value}({r}) needs channels divisible by {r * r}, got {c}",
+                help=f"{op.value} moves r² channels into an r×r block of pixels",
+            )
+        return (c // (r * r), h * r, w * r)
+
+    return rule
 
 
 def unshuffle_shape(op: Op):
@@ -131,19 +136,6 @@ def unshuffle_shape(op: Op):
         return (c * r * r, h // r, w // r)
 
     return rule
-
-
-def depth_to_space_shape(attrs, shapes):
-    (shape,) = shapes
-    c, h, w = sr.need_map(Op.DEPTH_TO_SPACE, shape)
-    b = attrs["block_size"]
-    if c % (b * b):
-        raise ShapeError(
-            "E405",
-            f"depth_to_space({b}) needs channels divisible by {b * b}, got {c}",
-            help="depth_to_space moves b² channels into a b×b block of pixels",
-        )
-    return (c // (b * b), h * b, w * b)
 
 
 def blocks_rf(key: str):
@@ -419,7 +411,7 @@ RECORDS = (
     OpRecord(
         Op.PIXEL_SHUFFLE,
         sig("pixel shuffle: C×H×W -> C/r²×rH×rW (sub-pixel convolution's upsampling)", A("upscale_factor", t_int)),
-        pixel_shuffle_shape,
+        shuffle_shape(Op.PIXEL_SHUFFLE),
         TorchOp(
             "nn.PixelShuffle",
             lambda a, s=None: [Arg("upscale_factor", a["upscale_factor"], True)],
@@ -503,7 +495,7 @@ RECORDS = (
             "depth to space: C×H×W -> C/b²×bH×bW, the block position major (ONNX's DepthToSpace)",
             A("block_size", t_int),
         ),
-        depth_to_space_shape,
+        shuffle_shape(Op.DEPTH_TO_SPACE),
         TorchOp(
             "DepthToSpace",
             _block_args,

@@ -191,7 +191,6 @@ def test_batchnorm1d_on_a_map_is_located():
         ("rexnet_100", "narrow(", (3, 64, 64)),
         ("convnext_atto", "flat=true", (3, 64, 64)),
         ("repvit_m1", "batchnorm1d", (3, 64, 64)),
-        ("inception_resnet_v2", "scale(0.17)", (3, 75, 75)),
     ],
 )
 def test_timm_models_import_exactly(name, op, shape):

@@ -183,7 +183,7 @@ def test_batchnorm1d_on_a_map_is_located():
     assert info.value.diagnostics[0].code == "E404"
 
 
-@pytest.mark.slow  # timm models, seconds each on an idle core (inception_resnet_v2: ~30 s)
+@pytest.mark.slow  # timm models, seconds each on an idle core
 @pytest.mark.parametrize(
     ("name", "op", "shape"),
     [

@@ -69,12 +69,10 @@ class _Tracer(ConcreteTracing, fx.Tracer):
         return graph
 
 
-def _autowrap() -> tuple:
+def _autowrap(functions: dict) -> tuple:
     """The Python functions of other libraries that ops map (torchvision's
     ``stochastic_depth``, timm's ``drop_path``...): traced as one call each, not into."""
-    return tuple(
-        f for f in opmap.function_table() if getattr(f, "__module__", "").partition(".")[0] not in ("torch", "archlang")
-    )
+    return tuple(f for f in functions if getattr(f, "__module__", "").partition(".")[0] not in ("torch", "archlang"))
 
 
 def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | None = None) -> Network:
@@ -82,7 +80,9 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
     flags = [(m, m.training) for m in module.modules()]
     patched = _patch_transform_input(module)
     helpers = generated.helper_functions(module)  # archlang's own, in a built spec
-    tracer = _Tracer((*_autowrap(), *helpers), module, tuple(input_shape))
+    functions = opmap.function_table()  # read once: both traces and the converter use it
+    wrapped = (*_autowrap(functions), *helpers)
+    tracer = _Tracer(wrapped, module, tuple(input_shape))
     try:
         module.train()
         try:
@@ -95,13 +95,13 @@ def trace(module: torch.nn.Module, input_shape: tuple[int, ...], name: str | Non
                 "E725",
                 f"the module's forward takes several tensors ({', '.join(inputs)}): archlang networks take one input",
             )
-        converter = _Converter(module, graph, helpers)
+        converter = _Converter(module, graph, functions, helpers)
         converter.call_args, converter.call_returns = tracer.call_args, tracer.call_returns
         with refusals.at_source(converter):
             converter.precheck()
         inplace.rewire(graph, module, converter.functions)
         inplace.check(graph, module, converter.functions)
-        eval_tracer = _Tracer((*_autowrap(), *helpers), module, tuple(input_shape))
+        eval_tracer = _Tracer(wrapped, module, tuple(input_shape))
         refusals.same_in_eval(graph, eval_tracer, module, converter.functions)
         propagate_shapes(graph, module, input_shape)
     finally:
@@ -153,7 +153,7 @@ def _trace_failed(tracer: _Tracer, err: Exception, input_shape: tuple[int, ...])
 class _Converter(GroupedViews):
     """Graph nodes -> :class:`~.structure.Elem` list, then :func:`~.structure.build`."""
 
-    def __init__(self, module: torch.nn.Module, graph: fx.Graph, helpers: dict | None = None):
+    def __init__(self, module: torch.nn.Module, graph: fx.Graph, functions: dict, helpers: dict | None = None):
         self.module = module
         self.graph = graph
         # node -> value id | ("param", path) | ("chunk", id, count or sizes)
@@ -164,7 +164,7 @@ class _Converter(GroupedViews):
         self.last: dict[int, bool] = {}
         self.elems: list[Elem] = []
         self.scopes: dict[str, Scope] = {}
-        self.functions = {**opmap.function_table(), **(helpers or {})}
+        self.functions = {**functions, **(helpers or {})}
         self.calls: dict[str, int] = {}
         for node in graph.nodes:
             if node.op == "call_module":

@@ -32,11 +32,14 @@ def import_stochastic_depth(m):
     return "stochastic_depth", (float(m.p),), kw(STOCHASTIC_DEPTH_SIG, [("mode", m.mode)])
 
 
+_NO_RESCALE = "scale_by_keep=False (archlang's stochastic_depth scales the kept samples by 1 / (1 - p))"
+
+
 def import_drop_path(m):
     """timm's ``DropPath``: per-sample stochastic depth, the survivors scaled by 1 / keep
     (torchvision's ``stochastic_depth(mode="row")``) unless ``scale_by_keep`` is off."""
     if not getattr(m, "scale_by_keep", True):
-        raise Unsupported("scale_by_keep=False (archlang's stochastic_depth scales the kept samples by 1 / (1 - p))")
+        raise Unsupported(_NO_RESCALE)
     return "stochastic_depth", (float(m.drop_prob),), ()
 
 
@@ -44,7 +47,7 @@ def f_drop_path(x, drop_prob=0.0, training=False, scale_by_keep=True):
     if not training or drop_prob == 0.0:
         return None
     if not scale_by_keep:
-        raise Unsupported("scale_by_keep=False (archlang's stochastic_depth scales the kept samples by 1 / (1 - p))")
+        raise Unsupported(_NO_RESCALE)
     return "stochastic_depth", (float(drop_prob),), ()
 
 

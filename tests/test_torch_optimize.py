@@ -432,3 +432,90 @@ def test_frozen_runs_fused_and_agrees_with_eager(fusion_before):
                 assert "prim::oneDNNFusionGroup" in str(torch.jit.last_executed_optimized_graph())
     finally:
         torch.jit.enable_onednn_fusion(False)
+
+
+# One conv on a 3×16×16 input: its float32 output, 8×16×16×4 = 8192 bytes per image, is
+# the largest tensor the traced model computes (the NHWC input copy is 3×16×16×4 = 3072).
+CHUNKED = """
+network Chunked() {
+  input 3x16x16
+  conv2d(8, 3, padding=1)
+  relu
+  global_avgpool
+  flatten
+  fc: linear(5)
+}
+"""
+
+
+class _Recorder:
+    """Calls a frozen module and records the batch size of each call."""
+
+    def __init__(self, module):
+        self.module, self.batches = module, []
+
+    def __call__(self, x):
+        self.batches.append(len(x))
+        return self.module(x)
+
+
+def test_frozen_runs_large_batches_in_sub_batches_under_the_limit():
+    """A batch whose largest activation would pass ``chunk_bytes`` runs as near-equal
+    sub-batches under it (3 images of 8192 bytes fit 3 × 8192 + 1; a batch of 7 runs as 3,
+    2, 2), and the concatenated output is the whole batch's (to float32 rounding: kernels
+    may block a batch of 3 differently from one of 7)."""
+    torch.manual_seed(0)
+    model = archlang.build(CHUNKED, optimize=True)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(7, 3, 16, 16, generator=g)
+    chunked = torch_optimize.Frozen(model, x[:2], chunk_bytes=3 * 8192 + 1)
+    whole = torch_optimize.Frozen(model, x[:2], chunk_bytes=None)
+    assert (chunked.chunk, whole.chunk) == (3, None)
+    chunked.module = recorder = _Recorder(chunked.module)
+    for _ in range(3):  # past TorchScript's profiling calls
+        out = chunked(x)
+    assert recorder.batches[-3:] == [3, 2, 2]
+    for _ in range(3):
+        expected = whole(x)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-6)
+    with torch.inference_mode():
+        torch.testing.assert_close(out, model(x), atol=1e-5, rtol=1e-5)
+    recorder.batches.clear()
+    chunked(x[:3])  # a batch within the limit runs whole
+    assert recorder.batches == [3]
+    # one image over the limit: sub-batches cannot help, the batch runs whole
+    assert torch_optimize.Frozen(model, x[:2], chunk_bytes=8191).chunk is None
+
+
+class _Pair(torch.nn.Module):
+    def forward(self, x):
+        y = torch.relu(x) * 2
+        return y, y.mean((2, 3))
+
+
+class _AcrossBatch(torch.nn.Module):
+    def forward(self, x):
+        return x.sum(0)  # not batch-first: splitting the batch would change the result
+
+
+def test_frozen_sub_batches_only_batch_first_outputs():
+    """Tuple outputs are concatenated element by element; a model whose output is not
+    batch-first never runs in sub-batches."""
+    x = torch.randn(5, 2, 4, 4)
+    pair = torch_optimize.Frozen(_Pair(), x[:2], chunk_bytes=2 * 2 * 4 * 4 * 4)
+    assert pair.chunk == 2  # the largest tensors (x * 2, relu(x)) are 128 bytes per item
+    for _ in range(3):
+        got = pair(x)
+    torch.testing.assert_close(got, _Pair()(x), atol=0, rtol=0)
+    # (2, 4, 4) from a batch of 3: the leading size is not the batch
+    assert torch_optimize.Frozen(_AcrossBatch(), x[:3], chunk_bytes=64).chunk is None
+
+
+def test_frozen_default_limit_on_inception_v3():
+    """The default limit is glibc's mmap ceiling, 32 MiB: Inception v3's largest activation
+    is Conv2d_2b's output, 64 × 147 × 147 float32 = 5,531,904 bytes per image (torchvision's
+    table of shapes), so 6 images fit and a batch of 8 runs as two of 4."""
+    assert torch_optimize.GLIBC_MMAP_CEILING == 32 * 1024 * 1024
+    model = archlang.build("inception_v3", optimize=True, aux_logits=False)
+    frozen = torch_optimize.Frozen(model, torch.randn(1, 3, 299, 299))
+    assert frozen.chunk == (32 * 1024 * 1024) // (64 * 147 * 147 * 4) == 6

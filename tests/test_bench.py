@@ -27,7 +27,16 @@ import archlang
 SPEC = ROOT / "examples" / "tiny_inception.arch"
 QUICK = ["--batch", "2", "--rounds", "1", "--warmup", "1"]
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
-BACKEND_KEYS = {"backend", "latency_ms", "latency_ratio", "throughput", "throughput_ratio", "max_diff", "agrees"}
+BACKEND_KEYS = {
+    "backend",
+    "latency_ms",
+    "latency_ratio",
+    "throughput",
+    "throughput_ratio",
+    "page_faults",
+    "max_diff",
+    "agrees",
+}
 LAYER_KEYS = {"name", "op", "ms", "share", "macs", "bytes", "gmacs", "intensity", "flag"}
 CONTEXT_KEYS = {"network", "input_shape", "batch", "dtype", "threads", "rounds", "warmup", "torch", "cpu", "backends"}
 
@@ -56,7 +65,7 @@ def result(workdir) -> dict:
 
 
 def test_json_schema(result):
-    assert result["schema_version"] == 1
+    assert result["schema_version"] == 2
     context = result["context"]
     assert CONTEXT_KEYS <= set(context)
     assert (context["network"], context["input_shape"], context["batch"]) == ("TinyInception", [1, 16, 16], 2)
@@ -70,6 +79,7 @@ def test_json_schema(result):
         assert set(row) == BACKEND_KEYS
         assert row["agrees"] is True and 0 <= row["max_diff"] <= bench.TOLERANCE
         assert row["latency_ms"] > 0 and row["throughput"] > 0
+        assert isinstance(row["page_faults"], int) and row["page_faults"] >= 0
     eager = result["backends"][0]
     assert (eager["max_diff"], eager["latency_ratio"], eager["throughput_ratio"]) == (0.0, 1.0, 1.0)
 
@@ -112,6 +122,19 @@ def test_the_roofline_has_one_marker_per_layer_with_macs(result, workdir):
     labels = [i for i in ids if i.startswith("label-")]
     assert 0 < len(labels) <= roofline.LABELLED and all(i.replace("label-", "layer-") in ids for i in labels)
     assert sorted(os.listdir(workdir)) == ["roofline.svg"]  # nothing else written
+
+
+def test_page_faults_count_memory_mapped_in_again():
+    """A backend that takes 64 MiB fresh each call (over glibc's mmap ceiling: mapped on
+    malloc, unmapped on free) faults at least once per 2 MiB page, however the kernel backs
+    it; one that allocates nothing faults (almost) never."""
+    fresh = bench.Backend("fresh", lambda x: [torch.empty(16 << 20).fill_(1.0)[:1]])
+    kept = torch.zeros(1)
+    idle = bench.Backend("idle", lambda x: [kept])
+    _, _, _, faults = bench.interleaved([fresh, idle], torch.zeros(1), 5, 1, float("inf"))
+    assert len(faults["fresh"]) == len(faults["idle"]) == 5
+    heavy = min(faults["fresh"])
+    assert heavy >= (64 << 20) // (2 << 20) and max(faults["idle"]) < heavy / 10
 
 
 def test_roof_by_hand():

@@ -67,7 +67,7 @@ from .plan import module_outputs, plan
 TOLERANCE = 1e-3  # max |backend - eager| relative to the output's scale (when above 1)
 SLOW_FRACTION = 0.25  # a layer below this share of the best achieved GMAC/s is flagged
 DTYPE = "float32"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: backends' page_faults
 MIN_ROUNDS = 3  # rounds run whatever --max-time says
 
 
@@ -244,15 +244,27 @@ def make_backends(compiled, eager: nn.Module, inputs: list, s: Settings) -> list
 # ---- measuring --------------------------------------------------------------------------
 
 
+def _minor_faults() -> Callable[[], int] | None:
+    """The process's minor page faults so far (all threads), where ``getrusage`` exists."""
+    try:
+        import resource
+    except ModuleNotFoundError:  # Windows
+        return None
+    return lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def interleaved(
     backends: list[Backend], x, rounds: int, warmup: int, deadline: float, profile: tuple[str, ...] = ()
-) -> tuple[dict, dict, dict]:
-    """(seconds per call, outputs, peak bytes) of each backend: ``warmup`` untimed calls
+) -> tuple[dict, dict, dict, dict]:
+    """(seconds per call, outputs, peak bytes, minor page faults per call, the lists empty
+    without ``getrusage``) of each backend: ``warmup`` untimed calls
     each (one at least: its outputs are the ones compared; the last one of the backends
     named in ``profile`` runs under :func:`measured_peak`), then ``rounds`` rounds of one
     call per backend, each round starting one backend later; fewer rounds (MIN_ROUNDS at
     least) when the next one would end past ``deadline`` (a ``time.perf_counter()`` value)."""
     times: dict[str, list[float]] = {b.name: [] for b in backends}
+    faults: dict[str, list[int]] = {b.name: [] for b in backends}
+    count = _minor_faults()
     outputs, peaks = {}, {}
     with torch.inference_mode():
         for b in backends:
@@ -269,10 +281,13 @@ def interleaved(
                 break
             k = r % len(backends)
             for b in backends[k:] + backends[:k]:
+                before = count() if count else 0
                 t = time.perf_counter()
                 b.run(x)
                 times[b.name].append(time.perf_counter() - t)
-    return times, outputs, peaks
+                if count:
+                    faults[b.name].append(count() - before)
+    return times, outputs, peaks, faults
 
 
 def difference(got: list, expected: list) -> float:
@@ -498,12 +513,12 @@ def _run(compiled, s: Settings) -> dict:
     end = started + s.max_time * (1 - (LAYERS_SHARE if s.layers else 0))
     profiled = ("eager", "--optimize")  # measured peak memory at --batch, in a warm-up call
     if s.batch > 1:
-        latency, out1, _ = interleaved(backends, x1, s.rounds, s.warmup, clock + (end - clock) * LATENCY_SHARE)
+        latency, out1, _, _ = interleaved(backends, x1, s.rounds, s.warmup, clock + (end - clock) * LATENCY_SHARE)
         phase("batch 1")
-        batched, outn, peaks = interleaved(backends, xn, s.rounds, s.warmup, end, profiled)
+        batched, outn, peaks, faults = interleaved(backends, xn, s.rounds, s.warmup, end, profiled)
         phase("batch")
     else:
-        latency, out1, peaks = interleaved(backends, x1, s.rounds, s.warmup, end, profiled)
+        latency, out1, peaks, faults = interleaved(backends, x1, s.rounds, s.warmup, end, profiled)
         batched, outn = latency, out1
         phase("batch 1")
     diffs = {
@@ -523,6 +538,8 @@ def _run(compiled, s: Settings) -> dict:
                 "throughput_ratio": eager_batched / per_batch,
                 "max_diff": diffs[b.name] if math.isfinite(diffs[b.name]) else None,  # None: shapes differ, or NaN
                 "agrees": diffs[b.name] <= TOLERANCE,
+                # None without getrusage (Windows)
+                "page_faults": round(_median(faults[b.name])) if faults[b.name] else None,
             }
         )
 
@@ -582,6 +599,7 @@ BACKEND_COLUMNS = [
     ("latency_ratio", "× eager", "ratio"),
     ("throughput", "throughput (/s)", "rate"),
     ("throughput_ratio", "× eager", "ratio"),
+    ("page_faults", "faults/call", "int"),
     ("max_diff", "max diff", "sci"),
     ("agrees", "agrees", "text"),
 ]
@@ -646,7 +664,8 @@ def _profiled(n: int | None) -> str:
 def tables(result: dict) -> list:
     """The result as report tables: backends (with memory), then layers (``--layers``)."""
     c = result["context"]
-    shown_rows = [{**r, "agrees": "yes" if r["agrees"] else "NO"} for r in result["backends"]]
+    # page_faults: None in results saved before schema 2
+    shown_rows = [{"page_faults": None, **r, "agrees": "yes" if r["agrees"] else "NO"} for r in result["backends"]]
     m = result["memory"]
     mib = 1 << 20
     notes = [
@@ -655,6 +674,8 @@ def tables(result: dict) -> list:
         f"throughput at batch {c['batch']}; × eager = eager's time over the backend's (above 1: faster).",
         f"max diff: largest |backend - eager| over the outputs, relative to their scale above 1 "
         f"(tolerance {result['tolerance']:.0e}).",
+        f"faults/call: the process's minor page faults per call at batch {c['batch']} (getrusage): memory "
+        "the allocator gave back to the OS and the kernel maps in again; each costs time in the call.",
         f"activation memory at batch {c['batch']}: static estimate {m['static_bytes'] / mib:.1f} MiB "
         f"(archc --report); measured {m['eager_bytes'] / mib:.1f} MiB eager, "
         f"{m['optimize_bytes'] / mib:.1f} MiB --optimize ({m['how']}).",

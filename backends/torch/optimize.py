@@ -162,7 +162,7 @@ class Frozen:
             traced = torch.jit.trace(model.eval(), example, check_trace=False)
             self.chunk = None
             batch, graph = len(example), traced.inlined_graph
-            if chunk_bytes is not None and _batched_outputs(graph, batch):
+            if chunk_bytes is not None and batch > 0 and _batched_outputs(graph, batch):
                 per_item = _largest_per_item(graph, batch)
                 if per_item:
                     self.chunk = chunk_bytes // per_item or None

@@ -181,8 +181,8 @@ def fused_runner(model: nn.Module, x, notes: list[str]) -> Callable | None:
     except Exception as err:  # noqa: BLE001 - any TorchScript failure leaves this backend out
         notes.append(f"--optimize, frozen left out: {_failure(err)}")
         return None
-    if frozen.chunk is not None and len(x) > frozen.chunk:
-        parts = -(-len(x) // frozen.chunk)
+    parts = frozen.sub_batches(len(x))
+    if parts > 1:
         notes.append(
             f"--optimize, frozen runs a batch of {len(x)} as {parts} sub-batches: each activation stays under "
             f"glibc's mmap ceiling ({frozen.chunk} images at most), not page-faulted in again on every call"

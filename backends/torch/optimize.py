@@ -168,6 +168,10 @@ class Frozen:
                     self.chunk = chunk_bytes // per_item or None
             self.module = torch.jit.freeze(traced)
 
+    def sub_batches(self, batch: int) -> int:
+        """How many near-equal sub-batches a batch of that size runs as (1: whole)."""
+        return 1 if self.chunk is None else max(1, -(-batch // self.chunk))
+
     def __call__(self, x):
         import torch
 
@@ -175,9 +179,10 @@ class Frozen:
         torch.jit.enable_onednn_fusion(True)
         try:
             with torch.no_grad():
-                if self.chunk is None or len(x) <= self.chunk:
+                count = self.sub_batches(len(x))
+                if count == 1:
                     return self.module(x)
-                parts = [self.module(part) for part in x.tensor_split(-(-len(x) // self.chunk))]
+                parts = [self.module(part) for part in x.tensor_split(count)]
         finally:
             torch.jit.enable_onednn_fusion(was)
         if isinstance(parts[0], torch.Tensor):
